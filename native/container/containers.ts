@@ -1,0 +1,211 @@
+// Containers: run = image → overlay rootfs → netns/veth/address → published ports → config.json → runc create
+// and start. A record is written before anything else, and removal is derived from the container's name and that
+// record with every step tolerating its object being gone — so remove() also repairs a half-made container and
+// run() cleans up after its own failures.
+import * as fs from "node:fs";
+import type { ContainerInfo, ContainerSpec, Containers, ContainerStatus } from "../runtime";
+import type { Host } from "../host/exec";
+import type { Paths } from "../paths";
+import type { ContentStore } from "../image/store";
+import type { BridgeNetworks } from "../network/networks";
+import type { Iptables } from "../network/iptables";
+import { isMounted, netnsPath, processExited } from "../host/probe";
+import { checkName, netnsName, runcId, vethName } from "../names";
+import { KeyedMutex } from "../mutex";
+import { canonicalJson, writeJson } from "../json-file";
+import { prepare, mount, unmount } from "../snapshot/overlay";
+import { attach, attachmentFaults, detach } from "../network/veth";
+import { containerTag, portRules, validatePorts, type PortClaims } from "../network/portmap";
+import { ContainerRecords, type ContainerRecord } from "./record";
+import { mergeEnv, processArgs, runtimeSpec, type Bind } from "./spec";
+import { resolveUser } from "./user";
+import { writeEtcFiles } from "./etc";
+import { Runc } from "./runc";
+
+export interface ContainerDeps {
+  host: Host;
+  paths: Paths;
+  images: ContentStore;
+  networks: BridgeNetworks;
+  iptables: Iptables;
+  ports: PortClaims;
+  records: ContainerRecords;
+}
+
+const DEFAULT_GRACE_SECONDS = 10;
+
+/** Waits for every step, then rethrows the first failure: cleanup must not race a step still under way. */
+async function allSettled(steps: unknown[]): Promise<void> {
+  const failed = (await Promise.allSettled(steps)).find((r): r is PromiseRejectedResult => r.status === "rejected");
+  if (failed) throw failed.reason;
+}
+
+async function waitForExit(pid: number, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!processExited(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+}
+
+export class RuncContainers implements Containers {
+  private readonly mutex = new KeyedMutex();
+  private readonly runc: Runc;
+
+  constructor(private readonly d: ContainerDeps) {
+    this.runc = new Runc(d.host);
+  }
+
+  async run(spec: ContainerSpec): Promise<ContainerInfo> {
+    checkName("container", spec.name);
+    return this.mutex.run(spec.name, async () => {
+      const existing = await this.d.records.read(spec.name);
+      if (existing) {
+        const info = await this.describe(existing);
+        const healthy = info.status === "running" && info.faults.length === 0;
+        if (healthy && canonicalJson(existing.spec) === canonicalJson(spec)) return info;
+        await this.teardown(spec.name, info.status === "running" ? DEFAULT_GRACE_SECONDS : 0);
+      }
+      return this.create(spec);
+    });
+  }
+
+  async inspect(name: string): Promise<ContainerInfo | undefined> {
+    checkName("container", name);
+    const rec = await this.d.records.read(name);
+    return rec && this.describe(rec);
+  }
+
+  async remove(name: string, opts: { graceSeconds?: number } = {}): Promise<void> {
+    checkName("container", name);
+    await this.mutex.run(name, () => this.teardown(name, opts.graceSeconds ?? DEFAULT_GRACE_SECONDS));
+  }
+
+  private async create(spec: ContainerSpec): Promise<ContainerInfo> {
+    const { host, paths, images, networks, iptables } = this.d;
+    const name = spec.name;
+    const image = await images.inspect(spec.image);
+    if (!image) throw new Error(`image "${spec.image}" not found: import it first, or name an image ref or id the store has`);
+    const net = spec.network === undefined ? undefined : await networks.record(spec.network);
+    if (spec.network !== undefined && !net) {
+      throw new Error(`network "${spec.network}" not found (container "${name}"): create it first`);
+    }
+    const ports = spec.ports ?? [];
+    validatePorts(name, ports);
+    if (ports.length > 0 && !net) throw new Error(`container "${name}" publishes ports but has no network: give it one`);
+    const binds = this.volumeBinds(spec);
+    const hostname = spec.hostname ?? name.slice(0, 63);
+    if (hostname.length === 0 || hostname.length > 63) {
+      throw new Error(`invalid hostname "${hostname}" for container "${name}": use 1-63 characters`);
+    }
+    const args = processArgs(name, image.config, spec);
+    const env = mergeEnv(name, hostname, image.config.env, spec.env);
+
+    const p = paths.container(name);
+    await fs.promises.mkdir(p.dir, { recursive: true });
+    const rec: ContainerRecord = {
+      spec,
+      imageId: image.id,
+      layers: image.layers,
+      network: net && { name: net.network, bridge: net.bridge, veth: vethName(name), netns: netnsName(name) },
+      createdAt: new Date().toISOString(),
+    };
+    await this.d.records.write(rec);
+    try {
+      await this.d.ports.claim(name, ports);
+      const ip = net && (await networks.ipam(net).allocate(name));
+      rec.ip = ip;
+      const rootfs = await prepare(images.layerDirs(image), p);
+      const etc = writeEtcFiles(p, hostname, ip);
+      await allSettled([
+        mount(host, rootfs),
+        etc,
+        net && rec.network && ip && attach(host, { ...rec.network, ip, prefix: Number(net.subnet.split("/")[1]), gateway: net.gateway }),
+        ip && ports.length > 0 && iptables.ensure(portRules(name, ip, ports)),
+      ]);
+      const config = runtimeSpec({
+        hostname,
+        args,
+        env,
+        cwd: spec.workdir ?? image.config.workdir ?? "/",
+        user: await resolveUser(image.config.user, p.rootfs),
+        netnsPath: rec.network && netnsPath(rec.network.netns),
+        binds: [...(await etc), ...binds],
+      });
+      await Promise.all([writeJson(p.config, config), this.d.records.write(rec)]);
+      const pidFile = `${p.dir}/init.pid`;
+      await this.runc.create(runcId(name), p.dir, p.log, pidFile);
+      await this.runc.start(runcId(name));
+      const pid = Number(await fs.promises.readFile(pidFile, "utf8"));
+      return { name, id: runcId(name), status: "running", pid, ip, imageId: image.id, faults: [] };
+    } catch (e) {
+      await this.teardown(name, 0).catch((cleanup: Error) => {
+        (e as Error).message += ` (cleaning up afterwards failed too: ${cleanup.message})`;
+      });
+      throw e;
+    }
+  }
+
+  private volumeBinds(spec: ContainerSpec): Bind[] {
+    return (spec.mounts ?? []).map((m) => {
+      checkName("volume", m.volume);
+      const data = this.d.paths.volume(m.volume).data;
+      if (!fs.existsSync(data)) {
+        throw new Error(`volume "${m.volume}" not found (mounted at ${m.target} in container "${spec.name}"): create it first`);
+      }
+      if (!m.target.startsWith("/")) {
+        throw new Error(`invalid mount target "${m.target}" in container "${spec.name}": it must be an absolute path`);
+      }
+      return { source: data, destination: m.target, readOnly: m.readOnly };
+    });
+  }
+
+  private async describe(rec: ContainerRecord): Promise<ContainerInfo> {
+    const name = rec.spec.name;
+    const id = runcId(name);
+    const state = await this.runc.state(id);
+    const status: ContainerStatus = !state
+      ? "missing"
+      : state.status === "running" || state.status === "paused"
+        ? "running"
+        : "stopped";
+    const faults: string[] = [];
+    if (!state) faults.push(`runc container ${id} is missing`);
+    else if (state.status === "created") faults.push(`runc container ${id} was created but never started`);
+    const rootfs = this.d.paths.container(name).rootfs;
+    if (!(await isMounted(rootfs))) faults.push(`rootfs ${rootfs} is not mounted`);
+    if (rec.network) faults.push(...attachmentFaults(rec.network));
+    const ports = rec.spec.ports ?? [];
+    if (rec.ip && ports.length > 0) faults.push(...(await this.d.iptables.missing(portRules(name, rec.ip, ports))));
+    return {
+      name,
+      id,
+      status,
+      pid: status === "running" ? state?.pid : undefined,
+      ip: rec.ip,
+      imageId: rec.imageId,
+      faults,
+    };
+  }
+
+  /** Undoes everything a container has on the host, in reverse order of making; each step skips what is gone. */
+  private async teardown(name: string, graceSeconds: number): Promise<void> {
+    const { host, paths, networks } = this.d;
+    const p = paths.container(name);
+    if (!fs.existsSync(p.dir)) return;
+    const rec = await this.d.records.read(name);
+    const id = runcId(name);
+    const state = await this.runc.state(id);
+    if (state) {
+      if (state.status === "running" && graceSeconds > 0) {
+        await this.runc.kill(id, "TERM");
+        await waitForExit(state.pid, graceSeconds * 1000);
+      }
+      await this.runc.delete(id);
+    }
+    if (rec?.spec.ports?.length) await this.d.iptables.removeTagged(containerTag(name));
+    if (rec?.network) await detach(host, rec.network.netns, rec.network.veth);
+    await unmount(host, p.rootfs);
+    const net = rec?.network && (await networks.record(rec.network.name));
+    if (net) await networks.ipam(net).release(name);
+    await this.d.ports.release(name);
+    await fs.promises.rm(p.dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,56 @@
+// runc driven through the five OCI runtime verbs only: create, start, state, kill, delete. runc's default root
+// is used, so `runc list` shows berth's containers.
+import type { Host } from "../host/exec";
+import { HostCommandError, describeCommand } from "../host/exec";
+
+export type RuncStatus = "creating" | "created" | "running" | "paused" | "stopped";
+
+export interface RuncState {
+  id: string;
+  pid: number;
+  status: RuncStatus;
+  bundle: string;
+}
+
+const isGone = (stderr: string): boolean => /container does not exist/.test(stderr);
+
+export class Runc {
+  constructor(private readonly host: Host) {}
+
+  /**
+   * The container's stdio goes to logFile; runc create returns once init waits for start, in its own session,
+   * holding no pipe to us. Its pid is written to pidFile.
+   */
+  async create(id: string, bundle: string, logFile: string, pidFile: string): Promise<void> {
+    await this.host.run("runc", ["create", "--bundle", bundle, "--pid-file", pidFile, id], { logFile });
+  }
+
+  async start(id: string): Promise<void> {
+    await this.host.run("runc", ["start", id]);
+  }
+
+  /** undefined when runc has no such container. */
+  async state(id: string): Promise<RuncState | undefined> {
+    const args = ["state", id];
+    const r = await this.host.tryRun("runc", args);
+    if (r.code === 0) return JSON.parse(r.stdout) as RuncState;
+    if (isGone(r.stderr)) return undefined;
+    throw new HostCommandError(describeCommand("runc", args), r);
+  }
+
+  /** Signals init; a container that stopped or vanished meanwhile is not an error. */
+  async kill(id: string, signal: string): Promise<void> {
+    const args = ["kill", id, signal];
+    const r = await this.host.tryRun("runc", args);
+    if (r.code !== 0 && !isGone(r.stderr) && !/not running/.test(r.stderr)) {
+      throw new HostCommandError(describeCommand("runc", args), r);
+    }
+  }
+
+  /** Forced: SIGKILLs whatever still runs, then deletes; an already deleted container is fine. */
+  async delete(id: string): Promise<void> {
+    const args = ["delete", "--force", id];
+    const r = await this.host.tryRun("runc", args);
+    if (r.code !== 0 && !isGone(r.stderr)) throw new HostCommandError(describeCommand("runc", args), r);
+  }
+}

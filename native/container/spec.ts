@@ -1,0 +1,165 @@
+// The OCI runtime config (config.json) of a container: the process (Docker's ENTRYPOINT/CMD and env rules),
+// namespaces, Docker's default capabilities, and runc's default mounts and masked/read-only paths.
+import type { ContainerSpec, ImageConfig } from "../runtime";
+
+export interface OciMount {
+  destination: string;
+  type: string;
+  source: string;
+  options?: string[];
+}
+
+export interface OciSpec {
+  ociVersion: string;
+  process: {
+    terminal: boolean;
+    user: { uid: number; gid: number };
+    args: string[];
+    env: string[];
+    cwd: string;
+    capabilities: Record<"bounding" | "effective" | "permitted", string[]>;
+    noNewPrivileges: boolean;
+  };
+  root: { path: string; readonly: boolean };
+  hostname: string;
+  mounts: OciMount[];
+  linux: {
+    namespaces: { type: string; path?: string }[];
+    resources: { devices: { allow: boolean; access: string }[] };
+    maskedPaths: string[];
+    readonlyPaths: string[];
+  };
+}
+
+export interface Bind {
+  source: string;
+  destination: string;
+  readOnly?: boolean;
+}
+
+export interface BundleInput {
+  hostname: string;
+  args: string[];
+  env: string[];
+  cwd: string;
+  user: { uid: number; gid: number };
+  /** A network namespace to join; without one runc makes a fresh namespace with only loopback. */
+  netnsPath?: string;
+  binds: Bind[];
+}
+
+const DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+// Docker's default capability set.
+const CAPABILITIES = [
+  "CAP_CHOWN",
+  "CAP_DAC_OVERRIDE",
+  "CAP_FSETID",
+  "CAP_FOWNER",
+  "CAP_MKNOD",
+  "CAP_NET_RAW",
+  "CAP_SETGID",
+  "CAP_SETUID",
+  "CAP_SETFCAP",
+  "CAP_SETPCAP",
+  "CAP_NET_BIND_SERVICE",
+  "CAP_SYS_CHROOT",
+  "CAP_KILL",
+  "CAP_AUDIT_WRITE",
+];
+
+// runc spec's defaults.
+const BASE_MOUNTS: OciMount[] = [
+  { destination: "/proc", type: "proc", source: "proc" },
+  { destination: "/dev", type: "tmpfs", source: "tmpfs", options: ["nosuid", "strictatime", "mode=755", "size=65536k"] },
+  {
+    destination: "/dev/pts",
+    type: "devpts",
+    source: "devpts",
+    options: ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"],
+  },
+  { destination: "/dev/shm", type: "tmpfs", source: "shm", options: ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"] },
+  { destination: "/dev/mqueue", type: "mqueue", source: "mqueue", options: ["nosuid", "noexec", "nodev"] },
+  { destination: "/sys", type: "sysfs", source: "sysfs", options: ["nosuid", "noexec", "nodev", "ro"] },
+  { destination: "/sys/fs/cgroup", type: "cgroup", source: "cgroup", options: ["nosuid", "noexec", "nodev", "relatime", "ro"] },
+];
+
+const MASKED_PATHS = [
+  "/proc/acpi",
+  "/proc/asound",
+  "/proc/kcore",
+  "/proc/keys",
+  "/proc/latency_stats",
+  "/proc/timer_list",
+  "/proc/timer_stats",
+  "/proc/sched_debug",
+  "/sys/firmware",
+  "/proc/scsi",
+];
+
+const READONLY_PATHS = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
+
+/**
+ * Docker's rules: an ENTRYPOINT given with the container replaces the image's and drops the image's CMD;
+ * a command given with the container replaces the image's CMD; the process is ENTRYPOINT followed by CMD.
+ */
+export function processArgs(name: string, image: ImageConfig, spec: Pick<ContainerSpec, "entrypoint" | "command">): string[] {
+  const entrypoint = spec.entrypoint ?? image.entrypoint ?? [];
+  const cmd = spec.command ?? (spec.entrypoint ? [] : (image.cmd ?? []));
+  const args = [...entrypoint, ...cmd];
+  if (args.length === 0) {
+    throw new Error(`container "${name}" has no command: its image sets no ENTRYPOINT or CMD, so give a command`);
+  }
+  return args;
+}
+
+/** PATH (unless the image sets one), HOSTNAME, the image's env, then the container's, later keys winning. */
+export function mergeEnv(name: string, hostname: string, imageEnv: string[] = [], extra: Record<string, string> = {}): string[] {
+  const env = new Map<string, string>();
+  const put = (kv: string): void => void env.set(kv.split("=", 1)[0], kv);
+  [DEFAULT_PATH, `HOSTNAME=${hostname}`, ...imageEnv].forEach(put);
+  for (const [k, v] of Object.entries(extra)) {
+    if (!/^[^=\0]+$/.test(k)) throw new Error(`invalid env name "${k}" for container "${name}": it must be non-empty and contain no "="`);
+    put(`${k}=${v}`);
+  }
+  return [...env.values()];
+}
+
+export function runtimeSpec(b: BundleInput): OciSpec {
+  return {
+    ociVersion: "1.0.2",
+    process: {
+      terminal: false,
+      user: b.user,
+      args: b.args,
+      env: b.env,
+      cwd: b.cwd,
+      capabilities: { bounding: CAPABILITIES, effective: CAPABILITIES, permitted: CAPABILITIES },
+      noNewPrivileges: true,
+    },
+    root: { path: "rootfs", readonly: false },
+    hostname: b.hostname,
+    mounts: [
+      ...BASE_MOUNTS,
+      ...b.binds.map((m) => ({
+        destination: m.destination,
+        type: "bind",
+        source: m.source,
+        options: ["rbind", "rprivate", ...(m.readOnly ? ["ro"] : [])],
+      })),
+    ],
+    linux: {
+      namespaces: [
+        { type: "pid" },
+        { type: "ipc" },
+        { type: "uts" },
+        { type: "mount" },
+        b.netnsPath ? { type: "network", path: b.netnsPath } : { type: "network" },
+      ],
+      // Deny all devices; runc adds its default set (null, zero, full, tty, random, urandom, ptmx).
+      resources: { devices: [{ allow: false, access: "rwm" }] },
+      maskedPaths: MASKED_PATHS,
+      readonlyPaths: READONLY_PATHS,
+    },
+  };
+}

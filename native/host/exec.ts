@@ -1,0 +1,94 @@
+// The single door for host side effects: every process berth spawns (runc, ip, iptables, mount, tar) and every
+// sysctl it writes goes through a Host, so unit tests can swap in a fake and the real one stays small.
+import { spawn } from "node:child_process";
+import * as fs from "node:fs";
+
+export interface RunOptions {
+  /** Fed to the command's stdin (e.g. an `ip -batch -` or `iptables-restore` script). */
+  input?: string;
+  /**
+   * Append the command's stdout and stderr to this file and start it in its own session. What the command leaves
+   * behind (a container's init under `runc create`) then holds the file, not a pipe to us, so it neither keeps
+   * berth's process alive nor dies with it. The command's own errors are read back from the file.
+   */
+  logFile?: string;
+}
+
+export interface CommandResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export interface Host {
+  /** Runs a command to completion; throws HostCommandError unless it exits 0. Resolves to its stdout. */
+  run(cmd: string, args: readonly string[], opts?: RunOptions): Promise<string>;
+  /** Runs a command and reports how it ended, for callers that expect some failures ("does not exist"). */
+  tryRun(cmd: string, args: readonly string[], opts?: RunOptions): Promise<CommandResult>;
+  /** Writes /proc/sys/<key with dots as slashes>, e.g. "net.ipv4.ip_forward". */
+  writeSysctl(key: string, value: string): Promise<void>;
+}
+
+export class HostCommandError extends Error {
+  constructor(
+    readonly command: string,
+    readonly result: CommandResult,
+  ) {
+    const why = result.stderr.trim() || result.stdout.trim() || "no output";
+    super(`\`${command}\` failed (exit ${result.code}): ${why}`);
+    this.name = "HostCommandError";
+  }
+}
+
+export function describeCommand(cmd: string, args: readonly string[]): string {
+  return [cmd, ...args].join(" ");
+}
+
+async function spawnAndWait(cmd: string, args: readonly string[], opts: RunOptions): Promise<CommandResult> {
+  let logFd: number | undefined;
+  let logStart = 0;
+  if (opts.logFile) {
+    logFd = fs.openSync(opts.logFile, "a");
+    logStart = fs.fstatSync(logFd).size;
+  }
+  const child = spawn(cmd, args, {
+    stdio: [opts.input === undefined ? "ignore" : "pipe", logFd ?? "pipe", logFd ?? "pipe"],
+    detached: logFd !== undefined,
+  });
+  // The child holds its own copy of the descriptor from here on.
+  if (logFd !== undefined) fs.closeSync(logFd);
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  child.stdout?.on("data", (b: Buffer) => out.push(b));
+  child.stderr?.on("data", (b: Buffer) => err.push(b));
+  if (opts.input !== undefined) child.stdin?.end(opts.input);
+  const code = await new Promise<number>((resolve, reject) => {
+    child.on("error", reject);
+    child.on("close", (c, signal) => resolve(c ?? (signal ? 128 : 1)));
+  });
+  let stderr = Buffer.concat(err).toString();
+  if (opts.logFile && code !== 0) stderr = readFrom(opts.logFile, logStart);
+  return { code, stdout: Buffer.concat(out).toString(), stderr };
+}
+
+function readFrom(file: string, start: number): string {
+  const buf = fs.readFileSync(file);
+  return buf.subarray(start).toString();
+}
+
+export const realHost: Host = {
+  async run(cmd, args, opts = {}) {
+    const result = await spawnAndWait(cmd, args, opts);
+    if (result.code !== 0) throw new HostCommandError(describeCommand(cmd, args), result);
+    return result.stdout;
+  },
+  tryRun: (cmd, args, opts = {}) => spawnAndWait(cmd, args, opts),
+  async writeSysctl(key, value) {
+    const file = `/proc/sys/${key.replace(/\./g, "/")}`;
+    try {
+      await fs.promises.writeFile(file, value);
+    } catch (e) {
+      throw new Error(`writing sysctl ${key}=${value} (${file}) failed: ${(e as Error).message}`);
+    }
+  },
+};

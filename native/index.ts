@@ -1,0 +1,40 @@
+// berth's native runtime: containers on the host kernel through runc, iproute2 and iptables, no daemon.
+import type { Runtime } from "./runtime";
+import { realHost, type Host } from "./host/exec";
+import { layout } from "./paths";
+import { ContentStore } from "./image/store";
+import { BridgeNetworks } from "./network/networks";
+import { Iptables } from "./network/iptables";
+import { PortClaims } from "./network/portmap";
+import { DirVolumes } from "./volume/volumes";
+import { ContainerRecords } from "./container/record";
+import { RuncContainers } from "./container/containers";
+
+export * from "./runtime";
+export { HostCommandError, realHost, type Host, type CommandResult, type RunOptions } from "./host/exec";
+
+export interface NativeRuntimeOptions {
+  /** Persistent state: images, volumes, container and network records. Default $BERTH_ROOT or /var/lib/berth. */
+  root?: string;
+  /** Volatile host-wide state (published-port claims). Default $BERTH_RUN or /run/berth. */
+  runDir?: string;
+  /** Where host side effects go; a fake one lets tests run without root. */
+  host?: Host;
+}
+
+export function createNativeRuntime(opts: NativeRuntimeOptions = {}): Runtime {
+  const paths = layout(
+    opts.root ?? process.env.BERTH_ROOT ?? "/var/lib/berth",
+    opts.runDir ?? process.env.BERTH_RUN ?? "/run/berth",
+  );
+  const host = opts.host ?? realHost;
+  const records = new ContainerRecords(paths);
+  const iptables = new Iptables(host);
+  const images = new ContentStore(host, paths, async () => new Set((await records.list()).flatMap((r) => r.layers)));
+  const networks = new BridgeNetworks(host, paths, iptables);
+  const volumes = new DirVolumes(paths, async (volume) =>
+    (await records.list()).filter((r) => r.spec.mounts?.some((m) => m.volume === volume)).map((r) => r.spec.name),
+  );
+  const containers = new RuncContainers({ host, paths, images, networks, iptables, records, ports: new PortClaims(paths) });
+  return { images, networks, volumes, containers };
+}

@@ -1,0 +1,37 @@
+// Small JSON records written atomically: a reader sees the old file or the new one, never half of one.
+import * as fs from "node:fs";
+import { randomBytes } from "node:crypto";
+
+export async function readJson<T>(file: string): Promise<T | undefined> {
+  try {
+    return JSON.parse(await fs.promises.readFile(file, "utf8")) as T;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw new Error(`reading ${file} failed: ${(e as Error).message}`);
+  }
+}
+
+export async function writeJson(file: string, value: unknown): Promise<void> {
+  const tmp = `${file}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`;
+  await fs.promises.writeFile(tmp, JSON.stringify(value, null, 2) + "\n");
+  await fs.promises.rename(tmp, file);
+}
+
+/** Directory entries, or none when the directory does not exist. */
+export async function listDir(dir: string): Promise<string[]> {
+  try {
+    return await fs.promises.readdir(dir);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return [];
+    throw e;
+  }
+}
+
+/** JSON with object keys sorted and undefined fields dropped: equal for equal values however they were built. */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v && typeof v === "object" && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : 1)))
+      : v,
+  );
+}

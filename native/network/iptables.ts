@@ -1,0 +1,171 @@
+// berth's own iptables chains, hooked once from the built-in chains. Every rule carries a unique
+// `-m comment --comment berth:…` tag: that tag is how a rule is found again, checked and deleted, whatever form
+// iptables-save prints it in. Changes are computed against a fresh iptables-save and applied in one
+// `iptables-restore --noflush` per call (one nft transaction per table).
+import type { Host } from "../host/exec";
+import { HostCommandError } from "../host/exec";
+import { KeyedMutex } from "../mutex";
+
+export type Table = "filter" | "nat";
+
+export const Chain = {
+  /** filter: accepts traffic in and out of berth bridges (FORWARD's policy may be DROP). */
+  forward: "BERTH-FORWARD",
+  /** nat: masquerading. */
+  postrouting: "BERTH-POSTROUTING",
+  /** nat: published ports, for packets to a local address, arriving (PREROUTING) or locally sent (OUTPUT). */
+  dnat: "BERTH-DNAT",
+} as const;
+
+export interface Rule {
+  table: Table;
+  chain: (typeof Chain)[keyof typeof Chain];
+  args: string[];
+  /** Unique among berth's rules, "berth:<owner>:<what>"; at most 256 characters. */
+  tag: string;
+}
+
+const LOCAL = ["-m", "addrtype", "--dst-type", "LOCAL"];
+
+const BASE: { table: Table; chain: string; hooks: { from: string; match: string[] }[] }[] = [
+  { table: "filter", chain: Chain.forward, hooks: [{ from: "FORWARD", match: [] }] },
+  { table: "nat", chain: Chain.postrouting, hooks: [{ from: "POSTROUTING", match: [] }] },
+  {
+    table: "nat",
+    chain: Chain.dnat,
+    hooks: [
+      { from: "PREROUTING", match: LOCAL },
+      { from: "OUTPUT", match: LOCAL },
+    ],
+  },
+];
+
+const HOOK_TAG = "berth:hook:";
+const comment = (tag: string): string[] => ["-m", "comment", "--comment", tag];
+const hookTag = (from: string, chain: string): string => `${HOOK_TAG}${from}:${chain}`;
+const isBerthChain = (chain: string): boolean => chain.startsWith("BERTH-");
+
+interface SavedRule {
+  table: Table;
+  chain: string;
+  /** The rule as iptables-save printed it, after "-A ". */
+  spec: string;
+  tag?: string;
+}
+
+interface Saved {
+  chains: Record<Table, Set<string>>;
+  rules: SavedRule[];
+  tags: Set<string>;
+}
+
+function parseSave(text: string): Saved {
+  const saved: Saved = { chains: { filter: new Set(), nat: new Set() }, rules: [], tags: new Set() };
+  let table: Table | undefined;
+  for (const line of text.split("\n")) {
+    if (line.startsWith("*")) {
+      const name = line.slice(1).trim();
+      table = name === "filter" || name === "nat" ? name : undefined;
+    } else if (!table) {
+      continue;
+    } else if (line.startsWith(":")) {
+      saved.chains[table].add(line.slice(1).split(" ")[0]);
+    } else if (line.startsWith("-A ")) {
+      const spec = line.slice(3);
+      const tag = /--comment "?(berth:[^"\s]+)"?/.exec(spec)?.[1];
+      saved.rules.push({ table, chain: spec.split(" ")[0], spec, tag });
+      if (tag) saved.tags.add(tag);
+    }
+  }
+  return saved;
+}
+
+function restoreScript(lines: Record<Table, string[]>): string {
+  return (["filter", "nat"] as const)
+    .filter((t) => lines[t].length > 0)
+    .map((t) => `*${t}\n${lines[t].join("\n")}\nCOMMIT\n`)
+    .join("");
+}
+
+const ATTEMPTS = 3;
+
+export class Iptables {
+  // In-process changes are serialized; across processes a change computed from a stale view fails as a whole
+  // (e.g. "-N" of a chain that now exists) and is recomputed.
+  private readonly mutex = new KeyedMutex();
+
+  constructor(private readonly host: Host) {}
+
+  /** Adds whichever of berth's chains, hooks and the given rules are missing. */
+  ensure(rules: Rule[]): Promise<void> {
+    return this.apply((saved) => {
+      const lines: Record<Table, string[]> = { filter: [], nat: [] };
+      for (const base of BASE) {
+        if (!saved.chains[base.table].has(base.chain)) lines[base.table].push(`-N ${base.chain}`);
+        for (const h of base.hooks) {
+          const tag = hookTag(h.from, base.chain);
+          if (saved.tags.has(tag)) continue;
+          lines[base.table].push(["-I", h.from, "1", ...h.match, ...comment(tag), "-j", base.chain].join(" "));
+        }
+      }
+      for (const r of rules) {
+        if (!saved.tags.has(r.tag)) lines[r.table].push(["-A", r.chain, ...r.args, ...comment(r.tag)].join(" "));
+      }
+      return lines;
+    });
+  }
+
+  /**
+   * Deletes every rule whose tag starts with tagPrefix. When that leaves berth's chains empty (the last network
+   * is gone), the hooks and chains go too, so nothing named berth stays in iptables.
+   */
+  removeTagged(tagPrefix: string): Promise<void> {
+    return this.apply((saved) => {
+      const lines: Record<Table, string[]> = { filter: [], nat: [] };
+      const doomed = saved.rules.filter((r) => r.tag?.startsWith(tagPrefix));
+      const left = saved.rules.filter((r) => isBerthChain(r.chain) && !doomed.includes(r));
+      for (const r of doomed) lines[r.table].push(`-D ${r.spec}`);
+      if (left.length === 0) {
+        for (const r of saved.rules) {
+          if (r.tag?.startsWith(HOOK_TAG) && !doomed.includes(r)) lines[r.table].push(`-D ${r.spec}`);
+        }
+        for (const t of ["filter", "nat"] as const) {
+          for (const c of saved.chains[t]) if (isBerthChain(c)) lines[t].push(`-X ${c}`);
+        }
+      }
+      return lines;
+    });
+  }
+
+  /** What is missing on the host for these rules to work: berth's chains, their hooks, the rules themselves. */
+  async missing(rules: Rule[]): Promise<string[]> {
+    const saved = parseSave(await this.host.run("iptables-save", []));
+    const faults: string[] = [];
+    for (const base of BASE.filter((b) => rules.some((r) => r.chain === b.chain))) {
+      if (!saved.chains[base.table].has(base.chain)) faults.push(`iptables chain ${base.table}/${base.chain} is missing`);
+      for (const h of base.hooks) {
+        if (!saved.tags.has(hookTag(h.from, base.chain))) {
+          faults.push(`iptables jump ${base.table}/${h.from} -> ${base.chain} is missing`);
+        }
+      }
+    }
+    for (const r of rules) if (!saved.tags.has(r.tag)) faults.push(`iptables rule ${r.table}/${r.chain} ${r.tag} is missing`);
+    return faults;
+  }
+
+  private apply(plan: (saved: Saved) => Record<Table, string[]>): Promise<void> {
+    return this.mutex.run("iptables", async () => {
+      for (let attempt = 1; ; attempt++) {
+        const lines = plan(parseSave(await this.host.run("iptables-save", [])));
+        const input = restoreScript(lines);
+        if (!input) return;
+        const args = ["-w", "--noflush"];
+        const result = await this.host.tryRun("iptables-restore", args, { input });
+        if (result.code === 0) return;
+        if (attempt === ATTEMPTS) {
+          throw new HostCommandError(`iptables-restore ${args.join(" ")} <<< ${JSON.stringify(input)}`, result);
+        }
+      }
+    });
+  }
+}

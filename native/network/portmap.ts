@@ -1,0 +1,139 @@
+// Published ports: a DNAT rule per mapping in BERTH-DNAT (reached from PREROUTING and OUTPUT for local
+// destinations, 127.0.0.1 included), and a claim file per host port so no two berth containers — in any berth
+// root on this host — publish the same one. A port some other process listens on is refused too.
+import * as fs from "node:fs";
+import * as net from "node:net";
+import * as dgram from "node:dgram";
+import * as path from "node:path";
+import type { PortMapping } from "../runtime";
+import { containerPaths, type Paths } from "../paths";
+import { listDir, readJson } from "../json-file";
+import { parseIPv4 } from "./cidr";
+import { Chain, type Rule } from "./iptables";
+
+/** Prefix of the iptables tags of a container's rules. */
+export const containerTag = (container: string): string => `berth:ctr:${container}:`;
+
+const ANY = "0.0.0.0";
+const address = (p: PortMapping): string => `${p.hostIp}:${p.hostPort}/${p.protocol}`;
+
+export function validatePorts(container: string, ports: PortMapping[]): void {
+  const seen = new Set<string>();
+  for (const p of ports) {
+    if (parseIPv4(p.hostIp) === undefined) {
+      throw new Error(
+        `invalid hostIp "${p.hostIp}" for container "${container}": expected an IPv4 address such as 127.0.0.1 or 0.0.0.0`,
+      );
+    }
+    for (const [field, value] of [["hostPort", p.hostPort], ["containerPort", p.containerPort]] as const) {
+      if (!Number.isInteger(value) || value < 1 || value > 65535) {
+        throw new Error(`invalid ${field} ${value} for container "${container}": use 1-65535`);
+      }
+    }
+    if (p.protocol !== "tcp" && p.protocol !== "udp") {
+      throw new Error(`invalid protocol "${String(p.protocol)}" for container "${container}": use "tcp" or "udp"`);
+    }
+    const key = `${p.protocol}/${p.hostPort}`;
+    if (seen.has(key)) throw new Error(`container "${container}" publishes ${address(p)} twice`);
+    seen.add(key);
+  }
+}
+
+export function portRules(container: string, containerIp: string, ports: PortMapping[]): Rule[] {
+  return ports.map((p) => ({
+    table: "nat",
+    chain: Chain.dnat,
+    args: [
+      ...(p.hostIp === ANY ? [] : ["-d", `${p.hostIp}/32`]),
+      ...["-p", p.protocol, "-m", p.protocol, "--dport", String(p.hostPort)],
+      ...["-j", "DNAT", "--to-destination", `${containerIp}:${p.containerPort}`],
+    ],
+    tag: `${containerTag(container)}${p.protocol}:${p.hostIp}:${p.hostPort}`,
+  }));
+}
+
+interface Claim {
+  root: string;
+  container: string;
+}
+
+export class PortClaims {
+  constructor(private readonly paths: Paths) {}
+
+  /** Claims every mapping for the container or none of them; throws naming the address:port that is taken. */
+  async claim(container: string, ports: PortMapping[]): Promise<void> {
+    if (ports.length === 0) return;
+    await fs.promises.mkdir(this.paths.portClaims, { recursive: true });
+    const mine: Claim = { root: this.paths.root, container };
+    const made: string[] = [];
+    try {
+      for (const p of ports) {
+        made.push(await this.claimOne(p, mine));
+        await this.refuseOverlap(p, mine);
+        await refuseListener(p);
+      }
+    } catch (e) {
+      await Promise.all(made.map((f) => fs.promises.rm(f, { force: true })));
+      throw e;
+    }
+  }
+
+  async release(container: string): Promise<void> {
+    for (const name of await listDir(this.paths.portClaims)) {
+      const file = path.join(this.paths.portClaims, name);
+      const c = await readJson<Claim>(file).catch(() => undefined);
+      if (c?.root === this.paths.root && c.container === container) await fs.promises.rm(file, { force: true });
+    }
+  }
+
+  private async claimOne(p: PortMapping, mine: Claim): Promise<string> {
+    const file = path.join(this.paths.portClaims, `${p.protocol}-${p.hostPort}-${p.hostIp}`);
+    for (;;) {
+      try {
+        await fs.promises.writeFile(file, JSON.stringify(mine), { flag: "wx" });
+        return file;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+      }
+      const holder = await readJson<Claim>(file).catch(() => undefined);
+      if (holder && holderExists(holder)) throw allocated(p, holder);
+      // Its container is gone (e.g. berth's root was wiped): the claim is stale.
+      await fs.promises.rm(file, { force: true });
+    }
+  }
+
+  /** 0.0.0.0:P and 127.0.0.1:P cannot both be published. */
+  private async refuseOverlap(p: PortMapping, mine: Claim): Promise<void> {
+    const prefix = `${p.protocol}-${p.hostPort}-`;
+    for (const name of await listDir(this.paths.portClaims)) {
+      const ip = name.slice(prefix.length);
+      if (!name.startsWith(prefix) || ip === p.hostIp || (ip !== ANY && p.hostIp !== ANY)) continue;
+      const holder = await readJson<Claim>(path.join(this.paths.portClaims, name)).catch(() => undefined);
+      if (holder && holderExists(holder) && holder.container !== mine.container) throw allocated({ ...p, hostIp: ip }, holder);
+    }
+  }
+}
+
+const holderExists = (c: Claim): boolean => fs.existsSync(containerPaths(c.root, c.container).record);
+
+const allocated = (p: PortMapping, holder: Claim): Error =>
+  new Error(`cannot publish ${address(p)}: port is already allocated by berth container "${holder.container}"`);
+
+/** Binds the address for a moment to learn whether another process holds it. */
+async function refuseListener(p: PortMapping): Promise<void> {
+  const err = await new Promise<NodeJS.ErrnoException | undefined>((resolve) => {
+    if (p.protocol === "tcp") {
+      const server = net.createServer();
+      server.once("error", resolve);
+      server.listen({ host: p.hostIp, port: p.hostPort, exclusive: true }, () => server.close(() => resolve(undefined)));
+    } else {
+      const socket = dgram.createSocket("udp4");
+      socket.once("error", resolve);
+      socket.bind(p.hostPort, p.hostIp, () => socket.close(() => resolve(undefined)));
+    }
+  });
+  if (!err) return;
+  if (err.code === "EADDRINUSE") throw new Error(`cannot publish ${address(p)}: address already in use by another process`);
+  if (err.code === "EADDRNOTAVAIL") throw new Error(`cannot publish ${address(p)}: ${p.hostIp} is not an address of this host`);
+  throw new Error(`cannot publish ${address(p)}: ${err.message}`);
+}

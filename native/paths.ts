@@ -1,0 +1,92 @@
+// berth's on-disk layout. root holds what must survive a reboot (images, volumes, records); runDir holds what is
+// host-wide and as volatile as the kernel objects it stands for (published-port claims).
+import * as path from "node:path";
+
+export interface Paths {
+  root: string;
+  runDir: string;
+  /** OCI image layout: index.json + blobs/sha256/<hex>. */
+  imageIndex: string;
+  blobs: string;
+  blob(digest: string): string;
+  /** Ingest area for blobs and layers being written; same filesystem as their final place so rename is atomic. */
+  ingest: string;
+  layers: string;
+  layer(diffId: string): string;
+  containers: string;
+  container(name: string): ContainerPaths;
+  networks: string;
+  network(name: string): { dir: string; record: string; ips: string };
+  volumes: string;
+  volume(name: string): { dir: string; record: string; data: string };
+  portClaims: string;
+}
+
+export interface ContainerPaths {
+  /** The OCI bundle directory (config.json + rootfs). */
+  dir: string;
+  record: string;
+  config: string;
+  rootfs: string;
+  upper: string;
+  work: string;
+  log: string;
+  hosts: string;
+  hostname: string;
+  resolvConf: string;
+}
+
+export function hexOf(digest: string): string {
+  const m = /^sha256:([0-9a-f]{64})$/.exec(digest);
+  if (!m) throw new Error(`invalid digest "${digest}": expected sha256:<64 hex digits>`);
+  return m[1];
+}
+
+/** A container's files under a berth root (any root: port claims point into other roots too). */
+export function containerPaths(root: string, name: string): ContainerPaths {
+  const dir = path.join(path.resolve(root), "containers", name);
+  return {
+    dir,
+    record: path.join(dir, "container.json"),
+    config: path.join(dir, "config.json"),
+    rootfs: path.join(dir, "rootfs"),
+    upper: path.join(dir, "upper"),
+    work: path.join(dir, "work"),
+    log: path.join(dir, "container.log"),
+    hosts: path.join(dir, "hosts"),
+    hostname: path.join(dir, "hostname"),
+    resolvConf: path.join(dir, "resolv.conf"),
+  };
+}
+
+export function layout(root: string, runDir: string): Paths {
+  const r = path.resolve(root);
+  const blobs = path.join(r, "blobs", "sha256");
+  const layers = path.join(r, "layers");
+  const containers = path.join(r, "containers");
+  const networks = path.join(r, "networks");
+  const volumes = path.join(r, "volumes");
+  return {
+    root: r,
+    runDir: path.resolve(runDir),
+    imageIndex: path.join(r, "index.json"),
+    blobs,
+    blob: (digest) => path.join(blobs, hexOf(digest)),
+    ingest: path.join(r, "ingest"),
+    layers,
+    layer: (diffId) => path.join(layers, hexOf(diffId)),
+    containers,
+    container: (name) => containerPaths(r, name),
+    networks,
+    network(name) {
+      const dir = path.join(networks, name);
+      return { dir, record: path.join(dir, "network.json"), ips: path.join(dir, "ips") };
+    },
+    volumes,
+    volume(name) {
+      const dir = path.join(volumes, name);
+      return { dir, record: path.join(dir, "volume.json"), data: path.join(dir, "_data") };
+    },
+    portClaims: path.join(path.resolve(runDir), "ports"),
+  };
+}

@@ -1,0 +1,161 @@
+// The seam between berth's provider and whatever runs containers. The native runtime (this folder) implements it
+// on the host kernel; a Docker Engine backend can implement it later and pass the same conformance tests.
+// Nothing here knows about Pulumi, URNs or state files.
+//
+// Every create is an "ensure": called again with the same spec it finishes what a crash left half-done and
+// changes nothing that is already right. Every remove succeeds when the object is already gone.
+
+/** What an image says about how to run it (the subset of the OCI image config berth uses). */
+export interface ImageConfig {
+  cmd?: string[];
+  entrypoint?: string[];
+  /** KEY=VALUE pairs, as in the OCI config. */
+  env?: string[];
+  workdir?: string;
+  user?: string;
+  /** "80/tcp", "53/udp". */
+  exposedPorts?: string[];
+}
+
+export interface ImageInfo {
+  /** The name the image is stored under, e.g. "quickstart-base:latest". */
+  ref: string;
+  /** "sha256:<hex>" of the config blob: the image's identity. */
+  id: string;
+  /** "sha256:<hex>" of the manifest blob. */
+  manifestDigest: string;
+  /** Uncompressed layer digests (diff ids), bottom first. */
+  layers: string[];
+  /** Bytes of all layer blobs. */
+  size: number;
+  config: ImageConfig;
+}
+
+export interface ImportRootfsRequest {
+  ref: string;
+  /** A tar of a root filesystem, imported as the image's single layer. */
+  tarball: string;
+  config: ImageConfig;
+}
+
+export interface NetworkSpec {
+  /** berth's name for the network; host objects derive their names from it. */
+  name: string;
+  /** IPv4 CIDR in network form, e.g. "10.89.0.0/24". */
+  subnet: string;
+  /** Defaults to the first host address of the subnet. */
+  gateway?: string;
+  /** Masquerade traffic leaving the subnet for other interfaces. */
+  nat: boolean;
+}
+
+export interface NetworkInfo {
+  name: string;
+  /** Linux bridge device, "bt…" (at most 15 characters). */
+  bridge: string;
+  subnet: string;
+  gateway: string;
+  nat: boolean;
+  /** What is missing or wrong on the host compared to the spec it was made from; empty when healthy. */
+  faults: string[];
+}
+
+export interface VolumeSpec {
+  name: string;
+  labels?: Record<string, string>;
+}
+
+export interface VolumeInfo {
+  name: string;
+  /** Host directory holding the data; mounted into containers. */
+  mountpoint: string;
+  labels: Record<string, string>;
+  faults: string[];
+}
+
+export interface PortMapping {
+  /** Host address to listen on, e.g. "127.0.0.1"; "0.0.0.0" for every address. */
+  hostIp: string;
+  hostPort: number;
+  containerPort: number;
+  protocol: "tcp" | "udp";
+}
+
+export interface VolumeMount {
+  /** A volume created with volumes.create. */
+  volume: string;
+  /** Absolute path inside the container. */
+  target: string;
+  readOnly?: boolean;
+}
+
+export interface ContainerSpec {
+  /** berth's name for the container; the runc id is "berth-<name>". */
+  name: string;
+  /** An image ref or id known to images.inspect. */
+  image: string;
+  /** Override the image's ENTRYPOINT / CMD, with Docker's rules for combining them. */
+  entrypoint?: string[];
+  command?: string[];
+  /** Added to (and overriding) the image's env. */
+  env?: Record<string, string>;
+  workdir?: string;
+  /** Defaults to the container name, cut to 63 characters. */
+  hostname?: string;
+  /** The network to attach to (one in this slice); none means a loopback-only namespace. */
+  network?: string;
+  ports?: PortMapping[];
+  mounts?: VolumeMount[];
+}
+
+export type ContainerStatus = "running" | "stopped" | "missing";
+
+export interface ContainerInfo {
+  name: string;
+  /** runc container id, "berth-<name>". */
+  id: string;
+  status: ContainerStatus;
+  /** Host pid of the container's init while running. */
+  pid?: number;
+  /** The container's address on its network. */
+  ip?: string;
+  imageId: string;
+  /** Host objects the container should have but doesn't (netns, veth, mount, port rule); empty when healthy. */
+  faults: string[];
+}
+
+export interface ImageStore {
+  importRootfs(req: ImportRootfsRequest): Promise<ImageInfo>;
+  inspect(refOrId: string): Promise<ImageInfo | undefined>;
+  /** Drops the ref; blobs and unpacked layers no other image or container uses are deleted. */
+  remove(ref: string): Promise<void>;
+}
+
+export interface Networks {
+  create(spec: NetworkSpec): Promise<NetworkInfo>;
+  inspect(name: string): Promise<NetworkInfo | undefined>;
+  /** Refuses (throws) while a container is attached. */
+  remove(name: string): Promise<void>;
+}
+
+export interface Volumes {
+  create(spec: VolumeSpec): Promise<VolumeInfo>;
+  inspect(name: string): Promise<VolumeInfo | undefined>;
+  /** Deletes the data. Refuses (throws) while a container mounts the volume. */
+  remove(name: string): Promise<void>;
+}
+
+export interface Containers {
+  /** Creates and starts the container, detached: it keeps running after the caller exits. */
+  run(spec: ContainerSpec): Promise<ContainerInfo>;
+  inspect(name: string): Promise<ContainerInfo | undefined>;
+  /** Stops (SIGTERM, then SIGKILL after the grace period) and deletes everything the container had on the host. */
+  remove(name: string, opts?: { graceSeconds?: number }): Promise<void>;
+}
+
+export interface Runtime {
+  images: ImageStore;
+  networks: Networks;
+  volumes: Volumes;
+  containers: Containers;
+}

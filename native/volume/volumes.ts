@@ -1,0 +1,47 @@
+// Named volumes: root/volumes/<name>/_data, bind-mounted into containers, with labels in volume.json beside it.
+import * as fs from "node:fs";
+import type { VolumeInfo, VolumeSpec, Volumes } from "../runtime";
+import type { Paths } from "../paths";
+import { checkName } from "../names";
+import { readJson, writeJson } from "../json-file";
+
+interface VolumeRecord {
+  name: string;
+  labels: Record<string, string>;
+}
+
+export class DirVolumes implements Volumes {
+  constructor(
+    private readonly paths: Paths,
+    /** Names of the containers that mount a volume. */
+    private readonly mountedBy: (volume: string) => Promise<string[]>,
+  ) {}
+
+  async create(spec: VolumeSpec): Promise<VolumeInfo> {
+    checkName("volume", spec.name);
+    const p = this.paths.volume(spec.name);
+    await fs.promises.mkdir(p.data, { recursive: true });
+    await writeJson(p.record, { name: spec.name, labels: spec.labels ?? {} } satisfies VolumeRecord);
+    return this.describe(spec.name, spec.labels ?? {});
+  }
+
+  async inspect(name: string): Promise<VolumeInfo | undefined> {
+    checkName("volume", name);
+    const rec = await readJson<VolumeRecord>(this.paths.volume(name).record);
+    return rec && this.describe(name, rec.labels);
+  }
+
+  async remove(name: string): Promise<void> {
+    checkName("volume", name);
+    const users = await this.mountedBy(name);
+    if (users.length > 0) {
+      throw new Error(`volume "${name}" is in use by container(s) ${users.join(", ")}: remove them first`);
+    }
+    await fs.promises.rm(this.paths.volume(name).dir, { recursive: true, force: true });
+  }
+
+  private describe(name: string, labels: Record<string, string>): VolumeInfo {
+    const mountpoint = this.paths.volume(name).data;
+    return { name, mountpoint, labels, faults: fs.existsSync(mountpoint) ? [] : [`data directory ${mountpoint} is missing`] };
+  }
+}

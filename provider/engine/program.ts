@@ -1,0 +1,82 @@
+// Starts a Pulumi program the way Pulumi's Node language host does: @pulumi/pulumi's own runner (cmd/run), told
+// where the monitor and engine are, with the project's TypeScript in transpile-only mode.
+import { spawn } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
+
+export interface Project {
+  /** Directory holding Pulumi.yaml. */
+  dir: string;
+  name: string;
+  /** Entry point relative to dir ("." when Pulumi.yaml names none). */
+  main: string;
+}
+
+/** Reads the fields of Pulumi.yaml berth needs (name, main), without a YAML library: they are top-level scalars. */
+export function loadProject(dir: string): Project {
+  const file = path.join(dir, "Pulumi.yaml");
+  let text: string;
+  try {
+    text = fs.readFileSync(file, "utf8");
+  } catch {
+    throw new Error(`no Pulumi.yaml in ${dir}: run berth in a Pulumi project directory, or name one (berth up DIR)`);
+  }
+  const field = (key: string) => new RegExp(`^${key}:\\s*(.+?)\\s*$`, "m").exec(text)?.[1]?.replace(/^["']|["']$/g, "");
+  const name = field("name");
+  if (!name) throw new Error(`${file} has no "name:"`);
+  return { dir, name, main: field("main") ?? "." };
+}
+
+/** The @pulumi/pulumi package the program resolves (its runner and gRPC stubs must be the program's own). */
+export function pulumiPackageDir(projectDir: string): string {
+  try {
+    return path.dirname(require.resolve("@pulumi/pulumi/package.json", { paths: [projectDir] }));
+  } catch {
+    throw new Error(`@pulumi/pulumi is not installed for ${projectDir}: run npm install there`);
+  }
+}
+
+export interface ProgramRun {
+  exitCode: number;
+  /** What the program wrote to stdout/stderr (console.log output and crashes). */
+  output: string;
+}
+
+export function runProgram(opts: {
+  project: Project;
+  stack: string;
+  monitor: string;
+  preview: boolean;
+  config: Record<string, string>;
+  pulumiDir: string;
+}): Promise<ProgramRun> {
+  const { project } = opts;
+  const args = [
+    path.join(opts.pulumiDir, "cmd", "run"),
+    "--monitor", opts.monitor,
+    "--engine", opts.monitor,
+    "--organization", "organization",
+    "--project", project.name,
+    "--root-directory", project.dir,
+    "--stack", opts.stack,
+    "--pwd", project.dir,
+    "--parallel", "32",
+    ...(opts.preview ? ["--dry-run"] : []),
+    project.main,
+  ];
+  const env = {
+    ...process.env,
+    PULUMI_NODEJS_TYPESCRIPT: "true",
+    PULUMI_NODEJS_TRANSPILE_ONLY: "true",
+    PULUMI_CONFIG: JSON.stringify(opts.config),
+    PULUMI_CONFIG_SECRET_KEYS: "[]",
+  };
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, { cwd: project.dir, env, stdio: ["ignore", "pipe", "pipe"] });
+    let output = "";
+    child.stdout.on("data", (d) => (output += d));
+    child.stderr.on("data", (d) => (output += d));
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ exitCode: code ?? 1, output }));
+  });
+}

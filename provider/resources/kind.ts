@@ -1,0 +1,163 @@
+// One provider implementation for every resource type: check and diff come from the type's zod schema (which
+// fields exist, their messages, which force a replacement); a Kind adds only what touches the host.
+import { randomBytes } from "node:crypto";
+import { diff as jsonDiff, type IChange } from "json-diff-ts";
+import type { z } from "zod";
+import { replaceOnChangeFields } from "../../sdk/schema";
+import { containsUnknown, formatPath, valueAt } from "../values";
+import type {
+  CheckFailure,
+  CheckRequest,
+  CheckResponse,
+  CreateRequest,
+  CreateResponse,
+  DeleteRequest,
+  DiffKind,
+  DiffRequest,
+  DiffResponse,
+  PropertyMap,
+  Provider,
+  ReadRequest,
+  ReadResponse,
+  UpdateRequest,
+  UpdateResponse,
+} from "./provider";
+
+/** What differs between resource types. Inputs reaching these methods have passed the schema. */
+export interface Kind<Args extends PropertyMap, Outs extends PropertyMap> {
+  args: z.ZodObject;
+  outputs: z.ZodObject;
+  /** Fill a missing `name` with "<resource name>-<random>", kept across updates (Pulumi's autonaming). */
+  autoname: boolean;
+  /**
+   * Checks that need more than the schema (the host, the file system, other resources of the program), and what
+   * berth derives from valid inputs (content digests).
+   */
+  prepare?(inputs: Args, ctx: CheckContext): Promise<{ inputs: Args; failures: CheckFailure[] }>;
+  /** Outputs known before the resource exists; the engine marks the others unknown in a preview. */
+  previewOutputs(inputs: Args): Partial<Outs>;
+  create(inputs: Args): Promise<{ id: string; outputs: Outs }>;
+  /** The id create gives these inputs, so a create interrupted before it returned can still be deleted. */
+  idOf(inputs: Args): string;
+  /** undefined: gone from the host. */
+  read(id: string, inputs: Args, outputs: Outs): Promise<Outs | undefined>;
+  /** In-place changes; only called when no replacing field changed. */
+  update?(id: string, olds: Args, news: Args, oldOutputs: Outs): Promise<Outs>;
+  delete(id: string, outputs: Outs): Promise<void>;
+  /** Output properties in which the live object (as refresh saw it) differs from what was made; replace or repair. */
+  drift?(outputs: Outs): Array<{ property: string; replace: boolean }>;
+  /** Whether old and new could not exist together during a replacement (same fixed name, same host port). */
+  exclusive?(olds: Args, news: Args): boolean;
+  claims?(inputs: Args): string[];
+}
+
+export class KindProvider<Args extends PropertyMap, Outs extends PropertyMap> implements Provider {
+  private readonly replaceFields: Set<string>;
+
+  constructor(
+    readonly token: string,
+    private readonly kind: Kind<Args, Outs>,
+  ) {
+    this.replaceFields = replaceOnChangeFields(kind.args);
+  }
+
+  async check(req: CheckRequest): Promise<CheckResponse> {
+    const inputs: PropertyMap = { ...req.news };
+    const autonamed = this.kind.autoname && inputs.name === undefined;
+    if (autonamed) {
+      const oldName = isAutonamed(req.olds ?? {}) ? req.olds?.name : undefined;
+      inputs.name = typeof oldName === "string" ? oldName : `${req.name}-${randomBytes(4).toString("hex").slice(0, 7)}`;
+    }
+    const parsed = this.kind.args.safeParse(inputs);
+    // A preview's unknown values cannot be judged yet; they are checked again once known.
+    const failures = parsed.success
+      ? []
+      : parsed.error.issues
+          .filter((issue) => !issue.path.some((_, i) => containsUnknown(valueAt(inputs, issue.path.slice(0, i + 1)))))
+          .map((issue) => ({ property: formatPath(issue.path) || "(args)", reason: issue.message }));
+    if (failures.length > 0 || containsUnknown(inputs)) return { inputs, failures };
+    if (autonamed) inputs[DEFAULTS] = ["name"];
+    return this.kind.prepare ? this.kind.prepare(inputs as Args, { declared: req.declared }) : { inputs, failures: [] };
+  }
+
+  async diff(req: DiffRequest): Promise<DiffResponse> {
+    const detailedDiff: Record<string, { kind: DiffKind }> = {};
+    const diffs = new Set<string>();
+    const replaces = new Set<string>();
+    for (const [path, kind] of changedPaths(req.oldInputs, req.news)) {
+      const top = path.split(/[.[]/)[0];
+      if (top === DEFAULTS) continue;
+      diffs.add(top);
+      const replacing = this.replaceFields.has(top);
+      if (replacing) replaces.add(top);
+      detailedDiff[path] = { kind: replacing ? (`${kind}-replace` as DiffKind) : kind };
+    }
+    for (const { property, replace } of this.kind.drift?.(req.oldOutputs as Outs) ?? []) {
+      diffs.add(property);
+      if (replace) replaces.add(property);
+      detailedDiff[property] = { kind: replace ? "update-replace" : "update" };
+    }
+    const exclusive =
+      replaces.size > 0 &&
+      !containsUnknown(req.news) &&
+      (this.kind.exclusive?.(req.oldInputs as Args, req.news as Args) ?? false);
+    return { changes: diffs.size > 0, diffs: [...diffs], replaces: [...replaces], deleteBeforeReplace: exclusive, detailedDiff };
+  }
+
+  async create(req: CreateRequest): Promise<CreateResponse> {
+    const inputs = req.inputs as Args;
+    if (req.preview) return { id: "", outputs: { ...inputs, ...this.kind.previewOutputs(inputs) } };
+    const { id, outputs } = await this.kind.create(inputs);
+    return { id, outputs: { ...inputs, ...outputs } };
+  }
+
+  async read(req: ReadRequest): Promise<ReadResponse | undefined> {
+    const outputs = await this.kind.read(req.id, req.inputs as Args, req.outputs as Outs);
+    return outputs && { id: req.id, inputs: req.inputs, outputs: { ...req.inputs, ...outputs } };
+  }
+
+  async update(req: UpdateRequest): Promise<UpdateResponse> {
+    const news = req.news as Args;
+    if (req.preview) return { outputs: { ...req.oldOutputs, ...news, ...this.kind.previewOutputs(news) } };
+    if (!this.kind.update) throw new Error(`${this.token} has no in-place update; this change should have replaced it`);
+    const outputs = await this.kind.update(req.id, req.oldInputs as Args, news, req.oldOutputs as Outs);
+    return { outputs: { ...news, ...outputs } };
+  }
+
+  async delete(req: DeleteRequest): Promise<void> {
+    await this.kind.delete(req.id || this.kind.idOf(req.inputs as Args), req.outputs as Outs);
+  }
+
+  claims(inputs: PropertyMap): string[] {
+    return containsUnknown(inputs) ? [] : (this.kind.claims?.(inputs as Args) ?? []);
+  }
+}
+
+/** Inputs berth filled in rather than the user (recorded in state as Pulumi's bridged providers do). */
+export const DEFAULTS = "__defaults";
+
+export function isAutonamed(inputs: PropertyMap): boolean {
+  return Array.isArray(inputs[DEFAULTS]) && inputs[DEFAULTS].includes("name");
+}
+
+export interface CheckContext {
+  /** Claims of the resources the program declared so far in this run (they exist, or will before this one). */
+  declared?: ReadonlySet<string>;
+}
+
+/** Every leaf path that differs between two property maps, with the kind of change. */
+export function changedPaths(olds: PropertyMap, news: PropertyMap): Array<[string, "add" | "delete" | "update"]> {
+  const out: Array<[string, "add" | "delete" | "update"]> = [];
+  const walk = (changes: IChange[], prefix: string, inArray: boolean) => {
+    for (const change of changes) {
+      const path = inArray ? `${prefix}[${change.key}]` : prefix ? `${prefix}.${change.key}` : change.key;
+      if (change.changes) walk(change.changes, path, change.embeddedKey === "$index");
+      else out.push([path, change.type === "ADD" ? "add" : change.type === "REMOVE" ? "delete" : "update"]);
+    }
+  };
+  walk(jsonDiff(olds, news), "", false);
+  // json-diff-ts reports a type change as REMOVE then ADD of one key: that is one update.
+  const seen = new Map<string, "add" | "delete" | "update">();
+  for (const [path, kind] of out) seen.set(path, seen.has(path) ? "update" : kind);
+  return [...seen];
+}

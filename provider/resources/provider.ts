@@ -1,0 +1,108 @@
+// Pulumi's provider shape: one request object in, one response object out, per verb. The embedded engine calls
+// it directly; the pulumi-resource-berth plugin serves the same objects over gRPC.
+
+export type PropertyMap = Record<string, unknown>;
+
+export interface CheckFailure {
+  /** Property path, e.g. "ports[0].hostPort". */
+  property: string;
+  reason: string;
+}
+
+export interface CheckRequest {
+  urn: string;
+  /** The resource's name in the program (the last URN component). */
+  name: string;
+  olds?: PropertyMap;
+  news: PropertyMap;
+  /** Claims of the resources declared so far in this run, when the engine knows them. */
+  declared?: ReadonlySet<string>;
+}
+
+export interface CheckResponse {
+  /** The inputs to diff and create with: the news plus what berth fills in (autonames, content digests). */
+  inputs: PropertyMap;
+  failures: CheckFailure[];
+}
+
+export type DiffKind = "add" | "delete" | "update" | "add-replace" | "delete-replace" | "update-replace";
+
+export interface DiffRequest {
+  urn: string;
+  id: string;
+  oldInputs: PropertyMap;
+  oldOutputs: PropertyMap;
+  news: PropertyMap;
+}
+
+export interface DiffResponse {
+  changes: boolean;
+  /** Top-level properties that changed. */
+  diffs: string[];
+  /** The subset of diffs that force a replacement (or state seen by refresh that does). */
+  replaces: string[];
+  /** Old and new cannot exist together (same name, same host port): delete the old one first. */
+  deleteBeforeReplace: boolean;
+  /** Property path → kind of change. */
+  detailedDiff: Record<string, { kind: DiffKind }>;
+}
+
+export interface CreateRequest {
+  urn: string;
+  inputs: PropertyMap;
+  /** True in preview: change nothing, return what is known (the engine marks the rest unknown). */
+  preview: boolean;
+}
+
+export interface CreateResponse {
+  id: string;
+  outputs: PropertyMap;
+}
+
+export interface ReadRequest {
+  urn: string;
+  id: string;
+  inputs: PropertyMap;
+  outputs: PropertyMap;
+}
+
+/** undefined from read: the object no longer exists on the host. */
+export interface ReadResponse {
+  id: string;
+  inputs: PropertyMap;
+  outputs: PropertyMap;
+}
+
+export interface UpdateRequest {
+  urn: string;
+  id: string;
+  oldInputs: PropertyMap;
+  oldOutputs: PropertyMap;
+  news: PropertyMap;
+  preview: boolean;
+}
+
+export interface UpdateResponse {
+  outputs: PropertyMap;
+}
+
+export interface DeleteRequest {
+  urn: string;
+  id: string;
+  inputs: PropertyMap;
+  outputs: PropertyMap;
+}
+
+export interface Provider {
+  check(req: CheckRequest): Promise<CheckResponse>;
+  diff(req: DiffRequest): Promise<DiffResponse>;
+  create(req: CreateRequest): Promise<CreateResponse>;
+  read(req: ReadRequest): Promise<ReadResponse | undefined>;
+  update(req: UpdateRequest): Promise<UpdateResponse>;
+  delete(req: DeleteRequest): Promise<void>;
+  /**
+   * Host-wide things this resource would hold exclusively ("port 127.0.0.1:8080/tcp", "container name web").
+   * The engine refuses a program in which two resources claim the same thing, before anything changes.
+   */
+  claims(inputs: PropertyMap): string[];
+}

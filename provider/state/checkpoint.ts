@@ -1,0 +1,58 @@
+// Pulumi's file-backend checkpoint (version 3), the shapes berth reads and writes. A stack berth deployed is a
+// stack the Pulumi CLI can read, and the other way round.
+import { createHash } from "node:crypto";
+import type { PropertyMap } from "../resources/provider";
+
+export interface ResourceState {
+  urn: string;
+  custom: boolean;
+  /** Set on an old resource kept until its replacement's old copy is deleted. */
+  delete?: boolean;
+  id?: string;
+  type: string;
+  inputs: PropertyMap;
+  outputs: PropertyMap;
+  parent?: string;
+  protect?: boolean;
+  dependencies?: string[];
+  /** "<provider URN>::<provider id>" */
+  provider?: string;
+  propertyDependencies?: Record<string, string[]>;
+  retainOnDelete?: boolean;
+  created?: string;
+  modified?: string;
+}
+
+export type OperationType = "creating" | "updating" | "deleting" | "reading";
+
+export interface PendingOperation {
+  resource: ResourceState;
+  type: OperationType;
+}
+
+export interface DeploymentV3 {
+  manifest: { time: string; magic: string; version: string };
+  secrets_providers?: { type: string; state?: unknown };
+  resources: ResourceState[];
+  pending_operations?: PendingOperation[];
+}
+
+export interface CheckpointFile {
+  version: 3;
+  checkpoint: {
+    stack: string;
+    config?: Record<string, unknown>;
+    latest: DeploymentV3;
+  };
+}
+
+export const BERTH_VERSION: string = require("berth/package.json").version;
+
+/** Pulumi's manifest magic: the sha256 of the version that wrote the deployment. */
+export function manifest(version = `berth-${BERTH_VERSION}`): DeploymentV3["manifest"] {
+  return { time: new Date().toISOString(), magic: createHash("sha256").update(version).digest("hex"), version };
+}
+
+export function emptyDeployment(): DeploymentV3 {
+  return { manifest: manifest(), resources: [] };
+}

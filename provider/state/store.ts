@@ -1,0 +1,109 @@
+// Where a stack's checkpoint lives on disk (Pulumi's file backend layout), written atomically, and the lock that
+// keeps two updates of one stack apart.
+import { randomUUID } from "node:crypto";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import type { CheckpointFile, DeploymentV3 } from "./checkpoint";
+import { emptyDeployment } from "./checkpoint";
+import { sortResources } from "./order";
+
+export interface StackRef {
+  /** Directory holding `.pulumi/` (Pulumi's file backend root). */
+  backendDir: string;
+  project: string;
+  stack: string;
+}
+
+const ORG = "organization";
+
+export class StackStore {
+  readonly file: string;
+  private readonly lockDir: string;
+
+  constructor(readonly ref: StackRef) {
+    const root = path.join(ref.backendDir, ".pulumi");
+    this.file = path.join(root, "stacks", ref.project, `${ref.stack}.json`);
+    this.lockDir = path.join(root, "locks", ORG, ref.project, ref.stack);
+  }
+
+  get qualifiedName(): string {
+    return `${ORG}/${this.ref.project}/${this.ref.stack}`;
+  }
+
+  load(): DeploymentV3 {
+    let text: string;
+    try {
+      text = fs.readFileSync(this.file, "utf8");
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return emptyDeployment();
+      throw err;
+    }
+    const parsed = JSON.parse(text) as CheckpointFile;
+    if (parsed.version !== 3) throw new Error(`${this.file}: checkpoint version ${parsed.version} is not supported (3 is)`);
+    return parsed.checkpoint.latest ?? emptyDeployment();
+  }
+
+  /** Writes the whole checkpoint to a temp file, syncs it, then renames it over the old one. */
+  save(deployment: DeploymentV3): void {
+    const file: CheckpointFile = {
+      version: 3,
+      checkpoint: { stack: this.qualifiedName, latest: { ...deployment, resources: sortResources(deployment.resources) } },
+    };
+    fs.mkdirSync(path.dirname(this.file), { recursive: true });
+    this.ensureProjectMode();
+    const tmp = `${this.file}.${process.pid}.tmp`;
+    const fd = fs.openSync(tmp, "w");
+    try {
+      fs.writeSync(fd, JSON.stringify(file, null, 4));
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(tmp, this.file);
+  }
+
+  /** Pulumi's file backend keeps project-scoped stacks only when .pulumi/meta.yaml says version 1. */
+  private ensureProjectMode(): void {
+    const meta = path.join(this.ref.backendDir, ".pulumi", "meta.yaml");
+    if (!fs.existsSync(meta)) fs.writeFileSync(meta, "version: 1\n");
+  }
+
+  /** Takes the stack's lock (Pulumi's layout: one file per holder). Throws, naming the holder, when taken. */
+  lock(): () => void {
+    fs.mkdirSync(this.lockDir, { recursive: true });
+    const mine = path.join(this.lockDir, `${randomUUID()}.json`);
+    const info = { pid: process.pid, username: os.userInfo().username, hostname: os.hostname(), timestamp: new Date().toISOString() };
+    fs.writeFileSync(mine, JSON.stringify(info));
+    const release = () => fs.rmSync(mine, { force: true });
+    for (const other of fs.readdirSync(this.lockDir).map((f) => path.join(this.lockDir, f))) {
+      if (other === mine) continue;
+      const holder = readLock(other);
+      if (holder && holder.hostname === os.hostname() && !alive(holder.pid)) {
+        fs.rmSync(other, { force: true }); // its process is gone: a crash left it
+        continue;
+      }
+      release();
+      const who = holder ? `process ${holder.pid} on ${holder.hostname} since ${holder.timestamp}` : "another update";
+      throw new Error(`the stack ${this.qualifiedName} is locked by ${who}; wait for it to finish (lock file ${other})`);
+    }
+    return release;
+  }
+}
+
+function readLock(file: string): { pid: number; hostname: string; timestamp: string } | undefined {
+  try {
+    return JSON.parse(fs.readFileSync(file, "utf8"));
+  } catch {
+    return undefined;
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}

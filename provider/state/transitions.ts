@@ -1,0 +1,54 @@
+// Every change to a stack's deployment, as a pure function from one checkpoint to the next (immer keeps the
+// unchanged parts shared). The engine persists each result before it tells the program a step is done.
+import { produce } from "immer";
+import type { DeploymentV3, OperationType, ResourceState } from "./checkpoint";
+import { manifest } from "./checkpoint";
+
+const isLive = (r: ResourceState, urn: string) => r.urn === urn && !r.delete;
+
+/** Records that an operation on the host is starting: a crash now leaves a trace the next run cleans up. */
+export const beginOperation = (d: DeploymentV3, resource: ResourceState, type: OperationType) =>
+  produce(d, (draft) => {
+    draft.pending_operations = [...(draft.pending_operations ?? []), { resource, type }];
+  });
+
+const dropOperation = (draft: DeploymentV3, urn: string, type: OperationType) => {
+  draft.pending_operations = (draft.pending_operations ?? []).filter((op) => !(op.resource.urn === urn && op.type === type));
+};
+
+/** An operation finished: the resource (created, updated or read) replaces the live one with its URN. */
+export const completeWrite = (d: DeploymentV3, resource: ResourceState, type: OperationType) =>
+  produce(d, (draft) => {
+    dropOperation(draft, resource.urn, type);
+    const at = draft.resources.findIndex((r) => isLive(r, resource.urn));
+    if (at >= 0) draft.resources[at] = resource;
+    else draft.resources.push(resource);
+    draft.manifest = manifest();
+  });
+
+/** A delete finished; `replaced` says it was the old copy kept for a replacement. */
+export const completeDelete = (d: DeploymentV3, urn: string, replaced: boolean) =>
+  produce(d, (draft) => {
+    dropOperation(draft, urn, "deleting");
+    const at = draft.resources.findIndex((r) => r.urn === urn && Boolean(r.delete) === replaced);
+    if (at >= 0) draft.resources.splice(at, 1);
+    draft.manifest = manifest();
+  });
+
+/** An operation failed before changing anything it could not undo: forget that it started. */
+export const abandonOperation = (d: DeploymentV3, urn: string, type: OperationType) =>
+  produce(d, (draft) => dropOperation(draft, urn, type));
+
+/** The live resource with this URN becomes the old copy of a replacement (deleted once its successor exists). */
+export const markForDeletion = (d: DeploymentV3, urn: string) =>
+  produce(d, (draft) => {
+    const old = draft.resources.find((r) => isLive(r, urn));
+    if (old) old.delete = true;
+  });
+
+/** Removes a resource from state without touching the host (refresh found it gone). */
+export const forget = (d: DeploymentV3, urn: string) =>
+  produce(d, (draft) => {
+    draft.resources = draft.resources.filter((r) => !isLive(r, urn));
+  });
+

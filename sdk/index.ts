@@ -1,0 +1,34 @@
+// What users import: `import * as berth from "berth"`.
+import * as schema from "./schema";
+import { ArgsOf, resourceClass } from "./resource";
+
+export { schema };
+
+export type ImageArgs = ArgsOf<typeof schema.ImageArgs>;
+export type NetworkArgs = ArgsOf<typeof schema.NetworkArgs>;
+export type VolumeArgs = ArgsOf<typeof schema.VolumeArgs>;
+export type ContainerArgs = ArgsOf<typeof schema.ContainerArgs>;
+
+/** An image in berth's content store, imported from a root filesystem tarball. */
+export class Image extends resourceClass<typeof schema.ImageArgs, typeof schema.ImageOutputs>(
+  "berth:index:Image",
+  schema.ImageOutputs,
+) {}
+
+/** A bridge network with its own subnet, gateway and NAT. */
+export class Network extends resourceClass<typeof schema.NetworkArgs, typeof schema.NetworkOutputs>(
+  "berth:index:Network",
+  schema.NetworkOutputs,
+) {}
+
+/** A named volume: data that outlives the containers mounting it. */
+export class Volume extends resourceClass<typeof schema.VolumeArgs, typeof schema.VolumeOutputs>(
+  "berth:index:Volume",
+  schema.VolumeOutputs,
+) {}
+
+/** A container run detached by berth's runtime. */
+export class Container extends resourceClass<typeof schema.ContainerArgs, typeof schema.ContainerOutputs>(
+  "berth:index:Container",
+  schema.ContainerOutputs,
+) {}

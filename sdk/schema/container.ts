@@ -1,0 +1,44 @@
+import { z } from "zod";
+import { absolutePath, ipv4, objectName, port, replaces } from "./fields";
+
+export const PortArgs = z.strictObject({
+  containerPort: port,
+  hostPort: port,
+  /** Host address to publish on (default "0.0.0.0", every address). */
+  hostIp: ipv4.optional(),
+  protocol: z.literal("tcp", { error: 'must be "tcp"' }).optional(),
+});
+
+export const VolumeMountArgs = z.strictObject({
+  /** Name of a berth Volume. */
+  volume: objectName,
+  target: absolutePath,
+  readOnly: z.boolean().optional(),
+});
+
+export const ContainerArgs = z.strictObject({
+  /** Host-wide container name; berth picks "<resource name>-<random>" when omitted. */
+  name: replaces(objectName.optional()),
+  /** Image reference or id ("sha256:…"), e.g. an Image resource's imageId. */
+  image: replaces(z.string().min(1, { error: "must name an image" })),
+  entrypoint: replaces(z.array(z.string()).optional()),
+  command: replaces(z.array(z.string()).optional()),
+  env: replaces(z.record(z.string().regex(/^[^=]+$/, { error: "must not contain '='" }), z.string()).optional()),
+  workdir: replaces(absolutePath.optional()),
+  hostname: replaces(z.string().regex(/^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,62})$/, {
+    error: "must be a host name of at most 63 letters, digits, '.' and '-'",
+  }).optional()),
+  /** Name of a berth Network; without one the container has only loopback. */
+  network: replaces(objectName.optional()),
+  ports: replaces(z.array(PortArgs).optional()),
+  volumes: replaces(z.array(VolumeMountArgs).optional()),
+});
+
+export const ContainerOutputs = z.object({
+  name: z.string(),
+  imageId: z.string(),
+  /** Address on its network ("" without one). */
+  ip: z.string(),
+  /** "running" when healthy; anything else (seen by refresh) makes the next up replace it. */
+  status: z.string(),
+});
