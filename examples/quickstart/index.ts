@@ -4,6 +4,7 @@ import * as berth from "berth";
 const config = new pulumi.Config();
 const port = config.getNumber("port") ?? 8080;
 const greeting = config.get("greeting") ?? "Hello from berth";
+const subnet = config.get("subnet") ?? "10.89.0.0/24";
 
 // The base image: a busybox root filesystem (scripts/busybox-rootfs.sh makes the tarball).
 const base = new berth.Image("base", {
@@ -12,7 +13,7 @@ const base = new berth.Image("base", {
   config: { cmd: ["sh"], env: ["PATH=/bin"], workdir: "/", exposedPorts: ["80/tcp"] },
 });
 
-const net = new berth.Network("net", { subnet: "10.89.0.0/24" });
+const net = new berth.Network("net", { subnet });
 
 const site = new berth.Volume("site", {});
 
@@ -28,6 +29,8 @@ const web = new berth.Container("web", {
     'test -f /www/index.html || echo "<h1>$GREETING</h1>" > /www/index.html; exec httpd -f -p 80 -h /www',
   ],
   ports: [{ containerPort: 80, hostPort: port, hostIp: "127.0.0.1" }],
+  // busybox httpd as PID 1 ignores SIGTERM: don't wait Docker's default 10 s before SIGKILL on a replace.
+  stopTimeout: 1,
 });
 
 export const url = pulumi.interpolate`http://127.0.0.1:${port}/`;

@@ -14,7 +14,7 @@ import { checkName, netnsName, runcId, vethName } from "../names";
 import { KeyedMutex } from "../mutex";
 import { canonicalJson, writeJson } from "../json-file";
 import { prepare, mount, unmount } from "../snapshot/overlay";
-import { attach, attachmentFaults, detach } from "../network/veth";
+import { attachmentFaults, configure, detach, plug, type Attachment } from "../network/veth";
 import { containerTag, portRules, validatePorts, type PortClaims } from "../network/portmap";
 import { ContainerRecords, type ContainerRecord } from "./record";
 import { mergeEnv, processArgs, runtimeSpec, type Bind } from "./spec";
@@ -33,6 +33,8 @@ export interface ContainerDeps {
 }
 
 const DEFAULT_GRACE_SECONDS = 10;
+/** How long a SIGKILLed init may take to die before `runc delete` is left to fail on it. */
+const KILL_WAIT_MS = 5000;
 
 /** Waits for every step, then rethrows the first failure: cleanup must not race a step still under way. */
 async function allSettled(steps: unknown[]): Promise<void> {
@@ -112,13 +114,18 @@ export class RuncContainers implements Containers {
       await this.d.ports.claim(name, ports);
       const ip = net && (await networks.ipam(net).allocate(name));
       rec.ip = ip;
+      const saved = this.d.records.write(rec);
+      const attachment: Attachment | undefined = net && rec.network && ip
+        ? { ...rec.network, ip, prefix: Number(net.subnet.split("/")[1]), gateway: net.gateway }
+        : undefined;
       const rootfs = await prepare(images.layerDirs(image), p);
       const etc = writeEtcFiles(p, hostname, ip);
       await allSettled([
         mount(host, rootfs),
         etc,
-        net && rec.network && ip && attach(host, { ...rec.network, ip, prefix: Number(net.subnet.split("/")[1]), gateway: net.gateway }),
-        ip && ports.length > 0 && iptables.ensure(portRules(name, ip, ports)),
+        attachment && plug(host, attachment),
+        ip && ports.length > 0 && iptables.add(portRules(name, ip, ports)),
+        saved,
       ]);
       const config = runtimeSpec({
         hostname,
@@ -126,12 +133,13 @@ export class RuncContainers implements Containers {
         env,
         cwd: spec.workdir ?? image.config.workdir ?? "/",
         user: await resolveUser(image.config.user, p.rootfs),
-        netnsPath: rec.network && netnsPath(rec.network.netns),
+        netnsPath: attachment && netnsPath(attachment.netns),
         binds: [...(await etc), ...binds],
       });
-      await Promise.all([writeJson(p.config, config), this.d.records.write(rec)]);
+      await writeJson(p.config, config);
       const pidFile = `${p.dir}/init.pid`;
-      await this.runc.create(runcId(name), p.dir, p.log, pidFile);
+      // The address inside the namespace is only needed once the process starts.
+      await allSettled([this.runc.create(runcId(name), p.dir, p.log, pidFile), attachment && configure(host, attachment)]);
       await this.runc.start(runcId(name));
       const pid = Number(await fs.promises.readFile(pidFile, "utf8"));
       return { name, id: runcId(name), status: "running", pid, ip, imageId: image.id, faults: [] };
@@ -185,6 +193,12 @@ export class RuncContainers implements Containers {
     };
   }
 
+  private removePortRules(rec: ContainerRecord): Promise<void> {
+    const tag = containerTag(rec.spec.name);
+    const { iptables } = this.d;
+    return rec.ip ? iptables.delete(portRules(rec.spec.name, rec.ip, rec.spec.ports ?? []), tag) : iptables.removeTagged(tag);
+  }
+
   /** Undoes everything a container has on the host, in reverse order of making; each step skips what is gone. */
   private async teardown(name: string, graceSeconds: number): Promise<void> {
     const { host, paths, networks } = this.d;
@@ -198,11 +212,17 @@ export class RuncContainers implements Containers {
         await this.runc.kill(id, "TERM");
         await waitForExit(state.pid, graceSeconds * 1000);
       }
+      if (state.status !== "stopped" && !processExited(state.pid)) {
+        await this.runc.kill(id, "KILL");
+        await waitForExit(state.pid, KILL_WAIT_MS);
+      }
       await this.runc.delete(id);
     }
-    if (rec?.spec.ports?.length) await this.d.iptables.removeTagged(containerTag(name));
-    if (rec?.network) await detach(host, rec.network.netns, rec.network.veth);
-    await unmount(host, p.rootfs);
+    await allSettled([
+      rec?.spec.ports?.length && this.removePortRules(rec),
+      rec?.network && detach(host, rec.network.netns, rec.network.veth),
+      unmount(host, p.rootfs),
+    ]);
     const net = rec?.network && (await networks.record(rec.network.name));
     if (net) await networks.ipam(net).release(name);
     await this.d.ports.release(name);

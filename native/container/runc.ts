@@ -47,7 +47,10 @@ export class Runc {
     }
   }
 
-  /** Forced: SIGKILLs whatever still runs, then deletes; an already deleted container is fine. */
+  /**
+   * Deletes a container. Callers stop it first: runc deletes a stopped one at once, while --force on a live one
+   * SIGKILLs it and then polls at 100 ms. An already deleted container is fine.
+   */
   async delete(id: string): Promise<void> {
     const args = ["delete", "--force", id];
     const r = await this.host.tryRun("runc", args);

@@ -1,5 +1,6 @@
-// Host-local style address allocation: one file per handed-out address, created with O_EXCL, so two processes
-// (or two concurrent run() calls) can never get the same address, and a crash loses at most a file to release.
+// Host-local style address allocation: one file per handed-out address, holding its owner's name. The file is
+// written under a temp name and hard-linked into place (link fails if the address is taken), so two processes can
+// never get the same address and a crash never leaves an address without a known owner to release it.
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { listDir } from "../json-file";
@@ -33,15 +34,21 @@ export function fileIpam(dir: string, subnet: Subnet, gateway: number): Ipam {
     async allocate(owner) {
       await fs.promises.mkdir(dir, { recursive: true });
       const taken = new Set(await listDir(dir));
-      for (let n = subnet.base + 1; n < broadcast(subnet); n++) {
-        const ip = formatIPv4(n);
-        if (n === gateway || taken.has(ip)) continue;
-        try {
-          await fs.promises.writeFile(path.join(dir, ip), owner, { flag: "wx" });
-          return ip;
-        } catch (e) {
-          if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+      const claim = path.join(dir, `.${owner}.${process.pid}.tmp`);
+      await fs.promises.writeFile(claim, owner);
+      try {
+        for (let n = subnet.base + 1; n < broadcast(subnet); n++) {
+          const ip = formatIPv4(n);
+          if (n === gateway || taken.has(ip)) continue;
+          try {
+            await fs.promises.link(claim, path.join(dir, ip));
+            return ip;
+          } catch (e) {
+            if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+          }
         }
+      } finally {
+        await fs.promises.rm(claim, { force: true });
       }
       throw new Error(`no free address left in ${formatSubnet(subnet)} for "${owner}"`);
     },

@@ -42,6 +42,13 @@ const BASE: { table: Table; chain: string; hooks: { from: string; match: string[
 
 const HOOK_TAG = "berth:hook:";
 const comment = (tag: string): string[] => ["-m", "comment", "--comment", tag];
+const ruleLine = (op: "-A" | "-D", r: Rule): string => [op, r.chain, ...r.args, ...comment(r.tag)].join(" ");
+
+function byTable(rules: Rule[], op: "-A" | "-D"): Record<Table, string[]> {
+  const lines: Record<Table, string[]> = { filter: [], nat: [] };
+  for (const r of rules) lines[r.table].push(ruleLine(op, r));
+  return lines;
+}
 const hookTag = (from: string, chain: string): string => `${HOOK_TAG}${from}:${chain}`;
 const isBerthChain = (chain: string): boolean => chain.startsWith("BERTH-");
 
@@ -109,7 +116,7 @@ export class Iptables {
         }
       }
       for (const r of rules) {
-        if (!saved.tags.has(r.tag)) lines[r.table].push(["-A", r.chain, ...r.args, ...comment(r.tag)].join(" "));
+        if (!saved.tags.has(r.tag)) lines[r.table].push(ruleLine("-A", r));
       }
       return lines;
     });
@@ -137,6 +144,21 @@ export class Iptables {
     });
   }
 
+  /**
+   * Appends rules known to be absent (a container's new port rules) without first reading the ruleset; if that
+   * fails — a chain is missing, a rule is there after all — falls back to ensure().
+   */
+  async add(rules: Rule[]): Promise<void> {
+    const applied = await this.mutex.run("iptables", () => this.restore(byTable(rules, "-A")));
+    if (!applied) await this.ensure(rules);
+  }
+
+  /** Deletes rules known to be present in one go; if some are not, falls back to removeTagged(tagPrefix). */
+  async delete(rules: Rule[], tagPrefix: string): Promise<void> {
+    const applied = await this.mutex.run("iptables", () => this.restore(byTable(rules, "-D")));
+    if (!applied) await this.removeTagged(tagPrefix);
+  }
+
   /** What is missing on the host for these rules to work: berth's chains, their hooks, the rules themselves. */
   async missing(rules: Rule[]): Promise<string[]> {
     const saved = parseSave(await this.host.run("iptables-save", []));
@@ -157,15 +179,19 @@ export class Iptables {
     return this.mutex.run("iptables", async () => {
       for (let attempt = 1; ; attempt++) {
         const lines = plan(parseSave(await this.host.run("iptables-save", [])));
-        const input = restoreScript(lines);
-        if (!input) return;
-        const args = ["-w", "--noflush"];
-        const result = await this.host.tryRun("iptables-restore", args, { input });
-        if (result.code === 0) return;
-        if (attempt === ATTEMPTS) {
-          throw new HostCommandError(`iptables-restore ${args.join(" ")} <<< ${JSON.stringify(input)}`, result);
-        }
+        if (await this.restore(lines, attempt === ATTEMPTS)) return;
       }
     });
+  }
+
+  /** One iptables-restore; false if it failed (nothing of a failed table is applied), or throws when told to. */
+  private async restore(lines: Record<Table, string[]>, throwOnFailure = false): Promise<boolean> {
+    const input = restoreScript(lines);
+    if (!input) return true;
+    const args = ["-w", "--noflush"];
+    const result = await this.host.tryRun("iptables-restore", args, { input });
+    if (result.code === 0) return true;
+    if (throwOnFailure) throw new HostCommandError(`iptables-restore ${args.join(" ")} <<< ${JSON.stringify(input)}`, result);
+    return false;
   }
 }

@@ -1,6 +1,7 @@
 // A container's network plumbing: a named network namespace (bind-mounted under /run/netns, so it outlives any
-// process), a veth pair from the bridge into it, the address and default route. Made before `runc create`, which
-// joins the namespace by path. Two `ip -batch` runs: one on the host side, one inside the namespace.
+// process), a veth pair from the bridge into it, the address and default route. The namespace and veth are made
+// before `runc create`, which joins the namespace by path; the inside can be configured while runc creates the
+// container, as long as it is done before `runc start`. One `ip -batch` run for each side.
 import type { Host } from "../host/exec";
 import { linkExists, linkMaster, netnsExists } from "../host/probe";
 
@@ -16,7 +17,8 @@ export interface Attachment {
 
 const batch = (cmds: string[]): string => cmds.join("\n") + "\n";
 
-export async function attach(host: Host, a: Attachment): Promise<void> {
+/** The namespace, and the veth pair from the bridge into it. */
+export async function plug(host: Host, a: Pick<Attachment, "netns" | "veth" | "bridge">): Promise<void> {
   await host.run("ip", ["-batch", "-"], {
     input: batch([
       `netns add ${a.netns}`,
@@ -25,6 +27,10 @@ export async function attach(host: Host, a: Attachment): Promise<void> {
       `link set ${a.veth} master ${a.bridge} up`,
     ]),
   });
+}
+
+/** Inside the namespace: loopback, the address on eth0, the default route. */
+export async function configure(host: Host, a: Attachment): Promise<void> {
   await host.run("ip", ["-n", a.netns, "-batch", "-"], {
     input: batch([
       "link set lo up",

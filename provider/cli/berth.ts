@@ -3,7 +3,7 @@
 import * as readline from "node:readline/promises";
 import { createNativeRuntime } from "../../native";
 import * as commands from "../engine/commands";
-import { hasChanges, planJson, propertyLines, renderDiagnostics, renderPlan, renderSummary, stepLine } from "../engine/display";
+import { hasChanges, show, planJson, propertyLines, renderDiagnostics, renderPlan, renderSummary, stepLine } from "../engine/display";
 import type { Step } from "../engine/steps";
 
 const USAGE = `usage: berth <preview|up|refresh|destroy> [DIR] [--stack NAME] [--yes] [--diff] [--json] [--expect-no-changes]
@@ -73,9 +73,9 @@ async function confirm(question: string, yes: boolean): Promise<boolean> {
 function report(outcome: commands.Outcome, flags: Flags, started: number): number {
   if (outcome.diagnostics.length > 0) console.log(`\nDiagnostics:\n${renderDiagnostics(outcome.diagnostics)}`);
   const outputs = Object.entries(outcome.outputs);
-  if (outputs.length > 0 && outcome.ok) {
+  if (outputs.length > 0 && (outcome.ok || flags.command === "preview")) {
     console.log("\nOutputs:");
-    for (const [k, v] of outputs) console.log(`    ${k}: ${JSON.stringify(v)}`);
+    for (const [k, v] of outputs) console.log(`    ${k}: ${show(v)}`);
   }
   console.log(`\n${renderSummary(outcome.steps)}\n\nDuration: ${((Date.now() - started) / 1000).toFixed(1)}s`);
   if (!outcome.ok) return 1;

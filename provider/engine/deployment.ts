@@ -119,7 +119,9 @@ export class DeploymentRun {
     if (!provider) this.fail(urn, `${label}: unknown resource type ${goal.type}`);
     this.refuseSecrets(urn, label, goal.inputs);
     const old = this.olds.get(urn);
-    const checked = await provider.check({ urn, name: goal.name, olds: old?.inputs, news: goal.inputs, declared: this.declared() });
+    // The seed is the URN for a first create and the URN plus the old id for a replacement: stable between a
+    // preview and its update, and never the old object's name again.
+    const checked = await provider.check({ urn, name: goal.name, olds: old?.inputs, news: goal.inputs, randomSeed: urn, declared: this.declared() });
     this.refuseFailures(urn, label, checked.failures);
     const diff = old
       ? await provider.diff({ urn, id: old.id ?? "", oldInputs: old.inputs, oldOutputs: old.outputs, news: checked.inputs })
@@ -128,7 +130,8 @@ export class DeploymentRun {
     let inputs = checked.inputs;
     if (decision.op === "replace") {
       // A replacement is a new object: check again without the old inputs, so it gets fresh defaults (autonames).
-      const fresh = await provider.check({ urn, name: goal.name, news: goal.inputs, declared: this.declared() });
+      const randomSeed = `${urn}\n${old!.id}`;
+      const fresh = await provider.check({ urn, name: goal.name, news: goal.inputs, randomSeed, declared: this.declared() });
       this.refuseFailures(urn, label, fresh.failures);
       inputs = fresh.inputs;
     }

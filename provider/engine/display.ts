@@ -24,7 +24,8 @@ export function hasChanges(steps: Step[]): boolean {
   return steps.some((s) => s.op !== "same");
 }
 
-function show(value: unknown): string {
+/** A property value as a preview prints it: unknowns as output<string>, secrets masked. */
+export function show(value: unknown): string {
   if (value === UNKNOWN) return "output<string>";
   if (isSecret(value)) return "[secret]";
   if (value === undefined) return "undefined";

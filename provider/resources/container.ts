@@ -79,7 +79,12 @@ export function containerKind(runtime: Runtime): Kind<Args, Outs> {
       const info = await runtime.containers.inspect(id);
       return info && outputsOf(info);
     },
-    delete: (id) => runtime.containers.remove(id),
+    // Only stopTimeout can change in place, and it matters only when the container is stopped: nothing to do now.
+    async update(id, _olds, _news, oldOutputs) {
+      const info = await runtime.containers.inspect(id);
+      return info ? outputsOf(info) : oldOutputs;
+    },
+    delete: (id, outputs) => runtime.containers.remove(id, { graceSeconds: (outputs as Outs & Args).stopTimeout }),
     // A container that died, or lost a piece by hand, is made anew.
     drift: (outputs) => (outputs.status === "running" ? [] : [{ property: "status", replace: true }]),
     exclusive(olds, news) {

@@ -1,6 +1,6 @@
 // One provider implementation for every resource type: check and diff come from the type's zod schema (which
 // fields exist, their messages, which force a replacement); a Kind adds only what touches the host.
-import { randomBytes } from "node:crypto";
+import { createHash } from "node:crypto";
 import { diff as jsonDiff, type IChange } from "json-diff-ts";
 import type { z } from "zod";
 import { replaceOnChangeFields } from "../../sdk/schema";
@@ -66,7 +66,8 @@ export class KindProvider<Args extends PropertyMap, Outs extends PropertyMap> im
     const autonamed = this.kind.autoname && inputs.name === undefined;
     if (autonamed) {
       const oldName = isAutonamed(req.olds ?? {}) ? req.olds?.name : undefined;
-      inputs.name = typeof oldName === "string" ? oldName : `${req.name}-${randomBytes(4).toString("hex").slice(0, 7)}`;
+      const suffix = createHash("sha256").update(req.randomSeed).digest("hex").slice(0, 7);
+      inputs.name = typeof oldName === "string" ? oldName : `${req.name}-${suffix}`;
     }
     const parsed = this.kind.args.safeParse(inputs);
     // A preview's unknown values cannot be judged yet; they are checked again once known.

@@ -15,6 +15,8 @@ export interface CheckRequest {
   name: string;
   olds?: PropertyMap;
   news: PropertyMap;
+  /** Seeds generated defaults (autonames), so a preview and the update after it pick the same ones. */
+  randomSeed: string;
   /** Claims of the resources declared so far in this run, when the engine knows them. */
   declared?: ReadonlySet<string>;
 }

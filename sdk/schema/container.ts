@@ -31,6 +31,8 @@ export const ContainerArgs = z.strictObject({
   /** Name of a berth Network; without one the container has only loopback. */
   network: replaces(objectName.optional()),
   ports: replaces(z.array(PortArgs).optional()),
+  /** Seconds between SIGTERM and SIGKILL when the container is stopped (Docker's --stop-timeout, default 10). */
+  stopTimeout: z.number().int().min(0, { error: "must be 0 or more seconds" }).optional(),
   volumes: replaces(z.array(VolumeMountArgs).optional()),
 });
 

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Set-up, then every test: engine unit tests and real-host tests (containers, namespaces, bridges, iptables).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+report=$(mktemp /tmp/berth-vitest.XXXXXX.json)
+trap 'rm -f "$report"' EXIT
+status=0
+npx vitest run --reporter=default --reporter=json --outputFile.json="$report" || status=$?
+# One closing line any CI can read.
+node -e '
+  const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+  console.log(`${r.numPassedTests} passed, ${r.numFailedTests} failed, ${r.numPendingTests + r.numTodoTests} skipped`);
+' "$report" || true
+exit $status

@@ -1,0 +1,98 @@
+// Helpers for tests that run berth on this host: the CLI as a user runs it, and what berth left on the host.
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import * as fs from "node:fs";
+import * as http from "node:http";
+import * as net from "node:net";
+import * as path from "node:path";
+
+export const REPO = path.resolve(__dirname, "../..");
+export const QUICKSTART = path.join(REPO, "examples/quickstart");
+
+/** The busybox rootfs tarball the quick start imports, made once. */
+export function ensureQuickstartRootfs(): void {
+  const tar = path.join(QUICKSTART, "busybox-rootfs.tar");
+  if (!fs.existsSync(tar)) execFileSync(path.join(REPO, "scripts/busybox-rootfs.sh"), [tar]);
+}
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export function berth(args: string[], env: NodeJS.ProcessEnv): Promise<CliResult> {
+  const child = startBerth(args, env);
+  let stdout = "";
+  let stderr = "";
+  child.stdout!.on("data", (d) => (stdout += d));
+  child.stderr!.on("data", (d) => (stderr += d));
+  return new Promise((resolve) => child.on("close", (code) => resolve({ code: code ?? -1, stdout, stderr })));
+}
+
+/** Starts the CLI in its own process group, so a test can kill it and the program it runs, and nothing else. */
+export function startBerth(args: string[], env: NodeJS.ProcessEnv): ChildProcess {
+  return spawn(path.join(REPO, "bin/berth"), args, { env: { ...process.env, ...env }, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.listen(0, "127.0.0.1", () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+    srv.on("error", reject);
+  });
+}
+
+export function httpGet(url: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(url, { timeout: 5000 }, (res) => {
+      let body = "";
+      res.on("data", (d) => (body += d));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on("error", reject);
+    req.on("timeout", () => req.destroy(new Error(`GET ${url} timed out`)));
+  });
+}
+
+const lines = (cmd: string, args: string[]) => {
+  try {
+    return execFileSync(cmd, args, { encoding: "utf8" }).split("\n").filter(Boolean);
+  } catch {
+    return [];
+  }
+};
+
+/** Every berth object on the host, by kind (netns, links, mounts, iptables rules, runc containers). */
+export function hostObjects(): Record<string, string[]> {
+  return {
+    netns: lines("ip", ["netns", "list"]).map((l) => l.split(" ")[0]).filter((n) => /^(berth|bt)/.test(n)),
+    links: lines("ip", ["-o", "link", "show"]).map((l) => l.split(": ")[1]?.split("@")[0] ?? "").filter((n) => /^(berth|bt)/.test(n)),
+    mounts: fs.readFileSync("/proc/mounts", "utf8").split("\n").filter((l) => l.includes("berth")).map((l) => l.split(" ")[1]),
+    iptables: lines("iptables-save", []).filter((l) => /berth/i.test(l)),
+    runc: lines("runc", ["list", "-q"]).filter((n) => /^(berth|bt)/.test(n)),
+  };
+}
+
+/** What appeared since `before` (objects other berth users on this host had then are not counted). */
+export function leakedSince(before: Record<string, string[]>): Record<string, string[]> {
+  const now = hostObjects();
+  const leaks: Record<string, string[]> = {};
+  for (const [kind, items] of Object.entries(now)) {
+    const extra = items.filter((i) => !before[kind].includes(i));
+    if (extra.length > 0) leaks[kind] = extra;
+  }
+  return leaks;
+}
+
+export async function waitFor<T>(what: string, probe: () => T | undefined, timeoutMs = 20_000, everyMs = 5): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
