@@ -110,7 +110,8 @@ export async function main(argv: string[]): Promise<number> {
       const plan = await commands.preview(ctx);
       console.log(renderPlan(plan.steps, flags));
       if (!plan.ok) return report(plan, flags, started);
-      if (!hasChanges(plan.steps)) return report(await commands.up(ctx), flags, started);
+      // Nothing to do: the state already says exactly this, so the program need not run a second time.
+      if (!hasChanges(plan.steps)) return report(plan, flags, started);
       console.log(`\n${renderSummary(plan.steps)}\n`);
       if (!(await confirm("Do you want to perform this update?", flags.yes))) return 1;
       heading("Updating");

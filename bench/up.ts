@@ -1,0 +1,83 @@
+// `npm run bench [-- --100]`: wall time of `berth up` for N containers on one bridge network, the marginal time
+// per container, and — when a Docker engine answers — `docker run -d` of the same image for the same N, as a ratio.
+import { execFileSync, spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+
+const REPO = path.resolve(__dirname, "../..");
+const FLEET = path.join(REPO, "bench/fleet");
+const sizes = process.argv.includes("--100") ? [20, 100] : [20];
+
+function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): number {
+  const start = process.hrtime.bigint();
+  const res = spawnSync(cmd, args, { env: { ...process.env, ...env }, encoding: "utf8" });
+  if (res.status !== 0) throw new Error(`${cmd} ${args.join(" ")} failed:\n${res.stdout}\n${res.stderr}`);
+  return Number(process.hrtime.bigint() - start) / 1e6;
+}
+
+function berthUp(count: number, root: string, rootfs: string): number {
+  fs.writeFileSync(path.join(FLEET, "Pulumi.bench.yaml"), `config:\n  fleet:count: "${count}"\n  fleet:rootfs: "${rootfs}"\n`);
+  return timed(path.join(REPO, "bin/berth"), ["up", FLEET, "--stack", "bench", "--yes"], { BERTH_ROOT: root });
+}
+
+function berthDestroy(root: string): number {
+  return timed(path.join(REPO, "bin/berth"), ["destroy", FLEET, "--stack", "bench", "--yes"], { BERTH_ROOT: root });
+}
+
+function dockerAvailable(): boolean {
+  return spawnSync("docker", ["info"], { stdio: "ignore", timeout: 5000 }).status === 0;
+}
+
+/** `docker run -d` of the same busybox rootfs, count times on one user network; returns ms for all runs. */
+function dockerRun(count: number, rootfs: string): number {
+  execFileSync("docker", ["import", rootfs, "berth-bench-busybox:latest"], { stdio: "ignore" });
+  spawnSync("docker", ["network", "create", "berth-bench"], { stdio: "ignore" });
+  try {
+    const start = process.hrtime.bigint();
+    for (let i = 0; i < count; i++) {
+      execFileSync("docker", ["run", "-d", "--name", `berth-bench-${i}`, "--network", "berth-bench", "berth-bench-busybox:latest", "sleep", "3600"], { stdio: "ignore" });
+    }
+    return Number(process.hrtime.bigint() - start) / 1e6;
+  } finally {
+    const names = Array.from({ length: count }, (_, i) => `berth-bench-${i}`);
+    spawnSync("docker", ["rm", "-f", ...names], { stdio: "ignore" });
+    spawnSync("docker", ["network", "rm", "berth-bench"], { stdio: "ignore" });
+  }
+}
+
+function main(): void {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), "berth-bench-"));
+  const rootfs = path.join(root, "busybox-rootfs.tar");
+  execFileSync(path.join(REPO, "scripts/busybox-rootfs.sh"), [rootfs]);
+  const docker = dockerAvailable();
+  const rows: string[] = [];
+  try {
+    // The fixed cost of an up (program start, preview, image import, network) measured with no containers.
+    const base = berthUp(0, root, rootfs);
+    berthDestroy(root);
+    rows.push(`berth up, 0 containers (fixed cost):      ${base.toFixed(0)} ms`);
+    for (const n of sizes) {
+      const total = berthUp(n, root, rootfs);
+      const noop = berthUp(n, root, rootfs);
+      const down = berthDestroy(root);
+      const marginal = (total - base) / n;
+      rows.push(`berth up, ${n} containers:                 ${total.toFixed(0)} ms  (marginal ${marginal.toFixed(1)} ms/container; target ≤ 50)`);
+      rows.push(`berth up again, ${n} containers, no change: ${noop.toFixed(0)} ms`);
+      rows.push(`berth destroy, ${n} containers:            ${down.toFixed(0)} ms`);
+      if (docker) {
+        const d = dockerRun(n, rootfs);
+        rows.push(`docker run -d × ${n}:                      ${d.toFixed(0)} ms  (ratio berth/docker ${(total / d).toFixed(2)}; target ≤ 0.25 at 100)`);
+      }
+    }
+    if (!docker) rows.push("docker: no engine answers `docker info`; the Docker ratio is skipped (start dockerd to compare)");
+  } finally {
+    spawnSync(path.join(REPO, "bin/berth"), ["destroy", FLEET, "--stack", "bench", "--yes"], { env: { ...process.env, BERTH_ROOT: root } });
+    fs.rmSync(path.join(FLEET, "Pulumi.bench.yaml"), { force: true });
+    fs.rmSync(path.join(FLEET, ".pulumi"), { recursive: true, force: true });
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+  console.log(rows.join("\n"));
+}
+
+main();

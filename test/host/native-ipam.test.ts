@@ -1,0 +1,61 @@
+// Address allocation and subnet parsing: no host objects, only a temp directory.
+import { afterEach, describe, expect, it } from "vitest";
+import * as fs from "node:fs";
+import { fileIpam } from "../../native/network/ipam";
+import { parseIPv4, parseSubnet, formatSubnet, overlaps } from "../../native/network/cidr";
+
+const dirs: string[] = [];
+const tempDir = (): string => {
+  const d = fs.mkdtempSync("/tmp/berth-test-ipam-");
+  dirs.push(d);
+  return `${d}/ips`;
+};
+afterEach(() => dirs.splice(0).forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
+
+describe("parseSubnet", () => {
+  it("accepts a network-form CIDR", () => {
+    expect(formatSubnet(parseSubnet("10.89.0.0/24"))).toBe("10.89.0.0/24");
+  });
+  it("names the right network address when given a host address", () => {
+    expect(() => parseSubnet("10.89.0.1/24")).toThrow('invalid subnet "10.89.0.1/24": it should be 10.89.0.0/24');
+  });
+  it.each(["10.89.0.0", "10.89.0.0/33", "10.89.0.0/31", "300.1.1.0/24", "banana"])("rejects %s", (s) => {
+    expect(() => parseSubnet(s)).toThrow(/expected an IPv4 CIDR/);
+  });
+  it("detects overlaps", () => {
+    expect(overlaps(parseSubnet("10.0.0.0/16"), parseSubnet("10.0.5.0/24"))).toBe(true);
+    expect(overlaps(parseSubnet("10.1.0.0/24"), parseSubnet("10.1.1.0/24"))).toBe(false);
+  });
+});
+
+describe("fileIpam", () => {
+  it("never hands out the network, broadcast or gateway address, and says when the pool is empty", async () => {
+    const ipam = fileIpam(tempDir(), parseSubnet("10.9.0.0/29"), parseIPv4("10.9.0.1")!);
+    const got = [];
+    for (let i = 0; i < 5; i++) got.push(await ipam.allocate(`c${i}`));
+    expect(got).toEqual(["10.9.0.2", "10.9.0.3", "10.9.0.4", "10.9.0.5", "10.9.0.6"]);
+    await expect(ipam.allocate("c5")).rejects.toThrow('no free address left in 10.9.0.0/29 for "c5"');
+  });
+
+  it("gives distinct addresses to concurrent allocations, also from separate instances", async () => {
+    const dir = tempDir();
+    const subnet = parseSubnet("10.9.0.0/26");
+    const gateway = parseIPv4("10.9.0.1")!;
+    const got = await Promise.all(
+      Array.from({ length: 40 }, (_, i) => fileIpam(dir, subnet, gateway).allocate(`c${i}`)),
+    );
+    expect(new Set(got).size).toBe(40);
+    expect(got).not.toContain("10.9.0.1");
+    expect((await fileIpam(dir, subnet, gateway).list()).length).toBe(40);
+  });
+
+  it("releases by owner, idempotently, and reuses the freed address", async () => {
+    const ipam = fileIpam(tempDir(), parseSubnet("10.9.0.0/24"), parseIPv4("10.9.0.1")!);
+    const a = await ipam.allocate("a");
+    await ipam.allocate("b");
+    await ipam.release("a");
+    await ipam.release("a");
+    expect((await ipam.list()).map((x) => x.owner)).toEqual(["b"]);
+    expect(await ipam.allocate("c")).toBe(a);
+  });
+});

@@ -1,0 +1,337 @@
+// The native runtime on the real host: a bridge network, a busybox httpd container with a volume and a port
+// published on 127.0.0.1, faults, repair, refusals, and a clean host after removal. Names are random so that
+// nothing here meets another test's (or another user's) objects; everything is removed in afterAll.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import * as fs from "node:fs";
+import * as net from "node:net";
+import * as http from "node:http";
+import * as path from "node:path";
+import { randomBytes } from "node:crypto";
+import { execFileSync, spawnSync } from "node:child_process";
+import { createNativeRuntime, type PortMapping, type Runtime } from "../../native";
+import { bridgeName, vethName } from "../../native/names";
+
+const REPO = path.join(__dirname, "../..");
+const tag = randomBytes(3).toString("hex");
+const NET = `tn${tag}`;
+const OTHER_NET = `tn${tag}x`;
+const VOL = `tv${tag}`;
+const WEB = `tc${tag}web`;
+const containers = [WEB, `tc${tag}dup`, `tc${tag}busy`, `tc${tag}bad`, `tc${tag}child`, `tc${tag}lo`];
+const [, DUP, BUSY, BAD, CHILD, LOOPBACK] = containers;
+// A random /24 in 10.200-249.x: unlikely to meet a network someone else has on this host.
+const SUBNET = `10.${200 + (parseInt(tag.slice(0, 2), 16) % 50)}.${parseInt(tag.slice(2, 4), 16)}.0/24`;
+
+let tmp: string;
+let root: string;
+let rt: Runtime;
+let port: number;
+
+const sh = (cmd: string, args: string[]): string => execFileSync(cmd, args, { encoding: "utf8" });
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const p = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(p));
+    });
+  });
+}
+
+function get(p: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host: "127.0.0.1", port: p, path: "/", timeout: 1000 }, (res) => {
+      let body = "";
+      res.on("data", (c: Buffer) => (body += c.toString()));
+      res.on("end", () => resolve(body));
+    });
+    req.on("timeout", () => req.destroy(new Error("timeout")));
+    req.on("error", reject);
+  });
+}
+
+/** The server inside may need a moment after start to listen. */
+async function getEventually(p: number): Promise<string> {
+  for (let i = 0; ; i++) {
+    try {
+      return await get(p);
+    } catch (e) {
+      if (i === 40) throw e;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+}
+
+const runcExists = (name: string): boolean => spawnSync("runc", ["state", `berth-${name}`]).status === 0;
+const berthRules = (): string[] =>
+  sh("iptables-save", [])
+    .split("\n")
+    .filter((l) => /berth/i.test(l));
+
+/** Every host object this test's names lead to that still exists. */
+function leftovers(): string[] {
+  const out: string[] = [];
+  const netns = sh("ip", ["netns", "list"]);
+  for (const c of containers) {
+    if (netns.includes(`berth-${c}`)) out.push(`netns berth-${c}`);
+    if (fs.existsSync(`/sys/class/net/${vethName(c)}`)) out.push(`veth ${vethName(c)}`);
+    if (runcExists(c)) out.push(`runc berth-${c}`);
+  }
+  for (const n of [NET, OTHER_NET]) if (fs.existsSync(`/sys/class/net/${bridgeName(n)}`)) out.push(`bridge ${n}`);
+  out.push(...fs.readFileSync("/proc/mounts", "utf8").split("\n").filter((l) => l.includes(root)));
+  out.push(...berthRules().filter((l) => l.includes(tag)));
+  const claims = "/run/berth/ports";
+  for (const f of fs.existsSync(claims) ? fs.readdirSync(claims) : []) {
+    if (fs.readFileSync(path.join(claims, f), "utf8").includes(root)) out.push(`port claim ${f}`);
+  }
+  return out;
+}
+
+const published = (p: number): PortMapping => ({ hostIp: "127.0.0.1", hostPort: p, containerPort: 80, protocol: "tcp" });
+
+function webSpec(p: number) {
+  return {
+    name: WEB,
+    image: "bb",
+    command: ["httpd", "-f", "-p", "80", "-h", "/www"],
+    env: { GREETING: "hello from berth" },
+    hostname: "web-host",
+    network: NET,
+    ports: [published(p)],
+    mounts: [{ volume: VOL, target: "/www" }],
+  };
+}
+
+beforeAll(async () => {
+  tmp = fs.mkdtempSync("/tmp/berth-test-");
+  root = path.join(tmp, "root");
+  const tarball = path.join(tmp, "busybox-rootfs.tar");
+  execFileSync(path.join(REPO, "scripts/busybox-rootfs.sh"), [tarball]);
+  rt = createNativeRuntime({ root });
+  await rt.images.importRootfs({ ref: "bb", tarball, config: { cmd: ["sh"] } });
+  port = await freePort();
+});
+
+afterAll(async () => {
+  for (const c of containers) await rt.containers.remove(c, { graceSeconds: 0 }).catch(() => undefined);
+  for (const n of [NET, OTHER_NET]) await rt.networks.remove(n).catch(() => undefined);
+  await rt.volumes.remove(VOL).catch(() => undefined);
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+describe("networks", () => {
+  it("creates a bridge with the gateway address, NAT and forwarding rules", async () => {
+    const info = await rt.networks.create({ name: NET, subnet: SUBNET, nat: true });
+    const gateway = SUBNET.replace(/0\/24$/, "1");
+    expect(info).toEqual({ name: NET, bridge: bridgeName(NET), subnet: SUBNET, gateway, nat: true, faults: [] });
+    expect(info.bridge.length).toBeLessThanOrEqual(15);
+    expect(sh("ip", ["-4", "addr", "show", "dev", info.bridge])).toContain(`inet ${gateway}/24`);
+    const rules = berthRules().join("\n");
+    expect(rules).toMatch(new RegExp(`-s ${SUBNET.replace(/\./g, "\\.")} ! -o ${info.bridge} .*berth:net:${NET}:masquerade.* -j MASQUERADE`));
+    expect(rules).toContain(`-o ${info.bridge} -m comment --comment "berth:net:${NET}:to-bridge" -j ACCEPT`);
+    expect(fs.readFileSync("/proc/sys/net/ipv4/ip_forward", "utf8").trim()).toBe("1");
+  });
+
+  it("is an ensure: the same spec again changes nothing, a different one is refused", async () => {
+    expect((await rt.networks.create({ name: NET, subnet: SUBNET, nat: true })).faults).toEqual([]);
+    await expect(rt.networks.create({ name: NET, subnet: "10.250.0.0/24", nat: true })).rejects.toThrow(
+      `network "${NET}" already exists with subnet ${SUBNET}`,
+    );
+  });
+
+  it("names what is wrong with bad input", async () => {
+    await expect(rt.networks.create({ name: OTHER_NET, subnet: "10.1.2.3/24", nat: false })).rejects.toThrow(
+      'invalid subnet "10.1.2.3/24": it should be 10.1.2.0/24',
+    );
+    await expect(rt.networks.create({ name: OTHER_NET, subnet: SUBNET.replace("/24", "/25"), nat: false })).rejects.toThrow(
+      `overlaps ${SUBNET} of network "${NET}"`,
+    );
+    await expect(
+      rt.networks.create({ name: OTHER_NET, subnet: "10.251.0.0/24", gateway: "10.9.9.9", nat: false }),
+    ).rejects.toThrow('invalid gateway "10.9.9.9"');
+    await expect(rt.networks.create({ name: "bad/name", subnet: "10.251.0.0/24", nat: false })).rejects.toThrow(
+      'invalid network name "bad/name"',
+    );
+    expect(leftovers()).toEqual([]);
+  });
+});
+
+describe("containers", () => {
+  it("runs busybox httpd with a volume, reachable on a port published on 127.0.0.1", async () => {
+    const vol = await rt.volumes.create({ name: VOL, labels: { app: "web" } });
+    fs.writeFileSync(path.join(vol.mountpoint, "index.html"), "<h1>berth works</h1>\n");
+    const started = performance.now();
+    const info = await rt.containers.run(webSpec(port));
+    console.log(`run() of the web container: ${(performance.now() - started).toFixed(1)} ms`);
+    expect(info).toMatchObject({ name: WEB, id: `berth-${WEB}`, status: "running", faults: [] });
+    expect(info.ip?.startsWith(SUBNET.replace(/0\/24$/, ""))).toBe(true);
+    expect(await getEventually(port)).toBe("<h1>berth works</h1>\n");
+    expect(sh("runc", ["list"])).toContain(`berth-${WEB}`);
+  });
+
+  it("puts the process in its own pid, mount, uts, ipc and network namespaces", async () => {
+    const { pid } = (await rt.containers.inspect(WEB))!;
+    for (const ns of ["pid", "mnt", "uts", "ipc", "net"]) {
+      expect(fs.readlinkSync(`/proc/${pid}/ns/${ns}`), ns).not.toBe(fs.readlinkSync(`/proc/self/ns/${ns}`));
+    }
+    expect(fs.readlinkSync(`/proc/${pid}/ns/net`)).toBe(
+      fs.readlinkSync(`/proc/self/fd/${fs.openSync(`/run/netns/berth-${WEB}`, "r")}`),
+    );
+  });
+
+  it("sets hostname, env, /etc/hosts and the address inside", async () => {
+    const { pid, ip } = (await rt.containers.inspect(WEB))!;
+    const environ = fs.readFileSync(`/proc/${pid}/environ`, "utf8").split("\0");
+    expect(environ).toContain("GREETING=hello from berth");
+    expect(environ).toContain("HOSTNAME=web-host");
+    expect(environ.some((e) => e.startsWith("PATH="))).toBe(true);
+    expect(sh("runc", ["exec", `berth-${WEB}`, "hostname"]).trim()).toBe("web-host");
+    expect(sh("runc", ["exec", `berth-${WEB}`, "cat", "/etc/hosts"])).toContain(`${ip}\tweb-host`);
+    expect(sh("ip", ["-n", `berth-${WEB}`, "-4", "addr", "show", "dev", "eth0"])).toContain(`inet ${ip}/24`);
+  });
+
+  it("returns the running container when run again with the same spec", async () => {
+    const before = (await rt.containers.inspect(WEB))!;
+    const again = await rt.containers.run(webSpec(port));
+    expect(again.pid).toBe(before.pid);
+    expect(again.faults).toEqual([]);
+  });
+
+  it("refuses a host port another berth container publishes, leaving nothing behind", async () => {
+    await expect(
+      rt.containers.run({ name: DUP, image: "bb", command: ["sleep", "60"], network: NET, ports: [published(port)] }),
+    ).rejects.toThrow(`cannot publish 127.0.0.1:${port}/tcp: port is already allocated by berth container "${WEB}"`);
+    expect(await rt.containers.inspect(DUP)).toBeUndefined();
+    expect(fs.existsSync(path.join(root, "containers", DUP))).toBe(false);
+    expect(leftovers()).toEqual([]);
+  });
+
+  it("refuses a host port another process listens on", async () => {
+    const server = net.createServer();
+    const busyPort = await freePort();
+    await new Promise<void>((r) => server.listen(busyPort, "127.0.0.1", r));
+    try {
+      await expect(
+        rt.containers.run({ name: BUSY, image: "bb", command: ["sleep", "60"], network: NET, ports: [published(busyPort)] }),
+      ).rejects.toThrow(`cannot publish 127.0.0.1:${busyPort}/tcp: address already in use by another process`);
+    } finally {
+      server.close();
+    }
+    expect(leftovers()).toEqual([]);
+  });
+
+  it("names what is wrong with bad input", async () => {
+    const base = { name: BAD, image: "bb", command: ["true"] };
+    await expect(rt.containers.run({ ...base, network: "nonet" })).rejects.toThrow('network "nonet" not found');
+    await expect(rt.containers.run({ ...base, image: "nope:1" })).rejects.toThrow('image "nope:1" not found');
+    await expect(rt.containers.run({ ...base, mounts: [{ volume: "novol", target: "/x" }] })).rejects.toThrow(
+      'volume "novol" not found',
+    );
+    await expect(rt.containers.run({ ...base, network: NET, ports: [{ ...published(port), hostPort: 70000 }] })).rejects.toThrow(
+      "invalid hostPort 70000",
+    );
+    await expect(rt.containers.run({ ...base, name: "-x" })).rejects.toThrow('invalid container name "-x"');
+    expect(leftovers()).toEqual([]);
+  });
+
+  it("undoes everything when runc fails to create the container", async () => {
+    await expect(
+      rt.containers.run({ name: BAD, image: "bb", command: ["/no/such/binary"], network: NET, ports: [published(await freePort())] }),
+    ).rejects.toThrow(/runc create .*failed.*\/no\/such\/binary/s);
+    expect(await rt.containers.inspect(BAD)).toBeUndefined();
+    expect(leftovers()).toEqual([]);
+  });
+
+  it("refuses to remove a network or volume in use", async () => {
+    await expect(rt.networks.remove(NET)).rejects.toThrow(`network "${NET}" still has containers attached (${WEB})`);
+    await expect(rt.volumes.remove(VOL)).rejects.toThrow(`volume "${VOL}" is in use by container(s) ${WEB}`);
+  });
+
+  it("reports a deleted port rule as a fault, and run() repairs it", async () => {
+    const rule = berthRules().find((l) => l.includes(`berth:ctr:${WEB}:`))!;
+    expect(rule).toBeDefined();
+    sh("iptables", ["-t", "nat", ...rule.replace(/^-A/, "-D").replace(/"/g, "").split(" ")]);
+    const info = (await rt.containers.inspect(WEB))!;
+    expect(info.status).toBe("running");
+    expect(info.faults).toEqual([expect.stringMatching(/^iptables rule nat\/BERTH-DNAT .* is missing$/)]);
+
+    const repaired = await rt.containers.run(webSpec(port));
+    expect(repaired.faults).toEqual([]);
+    expect(repaired.pid).not.toBe(info.pid);
+    expect(await getEventually(port)).toBe("<h1>berth works</h1>\n");
+  });
+
+  it("reports a deleted veth as a fault", async () => {
+    sh("ip", ["link", "del", vethName(WEB)]);
+    const info = (await rt.containers.inspect(WEB))!;
+    expect(info.faults).toEqual([`veth ${vethName(WEB)} is missing`]);
+  });
+
+  it("re-creates a half-made container whose runc container is gone", async () => {
+    sh("runc", ["delete", "--force", `berth-${WEB}`]);
+    const info = (await rt.containers.inspect(WEB))!;
+    expect(info.status).toBe("missing");
+    expect(info.faults).toContain(`runc container berth-${WEB} is missing`);
+    const again = await rt.containers.run(webSpec(port));
+    expect(again.status).toBe("running");
+    expect((await rt.containers.inspect(WEB))!.faults).toEqual([]);
+    expect(await getEventually(port)).toBe("<h1>berth works</h1>\n");
+  });
+
+  it("runs without a network in a loopback-only namespace", async () => {
+    const info = await rt.containers.run({ name: LOOPBACK, image: "bb", command: ["sleep", "60"] });
+    expect(info.ip).toBeUndefined();
+    expect(info.faults).toEqual([]);
+    const links = sh("runc", ["exec", `berth-${LOOPBACK}`, "ip", "-o", "link"]);
+    expect(links).toMatch(/lo:.*UP/);
+    expect(links).not.toContain("eth0");
+  });
+
+  it("keeps running after the process that started it exits", async () => {
+    const script = `
+      const { createNativeRuntime } = require("./native");
+      createNativeRuntime({ root: ${JSON.stringify(root)} }).containers
+        .run({ name: ${JSON.stringify(CHILD)}, image: "bb", command: ["sleep", "600"], network: ${JSON.stringify(NET)} })
+        .then((i) => console.log(JSON.stringify(i)), (e) => { console.error(e); process.exit(1); });`;
+    const out = execFileSync(process.execPath, ["-r", "ts-node/register/transpile-only", "-e", script], {
+      cwd: REPO,
+      encoding: "utf8",
+      timeout: 60_000,
+    });
+    const started = JSON.parse(out.trim().split("\n").pop()!) as { pid: number };
+    await new Promise((r) => setTimeout(r, 300));
+    const info = (await rt.containers.inspect(CHILD))!;
+    expect(info.status).toBe("running");
+    expect(info.pid).toBe(started.pid);
+    expect(fs.readFileSync(`/proc/${info.pid}/cmdline`, "utf8")).toBe("sleep\0600\0");
+  });
+
+  it("keeps the layers of a running container when its image is removed", async () => {
+    const image = (await rt.images.inspect("bb"))!;
+    await rt.images.remove("bb");
+    expect(fs.existsSync(path.join(root, "layers", image.layers[0].slice(7), "bin/busybox"))).toBe(true);
+    expect((await rt.containers.inspect(WEB))!.status).toBe("running");
+  });
+
+  it("removes every host object, and a second remove is fine", async () => {
+    for (const c of [WEB, CHILD, LOOPBACK]) {
+      const started = performance.now();
+      await rt.containers.remove(c, { graceSeconds: 1 });
+      console.log(`remove() of ${c}: ${(performance.now() - started).toFixed(1)} ms`);
+      expect(await rt.containers.inspect(c)).toBeUndefined();
+    }
+    for (const c of [WEB, CHILD, LOOPBACK]) await rt.containers.remove(c);
+    await expect(get(port)).rejects.toThrow();
+    await rt.volumes.remove(VOL);
+    expect(await rt.volumes.inspect(VOL)).toBeUndefined();
+    await rt.networks.remove(NET);
+    await rt.networks.remove(NET);
+    expect(await rt.networks.inspect(NET)).toBeUndefined();
+    expect(leftovers()).toEqual([]);
+    // berth's chains and hooks go with the last network; another berth user on this host may still have one.
+    if (!berthRules().some((l) => l.includes("berth:net:"))) expect(berthRules()).toEqual([]);
+    expect(fs.readdirSync(path.join(root, "layers"))).toEqual([]);
+  });
+});
