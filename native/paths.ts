@@ -31,6 +31,8 @@ export interface ContainerPaths {
   upper: string;
   work: string;
   log: string;
+  /** Written by `runc create`: the host pid of the container's init. */
+  pid: string;
   hosts: string;
   hostname: string;
   resolvConf: string;
@@ -53,6 +55,7 @@ export function containerPaths(root: string, name: string): ContainerPaths {
     upper: path.join(dir, "upper"),
     work: path.join(dir, "work"),
     log: path.join(dir, "container.log"),
+    pid: path.join(dir, "init.pid"),
     hosts: path.join(dir, "hosts"),
     hostname: path.join(dir, "hostname"),
     resolvConf: path.join(dir, "resolv.conf"),

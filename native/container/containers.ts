@@ -8,7 +8,7 @@ import type { Host } from "../host/exec";
 import type { Paths } from "../paths";
 import type { ContentStore } from "../image/store";
 import type { BridgeNetworks } from "../network/networks";
-import type { Iptables } from "../network/iptables";
+import type { Iptables, Rule } from "../network/iptables";
 import { isMounted, netnsPath, processExited } from "../host/probe";
 import { checkName, netnsName, runcId, vethName } from "../names";
 import { KeyedMutex } from "../mutex";
@@ -60,9 +60,15 @@ export class RuncContainers implements Containers {
     return this.mutex.run(spec.name, async () => {
       const existing = await this.d.records.read(spec.name);
       if (existing) {
-        const info = await this.describe(existing);
-        const healthy = info.status === "running" && info.faults.length === 0;
-        if (healthy && canonicalJson(existing.spec) === canonicalJson(spec)) return info;
+        const { info, portFaults } = await this.examine(existing);
+        const same = canonicalJson(existing.spec) === canonicalJson(spec);
+        const otherFaults = info.faults.length - portFaults;
+        if (same && info.status === "running" && otherFaults === 0) {
+          // Missing port rules can be put back under the running process; anything else means re-creating it.
+          if (portFaults === 0) return info;
+          await this.d.iptables.ensure(this.portRulesOf(existing));
+          return this.describe(existing);
+        }
         await this.teardown(spec.name, info.status === "running" ? DEFAULT_GRACE_SECONDS : 0);
       }
       return this.create(spec);
@@ -80,8 +86,9 @@ export class RuncContainers implements Containers {
     await this.mutex.run(name, () => this.teardown(name, opts.graceSeconds ?? DEFAULT_GRACE_SECONDS));
   }
 
-  private async create(spec: ContainerSpec): Promise<ContainerInfo> {
-    const { host, paths, images, networks, iptables } = this.d;
+  /** Checks the spec against the image, network and volumes, before anything is made. */
+  private async plan(spec: ContainerSpec): Promise<Plan> {
+    const { images, networks } = this.d;
     const name = spec.name;
     const image = await images.inspect(spec.image);
     if (!image) throw new Error(`image "${spec.image}" not found: import it first, or name an image ref or id the store has`);
@@ -92,16 +99,28 @@ export class RuncContainers implements Containers {
     const ports = spec.ports ?? [];
     validatePorts(name, ports);
     if (ports.length > 0 && !net) throw new Error(`container "${name}" publishes ports but has no network: give it one`);
-    const binds = this.volumeBinds(spec);
-    const hostname = spec.hostname ?? name.slice(0, 63);
+    const hostname = spec.hostname ?? name;
     if (hostname.length === 0 || hostname.length > 63) {
       throw new Error(`invalid hostname "${hostname}" for container "${name}": use 1-63 characters`);
     }
-    const args = processArgs(name, image.config, spec);
-    const env = mergeEnv(name, hostname, image.config.env, spec.env);
+    return {
+      image,
+      net,
+      ports,
+      hostname,
+      binds: this.volumeBinds(spec),
+      args: processArgs(name, image.config, spec),
+      env: mergeEnv(name, hostname, image.config.env, spec.env),
+      cwd: spec.workdir ?? image.config.workdir ?? "/",
+    };
+  }
 
+  private async create(spec: ContainerSpec): Promise<ContainerInfo> {
+    const { host, paths, images, networks, iptables } = this.d;
+    const { image, net, ports, hostname } = await this.plan(spec);
+    const name = spec.name;
+    const id = runcId(name);
     const p = paths.container(name);
-    await fs.promises.mkdir(p.dir, { recursive: true });
     const rec: ContainerRecord = {
       spec,
       imageId: image.id,
@@ -109,40 +128,38 @@ export class RuncContainers implements Containers {
       network: net && { name: net.network, bridge: net.bridge, veth: vethName(name), netns: netnsName(name) },
       createdAt: new Date().toISOString(),
     };
-    await this.d.records.write(rec);
     try {
+      await fs.promises.mkdir(p.dir, { recursive: true });
+      await this.d.records.write(rec);
       await this.d.ports.claim(name, ports);
-      const ip = net && (await networks.ipam(net).allocate(name));
-      rec.ip = ip;
-      const saved = this.d.records.write(rec);
-      const attachment: Attachment | undefined = net && rec.network && ip
-        ? { ...rec.network, ip, prefix: Number(net.subnet.split("/")[1]), gateway: net.gateway }
-        : undefined;
-      const rootfs = await prepare(images.layerDirs(image), p);
-      const etc = writeEtcFiles(p, hostname, ip);
+      const attachment: Attachment | undefined = net && rec.network && {
+        ...rec.network,
+        ip: await networks.ipam(net).allocate(name),
+        prefix: parseSubnet(net.subnet).prefix,
+        gateway: net.gateway,
+      };
+      rec.ip = attachment?.ip;
+      const etc = writeEtcFiles(p, hostname, rec.ip);
       await allSettled([
-        mount(host, rootfs),
+        this.d.records.write(rec),
+        prepare(images.layerDirs(image), p).then((m) => mount(host, m)),
         etc,
         attachment && plug(host, attachment),
-        ip && ports.length > 0 && iptables.add(portRules(name, ip, ports)),
-        saved,
+        attachment && ports.length > 0 && iptables.add(portRules(name, attachment.ip, ports)),
       ]);
+      const plan = await this.plan(spec);
       const config = runtimeSpec({
-        hostname,
-        args,
-        env,
-        cwd: spec.workdir ?? image.config.workdir ?? "/",
+        ...plan,
         user: await resolveUser(image.config.user, p.rootfs),
         netnsPath: attachment && netnsPath(attachment.netns),
-        binds: [...(await etc), ...binds],
+        binds: [...(await etc), ...plan.binds],
       });
       await writeJson(p.config, config);
-      const pidFile = `${p.dir}/init.pid`;
       // The address inside the namespace is only needed once the process starts.
-      await allSettled([this.runc.create(runcId(name), p.dir, p.log, pidFile), attachment && configure(host, attachment)]);
-      await this.runc.start(runcId(name));
-      const pid = Number(await fs.promises.readFile(pidFile, "utf8"));
-      return { name, id: runcId(name), status: "running", pid, ip, imageId: image.id, faults: [] };
+      await allSettled([this.runc.create(id, p.dir, p.log, p.pid), attachment && configure(host, attachment)]);
+      await this.runc.start(id);
+      const pid = Number(await fs.promises.readFile(p.pid, "utf8"));
+      return { name, id, status: "running", pid, ip: rec.ip, imageId: image.id, faults: [] };
     } catch (e) {
       await this.teardown(name, 0).catch((cleanup: Error) => {
         (e as Error).message += ` (cleaning up afterwards failed too: ${cleanup.message})`;
@@ -166,6 +183,11 @@ export class RuncContainers implements Containers {
   }
 
   private async describe(rec: ContainerRecord): Promise<ContainerInfo> {
+    return (await this.examine(rec)).info;
+  }
+
+  /** The container's info, and how many of its faults are missing port rules (the one repairable in place). */
+  private async examine(rec: ContainerRecord): Promise<{ info: ContainerInfo; portFaults: number }> {
     const name = rec.spec.name;
     const id = runcId(name);
     const state = await this.runc.state(id);
@@ -180,23 +202,19 @@ export class RuncContainers implements Containers {
     const rootfs = this.d.paths.container(name).rootfs;
     if (!(await isMounted(rootfs))) faults.push(`rootfs ${rootfs} is not mounted`);
     if (rec.network) faults.push(...attachmentFaults(rec.network));
-    const ports = rec.spec.ports ?? [];
-    if (rec.ip && ports.length > 0) faults.push(...(await this.d.iptables.missing(portRules(name, rec.ip, ports))));
-    return {
-      name,
-      id,
-      status,
-      pid: status === "running" ? state?.pid : undefined,
-      ip: rec.ip,
-      imageId: rec.imageId,
-      faults,
-    };
+    const portFaults = await this.d.iptables.missing(this.portRulesOf(rec));
+    faults.push(...portFaults);
+    const pid = status === "running" ? state?.pid : undefined;
+    return { info: { name, id, status, pid, ip: rec.ip, imageId: rec.imageId, faults }, portFaults: portFaults.length };
+  }
+
+  private portRulesOf(rec: ContainerRecord): Rule[] {
+    return rec.ip ? portRules(rec.spec.name, rec.ip, rec.spec.ports ?? []) : [];
   }
 
   private removePortRules(rec: ContainerRecord): Promise<void> {
     const tag = containerTag(rec.spec.name);
-    const { iptables } = this.d;
-    return rec.ip ? iptables.delete(portRules(rec.spec.name, rec.ip, rec.spec.ports ?? []), tag) : iptables.removeTagged(tag);
+    return rec.ip ? this.d.iptables.delete(this.portRulesOf(rec), tag) : this.d.iptables.removeTagged(tag);
   }
 
   /** Undoes everything a container has on the host, in reverse order of making; each step skips what is gone. */
@@ -227,5 +245,7 @@ export class RuncContainers implements Containers {
     if (net) await networks.ipam(net).release(name);
     await this.d.ports.release(name);
     await fs.promises.rm(p.dir, { recursive: true, force: true });
+    // The container may have been the last user of a removed image's layers.
+    if (rec && !(await this.d.images.inspect(rec.imageId))) await this.d.images.prune();
   }
 }

@@ -88,8 +88,13 @@ export class ContentStore implements ImageStore {
       const index = await this.readIndex();
       const kept = index.manifests.filter((m) => m.annotations?.[REF_ANNOTATION] !== name);
       if (kept.length !== index.manifests.length) await writeJson(this.paths.imageIndex, { ...index, manifests: kept });
-      await this.collectGarbage(kept);
+      await this.collectGarbage();
     });
+  }
+
+  /** Deletes blobs and layers no image and no container uses (e.g. once the last container of a removed image goes). */
+  prune(): Promise<void> {
+    return this.lock.run("store", () => this.collectGarbage());
   }
 
   /** Unpacked layer directories of an image, top layer first (overlayfs lowerdir order). */
@@ -179,9 +184,9 @@ export class ContentStore implements ImageStore {
     }
   }
 
-  private async collectGarbage(kept: Descriptor[]): Promise<void> {
+  private async collectGarbage(): Promise<void> {
     const live = new Set<string>(await this.layersInUse());
-    for (const m of kept) {
+    for (const m of (await this.readIndex()).manifests) {
       const manifest = await this.readBlobJson<OciManifest>(m.digest);
       for (const d of [m.digest, manifest.config.digest, ...manifest.layers.map((l) => l.digest)]) live.add(d);
     }

@@ -161,6 +161,7 @@ export class Iptables {
 
   /** What is missing on the host for these rules to work: berth's chains, their hooks, the rules themselves. */
   async missing(rules: Rule[]): Promise<string[]> {
+    if (rules.length === 0) return [];
     const saved = parseSave(await this.host.run("iptables-save", []));
     const faults: string[] = [];
     for (const base of BASE.filter((b) => rules.some((r) => r.chain === b.chain))) {

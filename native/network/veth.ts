@@ -17,14 +17,21 @@ export interface Attachment {
 
 const batch = (cmds: string[]): string => cmds.join("\n") + "\n";
 
+/** Docker's rule: the MAC follows from the address, so whatever a neighbour table remembers for it stays true. */
+export const macFor = (ip: string): string =>
+  ["02", "42", ...ip.split(".").map((b) => Number(b).toString(16).padStart(2, "0"))].join(":");
+
 /** The namespace, and the veth pair from the bridge into it. */
-export async function plug(host: Host, a: Pick<Attachment, "netns" | "veth" | "bridge">): Promise<void> {
+export async function plug(host: Host, a: Pick<Attachment, "netns" | "veth" | "bridge" | "ip">): Promise<void> {
   await host.run("ip", ["-batch", "-"], {
     input: batch([
       `netns add ${a.netns}`,
       // The peer is created inside the namespace, so its name never meets the host's own eth0.
-      `link add ${a.veth} type veth peer name eth0 netns ${a.netns}`,
+      `link add ${a.veth} type veth peer name eth0 address ${macFor(a.ip)} netns ${a.netns}`,
       `link set ${a.veth} master ${a.bridge} up`,
+      // Known up front: the first packet to the container need not wait for ARP, which could otherwise be stuck
+      // retrying (a second apart) for an address probed before eth0 had it.
+      `neigh replace ${a.ip} lladdr ${macFor(a.ip)} dev ${a.bridge} nud reachable`,
     ]),
   });
 }

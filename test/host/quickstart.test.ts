@@ -1,5 +1,6 @@
 // The quick start as a user runs it, on this host: up, reach it, change it, keep the volume's data, no perpetual
 // diff, destroy without leaving anything behind; and an up killed midway that the next up converges.
+import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -70,6 +71,19 @@ describe("quick start on this host", () => {
     const noop = await fx.cli("preview", "--expect-no-changes");
     expect(noop.code, noop.stdout).toBe(0);
     expect(noop.stdout).toContain("5 unchanged");
+
+    // Drift: the container removed by hand. refresh records it, preview says why, up brings it back.
+    const container = fx.state().resources.find((r: { type: string }) => r.type === "berth:index:Container");
+    execFileSync("runc", ["delete", "--force", `berth-${container.id}`]);
+    const refreshed = await fx.cli("refresh", "--yes");
+    expect(refreshed.code, refreshed.stdout + refreshed.stderr).toBe(0);
+    expect(refreshed.stdout).toMatch(/~ +berth:index:Container +web +refreshed \[diff: ~status\]/);
+    const drift = await fx.cli("preview", "--expect-no-changes");
+    expect(drift.code).toBe(1);
+    expect(drift.stdout).toContain("replace [diff: ~status] (replace because of status)");
+    const repaired = await fx.cli("up", "--yes");
+    expect(repaired.code, repaired.stdout + repaired.stderr).toBe(0);
+    expect((await httpGet(`http://127.0.0.1:${port}/marker.txt`)).body).toBe("kept\n");
 
     const destroy = await fx.cli("destroy", "--yes");
     expect(destroy.code, destroy.stdout + destroy.stderr).toBe(0);

@@ -1,0 +1,87 @@
+// Check and diff of berth's resource types, from their schemas, over a runtime that knows one image and network.
+import { describe, expect, it } from "vitest";
+import type { Runtime } from "../../native/runtime";
+import { berthProviders } from "../../provider/resources";
+import { UNKNOWN } from "../../provider/values";
+
+const runtime = {
+  images: { inspect: async (ref: string) => (ref === "known:latest" ? { id: "sha256:1" } : undefined) },
+  networks: { inspect: async (name: string) => (name === "known" ? { name } : undefined) },
+  volumes: { inspect: async () => undefined },
+} as unknown as Runtime;
+const providers = berthProviders(runtime, "/tmp");
+const container = providers.get("berth:index:Container")!;
+const network = providers.get("berth:index:Network")!;
+const check = (p: typeof container, news: Record<string, unknown>, declared: string[] = []) =>
+  p.check({ urn: "urn:pulumi:dev::p::t::web", name: "web", news, randomSeed: "seed", declared: new Set(declared) });
+
+describe("Container check", () => {
+  it("names every missing reference and what to do about it", async () => {
+    const { failures } = await check(container, {
+      image: "nope:1",
+      network: "elsewhere",
+      volumes: [{ volume: "data", target: "/data" }],
+      ports: [{ containerPort: 80, hostPort: 8080 }, { containerPort: 81, hostPort: 8080 }],
+    });
+    expect(failures).toEqual([
+      { property: "image", reason: 'no image "nope:1" in berth\'s store: declare a berth.Image and pass its imageId' },
+      { property: "network", reason: 'no network "elsewhere": declare a berth.Network and pass its name' },
+      { property: "volumes[0].volume", reason: 'no volume "data": declare a berth.Volume and pass its name' },
+      { property: "ports[1].hostPort", reason: "host port 0.0.0.0:8080/tcp is published twice" },
+    ]);
+  });
+
+  it("accepts references declared earlier in the same program", async () => {
+    const { failures } = await check(container, { image: "new:1", network: "n" }, ["image new:1", "network n"]);
+    expect(failures).toEqual([]);
+  });
+
+  it("leaves a preview's unknowns to be checked once known", async () => {
+    const { failures, inputs } = await check(container, { image: UNKNOWN, network: UNKNOWN, ports: [{ containerPort: 80, hostPort: 99999 }] });
+    expect(failures).toEqual([{ property: "ports[0].hostPort", reason: "must be between 1 and 65535" }]);
+    expect(inputs.image).toBe(UNKNOWN);
+  });
+
+  it("gives a stable autoname from the seed and keeps it across updates", async () => {
+    const first = await check(container, { image: "known:latest" });
+    expect(first.inputs.name).toMatch(/^web-[0-9a-f]{7}$/);
+    expect((await check(container, { image: "known:latest" })).inputs.name).toBe(first.inputs.name);
+    const again = await container.check({ urn: "u", name: "web", olds: first.inputs, news: { image: "known:latest", env: { A: "1" } }, randomSeed: "other" });
+    expect(again.inputs.name).toBe(first.inputs.name);
+  });
+});
+
+describe("Container diff", () => {
+  const olds = { name: "web-1", image: "known:latest", env: { A: "1" }, stopTimeout: 10, __defaults: ["name"] };
+  const diff = (news: Record<string, unknown>, oldOutputs: Record<string, unknown> = { status: "running" }) =>
+    container.diff({ urn: "u", id: "web-1", oldInputs: olds, oldOutputs, news: { ...olds, ...news } });
+
+  it("replaces on env, naming the path; updates stopTimeout in place; nothing for equal inputs", async () => {
+    expect(await diff({ env: { A: "2" } })).toMatchObject({ changes: true, replaces: ["env"], detailedDiff: { "env.A": { kind: "update-replace" } } });
+    expect(await diff({ stopTimeout: 1 })).toMatchObject({ changes: true, replaces: [], diffs: ["stopTimeout"] });
+    expect(await diff({})).toMatchObject({ changes: false });
+  });
+
+  it("replaces a container refresh saw dead", async () => {
+    expect(await diff({}, { status: "stopped" })).toMatchObject({ replaces: ["status"] });
+  });
+
+  it("deletes before replacing when the same host port is published", async () => {
+    const ports = [{ containerPort: 80, hostPort: 8080 }];
+    const res = await container.diff({ urn: "u", id: "web-1", oldInputs: { ...olds, ports }, oldOutputs: { status: "running" }, news: { ...olds, ports, env: {} } });
+    expect(res.deleteBeforeReplace).toBe(true);
+    expect((await diff({ env: {} })).deleteBeforeReplace).toBe(false);
+  });
+});
+
+describe("Network check", () => {
+  it("wants the subnet in network form and the gateway inside it", async () => {
+    expect((await check(network, { subnet: "10.1.0.5/24" })).failures).toEqual([
+      { property: "subnet", reason: 'invalid subnet "10.1.0.5/24": it should be 10.1.0.0/24' },
+    ]);
+    expect((await check(network, { subnet: "10.1.0.0/24", gateway: "10.2.0.1" })).failures).toEqual([
+      { property: "gateway", reason: "no matching subnet for gateway 10.2.0.1: it is outside 10.1.0.0/24" },
+    ]);
+    expect((await check(network, { subnet: "10.1.0.0/33" })).failures[0].property).toBe("subnet");
+  });
+});
