@@ -35,6 +35,7 @@ export function createNativeRuntime(opts: NativeRuntimeOptions = {}): Runtime {
   const volumes = new DirVolumes(paths, async (volume) =>
     (await records.list()).filter((r) => r.spec.mounts?.some((m) => m.volume === volume)).map((r) => r.spec.name),
   );
-  const containers = new RuncContainers({ host, paths, images, networks, iptables, records, ports: new PortClaims(paths) });
+  const ports = new PortClaims(paths);
+  const containers = new RuncContainers({ host, paths, images, networks, iptables, records, ports });
   return { images, networks, volumes, containers };
 }

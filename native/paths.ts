@@ -4,7 +4,6 @@ import * as path from "node:path";
 
 export interface Paths {
   root: string;
-  runDir: string;
   /** OCI image layout: index.json + blobs/sha256/<hex>. */
   imageIndex: string;
   blobs: string;
@@ -38,7 +37,7 @@ export interface ContainerPaths {
   resolvConf: string;
 }
 
-export function hexOf(digest: string): string {
+function hexOf(digest: string): string {
   const m = /^sha256:([0-9a-f]{64})$/.exec(digest);
   if (!m) throw new Error(`invalid digest "${digest}": expected sha256:<64 hex digits>`);
   return m[1];
@@ -71,7 +70,6 @@ export function layout(root: string, runDir: string): Paths {
   const volumes = path.join(r, "volumes");
   return {
     root: r,
-    runDir: path.resolve(runDir),
     imageIndex: path.join(r, "index.json"),
     blobs,
     blob: (digest) => path.join(blobs, hexOf(digest)),

@@ -14,7 +14,10 @@ for cmd in "${!need[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || missing+=("${need[$cmd]}")
 done
 # The quick start's base image is made from the static busybox (a dynamic one would not run in a bare rootfs).
-[ -x /bin/busybox ] && ! LC_ALL=C ldd /bin/busybox 2>&1 | grep -q "not a dynamic executable" && missing+=(busybox-static)
+if [ -x /bin/busybox ]; then
+  linkage=$(LC_ALL=C ldd /bin/busybox 2>&1 || true)
+  [[ $linkage == *"not a dynamic executable"* ]] || missing+=(busybox-static)
+fi
 if [ ${#missing[@]} -gt 0 ]; then
   [ "$(id -u)" = 0 ] || { echo "setup: berth needs root to install ${missing[*]}" >&2; exit 1; }
   echo "setup: installing ${missing[*]}" >&2

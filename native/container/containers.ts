@@ -3,13 +3,14 @@
 // record with every step tolerating its object being gone — so remove() also repairs a half-made container and
 // run() cleans up after its own failures.
 import * as fs from "node:fs";
-import type { ContainerInfo, ContainerSpec, Containers, ContainerStatus } from "../runtime";
+import type { ContainerInfo, ContainerSpec, Containers, ContainerStatus, ImageInfo, PortMapping } from "../runtime";
 import type { Host } from "../host/exec";
 import type { Paths } from "../paths";
 import type { ContentStore } from "../image/store";
-import type { BridgeNetworks } from "../network/networks";
+import type { BridgeNetworks, NetworkRecord } from "../network/networks";
+import { parseSubnet } from "../network/cidr";
 import type { Iptables, Rule } from "../network/iptables";
-import { isMounted, netnsPath, processExited } from "../host/probe";
+import { isMounted, linkExists, netnsExists, netnsPath, processExited } from "../host/probe";
 import { checkName, netnsName, runcId, vethName } from "../names";
 import { KeyedMutex } from "../mutex";
 import { canonicalJson, writeJson } from "../json-file";
@@ -30,6 +31,18 @@ export interface ContainerDeps {
   iptables: Iptables;
   ports: PortClaims;
   records: ContainerRecords;
+}
+
+/** A validated spec, with what it resolved to. */
+interface Plan {
+  image: ImageInfo;
+  net?: NetworkRecord;
+  ports: PortMapping[];
+  hostname: string;
+  binds: Bind[];
+  args: string[];
+  env: string[];
+  cwd: string;
 }
 
 const DEFAULT_GRACE_SECONDS = 10;
@@ -91,14 +104,26 @@ export class RuncContainers implements Containers {
     const { images, networks } = this.d;
     const name = spec.name;
     const image = await images.inspect(spec.image);
-    if (!image) throw new Error(`image "${spec.image}" not found: import it first, or name an image ref or id the store has`);
+    if (!image) {
+      throw new Error(`image "${spec.image}" not found: import it first, or name an image ref or id the store has`);
+    }
     const net = spec.network === undefined ? undefined : await networks.record(spec.network);
     if (spec.network !== undefined && !net) {
       throw new Error(`network "${spec.network}" not found (container "${name}"): create it first`);
     }
     const ports = spec.ports ?? [];
     validatePorts(name, ports);
-    if (ports.length > 0 && !net) throw new Error(`container "${name}" publishes ports but has no network: give it one`);
+    if (ports.length > 0 && !net) {
+      throw new Error(`container "${name}" publishes ports but has no network: give it one`);
+    }
+    // Host names follow from the container name alone: refuse before making anything (whose cleanup would then
+    // delete them) if another berth root on this host already uses this one.
+    if (net && (netnsExists(netnsName(name)) || linkExists(vethName(name)))) {
+      throw new Error(
+        `container "${name}": network namespace ${netnsName(name)} or veth ${vethName(name)} already exists on this ` +
+          "host, so another berth root uses this name; pick another name, or delete them if nothing uses them",
+      );
+    }
     const hostname = spec.hostname ?? name;
     if (hostname.length === 0 || hostname.length > 63) {
       throw new Error(`invalid hostname "${hostname}" for container "${name}": use 1-63 characters`);
@@ -117,7 +142,8 @@ export class RuncContainers implements Containers {
 
   private async create(spec: ContainerSpec): Promise<ContainerInfo> {
     const { host, paths, images, networks, iptables } = this.d;
-    const { image, net, ports, hostname } = await this.plan(spec);
+    const plan = await this.plan(spec);
+    const { image, net, ports, hostname } = plan;
     const name = spec.name;
     const id = runcId(name);
     const p = paths.container(name);
@@ -147,7 +173,6 @@ export class RuncContainers implements Containers {
         attachment && plug(host, attachment),
         attachment && ports.length > 0 && iptables.add(portRules(name, attachment.ip, ports)),
       ]);
-      const plan = await this.plan(spec);
       const config = runtimeSpec({
         ...plan,
         user: await resolveUser(image.config.user, p.rootfs),
@@ -173,7 +198,9 @@ export class RuncContainers implements Containers {
       checkName("volume", m.volume);
       const data = this.d.paths.volume(m.volume).data;
       if (!fs.existsSync(data)) {
-        throw new Error(`volume "${m.volume}" not found (mounted at ${m.target} in container "${spec.name}"): create it first`);
+        throw new Error(
+          `volume "${m.volume}" not found (mounted at ${m.target} in container "${spec.name}"): create it first`,
+        );
       }
       if (!m.target.startsWith("/")) {
         throw new Error(`invalid mount target "${m.target}" in container "${spec.name}": it must be an absolute path`);
@@ -224,7 +251,9 @@ export class RuncContainers implements Containers {
     if (!fs.existsSync(p.dir)) return;
     const rec = await this.d.records.read(name);
     const id = runcId(name);
-    const state = await this.runc.state(id);
+    const found = await this.runc.state(id);
+    // A runc container of this id made from another berth root is not ours to stop.
+    const state = found?.bundle === p.dir ? found : undefined;
     if (state) {
       if (state.status === "running" && graceSeconds > 0) {
         await this.runc.kill(id, "TERM");

@@ -71,17 +71,32 @@ const CAPABILITIES = [
 // runc spec's defaults.
 const BASE_MOUNTS: OciMount[] = [
   { destination: "/proc", type: "proc", source: "proc" },
-  { destination: "/dev", type: "tmpfs", source: "tmpfs", options: ["nosuid", "strictatime", "mode=755", "size=65536k"] },
+  {
+    destination: "/dev",
+    type: "tmpfs",
+    source: "tmpfs",
+    options: ["nosuid", "strictatime", "mode=755", "size=65536k"],
+  },
   {
     destination: "/dev/pts",
     type: "devpts",
     source: "devpts",
     options: ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"],
   },
-  { destination: "/dev/shm", type: "tmpfs", source: "shm", options: ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"] },
+  {
+    destination: "/dev/shm",
+    type: "tmpfs",
+    source: "shm",
+    options: ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
+  },
   { destination: "/dev/mqueue", type: "mqueue", source: "mqueue", options: ["nosuid", "noexec", "nodev"] },
   { destination: "/sys", type: "sysfs", source: "sysfs", options: ["nosuid", "noexec", "nodev", "ro"] },
-  { destination: "/sys/fs/cgroup", type: "cgroup", source: "cgroup", options: ["nosuid", "noexec", "nodev", "relatime", "ro"] },
+  {
+    destination: "/sys/fs/cgroup",
+    type: "cgroup",
+    source: "cgroup",
+    options: ["nosuid", "noexec", "nodev", "relatime", "ro"],
+  },
 ];
 
 const MASKED_PATHS = [
@@ -103,7 +118,11 @@ const READONLY_PATHS = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/pro
  * Docker's rules: an ENTRYPOINT given with the container replaces the image's and drops the image's CMD;
  * a command given with the container replaces the image's CMD; the process is ENTRYPOINT followed by CMD.
  */
-export function processArgs(name: string, image: ImageConfig, spec: Pick<ContainerSpec, "entrypoint" | "command">): string[] {
+export function processArgs(
+  name: string,
+  image: ImageConfig,
+  spec: Pick<ContainerSpec, "entrypoint" | "command">,
+): string[] {
   const entrypoint = spec.entrypoint ?? image.entrypoint ?? [];
   const cmd = spec.command ?? (spec.entrypoint ? [] : (image.cmd ?? []));
   const args = [...entrypoint, ...cmd];
@@ -114,12 +133,19 @@ export function processArgs(name: string, image: ImageConfig, spec: Pick<Contain
 }
 
 /** PATH (unless the image sets one), HOSTNAME, the image's env, then the container's, later keys winning. */
-export function mergeEnv(name: string, hostname: string, imageEnv: string[] = [], extra: Record<string, string> = {}): string[] {
+export function mergeEnv(
+  name: string,
+  hostname: string,
+  imageEnv: string[] = [],
+  extra: Record<string, string> = {},
+): string[] {
   const env = new Map<string, string>();
   const put = (kv: string): void => void env.set(kv.split("=", 1)[0], kv);
   [DEFAULT_PATH, `HOSTNAME=${hostname}`, ...imageEnv].forEach(put);
   for (const [k, v] of Object.entries(extra)) {
-    if (!/^[^=\0]+$/.test(k)) throw new Error(`invalid env name "${k}" for container "${name}": it must be non-empty and contain no "="`);
+    if (!/^[^=\0]+$/.test(k)) {
+      throw new Error(`invalid env name "${k}" for container "${name}": it must be non-empty and contain no "="`);
+    }
     put(`${k}=${v}`);
   }
   return [...env.values()];

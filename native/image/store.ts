@@ -47,7 +47,9 @@ export class ContentStore implements ImageStore {
   async importRootfs(req: ImportRootfsRequest): Promise<ImageInfo> {
     const ref = normalizeRef(req.ref);
     const stat = await fs.promises.stat(req.tarball).catch(() => undefined);
-    if (!stat?.isFile()) throw new Error(`image tarball "${req.tarball}" not found: expected a tar of a root filesystem`);
+    if (!stat?.isFile()) {
+      throw new Error(`image tarball "${req.tarball}" not found: expected a tar of a root filesystem`);
+    }
     return this.lock.run("store", async () => {
       await fs.promises.mkdir(this.paths.blobs, { recursive: true });
       await fs.promises.mkdir(this.paths.ingest, { recursive: true });
@@ -116,9 +118,8 @@ export class ContentStore implements ImageStore {
   }
 
   private async readIndex(): Promise<OciIndex> {
-    return (
-      (await readJson<OciIndex>(this.paths.imageIndex)) ?? { schemaVersion: 2, mediaType: MediaType.index, manifests: [] }
-    );
+    const empty: OciIndex = { schemaVersion: 2, mediaType: MediaType.index, manifests: [] };
+    return (await readJson<OciIndex>(this.paths.imageIndex)) ?? empty;
   }
 
   private async setRef(ref: string, manifest: Descriptor): Promise<void> {

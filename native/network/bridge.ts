@@ -14,11 +14,11 @@ export interface BridgeNetwork {
 }
 
 /** Prefix of the iptables tags of a network's rules. */
-export const networkTag = (network: string): string => `berth:net:${network}:`;
+const networkTag = (network: string): string => `berth:net:${network}:`;
 
 const prefixOf = (n: BridgeNetwork): string => n.subnet.split("/")[1];
 
-export function bridgeRules(n: BridgeNetwork): Rule[] {
+function bridgeRules(n: BridgeNetwork): Rule[] {
   const tag = networkTag(n.network);
   const rules: Rule[] = [
     { table: "filter", chain: Chain.forward, args: ["-i", n.bridge, "-j", "ACCEPT"], tag: `${tag}from-bridge` },

@@ -165,14 +165,18 @@ export class Iptables {
     const saved = parseSave(await this.host.run("iptables-save", []));
     const faults: string[] = [];
     for (const base of BASE.filter((b) => rules.some((r) => r.chain === b.chain))) {
-      if (!saved.chains[base.table].has(base.chain)) faults.push(`iptables chain ${base.table}/${base.chain} is missing`);
+      if (!saved.chains[base.table].has(base.chain)) {
+        faults.push(`iptables chain ${base.table}/${base.chain} is missing`);
+      }
       for (const h of base.hooks) {
         if (!saved.tags.has(hookTag(h.from, base.chain))) {
           faults.push(`iptables jump ${base.table}/${h.from} -> ${base.chain} is missing`);
         }
       }
     }
-    for (const r of rules) if (!saved.tags.has(r.tag)) faults.push(`iptables rule ${r.table}/${r.chain} ${r.tag} is missing`);
+    for (const r of rules) {
+      if (!saved.tags.has(r.tag)) faults.push(`iptables rule ${r.table}/${r.chain} ${r.tag} is missing`);
+    }
     return faults;
   }
 
@@ -192,7 +196,9 @@ export class Iptables {
     const args = ["-w", "--noflush"];
     const result = await this.host.tryRun("iptables-restore", args, { input });
     if (result.code === 0) return true;
-    if (throwOnFailure) throw new HostCommandError(`iptables-restore ${args.join(" ")} <<< ${JSON.stringify(input)}`, result);
+    if (throwOnFailure) {
+      throw new HostCommandError(`iptables-restore ${args.join(" ")} <<< ${JSON.stringify(input)}`, result);
+    }
     return false;
   }
 }

@@ -4,14 +4,17 @@ import type { NetworkInfo, NetworkSpec, Networks } from "../runtime";
 import type { Host } from "../host/exec";
 import type { Paths } from "../paths";
 import { bridgeName, checkName } from "../names";
+import { linkExists } from "../host/probe";
 import { KeyedMutex } from "../mutex";
-import { listDir, readJson, writeJson } from "../json-file";
+import { canonicalJson, listDir, readJson, writeJson } from "../json-file";
 import { formatIPv4, formatSubnet, isHostAddress, overlaps, parseIPv4, parseSubnet } from "./cidr";
 import { bridgeFaults, ensureBridge, removeBridge, type BridgeNetwork } from "./bridge";
 import { fileIpam, type Ipam } from "./ipam";
 import type { Iptables } from "./iptables";
 
 export type NetworkRecord = BridgeNetwork;
+
+const describe = (n: NetworkRecord): string => `subnet ${n.subnet}, gateway ${n.gateway}, nat ${n.nat}`;
 
 export class BridgeNetworks implements Networks {
   // Creates are serialized so the overlap check sees every network made before.
@@ -27,16 +30,24 @@ export class BridgeNetworks implements Networks {
     const want = this.validate(spec);
     return this.mutex.run("create", async () => {
       const existing = await this.record(spec.name);
-      if (existing && (existing.subnet !== want.subnet || existing.gateway !== want.gateway || existing.nat !== want.nat)) {
+      if (existing && canonicalJson(existing) !== canonicalJson(want)) {
         throw new Error(
-          `network "${spec.name}" already exists with subnet ${existing.subnet}, gateway ${existing.gateway}, ` +
-            `nat ${existing.nat}: remove it before creating it with subnet ${want.subnet}, gateway ${want.gateway}, nat ${want.nat}`,
+          `network "${spec.name}" already exists with ${describe(existing)}: ` +
+            `remove it before creating it with ${describe(want)}`,
+        );
+      }
+      if (!existing && linkExists(want.bridge)) {
+        throw new Error(
+          `network "${spec.name}": bridge ${want.bridge} already exists on this host, so another berth root uses ` +
+            "this name; pick another name",
         );
       }
       for (const name of await listDir(this.paths.networks)) {
         const other = name === spec.name ? undefined : await this.record(name);
         if (other && overlaps(parseSubnet(other.subnet), parseSubnet(want.subnet))) {
-          throw new Error(`subnet ${want.subnet} of network "${spec.name}" overlaps ${other.subnet} of network "${name}"`);
+          throw new Error(
+            `subnet ${want.subnet} of network "${spec.name}" overlaps ${other.subnet} of network "${name}"`,
+          );
         }
       }
       const p = this.paths.network(spec.name);
@@ -56,14 +67,14 @@ export class BridgeNetworks implements Networks {
   async remove(name: string): Promise<void> {
     checkName("network", name);
     const rec = await this.record(name);
+    // The record is written before any host object: without it there is nothing of ours on the host.
     if (rec) {
       const attached = (await this.ipam(rec).list()).map((a) => a.owner);
       if (attached.length > 0) {
         throw new Error(`network "${name}" still has containers attached (${attached.join(", ")}): remove them first`);
       }
+      await removeBridge(this.host, this.iptables, name, rec.bridge);
     }
-    // Whether or not the record exists, clear whatever host objects its name leads to.
-    await removeBridge(this.host, this.iptables, name, bridgeName(name));
     await fs.promises.rm(this.paths.network(name).dir, { recursive: true, force: true });
   }
 

@@ -22,7 +22,8 @@ export function validatePorts(container: string, ports: PortMapping[]): void {
   for (const p of ports) {
     if (parseIPv4(p.hostIp) === undefined) {
       throw new Error(
-        `invalid hostIp "${p.hostIp}" for container "${container}": expected an IPv4 address such as 127.0.0.1 or 0.0.0.0`,
+        `invalid hostIp "${p.hostIp}" for container "${container}": ` +
+          "expected an IPv4 address such as 127.0.0.1 or 0.0.0.0",
       );
     }
     for (const [field, value] of [["hostPort", p.hostPort], ["containerPort", p.containerPort]] as const) {
@@ -109,7 +110,9 @@ export class PortClaims {
       const ip = name.slice(prefix.length);
       if (!name.startsWith(prefix) || ip === p.hostIp || (ip !== ANY && p.hostIp !== ANY)) continue;
       const holder = await readJson<Claim>(path.join(this.paths.portClaims, name)).catch(() => undefined);
-      if (holder && holderExists(holder) && holder.container !== mine.container) throw allocated({ ...p, hostIp: ip }, holder);
+      if (holder && holderExists(holder) && holder.container !== mine.container) {
+        throw allocated({ ...p, hostIp: ip }, holder);
+      }
     }
   }
 }
@@ -125,7 +128,9 @@ async function refuseListener(p: PortMapping): Promise<void> {
     if (p.protocol === "tcp") {
       const server = net.createServer();
       server.once("error", resolve);
-      server.listen({ host: p.hostIp, port: p.hostPort, exclusive: true }, () => server.close(() => resolve(undefined)));
+      server.listen({ host: p.hostIp, port: p.hostPort, exclusive: true }, () =>
+        server.close(() => resolve(undefined)),
+      );
     } else {
       const socket = dgram.createSocket("udp4");
       socket.once("error", resolve);
@@ -133,7 +138,11 @@ async function refuseListener(p: PortMapping): Promise<void> {
     }
   });
   if (!err) return;
-  if (err.code === "EADDRINUSE") throw new Error(`cannot publish ${address(p)}: address already in use by another process`);
-  if (err.code === "EADDRNOTAVAIL") throw new Error(`cannot publish ${address(p)}: ${p.hostIp} is not an address of this host`);
-  throw new Error(`cannot publish ${address(p)}: ${err.message}`);
+  const why =
+    err.code === "EADDRINUSE"
+      ? "address already in use by another process"
+      : err.code === "EADDRNOTAVAIL"
+        ? `${p.hostIp} is not an address of this host`
+        : err.message;
+  throw new Error(`cannot publish ${address(p)}: ${why}`);
 }

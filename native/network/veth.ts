@@ -18,7 +18,7 @@ export interface Attachment {
 const batch = (cmds: string[]): string => cmds.join("\n") + "\n";
 
 /** Docker's rule: the MAC follows from the address, so whatever a neighbour table remembers for it stays true. */
-export const macFor = (ip: string): string =>
+const macFor = (ip: string): string =>
   ["02", "42", ...ip.split(".").map((b) => Number(b).toString(16).padStart(2, "0"))].join(":");
 
 /** The namespace, and the veth pair from the bridge into it. */

@@ -42,6 +42,7 @@ export class DirVolumes implements Volumes {
 
   private describe(name: string, labels: Record<string, string>): VolumeInfo {
     const mountpoint = this.paths.volume(name).data;
-    return { name, mountpoint, labels, faults: fs.existsSync(mountpoint) ? [] : [`data directory ${mountpoint} is missing`] };
+    const faults = fs.existsSync(mountpoint) ? [] : [`data directory ${mountpoint} is missing`];
+    return { name, mountpoint, labels, faults };
   }
 }

@@ -8,7 +8,7 @@ import * as http from "node:http";
 import * as path from "node:path";
 import { randomBytes } from "node:crypto";
 import { execFileSync, spawnSync } from "node:child_process";
-import { createNativeRuntime, type PortMapping, type Runtime } from "../../native";
+import { createNativeRuntime, type ContainerSpec, type PortMapping, type Runtime } from "../../native";
 import { bridgeName, vethName } from "../../native/names";
 
 const REPO = path.join(__dirname, "../..");
@@ -17,7 +17,8 @@ const NET = `tn${tag}`;
 const OTHER_NET = `tn${tag}x`;
 const VOL = `tv${tag}`;
 const WEB = `tc${tag}web`;
-const containers = [WEB, `tc${tag}dup`, `tc${tag}busy`, `tc${tag}bad`, `tc${tag}child`, `tc${tag}lo`];
+const FLEET = [0, 1, 2, 3, 4, 5].map((i) => `tc${tag}f${i}`);
+const containers = [WEB, `tc${tag}dup`, `tc${tag}busy`, `tc${tag}bad`, `tc${tag}child`, `tc${tag}lo`, ...FLEET];
 const [, DUP, BUSY, BAD, CHILD, LOOPBACK] = containers;
 // A random /24 in 10.200-249.x: unlikely to meet a network someone else has on this host.
 const SUBNET = `10.${200 + (parseInt(tag.slice(0, 2), 16) % 50)}.${parseInt(tag.slice(2, 4), 16)}.0/24`;
@@ -77,7 +78,8 @@ function leftovers(names: string[] = containers, networks: string[] = [NET, OTHE
   const mounts = fs.readFileSync("/proc/mounts", "utf8").split("\n");
   const rules = berthRules();
   const claims = "/run/berth/ports";
-  const claimed = (fs.existsSync(claims) ? fs.readdirSync(claims) : []).map((f) => fs.readFileSync(path.join(claims, f), "utf8"));
+  const claimFiles = fs.existsSync(claims) ? fs.readdirSync(claims) : [];
+  const claimed = claimFiles.map((f) => fs.readFileSync(path.join(claims, f), "utf8"));
   for (const c of names) {
     if (netns.includes(`berth-${c}`)) out.push(`netns berth-${c}`);
     if (fs.existsSync(`/sys/class/net/${vethName(c)}`)) out.push(`veth ${vethName(c)}`);
@@ -93,7 +95,19 @@ function leftovers(names: string[] = containers, networks: string[] = [NET, OTHE
   return out;
 }
 
-const published = (p: number): PortMapping => ({ hostIp: "127.0.0.1", hostPort: p, containerPort: 80, protocol: "tcp" });
+const published = (p: number): PortMapping => ({
+  hostIp: "127.0.0.1",
+  hostPort: p,
+  containerPort: 80,
+  protocol: "tcp",
+});
+const sleeper = (name: string, extra: Partial<ContainerSpec> = {}): ContainerSpec => ({
+  name,
+  image: "bb",
+  command: ["sleep", "600"],
+  network: NET,
+  ...extra,
+});
 
 function webSpec(p: number) {
   return {
@@ -133,7 +147,9 @@ describe("networks", () => {
     expect(info.bridge.length).toBeLessThanOrEqual(15);
     expect(sh("ip", ["-4", "addr", "show", "dev", info.bridge])).toContain(`inet ${gateway}/24`);
     const rules = berthRules().join("\n");
-    expect(rules).toMatch(new RegExp(`-s ${SUBNET.replace(/\./g, "\\.")} ! -o ${info.bridge} .*berth:net:${NET}:masquerade.* -j MASQUERADE`));
+    expect(rules).toContain(
+      `-s ${SUBNET} ! -o ${info.bridge} -m comment --comment "berth:net:${NET}:masquerade" -j MASQUERADE`,
+    );
     expect(rules).toContain(`-o ${info.bridge} -m comment --comment "berth:net:${NET}:to-bridge" -j ACCEPT`);
     expect(fs.readFileSync("/proc/sys/net/ipv4/ip_forward", "utf8").trim()).toBe("1");
   });
@@ -149,9 +165,9 @@ describe("networks", () => {
     await expect(rt.networks.create({ name: OTHER_NET, subnet: "10.1.2.3/24", nat: false })).rejects.toThrow(
       'invalid subnet "10.1.2.3/24": it should be 10.1.2.0/24',
     );
-    await expect(rt.networks.create({ name: OTHER_NET, subnet: SUBNET.replace("/24", "/25"), nat: false })).rejects.toThrow(
-      `overlaps ${SUBNET} of network "${NET}"`,
-    );
+    await expect(
+      rt.networks.create({ name: OTHER_NET, subnet: SUBNET.replace("/24", "/25"), nat: false }),
+    ).rejects.toThrow(`overlaps ${SUBNET} of network "${NET}"`);
     await expect(
       rt.networks.create({ name: OTHER_NET, subnet: "10.251.0.0/24", gateway: "10.9.9.9", nat: false }),
     ).rejects.toThrow('invalid gateway "10.9.9.9"');
@@ -202,10 +218,39 @@ describe("containers", () => {
     expect(again.faults).toEqual([]);
   });
 
+  it("refuses names another berth root on this host uses, touching nothing of theirs", async () => {
+    const otherRoot = path.join(tmp, "other-root");
+    const other = createNativeRuntime({ root: otherRoot });
+    try {
+      await expect(other.networks.create({ name: NET, subnet: "10.252.0.0/24", nat: false })).rejects.toThrow(
+        `bridge ${bridgeName(NET)} already exists on this host`,
+      );
+      await other.networks.remove(NET);
+      await expect(other.containers.run({ name: WEB, image: "bb", command: ["true"] })).rejects.toThrow(
+        'image "bb" not found',
+      );
+      await other.images.importRootfs({ ref: "bb", tarball: path.join(tmp, "busybox-rootfs.tar"), config: {} });
+      // Without a network runc itself refuses the id; the cleanup must leave the other root's container alone.
+      await expect(other.containers.run({ name: WEB, image: "bb", command: ["true"] })).rejects.toThrow(
+        "container with given ID already exists",
+      );
+    } finally {
+      // Whatever the other root did make (if a refusal above regressed) goes before its records do.
+      await other.containers.remove(WEB, { graceSeconds: 0 }).catch(() => undefined);
+      await other.networks.remove(NET).catch(() => undefined);
+      fs.rmSync(otherRoot, { recursive: true, force: true });
+    }
+    const info = (await rt.containers.inspect(WEB))!;
+    expect(info.status).toBe("running");
+    expect(info.faults).toEqual([]);
+    expect((await rt.networks.inspect(NET))!.faults).toEqual([]);
+    expect(await getEventually(port)).toBe("<h1>berth works</h1>\n");
+  });
+
   it("refuses a host port another berth container publishes, leaving nothing behind", async () => {
-    await expect(
-      rt.containers.run({ name: DUP, image: "bb", command: ["sleep", "60"], network: NET, ports: [published(port)] }),
-    ).rejects.toThrow(`cannot publish 127.0.0.1:${port}/tcp: port is already allocated by berth container "${WEB}"`);
+    await expect(rt.containers.run(sleeper(DUP, { ports: [published(port)] }))).rejects.toThrow(
+      `cannot publish 127.0.0.1:${port}/tcp: port is already allocated by berth container "${WEB}"`,
+    );
     expect(await rt.containers.inspect(DUP)).toBeUndefined();
     expect(fs.existsSync(path.join(root, "containers", DUP))).toBe(false);
     expect(leftovers([DUP], [])).toEqual([]);
@@ -216,9 +261,9 @@ describe("containers", () => {
     const busyPort = await freePort();
     await new Promise<void>((r) => server.listen(busyPort, "127.0.0.1", r));
     try {
-      await expect(
-        rt.containers.run({ name: BUSY, image: "bb", command: ["sleep", "60"], network: NET, ports: [published(busyPort)] }),
-      ).rejects.toThrow(`cannot publish 127.0.0.1:${busyPort}/tcp: address already in use by another process`);
+      await expect(rt.containers.run(sleeper(BUSY, { ports: [published(busyPort)] }))).rejects.toThrow(
+        `cannot publish 127.0.0.1:${busyPort}/tcp: address already in use by another process`,
+      );
     } finally {
       server.close();
     }
@@ -232,17 +277,16 @@ describe("containers", () => {
     await expect(rt.containers.run({ ...base, mounts: [{ volume: "novol", target: "/x" }] })).rejects.toThrow(
       'volume "novol" not found',
     );
-    await expect(rt.containers.run({ ...base, network: NET, ports: [{ ...published(port), hostPort: 70000 }] })).rejects.toThrow(
-      "invalid hostPort 70000",
-    );
+    await expect(
+      rt.containers.run({ ...base, network: NET, ports: [{ ...published(port), hostPort: 70000 }] }),
+    ).rejects.toThrow("invalid hostPort 70000");
     await expect(rt.containers.run({ ...base, name: "-x" })).rejects.toThrow('invalid container name "-x"');
     expect(leftovers([BAD], [])).toEqual([]);
   });
 
   it("undoes everything when runc fails to create the container", async () => {
-    await expect(
-      rt.containers.run({ name: BAD, image: "bb", command: ["/no/such/binary"], network: NET, ports: [published(await freePort())] }),
-    ).rejects.toThrow(/runc create .*failed.*\/no\/such\/binary/s);
+    const spec = sleeper(BAD, { command: ["/no/such/binary"], ports: [published(await freePort())] });
+    await expect(rt.containers.run(spec)).rejects.toThrow(/runc create .*failed.*\/no\/such\/binary/s);
     expect(await rt.containers.inspect(BAD)).toBeUndefined();
     expect(leftovers([BAD], [])).toEqual([]);
   });
@@ -280,7 +324,10 @@ describe("containers", () => {
     const again = await rt.containers.run(webSpec(port));
     expect(again.status).toBe("running");
     expect((await rt.containers.inspect(WEB))!.faults).toEqual([]);
+    // The address is reused with the same MAC and a seeded neighbour entry: no ARP retry (1 s) in the way.
+    const started = performance.now();
     expect(await getEventually(port)).toBe("<h1>berth works</h1>\n");
+    expect(performance.now() - started).toBeLessThan(500);
   });
 
   it("runs without a network in a loopback-only namespace", async () => {
@@ -300,7 +347,7 @@ describe("containers", () => {
     const script = `
       const { createNativeRuntime } = require("./native");
       createNativeRuntime({ root: ${JSON.stringify(root)} }).containers
-        .run({ name: ${JSON.stringify(CHILD)}, image: "bb", command: ["sleep", "600"], network: ${JSON.stringify(NET)} })
+        .run(${JSON.stringify(sleeper(CHILD))})
         .then((i) => console.log(JSON.stringify(i)), (e) => { console.error(e); process.exit(1); });`;
     const out = execFileSync(process.execPath, ["-r", "ts-node/register/transpile-only", "-e", script], {
       cwd: REPO,
@@ -313,6 +360,28 @@ describe("containers", () => {
     expect(info.status).toBe("running");
     expect(info.pid).toBe(started.pid);
     expect(fs.readFileSync(`/proc/${info.pid}/cmdline`, "utf8").split("\0")).toEqual(["sleep", "600", ""]);
+  });
+
+  it("runs containers one after another and at once on one network, each with its own address", async () => {
+    const times: number[] = [];
+    for (const name of FLEET.slice(0, 4)) {
+      const started = performance.now();
+      await rt.containers.run(sleeper(name));
+      times.push(performance.now() - started);
+    }
+    const started = performance.now();
+    await Promise.all(FLEET.slice(4).map((name) => rt.containers.run(sleeper(name))));
+    const together = performance.now() - started;
+    const each = times.map((t) => t.toFixed(0)).join(", ");
+    console.log(`run() one after another: ${each} ms; 2 at once: ${together.toFixed(0)} ms`);
+    const infos = await Promise.all(FLEET.map((name) => rt.containers.inspect(name)));
+    expect(infos.every((i) => i?.status === "running" && i.faults.length === 0)).toBe(true);
+    expect(new Set(infos.map((i) => i?.ip)).size).toBe(FLEET.length);
+
+    const removeStarted = performance.now();
+    for (const name of FLEET) await rt.containers.remove(name, { graceSeconds: 0 });
+    console.log(`remove() each, no grace: ${((performance.now() - removeStarted) / FLEET.length).toFixed(0)} ms`);
+    expect(leftovers(FLEET, [])).toEqual([]);
   });
 
   it("keeps the layers of a running container when its image is removed", async () => {
