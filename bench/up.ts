@@ -8,6 +8,7 @@ import * as path from "node:path";
 const REPO = path.resolve(__dirname, "../..");
 const FLEET = path.join(REPO, "bench/fleet");
 const sizes = process.argv.includes("--100") ? [20, 100] : [20];
+const only100 = process.argv.includes("--only-100");
 
 function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): number {
   const start = process.hrtime.bigint();
@@ -57,7 +58,7 @@ function main(): void {
     const base = berthUp(0, root, rootfs);
     berthDestroy(root);
     rows.push(`berth up, 0 containers (fixed cost):      ${base.toFixed(0)} ms`);
-    for (const n of sizes) {
+    for (const n of only100 ? [100] : sizes) {
       const total = berthUp(n, root, rootfs);
       const noop = berthUp(n, root, rootfs);
       const down = berthDestroy(root);

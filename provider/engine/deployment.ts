@@ -2,11 +2,13 @@
 // which are previewed or carried out through the providers, with every change to the checkpoint persisted before
 // the program hears that its step is done.
 import { randomUUID } from "node:crypto";
+import * as os from "node:os";
 import type { DeploymentV3, OperationType, ResourceState } from "../state/checkpoint";
 import { deletionWaves, prerequisites } from "../state/order";
 import * as T from "../state/transitions";
 import type { CheckFailure, PropertyMap, Provider } from "../resources/provider";
 import { containsSecret } from "../values";
+import { Slots } from "./slots";
 import { decide, type Step } from "./steps";
 import { makeUrn, parseUrn } from "./urn";
 
@@ -62,6 +64,7 @@ export class DeploymentRun {
   /** Dependents of a resource replaced delete-before-replace: replaced with it. Dependent URN → cause URN. */
   private readonly forcedBy = new Map<string, string>();
   private providerRef?: string;
+  private readonly slots = new Slots(Math.max(2, 2 * os.availableParallelism()));
 
   constructor(private readonly opts: RunOptions) {
     this.state = opts.base;
@@ -241,7 +244,7 @@ export class DeploymentRun {
     this.commit(T.beginOperation(this.state, res, type));
     let result: R;
     try {
-      result = await act();
+      result = await this.slots.run(act);
     } catch (err) {
       // The provider undoes its own partial work before it throws; nothing is left to remember.
       this.commit(T.abandonOperation(this.state, res.urn, type));
