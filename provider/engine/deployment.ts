@@ -68,7 +68,13 @@ export class DeploymentRun {
 
   constructor(private readonly opts: RunOptions) {
     this.state = opts.base;
-    for (const r of opts.base.resources) if (!r.delete) this.olds.set(r.urn, r);
+    this.indexOlds();
+  }
+
+  /** The live resources of the last state, by URN: what this run's registrations are compared against. */
+  private indexOlds(): void {
+    this.olds.clear();
+    for (const r of this.state.resources) if (!r.delete) this.olds.set(r.urn, r);
   }
 
   get failed(): boolean {
@@ -401,8 +407,7 @@ export class DeploymentRun {
       } else {
         this.commit(T.abandonOperation(this.state, res.urn, type));
       }
-      this.olds.clear();
-      for (const r of this.state.resources) if (!r.delete) this.olds.set(r.urn, r);
     }
+    this.indexOlds();
   }
 }

@@ -6,8 +6,6 @@ import { networkKind } from "./network";
 import type { Provider } from "./provider";
 import { volumeKind } from "./volume";
 
-export const PACKAGE = "berth";
-
 /** berth's provider for each resource type token, over one runtime. `cwd` anchors relative paths in inputs. */
 export function berthProviders(runtime: Runtime, cwd: string): Map<string, Provider> {
   return new Map<string, Provider>([
