@@ -9,6 +9,7 @@ import { PortClaims } from "./network/portmap";
 import { DirVolumes } from "./volume/volumes";
 import { ContainerRecords } from "./container/record";
 import { RuncContainers } from "./container/containers";
+import { ensureSupervisor } from "./supervise/launch";
 
 export * from "./runtime";
 export { HostCommandError, realHost, type Host, type CommandResult, type RunOptions } from "./host/exec";
@@ -33,9 +34,13 @@ export function createNativeRuntime(opts: NativeRuntimeOptions = {}): Runtime {
   const images = new ContentStore(host, paths, async () => new Set((await records.list()).flatMap((r) => r.layers)));
   const networks = new BridgeNetworks(host, paths, iptables);
   const volumes = new DirVolumes(paths, async (volume) =>
-    (await records.list()).filter((r) => r.spec.mounts?.some((m) => m.volume === volume)).map((r) => r.spec.name),
+    (await records.list())
+      .filter((r) => r.dataMounts?.some((m) => m.source === paths.volume(volume).data))
+      .map((r) => r.spec.name),
   );
   const ports = new PortClaims(paths);
-  const containers = new RuncContainers({ host, paths, images, networks, iptables, records, ports });
+  // A fake host (unit tests) has no containers to supervise.
+  const supervise = opts.host ? async () => undefined : () => ensureSupervisor(paths.root);
+  const containers = new RuncContainers({ host, paths, images, networks, iptables, records, ports, supervise });
   return { images, networks, volumes, containers };
 }

@@ -1,6 +1,9 @@
 // The seam between berth's provider and whatever runs containers. The native runtime (this folder) implements it
 // on the host kernel; a Docker Engine backend can implement it later and pass the same conformance tests.
 // Nothing here knows about Pulumi, URNs or state files.
+import type { ContainerLifecycle, ContainerRuntimeSpec, ContainerState, Healthcheck } from "./runtime-lifecycle";
+
+export * from "./runtime-lifecycle";
 //
 // Every create is an "ensure": called again with the same spec it finishes what a crash left half-done and
 // changes nothing that is already right. Every remove succeeds when the object is already gone.
@@ -15,6 +18,9 @@ export interface ImageConfig {
   user?: string;
   /** "80/tcp", "53/udp". */
   exposedPorts?: string[];
+  /** VOLUME paths: each gets an anonymous volume, seeded with what the image has there. */
+  volumes?: string[];
+  healthcheck?: Healthcheck;
 }
 
 export interface ImageInfo {
@@ -89,7 +95,7 @@ export interface VolumeMount {
   readOnly?: boolean;
 }
 
-export interface ContainerSpec {
+export interface ContainerSpec extends ContainerRuntimeSpec {
   /** berth's name for the container; the runc id is "berth-<name>". */
   name: string;
   /** An image ref or id known to images.inspect. */
@@ -122,6 +128,8 @@ export interface ContainerInfo {
   imageId: string;
   /** Host objects the container should have but doesn't (netns, veth, mount, port rule); empty when healthy. */
   faults: string[];
+  /** What the supervisor saw: exit code, restarts, health. */
+  state?: ContainerState;
 }
 
 export interface ImageStore {
@@ -145,7 +153,7 @@ export interface Volumes {
   remove(name: string): Promise<void>;
 }
 
-export interface Containers {
+export interface Containers extends ContainerLifecycle {
   /** Creates and starts the container, detached: it keeps running after the caller exits. */
   run(spec: ContainerSpec): Promise<ContainerInfo>;
   inspect(name: string): Promise<ContainerInfo | undefined>;

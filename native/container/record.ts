@@ -1,6 +1,7 @@
 // What berth knows about a container, in root/containers/<name>/container.json. It is written before any host
 // object is made, so remove() can always find and undo what a crashed run() left behind.
-import type { ContainerSpec } from "../runtime";
+import type { ContainerSpec, Healthcheck } from "../runtime";
+import type { Bind } from "./spec";
 import type { Paths } from "../paths";
 import { listDir, readJson, writeJson } from "../json-file";
 
@@ -11,6 +12,10 @@ export interface ContainerRecord {
   layers: string[];
   network?: { name: string; bridge: string; veth: string; netns: string };
   ip?: string;
+  /** Volumes, bind mounts and anonymous volumes as mounted (what volumesFrom copies). */
+  dataMounts?: Bind[];
+  /** The effective health check: the container's, else the image's. */
+  healthcheck?: Healthcheck;
   createdAt: string;
 }
 

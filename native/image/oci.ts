@@ -40,11 +40,18 @@ export interface OciImageConfig {
     Entrypoint?: string[];
     Cmd?: string[];
     WorkingDir?: string;
+    Volumes?: Record<string, Record<string, never>>;
+    /** Docker's extension; durations in nanoseconds. */
+    Healthcheck?: { Test: string[]; Interval?: number; Timeout?: number; StartPeriod?: number; Retries?: number };
   };
   rootfs: { type: "layers"; diff_ids: string[] };
 }
 
 const ARCH: Record<string, string> = { x64: "amd64", arm64: "arm64", arm: "arm", ia32: "386" };
+
+const nanos = (s: number | undefined) => (s === undefined ? undefined : Math.round(s * 1e9));
+/** Docker writes 0 for "the default". */
+const seconds = (ns: number | undefined) => (ns ? ns / 1e9 : undefined);
 
 /** No timestamps or history: the same rootfs and config always give the same image id. */
 export function toOciConfig(c: ImageConfig, diffIds: string[]): OciImageConfig {
@@ -58,6 +65,14 @@ export function toOciConfig(c: ImageConfig, diffIds: string[]): OciImageConfig {
       Entrypoint: c.entrypoint,
       Cmd: c.cmd,
       WorkingDir: c.workdir,
+      Volumes: c.volumes && Object.fromEntries(c.volumes.map((v) => [v, {}])),
+      Healthcheck: c.healthcheck && {
+        Test: c.healthcheck.test,
+        Interval: nanos(c.healthcheck.interval),
+        Timeout: nanos(c.healthcheck.timeout),
+        StartPeriod: nanos(c.healthcheck.startPeriod),
+        Retries: c.healthcheck.retries,
+      },
     },
     rootfs: { type: "layers", diff_ids: diffIds },
   };
@@ -72,6 +87,9 @@ export function fromOciConfig(o: OciImageConfig): ImageConfig {
   if (c.WorkingDir) out.workdir = c.WorkingDir;
   if (c.User) out.user = c.User;
   if (c.ExposedPorts) out.exposedPorts = Object.keys(c.ExposedPorts);
+  if (c.Volumes) out.volumes = Object.keys(c.Volumes);
+  const h = c.Healthcheck;
+  if (h) out.healthcheck = { test: h.Test, interval: seconds(h.Interval), timeout: seconds(h.Timeout), startPeriod: seconds(h.StartPeriod), retries: h.Retries || undefined };
   return out;
 }
 

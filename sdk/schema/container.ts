@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { absolutePath, ipv4, objectName, port, replaces } from "./fields";
+import { ContainerRuntimeArgs, checkRuntimeArgs } from "./container-runtime";
 
 export const PortArgs = z.strictObject({
   containerPort: port,
@@ -34,7 +35,8 @@ export const ContainerArgs = z.strictObject({
   /** Seconds between SIGTERM and SIGKILL when the container is stopped (Docker's --stop-timeout, default 10). */
   stopTimeout: z.number().int().min(0, { error: "must be 0 or more seconds" }).optional(),
   volumes: replaces(z.array(VolumeMountArgs).optional()),
-});
+  ...ContainerRuntimeArgs,
+}).superRefine(checkRuntimeArgs);
 
 export const ContainerOutputs = z.object({
   name: z.string(),
@@ -43,4 +45,8 @@ export const ContainerOutputs = z.object({
   ip: z.string(),
   /** "running" when healthy; anything else (seen by refresh) makes the next up replace it. */
   status: z.string(),
+  /** Exit code of the last run, restarts made by the restart policy, and health ("" without a check). */
+  exitCode: z.number().optional(),
+  restartCount: z.number().optional(),
+  health: z.string().optional(),
 });
