@@ -6,6 +6,7 @@ import { isAutonamed, type Kind } from "./kind";
 import { networkClaim } from "./network";
 import { volumeClaim } from "./volume";
 import type { CheckFailure } from "./provider";
+import { hostProblems, limitsOf, runtimeSpecOf } from "./container-runtime";
 
 type Args = z.infer<typeof ContainerArgs>;
 type Outs = z.infer<typeof ContainerOutputs>;
@@ -25,6 +26,9 @@ const outputsOf = (info: ContainerInfo): Outs => ({
   imageId: info.imageId,
   ip: info.ip ?? "",
   status: info.faults.length === 0 ? info.status : `${info.status}; ${info.faults.join("; ")}`,
+  exitCode: info.state?.exitCode ?? 0,
+  restartCount: info.state?.restartCount ?? 0,
+  health: info.state?.health?.status ?? "",
 });
 
 export function containerKind(runtime: Runtime): Kind<Args, Outs> {
@@ -50,6 +54,7 @@ export function containerKind(runtime: Runtime): Kind<Args, Outs> {
           failures.push({ property: `volumes[${i}].volume`, reason });
         }
       }
+      failures.push(...hostProblems(inputs));
       const seen = new Set<string>();
       for (const [i, p] of portsOf(inputs).entries()) {
         const claim = portClaim(p);
@@ -72,6 +77,7 @@ export function containerKind(runtime: Runtime): Kind<Args, Outs> {
         network: inputs.network,
         ports: portsOf(inputs),
         mounts: (inputs.volumes ?? []).map((v) => ({ volume: v.volume, target: v.target, readOnly: v.readOnly })),
+        ...runtimeSpecOf(inputs),
       });
       return { id: info.name, outputs: outputsOf(info) };
     },
@@ -79,8 +85,9 @@ export function containerKind(runtime: Runtime): Kind<Args, Outs> {
       const info = await runtime.containers.inspect(id);
       return info && outputsOf(info);
     },
-    // Only stopTimeout can change in place, and it matters only when the container is stopped: nothing to do now.
-    async update(id, _olds, _news, oldOutputs) {
+    // Limits, restart policy and stop timeout change under the running container (as `docker update` does).
+    async update(id, _olds, news, oldOutputs) {
+      await runtime.containers.update(id, { limits: limitsOf(news), restart: news.restart, stopTimeout: news.stopTimeout });
       const info = await runtime.containers.inspect(id);
       return info ? outputsOf(info) : oldOutputs;
     },
