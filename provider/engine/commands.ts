@@ -1,10 +1,11 @@
 // berth's commands over one stack: preview, up, refresh, destroy. Each loads the stack, runs the program (or the
 // state alone) through a DeploymentRun, and reports steps; only up, refresh and destroy take the lock and write.
-import * as fs from "node:fs";
 import * as path from "node:path";
 import type { Runtime } from "../../native/runtime";
 import { berthProviders } from "../resources";
 import type { DeploymentV3 } from "../state/checkpoint";
+import { chooseBackend } from "../state/backend";
+import { type StackConfig, StackSettings } from "../state/stackconfig";
 import { StackStore } from "../state/store";
 import { DeploymentRun, type Diagnostic } from "./deployment";
 import { serveMonitor } from "./monitor";
@@ -16,7 +17,9 @@ export interface StackContext {
   project: Project;
   stack: string;
   store: StackStore;
-  config: Record<string, string>;
+  settings: StackSettings;
+  /** Config as the program receives it (secrets decrypted), and which keys are secret. */
+  config: StackConfig;
   runtime: Runtime;
 }
 
@@ -28,26 +31,19 @@ export interface Outcome {
   ok: boolean;
 }
 
-export function openStack(dir: string, stack: string, runtime: Runtime, backendDir?: string): StackContext {
-  const project = loadProject(path.resolve(dir));
-  const store = new StackStore({ backendDir: backendDir ?? project.dir, project: project.name, stack });
-  return { project, stack, store, config: loadConfig(project, stack), runtime };
+export interface StackOptions {
+  /** A backend URL (`--backend`); otherwise found as the Pulumi CLI finds it. */
+  backend?: string;
+  /** A backend directory, for tests and tools that already know it. */
+  backendDir?: string;
 }
 
-/** Pulumi.<stack>.yaml's `config:` block of `key: value` lines, keys qualified by the project as Pulumi does. */
-function loadConfig(project: Project, stack: string): Record<string, string> {
-  const file = path.join(project.dir, `Pulumi.${stack}.yaml`);
-  if (!fs.existsSync(file)) return {};
-  const config: Record<string, string> = {};
-  let inConfig = false;
-  for (const line of fs.readFileSync(file, "utf8").split("\n")) {
-    if (/^\S/.test(line)) inConfig = /^config:\s*$/.test(line);
-    const m = inConfig && /^\s+([\w:.-]+):\s*(.*?)\s*$/.exec(line);
-    if (!m) continue;
-    const key = m[1].includes(":") ? m[1] : `${project.name}:${m[1]}`;
-    config[key] = m[2].replace(/^"(.*)"$/, "$1").replace(/^'(.*)'$/, "$1");
-  }
-  return config;
+export function openStack(dir: string, stack: string, runtime: Runtime, opts: StackOptions = {}): StackContext {
+  const project = loadProject(path.resolve(dir));
+  const backendDir = opts.backendDir ?? chooseBackend({ flag: opts.backend, projectUrl: project.backendUrl, projectDir: project.dir }).dir;
+  const settings = new StackSettings(path.join(project.dir, `Pulumi.${stack}.yaml`), project.name);
+  const store = new StackStore({ backendDir, project: project.name, stack, secrets: settings });
+  return { project, stack, store, settings, config: settings.config(), runtime };
 }
 
 function newRun(ctx: StackContext, base: DeploymentV3, preview: boolean, onStep?: (s: Step) => void): DeploymentRun {
@@ -73,7 +69,7 @@ async function runProgramThrough(ctx: StackContext, run: DeploymentRun, preview:
   const monitor = await serveMonitor(pulumiDir, run, { preview });
   let program;
   try {
-    program = await runProgram({ project: ctx.project, stack: ctx.stack, monitor: monitor.address, preview, config: ctx.config, pulumiDir });
+    program = await runProgram({ project: ctx.project, stack: ctx.stack, monitor: monitor.address, preview, config: ctx.config.values, secretKeys: ctx.config.secretKeys, pulumiDir });
   } finally {
     await monitor.close();
   }

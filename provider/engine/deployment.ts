@@ -7,7 +7,6 @@ import type { DeploymentV3, OperationType, ResourceState } from "../state/checkp
 import { deletionWaves, prerequisites } from "../state/order";
 import * as T from "../state/transitions";
 import type { CheckFailure, PropertyMap, Provider } from "../resources/provider";
-import { containsSecret } from "../values";
 import { Slots } from "./slots";
 import { decide, type Step } from "./steps";
 import { makeUrn, parseUrn } from "./urn";
@@ -126,7 +125,6 @@ export class DeploymentRun {
     const label = this.label(urn);
     const provider = this.opts.providers.get(goal.type);
     if (!provider) this.fail(urn, `${label}: unknown resource type ${goal.type}`);
-    this.refuseSecrets(urn, label, goal.inputs);
     const old = this.olds.get(urn);
     // The seed is the URN for a first create and the URN plus the old id for a replacement: stable between a
     // preview and its update, and never the old object's name again.
@@ -201,13 +199,6 @@ export class DeploymentRun {
     step.new = done;
     this.record(step);
     return { urn, id: done.id ?? "", outputs: done.outputs };
-  }
-
-  private refuseSecrets(urn: string, label: string, inputs: PropertyMap): void {
-    const secretKeys = Object.keys(inputs).filter((k) => containsSecret(inputs[k]));
-    if (secretKeys.length > 0) {
-      this.fail(urn, `${label}: ${secretKeys.join(", ")}: secret values are not supported by berth's embedded engine yet; pass them as plain config`);
-    }
   }
 
   private refuseFailures(urn: string, label: string, failures: CheckFailure[]): void {

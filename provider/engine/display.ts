@@ -4,6 +4,7 @@ import { type Step, type StepOp, SYMBOL } from "./steps";
 import { parseUrn } from "./urn";
 import { SIG, UNKNOWN, isSecret } from "../values";
 import type { PropertyMap } from "../resources/provider";
+import type { StackConfig } from "../state/stackconfig";
 
 const COUNTED: Array<[StepOp, string]> = [
   ["create", "to create"],
@@ -106,10 +107,10 @@ export function renderDiagnostics(diagnostics: Diagnostic[]): string {
 }
 
 /** A machine-readable plan in the shape of `pulumi preview --json`. */
-export function planJson(steps: Step[], diagnostics: Diagnostic[], config: Record<string, string>): unknown {
+export function planJson(steps: Step[], diagnostics: Diagnostic[], config: StackConfig): unknown {
   const state = (r: Step["old"]) => r && { urn: r.urn, type: r.type, id: r.id, inputs: mask(r.inputs), outputs: mask(r.outputs) };
   return {
-    config,
+    config: Object.fromEntries(Object.entries(config.values).map(([k, v]) => [k, config.secretKeys.includes(k) ? "[secret]" : v])),
     steps: steps.map((s) => ({
       op: s.op,
       urn: s.urn,
@@ -124,6 +125,7 @@ export function planJson(steps: Step[], diagnostics: Diagnostic[], config: Recor
   };
 }
 
-function mask(props: PropertyMap): PropertyMap {
+/** Secrets as "[secret]", for anything printed. */
+export function mask(props: PropertyMap): PropertyMap {
   return JSON.parse(JSON.stringify(props, (_k, v) => (isSecret(v) ? "[secret]" : v)), (k, v) => (k === SIG ? undefined : v));
 }
