@@ -5,6 +5,7 @@ import { createNativeRuntime } from "../../native";
 import * as commands from "../engine/commands";
 import { hasChanges, show, planJson, propertyLines, renderDiagnostics, renderPlan, renderSummary, stepLine } from "../engine/display";
 import type { Step } from "../engine/steps";
+import type { ProviderConfig } from "../resources";
 import { stackCommand } from "./stack";
 
 const USAGE = `usage: berth <preview|up|refresh|destroy> [DIR] [--stack NAME] [--yes] [--diff] [--json] [--expect-no-changes]
@@ -24,6 +25,9 @@ const USAGE = `usage: berth <preview|up|refresh|destroy> [DIR] [--stack NAME] [-
                        Pulumi.yaml backend.url, pulumi login), else the project directory
   --secret             config set: store the value encrypted (PULUMI_CONFIG_PASSPHRASE)
   --show-secrets       stack output: print secret values
+  --target URN         only change this resource (repeatable); the rest keep their last state
+  --replace URN        replace this resource even if nothing changed (repeatable)
+  --refresh            read the host into the state before planning
   --yes                apply without asking (required when not interactive)
   --diff               show property-level changes
   --json               print the plan as JSON (preview)
@@ -35,6 +39,9 @@ export interface Flags {
   args: string[];
   dir: string;
   backend?: string;
+  targets: string[];
+  replaceTargets: string[];
+  refresh: boolean;
   secret: boolean;
   showSecrets: boolean;
   stack: string;
@@ -45,7 +52,7 @@ export interface Flags {
 }
 
 export function parseArgs(argv: string[]): Flags {
-  const flags: Flags = { command: "", args: [], dir: ".", stack: "dev", yes: false, diff: false, json: false, expectNoChanges: false, secret: false, showSecrets: false };
+  const flags: Flags = { command: "", args: [], dir: ".", stack: "dev", yes: false, diff: false, json: false, expectNoChanges: false, secret: false, showSecrets: false, targets: [], replaceTargets: [], refresh: false };
   let cwd: string | undefined;
   const positional: string[] = [];
   for (let i = 0; i < argv.length; i++) {
@@ -59,6 +66,9 @@ export function parseArgs(argv: string[]): Flags {
     else if (arg === "--backend") flags.backend = argv[++i] ?? fail("--backend needs a URL such as file://~");
     else if (arg === "--cwd" || arg === "-C") cwd = argv[++i] ?? fail(`${arg} needs a directory`);
     else if (arg === "--secret") flags.secret = true;
+    else if (arg === "--target" || arg === "-t") flags.targets.push(argv[++i] ?? fail(`${arg} needs a resource URN`));
+    else if (arg === "--replace") flags.replaceTargets.push(argv[++i] ?? fail("--replace needs a resource URN"));
+    else if (arg === "--refresh" || arg === "-r") flags.refresh = true;
     else if (arg === "--show-secrets") flags.showSecrets = true;
     else if (arg === "--help" || arg === "-h") {
       console.log(USAGE);
@@ -75,6 +85,18 @@ export function parseArgs(argv: string[]): Flags {
   flags.dir = cwd ?? positional[1] ?? ".";
   if (positional.length > (cwd ? 1 : 2)) fail(`unexpected argument ${positional[cwd ? 1 : 2]}`);
   return flags;
+}
+
+/** The host runtime for a provider configuration. */
+export const runtimeFor = (config: ProviderConfig) => createNativeRuntime({ root: config.root, runDir: config.runDir });
+
+function scopeOf(flags: Flags): commands.RunScope {
+  return {
+    // Pulumi's --target also takes what is replaced on request.
+    targets: flags.targets.length > 0 ? new Set([...flags.targets, ...flags.replaceTargets]) : undefined,
+    replaceTargets: flags.replaceTargets.length > 0 ? new Set(flags.replaceTargets) : undefined,
+    refresh: flags.refresh,
+  };
 }
 
 function fail(message: string): never {
@@ -116,7 +138,7 @@ export async function main(argv: string[]): Promise<number> {
   const flags = parseArgs(argv);
   const started = Date.now();
   if (flags.command === "config" || flags.command === "stack") return stackCommand(flags);
-  const ctx = commands.openStack(flags.dir, flags.stack, createNativeRuntime(), { backend: flags.backend });
+  const ctx = commands.openStack(flags.dir, flags.stack, runtimeFor, { backend: flags.backend, scope: scopeOf(flags) });
   const heading = (verb: string) => console.log(`${verb} (${ctx.project.name}/${flags.stack}):\n`);
 
   switch (flags.command) {
@@ -136,7 +158,7 @@ export async function main(argv: string[]): Promise<number> {
       console.log(renderPlan(plan.steps, flags));
       if (!plan.ok) return report(plan, flags, started);
       // Nothing to do: the state already says exactly this, so the program need not run a second time.
-      if (!hasChanges(plan.steps)) return report(plan, flags, started);
+      if (!hasChanges(plan.steps) && !plan.stateChanged) return report(plan, flags, started);
       console.log(`\n${renderSummary(plan.steps)}\n`);
       if (!(await confirm("Do you want to perform this update?", flags.yes))) return 1;
       heading("Updating");

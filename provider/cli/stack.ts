@@ -1,14 +1,13 @@
 // `berth config set|get` and `berth stack output`: reading and editing a stack without running its program.
-import { createNativeRuntime } from "../../native";
 import { openStack } from "../engine/commands";
 import { mask, show } from "../engine/display";
 import { STACK_TYPE } from "../engine/urn";
 import { revealAll } from "../values";
-import type { Flags } from "./berth";
+import { type Flags, runtimeFor } from "./berth";
 
 export async function stackCommand(flags: Flags): Promise<number> {
   const [sub, ...rest] = flags.args;
-  const ctx = () => openStack(flags.dir, flags.stack, createNativeRuntime(), { backend: flags.backend });
+  const ctx = () => openStack(flags.dir, flags.stack, runtimeFor, { backend: flags.backend });
   const need = (n: number, usage: string) => {
     if (rest.length !== n) throw new Error(`usage: berth ${usage}`);
     return rest;

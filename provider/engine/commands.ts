@@ -2,7 +2,7 @@
 // state alone) through a DeploymentRun, and reports steps; only up, refresh and destroy take the lock and write.
 import * as path from "node:path";
 import type { Runtime } from "../../native/runtime";
-import { berthProviders } from "../resources";
+import { berthProviders, checkProviderConfig, PACKAGE, type ProviderConfig } from "../resources";
 import type { DeploymentV3 } from "../state/checkpoint";
 import { chooseBackend } from "../state/backend";
 import { type StackConfig, StackSettings } from "../state/stackconfig";
@@ -20,7 +20,16 @@ export interface StackContext {
   settings: StackSettings;
   /** Config as the program receives it (secrets decrypted), and which keys are secret. */
   config: StackConfig;
-  runtime: Runtime;
+  /** The host runtime for a provider configuration (the default provider's is the stack's `berth:*` config). */
+  runtimeFor: (config: ProviderConfig) => Runtime;
+  /** `--target`, `--replace`, `--refresh`. */
+  scope: RunScope;
+}
+
+export interface RunScope {
+  targets?: ReadonlySet<string>;
+  replaceTargets?: ReadonlySet<string>;
+  refresh?: boolean;
 }
 
 export interface Outcome {
@@ -29,6 +38,8 @@ export interface Outcome {
   /** Stack outputs after the run (up), or as last recorded. */
   outputs: Record<string, unknown>;
   ok: boolean;
+  /** The run would record something new without a step changing the host (protect, aliases, options). */
+  stateChanged?: boolean;
 }
 
 export interface StackOptions {
@@ -36,22 +47,40 @@ export interface StackOptions {
   backend?: string;
   /** A backend directory, for tests and tools that already know it. */
   backendDir?: string;
+  scope?: RunScope;
 }
 
-export function openStack(dir: string, stack: string, runtime: Runtime, opts: StackOptions = {}): StackContext {
+export function openStack(dir: string, stack: string, runtimeFor: (config: ProviderConfig) => Runtime, opts: StackOptions = {}): StackContext {
   const project = loadProject(path.resolve(dir));
   const backendDir = opts.backendDir ?? chooseBackend({ flag: opts.backend, projectUrl: project.backendUrl, projectDir: project.dir }).dir;
   const settings = new StackSettings(path.join(project.dir, `Pulumi.${stack}.yaml`), project.name);
   const store = new StackStore({ backendDir, project: project.name, stack, secrets: settings });
-  return { project, stack, store, settings, config: settings.config(), runtime };
+  return { project, stack, store, settings, config: settings.config(), runtimeFor, scope: opts.scope ?? {} };
+}
+
+/** The stack's `berth:*` config: the default provider's inputs, as Pulumi records them. */
+function defaultProviderInputs(config: StackConfig): Record<string, string> {
+  const prefix = `${PACKAGE}:`;
+  return Object.fromEntries(Object.entries(config.values).filter(([k]) => k.startsWith(prefix)).map(([k, v]) => [k.slice(prefix.length), v]));
+}
+
+function defaultConfig(ctx: StackContext): ProviderConfig {
+  const { config, failures } = checkProviderConfig(defaultProviderInputs(ctx.config));
+  if (failures.length > 0) throw new Error(failures.map((f) => `config ${PACKAGE}:${f.property}: ${f.reason}`).join("\n"));
+  return config;
 }
 
 function newRun(ctx: StackContext, base: DeploymentV3, preview: boolean, onStep?: (s: Step) => void): DeploymentRun {
+  const providersFor = (config: ProviderConfig) => berthProviders(ctx.runtimeFor(config), ctx.project.dir);
   return new DeploymentRun({
     stack: ctx.stack,
     project: ctx.project.name,
     preview,
-    providers: berthProviders(ctx.runtime, ctx.project.dir),
+    providers: providersFor(defaultConfig(ctx)),
+    providersFor,
+    defaultProviderInputs: defaultProviderInputs(ctx.config),
+    targets: ctx.scope.targets,
+    replaceTargets: ctx.scope.replaceTargets,
     base,
     persist: (d) => ctx.store.save(d),
     onStep,
@@ -64,7 +93,9 @@ function stackOutputs(d: DeploymentV3): Record<string, unknown> {
 
 /** Runs the program against a run, then (if it succeeded) deletes what it no longer declares. */
 async function runProgramThrough(ctx: StackContext, run: DeploymentRun, preview: boolean): Promise<Outcome> {
+  const base = run.state;
   await run.recover();
+  if (ctx.scope.refresh) await run.refresh();
   const pulumiDir = pulumiPackageDir(ctx.project.dir);
   const monitor = await serveMonitor(pulumiDir, run, { preview });
   let program;
@@ -86,7 +117,14 @@ async function runProgramThrough(ctx: StackContext, run: DeploymentRun, preview:
     diagnostics.push(...run.diagnostics.filter((d) => !diagnostics.includes(d)));
   }
   const ok = !programFailed && !diagnostics.some((d) => d.severity === "error");
-  return { steps: run.steps, diagnostics, outputs: stackOutputs(run.state), ok };
+  return { steps: run.steps, diagnostics, outputs: stackOutputs(run.state), ok, stateChanged: resourcesDiffer(base, run.state) };
+}
+
+/** Whether two deployments record different resources (ignoring order and timestamps). */
+function resourcesDiffer(a: DeploymentV3, b: DeploymentV3): boolean {
+  const key = (d: DeploymentV3) =>
+    JSON.stringify(d.resources.map(({ created: _c, modified: _m, ...r }) => r).sort((x, y) => (x.urn < y.urn ? -1 : x.urn > y.urn ? 1 : 0)));
+  return key(a) !== key(b);
 }
 
 export async function preview(ctx: StackContext): Promise<Outcome> {

@@ -11,6 +11,7 @@ const COUNTED: Array<[StepOp, string]> = [
   ["update", "to update"],
   ["replace", "to replace"],
   ["delete", "to delete"],
+  ["import", "to import"],
 ];
 
 export type ChangeSummary = Partial<Record<StepOp, number>>;
@@ -53,6 +54,7 @@ export function stepLine(step: Step, verb: "plan" | "done"): string {
     replace: ["replace", "replaced"],
     delete: ["delete", "deleted"],
     refresh: ["refresh", "refreshed"],
+    import: ["import", "imported"],
   };
   const what = words[step.op][verb === "plan" ? 0 : 1];
   const diff = step.diffs.length > 0 ? ` [diff: ${step.diffs.map((d) => `~${d}`).join(", ")}]` : "";

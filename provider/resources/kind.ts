@@ -84,7 +84,7 @@ export class KindProvider<Args extends PropertyMap, Outs extends PropertyMap> im
       ? []
       : parsed.error.issues
           .filter((issue) => !issue.path.some((_, i) => containsUnknown(valueAt(inputs, issue.path.slice(0, i + 1)))))
-          .map((issue) => ({ property: formatPath(issue.path) || "(args)", reason: issue.message }));
+          .flatMap((issue) => checkFailures(issue, this.kind.args));
     if (failures.length > 0 || containsUnknown(inputs)) return { inputs, failures };
     if (autonamed) inputs[DEFAULTS] = ["name"];
     return this.kind.prepare ? this.kind.prepare(inputs as Args, { declared: req.declared }) : { inputs, failures: [] };
@@ -147,6 +147,16 @@ export class KindProvider<Args extends PropertyMap, Outs extends PropertyMap> im
 }
 
 const reveal = (props: PropertyMap) => revealAll(props) as PropertyMap;
+
+/** A schema issue as check failures naming each property; an unknown key names the keys that are valid. */
+export function checkFailures(issue: z.core.$ZodIssue, schema: z.ZodObject): CheckFailure[] {
+  if (issue.code !== "unrecognized_keys") return [{ property: formatPath(issue.path) || "(args)", reason: issue.message }];
+  const known = issue.path.length === 0 ? Object.keys(schema.shape).join(", ") : undefined;
+  return issue.keys.map((key) => ({
+    property: formatPath([...issue.path, key]),
+    reason: known ? `unknown property; the valid ones are: ${known}` : "unknown property",
+  }));
+}
 
 /** Inputs berth filled in rather than the user (recorded in state as Pulumi's bridged providers do). */
 export const DEFAULTS = "__defaults";
