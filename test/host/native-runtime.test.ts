@@ -313,7 +313,11 @@ describe("containers", () => {
   it("reports a deleted veth as a fault", async () => {
     sh("ip", ["link", "del", vethName(WEB)]);
     const info = (await rt.containers.inspect(WEB))!;
-    expect(info.faults).toEqual([`veth ${vethName(WEB)} is missing`]);
+    expect(info.faults).toEqual([
+      `veth ${vethName(WEB)} is missing`,
+      "interface eth0 is missing inside berth-" + WEB,
+      expect.stringMatching(/^default route via .* is missing$/),
+    ]);
   });
 
   it("re-creates a half-made container whose runc container is gone", async () => {
