@@ -50,6 +50,13 @@ export function hashing(source: AsyncIterable<Buffer> | Iterable<Buffer>): { str
   };
 }
 
+/** Blobs and layers kept alive outside any image (a build cache entry, a build under way), with what they mean. */
+export interface Lease<T = unknown> {
+  blobs: string[];
+  layers: string[];
+  data?: T;
+}
+
 /** A stored image: what inspect says, plus its manifest and full config. */
 export interface StoredImage {
   info: ImageInfo;
@@ -130,6 +137,23 @@ export class ContentStore {
   /** Unpacked layer directories of an image, top layer first (overlayfs lowerdir order). */
   layerDirs(info: Pick<ImageInfo, "layers">): string[] {
     return [...info.layers].reverse().map((d) => this.paths.layer(d));
+  }
+
+  private leaseFile(id: string): string {
+    return path.join(this.paths.root, "leases", `${id}.json`);
+  }
+
+  async putLease(id: string, lease: Lease): Promise<void> {
+    await fs.promises.mkdir(path.dirname(this.leaseFile(id)), { recursive: true });
+    await writeJson(this.leaseFile(id), lease);
+  }
+
+  readLease<T>(id: string): Promise<Lease<T> | undefined> {
+    return readJson<Lease<T>>(this.leaseFile(id));
+  }
+
+  async dropLease(id: string): Promise<void> {
+    await fs.promises.rm(this.leaseFile(id), { force: true });
   }
 
   blobPath(digest: string): string {
@@ -261,6 +285,12 @@ export class ContentStore {
   private async collectGarbage(): Promise<void> {
     const liveLayers = new Set<string>(await this.layersInUse());
     const liveBlobs = new Set<string>();
+    const leaseDir = path.join(this.paths.root, "leases");
+    for (const name of await listDir(leaseDir)) {
+      const lease = await readJson<Lease>(path.join(leaseDir, name));
+      lease?.blobs.forEach((d) => liveBlobs.add(d));
+      lease?.layers.forEach((d) => liveLayers.add(d));
+    }
     for (const m of (await this.readIndex()).manifests) {
       const { manifest, config } = await this.describe("", m.digest);
       for (const d of [m.digest, manifest.config.digest, ...manifest.layers.map((l) => l.digest)]) liveBlobs.add(d);
