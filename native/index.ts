@@ -6,6 +6,7 @@ import { ContentStore } from "./image/store";
 import { BridgeNetworks } from "./network/networks";
 import { Iptables } from "./network/iptables";
 import { PortClaims } from "./network/portmap";
+import { ContainerNetworking } from "./network/container-net";
 import { DirVolumes } from "./volume/volumes";
 import { ContainerRecords } from "./container/record";
 import { RuncContainers } from "./container/containers";
@@ -39,8 +40,9 @@ export function createNativeRuntime(opts: NativeRuntimeOptions = {}): Runtime {
       .map((r) => r.spec.name),
   );
   const ports = new PortClaims(paths);
+  const net = new ContainerNetworking(host, paths, networks, iptables, ports);
   // A fake host (unit tests) has no containers to supervise.
   const supervise = opts.host ? async () => undefined : () => ensureSupervisor(paths.root);
-  const containers = new RuncContainers({ host, paths, images, networks, iptables, records, ports, supervise });
+  const containers = new RuncContainers({ host, paths, images, records, net, supervise });
   return { images, networks, volumes, containers };
 }

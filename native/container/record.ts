@@ -3,6 +3,7 @@
 import type { ContainerSpec, Healthcheck } from "../runtime";
 import type { Bind } from "./spec";
 import type { Paths } from "../paths";
+import type { ContainerNet } from "../network/attach";
 import { listDir, readJson, writeJson } from "../json-file";
 
 export interface ContainerRecord {
@@ -10,8 +11,8 @@ export interface ContainerRecord {
   imageId: string;
   /** Diff ids of the image layers the rootfs is built on; the image store keeps them while the container exists. */
   layers: string[];
-  network?: { name: string; bridge: string; veth: string; netns: string };
-  ip?: string;
+  /** Its networking as made: namespace, interfaces and addresses, published ports. */
+  net?: ContainerNet;
   /** Volumes, bind mounts and anonymous volumes as mounted (what volumesFrom copies). */
   dataMounts?: Bind[];
   /** The effective health check: the container's, else the image's. */

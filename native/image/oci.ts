@@ -6,7 +6,16 @@ export const MediaType = {
   manifest: "application/vnd.oci.image.manifest.v1+json",
   config: "application/vnd.oci.image.config.v1+json",
   layer: "application/vnd.oci.image.layer.v1.tar",
+  layerGzip: "application/vnd.oci.image.layer.v1.tar+gzip",
+  dockerManifest: "application/vnd.docker.distribution.manifest.v2+json",
+  dockerManifestList: "application/vnd.docker.distribution.manifest.list.v2+json",
+  dockerConfig: "application/vnd.docker.container.image.v1+json",
+  dockerLayerGzip: "application/vnd.docker.image.rootfs.diff.tar.gzip",
 } as const;
+
+/** Manifest media types berth reads, and the index types that point at them. */
+export const MANIFEST_TYPES = [MediaType.manifest, MediaType.dockerManifest];
+export const INDEX_TYPES = [MediaType.index, MediaType.dockerManifestList];
 
 export const REF_ANNOTATION = "org.opencontainers.image.ref.name";
 
@@ -25,38 +34,64 @@ export interface OciIndex {
 
 export interface OciManifest {
   schemaVersion: 2;
-  mediaType: typeof MediaType.manifest;
+  mediaType: string;
   config: Descriptor;
   layers: Descriptor[];
 }
 
-export interface OciImageConfig {
-  architecture: string;
-  os: "linux";
-  config: {
-    User?: string;
-    ExposedPorts?: Record<string, Record<string, never>>;
-    Env?: string[];
-    Entrypoint?: string[];
-    Cmd?: string[];
-    WorkingDir?: string;
-    Volumes?: Record<string, Record<string, never>>;
-    /** Docker's extension; durations in nanoseconds. */
-    Healthcheck?: { Test: string[]; Interval?: number; Timeout?: number; StartPeriod?: number; Retries?: number };
-  };
-  rootfs: { type: "layers"; diff_ids: string[] };
+export interface Healthcheck {
+  Test: string[];
+  /** Nanoseconds, as Docker stores them. */
+  Interval?: number;
+  Timeout?: number;
+  StartPeriod?: number;
+  Retries?: number;
 }
 
+/** The image config's runtime part, with the fields Docker's builder sets. */
+export interface RunConfig {
+  User?: string;
+  ExposedPorts?: Record<string, Record<string, never>>;
+  Env?: string[];
+  Entrypoint?: string[] | null;
+  Cmd?: string[] | null;
+  WorkingDir?: string;
+  Volumes?: Record<string, Record<string, never>>;
+  Labels?: Record<string, string>;
+  StopSignal?: string;
+  Healthcheck?: Healthcheck;
+  OnBuild?: string[];
+  Shell?: string[];
+}
+
+export interface HistoryEntry {
+  created_by: string;
+  empty_layer?: boolean;
+}
+
+export interface OciImageConfig {
+  architecture: string;
+  os: string;
+  author?: string;
+  config: RunConfig;
+  rootfs: { type: "layers"; diff_ids: string[] };
+  history?: HistoryEntry[];
+}
+
+export const isGzip = (mediaType: string): boolean => mediaType.endsWith("gzip");
+
 const ARCH: Record<string, string> = { x64: "amd64", arm64: "arm64", arm: "arm", ia32: "386" };
+
+/** No timestamps or history: the same rootfs and config always give the same image id. */
+export const HOST_ARCH = ARCH[process.arch] ?? process.arch;
 
 const nanos = (s: number | undefined) => (s === undefined ? undefined : Math.round(s * 1e9));
 /** Docker writes 0 for "the default". */
 const seconds = (ns: number | undefined) => (ns ? ns / 1e9 : undefined);
 
-/** No timestamps or history: the same rootfs and config always give the same image id. */
 export function toOciConfig(c: ImageConfig, diffIds: string[]): OciImageConfig {
   return {
-    architecture: ARCH[process.arch] ?? process.arch,
+    architecture: HOST_ARCH,
     os: "linux",
     config: {
       User: c.user,
@@ -89,7 +124,10 @@ export function fromOciConfig(o: OciImageConfig): ImageConfig {
   if (c.ExposedPorts) out.exposedPorts = Object.keys(c.ExposedPorts);
   if (c.Volumes) out.volumes = Object.keys(c.Volumes);
   const h = c.Healthcheck;
-  if (h) out.healthcheck = { test: h.Test, interval: seconds(h.Interval), timeout: seconds(h.Timeout), startPeriod: seconds(h.StartPeriod), retries: h.Retries || undefined };
+  if (h) {
+    const [interval, timeout, startPeriod] = [h.Interval, h.Timeout, h.StartPeriod].map(seconds);
+    out.healthcheck = { test: h.Test, interval, timeout, startPeriod, retries: h.Retries || undefined };
+  }
   return out;
 }
 
