@@ -118,4 +118,21 @@ export interface ContainerLifecycle {
   unpause(name: string): Promise<void>;
   /** Names of every container under this root. */
   list(): Promise<string[]>;
+  /** Runs a command in the running container's namespaces, on this process's stdio; resolves to its exit code. */
+  exec(name: string, command: string[], opts?: { tty?: boolean }): Promise<number>;
+  /** The container's output files, oldest first (the current one last). */
+  logFiles(name: string): Promise<string[]>;
+  stats(name: string): Promise<ContainerStats>;
+  /** `ps` of the container's processes. */
+  top(name: string): Promise<string>;
+  /** Files added (A), changed (C) and deleted (D) in the container's root filesystem, as `docker diff`. */
+  diff(name: string): Promise<string[]>;
+}
+
+export interface ContainerStats {
+  memoryBytes: number;
+  memoryLimit?: number;
+  /** CPU time used, nanoseconds. */
+  cpuNanos: number;
+  pids: number;
 }

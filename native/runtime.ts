@@ -138,6 +138,11 @@ export interface ContainerInfo {
   faults: string[];
   /** What the supervisor saw: exit code, restarts, health. */
   state?: ContainerState;
+  /** Frozen by pause (status stays "running"). */
+  paused?: boolean;
+  /** What it was made from, and when (inspect). */
+  spec?: ContainerSpec;
+  createdAt?: string;
 }
 
 export interface ImageStore {

@@ -65,7 +65,9 @@ export class RuncContainers implements Containers {
 
   constructor(private readonly d: ContainerDeps) {
     this.runc = new Runc(d.host);
-    this.verbs = new ContainerVerbs(this.runc, d.host, d.paths, d.records, d.supervise);
+    this.verbs = new ContainerVerbs(this.runc, d.host, d.paths, d.records, d.supervise, (layers) =>
+      d.images.layerDirs({ layers }),
+    );
   }
 
   stop = (name: string, opts?: { graceSeconds?: number }) => this.mutex.run(name, () => this.verbs.stop(name, opts));
@@ -74,6 +76,11 @@ export class RuncContainers implements Containers {
   pause = (name: string) => this.verbs.pause(name);
   unpause = (name: string) => this.verbs.unpause(name);
   list = () => this.verbs.list();
+  exec = (name: string, command: string[], opts?: { tty?: boolean }) => this.verbs.exec(name, command, opts);
+  logFiles = (name: string) => this.verbs.logFiles(name);
+  stats = (name: string) => this.verbs.stats(name);
+  top = (name: string) => this.verbs.top(name);
+  diff = (name: string) => this.verbs.diff(name);
   update = (name: string, change: Pick<ContainerRuntimeSpec, "limits" | "restart" | "stopTimeout">) =>
     this.mutex.run(name, () => this.verbs.update(name, change));
 
@@ -264,7 +271,7 @@ export class RuncContainers implements Containers {
     const net = await this.d.net.faults(rec, pid);
     faults.push(...net.faults, ...net.portFaults);
     const supervised = await readState(this.d.paths.container(name).dir);
-    const info = { ...this.netInfo(rec), name, id, status, pid, imageId: rec.imageId, faults, state: supervised };
+    const info = { ...this.netInfo(rec), name, id, status, pid, imageId: rec.imageId, faults, state: supervised, paused: state?.status === "paused", spec: rec.spec, createdAt: rec.createdAt };
     return { info, portFaults: net.portFaults.length };
   }
 

@@ -1,8 +1,9 @@
 // The day-2 verbs on an existing container: stop, start, kill, pause, unpause, and limit / restart policy
 // updates under the running process (`runc update`). Each holds the container's cross-process lock, so the
 // supervisor never restarts a container half-way through one of them.
+import { spawn } from "node:child_process";
 import * as fs from "node:fs";
-import type { ContainerLifecycle, ContainerRuntimeSpec } from "../runtime";
+import type { ContainerLifecycle, ContainerRuntimeSpec, ContainerStats } from "../runtime";
 import type { Paths } from "../paths";
 import type { Host } from "../host/exec";
 import { processExited } from "../host/probe";
@@ -15,6 +16,8 @@ import type { ContainerRecord, ContainerRecords } from "./record";
 import type { Runc } from "./runc";
 import { ociResources } from "./limits";
 import type { FullOciSpec } from "./options";
+import { cgroupStats } from "../supervise/cgroup";
+import { rootfsChanges } from "./changes";
 
 export const DEFAULT_GRACE_SECONDS = 10;
 /** How long a SIGKILLed init may take to die before `runc delete` is left to fail on it. */
@@ -58,6 +61,8 @@ export class ContainerVerbs implements ContainerLifecycle {
     private readonly records: ContainerRecords,
     /** Called once a container runs: makes sure something supervises it. */
     private readonly supervise: () => Promise<void>,
+    /** The image layer directories a container's rootfs is made of. */
+    private readonly layerDirs: (layers: string[]) => string[],
   ) {}
 
   async stop(name: string, opts: { graceSeconds?: number } = {}): Promise<void> {
@@ -82,9 +87,7 @@ export class ContainerVerbs implements ContainerLifecycle {
   }
 
   async kill(name: string, signal = "KILL"): Promise<void> {
-    await this.record(name);
-    const state = await this.runc.state(runcId(name));
-    if (state?.status !== "running") throw new Error(`container "${name}" is not running: start it first`);
+    await this.running(name);
     await this.runc.kill(runcId(name), signalName(signal));
   }
 
@@ -117,6 +120,44 @@ export class ContainerVerbs implements ContainerLifecycle {
 
   async list(): Promise<string[]> {
     return (await this.records.list()).map((r) => r.spec.name);
+  }
+
+  async exec(name: string, command: string[], opts: { tty?: boolean } = {}): Promise<number> {
+    await this.running(name);
+    const child = spawn("runc", ["exec", ...(opts.tty ? ["--tty"] : []), runcId(name), ...command], { stdio: "inherit" });
+    return new Promise((resolve, reject) => {
+      child.on("error", reject);
+      child.on("close", (code, signal) => resolve(code ?? (signal ? 128 : 1)));
+    });
+  }
+
+  async logFiles(name: string): Promise<string[]> {
+    await this.record(name);
+    const log = this.paths.container(name).log;
+    return [`${log}.1`, log].filter((f) => fs.existsSync(f));
+  }
+
+  async stats(name: string): Promise<ContainerStats> {
+    await this.running(name);
+    return cgroupStats(`/${runcId(name)}`);
+  }
+
+  async top(name: string): Promise<string> {
+    await this.running(name);
+    return this.host.run("runc", ["ps", runcId(name), "-o", "pid,user,time,args"]);
+  }
+
+  async diff(name: string): Promise<string[]> {
+    const rec = await this.record(name);
+    return rootfsChanges(this.paths.container(name).upper, this.layerDirs(rec.layers));
+  }
+
+  private async running(name: string): Promise<void> {
+    await this.record(name);
+    const state = await this.runc.state(runcId(name));
+    if (state?.status !== "running" || processExited(state.pid)) {
+      throw new Error(`Container ${name} is not running: start it first`);
+    }
   }
 
   private async record(name: string): Promise<ContainerRecord> {
