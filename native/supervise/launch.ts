@@ -1,5 +1,5 @@
 // Starting the supervisor of a berth root on demand, detached from the caller (it outlives `berth up`), with
-// V8's heap kept small: it holds a few hundred bytes per container.
+// V8 kept small: the supervisor holds a few kilobytes per container.
 import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -32,7 +32,9 @@ export async function ensureSupervisor(root: string): Promise<void> {
   if (!fs.existsSync(script)) throw new Error(`the supervisor ${script} is not built: run npm run build`);
   await fs.promises.mkdir(root, { recursive: true });
   const log = fs.openSync(path.join(root, "supervisor.log"), "a");
-  const child = spawn(process.execPath, ["--max-old-space-size=32", "--max-semi-space-size=1", script, path.resolve(root)], {
+  // Interpreted only (--jitless): a tick is a few file reads, and the JIT's code space would cost more memory.
+  const flags = ["--jitless", "--max-old-space-size=32", "--max-semi-space-size=1"];
+  const child = spawn(process.execPath, [...flags, script, path.resolve(root)], {
     detached: true,
     stdio: ["ignore", log, log],
   });
