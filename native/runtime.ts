@@ -72,6 +72,8 @@ export interface NetworkInfo {
 export interface VolumeSpec {
   name: string;
   labels?: Record<string, string>;
+  /** A host directory that holds the data instead of berth's (Docker's local driver with o=bind); kept on remove. */
+  device?: string;
 }
 
 export interface VolumeInfo {

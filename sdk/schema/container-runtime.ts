@@ -103,9 +103,8 @@ export const ContainerRuntimeArgs = {
     soft: z.number().int().min(-1),
     hard: z.number().int().min(-1),
   })).optional()),
-  sysctls: replaces(z.record(z.string().regex(NAMESPACED_SYSCTL, {
-    error: "is not a namespaced sysctl a container may set (kernel.msg*, kernel.sem, kernel.shm*, fs.mqueue.*, net.*)",
-  }), z.string()).optional()),
+  /** Namespaced sysctls only (checked in checkRuntimeArgs, where the message can name the key). */
+  sysctls: replaces(z.record(z.string(), z.string()).optional()),
   pid: replaces(namespaceMode.optional()),
   ipc: replaces(namespaceMode.optional()),
   uts: replaces(z.literal("host", { error: 'must be "host"' }).optional()),
@@ -171,6 +170,11 @@ export function checkRuntimeArgs(args: RuntimeArgs & { volumes?: Array<{ target:
   }
   if (args.memoryReservation !== undefined && memory !== undefined && parseBytes(args.memoryReservation) > memory) {
     fail("memoryReservation", "Minimum memory limit can not be less than memory reservation limit: lower memoryReservation or raise memory");
+  }
+  for (const key of Object.keys(args.sysctls ?? {})) {
+    if (!NAMESPACED_SYSCTL.test(key)) {
+      fail("sysctls", `sysctl '${key}' is not a namespaced sysctl a container may set (kernel.msg*, kernel.sem, kernel.shm*, fs.mqueue.*, net.*)`);
+    }
   }
   const targets = [
     ...(args.tmpfs ?? []).map((t, i) => [`tmpfs[${i}].target`, t.target] as const),

@@ -273,4 +273,19 @@ describe("volumes", () => {
     await run("data", { ...spec, command: ["sleep", "601"] });
     expect(inside(c, "cat", "/data/f")).toBe("kept");
   });
+
+  it("keeps a volume on a host directory (driver options) in that directory, also after the volume is removed", async () => {
+    const device = path.join(tmp, "device");
+    const vol = `${VOL}dev`;
+    await expect(rt.volumes.create({ name: vol, device })).rejects.toThrow(`device ${device} is not a directory on this host`);
+    fs.mkdirSync(device);
+    await rt.volumes.create({ name: vol, device });
+    const c = name("dev");
+    await run("dev", { mounts: [{ volume: vol, target: "/data" }] });
+    inside(c, "sh", "-c", "echo on-host > /data/f");
+    expect(fs.readFileSync(path.join(device, "f"), "utf8")).toBe("on-host\n");
+    await rt.containers.remove(c, { graceSeconds: 0 });
+    await rt.volumes.remove(vol);
+    expect(fs.readFileSync(path.join(device, "f"), "utf8")).toBe("on-host\n");
+  });
 });
