@@ -120,6 +120,8 @@ export interface ContainerLifecycle {
   list(): Promise<string[]>;
   /** Runs a command in the running container's namespaces, on this process's stdio; resolves to its exit code. */
   exec(name: string, command: string[], opts?: { tty?: boolean }): Promise<number>;
+  /** The files of `events` lines (start, die, oom, restart, health_status), oldest first. */
+  eventFiles(): Promise<string[]>;
   /** The container's output files, oldest first (the current one last). */
   logFiles(name: string): Promise<string[]>;
   stats(name: string): Promise<ContainerStats>;

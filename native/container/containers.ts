@@ -78,6 +78,7 @@ export class RuncContainers implements Containers {
   list = () => this.verbs.list();
   exec = (name: string, command: string[], opts?: { tty?: boolean }) => this.verbs.exec(name, command, opts);
   logFiles = (name: string) => this.verbs.logFiles(name);
+  eventFiles = () => this.verbs.eventFiles();
   stats = (name: string) => this.verbs.stats(name);
   top = (name: string) => this.verbs.top(name);
   diff = (name: string) => this.verbs.diff(name);

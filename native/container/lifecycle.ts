@@ -18,6 +18,7 @@ import { ociResources } from "./limits";
 import type { FullOciSpec } from "./options";
 import { cgroupStats } from "../supervise/cgroup";
 import { rootfsChanges } from "./changes";
+import { eventsFile } from "../supervise/events";
 
 export const DEFAULT_GRACE_SECONDS = 10;
 /** How long a SIGKILLed init may take to die before `runc delete` is left to fail on it. */
@@ -129,6 +130,12 @@ export class ContainerVerbs implements ContainerLifecycle {
       child.on("error", reject);
       child.on("close", (code, signal) => resolve(code ?? (signal ? 128 : 1)));
     });
+  }
+
+  async eventFiles(): Promise<string[]> {
+    const file = eventsFile(this.paths.root);
+    if (!fs.existsSync(file)) fs.writeFileSync(file, "");
+    return [`${file}.1`, file].filter((f) => fs.existsSync(f));
   }
 
   async logFiles(name: string): Promise<string[]> {

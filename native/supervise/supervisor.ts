@@ -19,6 +19,7 @@ import { withLock } from "./lock";
 import { oomKills } from "./cgroup";
 import { healthDefaults, judge, probe } from "./health";
 import { boundLog } from "./logs";
+import { appendEvent, eventsFile } from "./events";
 
 const FIRST_BACKOFF_MS = 100;
 const MAX_BACKOFF_MS = 60_000;
@@ -83,7 +84,12 @@ export class Supervisor {
         console.error(`supervisor: container ${name}: ${(e as Error).message}`);
       }
     }
+    boundLog(eventsFile(this.paths.root), this.logBytes);
     return names.size;
+  }
+
+  private event(w: Watched, action: string, attrs?: Record<string, string | number>): void {
+    appendEvent(this.paths.root, w.rec.spec.name, action, attrs);
   }
 
   private async check(name: string): Promise<void> {
@@ -140,6 +146,7 @@ export class Supervisor {
     };
     w.nextProbeAt = h && Date.now() + h.interval * 1000;
     await writeState(bundle, w.state);
+    this.event(w, restartCount > 0 ? "restart" : "start", { restartCount });
   }
 
   private async exited(w: Watched, bundle: string, now: number): Promise<void> {
@@ -158,6 +165,8 @@ export class Supervisor {
       oomKilled,
       finishedAt: new Date(now).toISOString(),
     };
+    if (oomKilled) this.event(w, "oom");
+    this.event(w, "die", { exitCode: code });
     if (again) {
       w.restartAt = now + w.backoffMs;
       w.backoffMs = Math.min(w.backoffMs * 2, MAX_BACKOFF_MS);
@@ -194,8 +203,10 @@ export class Supervisor {
     void probe(runcId(w.rec.spec.name), h)
       .then(async (result) => {
         if (w.state.status !== "running" || w.state.pid !== pid) return;
+        const before = w.state.health?.status;
         w.state = { ...w.state, health: judge(w.state, h, result) };
         await writeState(bundle, w.state);
+        if (w.state.health!.status !== before) this.event(w, `health_status: ${w.state.health!.status}`);
       })
       .catch((e: Error) => console.error(`supervisor: health check of ${w.rec.spec.name}: ${e.message}`))
       .finally(() => {

@@ -1,15 +1,16 @@
 // Day-2 commands on the containers of this host's berth root, in Docker's vocabulary: ps, logs, exec, inspect,
-// stats, top, stop, start, restart, kill, pause, unpause, rm, wait, diff.
+// stats, top, stop, start, restart, kill, pause, unpause, rm, wait, diff, events.
 import * as fs from "node:fs";
 import type { ContainerInfo, Runtime } from "../../native/runtime";
 
 export const CONTAINER_COMMANDS = new Set([
-  "ps", "logs", "exec", "inspect", "stats", "top", "stop", "start", "restart", "kill", "pause", "unpause", "rm", "wait", "diff",
+  "ps", "logs", "events", "exec", "inspect", "stats", "top", "stop", "start", "restart", "kill", "pause", "unpause", "rm", "wait", "diff",
 ]);
 
 export const CONTAINER_USAGE = `
   ps [-a] [-q]                  list containers (running ones without -a)
   logs [-f] NAME                print a container's output (-f: keep following it)
+  events [-f]                   start, die, oom, restart and health_status of every container (-f: follow)
   exec [-i] [-t] NAME CMD...    run a command in a running container's namespaces
   inspect NAME...               everything berth knows about containers, as JSON
   stats [--no-stream] [NAME...] CPU, memory and process counts
@@ -143,6 +144,9 @@ export async function containerCommand(rt: Runtime, command: string, argv: strin
     }
     case "logs":
       await followLogs(await c.logFiles(args[0] ?? ""), flags.has("-f") || flags.has("--follow"));
+      return 0;
+    case "events":
+      await followLogs(await c.eventFiles(), flags.has("-f") || flags.has("--follow"));
       return 0;
     case "exec":
       if (args.length < 2) throw new Error('"berth exec" requires a container name and a command');

@@ -97,6 +97,9 @@ describe("a supervised container from a program", () => {
     await new Promise((r) => setTimeout(r, 1000));
     const inspected = JSON.parse((await cli("inspect", name)).stdout)[0];
     expect(inspected.state).toMatchObject({ status: "running", restartCount: 1 });
+    const events = (await cli("events")).stdout;
+    expect(events).toMatch(new RegExp(`container die ${name} \\(exitCode=143, name=${name}\\)`));
+    expect(events).toMatch(new RegExp(`container restart ${name} \\(restartCount=1, name=${name}\\)`));
   });
 
   it("refresh sees a container removed by hand, and up brings it back", async () => {

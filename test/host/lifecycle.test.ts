@@ -234,6 +234,9 @@ describe("supervision", () => {
     const s = await until(c, "unhealthy", (st) => st.health?.status === "unhealthy");
     expect(s.health!.failingStreak).toBeGreaterThanOrEqual(2);
     expect(s.health!.log.at(-1)!.exitCode).toBe(1);
+    const events = fs.readFileSync(path.join(root, "events.log"), "utf8");
+    expect(events).toContain(`container health_status: healthy ${c}`);
+    expect(events).toContain(`container health_status: unhealthy ${c}`);
   });
 
   it("keeps a container's log within its bound", async () => {
