@@ -6,6 +6,7 @@ import { ContentStore } from "./image/store";
 import { BridgeNetworks } from "./network/networks";
 import { Iptables } from "./network/iptables";
 import { PortClaims } from "./network/portmap";
+import { ContainerNetworking } from "./network/container-net";
 import { DirVolumes } from "./volume/volumes";
 import { ContainerRecords } from "./container/record";
 import { RuncContainers } from "./container/containers";
@@ -36,6 +37,7 @@ export function createNativeRuntime(opts: NativeRuntimeOptions = {}): Runtime {
     (await records.list()).filter((r) => r.spec.mounts?.some((m) => m.volume === volume)).map((r) => r.spec.name),
   );
   const ports = new PortClaims(paths);
-  const containers = new RuncContainers({ host, paths, images, networks, iptables, records, ports });
+  const net = new ContainerNetworking(host, paths, networks, iptables, ports);
+  const containers = new RuncContainers({ host, paths, images, records, net });
   return { images, networks, volumes, containers };
 }
