@@ -6,7 +6,16 @@ export const MediaType = {
   manifest: "application/vnd.oci.image.manifest.v1+json",
   config: "application/vnd.oci.image.config.v1+json",
   layer: "application/vnd.oci.image.layer.v1.tar",
+  layerGzip: "application/vnd.oci.image.layer.v1.tar+gzip",
+  dockerManifest: "application/vnd.docker.distribution.manifest.v2+json",
+  dockerManifestList: "application/vnd.docker.distribution.manifest.list.v2+json",
+  dockerConfig: "application/vnd.docker.container.image.v1+json",
+  dockerLayerGzip: "application/vnd.docker.image.rootfs.diff.tar.gzip",
 } as const;
+
+/** Manifest media types berth reads, and the index types that point at them. */
+export const MANIFEST_TYPES = [MediaType.manifest, MediaType.dockerManifest];
+export const INDEX_TYPES = [MediaType.index, MediaType.dockerManifestList];
 
 export const REF_ANNOTATION = "org.opencontainers.image.ref.name";
 
@@ -25,31 +34,60 @@ export interface OciIndex {
 
 export interface OciManifest {
   schemaVersion: 2;
-  mediaType: typeof MediaType.manifest;
+  mediaType: string;
   config: Descriptor;
   layers: Descriptor[];
 }
 
+export interface Healthcheck {
+  Test: string[];
+  /** Nanoseconds, as Docker stores them. */
+  Interval?: number;
+  Timeout?: number;
+  StartPeriod?: number;
+  Retries?: number;
+}
+
+/** The image config's runtime part, with the fields Docker's builder sets. */
+export interface RunConfig {
+  User?: string;
+  ExposedPorts?: Record<string, Record<string, never>>;
+  Env?: string[];
+  Entrypoint?: string[] | null;
+  Cmd?: string[] | null;
+  WorkingDir?: string;
+  Volumes?: Record<string, Record<string, never>>;
+  Labels?: Record<string, string>;
+  StopSignal?: string;
+  Healthcheck?: Healthcheck;
+  OnBuild?: string[];
+  Shell?: string[];
+}
+
+export interface HistoryEntry {
+  created_by: string;
+  empty_layer?: boolean;
+}
+
 export interface OciImageConfig {
   architecture: string;
-  os: "linux";
-  config: {
-    User?: string;
-    ExposedPorts?: Record<string, Record<string, never>>;
-    Env?: string[];
-    Entrypoint?: string[];
-    Cmd?: string[];
-    WorkingDir?: string;
-  };
+  os: string;
+  author?: string;
+  config: RunConfig;
   rootfs: { type: "layers"; diff_ids: string[] };
+  history?: HistoryEntry[];
 }
+
+export const isGzip = (mediaType: string): boolean => mediaType.endsWith("gzip");
 
 const ARCH: Record<string, string> = { x64: "amd64", arm64: "arm64", arm: "arm", ia32: "386" };
 
 /** No timestamps or history: the same rootfs and config always give the same image id. */
+export const HOST_ARCH = ARCH[process.arch] ?? process.arch;
+
 export function toOciConfig(c: ImageConfig, diffIds: string[]): OciImageConfig {
   return {
-    architecture: ARCH[process.arch] ?? process.arch,
+    architecture: HOST_ARCH,
     os: "linux",
     config: {
       User: c.user,

@@ -6,3 +6,4 @@ export * from "./container-network";
 export * from "./image";
 export * from "./network";
 export * from "./volume";
+export * from "./provider";

@@ -1,0 +1,99 @@
+// COPY and ADD placing files into a build step's mounted root filesystem. Paths are resolved inside the rootfs the
+// way the container would see them (symlinks followed, never above its root), so an image's symlinks cannot
+// steer a host-side write elsewhere.
+import * as fs from "node:fs";
+import * as path from "node:path";
+
+const MAX_LINKS = 40;
+
+/** The host path of container path p in rootfs; symlinks followed within rootfs (the last one unless told not to). */
+export async function resolveInRoot(rootfs: string, p: string, followLast = true): Promise<string> {
+  const resolved: string[] = [];
+  const queue = p.split("/").filter(Boolean);
+  let links = 0;
+  while (queue.length > 0) {
+    const part = queue.shift()!;
+    if (part === ".") continue;
+    if (part === "..") {
+      resolved.pop();
+      continue;
+    }
+    const host = path.join(rootfs, ...resolved, part);
+    const st = await fs.promises.lstat(host).catch(() => undefined);
+    if (st?.isSymbolicLink() && (queue.length > 0 || followLast)) {
+      if (++links > MAX_LINKS) throw new Error(`too many levels of symbolic links resolving ${p}`);
+      const target = await fs.promises.readlink(host);
+      if (target.startsWith("/")) resolved.length = 0;
+      queue.unshift(...target.split("/").filter(Boolean));
+      continue;
+    }
+    resolved.push(part);
+  }
+  return path.join(rootfs, ...resolved);
+}
+
+/** One file, directory or symlink to copy: its host path and its path below the destination ("" is the destination). */
+export interface CopyItem {
+  src: string;
+  rel: string;
+  stat: fs.Stats;
+}
+
+export interface PlaceOptions {
+  owner?: { uid: number; gid: number };
+  /** --chmod: replaces every copied entry's permission bits. */
+  mode?: number;
+}
+
+/** Creates container directory dir (and its parents, root-owned 0755) unless it exists. */
+export async function ensureDir(rootfs: string, dir: string, owner?: { uid: number; gid: number }): Promise<string> {
+  let current = "/";
+  for (const part of dir.split("/").filter(Boolean)) {
+    current = path.posix.join(current, part);
+    const host = await resolveInRoot(rootfs, current);
+    const st = await fs.promises.stat(host).catch(() => undefined);
+    if (!st) {
+      await fs.promises.mkdir(host, { mode: 0o755 });
+      if (owner) await fs.promises.chown(host, owner.uid, owner.gid);
+    } else if (!st.isDirectory()) throw new Error(`${current} exists in the image and is not a directory`);
+  }
+  return resolveInRoot(rootfs, dir);
+}
+
+/** Copies items under container path dest (items in parent-before-child order). */
+export async function placeItems(rootfs: string, dest: string, items: CopyItem[], o: PlaceOptions): Promise<void> {
+  for (const item of items) {
+    const containerPath = path.posix.join(dest, item.rel);
+    const target = item.rel === "" && item.stat.isDirectory()
+      ? await ensureDir(rootfs, containerPath, o.owner)
+      : path.join(await ensureDir(rootfs, path.posix.dirname(containerPath), o.owner), path.posix.basename(containerPath));
+    const existing = await fs.promises.lstat(target).catch(() => undefined);
+    if (item.stat.isDirectory()) {
+      if (existing && !existing.isDirectory()) await fs.promises.rm(target, { recursive: true, force: true });
+      if (!existing?.isDirectory()) await fs.promises.mkdir(target);
+    } else {
+      if (existing) await fs.promises.rm(target, { recursive: true, force: true });
+      if (item.stat.isSymbolicLink()) await fs.promises.symlink(await fs.promises.readlink(item.src), target);
+      else await fs.promises.copyFile(item.src, target);
+    }
+    await fs.promises.lchown(target, o.owner?.uid ?? 0, o.owner?.gid ?? 0);
+    if (!item.stat.isSymbolicLink()) await fs.promises.chmod(target, o.mode ?? item.stat.mode & 0o7777);
+    const t = item.stat.mtime;
+    await fs.promises.lutimes(target, t, t);
+  }
+}
+
+/** Everything under a host directory, as copy items relative to it (symlinks not followed). */
+export async function walkTree(root: string): Promise<CopyItem[]> {
+  const out: CopyItem[] = [{ src: root, rel: "", stat: await fs.promises.lstat(root) }];
+  const walk = async (rel: string): Promise<void> => {
+    for (const name of (await fs.promises.readdir(path.join(root, rel))).sort()) {
+      const r = rel ? `${rel}/${name}` : name;
+      const stat = await fs.promises.lstat(path.join(root, r));
+      out.push({ src: path.join(root, r), rel: r, stat });
+      if (stat.isDirectory()) await walk(r);
+    }
+  };
+  if (out[0].stat.isDirectory()) await walk("");
+  return out;
+}

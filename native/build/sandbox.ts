@@ -1,0 +1,80 @@
+// A build step's root filesystem: an overlay of the stage's layers under a fresh upper directory, into which
+// RUN executes a one-shot runc container and COPY/ADD write. Once closed, the upper directory is exactly the
+// step's layer in overlay form; commitLayer turns it into an OCI layer blob.
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { randomBytes } from "node:crypto";
+import type { CommandResult, Host } from "../host/exec";
+import { prepare, mount, unmount } from "../snapshot/overlay";
+import { mergeEnv, runtimeSpec } from "../container/spec";
+import { resolveUser } from "../container/user";
+import { writeJson } from "../json-file";
+
+export interface RunProcess {
+  args: string[];
+  /** KEY=VALUE, the stage's env and build args. */
+  env: string[];
+  cwd: string;
+  user?: string;
+}
+
+export class Sandbox {
+  private constructor(
+    private readonly host: Host,
+    readonly dir: string,
+    readonly rootfs: string,
+    readonly upper: string,
+  ) {}
+
+  /** Mounts the layers (top first) under a new upper directory in a fresh directory below `parent`. */
+  static async open(host: Host, parent: string, lowers: string[]): Promise<Sandbox> {
+    const dir = path.join(parent, `build-${process.pid}-${randomBytes(4).toString("hex")}`);
+    const dirs = { upper: path.join(dir, "upper"), work: path.join(dir, "work"), rootfs: path.join(dir, "rootfs") };
+    // overlayfs needs a lower directory even for a stage from scratch.
+    const empty = path.join(dir, "empty");
+    await fs.promises.mkdir(empty, { recursive: true });
+    const m = await prepare(lowers.length > 0 ? lowers : [empty], dirs);
+    // Plain copy-up (no metacopy, index or redirects): the upper directory must hold whole files to be a layer.
+    m.options.push("index=off", "metacopy=off", "redirect_dir=off");
+    const box = new Sandbox(host, dir, dirs.rootfs, dirs.upper);
+    try {
+      await mount(host, m);
+    } catch (e) {
+      await box.discard();
+      throw e;
+    }
+    return box;
+  }
+
+  /** Runs one process to its end in a container of this root filesystem (loopback-only network). */
+  async run(p: RunProcess): Promise<CommandResult> {
+    const id = `berth-build-${path.basename(this.dir).slice(-8)}`;
+    const hostname = "berth-build";
+    const spec = runtimeSpec({
+      hostname,
+      args: p.args,
+      env: mergeEnv(id, hostname, p.env),
+      cwd: p.cwd,
+      user: await resolveUser(p.user, this.rootfs),
+      binds: [],
+    });
+    const bundle = path.join(this.dir, "bundle");
+    await fs.promises.mkdir(bundle, { recursive: true });
+    await writeJson(path.join(bundle, "config.json"), { ...spec, root: { path: this.rootfs, readonly: false } });
+    try {
+      return await this.host.tryRun("runc", ["run", "--bundle", bundle, id]);
+    } finally {
+      await this.host.tryRun("runc", ["delete", "--force", id]);
+    }
+  }
+
+  /** Unmounts; the upper directory stays for commitLayer. */
+  async close(): Promise<void> {
+    await unmount(this.host, this.rootfs);
+  }
+
+  async discard(): Promise<void> {
+    await unmount(this.host, this.rootfs).catch(() => undefined);
+    await fs.promises.rm(this.dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,206 @@
+// Dockerfile builds on a busybox-static base, with RUN in real runc containers: every instruction's effect on the
+// image, the layer cache (a second build runs nothing), multi-stage COPY --from, ONBUILD, and bad input.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import * as fs from "node:fs";
+import * as http from "node:http";
+import * as path from "node:path";
+import { execFileSync } from "node:child_process";
+import { realHost } from "../../native";
+import { layout } from "../../native/paths";
+import { ContentStore } from "../../native/image/store";
+import { Builder, type BuildRequest } from "../../native/build/builder";
+import { REPO } from "./helpers";
+
+let root: string;
+let store: ContentStore;
+let builder: Builder;
+let server: http.Server;
+let serverUrl: string;
+
+beforeAll(async () => {
+  root = fs.mkdtempSync("/tmp/berth-test-");
+  const tar = path.join(root, "busybox.tar");
+  execFileSync(path.join(REPO, "scripts/busybox-rootfs.sh"), [tar]);
+  store = new ContentStore(realHost, layout(path.join(root, "state"), path.join(root, "run")), async () => new Set());
+  await store.importRootfs({ ref: "busybox:latest", tarball: tar, config: { cmd: ["sh"] } });
+  builder = new Builder(realHost, store);
+  server = http.createServer((req, res) => res.end(`fetched ${req.url}`));
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  serverUrl = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+});
+
+afterAll(async () => {
+  server?.close();
+  fs.rmSync(root, { recursive: true, force: true });
+});
+
+/** A context directory with these files. */
+function context(name: string, files: Record<string, string>): string {
+  const dir = path.join(root, name);
+  for (const [rel, content] of Object.entries(files)) {
+    fs.mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true });
+    fs.writeFileSync(path.join(dir, rel), content);
+  }
+  return dir;
+}
+
+/** A file's content in the built image, read through its layers as overlay would. */
+function readInImage(layers: string[], file: string): string | undefined {
+  for (const dir of store.layerDirs({ layers })) {
+    const p = path.join(dir, file);
+    const st = fs.lstatSync(p, { throwIfNoEntry: false });
+    if (st) return st.isCharacterDevice() ? undefined : fs.readFileSync(p, "utf8");
+  }
+  return undefined;
+}
+
+const build = (req: Partial<BuildRequest> & { context: string }) => builder.build({ tags: ["built:latest"], ...req });
+
+describe("builder", () => {
+  it("applies every instruction with Docker's semantics", async () => {
+    const tarDir = path.join(root, "tarsrc");
+    fs.mkdirSync(path.join(tarDir, "pkg"), { recursive: true });
+    fs.writeFileSync(path.join(tarDir, "pkg/inside.txt"), "from the tar");
+    const ctx = context("all", {
+      "Dockerfile": [
+        "# syntax=docker/dockerfile:1",
+        "ARG BASE=busybox",
+        "FROM ${BASE} AS main",
+        "MAINTAINER someone@example.com",
+        "ARG GREETING=hello",
+        "ENV APP_HOME=/app PATH_EXTRA=\"with space\"",
+        "ENV LEGACY value with spaces",
+        "LABEL org.example.name=\"berth test\" version=1",
+        "WORKDIR $APP_HOME",
+        "WORKDIR sub",
+        "RUN echo \"$GREETING from $(pwd)\" > greeting && \\",
+        "    id -u > uid-at-build",
+        "RUN [\"/bin/sh\", \"-c\", \"echo exec form > exec.txt\"]",
+        "COPY --chown=1000:1000 files/ /data/",
+        "COPY one.txt ./renamed.txt",
+        "ADD pkg.tar.gz /opt/",
+        `ADD ${"${URL}"}/remote.txt /opt/`,
+        "USER nobody",
+        "RUN id -u > /tmp/uid-as-user",
+        "USER root",
+        "EXPOSE 8080 53/udp",
+        "VOLUME [\"/data\"]",
+        "STOPSIGNAL SIGINT",
+        "SHELL [\"/bin/sh\", \"-ec\"]",
+        "HEALTHCHECK --interval=5s --timeout=2s --retries=4 CMD wget -q -O- http://127.0.0.1/ || exit 1",
+        "ONBUILD RUN echo triggered > /onbuild.txt",
+        "ENTRYPOINT [\"/bin/echo\"]",
+        "CMD hello world",
+      ].join("\n"),
+      "files/a.txt": "a",
+      "files/nested/b.txt": "b",
+      "one.txt": "one",
+      "ignored.txt": "no",
+      ".dockerignore": "ignored.txt\n",
+    });
+    execFileSync("tar", ["-czf", path.join(ctx, "pkg.tar.gz"), "-C", tarDir, "pkg"]);
+    fs.writeFileSync(path.join(ctx, "Dockerfile"), fs.readFileSync(path.join(ctx, "Dockerfile"), "utf8").replace("ARG GREETING", `ARG URL=${serverUrl}\nARG GREETING`));
+    const { info, ran, cached } = await build({ context: ctx, buildArgs: { GREETING: "hi" } });
+    expect(cached).toEqual([]);
+    expect(ran.length).toBe(9);
+    const img = (await store.image(info.id))!;
+    const c = img.config.config;
+    expect(img.config.author).toBe("someone@example.com");
+    expect(c.Env).toContain("APP_HOME=/app");
+    expect(c.Env).toContain("PATH_EXTRA=with space");
+    expect(c.Env).toContain("LEGACY=value with spaces");
+    expect(c.Env?.some((e) => e.startsWith("GREETING"))).toBe(false);
+    expect(c.Labels).toEqual({ "org.example.name": "berth test", version: "1" });
+    expect(c.WorkingDir).toBe("/app/sub");
+    expect(c.User).toBe("root");
+    expect(c.ExposedPorts).toEqual({ "8080/tcp": {}, "53/udp": {} });
+    expect(c.Volumes).toEqual({ "/data": {} });
+    expect(c.StopSignal).toBe("SIGINT");
+    expect(c.Shell).toEqual(["/bin/sh", "-ec"]);
+    expect(c.Healthcheck).toEqual({ Test: ["CMD-SHELL", "wget -q -O- http://127.0.0.1/ || exit 1"], Interval: 5e9, Timeout: 2e9, Retries: 4 });
+    expect(c.OnBuild).toEqual(["RUN echo triggered > /onbuild.txt"]);
+    expect(c.Entrypoint).toEqual(["/bin/echo"]);
+    expect(c.Cmd).toEqual(["/bin/sh", "-ec", "hello world"]);
+    const layers = info.layers;
+    expect(readInImage(layers, "app/sub/greeting")).toBe("hi from /app/sub\n");
+    expect(readInImage(layers, "app/sub/uid-at-build")).toBe("0\n");
+    expect(readInImage(layers, "app/sub/exec.txt")).toBe("exec form\n");
+    expect(readInImage(layers, "data/a.txt")).toBe("a");
+    expect(readInImage(layers, "data/nested/b.txt")).toBe("b");
+    expect(readInImage(layers, "app/sub/renamed.txt")).toBe("one");
+    expect(readInImage(layers, "opt/pkg/inside.txt")).toBe("from the tar");
+    expect(readInImage(layers, "opt/remote.txt")).toBe("fetched /remote.txt");
+    expect(readInImage(layers, "tmp/uid-as-user")).toBe("65534\n");
+    const copied = store.layerDirs({ layers }).map((d) => path.join(d, "data/a.txt")).find((p) => fs.existsSync(p))!;
+    expect([fs.statSync(copied).uid, fs.statSync(copied).gid]).toEqual([1000, 1000]);
+    expect(readInImage(layers, "ignored.txt")).toBeUndefined();
+    expect(store.layerDirs({ layers }).some((d) => fs.existsSync(path.join(d, "data/ignored.txt")))).toBe(false);
+
+    // Nothing changed: no instruction runs, and the image is the same.
+    const again = await build({ context: ctx, buildArgs: { GREETING: "hi" } });
+    expect(again.ran).toEqual([]);
+    expect(again.cached).toHaveLength(9);
+    expect(again.info.id).toBe(info.id);
+
+    // One file changed: its COPY and every layer step after it run again, those before do not.
+    fs.writeFileSync(path.join(ctx, "one.txt"), "changed");
+    const third = await build({ context: ctx, buildArgs: { GREETING: "hi" } });
+    expect(third.cached).toHaveLength(5);
+    expect(third.ran[0]).toMatch(/^Dockerfile:\d+ COPY one.txt/);
+    expect(readInImage(third.info.layers, "app/sub/renamed.txt")).toBe("changed");
+
+    // An ONBUILD trigger runs when the image is used as a base.
+    const child = context("child", { Dockerfile: "FROM built:latest\nRUN cat /onbuild.txt > /seen.txt\n" });
+    const kid = await builder.build({ context: child, tags: ["child:1"] });
+    expect(readInImage(kid.info.layers, "seen.txt")).toBe("triggered\n");
+    expect((await store.image("child:1"))!.config.config.OnBuild).toBeUndefined();
+
+    // noCache runs everything again.
+    const fresh = await build({ context: ctx, buildArgs: { GREETING: "hi" }, noCache: true });
+    expect(fresh.cached).toEqual([]);
+  });
+
+  it("builds multi-stage with COPY --from, a target stage, whiteouts from RUN rm, and FROM scratch", async () => {
+    const ctx = context("multi", {
+      Dockerfile: [
+        "FROM busybox AS builder",
+        "RUN mkdir -p /out && echo compiled > /out/app && rm /etc/group",
+        "FROM scratch AS final",
+        "COPY --from=builder /out/app /app",
+        "COPY --from=0 /bin/busybox /bin/busybox",
+        "CMD [\"/bin/busybox\", \"cat\", \"/app\"]",
+        "FROM builder AS debug",
+        "RUN echo debug > /debug",
+      ].join("\n"),
+    });
+    const { info } = await build({ context: ctx, target: "final" });
+    expect(info.layers).toHaveLength(2);
+    expect(readInImage(info.layers, "app")).toBe("compiled\n");
+    expect(readInImage(info.layers, "etc/passwd")).toBeUndefined();
+    const builderStage = await build({ context: ctx, target: "debug", tags: ["dbg:1"] });
+    expect(readInImage(builderStage.info.layers, "etc/group")).toBeUndefined();
+    expect(readInImage(builderStage.info.layers, "etc/passwd")).toContain("root");
+  });
+
+  const bad: Array<[string, string, RegExp]> = [
+    ["a COPY source outside the context", "FROM busybox\nCOPY ../secret /x", /Dockerfile:2: COPY failed: forbidden path outside the build context: ..\/secret/],
+    ["a missing COPY source", "FROM busybox\nCOPY nothere /x", /Dockerfile:2: COPY failed: file not found in build context or excluded by \.dockerignore: nothere/],
+    ["a missing stage", "FROM busybox\nCOPY --from=nostage /a /b", /Dockerfile:2: COPY --from=nostage: no earlier stage and no image/],
+    ["a missing base image", "FROM nosuchbase:1\nRUN true", /Dockerfile:1: FROM nosuchbase:1: base image not found in berth's store/],
+    ["a failing RUN", "FROM busybox\n\nRUN echo oops >&2; exit 3", /Dockerfile:3: RUN echo oops >&2; exit 3 failed with exit code 3:\noops/],
+    ["an unknown instruction", "FROM busybox\nFETCH x", /Dockerfile:2: unknown instruction: FETCH/],
+    ["a bad HEALTHCHECK option", "FROM busybox\nHEALTHCHECK --interval=soon CMD true", /Dockerfile:2: HEALTHCHECK --interval=soon is not a duration/],
+  ];
+  for (const [what, dockerfile, message] of bad) {
+    it(`refuses ${what} with the line`, async () => {
+      const ctx = context(`bad-${what.replace(/\W+/g, "-")}`, { Dockerfile: dockerfile });
+      await expect(build({ context: ctx, tags: ["bad:1"] })).rejects.toThrow(message);
+      expect(await store.inspect("bad:1")).toBeUndefined();
+    });
+  }
+
+  it("refuses an unknown target stage", async () => {
+    const ctx = context("target", { Dockerfile: "FROM busybox AS a\nRUN true" });
+    await expect(build({ context: ctx, target: "b" })).rejects.toThrow('target stage "b" could not be found in Dockerfile (stages: a)');
+  });
+});
