@@ -41,6 +41,7 @@ export function networkingOf(inputs: Args): ContainerNetworking & { ports: PortM
     dnsOptions: inputs.dnsOptions,
     extraHosts: inputs.extraHosts,
     links: inputs.links,
+    interfaces: inputs.interfaces,
   };
 }
 

@@ -1,6 +1,6 @@
 import type { z } from "zod";
 import { ContainerArgs, ContainerOutputs } from "../../sdk/schema";
-import type { ContainerInfo, Runtime } from "../../native/runtime";
+import type { ContainerInfo, ContainerSpec, Runtime } from "../../native/runtime";
 import { imageClaim } from "./image";
 import { isAutonamed, type Kind } from "./kind";
 import { volumeClaim } from "./volume";
@@ -16,6 +16,18 @@ const outputsOf = (info: ContainerInfo): Outs => ({
   ip: info.ip ?? "",
   status: info.faults.length === 0 ? info.status : `${info.status}; ${info.faults.join("; ")}`,
   ...networkOutputsOf(info),
+});
+
+const specOf = (inputs: Args): ContainerSpec => ({
+  name: inputs.name!,
+  image: inputs.image,
+  entrypoint: inputs.entrypoint,
+  command: inputs.command,
+  env: inputs.env,
+  workdir: inputs.workdir,
+  hostname: inputs.hostname,
+  ...networkingOf(inputs),
+  mounts: (inputs.volumes ?? []).map((v) => ({ volume: v.volume, target: v.target, readOnly: v.readOnly })),
 });
 
 export function containerKind(runtime: Runtime): Kind<Args, Outs> {
@@ -43,27 +55,17 @@ export function containerKind(runtime: Runtime): Kind<Args, Outs> {
     previewOutputs: (inputs) => ({ name: inputs.name }),
     idOf: (inputs) => inputs.name!,
     async create(inputs) {
-      const info = await runtime.containers.run({
-        name: inputs.name!,
-        image: inputs.image,
-        entrypoint: inputs.entrypoint,
-        command: inputs.command,
-        env: inputs.env,
-        workdir: inputs.workdir,
-        hostname: inputs.hostname,
-        ...networkingOf(inputs),
-        mounts: (inputs.volumes ?? []).map((v) => ({ volume: v.volume, target: v.target, readOnly: v.readOnly })),
-      });
+      const info = await runtime.containers.run(specOf(inputs));
       return { id: info.name, outputs: outputsOf(info) };
     },
     async read(id) {
       const info = await runtime.containers.inspect(id);
       return info && outputsOf(info);
     },
-    // Only stopTimeout can change in place, and it matters only when the container is stopped: nothing to do now.
-    async update(id, _olds, _news, oldOutputs) {
-      const info = await runtime.containers.inspect(id);
-      return info ? outputsOf(info) : oldOutputs;
+    // stopTimeout matters only when the container is stopped; declared interfaces are changed under the running
+    // process by the runtime's ensure.
+    async update(_id, _olds, news) {
+      return outputsOf(await runtime.containers.run(specOf(news)));
     },
     delete: (id, outputs) => runtime.containers.remove(id, { graceSeconds: (outputs as Outs & Args).stopTimeout }),
     // A container that died, or lost a piece by hand, is made anew.

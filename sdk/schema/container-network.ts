@@ -65,7 +65,24 @@ export const PortArgs = z.union(
   { error: 'must be a port object or a string such as "8080:80"' },
 );
 
+/** A pipework-style extra interface, added, changed and removed under the running container. */
+export const InterfaceArgs = z.strictObject({
+  /** A host bridge (made if missing) or a host NIC (the interface becomes a macvlan child of it). */
+  host: z.string().regex(/^[a-zA-Z0-9_.-]{1,15}$/, { error: "must be a host interface name (1-15 characters)" }),
+  /** Name inside the container (default "eth1"). */
+  name: z.string().regex(/^[a-zA-Z0-9_.-]{1,15}$/, { error: "must be an interface name (1-15 characters)" }).optional(),
+  /** "10.1.2.3/24", "10.1.2.3/24@10.1.2.1" (the gateway becomes the default route), "dhcp", or "0/0" (no address). */
+  address: z.string().regex(/^((\d{1,3}\.){3}\d{1,3}\/\d{1,2}(@(\d{1,3}\.){3}\d{1,3})?|dhcp|0\/0)$/, {
+    error: 'The IP address should include a netmask: use "IP/CIDR", "IP/CIDR@gateway", "dhcp" or "0/0"',
+  }),
+  /** "02:…", or "U:<text>" for a MAC derived from the text that stays the same across re-creations. */
+  mac: z.string().regex(/^(U:.+|([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2})$/, { error: 'must be a MAC or "U:<text>"' }).optional(),
+  vlan: z.number().int().min(1, { error: "vlan id must be between 1-4094" }).max(4094, { error: "vlan id must be between 1-4094" }).optional(),
+});
+
 export const ContainerNetworkArgs = {
+  /** Extra interfaces as pipework adds them; changed in place, without restarting the container. */
+  interfaces: z.array(InterfaceArgs).optional(),
   /**
    * "bridge" (the default network), "none" (loopback only), "host" (the host's network), or "container:NAME"
    * (another container's). Default: "bridge" unless `network`/`networks` name networks.
