@@ -5,3 +5,4 @@ export * from "./container";
 export * from "./image";
 export * from "./network";
 export * from "./volume";
+export * from "./registry";
