@@ -8,6 +8,7 @@ import { RegistryServers } from "./registry/server";
 import { BridgeNetworks } from "./network/networks";
 import { Iptables } from "./network/iptables";
 import { PortClaims } from "./network/portmap";
+import { ContainerNetworking } from "./network/container-net";
 import { DirVolumes } from "./volume/volumes";
 import { ContainerRecords } from "./container/record";
 import { RuncContainers } from "./container/containers";
@@ -38,7 +39,8 @@ export function createNativeRuntime(opts: NativeRuntimeOptions = {}): Runtime {
     (await records.list()).filter((r) => r.spec.mounts?.some((m) => m.volume === volume)).map((r) => r.spec.name),
   );
   const ports = new PortClaims(paths);
-  const containers = new RuncContainers({ host, paths, images: store, networks, iptables, records, ports });
+  const net = new ContainerNetworking(host, paths, networks, iptables, ports);
+  const containers = new RuncContainers({ host, paths, images: store, records, net });
   const registries = new RegistryServers(host, paths);
   return { images: new NativeImages(host, store), networks, volumes, containers, registries };
 }

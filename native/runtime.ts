@@ -4,6 +4,8 @@
 //
 // Every create is an "ensure": called again with the same spec it finishes what a crash left half-done and
 // changes nothing that is already right. Every remove succeeds when the object is already gone.
+import type { ContainerNetworking, NetworkDriver, NetworkOptions } from "./network/types";
+export type * from "./network/types";
 
 /** What an image says about how to run it (the subset of the OCI image config berth uses). */
 export interface ImageConfig {
@@ -38,7 +40,7 @@ export interface ImportRootfsRequest {
   config: ImageConfig;
 }
 
-export interface NetworkSpec {
+export interface NetworkSpec extends NetworkOptions {
   /** berth's name for the network; host objects derive their names from it. */
   name: string;
   /** IPv4 CIDR in network form, e.g. "10.89.0.0/24". */
@@ -51,7 +53,8 @@ export interface NetworkSpec {
 
 export interface NetworkInfo {
   name: string;
-  /** Linux bridge device, "bt…" (at most 15 characters). */
+  driver: NetworkDriver;
+  /** Linux bridge device, "bt…" (at most 15 characters); for macvlan, the parent interface. */
   bridge: string;
   subnet: string;
   gateway: string;
@@ -76,6 +79,7 @@ export interface VolumeInfo {
 export interface PortMapping {
   /** Host address to listen on, e.g. "127.0.0.1"; "0.0.0.0" for every address. */
   hostIp: string;
+  /** 0: a free port picked when the container is made (reported in ContainerInfo.ports). */
   hostPort: number;
   containerPort: number;
   protocol: "tcp" | "udp";
@@ -89,7 +93,7 @@ export interface VolumeMount {
   readOnly?: boolean;
 }
 
-export interface ContainerSpec {
+export interface ContainerSpec extends ContainerNetworking {
   /** berth's name for the container; the runc id is "berth-<name>". */
   name: string;
   /** An image ref or id known to images.inspect. */
@@ -117,8 +121,12 @@ export interface ContainerInfo {
   status: ContainerStatus;
   /** Host pid of the container's init while running. */
   pid?: number;
-  /** The container's address on its network. */
+  /** The container's address on its (first) network. */
   ip?: string;
+  /** Address on each network it is attached to. */
+  ips?: Record<string, string>;
+  /** The published ports, with the host ports picked for those asked as 0 (and for publishAll). */
+  ports?: PortMapping[];
   imageId: string;
   /** Host objects the container should have but doesn't (netns, veth, mount, port rule); empty when healthy. */
   faults: string[];

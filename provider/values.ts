@@ -30,6 +30,32 @@ export function containsSecret(value: unknown): boolean {
   return false;
 }
 
+/** The value with every secret wrapper removed. */
+export function revealAll(value: unknown): unknown {
+  if (isSecret(value)) return revealAll(value.value);
+  if (Array.isArray(value)) return value.map(revealAll);
+  if (typeof value === "object" && value !== null) {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, revealAll(v)]));
+  }
+  return value;
+}
+
+export function makeSecret(value: unknown): unknown {
+  return isSecret(value) ? value : { [SIG]: SECRET_SIG, value: revealAll(value) };
+}
+
+/** The keys of a property map whose values hold a secret anywhere inside. */
+export function secretKeys(props: Record<string, unknown>): string[] {
+  return Object.keys(props).filter((k) => containsSecret(props[k]));
+}
+
+/** The property map with the named keys made secret (a secret input stays secret in the outputs). */
+export function keepSecret<T extends Record<string, unknown>>(props: T, keys: Iterable<string>): T {
+  const out: Record<string, unknown> = { ...props };
+  for (const k of keys) if (out[k] !== undefined) out[k] = makeSecret(out[k]);
+  return out as T;
+}
+
 /** The value at a zod-style path, or undefined. */
 export function valueAt(root: unknown, path: PropertyKey[]): unknown {
   let node = root;

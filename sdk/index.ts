@@ -1,6 +1,7 @@
 // What users import: `import * as berth from "berth"`.
+import * as pulumi from "@pulumi/pulumi";
 import * as schema from "./schema";
-import { ArgsOf, resourceClass } from "./resource";
+import { ArgsOf, PACKAGE_VERSION, resourceClass } from "./resource";
 
 export { schema };
 
@@ -39,3 +40,15 @@ export class Registry extends resourceClass<typeof schema.RegistryArgs, typeof s
   "berth:index:Registry",
   schema.RegistryOutputs,
 ) {}
+
+export type ProviderArgs = ArgsOf<typeof schema.ProviderArgs>;
+
+/**
+ * An explicit berth provider: pass it as `{ provider }` to resources that should use its configuration (e.g.
+ * another host state root) instead of the stack's `berth:*` config.
+ */
+export class Provider extends pulumi.ProviderResource {
+  constructor(name: string, args: ProviderArgs = {}, opts?: pulumi.ResourceOptions) {
+    super("berth", name, args, { version: PACKAGE_VERSION, ...opts });
+  }
+}

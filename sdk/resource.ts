@@ -20,6 +20,9 @@ export type ResourceClass<Args, Outs> = new (
   opts?: pulumi.CustomResourceOptions,
 ) => pulumi.CustomResource & Outs;
 
+/** The provider plugin version to use (Pulumi names the default provider after it), as package.json announces. */
+export const PACKAGE_VERSION: string = require("../../package.json").version;
+
 export function resourceClass<A extends z.ZodType, O extends z.ZodObject>(
   type: string,
   outputs: O,
@@ -28,7 +31,7 @@ export function resourceClass<A extends z.ZodType, O extends z.ZodObject>(
   const unsetOutputs = Object.fromEntries(Object.keys(outputs.shape).map((key) => [key, undefined]));
   const cls = class extends pulumi.CustomResource {
     constructor(name: string, args: ArgsOf<A>, opts?: pulumi.CustomResourceOptions) {
-      super(type, name, { ...unsetOutputs, ...args }, opts);
+      super(type, name, { ...unsetOutputs, ...args }, { version: PACKAGE_VERSION, ...opts });
     }
   };
   return cls as unknown as ResourceClass<ArgsOf<A>, OutputsOf<O>>;

@@ -3,20 +3,16 @@
 // record with every step tolerating its object being gone — so remove() also repairs a half-made container and
 // run() cleans up after its own failures.
 import * as fs from "node:fs";
-import type { ContainerInfo, ContainerSpec, Containers, ContainerStatus, ImageInfo, PortMapping } from "../runtime";
+import type { ContainerInfo, ContainerSpec, Containers, ContainerStatus, ImageInfo } from "../runtime";
 import type { Host } from "../host/exec";
 import type { Paths } from "../paths";
 import type { ContentStore } from "../image/store";
-import type { BridgeNetworks, NetworkRecord } from "../network/networks";
-import { parseSubnet } from "../network/cidr";
-import type { Iptables, Rule } from "../network/iptables";
-import { isMounted, linkExists, netnsExists, netnsPath, processExited } from "../host/probe";
-import { checkName, netnsName, runcId, vethName } from "../names";
+import type { ContainerNetworking, NetPlan } from "../network/container-net";
+import { isMounted, processExited } from "../host/probe";
+import { checkName, runcId } from "../names";
 import { KeyedMutex } from "../mutex";
 import { canonicalJson, writeJson } from "../json-file";
 import { prepare, mount, unmount } from "../snapshot/overlay";
-import { attachmentFaults, configure, detach, plug, type Attachment } from "../network/veth";
-import { containerTag, portRules, validatePorts, type PortClaims } from "../network/portmap";
 import { ContainerRecords, type ContainerRecord } from "./record";
 import { mergeEnv, processArgs, runtimeSpec, type Bind } from "./spec";
 import { resolveUser } from "./user";
@@ -27,17 +23,14 @@ export interface ContainerDeps {
   host: Host;
   paths: Paths;
   images: ContentStore;
-  networks: BridgeNetworks;
-  iptables: Iptables;
-  ports: PortClaims;
+  net: ContainerNetworking;
   records: ContainerRecords;
 }
 
 /** A validated spec, with what it resolved to. */
 interface Plan {
   image: ImageInfo;
-  net?: NetworkRecord;
-  ports: PortMapping[];
+  net: NetPlan;
   hostname: string;
   binds: Bind[];
   args: string[];
@@ -79,7 +72,7 @@ export class RuncContainers implements Containers {
         if (same && info.status === "running" && otherFaults === 0) {
           // Missing port rules can be put back under the running process; anything else means re-creating it.
           if (portFaults === 0) return info;
-          await this.d.iptables.ensure(this.portRulesOf(existing));
+          await this.d.net.plugPorts(spec.name, existing.net!);
           return this.describe(existing);
         }
         await this.teardown(spec.name, info.status === "running" ? DEFAULT_GRACE_SECONDS : 0);
@@ -101,29 +94,13 @@ export class RuncContainers implements Containers {
 
   /** Checks the spec against the image, network and volumes, before anything is made. */
   private async plan(spec: ContainerSpec): Promise<Plan> {
-    const { images, networks } = this.d;
+    const { images } = this.d;
     const name = spec.name;
     const image = await images.inspect(spec.image);
     if (!image) {
       throw new Error(`image "${spec.image}" not found: import it first, or name an image ref or id the store has`);
     }
-    const net = spec.network === undefined ? undefined : await networks.record(spec.network);
-    if (spec.network !== undefined && !net) {
-      throw new Error(`network "${spec.network}" not found (container "${name}"): create it first`);
-    }
-    const ports = spec.ports ?? [];
-    validatePorts(name, ports);
-    if (ports.length > 0 && !net) {
-      throw new Error(`container "${name}" publishes ports but has no network: give it one`);
-    }
-    // Host names follow from the container name alone: refuse before making anything (whose cleanup would then
-    // delete them) if another berth root on this host already uses this one.
-    if (net && (netnsExists(netnsName(name)) || linkExists(vethName(name)))) {
-      throw new Error(
-        `container "${name}": network namespace ${netnsName(name)} or veth ${vethName(name)} already exists on this ` +
-          "host, so another berth root uses this name; pick another name, or delete them if nothing uses them",
-      );
-    }
+    const net = await this.d.net.plan(spec, image, await this.d.records.list());
     const hostname = spec.hostname ?? name;
     if (hostname.length === 0 || hostname.length > 63) {
       throw new Error(`invalid hostname "${hostname}" for container "${name}": use 1-63 characters`);
@@ -131,7 +108,6 @@ export class RuncContainers implements Containers {
     return {
       image,
       net,
-      ports,
       hostname,
       binds: this.volumeBinds(spec),
       args: processArgs(name, image.config, spec),
@@ -141,56 +117,57 @@ export class RuncContainers implements Containers {
   }
 
   private async create(spec: ContainerSpec): Promise<ContainerInfo> {
-    const { host, paths, images, networks, iptables } = this.d;
+    const { host, paths, images } = this.d;
     const plan = await this.plan(spec);
-    const { image, net, ports, hostname } = plan;
+    const { image, hostname } = plan;
     const name = spec.name;
     const id = runcId(name);
     const p = paths.container(name);
-    const rec: ContainerRecord = {
-      spec,
-      imageId: image.id,
-      layers: image.layers,
-      network: net && { name: net.network, bridge: net.bridge, veth: vethName(name), netns: netnsName(name) },
-      createdAt: new Date().toISOString(),
-    };
+    const rec: ContainerRecord = { spec, imageId: image.id, layers: image.layers, createdAt: new Date().toISOString() };
     try {
       await fs.promises.mkdir(p.dir, { recursive: true });
       await this.d.records.write(rec);
-      await this.d.ports.claim(name, ports);
-      const attachment: Attachment | undefined = net && rec.network && {
-        ...rec.network,
-        ip: await networks.ipam(net).allocate(name),
-        prefix: parseSubnet(net.subnet).prefix,
-        gateway: net.gateway,
-      };
-      rec.ip = attachment?.ip;
-      const etc = writeEtcFiles(p, hostname, rec.ip);
+      rec.net = await this.d.net.claim(name, plan.net);
+      await this.d.records.write(rec);
+      const etc = this.d.net.etcFiles(rec, await this.d.records.list(), hostname).then((files) =>
+        writeEtcFiles(p, hostname, files, plan.net.joined),
+      );
       await allSettled([
-        this.d.records.write(rec),
         prepare(images.layerDirs(image), p).then((m) => mount(host, m)),
         etc,
-        attachment && plug(host, attachment),
-        attachment && ports.length > 0 && iptables.add(portRules(name, attachment.ip, ports)),
+        this.d.net.plugIn(name, rec.net),
       ]);
+      const namespace = this.d.net.namespace(rec.net, plan.net);
       const config = runtimeSpec({
         ...plan,
         user: await resolveUser(image.config.user, p.rootfs),
-        netnsPath: attachment && netnsPath(attachment.netns),
+        netnsPath: namespace.path,
+        hostNetwork: namespace.host,
+        domainname: spec.domainname,
         binds: [...(await etc), ...plan.binds],
       });
       await writeJson(p.config, config);
       // The address inside the namespace is only needed once the process starts.
-      await allSettled([this.runc.create(id, p.dir, p.log, p.pid), attachment && configure(host, attachment)]);
+      await allSettled([this.runc.create(id, p.dir, p.log, p.pid), this.d.net.configureInside(rec.net)]);
       await this.runc.start(id);
+      await this.d.net.refreshPeers(rec, await this.d.records.list());
       const pid = Number(await fs.promises.readFile(p.pid, "utf8"));
-      return { name, id, status: "running", pid, ip: rec.ip, imageId: image.id, faults: [] };
+      return { ...this.netInfo(rec), name, id, status: "running", pid, imageId: image.id, faults: [] };
     } catch (e) {
       await this.teardown(name, 0).catch((cleanup: Error) => {
         (e as Error).message += ` (cleaning up afterwards failed too: ${cleanup.message})`;
       });
       throw e;
     }
+  }
+
+  private netInfo(rec: ContainerRecord): Pick<ContainerInfo, "ip" | "ips" | "ports"> {
+    const attachments = rec.net?.attachments ?? [];
+    return {
+      ip: attachments[0]?.ip,
+      ips: Object.fromEntries(attachments.map((a) => [a.network, a.ip])),
+      ports: rec.net?.ports ?? [],
+    };
   }
 
   private volumeBinds(spec: ContainerSpec): Bind[] {
@@ -228,25 +205,16 @@ export class RuncContainers implements Containers {
     else if (state.status === "created") faults.push(`runc container ${id} was created but never started`);
     const rootfs = this.d.paths.container(name).rootfs;
     if (!(await isMounted(rootfs))) faults.push(`rootfs ${rootfs} is not mounted`);
-    if (rec.network) faults.push(...attachmentFaults(rec.network));
-    const portFaults = await this.d.iptables.missing(this.portRulesOf(rec));
-    faults.push(...portFaults);
     const pid = status === "running" ? state?.pid : undefined;
-    return { info: { name, id, status, pid, ip: rec.ip, imageId: rec.imageId, faults }, portFaults: portFaults.length };
-  }
-
-  private portRulesOf(rec: ContainerRecord): Rule[] {
-    return rec.ip ? portRules(rec.spec.name, rec.ip, rec.spec.ports ?? []) : [];
-  }
-
-  private removePortRules(rec: ContainerRecord): Promise<void> {
-    const tag = containerTag(rec.spec.name);
-    return rec.ip ? this.d.iptables.delete(this.portRulesOf(rec), tag) : this.d.iptables.removeTagged(tag);
+    const net = await this.d.net.faults(rec, pid);
+    faults.push(...net.faults, ...net.portFaults);
+    const info = { ...this.netInfo(rec), name, id, status, pid, imageId: rec.imageId, faults };
+    return { info, portFaults: net.portFaults.length };
   }
 
   /** Undoes everything a container has on the host, in reverse order of making; each step skips what is gone. */
   private async teardown(name: string, graceSeconds: number): Promise<void> {
-    const { host, paths, networks } = this.d;
+    const { host, paths } = this.d;
     const p = paths.container(name);
     if (!fs.existsSync(p.dir)) return;
     const rec = await this.d.records.read(name);
@@ -265,15 +233,9 @@ export class RuncContainers implements Containers {
       }
       await this.runc.delete(id);
     }
-    await allSettled([
-      rec?.spec.ports?.length && this.removePortRules(rec),
-      rec?.network && detach(host, rec.network.netns, rec.network.veth),
-      unmount(host, p.rootfs),
-    ]);
-    const net = rec?.network && (await networks.record(rec.network.name));
-    if (net) await networks.ipam(net).release(name);
-    await this.d.ports.release(name);
+    await allSettled([this.d.net.release(name, rec?.net), unmount(host, p.rootfs)]);
     await fs.promises.rm(p.dir, { recursive: true, force: true });
+    if (rec?.net) await this.d.net.refreshPeers(rec, await this.d.records.list());
     // The container may have been the last user of a removed image's layers.
     if (rec && !(await this.d.images.inspect(rec.imageId))) await this.d.images.prune();
   }

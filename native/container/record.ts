@@ -2,6 +2,7 @@
 // object is made, so remove() can always find and undo what a crashed run() left behind.
 import type { ContainerSpec } from "../runtime";
 import type { Paths } from "../paths";
+import type { ContainerNet } from "../network/attach";
 import { listDir, readJson, writeJson } from "../json-file";
 
 export interface ContainerRecord {
@@ -9,8 +10,8 @@ export interface ContainerRecord {
   imageId: string;
   /** Diff ids of the image layers the rootfs is built on; the image store keeps them while the container exists. */
   layers: string[];
-  network?: { name: string; bridge: string; veth: string; netns: string };
-  ip?: string;
+  /** Its networking as made: namespace, interfaces and addresses, published ports. */
+  net?: ContainerNet;
   createdAt: string;
 }
 

@@ -22,6 +22,7 @@ export interface OciSpec {
   };
   root: { path: string; readonly: boolean };
   hostname: string;
+  domainname?: string;
   mounts: OciMount[];
   linux: {
     namespaces: { type: string; path?: string }[];
@@ -45,6 +46,9 @@ export interface BundleInput {
   user: { uid: number; gid: number };
   /** A network namespace to join; without one runc makes a fresh namespace with only loopback. */
   netnsPath?: string;
+  /** Share the host's network namespace (Docker's --network host). */
+  hostNetwork?: boolean;
+  domainname?: string;
   binds: Bind[];
 }
 
@@ -165,6 +169,7 @@ export function runtimeSpec(b: BundleInput): OciSpec {
     },
     root: { path: "rootfs", readonly: false },
     hostname: b.hostname,
+    domainname: b.domainname,
     mounts: [
       ...BASE_MOUNTS,
       ...b.binds.map((m) => ({
@@ -180,7 +185,7 @@ export function runtimeSpec(b: BundleInput): OciSpec {
         { type: "ipc" },
         { type: "uts" },
         { type: "mount" },
-        b.netnsPath ? { type: "network", path: b.netnsPath } : { type: "network" },
+        ...(b.hostNetwork ? [] : [b.netnsPath ? { type: "network", path: b.netnsPath } : { type: "network" }]),
       ],
       // Deny all devices; runc adds its default set (null, zero, full, tty, random, urandom, ptmx).
       resources: { devices: [{ allow: false, access: "rwm" }] },

@@ -1,28 +1,29 @@
 // A network's host side: a Linux bridge holding the gateway address, IP forwarding, and its iptables rules
-// (forwarding in and out of the bridge, masquerading).
+// (forwarding in and out of the bridge, or only within it when internal; masquerading).
+import * as fs from "node:fs";
 import type { Host } from "../host/exec";
 import { linkExists, linkIsUp, readSysctl } from "../host/probe";
 import { Chain, type Iptables, type Rule } from "./iptables";
+import type { NetworkRecord } from "./options";
 
-export interface BridgeNetwork {
-  network: string;
-  bridge: string;
-  /** "10.89.0.0/24" */
-  subnet: string;
-  gateway: string;
-  nat: boolean;
-}
+export type BridgeNetwork = Pick<NetworkRecord, "network" | "bridge" | "subnet" | "gateway" | "nat" | "internal" | "mtu">;
 
 /** Prefix of the iptables tags of a network's rules. */
-const networkTag = (network: string): string => `berth:net:${network}:`;
+export const networkTag = (network: string): string => `berth:net:${network}:`;
 
 const prefixOf = (n: BridgeNetwork): string => n.subnet.split("/")[1];
 
 function bridgeRules(n: BridgeNetwork): Rule[] {
   const tag = networkTag(n.network);
-  const rules: Rule[] = [
-    { table: "filter", chain: Chain.forward, args: ["-i", n.bridge, "-j", "ACCEPT"], tag: `${tag}from-bridge` },
-    { table: "filter", chain: Chain.forward, args: ["-o", n.bridge, "-j", "ACCEPT"], tag: `${tag}to-bridge` },
+  const forward = (args: string[], what: string): Rule => ({ table: "filter", chain: Chain.forward, args, tag: `${tag}${what}` });
+  const rules: Rule[] = n.internal
+    ? [
+        forward(["-i", n.bridge, "-o", n.bridge, "-j", "ACCEPT"], "within-bridge"),
+        forward(["-i", n.bridge, "-j", "DROP"], "internal-out"),
+        forward(["-o", n.bridge, "-j", "DROP"], "internal-in"),
+      ]
+    : [forward(["-i", n.bridge, "-j", "ACCEPT"], "from-bridge"), forward(["-o", n.bridge, "-j", "ACCEPT"], "to-bridge")];
+  rules.push(
     // A port published on 127.0.0.1 is DNATed onto the bridge with a loopback source (route_localnet lets it
     // leave); masquerading gives the container an address it can answer.
     {
@@ -31,7 +32,7 @@ function bridgeRules(n: BridgeNetwork): Rule[] {
       args: ["-s", "127.0.0.0/8", "-o", n.bridge, "-j", "MASQUERADE"],
       tag: `${tag}localhost`,
     },
-  ];
+  );
   if (n.nat) {
     rules.push({
       table: "nat",
@@ -45,11 +46,13 @@ function bridgeRules(n: BridgeNetwork): Rule[] {
 
 export async function ensureBridge(host: Host, iptables: Iptables, n: BridgeNetwork): Promise<void> {
   const cmds = linkExists(n.bridge) ? [] : [`link add ${n.bridge} type bridge`];
+  if (n.mtu !== undefined) cmds.push(`link set ${n.bridge} mtu ${n.mtu}`);
   cmds.push(`addr replace ${n.gateway}/${prefixOf(n)} dev ${n.bridge}`, `link set ${n.bridge} up`);
   await host.run("ip", ["-batch", "-"], { input: cmds.join("\n") + "\n" });
   await host.writeSysctl("net.ipv4.ip_forward", "1");
   await host.writeSysctl(`net.ipv4.conf.${n.bridge}.route_localnet`, "1");
-  await iptables.ensure(bridgeRules(n));
+  // sync, not ensure: switching NAT or internal in place drops the rules that no longer apply.
+  await iptables.sync(networkTag(n.network), bridgeRules(n));
 }
 
 /** Tolerates any part being gone already. */
@@ -71,6 +74,8 @@ export async function bridgeFaults(host: Host, iptables: Iptables, n: BridgeNetw
     if (!link?.addr_info?.some((a) => `${a.local}/${a.prefixlen}` === want)) {
       faults.push(`bridge ${n.bridge} lacks gateway address ${want}`);
     }
+    const mtu = Number(await fs.promises.readFile(`/sys/class/net/${n.bridge}/mtu`, "utf8").catch(() => "0"));
+    if (n.mtu !== undefined && mtu !== n.mtu) faults.push(`bridge ${n.bridge} has MTU ${mtu}, not ${n.mtu}`);
   }
   if (readSysctl("net.ipv4.ip_forward") !== "1") faults.push("net.ipv4.ip_forward is off");
   faults.push(...(await iptables.missing(bridgeRules(n))));

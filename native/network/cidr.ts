@@ -45,3 +45,17 @@ export const isHostAddress = (s: Subnet, ip: number): boolean =>
 
 export const overlaps = (a: Subnet, b: Subnet): boolean =>
   contains(a, b.base) || contains(b, a.base);
+
+export const size = (s: Subnet): number => 2 ** (32 - s.prefix);
+
+/** Whether inner lies wholly inside outer. */
+export const within = (outer: Subnet, inner: Subnet): boolean => inner.prefix >= outer.prefix && contains(outer, inner.base);
+
+/** Any "a.b.c.d[/n]" (a route's destination), as the subnet it covers; undefined if it is not one. */
+export function coveringSubnet(s: string): Subnet | undefined {
+  const [ip, bits = "32", ...rest] = s.split("/");
+  const n = parseIPv4(ip);
+  const prefix = Number(bits);
+  if (n === undefined || rest.length > 0 || !(prefix >= 0 && prefix <= 32)) return undefined;
+  return { base: (n & mask(prefix)) >>> 0, prefix };
+}

@@ -4,22 +4,34 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { listDir } from "../json-file";
-import { broadcast, formatIPv4, formatSubnet, parseIPv4, type Subnet } from "./cidr";
+import { broadcast, formatIPv4, formatSubnet, isHostAddress, parseIPv4, type Subnet } from "./cidr";
 
 export interface Allocation {
   ip: string;
   owner: string;
 }
 
+export interface Pool {
+  subnet: Subnet;
+  /** Where dynamic addresses come from (default: the whole subnet). */
+  range?: Subnet;
+  /** Never handed out: the gateway, auxiliary addresses. */
+  reserved: number[];
+}
+
 export interface Ipam {
-  /** A free address for owner; the network, broadcast and gateway addresses are never handed out. */
+  /** A free address of the range for owner; the network, broadcast and reserved addresses are never handed out. */
   allocate(owner: string): Promise<string>;
+  /** The given address for owner (Docker's --ip); throws "Address already in use" when it is taken or reserved. */
+  claim(owner: string, ip: string): Promise<string>;
   /** Frees every address owner holds; nothing to free is fine. */
   release(owner: string): Promise<void>;
   list(): Promise<Allocation[]>;
 }
 
-export function fileIpam(dir: string, subnet: Subnet, gateway: number): Ipam {
+export function fileIpam(dir: string, pool: Pool): Ipam {
+  const { subnet, reserved } = pool;
+  const range = pool.range ?? subnet;
   const list = async (): Promise<Allocation[]> => {
     const out: Allocation[] = [];
     for (const ip of await listDir(dir)) {
@@ -29,28 +41,52 @@ export function fileIpam(dir: string, subnet: Subnet, gateway: number): Ipam {
     }
     return out;
   };
+  /** Runs take with a temp file holding owner's name, to be hard-linked under an address. */
+  const withClaimFile = async <T>(owner: string, take: (claim: string) => Promise<T>): Promise<T> => {
+    await fs.promises.mkdir(dir, { recursive: true });
+    const claim = path.join(dir, `.${owner}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`);
+    await fs.promises.writeFile(claim, owner);
+    try {
+      return await take(claim);
+    } finally {
+      await fs.promises.rm(claim, { force: true });
+    }
+  };
+  /** false when the address is taken already. */
+  const link = async (claim: string, ip: string): Promise<boolean> => {
+    try {
+      await fs.promises.link(claim, path.join(dir, ip));
+      return true;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+      return false;
+    }
+  };
   return {
     list,
-    async allocate(owner) {
-      await fs.promises.mkdir(dir, { recursive: true });
-      const taken = new Set(await listDir(dir));
-      const claim = path.join(dir, `.${owner}.${process.pid}.tmp`);
-      await fs.promises.writeFile(claim, owner);
-      try {
-        for (let n = subnet.base + 1; n < broadcast(subnet); n++) {
+    allocate: (owner) =>
+      withClaimFile(owner, async (claim) => {
+        const taken = new Set(await listDir(dir));
+        for (let n = range.base; n <= broadcast(range); n++) {
           const ip = formatIPv4(n);
-          if (n === gateway || taken.has(ip)) continue;
-          try {
-            await fs.promises.link(claim, path.join(dir, ip));
-            return ip;
-          } catch (e) {
-            if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
-          }
+          if (!isHostAddress(subnet, n) || reserved.includes(n) || taken.has(ip)) continue;
+          if (await link(claim, ip)) return ip;
         }
-      } finally {
-        await fs.promises.rm(claim, { force: true });
+        throw new Error(`no free address left in ${formatSubnet(range)} for "${owner}"`);
+      }),
+    async claim(owner, ip) {
+      const n = parseIPv4(ip);
+      if (n === undefined || !isHostAddress(subnet, n)) {
+        throw new Error(`Invalid address ${ip}: It does not belong to any of this network's subnets (${formatSubnet(subnet)})`);
       }
-      throw new Error(`no free address left in ${formatSubnet(subnet)} for "${owner}"`);
+      const inUse = (by: string) => new Error(`Address already in use: ${ip} is held by ${by}`);
+      if (reserved.includes(n)) throw inUse("the network (its gateway or an auxiliary address)");
+      return withClaimFile(owner, async (claim) => {
+        if (await link(claim, ip)) return ip;
+        const holder = await fs.promises.readFile(path.join(dir, ip), "utf8").catch(() => "?");
+        if (holder !== owner) throw inUse(`container "${holder}"`);
+        return ip;
+      });
     },
     async release(owner) {
       for (const a of await list()) {

@@ -94,6 +94,22 @@ function restoreScript(lines: Record<Table, string[]>): string {
     .join("");
 }
 
+function ensureLines(saved: Saved, rules: Rule[]): Record<Table, string[]> {
+  const lines: Record<Table, string[]> = { filter: [], nat: [] };
+  for (const base of BASE) {
+    if (!saved.chains[base.table].has(base.chain)) lines[base.table].push(`-N ${base.chain}`);
+    for (const h of base.hooks) {
+      const tag = hookTag(h.from, base.chain);
+      if (saved.tags.has(tag)) continue;
+      lines[base.table].push(["-I", h.from, "1", ...h.match, ...comment(tag), "-j", base.chain].join(" "));
+    }
+  }
+  for (const r of rules) {
+    if (!saved.tags.has(r.tag)) lines[r.table].push(ruleLine("-A", r));
+  }
+  return lines;
+}
+
 const ATTEMPTS = 3;
 
 export class Iptables {
@@ -105,18 +121,16 @@ export class Iptables {
 
   /** Adds whichever of berth's chains, hooks and the given rules are missing. */
   ensure(rules: Rule[]): Promise<void> {
+    return this.apply((saved) => ensureLines(saved, rules));
+  }
+
+  /** Makes the rules tagged under tagPrefix exactly these: adds the missing ones, deletes the others. */
+  sync(tagPrefix: string, rules: Rule[]): Promise<void> {
+    const wanted = new Set(rules.map((r) => r.tag));
     return this.apply((saved) => {
-      const lines: Record<Table, string[]> = { filter: [], nat: [] };
-      for (const base of BASE) {
-        if (!saved.chains[base.table].has(base.chain)) lines[base.table].push(`-N ${base.chain}`);
-        for (const h of base.hooks) {
-          const tag = hookTag(h.from, base.chain);
-          if (saved.tags.has(tag)) continue;
-          lines[base.table].push(["-I", h.from, "1", ...h.match, ...comment(tag), "-j", base.chain].join(" "));
-        }
-      }
-      for (const r of rules) {
-        if (!saved.tags.has(r.tag)) lines[r.table].push(ruleLine("-A", r));
+      const lines = ensureLines(saved, rules);
+      for (const r of saved.rules) {
+        if (r.tag?.startsWith(tagPrefix) && !wanted.has(r.tag)) lines[r.table].push(`-D ${r.spec}`);
       }
       return lines;
     });

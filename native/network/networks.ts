@@ -1,4 +1,6 @@
-// Networks: a record per network under root/networks/<name>/, its bridge on the host, and its address pool.
+// Networks: a record per network under root/networks/<name>/, its host side (a bridge, or a macvlan parent with
+// an optional shim), and its address pool. The default "bridge" network is made on a container's first use, like
+// Docker's docker0, on a subnet no host route uses, and removed with its last container.
 import * as fs from "node:fs";
 import type { NetworkInfo, NetworkSpec, Networks } from "../runtime";
 import type { Host } from "../host/exec";
@@ -7,14 +9,25 @@ import { bridgeName, checkName } from "../names";
 import { linkExists } from "../host/probe";
 import { KeyedMutex } from "../mutex";
 import { canonicalJson, listDir, readJson, writeJson } from "../json-file";
-import { formatIPv4, formatSubnet, isHostAddress, overlaps, parseIPv4, parseSubnet } from "./cidr";
-import { bridgeFaults, ensureBridge, removeBridge, type BridgeNetwork } from "./bridge";
+import { coveringSubnet, formatSubnet, overlaps, parseIPv4, parseSubnet, type Subnet } from "./cidr";
+import { bridgeFaults, ensureBridge, removeBridge } from "./bridge";
+import { ensureMacvlan, macvlanFaults, removeMacvlan } from "./macvlan";
 import { fileIpam, type Ipam } from "./ipam";
 import type { Iptables } from "./iptables";
+import { NetworkInputError, refusePredefined, resolveNetwork, type NetworkRecord } from "./options";
 
-export type NetworkRecord = BridgeNetwork;
+export type { NetworkRecord } from "./options";
 
-const describe = (n: NetworkRecord): string => `subnet ${n.subnet}, gateway ${n.gateway}, nat ${n.nat}`;
+export const DEFAULT_NETWORK = "bridge";
+/** The IPAM owner of a macvlan network's host shim address (no container name contains "#"). */
+const SHIM_OWNER = "#host-shim";
+/** Fields a live network can change; any other difference means removing and re-creating it. */
+const IN_PLACE: (keyof NetworkRecord)[] = ["nat", "internal", "shim"];
+
+const describe = (n: NetworkRecord): string =>
+  `driver ${n.driver}, subnet ${n.subnet}, gateway ${n.gateway}` + (n.ipRange ? `, ip range ${n.ipRange}` : "");
+const withoutInPlace = (n: NetworkRecord): string =>
+  canonicalJson(Object.fromEntries(Object.entries(n).filter(([k]) => !IN_PLACE.includes(k as keyof NetworkRecord))));
 
 export class BridgeNetworks implements Networks {
   // Creates are serialized so the overlap check sees every network made before.
@@ -27,35 +40,9 @@ export class BridgeNetworks implements Networks {
   ) {}
 
   async create(spec: NetworkSpec): Promise<NetworkInfo> {
-    const want = this.validate(spec);
-    return this.mutex.run("create", async () => {
-      const existing = await this.record(spec.name);
-      if (existing && canonicalJson(existing) !== canonicalJson(want)) {
-        throw new Error(
-          `network "${spec.name}" already exists with ${describe(existing)}: ` +
-            `remove it before creating it with ${describe(want)}`,
-        );
-      }
-      if (!existing && linkExists(want.bridge)) {
-        throw new Error(
-          `network "${spec.name}": bridge ${want.bridge} already exists on this host, so another berth root uses ` +
-            "this name; pick another name",
-        );
-      }
-      for (const name of await listDir(this.paths.networks)) {
-        const other = name === spec.name ? undefined : await this.record(name);
-        if (other && overlaps(parseSubnet(other.subnet), parseSubnet(want.subnet))) {
-          throw new Error(
-            `subnet ${want.subnet} of network "${spec.name}" overlaps ${other.subnet} of network "${name}"`,
-          );
-        }
-      }
-      const p = this.paths.network(spec.name);
-      await fs.promises.mkdir(p.ips, { recursive: true });
-      await writeJson(p.record, want);
-      await ensureBridge(this.host, this.iptables, want);
-      return this.describe(want);
-    });
+    refusePredefined(spec.name);
+    const want = resolveNetwork(spec);
+    return this.mutex.run("create", () => this.make(want));
   }
 
   async inspect(name: string): Promise<NetworkInfo | undefined> {
@@ -66,16 +53,18 @@ export class BridgeNetworks implements Networks {
 
   async remove(name: string): Promise<void> {
     checkName("network", name);
-    const rec = await this.record(name);
-    // The record is written before any host object: without it there is nothing of ours on the host.
-    if (rec) {
-      const attached = (await this.ipam(rec).list()).map((a) => a.owner);
-      if (attached.length > 0) {
-        throw new Error(`network "${name}" still has containers attached (${attached.join(", ")}): remove them first`);
+    await this.mutex.run("create", async () => {
+      const rec = await this.record(name);
+      // The record is written before any host object: without it there is nothing of ours on the host.
+      if (rec) {
+        const attached = await this.attached(rec);
+        if (attached.length > 0) {
+          throw new Error(`network "${name}" still has containers attached (${attached.join(", ")}): remove them first`);
+        }
+        await this.removeHostSide(rec);
       }
-      await removeBridge(this.host, this.iptables, name, rec.bridge);
-    }
-    await fs.promises.rm(this.paths.network(name).dir, { recursive: true, force: true });
+      await fs.promises.rm(this.paths.network(name).dir, { recursive: true, force: true });
+    });
   }
 
   record(name: string): Promise<NetworkRecord | undefined> {
@@ -83,35 +72,126 @@ export class BridgeNetworks implements Networks {
   }
 
   ipam(rec: NetworkRecord): Ipam {
-    return fileIpam(this.paths.network(rec.network).ips, parseSubnet(rec.subnet), parseIPv4(rec.gateway) ?? 0);
+    const subnet = parseSubnet(rec.subnet);
+    return fileIpam(this.paths.network(rec.network).ips, {
+      subnet,
+      range: rec.ipRange === undefined ? undefined : parseSubnet(rec.ipRange),
+      reserved: [rec.gateway, ...Object.values(rec.auxAddresses)].map((a) => parseIPv4(a)!),
+    });
   }
 
-  private validate(spec: NetworkSpec): NetworkRecord {
-    checkName("network", spec.name);
-    const subnet = parseSubnet(spec.subnet);
-    const gateway = spec.gateway === undefined ? subnet.base + 1 : parseIPv4(spec.gateway);
-    if (gateway === undefined || !isHostAddress(subnet, gateway)) {
+  /** The default network, made now if this root has none. */
+  ensureDefault(): Promise<NetworkRecord> {
+    return this.mutex.run("create", async () => {
+      const existing = await this.record(DEFAULT_NETWORK);
+      if (existing) return (await this.make(existing), existing);
+      const taken = [...(await this.list()).map((r) => parseSubnet(r.subnet)), ...(await this.hostRoutes())];
+      for (let second = 17; second <= 31; second++) {
+        const subnet = parseSubnet(`172.${second}.0.0/16`);
+        if (taken.some((t) => overlaps(t, subnet))) continue;
+        const rec = resolveNetwork({ name: DEFAULT_NETWORK, subnet: formatSubnet(subnet), nat: true });
+        rec.bridge = bridgeName(`${this.paths.root}\0${DEFAULT_NETWORK}`);
+        await this.make(rec);
+        return rec;
+      }
+      throw new Error("no free subnet for the default bridge network in 172.17.0.0-172.31.255.255: name a network");
+    });
+  }
+
+  /** Removes the default network once no container uses it. */
+  async releaseDefault(): Promise<void> {
+    const rec = await this.record(DEFAULT_NETWORK);
+    if (rec && (await this.attached(rec)).length === 0) await this.remove(DEFAULT_NETWORK).catch(() => undefined);
+  }
+
+  private async make(want: NetworkRecord): Promise<NetworkInfo> {
+    const name = want.network;
+    const existing = await this.record(name);
+    if (existing && withoutInPlace(existing) !== withoutInPlace(want)) {
       throw new Error(
-        `invalid gateway "${spec.gateway}" for network "${spec.name}": it must be a host address inside ${spec.subnet}`,
+        `network "${name}" already exists with ${describe(existing)}: remove it before creating it with ${describe(want)}`,
       );
     }
-    return {
-      network: spec.name,
-      bridge: bridgeName(spec.name),
-      subnet: formatSubnet(subnet),
-      gateway: formatIPv4(gateway),
-      nat: spec.nat,
-    };
+    if (!existing && want.driver === "bridge" && linkExists(want.bridge)) {
+      throw new Error(
+        `network "${name}": bridge ${want.bridge} already exists on this host, so another berth root (or someone ` +
+          "else) uses this name; pick another name or bridgeName",
+      );
+    }
+    for (const other of await this.list()) {
+      if (other.network === name) continue;
+      if (overlaps(parseSubnet(other.subnet), parseSubnet(want.subnet))) {
+        throw new NetworkInputError(
+          "subnet",
+          `Pool overlaps with other one on this address space: ${want.subnet} overlaps ${other.subnet} of network "${other.network}"`,
+        );
+      }
+      if (want.driver === "macvlan" && other.driver === "macvlan" && other.bridge === want.bridge) {
+        throw new NetworkInputError("parent", `network ${other.network} is already using parent interface ${want.bridge}`);
+      }
+    }
+    const p = this.paths.network(name);
+    await fs.promises.mkdir(p.ips, { recursive: true });
+    await writeJson(p.record, want);
+    try {
+      await this.ensureHostSide(want, existing);
+    } catch (e) {
+      // A network that never came up leaves nothing behind; a live one keeps its old record.
+      if (existing) await writeJson(p.record, existing);
+      else await this.removeHostSide(want).then(() => fs.promises.rm(p.dir, { recursive: true, force: true }));
+      throw e;
+    }
+    return this.describe(want);
+  }
+
+  private async ensureHostSide(rec: NetworkRecord, old: NetworkRecord | undefined): Promise<void> {
+    if (rec.driver === "bridge") return ensureBridge(this.host, this.iptables, rec);
+    const ipam = this.ipam(rec);
+    if (old?.shim && !rec.shim) {
+      await removeMacvlan(this.host, { ...old, vlan: undefined });
+      await ipam.release(SHIM_OWNER);
+    }
+    const shimIp = rec.shim ? ((await this.shimIp(rec)) ?? (await ipam.allocate(SHIM_OWNER))) : undefined;
+    await ensureMacvlan(this.host, rec, shimIp);
+  }
+
+  private async removeHostSide(rec: NetworkRecord): Promise<void> {
+    if (rec.driver === "bridge") await removeBridge(this.host, this.iptables, rec.network, rec.bridge);
+    else await removeMacvlan(this.host, rec);
+  }
+
+  private async shimIp(rec: NetworkRecord): Promise<string | undefined> {
+    return (await this.ipam(rec).list()).find((a) => a.owner === SHIM_OWNER)?.ip;
+  }
+
+  private async attached(rec: NetworkRecord): Promise<string[]> {
+    return (await this.ipam(rec).list()).map((a) => a.owner).filter((o) => o !== SHIM_OWNER);
+  }
+
+  async list(): Promise<NetworkRecord[]> {
+    const all = await Promise.all((await listDir(this.paths.networks)).map((n) => this.record(n)));
+    return all.filter((r): r is NetworkRecord => r !== undefined);
+  }
+
+  /** Destinations the host routes already (its own networks, other roots' bridges), but not the default route. */
+  private async hostRoutes(): Promise<Subnet[]> {
+    const routes = JSON.parse(await this.host.run("ip", ["-j", "-4", "route", "show"])) as { dst: string }[];
+    return routes.map((r) => coveringSubnet(r.dst)).filter((s): s is Subnet => s !== undefined && s.prefix > 0);
   }
 
   private async describe(rec: NetworkRecord): Promise<NetworkInfo> {
+    const faults =
+      rec.driver === "bridge"
+        ? await bridgeFaults(this.host, this.iptables, rec)
+        : await macvlanFaults(this.host, rec, await this.shimIp(rec));
     return {
       name: rec.network,
+      driver: rec.driver,
       bridge: rec.bridge,
       subnet: rec.subnet,
       gateway: rec.gateway,
       nat: rec.nat,
-      faults: await bridgeFaults(this.host, this.iptables, rec),
+      faults,
     };
   }
 }

@@ -26,16 +26,16 @@ export function validatePorts(container: string, ports: PortMapping[]): void {
           "expected an IPv4 address such as 127.0.0.1 or 0.0.0.0",
       );
     }
-    for (const [field, value] of [["hostPort", p.hostPort], ["containerPort", p.containerPort]] as const) {
-      if (!Number.isInteger(value) || value < 1 || value > 65535) {
-        throw new Error(`invalid ${field} ${value} for container "${container}": use 1-65535`);
+    for (const [field, value, min] of [["hostPort", p.hostPort, 0], ["containerPort", p.containerPort, 1]] as const) {
+      if (!Number.isInteger(value) || value < min || value > 65535) {
+        throw new Error(`invalid ${field} ${value} for container "${container}": use ${min}-65535`);
       }
     }
     if (p.protocol !== "tcp" && p.protocol !== "udp") {
       throw new Error(`invalid protocol "${String(p.protocol)}" for container "${container}": use "tcp" or "udp"`);
     }
     const key = `${p.protocol}/${p.hostPort}`;
-    if (seen.has(key)) throw new Error(`container "${container}" publishes ${address(p)} twice`);
+    if (p.hostPort !== 0 && seen.has(key)) throw new Error(`container "${container}" publishes ${address(p)} twice`);
     seen.add(key);
   }
 }
@@ -61,22 +61,38 @@ interface Claim {
 export class PortClaims {
   constructor(private readonly paths: Paths) {}
 
-  /** Claims every mapping for the container or none of them; throws naming the address:port that is taken. */
-  async claim(container: string, ports: PortMapping[]): Promise<void> {
-    if (ports.length === 0) return;
+  /**
+   * Claims every mapping for the container or none of them, picking a free host port for those asking for 0;
+   * throws naming the address:port that is taken. Resolves to the mappings with their host ports.
+   */
+  async claim(container: string, ports: PortMapping[]): Promise<PortMapping[]> {
+    if (ports.length === 0) return [];
     await fs.promises.mkdir(this.paths.portClaims, { recursive: true });
     const mine: Claim = { root: this.paths.root, container };
     const made: string[] = [];
+    const out: PortMapping[] = [];
     try {
-      for (const p of ports) {
-        made.push(await this.claimOne(p, mine));
-        await this.refuseOverlap(p, mine);
-        await refuseListener(p);
+      for (const asked of ports) {
+        for (let attempt = 1; ; attempt++) {
+          const p = asked.hostPort === 0 ? { ...asked, hostPort: await freePort(asked) } : asked;
+          try {
+            made.push(await this.claimOne(p, mine));
+            await this.refuseOverlap(p, mine);
+            await refuseListener(p);
+            out.push(p);
+            break;
+          } catch (e) {
+            // A picked port someone took in the meantime: pick again.
+            if (asked.hostPort !== 0 || attempt === 5) throw e;
+            if (made.at(-1)?.endsWith(`-${p.hostPort}-${p.hostIp}`)) await fs.promises.rm(made.pop()!, { force: true });
+          }
+        }
       }
     } catch (e) {
       await Promise.all(made.map((f) => fs.promises.rm(f, { force: true })));
       throw e;
     }
+    return out;
   }
 
   async release(container: string): Promise<void> {
@@ -121,6 +137,27 @@ const holderExists = (c: Claim): boolean => fs.existsSync(containerPaths(c.root,
 
 const allocated = (p: PortMapping, holder: Claim): Error =>
   new Error(`cannot publish ${address(p)}: port is already allocated by berth container "${holder.container}"`);
+
+/** A port the kernel considers free on the mapping's address and protocol (it picks one for port 0). */
+function freePort(p: PortMapping): Promise<number> {
+  return new Promise((resolve, reject) => {
+    if (p.protocol === "tcp") {
+      const server = net.createServer();
+      server.once("error", reject);
+      server.listen({ host: p.hostIp, port: 0, exclusive: true }, () => {
+        const { port } = server.address() as net.AddressInfo;
+        server.close(() => resolve(port));
+      });
+    } else {
+      const socket = dgram.createSocket("udp4");
+      socket.once("error", reject);
+      socket.bind(0, p.hostIp, () => {
+        const { port } = socket.address();
+        socket.close(() => resolve(port));
+      });
+    }
+  });
+}
 
 /** Binds the address for a moment to learn whether another process holds it. */
 async function refuseListener(p: PortMapping): Promise<void> {

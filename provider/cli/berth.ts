@@ -1,28 +1,49 @@
-// The berth command line: `berth preview|up|refresh|destroy [DIR] [--stack NAME] [--yes] [--diff] [--json]
-// [--expect-no-changes]`, worded and exiting as the Pulumi CLI does.
+// The berth command line: `berth preview|up|refresh|destroy [DIR]`, `berth config set|get`, `berth stack output`,
+// worded and exiting as the Pulumi CLI does.
 import * as readline from "node:readline/promises";
 import { createNativeRuntime } from "../../native";
 import * as commands from "../engine/commands";
 import { hasChanges, show, planJson, propertyLines, renderDiagnostics, renderPlan, renderSummary, stepLine } from "../engine/display";
 import type { Step } from "../engine/steps";
+import type { ProviderConfig } from "../resources";
+import { stackCommand } from "./stack";
 
 const USAGE = `usage: berth <preview|up|refresh|destroy> [DIR] [--stack NAME] [--yes] [--diff] [--json] [--expect-no-changes]
+       berth config set KEY VALUE [--secret] | config get KEY   [-C DIR] [--stack NAME]
+       berth stack output [NAME] [--json] [--show-secrets]      [-C DIR] [--stack NAME]
 
   preview   show what up would change; changes nothing
   up        preview, then apply the program to this host
   refresh   read what is really on the host into the state (drift); the next up repairs it
   destroy   delete everything the stack made
+  config    set or read the stack's config in Pulumi.<stack>.yaml (--secret: encrypted with the passphrase)
+  stack output  the stack's outputs (secrets masked unless --show-secrets)
 
-  DIR                  the Pulumi project directory (default: .)
+  DIR, -C/--cwd DIR    the Pulumi project directory (default: .)
   --stack NAME         the stack (default: dev)
+  --backend URL        the state backend (file://DIR); default as Pulumi finds it (PULUMI_BACKEND_URL,
+                       Pulumi.yaml backend.url, pulumi login), else the project directory
+  --secret             config set: store the value encrypted (PULUMI_CONFIG_PASSPHRASE)
+  --show-secrets       stack output: print secret values
+  --target URN         only change this resource (repeatable); the rest keep their last state
+  --replace URN        replace this resource even if nothing changed (repeatable)
+  --refresh            read the host into the state before planning
   --yes                apply without asking (required when not interactive)
   --diff               show property-level changes
   --json               print the plan as JSON (preview)
   --expect-no-changes  exit non-zero if the plan is not empty`;
 
-interface Flags {
+export interface Flags {
   command: string;
+  /** Words after the command ("set", KEY, VALUE for `config set KEY VALUE`). */
+  args: string[];
   dir: string;
+  backend?: string;
+  targets: string[];
+  replaceTargets: string[];
+  refresh: boolean;
+  secret: boolean;
+  showSecrets: boolean;
   stack: string;
   yes: boolean;
   diff: boolean;
@@ -31,7 +52,8 @@ interface Flags {
 }
 
 export function parseArgs(argv: string[]): Flags {
-  const flags: Flags = { command: "", dir: ".", stack: "dev", yes: false, diff: false, json: false, expectNoChanges: false };
+  const flags: Flags = { command: "", args: [], dir: ".", stack: "dev", yes: false, diff: false, json: false, expectNoChanges: false, secret: false, showSecrets: false, targets: [], replaceTargets: [], refresh: false };
+  let cwd: string | undefined;
   const positional: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
@@ -41,6 +63,13 @@ export function parseArgs(argv: string[]): Flags {
     else if (arg === "--diff") flags.diff = true;
     else if (arg === "--json" || arg === "-j") flags.json = true;
     else if (arg === "--expect-no-changes") flags.expectNoChanges = true;
+    else if (arg === "--backend") flags.backend = argv[++i] ?? fail("--backend needs a URL such as file://~");
+    else if (arg === "--cwd" || arg === "-C") cwd = argv[++i] ?? fail(`${arg} needs a directory`);
+    else if (arg === "--secret") flags.secret = true;
+    else if (arg === "--target" || arg === "-t") flags.targets.push(argv[++i] ?? fail(`${arg} needs a resource URN`));
+    else if (arg === "--replace") flags.replaceTargets.push(argv[++i] ?? fail("--replace needs a resource URN"));
+    else if (arg === "--refresh" || arg === "-r") flags.refresh = true;
+    else if (arg === "--show-secrets") flags.showSecrets = true;
     else if (arg === "--help" || arg === "-h") {
       console.log(USAGE);
       process.exit(0);
@@ -48,9 +77,26 @@ export function parseArgs(argv: string[]): Flags {
     else positional.push(arg);
   }
   flags.command = positional[0] ?? fail("a command is needed");
-  flags.dir = positional[1] ?? ".";
-  if (positional.length > 2) fail(`unexpected argument ${positional[2]}`);
+  if (flags.command === "config" || flags.command === "stack") {
+    flags.args = positional.slice(1);
+    flags.dir = cwd ?? ".";
+    return flags;
+  }
+  flags.dir = cwd ?? positional[1] ?? ".";
+  if (positional.length > (cwd ? 1 : 2)) fail(`unexpected argument ${positional[cwd ? 1 : 2]}`);
   return flags;
+}
+
+/** The host runtime for a provider configuration. */
+export const runtimeFor = (config: ProviderConfig) => createNativeRuntime({ root: config.root, runDir: config.runDir });
+
+function scopeOf(flags: Flags): commands.RunScope {
+  return {
+    // Pulumi's --target also takes what is replaced on request.
+    targets: flags.targets.length > 0 ? new Set([...flags.targets, ...flags.replaceTargets]) : undefined,
+    replaceTargets: flags.replaceTargets.length > 0 ? new Set(flags.replaceTargets) : undefined,
+    refresh: flags.refresh,
+  };
 }
 
 function fail(message: string): never {
@@ -91,7 +137,8 @@ const live = (flags: Flags) => (step: Step) => {
 export async function main(argv: string[]): Promise<number> {
   const flags = parseArgs(argv);
   const started = Date.now();
-  const ctx = commands.openStack(flags.dir, flags.stack, createNativeRuntime());
+  if (flags.command === "config" || flags.command === "stack") return stackCommand(flags);
+  const ctx = commands.openStack(flags.dir, flags.stack, runtimeFor, { backend: flags.backend, scope: scopeOf(flags) });
   const heading = (verb: string) => console.log(`${verb} (${ctx.project.name}/${flags.stack}):\n`);
 
   switch (flags.command) {
@@ -111,7 +158,7 @@ export async function main(argv: string[]): Promise<number> {
       console.log(renderPlan(plan.steps, flags));
       if (!plan.ok) return report(plan, flags, started);
       // Nothing to do: the state already says exactly this, so the program need not run a second time.
-      if (!hasChanges(plan.steps)) return report(plan, flags, started);
+      if (!hasChanges(plan.steps) && !plan.stateChanged) return report(plan, flags, started);
       console.log(`\n${renderSummary(plan.steps)}\n`);
       if (!(await confirm("Do you want to perform this update?", flags.yes))) return 1;
       heading("Updating");

@@ -1,10 +1,11 @@
 // berth's commands over one stack: preview, up, refresh, destroy. Each loads the stack, runs the program (or the
 // state alone) through a DeploymentRun, and reports steps; only up, refresh and destroy take the lock and write.
-import * as fs from "node:fs";
 import * as path from "node:path";
 import type { Runtime } from "../../native/runtime";
-import { berthProviders } from "../resources";
+import { berthProviders, checkProviderConfig, PACKAGE, type ProviderConfig } from "../resources";
 import type { DeploymentV3 } from "../state/checkpoint";
+import { chooseBackend } from "../state/backend";
+import { type StackConfig, StackSettings } from "../state/stackconfig";
 import { StackStore } from "../state/store";
 import { DeploymentRun, type Diagnostic } from "./deployment";
 import { serveMonitor } from "./monitor";
@@ -16,8 +17,19 @@ export interface StackContext {
   project: Project;
   stack: string;
   store: StackStore;
-  config: Record<string, string>;
-  runtime: Runtime;
+  settings: StackSettings;
+  /** Config as the program receives it (secrets decrypted), and which keys are secret. */
+  config: StackConfig;
+  /** The host runtime for a provider configuration (the default provider's is the stack's `berth:*` config). */
+  runtimeFor: (config: ProviderConfig) => Runtime;
+  /** `--target`, `--replace`, `--refresh`. */
+  scope: RunScope;
+}
+
+export interface RunScope {
+  targets?: ReadonlySet<string>;
+  replaceTargets?: ReadonlySet<string>;
+  refresh?: boolean;
 }
 
 export interface Outcome {
@@ -26,36 +38,49 @@ export interface Outcome {
   /** Stack outputs after the run (up), or as last recorded. */
   outputs: Record<string, unknown>;
   ok: boolean;
+  /** The run would record something new without a step changing the host (protect, aliases, options). */
+  stateChanged?: boolean;
 }
 
-export function openStack(dir: string, stack: string, runtime: Runtime, backendDir?: string): StackContext {
+export interface StackOptions {
+  /** A backend URL (`--backend`); otherwise found as the Pulumi CLI finds it. */
+  backend?: string;
+  /** A backend directory, for tests and tools that already know it. */
+  backendDir?: string;
+  scope?: RunScope;
+}
+
+export function openStack(dir: string, stack: string, runtimeFor: (config: ProviderConfig) => Runtime, opts: StackOptions = {}): StackContext {
   const project = loadProject(path.resolve(dir));
-  const store = new StackStore({ backendDir: backendDir ?? project.dir, project: project.name, stack });
-  return { project, stack, store, config: loadConfig(project, stack), runtime };
+  const backendDir = opts.backendDir ?? chooseBackend({ flag: opts.backend, projectUrl: project.backendUrl, projectDir: project.dir }).dir;
+  const settings = new StackSettings(path.join(project.dir, `Pulumi.${stack}.yaml`), project.name);
+  const store = new StackStore({ backendDir, project: project.name, stack, secrets: settings });
+  return { project, stack, store, settings, config: settings.config(), runtimeFor, scope: opts.scope ?? {} };
 }
 
-/** Pulumi.<stack>.yaml's `config:` block of `key: value` lines, keys qualified by the project as Pulumi does. */
-function loadConfig(project: Project, stack: string): Record<string, string> {
-  const file = path.join(project.dir, `Pulumi.${stack}.yaml`);
-  if (!fs.existsSync(file)) return {};
-  const config: Record<string, string> = {};
-  let inConfig = false;
-  for (const line of fs.readFileSync(file, "utf8").split("\n")) {
-    if (/^\S/.test(line)) inConfig = /^config:\s*$/.test(line);
-    const m = inConfig && /^\s+([\w:.-]+):\s*(.*?)\s*$/.exec(line);
-    if (!m) continue;
-    const key = m[1].includes(":") ? m[1] : `${project.name}:${m[1]}`;
-    config[key] = m[2].replace(/^"(.*)"$/, "$1").replace(/^'(.*)'$/, "$1");
-  }
+/** The stack's `berth:*` config: the default provider's inputs, as Pulumi records them. */
+function defaultProviderInputs(config: StackConfig): Record<string, string> {
+  const prefix = `${PACKAGE}:`;
+  return Object.fromEntries(Object.entries(config.values).filter(([k]) => k.startsWith(prefix)).map(([k, v]) => [k.slice(prefix.length), v]));
+}
+
+function defaultConfig(ctx: StackContext): ProviderConfig {
+  const { config, failures } = checkProviderConfig(defaultProviderInputs(ctx.config));
+  if (failures.length > 0) throw new Error(failures.map((f) => `config ${PACKAGE}:${f.property}: ${f.reason}`).join("\n"));
   return config;
 }
 
 function newRun(ctx: StackContext, base: DeploymentV3, preview: boolean, onStep?: (s: Step) => void): DeploymentRun {
+  const providersFor = (config: ProviderConfig) => berthProviders(ctx.runtimeFor(config), ctx.project.dir);
   return new DeploymentRun({
     stack: ctx.stack,
     project: ctx.project.name,
     preview,
-    providers: berthProviders(ctx.runtime, ctx.project.dir),
+    providers: providersFor(defaultConfig(ctx)),
+    providersFor,
+    defaultProviderInputs: defaultProviderInputs(ctx.config),
+    targets: ctx.scope.targets,
+    replaceTargets: ctx.scope.replaceTargets,
     base,
     persist: (d) => ctx.store.save(d),
     onStep,
@@ -68,12 +93,14 @@ function stackOutputs(d: DeploymentV3): Record<string, unknown> {
 
 /** Runs the program against a run, then (if it succeeded) deletes what it no longer declares. */
 async function runProgramThrough(ctx: StackContext, run: DeploymentRun, preview: boolean): Promise<Outcome> {
+  const base = run.state;
   await run.recover();
+  if (ctx.scope.refresh) await run.refresh();
   const pulumiDir = pulumiPackageDir(ctx.project.dir);
   const monitor = await serveMonitor(pulumiDir, run, { preview });
   let program;
   try {
-    program = await runProgram({ project: ctx.project, stack: ctx.stack, monitor: monitor.address, preview, config: ctx.config, pulumiDir });
+    program = await runProgram({ project: ctx.project, stack: ctx.stack, monitor: monitor.address, preview, config: ctx.config.values, secretKeys: ctx.config.secretKeys, pulumiDir });
   } finally {
     await monitor.close();
   }
@@ -90,7 +117,14 @@ async function runProgramThrough(ctx: StackContext, run: DeploymentRun, preview:
     diagnostics.push(...run.diagnostics.filter((d) => !diagnostics.includes(d)));
   }
   const ok = !programFailed && !diagnostics.some((d) => d.severity === "error");
-  return { steps: run.steps, diagnostics, outputs: stackOutputs(run.state), ok };
+  return { steps: run.steps, diagnostics, outputs: stackOutputs(run.state), ok, stateChanged: resourcesDiffer(base, run.state) };
+}
+
+/** Whether two deployments record different resources (ignoring order and timestamps). */
+function resourcesDiffer(a: DeploymentV3, b: DeploymentV3): boolean {
+  const key = (d: DeploymentV3) =>
+    JSON.stringify(d.resources.map(({ created: _c, modified: _m, ...r }) => r).sort((x, y) => (x.urn < y.urn ? -1 : x.urn > y.urn ? 1 : 0)));
+  return key(a) !== key(b);
 }
 
 export async function preview(ctx: StackContext): Promise<Outcome> {

@@ -6,9 +6,12 @@ import * as os from "node:os";
 import type { DeploymentV3, OperationType, ResourceState } from "../state/checkpoint";
 import { deletionWaves, prerequisites } from "../state/order";
 import * as T from "../state/transitions";
+import { checkProviderConfig, PROVIDER_TYPE, type ProviderConfig } from "../resources";
 import type { CheckFailure, PropertyMap, Provider } from "../resources/provider";
-import { containsSecret } from "../values";
+import type { CustomTimeouts } from "../state/checkpoint";
+import { keepSecret } from "../values";
 import { Slots } from "./slots";
+import { ignoreChanges, replaceOnChanges } from "./options";
 import { decide, type Step } from "./steps";
 import { makeUrn, parseUrn } from "./urn";
 
@@ -23,6 +26,22 @@ export interface Goal {
   propertyDependencies: Record<string, string[]>;
   deleteBeforeReplace?: boolean;
   protect?: boolean;
+  /** "<provider URN>::<provider id>" of an explicit provider. */
+  provider?: string;
+  /** The package version the SDK asked for (names the default provider as Pulumi does). */
+  version?: string;
+  ignoreChanges?: string[];
+  replaceOnChanges?: string[];
+  retainOnDelete?: boolean;
+  /** URNs this resource was known by before (a rename is not a replace). */
+  aliases?: string[];
+  /** Adopt this existing object instead of creating one. */
+  importId?: string;
+  /** Seconds each operation may take. */
+  customTimeouts?: CustomTimeouts;
+  additionalSecretOutputs?: string[];
+  /** Not deleted on the host when this resource is deleted in the same run (it goes with it). */
+  deletedWith?: string;
 }
 
 export interface Registered {
@@ -42,7 +61,16 @@ export interface RunOptions {
   project: string;
   /** Plan only: nothing on the host and nothing in the state file changes. */
   preview: boolean;
+  /** The default provider's resource providers, by type token. */
   providers: Map<string, Provider>;
+  /** Providers for an explicit provider resource's configuration (`new berth.Provider(...)`). */
+  providersFor?: (config: ProviderConfig) => Map<string, Provider>;
+  /** The default provider's configuration inputs (the stack's `berth:*` config). */
+  defaultProviderInputs?: PropertyMap;
+  /** `--target`: only these URNs change; everything else keeps its last state. */
+  targets?: ReadonlySet<string>;
+  /** `--replace`: these URNs are replaced even without a change. */
+  replaceTargets?: ReadonlySet<string>;
   base: DeploymentV3;
   /** Makes a checkpoint durable (update runs). */
   persist?: (deployment: DeploymentV3) => void;
@@ -52,7 +80,6 @@ export interface RunOptions {
 /** A failure already reported as a diagnostic; the program only needs to know the registration failed. */
 export class ReportedError extends Error {}
 
-const PROVIDER_TYPE = "pulumi:providers:berth";
 
 export class DeploymentRun {
   state: DeploymentV3;
@@ -64,6 +91,8 @@ export class DeploymentRun {
   /** Dependents of a resource replaced delete-before-replace: replaced with it. Dependent URN → cause URN. */
   private readonly forcedBy = new Map<string, string>();
   private providerRef?: string;
+  /** Resource providers of each provider resource, by "<urn>::<id>". */
+  private readonly instances = new Map<string, Map<string, Provider>>();
   private readonly slots = new Slots(Math.max(2, 2 * os.availableParallelism()));
 
   constructor(private readonly opts: RunOptions) {
@@ -105,7 +134,62 @@ export class DeploymentRun {
     const urn = makeUrn(this.opts.stack, this.opts.project, goal.type, goal.name, goal.parent);
     if (this.registered.has(urn)) this.fail(urn, `two resources are named "${goal.name}" with type ${goal.type}; names must be unique`);
     this.registered.add(urn);
+    this.adoptAlias(urn, goal.aliases ?? []);
+    if (goal.custom && goal.type === PROVIDER_TYPE) return this.registerProvider(urn, goal);
     return goal.custom ? this.registerCustom(urn, goal) : this.registerComponent(urn, goal);
+  }
+
+  /** A resource found under one of its aliases takes that state over under its new URN: a rename, not a replace. */
+  private adoptAlias(urn: string, aliases: string[]): void {
+    if (this.olds.has(urn)) return;
+    const alias = aliases.find((a) => this.olds.has(a) && !this.registered.has(a));
+    if (!alias) return;
+    const old = this.olds.get(alias)!;
+    this.registered.add(alias);
+    this.olds.delete(alias);
+    this.olds.set(urn, { ...old, urn });
+    this.state = T.rename(this.state, alias, urn);
+  }
+
+  /** An explicit provider (`new berth.Provider(...)`): its config checked, its resource providers made. */
+  private registerProvider(urn: string, goal: Goal): Registered {
+    const label = this.label(urn);
+    const { config, failures } = checkProviderConfig(goal.inputs);
+    this.refuseFailures(urn, label, failures);
+    const old = this.olds.get(urn);
+    const res: ResourceState = {
+      urn,
+      custom: true,
+      id: old?.id ?? randomUUID(),
+      type: goal.type,
+      inputs: goal.inputs,
+      outputs: goal.inputs,
+      parent: goal.parent,
+      dependencies: goal.dependencies,
+      ...(goal.protect ? { protect: true } : {}),
+    };
+    const changed = old && JSON.stringify(old.inputs) !== JSON.stringify(goal.inputs);
+    const diffs = changed ? Object.keys({ ...old.inputs, ...goal.inputs }).filter((k) => JSON.stringify(old.inputs[k]) !== JSON.stringify(goal.inputs[k])) : [];
+    this.record({ op: old ? (changed ? "update" : "same") : "create", urn, type: goal.type, old, new: res, diffs, replaces: [], detailedDiff: {} });
+    this.commit(T.completeWrite(this.state, res, "creating"));
+    this.instances.set(`${urn}::${res.id}`, this.opts.providersFor?.(config) ?? this.opts.providers);
+    return { urn, id: res.id!, outputs: res.outputs };
+  }
+
+  /** The resource providers behind a provider reference, made from the provider's recorded config if needed. */
+  private providersOf(ref: string | undefined): Map<string, Provider> {
+    if (!ref || ref === this.providerRef || parseUrn(ref).name.startsWith("default")) return this.opts.providers;
+    const known = this.instances.get(ref);
+    if (known) return known;
+    const at = ref.lastIndexOf("::");
+    const state = this.state.resources.find((r) => r.urn === ref.slice(0, at) && r.id === ref.slice(at + 2));
+    const made = state && this.opts.providersFor ? this.opts.providersFor(checkProviderConfig(state.inputs).config) : this.opts.providers;
+    this.instances.set(ref, made);
+    return made;
+  }
+
+  private providerFor(res: { type: string; provider?: string }): Provider | undefined {
+    return this.providersOf(res.provider).get(res.type);
   }
 
   private registerComponent(urn: string, goal: Goal): Registered {
@@ -124,23 +208,36 @@ export class DeploymentRun {
 
   private async registerCustom(urn: string, goal: Goal): Promise<Registered> {
     const label = this.label(urn);
-    const provider = this.opts.providers.get(goal.type);
+    const provider = this.providersOf(goal.provider).get(goal.type);
     if (!provider) this.fail(urn, `${label}: unknown resource type ${goal.type}`);
-    this.refuseSecrets(urn, label, goal.inputs);
-    const old = this.olds.get(urn);
+    let old = this.olds.get(urn);
+    const targeted = !this.opts.targets || this.opts.targets.has(urn);
+    if (!targeted) return this.untargeted(urn, goal, old);
+    const imported = !old && goal.importId ? await this.readImport(provider, urn, label, goal) : undefined;
+    old ??= imported;
+    const news = ignoreChanges(goal.inputs, old?.inputs, goal.ignoreChanges ?? []);
     // The seed is the URN for a first create and the URN plus the old id for a replacement: stable between a
     // preview and its update, and never the old object's name again.
-    const checked = await provider.check({ urn, name: goal.name, olds: old?.inputs, news: goal.inputs, randomSeed: urn, declared: this.declared() });
+    const checked = await provider.check({ urn, name: goal.name, olds: old?.inputs, news, randomSeed: urn, declared: this.declared() });
     this.refuseFailures(urn, label, checked.failures);
-    const diff = old
+    const providerDiff = old
       ? await provider.diff({ urn, id: old.id ?? "", oldInputs: old.inputs, oldOutputs: old.outputs, news: checked.inputs })
       : undefined;
-    const decision = decide(old, diff, { deleteBeforeReplace: goal.deleteBeforeReplace, forced: this.forcedBy.get(urn) });
+    const diff = providerDiff && replaceOnChanges(providerDiff, goal.replaceOnChanges ?? []);
+    if (imported && diff?.changes) {
+      this.fail(urn, `${label}: inputs to import do not match the existing resource (${diff.diffs.join(", ")}); make the program say what the object is, then import again`);
+    }
+    const decision = imported
+      ? ({ op: "import" } as const)
+      : decide(old, diff, { deleteBeforeReplace: goal.deleteBeforeReplace, forced: this.forcedBy.get(urn), requested: this.opts.replaceTargets?.has(urn) });
+    if (decision.op === "replace" && old?.protect && goal.protect) {
+      this.fail(urn, `${label}: unable to replace resource "${urn}"\nas it is currently marked for protection. To unprotect the resource, remove the \`protect\` flag from the resource in your Pulumi program and run \`pulumi up\``);
+    }
     let inputs = checked.inputs;
     if (decision.op === "replace") {
       // A replacement is a new object: check again without the old inputs, so it gets fresh defaults (autonames).
       const randomSeed = `${urn}\n${old!.id}`;
-      const fresh = await provider.check({ urn, name: goal.name, news: goal.inputs, randomSeed, declared: this.declared() });
+      const fresh = await provider.check({ urn, name: goal.name, news, randomSeed, declared: this.declared() });
       this.refuseFailures(urn, label, fresh.failures);
       inputs = fresh.inputs;
     }
@@ -155,8 +252,8 @@ export class DeploymentRun {
       parent: goal.parent,
       dependencies: goal.dependencies,
       propertyDependencies: goal.propertyDependencies,
-      provider: this.ensureProvider(),
-      ...(goal.protect ? { protect: true } : {}),
+      provider: goal.provider ?? this.ensureProvider(goal.version),
+      ...recordedOptions(goal),
     };
     const cause = this.forcedBy.get(urn);
     const step: Step = {
@@ -177,6 +274,10 @@ export class DeploymentRun {
         case "same":
           done = { ...res, id: old!.id, outputs: old!.outputs, created: old!.created, modified: old!.modified };
           this.state = T.completeWrite(this.state, done, "creating"); // made durable with the next change
+          break;
+        case "import":
+          done = { ...res, id: old!.id, outputs: old!.outputs, importID: goal.importId, created: new Date().toISOString() };
+          this.commit(T.completeWrite(this.state, done, "reading"));
           break;
         case "create":
           done = await this.create(provider, res);
@@ -203,11 +304,19 @@ export class DeploymentRun {
     return { urn, id: done.id ?? "", outputs: done.outputs };
   }
 
-  private refuseSecrets(urn: string, label: string, inputs: PropertyMap): void {
-    const secretKeys = Object.keys(inputs).filter((k) => containsSecret(inputs[k]));
-    if (secretKeys.length > 0) {
-      this.fail(urn, `${label}: ${secretKeys.join(", ")}: secret values are not supported by berth's embedded engine yet; pass them as plain config`);
-    }
+  /** Outside `--target`: what exists keeps its last state; what does not is not made. */
+  private untargeted(urn: string, goal: Goal, old: ResourceState | undefined): Registered {
+    if (!old) return { urn, id: "", outputs: {} };
+    this.state = T.completeWrite(this.state, old, "creating");
+    this.record({ op: "same", urn, type: goal.type, old, new: old, diffs: [], replaces: [], detailedDiff: {} });
+    return { urn, id: old.id ?? "", outputs: old.outputs };
+  }
+
+  /** `import`: the object as the host has it becomes the old state the program is compared with. */
+  private async readImport(provider: Provider, urn: string, label: string, goal: Goal): Promise<ResourceState> {
+    const read = await provider.read({ urn, id: goal.importId!, inputs: {}, outputs: {} });
+    if (!read) this.fail(urn, `${label}: import failed: there is no ${goal.type} with id "${goal.importId}" on this host`);
+    return { urn, custom: true, type: goal.type, id: read.id, inputs: read.inputs, outputs: read.outputs };
   }
 
   private refuseFailures(urn: string, label: string, failures: CheckFailure[]): void {
@@ -228,14 +337,20 @@ export class DeploymentRun {
     for (const claim of claims) this.claims.set(claim, urn);
   }
 
-  /** The default provider resource Pulumi records for a package, kept with the same id across runs. */
-  private ensureProvider(): string {
+  /**
+   * The default provider resource Pulumi records for a package ("default", or "default_1_2_3" when the SDK names a
+   * version), kept with the same id across runs and taken over from the other engine's state.
+   */
+  private ensureProvider(version?: string): string {
     if (this.providerRef) return this.providerRef;
-    const urn = makeUrn(this.opts.stack, this.opts.project, PROVIDER_TYPE, "default");
+    const name = version ? `default_${version.replace(/[.-]/g, "_")}` : "default";
+    const wanted = makeUrn(this.opts.stack, this.opts.project, PROVIDER_TYPE, name);
+    const old = this.olds.get(wanted) ?? [...this.olds.values()].find((r) => r.type === PROVIDER_TYPE && parseUrn(r.urn).name.startsWith("default"));
+    const urn = old?.urn ?? wanted;
     this.registered.add(urn);
-    const old = this.olds.get(urn);
-    const res: ResourceState = old ?? { urn, custom: true, id: randomUUID(), type: PROVIDER_TYPE, inputs: {}, outputs: {} };
-    this.state = T.completeWrite(this.state, res, "creating");
+    const inputs = { ...(this.opts.defaultProviderInputs ?? {}), ...(version ? { version } : {}) };
+    const res: ResourceState = { urn, custom: true, id: old?.id ?? randomUUID(), type: PROVIDER_TYPE, inputs, outputs: inputs };
+    this.state = T.completeWrite(this.state, old && JSON.stringify(old.inputs) === JSON.stringify(inputs) ? old : res, "creating");
     this.providerRef = `${urn}::${res.id}`;
     return this.providerRef;
   }
@@ -250,8 +365,10 @@ export class DeploymentRun {
     this.commit(T.beginOperation(this.state, res, type));
     let result: R;
     try {
-      result = await this.slots.run(act);
+      result = await this.slots.run(() => withTimeout(act(), timeoutOf(res, type)));
     } catch (err) {
+      // A timed-out operation may still finish on the host: the pending record stays for the next run to settle.
+      if (err instanceof TimeoutError) throw err;
       // The provider undoes its own partial work before it throws; nothing is left to remember.
       this.commit(T.abandonOperation(this.state, res.urn, type));
       throw err;
@@ -268,7 +385,7 @@ export class DeploymentRun {
     let done = res;
     await this.operate(res, "creating", () => provider.create({ urn: res.urn, inputs: res.inputs, preview: false }), (created) => {
       const now = new Date().toISOString();
-      done = { ...res, id: created.id, outputs: created.outputs, created: now, modified: now };
+      done = { ...res, id: created.id, outputs: keepSecret(created.outputs, res.additionalSecretOutputs ?? []), created: now, modified: now };
       const base = replacing ? T.markForDeletion(this.state, res.urn) : this.state;
       return T.completeWrite(base, done, "creating");
     });
@@ -281,16 +398,21 @@ export class DeploymentRun {
     if (this.opts.preview) return { ...base, outputs: (await provider.update({ ...req, preview: true })).outputs };
     let done = base;
     await this.operate(old, "updating", () => provider.update({ ...req, preview: false }), (updated) => {
-      done = { ...base, outputs: updated.outputs, modified: new Date().toISOString() };
+      done = { ...base, outputs: keepSecret(updated.outputs, res.additionalSecretOutputs ?? []), modified: new Date().toISOString() };
       return T.completeWrite(this.state, done, "updating");
     });
     return done;
   }
 
-  private async delete(provider: Provider | undefined, res: ResourceState, replaced: boolean): Promise<void> {
-    if (res.protect) this.fail(res.urn, `${this.label(res.urn)} is protected: unprotect it before it can be deleted`);
+  /** `goesWith`: the resource named by its deletedWith is deleted in this run, taking this one with it. */
+  private async delete(provider: Provider | undefined, res: ResourceState, replaced: boolean, goesWith = false): Promise<void> {
+    if (res.protect) {
+      this.fail(res.urn, `resource "${res.urn}" cannot be deleted\nbecause it is protected. To unprotect the resource, either remove the \`protect\` flag from the resource in your Pulumi program and run \`pulumi up\`, or use the command:\n\`pulumi state unprotect '${res.urn}'\``);
+    }
     const act = async () => {
-      if (provider && res.custom) await provider.delete({ urn: res.urn, id: res.id ?? "", inputs: res.inputs, outputs: res.outputs });
+      if (provider && res.custom && !res.retainOnDelete && !goesWith) {
+        await provider.delete({ urn: res.urn, id: res.id ?? "", inputs: res.inputs, outputs: res.outputs });
+      }
     };
     await this.operate(res, "deleting", act, () => T.completeDelete(this.state, res.urn, replaced));
   }
@@ -317,7 +439,7 @@ export class DeploymentRun {
     const dependents = this.dependentsOf(urn);
     for (const dep of dependents) this.forcedBy.set(dep.urn, urn);
     for (const wave of deletionWaves(dependents.filter((d) => this.isLive(d)))) {
-      await Promise.all(wave.map((dep) => this.delete(this.opts.providers.get(dep.type), dep, false)));
+      await Promise.all(wave.map((dep) => this.delete(this.providerFor(dep), dep, false)));
     }
   }
 
@@ -326,7 +448,8 @@ export class DeploymentRun {
    * dependents before what they depend on, independent ones in parallel.
    */
   async finish(): Promise<void> {
-    const doomed = this.state.resources.filter((r) => r.delete || !this.registered.has(r.urn));
+    const targets = this.opts.targets;
+    const doomed = this.state.resources.filter((r) => (r.delete || !this.registered.has(r.urn)) && (!targets || targets.has(r.urn)));
     await this.deleteAll(doomed);
   }
 
@@ -336,12 +459,13 @@ export class DeploymentRun {
   }
 
   private async deleteAll(doomed: ResourceState[]): Promise<void> {
+    const leaving = new Set(doomed.map((r) => r.urn));
     for (const wave of deletionWaves(doomed)) {
       const results = await Promise.allSettled(
         wave.map(async (res) => {
           const step: Step = { op: "delete", urn: res.urn, type: res.type, old: res, diffs: [], replaces: [], detailedDiff: {} };
           try {
-            await this.delete(this.opts.providers.get(res.type), res, Boolean(res.delete));
+            await this.delete(this.providerFor(res), res, Boolean(res.delete), Boolean(res.deletedWith && leaving.has(res.deletedWith)));
           } catch (err) {
             if (!(err instanceof ReportedError)) this.fail(res.urn, `${this.label(res.urn)}: delete failed: ${(err as Error).message}`);
             throw err;
@@ -360,7 +484,7 @@ export class DeploymentRun {
       this.state.resources
         .filter((r) => r.custom && r.type !== PROVIDER_TYPE)
         .map(async (res) => {
-          const provider = this.opts.providers.get(res.type);
+          const provider = this.providerFor(res);
           if (!provider) return;
           const read = await provider.read({ urn: res.urn, id: res.id ?? "", inputs: res.inputs, outputs: res.outputs });
           const step: Step = { op: "refresh", urn: res.urn, type: res.type, old: res, diffs: [], replaces: [], detailedDiff: {} };
@@ -378,6 +502,7 @@ export class DeploymentRun {
           this.commit(T.completeWrite(this.state, next, "reading"));
         }),
     );
+    this.indexOlds();
   }
 
   /**
@@ -387,7 +512,7 @@ export class DeploymentRun {
   async recover(): Promise<void> {
     for (const op of this.state.pending_operations ?? []) {
       const { resource: res, type } = op;
-      const provider = this.opts.providers.get(res.type);
+      const provider = this.providerFor(res);
       const remove = async () => {
         if (!this.opts.preview && provider && res.custom) {
           await provider.delete({ urn: res.urn, id: res.id ?? "", inputs: res.inputs, outputs: res.outputs });
@@ -410,4 +535,37 @@ export class DeploymentRun {
     }
     this.indexOlds();
   }
+}
+
+class TimeoutError extends Error {}
+
+/** The options Pulumi records in a resource's state. */
+function recordedOptions(goal: Goal): Partial<ResourceState> {
+  return {
+    ...(goal.protect ? { protect: true } : {}),
+    ...(goal.retainOnDelete ? { retainOnDelete: true } : {}),
+    ...(goal.ignoreChanges?.length ? { ignoreChanges: goal.ignoreChanges } : {}),
+    ...(goal.replaceOnChanges?.length ? { replaceOnChanges: goal.replaceOnChanges } : {}),
+    ...(goal.additionalSecretOutputs?.length ? { additionalSecretOutputs: goal.additionalSecretOutputs } : {}),
+    ...(goal.customTimeouts && Object.keys(goal.customTimeouts).length ? { customTimeouts: goal.customTimeouts } : {}),
+    ...(goal.deletedWith ? { deletedWith: goal.deletedWith } : {}),
+    ...(goal.aliases?.length ? { aliases: goal.aliases } : {}),
+  };
+}
+
+const TIMEOUT_KEY: Record<OperationType, keyof CustomTimeouts | undefined> = { creating: "create", updating: "update", deleting: "delete", reading: undefined };
+
+function timeoutOf(res: ResourceState, type: OperationType): number | undefined {
+  const key = TIMEOUT_KEY[type];
+  return key ? res.customTimeouts?.[key] : undefined;
+}
+
+/** The work, or an error once `seconds` have passed (customTimeouts). */
+function withTimeout<R>(work: Promise<R>, seconds: number | undefined): Promise<R> {
+  if (!seconds) return work;
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new TimeoutError(`timed out after ${seconds}s (customTimeouts)`)), seconds * 1000);
+  });
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
 }

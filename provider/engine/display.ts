@@ -4,12 +4,14 @@ import { type Step, type StepOp, SYMBOL } from "./steps";
 import { parseUrn } from "./urn";
 import { SIG, UNKNOWN, isSecret } from "../values";
 import type { PropertyMap } from "../resources/provider";
+import type { StackConfig } from "../state/stackconfig";
 
 const COUNTED: Array<[StepOp, string]> = [
   ["create", "to create"],
   ["update", "to update"],
   ["replace", "to replace"],
   ["delete", "to delete"],
+  ["import", "to import"],
 ];
 
 export type ChangeSummary = Partial<Record<StepOp, number>>;
@@ -52,6 +54,7 @@ export function stepLine(step: Step, verb: "plan" | "done"): string {
     replace: ["replace", "replaced"],
     delete: ["delete", "deleted"],
     refresh: ["refresh", "refreshed"],
+    import: ["import", "imported"],
   };
   const what = words[step.op][verb === "plan" ? 0 : 1];
   const diff = step.diffs.length > 0 ? ` [diff: ${step.diffs.map((d) => `~${d}`).join(", ")}]` : "";
@@ -106,10 +109,10 @@ export function renderDiagnostics(diagnostics: Diagnostic[]): string {
 }
 
 /** A machine-readable plan in the shape of `pulumi preview --json`. */
-export function planJson(steps: Step[], diagnostics: Diagnostic[], config: Record<string, string>): unknown {
+export function planJson(steps: Step[], diagnostics: Diagnostic[], config: StackConfig): unknown {
   const state = (r: Step["old"]) => r && { urn: r.urn, type: r.type, id: r.id, inputs: mask(r.inputs), outputs: mask(r.outputs) };
   return {
-    config,
+    config: Object.fromEntries(Object.entries(config.values).map(([k, v]) => [k, config.secretKeys.includes(k) ? "[secret]" : v])),
     steps: steps.map((s) => ({
       op: s.op,
       urn: s.urn,
@@ -124,6 +127,7 @@ export function planJson(steps: Step[], diagnostics: Diagnostic[], config: Recor
   };
 }
 
-function mask(props: PropertyMap): PropertyMap {
+/** Secrets as "[secret]", for anything printed. */
+export function mask(props: PropertyMap): PropertyMap {
   return JSON.parse(JSON.stringify(props, (_k, v) => (isSecret(v) ? "[secret]" : v)), (k, v) => (k === SIG ? undefined : v));
 }

@@ -2,7 +2,9 @@
 // stubs that ship inside @pulumi/pulumi, so an unmodified program runs without the Pulumi CLI.
 import * as grpc from "@grpc/grpc-js";
 import * as path from "node:path";
+import type { CustomTimeouts } from "../state/checkpoint";
 import { type DeploymentRun, type Goal, ReportedError } from "./deployment";
+import { parseDuration } from "./options";
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- the generated stubs are untyped JavaScript */
 type Stub = any;
@@ -83,6 +85,16 @@ export async function serveMonitor(pulumiDir: string, run: DeploymentRun, opts: 
           propertyDependencies,
           deleteBeforeReplace: req.getDeletebeforereplacedefined() ? req.getDeletebeforereplace() : undefined,
           protect: req.getProtect() || undefined,
+          provider: req.getProvider() || undefined,
+          version: req.getVersion() || undefined,
+          ignoreChanges: req.getIgnorechangesList(),
+          replaceOnChanges: req.getReplaceonchangesList(),
+          retainOnDelete: req.getRetainondelete() || undefined,
+          aliases: [...req.getAliasurnsList(), ...req.getAliasesList().map((a: Stub) => a.getUrn()).filter(Boolean)],
+          importId: req.getImportid() || undefined,
+          customTimeouts: timeoutsOf(req.getCustomtimeouts()),
+          additionalSecretOutputs: req.getAdditionalsecretoutputsList(),
+          deletedWith: req.getDeletedwith() || undefined,
         };
         let registered;
         try {
@@ -134,4 +146,15 @@ export async function serveMonitor(pulumiDir: string, run: DeploymentRun, opts: 
     logs,
     close: () => new Promise<void>((resolve) => server.tryShutdown(() => resolve())),
   };
+}
+
+/** customTimeouts arrive as Go durations ("5m"); the state keeps seconds. */
+function timeoutsOf(timeouts: Stub): CustomTimeouts | undefined {
+  if (!timeouts) return undefined;
+  const out: CustomTimeouts = {};
+  for (const [key, text] of [["create", timeouts.getCreate()], ["update", timeouts.getUpdate()], ["delete", timeouts.getDelete()]] as const) {
+    const seconds = parseDuration(text);
+    if (seconds) out[key] = seconds;
+  }
+  return out;
 }

@@ -3,6 +3,7 @@
 import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import * as yaml from "js-yaml";
 
 export interface Project {
   /** Directory holding Pulumi.yaml. */
@@ -10,9 +11,11 @@ export interface Project {
   name: string;
   /** Entry point relative to dir ("." when Pulumi.yaml names none). */
   main: string;
+  /** `backend.url`, when the project names its backend. */
+  backendUrl?: string;
 }
 
-/** Reads the fields of Pulumi.yaml berth needs (name, main), without a YAML library: they are top-level scalars. */
+/** Reads the fields of Pulumi.yaml berth needs. */
 export function loadProject(dir: string): Project {
   const file = path.join(dir, "Pulumi.yaml");
   let text: string;
@@ -21,10 +24,10 @@ export function loadProject(dir: string): Project {
   } catch {
     throw new Error(`no Pulumi.yaml in ${dir}: run berth in a Pulumi project directory, or name one (berth up DIR)`);
   }
-  const field = (key: string) => new RegExp(`^${key}:\\s*(.+?)\\s*$`, "m").exec(text)?.[1]?.replace(/^["']|["']$/g, "");
-  const name = field("name");
-  if (!name) throw new Error(`${file} has no "name:"`);
-  return { dir, name, main: field("main") ?? "." };
+  const doc = (yaml.load(text) ?? {}) as { name?: unknown; main?: unknown; backend?: { url?: unknown } };
+  if (typeof doc.name !== "string" || !doc.name) throw new Error(`${file} has no "name:"`);
+  const backendUrl = typeof doc.backend?.url === "string" ? doc.backend.url : undefined;
+  return { dir, name: doc.name, main: typeof doc.main === "string" ? doc.main : ".", backendUrl };
 }
 
 /** The @pulumi/pulumi package the program resolves (its runner and gRPC stubs must be the program's own). */
@@ -48,6 +51,7 @@ export function runProgram(opts: {
   monitor: string;
   preview: boolean;
   config: Record<string, string>;
+  secretKeys: string[];
   pulumiDir: string;
 }): Promise<ProgramRun> {
   const { project } = opts;
@@ -69,7 +73,7 @@ export function runProgram(opts: {
     PULUMI_NODEJS_TYPESCRIPT: "true",
     PULUMI_NODEJS_TRANSPILE_ONLY: "true",
     PULUMI_CONFIG: JSON.stringify(opts.config),
-    PULUMI_CONFIG_SECRET_KEYS: "[]",
+    PULUMI_CONFIG_SECRET_KEYS: JSON.stringify(opts.secretKeys),
   };
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, args, { cwd: project.dir, env, stdio: ["ignore", "pipe", "pipe"] });

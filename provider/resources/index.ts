@@ -1,7 +1,10 @@
+import type { z } from "zod";
 import type { Runtime } from "../../native/runtime";
+import { ProviderArgs } from "../../sdk/schema";
+import type { CheckFailure, PropertyMap } from "./provider";
 import { containerKind } from "./container";
 import { imageKind } from "./image";
-import { KindProvider } from "./kind";
+import { checkFailures, KindProvider } from "./kind";
 import { networkKind } from "./network";
 import type { Provider } from "./provider";
 import { volumeKind } from "./volume";
@@ -16,4 +19,21 @@ export function berthProviders(runtime: Runtime, cwd: string): Map<string, Provi
     ["berth:index:Container", new KindProvider("berth:index:Container", containerKind(runtime))],
     ["berth:index:Registry", new KindProvider("berth:index:Registry", registryKind(runtime, cwd))],
   ]);
+}
+
+export type ProviderConfig = z.infer<typeof ProviderArgs>;
+
+/** The package token of berth's provider resources, and its config namespace. */
+export const PACKAGE = "berth";
+export const PROVIDER_TYPE = `pulumi:providers:${PACKAGE}`;
+
+/**
+ * A provider configuration (`berth:*` keys, or a Provider resource's inputs) checked against its schema. Pulumi
+ * adds `version` to a provider's inputs; config values may arrive as strings.
+ */
+export function checkProviderConfig(inputs: PropertyMap): { config: ProviderConfig; failures: CheckFailure[] } {
+  const { version: _version, ...rest } = inputs;
+  const parsed = ProviderArgs.safeParse(rest);
+  if (parsed.success) return { config: parsed.data, failures: [] };
+  return { config: {}, failures: parsed.error.issues.flatMap((issue) => checkFailures(issue, ProviderArgs)) };
 }

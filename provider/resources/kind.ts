@@ -4,7 +4,7 @@ import { createHash } from "node:crypto";
 import { diff as jsonDiff, type IChange } from "json-diff-ts";
 import type { z } from "zod";
 import { replaceOnChangeFields } from "../../sdk/schema";
-import { containsUnknown, formatPath, valueAt } from "../values";
+import { containsUnknown, formatPath, keepSecret, revealAll, secretKeys, valueAt } from "../values";
 import type {
   CheckFailure,
   CheckRequest,
@@ -61,7 +61,16 @@ export class KindProvider<Args extends PropertyMap, Outs extends PropertyMap> im
     this.replaceFields = replaceOnChangeFields(kind.args);
   }
 
+  // Secrets reach the kind as plain values (it validates and acts on them); what the kind returns for a secret
+  // input stays secret, so a secret never turns plain on its way to the state.
   async check(req: CheckRequest): Promise<CheckResponse> {
+    const secret = secretKeys(req.news);
+    const plain = { ...req, news: reveal(req.news), olds: req.olds && reveal(req.olds) };
+    const checked = await this.checkPlain(plain);
+    return { ...checked, inputs: keepSecret(checked.inputs, secret) };
+  }
+
+  private async checkPlain(req: CheckRequest): Promise<CheckResponse> {
     const inputs: PropertyMap = { ...req.news };
     const autonamed = this.kind.autoname && inputs.name === undefined;
     if (autonamed) {
@@ -75,13 +84,14 @@ export class KindProvider<Args extends PropertyMap, Outs extends PropertyMap> im
       ? []
       : parsed.error.issues
           .filter((issue) => !issue.path.some((_, i) => containsUnknown(valueAt(inputs, issue.path.slice(0, i + 1)))))
-          .map((issue) => ({ property: formatPath(issue.path) || "(args)", reason: issue.message }));
+          .flatMap((issue) => checkFailures(issue, this.kind.args));
     if (failures.length > 0 || containsUnknown(inputs)) return { inputs, failures };
     if (autonamed) inputs[DEFAULTS] = ["name"];
     return this.kind.prepare ? this.kind.prepare(inputs as Args, { declared: req.declared, olds: req.olds }) : { inputs, failures: [] };
   }
 
-  async diff(req: DiffRequest): Promise<DiffResponse> {
+  async diff(secretReq: DiffRequest): Promise<DiffResponse> {
+    const req = { ...secretReq, oldInputs: reveal(secretReq.oldInputs), oldOutputs: reveal(secretReq.oldOutputs), news: reveal(secretReq.news) };
     const detailedDiff: Record<string, { kind: DiffKind }> = {};
     const diffs = new Set<string>();
     const replaces = new Set<string>();
@@ -106,32 +116,46 @@ export class KindProvider<Args extends PropertyMap, Outs extends PropertyMap> im
   }
 
   async create(req: CreateRequest): Promise<CreateResponse> {
-    const inputs = req.inputs as Args;
-    if (req.preview) return { id: "", outputs: { ...inputs, ...this.kind.previewOutputs(inputs) } };
-    const { id, outputs } = await this.kind.create(inputs);
-    return { id, outputs: { ...inputs, ...outputs } };
+    const inputs = reveal(req.inputs) as Args;
+    const { id, outputs } = req.preview ? { id: "", outputs: this.kind.previewOutputs(inputs) } : await this.kind.create(inputs);
+    return { id, outputs: keepSecret({ ...inputs, ...outputs }, secretKeys(req.inputs)) };
   }
 
   async read(req: ReadRequest): Promise<ReadResponse | undefined> {
-    const outputs = await this.kind.read(req.id, req.inputs as Args, req.outputs as Outs);
-    return outputs && { id: req.id, inputs: req.inputs, outputs: { ...req.inputs, ...outputs } };
+    const inputs = reveal(req.inputs);
+    const outputs = await this.kind.read(req.id, inputs as Args, reveal(req.outputs) as Outs);
+    const secret = [...secretKeys(req.inputs), ...secretKeys(req.outputs)];
+    return outputs && { id: req.id, inputs: req.inputs, outputs: keepSecret({ ...inputs, ...outputs }, secret) };
   }
 
   async update(req: UpdateRequest): Promise<UpdateResponse> {
-    const news = req.news as Args;
-    if (req.preview) return { outputs: { ...req.oldOutputs, ...news, ...this.kind.previewOutputs(news) } };
+    const news = reveal(req.news) as Args;
+    const secret = secretKeys(req.news);
+    if (req.preview) return { outputs: keepSecret({ ...reveal(req.oldOutputs), ...news, ...this.kind.previewOutputs(news) }, secret) };
     if (!this.kind.update) throw new Error(`${this.token} has no in-place update; this change should have replaced it`);
-    const outputs = await this.kind.update(req.id, req.oldInputs as Args, news, req.oldOutputs as Outs);
-    return { outputs: { ...news, ...outputs } };
+    const outputs = await this.kind.update(req.id, reveal(req.oldInputs) as Args, news, reveal(req.oldOutputs) as Outs);
+    return { outputs: keepSecret({ ...news, ...outputs }, secret) };
   }
 
   async delete(req: DeleteRequest): Promise<void> {
-    await this.kind.delete(req.id || this.kind.idOf(req.inputs as Args), req.outputs as Outs);
+    await this.kind.delete(req.id || this.kind.idOf(reveal(req.inputs) as Args), reveal(req.outputs) as Outs);
   }
 
   claims(inputs: PropertyMap): string[] {
-    return containsUnknown(inputs) ? [] : (this.kind.claims?.(inputs as Args) ?? []);
+    return containsUnknown(inputs) ? [] : (this.kind.claims?.(reveal(inputs) as Args) ?? []);
   }
+}
+
+const reveal = (props: PropertyMap) => revealAll(props) as PropertyMap;
+
+/** A schema issue as check failures naming each property; an unknown key names the keys that are valid. */
+export function checkFailures(issue: z.core.$ZodIssue, schema: z.ZodObject): CheckFailure[] {
+  if (issue.code !== "unrecognized_keys") return [{ property: formatPath(issue.path) || "(args)", reason: issue.message }];
+  const known = issue.path.length === 0 ? Object.keys(schema.shape).join(", ") : undefined;
+  return issue.keys.map((key) => ({
+    property: formatPath([...issue.path, key]),
+    reason: known ? `unknown property; the valid ones are: ${known}` : "unknown property",
+  }));
 }
 
 /** Inputs berth filled in rather than the user (recorded in state as Pulumi's bridged providers do). */

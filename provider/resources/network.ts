@@ -1,8 +1,8 @@
 import type { z } from "zod";
 import { NetworkArgs, NetworkOutputs } from "../../sdk/schema";
-import type { NetworkInfo, Runtime } from "../../native/runtime";
+import type { NetworkInfo, NetworkSpec, Runtime } from "../../native/runtime";
 import { isAutonamed, type Kind } from "./kind";
-import { contains, parseIPv4, parseSubnet } from "../../native/network/cidr";
+import { NetworkInputError, refusePredefined, resolveNetwork } from "../../native/network/options";
 import type { CheckFailure } from "./provider";
 
 type Args = z.infer<typeof NetworkArgs>;
@@ -10,6 +10,7 @@ type Outs = z.infer<typeof NetworkOutputs>;
 
 const outputsOf = (info: NetworkInfo): Outs => ({
   name: info.name,
+  driver: info.driver,
   bridge: info.bridge,
   subnet: info.subnet,
   gateway: info.gateway,
@@ -19,26 +20,26 @@ const outputsOf = (info: NetworkInfo): Outs => ({
 
 export const networkClaim = (name: string) => `network ${name}`;
 
-const specOf = (inputs: Args) => ({ name: inputs.name!, subnet: inputs.subnet, gateway: inputs.gateway, nat: inputs.nat ?? true });
+const specOf = ({ name, nat, ...rest }: Args): NetworkSpec => ({ ...rest, name: name!, nat: nat ?? true });
 
 export function networkKind(runtime: Runtime): Kind<Args, Outs> {
   return {
     args: NetworkArgs,
     outputs: NetworkOutputs,
     autoname: true,
+    // Docker's refusals of bad network input, at preview.
     async prepare(inputs) {
       const failures: CheckFailure[] = [];
       try {
-        const subnet = parseSubnet(inputs.subnet);
-        if (inputs.gateway !== undefined && !contains(subnet, parseIPv4(inputs.gateway)!)) {
-          failures.push({ property: "gateway", reason: `no matching subnet for gateway ${inputs.gateway}: it is outside ${inputs.subnet}` });
-        }
+        refusePredefined(inputs.name!);
+        resolveNetwork(specOf(inputs));
       } catch (err) {
-        failures.push({ property: "subnet", reason: (err as Error).message });
+        const property = err instanceof NetworkInputError ? err.field : "name";
+        failures.push({ property, reason: (err as Error).message });
       }
       return { inputs, failures };
     },
-    previewOutputs: (inputs) => ({ name: inputs.name, subnet: inputs.subnet, nat: inputs.nat ?? true }),
+    previewOutputs: (inputs) => ({ name: inputs.name, driver: inputs.driver ?? "bridge", subnet: inputs.subnet, nat: inputs.nat ?? true }),
     idOf: (inputs) => inputs.name!,
     async create(inputs) {
       const info = await runtime.networks.create(specOf(inputs));
@@ -48,13 +49,20 @@ export function networkKind(runtime: Runtime): Kind<Args, Outs> {
       const info = await runtime.networks.inspect(id);
       return info && outputsOf(info);
     },
-    // Switching NAT, or putting back a bridge or rule removed by hand, is an ensure of the same network.
+    // Switching NAT, internal or the host shim, or putting back a bridge or rule removed by hand, is an ensure.
     async update(_id, _olds, news) {
       return outputsOf(await runtime.networks.create(specOf(news)));
     },
     delete: (id) => runtime.networks.remove(id),
     drift: (outputs) => (outputs.status === "ok" ? [] : [{ property: "status", replace: false }]),
-    exclusive: (olds, news) => (!isAutonamed(news) && olds.name === news.name) || olds.subnet === news.subnet,
-    claims: (inputs) => [networkClaim(inputs.name!)],
+    exclusive: (olds, news) =>
+      (!isAutonamed(news) && olds.name === news.name) ||
+      olds.subnet === news.subnet ||
+      (news.driver === "macvlan" && olds.parent === news.parent),
+    claims: (inputs) => [
+      networkClaim(inputs.name!),
+      ...(inputs.driver === "macvlan" ? [`macvlan parent ${inputs.parent}`] : []),
+      ...(inputs.bridgeName ? [`bridge ${inputs.bridgeName}`] : []),
+    ],
   };
 }

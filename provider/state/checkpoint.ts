@@ -19,8 +19,23 @@ export interface ResourceState {
   provider?: string;
   propertyDependencies?: Record<string, string[]>;
   retainOnDelete?: boolean;
+  ignoreChanges?: string[];
+  replaceOnChanges?: string[];
+  additionalSecretOutputs?: string[];
+  customTimeouts?: CustomTimeouts;
+  deletedWith?: string;
+  aliases?: string[];
+  /** The id this resource was imported with. */
+  importID?: string;
   created?: string;
   modified?: string;
+}
+
+/** Seconds each operation may take, as Pulumi records them. */
+export interface CustomTimeouts {
+  create?: number;
+  update?: number;
+  delete?: number;
 }
 
 export type OperationType = "creating" | "updating" | "deleting" | "reading";

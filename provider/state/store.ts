@@ -7,12 +7,21 @@ import * as path from "node:path";
 import type { CheckpointFile, DeploymentV3 } from "./checkpoint";
 import { emptyDeployment } from "./checkpoint";
 import { sortResources } from "./order";
+import { type Crypter, openSecrets, sealSecrets } from "./secrets";
+import { containsSecret } from "../values";
 
 export interface StackRef {
   /** Directory holding `.pulumi/` (Pulumi's file backend root). */
   backendDir: string;
   project: string;
   stack: string;
+  /** Where the stack's passphrase salt lives (Pulumi.<stack>.yaml); needed only when there are secrets. */
+  secrets?: SecretsSource;
+}
+
+export interface SecretsSource {
+  readonly encryptionSalt: string | undefined;
+  crypter(checkpointSalt?: string): Crypter;
 }
 
 const ORG = "organization";
@@ -41,14 +50,28 @@ export class StackStore {
     }
     const parsed = JSON.parse(text) as CheckpointFile;
     if (parsed.version !== 3) throw new Error(`${this.file}: checkpoint version ${parsed.version} is not supported (3 is)`);
-    return parsed.checkpoint.latest ?? emptyDeployment();
+    const latest = parsed.checkpoint.latest;
+    if (!latest) return emptyDeployment();
+    return openSecrets(latest, () => this.crypter(saltOf(latest))) as DeploymentV3;
+  }
+
+  private crypter(checkpointSalt?: string): Crypter {
+    if (!this.ref.secrets) throw new Error(`${this.file} holds secrets, but this stack has no secrets provider`);
+    return this.ref.secrets.crypter(checkpointSalt);
+  }
+
+  /** Secrets sealed with the stack's passphrase, and the salt recorded as Pulumi records it. */
+  private sealed(deployment: DeploymentV3): DeploymentV3 {
+    const sealed = containsSecret(deployment) ? (sealSecrets(deployment, this.crypter(saltOf(deployment))) as DeploymentV3) : deployment;
+    const salt = this.ref.secrets?.encryptionSalt ?? saltOf(deployment);
+    return salt ? { ...sealed, secrets_providers: { type: "passphrase", state: { salt } } } : sealed;
   }
 
   /** Writes the whole checkpoint to a temp file, syncs it, then renames it over the old one. */
   save(deployment: DeploymentV3): void {
     const file: CheckpointFile = {
       version: 3,
-      checkpoint: { stack: this.qualifiedName, latest: { ...deployment, resources: sortResources(deployment.resources) } },
+      checkpoint: { stack: this.qualifiedName, latest: this.sealed({ ...deployment, resources: sortResources(deployment.resources) }) },
     };
     fs.mkdirSync(path.dirname(this.file), { recursive: true });
     this.ensureProjectMode();
@@ -89,6 +112,11 @@ export class StackStore {
     }
     return release;
   }
+}
+
+function saltOf(d: DeploymentV3): string | undefined {
+  const state = d.secrets_providers?.type === "passphrase" ? (d.secrets_providers.state as { salt?: string }) : undefined;
+  return state?.salt;
 }
 
 function readLock(file: string): { pid: number; hostname: string; timestamp: string } | undefined {

@@ -46,6 +46,16 @@ export const markForDeletion = (d: DeploymentV3, urn: string) =>
     if (old) old.delete = true;
   });
 
+/** A live resource takes a new URN (an alias matched), and what referred to the old one follows it. */
+export const rename = (d: DeploymentV3, from: string, to: string) =>
+  produce(d, (draft) => {
+    for (const r of draft.resources) {
+      if (r.urn === from && !r.delete) r.urn = to;
+      if (r.parent === from) r.parent = to;
+      if (r.dependencies?.includes(from)) r.dependencies = r.dependencies.map((u) => (u === from ? to : u));
+    }
+  });
+
 /** Removes a resource from state without touching the host (refresh found it gone). */
 export const forget = (d: DeploymentV3, urn: string) =>
   produce(d, (draft) => {

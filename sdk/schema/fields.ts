@@ -49,3 +49,8 @@ export const port = z
   .max(65535, { error: "must be between 1 and 65535" });
 
 export const absolutePath = z.string().startsWith("/", { error: "must be an absolute path such as /data" });
+
+/** A Linux interface name (the kernel allows 15 characters). */
+export const ifname = z.string().regex(/^[a-zA-Z0-9_.-]{1,15}$/, {
+  error: "must be an interface name of 1-15 letters, digits, '_', '.' or '-'",
+});

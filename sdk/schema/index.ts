@@ -5,4 +5,5 @@ export * from "./container";
 export * from "./image";
 export * from "./network";
 export * from "./volume";
+export * from "./provider";
 export * from "./registry";

@@ -30,7 +30,7 @@ describe("parseSubnet", () => {
 
 describe("fileIpam", () => {
   it("never hands out the network, broadcast or gateway address, and says when the pool is empty", async () => {
-    const ipam = fileIpam(tempDir(), parseSubnet("10.9.0.0/29"), parseIPv4("10.9.0.1")!);
+    const ipam = fileIpam(tempDir(), { subnet: parseSubnet("10.9.0.0/29"), reserved: [parseIPv4("10.9.0.1")!] });
     const got = [];
     for (let i = 0; i < 5; i++) got.push(await ipam.allocate(`c${i}`));
     expect(got).toEqual(["10.9.0.2", "10.9.0.3", "10.9.0.4", "10.9.0.5", "10.9.0.6"]);
@@ -42,15 +42,15 @@ describe("fileIpam", () => {
     const subnet = parseSubnet("10.9.0.0/26");
     const gateway = parseIPv4("10.9.0.1")!;
     const got = await Promise.all(
-      Array.from({ length: 40 }, (_, i) => fileIpam(dir, subnet, gateway).allocate(`c${i}`)),
+      Array.from({ length: 40 }, (_, i) => fileIpam(dir, { subnet, reserved: [gateway] }).allocate(`c${i}`)),
     );
     expect(new Set(got).size).toBe(40);
     expect(got).not.toContain("10.9.0.1");
-    expect((await fileIpam(dir, subnet, gateway).list()).length).toBe(40);
+    expect((await fileIpam(dir, { subnet, reserved: [gateway] }).list()).length).toBe(40);
   });
 
   it("releases by owner, idempotently, and reuses the freed address", async () => {
-    const ipam = fileIpam(tempDir(), parseSubnet("10.9.0.0/24"), parseIPv4("10.9.0.1")!);
+    const ipam = fileIpam(tempDir(), { subnet: parseSubnet("10.9.0.0/24"), reserved: [parseIPv4("10.9.0.1")!] });
     const a = await ipam.allocate("a");
     await ipam.allocate("b");
     await ipam.release("a");

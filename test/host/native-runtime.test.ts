@@ -143,7 +143,7 @@ describe("networks", () => {
   it("creates a bridge with the gateway address, NAT and forwarding rules", async () => {
     const info = await rt.networks.create({ name: NET, subnet: SUBNET, nat: true });
     const gateway = SUBNET.replace(/0\/24$/, "1");
-    expect(info).toEqual({ name: NET, bridge: bridgeName(NET), subnet: SUBNET, gateway, nat: true, faults: [] });
+    expect(info).toEqual({ name: NET, driver: "bridge", bridge: bridgeName(NET), subnet: SUBNET, gateway, nat: true, faults: [] });
     expect(info.bridge.length).toBeLessThanOrEqual(15);
     expect(sh("ip", ["-4", "addr", "show", "dev", info.bridge])).toContain(`inet ${gateway}/24`);
     const rules = berthRules().join("\n");
@@ -157,7 +157,7 @@ describe("networks", () => {
   it("is an ensure: the same spec again changes nothing, a different one is refused", async () => {
     expect((await rt.networks.create({ name: NET, subnet: SUBNET, nat: true })).faults).toEqual([]);
     await expect(rt.networks.create({ name: NET, subnet: "10.250.0.0/24", nat: true })).rejects.toThrow(
-      `network "${NET}" already exists with subnet ${SUBNET}`,
+      `network "${NET}" already exists with driver bridge, subnet ${SUBNET}`,
     );
   });
 
@@ -170,7 +170,7 @@ describe("networks", () => {
     ).rejects.toThrow(`overlaps ${SUBNET} of network "${NET}"`);
     await expect(
       rt.networks.create({ name: OTHER_NET, subnet: "10.251.0.0/24", gateway: "10.9.9.9", nat: false }),
-    ).rejects.toThrow('invalid gateway "10.9.9.9"');
+    ).rejects.toThrow("no matching subnet for gateway 10.9.9.9");
     await expect(rt.networks.create({ name: "bad/name", subnet: "10.251.0.0/24", nat: false })).rejects.toThrow(
       'invalid network name "bad/name"',
     );
@@ -313,7 +313,11 @@ describe("containers", () => {
   it("reports a deleted veth as a fault", async () => {
     sh("ip", ["link", "del", vethName(WEB)]);
     const info = (await rt.containers.inspect(WEB))!;
-    expect(info.faults).toEqual([`veth ${vethName(WEB)} is missing`]);
+    expect(info.faults).toEqual([
+      `veth ${vethName(WEB)} is missing`,
+      "interface eth0 is missing inside berth-" + WEB,
+      expect.stringMatching(/^default route via .* is missing$/),
+    ]);
   });
 
   it("re-creates a half-made container whose runc container is gone", async () => {

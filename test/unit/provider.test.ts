@@ -80,7 +80,7 @@ describe("Network check", () => {
       { property: "subnet", reason: 'invalid subnet "10.1.0.5/24": it should be 10.1.0.0/24' },
     ]);
     expect((await check(network, { subnet: "10.1.0.0/24", gateway: "10.2.0.1" })).failures).toEqual([
-      { property: "gateway", reason: "no matching subnet for gateway 10.2.0.1: it is outside 10.1.0.0/24" },
+      { property: "gateway", reason: "no matching subnet for gateway 10.2.0.1: use an address inside 10.1.0.0/24" },
     ]);
     expect((await check(network, { subnet: "10.1.0.0/33" })).failures[0].property).toBe("subnet");
   });

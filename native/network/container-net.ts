@@ -1,0 +1,295 @@
+// The networking of one container, from spec to host and back: check it (before anything is made), claim its
+// addresses and ports, plug it in, configure the inside, report what drifted, and undo it all. Also keeps every
+// container's /etc/hosts right as containers come and go (see hosts.ts). The container runtime calls in here.
+import * as fs from "node:fs";
+import type { ContainerSpec, ImageInfo, PortMapping } from "../runtime";
+import type { Host } from "../host/exec";
+import type { Paths } from "../paths";
+import { linkExists, netnsExists, netnsPath } from "../host/probe";
+import { netnsName, vethName } from "../names";
+import { KeyedMutex } from "../mutex";
+import { contains, parseIPv4, parseSubnet } from "./cidr";
+import type { Iptables, Rule } from "./iptables";
+import { containerTag, portRules, validatePorts, type PortClaims } from "./portmap";
+import { DEFAULT_NETWORK, type BridgeNetworks, type NetworkRecord } from "./networks";
+import { attachmentFaults, configure, macFor, plug, processNetns, sameNamespace, unplug, type AttachmentRecord, type ContainerNet } from "./attach";
+import { hostsFile, parseExtraHost, parseLink, peersOf, resolvConf, type Resolvable } from "./hosts";
+
+/** A container's networking as checked, before any address or port is claimed. */
+export interface NetPlan {
+  mode: ContainerNet["mode"];
+  joined?: { name: string; netnsPath: string; hosts: string; resolvConf: string };
+  attachments: { net: NetworkRecord | undefined; network: string; ip?: string; aliases: string[]; mac?: string }[];
+  ports: PortMapping[];
+}
+
+/** What the network side needs of a container record. */
+export interface NetHolder {
+  spec: ContainerSpec;
+  net?: ContainerNet;
+  createdAt: string;
+}
+
+const MAC = /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/i;
+const HOST_NAME = /^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,62})$/;
+
+/** Everything the container runs with, from image and spec: Docker's -P adds each exposed port on a free port. */
+function portsOf(spec: ContainerSpec, image: ImageInfo): PortMapping[] {
+  const ports = [...(spec.ports ?? [])];
+  if (spec.publishAll) {
+    for (const exposed of image.config.exposedPorts ?? []) {
+      const [port, protocol = "tcp"] = exposed.split("/");
+      const p = { hostIp: "0.0.0.0", hostPort: 0, containerPort: Number(port), protocol: protocol as "tcp" | "udp" };
+      if (!ports.some((q) => q.containerPort === p.containerPort && q.protocol === p.protocol)) ports.push(p);
+    }
+  }
+  return ports;
+}
+
+export class ContainerNetworking {
+  // Hosts files are rewritten one root-wide pass at a time, each from the records as they are then.
+  private readonly mutex = new KeyedMutex();
+
+  constructor(
+    private readonly host: Host,
+    private readonly paths: Paths,
+    private readonly networks: BridgeNetworks,
+    private readonly iptables: Iptables,
+    private readonly claims: PortClaims,
+  ) {}
+
+  /** Checks the networking part of a spec against the host, refusing what Docker refuses; changes nothing. */
+  async plan(spec: ContainerSpec, image: ImageInfo, records: NetHolder[]): Promise<NetPlan> {
+    const name = spec.name;
+    const refuse = (why: string): never => {
+      throw new Error(`container "${name}": ${why}`);
+    };
+    const mode = spec.networkMode;
+    const asked = spec.networks ?? (spec.network !== undefined ? [{ network: spec.network }] : []);
+    if (mode !== undefined && mode !== "bridge" && asked.length > 0) {
+      refuse(`conflicting options: networks and network mode "${mode}"; give one or the other`);
+    }
+    const ports = portsOf(spec, image);
+    validatePorts(name, ports);
+    for (const h of spec.extraHosts ?? []) {
+      const { ip, names } = parseExtraHost(h);
+      if (parseIPv4(ip) === undefined || !HOST_NAME.test(names[0])) refuse(`invalid extra host "${h}": use "host:ip", e.g. "db:10.0.0.5"`);
+    }
+    for (const d of spec.dns ?? []) if (parseIPv4(d) === undefined) refuse(`invalid dns server "${d}": use an IPv4 address`);
+    if (spec.domainname !== undefined && !HOST_NAME.test(spec.domainname)) refuse(`invalid domainname "${spec.domainname}"`);
+
+    if (mode === "none" || mode === "host" || mode?.startsWith("container:")) {
+      if (ports.length > 0) refuse(`conflicting options: port publishing and network mode "${mode}"`);
+      if (spec.links?.length) refuse(`conflicting options: links and network mode "${mode}"`);
+      if (mode === "none" || mode === "host") return { mode, attachments: [], ports: [] };
+      for (const f of ["hostname", "dns", "extraHosts", "domainname"] as const) {
+        if (spec[f] !== undefined) refuse(`conflicting options: ${f} and network mode "${mode}" (it shares the other container's)`);
+      }
+      const other = mode.slice("container:".length);
+      const target = records.find((r) => r.spec.name === other);
+      if (!target) refuse(`network mode "${mode}": no container "${other}"; run it first`);
+      const pid = Number(await fs.promises.readFile(this.paths.container(other).pid, "utf8").catch(() => "0"));
+      const nsPath = target!.net?.netns ? netnsPath(target!.net.netns) : pid > 0 ? processNetns(pid) : undefined;
+      if (!nsPath || !fs.existsSync(nsPath)) refuse(`network mode "${mode}": container "${other}" is not running`);
+      if (target!.net?.mode === "container" || target!.net?.mode === "host") {
+        refuse(`network mode "${mode}": container "${other}" itself shares another network namespace; name that one`);
+      }
+      const p = this.paths.container(other);
+      return { mode: "container", joined: { name: other, netnsPath: nsPath!, hosts: p.hosts, resolvConf: p.resolvConf }, attachments: [], ports: [] };
+    }
+    if (mode !== undefined && mode !== "bridge") refuse(`invalid network mode "${mode}": use none, host, bridge or container:NAME`);
+
+    const wanted = mode === "bridge" ? [{ network: DEFAULT_NETWORK }, ...asked] : asked;
+    const attachments: NetPlan["attachments"] = [];
+    for (const a of wanted) {
+      if (attachments.some((x) => x.network === a.network)) refuse(`network "${a.network}" is given twice`);
+      const net = await this.networks.record(a.network);
+      if (!net && a.network !== DEFAULT_NETWORK) refuse(`network "${a.network}" not found: create it first`);
+      if (a.ip !== undefined) {
+        if (a.network === DEFAULT_NETWORK) refuse(`ip ${a.ip}: user specified IP address is supported on user defined networks only`);
+        const ip = parseIPv4(a.ip);
+        if (ip === undefined || !contains(parseSubnet(net!.subnet), ip)) {
+          refuse(`Invalid address ${a.ip}: It does not belong to any of this network's subnets (network "${a.network}", ${net!.subnet})`);
+        }
+        if ([net!.gateway, ...Object.values(net!.auxAddresses)].includes(a.ip)) {
+          refuse(`ip ${a.ip} on network "${a.network}": Address already in use (it is the gateway or an auxiliary address)`);
+        }
+        const holder = (await this.networks.ipam(net!).list()).find((x) => x.ip === a.ip && x.owner !== name);
+        if (holder) refuse(`ip ${a.ip} on network "${a.network}": Address already in use by container "${holder.owner}"`);
+      }
+      if (a.mac !== undefined && !MAC.test(a.mac)) refuse(`invalid mac "${a.mac}": use six hex pairs, e.g. 02:42:0a:00:00:05`);
+      for (const alias of a.aliases ?? []) if (!HOST_NAME.test(alias)) refuse(`invalid alias "${alias}" on network "${a.network}"`);
+      if (net?.macvlanMode === "passthru") {
+        const holder = (await this.networks.ipam(net).list()).find((x) => x.owner !== name && !x.owner.startsWith("#"));
+        if (holder) {
+          refuse(
+            `failed to create the macvlan port: invalid argument — network "${a.network}" is passthru, and container ` +
+              `"${holder.owner}" already has its parent ${net.bridge}`,
+          );
+        }
+      }
+      attachments.push({ net, network: a.network, ip: a.ip, aliases: a.aliases ?? [], mac: a.mac });
+    }
+    if (ports.length > 0 && !attachments.some((a) => (a.net?.driver ?? "bridge") === "bridge")) {
+      refuse("publishes ports but is on no bridge network: give it one (ports are forwarded to a bridge address)");
+    }
+    for (const link of spec.links ?? []) {
+      const [other] = parseLink(link);
+      const peer = records.find((r) => r.spec.name === other);
+      if (!peer || !peer.net?.attachments.some((x) => attachments.some((a) => a.network === x.network))) {
+        refuse(`link "${link}": no container "${other}" on a network this one joins`);
+      }
+    }
+    // Host names follow from the container name alone: refuse before making anything (whose cleanup would then
+    // delete them) if another berth root on this host already uses this one.
+    const hostIfs = attachments.map((_, i) => hostIfName(name, i));
+    if (attachments.length > 0 && (netnsExists(netnsName(name)) || hostIfs.some(linkExists))) {
+      refuse(
+        `network namespace ${netnsName(name)} or veth ${hostIfs.join("/")} already exists on this host, so another ` +
+          "berth root uses this name; pick another name, or delete them if nothing uses them",
+      );
+    }
+    return { mode: attachments.length > 0 ? "networks" : "none", attachments, ports };
+  }
+
+  /** Addresses and host ports for the container, recorded by the caller before anything is plugged in. */
+  async claim(name: string, plan: NetPlan): Promise<ContainerNet> {
+    const attachments: AttachmentRecord[] = [];
+    // Each address is claimed in order, so a failure leaves claims the caller's release() undoes.
+    for (const [i, a] of plan.attachments.entries()) {
+      const net = a.net ?? (await this.networks.ensureDefault());
+      const ipam = this.networks.ipam(net);
+      const ip = a.ip !== undefined ? await ipam.claim(name, a.ip) : await ipam.allocate(name);
+      attachments.push({
+        network: a.network,
+        driver: net.driver,
+        ifname: `eth${i}`,
+        hostIf: net.driver === "bridge" ? hostIfName(name, i) : undefined,
+        device: net.bridge,
+        macvlanMode: net.macvlanMode,
+        ip,
+        prefix: parseSubnet(net.subnet).prefix,
+        gateway: net.gateway,
+        mac: (a.mac ?? macFor(ip)).toLowerCase(),
+        aliases: a.aliases,
+        mtu: net.mtu,
+        defaultRoute: false,
+      });
+    }
+    const gw = plan.attachments.findIndex((a) => !a.net?.internal);
+    if (gw >= 0) attachments[gw].defaultRoute = true;
+    const ports = await this.claims.claim(name, plan.ports);
+    return {
+      mode: plan.mode,
+      netns: plan.mode === "networks" ? netnsName(name) : undefined,
+      joined: plan.joined?.name,
+      attachments,
+      ports,
+    };
+  }
+
+  /** The namespace, its links and the port rules: made before `runc create`. */
+  async plugIn(name: string, net: ContainerNet): Promise<void> {
+    if (!net.netns) return;
+    await plug(this.host, net.netns, net.attachments);
+    const rules = this.portRules(name, net);
+    if (rules.length > 0) await this.iptables.add(rules);
+  }
+
+  /** Puts back port rules missing under a running container. */
+  async plugPorts(name: string, net: ContainerNet): Promise<void> {
+    await this.iptables.ensure(this.portRules(name, net));
+  }
+
+  /** Addresses and routes inside: needed only once the process starts. */
+  configureInside(net: ContainerNet): Promise<void> {
+    return net.netns ? configure(this.host, net.netns, net.attachments) : Promise.resolve();
+  }
+
+  /** How runc's config.json treats the network namespace. */
+  namespace(net: ContainerNet | undefined, plan: NetPlan): { path?: string; host?: boolean } {
+    if (net?.mode === "host") return { host: true };
+    if (plan.joined) return { path: plan.joined.netnsPath };
+    return { path: net?.netns && netnsPath(net.netns) };
+  }
+
+  /** /etc/hosts and resolv.conf content for a container (container mode shares the other's files instead). */
+  async etcFiles(rec: NetHolder, all: NetHolder[], hostname: string): Promise<{ hosts: string; resolvConf: string }> {
+    const { spec } = rec;
+    if (rec.net?.mode === "host") {
+      const hosts = await fs.promises.readFile("/etc/hosts", "utf8").catch(() => "127.0.0.1\tlocalhost\n");
+      const extra = (spec.extraHosts ?? []).map(parseExtraHost).map((e) => `${e.ip}\t${e.names[0]}\n`);
+      return { hosts: hosts + extra.join(""), resolvConf: await fs.promises.readFile("/etc/resolv.conf", "utf8").catch(() => "") };
+    }
+    return {
+      hosts: hostsFile(resolvable(rec, hostname), all.map((r) => resolvable(r))),
+      resolvConf: await resolvConf(spec),
+    };
+  }
+
+  /**
+   * Rewrites the hosts files of every container sharing a network with rec (rec's own is written at create), from
+   * all: the records as they are now, with rec when it was just made and without it when it was just removed.
+   */
+  refreshPeers(rec: NetHolder, all: NetHolder[]): Promise<void> {
+    return this.mutex.run("hosts", async () => {
+      const everyone = all.map((r) => resolvable(r));
+      for (const peer of peersOf(resolvable(rec), everyone)) {
+        const holder = all.find((r) => r.spec.name === peer.name)!;
+        const file = this.paths.container(peer.name).hosts;
+        if (holder.net?.mode !== "networks" || !fs.existsSync(file)) continue;
+        // Same inode: the file is bind-mounted into the running container.
+        await fs.promises.writeFile(file, hostsFile(peer, everyone));
+      }
+    });
+  }
+
+  portRules(name: string, net: ContainerNet): Rule[] {
+    const target = net.attachments.find((a) => a.driver === "bridge");
+    return target ? portRules(name, target.ip, net.ports) : [];
+  }
+
+  /** pid: the container's init, when it runs. */
+  async faults(rec: NetHolder, pid: number | undefined): Promise<{ faults: string[]; portFaults: string[] }> {
+    const net = rec.net;
+    if (!net) return { faults: [], portFaults: [] };
+    const faults = await attachmentFaults(this.host, net);
+    // The container it joined was re-created: this one is left in a namespace nobody else uses.
+    if (net.joined && pid) {
+      const ns = netnsPath(netnsName(net.joined));
+      const gone = !fs.existsSync(this.paths.container(net.joined).record);
+      if (gone || (fs.existsSync(ns) && !sameNamespace(processNetns(pid), ns))) {
+        faults.push(`no longer in the network namespace of container "${net.joined}"`);
+      }
+    }
+    return { faults, portFaults: await this.iptables.missing(this.portRules(rec.spec.name, net)) };
+  }
+
+  /** Undoes a container's networking; each step skips what is gone. */
+  async release(name: string, net: ContainerNet | undefined): Promise<void> {
+    await Promise.all([
+      net ? this.iptables.delete(this.portRules(name, net), containerTag(name)) : this.iptables.removeTagged(containerTag(name)),
+      net && unplug(this.host, net),
+    ]);
+    // Every network, not only the recorded ones: a run that failed or crashed while claiming had no record yet.
+    const networks = await this.networks.list();
+    for (const rec of networks) await this.networks.ipam(rec).release(name);
+    await this.claims.release(name);
+    if (networks.some((n) => n.network === DEFAULT_NETWORK)) await this.networks.releaseDefault();
+  }
+}
+
+/** The host end of a container's i-th veth pair; the first keeps the name berth always gave it. */
+export const hostIfName = (container: string, i: number): string => vethName(i === 0 ? container : `${container}#${i}`);
+
+function resolvable(r: NetHolder, hostname = r.spec.hostname ?? r.spec.name): Resolvable {
+  return {
+    name: r.spec.name,
+    hostname,
+    domainname: r.spec.domainname,
+    net: r.net,
+    links: r.spec.links,
+    extraHosts: r.spec.extraHosts,
+    createdAt: r.createdAt,
+  };
+}

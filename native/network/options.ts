@@ -1,0 +1,160 @@
+// A network spec checked and resolved into the record berth keeps: Docker's refusals for bad network input, each
+// naming the field, made before anything on the host changes. Pure apart from looking at host interfaces.
+import * as fs from "node:fs";
+import * as os from "node:os";
+import type { NetworkSpec } from "../runtime";
+import type { MacvlanMode, NetworkDriver } from "./types";
+import { linkExists } from "../host/probe";
+import { bridgeName, checkName } from "../names";
+import { contains, formatIPv4, formatSubnet, isHostAddress, parseIPv4, parseSubnet, within, type Subnet } from "./cidr";
+
+export interface NetworkRecord {
+  network: string;
+  driver: NetworkDriver;
+  /** The bridge device; for macvlan, the parent interface. */
+  bridge: string;
+  subnet: string;
+  gateway: string;
+  ipRange?: string;
+  auxAddresses: Record<string, string>;
+  nat: boolean;
+  internal: boolean;
+  mtu?: number;
+  macvlanMode?: MacvlanMode;
+  /** macvlan on "<nic>.<id>": berth makes the 802.1q link and removes it with the network. */
+  vlan?: { nic: string; id: number };
+  /** macvlan host shim device ("bt…"); its address is allocated from the pool. */
+  shim?: string;
+}
+
+/** A bad network input: the field, and the message (Docker's wording where Docker has one). */
+export class NetworkInputError extends Error {
+  constructor(
+    readonly field: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = "NetworkInputError";
+  }
+}
+
+/** Names the system reserves, as Docker does for its predefined networks. */
+const PREDEFINED_NETWORKS = ["bridge", "host", "none"];
+
+/** A network a user declares may not take a predefined name. */
+export function refusePredefined(name: string): void {
+  if (PREDEFINED_NETWORKS.includes(name)) {
+    throw new NetworkInputError("name", `"${name}" is a predefined network name: pick another name`);
+  }
+}
+export const MACVLAN_MODES: readonly MacvlanMode[] = ["bridge", "vepa", "private", "passthru"];
+const IFNAME = /^[a-zA-Z0-9_.-]{1,15}$/;
+
+/** Whether this kernel can make 802.1q links: the module is loaded, or there to be loaded. */
+export function vlanSupported(): boolean {
+  return fs.existsSync("/proc/net/vlan") || fs.existsSync(`/lib/modules/${os.release()}/kernel/net/8021q`);
+}
+
+function address(field: string, value: string): number {
+  const ip = parseIPv4(value);
+  if (ip === undefined) throw new NetworkInputError(field, `invalid address "${value}": expected IPv4 such as 10.89.0.5`);
+  return ip;
+}
+
+function subnetOf(field: string, value: string): Subnet {
+  try {
+    return parseSubnet(value);
+  } catch (e) {
+    throw new NetworkInputError(field, (e as Error).message);
+  }
+}
+
+/** Checks a spec; throws NetworkInputError naming the first bad field. */
+export function resolveNetwork(spec: NetworkSpec): NetworkRecord {
+  checkName("network", spec.name);
+  const driver = spec.driver ?? "bridge";
+  const subnet = subnetOf("subnet", spec.subnet);
+  const gateway = spec.gateway === undefined ? subnet.base + 1 : address("gateway", spec.gateway);
+  if (!isHostAddress(subnet, gateway)) {
+    throw new NetworkInputError("gateway", `no matching subnet for gateway ${spec.gateway}: use an address inside ${spec.subnet}`);
+  }
+  let ipRange: string | undefined;
+  if (spec.ipRange !== undefined) {
+    const range = subnetOf("ipRange", spec.ipRange);
+    if (!within(subnet, range)) {
+      throw new NetworkInputError("ipRange", `no matching subnet for range ${spec.ipRange}: it must lie inside ${spec.subnet}`);
+    }
+    ipRange = formatSubnet(range);
+  }
+  const auxAddresses: Record<string, string> = {};
+  for (const [name, value] of Object.entries(spec.auxAddresses ?? {})) {
+    const ip = address(`auxAddresses.${name}`, value);
+    if (!contains(subnet, ip)) {
+      throw new NetworkInputError(`auxAddresses.${name}`, `no matching subnet for aux-address ${value}: it must lie inside ${spec.subnet}`);
+    }
+    auxAddresses[name] = formatIPv4(ip);
+  }
+  if (spec.mtu !== undefined && !(Number.isInteger(spec.mtu) && spec.mtu >= 68 && spec.mtu <= 65535)) {
+    throw new NetworkInputError("mtu", `invalid MTU ${spec.mtu}: use 68-65535`);
+  }
+  const common = {
+    network: spec.name,
+    driver,
+    subnet: formatSubnet(subnet),
+    gateway: formatIPv4(gateway),
+    ipRange,
+    auxAddresses,
+    nat: spec.nat && !spec.internal,
+    internal: spec.internal ?? false,
+    mtu: spec.mtu,
+  };
+  const forbid = (field: "parent" | "macvlanMode" | "hostShim" | "bridgeName", why: string): void => {
+    if (spec[field] !== undefined) throw new NetworkInputError(field, `${field} ${why}`);
+  };
+  if (driver === "bridge") {
+    for (const f of ["parent", "macvlanMode", "hostShim"] as const) forbid(f, 'applies to driver "macvlan" only');
+    const bridge = spec.bridgeName ?? bridgeName(spec.name);
+    if (!IFNAME.test(bridge)) {
+      throw new NetworkInputError("bridgeName", `invalid interface name "${bridge}": use 1-15 letters, digits, '_', '.' or '-'`);
+    }
+    return { ...common, bridge };
+  }
+  forbid("bridgeName", 'applies to driver "bridge" only');
+  const mode = spec.macvlanMode ?? "bridge";
+  if (!MACVLAN_MODES.includes(mode)) {
+    throw new NetworkInputError(
+      "macvlanMode",
+      `requested macvlan mode '${mode}' is not valid, 'bridge' mode is the macvlan driver default (use ${MACVLAN_MODES.join(", ")})`,
+    );
+  }
+  const parent = spec.parent;
+  if (parent === undefined) throw new NetworkInputError("parent", 'driver "macvlan" needs a parent interface, e.g. "eth0"');
+  const sub = /^(.+)\.(\d+)$/.exec(parent);
+  const nic = sub ? sub[1] : parent;
+  if (!IFNAME.test(parent)) throw new NetworkInputError("parent", `invalid interface name "${parent}"`);
+  if (nic === "lo") throw new NetworkInputError("parent", "loopback interface is not a valid macvlan parent link");
+  if (!linkExists(nic)) {
+    throw new NetworkInputError("parent", `parent interface "${nic}" does not exist on this host: name an existing NIC`);
+  }
+  let vlan: NetworkRecord["vlan"];
+  if (sub && !linkExists(parent)) {
+    const id = Number(sub[2]);
+    if (!(id >= 1 && id <= 4094)) throw new NetworkInputError("parent", `vlan id must be between 1-4094, received: ${id}`);
+    if (!vlanSupported()) {
+      throw new NetworkInputError(
+        "parent",
+        `failed to create ${parent} vlan link: operation not supported (this kernel has no 802.1q/8021q support); ` +
+          `use an existing interface as parent`,
+      );
+    }
+    vlan = { nic, id };
+  }
+  return {
+    ...common,
+    nat: false,
+    bridge: parent,
+    macvlanMode: mode,
+    vlan,
+    shim: spec.hostShim ? bridgeName(`${spec.name}\0shim`) : undefined,
+  };
+}

@@ -1,0 +1,211 @@
+// pulumirpc.ResourceProvider served over gRPC with the stubs that ship in @pulumi/pulumi, in front of the same
+// Provider objects the embedded engine calls. Unlike @pulumi/pulumi's bundled server it honours CheckConfig and
+// Configure, accepts secrets, and answers Diff with replace keys, delete-before-replace and a detailed diff.
+import * as grpc from "@grpc/grpc-js";
+import { checkProviderConfig, PACKAGE, type ProviderConfig } from "../resources";
+import type { CheckFailure, DiffKind, PropertyMap, Provider } from "../resources/provider";
+import { BERTH_VERSION } from "../state/checkpoint";
+import { UNKNOWN, containsUnknown } from "../values";
+
+/* eslint-disable @typescript-eslint/no-explicit-any -- the generated stubs are untyped JavaScript */
+type Stub = any;
+
+const pb: Stub = require("@pulumi/pulumi/proto/provider_pb.js");
+const pluginPb: Stub = require("@pulumi/pulumi/proto/plugin_pb.js");
+const grpcPb: Stub = require("@pulumi/pulumi/proto/provider_grpc_pb.js");
+const emptyPb: Stub = require(require.resolve("google-protobuf/google/protobuf/empty_pb.js", { paths: [require.resolve("@pulumi/pulumi/proto/provider_pb.js")] }));
+const structPb: Stub = require(require.resolve("google-protobuf/google/protobuf/struct_pb.js", { paths: [require.resolve("@pulumi/pulumi/proto/provider_pb.js")] }));
+
+/** Builds the providers for one configuration (one plugin process serves one provider instance, as in Pulumi). */
+export type ProvidersFor = (config: ProviderConfig, programDir: string) => Map<string, Provider>;
+
+const KIND: Record<DiffKind, number> = {
+  add: pb.PropertyDiff.Kind.ADD,
+  "add-replace": pb.PropertyDiff.Kind.ADD_REPLACE,
+  delete: pb.PropertyDiff.Kind.DELETE,
+  "delete-replace": pb.PropertyDiff.Kind.DELETE_REPLACE,
+  update: pb.PropertyDiff.Kind.UPDATE,
+  "update-replace": pb.PropertyDiff.Kind.UPDATE_REPLACE,
+};
+
+const toJs = (s: Stub): PropertyMap => (s ? s.toJavaScript() : {});
+const toStruct = (props: PropertyMap): Stub => structPb.Struct.fromJavaScript(JSON.parse(JSON.stringify(props)));
+
+function failuresOf(failures: CheckFailure[]): Stub[] {
+  return failures.map((f) => {
+    const out = new pb.CheckFailure();
+    out.setProperty(f.property);
+    out.setReason(f.reason);
+    return out;
+  });
+}
+
+export interface ProviderServer {
+  port: number;
+  close(): Promise<void>;
+}
+
+export async function serveProvider(providersFor: ProvidersFor, programDir = process.cwd()): Promise<ProviderServer> {
+  let providers: Map<string, Provider> | undefined;
+  let dir = programDir;
+  const providerOf = (urn: string, type?: string): Provider => {
+    const token = type || urn.split("::")[2]?.split("$").pop() || "";
+    providers ??= providersFor({}, dir); // Pulumi may skip Configure for a provider without config
+    const provider = providers.get(token);
+    if (!provider) throw new Error(`${PACKAGE} has no resource type ${token}; the known ones are ${[...providers.keys()].join(", ")}`);
+    return provider;
+  };
+  const nameOf = (req: Stub) => req.getName?.() || req.getUrn().split("::").pop();
+
+  const unary = (work: (req: Stub) => Promise<Stub> | Stub) => (call: Stub, cb: grpc.sendUnaryData<Stub>) => {
+    Promise.resolve()
+      .then(() => work(call.request))
+      .then(
+        (res) => cb(null, res),
+        (err: Error) => cb({ code: grpc.status.UNKNOWN, details: err.message }),
+      );
+  };
+
+  const service = {
+    handshake: unary((req) => {
+      if (req.getProgramDirectory?.()) dir = req.getProgramDirectory();
+      const res = new pb.ProviderHandshakeResponse();
+      res.setAcceptSecrets(true);
+      return res;
+    }),
+    getPluginInfo: unary(() => {
+      const info = new pluginPb.PluginInfo();
+      info.setVersion(BERTH_VERSION);
+      return info;
+    }),
+    getSchema: unary(() => {
+      const res = new pb.GetSchemaResponse();
+      res.setSchema(JSON.stringify({ name: PACKAGE, version: BERTH_VERSION }));
+      return res;
+    }),
+    checkConfig: unary((req) => {
+      const news = toJs(req.getNews());
+      const res = new pb.CheckResponse();
+      res.setInputs(toStruct(news));
+      if (!containsUnknown(news)) res.setFailuresList(failuresOf(checkProviderConfig(news).failures));
+      return res;
+    }),
+    diffConfig: unary((req) => {
+      const olds = JSON.stringify(toJs(req.getOldInputs() ?? req.getOlds()));
+      const news = JSON.stringify(toJs(req.getNews()));
+      const res = new pb.DiffResponse();
+      res.setChanges(olds === news ? pb.DiffResponse.DiffChanges.DIFF_NONE : pb.DiffResponse.DiffChanges.DIFF_SOME);
+      return res;
+    }),
+    configure: unary((req) => {
+      const args = req.getArgs() ? toJs(req.getArgs()) : Object.fromEntries(configVariables(req));
+      // Unknown config in a preview: configure with what is known; the update configures again.
+      const known = Object.fromEntries(Object.entries(args).filter(([, v]) => v !== UNKNOWN));
+      const { config, failures } = checkProviderConfig(known);
+      if (failures.length > 0) throw new Error(failures.map((f) => `${PACKAGE}:${f.property}: ${f.reason}`).join("; "));
+      providers = providersFor(config, dir);
+      const res = new pb.ConfigureResponse();
+      res.setAcceptsecrets(true);
+      res.setSupportspreview(true);
+      return res;
+    }),
+    check: unary(async (req) => {
+      const urn = req.getUrn();
+      const olds = req.getOlds() ? toJs(req.getOlds()) : undefined;
+      const seed = Buffer.from(req.getRandomseed_asU8?.() ?? []).toString("hex") || urn;
+      const checked = await providerOf(urn, req.getType?.()).check({
+        urn,
+        name: nameOf(req),
+        olds: olds && Object.keys(olds).length > 0 ? olds : undefined,
+        news: toJs(req.getNews()),
+        randomSeed: seed,
+      });
+      const res = new pb.CheckResponse();
+      res.setInputs(toStruct(checked.inputs));
+      res.setFailuresList(failuresOf(checked.failures));
+      return res;
+    }),
+    diff: unary(async (req) => {
+      const urn = req.getUrn();
+      const oldOutputs = toJs(req.getOlds());
+      const diff = await providerOf(urn, req.getType?.()).diff({
+        urn,
+        id: req.getId(),
+        oldInputs: req.getOldInputs() ? toJs(req.getOldInputs()) : oldOutputs,
+        oldOutputs,
+        news: toJs(req.getNews()),
+      });
+      const res = new pb.DiffResponse();
+      res.setChanges(diff.changes ? pb.DiffResponse.DiffChanges.DIFF_SOME : pb.DiffResponse.DiffChanges.DIFF_NONE);
+      res.setDiffsList(diff.diffs);
+      res.setReplacesList(diff.replaces);
+      res.setDeletebeforereplace(diff.deleteBeforeReplace);
+      res.setHasdetaileddiff(true);
+      const detailed = res.getDetaileddiffMap();
+      for (const [path, { kind }] of Object.entries(diff.detailedDiff)) {
+        const d = new pb.PropertyDiff();
+        d.setKind(KIND[kind]);
+        d.setInputdiff(true);
+        detailed.set(path, d);
+      }
+      return res;
+    }),
+    create: unary(async (req) => {
+      const urn = req.getUrn();
+      const created = await providerOf(urn, req.getType?.()).create({ urn, inputs: toJs(req.getProperties()), preview: req.getPreview() });
+      const res = new pb.CreateResponse();
+      res.setId(created.id);
+      // In a preview, outputs left out are unknown to the program.
+      res.setProperties(toStruct(created.outputs));
+      return res;
+    }),
+    read: unary(async (req) => {
+      const urn = req.getUrn();
+      const inputs = toJs(req.getInputs());
+      const read = await providerOf(urn, req.getType?.()).read({ urn, id: req.getId(), inputs, outputs: toJs(req.getProperties()) });
+      const res = new pb.ReadResponse();
+      // An empty id tells the engine the object is gone (refresh drops it from the state).
+      if (!read) return res;
+      res.setId(read.id);
+      res.setProperties(toStruct(read.outputs));
+      res.setInputs(toStruct(read.inputs));
+      return res;
+    }),
+    update: unary(async (req) => {
+      const urn = req.getUrn();
+      const oldOutputs = toJs(req.getOlds());
+      const updated = await providerOf(urn, req.getType?.()).update({
+        urn,
+        id: req.getId(),
+        oldInputs: req.getOldInputs() ? toJs(req.getOldInputs()) : oldOutputs,
+        oldOutputs,
+        news: toJs(req.getNews()),
+        preview: req.getPreview(),
+      });
+      const res = new pb.UpdateResponse();
+      res.setProperties(toStruct(updated.outputs));
+      return res;
+    }),
+    delete: unary(async (req) => {
+      const urn = req.getUrn();
+      await providerOf(urn, req.getType?.()).delete({ urn, id: req.getId(), inputs: toJs(req.getOldInputs()), outputs: toJs(req.getProperties()) });
+      return new emptyPb.Empty();
+    }),
+    cancel: unary(() => new emptyPb.Empty()),
+    attach: unary(() => new emptyPb.Empty()),
+  };
+
+  const server = new grpc.Server({ "grpc.max_receive_message_length": 400 * 1024 * 1024 });
+  server.addService(grpcPb.ResourceProviderService, service);
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+  );
+  return { port, close: () => new Promise<void>((resolve) => server.tryShutdown(() => resolve())) };
+}
+
+/** Legacy Configure sends `berth:config:root` style variables instead of args. */
+function configVariables(req: Stub): Array<[string, unknown]> {
+  const out: Array<[string, unknown]> = [];
+  req.getVariablesMap().forEach((value: string, key: string) => out.push([key.split(":").pop()!, value]));
+  return out;
+}
