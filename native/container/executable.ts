@@ -6,17 +6,36 @@ import * as path from "node:path";
 
 const MAX_LINKS = 40;
 
-/** The file a path inside the rootfs leads to, symlinks resolved against the rootfs (never the host). */
-function statInRootfs(rootfs: string, p: string): fs.Stats | undefined {
-  let rel = path.posix.normalize(p);
-  for (let links = 0; links < MAX_LINKS; links++) {
-    const host = path.join(rootfs, rel);
-    const st = fs.lstatSync(host, { throwIfNoEntry: false });
-    if (!st?.isSymbolicLink()) return st;
+/**
+ * The host path a path inside the rootfs leads to, every symlink on the way resolved against the rootfs (an
+ * absolute link target is the rootfs's, never the host's); undefined past too many links.
+ */
+export function resolveInRootfs(rootfs: string, p: string): string | undefined {
+  const todo = path.posix.normalize(`/${p}`).split("/").filter(Boolean);
+  const done: string[] = [];
+  for (let links = 0; todo.length > 0; ) {
+    const part = todo.shift()!;
+    if (part === ".") continue;
+    if (part === "..") {
+      done.pop();
+      continue;
+    }
+    const host = path.join(rootfs, ...done, part);
+    if (!fs.lstatSync(host, { throwIfNoEntry: false })?.isSymbolicLink()) {
+      done.push(part);
+      continue;
+    }
+    if (++links > MAX_LINKS) return undefined;
     const target = fs.readlinkSync(host);
-    rel = path.posix.normalize(target.startsWith("/") ? target : path.posix.join(path.posix.dirname(rel), target));
+    if (target.startsWith("/")) done.length = 0;
+    todo.unshift(...target.split("/").filter(Boolean));
   }
-  return undefined;
+  return path.join(rootfs, ...done);
+}
+
+function statInRootfs(rootfs: string, p: string): fs.Stats | undefined {
+  const host = resolveInRootfs(rootfs, p);
+  return host === undefined ? undefined : fs.statSync(host, { throwIfNoEntry: false });
 }
 
 const runnable = (st: fs.Stats | undefined): boolean => st !== undefined && st.isFile() && (st.mode & 0o111) !== 0;
