@@ -87,7 +87,7 @@ export class KindProvider<Args extends PropertyMap, Outs extends PropertyMap> im
           .flatMap((issue) => checkFailures(issue, this.kind.args));
     if (failures.length > 0 || containsUnknown(inputs)) return { inputs, failures };
     if (autonamed) inputs[DEFAULTS] = ["name"];
-    return this.kind.prepare ? this.kind.prepare(inputs as Args, { declared: req.declared }) : { inputs, failures: [] };
+    return this.kind.prepare ? this.kind.prepare(inputs as Args, { declared: req.declared, olds: req.olds }) : { inputs, failures: [] };
   }
 
   async diff(secretReq: DiffRequest): Promise<DiffResponse> {
@@ -176,6 +176,8 @@ export function isAutonamed(inputs: PropertyMap): boolean {
 export interface CheckContext {
   /** Claims of the resources the program declared so far in this run (they exist, or will before this one). */
   declared?: ReadonlySet<string>;
+  /** The inputs the last check returned (from the state), when the resource exists. */
+  olds?: PropertyMap;
 }
 
 /** Every leaf path that differs between two property maps, with the kind of change. */
