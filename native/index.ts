@@ -3,6 +3,8 @@ import type { Runtime } from "./runtime";
 import { realHost, type Host } from "./host/exec";
 import { layout } from "./paths";
 import { ContentStore } from "./image/store";
+import { NativeImages } from "./image/images";
+import { RegistryServers } from "./registry/server";
 import { BridgeNetworks } from "./network/networks";
 import { Iptables } from "./network/iptables";
 import { PortClaims } from "./network/portmap";
@@ -31,13 +33,14 @@ export function createNativeRuntime(opts: NativeRuntimeOptions = {}): Runtime {
   const host = opts.host ?? realHost;
   const records = new ContainerRecords(paths);
   const iptables = new Iptables(host);
-  const images = new ContentStore(host, paths, async () => new Set((await records.list()).flatMap((r) => r.layers)));
+  const store = new ContentStore(host, paths, async () => new Set((await records.list()).flatMap((r) => r.layers)));
   const networks = new BridgeNetworks(host, paths, iptables);
   const volumes = new DirVolumes(paths, async (volume) =>
     (await records.list()).filter((r) => r.spec.mounts?.some((m) => m.volume === volume)).map((r) => r.spec.name),
   );
   const ports = new PortClaims(paths);
   const net = new ContainerNetworking(host, paths, networks, iptables, ports);
-  const containers = new RuncContainers({ host, paths, images, records, net });
-  return { images, networks, volumes, containers };
+  const containers = new RuncContainers({ host, paths, images: store, records, net });
+  const registries = new RegistryServers(host, paths);
+  return { images: new NativeImages(host, store), networks, volumes, containers, registries };
 }

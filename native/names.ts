@@ -4,7 +4,7 @@ import { createHash } from "node:crypto";
 
 const NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/;
 
-type Kind = "container" | "network" | "volume";
+type Kind = "container" | "network" | "volume" | "registry";
 
 export function checkName(kind: Kind, name: string): void {
   if (!NAME.test(name)) {

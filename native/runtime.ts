@@ -132,11 +132,78 @@ export interface ContainerInfo {
   faults: string[];
 }
 
+export interface BuildImageRequest {
+  ref: string;
+  /** Build context directory. */
+  context: string;
+  /** Dockerfile path, relative to the context unless absolute (default "Dockerfile"). */
+  dockerfile?: string;
+  buildArgs?: Record<string, string>;
+  target?: string;
+  noCache?: boolean;
+}
+
+export interface BuildImageResult {
+  info: ImageInfo;
+  /** Layer-making instructions that ran, and those answered by the build cache. */
+  ran: string[];
+  cached: string[];
+}
+
+/** How to reach a registry. */
+export interface RegistryAccess {
+  auth?: { username: string; password: string };
+  /** Plain HTTP (default: HTTPS, loopback registries may answer plain HTTP). */
+  insecure?: boolean;
+}
+
 export interface ImageStore {
   importRootfs(req: ImportRootfsRequest): Promise<ImageInfo>;
+  /** A `docker save` archive or an OCI image layout (directory or tar), stored as ref. */
+  importArchive(req: { ref: string; path: string }): Promise<ImageInfo>;
+  build(req: BuildImageRequest): Promise<BuildImageResult>;
+  /** Pulls "host[:port]/name[:tag|@digest]" and stores it under that ref. */
+  pull(ref: string, access?: RegistryAccess): Promise<ImageInfo>;
+  /** Pushes a stored image to a registry ref; returns "host/name@sha256:…". */
+  push(source: string, target: string, access?: RegistryAccess): Promise<string>;
+  /** The manifest digest a registry ref points at now (read only). */
+  resolve(ref: string, access?: RegistryAccess): Promise<string>;
+  /** Writes images to a tar that `docker load` reads (and that is an OCI image layout too). */
+  save(refs: string[], file: string): Promise<void>;
+  tag(source: string, ref: string): Promise<ImageInfo>;
   inspect(refOrId: string): Promise<ImageInfo | undefined>;
   /** Drops the ref; blobs and unpacked layers no other image or container uses are deleted. */
   remove(ref: string): Promise<void>;
+}
+
+export interface RegistrySpec {
+  name: string;
+  /** Host address to listen on. */
+  address: string;
+  port: number;
+  /** Host directory holding the registry's data (a volume's). */
+  storage: string;
+  /** htpasswd users; passwords only as bcrypt hashes. */
+  users?: Array<{ username: string; passwordHash: string }>;
+  tls?: { certificate: string; key: string };
+}
+
+export interface RegistryInfo {
+  name: string;
+  /** "http://127.0.0.1:5000" */
+  url: string;
+  /** "127.0.0.1:5000", the prefix of image refs on it. */
+  endpoint: string;
+  status: "running" | "stopped";
+  pid?: number;
+}
+
+export interface Registries {
+  /** Starts the registry, or restarts it when its spec changed; a running one with the same spec is left alone. */
+  ensure(spec: RegistrySpec): Promise<RegistryInfo>;
+  inspect(name: string): Promise<RegistryInfo | undefined>;
+  /** Stops it; its storage stays. */
+  remove(name: string): Promise<void>;
 }
 
 export interface Networks {
@@ -166,4 +233,5 @@ export interface Runtime {
   networks: Networks;
   volumes: Volumes;
   containers: Containers;
+  registries: Registries;
 }

@@ -9,8 +9,9 @@ export type ImageArgs = ArgsOf<typeof schema.ImageArgs>;
 export type NetworkArgs = ArgsOf<typeof schema.NetworkArgs>;
 export type VolumeArgs = ArgsOf<typeof schema.VolumeArgs>;
 export type ContainerArgs = ArgsOf<typeof schema.ContainerArgs>;
+export type RegistryArgs = ArgsOf<typeof schema.RegistryArgs>;
 
-/** An image in berth's content store, imported from a root filesystem tarball. */
+/** An image in berth's content store: built from a Dockerfile, pulled, or imported (archive, OCI layout, rootfs). */
 export class Image extends resourceClass<typeof schema.ImageArgs, typeof schema.ImageOutputs>(
   "berth:index:Image",
   schema.ImageOutputs,
@@ -32,6 +33,12 @@ export class Volume extends resourceClass<typeof schema.VolumeArgs, typeof schem
 export class Container extends resourceClass<typeof schema.ContainerArgs, typeof schema.ContainerOutputs>(
   "berth:index:Container",
   schema.ContainerOutputs,
+) {}
+
+/** A private registry (the distribution registry) served on this host, its data in a berth Volume. */
+export class Registry extends resourceClass<typeof schema.RegistryArgs, typeof schema.RegistryOutputs>(
+  "berth:index:Registry",
+  schema.RegistryOutputs,
 ) {}
 
 export type ProviderArgs = ArgsOf<typeof schema.ProviderArgs>;

@@ -4,6 +4,8 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { createHash } from "node:crypto";
+import { canonicalJson } from "../json-file";
+import { parseDockerfile } from "./dockerfile";
 
 interface Pattern {
   re: RegExp;
@@ -126,3 +128,25 @@ export async function describeFiles(files: ContextFile[]): Promise<string> {
 }
 
 export const sha256Hex = (s: string): string => createHash("sha256").update(s).digest("hex");
+
+/**
+ * The digest of everything a build reads: the Dockerfile (which must parse), build args, target and each file
+ * .dockerignore leaves in. Equal digests mean the build would make the same image, so it need not run.
+ */
+export async function buildDigest(req: { context: string; dockerfile?: string; buildArgs?: Record<string, string>; target?: string }): Promise<string> {
+  const file = path.resolve(req.context, req.dockerfile ?? "Dockerfile");
+  const label = path.relative(req.context, file).startsWith("..") ? file : path.relative(req.context, file);
+  const text = await fs.promises.readFile(file, "utf8").catch(() => {
+    throw new Error(`Dockerfile ${file} not found: give the path of the Dockerfile (relative to the context)`);
+  });
+  const { instructions } = parseDockerfile(text, label);
+  if (req.target !== undefined) {
+    const stages = instructions.filter((i) => i.name === "FROM").map((i) => /\s+as\s+(\S+)\s*$/i.exec(i.args[0])?.[1]);
+    if (!stages.some((s) => s?.toLowerCase() === req.target!.toLowerCase())) {
+      throw new Error(`target stage "${req.target}" could not be found in ${label} (stages: ${stages.filter(Boolean).join(", ") || "none named"})`);
+    }
+  }
+  const files = await listContext(req.context, await DockerIgnore.load(req.context));
+  const listing = await describeFiles(files);
+  return `sha256:${sha256Hex(canonicalJson({ dockerfile: text, args: req.buildArgs ?? {}, target: req.target ?? "", listing }))}`;
+}

@@ -24,6 +24,8 @@ export interface Descriptor {
   digest: string;
   size: number;
   annotations?: Record<string, string>;
+  /** In an index: which os/architecture the manifest is for. */
+  platform?: { os: string; architecture: string };
 }
 
 export interface OciIndex {

@@ -209,13 +209,20 @@ export class ContentStore {
 
   /** Stores config and manifest for layers whose blobs are in the store, unpacks what is not yet, and names it. */
   async commit(ref: string, config: OciImageConfig, layers: Descriptor[]): Promise<ImageInfo> {
-    const name = normalizeRef(ref);
-    await this.ensureUnpacked(layers, config.rootfs.diff_ids, name);
     const configDesc = await this.putJson(MediaType.config, config);
     const manifest: OciManifest = { schemaVersion: 2, mediaType: MediaType.manifest, config: configDesc, layers };
-    const manifestDesc = await this.putJson(MediaType.manifest, manifest);
-    await this.lock.run("store", () => this.setRef(name, manifestDesc));
-    return (await this.describe(name, manifestDesc.digest)).info;
+    return this.commitManifest(ref, Buffer.from(JSON.stringify(manifest)));
+  }
+
+  /** Names an image by its manifest's exact bytes (so a pulled image keeps its registry digest). */
+  async commitManifest(ref: string, raw: Buffer): Promise<ImageInfo> {
+    const name = normalizeRef(ref);
+    const manifest = JSON.parse(raw.toString()) as OciManifest;
+    const config = await this.readBlobJson<OciImageConfig>(manifest.config.digest);
+    await this.ensureUnpacked(manifest.layers, config.rootfs.diff_ids, name);
+    const desc = await this.ingest([raw], { mediaType: manifest.mediaType ?? MediaType.manifest });
+    await this.lock.run("store", () => this.setRef(name, desc));
+    return (await this.describe(name, desc.digest)).info;
   }
 
   /** Unpacks each layer not unpacked yet, bottom first, checking its content against its diff id. */

@@ -1,11 +1,14 @@
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { stat } from "node:fs/promises";
+import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import type { z } from "zod";
 import { ImageArgs, ImageOutputs } from "../../sdk/schema";
-import type { ImageInfo, Runtime } from "../../native/runtime";
+import type { ImageInfo, RegistryAccess, Runtime } from "../../native/runtime";
+import { buildDigest } from "../../native/build/context";
+import { UNKNOWN } from "../values";
 import type { Kind } from "./kind";
+import type { CheckFailure } from "./provider";
 
 type Args = z.infer<typeof ImageArgs>;
 type Outs = z.infer<typeof ImageOutputs>;
@@ -17,7 +20,13 @@ export function normalizeRef(name: string): string {
 
 export const imageClaim = (ref: string) => `image ${normalizeRef(ref)}`;
 
-const outputsOf = (info: ImageInfo): Outs => ({ ref: info.ref, imageId: info.id, layers: info.layers, size: info.size });
+const outputsOf = (info: ImageInfo, repoDigests: string[]): Outs => ({
+  ref: info.ref,
+  imageId: info.id,
+  repoDigests,
+  layers: info.layers,
+  size: info.size,
+});
 
 async function sha256File(file: string): Promise<string> {
   const hash = createHash("sha256");
@@ -25,38 +34,110 @@ async function sha256File(file: string): Promise<string> {
   return `sha256:${hash.digest("hex")}`;
 }
 
+const isFile = (p: string) => fs.stat(p).then((s) => s.isFile(), () => false);
+const isDir = (p: string) => fs.stat(p).then((s) => s.isDirectory(), () => false);
+
 export function imageKind(runtime: Runtime, cwd: string): Kind<Args, Outs> {
-  const tarballPath = (inputs: Args) => path.resolve(cwd, inputs.rootfs.tarball);
+  const resolvePath = (p: string) => path.resolve(cwd, p);
+  // Registry passwords are kept out of the inputs (and so out of the state): check leaves them here, keyed by the
+  // image's name, for the create or update that follows it in this process.
+  const passwords = new Map<string, string>();
+  const access = (inputs: Args): RegistryAccess => {
+    const auth = inputs.registry?.auth;
+    const password = passwords.get(normalizeRef(inputs.name));
+    return { insecure: inputs.registry?.insecure, auth: auth && password !== undefined ? { username: auth.username, password } : undefined };
+  };
+
+  /** Fills in the digest of what the source would produce, so an unchanged source is no diff. */
+  async function prepareSource(inputs: Args): Promise<{ inputs: Args; failures: CheckFailure[] }> {
+    const fail = (property: string, reason: string) => ({ inputs, failures: [{ property, reason }] });
+    if (inputs.rootfs) {
+      const file = resolvePath(inputs.rootfs.tarball);
+      if (!(await isFile(file))) return fail("rootfs.tarball", `no file at ${file}`);
+      const digest = await sha256File(file);
+      if (inputs.rootfs.digest !== undefined && inputs.rootfs.digest !== digest) {
+        return fail("rootfs.digest", `${file} has digest ${digest}, not the pinned ${inputs.rootfs.digest}`);
+      }
+      return { inputs: { ...inputs, rootfs: { ...inputs.rootfs, digest } }, failures: [] };
+    }
+    if (inputs.build) {
+      const b = inputs.build;
+      const context = resolvePath(b.context);
+      if (!(await isDir(context))) return fail("build.context", `no directory at ${context}`);
+      try {
+        const contextDigest = await buildDigest({ context, dockerfile: b.dockerfile, buildArgs: b.args, target: b.target });
+        return { inputs: { ...inputs, build: { ...b, contextDigest } }, failures: [] };
+      } catch (e) {
+        return fail(/Dockerfile|target/.test((e as Error).message) ? "build.dockerfile" : "build", (e as Error).message);
+      }
+    }
+    if (inputs.pull) {
+      try {
+        const digest = await runtime.images.resolve(inputs.pull.ref, access(inputs));
+        if (inputs.pull.digest !== undefined && inputs.pull.digest !== digest) {
+          return fail("pull.digest", `${inputs.pull.ref} now points at ${digest}, not the pinned ${inputs.pull.digest}`);
+        }
+        return { inputs: { ...inputs, pull: { ...inputs.pull, digest } }, failures: [] };
+      } catch (e) {
+        return fail("pull.ref", (e as Error).message);
+      }
+    }
+    const archive = inputs.archive!;
+    const p = resolvePath(archive.path);
+    const digest = (await isDir(p)) ? await sha256File(path.join(p, "index.json")).catch(() => undefined) : (await isFile(p)) ? await sha256File(p) : undefined;
+    if (!digest) return fail("archive.path", `no docker save tar or OCI layout at ${p}`);
+    return { inputs: { ...inputs, archive: { ...archive, digest } }, failures: [] };
+  }
+
+  /** Makes the image from its source under its name, and pushes it when asked. */
+  async function make(inputs: Args): Promise<Outs> {
+    const ref = normalizeRef(inputs.name);
+    const images = runtime.images;
+    let info: ImageInfo;
+    let repoDigests: string[] = [];
+    if (inputs.rootfs) {
+      info = await images.importRootfs({ ref, tarball: resolvePath(inputs.rootfs.tarball), config: inputs.config ?? {} });
+    } else if (inputs.build) {
+      const b = inputs.build;
+      ({ info } = await images.build({ ref, context: resolvePath(b.context), dockerfile: b.dockerfile, buildArgs: b.args, target: b.target, noCache: b.noCache }));
+    } else if (inputs.pull) {
+      const source = `${inputs.pull.ref.split("@")[0]}@${inputs.pull.digest}`;
+      const pulled = await images.pull(source, access(inputs));
+      info = pulled.ref === ref ? pulled : await images.tag(pulled.ref, ref);
+      if (pulled.ref !== ref) await images.remove(pulled.ref);
+      repoDigests = [`${inputs.pull.ref.split("@")[0].replace(/:[^/:]+$/, "")}@${info.manifestDigest}`];
+    } else {
+      info = await images.importArchive({ ref, path: resolvePath(inputs.archive!.path) });
+    }
+    if (inputs.push) repoDigests = [await images.push(ref, ref, access(inputs))];
+    return outputsOf(info, repoDigests);
+  }
+
   return {
     args: ImageArgs,
     outputs: ImageOutputs,
     autoname: false,
-    // The tarball's digest is part of the inputs, so a changed file is a diff (and an unchanged one is not).
     async prepare(inputs) {
-      const file = tarballPath(inputs);
-      const isFile = await stat(file).then((s) => s.isFile(), () => false);
-      if (!isFile) return { inputs, failures: [{ property: "rootfs.tarball", reason: `no file at ${file}` }] };
-      const digest = await sha256File(file);
-      if (inputs.rootfs.digest !== undefined && inputs.rootfs.digest !== digest) {
-        const reason = `${file} has digest ${digest}, not the pinned ${inputs.rootfs.digest}`;
-        return { inputs, failures: [{ property: "rootfs.digest", reason }] };
+      const auth = inputs.registry?.auth;
+      let kept = inputs;
+      if (auth?.password !== undefined) {
+        passwords.set(normalizeRef(inputs.name), auth.password);
+        kept = { ...inputs, registry: { ...inputs.registry, auth: { username: auth.username } } };
       }
-      return { inputs: { ...inputs, rootfs: { ...inputs.rootfs, digest } }, failures: [] };
+      return prepareSource(kept);
     },
-    previewOutputs: (inputs) => ({ ref: normalizeRef(inputs.name) }),
+    // What a build or pull will produce is known only once it ran: containers using the image see it as unknown.
+    previewOutputs: (inputs) => ({ ref: normalizeRef(inputs.name), imageId: UNKNOWN }),
     idOf: (inputs) => normalizeRef(inputs.name),
     async create(inputs) {
-      const info = await runtime.images.importRootfs({
-        ref: normalizeRef(inputs.name),
-        tarball: tarballPath(inputs),
-        config: inputs.config ?? {},
-      });
-      return { id: info.ref, outputs: outputsOf(info) };
+      const outputs = await make(inputs);
+      return { id: outputs.ref, outputs };
     },
+    update: (_id, _olds, news) => make(news),
     async read(id, _inputs, outputs) {
       const info = await runtime.images.inspect(id);
       // The ref now names other content (re-tagged by hand): the image this resource made is gone.
-      return info && info.id === outputs.imageId ? outputsOf(info) : undefined;
+      return info && info.id === outputs.imageId ? outputsOf(info, outputs.repoDigests ?? []) : undefined;
     },
     delete: (id) => runtime.images.remove(id),
     // One ref names one image: the old one is dropped before the new one takes its name.

@@ -87,7 +87,7 @@ export class KindProvider<Args extends PropertyMap, Outs extends PropertyMap> im
           .flatMap((issue) => checkFailures(issue, this.kind.args));
     if (failures.length > 0 || containsUnknown(inputs)) return { inputs, failures };
     if (autonamed) inputs[DEFAULTS] = ["name"];
-    return this.kind.prepare ? this.kind.prepare(inputs as Args, { declared: req.declared }) : { inputs, failures: [] };
+    return this.kind.prepare ? this.kind.prepare(inputs as Args, { declared: req.declared, olds: req.olds }) : { inputs, failures: [] };
   }
 
   async diff(secretReq: DiffRequest): Promise<DiffResponse> {
@@ -124,8 +124,16 @@ export class KindProvider<Args extends PropertyMap, Outs extends PropertyMap> im
   async read(req: ReadRequest): Promise<ReadResponse | undefined> {
     const inputs = reveal(req.inputs);
     const outputs = await this.kind.read(req.id, inputs as Args, reveal(req.outputs) as Outs);
+    if (!outputs) return undefined;
     const secret = [...secretKeys(req.inputs), ...secretKeys(req.outputs)];
-    return outputs && { id: req.id, inputs: req.inputs, outputs: keepSecret({ ...inputs, ...outputs }, secret) };
+    // An import knows no inputs yet: they are what the object says of the fields the schema takes.
+    const known = Object.keys(req.inputs).length > 0 ? req.inputs : this.inputsOf(outputs);
+    return { id: req.id, inputs: known, outputs: keepSecret({ ...inputs, ...outputs }, secret) };
+  }
+
+  private inputsOf(outputs: Outs): PropertyMap {
+    const fields = Object.keys(this.kind.args.shape);
+    return Object.fromEntries(Object.entries(outputs).filter(([k, v]) => fields.includes(k) && v !== undefined));
   }
 
   async update(req: UpdateRequest): Promise<UpdateResponse> {
@@ -168,6 +176,8 @@ export function isAutonamed(inputs: PropertyMap): boolean {
 export interface CheckContext {
   /** Claims of the resources the program declared so far in this run (they exist, or will before this one). */
   declared?: ReadonlySet<string>;
+  /** The inputs the last check returned (from the state), when the resource exists. */
+  olds?: PropertyMap;
 }
 
 /** Every leaf path that differs between two property maps, with the kind of change. */

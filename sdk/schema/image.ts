@@ -3,6 +3,12 @@ import { absolutePath, replaces } from "./fields";
 
 const envPair = z.string().regex(/^[^=]+=/, { error: 'must be "KEY=value"' });
 const exposedPort = z.string().regex(/^\d{1,5}(\/(tcp|udp))?$/, { error: 'must be "PORT" or "PORT/tcp" or "PORT/udp"' });
+const sha256 = z.string().regex(/^sha256:[0-9a-f]{64}$/, { error: 'must be "sha256:" and 64 hex digits' });
+
+/** "name[:tag]", optionally behind a registry "host[:port]/". */
+export const imageRef = z.string().regex(/^([a-z0-9.-]+(:\d+)?\/)?[a-z0-9][a-z0-9._/-]*(:[\w][\w.-]{0,127})?$/, {
+  error: 'must be a lowercase image reference such as "web", "web:1.0" or "127.0.0.1:5000/web:1.0"',
+});
 
 export const ImageConfig = z.strictObject({
   cmd: z.array(z.string()).optional(),
@@ -13,26 +19,78 @@ export const ImageConfig = z.strictObject({
   exposedPorts: z.array(exposedPort).optional(),
 });
 
-export const ImageArgs = z.strictObject({
-  /** Reference the image is stored under, e.g. "web:1.0" (":latest" when no tag is given). */
-  name: replaces(z.string().regex(/^[a-z0-9][a-z0-9._\/-]*(:[\w][\w.-]{0,127})?$/, {
-    error: 'must be a lowercase image reference such as "web" or "web:1.0"',
-  })),
-  /** A tarball of a root filesystem, imported as a one-layer image (relative to the program's directory). */
-  rootfs: replaces(
-    z.strictObject({
-      tarball: z.string().min(1, { error: "must name a tar file" }),
-      /** "sha256:…" of the tarball. berth fills it in; set it to pin the content (a different file is refused). */
-      digest: z.string().regex(/^sha256:[0-9a-f]{64}$/, { error: 'must be "sha256:" and 64 hex digits' }).optional(),
-    }),
-  ),
-  config: replaces(ImageConfig.optional()),
+export const BuildArgs = z.strictObject({
+  /** The build context directory (relative to the program's directory). */
+  context: z.string().min(1, { error: "must name the build context directory" }),
+  /** The Dockerfile, relative to the context (default "Dockerfile"). */
+  dockerfile: z.string().min(1).optional(),
+  /** Values for the Dockerfile's ARGs. */
+  args: z.record(z.string(), z.string()).optional(),
+  /** The stage to build (default the last). */
+  target: z.string().min(1).optional(),
+  /** Run every instruction, not using the build cache. */
+  noCache: z.boolean().optional(),
+  /** berth fills it in: the digest of the Dockerfile, args, target and every context file .dockerignore leaves in. */
+  contextDigest: sha256.optional(),
 });
+
+export const RegistryAuthArgs = z.strictObject({
+  username: z.string().min(1, { error: "must name the registry user" }),
+  /** Pass it as a Pulumi secret; berth keeps it out of the state (only the username is recorded). */
+  password: z.string().min(1, { error: "must not be empty" }).optional(),
+});
+
+export const ImageArgs = z
+  .strictObject({
+    /** Reference the image is stored under, e.g. "web:1.0" (":latest" when no tag is given). */
+    name: replaces(imageRef),
+    /** Source: a tarball of a root filesystem, imported as a one-layer image (relative to the program's directory). */
+    rootfs: replaces(
+      z.strictObject({
+        tarball: z.string().min(1, { error: "must name a tar file" }),
+        /** "sha256:…" of the tarball. berth fills it in; set it to pin the content (a different file is refused). */
+        digest: sha256.optional(),
+      }).optional(),
+    ),
+    /** Source: a Dockerfile build. A changed context file, Dockerfile or arg rebuilds the image in place. */
+    build: BuildArgs.optional(),
+    /** Source: an image on a registry, "host[:port]/name[:tag|@digest]". berth records the digest it points at. */
+    pull: z.strictObject({ ref: z.string().min(1), digest: sha256.optional() }).optional(),
+    /** Source: a `docker save` tar, or an OCI image layout (directory or tar), e.g. from skopeo or umoci. */
+    archive: z.strictObject({ path: z.string().min(1), digest: sha256.optional() }).optional(),
+    /** Image config of a rootfs import. */
+    config: replaces(ImageConfig.optional()),
+    /** Push the image to the registry its name starts with ("127.0.0.1:5000/web:1") after making it. */
+    push: z.boolean().optional(),
+    /** Credentials for pull and push (else ~/.docker/config.json's), and whether the registry speaks plain HTTP. */
+    registry: z.strictObject({ auth: RegistryAuthArgs.optional(), insecure: z.boolean().optional() }).optional(),
+  })
+  .check((ctx) => {
+    const sources = (["rootfs", "build", "pull", "archive"] as const).filter((k) => ctx.value[k] !== undefined);
+    if (sources.length !== 1) {
+      ctx.issues.push({
+        code: "custom",
+        input: ctx.value,
+        path: [],
+        message: sources.length === 0
+          ? "give the image a source: one of rootfs, build, pull or archive"
+          : `give the image one source, not ${sources.join(" and ")}`,
+      });
+    }
+    if (ctx.value.config && !ctx.value.rootfs) {
+      ctx.issues.push({ code: "custom", input: ctx.value.config, path: ["config"], message: "only applies to a rootfs import (a build's config comes from its Dockerfile)" });
+    }
+    if (ctx.value.push && !/^[^/]*[.:][^/]*\//.test(ctx.value.name) && !ctx.value.name.startsWith("localhost/")) {
+      ctx.issues.push({ code: "custom", input: ctx.value.name, path: ["push"], message: 'needs a name starting with the registry, e.g. "127.0.0.1:5000/web:1"' });
+    }
+  });
 
 export const ImageOutputs = z.object({
   ref: z.string(),
   /** "sha256:…" of the image config: changes whenever the content or config does. */
   imageId: z.string(),
+  /** "registry/name@sha256:…" once pushed or when pulled. */
+  repoDigests: z.array(z.string()),
   /** Uncompressed layer digests, bottom first. */
   layers: z.array(z.string()),
   size: z.number(),

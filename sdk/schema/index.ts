@@ -7,3 +7,4 @@ export * from "./image";
 export * from "./network";
 export * from "./volume";
 export * from "./provider";
+export * from "./registry";

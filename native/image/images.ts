@@ -1,0 +1,43 @@
+// The runtime's image service: the content store plus what makes and moves images — the builder, registry
+// transfers and archives — behind the ImageStore seam.
+import type { BuildImageRequest, BuildImageResult, ImageInfo, ImageStore, ImportRootfsRequest, RegistryAccess } from "../runtime";
+import type { Host } from "../host/exec";
+import { Builder } from "../build/builder";
+import { pull, push, resolveDigest } from "../registry/transfer";
+import { importArchive, saveImages } from "./archive";
+import { normalizeRef } from "./oci";
+import type { ContentStore } from "./store";
+
+export class NativeImages implements ImageStore {
+  private readonly builder: Builder;
+
+  constructor(
+    host: Host,
+    private readonly store: ContentStore,
+  ) {
+    // A base image missing from the store is pulled when its ref names a registry.
+    this.builder = new Builder(host, store, async (ref) => {
+      if (!/^[^/]*[.:][^/]*\//.test(ref) && !ref.startsWith("localhost/")) return undefined;
+      const info = await this.pull(ref);
+      return this.store.image(info.ref);
+    });
+  }
+
+  importRootfs = (req: ImportRootfsRequest): Promise<ImageInfo> => this.store.importRootfs(req);
+  importArchive = (req: { ref: string; path: string }): Promise<ImageInfo> => importArchive(this.store, req.path, normalizeRef(req.ref));
+  inspect = (refOrId: string): Promise<ImageInfo | undefined> => this.store.inspect(refOrId);
+  remove = (ref: string): Promise<void> => this.store.remove(ref);
+  tag = (source: string, ref: string): Promise<ImageInfo> => this.store.tag(source, ref);
+  save = (refs: string[], file: string): Promise<void> => saveImages(this.store, refs, file);
+  pull = (ref: string, access: RegistryAccess = {}): Promise<ImageInfo> => pull(this.store, ref, access, normalizeRef(ref.split("@")[0]));
+  resolve = (ref: string, access: RegistryAccess = {}): Promise<string> => resolveDigest(ref, access);
+
+  async push(source: string, target: string, access: RegistryAccess = {}): Promise<string> {
+    return (await push(this.store, source, target, access)).repoDigest;
+  }
+
+  build(req: BuildImageRequest): Promise<BuildImageResult> {
+    const { ref, ...rest } = req;
+    return this.builder.build({ ...rest, tags: [ref] });
+  }
+}

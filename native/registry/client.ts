@@ -1,0 +1,202 @@
+// A client of the registry HTTP API v2 (OCI distribution): manifests and blobs, with Basic and Bearer-token auth
+// answering the registry's WWW-Authenticate challenge. Every failure says which it is — unreachable,
+// unauthorized, not found, digest mismatch — with the registry and what to do.
+import * as fs from "node:fs";
+import * as http from "node:http";
+import * as https from "node:https";
+import * as os from "node:os";
+import * as path from "node:path";
+import type { Readable } from "node:stream";
+import { isLoopback, type RegistryRef } from "./reference";
+
+export interface RegistryAuth {
+  username: string;
+  password: string;
+}
+
+export interface RegistryOptions {
+  /** Credentials; without them those of ~/.docker/config.json for the registry are used. */
+  auth?: RegistryAuth;
+  /** true: plain HTTP. Default: HTTPS, except loopback registries, which may also answer plain HTTP. */
+  insecure?: boolean;
+  /** PEM of a CA to trust (a registry with a self-signed certificate). */
+  ca?: string;
+}
+
+export class RegistryError extends Error {
+  constructor(
+    readonly kind: "unreachable" | "unauthorized" | "not found" | "digest mismatch" | "refused",
+    message: string,
+  ) {
+    super(message);
+    this.name = "RegistryError";
+  }
+}
+
+interface Response {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: http.IncomingMessage;
+}
+
+export async function readAll(body: Readable): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const c of body) parts.push(c as Buffer);
+  return Buffer.concat(parts);
+}
+
+/** The registry's own error text ({"errors":[{"code","message"}]}), when it gave one. */
+async function errorText(res: Response): Promise<string> {
+  const text = (await readAll(res.body)).toString();
+  try {
+    const errors = (JSON.parse(text) as { errors?: Array<{ code: string; message: string }> }).errors ?? [];
+    if (errors.length > 0) return errors.map((e) => `${e.code}: ${e.message}`).join("; ");
+  } catch {
+    // not JSON
+  }
+  return text.trim().slice(0, 200) || `HTTP ${res.status}`;
+}
+
+/** Credentials for a registry from ~/.docker/config.json ("auths" entries; credential helpers are not run). */
+export function dockerConfigAuth(registry: string, file = path.join(os.homedir(), ".docker/config.json")): RegistryAuth | undefined {
+  let config: { auths?: Record<string, { auth?: string; username?: string; password?: string }> };
+  try {
+    config = JSON.parse(fs.readFileSync(file, "utf8"));
+  } catch {
+    return undefined;
+  }
+  const entry = Object.entries(config.auths ?? {}).find(([k]) => k.replace(/^https?:\/\//, "").replace(/\/.*$/, "") === registry)?.[1];
+  if (!entry) return undefined;
+  if (entry.auth) {
+    const plain = Buffer.from(entry.auth, "base64").toString();
+    const colon = plain.indexOf(":");
+    return { username: plain.slice(0, colon), password: plain.slice(colon + 1) };
+  }
+  return entry.username && entry.password ? { username: entry.username, password: entry.password } : undefined;
+}
+
+interface Challenge {
+  scheme: string;
+  params: Record<string, string>;
+}
+
+function parseChallenge(header: string | undefined): Challenge | undefined {
+  if (!header) return undefined;
+  const m = /^(\w+)\s*(.*)$/.exec(header.trim());
+  if (!m) return undefined;
+  const params: Record<string, string> = {};
+  for (const p of m[2].matchAll(/(\w+)="([^"]*)"/g)) params[p[1]] = p[2];
+  return { scheme: m[1].toLowerCase(), params };
+}
+
+export class RegistryClient {
+  private scheme?: "http" | "https";
+  private authorization?: string;
+  private readonly auth?: RegistryAuth;
+
+  constructor(
+    readonly registry: string,
+    private readonly opts: RegistryOptions = {},
+  ) {
+    this.auth = opts.auth ?? dockerConfigAuth(registry);
+  }
+
+  private async send(method: string, url: URL, headers: Record<string, string>, body?: Buffer | (() => Readable)): Promise<Response> {
+    const lib = url.protocol === "https:" ? https : http;
+    return new Promise((resolve, reject) => {
+      const req = lib.request(url, { method, headers, ca: this.opts.ca, timeout: 60_000 }, (res) =>
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: res }),
+      );
+      req.on("error", reject);
+      req.on("timeout", () => req.destroy(new Error("no answer within 60 s")));
+      if (body === undefined) req.end();
+      else if (Buffer.isBuffer(body)) req.end(body);
+      else body().on("error", (e) => req.destroy(e)).pipe(req);
+    });
+  }
+
+  /** The scheme this registry speaks: fixed by `insecure`, else HTTPS, with plain HTTP allowed on loopback. */
+  private async base(): Promise<string> {
+    if (!this.scheme) {
+      if (this.opts.insecure !== undefined) this.scheme = this.opts.insecure ? "http" : "https";
+      else if (!isLoopback(this.registry)) this.scheme = "https";
+      else {
+        const probe = await this.send("GET", new URL(`https://${this.registry}/v2/`), {}).then(
+          (r) => (r.body.resume(), true),
+          (e: NodeJS.ErrnoException) => (e.code === "ECONNREFUSED" ? true : false),
+        );
+        this.scheme = probe ? "https" : "http";
+      }
+    }
+    return `${this.scheme}://${this.registry}`;
+  }
+
+  /** One request with auth: on a 401 the challenge is answered (Basic, or a Bearer token) and the request repeated. */
+  async request(method: string, pathAndQuery: string, headers: Record<string, string> = {}, body?: Buffer | (() => Readable)): Promise<Response> {
+    const url = new URL(pathAndQuery, await this.base());
+    const attempt = async (): Promise<Response> => {
+      try {
+        return await this.send(method, url, { ...headers, ...(this.authorization ? { authorization: this.authorization } : {}) }, body);
+      } catch (e) {
+        const err = e as NodeJS.ErrnoException;
+        const hint = /EPROTO|wrong version|ECONNRESET/.test(`${err.code} ${err.message}`) && url.protocol === "https:"
+          ? " (it may speak plain HTTP: mark the registry insecure)"
+          : err.code === "ECONNREFUSED" ? " (is the registry running on that address and port?)" : "";
+        throw new RegistryError("unreachable", `registry ${this.registry} unreachable: ${err.code ?? ""} ${err.message}${hint}`.replace(/  +/g, " "));
+      }
+    };
+    let res = await attempt();
+    if (res.status !== 401) return res;
+    const challenge = parseChallenge(res.headers["www-authenticate"] as string | undefined);
+    res.body.resume();
+    if (!this.auth) {
+      throw new RegistryError("unauthorized", `unauthorized: registry ${this.registry} needs credentials — give a username and password, or log in with docker so ~/.docker/config.json has them`);
+    }
+    const basic = `Basic ${Buffer.from(`${this.auth.username}:${this.auth.password}`).toString("base64")}`;
+    if (challenge?.scheme === "bearer") this.authorization = `Bearer ${await this.token(challenge.params, basic)}`;
+    else this.authorization = basic;
+    res = await attempt();
+    if (res.status === 401) {
+      res.body.resume();
+      throw new RegistryError("unauthorized", `unauthorized: registry ${this.registry} refused the credentials of user "${this.auth.username}"`);
+    }
+    return res;
+  }
+
+  private async token(params: Record<string, string>, basic: string): Promise<string> {
+    const realm = new URL(params.realm);
+    if (params.service) realm.searchParams.set("service", params.service);
+    if (params.scope) realm.searchParams.set("scope", params.scope);
+    const res = await this.send("GET", realm, { authorization: basic }).catch((e: Error) => {
+      throw new RegistryError("unreachable", `token server ${realm.origin} of registry ${this.registry} unreachable: ${e.message}`);
+    });
+    if (res.status === 401 || res.status === 403) {
+      res.body.resume();
+      throw new RegistryError("unauthorized", `unauthorized: the token server of ${this.registry} refused the credentials of user "${this.auth!.username}"`);
+    }
+    if (res.status !== 200) throw new RegistryError("refused", `token server of ${this.registry} answered ${await errorText(res)}`);
+    const body = JSON.parse((await readAll(res.body)).toString()) as { token?: string; access_token?: string };
+    const token = body.token ?? body.access_token;
+    if (!token) throw new RegistryError("refused", `token server of ${this.registry} gave no token`);
+    return token;
+  }
+
+  /** Fails with a message naming what was asked for, unless the status is one of `ok`. */
+  async expect(res: Response, ok: number[], what: string): Promise<Response> {
+    if (ok.includes(res.status)) return res;
+    const text = await errorText(res);
+    if (res.status === 404) throw new RegistryError("not found", `not found: ${what} on registry ${this.registry} (${text})`);
+    if (res.status === 401 || res.status === 403) throw new RegistryError("unauthorized", `unauthorized: ${what} on registry ${this.registry} (${text})`);
+    throw new RegistryError("refused", `registry ${this.registry} refused ${what}: ${text}`);
+  }
+
+}
+
+export const MANIFEST_ACCEPT = [
+  "application/vnd.oci.image.manifest.v1+json",
+  "application/vnd.docker.distribution.manifest.v2+json",
+  "application/vnd.oci.image.index.v1+json",
+  "application/vnd.docker.distribution.manifest.list.v2+json",
+].join(", ");
+
+export const repoPath = (r: RegistryRef): string => `/v2/${r.repository}`;

@@ -1,0 +1,173 @@
+// Private registries served on this host: the distribution registry (Debian's docker-registry) run as a detached
+// host process by start-stop-daemon, listening directly on the address and port given, its storage in a
+// directory berth names (a volume's data), optional htpasswd users (bcrypt) and TLS. A host process rather than a
+// container: it needs no network or port rule to be reachable on a host address, and start-stop-daemon gives it
+// its own session so it outlives berth.
+import * as fs from "node:fs";
+import * as path from "node:path";
+import * as net from "node:net";
+import { randomBytes } from "node:crypto";
+import type { Host } from "../host/exec";
+import type { Paths } from "../paths";
+import type { Registries, RegistryInfo, RegistrySpec } from "../runtime";
+import { canonicalJson, readJson, writeJson } from "../json-file";
+import { checkName } from "../names";
+
+const BINARY = "/usr/bin/docker-registry";
+const START_TIMEOUT_MS = 10_000;
+
+interface Files {
+  dir: string;
+  spec: string;
+  config: string;
+  htpasswd: string;
+  pid: string;
+  log: string;
+}
+
+function yamlString(s: string): string {
+  return JSON.stringify(s);
+}
+
+function configYaml(spec: RegistrySpec, f: Files, secret: string): string {
+  const lines = [
+    "version: 0.1",
+    "log:",
+    "  level: warn",
+    "storage:",
+    "  filesystem:",
+    `    rootdirectory: ${yamlString(spec.storage)}`,
+    "  delete:",
+    "    enabled: true",
+    "http:",
+    `  addr: ${yamlString(`${spec.address}:${spec.port}`)}`,
+    `  secret: ${yamlString(secret)}`,
+  ];
+  if (spec.tls) lines.push("  tls:", `    certificate: ${yamlString(spec.tls.certificate)}`, `    key: ${yamlString(spec.tls.key)}`);
+  if (spec.users && spec.users.length > 0) {
+    lines.push("auth:", "  htpasswd:", `    realm: ${yamlString(`berth-registry ${spec.name}`)}`, `    path: ${yamlString(f.htpasswd)}`);
+  }
+  return lines.join("\n") + "\n";
+}
+
+function alive(pid: number): boolean {
+  try {
+    return fs.readlinkSync(`/proc/${pid}/exe`) === BINARY;
+  } catch {
+    return false;
+  }
+}
+
+/** Whether a process exists and has not exited (a zombie nobody reaped yet counts as exited). */
+function running(pid: number): boolean {
+  let stat: string;
+  try {
+    stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+  } catch {
+    return false;
+  }
+  return !/^\d+ \(.*\) [ZX] /.test(stat);
+}
+
+function answers(address: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect({ host: address === "0.0.0.0" ? "127.0.0.1" : address, port, timeout: 500 });
+    s.on("connect", () => (s.destroy(), resolve(true)));
+    s.on("error", () => resolve(false));
+    s.on("timeout", () => (s.destroy(), resolve(false)));
+  });
+}
+
+export class RegistryServers implements Registries {
+  constructor(
+    private readonly host: Host,
+    private readonly paths: Paths,
+  ) {}
+
+  private files(name: string): Files {
+    const dir = path.join(this.paths.root, "registries", name);
+    const f = (n: string) => path.join(dir, n);
+    return { dir, spec: f("registry.json"), config: f("config.yml"), htpasswd: f("htpasswd"), pid: f("registry.pid"), log: f("registry.log") };
+  }
+
+  async ensure(spec: RegistrySpec): Promise<RegistryInfo> {
+    checkName("registry", spec.name);
+    if (!fs.existsSync(BINARY)) throw new Error(`registry "${spec.name}": ${BINARY} is missing; run scripts/setup.sh (Debian package docker-registry)`);
+    if (!fs.statSync(spec.storage, { throwIfNoEntry: false })?.isDirectory()) {
+      throw new Error(`registry "${spec.name}": storage directory ${spec.storage} does not exist`);
+    }
+    for (const file of spec.tls ? [spec.tls.certificate, spec.tls.key] : []) {
+      if (!fs.existsSync(file)) throw new Error(`registry "${spec.name}": TLS file ${file} not found`);
+    }
+    const f = this.files(spec.name);
+    const current = await this.inspect(spec.name);
+    const recorded = await readJson<RegistrySpec>(f.spec);
+    if (current?.status === "running" && recorded && canonicalJson(recorded) === canonicalJson(spec)) return current;
+    await this.stop(f);
+    if (await answers(spec.address, spec.port)) {
+      throw new Error(`registry "${spec.name}": ${spec.address}:${spec.port} is already in use on this host; pick another port`);
+    }
+    await fs.promises.mkdir(f.dir, { recursive: true });
+    await writeJson(f.spec, spec);
+    const htpasswd = (spec.users ?? []).map((u) => `${u.username}:${u.passwordHash}\n`).join("");
+    await fs.promises.writeFile(f.htpasswd, htpasswd, { mode: 0o600 });
+    await fs.promises.writeFile(f.config, configYaml(spec, f, randomBytes(16).toString("hex")), { mode: 0o600 });
+    await fs.promises.writeFile(f.log, "");
+    await this.host.run("start-stop-daemon", [
+      "--start", "--background", "--make-pidfile", "--pidfile", f.pid, "--output", f.log,
+      "--exec", BINARY, "--", "serve", f.config,
+    ]);
+    const deadline = Date.now() + START_TIMEOUT_MS;
+    const pid = Number(await fs.promises.readFile(f.pid, "utf8").catch(() => "0"));
+    for (;;) {
+      // Until it has exec'd, the pid is start-stop-daemon's fork: only a vanished process has failed.
+      if (!running(pid)) {
+        const log = (await fs.promises.readFile(f.log, "utf8").catch(() => "")).trim().split("\n").slice(-5).join("\n");
+        await this.stop(f);
+        throw new Error(`registry "${spec.name}" exited at start: ${log || "no output"}`);
+      }
+      if (alive(pid) && (await answers(spec.address, spec.port))) return (await this.inspect(spec.name))!;
+      if (Date.now() > deadline) {
+        await this.stop(f);
+        throw new Error(`registry "${spec.name}" did not listen on ${spec.address}:${spec.port} within ${START_TIMEOUT_MS / 1000} s`);
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  async inspect(name: string): Promise<RegistryInfo | undefined> {
+    checkName("registry", name);
+    const f = this.files(name);
+    const spec = await readJson<RegistrySpec>(f.spec);
+    if (!spec) return undefined;
+    const pid = Number(await fs.promises.readFile(f.pid, "utf8").catch(() => "0"));
+    const running = pid > 0 && alive(pid);
+    const scheme = spec.tls ? "https" : "http";
+    const host = spec.address === "0.0.0.0" ? "127.0.0.1" : spec.address;
+    return {
+      name,
+      url: `${scheme}://${host}:${spec.port}`,
+      endpoint: `${host}:${spec.port}`,
+      status: running ? "running" : "stopped",
+      pid: running ? pid : undefined,
+    };
+  }
+
+  /** Stops the process; the storage is the caller's (a volume) and stays. */
+  async remove(name: string): Promise<void> {
+    checkName("registry", name);
+    const f = this.files(name);
+    await this.stop(f);
+    await fs.promises.rm(f.dir, { recursive: true, force: true });
+  }
+
+  private async stop(f: Files): Promise<void> {
+    if (!fs.existsSync(f.pid)) return;
+    const pid = Number(await fs.promises.readFile(f.pid, "utf8").catch(() => "0"));
+    // Only a docker-registry started from this pid file is ours to stop.
+    if (pid > 0 && alive(pid)) {
+      await this.host.run("start-stop-daemon", ["--stop", "--oknodo", "--pidfile", f.pid, "--exec", BINARY, "--retry", "TERM/5/KILL/2"]);
+    }
+    await fs.promises.rm(f.pid, { force: true });
+  }
+}

@@ -1,0 +1,95 @@
+// Pull and push of whole images between berth's store and a registry. Blobs the other side already has are not
+// sent again; everything received is checked against its digest before it gets its name.
+import * as fs from "node:fs";
+import type { ImageInfo } from "../runtime";
+import type { ContentStore } from "../image/store";
+import { sha256Bytes } from "../image/store";
+import { HOST_ARCH, INDEX_TYPES, type OciIndex, type OciManifest } from "../image/oci";
+import { MANIFEST_ACCEPT, RegistryClient, RegistryError, readAll, type RegistryOptions } from "./client";
+import { formatRef, parseRegistryRef, type RegistryRef } from "./reference";
+
+export interface PushResult {
+  /** "registry/repository@sha256:…" */
+  repoDigest: string;
+  uploaded: number;
+  skipped: number;
+}
+
+async function getManifest(client: RegistryClient, r: RegistryRef, reference: string): Promise<{ raw: Buffer; mediaType: string }> {
+  const what = `manifest ${r.repository}:${reference}`;
+  const res = await client.expect(await client.request("GET", `/v2/${r.repository}/manifests/${reference}`, { accept: MANIFEST_ACCEPT }), [200], what);
+  const raw = await readAll(res.body);
+  const expected = reference.startsWith("sha256:") ? reference : (res.headers["docker-content-digest"] as string | undefined);
+  if (expected && sha256Bytes(raw) !== expected) {
+    throw new RegistryError("digest mismatch", `digest mismatch: ${what} from ${client.registry} is ${sha256Bytes(raw)}, expected ${expected}`);
+  }
+  const mediaType = (JSON.parse(raw.toString()) as { mediaType?: string }).mediaType ?? String(res.headers["content-type"]);
+  return { raw, mediaType };
+}
+
+/** The digest a reference resolves to on its registry, without downloading the image. */
+export async function resolveDigest(ref: string, opts: RegistryOptions): Promise<string> {
+  const r = parseRegistryRef(ref);
+  if (r.digest) return r.digest;
+  const client = new RegistryClient(r.registry, opts);
+  return sha256Bytes((await getManifest(client, r, r.tag!)).raw);
+}
+
+export async function pull(store: ContentStore, ref: string, opts: RegistryOptions, localRef = ref): Promise<ImageInfo> {
+  const r = parseRegistryRef(ref);
+  const client = new RegistryClient(r.registry, opts);
+  let { raw, mediaType } = await getManifest(client, r, r.digest ?? r.tag!);
+  if (INDEX_TYPES.includes(mediaType as never)) {
+    const index = JSON.parse(raw.toString()) as OciIndex;
+    const mine = index.manifests.find((m) => m.platform?.os === "linux" && m.platform.architecture === HOST_ARCH);
+    if (!mine) throw new RegistryError("not found", `not found: ${formatRef(r)} has no linux/${HOST_ARCH} image`);
+    ({ raw, mediaType } = await getManifest(client, r, mine.digest));
+  }
+  const manifest = JSON.parse(raw.toString()) as OciManifest;
+  for (const d of [manifest.config, ...manifest.layers]) {
+    if (store.hasBlob(d.digest)) continue;
+    const res = await client.expect(await client.request("GET", `/v2/${r.repository}/blobs/${d.digest}`), [200], `blob ${d.digest}`);
+    await store.ingest(res.body, { mediaType: d.mediaType, digest: d.digest }).catch((e: Error) => {
+      throw /digest mismatch/.test(e.message)
+        ? new RegistryError("digest mismatch", `blob ${d.digest} from ${client.registry}: ${e.message}`)
+        : e;
+    });
+  }
+  return store.commitManifest(localRef, raw);
+}
+
+/** Pushes a stored image as `target` (a registry reference); blobs the registry has are skipped. */
+export async function push(store: ContentStore, source: string, target: string, opts: RegistryOptions): Promise<PushResult> {
+  const image = await store.image(source);
+  if (!image) throw new Error(`cannot push "${source}": no such image in berth's store`);
+  const r = parseRegistryRef(target);
+  const client = new RegistryClient(r.registry, opts);
+  let uploaded = 0;
+  let skipped = 0;
+  for (const d of [...image.manifest.layers, image.manifest.config]) {
+    const head = await client.request("HEAD", `/v2/${r.repository}/blobs/${d.digest}`);
+    head.body.resume();
+    if (head.status === 200) {
+      skipped++;
+      continue;
+    }
+    const start = await client.expect(await client.request("POST", `/v2/${r.repository}/blobs/uploads/`, { "content-length": "0" }), [202], `upload of ${d.digest}`);
+    start.body.resume();
+    const location = new URL(String(start.headers.location), "http://placeholder");
+    location.searchParams.set("digest", d.digest);
+    const file = store.blobPath(d.digest);
+    const put = await client.request(
+      "PUT",
+      `${location.pathname}${location.search}`,
+      { "content-type": "application/octet-stream", "content-length": String(fs.statSync(file).size) },
+      () => fs.createReadStream(file),
+    );
+    (await client.expect(put, [201, 204], `upload of ${d.digest}`)).body.resume();
+    uploaded++;
+  }
+  const raw = await fs.promises.readFile(store.blobPath(image.info.manifestDigest));
+  const put = await client.request("PUT", `/v2/${r.repository}/manifests/${r.tag ?? r.digest}`, { "content-type": image.manifest.mediaType }, raw);
+  (await client.expect(put, [201, 204], `manifest ${r.repository}:${r.tag}`)).body.resume();
+  const digest = (put.headers["docker-content-digest"] as string | undefined) ?? sha256Bytes(raw);
+  return { repoDigest: `${r.registry}/${r.repository}@${digest}`, uploaded, skipped };
+}
