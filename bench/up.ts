@@ -4,6 +4,7 @@ import { execFileSync, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { networkBench } from "./network";
 
 const REPO = path.resolve(__dirname, "../..");
 const FLEET = path.join(REPO, "bench/fleet");
@@ -82,3 +83,5 @@ function main(): void {
 }
 
 main();
+// Network setup and teardown per container, against the CNI plugins.
+void networkBench().then((rows) => console.log(rows.join("\n")));

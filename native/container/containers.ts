@@ -66,14 +66,16 @@ export class RuncContainers implements Containers {
     return this.mutex.run(spec.name, async () => {
       const existing = await this.d.records.read(spec.name);
       if (existing) {
-        const { info, portFaults } = await this.examine(existing);
+        const { info, repairable } = await this.examine(existing);
         const same = canonicalJson(existing.spec) === canonicalJson(spec);
-        const otherFaults = info.faults.length - portFaults;
-        if (same && info.status === "running" && otherFaults === 0) {
-          // Missing port rules can be put back under the running process; anything else means re-creating it.
-          if (portFaults === 0) return info;
-          await this.d.net.plugPorts(spec.name, existing.net!);
-          return this.describe(existing);
+        const otherFaults = info.faults.length - repairable;
+        if (this.d.net.changeableInPlace(existing.spec, spec) && info.status === "running" && otherFaults === 0) {
+          // Port rules and declared interfaces are put back or changed under the running process; anything else
+          // means re-creating it.
+          if (same && repairable === 0) return info;
+          await this.d.net.repair(existing, spec);
+          await this.d.records.write({ ...existing, spec });
+          return this.describe({ ...existing, spec });
         }
         await this.teardown(spec.name, info.status === "running" ? DEFAULT_GRACE_SECONDS : 0);
       }
@@ -150,7 +152,7 @@ export class RuncContainers implements Containers {
       // The address inside the namespace is only needed once the process starts.
       await allSettled([this.runc.create(id, p.dir, p.log, p.pid), this.d.net.configureInside(rec.net)]);
       await this.runc.start(id);
-      await this.d.net.refreshPeers(rec, await this.d.records.list());
+      await Promise.all([this.d.net.addInterfaces(rec), this.d.net.refreshPeers(rec, await this.d.records.list())]);
       const pid = Number(await fs.promises.readFile(p.pid, "utf8"));
       return { ...this.netInfo(rec), name, id, status: "running", pid, imageId: image.id, faults: [] };
     } catch (e) {
@@ -191,7 +193,7 @@ export class RuncContainers implements Containers {
   }
 
   /** The container's info, and how many of its faults are missing port rules (the one repairable in place). */
-  private async examine(rec: ContainerRecord): Promise<{ info: ContainerInfo; portFaults: number }> {
+  private async examine(rec: ContainerRecord): Promise<{ info: ContainerInfo; repairable: number }> {
     const name = rec.spec.name;
     const id = runcId(name);
     const state = await this.runc.state(id);
@@ -207,9 +209,9 @@ export class RuncContainers implements Containers {
     if (!(await isMounted(rootfs))) faults.push(`rootfs ${rootfs} is not mounted`);
     const pid = status === "running" ? state?.pid : undefined;
     const net = await this.d.net.faults(rec, pid);
-    faults.push(...net.faults, ...net.portFaults);
+    faults.push(...net.faults, ...net.repairable);
     const info = { ...this.netInfo(rec), name, id, status, pid, imageId: rec.imageId, faults };
-    return { info, portFaults: net.portFaults.length };
+    return { info, repairable: net.repairable.length };
   }
 
   /** Undoes everything a container has on the host, in reverse order of making; each step skips what is gone. */

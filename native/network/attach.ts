@@ -81,8 +81,14 @@ export async function configure(host: Host, netns: string, attachments: Attachme
   await host.run("ip", ["-n", netns, "-batch", "-"], { input: batch(cmds) });
 }
 
-/** Deletes the host ends and the namespace (which takes the macvlan children with it); any may be gone already. */
+/** Deletes the interfaces and the namespace; any may be gone already. */
 export async function unplug(host: Host, net: ContainerNet): Promise<void> {
+  const children = net.attachments.filter((a) => !a.hostIf);
+  if (net.netns && netnsExists(net.netns) && children.length > 0) {
+    // Deleted now rather than with the namespace, whose teardown the kernel finishes later: a child made again
+    // at once (a replacement with the same address, hence MAC) would otherwise meet the old one's MAC.
+    await host.tryRun("ip", ["-n", net.netns, "-batch", "-"], { input: batch(children.map((a) => `link del ${a.ifname}`)) });
+  }
   const cmds = net.attachments.filter((a) => a.hostIf && linkExists(a.hostIf)).map((a) => `link del ${a.hostIf}`);
   if (net.netns && netnsExists(net.netns)) cmds.push(`netns del ${net.netns}`);
   if (cmds.length > 0) await host.run("ip", ["-batch", "-"], { input: batch(cmds) });

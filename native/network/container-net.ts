@@ -13,6 +13,9 @@ import type { Iptables, Rule } from "./iptables";
 import { containerTag, portRules, validatePorts, type PortClaims } from "./portmap";
 import { DEFAULT_NETWORK, type BridgeNetworks, type NetworkRecord } from "./networks";
 import { attachmentFaults, configure, macFor, plug, processNetns, sameNamespace, unplug, type AttachmentRecord, type ContainerNet } from "./attach";
+import { addInterface, checkInterfaces, DHCP_SCRIPT, ifnameOf, interfaceFaults, removeInterface, routesDefault } from "./pipework";
+import type { DeclaredInterface } from "./types";
+import { canonicalJson } from "../json-file";
 import { hostsFile, parseExtraHost, parseLink, peersOf, resolvConf, type Resolvable } from "./hosts";
 
 /** A container's networking as checked, before any address or port is claimed. */
@@ -75,13 +78,16 @@ export class ContainerNetworking {
       const { ip, names } = parseExtraHost(h);
       if (parseIPv4(ip) === undefined || !HOST_NAME.test(names[0])) refuse(`invalid extra host "${h}": use "host:ip", e.g. "db:10.0.0.5"`);
     }
+    checkInterfaces(name, spec.interfaces ?? []);
     for (const d of spec.dns ?? []) if (parseIPv4(d) === undefined) refuse(`invalid dns server "${d}": use an IPv4 address`);
     if (spec.domainname !== undefined && !HOST_NAME.test(spec.domainname)) refuse(`invalid domainname "${spec.domainname}"`);
 
     if (mode === "none" || mode === "host" || mode?.startsWith("container:")) {
       if (ports.length > 0) refuse(`conflicting options: port publishing and network mode "${mode}"`);
       if (spec.links?.length) refuse(`conflicting options: links and network mode "${mode}"`);
-      if (mode === "none" || mode === "host") return { mode, attachments: [], ports: [] };
+      if (mode !== "none" && spec.interfaces?.length) refuse(`conflicting options: interfaces and network mode "${mode}"`);
+      if (mode === "host") return { mode, attachments: [], ports: [] };
+      if (mode === "none") return this.ownNamespace(name, { mode, attachments: [], ports: [] });
       for (const f of ["hostname", "dns", "extraHosts", "domainname"] as const) {
         if (spec[f] !== undefined) refuse(`conflicting options: ${f} and network mode "${mode}" (it shares the other container's)`);
       }
@@ -140,16 +146,22 @@ export class ContainerNetworking {
         refuse(`link "${link}": no container "${other}" on a network this one joins`);
       }
     }
-    // Host names follow from the container name alone: refuse before making anything (whose cleanup would then
-    // delete them) if another berth root on this host already uses this one.
-    const hostIfs = attachments.map((_, i) => hostIfName(name, i));
-    if (attachments.length > 0 && (netnsExists(netnsName(name)) || hostIfs.some(linkExists))) {
-      refuse(
-        `network namespace ${netnsName(name)} or veth ${hostIfs.join("/")} already exists on this host, so another ` +
-          "berth root uses this name; pick another name, or delete them if nothing uses them",
+    return this.ownNamespace(name, { mode: attachments.length > 0 ? "networks" : "none", attachments, ports });
+  }
+
+  /**
+   * Host names follow from the container name alone: refuse before making anything (whose cleanup would then
+   * delete them) if another berth root on this host already uses this one.
+   */
+  private ownNamespace(name: string, plan: NetPlan): NetPlan {
+    const hostIfs = plan.attachments.map((_, i) => hostIfName(name, i));
+    if (netnsExists(netnsName(name)) || hostIfs.some(linkExists)) {
+      throw new Error(
+        `container "${name}": network namespace ${[netnsName(name), ...hostIfs].join(" or veth ")} already exists ` +
+          "on this host, so another berth root uses this name; pick another name, or delete them if nothing uses them",
       );
     }
-    return { mode: attachments.length > 0 ? "networks" : "none", attachments, ports };
+    return plan;
   }
 
   /** Addresses and host ports for the container, recorded by the caller before anything is plugged in. */
@@ -181,7 +193,8 @@ export class ContainerNetworking {
     const ports = await this.claims.claim(name, plan.ports);
     return {
       mode: plan.mode,
-      netns: plan.mode === "networks" ? netnsName(name) : undefined,
+      // Also for "none": a named namespace outlives the process and can take declared interfaces in place.
+      netns: plan.mode === "networks" || plan.mode === "none" ? netnsName(name) : undefined,
       joined: plan.joined?.name,
       attachments,
       ports,
@@ -196,9 +209,51 @@ export class ContainerNetworking {
     if (rules.length > 0) await this.iptables.add(rules);
   }
 
-  /** Puts back port rules missing under a running container. */
-  async plugPorts(name: string, net: ContainerNet): Promise<void> {
-    await this.iptables.ensure(this.portRules(name, net));
+  /** The networking with the default route where it should be: a declared interface may take it over. */
+  private routed(net: ContainerNet, spec: ContainerSpec): ContainerNet {
+    if (!(spec.interfaces ?? []).some(routesDefault)) return net;
+    return { ...net, attachments: net.attachments.map((a) => ({ ...a, defaultRoute: false })) };
+  }
+
+  /** Whether a running container made from `from` can become `to` without a restart (only interfaces differ). */
+  changeableInPlace(from: ContainerSpec, to: ContainerSpec): boolean {
+    return canonicalJson({ ...from, interfaces: undefined }) === canonicalJson({ ...to, interfaces: undefined });
+  }
+
+  /** Declared interfaces, once the container's namespace exists. */
+  async addInterfaces(rec: NetHolder): Promise<void> {
+    for (const i of rec.spec.interfaces ?? []) await addInterface(this.host, rec.spec.name, rec.net!.netns!, i, await this.dhcpScript());
+  }
+
+  /**
+   * Under a running container: puts back missing port rules, removes declared interfaces no longer wanted or
+   * broken, adds the wanted ones that are missing.
+   */
+  async repair(rec: NetHolder, spec: ContainerSpec): Promise<void> {
+    const { net } = rec;
+    if (!net?.netns) return;
+    checkInterfaces(spec.name, spec.interfaces ?? []);
+    await this.iptables.ensure(this.portRules(spec.name, net));
+    const broken = new Set((await interfaceFaults(this.host, net.netns, rec.spec.interfaces ?? [])).map((f) => f.split(" ")[2]));
+    const key = (i: DeclaredInterface) => canonicalJson(i);
+    const wanted = new Set((spec.interfaces ?? []).map(key));
+    const had = rec.spec.interfaces ?? [];
+    const keep = had.filter((i) => wanted.has(key(i)) && !broken.has(ifnameOf(i)));
+    for (const i of had.filter((x) => !keep.includes(x))) await removeInterface(this.host, spec.name, net.netns, i);
+    const kept = new Set(keep.map(key));
+    for (const i of (spec.interfaces ?? []).filter((x) => !kept.has(key(x)))) {
+      await addInterface(this.host, spec.name, net.netns, i, await this.dhcpScript());
+    }
+    // A declared gateway that went away hands the default route back to the container's network.
+    const gw = this.routed(net, spec).attachments.find((a) => a.defaultRoute);
+    if (gw) await this.host.run("ip", ["-n", net.netns, "route", "replace", "default", "via", gw.gateway, "dev", gw.ifname]);
+  }
+
+  /** The udhcpc script for DHCP interfaces, written once per root. */
+  private async dhcpScript(): Promise<string> {
+    const file = `${this.paths.root}/udhcpc.sh`;
+    if (!fs.existsSync(file)) await fs.promises.writeFile(file, DHCP_SCRIPT, { mode: 0o755 });
+    return file;
   }
 
   /** Addresses and routes inside: needed only once the process starts. */
@@ -249,11 +304,11 @@ export class ContainerNetworking {
     return target ? portRules(name, target.ip, net.ports) : [];
   }
 
-  /** pid: the container's init, when it runs. */
-  async faults(rec: NetHolder, pid: number | undefined): Promise<{ faults: string[]; portFaults: string[] }> {
+  /** pid: the container's init, when it runs. repairable: what repair() puts right without a restart. */
+  async faults(rec: NetHolder, pid: number | undefined): Promise<{ faults: string[]; repairable: string[] }> {
     const net = rec.net;
-    if (!net) return { faults: [], portFaults: [] };
-    const faults = await attachmentFaults(this.host, net);
+    if (!net) return { faults: [], repairable: [] };
+    const faults = await attachmentFaults(this.host, this.routed(net, rec.spec));
     // The container it joined was re-created: this one is left in a namespace nobody else uses.
     if (net.joined && pid) {
       const ns = netnsPath(netnsName(net.joined));
@@ -262,7 +317,8 @@ export class ContainerNetworking {
         faults.push(`no longer in the network namespace of container "${net.joined}"`);
       }
     }
-    return { faults, portFaults: await this.iptables.missing(this.portRules(rec.spec.name, net)) };
+    const interfaces = net.netns && netnsExists(net.netns) ? await interfaceFaults(this.host, net.netns, rec.spec.interfaces ?? []) : [];
+    return { faults, repairable: [...(await this.iptables.missing(this.portRules(rec.spec.name, net))), ...interfaces] };
   }
 
   /** Undoes a container's networking; each step skips what is gone. */

@@ -220,6 +220,8 @@ export class DeploymentRun {
     // preview and its update, and never the old object's name again.
     const checked = await provider.check({ urn, name: goal.name, olds: old?.inputs, news, randomSeed: urn, declared: this.declared() });
     this.refuseFailures(urn, label, checked.failures);
+    // What an imported object cannot report of itself (write-only fields) is taken from the program.
+    if (imported) old = { ...imported, inputs: { ...checked.inputs, ...imported.inputs } };
     const providerDiff = old
       ? await provider.diff({ urn, id: old.id ?? "", oldInputs: old.inputs, oldOutputs: old.outputs, news: checked.inputs })
       : undefined;

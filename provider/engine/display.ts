@@ -118,9 +118,12 @@ export function planJson(steps: Step[], diagnostics: Diagnostic[], config: Stack
       urn: s.urn,
       oldState: state(s.old),
       newState: state(s.new),
-      diffReasons: s.diffs,
+      diffReasons: s.diffs.length > 0 ? s.diffs : undefined,
       replaceReasons: s.op === "replace" ? s.replaces : undefined,
-      detailedDiff: Object.keys(s.detailedDiff).length > 0 ? s.detailedDiff : undefined,
+      // Pulumi marks each entry as a difference of inputs (berth's diffs always are).
+      detailedDiff: Object.keys(s.detailedDiff).length > 0
+        ? Object.fromEntries(Object.entries(s.detailedDiff).map(([p, d]) => [p, { ...d, inputDiff: true }]))
+        : undefined,
     })),
     diagnostics: diagnostics.map((d) => ({ severity: d.severity, urn: d.urn, message: d.message })),
     changeSummary: summarize(steps),

@@ -47,7 +47,7 @@ export interface ProviderServer {
 
 export async function serveProvider(providersFor: ProvidersFor, programDir = process.cwd()): Promise<ProviderServer> {
   let providers: Map<string, Provider> | undefined;
-  let dir = programDir;
+  const dir = programDir;
   const providerOf = (urn: string, type?: string): Provider => {
     const token = type || urn.split("::")[2]?.split("$").pop() || "";
     providers ??= providersFor({}, dir); // Pulumi may skip Configure for a provider without config
@@ -67,8 +67,8 @@ export async function serveProvider(providersFor: ProvidersFor, programDir = pro
   };
 
   const service = {
-    handshake: unary((req) => {
-      if (req.getProgramDirectory?.()) dir = req.getProgramDirectory();
+    // Pulumi starts a plugin in the program's directory; the handshake's program_directory names the plugin's own.
+    handshake: unary(() => {
       const res = new pb.ProviderHandshakeResponse();
       res.setAcceptSecrets(true);
       return res;

@@ -1,30 +1,33 @@
 import type { z } from "zod";
 import { ContainerArgs, ContainerOutputs } from "../../sdk/schema";
-import type { ContainerInfo, PortMapping, Runtime } from "../../native/runtime";
+import type { ContainerInfo, ContainerSpec, Runtime } from "../../native/runtime";
 import { imageClaim } from "./image";
 import { isAutonamed, type Kind } from "./kind";
-import { networkClaim } from "./network";
 import { volumeClaim } from "./volume";
+import { containerClaim, networkClaims, networkFailures, networkingOf, networkOutputsOf } from "./container-network";
 import type { CheckFailure } from "./provider";
 
 type Args = z.infer<typeof ContainerArgs>;
 type Outs = z.infer<typeof ContainerOutputs>;
-
-const portsOf = (inputs: Args): PortMapping[] =>
-  (inputs.ports ?? []).map((p) => ({
-    hostIp: p.hostIp ?? "0.0.0.0",
-    hostPort: p.hostPort,
-    containerPort: p.containerPort,
-    protocol: p.protocol ?? "tcp",
-  }));
-
-const portClaim = (p: PortMapping) => `host port ${p.hostIp}:${p.hostPort}/${p.protocol}`;
 
 const outputsOf = (info: ContainerInfo): Outs => ({
   name: info.name,
   imageId: info.imageId,
   ip: info.ip ?? "",
   status: info.faults.length === 0 ? info.status : `${info.status}; ${info.faults.join("; ")}`,
+  ...networkOutputsOf(info),
+});
+
+const specOf = (inputs: Args): ContainerSpec => ({
+  name: inputs.name!,
+  image: inputs.image,
+  entrypoint: inputs.entrypoint,
+  command: inputs.command,
+  env: inputs.env,
+  workdir: inputs.workdir,
+  hostname: inputs.hostname,
+  ...networkingOf(inputs),
+  mounts: (inputs.volumes ?? []).map((v) => ({ volume: v.volume, target: v.target, readOnly: v.readOnly })),
 });
 
 export function containerKind(runtime: Runtime): Kind<Args, Outs> {
@@ -40,57 +43,37 @@ export function containerKind(runtime: Runtime): Kind<Args, Outs> {
         const reason = `no image "${inputs.image}" in berth's store: declare a berth.Image and pass its imageId`;
         failures.push({ property: "image", reason });
       }
-      if (inputs.network !== undefined && !declared(networkClaim(inputs.network)) && !(await runtime.networks.inspect(inputs.network))) {
-        const reason = `no network "${inputs.network}": declare a berth.Network and pass its name`;
-        failures.push({ property: "network", reason });
-      }
       for (const [i, mount] of (inputs.volumes ?? []).entries()) {
         if (!declared(volumeClaim(mount.volume)) && !(await runtime.volumes.inspect(mount.volume))) {
           const reason = `no volume "${mount.volume}": declare a berth.Volume and pass its name`;
           failures.push({ property: `volumes[${i}].volume`, reason });
         }
       }
-      const seen = new Set<string>();
-      for (const [i, p] of portsOf(inputs).entries()) {
-        const claim = portClaim(p);
-        if (seen.has(claim)) failures.push({ property: `ports[${i}].hostPort`, reason: `${claim} is published twice` });
-        seen.add(claim);
-      }
+      failures.push(...(await networkFailures(inputs, declared, runtime)));
       return { inputs, failures };
     },
     previewOutputs: (inputs) => ({ name: inputs.name }),
     idOf: (inputs) => inputs.name!,
     async create(inputs) {
-      const info = await runtime.containers.run({
-        name: inputs.name!,
-        image: inputs.image,
-        entrypoint: inputs.entrypoint,
-        command: inputs.command,
-        env: inputs.env,
-        workdir: inputs.workdir,
-        hostname: inputs.hostname,
-        network: inputs.network,
-        ports: portsOf(inputs),
-        mounts: (inputs.volumes ?? []).map((v) => ({ volume: v.volume, target: v.target, readOnly: v.readOnly })),
-      });
+      const info = await runtime.containers.run(specOf(inputs));
       return { id: info.name, outputs: outputsOf(info) };
     },
     async read(id) {
       const info = await runtime.containers.inspect(id);
       return info && outputsOf(info);
     },
-    // Only stopTimeout can change in place, and it matters only when the container is stopped: nothing to do now.
-    async update(id, _olds, _news, oldOutputs) {
-      const info = await runtime.containers.inspect(id);
-      return info ? outputsOf(info) : oldOutputs;
+    // stopTimeout matters only when the container is stopped; declared interfaces are changed under the running
+    // process by the runtime's ensure.
+    async update(_id, _olds, news) {
+      return outputsOf(await runtime.containers.run(specOf(news)));
     },
     delete: (id, outputs) => runtime.containers.remove(id, { graceSeconds: (outputs as Outs & Args).stopTimeout }),
     // A container that died, or lost a piece by hand, is made anew.
     drift: (outputs) => (outputs.status === "running" ? [] : [{ property: "status", replace: true }]),
     exclusive(olds, news) {
-      const oldPorts = new Set(portsOf(olds).map(portClaim));
-      return (!isAutonamed(news) && olds.name === news.name) || portsOf(news).some((p) => oldPorts.has(portClaim(p)));
+      const oldClaims = new Set(networkClaims(olds));
+      return (!isAutonamed(news) && olds.name === news.name) || networkClaims(news).some((c) => oldClaims.has(c));
     },
-    claims: (inputs) => [`container ${inputs.name}`, ...portsOf(inputs).map(portClaim)],
+    claims: (inputs) => [containerClaim(inputs.name!), ...networkClaims(inputs)],
   };
 }

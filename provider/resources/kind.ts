@@ -124,8 +124,16 @@ export class KindProvider<Args extends PropertyMap, Outs extends PropertyMap> im
   async read(req: ReadRequest): Promise<ReadResponse | undefined> {
     const inputs = reveal(req.inputs);
     const outputs = await this.kind.read(req.id, inputs as Args, reveal(req.outputs) as Outs);
+    if (!outputs) return undefined;
     const secret = [...secretKeys(req.inputs), ...secretKeys(req.outputs)];
-    return outputs && { id: req.id, inputs: req.inputs, outputs: keepSecret({ ...inputs, ...outputs }, secret) };
+    // An import knows no inputs yet: they are what the object says of the fields the schema takes.
+    const known = Object.keys(req.inputs).length > 0 ? req.inputs : this.inputsOf(outputs);
+    return { id: req.id, inputs: known, outputs: keepSecret({ ...inputs, ...outputs }, secret) };
+  }
+
+  private inputsOf(outputs: Outs): PropertyMap {
+    const fields = Object.keys(this.kind.args.shape);
+    return Object.fromEntries(Object.entries(outputs).filter(([k, v]) => fields.includes(k) && v !== undefined));
   }
 
   async update(req: UpdateRequest): Promise<UpdateResponse> {

@@ -4,7 +4,7 @@ import { randomUUID } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import type { CheckpointFile, DeploymentV3 } from "./checkpoint";
+import type { CheckpointFile, DeploymentV3, ResourceState } from "./checkpoint";
 import { emptyDeployment } from "./checkpoint";
 import { sortResources } from "./order";
 import { type Crypter, openSecrets, sealSecrets } from "./secrets";
@@ -52,7 +52,14 @@ export class StackStore {
     if (parsed.version !== 3) throw new Error(`${this.file}: checkpoint version ${parsed.version} is not supported (3 is)`);
     const latest = parsed.checkpoint.latest;
     if (!latest) return emptyDeployment();
-    return openSecrets(latest, () => this.crypter(saltOf(latest))) as DeploymentV3;
+    const opened = openSecrets(latest, () => this.crypter(saltOf(latest))) as DeploymentV3;
+    // Pulumi leaves out empty property maps (and an empty resource list).
+    const complete = (r: ResourceState): ResourceState => ({ ...r, inputs: r.inputs ?? {}, outputs: r.outputs ?? {} });
+    return {
+      ...opened,
+      resources: (opened.resources ?? []).map(complete),
+      pending_operations: opened.pending_operations?.map((op) => ({ ...op, resource: complete(op.resource) })),
+    };
   }
 
   private crypter(checkpointSalt?: string): Crypter {

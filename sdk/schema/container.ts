@@ -1,13 +1,6 @@
 import { z } from "zod";
-import { absolutePath, ipv4, objectName, port, replaces } from "./fields";
-
-export const PortArgs = z.strictObject({
-  containerPort: port,
-  hostPort: port,
-  /** Host address to publish on (default "0.0.0.0", every address). */
-  hostIp: ipv4.optional(),
-  protocol: z.literal("tcp", { error: 'must be "tcp"' }).optional(),
-});
+import { absolutePath, objectName, replaces } from "./fields";
+import { ContainerNetworkArgs, ContainerNetworkOutputs } from "./container-network";
 
 export const VolumeMountArgs = z.strictObject({
   /** Name of a berth Volume. */
@@ -28,9 +21,9 @@ export const ContainerArgs = z.strictObject({
   hostname: replaces(z.string().regex(/^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,62})$/, {
     error: "must be a host name of at most 63 letters, digits, '.' and '-'",
   }).optional()),
-  /** Name of a berth Network; without one the container has only loopback. */
+  /** Name of a berth Network (the one-network form of `networks`). */
   network: replaces(objectName.optional()),
-  ports: replaces(z.array(PortArgs).optional()),
+  ...ContainerNetworkArgs,
   /** Seconds between SIGTERM and SIGKILL when the container is stopped (Docker's --stop-timeout, default 10). */
   stopTimeout: z.number().int().min(0, { error: "must be 0 or more seconds" }).optional(),
   volumes: replaces(z.array(VolumeMountArgs).optional()),
@@ -43,4 +36,5 @@ export const ContainerOutputs = z.object({
   ip: z.string(),
   /** "running" when healthy; anything else (seen by refresh) makes the next up replace it. */
   status: z.string(),
+  ...ContainerNetworkOutputs,
 });

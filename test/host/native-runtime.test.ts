@@ -230,9 +230,10 @@ describe("containers", () => {
         'image "bb" not found',
       );
       await other.images.importRootfs({ ref: "bb", tarball: path.join(tmp, "busybox-rootfs.tar"), config: {} });
-      // Without a network runc itself refuses the id; the cleanup must leave the other root's container alone.
+      // Even without a network the container has a named namespace, which shows the name is taken; the refusal
+      // must leave the other root's container alone.
       await expect(other.containers.run({ name: WEB, image: "bb", command: ["true"] })).rejects.toThrow(
-        "container with given ID already exists",
+        `network namespace berth-${WEB} already exists on this host`,
       );
     } finally {
       // Whatever the other root did make (if a refusal above regressed) goes before its records do.

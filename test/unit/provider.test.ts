@@ -25,9 +25,9 @@ describe("Container check", () => {
     });
     expect(failures).toEqual([
       { property: "image", reason: 'no image "nope:1" in berth\'s store: declare a berth.Image and pass its imageId' },
-      { property: "network", reason: 'no network "elsewhere": declare a berth.Network and pass its name' },
       { property: "volumes[0].volume", reason: 'no volume "data": declare a berth.Volume and pass its name' },
-      { property: "ports[1].hostPort", reason: "host port 0.0.0.0:8080/tcp is published twice" },
+      { property: "ports[1]", reason: "host port 0.0.0.0:8080/tcp is published twice" },
+      { property: "network", reason: 'no network "elsewhere": declare a berth.Network and pass its name' },
     ]);
   });
 
