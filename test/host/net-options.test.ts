@@ -74,6 +74,22 @@ describe("bridge options", () => {
   });
 });
 
+describe("default network", () => {
+  it("gets distinct subnets in berth roots that make it at the same moment, and gives them back", async () => {
+    const run = path.join(tmp, "run");
+    const roots = [0, 1, 2].map((i) => new BridgeNetworks(realHost, layout(path.join(tmp, `dflt${i}`), run), new Iptables(realHost)));
+    const made = await Promise.all(roots.map((r) => r.ensureDefault()));
+    try {
+      expect(new Set(made.map((n) => n.subnet)).size).toBe(3);
+      expect(fs.readdirSync(path.join(run, "default-subnets")).length).toBe(3);
+    } finally {
+      for (const r of roots) await r.releaseDefault();
+    }
+    expect(fs.readdirSync(path.join(run, "default-subnets"))).toEqual([]);
+    for (const n of made) expect(fs.existsSync(`/sys/class/net/${n.bridge}`)).toBe(false);
+  });
+});
+
 describe("bad input is refused with Docker's meaning, before the host changes", () => {
   const subnet = `${net3(1)}.0/24`;
   it.each<[Partial<NetworkSpec>, string]>([
