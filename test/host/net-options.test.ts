@@ -72,6 +72,21 @@ describe("bridge options", () => {
     expect((await rt.networks.inspect(A))!.faults).toEqual([]);
     await expect(rt.networks.create({ ...spec, ipRange: undefined })).rejects.toThrow(`network "${A}" already exists`);
   });
+
+  it("notices a rule changed by hand (same tag, other match) and puts the right one back", async () => {
+    const spec: NetworkSpec = { name: A, subnet: `${net3(0)}.0/24`, ipRange: `${net3(0)}.128/30`, auxAddresses: { router: `${net3(0)}.129` }, nat: true, mtu: 1400, bridgeName: `btb${tag}` };
+    await rt.networks.create(spec);
+    const tagged = `berth:net:${A}:masquerade`;
+    const line = rules().split("\n").find((l) => l.includes(tagged))!;
+    sh("iptables", ["-t", "nat", "-D", ...line.slice(3).replace(/"/g, "").split(" ")]);
+    sh("iptables", ["-t", "nat", "-A", "BERTH-POSTROUTING", "-s", "10.0.0.0/8", "-m", "comment", "--comment", tagged, "-j", "MASQUERADE"]);
+    const faults = (await rt.networks.inspect(A))!.faults;
+    expect(faults).toEqual([expect.stringContaining(`${tagged} was changed`)]);
+    await rt.networks.create(spec);
+    expect((await rt.networks.inspect(A))!.faults).toEqual([]);
+    expect(rules()).toContain(`-s ${net3(0)}.0/24 ! -o btb${tag} -m comment --comment "${tagged}" -j MASQUERADE`);
+    expect(rules()).not.toContain("10.0.0.0/8");
+  });
 });
 
 describe("default network", () => {
