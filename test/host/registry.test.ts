@@ -158,6 +158,23 @@ describe("registry", () => {
     }
   }, 60_000);
 
+  it("serves TLS with the given certificate; a client trusts it only with the CA", async () => {
+    const tlsPort = await freePort();
+    const [cert, key] = [path.join(root, "cert.pem"), path.join(root, "key.pem")];
+    execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", cert], { stdio: "ignore" });
+    fs.mkdirSync(path.join(root, "tls-data"));
+    const name = "berth-test-tls-registry";
+    try {
+      const info = await rt.registries.ensure({ name, address: "127.0.0.1", port: tlsPort, storage: path.join(root, "tls-data"), tls: { certificate: cert, key } });
+      expect(info.url).toBe(`https://127.0.0.1:${tlsPort}`);
+      const target = `127.0.0.1:${tlsPort}/app:1`;
+      await expect(rt.images.push(`${endpoint}/app:1`, target)).rejects.toThrow(`registry 127.0.0.1:${tlsPort}: its TLS certificate is not trusted`);
+      expect(await rt.images.push(`${endpoint}/app:1`, target, { ca: cert })).toMatch(new RegExp(`^127.0.0.1:${tlsPort}/app@sha256:`));
+    } finally {
+      await rt.registries.remove(name);
+    }
+  }, 60_000);
+
   it("keeps the data in the volume when the registry goes", async () => {
     await registry.delete({ urn: "u", id: "berth-test-registry", inputs: registryInputs, outputs: {} });
     expect(await rt.registries.inspect("berth-test-registry")).toBeUndefined();
