@@ -9,6 +9,7 @@ import { makePlan, markdownSummary, readPlan } from "../engine/review";
 import type { Step } from "../engine/steps";
 import type { ProviderConfig } from "../resources";
 import { stackCommand } from "./stack";
+import { CONTAINER_COMMANDS, CONTAINER_USAGE, containerCommand } from "./containers";
 
 const USAGE = `usage: berth <preview|up|refresh|destroy> [DIR] [--stack NAME] [--yes] [--diff] [--json] [--expect-no-changes]
        berth config set KEY VALUE [--secret] | config get KEY   [-C DIR] [--stack NAME]
@@ -37,7 +38,9 @@ const USAGE = `usage: berth <preview|up|refresh|destroy> [DIR] [--stack NAME] [-
   --yes                apply without asking (required when not interactive)
   --diff               show property-level changes
   --json               print the plan as JSON (preview)
-  --expect-no-changes  exit non-zero if the plan is not empty`;
+  --expect-no-changes  exit non-zero if the plan is not empty
+
+Containers of this host (berth root $BERTH_ROOT, default /var/lib/berth):${CONTAINER_USAGE}`;
 
 export interface Flags {
   command: string;
@@ -148,6 +151,7 @@ const live = (flags: Flags) => (step: Step) => {
 };
 
 export async function main(argv: string[]): Promise<number> {
+  if (CONTAINER_COMMANDS.has(argv[0])) return containerCommand(createNativeRuntime(), argv[0], argv.slice(1));
   const flags = parseArgs(argv);
   const started = Date.now();
   if (flags.command === "config" || flags.command === "stack") return stackCommand(flags);
