@@ -170,6 +170,8 @@ export interface RegistryAccess {
   auth?: { username: string; password: string };
   /** Plain HTTP (default: HTTPS, loopback registries may answer plain HTTP). */
   insecure?: boolean;
+  /** PEM file of a CA to trust, for a registry with a self-signed certificate. */
+  ca?: string;
 }
 
 export interface ImageStore {

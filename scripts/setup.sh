@@ -8,6 +8,10 @@ cd "$(dirname "$0")/.."
 declare -A need=(
   [runc]=runc [iptables]=iptables [iptables-restore]=iptables [ip]=iproute2 [tar]=tar [mount]=mount
   [busybox]=busybox-static [curl]=curl
+  # Images: overlay whiteout markers (xattrs) and the registry a Registry resource serves.
+  [setfattr]=attr [getfattr]=attr [docker-registry]=docker-registry [start-stop-daemon]=dpkg
+  # Tests and the benchmark compare with these OCI tools.
+  [skopeo]=skopeo [umoci]=umoci
 )
 missing=()
 for cmd in "${!need[@]}"; do

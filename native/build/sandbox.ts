@@ -61,10 +61,12 @@ export class Sandbox {
     const bundle = path.join(this.dir, "bundle");
     await fs.promises.mkdir(bundle, { recursive: true });
     await writeJson(path.join(bundle, "config.json"), { ...spec, root: { path: this.rootfs, readonly: false } });
+    // A runc state root of its own: build steps stay out of `runc list` of berth's long-lived containers.
+    const root = ["--root", path.join(this.dir, "runc")];
     try {
-      return await this.host.tryRun("runc", ["run", "--bundle", bundle, id]);
+      return await this.host.tryRun("runc", [...root, "run", "--bundle", bundle, id]);
     } finally {
-      await this.host.tryRun("runc", ["delete", "--force", id]);
+      await this.host.tryRun("runc", [...root, "delete", "--force", id]);
     }
   }
 

@@ -19,7 +19,7 @@ export interface RegistryOptions {
   auth?: RegistryAuth;
   /** true: plain HTTP. Default: HTTPS, except loopback registries, which may also answer plain HTTP. */
   insecure?: boolean;
-  /** PEM of a CA to trust (a registry with a self-signed certificate). */
+  /** PEM file of a CA to trust (a registry with a self-signed certificate). */
   ca?: string;
 }
 
@@ -93,18 +93,20 @@ export class RegistryClient {
   private scheme?: "http" | "https";
   private authorization?: string;
   private readonly auth?: RegistryAuth;
+  private readonly ca?: Buffer;
 
   constructor(
     readonly registry: string,
     private readonly opts: RegistryOptions = {},
   ) {
     this.auth = opts.auth ?? dockerConfigAuth(registry);
+    this.ca = opts.ca === undefined ? undefined : fs.readFileSync(opts.ca);
   }
 
   private async send(method: string, url: URL, headers: Record<string, string>, body?: Buffer | (() => Readable)): Promise<Response> {
     const lib = url.protocol === "https:" ? https : http;
     return new Promise((resolve, reject) => {
-      const req = lib.request(url, { method, headers, ca: this.opts.ca, timeout: 60_000 }, (res) =>
+      const req = lib.request(url, { method, headers, ca: this.ca, timeout: 60_000 }, (res) =>
         resolve({ status: res.statusCode ?? 0, headers: res.headers, body: res }),
       );
       req.on("error", reject);
@@ -123,7 +125,8 @@ export class RegistryClient {
       else {
         const probe = await this.send("GET", new URL(`https://${this.registry}/v2/`), {}).then(
           (r) => (r.body.resume(), true),
-          (e: NodeJS.ErrnoException) => (e.code === "ECONNREFUSED" ? true : false),
+          // Only a server that does not speak TLS at all is taken to be plain HTTP; a certificate problem is not.
+          (e: NodeJS.ErrnoException) => !/EPROTO|wrong version number|ECONNRESET|socket hang up/.test(`${e.code} ${e.message}`),
         );
         this.scheme = probe ? "https" : "http";
       }
@@ -139,6 +142,9 @@ export class RegistryClient {
         return await this.send(method, url, { ...headers, ...(this.authorization ? { authorization: this.authorization } : {}) }, body);
       } catch (e) {
         const err = e as NodeJS.ErrnoException;
+        if (/CERT|certificate/i.test(`${err.code} ${err.message}`)) {
+          throw new RegistryError("unreachable", `registry ${this.registry}: its TLS certificate is not trusted (${err.message}); give the CA that signed it`);
+        }
         const hint = /EPROTO|wrong version|ECONNRESET/.test(`${err.code} ${err.message}`) && url.protocol === "https:"
           ? " (it may speak plain HTTP: mark the registry insecure)"
           : err.code === "ECONNREFUSED" ? " (is the registry running on that address and port?)" : "";

@@ -1,9 +1,11 @@
 // The berth command line: `berth preview|up|refresh|destroy [DIR]`, `berth config set|get`, `berth stack output`,
 // worded and exiting as the Pulumi CLI does.
+import * as fs from "node:fs";
 import * as readline from "node:readline/promises";
 import { createNativeRuntime } from "../../native";
 import * as commands from "../engine/commands";
 import { hasChanges, show, planJson, propertyLines, renderDiagnostics, renderPlan, renderSummary, stepLine } from "../engine/display";
+import { makePlan, markdownSummary, readPlan } from "../engine/review";
 import type { Step } from "../engine/steps";
 import type { ProviderConfig } from "../resources";
 import { stackCommand } from "./stack";
@@ -11,7 +13,7 @@ import { CONTAINER_COMMANDS, CONTAINER_USAGE, containerCommand } from "./contain
 
 const USAGE = `usage: berth <preview|up|refresh|destroy> [DIR] [--stack NAME] [--yes] [--diff] [--json] [--expect-no-changes]
        berth config set KEY VALUE [--secret] | config get KEY   [-C DIR] [--stack NAME]
-       berth stack output [NAME] [--json] [--show-secrets]      [-C DIR] [--stack NAME]
+       berth stack output [NAME] [--json] [--show-secrets] | stack graph [FILE]   [-C DIR] [--stack NAME]
 
   preview   show what up would change; changes nothing
   up        preview, then apply the program to this host
@@ -19,6 +21,7 @@ const USAGE = `usage: berth <preview|up|refresh|destroy> [DIR] [--stack NAME] [-
   destroy   delete everything the stack made
   config    set or read the stack's config in Pulumi.<stack>.yaml (--secret: encrypted with the passphrase)
   stack output  the stack's outputs (secrets masked unless --show-secrets)
+  stack graph   the stack's dependency graph in DOT, as pulumi stack graph writes it
 
   DIR, -C/--cwd DIR    the Pulumi project directory (default: .)
   --stack NAME         the stack (default: dev)
@@ -29,6 +32,9 @@ const USAGE = `usage: berth <preview|up|refresh|destroy> [DIR] [--stack NAME] [-
   --target URN         only change this resource (repeatable); the rest keep their last state
   --replace URN        replace this resource even if nothing changed (repeatable)
   --refresh            read the host into the state before planning
+  --save-plan FILE     preview: write the plan, for review in git
+  --plan FILE          up: apply exactly that plan; refuse, naming the difference, if the program or host moved
+  --markdown           preview: a summary for a pull-request comment (secrets masked)
   --yes                apply without asking (required when not interactive)
   --diff               show property-level changes
   --json               print the plan as JSON (preview)
@@ -45,6 +51,9 @@ export interface Flags {
   targets: string[];
   replaceTargets: string[];
   refresh: boolean;
+  savePlan?: string;
+  plan?: string;
+  markdown: boolean;
   secret: boolean;
   showSecrets: boolean;
   stack: string;
@@ -55,7 +64,7 @@ export interface Flags {
 }
 
 export function parseArgs(argv: string[]): Flags {
-  const flags: Flags = { command: "", args: [], dir: ".", stack: "dev", yes: false, diff: false, json: false, expectNoChanges: false, secret: false, showSecrets: false, targets: [], replaceTargets: [], refresh: false };
+  const flags: Flags = { command: "", args: [], dir: ".", stack: "dev", yes: false, diff: false, json: false, expectNoChanges: false, secret: false, showSecrets: false, targets: [], replaceTargets: [], refresh: false, markdown: false };
   let cwd: string | undefined;
   const positional: string[] = [];
   for (let i = 0; i < argv.length; i++) {
@@ -72,6 +81,9 @@ export function parseArgs(argv: string[]): Flags {
     else if (arg === "--target" || arg === "-t") flags.targets.push(argv[++i] ?? fail(`${arg} needs a resource URN`));
     else if (arg === "--replace") flags.replaceTargets.push(argv[++i] ?? fail("--replace needs a resource URN"));
     else if (arg === "--refresh" || arg === "-r") flags.refresh = true;
+    else if (arg === "--save-plan") flags.savePlan = argv[++i] ?? fail("--save-plan needs a file name");
+    else if (arg === "--plan") flags.plan = argv[++i] ?? fail("--plan needs a file written by berth preview --save-plan");
+    else if (arg === "--markdown") flags.markdown = true;
     else if (arg === "--show-secrets") flags.showSecrets = true;
     else if (arg === "--help" || arg === "-h") {
       console.log(USAGE);
@@ -99,6 +111,7 @@ function scopeOf(flags: Flags): commands.RunScope {
     targets: flags.targets.length > 0 ? new Set([...flags.targets, ...flags.replaceTargets]) : undefined,
     replaceTargets: flags.replaceTargets.length > 0 ? new Set(flags.replaceTargets) : undefined,
     refresh: flags.refresh,
+    plan: flags.plan ? readPlan(fs.readFileSync(flags.plan, "utf8"), flags.plan) : undefined,
   };
 }
 
@@ -148,6 +161,12 @@ export async function main(argv: string[]): Promise<number> {
   switch (flags.command) {
     case "preview": {
       const outcome = await commands.preview(ctx);
+      if (flags.savePlan && outcome.ok) fs.writeFileSync(flags.savePlan, `${JSON.stringify(makePlan(ctx.project.name, flags.stack, outcome.steps, commands.fingerprintOf(ctx)), null, 2)}\n`);
+      if (flags.markdown) {
+        console.log(markdownSummary(`berth preview of ${ctx.project.name}/${flags.stack}`, outcome.steps));
+        if (outcome.diagnostics.length > 0) console.log(`\n\`\`\`\n${renderDiagnostics(outcome.diagnostics)}\n\`\`\``);
+        return outcome.ok ? 0 : 1;
+      }
       if (flags.json) {
         console.log(JSON.stringify(planJson(outcome.steps, outcome.diagnostics, ctx.config), null, 2));
         return outcome.ok && !(flags.expectNoChanges && hasChanges(outcome.steps)) ? 0 : 1;

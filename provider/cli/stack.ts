@@ -1,5 +1,7 @@
 // `berth config set|get` and `berth stack output`: reading and editing a stack without running its program.
+import * as fs from "node:fs";
 import { openStack } from "../engine/commands";
+import { dotGraph } from "../engine/review";
 import { mask, show } from "../engine/display";
 import { STACK_TYPE } from "../engine/urn";
 import { revealAll } from "../values";
@@ -40,7 +42,14 @@ export async function stackCommand(flags: Flags): Promise<number> {
       else for (const [k, v] of Object.entries(shown)) console.log(`    ${k.padEnd(20)} ${typeof v === "string" ? v : show(v)}`);
       return 0;
     }
+    case "stack graph": {
+      const dot = dotGraph(ctx().store.load());
+      if (rest.length > 1) throw new Error("usage: berth stack graph [FILE]");
+      if (rest[0]) fs.writeFileSync(rest[0], dot);
+      else process.stdout.write(dot);
+      return 0;
+    }
     default:
-      throw new Error(`unknown command "berth ${flags.command} ${sub ?? ""}": use config set|get or stack output`);
+      throw new Error(`unknown command "berth ${flags.command} ${sub ?? ""}": use config set|get, stack output or stack graph`);
   }
 }

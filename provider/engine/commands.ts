@@ -10,6 +10,7 @@ import { StackStore } from "../state/store";
 import { DeploymentRun, type Diagnostic } from "./deployment";
 import { serveMonitor } from "./monitor";
 import { loadProject, pulumiPackageDir, runProgram, type Project } from "./program";
+import { type PlanFile, unmetPlan } from "./review";
 import type { Step } from "./steps";
 import { STACK_TYPE } from "./urn";
 
@@ -30,6 +31,8 @@ export interface RunScope {
   targets?: ReadonlySet<string>;
   replaceTargets?: ReadonlySet<string>;
   refresh?: boolean;
+  /** `up --plan`: apply exactly this plan. */
+  plan?: PlanFile;
 }
 
 export interface Outcome {
@@ -64,6 +67,9 @@ function defaultProviderInputs(config: StackConfig): Record<string, string> {
   return Object.fromEntries(Object.entries(config.values).filter(([k]) => k.startsWith(prefix)).map(([k, v]) => [k.slice(prefix.length), v]));
 }
 
+/** Secrets in a plan file are compared by a digest keyed with the stack's passphrase. */
+export const fingerprintOf = (ctx: StackContext) => (plaintext: string) => ctx.settings.crypter().fingerprint(plaintext);
+
 function defaultConfig(ctx: StackContext): ProviderConfig {
   const { config, failures } = checkProviderConfig(defaultProviderInputs(ctx.config));
   if (failures.length > 0) throw new Error(failures.map((f) => `config ${PACKAGE}:${f.property}: ${f.reason}`).join("\n"));
@@ -81,6 +87,7 @@ function newRun(ctx: StackContext, base: DeploymentV3, preview: boolean, onStep?
     defaultProviderInputs: defaultProviderInputs(ctx.config),
     targets: ctx.scope.targets,
     replaceTargets: ctx.scope.replaceTargets,
+    plan: ctx.scope.plan && { file: ctx.scope.plan, fingerprint: fingerprintOf(ctx) },
     base,
     persist: (d) => ctx.store.save(d),
     onStep,
@@ -116,9 +123,14 @@ async function runProgramThrough(ctx: StackContext, run: DeploymentRun, preview:
     await run.finish();
     diagnostics.push(...run.diagnostics.filter((d) => !diagnostics.includes(d)));
   }
-  const ok = !programFailed && !diagnostics.some((d) => d.severity === "error");
+  if (succeeded(programFailed, diagnostics) && ctx.scope.plan) {
+    for (const message of unmetPlan(ctx.scope.plan, run.steps)) diagnostics.push({ severity: "error", message });
+  }
+  const ok = succeeded(programFailed, diagnostics);
   return { steps: run.steps, diagnostics, outputs: stackOutputs(run.state), ok, stateChanged: resourcesDiffer(base, run.state) };
 }
+
+const succeeded = (programFailed: boolean, diagnostics: Diagnostic[]) => !programFailed && !diagnostics.some((d) => d.severity === "error");
 
 /** Whether two deployments record different resources (ignoring order and timestamps). */
 function resourcesDiffer(a: DeploymentV3, b: DeploymentV3): boolean {

@@ -12,6 +12,7 @@ import type { CustomTimeouts } from "../state/checkpoint";
 import { keepSecret } from "../values";
 import { Slots } from "./slots";
 import { ignoreChanges, replaceOnChanges } from "./options";
+import { type Fingerprint, type PlanFile, planViolation } from "./review";
 import { decide, type Step } from "./steps";
 import { makeUrn, parseUrn } from "./urn";
 
@@ -71,6 +72,8 @@ export interface RunOptions {
   targets?: ReadonlySet<string>;
   /** `--replace`: these URNs are replaced even without a change. */
   replaceTargets?: ReadonlySet<string>;
+  /** `up --plan`: every step must be the one planned, or the run stops before acting. */
+  plan?: { file: PlanFile; fingerprint: Fingerprint };
   base: DeploymentV3;
   /** Makes a checkpoint durable (update runs). */
   persist?: (deployment: DeploymentV3) => void;
@@ -270,6 +273,7 @@ export class DeploymentRun {
       deleteBeforeReplace: decision.op === "replace" ? decision.deleteBeforeReplace : undefined,
     };
 
+    this.holdToPlan(step);
     let done: ResourceState = res;
     try {
       switch (decision.op) {
@@ -304,6 +308,12 @@ export class DeploymentRun {
     step.new = done;
     this.record(step);
     return { urn, id: done.id ?? "", outputs: done.outputs };
+  }
+
+  private holdToPlan(step: Step): void {
+    const plan = this.opts.plan;
+    const violation = plan && planViolation(plan.file, step, plan.fingerprint);
+    if (violation) this.fail(step.urn, `${violation}; the program or the host changed since the plan was made: preview and save the plan again`);
   }
 
   /** Outside `--target`: what exists keeps its last state; what does not is not made. */
@@ -467,6 +477,7 @@ export class DeploymentRun {
         wave.map(async (res) => {
           const step: Step = { op: "delete", urn: res.urn, type: res.type, old: res, diffs: [], replaces: [], detailedDiff: {} };
           try {
+            if (!res.delete) this.holdToPlan(step);
             await this.delete(this.providerFor(res), res, Boolean(res.delete), Boolean(res.deletedWith && leaving.has(res.deletedWith)));
           } catch (err) {
             if (!(err instanceof ReportedError)) this.fail(res.urn, `${this.label(res.urn)}: delete failed: ${(err as Error).message}`);

@@ -38,6 +38,7 @@ export function show(value: unknown): string {
 function at(props: PropertyMap | undefined, path: string): unknown {
   let node: unknown = props;
   for (const key of path.replace(/\[(\d+)\]/g, ".$1").split(".")) {
+    if (isSecret(node)) return node; // a path into a secret shows as the secret
     if (typeof node !== "object" || node === null) return undefined;
     node = (node as Record<string, unknown>)[key];
   }

@@ -45,7 +45,8 @@ export function imageKind(runtime: Runtime, cwd: string): Kind<Args, Outs> {
   const access = (inputs: Args): RegistryAccess => {
     const auth = inputs.registry?.auth;
     const password = passwords.get(normalizeRef(inputs.name));
-    return { insecure: inputs.registry?.insecure, auth: auth && password !== undefined ? { username: auth.username, password } : undefined };
+    const ca = inputs.registry?.ca;
+    return { insecure: inputs.registry?.insecure, ca: ca && resolvePath(ca), auth: auth && password !== undefined ? { username: auth.username, password } : undefined };
   };
 
   /** Fills in the digest of what the source would produce, so an unchanged source is no diff. */

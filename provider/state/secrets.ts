@@ -2,7 +2,7 @@
 // (SHA-256, 1,000,000 rounds) and the stack's salt, values sealed with AES-256-GCM as "v1:<nonce>:<ciphertext>".
 // The salt state "v1:<salt>:<sealed 'pulumi'>" sits in Pulumi.<stack>.yaml (`encryptionsalt`) and in the
 // checkpoint's secrets_providers, so either CLI opens the other's secrets.
-import { createCipheriv, createDecipheriv, pbkdf2Sync, randomBytes } from "node:crypto";
+import { createCipheriv, createDecipheriv, createHmac, pbkdf2Sync, randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { SIG, SECRET_SIG, isSecret, revealAll } from "../values";
@@ -10,6 +10,8 @@ import { SIG, SECRET_SIG, isSecret, revealAll } from "../values";
 export interface Crypter {
   encrypt(plaintext: string): string;
   decrypt(ciphertext: string): string;
+  /** A keyed digest: equal values compare equal, and without the passphrase it tells nothing of the value. */
+  fingerprint(plaintext: string): string;
 }
 
 const ROUNDS = 1_000_000;
@@ -31,6 +33,9 @@ export function symmetricCrypter(key: Buffer): Crypter {
       const cipher = createCipheriv("aes-256-gcm", key, nonce);
       const sealed = Buffer.concat([cipher.update(plaintext, "utf8"), cipher.final(), cipher.getAuthTag()]);
       return `v1:${nonce.toString("base64")}:${sealed.toString("base64")}`;
+    },
+    fingerprint(plaintext) {
+      return createHmac("sha256", key).update(plaintext).digest("hex").slice(0, 16);
     },
     decrypt(ciphertext) {
       const [version, nonce, sealed, ...rest] = ciphertext.split(":");

@@ -63,7 +63,14 @@ export const ImageArgs = z
     /** Push the image to the registry its name starts with ("127.0.0.1:5000/web:1") after making it. */
     push: z.boolean().optional(),
     /** Credentials for pull and push (else ~/.docker/config.json's), and whether the registry speaks plain HTTP. */
-    registry: z.strictObject({ auth: RegistryAuthArgs.optional(), insecure: z.boolean().optional() }).optional(),
+    registry: z
+      .strictObject({
+        auth: RegistryAuthArgs.optional(),
+        insecure: z.boolean().optional(),
+        /** PEM file of a CA to trust (relative to the program's directory), e.g. a berth Registry's own certificate. */
+        ca: z.string().min(1).optional(),
+      })
+      .optional(),
   })
   .check((ctx) => {
     const sources = (["rootfs", "build", "pull", "archive"] as const).filter((k) => ctx.value[k] !== undefined);

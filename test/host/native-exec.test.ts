@@ -3,7 +3,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { realHost, HostCommandError, type Host, type RunOptions } from "../../native";
-import { plug, configure } from "../../native/network/veth";
+import { plug, configure, type AttachmentRecord } from "../../native/network/attach";
 
 const tmp = fs.mkdtempSync("/tmp/berth-test-exec-");
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -49,9 +49,12 @@ describe("a fake Host", () => {
       tryRun: async () => ({ code: 0, stdout: "", stderr: "" }),
       writeSysctl: async () => undefined,
     };
-    const a = { netns: "berth-x", veth: "btx", bridge: "btbr", ip: "10.9.0.2", prefix: 24, gateway: "10.9.0.1" };
-    await plug(fake, a);
-    await configure(fake, a);
+    const a: AttachmentRecord = {
+      network: "n", driver: "bridge", ifname: "eth0", hostIf: "btx", device: "btbr", ip: "10.9.0.2", prefix: 24,
+      gateway: "10.9.0.1", mac: "02:42:0a:09:00:02", aliases: [], defaultRoute: true,
+    };
+    await plug(fake, "berth-x", [a]);
+    await configure(fake, "berth-x", [a]);
     expect(calls).toEqual([
       {
         cmd: "ip",
@@ -65,7 +68,7 @@ describe("a fake Host", () => {
       {
         cmd: "ip",
         args: ["-n", "berth-x", "-batch", "-"],
-        input: "link set lo up\naddr add 10.9.0.2/24 dev eth0\nlink set eth0 up\nroute add default via 10.9.0.1\n",
+        input: "link set lo up\naddr add 10.9.0.2/24 dev eth0\nlink set eth0 up\nroute add default via 10.9.0.1 dev eth0\n",
       },
     ]);
   });

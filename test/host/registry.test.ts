@@ -70,6 +70,17 @@ describe("registry", () => {
     expect(await rt.images.push(target, `${endpoint}/app:2`, { auth: creds })).toBe(repoDigest);
   }, 60_000);
 
+  it("builds and pushes through an Image resource; without credentials its create fails unauthorized", async () => {
+    const image = berthProviders(rt, root).get("berth:index:Image")!;
+    const news = { name: `${endpoint}/resource:1`, build: { context: "ctx" }, push: true, registry: { auth: creds } };
+    const checked = await image.check({ urn: "u", name: "img", news, randomSeed: "s" });
+    expect(JSON.stringify(checked.inputs)).not.toContain(creds.password);
+    const made = await image.create({ urn: "u", inputs: checked.inputs, preview: false });
+    expect(made.outputs.repoDigests).toEqual([`${endpoint}/resource@${(await rt.images.inspect(`${endpoint}/resource:1`))!.manifestDigest}`]);
+    const anonymous = await image.check({ urn: "u", name: "anon", news: { ...news, name: `${endpoint}/anon:1`, registry: undefined }, randomSeed: "s" });
+    await expect(image.create({ urn: "u", inputs: anonymous.inputs, preview: false })).rejects.toThrow(/^unauthorized: registry .* needs credentials/);
+  }, 60_000);
+
   it("refuses a push without credentials or with a wrong password, saying unauthorized", async () => {
     const target = `${endpoint}/app:1`;
     await expect(rt.images.push(target, `${endpoint}/nope:1`)).rejects.toThrow(/^unauthorized: registry 127\.0\.0\.1:\d+ needs credentials/);
@@ -147,10 +158,27 @@ describe("registry", () => {
     }
   }, 60_000);
 
+  it("serves TLS with the given certificate; a client trusts it only with the CA", async () => {
+    const tlsPort = await freePort();
+    const [cert, key] = [path.join(root, "cert.pem"), path.join(root, "key.pem")];
+    execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", cert], { stdio: "ignore" });
+    fs.mkdirSync(path.join(root, "tls-data"));
+    const name = "berth-test-tls-registry";
+    try {
+      const info = await rt.registries.ensure({ name, address: "127.0.0.1", port: tlsPort, storage: path.join(root, "tls-data"), tls: { certificate: cert, key } });
+      expect(info.url).toBe(`https://127.0.0.1:${tlsPort}`);
+      const target = `127.0.0.1:${tlsPort}/app:1`;
+      await expect(rt.images.push(`${endpoint}/app:1`, target)).rejects.toThrow(`registry 127.0.0.1:${tlsPort}: its TLS certificate is not trusted`);
+      expect(await rt.images.push(`${endpoint}/app:1`, target, { ca: cert })).toMatch(new RegExp(`^127.0.0.1:${tlsPort}/app@sha256:`));
+    } finally {
+      await rt.registries.remove(name);
+    }
+  }, 60_000);
+
   it("keeps the data in the volume when the registry goes", async () => {
     await registry.delete({ urn: "u", id: "berth-test-registry", inputs: registryInputs, outputs: {} });
     expect(await rt.registries.inspect("berth-test-registry")).toBeUndefined();
     const data = (await rt.volumes.inspect("berth-test-regdata"))!.mountpoint;
-    expect(fs.readdirSync(path.join(data, "docker/registry/v2/repositories")).sort()).toEqual(["app"]);
+    expect(fs.readdirSync(path.join(data, "docker/registry/v2/repositories")).sort()).toEqual(["app", "resource"]);
   });
 });
