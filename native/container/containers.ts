@@ -181,7 +181,7 @@ export class RuncContainers implements Containers {
         this.d.net.plugIn(name, rec.net),
       ]);
       await makeDataMounts(host, plan.data, p.rootfs);
-      checkExecutable(p.rootfs, plan.command[0], plan.env);
+      await checkExecutable(p.rootfs, plan.command[0], plan.env);
       const namespace = this.d.net.namespace(rec.net, plan.net);
       const base = runtimeSpec({
         ...plan,

@@ -3,53 +3,27 @@
 // init starts and exits 127.
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { resolveInRoot } from "../build/copy";
 
-const MAX_LINKS = 40;
-
-/**
- * The host path a path inside the rootfs leads to, every symlink on the way resolved against the rootfs (an
- * absolute link target is the rootfs's, never the host's); undefined past too many links.
- */
-export function resolveInRootfs(rootfs: string, p: string): string | undefined {
-  const todo = path.posix.normalize(`/${p}`).split("/").filter(Boolean);
-  const done: string[] = [];
-  for (let links = 0; todo.length > 0; ) {
-    const part = todo.shift()!;
-    if (part === ".") continue;
-    if (part === "..") {
-      done.pop();
-      continue;
-    }
-    const host = path.join(rootfs, ...done, part);
-    if (!fs.lstatSync(host, { throwIfNoEntry: false })?.isSymbolicLink()) {
-      done.push(part);
-      continue;
-    }
-    if (++links > MAX_LINKS) return undefined;
-    const target = fs.readlinkSync(host);
-    if (target.startsWith("/")) done.length = 0;
-    todo.unshift(...target.split("/").filter(Boolean));
-  }
-  return path.join(rootfs, ...done);
-}
-
-function statInRootfs(rootfs: string, p: string): fs.Stats | undefined {
-  const host = resolveInRootfs(rootfs, p);
+async function statInRootfs(rootfs: string, p: string): Promise<fs.Stats | undefined> {
+  const host = await resolveInRoot(rootfs, p).catch(() => undefined);
   return host === undefined ? undefined : fs.statSync(host, { throwIfNoEntry: false });
 }
 
 const runnable = (st: fs.Stats | undefined): boolean => st !== undefined && st.isFile() && (st.mode & 0o111) !== 0;
 
 /** Throws Docker's error when the command cannot be found or run. */
-export function checkExecutable(rootfs: string, cmd: string, env: string[]): void {
+export async function checkExecutable(rootfs: string, cmd: string, env: string[]): Promise<void> {
   if (cmd.includes("/")) {
-    const st = statInRootfs(rootfs, cmd);
+    const st = await statInRootfs(rootfs, cmd);
     if (!st) throw new Error(`exec: "${cmd}": stat ${cmd}: no such file or directory`);
     if (!runnable(st)) throw new Error(`exec: "${cmd}": permission denied`);
     return;
   }
   const pathVar = env.find((e) => e.startsWith("PATH="))?.slice("PATH=".length) ?? "";
-  if (!pathVar.split(":").some((dir) => dir && runnable(statInRootfs(rootfs, path.posix.join(dir, cmd))))) {
+  const dirs = pathVar.split(":").filter(Boolean);
+  const found = await Promise.all(dirs.map(async (dir) => runnable(await statInRootfs(rootfs, path.posix.join(dir, cmd)))));
+  if (!found.includes(true)) {
     throw new Error(`exec: "${cmd}": executable file not found in $PATH`);
   }
 }

@@ -19,7 +19,7 @@ import { ociResources } from "./limits";
 import type { FullOciSpec } from "./options";
 import { cgroupStats } from "../supervise/cgroup";
 import { rootfsChanges } from "./changes";
-import { resolveInRootfs } from "./executable";
+import { resolveInRoot } from "../build/copy";
 import { eventsFile } from "../supervise/events";
 
 export const DEFAULT_GRACE_SECONDS = 10;
@@ -158,23 +158,21 @@ export class ContainerVerbs implements ContainerLifecycle {
 
   async copy(name: string, direction: "from" | "to", containerPath: string, hostPath: string): Promise<void> {
     const rec = await this.record(name);
-    const inside = this.hostPathOf(rec, containerPath);
+    const inside = await this.hostPathOf(rec, containerPath);
     const [src, dst] = direction === "from" ? [inside, hostPath] : [hostPath, inside];
     if (!fs.existsSync(src)) throw new Error(`Could not find the file ${direction === "from" ? containerPath : hostPath}`);
     await this.host.run("cp", ["-a", "--", src, dst]);
   }
 
   /** Where a path of the container is on the host: in a data mount, or in its root filesystem. */
-  private hostPathOf(rec: ContainerRecord, containerPath: string): string {
+  private async hostPathOf(rec: ContainerRecord, containerPath: string): Promise<string> {
     const target = path.posix.normalize(`/${containerPath}`);
     const mount = (rec.dataMounts ?? [])
       .filter((m) => target === m.destination || target.startsWith(`${m.destination}/`))
       .sort((a, b) => b.destination.length - a.destination.length)[0];
-    const resolved = mount
+    return mount
       ? path.join(mount.source, path.posix.relative(mount.destination, target))
-      : resolveInRootfs(this.paths.container(rec.spec.name).rootfs, target);
-    if (!resolved) throw new Error(`${containerPath} in container ${rec.spec.name}: too many levels of symbolic links`);
-    return resolved;
+      : resolveInRoot(this.paths.container(rec.spec.name).rootfs, target);
   }
 
   async diff(name: string): Promise<string[]> {

@@ -5,10 +5,7 @@ import { ContainerArgs, parseBytes, parseSeconds, replaceOnChangeFields } from "
 import { shouldRestart } from "../../native/supervise/supervisor";
 import { capabilities } from "../../native/container/options";
 import { ociResources } from "../../native/container/limits";
-import { resolveInRootfs } from "../../native/container/executable";
-import * as fs from "node:fs";
-import * as os from "node:os";
-import * as path from "node:path";
+
 
 const failures = (args: Record<string, unknown>) =>
   (ContainerArgs.safeParse({ image: "bb", ...args }).error?.issues ?? []).map((i) => `${i.path.join(".")}: ${i.message}`);
@@ -76,18 +73,3 @@ describe("container runtime args", () => {
   });
 });
 
-describe("paths inside a rootfs", () => {
-  it("resolve symlinks against the rootfs, never the host", () => {
-    const rootfs = fs.mkdtempSync(path.join(os.tmpdir(), "berth-rootfs-"));
-    try {
-      fs.mkdirSync(path.join(rootfs, "etc"));
-      fs.symlinkSync("/etc", path.join(rootfs, "abs"));
-      fs.symlinkSync("../../../etc/passwd", path.join(rootfs, "etc", "up"));
-      expect(resolveInRootfs(rootfs, "/abs/passwd")).toBe(path.join(rootfs, "etc/passwd"));
-      expect(resolveInRootfs(rootfs, "/etc/up")).toBe(path.join(rootfs, "etc/passwd"));
-      expect(resolveInRootfs(rootfs, "/../../etc/./hosts")).toBe(path.join(rootfs, "etc/hosts"));
-    } finally {
-      fs.rmSync(rootfs, { recursive: true, force: true });
-    }
-  });
-});
