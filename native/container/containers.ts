@@ -304,7 +304,8 @@ export class RuncContainers implements Containers {
       await this.runc.delete(id);
     }
     await allSettled([this.d.net.release(name, rec?.net), unmount(host, p.rootfs)]);
-    await fs.promises.rm(p.dir, { recursive: true, force: true });
+    // The supervisor may be writing the state of the container it just saw exit: retry what it adds meanwhile.
+    await fs.promises.rm(p.dir, { recursive: true, force: true, maxRetries: 5 });
     if (rec?.net) await this.d.net.refreshPeers(rec, await this.d.records.list());
     // The container may have been the last user of a removed image's layers.
     if (rec && !(await this.d.images.inspect(rec.imageId))) await this.d.images.prune();
