@@ -12,6 +12,7 @@ import { ContainerNetworking } from "./network/container-net";
 import { DirVolumes } from "./volume/volumes";
 import { ContainerRecords } from "./container/record";
 import { RuncContainers } from "./container/containers";
+import { ensureSupervisor } from "./supervise/launch";
 
 export * from "./runtime";
 export { HostCommandError, realHost, type Host, type CommandResult, type RunOptions } from "./host/exec";
@@ -36,11 +37,15 @@ export function createNativeRuntime(opts: NativeRuntimeOptions = {}): Runtime {
   const store = new ContentStore(host, paths, async () => new Set((await records.list()).flatMap((r) => r.layers)));
   const networks = new BridgeNetworks(host, paths, iptables);
   const volumes = new DirVolumes(paths, async (volume) =>
-    (await records.list()).filter((r) => r.spec.mounts?.some((m) => m.volume === volume)).map((r) => r.spec.name),
+    (await records.list())
+      .filter((r) => r.dataMounts?.some((m) => m.source === paths.volume(volume).data))
+      .map((r) => r.spec.name),
   );
   const ports = new PortClaims(paths);
   const net = new ContainerNetworking(host, paths, networks, iptables, ports);
-  const containers = new RuncContainers({ host, paths, images: store, records, net });
+  // A fake host (unit tests) has no containers to supervise.
+  const supervise = opts.host ? async () => undefined : () => ensureSupervisor(paths.root);
+  const containers = new RuncContainers({ host, paths, images: store, records, net, supervise });
   const registries = new RegistryServers(host, paths);
   return { images: new NativeImages(host, store), networks, volumes, containers, registries };
 }

@@ -19,6 +19,8 @@ export interface Paths {
   volumes: string;
   volume(name: string): { dir: string; record: string; data: string };
   portClaims: string;
+  /** Host-wide claims on the subnets of berth roots' default networks. */
+  defaultSubnetClaims: string;
 }
 
 export interface ContainerPaths {
@@ -89,5 +91,6 @@ export function layout(root: string, runDir: string): Paths {
       return { dir, record: path.join(dir, "volume.json"), data: path.join(dir, "_data") };
     },
     portClaims: path.join(path.resolve(runDir), "ports"),
+    defaultSubnetClaims: path.join(path.resolve(runDir), "default-subnets"),
   };
 }

@@ -1,6 +1,9 @@
 // The seam between berth's provider and whatever runs containers. The native runtime (this folder) implements it
 // on the host kernel; a Docker Engine backend can implement it later and pass the same conformance tests.
 // Nothing here knows about Pulumi, URNs or state files.
+import type { ContainerLifecycle, ContainerRuntimeSpec, ContainerState, Healthcheck } from "./runtime-lifecycle";
+
+export * from "./runtime-lifecycle";
 //
 // Every create is an "ensure": called again with the same spec it finishes what a crash left half-done and
 // changes nothing that is already right. Every remove succeeds when the object is already gone.
@@ -17,6 +20,9 @@ export interface ImageConfig {
   user?: string;
   /** "80/tcp", "53/udp". */
   exposedPorts?: string[];
+  /** VOLUME paths: each gets an anonymous volume, seeded with what the image has there. */
+  volumes?: string[];
+  healthcheck?: Healthcheck;
 }
 
 export interface ImageInfo {
@@ -66,6 +72,8 @@ export interface NetworkInfo {
 export interface VolumeSpec {
   name: string;
   labels?: Record<string, string>;
+  /** A host directory that holds the data instead of berth's (Docker's local driver with o=bind); kept on remove. */
+  device?: string;
 }
 
 export interface VolumeInfo {
@@ -93,7 +101,7 @@ export interface VolumeMount {
   readOnly?: boolean;
 }
 
-export interface ContainerSpec extends ContainerNetworking {
+export interface ContainerSpec extends ContainerNetworking, ContainerRuntimeSpec {
   /** berth's name for the container; the runc id is "berth-<name>". */
   name: string;
   /** An image ref or id known to images.inspect. */
@@ -130,6 +138,13 @@ export interface ContainerInfo {
   imageId: string;
   /** Host objects the container should have but doesn't (netns, veth, mount, port rule); empty when healthy. */
   faults: string[];
+  /** What the supervisor saw: exit code, restarts, health. */
+  state?: ContainerState;
+  /** Frozen by pause (status stays "running"). */
+  paused?: boolean;
+  /** What it was made from, and when (inspect). */
+  spec?: ContainerSpec;
+  createdAt?: string;
 }
 
 export interface BuildImageRequest {
@@ -222,7 +237,7 @@ export interface Volumes {
   remove(name: string): Promise<void>;
 }
 
-export interface Containers {
+export interface Containers extends ContainerLifecycle {
   /** Creates and starts the container, detached: it keeps running after the caller exits. */
   run(spec: ContainerSpec): Promise<ContainerInfo>;
   inspect(name: string): Promise<ContainerInfo | undefined>;

@@ -3,12 +3,12 @@
 // record with every step tolerating its object being gone — so remove() also repairs a half-made container and
 // run() cleans up after its own failures.
 import * as fs from "node:fs";
-import type { ContainerInfo, ContainerSpec, Containers, ContainerStatus, ImageInfo } from "../runtime";
+import type { ContainerInfo, ContainerRuntimeSpec, ContainerSpec, Containers, ContainerStatus, ImageInfo } from "../runtime";
 import type { Host } from "../host/exec";
 import type { Paths } from "../paths";
 import type { ContentStore } from "../image/store";
 import type { ContainerNetworking, NetPlan } from "../network/container-net";
-import { isMounted, processExited } from "../host/probe";
+import { isMounted } from "../host/probe";
 import { checkName, runcId } from "../names";
 import { KeyedMutex } from "../mutex";
 import { canonicalJson, writeJson } from "../json-file";
@@ -18,6 +18,14 @@ import { mergeEnv, processArgs, runtimeSpec, type Bind } from "./spec";
 import { resolveUser } from "./user";
 import { writeEtcFiles } from "./etc";
 import { Runc } from "./runc";
+import { checkExecutable } from "./executable";
+import { ContainerVerbs, DEFAULT_GRACE_SECONDS, signalName, stopInit } from "./lifecycle";
+import { hostLimitProblems } from "./limits";
+import { applyOptions, deviceProblems } from "./options";
+import { makeDataMounts, planDataMounts, type DataMounts } from "../volume/mounts";
+import { initArgs, initBinds, resetExit } from "../supervise/init";
+import { lockPath, markStopped, readState } from "../supervise/state";
+import { withLock } from "../supervise/lock";
 
 export interface ContainerDeps {
   host: Host;
@@ -25,6 +33,8 @@ export interface ContainerDeps {
   images: ContentStore;
   net: ContainerNetworking;
   records: ContainerRecords;
+  /** Makes sure the supervisor runs (restart policies, exit codes, health, log bounds). */
+  supervise: () => Promise<void>;
 }
 
 /** A validated spec, with what it resolved to. */
@@ -32,15 +42,15 @@ interface Plan {
   image: ImageInfo;
   net: NetPlan;
   hostname: string;
-  binds: Bind[];
+  data: DataMounts;
+  /** Namespace type → a path to join, or "host". */
+  shared: Record<string, string>;
+  /** The container's command; args is it under berth's init. */
+  command: string[];
   args: string[];
   env: string[];
   cwd: string;
 }
-
-const DEFAULT_GRACE_SECONDS = 10;
-/** How long a SIGKILLed init may take to die before `runc delete` is left to fail on it. */
-const KILL_WAIT_MS = 5000;
 
 /** Waits for every step, then rethrows the first failure: cleanup must not race a step still under way. */
 async function allSettled(steps: unknown[]): Promise<void> {
@@ -48,18 +58,32 @@ async function allSettled(steps: unknown[]): Promise<void> {
   if (failed) throw failed.reason;
 }
 
-async function waitForExit(pid: number, ms: number): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!processExited(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-}
-
 export class RuncContainers implements Containers {
   private readonly mutex = new KeyedMutex();
   private readonly runc: Runc;
+  private readonly verbs: ContainerVerbs;
 
   constructor(private readonly d: ContainerDeps) {
     this.runc = new Runc(d.host);
+    this.verbs = new ContainerVerbs(this.runc, d.host, d.paths, d.records, d.supervise, (layers) =>
+      d.images.layerDirs({ layers }),
+    );
   }
+
+  stop = (name: string, opts?: { graceSeconds?: number }) => this.mutex.run(name, () => this.verbs.stop(name, opts));
+  start = (name: string) => this.mutex.run(name, () => this.verbs.start(name));
+  kill = (name: string, signal?: string) => this.verbs.kill(name, signal);
+  pause = (name: string) => this.verbs.pause(name);
+  unpause = (name: string) => this.verbs.unpause(name);
+  list = () => this.verbs.list();
+  exec = (name: string, command: string[], opts?: { tty?: boolean }) => this.verbs.exec(name, command, opts);
+  logFiles = (name: string) => this.verbs.logFiles(name);
+  eventFiles = () => this.verbs.eventFiles();
+  stats = (name: string) => this.verbs.stats(name);
+  top = (name: string) => this.verbs.top(name);
+  diff = (name: string) => this.verbs.diff(name);
+  update = (name: string, change: Pick<ContainerRuntimeSpec, "limits" | "restart" | "stopTimeout">) =>
+    this.mutex.run(name, () => this.verbs.update(name, change));
 
   async run(spec: ContainerSpec): Promise<ContainerInfo> {
     checkName("container", spec.name);
@@ -103,6 +127,11 @@ export class RuncContainers implements Containers {
       throw new Error(`image "${spec.image}" not found: import it first, or name an image ref or id the store has`);
     }
     const net = await this.d.net.plan(spec, image, await this.d.records.list());
+    const command = processArgs(name, image.config, spec);
+    const problems = [...hostLimitProblems(spec.limits), ...deviceProblems(spec.devices)];
+    if (problems.length > 0) {
+      throw new Error(`container "${name}": ${problems.map((f) => `${f.field}: ${f.reason}`).join("; ")}`);
+    }
     const hostname = spec.hostname ?? name;
     if (hostname.length === 0 || hostname.length > 63) {
       throw new Error(`invalid hostname "${hostname}" for container "${name}": use 1-63 characters`);
@@ -111,8 +140,10 @@ export class RuncContainers implements Containers {
       image,
       net,
       hostname,
-      binds: this.volumeBinds(spec),
-      args: processArgs(name, image.config, spec),
+      data: await planDataMounts(spec, image, this.d.paths.container(name), this.volumeBinds(spec), this.d.records),
+      shared: await this.sharedNamespaces(spec),
+      command,
+      args: initArgs(command),
       env: mergeEnv(name, hostname, image.config.env, spec.env),
       cwd: spec.workdir ?? image.config.workdir ?? "/",
     };
@@ -125,10 +156,18 @@ export class RuncContainers implements Containers {
     const name = spec.name;
     const id = runcId(name);
     const p = paths.container(name);
-    const rec: ContainerRecord = { spec, imageId: image.id, layers: image.layers, createdAt: new Date().toISOString() };
+    const rec: ContainerRecord = {
+      spec,
+      imageId: image.id,
+      layers: image.layers,
+      dataMounts: plan.data.binds,
+      healthcheck: spec.healthcheck?.test[0] === "NONE" ? undefined : (spec.healthcheck ?? image.config.healthcheck),
+      createdAt: new Date().toISOString(),
+    };
     try {
       await fs.promises.mkdir(p.dir, { recursive: true });
       await this.d.records.write(rec);
+      await resetExit(p.dir);
       rec.net = await this.d.net.claim(name, plan.net);
       await this.d.records.write(rec);
       const etc = this.d.net.etcFiles(rec, await this.d.records.list(), hostname).then((files) =>
@@ -139,21 +178,25 @@ export class RuncContainers implements Containers {
         etc,
         this.d.net.plugIn(name, rec.net),
       ]);
+      await makeDataMounts(host, plan.data, p.rootfs);
+      checkExecutable(p.rootfs, plan.command[0], plan.env);
       const namespace = this.d.net.namespace(rec.net, plan.net);
-      const config = runtimeSpec({
+      const base = runtimeSpec({
         ...plan,
-        user: await resolveUser(image.config.user, p.rootfs),
+        user: await resolveUser(spec.user ?? image.config.user, p.rootfs),
         netnsPath: namespace.path,
         hostNetwork: namespace.host,
         domainname: spec.domainname,
-        binds: [...(await etc), ...plan.binds],
+        binds: [...(await etc), ...initBinds(p.dir), ...plan.data.binds],
       });
+      const config = applyOptions(base, spec, plan.shared, `/${id}`);
       await writeJson(p.config, config);
       // The address inside the namespace is only needed once the process starts.
       await allSettled([this.runc.create(id, p.dir, p.log, p.pid), this.d.net.configureInside(rec.net)]);
       await this.runc.start(id);
       await Promise.all([this.d.net.addInterfaces(rec), this.d.net.refreshPeers(rec, await this.d.records.list())]);
       const pid = Number(await fs.promises.readFile(p.pid, "utf8"));
+      await this.d.supervise();
       return { ...this.netInfo(rec), name, id, status: "running", pid, imageId: image.id, faults: [] };
     } catch (e) {
       await this.teardown(name, 0).catch((cleanup: Error) => {
@@ -170,6 +213,26 @@ export class RuncContainers implements Containers {
       ips: Object.fromEntries(attachments.map((a) => [a.network, a.ip])),
       ports: rec.net?.ports ?? [],
     };
+  }
+
+  /** pid / ipc "container:NAME" join that running container's namespace; "host" leaves the namespace out. */
+  private async sharedNamespaces(spec: ContainerSpec): Promise<Record<string, string>> {
+    const shared: Record<string, string> = {};
+    for (const type of ["pid", "ipc", "uts"] as const) {
+      const mode = spec[type];
+      if (!mode) continue;
+      if (mode === "host") {
+        shared[type] = "host";
+        continue;
+      }
+      const other = mode.slice("container:".length);
+      const state = await this.runc.state(runcId(other));
+      if (!state || state.status !== "running") {
+        throw new Error(`container "${spec.name}": ${type} "${mode}": No such container: ${other} (it must be running)`);
+      }
+      shared[type] = `/proc/${state.pid}/ns/${type}`;
+    }
+    return shared;
   }
 
   private volumeBinds(spec: ContainerSpec): Bind[] {
@@ -210,29 +273,32 @@ export class RuncContainers implements Containers {
     const pid = status === "running" ? state?.pid : undefined;
     const net = await this.d.net.faults(rec, pid);
     faults.push(...net.faults, ...net.repairable);
-    const info = { ...this.netInfo(rec), name, id, status, pid, imageId: rec.imageId, faults };
+    const supervised = await readState(this.d.paths.container(name).dir);
+    const paused = state?.status === "paused";
+    const info = {
+      ...this.netInfo(rec),
+      ...{ name, id, status, pid, imageId: rec.imageId, faults, state: supervised, paused, spec: rec.spec, createdAt: rec.createdAt },
+    };
     return { info, repairable: net.repairable.length };
   }
 
   /** Undoes everything a container has on the host, in reverse order of making; each step skips what is gone. */
   private async teardown(name: string, graceSeconds: number): Promise<void> {
+    const p = this.d.paths.container(name);
+    if (!fs.existsSync(p.dir)) return;
+    await withLock(lockPath(p.dir), () => this.dismantle(name, graceSeconds));
+  }
+
+  private async dismantle(name: string, graceSeconds: number): Promise<void> {
     const { host, paths } = this.d;
     const p = paths.container(name);
-    if (!fs.existsSync(p.dir)) return;
     const rec = await this.d.records.read(name);
     const id = runcId(name);
     const found = await this.runc.state(id);
     // A runc container of this id made from another berth root is not ours to stop.
-    const state = found?.bundle === p.dir ? found : undefined;
-    if (state) {
-      if (state.status === "running" && graceSeconds > 0) {
-        await this.runc.kill(id, "TERM");
-        await waitForExit(state.pid, graceSeconds * 1000);
-      }
-      if (state.status !== "stopped" && !processExited(state.pid)) {
-        await this.runc.kill(id, "KILL");
-        await waitForExit(state.pid, KILL_WAIT_MS);
-      }
+    if (found?.bundle === p.dir) {
+      await markStopped(p.dir, true);
+      await stopInit(this.runc, id, signalName(rec?.spec.stopSignal ?? "TERM"), graceSeconds);
       await this.runc.delete(id);
     }
     await allSettled([this.d.net.release(name, rec?.net), unmount(host, p.rootfs)]);

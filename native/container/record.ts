@@ -1,6 +1,7 @@
 // What berth knows about a container, in root/containers/<name>/container.json. It is written before any host
 // object is made, so remove() can always find and undo what a crashed run() left behind.
-import type { ContainerSpec } from "../runtime";
+import type { ContainerSpec, Healthcheck } from "../runtime";
+import type { Bind } from "./spec";
 import type { Paths } from "../paths";
 import type { ContainerNet } from "../network/attach";
 import { listDir, readJson, writeJson } from "../json-file";
@@ -12,6 +13,10 @@ export interface ContainerRecord {
   layers: string[];
   /** Its networking as made: namespace, interfaces and addresses, published ports. */
   net?: ContainerNet;
+  /** Volumes, bind mounts and anonymous volumes as mounted (what volumesFrom copies). */
+  dataMounts?: Bind[];
+  /** The effective health check: the container's, else the image's. */
+  healthcheck?: Healthcheck;
   createdAt: string;
 }
 

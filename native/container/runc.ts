@@ -1,5 +1,5 @@
-// runc driven through the five OCI runtime verbs only: create, start, state, kill, delete. runc's default root
-// is used, so `runc list` shows berth's containers.
+// runc driven through the OCI runtime verbs (create, start, state, kill, delete) and runc's pause and resume.
+// runc's default root is used, so `runc list` shows berth's containers.
 import type { Host } from "../host/exec";
 import { HostCommandError, describeCommand } from "../host/exec";
 
@@ -38,13 +38,22 @@ export class Runc {
     throw new HostCommandError(describeCommand("runc", args), r);
   }
 
-  /** Signals init; a container that stopped or vanished meanwhile is not an error. */
+  /** Signals every process of the container; one that stopped or vanished meanwhile is not an error. */
   async kill(id: string, signal: string): Promise<void> {
-    const args = ["kill", id, signal];
+    const args = ["kill", "--all", id, signal];
     const r = await this.host.tryRun("runc", args);
     if (r.code !== 0 && !isGone(r.stderr) && !/not running/.test(r.stderr)) {
       throw new HostCommandError(describeCommand("runc", args), r);
     }
+  }
+
+  /** Freezes every process of the container (the freezer cgroup). */
+  async pause(id: string): Promise<void> {
+    await this.host.run("runc", ["pause", id]);
+  }
+
+  async resume(id: string): Promise<void> {
+    await this.host.run("runc", ["resume", id]);
   }
 
   /**

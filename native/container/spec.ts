@@ -55,7 +55,7 @@ export interface BundleInput {
 const DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 // Docker's default capability set.
-const CAPABILITIES = [
+export const DEFAULT_CAPABILITIES = [
   "CAP_CHOWN",
   "CAP_DAC_OVERRIDE",
   "CAP_FSETID",
@@ -164,7 +164,7 @@ export function runtimeSpec(b: BundleInput): OciSpec {
       args: b.args,
       env: b.env,
       cwd: b.cwd,
-      capabilities: { bounding: CAPABILITIES, effective: CAPABILITIES, permitted: CAPABILITIES },
+      capabilities: { bounding: DEFAULT_CAPABILITIES, effective: DEFAULT_CAPABILITIES, permitted: DEFAULT_CAPABILITIES },
       noNewPrivileges: true,
     },
     root: { path: "rootfs", readonly: false },

@@ -87,6 +87,10 @@ const ARCH: Record<string, string> = { x64: "amd64", arm64: "arm64", arm: "arm",
 /** No timestamps or history: the same rootfs and config always give the same image id. */
 export const HOST_ARCH = ARCH[process.arch] ?? process.arch;
 
+const nanos = (s: number | undefined) => (s === undefined ? undefined : Math.round(s * 1e9));
+/** Docker writes 0 for "the default". */
+const seconds = (ns: number | undefined) => (ns ? ns / 1e9 : undefined);
+
 export function toOciConfig(c: ImageConfig, diffIds: string[]): OciImageConfig {
   return {
     architecture: HOST_ARCH,
@@ -98,6 +102,14 @@ export function toOciConfig(c: ImageConfig, diffIds: string[]): OciImageConfig {
       Entrypoint: c.entrypoint,
       Cmd: c.cmd,
       WorkingDir: c.workdir,
+      Volumes: c.volumes && Object.fromEntries(c.volumes.map((v) => [v, {}])),
+      Healthcheck: c.healthcheck && {
+        Test: c.healthcheck.test,
+        Interval: nanos(c.healthcheck.interval),
+        Timeout: nanos(c.healthcheck.timeout),
+        StartPeriod: nanos(c.healthcheck.startPeriod),
+        Retries: c.healthcheck.retries,
+      },
     },
     rootfs: { type: "layers", diff_ids: diffIds },
   };
@@ -112,6 +124,12 @@ export function fromOciConfig(o: OciImageConfig): ImageConfig {
   if (c.WorkingDir) out.workdir = c.WorkingDir;
   if (c.User) out.user = c.User;
   if (c.ExposedPorts) out.exposedPorts = Object.keys(c.ExposedPorts);
+  if (c.Volumes) out.volumes = Object.keys(c.Volumes);
+  const h = c.Healthcheck;
+  if (h) {
+    const [interval, timeout, startPeriod] = [h.Interval, h.Timeout, h.StartPeriod].map(seconds);
+    out.healthcheck = { test: h.Test, interval, timeout, startPeriod, retries: h.Retries || undefined };
+  }
   return out;
 }
 

@@ -94,6 +94,13 @@ function restoreScript(lines: Record<Table, string[]>): string {
     .join("");
 }
 
+/** Whether a saved rule is the wanted one: the same chain and the same words apart from the comment, in any order. */
+function sameRule(saved: SavedRule, r: Rule): boolean {
+  const ignored = new Set(["-m", "comment", "--comment", r.tag, `"${r.tag}"`]);
+  const words = (ws: string[]) => ws.filter((w) => !ignored.has(w)).sort().join(" ");
+  return saved.chain === r.chain && words(saved.spec.split(" ").slice(1)) === words(r.args);
+}
+
 function ensureLines(saved: Saved, rules: Rule[]): Record<Table, string[]> {
   const lines: Record<Table, string[]> = { filter: [], nat: [] };
   for (const base of BASE) {
@@ -105,7 +112,10 @@ function ensureLines(saved: Saved, rules: Rule[]): Record<Table, string[]> {
     }
   }
   for (const r of rules) {
-    if (!saved.tags.has(r.tag)) lines[r.table].push(ruleLine("-A", r));
+    const found = saved.rules.find((x) => x.tag === r.tag);
+    // A rule changed by hand keeps its tag: it is replaced by the one berth wants.
+    if (found && !sameRule(found, r)) lines[r.table].push(`-D ${found.spec}`);
+    if (!found || !sameRule(found, r)) lines[r.table].push(ruleLine("-A", r));
   }
   return lines;
 }
@@ -189,7 +199,9 @@ export class Iptables {
       }
     }
     for (const r of rules) {
-      if (!saved.tags.has(r.tag)) faults.push(`iptables rule ${r.table}/${r.chain} ${r.tag} is missing`);
+      const found = saved.rules.find((x) => x.tag === r.tag);
+      if (!found) faults.push(`iptables rule ${r.table}/${r.chain} ${r.tag} is missing`);
+      else if (!sameRule(found, r)) faults.push(`iptables rule ${r.table}/${r.chain} ${r.tag} was changed: ${found.spec}`);
     }
     return faults;
   }

@@ -2,9 +2,10 @@
 // an optional shim), and its address pool. The default "bridge" network is made on a container's first use, like
 // Docker's docker0, on a subnet no host route uses, and removed with its last container.
 import * as fs from "node:fs";
+import * as path from "node:path";
 import type { NetworkInfo, NetworkSpec, Networks } from "../runtime";
 import type { Host } from "../host/exec";
-import type { Paths } from "../paths";
+import { layout, type Paths } from "../paths";
 import { bridgeName, checkName } from "../names";
 import { linkExists } from "../host/probe";
 import { KeyedMutex } from "../mutex";
@@ -19,6 +20,8 @@ import { NetworkInputError, refusePredefined, resolveNetwork, type NetworkRecord
 export type { NetworkRecord } from "./options";
 
 export const DEFAULT_NETWORK = "bridge";
+/** A default-subnet claim whose network did not appear within this long was left by a failed attempt. */
+const STALE_CLAIM_MS = 60_000;
 /** The IPAM owner of a macvlan network's host shim address (no container name contains "#"). */
 const SHIM_OWNER = "#host-shim";
 /** Fields a live network can change; any other difference means removing and re-creating it. */
@@ -88,7 +91,7 @@ export class BridgeNetworks implements Networks {
       const taken = [...(await this.list()).map((r) => parseSubnet(r.subnet)), ...(await this.hostRoutes())];
       for (let second = 17; second <= 31; second++) {
         const subnet = parseSubnet(`172.${second}.0.0/16`);
-        if (taken.some((t) => overlaps(t, subnet))) continue;
+        if (taken.some((t) => overlaps(t, subnet)) || !(await this.claimDefaultSubnet(second))) continue;
         const rec = resolveNetwork({ name: DEFAULT_NETWORK, subnet: formatSubnet(subnet), nat: true });
         rec.bridge = bridgeName(`${this.paths.root}\0${DEFAULT_NETWORK}`);
         await this.make(rec);
@@ -98,10 +101,44 @@ export class BridgeNetworks implements Networks {
     });
   }
 
+  /**
+   * Another berth root making its default network at the same moment sees no route for it yet: a claim file per
+   * candidate subnet, made exclusively, settles who gets it. A claim whose root has no default network is stale.
+   */
+  private async claimDefaultSubnet(second: number): Promise<boolean> {
+    const dir = this.paths.defaultSubnetClaims;
+    const file = path.join(dir, `172.${second}.0.0-16`);
+    await fs.promises.mkdir(dir, { recursive: true });
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        await fs.promises.writeFile(file, this.paths.root, { flag: "wx" });
+        return true;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+      }
+      const holder = await fs.promises.readFile(file, "utf8").catch(() => "");
+      if (holder === this.paths.root) return true;
+      // Stale: its root has no default network (any more), and the claim is not one made moments ago.
+      const age = Date.now() - (await fs.promises.stat(file).then((st) => st.mtimeMs, () => 0));
+      const made = holder !== "" && fs.existsSync(layout(holder, dir).network(DEFAULT_NETWORK).record);
+      if (made || age < STALE_CLAIM_MS) return false;
+      await fs.promises.rm(file, { force: true });
+    }
+    return false;
+  }
+
+  private async releaseDefaultSubnet(subnet: string): Promise<void> {
+    const file = path.join(this.paths.defaultSubnetClaims, subnet.replace("/", "-"));
+    if ((await fs.promises.readFile(file, "utf8").catch(() => "")) === this.paths.root) await fs.promises.rm(file, { force: true });
+  }
+
   /** Removes the default network once no container uses it. */
   async releaseDefault(): Promise<void> {
     const rec = await this.record(DEFAULT_NETWORK);
-    if (rec && (await this.attached(rec)).length === 0) await this.remove(DEFAULT_NETWORK).catch(() => undefined);
+    if (rec && (await this.attached(rec)).length === 0) {
+      await this.remove(DEFAULT_NETWORK).catch(() => undefined);
+      if (!(await this.record(DEFAULT_NETWORK))) await this.releaseDefaultSubnet(rec.subnet);
+    }
   }
 
   private async make(want: NetworkRecord): Promise<NetworkInfo> {

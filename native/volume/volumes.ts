@@ -1,4 +1,5 @@
 // Named volumes: root/volumes/<name>/_data, bind-mounted into containers, with labels in volume.json beside it.
+// A volume on a host directory (device) has _data as a symlink to it, so removing the volume keeps that data.
 import * as fs from "node:fs";
 import type { VolumeInfo, VolumeSpec, Volumes } from "../runtime";
 import type { Paths } from "../paths";
@@ -8,6 +9,7 @@ import { readJson, writeJson } from "../json-file";
 interface VolumeRecord {
   name: string;
   labels: Record<string, string>;
+  device?: string;
 }
 
 export class DirVolumes implements Volumes {
@@ -20,8 +22,20 @@ export class DirVolumes implements Volumes {
   async create(spec: VolumeSpec): Promise<VolumeInfo> {
     checkName("volume", spec.name);
     const p = this.paths.volume(spec.name);
-    await fs.promises.mkdir(p.data, { recursive: true });
-    await writeJson(p.record, { name: spec.name, labels: spec.labels ?? {} } satisfies VolumeRecord);
+    if (spec.device) {
+      if (!fs.statSync(spec.device, { throwIfNoEntry: false })?.isDirectory()) {
+        throw new Error(`volume "${spec.name}": device ${spec.device} is not a directory on this host: create it first`);
+      }
+      await fs.promises.mkdir(p.dir, { recursive: true });
+      const linked = fs.lstatSync(p.data, { throwIfNoEntry: false })?.isSymbolicLink() ? fs.readlinkSync(p.data) : undefined;
+      if (linked !== spec.device) {
+        await fs.promises.rm(p.data, { force: true });
+        await fs.promises.symlink(spec.device, p.data);
+      }
+    } else {
+      await fs.promises.mkdir(p.data, { recursive: true });
+    }
+    await writeJson(p.record, { name: spec.name, labels: spec.labels ?? {}, device: spec.device } satisfies VolumeRecord);
     return this.describe(spec.name, spec.labels ?? {});
   }
 

@@ -9,9 +9,11 @@ import { makePlan, markdownSummary, readPlan } from "../engine/review";
 import type { Step } from "../engine/steps";
 import type { ProviderConfig } from "../resources";
 import { stackCommand } from "./stack";
+import { CONTAINER_COMMANDS, CONTAINER_USAGE, containerCommand } from "./containers";
 
 const USAGE = `usage: berth <preview|up|refresh|destroy> [DIR] [--stack NAME] [--yes] [--diff] [--json] [--expect-no-changes]
        berth config set KEY VALUE [--secret] | config get KEY   [-C DIR] [--stack NAME]
+       berth import TYPE NAME ID [--protect=false]   [-C DIR] [--stack NAME]
        berth stack output [NAME] [--json] [--show-secrets] | stack graph [FILE]   [-C DIR] [--stack NAME]
 
   preview   show what up would change; changes nothing
@@ -19,6 +21,8 @@ const USAGE = `usage: berth <preview|up|refresh|destroy> [DIR] [--stack NAME] [-
   refresh   read what is really on the host into the state (drift); the next up repairs it
   destroy   delete everything the stack made
   config    set or read the stack's config in Pulumi.<stack>.yaml (--secret: encrypted with the passphrase)
+  import    adopt an object already on this host (e.g. berth:index:Volume data data) into the stack, protected
+            unless --protect=false, and print the code that declares it
   stack output  the stack's outputs (secrets masked unless --show-secrets)
   stack graph   the stack's dependency graph in DOT, as pulumi stack graph writes it
 
@@ -37,7 +41,9 @@ const USAGE = `usage: berth <preview|up|refresh|destroy> [DIR] [--stack NAME] [-
   --yes                apply without asking (required when not interactive)
   --diff               show property-level changes
   --json               print the plan as JSON (preview)
-  --expect-no-changes  exit non-zero if the plan is not empty`;
+  --expect-no-changes  exit non-zero if the plan is not empty
+
+Containers of this host (berth root $BERTH_ROOT, default /var/lib/berth):${CONTAINER_USAGE}`;
 
 export interface Flags {
   command: string;
@@ -53,6 +59,8 @@ export interface Flags {
   markdown: boolean;
   secret: boolean;
   showSecrets: boolean;
+  /** import: mark the imported resource protected (Pulumi's default). */
+  protect: boolean;
   stack: string;
   yes: boolean;
   diff: boolean;
@@ -61,7 +69,7 @@ export interface Flags {
 }
 
 export function parseArgs(argv: string[]): Flags {
-  const flags: Flags = { command: "", args: [], dir: ".", stack: "dev", yes: false, diff: false, json: false, expectNoChanges: false, secret: false, showSecrets: false, targets: [], replaceTargets: [], refresh: false, markdown: false };
+  const flags: Flags = { command: "", args: [], dir: ".", stack: "dev", yes: false, diff: false, json: false, expectNoChanges: false, secret: false, showSecrets: false, targets: [], replaceTargets: [], refresh: false, markdown: false, protect: true };
   let cwd: string | undefined;
   const positional: string[] = [];
   for (let i = 0; i < argv.length; i++) {
@@ -82,6 +90,8 @@ export function parseArgs(argv: string[]): Flags {
     else if (arg === "--plan") flags.plan = argv[++i] ?? fail("--plan needs a file written by berth preview --save-plan");
     else if (arg === "--markdown") flags.markdown = true;
     else if (arg === "--show-secrets") flags.showSecrets = true;
+    else if (arg === "--protect" || arg === "--protect=true") flags.protect = true;
+    else if (arg === "--protect=false") flags.protect = false;
     else if (arg === "--help" || arg === "-h") {
       console.log(USAGE);
       process.exit(0);
@@ -89,7 +99,7 @@ export function parseArgs(argv: string[]): Flags {
     else positional.push(arg);
   }
   flags.command = positional[0] ?? fail("a command is needed");
-  if (flags.command === "config" || flags.command === "stack") {
+  if (flags.command === "config" || flags.command === "stack" || flags.command === "import") {
     flags.args = positional.slice(1);
     flags.dir = cwd ?? ".";
     return flags;
@@ -148,6 +158,7 @@ const live = (flags: Flags) => (step: Step) => {
 };
 
 export async function main(argv: string[]): Promise<number> {
+  if (CONTAINER_COMMANDS.has(argv[0])) return containerCommand(createNativeRuntime(), argv[0], argv.slice(1));
   const flags = parseArgs(argv);
   const started = Date.now();
   if (flags.command === "config" || flags.command === "stack") return stackCommand(flags);
@@ -196,6 +207,14 @@ export async function main(argv: string[]): Promise<number> {
       if (!(await confirm("Do you want to perform this destroy?", flags.yes))) return 1;
       heading("Destroying");
       return report(await commands.destroy(ctx, live(flags)), flags, started);
+    }
+    case "import": {
+      const [type, name, id] = flags.args;
+      if (!type || !name || !id || flags.args.length > 3) return fail("import takes TYPE NAME ID, e.g. berth import berth:index:Volume data data");
+      heading("Importing");
+      const outcome = await commands.importResource(ctx, { type, name, id, protect: flags.protect }, live(flags));
+      if (outcome.code) console.log(`\nAdd this to the program, or the next up deletes it:\n\n${outcome.code}`);
+      return report(outcome, flags, started);
     }
     default:
       return fail(`unknown command "${flags.command}"`);

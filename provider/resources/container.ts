@@ -6,6 +6,7 @@ import { isAutonamed, type Kind } from "./kind";
 import { volumeClaim } from "./volume";
 import { containerClaim, networkClaims, networkFailures, networkingOf, networkOutputsOf } from "./container-network";
 import type { CheckFailure } from "./provider";
+import { hostProblems, limitsOf, runtimeSpecOf } from "./container-runtime";
 
 type Args = z.infer<typeof ContainerArgs>;
 type Outs = z.infer<typeof ContainerOutputs>;
@@ -15,6 +16,9 @@ const outputsOf = (info: ContainerInfo): Outs => ({
   imageId: info.imageId,
   ip: info.ip ?? "",
   status: info.faults.length === 0 ? info.status : `${info.status}; ${info.faults.join("; ")}`,
+  exitCode: info.state?.exitCode ?? 0,
+  restartCount: info.state?.restartCount ?? 0,
+  health: info.state?.health?.status ?? "",
   ...networkOutputsOf(info),
 });
 
@@ -28,6 +32,7 @@ const specOf = (inputs: Args): ContainerSpec => ({
   hostname: inputs.hostname,
   ...networkingOf(inputs),
   mounts: (inputs.volumes ?? []).map((v) => ({ volume: v.volume, target: v.target, readOnly: v.readOnly })),
+  ...runtimeSpecOf(inputs),
 });
 
 export function containerKind(runtime: Runtime): Kind<Args, Outs> {
@@ -49,6 +54,7 @@ export function containerKind(runtime: Runtime): Kind<Args, Outs> {
           failures.push({ property: `volumes[${i}].volume`, reason });
         }
       }
+      failures.push(...hostProblems(inputs));
       failures.push(...(await networkFailures(inputs, declared, runtime)));
       return { inputs, failures };
     },
@@ -62,9 +68,10 @@ export function containerKind(runtime: Runtime): Kind<Args, Outs> {
       const info = await runtime.containers.inspect(id);
       return info && outputsOf(info);
     },
-    // stopTimeout matters only when the container is stopped; declared interfaces are changed under the running
-    // process by the runtime's ensure.
-    async update(_id, _olds, news) {
+    // Limits, restart policy and stop timeout change under the running container (as `docker update` does);
+    // declared interfaces are changed under the running process by the runtime's ensure.
+    async update(id, _olds, news) {
+      await runtime.containers.update(id, { limits: limitsOf(news), restart: news.restart, stopTimeout: news.stopTimeout });
       return outputsOf(await runtime.containers.run(specOf(news)));
     },
     delete: (id, outputs) => runtime.containers.remove(id, { graceSeconds: (outputs as Outs & Args).stopTimeout }),

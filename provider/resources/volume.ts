@@ -18,7 +18,7 @@ export function volumeKind(runtime: Runtime): Kind<Args, Outs> {
     previewOutputs: (inputs) => ({ name: inputs.name, labels: inputs.labels ?? {} }),
     idOf: (inputs) => inputs.name!,
     async create(inputs) {
-      const info = await runtime.volumes.create({ name: inputs.name!, labels: inputs.labels });
+      const info = await runtime.volumes.create({ name: inputs.name!, labels: inputs.labels, device: inputs.driverOpts?.device });
       return { id: info.name, outputs: outputsOf(info) };
     },
     async read(id) {

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { absolutePath, objectName, replaces } from "./fields";
 import { ContainerNetworkArgs, ContainerNetworkOutputs } from "./container-network";
+import { ContainerRuntimeArgs, checkRuntimeArgs } from "./container-runtime";
 
 export const VolumeMountArgs = z.strictObject({
   /** Name of a berth Volume. */
@@ -27,7 +28,8 @@ export const ContainerArgs = z.strictObject({
   /** Seconds between SIGTERM and SIGKILL when the container is stopped (Docker's --stop-timeout, default 10). */
   stopTimeout: z.number().int().min(0, { error: "must be 0 or more seconds" }).optional(),
   volumes: replaces(z.array(VolumeMountArgs).optional()),
-});
+  ...ContainerRuntimeArgs,
+}).superRefine(checkRuntimeArgs);
 
 export const ContainerOutputs = z.object({
   name: z.string(),
@@ -36,5 +38,9 @@ export const ContainerOutputs = z.object({
   ip: z.string(),
   /** "running" when healthy; anything else (seen by refresh) makes the next up replace it. */
   status: z.string(),
+  /** Exit code of the last run, restarts made by the restart policy, and health ("" without a check). */
+  exitCode: z.number().optional(),
+  restartCount: z.number().optional(),
+  health: z.string().optional(),
   ...ContainerNetworkOutputs,
 });

@@ -2,6 +2,7 @@
 // Pure data: no Pulumi and no host access, so the SDK, the provider and the tests can all import it.
 export * from "./fields";
 export * from "./container";
+export * from "./container-runtime";
 export * from "./container-network";
 export * from "./image";
 export * from "./network";

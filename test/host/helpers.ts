@@ -76,6 +76,19 @@ export function hostObjects(): Record<string, string[]> {
   };
 }
 
+/**
+ * The host objects that belong to one stack: those naming one of its resources (or a bridge of its networks) or
+ * lying under its berth root. Other berth users on this host (tests run in parallel) are not counted.
+ */
+export function stackObjects(state: { resources?: { outputs?: Record<string, unknown> }[] }, root: string): Record<string, string[]> {
+  const needles = [root];
+  for (const r of state.resources ?? []) {
+    for (const key of ["name", "bridge"]) if (typeof r.outputs?.[key] === "string") needles.push(r.outputs[key] as string);
+  }
+  const objects = hostObjects();
+  return Object.fromEntries(Object.entries(objects).map(([kind, items]) => [kind, items.filter((i) => needles.some((n) => i.includes(n)))]));
+}
+
 /** What appeared since `before` (objects other berth users on this host had then are not counted). */
 export function leakedSince(before: Record<string, string[]>): Record<string, string[]> {
   const now = hostObjects();

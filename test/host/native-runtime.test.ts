@@ -285,9 +285,12 @@ describe("containers", () => {
     expect(leftovers([BAD], [])).toEqual([]);
   });
 
-  it("undoes everything when runc fails to create the container", async () => {
+  it("undoes everything when the container cannot start", async () => {
     const spec = sleeper(BAD, { command: ["/no/such/binary"], ports: [published(await freePort())] });
-    await expect(rt.containers.run(spec)).rejects.toThrow(/runc create .*failed.*\/no\/such\/binary/s);
+    await expect(rt.containers.run(spec)).rejects.toThrow('exec: "/no/such/binary": stat /no/such/binary: no such file');
+    expect(leftovers([BAD], [])).toEqual([]);
+    const runcFails = { ...spec, command: ["sleep", "1"], sysctls: { "net.ipv4.tcp_keepalive_time": "abc" } };
+    await expect(rt.containers.run(runcFails)).rejects.toThrow(/runc create .*failed.*tcp_keepalive_time/s);
     expect(await rt.containers.inspect(BAD)).toBeUndefined();
     expect(leftovers([BAD], [])).toEqual([]);
   });
@@ -364,7 +367,9 @@ describe("containers", () => {
     const info = (await rt.containers.inspect(CHILD))!;
     expect(info.status).toBe("running");
     expect(info.pid).toBe(started.pid);
-    expect(fs.readFileSync(`/proc/${info.pid}/cmdline`, "utf8").split("\0")).toEqual(["sleep", "600", ""]);
+    // The command runs under berth's init.
+    const command = sh("pgrep", ["-P", String(info.pid)]).trim();
+    expect(fs.readFileSync(`/proc/${command}/cmdline`, "utf8").split("\0")).toEqual(["/bin/sleep", "600", ""]);
   });
 
   it("runs containers one after another and at once on one network, each with its own address", async () => {

@@ -72,6 +72,37 @@ describe("bridge options", () => {
     expect((await rt.networks.inspect(A))!.faults).toEqual([]);
     await expect(rt.networks.create({ ...spec, ipRange: undefined })).rejects.toThrow(`network "${A}" already exists`);
   });
+
+  it("notices a rule changed by hand (same tag, other match) and puts the right one back", async () => {
+    const spec: NetworkSpec = { name: A, subnet: `${net3(0)}.0/24`, ipRange: `${net3(0)}.128/30`, auxAddresses: { router: `${net3(0)}.129` }, nat: true, mtu: 1400, bridgeName: `btb${tag}` };
+    await rt.networks.create(spec);
+    const tagged = `berth:net:${A}:masquerade`;
+    const line = rules().split("\n").find((l) => l.includes(tagged))!;
+    sh("iptables", ["-t", "nat", "-D", ...line.slice(3).replace(/"/g, "").split(" ")]);
+    sh("iptables", ["-t", "nat", "-A", "BERTH-POSTROUTING", "-s", "10.0.0.0/8", "-m", "comment", "--comment", tagged, "-j", "MASQUERADE"]);
+    const faults = (await rt.networks.inspect(A))!.faults;
+    expect(faults).toEqual([expect.stringContaining(`${tagged} was changed`)]);
+    await rt.networks.create(spec);
+    expect((await rt.networks.inspect(A))!.faults).toEqual([]);
+    expect(rules()).toContain(`-s ${net3(0)}.0/24 ! -o btb${tag} -m comment --comment "${tagged}" -j MASQUERADE`);
+    expect(rules()).not.toContain("10.0.0.0/8");
+  });
+});
+
+describe("default network", () => {
+  it("gets distinct subnets in berth roots that make it at the same moment, and gives them back", async () => {
+    const run = path.join(tmp, "run");
+    const roots = [0, 1, 2].map((i) => new BridgeNetworks(realHost, layout(path.join(tmp, `dflt${i}`), run), new Iptables(realHost)));
+    const made = await Promise.all(roots.map((r) => r.ensureDefault()));
+    try {
+      expect(new Set(made.map((n) => n.subnet)).size).toBe(3);
+      expect(fs.readdirSync(path.join(run, "default-subnets")).length).toBe(3);
+    } finally {
+      for (const r of roots) await r.releaseDefault();
+    }
+    expect(fs.readdirSync(path.join(run, "default-subnets"))).toEqual([]);
+    for (const n of made) expect(fs.existsSync(`/sys/class/net/${n.bridge}`)).toBe(false);
+  });
 });
 
 describe("bad input is refused with Docker's meaning, before the host changes", () => {

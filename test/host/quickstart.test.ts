@@ -5,7 +5,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { QUICKSTART, berth, ensureQuickstartRootfs, freePort, hostObjects, httpGet, leakedSince, startBerth, waitFor } from "./helpers";
+import { QUICKSTART, berth, ensureQuickstartRootfs, freePort, httpGet, stackObjects, startBerth, waitFor } from "./helpers";
 
 function stackFixture(name: string) {
   const stack = `${name}${process.pid}`;
@@ -31,10 +31,13 @@ function stackFixture(name: string) {
 
 const subnetFor = (n: number) => `10.${200 + (process.pid % 50)}.${n}.0/24`;
 
+const nothing = { netns: [], links: [], mounts: [], iptables: [], runc: [] };
+
 describe("quick start on this host", () => {
-  const before = hostObjects();
   const fx = stackFixture("e2e");
   let port = 0;
+  // The deployed stack's checkpoint: names what this stack put on the host, to check it is all gone later.
+  let deployed: ReturnType<typeof fx.state>;
 
   beforeAll(async () => {
     ensureQuickstartRootfs();
@@ -77,7 +80,7 @@ describe("quick start on this host", () => {
     execFileSync("runc", ["delete", "--force", `berth-${container.id}`]);
     const refreshed = await fx.cli("refresh", "--yes");
     expect(refreshed.code, refreshed.stdout + refreshed.stderr).toBe(0);
-    expect(refreshed.stdout).toMatch(/~ +berth:index:Container +web +refreshed \[diff: ~status\]/);
+    expect(refreshed.stdout).toMatch(/~ +berth:index:Container +web +refreshed \[diff: ~status/);
     const drift = await fx.cli("preview", "--expect-no-changes");
     expect(drift.code).toBe(1);
     expect(drift.stdout).toContain("replace [diff: ~status] (replace because of status)");
@@ -85,26 +88,28 @@ describe("quick start on this host", () => {
     expect(repaired.code, repaired.stdout + repaired.stderr).toBe(0);
     expect((await httpGet(`http://127.0.0.1:${port}/marker.txt`)).body).toBe("kept\n");
 
+    deployed = fx.state();
+    expect(stackObjects(deployed, fx.root).runc).toHaveLength(1);
     const destroy = await fx.cli("destroy", "--yes");
     expect(destroy.code, destroy.stdout + destroy.stderr).toBe(0);
     expect(fx.state().resources).toEqual([]);
-    expect(leakedSince(before)).toEqual({});
+    expect(stackObjects(deployed, fx.root)).toEqual(nothing);
     await expect(httpGet(`http://127.0.0.1:${port}/`)).rejects.toThrow();
   });
 
   it("refuses bad input at preview, naming resource and field, before anything changes", async () => {
     fx.setConfig({ port: 70000, subnet: "10.89.0.7/24" });
-    const objects = hostObjects();
     const up = await fx.cli("up", "--yes");
     expect(up.code).toBe(1);
     expect(up.stdout).toContain('berth:index:Container "web": ports[0].hostPort: must be between 1 and 65535');
     expect(up.stdout).toContain('berth:index:Network "net": subnet: invalid subnet "10.89.0.7/24": it should be 10.89.0.0/24');
-    expect(hostObjects()).toEqual(objects);
+    // The same program makes the same names: none of them is on the host.
+    expect(stackObjects(deployed, fx.root)).toEqual(nothing);
+    expect(fx.state().resources).toEqual([]);
   });
 });
 
 describe("an up killed midway", () => {
-  const before = hostObjects();
   const fx = stackFixture("crash");
   beforeAll(() => ensureQuickstartRootfs());
   afterAll(() => fx.cleanup());
@@ -132,11 +137,11 @@ describe("an up killed midway", () => {
     expect((await httpGet(`http://127.0.0.1:${port}/`)).status).toBe(200);
     expect(fx.state().pending_operations ?? []).toEqual([]);
     // Exactly one container of this stack exists: the half-made one was removed, not forgotten.
-    const mine = hostObjects().runc.filter((id) => !before.runc.includes(id));
-    expect(mine).toHaveLength(1);
+    const deployed = fx.state();
+    expect(stackObjects(deployed, fx.root).runc).toHaveLength(1);
 
     const destroy = await fx.cli("destroy", "--yes");
     expect(destroy.code, destroy.stdout + destroy.stderr).toBe(0);
-    expect(leakedSince(before)).toEqual({});
+    expect(stackObjects(deployed, fx.root)).toEqual(nothing);
   });
 });

@@ -1,0 +1,182 @@
+// The day-2 verbs on an existing container: stop, start, kill, pause, unpause, and limit / restart policy
+// updates under the running process (`runc update`). Each holds the container's cross-process lock, so the
+// supervisor never restarts a container half-way through one of them.
+import { spawn } from "node:child_process";
+import * as fs from "node:fs";
+import type { ContainerLifecycle, ContainerRuntimeSpec, ContainerStats } from "../runtime";
+import type { Paths } from "../paths";
+import type { Host } from "../host/exec";
+import { processExited } from "../host/probe";
+import { checkName, runcId } from "../names";
+import { readJson, writeJson } from "../json-file";
+import { lockPath, markStopped } from "../supervise/state";
+import { withLock } from "../supervise/lock";
+import { resetExit } from "../supervise/init";
+import type { ContainerRecord, ContainerRecords } from "./record";
+import type { Runc } from "./runc";
+import { ociResources } from "./limits";
+import type { FullOciSpec } from "./options";
+import { cgroupStats } from "../supervise/cgroup";
+import { rootfsChanges } from "./changes";
+import { eventsFile } from "../supervise/events";
+
+export const DEFAULT_GRACE_SECONDS = 10;
+/** How long a SIGKILLed init may take to die before `runc delete` is left to fail on it. */
+const KILL_WAIT_MS = 5000;
+
+export async function waitForExit(pid: number, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!processExited(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+}
+
+/** The stop signal, then SIGKILL once the grace period is over; returns when init is gone. */
+export async function stopInit(runc: Runc, id: string, signal: string, graceSeconds: number): Promise<void> {
+  const state = await runc.state(id);
+  if (!state || state.status === "stopped" || processExited(state.pid)) return;
+  if (state.status === "paused") await runc.resume(id);
+  if (state.status !== "created" && graceSeconds > 0) {
+    await runc.kill(id, signal);
+    await waitForExit(state.pid, graceSeconds * 1000);
+  }
+  if (!processExited(state.pid)) {
+    await runc.kill(id, "KILL");
+    await waitForExit(state.pid, KILL_WAIT_MS);
+  }
+}
+
+/** Starts a stopped container again from its bundle (same rootfs, network namespace and address). */
+export async function relaunch(runc: Runc, bundle: string, id: string, log: string, pidFile: string): Promise<void> {
+  await runc.delete(id);
+  await resetExit(bundle);
+  await runc.create(id, bundle, log, pidFile);
+  await runc.start(id);
+}
+
+export const signalName = (s: string): string => s.toUpperCase().replace(/^SIG/, "");
+
+export class ContainerVerbs implements ContainerLifecycle {
+  constructor(
+    private readonly runc: Runc,
+    private readonly host: Host,
+    private readonly paths: Paths,
+    private readonly records: ContainerRecords,
+    /** Called once a container runs: makes sure something supervises it. */
+    private readonly supervise: () => Promise<void>,
+    /** The image layer directories a container's rootfs is made of. */
+    private readonly layerDirs: (layers: string[]) => string[],
+  ) {}
+
+  async stop(name: string, opts: { graceSeconds?: number } = {}): Promise<void> {
+    const rec = await this.record(name);
+    await this.locked(name, async (bundle) => {
+      await markStopped(bundle, true);
+      const grace = opts.graceSeconds ?? rec.spec.stopTimeout ?? DEFAULT_GRACE_SECONDS;
+      await stopInit(this.runc, runcId(name), signalName(rec.spec.stopSignal ?? "TERM"), grace);
+    });
+  }
+
+  async start(name: string): Promise<void> {
+    await this.record(name);
+    await this.locked(name, async (bundle) => {
+      await markStopped(bundle, false);
+      const state = await this.runc.state(runcId(name));
+      if (state && (state.status === "running" || state.status === "paused") && !processExited(state.pid)) return;
+      const p = this.paths.container(name);
+      await relaunch(this.runc, bundle, runcId(name), p.log, p.pid);
+    });
+    await this.supervise();
+  }
+
+  async kill(name: string, signal = "KILL"): Promise<void> {
+    await this.running(name);
+    await this.runc.kill(runcId(name), signalName(signal));
+  }
+
+  async pause(name: string): Promise<void> {
+    await this.record(name);
+    await this.runc.pause(runcId(name));
+  }
+
+  async unpause(name: string): Promise<void> {
+    await this.record(name);
+    await this.runc.resume(runcId(name));
+  }
+
+  async update(name: string, change: Pick<ContainerRuntimeSpec, "limits" | "restart" | "stopTimeout">): Promise<void> {
+    const rec = await this.record(name);
+    await this.locked(name, async () => {
+      const p = this.paths.container(name);
+      const resources = ociResources(change.limits);
+      const state = await this.runc.state(runcId(name));
+      if (state && !processExited(state.pid)) {
+        await this.host.run("runc", ["update", "--resources", "-", runcId(name)], { input: JSON.stringify(resources) });
+      }
+      // The next start (by the user or the restart policy) is made from these files.
+      const config = (await readJson<FullOciSpec>(p.config))!;
+      config.linux.resources = { ...config.linux.resources, ...resources };
+      await writeJson(p.config, config);
+      await this.records.write({ ...rec, spec: { ...rec.spec, ...change } });
+    });
+  }
+
+  async list(): Promise<string[]> {
+    return (await this.records.list()).map((r) => r.spec.name);
+  }
+
+  async exec(name: string, command: string[], opts: { tty?: boolean } = {}): Promise<number> {
+    await this.running(name);
+    const child = spawn("runc", ["exec", ...(opts.tty ? ["--tty"] : []), runcId(name), ...command], { stdio: "inherit" });
+    return new Promise((resolve, reject) => {
+      child.on("error", reject);
+      child.on("close", (code, signal) => resolve(code ?? (signal ? 128 : 1)));
+    });
+  }
+
+  async eventFiles(): Promise<string[]> {
+    const file = eventsFile(this.paths.root);
+    if (!fs.existsSync(file)) fs.writeFileSync(file, "");
+    return [`${file}.1`, file].filter((f) => fs.existsSync(f));
+  }
+
+  async logFiles(name: string): Promise<string[]> {
+    await this.record(name);
+    const log = this.paths.container(name).log;
+    return [`${log}.1`, log].filter((f) => fs.existsSync(f));
+  }
+
+  async stats(name: string): Promise<ContainerStats> {
+    await this.running(name);
+    return cgroupStats(`/${runcId(name)}`);
+  }
+
+  async top(name: string): Promise<string> {
+    await this.running(name);
+    return this.host.run("runc", ["ps", runcId(name), "-o", "pid,user,time,args"]);
+  }
+
+  async diff(name: string): Promise<string[]> {
+    const rec = await this.record(name);
+    return rootfsChanges(this.paths.container(name).upper, this.layerDirs(rec.layers));
+  }
+
+  private async running(name: string): Promise<void> {
+    await this.record(name);
+    const state = await this.runc.state(runcId(name));
+    if (state?.status !== "running" || processExited(state.pid)) {
+      throw new Error(`Container ${name} is not running: start it first`);
+    }
+  }
+
+  private async record(name: string): Promise<ContainerRecord> {
+    checkName("container", name);
+    const rec = await this.records.read(name);
+    if (!rec) throw new Error(`No such container: ${name}`);
+    return rec;
+  }
+
+  private locked(name: string, fn: (bundle: string) => Promise<void>): Promise<void> {
+    const bundle = this.paths.container(name).dir;
+    if (!fs.existsSync(bundle)) throw new Error(`No such container: ${name}`);
+    return withLock(lockPath(bundle), () => fn(bundle));
+  }
+}

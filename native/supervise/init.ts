@@ -1,0 +1,59 @@
+// berth's init, PID 1 of every container: the host's static busybox, bind-mounted read-only at /.berth/busybox,
+// running a short sh script that runs the container's command in the foreground, reaps orphans meanwhile (as
+// Docker's --init does) and, when the command ends, writes its exit status to /.berth/exit/code — a host
+// directory. A container's init is reparented to the host's init once `runc create` returns, so no berth process
+// can wait() for it; this file is how the supervisor learns the exit code without being every container's parent.
+// Stop and kill signal every process of the container (`runc kill --all`), so the command gets the signal as it
+// would as PID 1; the init ignores it (the kernel drops signals to a namespace's init that has no handler). A container killed
+// outright (SIGKILL to its init) writes nothing: its status is 137, as Docker reports.
+import * as fs from "node:fs";
+import * as path from "node:path";
+import type { Bind } from "../container/spec";
+
+const BUSYBOX = "/.berth/busybox";
+const EXIT_DIR = "/.berth/exit";
+/** Docker's status for a container whose init was killed by SIGKILL. */
+export const KILLED = 137;
+
+// The command is looked up on the container's PATH first: busybox's sh would otherwise prefer its own applets
+// (ls, sleep, sh…) to the image's programs of the same name.
+// sh itself catches SIGINT (and would exit on it without writing the status) and ignores SIGQUIT (which the
+// command would inherit, unable to receive it): a no-op trap for both gives the command default dispositions.
+const SCRIPT = `trap : INT QUIT
+case $1 in */*) ;; *) p=$(IFS=:; for d in $PATH; do [ -f "$d/$1" ] && [ -x "$d/$1" ] && { echo "$d/$1"; break; }; done)
+  [ -n "$p" ] && shift && set -- "$p" "$@";; esac
+"$@"
+r=$?
+echo $r > ${EXIT_DIR}/code
+exit $r`;
+
+/** The container's process, under berth's init. */
+export function initArgs(args: string[]): string[] {
+  return [BUSYBOX, "sh", "-c", SCRIPT, "berth-init", ...args];
+}
+
+/** Where the exit status of a container whose bundle is `bundle` lands on the host. */
+export const exitDir = (bundle: string): string => path.join(bundle, "exit");
+
+export function initBinds(bundle: string): Bind[] {
+  return [
+    { source: fs.realpathSync("/bin/busybox"), destination: BUSYBOX, readOnly: true },
+    { source: exitDir(bundle), destination: EXIT_DIR },
+  ];
+}
+
+/** Clears the last status before the container (re)starts. */
+export async function resetExit(bundle: string): Promise<void> {
+  await fs.promises.mkdir(exitDir(bundle), { recursive: true });
+  await fs.promises.rm(path.join(exitDir(bundle), "code"), { force: true });
+}
+
+/** The exit status of the container's last run; KILLED when its init died without writing one. */
+export function exitCode(bundle: string): number {
+  try {
+    const code = Number(fs.readFileSync(path.join(exitDir(bundle), "code"), "utf8").trim());
+    return Number.isInteger(code) ? code : KILLED;
+  } catch {
+    return KILLED;
+  }
+}

@@ -1,0 +1,23 @@
+// The files through which the runtime and the supervisor share a container's lifecycle, beside its bundle:
+// state.json (written by the supervisor only), `stopped` (a stop the user asked for: the restart policy leaves
+// the container down) and the lock both take before changing the container.
+import * as fs from "node:fs";
+import * as path from "node:path";
+import type { ContainerState } from "../runtime";
+import { readJson, writeJson } from "../json-file";
+
+export const statePath = (bundle: string): string => path.join(bundle, "state.json");
+const stopMarker = (bundle: string): string => path.join(bundle, "stopped");
+/** Outside the bundle, which removal deletes while holding the lock. */
+export const lockPath = (bundle: string): string =>
+  path.join(path.dirname(path.dirname(bundle)), "locks", path.basename(bundle));
+
+export const readState = (bundle: string): Promise<ContainerState | undefined> => readJson<ContainerState>(statePath(bundle));
+export const writeState = (bundle: string, s: ContainerState): Promise<void> => writeJson(statePath(bundle), s);
+
+export const stoppedByUser = (bundle: string): boolean => fs.existsSync(stopMarker(bundle));
+
+export async function markStopped(bundle: string, stopped: boolean): Promise<void> {
+  if (stopped) await fs.promises.writeFile(stopMarker(bundle), "");
+  else await fs.promises.rm(stopMarker(bundle), { force: true });
+}

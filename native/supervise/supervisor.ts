@@ -1,0 +1,217 @@
+// The supervisor: one process per berth root that watches every container of that root — notices an exit (the
+// init's pid gone), records its code and whether the OOM killer did it, restarts it as its restart policy says
+// (Docker's doubling back-off from 100 ms), runs health checks and keeps logs within their bound. It holds no
+// pipe to and is the parent of no container: it reads files (init.pid, the exit code init writes, cgroup
+// counters), so it can die and start again at any time and simply carry on from state.json.
+import * as fs from "node:fs";
+import type { ContainerState } from "../runtime";
+import type { Paths } from "../paths";
+import { processExited } from "../host/probe";
+import { listDir } from "../json-file";
+import { runcId } from "../names";
+import { ContainerRecords, type ContainerRecord } from "../container/record";
+import { Runc } from "../container/runc";
+import { relaunch } from "../container/lifecycle";
+import type { Host } from "../host/exec";
+import { exitCode } from "./init";
+import { lockPath, readState, stoppedByUser, writeState } from "./state";
+import { withLock } from "./lock";
+import { oomKills } from "./cgroup";
+import { healthDefaults, judge, probe } from "./health";
+import { boundLog } from "./logs";
+import { appendEvent, eventsFile } from "./events";
+
+const FIRST_BACKOFF_MS = 100;
+const MAX_BACKOFF_MS = 60_000;
+/** A container that ran this long before exiting starts the back-off over. */
+const BACKOFF_RESET_MS = 10_000;
+
+interface Watched {
+  rec: ContainerRecord;
+  /** Inode of container.json: a rewrite (update, re-creation) is seen without parsing it every tick. */
+  recIno: number;
+  state: ContainerState;
+  backoffMs: number;
+  restartAt?: number;
+  nextProbeAt?: number;
+  probing?: boolean;
+}
+
+/** Whether the restart policy brings the container back after this exit. */
+export function shouldRestart(policy: string | undefined, code: number, restarts: number, stoppedByUser: boolean): boolean {
+  if (stoppedByUser || !policy || policy === "no") return false;
+  if (policy === "always" || policy === "unless-stopped") return true;
+  const max = policy.split(":")[1];
+  return code !== 0 && (max === undefined || restarts < Number(max));
+}
+
+function readPid(file: string): number | undefined {
+  try {
+    const pid = Number(fs.readFileSync(file, "utf8"));
+    return pid > 0 ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export class Supervisor {
+  private readonly watched = new Map<string, Watched>();
+  private readonly records: ContainerRecords;
+  private readonly runc: Runc;
+
+  constructor(
+    private readonly paths: Paths,
+    host: Host,
+    private readonly logBytes: number,
+  ) {
+    this.records = new ContainerRecords(paths);
+    this.runc = new Runc(host);
+  }
+
+  /** How many containers it watches (for the benchmark's per-container figure). */
+  get size(): number {
+    return this.watched.size;
+  }
+
+  /** One look at every container; resolves to how many there are. */
+  async tick(): Promise<number> {
+    const names = new Set(await listDir(this.paths.containers));
+    for (const name of this.watched.keys()) if (!names.has(name)) this.watched.delete(name);
+    for (const name of names) {
+      try {
+        await this.check(name);
+      } catch (e) {
+        console.error(`supervisor: container ${name}: ${(e as Error).message}`);
+      }
+    }
+    boundLog(eventsFile(this.paths.root), this.logBytes);
+    return names.size;
+  }
+
+  private event(w: Watched, action: string, attrs?: Record<string, string | number>): void {
+    appendEvent(this.paths.root, w.rec.spec.name, action, attrs);
+  }
+
+  private async check(name: string): Promise<void> {
+    const p = this.paths.container(name);
+    const w = await this.watch(name);
+    if (!w) return;
+    const pid = readPid(p.pid);
+    const now = Date.now();
+    if (pid !== undefined && !processExited(pid)) {
+      if (w.state.status !== "running" || w.state.pid !== pid) {
+        // Started by someone else (the runtime's run or start): a fresh run, a fresh restart count.
+        await this.started(w, p.dir, pid, w.state.status === "restarting" ? w.state.restartCount : 0);
+      }
+      this.health(w, p.dir);
+      boundLog(p.log, this.logBytes);
+      return;
+    }
+    if (w.state.status === "running") await this.exited(w, p.dir, now);
+    if (w.state.status === "restarting" && now >= (w.restartAt ?? 0)) await this.restart(w, name);
+  }
+
+  /** The watch entry of a container, (re)read when its record was rewritten; undefined until it first ran. */
+  private async watch(name: string): Promise<Watched | undefined> {
+    const p = this.paths.container(name);
+    const ino = fs.statSync(p.record, { throwIfNoEntry: false })?.ino;
+    if (ino === undefined) return undefined;
+    let w = this.watched.get(name);
+    if (w && w.recIno === ino) return w;
+    const rec = await this.records.read(name);
+    if (!rec) return undefined;
+    if (w && w.rec.createdAt === rec.createdAt) {
+      w.rec = rec;
+      w.recIno = ino;
+      return w;
+    }
+    const saved = await readState(p.dir);
+    if (!saved && readPid(p.pid) === undefined) return undefined;
+    // Never seen by a supervisor: as if it ran under an unknown pid, so that a live one is taken as a start and a
+    // dead one as an exit (its code is in the exit file).
+    const state: ContainerState = saved ?? { status: "running", pid: -1, restartCount: 0 };
+    w = { rec, recIno: ino, state, backoffMs: FIRST_BACKOFF_MS };
+    this.watched.set(name, w);
+    return w;
+  }
+
+  private async started(w: Watched, bundle: string, pid: number, restartCount: number): Promise<void> {
+    const h = w.rec.healthcheck && healthDefaults(w.rec.healthcheck);
+    w.state = {
+      status: "running",
+      pid,
+      startedAt: new Date().toISOString(),
+      restartCount,
+      ...(h && { health: { status: "starting", failingStreak: 0, log: [] } }),
+    };
+    w.nextProbeAt = h && Date.now() + h.interval * 1000;
+    await writeState(bundle, w.state);
+    this.event(w, restartCount > 0 ? "restart" : "start", { restartCount });
+  }
+
+  private async exited(w: Watched, bundle: string, now: number): Promise<void> {
+    const code = exitCode(bundle);
+    const oomKilled = oomKills(`/${runcId(w.rec.spec.name)}`) > 0;
+    const ran = now - Date.parse(w.state.startedAt ?? "");
+    if (ran >= BACKOFF_RESET_MS) w.backoffMs = FIRST_BACKOFF_MS;
+    // The record may say a newer restart policy than the one the container was started with.
+    w.rec = (await this.records.read(w.rec.spec.name)) ?? w.rec;
+    const again = shouldRestart(w.rec.spec.restart, code, w.state.restartCount, stoppedByUser(bundle));
+    w.state = {
+      ...w.state,
+      status: again ? "restarting" : "exited",
+      pid: undefined,
+      exitCode: code,
+      oomKilled,
+      finishedAt: new Date(now).toISOString(),
+    };
+    if (oomKilled) this.event(w, "oom");
+    this.event(w, "die", { exitCode: code });
+    if (again) {
+      w.restartAt = now + w.backoffMs;
+      w.backoffMs = Math.min(w.backoffMs * 2, MAX_BACKOFF_MS);
+    }
+    await writeState(bundle, w.state);
+  }
+
+  private async restart(w: Watched, name: string): Promise<void> {
+    const p = this.paths.container(name);
+    await withLock(lockPath(p.dir), async () => {
+      // The user may have stopped or removed it while it waited for its back-off.
+      if (!fs.existsSync(p.record) || stoppedByUser(p.dir)) {
+        w.state = { ...w.state, status: "exited" };
+      } else {
+        try {
+          await relaunch(this.runc, p.dir, runcId(name), p.log, p.pid);
+          await this.started(w, p.dir, readPid(p.pid)!, w.state.restartCount + 1);
+          return;
+        } catch (e) {
+          console.error(`supervisor: restarting ${name} failed: ${(e as Error).message}`);
+          w.state = { ...w.state, status: "exited" };
+        }
+      }
+      if (fs.existsSync(p.dir)) await writeState(p.dir, w.state);
+    });
+  }
+
+  /** Starts a probe when one is due; its result is recorded when it ends (the loop does not wait for it). */
+  private health(w: Watched, bundle: string): void {
+    if (!w.rec.healthcheck || w.probing || Date.now() < (w.nextProbeAt ?? 0)) return;
+    const h = healthDefaults(w.rec.healthcheck);
+    const pid = w.state.pid;
+    w.probing = true;
+    void probe(runcId(w.rec.spec.name), h)
+      .then(async (result) => {
+        if (w.state.status !== "running" || w.state.pid !== pid) return;
+        const before = w.state.health?.status;
+        w.state = { ...w.state, health: judge(w.state, h, result) };
+        await writeState(bundle, w.state);
+        if (w.state.health!.status !== before) this.event(w, `health_status: ${w.state.health!.status}`);
+      })
+      .catch((e: Error) => console.error(`supervisor: health check of ${w.rec.spec.name}: ${e.message}`))
+      .finally(() => {
+        w.probing = false;
+        w.nextProbeAt = Date.now() + h.interval * 1000;
+      });
+  }
+}

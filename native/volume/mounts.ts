@@ -1,0 +1,60 @@
+// A container's data mounts besides named volumes: host bind mounts (the host path made when missing, as Docker
+// does), anonymous volumes (including the image's VOLUMEs, seeded with what the image has at that path), and the
+// data mounts of other containers (volumes-from). Planned (and refused) before anything is made; made after the
+// rootfs is mounted, since seeding copies from it.
+import { createHash } from "node:crypto";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import type { ContainerSpec, ImageInfo } from "../runtime";
+import type { ContainerPaths } from "../paths";
+import type { Host } from "../host/exec";
+import type { Bind } from "../container/spec";
+import type { ContainerRecords } from "../container/record";
+
+export interface DataMounts {
+  binds: Bind[];
+  /** Anonymous volume directories to make, and seed from the rootfs when new. */
+  anonymous: Array<{ dir: string; target: string }>;
+}
+
+const anonymousDir = (p: ContainerPaths, target: string): string =>
+  path.join(p.dir, "volumes", createHash("sha256").update(target).digest("hex").slice(0, 16));
+
+export async function planDataMounts(
+  spec: ContainerSpec,
+  image: ImageInfo,
+  p: ContainerPaths,
+  named: Bind[],
+  records: ContainerRecords,
+): Promise<DataMounts> {
+  const binds: Bind[] = [...named];
+  for (const from of spec.volumesFrom ?? []) {
+    const [other, mode] = from.split(":");
+    const rec = await records.read(other);
+    if (!rec) throw new Error(`container "${spec.name}": volumesFrom names "${other}": No such container: create it first`);
+    binds.push(...(rec.dataMounts ?? []).map((m) => ({ ...m, readOnly: mode === "ro" || (mode !== "rw" && m.readOnly) })));
+  }
+  binds.push(...(spec.binds ?? []).map((b) => ({ source: b.source, destination: b.target, readOnly: b.readOnly })));
+  const taken = new Set(binds.map((b) => b.destination));
+  const anonymous = [...(spec.anonymousVolumes ?? []), ...(image.config.volumes ?? [])]
+    .filter((t, i, all) => !taken.has(t) && all.indexOf(t) === i)
+    .map((target) => ({ dir: anonymousDir(p, target), target }));
+  binds.push(...anonymous.map((a) => ({ source: a.dir, destination: a.target })));
+  return { binds, anonymous };
+}
+
+/** Makes missing bind sources and anonymous volumes; a new anonymous volume gets the image's files at its path. */
+export async function makeDataMounts(host: Host, m: DataMounts, rootfs: string): Promise<void> {
+  const isAnonymous = new Set(m.anonymous.map((a) => a.dir));
+  for (const b of m.binds) if (!isAnonymous.has(b.source)) await fs.promises.mkdir(b.source, { recursive: true });
+  for (const a of m.anonymous) {
+    if (fs.existsSync(a.dir)) continue;
+    const seed = path.join(rootfs, a.target);
+    const tmp = `${a.dir}.new`;
+    await fs.promises.rm(tmp, { recursive: true, force: true });
+    await fs.promises.mkdir(tmp, { recursive: true });
+    // Only a real directory of the image seeds it: a symlink would lead out of the rootfs.
+    if (fs.lstatSync(seed, { throwIfNoEntry: false })?.isDirectory()) await host.run("cp", ["-a", `${seed}/.`, tmp]);
+    await fs.promises.rename(tmp, a.dir);
+  }
+}

@@ -1,0 +1,190 @@
+// How a container runs and stays up: process identity, isolation, limits, restart policy, health, extra mounts.
+// Spread into ContainerArgs. Limits and the restart policy change in place (as `docker update` does); the rest
+// replaces the container. Docker's rules for combining fields are checked in checkRuntimeArgs.
+import { z } from "zod";
+import { absolutePath, replaces } from "./fields";
+
+/** Bytes as a number, or Docker's "512m" / "1g" / "64k" / "100b" form. */
+export const byteSize = z.union([
+  z.number().int({ error: "must be a whole number of bytes" }).min(0, { error: "must not be negative" }),
+  z.string().regex(/^\d+(\.\d+)?[bkmg]?$/i, { error: 'must be bytes or a size such as "64k", "512m", "1g"' }),
+]);
+
+/** Seconds as a number, or Go's "30s" / "500ms" / "1m30s" form as Docker takes it. */
+export const duration = z.union([
+  z.number().min(0, { error: "cannot be negative" }),
+  z.string().regex(/^(\d+(\.\d+)?(ms|s|m|h))+$/, { error: 'must be a duration such as "30s", "500ms" or "1m"' }),
+]);
+
+const SIGNAL = /^(SIG)?(HUP|INT|QUIT|ILL|TRAP|ABRT|BUS|FPE|KILL|USR1|SEGV|USR2|PIPE|ALRM|TERM|STKFLT|CHLD|CONT|STOP|TSTP|TTIN|TTOU|URG|XCPU|XFSZ|VTALRM|PROF|WINCH|IO|PWR|SYS|RTMIN(\+\d+)?|RTMAX(-\d+)?)$|^\d+$/;
+
+/** The capabilities Linux knows (CAP_ prefix optional, any case, as Docker accepts them) plus "ALL". */
+export const CAPABILITIES = [
+  "CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID", "SETPCAP",
+  "LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST", "NET_ADMIN", "NET_RAW", "IPC_LOCK", "IPC_OWNER",
+  "SYS_MODULE", "SYS_RAWIO", "SYS_CHROOT", "SYS_PTRACE", "SYS_PACCT", "SYS_ADMIN", "SYS_BOOT", "SYS_NICE",
+  "SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "MKNOD", "LEASE", "AUDIT_WRITE", "AUDIT_CONTROL", "SETFCAP",
+  "MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG", "WAKE_ALARM", "BLOCK_SUSPEND", "AUDIT_READ", "PERFMON", "BPF",
+  "CHECKPOINT_RESTORE",
+];
+const capability = z.string().refine((c) => c.toUpperCase() === "ALL" || CAPABILITIES.includes(c.toUpperCase().replace(/^CAP_/, "")), {
+  error: (issue) => `unknown capability: "${String(issue.input)}"; use a Linux capability such as NET_ADMIN or CAP_SYS_TIME`,
+});
+
+/** Namespaces a container can share: the host's, or another container's ("container:NAME"). */
+const namespaceMode = z.string().regex(/^(host|container:[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62})$/, {
+  error: 'must be "host" or "container:NAME"',
+});
+
+const throttle = z.strictObject({
+  /** A block device on the host, e.g. "/dev/vda". */
+  path: absolutePath,
+  rate: z.union([byteSize, z.number().int().min(0)]),
+});
+
+/** Docker's namespaced sysctls: the ones a container may set without touching the host's. */
+export const NAMESPACED_SYSCTL = /^(kernel\.(msgmax|msgmnb|msgmni|sem|shmall|shmmax|shmmni|shm_rmid_forced)|fs\.mqueue\..+|net\..+)$/;
+
+export const RestartPolicy = z.string().refine((p) => /^(no|always|unless-stopped|on-failure(:\d+)?)$/.test(p), {
+  error: (issue) =>
+    /^on-failure:-/.test(String(issue.input))
+      ? "maximum retry count cannot be negative"
+      : `invalid restart policy '${String(issue.input)}': use "no", "always", "unless-stopped" or "on-failure[:N]"`,
+});
+
+export const HealthcheckArgs = z.strictObject({
+  /** ["CMD", exe, args…], ["CMD-SHELL", "command"], or ["NONE"] to switch off the image's check. */
+  test: z.array(z.string()).min(1).refine((t) => ["CMD", "CMD-SHELL", "NONE"].includes(t[0]) && (t[0] === "NONE" || t.length > 1), {
+    error: 'must be ["CMD", exe, ...args], ["CMD-SHELL", "command"] or ["NONE"]',
+  }),
+  interval: duration.optional(),
+  timeout: duration.optional(),
+  startPeriod: duration.optional(),
+  retries: z.number().int().min(0, { error: "cannot be negative" }).optional(),
+});
+
+export const BindMountArgs = z.strictObject({
+  /** Absolute host path; created (a directory, root-owned, 0755) when missing, as Docker does. */
+  source: z.string().refine((s) => s.startsWith("/"), {
+    error: (issue) =>
+      `"${String(issue.input)}" is not an absolute path: a host directory must be given as an absolute path (a name would be a volume)`,
+  }),
+  target: absolutePath,
+  readOnly: z.boolean().optional(),
+});
+
+export const TmpfsArgs = z.strictObject({
+  target: absolutePath,
+  size: byteSize.optional(),
+  /** Octal mode of the mount's root, e.g. "1777". */
+  mode: z.string().regex(/^[0-7]{3,4}$/, { error: 'must be an octal mode such as "1777"' }).optional(),
+});
+
+export const ContainerRuntimeArgs = {
+  /** USER: "name", "uid", "name:group" or "uid:gid" (default: the image's). */
+  user: replaces(z.string().regex(/^[^:\s]+(:[^:\s]+)?$/, { error: 'must be "user", "uid", "user:group" or "uid:gid"' }).optional()),
+  labels: replaces(z.record(z.string(), z.string()).optional()),
+  /** Signal sent to stop the container (default SIGTERM), then SIGKILL after stopTimeout. */
+  stopSignal: replaces(z.string().regex(SIGNAL, { error: "must be a signal such as SIGTERM, SIGINT or 15" }).optional()),
+  readOnly: replaces(z.boolean().optional()),
+  tmpfs: replaces(z.array(TmpfsArgs).optional()),
+  binds: replaces(z.array(BindMountArgs).optional()),
+  /** Anonymous volumes: fresh data directories mounted at these paths (kept until the container is deleted). */
+  anonymousVolumes: replaces(z.array(absolutePath).optional()),
+  /** Mount every volume another berth container mounts, at the same paths ("NAME" or "NAME:ro"). */
+  volumesFrom: replaces(z.array(z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}(:(ro|rw))?$/, { error: 'must be "CONTAINER" or "CONTAINER:ro"' })).optional()),
+  capAdd: replaces(z.array(capability).optional()),
+  capDrop: replaces(z.array(capability).optional()),
+  privileged: replaces(z.boolean().optional()),
+  /** Host devices: "/dev/fuse" or "/dev/sda:/dev/xvda:rwm". */
+  devices: replaces(z.array(z.string().regex(/^\/[^:]+(:\/[^:]+)?(:[rwm]{1,3})?$/, { error: 'must be "/dev/HOST[:/dev/CONTAINER][:rwm]"' })).optional()),
+  ulimits: replaces(z.array(z.strictObject({
+    name: z.enum(["core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice", "nofile", "nproc", "rss", "rtprio", "rttime", "sigpending", "stack", "as"], { error: "must be a ulimit name such as nofile or nproc" }),
+    soft: z.number().int().min(-1),
+    hard: z.number().int().min(-1),
+  })).optional()),
+  /** Namespaced sysctls only (checked in checkRuntimeArgs, where the message can name the key). */
+  sysctls: replaces(z.record(z.string(), z.string()).optional()),
+  pid: replaces(namespaceMode.optional()),
+  ipc: replaces(namespaceMode.optional()),
+  uts: replaces(z.literal("host", { error: 'must be "host"' }).optional()),
+
+  /** Memory limit (Docker's -m); at least 6m. */
+  memory: byteSize.optional(),
+  /** Memory plus swap (Docker's --memory-swap): at least memory; -1 for unlimited swap. Default twice memory. */
+  memorySwap: z.union([z.literal(-1), byteSize]).optional(),
+  memoryReservation: byteSize.optional(),
+  oomKillDisable: z.boolean().optional(),
+  /** Relative CPU weight (Docker's --cpu-shares, default 1024); at least 2. */
+  cpuShares: z.number().int().min(2, { error: "the minimum allowed cpu-shares is 2" }).max(262144).optional(),
+  /** CPUs the container may use in total, e.g. 0.5 (Docker's --cpus). */
+  cpus: z.number().positive({ error: "must be more than 0" }).optional(),
+  /** CPUs the container may run on, e.g. "0-1" or "0,2" (Docker's --cpuset-cpus). */
+  cpuset: z.string().regex(/^\d+(-\d+)?(,\d+(-\d+)?)*$/, { error: 'must be a CPU list such as "0", "0-1" or "0,2"' }).optional(),
+  /** Maximum number of processes; 0 or -1 for unlimited. */
+  pidsLimit: z.number().int().min(-1).optional(),
+  /** Relative block I/O weight, 10-1000. */
+  blkioWeight: z.number().int().min(10, { error: "must be between 10 and 1000" }).max(1000, { error: "must be between 10 and 1000" }).optional(),
+  deviceReadBps: z.array(throttle).optional(),
+  deviceWriteBps: z.array(throttle).optional(),
+  deviceReadIops: z.array(throttle).optional(),
+  deviceWriteIops: z.array(throttle).optional(),
+  /** "no" (default), "always", "unless-stopped", "on-failure" or "on-failure:N". */
+  restart: RestartPolicy.optional(),
+  /** Overrides the image's HEALTHCHECK. */
+  healthcheck: replaces(HealthcheckArgs.optional()),
+};
+
+const UNITS: Record<string, number> = { b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 };
+
+export function parseBytes(size: number | string): number {
+  if (typeof size === "number") return size;
+  const m = /^(\d+(?:\.\d+)?)([bkmg]?)$/i.exec(size)!;
+  return Math.round(Number(m[1]) * UNITS[(m[2] || "b").toLowerCase()]);
+}
+
+const SECONDS: Record<string, number> = { ms: 0.001, s: 1, m: 60, h: 3600 };
+
+export function parseSeconds(d: number | string): number {
+  if (typeof d === "number") return d;
+  let total = 0;
+  for (const [, n, unit] of d.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)) total += Number(n) * SECONDS[unit];
+  return total;
+}
+
+type RuntimeArgs = { [K in keyof typeof ContainerRuntimeArgs]?: z.infer<(typeof ContainerRuntimeArgs)[K]> };
+
+/** Docker's rules for fields that depend on each other, with Docker's words and a fix. */
+export function checkRuntimeArgs(args: RuntimeArgs & { volumes?: Array<{ target: string }> }, ctx: { addIssue(issue: { code: "custom"; path: string[]; message: string }): void }): void {
+  const fail = (field: string, message: string) => ctx.addIssue({ code: "custom", path: [field], message });
+  const memory = args.memory === undefined ? undefined : parseBytes(args.memory);
+  if (memory !== undefined && memory > 0 && memory < 6 * 1024 * 1024) {
+    fail("memory", "Minimum memory limit allowed is 6MB: give at least 6m");
+  }
+  if (args.memorySwap !== undefined && args.memorySwap !== -1) {
+    if (memory === undefined) {
+      fail("memorySwap", "You should always set the Memory limit when using Memoryswap limit: set memory too");
+    } else if (parseBytes(args.memorySwap) < memory) {
+      fail("memorySwap", "Minimum memoryswap limit should be larger than memory limit: make memorySwap at least memory, or -1 for unlimited swap");
+    }
+  }
+  if (args.memoryReservation !== undefined && memory !== undefined && parseBytes(args.memoryReservation) > memory) {
+    fail("memoryReservation", "Minimum memory limit can not be less than memory reservation limit: lower memoryReservation or raise memory");
+  }
+  for (const key of Object.keys(args.sysctls ?? {})) {
+    if (!NAMESPACED_SYSCTL.test(key)) {
+      fail("sysctls", `sysctl '${key}' is not a namespaced sysctl a container may set (kernel.msg*, kernel.sem, kernel.shm*, fs.mqueue.*, net.*)`);
+    }
+  }
+  const targets = [
+    ...(args.tmpfs ?? []).map((t, i) => [`tmpfs[${i}].target`, t.target] as const),
+    ...(args.binds ?? []).map((b, i) => [`binds[${i}].target`, b.target] as const),
+    ...(args.anonymousVolumes ?? []).map((t, i) => [`anonymousVolumes[${i}]`, t] as const),
+    ...(args.volumes ?? []).map((v, i) => [`volumes[${i}].target`, v.target] as const),
+  ];
+  for (const [field, target] of targets) {
+    if (/^\/(proc|sys)(\/|$)/.test(target) || target === "/") {
+      fail(field, `cannot mount over ${target}: the container's /, /proc and /sys are the runtime's; pick another path`);
+    }
+  }
+}
