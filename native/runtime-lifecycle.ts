@@ -127,6 +127,8 @@ export interface ContainerLifecycle {
   stats(name: string): Promise<ContainerStats>;
   /** `ps` of the container's processes. */
   top(name: string): Promise<string>;
+  /** Copies a file or directory out of the container ("from") or into it ("to"), as `docker cp`. */
+  copy(name: string, direction: "from" | "to", containerPath: string, hostPath: string): Promise<void>;
   /** Files added (A), changed (C) and deleted (D) in the container's root filesystem, as `docker diff`. */
   diff(name: string): Promise<string[]>;
 }

@@ -82,6 +82,8 @@ export class RuncContainers implements Containers {
   stats = (name: string) => this.verbs.stats(name);
   top = (name: string) => this.verbs.top(name);
   diff = (name: string) => this.verbs.diff(name);
+  copy = (name: string, direction: "from" | "to", containerPath: string, hostPath: string) =>
+    this.verbs.copy(name, direction, containerPath, hostPath);
   update = (name: string, change: Pick<ContainerRuntimeSpec, "limits" | "restart" | "stopTimeout">) =>
     this.mutex.run(name, () => this.verbs.update(name, change));
 
@@ -179,7 +181,7 @@ export class RuncContainers implements Containers {
         this.d.net.plugIn(name, rec.net),
       ]);
       await makeDataMounts(host, plan.data, p.rootfs);
-      checkExecutable(p.rootfs, plan.command[0], plan.env);
+      await checkExecutable(p.rootfs, plan.command[0], plan.env);
       const namespace = this.d.net.namespace(rec.net, plan.net);
       const base = runtimeSpec({
         ...plan,

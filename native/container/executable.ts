@@ -3,34 +3,27 @@
 // init starts and exits 127.
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { resolveInRoot } from "../build/copy";
 
-const MAX_LINKS = 40;
-
-/** The file a path inside the rootfs leads to, symlinks resolved against the rootfs (never the host). */
-function statInRootfs(rootfs: string, p: string): fs.Stats | undefined {
-  let rel = path.posix.normalize(p);
-  for (let links = 0; links < MAX_LINKS; links++) {
-    const host = path.join(rootfs, rel);
-    const st = fs.lstatSync(host, { throwIfNoEntry: false });
-    if (!st?.isSymbolicLink()) return st;
-    const target = fs.readlinkSync(host);
-    rel = path.posix.normalize(target.startsWith("/") ? target : path.posix.join(path.posix.dirname(rel), target));
-  }
-  return undefined;
+async function statInRootfs(rootfs: string, p: string): Promise<fs.Stats | undefined> {
+  const host = await resolveInRoot(rootfs, p).catch(() => undefined);
+  return host === undefined ? undefined : fs.statSync(host, { throwIfNoEntry: false });
 }
 
 const runnable = (st: fs.Stats | undefined): boolean => st !== undefined && st.isFile() && (st.mode & 0o111) !== 0;
 
 /** Throws Docker's error when the command cannot be found or run. */
-export function checkExecutable(rootfs: string, cmd: string, env: string[]): void {
+export async function checkExecutable(rootfs: string, cmd: string, env: string[]): Promise<void> {
   if (cmd.includes("/")) {
-    const st = statInRootfs(rootfs, cmd);
+    const st = await statInRootfs(rootfs, cmd);
     if (!st) throw new Error(`exec: "${cmd}": stat ${cmd}: no such file or directory`);
     if (!runnable(st)) throw new Error(`exec: "${cmd}": permission denied`);
     return;
   }
   const pathVar = env.find((e) => e.startsWith("PATH="))?.slice("PATH=".length) ?? "";
-  if (!pathVar.split(":").some((dir) => dir && runnable(statInRootfs(rootfs, path.posix.join(dir, cmd))))) {
+  const dirs = pathVar.split(":").filter(Boolean);
+  const found = await Promise.all(dirs.map(async (dir) => runnable(await statInRootfs(rootfs, path.posix.join(dir, cmd)))));
+  if (!found.includes(true)) {
     throw new Error(`exec: "${cmd}": executable file not found in $PATH`);
   }
 }

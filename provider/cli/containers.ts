@@ -1,10 +1,10 @@
 // Day-2 commands on the containers of this host's berth root, in Docker's vocabulary: ps, logs, exec, inspect,
-// stats, top, stop, start, restart, kill, pause, unpause, rm, wait, diff, events.
+// stats, top, stop, start, restart, kill, pause, unpause, rm, wait, diff, cp, events.
 import * as fs from "node:fs";
 import type { ContainerInfo, Runtime } from "../../native/runtime";
 
 export const CONTAINER_COMMANDS = new Set([
-  "ps", "logs", "events", "exec", "inspect", "stats", "top", "stop", "start", "restart", "kill", "pause", "unpause", "rm", "wait", "diff",
+  "ps", "logs", "events", "exec", "inspect", "stats", "top", "stop", "start", "restart", "kill", "pause", "unpause", "rm", "wait", "diff", "cp",
 ]);
 
 export const CONTAINER_USAGE = `
@@ -20,6 +20,7 @@ export const CONTAINER_USAGE = `
   pause|unpause NAME...         freeze and thaw a container's processes
   rm [-f] NAME...               delete containers (-f: also running ones)
   wait NAME...                  wait until containers exit; print their exit codes
+  cp NAME:PATH HOSTPATH | cp HOSTPATH NAME:PATH   copy files out of or into a container
   diff NAME                     files added (A), changed (C), deleted (D) in a container's root filesystem`;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -198,6 +199,17 @@ export async function containerCommand(rt: Runtime, command: string, argv: strin
         }
       }
       return 0;
+    case "cp": {
+      const [src, dst] = args;
+      const inContainer = (a: string | undefined) => a !== undefined && /^[a-zA-Z0-9][a-zA-Z0-9_.-]*:/.test(a);
+      if (inContainer(src) === inContainer(dst) || !src || !dst) {
+        throw new Error('"berth cp" copies between a container and the host: NAME:PATH HOSTPATH or HOSTPATH NAME:PATH');
+      }
+      const [remote, local, direction] = inContainer(src) ? [src, dst, "from" as const] : [dst, src, "to" as const];
+      const colon = remote.indexOf(":");
+      await c.copy(remote.slice(0, colon), direction, remote.slice(colon + 1), local);
+      return 0;
+    }
     case "diff":
       for (const line of await c.diff(args[0] ?? "")) console.log(line);
       return 0;

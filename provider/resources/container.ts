@@ -11,13 +11,15 @@ import { hostProblems, limitsOf, runtimeSpecOf } from "./container-runtime";
 type Args = z.infer<typeof ContainerArgs>;
 type Outs = z.infer<typeof ContainerOutputs>;
 
+/** "running", or "stopped (exit 137)" with the code the supervisor recorded. */
+const statusOf = (info: ContainerInfo): string =>
+  info.status === "stopped" && info.state?.exitCode !== undefined ? `stopped (exit ${info.state.exitCode})` : info.status;
+
 const outputsOf = (info: ContainerInfo): Outs => ({
   name: info.name,
   imageId: info.imageId,
   ip: info.ip ?? "",
-  status: info.faults.length === 0 ? info.status : `${info.status}; ${info.faults.join("; ")}`,
-  exitCode: info.state?.exitCode ?? 0,
-  restartCount: info.state?.restartCount ?? 0,
+  status: [statusOf(info), ...info.faults].join("; "),
   health: info.state?.health?.status ?? "",
   ...networkOutputsOf(info),
 });

@@ -38,9 +38,7 @@ export const ContainerOutputs = z.object({
   ip: z.string(),
   /** "running" when healthy; anything else (seen by refresh) makes the next up replace it. */
   status: z.string(),
-  /** Exit code of the last run, restarts made by the restart policy, and health ("" without a check). */
-  exitCode: z.number().optional(),
-  restartCount: z.number().optional(),
+  /** "starting", "healthy" or "unhealthy" ("" without a health check). */
   health: z.string().optional(),
   ...ContainerNetworkOutputs,
 });

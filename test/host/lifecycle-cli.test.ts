@@ -81,6 +81,12 @@ describe("a supervised container from a program", () => {
     expect(exec.code).toBe(0);
     expect(exec.stdout.trim()).not.toBe(fs.readlinkSync("/proc/self/ns/pid"));
     expect((await cli("diff", name)).stdout).toContain("A /new-file");
+    const copied = path.join(root, "copied");
+    expect((await cli("cp", `${name}:/new-file`, copied)).code).toBe(0);
+    expect(fs.readFileSync(copied, "utf8")).toBe("hi\n");
+    fs.writeFileSync(copied, "from host\n");
+    expect((await cli("cp", copied, `${name}:/etc/from-host`)).code).toBe(0);
+    expect((await cli("exec", name, "cat", "/etc/from-host")).stdout).toBe("from host\n");
     expect((await cli("top", name)).stdout).toContain("sleep 600");
     expect((await cli("stats", "--no-stream", name)).stdout).toMatch(/96.00MiB/);
     expect((await cli("pause", name)).code).toBe(0);

@@ -6,6 +6,7 @@ import { shouldRestart } from "../../native/supervise/supervisor";
 import { capabilities } from "../../native/container/options";
 import { ociResources } from "../../native/container/limits";
 
+
 const failures = (args: Record<string, unknown>) =>
   (ContainerArgs.safeParse({ image: "bb", ...args }).error?.issues ?? []).map((i) => `${i.path.join(".")}: ${i.message}`);
 
@@ -71,3 +72,4 @@ describe("container runtime args", () => {
     expect(shouldRestart("on-failure:3", 1, 3, false)).toBe(false);
   });
 });
+
