@@ -139,14 +139,15 @@ async function confirm(question: string, yes: boolean): Promise<boolean> {
   return answer.trim().toLowerCase() === "yes";
 }
 
-function report(outcome: commands.Outcome, flags: Flags, started: number): number {
+/** Prints diagnostics, outputs and the summary; `applied` when the steps were carried out, not just planned. */
+function report(outcome: commands.Outcome, flags: Flags, started: number, applied = false): number {
   if (outcome.diagnostics.length > 0) console.log(`\nDiagnostics:\n${renderDiagnostics(outcome.diagnostics)}`);
   const outputs = Object.entries(outcome.outputs);
   if (outputs.length > 0 && (outcome.ok || flags.command === "preview")) {
     console.log("\nOutputs:");
     for (const [k, v] of outputs) console.log(`    ${k}: ${show(v)}`);
   }
-  console.log(`\n${renderSummary(outcome.steps)}\n\nDuration: ${((Date.now() - started) / 1000).toFixed(1)}s`);
+  console.log(`\n${renderSummary(outcome.steps, applied)}\n\nDuration: ${((Date.now() - started) / 1000).toFixed(1)}s`);
   if (!outcome.ok) return 1;
   return flags.expectNoChanges && hasChanges(outcome.steps) ? 1 : 0;
 }
@@ -192,11 +193,11 @@ export async function main(argv: string[]): Promise<number> {
       console.log(`\n${renderSummary(plan.steps)}\n`);
       if (!(await confirm("Do you want to perform this update?", flags.yes))) return 1;
       heading("Updating");
-      return report(await commands.up(ctx, live(flags)), flags, started);
+      return report(await commands.up(ctx, live(flags)), flags, started, true);
     }
     case "refresh": {
       heading("Refreshing");
-      return report(await commands.refresh(ctx, live(flags)), flags, started);
+      return report(await commands.refresh(ctx, live(flags)), flags, started, true);
     }
     case "destroy": {
       heading("Previewing destroy");
@@ -206,7 +207,7 @@ export async function main(argv: string[]): Promise<number> {
       console.log(`\n${renderSummary(plan.steps)}\n`);
       if (!(await confirm("Do you want to perform this destroy?", flags.yes))) return 1;
       heading("Destroying");
-      return report(await commands.destroy(ctx, live(flags)), flags, started);
+      return report(await commands.destroy(ctx, live(flags)), flags, started, true);
     }
     case "import": {
       const [type, name, id] = flags.args;
@@ -214,7 +215,7 @@ export async function main(argv: string[]): Promise<number> {
       heading("Importing");
       const outcome = await commands.importResource(ctx, { type, name, id, protect: flags.protect }, live(flags));
       if (outcome.code) console.log(`\nAdd this to the program, or the next up deletes it:\n\n${outcome.code}`);
-      return report(outcome, flags, started);
+      return report(outcome, flags, started, true);
     }
     default:
       return fail(`unknown command "${flags.command}"`);

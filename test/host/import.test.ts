@@ -28,6 +28,7 @@ describe("berth import", () => {
     const imported = await cli("import", "berth:index:Volume", "data", volume, "--protect=false");
     expect(imported.code, imported.stdout + imported.stderr).toBe(0);
     expect(imported.stdout).toContain('new berth.Volume("data", {');
+    expect(imported.stdout).toMatch(/=\s+1 imported/); // applied, so not "to import"
     expect(imported.stdout).toContain(`"name": "${volume}"`);
     expect(imported.stdout).toContain('"team": "data"');
     const resources = JSON.parse(fs.readFileSync(stateFile, "utf8")).checkpoint.latest.resources;
