@@ -66,6 +66,15 @@ export function valueAt(root: unknown, path: PropertyKey[]): unknown {
   return node;
 }
 
+/** Paths of password fields (any key naming a password) whose value the program passed in plaintext. */
+export function plaintextPasswords(value: unknown, path: PropertyKey[] = []): string[] {
+  if (typeof value !== "object" || value === null || isSecret(value) || isUnknown(value)) return [];
+  return Object.entries(value).flatMap(([key, v]) => {
+    const at = [...path, Array.isArray(value) ? Number(key) : key];
+    return /password/i.test(key) && typeof v === "string" ? [formatPath(at)] : plaintextPasswords(v, at);
+  });
+}
+
 /** "ports[0].hostPort" from ["ports", 0, "hostPort"]. */
 export function formatPath(path: PropertyKey[]): string {
   return path

@@ -28,7 +28,8 @@ const app = new berth.Image(
   { dependsOn: [base] },
 );
 
-const worker = new berth.Container("worker", { image: app.imageId, stopTimeout: 1 });
+// It needs no network: "none" gives it only loopback.
+const worker = new berth.Container("worker", { image: app.imageId, networkMode: "none", stopTimeout: 1 });
 
 export const registryUrl = registry.url;
 export const repoDigests = app.repoDigests;

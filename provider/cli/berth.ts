@@ -13,6 +13,7 @@ import { CONTAINER_COMMANDS, CONTAINER_USAGE, containerCommand } from "./contain
 
 const USAGE = `usage: berth <preview|up|refresh|destroy> [DIR] [--stack NAME] [--yes] [--diff] [--json] [--expect-no-changes]
        berth config set KEY VALUE [--secret] | config get KEY   [-C DIR] [--stack NAME]
+       berth import TYPE NAME ID [--protect=false]   [-C DIR] [--stack NAME]
        berth stack output [NAME] [--json] [--show-secrets] | stack graph [FILE]   [-C DIR] [--stack NAME]
 
   preview   show what up would change; changes nothing
@@ -20,6 +21,8 @@ const USAGE = `usage: berth <preview|up|refresh|destroy> [DIR] [--stack NAME] [-
   refresh   read what is really on the host into the state (drift); the next up repairs it
   destroy   delete everything the stack made
   config    set or read the stack's config in Pulumi.<stack>.yaml (--secret: encrypted with the passphrase)
+  import    adopt an object already on this host (e.g. berth:index:Volume data data) into the stack, protected
+            unless --protect=false, and print the code that declares it
   stack output  the stack's outputs (secrets masked unless --show-secrets)
   stack graph   the stack's dependency graph in DOT, as pulumi stack graph writes it
 
@@ -56,6 +59,8 @@ export interface Flags {
   markdown: boolean;
   secret: boolean;
   showSecrets: boolean;
+  /** import: mark the imported resource protected (Pulumi's default). */
+  protect: boolean;
   stack: string;
   yes: boolean;
   diff: boolean;
@@ -64,7 +69,7 @@ export interface Flags {
 }
 
 export function parseArgs(argv: string[]): Flags {
-  const flags: Flags = { command: "", args: [], dir: ".", stack: "dev", yes: false, diff: false, json: false, expectNoChanges: false, secret: false, showSecrets: false, targets: [], replaceTargets: [], refresh: false, markdown: false };
+  const flags: Flags = { command: "", args: [], dir: ".", stack: "dev", yes: false, diff: false, json: false, expectNoChanges: false, secret: false, showSecrets: false, targets: [], replaceTargets: [], refresh: false, markdown: false, protect: true };
   let cwd: string | undefined;
   const positional: string[] = [];
   for (let i = 0; i < argv.length; i++) {
@@ -85,6 +90,8 @@ export function parseArgs(argv: string[]): Flags {
     else if (arg === "--plan") flags.plan = argv[++i] ?? fail("--plan needs a file written by berth preview --save-plan");
     else if (arg === "--markdown") flags.markdown = true;
     else if (arg === "--show-secrets") flags.showSecrets = true;
+    else if (arg === "--protect" || arg === "--protect=true") flags.protect = true;
+    else if (arg === "--protect=false") flags.protect = false;
     else if (arg === "--help" || arg === "-h") {
       console.log(USAGE);
       process.exit(0);
@@ -92,7 +99,7 @@ export function parseArgs(argv: string[]): Flags {
     else positional.push(arg);
   }
   flags.command = positional[0] ?? fail("a command is needed");
-  if (flags.command === "config" || flags.command === "stack") {
+  if (flags.command === "config" || flags.command === "stack" || flags.command === "import") {
     flags.args = positional.slice(1);
     flags.dir = cwd ?? ".";
     return flags;
@@ -132,14 +139,15 @@ async function confirm(question: string, yes: boolean): Promise<boolean> {
   return answer.trim().toLowerCase() === "yes";
 }
 
-function report(outcome: commands.Outcome, flags: Flags, started: number): number {
+/** Prints diagnostics, outputs and the summary; `applied` when the steps were carried out, not just planned. */
+function report(outcome: commands.Outcome, flags: Flags, started: number, applied = false): number {
   if (outcome.diagnostics.length > 0) console.log(`\nDiagnostics:\n${renderDiagnostics(outcome.diagnostics)}`);
   const outputs = Object.entries(outcome.outputs);
   if (outputs.length > 0 && (outcome.ok || flags.command === "preview")) {
     console.log("\nOutputs:");
     for (const [k, v] of outputs) console.log(`    ${k}: ${show(v)}`);
   }
-  console.log(`\n${renderSummary(outcome.steps)}\n\nDuration: ${((Date.now() - started) / 1000).toFixed(1)}s`);
+  console.log(`\n${renderSummary(outcome.steps, applied)}\n\nDuration: ${((Date.now() - started) / 1000).toFixed(1)}s`);
   if (!outcome.ok) return 1;
   return flags.expectNoChanges && hasChanges(outcome.steps) ? 1 : 0;
 }
@@ -185,11 +193,11 @@ export async function main(argv: string[]): Promise<number> {
       console.log(`\n${renderSummary(plan.steps)}\n`);
       if (!(await confirm("Do you want to perform this update?", flags.yes))) return 1;
       heading("Updating");
-      return report(await commands.up(ctx, live(flags)), flags, started);
+      return report(await commands.up(ctx, live(flags)), flags, started, true);
     }
     case "refresh": {
       heading("Refreshing");
-      return report(await commands.refresh(ctx, live(flags)), flags, started);
+      return report(await commands.refresh(ctx, live(flags)), flags, started, true);
     }
     case "destroy": {
       heading("Previewing destroy");
@@ -199,7 +207,15 @@ export async function main(argv: string[]): Promise<number> {
       console.log(`\n${renderSummary(plan.steps)}\n`);
       if (!(await confirm("Do you want to perform this destroy?", flags.yes))) return 1;
       heading("Destroying");
-      return report(await commands.destroy(ctx, live(flags)), flags, started);
+      return report(await commands.destroy(ctx, live(flags)), flags, started, true);
+    }
+    case "import": {
+      const [type, name, id] = flags.args;
+      if (!type || !name || !id || flags.args.length > 3) return fail("import takes TYPE NAME ID, e.g. berth import berth:index:Volume data data");
+      heading("Importing");
+      const outcome = await commands.importResource(ctx, { type, name, id, protect: flags.protect }, live(flags));
+      if (outcome.code) console.log(`\nAdd this to the program, or the next up deletes it:\n\n${outcome.code}`);
+      return report(outcome, flags, started, true);
     }
     default:
       return fail(`unknown command "${flags.command}"`);

@@ -12,7 +12,7 @@ import { serveMonitor } from "./monitor";
 import { loadProject, pulumiPackageDir, runProgram, type Project } from "./program";
 import { type PlanFile, unmetPlan } from "./review";
 import type { Step } from "./steps";
-import { STACK_TYPE } from "./urn";
+import { makeUrn, STACK_TYPE } from "./urn";
 
 export interface StackContext {
   project: Project;
@@ -163,6 +163,48 @@ export async function refresh(ctx: StackContext, onStep?: (s: Step) => void): Pr
 
 export async function destroy(ctx: StackContext, onStep?: (s: Step) => void): Promise<Outcome> {
   return withStateOnly(ctx, onStep, (run) => run.destroy());
+}
+
+export interface Imported extends Outcome {
+  /** Program code declaring the imported resource, as `pulumi import` prints it. */
+  code?: string;
+}
+
+/**
+ * `berth import TYPE NAME ID`, as `pulumi import`: an object already on the host becomes a resource of the stack,
+ * its inputs read back from the object; nothing else in the stack changes. The program must then declare it (the
+ * code returned does), or the next up deletes it.
+ */
+export async function importResource(ctx: StackContext, req: { type: string; name: string; id: string; protect: boolean }, onStep?: (s: Step) => void): Promise<Imported> {
+  const stackName = `${ctx.project.name}-${ctx.stack}`;
+  const stackUrn = makeUrn(ctx.stack, ctx.project.name, STACK_TYPE, stackName);
+  const urn = makeUrn(ctx.stack, ctx.project.name, req.type, req.name, stackUrn);
+  const providers = berthProviders(ctx.runtimeFor(defaultConfig(ctx)), ctx.project.dir);
+  let inputs: Record<string, unknown> = {};
+  const scoped = { ...ctx, scope: { targets: new Set([stackUrn, urn]) } };
+  const outcome = await withStateOnly(scoped, onStep, async (run) => {
+    const provider = providers.get(req.type);
+    if (!provider) throw new Error(`unknown resource type ${req.type}: berth's types are ${[...providers.keys()].join(", ")}`);
+    if (run.state.resources.some((r) => r.urn === urn && !r.delete)) {
+      throw new Error(`the stack already has ${urn}; import it under another name`);
+    }
+    const read = await provider.read({ urn, id: req.id, inputs: {}, outputs: {} });
+    if (!read) throw new Error(`there is no ${req.type} with id "${req.id}" on this host`);
+    inputs = read.inputs;
+    const goal = { dependencies: [], propertyDependencies: {} };
+    await run.register({ ...goal, type: STACK_TYPE, name: stackName, custom: false, inputs: {} });
+    await run.register({ ...goal, type: req.type, name: req.name, custom: true, parent: stackUrn, inputs, importId: req.id, protect: req.protect });
+    await run.finish();
+  });
+  return { ...outcome, code: outcome.ok ? declaration(req, inputs) : undefined };
+}
+
+/** `new berth.Volume("data", { ... }, { protect: true });` — the inputs as the program should state them. */
+function declaration(req: { type: string; name: string; protect: boolean }, inputs: Record<string, unknown>): string {
+  const args = Object.fromEntries(Object.entries(inputs).filter(([k]) => !k.startsWith("__")));
+  const cls = req.type.split(":").pop();
+  const opts = req.protect ? ", { protect: true }" : "";
+  return `new berth.${cls}(${JSON.stringify(req.name)}, ${JSON.stringify(args, null, 2)}${opts});`;
 }
 
 /** The plan of a destroy, without changing anything. */

@@ -9,7 +9,7 @@ import * as T from "../state/transitions";
 import { checkProviderConfig, PROVIDER_TYPE, type ProviderConfig } from "../resources";
 import type { CheckFailure, PropertyMap, Provider } from "../resources/provider";
 import type { CustomTimeouts } from "../state/checkpoint";
-import { keepSecret } from "../values";
+import { keepSecret, plaintextPasswords } from "../values";
 import { Slots } from "./slots";
 import { ignoreChanges, replaceOnChanges } from "./options";
 import { type Fingerprint, type PlanFile, planViolation } from "./review";
@@ -223,6 +223,10 @@ export class DeploymentRun {
     // preview and its update, and never the old object's name again.
     const checked = await provider.check({ urn, name: goal.name, olds: old?.inputs, news, randomSeed: urn, declared: this.declared() });
     this.refuseFailures(urn, label, checked.failures);
+    for (const path of plaintextPasswords(goal.inputs)) {
+      const message = `${label}: ${path} is not a secret; pass it with pulumi.secret(...) or from \`berth config set --secret\`, so that it is encrypted wherever it is kept`;
+      this.diagnostics.push({ severity: "warning", urn, message });
+    }
     // What an imported object cannot report of itself (write-only fields) is taken from the program.
     if (imported) old = { ...imported, inputs: { ...checked.inputs, ...imported.inputs } };
     const providerDiff = old

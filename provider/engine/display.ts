@@ -6,12 +6,13 @@ import { SIG, UNKNOWN, isSecret } from "../values";
 import type { PropertyMap } from "../resources/provider";
 import type { StackConfig } from "../state/stackconfig";
 
-const COUNTED: Array<[StepOp, string]> = [
-  ["create", "to create"],
-  ["update", "to update"],
-  ["replace", "to replace"],
-  ["delete", "to delete"],
-  ["import", "to import"],
+/** Each counted step's verb: "to create" in a plan, "created" once applied (Pulumi's wording). */
+const COUNTED: Array<[StepOp, string, string]> = [
+  ["create", "to create", "created"],
+  ["update", "to update", "updated"],
+  ["replace", "to replace", "replaced"],
+  ["delete", "to delete", "deleted"],
+  ["import", "to import", "imported"],
 ];
 
 export type ChangeSummary = Partial<Record<StepOp, number>>;
@@ -95,10 +96,10 @@ export function renderPlan(steps: Step[], opts: { diff: boolean }): string {
   return lines.join("\n");
 }
 
-export function renderSummary(steps: Step[]): string {
+export function renderSummary(steps: Step[], applied = false): string {
   const summary = summarize(steps);
   const lines = ["Resources:"];
-  for (const [op, words] of COUNTED) if (summary[op]) lines.push(`    ${SYMBOL[op].trim().padEnd(2)} ${summary[op]} ${words}`);
+  for (const [op, planned, done] of COUNTED) if (summary[op]) lines.push(`    ${SYMBOL[op].trim().padEnd(2)} ${summary[op]} ${applied ? done : planned}`);
   if (summary.refresh) lines.push(`    ~  ${summary.refresh} refreshed`);
   const unchanged = summary.same ?? 0;
   if (unchanged > 0 || lines.length === 1) lines.push(`    ${unchanged} unchanged`);

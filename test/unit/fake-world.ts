@@ -13,6 +13,7 @@ const Args = z.strictObject({
   port: z.number().optional(),
   needs: z.string().optional(),
   failCreate: z.boolean().optional(),
+  auth: z.object({ password: z.string() }).optional(),
 });
 type Args = z.infer<typeof Args>;
 

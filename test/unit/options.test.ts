@@ -129,6 +129,14 @@ describe("resource options", () => {
     expect(isSecret(run.state.resources.find((r) => r.urn === urn("a"))!.inputs.label)).toBe(true);
   });
 
+  it("a password passed in plaintext is warned about, naming the field; a secret one is not", async () => {
+    const w = world();
+    const plain = await apply(w, emptyDeployment(), [thing("a", { auth: { password: "hunter2" } })], true);
+    expect(plain.diagnostics).toEqual([expect.objectContaining({ severity: "warning", urn: urn("a"), message: expect.stringContaining("auth.password is not a secret; pass it with pulumi.secret(") })]);
+    const secret = await apply(w, emptyDeployment(), [thing("b", { auth: { password: { [SIG]: SECRET_SIG, value: "hunter2" } } })], true);
+    expect(secret.diagnostics).toEqual([]);
+  });
+
   it("explicit providers: each provider resource's config builds its own providers, also when deleting", async () => {
     const hosts = new Map<string, Map<string, unknown>>();
     const providersFor = (config: { root?: string }) => {
