@@ -1,6 +1,7 @@
 // The part of the runtime seam about keeping containers up: how a container's process is isolated and limited,
 // its restart policy and health check, what the supervisor saw of it, and the day-2 verbs (stop, start, update…).
 // Sizes are bytes and durations seconds here; the schema's "512m" and "30s" forms are parsed before the seam.
+import type { ImageInfo } from "./runtime";
 
 export interface Throttle {
   /** A block device on the host, e.g. "/dev/vda". */
@@ -131,6 +132,8 @@ export interface ContainerLifecycle {
   copy(name: string, direction: "from" | "to", containerPath: string, hostPath: string): Promise<void>;
   /** Files added (A), changed (C) and deleted (D) in the container's root filesystem, as `docker diff`. */
   diff(name: string): Promise<string[]>;
+  /** A new image of the container's image plus its filesystem changes as one layer, as `docker commit`. */
+  commit(name: string, ref: string, opts?: { author?: string; message?: string; pause?: boolean }): Promise<ImageInfo>;
 }
 
 export interface ContainerStats {

@@ -26,6 +26,7 @@ import { makeDataMounts, planDataMounts, type DataMounts } from "../volume/mount
 import { initArgs, initBinds, resetExit } from "../supervise/init";
 import { lockPath, markStopped, readState } from "../supervise/state";
 import { withLock } from "../supervise/lock";
+import { commitContainer, type CommitOptions } from "./commit";
 
 export interface ContainerDeps {
   host: Host;
@@ -84,6 +85,13 @@ export class RuncContainers implements Containers {
   diff = (name: string) => this.verbs.diff(name);
   copy = (name: string, direction: "from" | "to", containerPath: string, hostPath: string) =>
     this.verbs.copy(name, direction, containerPath, hostPath);
+  commit = (name: string, ref: string, opts?: CommitOptions) =>
+    this.mutex.run(name, async () => {
+      checkName("container", name);
+      const rec = await this.d.records.read(name);
+      if (!rec) throw new Error(`No such container: ${name}`);
+      return commitContainer({ host: this.d.host, paths: this.d.paths, store: this.d.images, runc: this.runc }, rec, ref, opts);
+    });
   update = (name: string, change: Pick<ContainerRuntimeSpec, "limits" | "restart" | "stopTimeout">) =>
     this.mutex.run(name, () => this.verbs.update(name, change));
 

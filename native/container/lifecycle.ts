@@ -56,7 +56,8 @@ export async function relaunch(runc: Runc, bundle: string, id: string, log: stri
 
 export const signalName = (s: string): string => s.toUpperCase().replace(/^SIG/, "");
 
-export class ContainerVerbs implements ContainerLifecycle {
+/** Every verb but commit, which also needs the image store (RuncContainers has it). */
+export class ContainerVerbs implements Omit<ContainerLifecycle, "commit"> {
   constructor(
     private readonly runc: Runc,
     private readonly host: Host,

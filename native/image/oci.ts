@@ -69,6 +69,7 @@ export interface RunConfig {
 export interface HistoryEntry {
   created_by: string;
   empty_layer?: boolean;
+  comment?: string;
 }
 
 export interface OciImageConfig {

@@ -1,10 +1,10 @@
 // Day-2 commands on the containers of this host's berth root, in Docker's vocabulary: ps, logs, exec, inspect,
-// stats, top, stop, start, restart, kill, pause, unpause, rm, wait, diff, cp, events.
+// stats, top, stop, start, restart, kill, pause, unpause, rm, wait, diff, commit, cp, events.
 import * as fs from "node:fs";
 import type { ContainerInfo, Runtime } from "../../native/runtime";
 
 export const CONTAINER_COMMANDS = new Set([
-  "ps", "logs", "events", "exec", "inspect", "stats", "top", "stop", "start", "restart", "kill", "pause", "unpause", "rm", "wait", "diff", "cp",
+  "ps", "logs", "events", "exec", "inspect", "stats", "top", "stop", "start", "restart", "kill", "pause", "unpause", "rm", "wait", "diff", "commit", "cp",
 ]);
 
 export const CONTAINER_USAGE = `
@@ -21,7 +21,8 @@ export const CONTAINER_USAGE = `
   rm [-f] NAME...               delete containers (-f: also running ones)
   wait NAME...                  wait until containers exit; print their exit codes
   cp NAME:PATH HOSTPATH | cp HOSTPATH NAME:PATH   copy files out of or into a container
-  diff NAME                     files added (A), changed (C), deleted (D) in a container's root filesystem`;
+  diff NAME                     files added (A), changed (C), deleted (D) in a container's root filesystem
+  commit [-a AUTHOR] [-m MSG] [-p=false] NAME REF   a new image: the container's image plus its changes`;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -213,6 +214,17 @@ export async function containerCommand(rt: Runtime, command: string, argv: strin
     case "diff":
       for (const line of await c.diff(args[0] ?? "")) console.log(line);
       return 0;
+    case "commit": {
+      // Its own flags: -a takes a value here (in ps it does not).
+      const { flags: own, args: rest } = parse(argv, ["-a", "--author", "-m", "--message"]);
+      const [name, ref] = rest;
+      if (!name || !ref || rest.length > 2) throw new Error('"berth commit" needs a container and a new image name: commit NAME REF');
+      const text = (...keys: string[]) => keys.map((k) => own.get(k)).find((v): v is string => typeof v === "string");
+      const pause = !own.has("-p=false") && !own.has("--pause=false");
+      const image = await c.commit(name, ref, { author: text("-a", "--author"), message: text("-m", "--message"), pause });
+      console.log(image.id);
+      return 0;
+    }
     default:
       throw new Error(`unknown command "${command}"`);
   }
