@@ -3,10 +3,10 @@
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
-import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { createNativeRuntime } from "../native";
+import { freePort } from "../native/network/portmap";
 
 const REPO = path.resolve(__dirname, "../..");
 const FILES = 100;
@@ -18,23 +18,12 @@ async function timed<T>(fn: () => Promise<T> | T): Promise<[number, T]> {
   return [Number(process.hrtime.bigint() - start) / 1e6, value];
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-    srv.on("error", reject);
-  });
-}
-
 async function main(): Promise<void> {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), "berth-bench-images-"));
   const rt = createNativeRuntime({ root: path.join(root, "a"), runDir: path.join(root, "run") });
   const other = createNativeRuntime({ root: path.join(root, "b"), runDir: path.join(root, "run") });
   const rows: string[] = [];
-  const port = await freePort();
+  const port = await freePort("127.0.0.1");
   const name = `berth-bench-reg-${port}`;
   try {
     const tar = path.join(root, "busybox.tar");

@@ -74,7 +74,7 @@ export class PortClaims {
     try {
       for (const asked of ports) {
         for (let attempt = 1; ; attempt++) {
-          const p = asked.hostPort === 0 ? { ...asked, hostPort: await freePort(asked) } : asked;
+          const p = asked.hostPort === 0 ? { ...asked, hostPort: await freePort(asked.hostIp, asked.protocol) } : asked;
           try {
             made.push(await this.claimOne(p, mine));
             await this.refuseOverlap(p, mine);
@@ -138,20 +138,20 @@ const holderExists = (c: Claim): boolean => fs.existsSync(containerPaths(c.root,
 const allocated = (p: PortMapping, holder: Claim): Error =>
   new Error(`cannot publish ${address(p)}: port is already allocated by berth container "${holder.container}"`);
 
-/** A port the kernel considers free on the mapping's address and protocol (it picks one for port 0). */
-function freePort(p: PortMapping): Promise<number> {
+/** A port the kernel considers free on this address and protocol (it picks one for port 0). */
+export function freePort(hostIp: string, protocol: "tcp" | "udp" = "tcp"): Promise<number> {
   return new Promise((resolve, reject) => {
-    if (p.protocol === "tcp") {
+    if (protocol === "tcp") {
       const server = net.createServer();
       server.once("error", reject);
-      server.listen({ host: p.hostIp, port: 0, exclusive: true }, () => {
+      server.listen({ host: hostIp, port: 0, exclusive: true }, () => {
         const { port } = server.address() as net.AddressInfo;
         server.close(() => resolve(port));
       });
     } else {
       const socket = dgram.createSocket("udp4");
       socket.once("error", reject);
-      socket.bind(0, p.hostIp, () => {
+      socket.bind(0, hostIp, () => {
         const { port } = socket.address();
         socket.close(() => resolve(port));
       });

@@ -31,6 +31,12 @@ const KIND: Record<DiffKind, number> = {
 const toJs = (s: Stub): PropertyMap => (s ? s.toJavaScript() : {});
 const toStruct = (props: PropertyMap): Stub => structPb.Struct.fromJavaScript(JSON.parse(JSON.stringify(props)));
 
+/** What a DiffRequest and an UpdateRequest share; without old inputs in the request, the old outputs stand in. */
+function changeOf(req: Stub): { urn: string; id: string; oldInputs: PropertyMap; oldOutputs: PropertyMap; news: PropertyMap } {
+  const oldOutputs = toJs(req.getOlds());
+  return { urn: req.getUrn(), id: req.getId(), oldInputs: req.getOldInputs() ? toJs(req.getOldInputs()) : oldOutputs, oldOutputs, news: toJs(req.getNews()) };
+}
+
 function failuresOf(failures: CheckFailure[]): Stub[] {
   return failures.map((f) => {
     const out = new pb.CheckFailure();
@@ -126,15 +132,7 @@ export async function serveProvider(providersFor: ProvidersFor, programDir = pro
       return res;
     }),
     diff: unary(async (req) => {
-      const urn = req.getUrn();
-      const oldOutputs = toJs(req.getOlds());
-      const diff = await providerOf(urn, req.getType?.()).diff({
-        urn,
-        id: req.getId(),
-        oldInputs: req.getOldInputs() ? toJs(req.getOldInputs()) : oldOutputs,
-        oldOutputs,
-        news: toJs(req.getNews()),
-      });
+      const diff = await providerOf(req.getUrn(), req.getType?.()).diff(changeOf(req));
       const res = new pb.DiffResponse();
       res.setChanges(diff.changes ? pb.DiffResponse.DiffChanges.DIFF_SOME : pb.DiffResponse.DiffChanges.DIFF_NONE);
       res.setDiffsList(diff.diffs);
@@ -172,16 +170,7 @@ export async function serveProvider(providersFor: ProvidersFor, programDir = pro
       return res;
     }),
     update: unary(async (req) => {
-      const urn = req.getUrn();
-      const oldOutputs = toJs(req.getOlds());
-      const updated = await providerOf(urn, req.getType?.()).update({
-        urn,
-        id: req.getId(),
-        oldInputs: req.getOldInputs() ? toJs(req.getOldInputs()) : oldOutputs,
-        oldOutputs,
-        news: toJs(req.getNews()),
-        preview: req.getPreview(),
-      });
+      const updated = await providerOf(req.getUrn(), req.getType?.()).update({ ...changeOf(req), preview: req.getPreview() });
       const res = new pb.UpdateResponse();
       res.setProperties(toStruct(updated.outputs));
       return res;

@@ -2,8 +2,8 @@
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
 import * as http from "node:http";
-import * as net from "node:net";
 import * as path from "node:path";
+import { freePort as kernelFreePort } from "../../native/network/portmap";
 
 export const REPO = path.resolve(__dirname, "../..");
 export const QUICKSTART = path.join(REPO, "examples/quickstart");
@@ -34,16 +34,8 @@ export function startBerth(args: string[], env: NodeJS.ProcessEnv): ChildProcess
   return spawn(path.join(REPO, "bin/berth"), args, { env: { ...process.env, ...env }, detached: true, stdio: ["ignore", "pipe", "pipe"] });
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-    srv.on("error", reject);
-  });
-}
+/** A TCP port free on 127.0.0.1 now. */
+export const freePort = (): Promise<number> => kernelFreePort("127.0.0.1");
 
 export function httpGet(url: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
