@@ -21,7 +21,8 @@ const title = PULUMI ? "berth under the Pulumi CLI" : "berth under the Pulumi CL
 
 describe.skipIf(!PULUMI)(title, () => {
   const stack = `pcli${process.pid}`;
-  const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "berth-pulumi-"));
+  // Made in beforeAll: a skipped suite's body still runs, and must leave nothing behind.
+  const scratch = path.join(os.tmpdir(), `berth-pulumi-${process.pid}`);
   const configFile = path.join(QUICKSTART, `Pulumi.${stack}.yaml`);
   const env: NodeJS.ProcessEnv = {
     ...process.env,
@@ -51,6 +52,7 @@ describe.skipIf(!PULUMI)(title, () => {
   let port = 0;
 
   beforeAll(async () => {
+    fs.mkdirSync(scratch, { recursive: true });
     ensureQuickstartRootfs();
     port = await freePort();
     for (const args of [["stack", "init", "--secrets-provider", "passphrase"], ["config", "set", "port", String(port)], ["config", "set", "subnet", `10.${120 + (process.pid % 30)}.9.0/24`]]) {
