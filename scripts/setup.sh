@@ -10,13 +10,15 @@ declare -A need=(
   [busybox]=busybox-static [curl]=curl
   # Images: overlay whiteout markers (xattrs) and the registry a Registry resource serves.
   [setfattr]=attr [getfattr]=attr [docker-registry]=docker-registry [start-stop-daemon]=dpkg
-  # Tests and the benchmark compare with these OCI tools.
-  [skopeo]=skopeo [umoci]=umoci
+  # Tests and the benchmark compare with these OCI tools; the registry's TLS test makes its certificate.
+  [skopeo]=skopeo [umoci]=umoci [openssl]=openssl
 )
 missing=()
 for cmd in "${!need[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || missing+=("${need[$cmd]}")
 done
+# The network benchmark measures berth against the CNI reference plugins (not on PATH).
+[ -x /usr/lib/cni/bridge ] || missing+=(containernetworking-plugins)
 # The quick start's base image is made from the static busybox (a dynamic one would not run in a bare rootfs).
 if [ -x /bin/busybox ]; then
   linkage=$(LC_ALL=C ldd /bin/busybox 2>&1 || true)
