@@ -179,8 +179,11 @@ export interface ImageStore {
   /** A `docker save` archive or an OCI image layout (directory or tar), stored as ref. */
   importArchive(req: { ref: string; path: string }): Promise<ImageInfo>;
   build(req: BuildImageRequest): Promise<BuildImageResult>;
-  /** Pulls "host[:port]/name[:tag|@digest]" and stores it under that ref. */
-  pull(ref: string, access?: RegistryAccess): Promise<ImageInfo>;
+  /**
+   * Pulls "host[:port]/name[:tag|@digest]" and stores it under `localRef` (default: the ref without its digest),
+   * so pulling for one name never touches an image stored under another.
+   */
+  pull(ref: string, access?: RegistryAccess, localRef?: string): Promise<ImageInfo>;
   /** Pushes a stored image to a registry ref; returns "host/name@sha256:…". */
   push(source: string, target: string, access?: RegistryAccess): Promise<string>;
   /** The manifest digest a registry ref points at now (read only). */

@@ -3,6 +3,7 @@
 import type { BuildImageRequest, BuildImageResult, ImageInfo, ImageStore, ImportRootfsRequest, RegistryAccess } from "../runtime";
 import type { Host } from "../host/exec";
 import { Builder } from "../build/builder";
+import { namesRegistry } from "../registry/reference";
 import { pull, push, resolveDigest } from "../registry/transfer";
 import { importArchive, saveImages } from "./archive";
 import { normalizeRef } from "./oci";
@@ -17,7 +18,7 @@ export class NativeImages implements ImageStore {
   ) {
     // A base image missing from the store is pulled when its ref names a registry.
     this.builder = new Builder(host, store, async (ref) => {
-      if (!/^[^/]*[.:][^/]*\//.test(ref) && !ref.startsWith("localhost/")) return undefined;
+      if (!namesRegistry(ref)) return undefined;
       const info = await this.pull(ref);
       return this.store.image(info.ref);
     });
@@ -29,7 +30,8 @@ export class NativeImages implements ImageStore {
   remove = (ref: string): Promise<void> => this.store.remove(ref);
   tag = (source: string, ref: string): Promise<ImageInfo> => this.store.tag(source, ref);
   save = (refs: string[], file: string): Promise<void> => saveImages(this.store, refs, file);
-  pull = (ref: string, access: RegistryAccess = {}): Promise<ImageInfo> => pull(this.store, ref, access, normalizeRef(ref.split("@")[0]));
+  pull = (ref: string, access: RegistryAccess = {}, localRef?: string): Promise<ImageInfo> =>
+    pull(this.store, ref, access, normalizeRef(localRef ?? ref.split("@")[0]));
   resolve = (ref: string, access: RegistryAccess = {}): Promise<string> => resolveDigest(ref, access);
 
   async push(source: string, target: string, access: RegistryAccess = {}): Promise<string> {

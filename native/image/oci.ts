@@ -85,13 +85,13 @@ export const isGzip = (mediaType: string): boolean => mediaType.endsWith("gzip")
 
 const ARCH: Record<string, string> = { x64: "amd64", arm64: "arm64", arm: "arm", ia32: "386" };
 
-/** No timestamps or history: the same rootfs and config always give the same image id. */
 export const HOST_ARCH = ARCH[process.arch] ?? process.arch;
 
 const nanos = (s: number | undefined) => (s === undefined ? undefined : Math.round(s * 1e9));
 /** Docker writes 0 for "the default". */
 const seconds = (ns: number | undefined) => (ns ? ns / 1e9 : undefined);
 
+/** No timestamps or history: the same rootfs and config always give the same image id. */
 export function toOciConfig(c: ImageConfig, diffIds: string[]): OciImageConfig {
   return {
     architecture: HOST_ARCH,

@@ -124,7 +124,7 @@ export class ContentStore {
     if (!image) throw new Error(`cannot tag "${source}": no such image in berth's store`);
     const name = normalizeRef(ref);
     await this.lock.run("store", () =>
-      this.setRef(name, { mediaType: MediaType.manifest, digest: image.info.manifestDigest, size: fs.statSync(this.blobPath(image.info.manifestDigest)).size }),
+      this.setRef(name, { mediaType: image.manifest.mediaType ?? MediaType.manifest, digest: image.info.manifestDigest, size: fs.statSync(this.blobPath(image.info.manifestDigest)).size }),
     );
     return { ...image.info, ref: name };
   }

@@ -7,7 +7,8 @@ import * as https from "node:https";
 import * as os from "node:os";
 import * as path from "node:path";
 import type { Readable } from "node:stream";
-import { isLoopback, type RegistryRef } from "./reference";
+import { INDEX_TYPES, MANIFEST_TYPES } from "../image/oci";
+import { isLoopback } from "./reference";
 
 export interface RegistryAuth {
   username: string;
@@ -195,14 +196,6 @@ export class RegistryClient {
     if (res.status === 401 || res.status === 403) throw new RegistryError("unauthorized", `unauthorized: ${what} on registry ${this.registry} (${text})`);
     throw new RegistryError("refused", `registry ${this.registry} refused ${what}: ${text}`);
   }
-
 }
 
-export const MANIFEST_ACCEPT = [
-  "application/vnd.oci.image.manifest.v1+json",
-  "application/vnd.docker.distribution.manifest.v2+json",
-  "application/vnd.oci.image.index.v1+json",
-  "application/vnd.docker.distribution.manifest.list.v2+json",
-].join(", ");
-
-export const repoPath = (r: RegistryRef): string => `/v2/${r.repository}`;
+export const MANIFEST_ACCEPT = [...MANIFEST_TYPES, ...INDEX_TYPES].join(", ");

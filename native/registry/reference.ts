@@ -11,18 +11,27 @@ export interface RegistryRef {
 
 const REPO = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/;
 
+/** The registry host a reference starts with ("host.domain/…", "host:port/…", "localhost/…"), if any. */
+function registryHost(ref: string): string | undefined {
+  const slash = ref.indexOf("/");
+  const host = slash < 0 ? "" : ref.slice(0, slash);
+  return host.includes(".") || host.includes(":") || host === "localhost" ? host : undefined;
+}
+
+/** Whether a reference names a registry (else it is a name in berth's store only). */
+export const namesRegistry = (ref: string): boolean => registryHost(ref) !== undefined;
+
 export function parseRegistryRef(ref: string): RegistryRef {
   const at = ref.indexOf("@");
   const digest = at < 0 ? undefined : ref.slice(at + 1);
   const rest = at < 0 ? ref : ref.slice(0, at);
-  const slash = rest.indexOf("/");
-  const host = slash < 0 ? "" : rest.slice(0, slash);
-  if (!host || !(host.includes(".") || host.includes(":") || host === "localhost")) {
+  const host = registryHost(rest);
+  if (host === undefined) {
     throw new Error(
       `image reference "${ref}" names no registry: berth has no default registry, so write HOST[:PORT]/NAME[:TAG], e.g. "127.0.0.1:5000/${rest}"`,
     );
   }
-  const path = rest.slice(slash + 1);
+  const path = rest.slice(host.length + 1);
   const colon = path.lastIndexOf(":");
   const repository = colon < 0 ? path : path.slice(0, colon);
   const tag = colon < 0 ? undefined : path.slice(colon + 1);

@@ -103,10 +103,12 @@ export class RegistryServers implements Registries {
     const current = await this.inspect(spec.name);
     const recorded = await readJson<RegistrySpec>(f.spec);
     if (current?.status === "running" && recorded && canonicalJson(recorded) === canonicalJson(spec)) return current;
-    await this.stop(f);
-    if (await answers(spec.address, spec.port)) {
+    // A port someone else holds is refused before the running registry is touched (unless it is the one holding it).
+    const holdsPort = current?.status === "running" && recorded?.address === spec.address && recorded.port === spec.port;
+    if (!holdsPort && (await answers(spec.address, spec.port))) {
       throw new Error(`registry "${spec.name}": ${spec.address}:${spec.port} is already in use on this host; pick another port`);
     }
+    await this.stop(f);
     await fs.promises.mkdir(f.dir, { recursive: true });
     await writeJson(f.spec, spec);
     const htpasswd = (spec.users ?? []).map((u) => `${u.username}:${u.passwordHash}\n`).join("");
@@ -124,12 +126,12 @@ export class RegistryServers implements Registries {
       if (!running(pid)) {
         const log = (await fs.promises.readFile(f.log, "utf8").catch(() => "")).trim().split("\n").slice(-5).join("\n");
         await this.stop(f);
-        throw new Error(`registry "${spec.name}" exited at start: ${log || "no output"}`);
+        throw new Error(`registry "${spec.name}" exited at start (it is left stopped): ${log || "no output"}`);
       }
       if (alive(pid) && (await answers(spec.address, spec.port))) return (await this.inspect(spec.name))!;
       if (Date.now() > deadline) {
         await this.stop(f);
-        throw new Error(`registry "${spec.name}" did not listen on ${spec.address}:${spec.port} within ${START_TIMEOUT_MS / 1000} s`);
+        throw new Error(`registry "${spec.name}" did not listen on ${spec.address}:${spec.port} within ${START_TIMEOUT_MS / 1000} s (it is left stopped)`);
       }
       await new Promise((r) => setTimeout(r, 50));
     }

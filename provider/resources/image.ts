@@ -6,6 +6,7 @@ import type { z } from "zod";
 import { ImageArgs, ImageOutputs } from "../../sdk/schema";
 import type { ImageInfo, RegistryAccess, Runtime } from "../../native/runtime";
 import { buildDigest } from "../../native/build/context";
+import { parseRegistryRef } from "../../native/registry/reference";
 import { UNKNOWN } from "../values";
 import type { Kind } from "./kind";
 import type { CheckFailure } from "./provider";
@@ -85,7 +86,9 @@ export function imageKind(runtime: Runtime, cwd: string): Kind<Args, Outs> {
     }
     const archive = inputs.archive!;
     const p = resolvePath(archive.path);
-    const digest = (await isDir(p)) ? await sha256File(path.join(p, "index.json")).catch(() => undefined) : (await isFile(p)) ? await sha256File(p) : undefined;
+    // A layout directory's blobs are named by their digests, so its index (or docker save manifest) stands for it.
+    const dirDigest = () => sha256File(path.join(p, "index.json")).catch(() => sha256File(path.join(p, "manifest.json"))).catch(() => undefined);
+    const digest = (await isDir(p)) ? await dirDigest() : (await isFile(p)) ? await sha256File(p) : undefined;
     if (!digest) return fail("archive.path", `no docker save tar or OCI layout at ${p}`);
     return { inputs: { ...inputs, archive: { ...archive, digest } }, failures: [] };
   }
@@ -103,10 +106,9 @@ export function imageKind(runtime: Runtime, cwd: string): Kind<Args, Outs> {
       ({ info } = await images.build({ ref, context: resolvePath(b.context), dockerfile: b.dockerfile, buildArgs: b.args, target: b.target, noCache: b.noCache }));
     } else if (inputs.pull) {
       const source = `${inputs.pull.ref.split("@")[0]}@${inputs.pull.digest}`;
-      const pulled = await images.pull(source, access(inputs));
-      info = pulled.ref === ref ? pulled : await images.tag(pulled.ref, ref);
-      if (pulled.ref !== ref) await images.remove(pulled.ref);
-      repoDigests = [`${inputs.pull.ref.split("@")[0].replace(/:[^/:]+$/, "")}@${info.manifestDigest}`];
+      info = await images.pull(source, access(inputs), ref);
+      const r = parseRegistryRef(inputs.pull.ref);
+      repoDigests = [`${r.registry}/${r.repository}@${info.manifestDigest}`];
     } else {
       info = await images.importArchive({ ref, path: resolvePath(inputs.archive!.path) });
     }
