@@ -3,7 +3,7 @@ import { ContainerArgs, ContainerOutputs } from "../../sdk/schema";
 import type { ContainerInfo, ContainerSpec, Runtime } from "../../native/runtime";
 import { imageClaim } from "./image";
 import { isAutonamed, type Kind } from "./kind";
-import { volumeClaim } from "./volume";
+import { volumeFailures } from "./volume";
 import { containerClaim, networkClaims, networkFailures, networkingOf, networkOutputsOf } from "./container-network";
 import type { CheckFailure } from "./provider";
 import { hostProblems, limitsOf, runtimeSpecOf } from "./container-runtime";
@@ -51,10 +51,7 @@ export function containerKind(runtime: Runtime): Kind<Args, Outs> {
         failures.push({ property: "image", reason });
       }
       for (const [i, mount] of (inputs.volumes ?? []).entries()) {
-        if (!declared(volumeClaim(mount.volume)) && !(await runtime.volumes.inspect(mount.volume))) {
-          const reason = `no volume "${mount.volume}": declare a berth.Volume and pass its name`;
-          failures.push({ property: `volumes[${i}].volume`, reason });
-        }
+        failures.push(...(await volumeFailures(runtime, ctx.declared, mount.volume, `volumes[${i}].volume`)));
       }
       failures.push(...hostProblems(inputs));
       failures.push(...(await networkFailures(inputs, declared, runtime)));

@@ -4,7 +4,7 @@ import type { z } from "zod";
 import { RegistryArgs, RegistryOutputs } from "../../sdk/schema";
 import type { RegistryInfo, RegistrySpec, Runtime } from "../../native/runtime";
 import { isAutonamed, type Kind } from "./kind";
-import { volumeClaim } from "./volume";
+import { volumeFailures } from "./volume";
 import type { CheckFailure } from "./provider";
 
 type Args = z.infer<typeof RegistryArgs>;
@@ -38,10 +38,7 @@ export function registryKind(runtime: Runtime, cwd: string): Kind<Args, Outs> {
     // Passwords become bcrypt hashes here, so only hashes reach the state; an unchanged password keeps its old
     // hash (a fresh salt every run would be a perpetual diff).
     async prepare(inputs, ctx) {
-      const failures: CheckFailure[] = [];
-      if (!(ctx.declared?.has(volumeClaim(inputs.volume)) ?? false) && !(await runtime.volumes.inspect(inputs.volume))) {
-        failures.push({ property: "volume", reason: `no volume "${inputs.volume}": declare a berth.Volume and pass its name` });
-      }
+      const failures: CheckFailure[] = await volumeFailures(runtime, ctx.declared, inputs.volume, "volume");
       const users = (inputs.users ?? []).map((u) => {
         if (u.password === undefined) return u;
         const oldUsers = (ctx.olds as Partial<Args> | undefined)?.users ?? [];

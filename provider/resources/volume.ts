@@ -2,6 +2,7 @@ import type { z } from "zod";
 import { VolumeArgs, VolumeOutputs } from "../../sdk/schema";
 import type { Runtime, VolumeInfo } from "../../native/runtime";
 import { isAutonamed, type Kind } from "./kind";
+import type { CheckFailure } from "./provider";
 
 type Args = z.infer<typeof VolumeArgs>;
 type Outs = z.infer<typeof VolumeOutputs>;
@@ -9,6 +10,12 @@ type Outs = z.infer<typeof VolumeOutputs>;
 const outputsOf = (info: VolumeInfo): Outs => ({ name: info.name, mountpoint: info.mountpoint, labels: info.labels });
 
 export const volumeClaim = (name: string) => `volume ${name}`;
+
+/** Refers to a volume: it must be declared earlier in the program or exist on the host. */
+export async function volumeFailures(runtime: Runtime, declared: ReadonlySet<string> | undefined, name: string, property: string): Promise<CheckFailure[]> {
+  if (declared?.has(volumeClaim(name)) || (await runtime.volumes.inspect(name))) return [];
+  return [{ property, reason: `no volume "${name}": declare a berth.Volume and pass its name` }];
+}
 
 export function volumeKind(runtime: Runtime): Kind<Args, Outs> {
   return {
