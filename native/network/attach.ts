@@ -41,7 +41,10 @@ export interface ContainerNet {
   ports: PortMapping[];
 }
 
-const batch = (cmds: string[]): string => cmds.join("\n") + "\n";
+/** Input for `ip -batch -`. */
+export const batch = (cmds: string[]): string => cmds.join("\n") + "\n";
+
+export const MAC_ADDRESS = /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/i;
 
 /** Docker's rule: the MAC follows from the address, so whatever a neighbour table remembers for it stays true. */
 export const macFor = (ip: string): string =>

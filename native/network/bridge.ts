@@ -1,6 +1,5 @@
 // A network's host side: a Linux bridge holding the gateway address, IP forwarding, and its iptables rules
 // (forwarding in and out of the bridge, or only within it when internal; masquerading).
-import * as fs from "node:fs";
 import type { Host } from "../host/exec";
 import { linkExists, linkIsUp, readSysctl } from "../host/probe";
 import { Chain, type Iptables, type Rule } from "./iptables";
@@ -67,15 +66,16 @@ export async function bridgeFaults(host: Host, iptables: Iptables, n: BridgeNetw
     faults.push(`bridge ${n.bridge} is missing`);
   } else {
     if (!linkIsUp(n.bridge)) faults.push(`bridge ${n.bridge} is down`);
-    const [link] = JSON.parse(await host.run("ip", ["-j", "-4", "addr", "show", "dev", n.bridge])) as {
-      addr_info?: { local: string; prefixlen: number }[];
+    // Without -4, so the link (and its MTU) is listed even when it has no IPv4 address left.
+    const [link] = JSON.parse(await host.run("ip", ["-j", "addr", "show", "dev", n.bridge])) as {
+      mtu?: number;
+      addr_info?: { family: string; local: string; prefixlen: number }[];
     }[];
     const want = `${n.gateway}/${prefixOf(n)}`;
-    if (!link?.addr_info?.some((a) => `${a.local}/${a.prefixlen}` === want)) {
+    if (!link?.addr_info?.some((a) => a.family === "inet" && `${a.local}/${a.prefixlen}` === want)) {
       faults.push(`bridge ${n.bridge} lacks gateway address ${want}`);
     }
-    const mtu = Number(await fs.promises.readFile(`/sys/class/net/${n.bridge}/mtu`, "utf8").catch(() => "0"));
-    if (n.mtu !== undefined && mtu !== n.mtu) faults.push(`bridge ${n.bridge} has MTU ${mtu}, not ${n.mtu}`);
+    if (n.mtu !== undefined && link?.mtu !== n.mtu) faults.push(`bridge ${n.bridge} has MTU ${link?.mtu}, not ${n.mtu}`);
   }
   if (readSysctl("net.ipv4.ip_forward") !== "1") faults.push("net.ipv4.ip_forward is off");
   faults.push(...(await iptables.missing(bridgeRules(n))));

@@ -46,8 +46,6 @@ export const isHostAddress = (s: Subnet, ip: number): boolean =>
 export const overlaps = (a: Subnet, b: Subnet): boolean =>
   contains(a, b.base) || contains(b, a.base);
 
-export const size = (s: Subnet): number => 2 ** (32 - s.prefix);
-
 /** Whether inner lies wholly inside outer. */
 export const within = (outer: Subnet, inner: Subnet): boolean => inner.prefix >= outer.prefix && contains(outer, inner.base);
 

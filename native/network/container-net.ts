@@ -8,11 +8,11 @@ import type { Paths } from "../paths";
 import { linkExists, netnsExists, netnsPath } from "../host/probe";
 import { netnsName, vethName } from "../names";
 import { KeyedMutex } from "../mutex";
-import { contains, parseIPv4, parseSubnet } from "./cidr";
+import { isHostAddress, parseIPv4, parseSubnet } from "./cidr";
 import type { Iptables, Rule } from "./iptables";
 import { containerTag, portRules, validatePorts, type PortClaims } from "./portmap";
 import { DEFAULT_NETWORK, type BridgeNetworks, type NetworkRecord } from "./networks";
-import { attachmentFaults, configure, macFor, plug, processNetns, sameNamespace, unplug, type AttachmentRecord, type ContainerNet } from "./attach";
+import { attachmentFaults, configure, MAC_ADDRESS, macFor, plug, processNetns, sameNamespace, unplug, type AttachmentRecord, type ContainerNet } from "./attach";
 import { addInterface, checkInterfaces, DHCP_SCRIPT, ifnameOf, interfaceFaults, removeInterface, routesDefault } from "./pipework";
 import type { DeclaredInterface } from "./types";
 import { canonicalJson } from "../json-file";
@@ -33,7 +33,6 @@ export interface NetHolder {
   createdAt: string;
 }
 
-const MAC = /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/i;
 const HOST_NAME = /^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,62})$/;
 
 /** Everything the container runs with, from image and spec: Docker's -P adds each exposed port on a free port. */
@@ -114,7 +113,7 @@ export class ContainerNetworking {
       if (a.ip !== undefined) {
         if (a.network === DEFAULT_NETWORK) refuse(`ip ${a.ip}: user specified IP address is supported on user defined networks only`);
         const ip = parseIPv4(a.ip);
-        if (ip === undefined || !contains(parseSubnet(net!.subnet), ip)) {
+        if (ip === undefined || !isHostAddress(parseSubnet(net!.subnet), ip)) {
           refuse(`Invalid address ${a.ip}: It does not belong to any of this network's subnets (network "${a.network}", ${net!.subnet})`);
         }
         if ([net!.gateway, ...Object.values(net!.auxAddresses)].includes(a.ip)) {
@@ -123,7 +122,7 @@ export class ContainerNetworking {
         const holder = (await this.networks.ipam(net!).list()).find((x) => x.ip === a.ip && x.owner !== name);
         if (holder) refuse(`ip ${a.ip} on network "${a.network}": Address already in use by container "${holder.owner}"`);
       }
-      if (a.mac !== undefined && !MAC.test(a.mac)) refuse(`invalid mac "${a.mac}": use six hex pairs, e.g. 02:42:0a:00:00:05`);
+      if (a.mac !== undefined && !MAC_ADDRESS.test(a.mac)) refuse(`invalid mac "${a.mac}": use six hex pairs, e.g. 02:42:0a:00:00:05`);
       for (const alias of a.aliases ?? []) if (!HOST_NAME.test(alias)) refuse(`invalid alias "${alias}" on network "${a.network}"`);
       if (net?.macvlanMode === "passthru") {
         const holder = (await this.networks.ipam(net).list()).find((x) => x.owner !== name && !x.owner.startsWith("#"));
@@ -222,7 +221,10 @@ export class ContainerNetworking {
 
   /** Declared interfaces, once the container's namespace exists. */
   async addInterfaces(rec: NetHolder): Promise<void> {
-    for (const i of rec.spec.interfaces ?? []) await addInterface(this.host, rec.spec.name, rec.net!.netns!, i, await this.dhcpScript());
+    const interfaces = rec.spec.interfaces ?? [];
+    if (interfaces.length === 0) return;
+    const dhcp = await this.dhcpScript();
+    for (const i of interfaces) await addInterface(this.host, rec.spec.name, rec.net!.netns!, i, dhcp);
   }
 
   /**
@@ -241,9 +243,9 @@ export class ContainerNetworking {
     const keep = had.filter((i) => wanted.has(key(i)) && !broken.has(ifnameOf(i)));
     for (const i of had.filter((x) => !keep.includes(x))) await removeInterface(this.host, spec.name, net.netns, i);
     const kept = new Set(keep.map(key));
-    for (const i of (spec.interfaces ?? []).filter((x) => !kept.has(key(x)))) {
-      await addInterface(this.host, spec.name, net.netns, i, await this.dhcpScript());
-    }
+    const added = (spec.interfaces ?? []).filter((x) => !kept.has(key(x)));
+    const dhcp = added.length > 0 ? await this.dhcpScript() : "";
+    for (const i of added) await addInterface(this.host, spec.name, net.netns, i, dhcp);
     // A declared gateway that went away hands the default route back to the container's network.
     const gw = this.routed(net, spec).attachments.find((a) => a.defaultRoute);
     if (gw) await this.host.run("ip", ["-n", net.netns, "route", "replace", "default", "via", gw.gateway, "dev", gw.ifname]);

@@ -4,10 +4,10 @@
 import type { Host } from "../host/exec";
 import { linkExists, linkIsUp } from "../host/probe";
 import type { NetworkRecord } from "./options";
+import { batch } from "./attach";
 
 export type MacvlanNetwork = Pick<NetworkRecord, "bridge" | "subnet" | "ipRange" | "vlan" | "shim">;
 
-const batch = (cmds: string[]): string => cmds.join("\n") + "\n";
 const shimRoute = (n: MacvlanNetwork): string => n.ipRange ?? n.subnet;
 
 export async function ensureMacvlan(host: Host, n: MacvlanNetwork, shimIp: string | undefined): Promise<void> {

@@ -141,9 +141,11 @@ export class BridgeNetworks implements Networks {
     }
   }
 
-  private async make(want: NetworkRecord): Promise<NetworkInfo> {
-    const name = want.network;
+  private async make(asked: NetworkRecord): Promise<NetworkInfo> {
+    const name = asked.network;
     const existing = await this.record(name);
+    // The 802.1q link berth made at first create exists now, so the spec resolves without it: still berth's to remove.
+    const want = existing?.vlan && !asked.vlan && existing.bridge === asked.bridge ? { ...asked, vlan: existing.vlan } : asked;
     if (existing && withoutInPlace(existing) !== withoutInPlace(want)) {
       throw new Error(
         `network "${name}" already exists with ${describe(existing)}: remove it before creating it with ${describe(want)}`,

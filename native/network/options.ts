@@ -48,7 +48,7 @@ export function refusePredefined(name: string): void {
   }
 }
 export const MACVLAN_MODES: readonly MacvlanMode[] = ["bridge", "vepa", "private", "passthru"];
-const IFNAME = /^[a-zA-Z0-9_.-]{1,15}$/;
+export const IFNAME = /^[a-zA-Z0-9_.-]{1,15}$/;
 
 /** Whether this kernel can make 802.1q links: the module is loaded, or there to be loaded. */
 export function vlanSupported(): boolean {

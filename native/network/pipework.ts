@@ -9,10 +9,10 @@ import type { Host } from "../host/exec";
 import { linkExists } from "../host/probe";
 import { vethName } from "../names";
 import { parseIPv4 } from "./cidr";
-import { vlanSupported } from "./options";
+import { IFNAME, vlanSupported } from "./options";
+import { batch, MAC_ADDRESS } from "./attach";
 import type { DeclaredInterface } from "./types";
 
-const batch = (cmds: string[]): string => cmds.join("\n") + "\n";
 const isBridge = (ifname: string): boolean => fs.existsSync(`/sys/class/net/${ifname}/bridge`);
 export const ifnameOf = (i: DeclaredInterface): string => i.name ?? "eth1";
 /** Host end of the veth pair of a container's declared interface. */
@@ -47,8 +47,8 @@ export function checkInterfaces(container: string, interfaces: DeclaredInterface
   };
   const names = new Set<string>();
   for (const i of interfaces) {
-    if (!/^[a-zA-Z0-9_.-]{1,15}$/.test(ifnameOf(i))) refuse(i, "invalid interface name: use 1-15 letters, digits, '_', '.' or '-'");
-    if (ifnameOf(i) === "lo" || /^eth0$/.test(ifnameOf(i)) || names.has(ifnameOf(i))) refuse(i, "name is taken; give each its own, e.g. eth1, eth2");
+    if (!IFNAME.test(ifnameOf(i))) refuse(i, "invalid interface name: use 1-15 letters, digits, '_', '.' or '-'");
+    if (ifnameOf(i) === "lo" || ifnameOf(i) === "eth0" || names.has(ifnameOf(i))) refuse(i, "name is taken; give each its own, e.g. eth1, eth2");
     names.add(ifnameOf(i));
     const s = staticAddress(i.address);
     if (s) {
@@ -57,14 +57,14 @@ export function checkInterfaces(container: string, interfaces: DeclaredInterface
       if (parseIPv4(ip) === undefined || rest.length > 0 || !(Number(bits) >= 1 && Number(bits) <= 32)) refuse(i, `invalid address "${i.address}"`);
       if (s.gateway !== undefined && parseIPv4(s.gateway) === undefined) refuse(i, `invalid gateway "${s.gateway}"`);
     }
-    if (i.mac !== undefined && !/^U:.+$/.test(i.mac) && !/^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$/.test(i.mac)) {
+    if (i.mac !== undefined && !/^U:.+$/.test(i.mac) && !MAC_ADDRESS.test(i.mac)) {
       refuse(i, `invalid MAC "${i.mac}": use six hex pairs or "U:<text>"`);
     }
     if (i.vlan !== undefined) {
       if (!(Number.isInteger(i.vlan) && i.vlan >= 1 && i.vlan <= 4094)) refuse(i, `vlan id must be between 1-4094, received: ${i.vlan}`);
       if (!vlanSupported()) refuse(i, `VLAN ${i.vlan} on ${i.host} needs 802.1q support, which this kernel lacks`);
     }
-    if (!/^[a-zA-Z0-9_.-]{1,15}$/.test(i.host)) refuse(i, `invalid host interface "${i.host}"`);
+    if (!IFNAME.test(i.host)) refuse(i, `invalid host interface "${i.host}"`);
     if (i.host === "lo") refuse(i, "loopback cannot carry an interface");
   }
 }

@@ -138,42 +138,36 @@ const holderExists = (c: Claim): boolean => fs.existsSync(containerPaths(c.root,
 const allocated = (p: PortMapping, holder: Claim): Error =>
   new Error(`cannot publish ${address(p)}: port is already allocated by berth container "${holder.container}"`);
 
-/** A port the kernel considers free on this address and protocol (it picks one for port 0). */
-export function freePort(hostIp: string, protocol: "tcp" | "udp" = "tcp"): Promise<number> {
+/** Binds hostIp:port (0: any free one) for a moment; resolves to the port bound. */
+function bindOnce(hostIp: string, port: number, protocol: "tcp" | "udp"): Promise<number> {
   return new Promise((resolve, reject) => {
     if (protocol === "tcp") {
       const server = net.createServer();
       server.once("error", reject);
-      server.listen({ host: hostIp, port: 0, exclusive: true }, () => {
-        const { port } = server.address() as net.AddressInfo;
-        server.close(() => resolve(port));
+      server.listen({ host: hostIp, port, exclusive: true }, () => {
+        const bound = (server.address() as net.AddressInfo).port;
+        server.close(() => resolve(bound));
       });
     } else {
       const socket = dgram.createSocket("udp4");
       socket.once("error", reject);
-      socket.bind(0, hostIp, () => {
-        const { port } = socket.address();
-        socket.close(() => resolve(port));
+      socket.bind(port, hostIp, () => {
+        const bound = socket.address().port;
+        socket.close(() => resolve(bound));
       });
     }
   });
 }
 
+/** A port the kernel considers free on this address and protocol (it picks one for port 0). */
+export const freePort = (hostIp: string, protocol: "tcp" | "udp" = "tcp"): Promise<number> => bindOnce(hostIp, 0, protocol);
+
 /** Binds the address for a moment to learn whether another process holds it. */
 async function refuseListener(p: PortMapping): Promise<void> {
-  const err = await new Promise<NodeJS.ErrnoException | undefined>((resolve) => {
-    if (p.protocol === "tcp") {
-      const server = net.createServer();
-      server.once("error", resolve);
-      server.listen({ host: p.hostIp, port: p.hostPort, exclusive: true }, () =>
-        server.close(() => resolve(undefined)),
-      );
-    } else {
-      const socket = dgram.createSocket("udp4");
-      socket.once("error", resolve);
-      socket.bind(p.hostPort, p.hostIp, () => socket.close(() => resolve(undefined)));
-    }
-  });
+  const err = await bindOnce(p.hostIp, p.hostPort, p.protocol).then(
+    () => undefined,
+    (e: NodeJS.ErrnoException) => e,
+  );
   if (!err) return;
   const why =
     err.code === "EADDRINUSE"

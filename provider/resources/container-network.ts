@@ -4,13 +4,12 @@
 import type { z } from "zod";
 import { ContainerArgs, parsePortString, type PortForm } from "../../sdk/schema";
 import type { ContainerInfo, ContainerNetworking, PortMapping, Runtime } from "../../native/runtime";
-import { contains, parseIPv4, parseSubnet } from "../../native/network/cidr";
+import { isHostAddress, parseIPv4, parseSubnet } from "../../native/network/cidr";
+import { DEFAULT_NETWORK } from "../../native/network/networks";
 import { networkClaim } from "./network";
 import type { CheckFailure } from "./provider";
 
 type Args = z.infer<typeof ContainerArgs>;
-
-const DEFAULT_NETWORK = "bridge";
 
 /** Every published port, with 0 for a host port berth picks. */
 function portsOf(inputs: Args): PortMapping[] {
@@ -91,7 +90,7 @@ export async function networkFailures(inputs: Args, declared: (claim: string) =>
       failures.push({ property: inputs.networks ? `${property}.network` : property, reason: `no network "${a.network}": declare a berth.Network and pass its name` });
     }
     if (info && ip) {
-      if (!contains(parseSubnet(info.subnet), parseIPv4(ip)!)) {
+      if (!isHostAddress(parseSubnet(info.subnet), parseIPv4(ip)!)) {
         failures.push({ property: `${property}.ip`, reason: `Invalid address ${ip}: It does not belong to any of this network's subnets (${info.subnet})` });
       } else if (ip === info.gateway) {
         failures.push({ property: `${property}.ip`, reason: `Address already in use: ${ip} is the gateway of network "${a.network}"` });

@@ -58,7 +58,8 @@ export function networkKind(runtime: Runtime): Kind<Args, Outs> {
     exclusive: (olds, news) =>
       (!isAutonamed(news) && olds.name === news.name) ||
       olds.subnet === news.subnet ||
-      (news.driver === "macvlan" && olds.parent === news.parent),
+      (news.driver === "macvlan" && olds.parent === news.parent) ||
+      (news.bridgeName !== undefined && olds.bridgeName === news.bridgeName),
     claims: (inputs) => [
       networkClaim(inputs.name!),
       ...(inputs.driver === "macvlan" ? [`macvlan parent ${inputs.parent}`] : []),
