@@ -30,17 +30,22 @@ export function containsSecret(value: unknown): boolean {
   return false;
 }
 
-/** The value with every secret wrapper removed. */
-export function revealAll(value: unknown): unknown {
-  if (isSecret(value)) return revealAll(value.value);
-  if (Array.isArray(value)) return value.map(revealAll);
+/** The value with each outermost secret replaced by `replace(secret)`; everything else copied as it is. */
+export function mapSecrets(value: unknown, replace: (secret: { value: unknown }) => unknown): unknown {
+  if (isSecret(value)) return replace(value);
+  if (Array.isArray(value)) return value.map((v) => mapSecrets(v, replace));
   if (typeof value === "object" && value !== null) {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, revealAll(v)]));
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, mapSecrets(v, replace)]));
   }
   return value;
 }
 
-export function makeSecret(value: unknown): unknown {
+/** The value with every secret wrapper removed. */
+export function revealAll(value: unknown): unknown {
+  return mapSecrets(value, (secret) => revealAll(secret.value));
+}
+
+function makeSecret(value: unknown): unknown {
   return isSecret(value) ? value : { [SIG]: SECRET_SIG, value: revealAll(value) };
 }
 

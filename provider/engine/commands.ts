@@ -58,7 +58,20 @@ export function openStack(dir: string, stack: string, runtimeFor: (config: Provi
   const backendDir = opts.backendDir ?? chooseBackend({ flag: opts.backend, projectUrl: project.backendUrl, projectDir: project.dir }).dir;
   const settings = new StackSettings(path.join(project.dir, `Pulumi.${stack}.yaml`), project.name);
   const store = new StackStore({ backendDir, project: project.name, stack, secrets: settings });
-  return { project, stack, store, settings, config: settings.config(), runtimeFor, scope: opts.scope ?? {} };
+  // Read on first use: decrypting `secure:` values needs the passphrase, which `config set` of a plain value,
+  // `stack graph` and the like do not.
+  let config: StackConfig | undefined;
+  return {
+    project,
+    stack,
+    store,
+    settings,
+    get config() {
+      return (config ??= settings.config());
+    },
+    runtimeFor,
+    scope: opts.scope ?? {},
+  };
 }
 
 /** The stack's `berth:*` config: the default provider's inputs, as Pulumi records them. */

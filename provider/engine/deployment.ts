@@ -181,10 +181,11 @@ export class DeploymentRun {
 
   /** The resource providers behind a provider reference, made from the provider's recorded config if needed. */
   private providersOf(ref: string | undefined): Map<string, Provider> {
-    if (!ref || ref === this.providerRef || parseUrn(ref).name.startsWith("default")) return this.opts.providers;
+    if (!ref || ref === this.providerRef) return this.opts.providers;
     const known = this.instances.get(ref);
     if (known) return known;
     const at = ref.lastIndexOf("::");
+    if (isDefaultProvider(ref.slice(0, at))) return this.opts.providers;
     const state = this.state.resources.find((r) => r.urn === ref.slice(0, at) && r.id === ref.slice(at + 2));
     const made = state && this.opts.providersFor ? this.opts.providersFor(checkProviderConfig(state.inputs).config) : this.opts.providers;
     this.instances.set(ref, made);
@@ -361,7 +362,7 @@ export class DeploymentRun {
     if (this.providerRef) return this.providerRef;
     const name = version ? `default_${version.replace(/[.-]/g, "_")}` : "default";
     const wanted = makeUrn(this.opts.stack, this.opts.project, PROVIDER_TYPE, name);
-    const old = this.olds.get(wanted) ?? [...this.olds.values()].find((r) => r.type === PROVIDER_TYPE && parseUrn(r.urn).name.startsWith("default"));
+    const old = this.olds.get(wanted) ?? [...this.olds.values()].find((r) => r.type === PROVIDER_TYPE && isDefaultProvider(r.urn));
     const urn = old?.urn ?? wanted;
     this.registered.add(urn);
     const inputs = { ...(this.opts.defaultProviderInputs ?? {}), ...(version ? { version } : {}) };
@@ -555,6 +556,11 @@ export class DeploymentRun {
 }
 
 class TimeoutError extends Error {}
+
+/** Pulumi's default provider: "default", or "default_1_2_3" for a version (not a user's "defaultHost"). */
+function isDefaultProvider(urn: string): boolean {
+  return /^default(_\d+_\d+_\d+\w*)?$/.test(parseUrn(urn).name);
+}
 
 /** The options Pulumi records in a resource's state. */
 function recordedOptions(goal: Goal): Partial<ResourceState> {

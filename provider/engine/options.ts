@@ -11,7 +11,7 @@ export function parsePath(path: string): Array<string | number> {
 }
 
 /** Whether `prefix` covers `path` (a `*` key matches any key). */
-export function pathContains(prefix: Array<string | number>, path: Array<string | number>): boolean {
+function pathContains(prefix: Array<string | number>, path: Array<string | number>): boolean {
   return prefix.length <= path.length && prefix.every((k, i) => k === "*" || String(k) === String(path[i]));
 }
 

@@ -1,7 +1,7 @@
 // Reviewing changes in git: a saved plan (`preview --save-plan`, then `up --plan` does exactly that or nothing),
 // a Markdown summary of a preview for a pull request, and the stack's dependency graph in Pulumi's DOT.
 import type { DeploymentV3 } from "../state/checkpoint";
-import { isSecret, revealAll } from "../values";
+import { mapSecrets, revealAll } from "../values";
 import { propertyLines, renderSummary } from "./display";
 import { type Step, SYMBOL } from "./steps";
 import { parseUrn } from "./urn";
@@ -31,13 +31,7 @@ const planned = (step: Step, fingerprint: Fingerprint): PlannedStep => ({
 });
 
 function fingerprintSecrets(props: Record<string, unknown>, fingerprint: Fingerprint): Record<string, unknown> {
-  const walk = (v: unknown): unknown => {
-    if (isSecret(v)) return `[secret ${fingerprint(JSON.stringify(revealAll(v)))}]`;
-    if (Array.isArray(v)) return v.map(walk);
-    if (typeof v === "object" && v !== null) return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, walk(x)]));
-    return v;
-  };
-  return walk(props) as Record<string, unknown>;
+  return mapSecrets(props, (secret) => `[secret ${fingerprint(JSON.stringify(revealAll(secret)))}]`) as Record<string, unknown>;
 }
 
 export function makePlan(project: string, stack: string, steps: Step[], fingerprint: Fingerprint): PlanFile {

@@ -53,10 +53,9 @@ export interface ProviderServer {
 
 export async function serveProvider(providersFor: ProvidersFor, programDir = process.cwd()): Promise<ProviderServer> {
   let providers: Map<string, Provider> | undefined;
-  const dir = programDir;
   const providerOf = (urn: string, type?: string): Provider => {
     const token = type || urn.split("::")[2]?.split("$").pop() || "";
-    providers ??= providersFor({}, dir); // Pulumi may skip Configure for a provider without config
+    providers ??= providersFor({}, programDir); // Pulumi may skip Configure for a provider without config
     const provider = providers.get(token);
     if (!provider) throw new Error(`${PACKAGE} has no resource type ${token}; the known ones are ${[...providers.keys()].join(", ")}`);
     return provider;
@@ -109,7 +108,7 @@ export async function serveProvider(providersFor: ProvidersFor, programDir = pro
       const known = Object.fromEntries(Object.entries(args).filter(([, v]) => v !== UNKNOWN));
       const { config, failures } = checkProviderConfig(known);
       if (failures.length > 0) throw new Error(failures.map((f) => `${PACKAGE}:${f.property}: ${f.reason}`).join("; "));
-      providers = providersFor(config, dir);
+      providers = providersFor(config, programDir);
       const res = new pb.ConfigureResponse();
       res.setAcceptsecrets(true);
       res.setSupportspreview(true);

@@ -1,6 +1,7 @@
 import type { z } from "zod";
 import type { Runtime } from "../../native/runtime";
 import { ProviderArgs } from "../../sdk/schema";
+import { revealAll } from "../values";
 import type { CheckFailure, PropertyMap } from "./provider";
 import { containerKind } from "./container";
 import { imageKind } from "./image";
@@ -29,10 +30,10 @@ export const PROVIDER_TYPE = `pulumi:providers:${PACKAGE}`;
 
 /**
  * A provider configuration (`berth:*` keys, or a Provider resource's inputs) checked against its schema. Pulumi
- * adds `version` to a provider's inputs; config values may arrive as strings.
+ * adds `version` to a provider's inputs; config values may arrive as strings, and secret.
  */
 export function checkProviderConfig(inputs: PropertyMap): { config: ProviderConfig; failures: CheckFailure[] } {
-  const { version: _version, ...rest } = inputs;
+  const { version: _version, ...rest } = revealAll(inputs) as PropertyMap;
   const parsed = ProviderArgs.safeParse(rest);
   if (parsed.success) return { config: parsed.data, failures: [] };
   return { config: {}, failures: parsed.error.issues.flatMap((issue) => checkFailures(issue, ProviderArgs)) };

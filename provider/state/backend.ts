@@ -30,7 +30,7 @@ export function chooseBackend(opts: {
 }
 
 /** `file://~/x`, `file:///abs`, `file://rel` (against the working directory), query parameters ignored. */
-export function fileBackendDir(url: string, source: string): string {
+function fileBackendDir(url: string, source: string): string {
   if (!url.startsWith("file://")) {
     throw new Error(`the backend ${url} (from ${source}) is not a file backend; berth keeps state only in file:// backends (e.g. file://~ or file:///var/lib/berth-state)`);
   }

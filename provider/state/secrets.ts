@@ -5,7 +5,7 @@
 import { createCipheriv, createDecipheriv, createHmac, pbkdf2Sync, randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { SIG, SECRET_SIG, isSecret, revealAll } from "../values";
+import { SIG, SECRET_SIG, mapSecrets, revealAll } from "../values";
 
 export interface Crypter {
   encrypt(plaintext: string): string;
@@ -26,7 +26,7 @@ function deriveKey(phrase: string, salt: Buffer): Buffer {
   return key;
 }
 
-export function symmetricCrypter(key: Buffer): Crypter {
+function symmetricCrypter(key: Buffer): Crypter {
   return {
     encrypt(plaintext) {
       const nonce = randomBytes(12);
@@ -83,12 +83,7 @@ export function passphraseFromEnv(env: NodeJS.ProcessEnv = process.env): string 
 
 /** A secret as the checkpoint stores it: the JSON of its value, sealed (nested secrets are covered by the outer one). */
 export function sealSecrets(value: unknown, crypter: Crypter): unknown {
-  if (isSecret(value)) return { [SIG]: SECRET_SIG, ciphertext: crypter.encrypt(JSON.stringify(revealAll(value.value))) };
-  if (Array.isArray(value)) return value.map((v) => sealSecrets(v, crypter));
-  if (typeof value === "object" && value !== null) {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, sealSecrets(v, crypter)]));
-  }
-  return value;
+  return mapSecrets(value, (secret) => ({ [SIG]: SECRET_SIG, ciphertext: crypter.encrypt(JSON.stringify(revealAll(secret.value))) }));
 }
 
 /** The inverse of sealSecrets: `{sig, ciphertext}` (or Pulumi's `{sig, plaintext}`) back to `{sig, value}`. */

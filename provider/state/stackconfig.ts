@@ -21,6 +21,8 @@ export interface StackConfig {
 
 export class StackSettings {
   private cached?: Crypter;
+  /** The file as last read or written: a run saves the checkpoint (which asks for the salt) after every step. */
+  private doc?: StackFile;
 
   constructor(
     readonly file: string,
@@ -28,6 +30,10 @@ export class StackSettings {
   ) {}
 
   private read(): StackFile {
+    return (this.doc ??= this.parse());
+  }
+
+  private parse(): StackFile {
     if (!fs.existsSync(this.file)) return {};
     const doc = yaml.load(fs.readFileSync(this.file, "utf8"));
     if (doc === null || doc === undefined) return {};
@@ -37,6 +43,7 @@ export class StackSettings {
 
   private write(doc: StackFile): void {
     fs.writeFileSync(this.file, yaml.dump(doc, { lineWidth: -1 }));
+    this.doc = doc;
   }
 
   /** "port" → "quickstart:port", as Pulumi qualifies keys without a namespace. */

@@ -53,6 +53,10 @@ export const rename = (d: DeploymentV3, from: string, to: string) =>
       if (r.urn === from && !r.delete) r.urn = to;
       if (r.parent === from) r.parent = to;
       if (r.dependencies?.includes(from)) r.dependencies = r.dependencies.map((u) => (u === from ? to : u));
+      if (r.deletedWith === from) r.deletedWith = to;
+      for (const [key, deps] of Object.entries(r.propertyDependencies ?? {})) {
+        if (deps.includes(from)) r.propertyDependencies![key] = deps.map((u) => (u === from ? to : u));
+      }
     }
   });
 
