@@ -10,8 +10,8 @@ export async function rootfsChanges(upper: string, lowerDirs: string[]): Promise
     for (const entry of await fs.promises.readdir(path.join(upper, rel), { withFileTypes: true })) {
       const p = path.posix.join(rel, entry.name);
       if (p === "/.berth") continue;
-      const st = await fs.promises.lstat(path.join(upper, p));
-      if (st.isCharacterDevice() && st.rdev === 0) {
+      // Only a character device can be a whiteout: the rest need no lstat of their own.
+      if (entry.isCharacterDevice() && (await fs.promises.lstat(path.join(upper, p))).rdev === 0) {
         out.push(`D ${p}`);
         continue;
       }

@@ -111,7 +111,13 @@ export class RuncContainers implements Containers {
           await this.d.records.write({ ...existing, spec });
           return this.describe({ ...existing, spec });
         }
-        await this.teardown(spec.name, info.status === "running" ? DEFAULT_GRACE_SECONDS : 0);
+        // Replaced as `berth stop` would stop it: its own stop timeout.
+        const grace = existing.spec.stopTimeout ?? DEFAULT_GRACE_SECONDS;
+        // Refused before the old one goes, so a bad spec leaves it running. (The network is planned after the
+        // teardown: the old container still holds its namespace and addresses.)
+        const local = await this.plan(spec);
+        await this.teardown(spec.name, info.status === "running" ? grace : 0);
+        return this.create(spec, local);
       }
       return this.create(spec);
     });
@@ -128,15 +134,14 @@ export class RuncContainers implements Containers {
     await this.mutex.run(name, () => this.teardown(name, opts.graceSeconds ?? DEFAULT_GRACE_SECONDS));
   }
 
-  /** Checks the spec against the image, network and volumes, before anything is made. */
-  private async plan(spec: ContainerSpec): Promise<Plan> {
+  /** Checks the spec against the image, volumes and host, before anything is made (the network: create()). */
+  private async plan(spec: ContainerSpec): Promise<Omit<Plan, "net">> {
     const { images } = this.d;
     const name = spec.name;
     const image = await images.inspect(spec.image);
     if (!image) {
       throw new Error(`image "${spec.image}" not found: import it first, or name an image ref or id the store has`);
     }
-    const net = await this.d.net.plan(spec, image, await this.d.records.list());
     const command = processArgs(name, image.config, spec);
     const problems = [...hostLimitProblems(spec.limits), ...deviceProblems(spec.devices)];
     if (problems.length > 0) {
@@ -148,7 +153,6 @@ export class RuncContainers implements Containers {
     }
     return {
       image,
-      net,
       hostname,
       data: await planDataMounts(spec, image, this.d.paths.container(name), this.volumeBinds(spec), this.d.records),
       shared: await this.sharedNamespaces(spec),
@@ -159,9 +163,10 @@ export class RuncContainers implements Containers {
     };
   }
 
-  private async create(spec: ContainerSpec): Promise<ContainerInfo> {
+  private async create(spec: ContainerSpec, planned?: Omit<Plan, "net">): Promise<ContainerInfo> {
     const { host, paths, images } = this.d;
-    const plan = await this.plan(spec);
+    const local = planned ?? (await this.plan(spec));
+    const plan: Plan = { ...local, net: await this.d.net.plan(spec, local.image, await this.d.records.list()) };
     const { image, hostname } = plan;
     const name = spec.name;
     const id = runcId(name);
@@ -308,7 +313,7 @@ export class RuncContainers implements Containers {
     // A runc container of this id made from another berth root is not ours to stop.
     if (found?.bundle === p.dir) {
       await markStopped(p.dir, true);
-      await stopInit(this.runc, id, signalName(rec?.spec.stopSignal ?? "TERM"), graceSeconds);
+      await stopInit(this.runc, id, signalName(rec?.spec.stopSignal ?? "TERM"), graceSeconds, found);
       await this.runc.delete(id);
     }
     await allSettled([this.d.net.release(name, rec?.net), unmount(host, p.rootfs)]);

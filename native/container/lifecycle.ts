@@ -14,7 +14,7 @@ import { lockPath, markStopped } from "../supervise/state";
 import { withLock } from "../supervise/lock";
 import { resetExit } from "../supervise/init";
 import type { ContainerRecord, ContainerRecords } from "./record";
-import type { Runc } from "./runc";
+import type { Runc, RuncState } from "./runc";
 import { ociResources } from "./limits";
 import type { FullOciSpec } from "./options";
 import { cgroupStats } from "../supervise/cgroup";
@@ -26,14 +26,23 @@ export const DEFAULT_GRACE_SECONDS = 10;
 /** How long a SIGKILLed init may take to die before `runc delete` is left to fail on it. */
 const KILL_WAIT_MS = 5000;
 
-export async function waitForExit(pid: number, ms: number): Promise<void> {
+async function waitForExit(pid: number, ms: number): Promise<void> {
   const deadline = Date.now() + ms;
   while (!processExited(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
 }
 
-/** The stop signal, then SIGKILL once the grace period is over; returns when init is gone. */
-export async function stopInit(runc: Runc, id: string, signal: string, graceSeconds: number): Promise<void> {
-  const state = await runc.state(id);
+/**
+ * The stop signal, then SIGKILL once the grace period is over; returns when init is gone. `known` is a `runc state`
+ * the caller just read, so it is not asked for twice.
+ */
+export async function stopInit(
+  runc: Runc,
+  id: string,
+  signal: string,
+  graceSeconds: number,
+  known?: RuncState,
+): Promise<void> {
+  const state = known ?? (await runc.state(id));
   if (!state || state.status === "stopped" || processExited(state.pid)) return;
   if (state.status === "paused") await runc.resume(id);
   if (state.status !== "created" && graceSeconds > 0) {

@@ -67,7 +67,7 @@ export function ociResources(l: Limits = {}): OciResources {
 }
 
 /** "0-1,3" → [0, 1, 3]. */
-export function cpuList(list: string): number[] {
+function cpuList(list: string): number[] {
   return list
     .trim()
     .split(",")

@@ -2,9 +2,10 @@
 // hosts) or the unified cgroup v2 hierarchy. runc places the container at its cgroupsPath in each.
 import * as fs from "node:fs";
 import * as path from "node:path";
+import type { ContainerStats } from "../runtime";
 
 const ROOT = "/sys/fs/cgroup";
-export const cgroupV2 = (): boolean => fs.existsSync(path.join(ROOT, "cgroup.controllers"));
+const cgroupV2 = (): boolean => fs.existsSync(path.join(ROOT, "cgroup.controllers"));
 
 /** The file of a controller for the cgroup at cgroupsPath: the v1 name, or its v2 counterpart. */
 export function cgroupFile(cgroupsPath: string, controller: string, v1: string, v2: string): string {
@@ -30,15 +31,7 @@ export function oomKills(cgroupsPath: string): number {
   return field(read(cgroupFile(cgroupsPath, "memory", "memory.oom_control", "memory.events")), "oom_kill") ?? 0;
 }
 
-export interface CgroupStats {
-  memoryBytes: number;
-  memoryLimit?: number;
-  /** CPU time used, nanoseconds. */
-  cpuNanos: number;
-  pids: number;
-}
-
-export function cgroupStats(cgroupsPath: string): CgroupStats {
+export function cgroupStats(cgroupsPath: string): ContainerStats {
   const num = (file: string) => {
     const t = read(file)?.trim();
     return t === undefined || t === "max" ? undefined : Number(t);

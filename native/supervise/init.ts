@@ -13,7 +13,7 @@ import type { Bind } from "../container/spec";
 const BUSYBOX = "/.berth/busybox";
 const EXIT_DIR = "/.berth/exit";
 /** Docker's status for a container whose init was killed by SIGKILL. */
-export const KILLED = 137;
+const KILLED = 137;
 
 // The command is looked up on the container's PATH first: busybox's sh would otherwise prefer its own applets
 // (ls, sleep, sh…) to the image's programs of the same name.
@@ -33,7 +33,7 @@ export function initArgs(args: string[]): string[] {
 }
 
 /** Where the exit status of a container whose bundle is `bundle` lands on the host. */
-export const exitDir = (bundle: string): string => path.join(bundle, "exit");
+const exitDir = (bundle: string): string => path.join(bundle, "exit");
 
 export function initBinds(bundle: string): Bind[] {
   return [

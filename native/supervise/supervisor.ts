@@ -154,8 +154,7 @@ export class Supervisor {
     const oomKilled = oomKills(`/${runcId(w.rec.spec.name)}`) > 0;
     const ran = now - Date.parse(w.state.startedAt ?? "");
     if (ran >= BACKOFF_RESET_MS) w.backoffMs = FIRST_BACKOFF_MS;
-    // The record may say a newer restart policy than the one the container was started with.
-    w.rec = (await this.records.read(w.rec.spec.name)) ?? w.rec;
+    // w.rec is as of this tick (watch() rereads a rewritten record), so a restart policy `update` changed counts.
     const again = shouldRestart(w.rec.spec.restart, code, w.state.restartCount, stoppedByUser(bundle));
     w.state = {
       ...w.state,

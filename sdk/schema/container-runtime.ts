@@ -39,7 +39,8 @@ const namespaceMode = z.string().regex(/^(host|container:[a-zA-Z0-9][a-zA-Z0-9_.
 const throttle = z.strictObject({
   /** A block device on the host, e.g. "/dev/vda". */
   path: absolutePath,
-  rate: z.union([byteSize, z.number().int().min(0)]),
+  /** Bytes (or operations) per second. */
+  rate: byteSize,
 });
 
 /** Docker's namespaced sysctls: the ones a container may set without touching the host's. */
