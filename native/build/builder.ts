@@ -13,8 +13,8 @@ import { commitLayer } from "../image/pack";
 import { unpackLayer } from "../image/unpack";
 import { resolveUser } from "../container/user";
 import { DockerfileSyntaxError, parseDockerfile, parseInstruction, type Instruction } from "./dockerfile";
-import { expandWord, expandWords, keyValues } from "./words";
-import { DockerIgnore, describeFiles, fileDigest, listContext, matchPattern, sha256Hex, type ContextFile } from "./context";
+import { expandWord, expandWords } from "./words";
+import { DockerIgnore, describeFiles, fileDigest, listContext, globRegex, sha256Hex, type ContextFile } from "./context";
 import { ensureDir, placeItems, resolveInRoot, walkTree, type CopyItem } from "./copy";
 import { Sandbox } from "./sandbox";
 
@@ -130,8 +130,8 @@ class Build {
     const text = await fs.promises.readFile(this.file, "utf8").catch(() => {
       throw new Error(`Dockerfile ${this.file} not found: give the path of the Dockerfile (relative to the context)`);
     });
-    const { directives, instructions } = parseDockerfile(text, this.label());
-    this.escape = directives.escape ?? "\\";
+    const { escape, instructions } = parseDockerfile(text, this.label());
+    this.escape = escape;
     const groups = this.splitStages(instructions);
     const targetIndex = this.targetIndex(groups);
     try {
@@ -162,9 +162,7 @@ class Build {
       if (ins.name === "FROM") groups.push([ins]);
       else if (groups.length > 0) groups[groups.length - 1].push(ins);
       else if (ins.name === "ARG") {
-        for (const [k, v] of keyValues(ins.args[0], new Map(), this.escape, false)) {
-          this.globalArgs.set(k, this.req.buildArgs?.[k] ?? v);
-        }
+        for (const [k, v] of this.argWords(ins, this.globalVars())) this.globalArgs.set(k, this.req.buildArgs?.[k] ?? v);
       } else throw new DockerfileSyntaxError(this.label(), ins.line, `${ins.name} before FROM: only ARG may come before the first FROM`);
     }
     if (groups.length === 0) throw new DockerfileSyntaxError(this.label(), 1, "no FROM instruction: a Dockerfile must start a stage with FROM");
@@ -181,12 +179,26 @@ class Build {
     return i;
   }
 
+  /** ARG's `name[=value]` words, each value expanded. */
+  private argWords(ins: Instruction, vars: Map<string, string>): Array<[string, string | undefined]> {
+    return ins.args.map((w) => {
+      const eq = w.indexOf("=");
+      if (eq === 0) throw this.fail(ins, `"${w}" has no name before "="`);
+      if (eq < 0) return [w, undefined];
+      try {
+        return [w.slice(0, eq), expandWord(w.slice(eq + 1), vars, this.escape)];
+      } catch (e) {
+        throw this.fail(ins, (e as Error).message);
+      }
+    });
+  }
+
   private globalVars(): Map<string, string> {
     return new Map([...this.globalArgs].filter((e): e is [string, string] => e[1] !== undefined));
   }
 
   private fromParts(ins: Instruction): { ref: string; name?: string } {
-    const words = expandWords(ins.args[0], this.globalVars(), this.escape);
+    const words = ins.args.map((w) => expandWord(w, this.globalVars(), this.escape));
     if (words.length === 1) return { ref: words[0] };
     if (words.length === 3 && words[1].toLowerCase() === "as") {
       if (!/^[a-zA-Z][a-zA-Z0-9_.-]*$/.test(words[2])) {
@@ -233,7 +245,7 @@ class Build {
     delete stage.state.config.config.OnBuild;
     this.stages.push(stage);
     for (const trigger of triggers) {
-      await this.step(stage, parseInstruction(trigger, from.line, `${this.label()} (ONBUILD of ${ref})`));
+      await this.step(stage, parseInstruction(trigger, from.line, `${this.label()} (ONBUILD of ${ref})`, this.escape));
     }
     for (const ins of rest) await this.step(stage, ins);
   }
@@ -254,39 +266,27 @@ class Build {
     const c = stage.state.config.config;
     const vars = this.vars(stage);
     const expand = (s: string) => expandWord(s, vars, this.escape);
-    const words = () => (ins.json ? ins.args.map(expand) : expandWords(ins.args[0], vars, this.escape));
-    const keyVals = (legacy: boolean) => {
-      try {
-        return keyValues(ins.args[0], vars, this.escape, legacy);
-      } catch (e) {
-        throw this.fail(ins, (e as Error).message);
-      }
-    };
+    const words = () => ins.args.map(expand);
+    const pairs = () => ins.pairs.map(([k, v]) => [expand(k), expand(v)]);
     if (!LAYER_STEPS.has(ins.name)) this.req.log?.(`  ${ins.text}`);
     switch (ins.name) {
       case "ARG":
-        for (const [k, v] of keyVals(false)) {
+        for (const [k, v] of this.argWords(ins, vars)) {
           const global = this.globalArgs.has(k) ? this.globalArgs.get(k) : undefined;
           stage.args.set(k, this.req.buildArgs?.[k] ?? v ?? global);
         }
         break;
       case "ENV":
-        for (const [k, v] of keyVals(true)) {
-          if (v === undefined) throw this.fail(ins, `${k} has no value: write ${k}=VALUE`);
-          c.Env = setEnv(c.Env, k, v);
-        }
+        for (const [k, v] of pairs()) c.Env = setEnv(c.Env, k, v);
         break;
       case "LABEL":
-        for (const [k, v] of keyVals(true)) {
-          if (v === undefined) throw this.fail(ins, `${k} has no value: write ${k}=VALUE`);
-          c.Labels = { ...c.Labels, [k]: v };
-        }
+        for (const [k, v] of pairs()) c.Labels = { ...c.Labels, [k]: v };
         break;
       case "MAINTAINER":
         stage.state.config.author = ins.args[0];
         break;
       case "EXPOSE":
-        for (const p of words()) {
+        for (const p of ins.args.flatMap((a) => expandWords(a, vars, this.escape))) {
           const m = /^(\d{1,5})(?:-(\d{1,5}))?(?:\/(tcp|udp|sctp))?$/i.exec(p);
           if (!m) throw this.fail(ins, `"${p}" is not a port: write PORT, PORT/tcp or PORT/udp`);
           for (let n = Number(m[1]); n <= Number(m[2] ?? m[1]); n++) {
@@ -295,7 +295,7 @@ class Build {
         }
         break;
       case "VOLUME":
-        for (const v of words()) c.Volumes = { ...c.Volumes, [v]: {} };
+        for (const v of words().filter((w) => w !== "")) c.Volumes = { ...c.Volumes, [v]: {} };
         break;
       case "USER":
         c.User = expand(ins.args[0]);
@@ -322,7 +322,7 @@ class Build {
         break;
       case "ONBUILD": {
         const trigger = ins.args[0];
-        const inner = parseInstruction(trigger, ins.line, this.label());
+        const inner = parseInstruction(trigger, ins.line, this.label(), this.escape);
         if (["ONBUILD", "FROM", "MAINTAINER"].includes(inner.name)) throw this.fail(ins, `${inner.name} is not allowed as an ONBUILD trigger`);
         c.OnBuild = [...(c.OnBuild ?? []), trigger];
         break;
@@ -349,18 +349,13 @@ class Build {
   }
 
   private healthcheck(ins: Instruction): Healthcheck {
-    const text = ins.args[0].trim();
-    if (/^NONE$/i.test(text)) {
-      if (Object.keys(ins.flags).length > 0) throw this.fail(ins, "NONE takes no options");
+    const [type, ...cmd] = ins.args;
+    if (/^NONE$/i.test(type)) {
+      if (Object.keys(ins.flags).length > 0 || cmd.length > 0) throw this.fail(ins, "NONE takes no options or arguments");
       return { Test: ["NONE"] };
     }
-    const m = /^CMD\s+([\s\S]+)$/i.exec(text);
-    if (!m) throw this.fail(ins, 'must be "HEALTHCHECK [OPTIONS] CMD command" or "HEALTHCHECK NONE"');
-    let test: string[] = ["CMD-SHELL", m[1]];
-    if (m[1].startsWith("[")) {
-      const parsed: unknown = JSON.parse(m[1]);
-      if (Array.isArray(parsed) && parsed.every((a) => typeof a === "string")) test = ["CMD", ...parsed];
-    }
+    if (!/^CMD$/i.test(type ?? "") || cmd.length === 0) throw this.fail(ins, 'must be "HEALTHCHECK [OPTIONS] CMD command" or "HEALTHCHECK NONE"');
+    const test = ins.json ? ["CMD", ...cmd] : ["CMD-SHELL", cmd[0]];
     const hc: Healthcheck = { Test: test };
     try {
       if (ins.flags.interval) hc.Interval = durationNs("interval", ins.flags.interval);
@@ -543,8 +538,13 @@ class Build {
     const files = await this.contextFiles();
     const rootStat = await fs.promises.lstat(this.req.context);
     const whole = clean === "." ? [{ rel: "", abs: this.req.context, stat: rootStat }] : [];
-    const re = matchPattern(clean);
-    const matches = clean === "." ? whole : files.filter((f) => f.rel === clean || (/[*?[]/.test(clean) && re.test(f.rel)));
+    let re: RegExp | undefined;
+    try {
+      re = /[*?[]/.test(clean) ? globRegex(clean) : undefined;
+    } catch (e) {
+      throw this.fail(ins, `source ${src}: ${(e as Error).message}`);
+    }
+    const matches = clean === "." ? whole : files.filter((f) => f.rel === clean || re?.test(f.rel));
     if (matches.length === 0) {
       throw this.fail(ins, `failed: file not found in build context or excluded by .dockerignore: ${src}`);
     }

@@ -293,7 +293,7 @@ export async function buildDigest(req: { context: string; dockerfile?: string; b
   });
   const { instructions } = parseDockerfile(text, label);
   if (req.target !== undefined) {
-    const stages = instructions.filter((i) => i.name === "FROM").map((i) => /\s+as\s+(\S+)\s*$/i.exec(i.args[0])?.[1]);
+    const stages = instructions.filter((i) => i.name === "FROM").map((i) => (i.args.length === 3 && /^as$/i.test(i.args[1]) ? i.args[2] : undefined));
     if (!stages.some((s) => s?.toLowerCase() === req.target!.toLowerCase())) {
       throw new Error(`target stage "${req.target}" could not be found in ${label} (stages: ${stages.filter(Boolean).join(", ") || "none named"})`);
     }

@@ -382,7 +382,7 @@ export function parseTree(text: string): ParseResult {
   const d: Directives = { escape: "\\", continuation: /$^/, done: false, seen: {} };
   setEscape(d, "\\");
   const lines = text.match(/[^\n]*\n|[^\n]+$/g) ?? [];
-  if (lines.length > 0) lines[0] = lines[0].replace(/^\uFEFF/, "");
+  if (lines.length > 0) lines[0] = lines[0]!.replace(/^\uFEFF/, "");
   const root: Node = { ...node(""), startLine: -1 };
   const warnings: string[] = [];
   let i = 0;
