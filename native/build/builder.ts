@@ -12,8 +12,8 @@ import { HOST_ARCH, type Descriptor, type Healthcheck, type OciImageConfig } fro
 import { commitLayer } from "../image/pack";
 import { unpackLayer } from "../image/unpack";
 import { resolveUser } from "../container/user";
-import { DockerfileSyntaxError, parseDockerfile, parseInstruction, type Instruction } from "./dockerfile";
-import { expandWord, expandWords } from "./words";
+import { DockerfileSyntaxError, chompHeredoc, parseDockerfile, parseHeredoc, parseInstruction, type Instruction } from "./dockerfile";
+import { expandHeredoc, expandWord, expandWords } from "./words";
 import { DockerIgnore, describeFiles, fileDigest, listContext, globRegex, sha256Hex, type ContextFile } from "./context";
 import { ensureDir, placeItems, resolveInRoot, walkTree, type CopyItem } from "./copy";
 import { Sandbox } from "./sandbox";
@@ -384,14 +384,39 @@ class Build {
     return false;
   }
 
+  /**
+   * RUN's command with its heredocs, as BuildKit runs them: a lone `<<EOF` whose body starts with "#!" is a script
+   * file run directly (mounted at /dev/pipes/EOF); a lone `<<EOF` otherwise is the shell's script; any other
+   * command gets its bodies appended so the shell reads them as here-documents.
+   */
+  private runArgs(stage: Stage, ins: Instruction): { args: string[]; script?: { name: string; content: string } } {
+    if (ins.heredocs.length === 0) return { args: this.shellForm(stage, ins) };
+    const shell = stage.state.config.config.Shell ?? DEFAULT_SHELL;
+    const lone = parseHeredoc(ins.args[0]);
+    if (lone) {
+      const doc = ins.heredocs[0];
+      const content = doc.chomp ? chompHeredoc(doc.content) : doc.content;
+      if (!content.startsWith("#!")) return { args: [...shell, content] };
+      if (doc.name.includes("/") || doc.name === "." || doc.name === "..") throw this.fail(ins, `heredoc name "${doc.name}" cannot be a script file name`);
+      return { args: [`/dev/pipes/${doc.name}`], script: { name: doc.name, content } };
+    }
+    return { args: [...shell, ins.heredocs.reduce((full, h) => `${full}\n${h.content}${h.name}`, ins.args[0])] };
+  }
+
   private async runStep(stage: Stage, ins: Instruction): Promise<void> {
     const c = stage.state.config.config;
-    const args = this.shellForm(stage, ins);
+    const { args, script } = this.runArgs(stage, ins);
     // Build args reach RUN as environment (under the image's ENV), but are not kept in the image.
     const buildEnv = [...stage.args].filter(([k, v]) => v !== undefined && !envMap(c.Env).has(k)).map(([k, v]) => `${k}=${v}`);
     const env = [...buildEnv, ...(c.Env ?? [])];
     await this.layerStep(stage, ins, { args, env, user: c.User, cwd: c.WorkingDir }, async (box) => {
-      const r = await box.run({ args, env, cwd: c.WorkingDir ?? "/", user: c.User });
+      const binds = [];
+      if (script) {
+        const file = path.join(box.dir, "heredoc-script");
+        await fs.promises.writeFile(file, script.content, { mode: 0o755 });
+        binds.push({ source: file, destination: `/dev/pipes/${script.name}`, readOnly: true });
+      }
+      const r = await box.run({ args, env, cwd: c.WorkingDir ?? "/", user: c.User, binds });
       const output = `${r.stdout}${r.stderr}`.trim();
       if (output) this.req.log?.(output);
       if (r.code !== 0) {
@@ -471,7 +496,19 @@ class Build {
     const downloads: string[] = [];
     const fromBox = fromState && (await Sandbox.open(this.host, this.store.paths.ingest, this.lowers(fromState)));
     try {
-      for (const src of sources) {
+      for (const [i, src] of sources.entries()) {
+        const doc = parseHeredoc(ins.args[i]) && ins.heredocs.find((h) => h.name === parseHeredoc(ins.args[i])!.name);
+        if (doc) {
+          // A heredoc source is a file of that name with the body (expanded unless its delimiter was quoted), 0664.
+          const body = doc.chomp ? chompHeredoc(doc.content) : doc.content;
+          const content = doc.expand ? expandHeredoc(body, this.vars(stage), this.escape) : body;
+          const file = await this.tempFile(content);
+          downloads.push(file);
+          await fs.promises.chmod(file, 0o664);
+          const stat = await fs.promises.stat(file);
+          resolved.push({ name: doc.name, items: [{ src: file, rel: "", stat }], describe: `<<${doc.name} ${sha256Hex(content)}` });
+          continue;
+        }
         if (isUrl(src)) {
           if (ins.name !== "ADD") throw this.fail(ins, `source ${src} is a URL: only ADD can fetch URLs`);
           const file = await this.download(ins, src);
@@ -576,11 +613,17 @@ class Build {
       throw this.fail(ins, `cannot fetch ${url}: ${e.cause instanceof Error ? e.cause.message : e.message}`);
     });
     if (!res.ok) throw this.fail(ins, `cannot fetch ${url}: HTTP ${res.status} ${res.statusText}`);
-    const file = path.join(this.store.paths.ingest, `download-${process.pid}-${Math.random().toString(16).slice(2)}`);
-    await fs.promises.mkdir(this.store.paths.ingest, { recursive: true });
-    await fs.promises.writeFile(file, Buffer.from(await res.arrayBuffer()));
+    const file = await this.tempFile(Buffer.from(await res.arrayBuffer()));
     const modified = res.headers.get("last-modified");
     if (modified) await fs.promises.utimes(file, new Date(modified), new Date(modified));
+    return file;
+  }
+
+  /** A file in the store's ingest directory (on the store's filesystem), removed by the caller. */
+  private async tempFile(content: string | Buffer): Promise<string> {
+    const file = path.join(this.store.paths.ingest, `build-file-${process.pid}-${Math.random().toString(16).slice(2)}`);
+    await fs.promises.mkdir(this.store.paths.ingest, { recursive: true });
+    await fs.promises.writeFile(file, content, { mode: 0o600 });
     return file;
   }
 

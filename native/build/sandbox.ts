@@ -6,7 +6,7 @@ import * as path from "node:path";
 import { randomBytes } from "node:crypto";
 import type { CommandResult, Host } from "../host/exec";
 import { prepare, mount, unmount } from "../snapshot/overlay";
-import { mergeEnv, runtimeSpec } from "../container/spec";
+import { mergeEnv, runtimeSpec, type Bind } from "../container/spec";
 import { resolveUser } from "../container/user";
 import { writeJson } from "../json-file";
 
@@ -16,6 +16,10 @@ export interface RunProcess {
   env: string[];
   cwd: string;
   user?: string;
+  /** Host paths mounted into the step (RUN --mount, a heredoc script). */
+  binds?: Bind[];
+  /** The network namespace to run in; without one the step has loopback only. */
+  netnsPath?: string;
 }
 
 export class Sandbox {
@@ -46,7 +50,7 @@ export class Sandbox {
     return box;
   }
 
-  /** Runs one process to its end in a container of this root filesystem (loopback-only network). */
+  /** Runs one process to its end in a container of this root filesystem. */
   async run(p: RunProcess): Promise<CommandResult> {
     const id = `berth-build-${path.basename(this.dir).slice(-8)}`;
     const hostname = "berth-build";
@@ -56,7 +60,8 @@ export class Sandbox {
       env: mergeEnv(id, hostname, p.env),
       cwd: p.cwd,
       user: await resolveUser(p.user, this.rootfs),
-      binds: [],
+      binds: p.binds ?? [],
+      netnsPath: p.netnsPath,
     });
     const bundle = path.join(this.dir, "bundle");
     await fs.promises.mkdir(bundle, { recursive: true });

@@ -14,6 +14,8 @@ export interface LexOptions {
   rawEscapes?: boolean;
   /** Leave unset variables as written instead of expanding them to "". */
   skipUnsetEnv?: boolean;
+  /** Quotes are ordinary characters (a heredoc body). */
+  skipProcessQuotes?: boolean;
 }
 
 const isSpace = (c: string): boolean => /^\s$/u.test(c);
@@ -93,11 +95,11 @@ class Lexer {
           const v = this.dollar();
           result += v;
           words.addString(v);
-        } else if (c === "'") {
+        } else if (c === "'" && !this.o.skipProcessQuotes) {
           const v = this.singleQuote();
           result += v;
           words.addRaw(v);
-        } else if (c === '"') {
+        } else if (c === '"' && !this.o.skipProcessQuotes) {
           const v = this.doubleQuote();
           result += v;
           words.addRaw(v);
@@ -305,6 +307,11 @@ function lex(s: string, vars: Vars, o: LexOptions): { result: string; words: str
 /** The argument expanded into one word (its spaces kept): BuildKit's ProcessWord. */
 export function expandWord(s: string, vars: Vars, escape = "\\"): string {
   return lex(s, vars, { escape }).result;
+}
+
+/** A heredoc body expanded (quotes are plain characters there). */
+export function expandHeredoc(s: string, vars: Vars, escape = "\\"): string {
+  return lex(s, vars, { escape, skipProcessQuotes: true }).result;
 }
 
 /** The argument expanded then split into words at unquoted whitespace: BuildKit's ProcessWords. */

@@ -182,6 +182,41 @@ describe("builder", () => {
     expect(readInImage(builderStage.info.layers, "etc/passwd")).toContain("root");
   });
 
+  it("runs heredocs as BuildKit does: a shell script, a #! script, bodies for the shell, COPY files (quoted: not expanded)", async () => {
+    const ctx = context("heredoc", {
+      Dockerfile: [
+        "FROM busybox",
+        "ARG WHO=world",
+        "RUN <<EOF",
+        'echo "hello $WHO" > /a.txt',
+        "EOF",
+        "RUN <<EOF",
+        "#!/bin/sh",
+        "echo script $0 > /b.txt",
+        "EOF",
+        "RUN cat <<A > /c.txt && cat <<-'B' > /d.txt",
+        "one $WHO",
+        "A",
+        "\ttwo $WHO",
+        "\tB",
+        "COPY <<X <<'Y' /docs/",
+        'x="$WHO"',
+        "X",
+        "y=$WHO",
+        "Y",
+      ].join("\n"),
+    });
+    const { info } = await build({ context: ctx });
+    expect(readInImage(info.layers, "a.txt")).toBe("hello world\n");
+    expect(readInImage(info.layers, "b.txt")).toBe("script /dev/pipes/EOF\n");
+    expect(readInImage(info.layers, "c.txt")).toBe("one world\n");
+    expect(readInImage(info.layers, "d.txt")).toBe("two $WHO\n");
+    expect(readInImage(info.layers, "docs/X")).toBe('x="world"\n');
+    expect(readInImage(info.layers, "docs/Y")).toBe("y=$WHO\n");
+    const x = store.layerDirs({ layers: info.layers }).map((d) => path.join(d, "docs/X")).find((p) => fs.existsSync(p))!;
+    expect(fs.statSync(x).mode & 0o7777).toBe(0o664);
+  });
+
   const bad: Array<[string, string, RegExp]> = [
     ["a COPY source outside the context", "FROM busybox\nCOPY ../secret /x", /Dockerfile:2: COPY failed: forbidden path outside the build context: ..\/secret/],
     ["a missing COPY source", "FROM busybox\nCOPY nothere /x", /Dockerfile:2: COPY failed: file not found in build context or excluded by \.dockerignore: nothere/],
