@@ -4,6 +4,7 @@ import { realHost, type Host } from "./host/exec";
 import { layout } from "./paths";
 import { ContentStore } from "./image/store";
 import { NativeImages } from "./image/images";
+import { bridgeStepNetworks } from "./build/network";
 import { RegistryServers } from "./registry/server";
 import { BridgeNetworks } from "./network/networks";
 import { Iptables } from "./network/iptables";
@@ -47,5 +48,6 @@ export function createNativeRuntime(opts: NativeRuntimeOptions = {}): Runtime {
   const supervise = opts.host ? async () => undefined : () => ensureSupervisor(paths.root);
   const containers = new RuncContainers({ host, paths, images: store, records, net, supervise });
   const registries = new RegistryServers(host, paths);
-  return { images: new NativeImages(host, store), networks, volumes, containers, registries };
+  const images = new NativeImages(host, store, bridgeStepNetworks(host, networks));
+  return { images, networks, volumes, containers, registries };
 }

@@ -16,7 +16,10 @@ import { DockerfileSyntaxError, chompHeredoc, parseDockerfile, parseHeredoc, par
 import { expandHeredoc, expandWord, expandWords } from "./words";
 import { DockerIgnore, describeFiles, fileDigest, listContext, globRegex, sha256Hex, type ContextFile } from "./context";
 import { ensureDir, placeItems, resolveInRoot, walkTree, type CopyItem } from "./copy";
-import { Sandbox } from "./sandbox";
+import { Sandbox, type Tmpfs } from "./sandbox";
+import { CacheMounts, missingMountPoints, parseMount, removeMountPoints, type CacheMount, type RunMount } from "./mounts";
+import type { StepNetworks } from "./network";
+import type { Bind } from "../container/spec";
 
 export interface BuildRequest {
   /** The build context directory. */
@@ -28,6 +31,8 @@ export interface BuildRequest {
   target?: string;
   /** Run every step, ignoring (but refreshing) the cache. */
   noCache?: boolean;
+  /** Build secrets by id, for RUN --mount=type=secret: never in a layer, the cache key or the image. */
+  secrets?: Record<string, string>;
   /** Refs to store the result under. */
   tags: string[];
   /** Progress lines ("Step 3/7 : RUN …", a step's output). */
@@ -93,17 +98,31 @@ function durationNs(flag: string, v: string): number {
 
 const isUrl = (s: string): boolean => /^https?:\/\//.test(s);
 
+export interface BuilderOptions {
+  /** Finds a base image the store lacks. */
+  resolveBase?: BaseResolver;
+  /** The network of RUN --network=default; without it every RUN has loopback only. */
+  networks?: StepNetworks;
+}
+
 export class Builder {
+  private readonly caches: CacheMounts;
+
   constructor(
     private readonly host: Host,
     private readonly store: ContentStore,
-    private readonly resolveBase: BaseResolver = async () => undefined,
-  ) {}
+    private readonly opts: BuilderOptions = {},
+  ) {
+    this.caches = new CacheMounts(cacheMountDir(store.paths.root));
+  }
 
   async build(req: BuildRequest): Promise<BuildResult> {
-    return new Build(this.host, this.store, this.resolveBase, req).run();
+    return new Build(this.host, this.store, { resolveBase: async () => undefined, ...this.opts, caches: this.caches }, req).run();
   }
 }
+
+/** Where a berth root keeps RUN --mount=type=cache directories. */
+export const cacheMountDir = (root: string): string => path.join(root, "build-cache");
 
 /** One build: its Dockerfile, context, stages so far, and what ran. */
 class Build {
@@ -120,7 +139,7 @@ class Build {
   constructor(
     private readonly host: Host,
     private readonly store: ContentStore,
-    private readonly resolveBase: BaseResolver,
+    private readonly opts: Required<Pick<BuilderOptions, "resolveBase">> & BuilderOptions & { caches: CacheMounts },
     private readonly req: BuildRequest,
   ) {
     this.file = path.resolve(req.context, req.dockerfile ?? "Dockerfile");
@@ -217,13 +236,13 @@ class Build {
   /** An image by ref from the store, or through the resolver (a registry). */
   private async image(ref: string): Promise<StoredImage | undefined> {
     const at = ref.indexOf("@");
-    if (at < 0) return (await this.store.image(ref)) ?? this.resolveBase(ref);
+    if (at < 0) return (await this.store.image(ref)) ?? this.opts.resolveBase(ref);
     const [name, digest] = [ref.slice(0, at), ref.slice(at + 1)];
     for (const r of await this.store.refs()) {
       const img = r.startsWith(`${name}:`) ? await this.store.image(r) : undefined;
       if (img && (img.info.manifestDigest === digest || img.info.id === digest)) return img;
     }
-    return this.resolveBase(ref);
+    return this.opts.resolveBase(ref);
   }
 
   private async runStage(group: Instruction[]): Promise<void> {
@@ -409,21 +428,115 @@ class Build {
     // Build args reach RUN as environment (under the image's ENV), but are not kept in the image.
     const buildEnv = [...stage.args].filter(([k, v]) => v !== undefined && !envMap(c.Env).has(k)).map(([k, v]) => `${k}=${v}`);
     const env = [...buildEnv, ...(c.Env ?? [])];
-    await this.layerStep(stage, ins, { args, env, user: c.User, cwd: c.WorkingDir }, async (box) => {
-      const binds = [];
+    const network = ins.flags.network ?? "default";
+    if (network !== "default" && network !== "none") {
+      throw this.fail(ins, `--network=${network} is not allowed: use default (the default bridge, with NAT) or none`);
+    }
+    if (ins.flags.security !== undefined) throw this.fail(ins, `--security=${ins.flags.security} is not supported by berth's builder`);
+    const mounts = (ins.flagLists.mount ?? []).map((v) => {
+      try {
+        return parseMount(v, c.WorkingDir ?? "/");
+      } catch (e) {
+        throw this.fail(ins, `--mount=${v}: ${(e as Error).message}`);
+      }
+    });
+    const secrets = mounts.filter((m) => m.type === "secret").filter((m) => {
+      if (this.req.secrets?.[m.id] !== undefined) return true;
+      if (m.required) throw this.fail(ins, `--mount=type=secret,id=${m.id}: no build secret "${m.id}" was given (add it to the Image's build.secrets)`);
+      return false;
+    });
+    const binds = await Promise.all(mounts.filter((m) => m.type === "bind").map((m) => this.bindSource(ins, stage, m)));
+    // The key: what the step runs and mounts, never a secret's value.
+    const key = {
+      args, env, user: c.User, cwd: c.WorkingDir,
+      ...(mounts.length > 0 ? { mounts: mounts.map((m) => (m.type === "secret" ? { ...m, present: secrets.includes(m) } : m)), binds: binds.map((b) => b.describe) } : {}),
+      ...(network !== "default" ? { network } : {}),
+    };
+    await this.layerStep(stage, ins, key, async (box) => {
+      const secretDir = path.join(box.dir, "secrets");
+      await fs.promises.mkdir(secretDir, { mode: 0o700 });
+      const secretEnv: string[] = [];
+      const fixed: Bind[] = [];
+      for (const [i, m] of secrets.entries()) {
+        if (m.type !== "secret") continue;
+        const value = this.req.secrets![m.id];
+        if (m.env) secretEnv.push(`${m.env}=${value}`);
+        if (!m.target) continue;
+        const file = path.join(secretDir, String(i));
+        await fs.promises.writeFile(file, value, { mode: 0o600 });
+        await fs.promises.chown(file, m.uid, m.gid);
+        await fs.promises.chmod(file, m.mode);
+        fixed.push({ source: file, destination: m.target, readOnly: true });
+      }
+      for (const b of binds) fixed.push(await b.bind(box.dir));
       if (script) {
         const file = path.join(box.dir, "heredoc-script");
         await fs.promises.writeFile(file, script.content, { mode: 0o755 });
-        binds.push({ source: file, destination: `/dev/pipes/${script.name}`, readOnly: true });
+        fixed.push({ source: file, destination: `/dev/pipes/${script.name}`, readOnly: true });
       }
-      const r = await box.run({ args, env, cwd: c.WorkingDir ?? "/", user: c.User, binds });
-      const output = `${r.stdout}${r.stderr}`.trim();
-      if (output) this.req.log?.(output);
-      if (r.code !== 0) {
-        const tail = output.split("\n").slice(-10).join("\n");
-        throw this.fail(ins, `${ins.args.join(" ")} failed with exit code ${r.code}${tail ? `:\n${tail}` : ""}`);
+      const tmpfs: Tmpfs[] = mounts.flatMap((m) => (m.type === "tmpfs" ? [{ destination: m.target, size: m.size }] : []));
+      const caches = mounts.filter((m): m is CacheMount => m.type === "cache");
+      const net = network === "default" && this.opts.networks ? await this.opts.networks(path.basename(box.dir).slice(-8), box.dir) : undefined;
+      const targets = [...fixed, ...(net?.binds ?? []), ...caches.map((m) => ({ destination: m.target })), ...tmpfs]
+        .map((m) => m.destination)
+        .filter((d) => !d.startsWith("/dev/"));
+      const points = await missingMountPoints(box.rootfs, targets);
+      try {
+        const run = async (cacheBinds: Bind[]) =>
+          box.run({ args, env: [...env, ...secretEnv], cwd: c.WorkingDir ?? "/", user: c.User, binds: [...fixed, ...cacheBinds, ...(net?.binds ?? [])], tmpfs, netnsPath: net?.netnsPath });
+        const withCaches = (i: number, acc: Bind[]): ReturnType<typeof run> =>
+          i === caches.length ? run(acc) : this.opts.caches.use(caches[i], (dir) => withCaches(i + 1, [...acc, { source: dir, destination: caches[i].target, readOnly: caches[i].readonly }]));
+        const r = await withCaches(0, []);
+        const output = `${r.stdout}${r.stderr}`.trim();
+        if (output) this.req.log?.(output);
+        if (r.code !== 0) {
+          const tail = output.split("\n").slice(-10).join("\n");
+          throw this.fail(ins, `${ins.args.join(" ")} failed with exit code ${r.code}${tail ? `:\n${tail}` : ""}`);
+        }
+      } finally {
+        await fs.promises.rm(secretDir, { recursive: true, force: true });
+        await net?.release();
+        for (const b of binds) await b.release();
       }
+      await removeMountPoints(box.rootfs, points);
     });
+  }
+
+  /**
+   * A RUN --mount=type=bind source: a directory or file of the context (what .dockerignore leaves in, copied so
+   * a rw mount cannot write to the context) or of a stage or image (its layers in a sandbox of their own).
+   */
+  private async bindSource(ins: Instruction, stage: Stage, m: Extract<RunMount, { type: "bind" }>): Promise<{ describe: unknown; bind: (dir: string) => Promise<Bind>; release: () => Promise<void> }> {
+    if (m.from !== undefined) {
+      const stageRef = this.stageNamed(m.from);
+      if (stageRef === stage) throw this.fail(ins, `--mount from=${m.from} names the stage being built`);
+      const img = stageRef ? undefined : await this.image(m.from);
+      if (!stageRef && !img) throw this.fail(ins, `--mount from=${m.from}: no earlier stage and no image in berth's store has that name`);
+      const state = stageRef?.state ?? { config: img!.config, layers: img!.manifest.layers };
+      let box: Sandbox | undefined;
+      return {
+        describe: { from: state.layers.map((l) => l.digest), source: m.source },
+        bind: async () => {
+          box = await Sandbox.open(this.host, this.store.paths.ingest, this.lowers(state));
+          const source = await resolveInRoot(box.rootfs, path.posix.resolve("/", m.source));
+          if (!fs.existsSync(source)) throw this.fail(ins, `--mount from=${m.from}: ${m.source} does not exist there`);
+          return { source, destination: m.target, readOnly: m.readonly };
+        },
+        release: async () => void (await box?.discard()),
+      };
+    }
+    const [src] = await this.contextSources(ins, m.source === "/" ? "." : m.source);
+    return {
+      describe: await describeFiles(src.items.map((i) => ({ rel: i.rel, abs: i.src, stat: i.stat }))),
+      bind: async (dir) => {
+        const copy = path.join(dir, `bind-${Math.random().toString(16).slice(2)}`);
+        await fs.promises.mkdir(copy, { mode: 0o755 });
+        const single = !src.items[0].stat.isDirectory();
+        await placeItems(copy, single ? `/${src.name}` : "/", src.items, {});
+        return { source: single ? path.join(copy, src.name) : copy, destination: m.target, readOnly: m.readonly };
+      },
+      release: async () => undefined,
+    };
   }
 
   /**
@@ -458,7 +571,7 @@ class Build {
     await this.store.putLease(this.lease, { blobs: this.made.map((e) => e.desc.digest), layers: this.made.map((e) => e.diffId) });
     state.layers = [...state.layers, entry.desc];
     state.config.rootfs = { type: "layers", diff_ids: [...state.config.rootfs.diff_ids, entry.diffId] };
-    state.config.history!.push({ created_by: ins.name === "RUN" ? ins.text.replace(/^RUN\s+/i, "/bin/sh -c ") : `/bin/sh -c #(nop) ${ins.text}` });
+    state.config.history!.push({ created_by: ins.name === "RUN" ? ins.text.replace(/^RUN\s+(--\S+\s+)*/i, "/bin/sh -c ") : `/bin/sh -c #(nop) ${ins.text}` });
   }
 
   private async cacheGet(key: string): Promise<CacheEntry | undefined> {

@@ -10,6 +10,12 @@ import { mergeEnv, runtimeSpec, type Bind } from "../container/spec";
 import { resolveUser } from "../container/user";
 import { writeJson } from "../json-file";
 
+export interface Tmpfs {
+  destination: string;
+  /** Bytes. */
+  size?: number;
+}
+
 export interface RunProcess {
   args: string[];
   /** KEY=VALUE, the stage's env and build args. */
@@ -18,6 +24,7 @@ export interface RunProcess {
   user?: string;
   /** Host paths mounted into the step (RUN --mount, a heredoc script). */
   binds?: Bind[];
+  tmpfs?: Tmpfs[];
   /** The network namespace to run in; without one the step has loopback only. */
   netnsPath?: string;
 }
@@ -65,7 +72,13 @@ export class Sandbox {
     });
     const bundle = path.join(this.dir, "bundle");
     await fs.promises.mkdir(bundle, { recursive: true });
-    await writeJson(path.join(bundle, "config.json"), { ...spec, root: { path: this.rootfs, readonly: false } });
+    const tmpfs = (p.tmpfs ?? []).map((t) => ({
+      destination: t.destination,
+      type: "tmpfs",
+      source: "tmpfs",
+      options: ["nosuid", "nodev", "mode=1777", ...(t.size === undefined ? [] : [`size=${t.size}`])],
+    }));
+    await writeJson(path.join(bundle, "config.json"), { ...spec, mounts: [...spec.mounts, ...tmpfs], root: { path: this.rootfs, readonly: false } });
     // A runc state root of its own: build steps stay out of `runc list` of berth's long-lived containers.
     const root = ["--root", path.join(this.dir, "runc")];
     try {

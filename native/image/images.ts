@@ -3,6 +3,7 @@
 import type { BuildImageRequest, BuildImageResult, ImageInfo, ImageStore, ImportRootfsRequest, RegistryAccess } from "../runtime";
 import type { Host } from "../host/exec";
 import { Builder } from "../build/builder";
+import type { StepNetworks } from "../build/network";
 import { namesRegistry } from "../registry/reference";
 import { pull, push, resolveDigest } from "../registry/transfer";
 import { importArchive, saveImages } from "./archive";
@@ -15,12 +16,16 @@ export class NativeImages implements ImageStore {
   constructor(
     host: Host,
     private readonly store: ContentStore,
+    networks?: StepNetworks,
   ) {
-    // A base image missing from the store is pulled when its ref names a registry.
-    this.builder = new Builder(host, store, async (ref) => {
-      if (!namesRegistry(ref)) return undefined;
-      const info = await this.pull(ref);
-      return this.store.image(info.ref);
+    this.builder = new Builder(host, store, {
+      // A base image missing from the store is pulled when its ref names a registry.
+      resolveBase: async (ref) => {
+        if (!namesRegistry(ref)) return undefined;
+        const info = await this.pull(ref);
+        return this.store.image(info.ref);
+      },
+      networks,
     });
   }
 

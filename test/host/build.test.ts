@@ -4,16 +4,21 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as fs from "node:fs";
 import * as http from "node:http";
 import * as path from "node:path";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { realHost } from "../../native";
 import { layout } from "../../native/paths";
 import { ContentStore } from "../../native/image/store";
 import { Builder, type BuildRequest } from "../../native/build/builder";
-import { REPO } from "./helpers";
+import { bridgeStepNetworks } from "../../native/build/network";
+import { BridgeNetworks } from "../../native/network/networks";
+import { Iptables } from "../../native/network/iptables";
+import { REPO, httpGet } from "./helpers";
 
 let root: string;
 let store: ContentStore;
 let builder: Builder;
+/** A builder whose RUN steps get berth's default bridge network (as the runtime's does). */
+let netBuilder: Builder;
 let server: http.Server;
 let serverUrl: string;
 
@@ -24,6 +29,7 @@ beforeAll(async () => {
   store = new ContentStore(realHost, layout(path.join(root, "state"), path.join(root, "run")), async () => new Set());
   await store.importRootfs({ ref: "busybox:latest", tarball: tar, config: { cmd: ["sh"] } });
   builder = new Builder(realHost, store);
+  netBuilder = new Builder(realHost, store, { networks: bridgeStepNetworks(realHost, new BridgeNetworks(realHost, store.paths, new Iptables(realHost))) });
   server = http.createServer((req, res) => res.end(`fetched ${req.url}`));
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   serverUrl = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
@@ -215,6 +221,110 @@ describe("builder", () => {
     expect(readInImage(info.layers, "docs/Y")).toBe("y=$WHO\n");
     const x = store.layerDirs({ layers: info.layers }).map((d) => path.join(d, "docs/X")).find((p) => fs.existsSync(p))!;
     expect(fs.statSync(x).mode & 0o7777).toBe(0o664);
+  });
+
+  it("mounts caches kept between builds, secrets kept out of layers and keys, binds of the context and of a stage, tmpfs", async () => {
+    const ctx = context("mounts", {
+      Dockerfile: [
+        "FROM busybox AS builder",
+        "RUN mkdir /out && echo compiled > /out/app",
+        "FROM busybox",
+        "RUN --mount=type=cache,target=/cache,id=c1 sh -c 'echo x >> /cache/log; wc -l < /cache/log > /count'",
+        "RUN --mount=type=secret,id=tok,required --mount=type=secret,id=tok,env=TOK \\",
+        "    sh -c 'wc -c < /run/secrets/tok > /secret-len; echo ${#TOK} > /env-len; stat -c %a /run/secrets/tok > /secret-mode'",
+        "RUN --mount=type=secret,id=absent test ! -e /run/secrets/absent",
+        "RUN --mount=type=bind,source=data,target=/mnt sh -c 'cat /mnt/x.txt > /fromctx; ls /mnt > /listing'",
+        "RUN --mount=type=bind,from=builder,source=/out,target=/o,rw sh -c 'cat /o/app > /fromstage; echo w > /o/new'",
+        "RUN --mount=type=tmpfs,target=/scratch sh -c 'echo a > /scratch/f && grep -q \" /scratch tmpfs\" /proc/mounts && echo tmpfs > /tmpfs-ok'",
+      ].join("\n"),
+      "data/x.txt": "from the context",
+      "data/hidden.txt": "ignored",
+      ".dockerignore": "data/hidden.txt\n",
+    });
+    const secrets = { tok: "s3cret-value" };
+    const first = await build({ context: ctx, secrets });
+    const layers = first.info.layers;
+    expect(readInImage(layers, "count")).toBe("1\n");
+    expect(readInImage(layers, "secret-len")).toBe("12\n");
+    expect(readInImage(layers, "env-len")).toBe("12\n");
+    expect(readInImage(layers, "secret-mode")).toBe("400\n");
+    expect(readInImage(layers, "fromctx")).toBe("from the context");
+    expect(readInImage(layers, "listing")).toBe("x.txt\n");
+    expect(readInImage(layers, "fromstage")).toBe("compiled\n");
+    expect(readInImage(layers, "tmpfs-ok")).toBe("tmpfs\n");
+    // Mount points are not in the layers, nor is anything written through a mount.
+    for (const p of ["cache", "run/secrets", "run", "mnt", "o", "scratch"]) expect(store.layerDirs({ layers }).some((d) => fs.existsSync(path.join(d, p))), p).toBe(false);
+    // The secret is in no layer, blob, cache record or image config.
+    const grep = spawnSync("grep", ["-rl", "s3cret-value", path.join(root, "state")], { encoding: "utf8" });
+        expect([grep.status, grep.stdout]).toEqual([1, ""]);
+
+    // The cache mount keeps its content: a rebuild that runs the step again sees the first run's line.
+    const again = await build({ context: ctx, secrets: { tok: "s3cret-value" }, noCache: true });
+    expect(readInImage(again.info.layers, "count")).toBe("2\n");
+    // Another secret value is no cache miss (Docker's rule: secrets are not part of the key).
+    const other = await build({ context: ctx, secrets: { tok: "s3cret-value" } });
+    expect(other.ran).toEqual([]);
+    await expect(build({ context: ctx })).rejects.toThrow(/Dockerfile:5: RUN --mount=type=secret,id=tok: no build secret "tok" was given/);
+  });
+
+  it("refuses bad RUN flags with the line", async () => {
+    const cases: Array<[string, RegExp]> = [
+      ["RUN --network=host true", /Dockerfile:2: RUN --network=host is not allowed/],
+      ["RUN --mount=type=ssh true", /Dockerfile:2: RUN --mount=type=ssh: type=ssh is not supported/],
+      ["RUN --mount=type=cache true", /Dockerfile:2: RUN --mount=type=cache: a cache mount needs target=PATH/],
+      ["RUN --mount=type=cache,target=/c,sharing=sometimes true", /sharing=sometimes must be shared, private or locked/],
+      ["RUN --mount=type=bind,target=/c,colour=red true", /unknown option "colour" for a bind mount/],
+      ["RUN --mount=type=bind,source=nothere,target=/c true", /file not found in build context/],
+    ];
+    for (const [line, message] of cases) {
+      const ctx = context(`badrun-${line.replace(/\W+/g, "-")}`, { Dockerfile: `FROM busybox\n${line}` });
+      await expect(build({ context: ctx }), line).rejects.toThrow(message);
+    }
+  });
+
+  it("gives RUN Docker's default network (berth's bridge with NAT), and none with --network=none", async () => {
+    const ns = "btbldsrv";
+    const www = path.join(root, "www");
+    fs.mkdirSync(www, { recursive: true });
+    fs.writeFileSync(path.join(www, "pkg.txt"), "a package");
+    const ip = (args: string) => execFileSync("ip", args.split(" "));
+    // A "package mirror" in a namespace of this test, reached from the host through a veth pair (TEST-NET-2, which the host must not route but by default).
+    expect(execFileSync("ip", ["route", "show", "match", "198.51.100.2"], { encoding: "utf8" }).trim()).toMatch(/^(default [^\n]*)?$/);
+    ip(`netns add ${ns}`);
+    let server: ReturnType<typeof spawn> | undefined;
+    try {
+      ip(`link add btbldh type veth peer name btblds netns ${ns}`);
+      ip("addr add 198.51.100.1/30 dev btbldh");
+      ip("link set btbldh up");
+      ip(`-n ${ns} addr add 198.51.100.2/30 dev btblds`);
+      ip(`-n ${ns} link set btblds up`);
+      server = spawn("ip", ["netns", "exec", ns, "busybox", "httpd", "-f", "-p", "198.51.100.2:8080", "-h", www], { stdio: "ignore" });
+      for (let i = 0; !(await httpGet("http://198.51.100.2:8080/pkg.txt").catch(() => undefined)); i++) {
+        if (i > 200) throw new Error("the mirror in its namespace did not start");
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      const ctx = context("network", {
+        Dockerfile: [
+          "FROM busybox",
+          "RUN wget -q -O /got http://198.51.100.2:8080/pkg.txt",
+          "RUN --network=none sh -c 'if wget -q -T 2 -O /x http://198.51.100.2:8080/pkg.txt; then exit 1; fi; grep -c : /proc/net/dev > /none'",
+        ].join("\n"),
+      });
+      const { info } = await netBuilder.build({ context: ctx, tags: ["net:1"] });
+      expect(readInImage(info.layers, "got")).toBe("a package");
+      expect(readInImage(info.layers, "none")).toBe("1\n");
+      for (const p of ["etc/resolv.conf", "etc/hosts"]) {
+        const inBase = store.layerDirs({ layers: [info.layers[0]] }).some((d) => fs.existsSync(path.join(d, p)));
+        if (!inBase) expect(readInImage(info.layers, p), p).toBeUndefined();
+      }
+      // The step's namespace and address are gone, and with them the default network no container uses.
+      expect(execFileSync("ip", ["netns", "list"], { encoding: "utf8" })).not.toMatch(/berth-build-/);
+      expect(fs.existsSync(store.paths.network("bridge").record)).toBe(false);
+    } finally {
+      server?.kill();
+      execFileSync("ip", ["link", "del", "btbldh"], { stdio: "ignore" });
+      ip(`netns del ${ns}`);
+    }
   });
 
   const bad: Array<[string, string, RegExp]> = [

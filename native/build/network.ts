@@ -1,0 +1,78 @@
+// The network of a RUN step, as Docker gives a build: an address on berth's default bridge network (NAT to
+// whatever the host reaches), in a namespace of the step's own, plus resolv.conf and hosts files for it. The
+// address is held under an IPAM owner starting with "#" (no container name does), so the default network is
+// not removed while a step uses it, and is released with the step.
+import * as fs from "node:fs";
+import * as path from "node:path";
+import type { Host } from "../host/exec";
+import { vethName } from "../names";
+import { DEFAULT_NETWORK, type BridgeNetworks } from "../network/networks";
+import { configure, macFor, plug, unplug, type AttachmentRecord } from "../network/attach";
+import { parseSubnet } from "../network/cidr";
+import type { Bind } from "../container/spec";
+
+export interface StepNetwork {
+  netnsPath: string;
+  /** /etc/resolv.conf and /etc/hosts for the step. */
+  binds: Bind[];
+  release(): Promise<void>;
+}
+
+/** Attaches a step (by a short unique id) to the network; files are written under dir. */
+export type StepNetworks = (id: string, dir: string) => Promise<StepNetwork>;
+
+/** The host's resolv.conf without loopback nameservers (a resolver on the host's loopback is not the step's). */
+async function resolvConf(): Promise<string> {
+  const text = await fs.promises.readFile("/etc/resolv.conf", "utf8").catch(() => "");
+  return text
+    .split("\n")
+    .filter((l) => !/^\s*nameserver\s+(127\.|::1\b)/.test(l))
+    .join("\n");
+}
+
+export function bridgeStepNetworks(host: Host, networks: BridgeNetworks): StepNetworks {
+  return async (id, dir) => {
+    const owner = `#build-${id}`;
+    const netns = `berth-build-${id}`;
+    const net = await networks.ensureDefault();
+    const ipam = networks.ipam(net);
+    const ip = await ipam.allocate(owner);
+    const a: AttachmentRecord = {
+      network: DEFAULT_NETWORK,
+      driver: "bridge",
+      ifname: "eth0",
+      hostIf: vethName(owner),
+      device: net.bridge,
+      ip,
+      prefix: parseSubnet(net.subnet).prefix,
+      gateway: net.gateway,
+      mac: macFor(ip),
+      aliases: [],
+      mtu: net.mtu,
+      defaultRoute: !net.internal,
+    };
+    const release = async () => {
+      await unplug(host, { mode: "networks", netns, attachments: [a], ports: [] });
+      await ipam.release(owner);
+      await networks.releaseDefault();
+    };
+    try {
+      await plug(host, netns, [a]);
+      await configure(host, netns, [a]);
+      const files = { resolv: path.join(dir, "resolv.conf"), hosts: path.join(dir, "hosts") };
+      await fs.promises.writeFile(files.resolv, await resolvConf(), { mode: 0o644 });
+      await fs.promises.writeFile(files.hosts, `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n${ip}\tberth-build\n`, { mode: 0o644 });
+      return {
+        netnsPath: `/run/netns/${netns}`,
+        binds: [
+          { source: files.resolv, destination: "/etc/resolv.conf", readOnly: true },
+          { source: files.hosts, destination: "/etc/hosts", readOnly: true },
+        ],
+        release,
+      };
+    } catch (e) {
+      await release().catch(() => undefined);
+      throw e;
+    }
+  };
+}
