@@ -156,6 +156,8 @@ export interface BuildImageRequest {
   buildArgs?: Record<string, string>;
   target?: string;
   noCache?: boolean;
+  /** Build secrets by id (RUN --mount=type=secret). */
+  secrets?: Record<string, string>;
 }
 
 export interface BuildImageResult {
