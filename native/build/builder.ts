@@ -3,7 +3,6 @@
 // cache keyed by the parent state, the instruction as expanded, and the content it reads.
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { createGunzip } from "node:zlib";
 import type { Host } from "../host/exec";
 import type { ImageInfo } from "../runtime";
 import { canonicalJson } from "../json-file";
@@ -14,9 +13,10 @@ import { unpackLayer } from "../image/unpack";
 import { resolveUser } from "../container/user";
 import { DockerfileSyntaxError, chompHeredoc, parseDockerfile, parseHeredoc, parseInstruction, type Instruction } from "./dockerfile";
 import { expandHeredoc, expandWord, expandWords } from "./words";
-import { DockerIgnore, describeFiles, fileDigest, listContext, globRegex, sha256Hex, type ContextFile } from "./context";
+import { DockerIgnore, describeFiles, fileDigest, listContext, globRegex, PatternMatcher, sha256Hex, type ContextFile } from "./context";
 import { ensureDir, placeItems, resolveInRoot, walkTree, type CopyItem } from "./copy";
 import { Sandbox, type Tmpfs } from "./sandbox";
+import { openTar, tarKind } from "./archive";
 import { CacheMounts, missingMountPoints, parseMount, removeMountPoints, type CacheMount, type RunMount } from "./mounts";
 import type { StepNetworks } from "./network";
 import type { Bind } from "../container/spec";
@@ -604,7 +604,15 @@ class Build {
       fromState = stageRef?.state ?? { config: img!.config, layers: img!.manifest.layers };
     }
     const fromContext = fromState === undefined;
-    type Source = { name: string; items: CopyItem[]; describe: string; archive?: boolean };
+    // --parents keeps each source's path (below a "/./" in it, if any) under the destination.
+    const parents = ins.flags.parents !== undefined && ins.flags.parents !== "false";
+    let exclude: PatternMatcher | undefined;
+    try {
+      exclude = ins.flagLists.exclude && new PatternMatcher(ins.flagLists.exclude.map((e) => expandWord(e, this.vars(stage), this.escape)));
+    } catch (e) {
+      throw this.fail(ins, `--exclude: ${(e as Error).message}`);
+    }
+    type Source = { name: string; items: CopyItem[]; describe: string; parent?: string; archive?: Awaited<ReturnType<typeof tarKind>> };
     const resolved: Source[] = [];
     const downloads: string[] = [];
     const fromBox = fromState && (await Sandbox.open(this.host, this.store.paths.ingest, this.lowers(fromState)));
@@ -632,16 +640,24 @@ class Build {
           resolved.push({ name, items: [item], describe: `${src} ${await fileDigest(file, stat)}` });
           continue;
         }
+        const pivot = src.indexOf("/./");
+        const base = pivot < 0 ? "" : path.posix.normalize(src.slice(0, pivot).replace(/^\/+/, ""));
+        const parentOf = (rel: string) => (base && base !== "." && rel.startsWith(`${base}/`) ? rel.slice(base.length + 1) : rel);
+        const found: Source[] = [];
         if (fromContext) {
-          for (const s of await this.contextSources(ins, src)) {
-            const archive = ins.name === "ADD" && s.items[0].stat.isFile() && (await isArchive(s.items[0].src));
-            resolved.push({ ...s, archive });
-          }
-        }
-        else {
+          for (const s of await this.contextSources(ins, src)) found.push({ ...s, parent: parentOf(s.describe) });
+        } else {
           const host = await resolveInRoot(fromBox!.rootfs, path.posix.resolve("/", src));
           if (!fs.existsSync(host)) throw this.fail(ins, `--from=${from}: ${src} does not exist in that stage`);
-          resolved.push({ name: path.posix.basename(src), items: await walkTree(host), describe: src });
+          const rel = path.posix.resolve("/", src).slice(1);
+          found.push({ name: path.posix.basename(src), items: await walkTree(host), describe: src, parent: parentOf(rel) });
+        }
+        for (const s of found) {
+          // --exclude patterns match below a directory source, or a file source's name or path.
+          if (exclude && !s.items[0].stat.isDirectory() && (exclude.matchesOrParentMatches(s.name) || exclude.matchesOrParentMatches(s.describe))) continue;
+          if (exclude) s.items = s.items.filter((it) => it.rel === "" || !exclude.matchesOrParentMatches(it.rel));
+          const archive = fromContext && ins.name === "ADD" && s.items[0].stat.isFile() ? await tarKind(s.items[0].src) : undefined;
+          resolved.push({ ...s, archive });
         }
       }
       const many = resolved.length > 1;
@@ -650,6 +666,8 @@ class Build {
       }
       const key = {
         args: words,
+        ...(parents ? { parents } : {}),
+        ...(exclude ? { exclude: ins.flagLists.exclude } : {}),
         chown: ins.flags.chown,
         chmod: ins.flags.chmod,
         from: fromState && { config: fromState.config, layers: fromState.layers.map((l) => l.digest) },
@@ -662,12 +680,13 @@ class Build {
           const single = s.items[0];
           const isDirSource = single.stat.isDirectory();
           let target = dest;
-          if (!isDirSource) {
+          if (parents && s.parent !== undefined) target = path.posix.join(dest, s.parent);
+          else if (!isDirSource) {
             const existing = await fs.promises.stat(await resolveInRoot(box.rootfs, dest)).catch(() => undefined);
             if (destIsDir || existing?.isDirectory()) target = path.posix.join(dest, s.name);
           }
           if (s.archive) {
-            await this.extract(ins, single.src, await ensureDir(box.rootfs, dest));
+            await this.extract(ins, single.src, s.archive, await ensureDir(box.rootfs, dest));
             continue;
           }
           await placeItems(box.rootfs, target, s.items, { owner, mode });
@@ -740,27 +759,10 @@ class Build {
     return file;
   }
 
-  /** ADD of a local tar (plain or gzip): unpacked into dest with the same refusals as a layer. */
-  private async extract(ins: Instruction, file: string, dir: string): Promise<void> {
-    const raw = fs.createReadStream(file);
-    const gz = (await magic(file)).subarray(0, 2).equals(Buffer.from([0x1f, 0x8b]));
-    await unpackLayer({ host: this.host, tar: gz ? raw.pipe(createGunzip()) : raw, dir, lowers: [], layer: `${this.label()}:${ins.line} (ADD ${path.basename(file)})` });
+  /** ADD of a local tar (plain, gzip, bzip2, xz or zstd): unpacked into dest with the same refusals as a layer. */
+  private async extract(ins: Instruction, file: string, kind: NonNullable<Awaited<ReturnType<typeof tarKind>>>, dir: string): Promise<void> {
+    const { tar, done } = openTar(file, kind);
+    await unpackLayer({ host: this.host, tar, dir, lowers: [], layer: `${this.label()}:${ins.line} (ADD ${path.basename(file)})` });
+    await done;
   }
-}
-
-async function magic(file: string): Promise<Buffer> {
-  const fh = await fs.promises.open(file, "r");
-  try {
-    const b = Buffer.alloc(512);
-    const { bytesRead } = await fh.read(b, 0, 512, 0);
-    return b.subarray(0, bytesRead);
-  } finally {
-    await fh.close();
-  }
-}
-
-/** A tar (ustar magic at 257) or a gzip stream, the archives ADD unpacks. */
-async function isArchive(file: string): Promise<boolean> {
-  const b = await magic(file);
-  return (b[0] === 0x1f && b[1] === 0x8b) || b.subarray(257, 262).toString() === "ustar";
 }

@@ -267,6 +267,44 @@ describe("builder", () => {
     await expect(build({ context: ctx })).rejects.toThrow(/Dockerfile:5: RUN --mount=type=secret,id=tok: no build secret "tok" was given/);
   });
 
+  it("copies with --parents, --exclude, quoted flag values, and ADD unpacks bzip2 and xz tars (not other xz files)", async () => {
+    const ctx = context("copyflags", {
+      Dockerfile: [
+        "FROM busybox",
+        "COPY --parents a/x.txt b/c/y.txt /p/",
+        "COPY --parents ./src/./pkg/z.txt /q/",
+        "COPY --exclude=*.md --exclude=sub/skip docs /docs/",
+        'COPY --chown="1:2" a/x.txt /owned',
+        "ADD t.tar.bz2 /bz/",
+        "ADD t.tar.xz /xz/",
+        "ADD plain.xz /raw/",
+      ].join("\n"),
+      "a/x.txt": "x",
+      "b/c/y.txt": "y",
+      "src/pkg/z.txt": "z",
+      "docs/keep.txt": "keep",
+      "docs/readme.md": "md",
+      "docs/sub/skip": "skip",
+      "docs/sub/other": "other",
+    });
+    const tarSrc = path.join(root, "tarsrc2");
+    fs.mkdirSync(path.join(tarSrc, "in"), { recursive: true });
+    fs.writeFileSync(path.join(tarSrc, "in/f.txt"), "packed");
+    execFileSync("tar", ["-cjf", path.join(ctx, "t.tar.bz2"), "-C", tarSrc, "in"]);
+    execFileSync("tar", ["-cJf", path.join(ctx, "t.tar.xz"), "-C", tarSrc, "in"]);
+    execFileSync("sh", ["-c", `printf 'not a tar' | xz > ${path.join(ctx, "plain.xz")}`]);
+    const { info } = await build({ context: ctx });
+    const l = info.layers;
+    expect([readInImage(l, "p/a/x.txt"), readInImage(l, "p/b/c/y.txt"), readInImage(l, "q/pkg/z.txt")]).toEqual(["x", "y", "z"]);
+    expect(readInImage(l, "q/src")).toBeUndefined();
+    expect([readInImage(l, "docs/keep.txt"), readInImage(l, "docs/sub/other")]).toEqual(["keep", "other"]);
+    expect([readInImage(l, "docs/readme.md"), readInImage(l, "docs/sub/skip")]).toEqual([undefined, undefined]);
+    const owned = store.layerDirs({ layers: l }).map((d) => path.join(d, "owned")).find((p) => fs.existsSync(p))!;
+    expect([fs.statSync(owned).uid, fs.statSync(owned).gid]).toEqual([1, 2]);
+    expect([readInImage(l, "bz/in/f.txt"), readInImage(l, "xz/in/f.txt")]).toEqual(["packed", "packed"]);
+    expect(store.layerDirs({ layers: l }).some((d) => fs.existsSync(path.join(d, "raw/plain.xz")))).toBe(true);
+  });
+
   it("refuses bad RUN flags with the line", async () => {
     const cases: Array<[string, RegExp]> = [
       ["RUN --network=host true", /Dockerfile:2: RUN --network=host is not allowed/],
