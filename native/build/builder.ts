@@ -762,7 +762,12 @@ class Build {
   /** ADD of a local tar (plain, gzip, bzip2, xz or zstd): unpacked into dest with the same refusals as a layer. */
   private async extract(ins: Instruction, file: string, kind: NonNullable<Awaited<ReturnType<typeof tarKind>>>, dir: string): Promise<void> {
     const { tar, done } = openTar(file, kind);
-    await unpackLayer({ host: this.host, tar, dir, lowers: [], layer: `${this.label()}:${ins.line} (ADD ${path.basename(file)})` });
+    try {
+      await unpackLayer({ host: this.host, tar, dir, lowers: [], layer: `${this.label()}:${ins.line} (ADD ${path.basename(file)})` });
+    } finally {
+      // The tar reader stops at the end-of-archive blocks: what follows is not read, and the stream must close.
+      tar.destroy();
+    }
     await done;
   }
 }
