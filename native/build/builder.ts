@@ -17,6 +17,7 @@ import { DockerIgnore, describeFiles, fileDigest, listContext, globRegex, Patter
 import { ensureDir, placeItems, resolveInRoot, walkTree, type CopyItem } from "./copy";
 import { Sandbox, type Tmpfs } from "./sandbox";
 import { openTar, tarKind } from "./archive";
+import { Progress, type Vertex } from "./progress";
 import { CacheMounts, missingMountPoints, parseMount, removeMountPoints, type CacheMount, type RunMount } from "./mounts";
 import type { StepNetworks } from "./network";
 import type { Bind } from "../container/spec";
@@ -35,7 +36,7 @@ export interface BuildRequest {
   secrets?: Record<string, string>;
   /** Refs to store the result under. */
   tags: string[];
-  /** Progress lines ("Step 3/7 : RUN …", a step's output). */
+  /** Progress lines in BuildKit's plain format ("#3 [2/5] RUN make", the step's output, "#3 DONE 1.2s"). */
   log?: (line: string) => void;
 }
 
@@ -62,6 +63,10 @@ interface Stage {
   args: Map<string, string | undefined>;
   /** Whether CMD was set in this stage (ENTRYPOINT resets an inherited CMD). */
   cmdSet: boolean;
+  /** Progress labels: "[builder 2/5]" (the stage's name only when the Dockerfile has several). */
+  label: string;
+  steps: number;
+  done: number;
 }
 
 interface CacheEntry {
@@ -135,6 +140,8 @@ class Build {
   private readonly lease = `build-${process.pid}-${Date.now()}-${Math.random().toString(16).slice(2, 8)}`;
   private readonly made: CacheEntry[] = [];
   private context?: Promise<ContextFile[]>;
+  private readonly progress: Progress;
+  private stageCount = 1;
 
   constructor(
     private readonly host: Host,
@@ -143,6 +150,7 @@ class Build {
     private readonly req: BuildRequest,
   ) {
     this.file = path.resolve(req.context, req.dockerfile ?? "Dockerfile");
+    this.progress = new Progress(req.log);
   }
 
   async run(): Promise<BuildResult> {
@@ -153,12 +161,17 @@ class Build {
     this.escape = escape;
     const groups = this.splitStages(instructions);
     const targetIndex = this.targetIndex(groups);
+    this.stageCount = targetIndex + 1;
     try {
       for (const group of groups.slice(0, targetIndex + 1)) await this.runStage(group);
       const final = this.stages[targetIndex].state;
       const [first, ...more] = this.req.tags;
+      const v = this.progress.vertex("exporting to image");
       const info = await this.store.commit(first, final.config, final.layers);
       for (const ref of more) await this.store.tag(first, ref);
+      v.note(`writing image ${info.id} done`);
+      for (const ref of this.req.tags) v.note(`naming to ${ref} done`);
+      v.done();
       return { info, ran: this.ran, cached: this.cached };
     } finally {
       await this.store.dropLease(this.lease);
@@ -248,8 +261,11 @@ class Build {
   private async runStage(group: Instruction[]): Promise<void> {
     const [from, ...rest] = group;
     const { ref, name } = this.fromParts(from);
-    const stage: Stage = { name, index: this.stages.length, state: { config: emptyConfig(), layers: [] }, args: new Map(), cmdSet: false };
-    this.req.log?.(`Step ${stage.index + 1}: ${from.text}`);
+    const index = this.stages.length;
+    const label = this.stageCount > 1 ? `${name ?? `stage-${index}`} ` : "";
+    const steps = 1 + rest.filter((i) => LAYER_STEPS.has(i.name)).length;
+    const stage: Stage = { name, index, state: { config: emptyConfig(), layers: [] }, args: new Map(), cmdSet: false, label, steps, done: 0 };
+    const v = this.vertex(stage, `FROM ${ref}`);
     if (ref.toLowerCase() !== "scratch") {
       const parent = this.stageNamed(ref);
       if (parent && /^\d+$/.test(ref)) throw this.fail(from, `cannot name a stage by number: use FROM … AS name`);
@@ -260,6 +276,7 @@ class Build {
       const config = structuredClone(parent ? parent.state.config : base!.config);
       stage.state = { config: { ...config, history: config.history ?? [] }, layers: parent ? [...parent.state.layers] : base!.manifest.layers };
     }
+    v.done();
     const triggers = stage.state.config.config.OnBuild ?? [];
     delete stage.state.config.config.OnBuild;
     this.stages.push(stage);
@@ -287,7 +304,6 @@ class Build {
     const expand = (s: string) => expandWord(s, vars, this.escape);
     const words = () => ins.args.map(expand);
     const pairs = () => ins.pairs.map(([k, v]) => [expand(k), expand(v)]);
-    if (!LAYER_STEPS.has(ins.name)) this.req.log?.(`  ${ins.text}`);
     switch (ins.name) {
       case "ARG":
         for (const [k, v] of this.argWords(ins, vars)) {
@@ -351,7 +367,7 @@ class Build {
         c.WorkingDir = dir;
         if (!(await this.existsInStage(stage, dir))) {
           await this.layerStep(stage, ins, { dir }, async (box) => void (await ensureDir(box.rootfs, dir)));
-        } else this.req.log?.(`  ${ins.text}`);
+        } else this.vertex(stage, ins.text).done();
         break;
       }
       case "RUN":
@@ -452,7 +468,7 @@ class Build {
       ...(mounts.length > 0 ? { mounts: mounts.map((m) => (m.type === "secret" ? { ...m, present: secrets.includes(m) } : m)), binds: binds.map((b) => b.describe) } : {}),
       ...(network !== "default" ? { network } : {}),
     };
-    await this.layerStep(stage, ins, key, async (box) => {
+    await this.layerStep(stage, ins, key, async (box, progress) => {
       const secretDir = path.join(box.dir, "secrets");
       await fs.promises.mkdir(secretDir, { mode: 0o700 });
       const secretEnv: string[] = [];
@@ -483,12 +499,11 @@ class Build {
       const points = await missingMountPoints(box.rootfs, targets);
       try {
         const run = async (cacheBinds: Bind[]) =>
-          box.run({ args, env: [...env, ...secretEnv], cwd: c.WorkingDir ?? "/", user: c.User, binds: [...fixed, ...cacheBinds, ...(net?.binds ?? [])], tmpfs, netnsPath: net?.netnsPath });
+          box.run({ args, env: [...env, ...secretEnv], cwd: c.WorkingDir ?? "/", user: c.User, binds: [...fixed, ...cacheBinds, ...(net?.binds ?? [])], tmpfs, netnsPath: net?.netnsPath, onOutput: progress.output });
         const withCaches = (i: number, acc: Bind[]): ReturnType<typeof run> =>
           i === caches.length ? run(acc) : this.opts.caches.use(caches[i], (dir) => withCaches(i + 1, [...acc, { source: dir, destination: caches[i].target, readOnly: caches[i].readonly }]));
         const r = await withCaches(0, []);
         const output = `${r.stdout}${r.stderr}`.trim();
-        if (output) this.req.log?.(output);
         if (r.code !== 0) {
           const tail = output.split("\n").slice(-10).join("\n");
           throw this.fail(ins, `${ins.args.join(" ")} failed with exit code ${r.code}${tail ? `:\n${tail}` : ""}`);
@@ -543,24 +558,36 @@ class Build {
    * A step that makes a layer: answered by the cache when an entry for (parent state, step, content) still has
    * its layer; otherwise run in a sandbox over the stage's layers, its upper directory committed as the layer.
    */
-  private async layerStep(stage: Stage, ins: Instruction, key: unknown, work: (box: Sandbox) => Promise<void>): Promise<void> {
+  /** A progress vertex for the stage's next step, "[stage i/n] TEXT". */
+  private vertex(stage: Stage, text: string): Vertex {
+    stage.done++;
+    return this.progress.vertex(`[${stage.label}${stage.done}/${Math.max(stage.steps, stage.done)}] ${text}`);
+  }
+
+  private async layerStep(stage: Stage, ins: Instruction, key: unknown, work: (box: Sandbox, progress: Vertex) => Promise<void>): Promise<void> {
     const where = `${this.label()}:${ins.line} ${ins.text}`;
     const state = stage.state;
     const cacheKey = sha256Hex(canonicalJson({ parent: { config: state.config, layers: state.layers.map((l) => l.digest) }, step: ins.name, key }));
     const hit = this.req.noCache ? undefined : await this.cacheGet(cacheKey);
     let entry: CacheEntry;
+    const v = this.vertex(stage, ins.text);
     if (hit) {
-      this.req.log?.(`  ${ins.text} (cached)`);
+      v.cached();
       this.cached.push(where);
       entry = hit;
+      // Its last use, for `berth builder prune --filter until=…`.
+      await this.store.putLease(`cache-${cacheKey}`, { blobs: [entry.desc.digest], layers: [entry.diffId], data: entry });
     } else {
-      this.req.log?.(`  ${ins.text}`);
       const box = await Sandbox.open(this.host, this.store.paths.ingest, this.lowers(state));
       try {
-        await work(box);
+        await work(box, v);
         await box.close();
         const { desc, diffId } = await commitLayer(this.host, this.store, box.upper, where);
         entry = { desc, diffId };
+        v.done();
+      } catch (e) {
+        v.error((e as Error).message.split("\n")[0]);
+        throw e;
       } finally {
         await box.discard();
       }

@@ -25,6 +25,8 @@ export interface RunProcess {
   /** Host paths mounted into the step (RUN --mount, a heredoc script). */
   binds?: Bind[];
   tmpfs?: Tmpfs[];
+  /** The process's output as it comes. */
+  onOutput?: (chunk: string) => void;
   /** The network namespace to run in; without one the step has loopback only. */
   netnsPath?: string;
 }
@@ -82,7 +84,7 @@ export class Sandbox {
     // A runc state root of its own: build steps stay out of `runc list` of berth's long-lived containers.
     const root = ["--root", path.join(this.dir, "runc")];
     try {
-      return await this.host.tryRun("runc", [...root, "run", "--bundle", bundle, id]);
+      return await this.host.tryRun("runc", [...root, "run", "--bundle", bundle, id], { onOutput: p.onOutput });
     } finally {
       await this.host.tryRun("runc", [...root, "delete", "--force", id]);
     }

@@ -305,6 +305,26 @@ describe("builder", () => {
     expect(store.layerDirs({ layers: l }).some((d) => fs.existsSync(path.join(d, "raw/plain.xz")))).toBe(true);
   });
 
+  it("reports progress as BuildKit's plain output: numbered steps, the RUN's output, CACHED, durations", async () => {
+    const ctx = context("progress", {
+      Dockerfile: "FROM busybox AS base\nENV A=1\nRUN echo hello; echo there >&2\nFROM base AS final\nCOPY f /f\n",
+      f: "f",
+    });
+    const lines: string[] = [];
+    await build({ context: ctx, log: (l) => lines.push(l) });
+    expect(lines[0]).toBe("#1 [base 1/2] FROM busybox");
+    expect(lines).toContain("#2 [base 2/2] RUN echo hello; echo there >&2");
+    expect(lines.filter((l) => /^#2 \d+\.\d{3} (hello|there)$/.test(l))).toHaveLength(2);
+    expect(lines.some((l) => /^#2 DONE \d+\.\ds$/.test(l))).toBe(true);
+    expect(lines).toContain("#4 [final 2/2] COPY f /f");
+    expect(lines).toContain("#5 exporting to image");
+    expect(lines).toContain("#5 naming to built:latest done");
+    const again: string[] = [];
+    await build({ context: ctx, log: (l) => again.push(l) });
+    expect(again).toEqual(expect.arrayContaining(["#2 CACHED", "#4 CACHED"]));
+    expect(again.some((l) => /^#2 \d+\.\d{3} hello$/.test(l))).toBe(false);
+  });
+
   it("refuses bad RUN flags with the line", async () => {
     const cases: Array<[string, RegExp]> = [
       ["RUN --network=host true", /Dockerfile:2: RUN --network=host is not allowed/],
