@@ -168,6 +168,9 @@ export class CacheMounts {
       }
     }
     await make(dir);
+    // Its last use, for `berth builder prune --filter until=…`.
+    const now = new Date();
+    await fs.promises.utimes(`${dir}.id`, now, now).catch(() => undefined);
     if (m.sharing === "shared") return fn(dir);
     this.held.add(m.id);
     try {
