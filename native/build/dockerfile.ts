@@ -86,87 +86,35 @@ export class DockerfileSyntaxError extends Error {
 const isSpace = (c: string | undefined): boolean => c !== undefined && /^\s$/u.test(c);
 const WHITESPACE = /[\t\v\f\r ]+/;
 
-/** Leading `--flag[=value]` words (quotes and backslashes removed, `--` ending them) and the rest of the line. */
-function extractFlags(line: string): { rest: string; flags: string[] } {
-  const flags: string[] = [];
-  let word = "";
-  let phase: "spaces" | "word" | "quote" = "spaces";
-  let quote = "";
-  let blankOk = false;
-  for (let pos = 0; pos <= line.length; pos++) {
-    const ch = line[pos];
-    if (phase === "spaces") {
-      if (pos === line.length) break;
-      if (isSpace(ch)) continue;
-      if (ch !== "-" || line[pos + 1] !== "-") return { rest: line.slice(pos), flags };
-      phase = "word";
-    }
-    if (pos === line.length) {
-      if (word !== "--" && (blankOk || word)) flags.push(word);
-      break;
-    }
-    if (phase === "word") {
-      if (isSpace(ch)) {
-        phase = "spaces";
-        if (word === "--") return { rest: line.slice(pos), flags };
-        if (blankOk || word) flags.push(word);
-        word = "";
-        blankOk = false;
-        continue;
-      }
-      if (ch === "'" || ch === '"') {
-        quote = ch;
-        blankOk = true;
-        phase = "quote";
-        continue;
-      }
-      if (ch === "\\") {
-        if (pos + 1 === line.length) continue;
-        pos++;
-      }
-      word += line[pos];
-      continue;
-    }
-    if (ch === quote) {
-      phase = "word";
-      continue;
-    }
-    if (ch === "\\") {
-      if (pos + 1 === line.length) {
-        phase = "word";
-        continue;
-      }
-      pos++;
-    }
-    word += line[pos];
-  }
-  return { rest: "", flags };
-}
-
-// ---- the argument forms (BuildKit's line parsers) ----
-
-/** Words at unquoted whitespace, quotes and escapes kept (they are removed at expansion). */
-function parseWords(rest: string, escape: string): string[] {
-  const chars = Array.from(rest);
+/**
+ * BuildKit's word scanner. Raw (the argument forms): words at unquoted whitespace with quotes and escapes kept,
+ * removed later at expansion. Flags (splitCommand): the leading `--flag[=value]` words with quotes and
+ * backslashes removed, up to the first other word or a `--`, and the rest of the line.
+ */
+function scanWords(line: string, o: { escape: string; raw: boolean; flags: boolean }): { words: string[]; rest: string } {
+  const chars = Array.from(line);
   const words: string[] = [];
+  const rest = (pos: number) => ({ words, rest: chars.slice(pos).join("") });
+  let word = "";
   let phase: "spaces" | "word" | "quote" = "spaces";
   let quote = "";
   let blankOk = false;
-  let word = "";
   for (let pos = 0; pos <= chars.length; pos++) {
     let ch = chars[pos];
     if (phase === "spaces") {
       if (pos === chars.length) break;
       if (isSpace(ch)) continue;
+      if (o.flags && (ch !== "-" || chars[pos + 1] !== "-")) return rest(pos);
       phase = "word";
     }
     if (pos === chars.length) {
-      if (blankOk || word) words.push(word);
+      if (!(o.flags && word === "--") && (blankOk || word)) words.push(word);
       break;
     }
     if (phase === "word") {
       if (isSpace(ch)) {
         phase = "spaces";
+        if (o.flags && word === "--") return rest(pos);
         if (blankOk || word) words.push(word);
         word = "";
         blankOk = false;
@@ -176,28 +124,42 @@ function parseWords(rest: string, escape: string): string[] {
         quote = ch;
         blankOk = true;
         phase = "quote";
+        if (!o.raw) continue;
       }
-      if (ch === escape) {
+      if (ch === o.escape) {
         if (pos + 1 === chars.length) continue;
-        word += ch;
+        if (o.raw) word += ch;
         ch = chars[++pos];
       }
       word += ch;
       continue;
     }
-    if (ch === quote) phase = "word";
-    if (ch === escape && quote !== "'") {
+    if (ch === quote) {
+      phase = "word";
+      if (!o.raw) continue;
+    }
+    // Raw, nothing escapes inside single quotes; the flag scanner takes a backslash in either.
+    if (ch === o.escape && (!o.raw || quote !== "'")) {
       if (pos + 1 === chars.length) {
         phase = "word";
         continue;
       }
-      word += ch;
+      if (o.raw) word += ch;
       ch = chars[++pos];
     }
     word += ch;
   }
-  return words;
+  return { words, rest: "" };
 }
+
+const extractFlags = (line: string): { rest: string; flags: string[] } => {
+  const { words, rest } = scanWords(line, { escape: "\\", raw: false, flags: true });
+  return { rest, flags: words };
+};
+
+// ---- the argument forms (BuildKit's line parsers) ----
+
+const parseWords = (rest: string, escape: string): string[] => scanWords(rest, { escape, raw: true, flags: false }).words;
 
 function chain(values: string[]): Node | undefined {
   let head: Node | undefined;
