@@ -103,6 +103,12 @@ function durationNs(flag: string, v: string): number {
 
 const isUrl = (s: string): boolean => /^https?:\/\//.test(s);
 
+/** BuildKit's automatic platform ARGs: in scope for FROM, and in a stage once declared (`ARG TARGETARCH`). */
+const PLATFORM_ARGS: Record<string, string> = {
+  TARGETPLATFORM: `linux/${HOST_ARCH}`, TARGETOS: "linux", TARGETARCH: HOST_ARCH, TARGETVARIANT: "",
+  BUILDPLATFORM: `linux/${HOST_ARCH}`, BUILDOS: "linux", BUILDARCH: HOST_ARCH, BUILDVARIANT: "",
+};
+
 export interface BuilderOptions {
   /** Finds a base image the store lacks. */
   resolveBase?: BaseResolver;
@@ -226,7 +232,7 @@ class Build {
   }
 
   private globalVars(): Map<string, string> {
-    return new Map([...this.globalArgs].filter((e): e is [string, string] => e[1] !== undefined));
+    return new Map([...Object.entries(PLATFORM_ARGS), ...[...this.globalArgs].filter((e): e is [string, string] => e[1] !== undefined)]);
   }
 
   private fromParts(ins: Instruction): { ref: string; name?: string } {
@@ -261,6 +267,10 @@ class Build {
   private async runStage(group: Instruction[]): Promise<void> {
     const [from, ...rest] = group;
     const { ref, name } = this.fromParts(from);
+    if (from.flags.platform !== undefined) {
+      const platform = expandWord(from.flags.platform, this.globalVars(), this.escape);
+      if (platform !== PLATFORM_ARGS.TARGETPLATFORM) throw this.fail(from, `--platform=${platform}: berth builds for this host's platform only (${PLATFORM_ARGS.TARGETPLATFORM})`);
+    }
     const index = this.stages.length;
     const label = this.stageCount > 1 ? `${name ?? `stage-${index}`} ` : "";
     const steps = 1 + rest.filter((i) => LAYER_STEPS.has(i.name)).length;
@@ -307,7 +317,7 @@ class Build {
     switch (ins.name) {
       case "ARG":
         for (const [k, v] of this.argWords(ins, vars)) {
-          const global = this.globalArgs.has(k) ? this.globalArgs.get(k) : undefined;
+          const global = this.globalArgs.has(k) ? this.globalArgs.get(k) : PLATFORM_ARGS[k];
           stage.args.set(k, this.req.buildArgs?.[k] ?? v ?? global);
         }
         break;
@@ -631,6 +641,13 @@ class Build {
       fromState = stageRef?.state ?? { config: img!.config, layers: img!.manifest.layers };
     }
     const fromContext = fromState === undefined;
+    // ADD --checksum pins what a URL serves (BuildKit takes it for one URL source).
+    const checksum = ins.flags.checksum;
+    if (checksum !== undefined) {
+      if (!/^sha256:[0-9a-f]{64}$/.test(checksum)) throw this.fail(ins, `--checksum=${checksum} must be sha256: and 64 hex digits`);
+      if (sources.length !== 1 || !isUrl(sources[0])) throw this.fail(ins, "--checksum applies to a single URL source only");
+    }
+    if (ins.flags["keep-git-dir"] !== undefined) throw this.fail(ins, "--keep-git-dir: git sources are not supported by berth's builder");
     // --parents keeps each source's path (below a "/./" in it, if any) under the destination.
     const parents = ins.flags.parents !== undefined && ins.flags.parents !== "false";
     let exclude: PatternMatcher | undefined;
@@ -662,6 +679,9 @@ class Build {
           const file = await this.download(ins, src);
           downloads.push(file);
           const stat = await fs.promises.stat(file);
+          if (checksum !== undefined && `sha256:${await fileDigest(file, stat)}` !== checksum) {
+            throw this.fail(ins, `--checksum: ${src} has digest sha256:${await fileDigest(file, stat)}, not ${checksum}`);
+          }
           const name = path.posix.basename(new URL(src).pathname) || "index.html";
           const item = { src: file, rel: "", stat: Object.assign(stat, { mode: (stat.mode & ~0o7777) | 0o600 }) };
           resolved.push({ name, items: [item], describe: `${src} ${await fileDigest(file, stat)}` });

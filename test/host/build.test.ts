@@ -3,6 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as fs from "node:fs";
 import * as http from "node:http";
+import { createHash } from "node:crypto";
 import * as path from "node:path";
 import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { realHost } from "../../native";
@@ -323,6 +324,19 @@ describe("builder", () => {
     await build({ context: ctx, log: (l) => again.push(l) });
     expect(again).toEqual(expect.arrayContaining(["#2 CACHED", "#4 CACHED"]));
     expect(again.some((l) => /^#2 \d+\.\d{3} hello$/.test(l))).toBe(false);
+  });
+
+  it("has BuildKit's platform ARGs, takes FROM --platform of this host, and checks ADD --checksum", async () => {
+    const ok = context("platform", {
+      Dockerfile: `FROM --platform=$BUILDPLATFORM busybox\nARG TARGETARCH\nRUN echo "$TARGETARCH" > /arch\nADD --checksum=sha256:${createHash("sha256").update("fetched /r.txt").digest("hex")} ${serverUrl}/r.txt /r.txt\n`,
+    });
+    const { info } = await build({ context: ok });
+    expect(readInImage(info.layers, "arch")).toBe(`${process.arch === "x64" ? "amd64" : process.arch}\n`);
+    expect(readInImage(info.layers, "r.txt")).toBe("fetched /r.txt");
+    const foreign = context("platform-bad", { Dockerfile: "FROM --platform=linux/s390x busybox\n" });
+    await expect(build({ context: foreign })).rejects.toThrow("Dockerfile:1: FROM --platform=linux/s390x: berth builds for this host's platform only");
+    const pinned = context("checksum-bad", { Dockerfile: `FROM busybox\nADD --checksum=sha256:${"0".repeat(64)} ${serverUrl}/r.txt /r.txt\n` });
+    await expect(build({ context: pinned })).rejects.toThrow(/Dockerfile:2: ADD --checksum: .* has digest sha256:[0-9a-f]{64}, not sha256:0{64}/);
   });
 
   it("refuses bad RUN flags with the line", async () => {
