@@ -1,6 +1,8 @@
 // `npm run bench` (builds part): one Dockerfile built cold and with a full cache hit by berth and, when a Docker
 // engine answers (started by hand), by `docker build` in the same run, as ratios (targets: cold ≤ 1.0×, cache
-// hit ≤ 0.5× Docker's); and a build whose RUN keeps its downloads in a cache mount, run twice.
+// hit ≤ 0.5× Docker's); and a build whose RUN keeps its downloads in a cache mount, run twice. The engine is the
+// one DOCKER_HOST names, driven by $BERTH_BENCH_DOCKER (default "docker") with BuildKit on (DOCKER_BUILDKIT=1);
+// BERTH_BENCH_DOCKER_NETWORK=none for an engine started with --bridge=none (berth's RUN has its bridge anyway).
 import { execFileSync, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
@@ -9,6 +11,8 @@ import * as path from "node:path";
 import { createNativeRuntime } from "../native";
 
 const REPO = path.resolve(__dirname, "../..");
+const DOCKER = process.env.BERTH_BENCH_DOCKER ?? "docker";
+const dockerEnv = { ...process.env, DOCKER_BUILDKIT: "1" };
 
 async function timed<T>(fn: () => Promise<T> | T): Promise<[number, T]> {
   const start = process.hrtime.bigint();
@@ -18,8 +22,8 @@ async function timed<T>(fn: () => Promise<T> | T): Promise<[number, T]> {
 
 /** Whether a Docker engine answers, and why not. */
 function dockerEngine(): string | undefined {
-  const r = spawnSync("docker", ["info", "--format", "{{.ServerVersion}}"], { encoding: "utf8", timeout: 10_000 });
-  if (r.error) return `no docker CLI (${(r.error as NodeJS.ErrnoException).code})`;
+  const r = spawnSync(DOCKER, ["info", "--format", "{{.ServerVersion}}"], { encoding: "utf8", timeout: 10_000 });
+  if (r.error) return `no docker CLI ${DOCKER} (${(r.error as NodeJS.ErrnoException).code})`;
   if (r.status !== 0) return `no Docker engine answers (${(r.stderr || r.stdout).trim().split("\n")[0]})`;
   return undefined;
 }
@@ -56,13 +60,15 @@ async function main(): Promise<void> {
     const absent = dockerEngine();
     if (absent) rows.push(`docker build: not measured — ${absent}; start dockerd by hand to compare`);
     else {
-      execFileSync("docker", ["import", tar, "busybox:latest"], { stdio: "ignore" });
-      const docker = (extra: string[]) => execFileSync("docker", ["build", "-q", ...extra, "-t", "bench-build-docker:1", ctx], { stdio: "ignore" });
+      const version = execFileSync(DOCKER, ["info", "--format", "{{.ServerVersion}}"], { encoding: "utf8" }).trim();
+      execFileSync(DOCKER, ["import", tar, "busybox:latest"], { stdio: "ignore" });
+      const docker = (extra: string[]) => execFileSync(DOCKER, ["build", "-q", "--network", process.env.BERTH_BENCH_DOCKER_NETWORK ?? "default", ...extra, "-t", "bench-build-docker:1", ctx], { stdio: "ignore", env: dockerEnv });
       const [dCold] = await timed(() => docker(["--no-cache"]));
       const [dHit] = await timed(() => docker([]));
-      rows.push(`build, docker build:                    cold ${dCold.toFixed(0)} ms, cache hit ${dHit.toFixed(0)} ms`);
+      rows.push(`build, docker build (engine ${version}, RUN network ${process.env.BERTH_BENCH_DOCKER_NETWORK ?? "default"}): cold ${dCold.toFixed(0)} ms, cache hit ${dHit.toFixed(0)} ms`);
       rows.push(`ratio berth/docker:                     cold ${(cold / dCold).toFixed(2)} (target ≤ 1.0), cache hit ${(hit / dHit).toFixed(2)} (target ≤ 0.5)`);
-      spawnSync("docker", ["rmi", "-f", "bench-build-docker:1"], { stdio: "ignore" });
+      spawnSync(DOCKER, ["rmi", "-f", "bench-build-docker:1"], { stdio: "ignore" });
+      spawnSync(DOCKER, ["builder", "prune", "-af"], { stdio: "ignore", env: dockerEnv });
     }
 
     // A RUN that "downloads" 30 MB unless its cache mount has it: the second run (the step re-run) reuses it.

@@ -3,6 +3,7 @@
 // cache keyed by the parent state, the instruction as expanded, and the content it reads.
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { constants } from "node:zlib";
 import type { Host } from "../host/exec";
 import type { ImageInfo } from "../runtime";
 import { canonicalJson } from "../json-file";
@@ -19,7 +20,7 @@ import { Sandbox, type Tmpfs } from "./sandbox";
 import { openTar, tarKind } from "./archive";
 import { Progress, type Vertex } from "./progress";
 import { CacheMounts, missingMountPoints, parseMount, removeMountPoints, type CacheMount, type RunMount } from "./mounts";
-import type { StepNetworks } from "./network";
+import type { BuildNetwork, StepNetworks } from "./network";
 import type { Bind } from "../container/spec";
 
 export interface BuildRequest {
@@ -147,6 +148,7 @@ class Build {
   private readonly made: CacheEntry[] = [];
   private context?: Promise<ContextFile[]>;
   private readonly progress: Progress;
+  private net?: Promise<BuildNetwork>;
   private stageCount = 1;
 
   constructor(
@@ -181,6 +183,7 @@ class Build {
       return { info, ran: this.ran, cached: this.cached };
     } finally {
       await this.store.dropLease(this.lease);
+      if (this.net) await (await this.net.catch(() => undefined))?.release();
     }
   }
 
@@ -502,7 +505,7 @@ class Build {
       }
       const tmpfs: Tmpfs[] = mounts.flatMap((m) => (m.type === "tmpfs" ? [{ destination: m.target, size: m.size }] : []));
       const caches = mounts.filter((m): m is CacheMount => m.type === "cache");
-      const net = network === "default" && this.opts.networks ? await this.opts.networks(path.basename(box.dir).slice(-8), box.dir) : undefined;
+      const net = network === "default" && this.opts.networks ? await this.network() : undefined;
       const targets = [...fixed, ...(net?.binds ?? []), ...caches.map((m) => ({ destination: m.target })), ...tmpfs]
         .map((m) => m.destination)
         .filter((d) => !d.startsWith("/dev/"));
@@ -520,7 +523,6 @@ class Build {
         }
       } finally {
         await fs.promises.rm(secretDir, { recursive: true, force: true });
-        await net?.release();
         for (const b of binds) await b.release();
       }
       await removeMountPoints(box.rootfs, points);
@@ -568,6 +570,12 @@ class Build {
    * A step that makes a layer: answered by the cache when an entry for (parent state, step, content) still has
    * its layer; otherwise run in a sandbox over the stage's layers, its upper directory committed as the layer.
    */
+  /** The build's place on the network, taken at its first networked RUN. */
+  private network(): Promise<BuildNetwork> {
+    this.net ??= this.opts.networks!(this.lease.slice(-6), path.join(this.store.paths.ingest, `${this.lease}-net`));
+    return this.net;
+  }
+
   /** A progress vertex for the stage's next step, "[stage i/n] TEXT". */
   private vertex(stage: Stage, text: string): Vertex {
     stage.done++;
@@ -592,7 +600,7 @@ class Build {
       try {
         await work(box, v);
         await box.close();
-        const { desc, diffId } = await commitLayer(this.host, this.store, box.upper, where);
+        const { desc, diffId } = await commitLayer(this.host, this.store, box.upper, where, constants.Z_BEST_SPEED);
         entry = { desc, diffId };
         v.done();
       } catch (e) {

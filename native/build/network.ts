@@ -1,7 +1,8 @@
-// The network of a RUN step, as Docker gives a build: an address on berth's default bridge network (NAT to
-// whatever the host reaches), in a namespace of the step's own, plus resolv.conf and hosts files for it. The
-// address is held under an IPAM owner starting with "#" (no container name does), so the default network is
-// not removed while a step uses it, and is released with the step.
+// The network of RUN steps, as Docker gives a build: an address on berth's default bridge network (NAT to
+// whatever the host reaches), in a namespace the build's steps run in one after the other, plus resolv.conf and
+// hosts files for them. The address is held for the whole build under an IPAM owner starting with "#" (no container name does), so the
+// default network is not removed while the build may use it, and is released (the network with it, when no
+// container uses it) when the build ends.
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { Host } from "../host/exec";
@@ -11,15 +12,16 @@ import { configure, macFor, plug, unplug, type AttachmentRecord } from "../netwo
 import { parseSubnet } from "../network/cidr";
 import type { Bind } from "../container/spec";
 
-export interface StepNetwork {
+/** One build's place on the network: an address and a namespace, held from its first networked RUN to its end. */
+export interface BuildNetwork {
   netnsPath: string;
-  /** /etc/resolv.conf and /etc/hosts for the step. */
+  /** /etc/resolv.conf and /etc/hosts for its steps. */
   binds: Bind[];
   release(): Promise<void>;
 }
 
-/** Attaches a step (by a short unique id) to the network; files are written under dir. */
-export type StepNetworks = (id: string, dir: string) => Promise<StepNetwork>;
+/** Attaches a build (by a short unique id); its files are written under dir. */
+export type StepNetworks = (id: string, dir: string) => Promise<BuildNetwork>;
 
 /** The host's resolv.conf without loopback nameservers (a resolver on the host's loopback is not the step's). */
 async function resolvConf(): Promise<string> {
@@ -53,12 +55,14 @@ export function bridgeStepNetworks(host: Host, networks: BridgeNetworks): StepNe
     };
     const release = async () => {
       await unplug(host, { mode: "networks", netns, attachments: [a], ports: [] });
+      await fs.promises.rm(dir, { recursive: true, force: true });
       await ipam.release(owner);
       await networks.releaseDefault();
     };
     try {
       await plug(host, netns, [a]);
       await configure(host, netns, [a]);
+      await fs.promises.mkdir(dir, { recursive: true, mode: 0o755 });
       const files = { resolv: path.join(dir, "resolv.conf"), hosts: path.join(dir, "hosts") };
       await fs.promises.writeFile(files.resolv, await resolvConf(), { mode: 0o644 });
       await fs.promises.writeFile(files.hosts, `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n${ip}\tberth-build\n`, { mode: 0o644 });

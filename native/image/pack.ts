@@ -70,9 +70,11 @@ export async function commitLayer(
   store: ContentStore,
   dir: string,
   layer: string,
+  /** gzip level (zlib's default unless given): a build takes the fastest, as its layers are made often. */
+  level?: number,
 ): Promise<{ desc: Descriptor; diffId: string }> {
   const tar = hashing(writeTar(layerEntries(dir, await opaqueDirs(host, dir), layer)));
-  const gz = createGzip();
+  const gz = createGzip({ level });
   // pipeline destroys gz with the walk's error, which ingest then reports.
   pipeline(Readable.from(tar.stream), gz).catch(() => undefined);
   const desc = await store.ingest(gz, { mediaType: MediaType.layerGzip });

@@ -339,6 +339,13 @@ describe("builder", () => {
     await expect(build({ context: pinned })).rejects.toThrow(/Dockerfile:2: ADD --checksum: .* has digest sha256:[0-9a-f]{64}, not sha256:0{64}/);
   });
 
+  it("builds over two steps that changed nothing (one layer twice: overlayfs takes each directory once)", async () => {
+    const ctx = context("samelayer", { Dockerfile: "FROM busybox\nRUN true\nRUN true\nRUN echo after > /after\n" });
+    const { info } = await build({ context: ctx });
+    expect(info.layers[1]).toBe(info.layers[2]);
+    expect(readInImage(info.layers, "after")).toBe("after\n");
+  });
+
   it("refuses bad RUN flags with the line", async () => {
     const cases: Array<[string, RegExp]> = [
       ["RUN --network=host true", /Dockerfile:2: RUN --network=host is not allowed/],
