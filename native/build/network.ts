@@ -7,7 +7,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import type { Host } from "../host/exec";
 import { vethName } from "../names";
-import { DEFAULT_NETWORK, type BridgeNetworks } from "../network/networks";
+import { DEFAULT_NETWORK, buildOwner, staleBuildOwner, type BridgeNetworks, type NetworkRecord } from "../network/networks";
 import { configure, macFor, plug, unplug, type AttachmentRecord } from "../network/attach";
 import { parseSubnet } from "../network/cidr";
 import type { Bind } from "../container/spec";
@@ -32,27 +32,40 @@ async function resolvConf(): Promise<string> {
     .join("\n");
 }
 
+/** A build's namespace, named by its IPAM owner's id ("#build-PID-ID" → "berth-build-ID"). */
+const netnsOf = (owner: string): string => `berth-build-${owner.replace(/^#build-\d+-/, "")}`;
+
+/** A build's interface on the default network: a veth pair from its bridge. */
+function attachment(net: NetworkRecord, owner: string, ip: string): AttachmentRecord {
+  return {
+    network: DEFAULT_NETWORK,
+    driver: "bridge",
+    ifname: "eth0",
+    hostIf: vethName(owner),
+    device: net.bridge,
+    ip,
+    prefix: parseSubnet(net.subnet).prefix,
+    gateway: net.gateway,
+    mac: macFor(ip),
+    aliases: [],
+    mtu: net.mtu,
+    defaultRoute: !net.internal,
+  };
+}
+
 export function bridgeStepNetworks(host: Host, networks: BridgeNetworks): StepNetworks {
   return async (id, dir) => {
-    const owner = `#build-${id}`;
-    const netns = `berth-build-${id}`;
     const net = await networks.ensureDefault();
     const ipam = networks.ipam(net);
+    // What a build killed midway left: its namespace, veth and address.
+    for (const stale of (await ipam.list()).filter((x) => staleBuildOwner(x.owner))) {
+      await unplug(host, { mode: "networks", netns: netnsOf(stale.owner), attachments: [attachment(net, stale.owner, stale.ip)], ports: [] }).catch(() => undefined);
+      await ipam.release(stale.owner);
+    }
+    const owner = buildOwner(id);
+    const netns = netnsOf(owner);
     const ip = await ipam.allocate(owner);
-    const a: AttachmentRecord = {
-      network: DEFAULT_NETWORK,
-      driver: "bridge",
-      ifname: "eth0",
-      hostIf: vethName(owner),
-      device: net.bridge,
-      ip,
-      prefix: parseSubnet(net.subnet).prefix,
-      gateway: net.gateway,
-      mac: macFor(ip),
-      aliases: [],
-      mtu: net.mtu,
-      defaultRoute: !net.internal,
-    };
+    const a = attachment(net, owner, ip);
     const release = async () => {
       await unplug(host, { mode: "networks", netns, attachments: [a], ports: [] });
       await fs.promises.rm(dir, { recursive: true, force: true });

@@ -20,6 +20,7 @@ let store: ContentStore;
 let builder: Builder;
 /** A builder whose RUN steps get berth's default bridge network (as the runtime's does). */
 let netBuilder: Builder;
+let bridges: BridgeNetworks;
 let server: http.Server;
 let serverUrl: string;
 
@@ -30,7 +31,8 @@ beforeAll(async () => {
   store = new ContentStore(realHost, layout(path.join(root, "state"), path.join(root, "run")), async () => new Set());
   await store.importRootfs({ ref: "busybox:latest", tarball: tar, config: { cmd: ["sh"] } });
   builder = new Builder(realHost, store);
-  netBuilder = new Builder(realHost, store, { networks: bridgeStepNetworks(realHost, new BridgeNetworks(realHost, store.paths, new Iptables(realHost))) });
+  bridges = new BridgeNetworks(realHost, store.paths, new Iptables(realHost));
+  netBuilder = new Builder(realHost, store, { networks: bridgeStepNetworks(realHost, bridges) });
   server = http.createServer((req, res) => res.end(`fetched ${req.url}`));
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   serverUrl = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
@@ -389,6 +391,9 @@ describe("builder", () => {
           "RUN --network=none sh -c 'if wget -q -T 2 -O /x http://198.51.100.2:8080/pkg.txt; then exit 1; fi; grep -c : /proc/net/dev > /none'",
         ].join("\n"),
       });
+      // What a build killed midway left (its process gone): an address on the default network and a namespace.
+      await bridges.ipam(await bridges.ensureDefault()).allocate("#build-999999999-dead01");
+      ip("netns add berth-build-dead01");
       const { info } = await netBuilder.build({ context: ctx, tags: ["net:1"] });
       expect(readInImage(info.layers, "got")).toBe("a package");
       expect(readInImage(info.layers, "none")).toBe("1\n");
@@ -398,9 +403,11 @@ describe("builder", () => {
       }
       // The step's namespace and address are gone, and with them the default network no container uses.
       expect(execFileSync("ip", ["netns", "list"], { encoding: "utf8" })).not.toMatch(/berth-build-/);
+      // (The killed build's leftovers too: they held the default network up.)
       expect(fs.existsSync(store.paths.network("bridge").record)).toBe(false);
     } finally {
       server?.kill();
+      spawnSync("ip", ["netns", "del", "berth-build-dead01"]);
       execFileSync("ip", ["link", "del", "btbldh"], { stdio: "ignore" });
       ip(`netns del ${ns}`);
     }
