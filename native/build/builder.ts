@@ -311,7 +311,18 @@ class Build {
     return ins.json ? ins.args : [...(stage.state.config.config.Shell ?? DEFAULT_SHELL), ins.args[0]];
   }
 
+  /** One instruction; an error without its place (a bad expansion, say) gets the file, line and instruction. */
   private async step(stage: Stage, ins: Instruction): Promise<void> {
+    try {
+      await this.apply(stage, ins);
+    } catch (e) {
+      const message = (e as Error).message;
+      if (e instanceof DockerfileSyntaxError || message.startsWith(`${this.label()}:`)) throw e;
+      throw this.fail(ins, message);
+    }
+  }
+
+  private async apply(stage: Stage, ins: Instruction): Promise<void> {
     const c = stage.state.config.config;
     const vars = this.vars(stage);
     const expand = (s: string) => expandWord(s, vars, this.escape);

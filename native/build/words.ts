@@ -178,7 +178,8 @@ class Lexer {
     if (first === "{" || first === "}" || first === ":") throw new Error("syntax error: bad substitution");
     const name = this.name();
     let ch = this.next();
-    let mod = ch ?? "";
+    if (ch === undefined) throw new Error("syntax error: missing '}'");
+    let mod = ch;
     if (ch === "}") {
       const value = this.lookup(name);
       if (value === undefined && this.o.skipUnsetEnv) return `\${${name}}`;

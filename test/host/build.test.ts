@@ -420,6 +420,8 @@ describe("builder", () => {
     ["a missing base image", "FROM nosuchbase:1\nRUN true", /Dockerfile:1: FROM nosuchbase:1: base image not found in berth's store/],
     ["a failing RUN", "FROM busybox\n\nRUN echo oops >&2; exit 3", /Dockerfile:3: RUN echo oops >&2; exit 3 failed with exit code 3:\noops/],
     ["an unknown instruction", "FROM busybox\nFETCH x", /Dockerfile:2: unknown instruction: FETCH/],
+    ["a bad expansion", "FROM busybox\nENV A=${B", /Dockerfile:2: ENV failed to process "\$\{B": syntax error: missing '}'/],
+    ["a bad COPY --exclude pattern", "FROM busybox\nCOPY --exclude=[ . /x", /Dockerfile:2: COPY --exclude: syntax error in pattern/],
     ["a bad HEALTHCHECK option", "FROM busybox\nHEALTHCHECK --interval=soon CMD true", /Dockerfile:2: HEALTHCHECK --interval=soon is not a duration/],
   ];
   for (const [what, dockerfile, message] of bad) {
