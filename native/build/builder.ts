@@ -3,13 +3,12 @@
 // cache keyed by the parent state, the instruction as expanded, and the content it reads.
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { constants } from "node:zlib";
 import type { Host } from "../host/exec";
 import type { ImageInfo } from "../runtime";
 import { canonicalJson } from "../json-file";
 import { ContentStore, type StoredImage } from "../image/store";
 import { HOST_ARCH, type Descriptor, type Healthcheck, type OciImageConfig } from "../image/oci";
-import { commitLayer } from "../image/pack";
+import { adoptThenCompress } from "../image/pack";
 import { unpackLayer } from "../image/unpack";
 import { resolveUser } from "../container/user";
 import { DockerfileSyntaxError, chompHeredoc, parseDockerfile, parseHeredoc, parseInstruction, type Instruction } from "./dockerfile";
@@ -51,10 +50,19 @@ export interface BuildResult {
 /** Finds a base image the store lacks (from a registry); undefined when nothing has it. */
 export type BaseResolver = (ref: string) => Promise<StoredImage | undefined>;
 
+/** A layer of a state: its diff id, and its blob (being compressed, for a layer this build just made). */
+interface LayerRef {
+  diffId: string;
+  blob: Promise<Descriptor>;
+}
+
 interface State {
   config: OciImageConfig;
-  layers: Descriptor[];
+  layers: LayerRef[];
 }
+
+/** An image's state; its config's diff ids name its layers. */
+const stateOf = (img: StoredImage): State => ({ config: img.config, layers: img.manifest.layers.map((d, i) => ({ diffId: img.config.rootfs.diff_ids[i], blob: Promise.resolve(d) })) });
 
 interface Stage {
   name?: string;
@@ -145,7 +153,10 @@ class Build {
   private readonly ran: string[] = [];
   private readonly cached: string[] = [];
   private readonly lease = `build-${process.pid}-${Date.now()}-${Math.random().toString(16).slice(2, 8)}`;
-  private readonly made: CacheEntry[] = [];
+  private readonly made: LayerRef[] = [];
+  private readonly blobs = new Set<string>();
+  /** Blobs being compressed and their cache entries being written. */
+  private readonly pending: Promise<unknown>[] = [];
   private context?: Promise<ContextFile[]>;
   private readonly progress: Progress;
   private net?: Promise<BuildNetwork>;
@@ -175,13 +186,16 @@ class Build {
       const final = this.stages[targetIndex].state;
       const [first, ...more] = this.req.tags;
       const v = this.progress.vertex("exporting to image");
-      const info = await this.store.commit(first, final.config, final.layers);
+      const info = await this.store.commit(first, final.config, await Promise.all(final.layers.map((l) => l.blob)));
+      await Promise.all(this.pending);
       for (const ref of more) await this.store.tag(first, ref);
       v.note(`writing image ${info.id} done`);
       for (const ref of this.req.tags) v.note(`naming to ${ref} done`);
       v.done();
       return { info, ran: this.ran, cached: this.cached };
     } finally {
+      // Compressions still running write into the store: they end before the build's lease goes.
+      await Promise.allSettled(this.pending);
       await this.store.dropLease(this.lease);
       if (this.net) await (await this.net.catch(() => undefined))?.release();
     }
@@ -287,7 +301,7 @@ class Build {
         throw this.fail(from, `${ref}: base image not found in berth's store — build or import it first (there is no default registry)`);
       }
       const config = structuredClone(parent ? parent.state.config : base!.config);
-      stage.state = { config: { ...config, history: config.history ?? [] }, layers: parent ? [...parent.state.layers] : base!.manifest.layers };
+      stage.state = { config: { ...config, history: config.history ?? [] }, layers: parent ? [...parent.state.layers] : stateOf(base!).layers };
     }
     v.done();
     const triggers = stage.state.config.config.OnBuild ?? [];
@@ -550,10 +564,10 @@ class Build {
       if (stageRef === stage) throw this.fail(ins, `--mount from=${m.from} names the stage being built`);
       const img = stageRef ? undefined : await this.image(m.from);
       if (!stageRef && !img) throw this.fail(ins, `--mount from=${m.from}: no earlier stage and no image in berth's store has that name`);
-      const state = stageRef?.state ?? { config: img!.config, layers: img!.manifest.layers };
+      const state = stageRef?.state ?? stateOf(img!);
       let box: Sandbox | undefined;
       return {
-        describe: { from: state.layers.map((l) => l.digest), source: m.source },
+        describe: { from: state.config.rootfs.diff_ids, source: m.source },
         bind: async () => {
           box = await Sandbox.open(this.host, this.store.paths.ingest, this.lowers(state));
           const source = await resolveInRoot(box.rootfs, path.posix.resolve("/", m.source));
@@ -596,23 +610,26 @@ class Build {
   private async layerStep(stage: Stage, ins: Instruction, key: unknown, work: (box: Sandbox, progress: Vertex) => Promise<void>): Promise<void> {
     const where = `${this.label()}:${ins.line} ${ins.text}`;
     const state = stage.state;
-    const cacheKey = sha256Hex(canonicalJson({ parent: { config: state.config, layers: state.layers.map((l) => l.digest) }, step: ins.name, key }));
+    // The parent's config names its layers (rootfs.diff_ids).
+    const cacheKey = sha256Hex(canonicalJson({ parent: { config: state.config }, step: ins.name, key }));
     const hit = this.req.noCache ? undefined : await this.cacheGet(cacheKey);
-    let entry: CacheEntry;
+    const putEntry = (e: CacheEntry) => this.store.putLease(`cache-${cacheKey}`, { blobs: [e.desc.digest], layers: [e.diffId], data: e });
+    let layer: LayerRef;
     const v = this.vertex(stage, ins.text);
     if (hit) {
       v.cached();
       this.cached.push(where);
-      entry = hit;
+      layer = { diffId: hit.diffId, blob: Promise.resolve(hit.desc) };
+      this.blobs.add(hit.desc.digest);
       // Its last use, for `berth builder prune --filter until=…`.
-      await this.store.putLease(`cache-${cacheKey}`, { blobs: [entry.desc.digest], layers: [entry.diffId], data: entry });
+      await putEntry(hit);
     } else {
       const box = await Sandbox.open(this.host, this.store.paths.ingest, this.lowers(state));
       try {
         await work(box, v);
         await box.close();
-        const { desc, diffId } = await commitLayer(this.host, this.store, box.upper, where, constants.Z_BEST_SPEED);
-        entry = { desc, diffId };
+        const { diffId, blob } = await adoptThenCompress(this.host, this.store, box.upper, where);
+        layer = { diffId, blob };
         v.done();
       } catch (e) {
         v.error((e as Error).message.split("\n")[0]);
@@ -621,12 +638,16 @@ class Build {
         await box.discard();
       }
       this.ran.push(where);
-      await this.store.putLease(`cache-${cacheKey}`, { blobs: [entry.desc.digest], layers: [entry.diffId], data: entry });
+      const diffId = layer.diffId;
+      const recorded = layer.blob.then((desc) => (this.blobs.add(desc.digest), putEntry({ desc, diffId })));
+      recorded.catch(() => undefined); // awaited when the build ends
+      this.pending.push(recorded);
     }
-    this.made.push(entry);
-    await this.store.putLease(this.lease, { blobs: this.made.map((e) => e.desc.digest), layers: this.made.map((e) => e.diffId) });
-    state.layers = [...state.layers, entry.desc];
-    state.config.rootfs = { type: "layers", diff_ids: [...state.config.rootfs.diff_ids, entry.diffId] };
+    this.made.push(layer);
+    // The build's own lease keeps its layers (and the blobs made so far) from a concurrent collection.
+    await this.store.putLease(this.lease, { blobs: [...this.blobs], layers: this.made.map((l) => l.diffId) });
+    state.layers = [...state.layers, layer];
+    state.config.rootfs = { type: "layers", diff_ids: [...state.config.rootfs.diff_ids, layer.diffId] };
     state.config.history!.push({ created_by: ins.name === "RUN" ? ins.text.replace(/^RUN\s+(--\S+\s+)*/i, "/bin/sh -c ") : `/bin/sh -c #(nop) ${ins.text}` });
   }
 
@@ -657,7 +678,7 @@ class Build {
       if (!stageRef && !img) {
         throw this.fail(ins, `--from=${from}: no earlier stage and no image in berth's store has that name`);
       }
-      fromState = stageRef?.state ?? { config: img!.config, layers: img!.manifest.layers };
+      fromState = stageRef?.state ?? stateOf(img!);
     }
     const fromContext = fromState === undefined;
     // ADD --checksum pins what a URL serves (BuildKit takes it for one URL source).
@@ -736,7 +757,7 @@ class Build {
         ...(exclude ? { exclude: ins.flagLists.exclude } : {}),
         chown: ins.flags.chown,
         chmod: ins.flags.chmod,
-        from: fromState && { config: fromState.config, layers: fromState.layers.map((l) => l.digest) },
+        from: fromState && { config: fromState.config },
         content: await Promise.all(resolved.map(async (s) => s.describe + "\n" + (fromContext ? await describeFiles(s.items.map((i) => ({ rel: i.rel, abs: i.src, stat: i.stat }))) : ""))),
       };
       const mode = ins.flags.chmod === undefined ? undefined : this.chmod(ins);
