@@ -192,8 +192,13 @@ export interface ImageStore {
   save(refs: string[], file: string): Promise<void>;
   tag(source: string, ref: string): Promise<ImageInfo>;
   inspect(refOrId: string): Promise<ImageInfo | undefined>;
-  /** Drops the ref; blobs and unpacked layers no other image or container uses are deleted. */
+  /**
+   * Drops one use of the ref (see hold); with its last use the ref goes, and blobs and unpacked layers no other
+   * image, container or lease uses are deleted.
+   */
   remove(ref: string): Promise<void>;
+  /** One more user of a ref that was made again while its old user still holds it (a replacement keeping the name). */
+  hold(ref: string): Promise<void>;
 }
 
 export interface RegistrySpec {

@@ -23,9 +23,9 @@ import { ContainerVerbs, DEFAULT_GRACE_SECONDS, signalName, stopInit } from "./l
 import { hostLimitProblems } from "./limits";
 import { applyOptions, deviceProblems } from "./options";
 import { makeDataMounts, planDataMounts, type DataMounts } from "../volume/mounts";
-import { initArgs, initBinds, resetExit } from "../supervise/init";
+import { exitCode, exitedAt, initArgs, initBinds, resetExit } from "../supervise/init";
 import { lockPath, markStopped, readState } from "../supervise/state";
-import { withLock } from "../supervise/lock";
+import { withLock } from "../lock";
 import { commitContainer, type CommitOptions } from "./commit";
 
 export interface ContainerDeps {
@@ -90,7 +90,7 @@ export class RuncContainers implements Containers {
       checkName("container", name);
       const rec = await this.d.records.read(name);
       if (!rec) throw new Error(`No such container: ${name}`);
-      return commitContainer({ host: this.d.host, paths: this.d.paths, store: this.d.images, runc: this.runc }, rec, ref, opts);
+      return this.d.images.leased(() => commitContainer({ host: this.d.host, paths: this.d.paths, store: this.d.images, runc: this.runc }, rec, ref, opts));
     });
   update = (name: string, change: Pick<ContainerRuntimeSpec, "limits" | "restart" | "stopTimeout">) =>
     this.mutex.run(name, () => this.verbs.update(name, change));
@@ -181,7 +181,11 @@ export class RuncContainers implements Containers {
     };
     try {
       await fs.promises.mkdir(p.dir, { recursive: true });
-      await this.d.records.write(rec);
+      // The image's layers stay leased until the record, which GC reads, names them.
+      await images.leased(async () => {
+        if (!(await images.protect([], image.layers))) throw new Error(`image "${spec.image}" was removed while container "${name}" was being made`);
+        await this.d.records.write(rec);
+      });
       await resetExit(p.dir);
       rec.net = await this.d.net.claim(name, plan.net);
       await this.d.records.write(rec);
@@ -288,7 +292,12 @@ export class RuncContainers implements Containers {
     const pid = status === "running" ? state?.pid : undefined;
     const net = await this.d.net.faults(rec, pid);
     faults.push(...net.faults, ...net.repairable);
-    const supervised = await readState(this.d.paths.container(name).dir);
+    const bundle = this.d.paths.container(name).dir;
+    let supervised = await readState(bundle);
+    if (status !== "running" && supervised?.status === "running") {
+      // Its supervisor has not recorded this exit yet (it is down, or between two looks): say what it will record.
+      supervised = { ...supervised, status: "exited", pid: undefined, exitCode: exitCode(bundle), finishedAt: exitedAt(bundle) };
+    }
     const paused = state?.status === "paused";
     const info = {
       ...this.netInfo(rec),

@@ -11,7 +11,7 @@ import { processExited } from "../host/probe";
 import { checkName, runcId } from "../names";
 import { readJson, writeJson } from "../json-file";
 import { lockPath, markStopped } from "../supervise/state";
-import { withLock } from "../supervise/lock";
+import { withLock } from "../lock";
 import { resetExit } from "../supervise/init";
 import type { ContainerRecord, ContainerRecords } from "./record";
 import type { Runc, RuncState } from "./runc";

@@ -2,15 +2,21 @@
 // unpacked once into layers/<diff id hex>, shared by every image and container built on it. Writes go to a temp
 // name and are renamed into place once their digest is proven, so a crash never leaves a half-written blob or
 // layer under its final name.
+// Several berth processes share one store. The index and garbage collection change under one cross-process lock
+// (native/lock.ts), and, as containerd's content store has it, anything written is used or leased at all times:
+// every ingest (pull, import, build, commit, load) runs inside `leased()`, which records each blob and layer it
+// writes or reuses in its lease file (under that lock) before the blob gets its name or is relied on; GC reads
+// the leases, and the lease of a process that died (pid + start time) expires.
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { createGunzip } from "node:zlib";
 import { createHash, randomBytes } from "node:crypto";
 import { Readable } from "node:stream";
+import { AsyncLocalStorage } from "node:async_hooks";
 import type { ImageInfo, ImportRootfsRequest } from "../runtime";
 import type { Host } from "../host/exec";
 import type { Paths } from "../paths";
-import { KeyedMutex } from "../mutex";
+import { ownerAlive, self, withLock, type Owner } from "../lock";
 import { readJson, writeJson, listDir } from "../json-file";
 import {
   MediaType,
@@ -50,11 +56,34 @@ export function hashing(source: AsyncIterable<Buffer> | Iterable<Buffer>): { str
   };
 }
 
-/** Blobs and layers kept alive outside any image (a build cache entry, a build under way), with what they mean. */
+/** Blobs and layers kept alive outside any image (a build cache entry, an ingest under way), with what they mean. */
 export interface Lease<T = unknown> {
   blobs: string[];
   layers: string[];
   data?: T;
+  /** The process of an ingest under way: the lease expires with it. A cache lease has none. */
+  owner?: Owner;
+}
+
+/** The lease of the ingest running in this async context. */
+interface Ingest {
+  id: string;
+  blobs: Set<string>;
+  layers: Set<string>;
+}
+const ingestContext = new AsyncLocalStorage<Ingest>();
+
+/** How many resources use a name: a replacement that keeps it adds one, a delete drops one (see hold). */
+const USERS_ANNOTATION = "org.berth.ref.users";
+const usersOf = (m: Descriptor): number => Number(m.annotations?.[USERS_ANNOTATION] ?? 1);
+
+/** What the store holds, for `berth system df`. */
+export interface StoreUsage {
+  images: Array<{ ref: string; id: string; size: number }>;
+  /** Bytes of every blob and unpacked layer, and of those only the build cache keeps. */
+  blobBytes: number;
+  layerBytes: number;
+  cache: { entries: number; bytes: number };
 }
 
 /** A stored image: what inspect says, plus its manifest and full config. */
@@ -65,9 +94,6 @@ export interface StoredImage {
 }
 
 export class ContentStore {
-  // Writing index.json and garbage-collecting must not interleave.
-  private readonly lock = new KeyedMutex();
-
   constructor(
     private readonly host: Host,
     readonly paths: Paths,
@@ -81,12 +107,58 @@ export class ContentStore {
     if (!stat?.isFile()) {
       throw new Error(`image tarball "${req.tarball}" not found: expected a tar of a root filesystem`);
     }
-    const layer = await this.ingest(fs.createReadStream(req.tarball), { mediaType: MediaType.layer });
-    return this.commit(ref, toOciConfig(req.config, [layer.digest]), [layer]);
+    return this.leased(async () => {
+      const layer = await this.ingest(fs.createReadStream(req.tarball), { mediaType: MediaType.layer });
+      return this.commit(ref, toOciConfig(req.config, [layer.digest]), [layer]);
+    });
+  }
+
+  /**
+   * Runs an ingest (pull, import, build, commit, load) under a lease: what it writes or reuses cannot be collected
+   * until it ends, having named its image. Nested calls share the outer lease.
+   */
+  async leased<T>(fn: () => Promise<T>): Promise<T> {
+    if (ingestContext.getStore()) return fn();
+    const op: Ingest = { id: `ingest-${process.pid}-${randomBytes(6).toString("hex")}`, blobs: new Set(), layers: new Set() };
+    try {
+      return await ingestContext.run(op, fn);
+    } finally {
+      await this.dropLease(op.id);
+    }
+  }
+
+  /** Runs fn holding the store's lock (index, leases, GC). Not reentrant. */
+  private locked<T>(fn: () => Promise<T>): Promise<T> {
+    return withLock(path.join(this.paths.root, "locks", "images"), fn, { what: `berth's image store ${this.paths.root}` });
+  }
+
+  /** Adds blobs and layers to the running ingest's lease; the caller holds the lock. */
+  private async keep(blobs: string[], layers: string[]): Promise<void> {
+    const op = ingestContext.getStore();
+    if (!op) throw new Error("internal error: image content written outside a lease (wrap the ingest in store.leased)");
+    const before = op.blobs.size + op.layers.size;
+    blobs.forEach((d) => op.blobs.add(d));
+    layers.forEach((d) => op.layers.add(d));
+    if (op.blobs.size + op.layers.size === before && fs.existsSync(this.leaseFile(op.id))) return;
+    await this.putLease(op.id, { blobs: [...op.blobs], layers: [...op.layers], owner: self() });
+  }
+
+  /** Leases blobs and layers already in the store; resolves to whether they all (still) exist. */
+  async protect(blobs: string[], layers: string[] = []): Promise<boolean> {
+    return this.locked(async () => {
+      await this.keep(blobs, layers);
+      return blobs.every((d) => this.hasBlob(d)) && layers.every((d) => fs.existsSync(this.paths.layer(d)));
+    });
   }
 
   async inspect(refOrId: string): Promise<ImageInfo | undefined> {
     return (await this.image(refOrId))?.info;
+  }
+
+  /** Leases an image's content for the running ingest (a build's base, a commit's image); false when it is gone. */
+  keepImage(image: StoredImage): Promise<boolean> {
+    const blobs = [image.info.manifestDigest, image.manifest.config.digest, ...image.manifest.layers.map((l) => l.digest)];
+    return this.protect(blobs, image.info.layers);
   }
 
   /** An image by ref ("name" meaning "name:latest") or by id ("sha256:…" or its hex). */
@@ -97,8 +169,10 @@ export class ContentStore {
     for (const m of index.manifests) {
       const ref = m.annotations?.[REF_ANNOTATION];
       if (!ref || (wanted !== undefined && ref !== wanted)) continue;
-      const image = await this.describe(ref, m.digest);
-      if (wanted !== undefined || image.info.id === id) return image;
+      if (wanted !== undefined) return this.describe(ref, m.digest);
+      // Looking for an id: one damaged entry must not hide every other image.
+      const image = await this.describe(ref, m.digest).catch(() => undefined);
+      if (image?.info.id === id) return image;
     }
     return undefined;
   }
@@ -108,13 +182,33 @@ export class ContentStore {
     return (await this.readIndex()).manifests.flatMap((m) => m.annotations?.[REF_ANNOTATION] ?? []);
   }
 
+  /** Drops one use of the name (see hold); with its last use the name goes, and what only it kept is collected. */
   async remove(ref: string): Promise<void> {
     const name = normalizeRef(ref);
-    await this.lock.run("store", async () => {
+    await this.locked(async () => {
       const index = await this.readIndex();
-      const kept = index.manifests.filter((m) => m.annotations?.[REF_ANNOTATION] !== name);
-      if (kept.length !== index.manifests.length) await writeJson(this.paths.imageIndex, { ...index, manifests: kept });
+      const manifests = index.manifests.flatMap((m) => {
+        if (m.annotations?.[REF_ANNOTATION] !== name) return [m];
+        const users = usersOf(m) - 1;
+        return users > 0 ? [{ ...m, annotations: { ...m.annotations, [USERS_ANNOTATION]: String(users) } }] : [];
+      });
+      await writeJson(this.paths.imageIndex, { ...index, manifests });
       await this.collectGarbage();
+    });
+  }
+
+  /**
+   * One more user of a name that existed before it was (re)made: a replacement that keeps its name (the old
+   * resource still holds it until its delete, which then drops only its own use).
+   */
+  async hold(ref: string): Promise<void> {
+    const name = normalizeRef(ref);
+    await this.locked(async () => {
+      const index = await this.readIndex();
+      const manifests = index.manifests.map((m) =>
+        m.annotations?.[REF_ANNOTATION] === name ? { ...m, annotations: { ...m.annotations, [USERS_ANNOTATION]: String(usersOf(m) + 1) } } : m,
+      );
+      await writeJson(this.paths.imageIndex, { ...index, manifests });
     });
   }
 
@@ -123,15 +217,64 @@ export class ContentStore {
     const image = await this.image(source);
     if (!image) throw new Error(`cannot tag "${source}": no such image in berth's store`);
     const name = normalizeRef(ref);
-    await this.lock.run("store", () =>
-      this.setRef(name, { mediaType: image.manifest.mediaType ?? MediaType.manifest, digest: image.info.manifestDigest, size: fs.statSync(this.blobPath(image.info.manifestDigest)).size }),
-    );
+    await this.locked(async () => {
+      if (!this.hasBlob(image.info.manifestDigest)) throw new Error(`cannot tag "${source}": it was removed meanwhile`);
+      await this.setRef(name, { mediaType: image.manifest.mediaType ?? MediaType.manifest, digest: image.info.manifestDigest, size: fs.statSync(this.blobPath(image.info.manifestDigest)).size });
+    });
     return { ...image.info, ref: name };
   }
 
   /** Deletes blobs and layers no image and no container uses (e.g. once the last container of a removed image goes). */
   prune(): Promise<void> {
-    return this.lock.run("store", () => this.collectGarbage());
+    return this.locked(() => this.collectGarbage());
+  }
+
+  /**
+   * `berth system prune`: drops the names no container uses when `all` (else only those whose content is gone),
+   * the build cache when `buildCache`, then collects. Resolves to the refs dropped and the bytes freed.
+   */
+  async pruneUnused(opts: { all?: boolean; buildCache?: boolean }): Promise<{ refs: string[]; bytes: number }> {
+    return this.locked(async () => {
+      const before = await this.bytes();
+      const used = await this.layersInUse();
+      const index = await this.readIndex();
+      const refs: string[] = [];
+      const manifests: Descriptor[] = [];
+      for (const m of index.manifests) {
+        const image = await this.describe("", m.digest).catch(() => undefined);
+        const inUse = image !== undefined && image.info.layers.length > 0 && image.info.layers.every((d) => used.has(d));
+        if (image && (!opts.all || inUse)) manifests.push(m);
+        else refs.push(m.annotations?.[REF_ANNOTATION] ?? m.digest);
+      }
+      await writeJson(this.paths.imageIndex, { ...index, manifests });
+      if (opts.buildCache) {
+        for (const name of await listDir(this.leasesDir)) if (name.startsWith("cache-")) await fs.promises.rm(path.join(this.leasesDir, name), { force: true });
+      }
+      await this.collectGarbage();
+      return { refs, bytes: before - (await this.bytes()) };
+    });
+  }
+
+  /** What the store holds (`berth system df`). */
+  async usage(): Promise<StoreUsage> {
+    const images: StoreUsage["images"] = [];
+    for (const m of (await this.readIndex()).manifests) {
+      const image = await this.describe(m.annotations?.[REF_ANNOTATION] ?? "", m.digest).catch(() => undefined);
+      if (image) images.push({ ref: image.info.ref, id: image.info.id, size: image.info.size });
+    }
+    const cache = { entries: 0, bytes: 0 };
+    for (const name of await listDir(this.leasesDir)) {
+      if (!name.startsWith("cache-")) continue;
+      const lease = await readJson<Lease>(path.join(this.leasesDir, name)).catch(() => undefined);
+      cache.entries++;
+      for (const d of lease?.blobs ?? []) cache.bytes += fs.statSync(this.blobPath(d), { throwIfNoEntry: false })?.size ?? 0;
+    }
+    const [blobBytes, layerBytes] = [await duBytes(this.paths.blobs), await duBytes(this.paths.layers)];
+    return { images, blobBytes, layerBytes, cache };
+  }
+
+  private async bytes(): Promise<number> {
+    return (await duBytes(this.paths.blobs)) + (await duBytes(this.paths.layers));
   }
 
   /** Unpacked layer directories of an image, top layer first (overlayfs lowerdir order). */
@@ -139,8 +282,12 @@ export class ContentStore {
     return [...info.layers].reverse().map((d) => this.paths.layer(d));
   }
 
+  private get leasesDir(): string {
+    return path.join(this.paths.root, "leases");
+  }
+
   private leaseFile(id: string): string {
-    return path.join(this.paths.root, "leases", `${id}.json`);
+    return path.join(this.leasesDir, `${id}.json`);
   }
 
   async putLease(id: string, lease: Lease): Promise<void> {
@@ -175,7 +322,7 @@ export class ContentStore {
    * mismatch is refused and leaves nothing behind); a blob already present is not written again.
    */
   async ingest(source: AsyncIterable<Buffer> | Iterable<Buffer>, expect: { mediaType: string; digest?: string }): Promise<Descriptor> {
-    if (expect.digest && this.hasBlob(expect.digest)) {
+    if (expect.digest && (await this.protect([expect.digest]))) {
       return { mediaType: expect.mediaType, digest: expect.digest, size: fs.statSync(this.blobPath(expect.digest)).size };
     }
     await fs.promises.mkdir(this.paths.ingest, { recursive: true });
@@ -188,7 +335,10 @@ export class ContentStore {
       if (expect.digest && digest !== expect.digest) {
         throw new Error(`digest mismatch: expected ${expect.digest}, the content is ${digest}`);
       }
-      await fs.promises.rename(tmp, this.paths.blob(digest));
+      await this.locked(async () => {
+        await this.keep([digest], []);
+        await fs.promises.rename(tmp, this.paths.blob(digest));
+      });
       return { mediaType: expect.mediaType, digest, size: h.size() };
     } finally {
       await fs.promises.rm(tmp, { force: true });
@@ -201,10 +351,20 @@ export class ContentStore {
 
   /** Moves a directory already in unpacked-layer form (an overlay upper dir) into place as the layer diffId. */
   async adoptLayer(dir: string, diffId: string): Promise<void> {
-    const dest = this.paths.layer(diffId);
     await fs.promises.mkdir(this.paths.layers, { recursive: true });
-    if (fs.existsSync(dest)) return fs.promises.rm(dir, { recursive: true, force: true });
-    await fs.promises.rename(dir, dest);
+    await this.placeLayer(dir, diffId);
+  }
+
+  /** Moves an unpacked layer into place under the lease, or drops it when that layer is there already. */
+  private async placeLayer(dir: string, diffId: string): Promise<void> {
+    const dest = this.paths.layer(diffId);
+    const placed = await this.locked(async () => {
+      await this.keep([], [diffId]);
+      if (fs.existsSync(dest)) return false;
+      await fs.promises.rename(dir, dest);
+      return true;
+    });
+    if (!placed) await fs.promises.rm(dir, { recursive: true, force: true });
   }
 
   /** Stores config and manifest for layers whose blobs are in the store, unpacks what is not yet, and names it. */
@@ -218,10 +378,20 @@ export class ContentStore {
   async commitManifest(ref: string, raw: Buffer): Promise<ImageInfo> {
     const name = normalizeRef(ref);
     const manifest = JSON.parse(raw.toString()) as OciManifest;
+    const blobs = [manifest.config.digest, ...manifest.layers.map((l) => l.digest)];
+    // Blobs of a base image (a commit, a build FROM it) are leased too: its removal meanwhile cannot take them.
+    if (!(await this.protect(blobs))) {
+      throw new Error(`image ${name}: blob ${blobs.find((d) => !this.hasBlob(d))} is missing from the store (its image was removed meanwhile?)`);
+    }
     const config = await this.readBlobJson<OciImageConfig>(manifest.config.digest);
     await this.ensureUnpacked(manifest.layers, config.rootfs.diff_ids, name);
     const desc = await this.ingest([raw], { mediaType: manifest.mediaType ?? MediaType.manifest });
-    await this.lock.run("store", () => this.setRef(name, desc));
+    await this.locked(async () => {
+      if (!this.hasBlob(desc.digest) || config.rootfs.diff_ids.some((d) => !fs.existsSync(this.paths.layer(d)))) {
+        throw new Error(`image ${name}: its content vanished before it was named (the store was changed by hand?)`);
+      }
+      await this.setRef(name, desc);
+    });
     return (await this.describe(name, desc.digest)).info;
   }
 
@@ -234,8 +404,7 @@ export class ContentStore {
     await fs.promises.mkdir(this.paths.ingest, { recursive: true });
     for (const [i, layer] of layers.entries()) {
       const diffId = diffIds[i];
-      const dir = this.paths.layer(diffId);
-      if (fs.existsSync(dir)) continue;
+      if (await this.protect([], [diffId])) continue;
       if (!this.hasBlob(layer.digest)) throw new Error(`image ${image}: layer blob ${layer.digest} is missing from the store`);
       const tmp = tempName(this.paths.ingest, "layer");
       await fs.promises.mkdir(tmp);
@@ -253,11 +422,11 @@ export class ContentStore {
         if (plain.digest() !== diffId) {
           throw new Error(`image ${image}: layer ${layer.digest} unpacks to ${plain.digest()}, but its config says ${diffId} (digest mismatch)`);
         }
-        await fs.promises.rename(tmp, dir);
       } catch (e) {
         await fs.promises.rm(tmp, { recursive: true, force: true });
-        if (!fs.existsSync(dir)) throw e; // otherwise another process unpacked the same layer first
+        throw e;
       }
+      await this.placeLayer(tmp, diffId);
     }
   }
 
@@ -280,29 +449,45 @@ export class ContentStore {
     return (await readJson<OciIndex>(this.paths.imageIndex)) ?? empty;
   }
 
+  /** Points ref at manifest, keeping the count of its users; the caller holds the lock. */
   private async setRef(ref: string, manifest: Descriptor): Promise<void> {
     const index = await this.readIndex();
-    const others = index.manifests.filter((m) => m.annotations?.[REF_ANNOTATION] !== ref);
-    const entry = { ...manifest, annotations: { [REF_ANNOTATION]: ref } };
+    const old = index.manifests.find((m) => m.annotations?.[REF_ANNOTATION] === ref);
+    const others = index.manifests.filter((m) => m !== old);
+    const users = old && usersOf(old) > 1 ? { [USERS_ANNOTATION]: String(usersOf(old)) } : {};
+    const entry = { ...manifest, annotations: { [REF_ANNOTATION]: ref, ...users } };
     await writeJson(this.paths.imageIndex, { ...index, manifests: [...others, entry] });
     const marker = path.join(this.paths.root, "oci-layout");
     if (!fs.existsSync(marker)) await writeJson(marker, { imageLayoutVersion: "1.0.0" });
   }
 
+  /**
+   * Deletes what no image, container or live lease uses; the caller holds the lock. An index entry whose content
+   * is gone is dropped rather than failing every later collection.
+   */
   private async collectGarbage(): Promise<void> {
     const liveLayers = new Set<string>(await this.layersInUse());
     const liveBlobs = new Set<string>();
-    const leaseDir = path.join(this.paths.root, "leases");
-    for (const name of await listDir(leaseDir)) {
-      const lease = await readJson<Lease>(path.join(leaseDir, name));
-      lease?.blobs.forEach((d) => liveBlobs.add(d));
-      lease?.layers.forEach((d) => liveLayers.add(d));
+    for (const name of await listDir(this.leasesDir)) {
+      const file = path.join(this.leasesDir, name);
+      const lease = await readJson<Lease>(file).catch(() => undefined);
+      if (!lease || (lease.owner && !ownerAlive(lease.owner))) {
+        await fs.promises.rm(file, { force: true });
+        continue;
+      }
+      lease.blobs.forEach((d) => liveBlobs.add(d));
+      lease.layers.forEach((d) => liveLayers.add(d));
     }
-    for (const m of (await this.readIndex()).manifests) {
-      const { manifest, config } = await this.describe("", m.digest);
-      for (const d of [m.digest, manifest.config.digest, ...manifest.layers.map((l) => l.digest)]) liveBlobs.add(d);
-      for (const d of config.rootfs.diff_ids) liveLayers.add(d);
+    const index = await this.readIndex();
+    const intact: Descriptor[] = [];
+    for (const m of index.manifests) {
+      const image = await this.describe("", m.digest).catch(() => undefined);
+      if (!image) continue;
+      intact.push(m);
+      for (const d of [m.digest, image.manifest.config.digest, ...image.manifest.layers.map((l) => l.digest)]) liveBlobs.add(d);
+      for (const d of image.config.rootfs.diff_ids) liveLayers.add(d);
     }
+    if (intact.length !== index.manifests.length) await writeJson(this.paths.imageIndex, { ...index, manifests: intact });
     const hex = (s: Set<string>) => new Set([...s].map((d) => d.slice("sha256:".length)));
     const [blobHex, layerHex] = [hex(liveBlobs), hex(liveLayers)];
     for (const h of await listDir(this.paths.blobs)) {
@@ -311,5 +496,21 @@ export class ContentStore {
     for (const h of await listDir(this.paths.layers)) {
       if (!layerHex.has(h)) await fs.promises.rm(path.join(this.paths.layers, h), { recursive: true, force: true });
     }
+    // Temp files of ingests whose process died (tempName puts the pid in the name).
+    for (const name of await listDir(this.paths.ingest)) {
+      const pid = Number(/^(?:blob|layer|archive)-(\d+)-[0-9a-f]+$/.exec(name)?.[1]);
+      if (pid && !fs.existsSync(`/proc/${pid}`)) await fs.promises.rm(path.join(this.paths.ingest, name), { recursive: true, force: true });
+    }
   }
+}
+
+/** Bytes under a directory (what `du -sb` says), 0 when it does not exist. */
+async function duBytes(dir: string): Promise<number> {
+  let total = 0;
+  for (const name of await listDir(dir)) {
+    const st = await fs.promises.lstat(path.join(dir, name)).catch(() => undefined);
+    if (st?.isDirectory()) total += await duBytes(path.join(dir, name));
+    else total += st?.size ?? 0;
+  }
+  return total;
 }

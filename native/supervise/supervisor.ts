@@ -15,7 +15,7 @@ import { relaunch } from "../container/lifecycle";
 import type { Host } from "../host/exec";
 import { exitCode } from "./init";
 import { lockPath, readState, stoppedByUser, writeState } from "./state";
-import { withLock } from "./lock";
+import { withLock } from "../lock";
 import { oomKills } from "./cgroup";
 import { healthDefaults, judge, probe } from "./health";
 import { boundLog } from "./logs";
