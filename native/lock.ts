@@ -36,7 +36,10 @@ export function processStart(pid: number): number | undefined {
 let me: Owner | undefined;
 /** This process as a lock owner. */
 export function self(): Owner {
-  me ??= { pid: process.pid, start: processStart(process.pid) ?? 0, cmd: process.argv.slice(1).join(" ").slice(0, 200) };
+  if (!me) {
+    const cmd = fs.readFileSync("/proc/self/cmdline", "utf8").split("\0").filter(Boolean).join(" ").replace(/\s+/g, " ").slice(0, 200);
+    me = { pid: process.pid, start: processStart(process.pid) ?? 0, cmd };
+  }
   return me;
 }
 
@@ -48,12 +51,20 @@ export function ownerAlive(o: Pick<Owner, "pid" | "start">): boolean {
 export const describeOwner = (o: Owner): string =>
   `pid ${o.pid}${o.cmd ? ` (${o.cmd})` : ""}${o.since ? ` since ${o.since}` : ""}`;
 
-function readOwner(file: string): Owner | undefined {
+/** The owner a lock file names; undefined when there is no such file, null when it is damaged. */
+function readOwner(file: string): Owner | null | undefined {
+  let text: string;
   try {
-    const o = JSON.parse(fs.readFileSync(file, "utf8")) as Owner;
-    return Number.isInteger(o.pid) && Number.isInteger(o.start) ? o : undefined;
+    text = fs.readFileSync(file, "utf8");
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    return null;
+  }
+  try {
+    const o = JSON.parse(text) as Owner;
+    return Number.isInteger(o.pid) && Number.isInteger(o.start) ? o : null;
   } catch {
-    return undefined;
+    return null;
   }
 }
 
@@ -77,7 +88,7 @@ export async function writeLinked(file: string, content: string): Promise<boolea
 
 /** The live holder of a lock, if any. */
 export function lockHolder(file: string): Owner | undefined {
-  const o = readOwner(file);
+  const o = readOwner(file) ?? undefined;
   return o && ownerAlive(o) ? o : undefined;
 }
 
@@ -93,9 +104,10 @@ async function breakIfDead(file: string): Promise<void> {
   try {
     // Under the guard the lock can only be released (by its owner) or taken (when absent): a dead owner read
     // now is still the one in the file when it is removed.
-    // A lock that cannot be read is damaged (it is linked whole), so it goes too.
+    // A lock that cannot be read is damaged (it is linked whole), so it goes too; one released meanwhile is left
+    // to whoever takes it next.
     const o = readOwner(file);
-    if (fs.existsSync(file) && !(o && ownerAlive(o))) fs.rmSync(file, { force: true, recursive: true });
+    if (o === null || (o && !ownerAlive(o))) fs.rmSync(file, { force: true, recursive: true });
   } finally {
     fs.rmSync(guard, { force: true });
   }

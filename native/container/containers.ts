@@ -26,6 +26,7 @@ import { makeDataMounts, planDataMounts, type DataMounts } from "../volume/mount
 import { exitCode, exitedAt, initArgs, initBinds, resetExit } from "../supervise/init";
 import { lockPath, markStopped, readState } from "../supervise/state";
 import { withLock } from "../lock";
+import { oomKills } from "../supervise/cgroup";
 import { commitContainer, type CommitOptions } from "./commit";
 
 export interface ContainerDeps {
@@ -296,7 +297,8 @@ export class RuncContainers implements Containers {
     let supervised = await readState(bundle);
     if (status !== "running" && supervised?.status === "running") {
       // Its supervisor has not recorded this exit yet (it is down, or between two looks): say what it will record.
-      supervised = { ...supervised, status: "exited", pid: undefined, exitCode: exitCode(bundle), finishedAt: exitedAt(bundle) };
+      const oomKilled = oomKills(`/${id}`) > 0;
+      supervised = { ...supervised, status: "exited", pid: undefined, exitCode: exitCode(bundle), oomKilled, finishedAt: exitedAt(bundle) };
     }
     const paused = state?.status === "paused";
     const info = {
