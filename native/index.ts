@@ -14,6 +14,7 @@ import { DirVolumes } from "./volume/volumes";
 import { ContainerRecords } from "./container/record";
 import { RuncContainers } from "./container/containers";
 import { ensureSupervisor } from "./supervise/launch";
+import { NativeSystem } from "./system";
 
 export * from "./runtime";
 export { HostCommandError, realHost, type Host, type CommandResult, type RunOptions } from "./host/exec";
@@ -53,5 +54,6 @@ export function createNativeRuntime(opts: NativeRuntimeOptions = {}): Runtime {
   }
   const containers = new RuncContainers({ host, paths, images: store, records, net, supervise });
   const registries = new RegistryServers(host, paths);
-  return { images: new NativeImages(host, store), networks, volumes, containers, registries };
+  const system = new NativeSystem(paths, store, records, containers);
+  return { images: new NativeImages(host, store), system, networks, volumes, containers, registries };
 }

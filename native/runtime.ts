@@ -253,8 +253,33 @@ export interface Containers extends ContainerLifecycle {
   remove(name: string, opts?: { graceSeconds?: number }): Promise<void>;
 }
 
+/** One row of `berth system df`, as Docker's: bytes on disk, and what a prune would free. */
+export interface DiskUsage {
+  type: "Images" | "Containers" | "Local Volumes" | "Build Cache";
+  total: number;
+  active: number;
+  size: number;
+  reclaimable: number;
+}
+
+export interface PruneReport {
+  containers: string[];
+  images: string[];
+  reclaimedBytes: number;
+}
+
+export interface SystemUsage {
+  df(): Promise<DiskUsage[]>;
+  /**
+   * Removes stopped containers, the build cache, and (with `all`) images no container uses, then every blob and
+   * layer nothing uses any more. Volumes and networks stay.
+   */
+  prune(opts?: { all?: boolean }): Promise<PruneReport>;
+}
+
 export interface Runtime {
   images: ImageStore;
+  system: SystemUsage;
   networks: Networks;
   volumes: Volumes;
   containers: Containers;

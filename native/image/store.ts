@@ -77,13 +77,19 @@ const ingestContext = new AsyncLocalStorage<Ingest>();
 const USERS_ANNOTATION = "org.berth.ref.users";
 const usersOf = (m: Descriptor): number => Number(m.annotations?.[USERS_ANNOTATION] ?? 1);
 
-/** What the store holds, for `berth system df`. */
+/** What the store holds, for `berth system df`: bytes on disk (blobs and unpacked layers). */
 export interface StoreUsage {
-  images: Array<{ ref: string; id: string; size: number }>;
-  /** Bytes of every blob and unpacked layer, and of those only the build cache keeps. */
-  blobBytes: number;
-  layerBytes: number;
-  cache: { entries: number; bytes: number };
+  images: Array<{ ref: string; id: string; size: number; inUse: boolean }>;
+  bytes: number;
+  /** What `system prune -a` would free, the build cache aside. */
+  reclaimable: number;
+  cache: { entries: number; bytes: number; reclaimable: number };
+}
+
+/** Blobs and unpacked layers, by digest (a layer by its diff id). */
+interface Content {
+  blobs: Set<string>;
+  layers: Set<string>;
 }
 
 /** A stored image: what inspect says, plus its manifest and full config. */
@@ -230,20 +236,19 @@ export class ContentStore {
   }
 
   /**
-   * `berth system prune`: drops the names no container uses when `all` (else only those whose content is gone),
-   * the build cache when `buildCache`, then collects. Resolves to the refs dropped and the bytes freed.
+   * `berth system prune`: drops the names of images no container uses (`usedIds`) when `all` (else only entries
+   * whose content is gone), the build cache when `buildCache`, then collects. Resolves to the refs dropped and
+   * the bytes freed.
    */
-  async pruneUnused(opts: { all?: boolean; buildCache?: boolean }): Promise<{ refs: string[]; bytes: number }> {
+  async pruneUnused(opts: { all?: boolean; buildCache?: boolean; usedIds: Set<string> }): Promise<{ refs: string[]; bytes: number }> {
     return this.locked(async () => {
-      const before = await this.bytes();
-      const used = await this.layersInUse();
+      const before = await this.bytesOf(await this.onDisk());
       const index = await this.readIndex();
       const refs: string[] = [];
       const manifests: Descriptor[] = [];
       for (const m of index.manifests) {
         const image = await this.describe("", m.digest).catch(() => undefined);
-        const inUse = image !== undefined && image.info.layers.length > 0 && image.info.layers.every((d) => used.has(d));
-        if (image && (!opts.all || inUse)) manifests.push(m);
+        if (image && (!opts.all || opts.usedIds.has(image.info.id))) manifests.push(m);
         else refs.push(m.annotations?.[REF_ANNOTATION] ?? m.digest);
       }
       await writeJson(this.paths.imageIndex, { ...index, manifests });
@@ -251,30 +256,68 @@ export class ContentStore {
         for (const name of await listDir(this.leasesDir)) if (name.startsWith("cache-")) await fs.promises.rm(path.join(this.leasesDir, name), { force: true });
       }
       await this.collectGarbage();
-      return { refs, bytes: before - (await this.bytes()) };
+      return { refs, bytes: before - (await this.bytesOf(await this.onDisk())) };
     });
   }
 
-  /** What the store holds (`berth system df`). */
-  async usage(): Promise<StoreUsage> {
+  /** What the store holds and what a prune would free (`berth system df`); `usedIds`: images containers use. */
+  async usage(usedIds: Set<string>): Promise<StoreUsage> {
     const images: StoreUsage["images"] = [];
+    const used: Descriptor[] = [];
     for (const m of (await this.readIndex()).manifests) {
       const image = await this.describe(m.annotations?.[REF_ANNOTATION] ?? "", m.digest).catch(() => undefined);
-      if (image) images.push({ ref: image.info.ref, id: image.info.id, size: image.info.size });
+      if (!image) continue;
+      images.push({ ref: image.info.ref, id: image.info.id, size: image.info.size, inUse: usedIds.has(image.info.id) });
+      if (usedIds.has(image.info.id)) used.push(m);
     }
-    const cache = { entries: 0, bytes: 0 };
-    for (const name of await listDir(this.leasesDir)) {
-      if (!name.startsWith("cache-")) continue;
-      const lease = await readJson<Lease>(path.join(this.leasesDir, name)).catch(() => undefined);
-      cache.entries++;
-      for (const d of lease?.blobs ?? []) cache.bytes += fs.statSync(this.blobPath(d), { throwIfNoEntry: false })?.size ?? 0;
-    }
-    const [blobBytes, layerBytes] = [await duBytes(this.paths.blobs), await duBytes(this.paths.layers)];
-    return { images, blobBytes, layerBytes, cache };
+    const disk = await this.bytesOf(await this.onDisk());
+    const keptWithCache = await this.bytesOf(await this.liveContent(used, { cache: true }));
+    const keptWithout = await this.bytesOf(await this.liveContent(used, { cache: false }));
+    const cacheOnly = await this.liveContent([], { cache: true, ingests: false });
+    const entries = (await listDir(this.leasesDir)).filter((n) => n.startsWith("cache-")).length;
+    return {
+      images,
+      bytes: disk,
+      reclaimable: disk - keptWithCache,
+      cache: { entries, bytes: await this.bytesOf(cacheOnly), reclaimable: keptWithCache - keptWithout },
+    };
   }
 
-  private async bytes(): Promise<number> {
-    return (await duBytes(this.paths.blobs)) + (await duBytes(this.paths.layers));
+  /** Every blob and unpacked layer in the store now (sha256 digests). */
+  private async onDisk(): Promise<Content> {
+    const digests = async (dir: string) => new Set((await listDir(dir)).filter((h) => /^[0-9a-f]{64}$/.test(h)).map((h) => `sha256:${h}`));
+    return { blobs: await digests(this.paths.blobs), layers: await digests(this.paths.layers) };
+  }
+
+  private async bytesOf(c: Content): Promise<number> {
+    let total = 0;
+    for (const d of c.blobs) total += fs.statSync(this.paths.blob(d), { throwIfNoEntry: false })?.size ?? 0;
+    for (const d of c.layers) total += await duBytes(this.paths.layer(d));
+    return total;
+  }
+
+  /**
+   * What must stay: the content of `manifests`, of every container's layers, of live ingests' leases and (with
+   * `cache`) of the build cache. With `expire` (under the lock), the leases of dead processes are deleted.
+   */
+  private async liveContent(manifests: Descriptor[], opts: { cache: boolean; ingests?: boolean; expire?: boolean }): Promise<Content> {
+    const layers = new Set<string>(opts.ingests === false ? [] : await this.layersInUse());
+    const blobs = new Set<string>();
+    for (const name of await listDir(this.leasesDir)) {
+      const file = path.join(this.leasesDir, name);
+      const lease = await readJson<Lease>(file).catch(() => undefined);
+      const dead = !lease || (lease.owner !== undefined && !ownerAlive(lease.owner));
+      if (dead && opts.expire) await fs.promises.rm(file, { force: true });
+      if (dead || (lease!.owner ? opts.ingests === false : !opts.cache)) continue;
+      lease!.blobs.forEach((d) => blobs.add(d));
+      lease!.layers.forEach((d) => layers.add(d));
+    }
+    for (const m of manifests) {
+      const image = await this.describe("", m.digest).catch(() => undefined);
+      for (const d of image ? [m.digest, image.manifest.config.digest, ...image.manifest.layers.map((l) => l.digest)] : []) blobs.add(d);
+      for (const d of image?.config.rootfs.diff_ids ?? []) layers.add(d);
+    }
+    return { blobs, layers };
   }
 
   /** Unpacked layer directories of an image, top layer first (overlayfs lowerdir order). */
@@ -466,36 +509,14 @@ export class ContentStore {
    * is gone is dropped rather than failing every later collection.
    */
   private async collectGarbage(): Promise<void> {
-    const liveLayers = new Set<string>(await this.layersInUse());
-    const liveBlobs = new Set<string>();
-    for (const name of await listDir(this.leasesDir)) {
-      const file = path.join(this.leasesDir, name);
-      const lease = await readJson<Lease>(file).catch(() => undefined);
-      if (!lease || (lease.owner && !ownerAlive(lease.owner))) {
-        await fs.promises.rm(file, { force: true });
-        continue;
-      }
-      lease.blobs.forEach((d) => liveBlobs.add(d));
-      lease.layers.forEach((d) => liveLayers.add(d));
-    }
     const index = await this.readIndex();
     const intact: Descriptor[] = [];
-    for (const m of index.manifests) {
-      const image = await this.describe("", m.digest).catch(() => undefined);
-      if (!image) continue;
-      intact.push(m);
-      for (const d of [m.digest, image.manifest.config.digest, ...image.manifest.layers.map((l) => l.digest)]) liveBlobs.add(d);
-      for (const d of image.config.rootfs.diff_ids) liveLayers.add(d);
-    }
+    for (const m of index.manifests) if (await this.describe("", m.digest).then(() => true, () => false)) intact.push(m);
     if (intact.length !== index.manifests.length) await writeJson(this.paths.imageIndex, { ...index, manifests: intact });
-    const hex = (s: Set<string>) => new Set([...s].map((d) => d.slice("sha256:".length)));
-    const [blobHex, layerHex] = [hex(liveBlobs), hex(liveLayers)];
-    for (const h of await listDir(this.paths.blobs)) {
-      if (!blobHex.has(h)) await fs.promises.rm(path.join(this.paths.blobs, h), { force: true });
-    }
-    for (const h of await listDir(this.paths.layers)) {
-      if (!layerHex.has(h)) await fs.promises.rm(path.join(this.paths.layers, h), { recursive: true, force: true });
-    }
+    const live = await this.liveContent(intact, { cache: true, expire: true });
+    const disk = await this.onDisk();
+    for (const d of disk.blobs) if (!live.blobs.has(d)) await fs.promises.rm(this.paths.blob(d), { force: true });
+    for (const d of disk.layers) if (!live.layers.has(d)) await fs.promises.rm(this.paths.layer(d), { recursive: true, force: true });
     // Temp files of ingests whose process died (tempName puts the pid in the name).
     for (const name of await listDir(this.paths.ingest)) {
       const pid = Number(/^(?:blob|layer|archive)-(\d+)-[0-9a-f]+$/.exec(name)?.[1]);

@@ -10,6 +10,7 @@ import type { Step } from "../engine/steps";
 import type { ProviderConfig } from "../resources";
 import { stackCommand } from "./stack";
 import { CONTAINER_COMMANDS, CONTAINER_USAGE, containerCommand } from "./containers";
+import { SYSTEM_USAGE, systemCommand } from "./system";
 
 const USAGE = `usage: berth <preview|up|refresh|destroy> [DIR] [--stack NAME] [--yes] [--diff] [--json] [--expect-no-changes]
        berth config set KEY VALUE [--secret] | config get KEY   [-C DIR] [--stack NAME]
@@ -43,7 +44,7 @@ const USAGE = `usage: berth <preview|up|refresh|destroy> [DIR] [--stack NAME] [-
   --json               print the plan as JSON (preview)
   --expect-no-changes  exit non-zero if the plan is not empty
 
-Containers of this host (berth root $BERTH_ROOT, default /var/lib/berth):${CONTAINER_USAGE}`;
+Containers of this host (berth root $BERTH_ROOT, default /var/lib/berth):${CONTAINER_USAGE}${SYSTEM_USAGE}`;
 
 export interface Flags {
   command: string;
@@ -160,6 +161,7 @@ const live = (flags: Flags) => (step: Step) => {
 
 export async function main(argv: string[]): Promise<number> {
   if (CONTAINER_COMMANDS.has(argv[0])) return containerCommand(createNativeRuntime(), argv[0], argv.slice(1));
+  if (argv[0] === "system") return systemCommand(createNativeRuntime(), argv.slice(1));
   const flags = parseArgs(argv);
   const started = Date.now();
   if (flags.command === "config" || flags.command === "stack") return stackCommand(flags);
