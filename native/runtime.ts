@@ -197,7 +197,10 @@ export interface ImageStore {
    * image, container or lease uses are deleted.
    */
   remove(ref: string): Promise<void>;
-  /** One more user of a ref that was made again while its old user still holds it (a replacement keeping the name). */
+  /**
+   * One more user of a ref, taken before it is made: several resources may declare one name (a replacement and
+   * the image it replaces, stacks sharing a root); each remove drops one use.
+   */
   hold(ref: string): Promise<void>;
 }
 

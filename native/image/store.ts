@@ -73,9 +73,6 @@ interface Ingest {
 }
 const ingestContext = new AsyncLocalStorage<Ingest>();
 
-/** How many resources use a name: a replacement that keeps it adds one, a delete drops one (see hold). */
-const USERS_ANNOTATION = "org.berth.ref.users";
-const usersOf = (m: Descriptor): number => Number(m.annotations?.[USERS_ANNOTATION] ?? 1);
 
 /** What the store holds, for `berth system df`: bytes on disk (blobs and unpacked layers). */
 export interface StoreUsage {
@@ -193,29 +190,36 @@ export class ContentStore {
     const name = normalizeRef(ref);
     await this.locked(async () => {
       const index = await this.readIndex();
-      const manifests = index.manifests.flatMap((m) => {
-        if (m.annotations?.[REF_ANNOTATION] !== name) return [m];
-        const users = usersOf(m) - 1;
-        return users > 0 ? [{ ...m, annotations: { ...m.annotations, [USERS_ANNOTATION]: String(users) } }] : [];
-      });
-      await writeJson(this.paths.imageIndex, { ...index, manifests });
+      const users = await this.users(index);
+      const left = (users[name] ?? 0) - 1;
+      if (left > 0) return writeJson(this.usersFile, { ...users, [name]: left });
+      await writeJson(this.usersFile, Object.fromEntries(Object.entries(users).filter(([r]) => r !== name)));
+      await writeJson(this.paths.imageIndex, { ...index, manifests: index.manifests.filter((m) => m.annotations?.[REF_ANNOTATION] !== name) });
       await this.collectGarbage();
     });
   }
 
   /**
-   * One more user of a name that existed before it was (re)made: a replacement that keeps its name (the old
-   * resource still holds it until its delete, which then drops only its own use).
+   * One more user of a name, taken before it is (re)made: several resources may declare one name (a replacement
+   * and the image it replaces, stacks sharing a root), and each remove then drops only its own use.
    */
   async hold(ref: string): Promise<void> {
     const name = normalizeRef(ref);
     await this.locked(async () => {
-      const index = await this.readIndex();
-      const manifests = index.manifests.map((m) =>
-        m.annotations?.[REF_ANNOTATION] === name ? { ...m, annotations: { ...m.annotations, [USERS_ANNOTATION]: String(usersOf(m) + 1) } } : m,
-      );
-      await writeJson(this.paths.imageIndex, { ...index, manifests });
+      const users = await this.users(await this.readIndex());
+      await writeJson(this.usersFile, { ...users, [name]: (users[name] ?? 0) + 1 });
     });
+  }
+
+  private get usersFile(): string {
+    return path.join(this.paths.root, "image-users.json");
+  }
+
+  /** How many users each name has; a stored name nobody counted (made before counting, or by a day-2 command) has one. */
+  private async users(index: OciIndex): Promise<Record<string, number>> {
+    const counted = (await readJson<Record<string, number>>(this.usersFile)) ?? {};
+    const names = index.manifests.flatMap((m) => m.annotations?.[REF_ANNOTATION] ?? []);
+    return { ...Object.fromEntries(names.map((n) => [n, 1])), ...counted };
   }
 
   /** Gives an image a second name (Docker's `tag`). */
@@ -492,13 +496,11 @@ export class ContentStore {
     return (await readJson<OciIndex>(this.paths.imageIndex)) ?? empty;
   }
 
-  /** Points ref at manifest, keeping the count of its users; the caller holds the lock. */
+  /** Points ref at manifest; the caller holds the lock. */
   private async setRef(ref: string, manifest: Descriptor): Promise<void> {
     const index = await this.readIndex();
-    const old = index.manifests.find((m) => m.annotations?.[REF_ANNOTATION] === ref);
-    const others = index.manifests.filter((m) => m !== old);
-    const users = old && usersOf(old) > 1 ? { [USERS_ANNOTATION]: String(usersOf(old)) } : {};
-    const entry = { ...manifest, annotations: { [REF_ANNOTATION]: ref, ...users } };
+    const others = index.manifests.filter((m) => m.annotations?.[REF_ANNOTATION] !== ref);
+    const entry = { ...manifest, annotations: { [REF_ANNOTATION]: ref } };
     await writeJson(this.paths.imageIndex, { ...index, manifests: [...others, entry] });
     const marker = path.join(this.paths.root, "oci-layout");
     if (!fs.existsSync(marker)) await writeJson(marker, { imageLayoutVersion: "1.0.0" });

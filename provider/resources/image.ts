@@ -133,12 +133,17 @@ export function imageKind(runtime: Runtime, cwd: string): Kind<Args, Outs> {
     previewOutputs: (inputs) => ({ ref: normalizeRef(inputs.name), imageId: UNKNOWN }),
     idOf: (inputs) => normalizeRef(inputs.name),
     async create(inputs) {
-      // A name some other resource holds (the one this replaces, another stack's) is shared: counted, so that
-      // its delete drops only its own use and the name stays on this image.
-      const shared = await runtime.images.inspect(normalizeRef(inputs.name));
-      const outputs = await make(inputs);
-      if (shared) await runtime.images.hold(outputs.ref);
-      return { id: outputs.ref, outputs };
+      // The name may be shared (with the image this replaces, with another stack's): each user is counted, so
+      // the other's delete drops only its own use and the name stays on this image.
+      const ref = normalizeRef(inputs.name);
+      await runtime.images.hold(ref);
+      try {
+        const outputs = await make(inputs);
+        return { id: outputs.ref, outputs };
+      } catch (e) {
+        await runtime.images.remove(ref).catch(() => undefined);
+        throw e;
+      }
     },
     update: (_id, _olds, news) => make(news),
     async read(id, _inputs, outputs) {
