@@ -295,10 +295,10 @@ export class RuncContainers implements Containers {
     faults.push(...net.faults, ...net.repairable);
     const bundle = this.d.paths.container(name).dir;
     let supervised = await readState(bundle);
-    if (status !== "running" && supervised?.status === "running") {
-      // Its supervisor has not recorded this exit yet (it is down, or between two looks): say what it will record.
+    if (state?.status === "stopped" && (!supervised || supervised.status === "running")) {
+      // No supervisor has recorded this exit yet (it is down, or between two looks): say what it will record.
       const oomKilled = oomKills(`/${id}`) > 0;
-      supervised = { ...supervised, status: "exited", pid: undefined, exitCode: exitCode(bundle), oomKilled, finishedAt: exitedAt(bundle) };
+      supervised = { restartCount: 0, ...supervised, status: "exited", pid: undefined, exitCode: exitCode(bundle), oomKilled, finishedAt: exitedAt(bundle) };
     }
     const paused = state?.status === "paused";
     const info = {
@@ -312,7 +312,7 @@ export class RuncContainers implements Containers {
   private async teardown(name: string, graceSeconds: number): Promise<void> {
     const p = this.d.paths.container(name);
     if (!fs.existsSync(p.dir)) return;
-    await withLock(lockPath(p.dir), () => this.dismantle(name, graceSeconds));
+    await withLock(lockPath(p.dir), () => this.dismantle(name, graceSeconds), { what: `container ${name}` });
   }
 
   private async dismantle(name: string, graceSeconds: number): Promise<void> {

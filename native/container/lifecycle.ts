@@ -208,6 +208,6 @@ export class ContainerVerbs implements Omit<ContainerLifecycle, "commit"> {
   private locked(name: string, fn: (bundle: string) => Promise<void>): Promise<void> {
     const bundle = this.paths.container(name).dir;
     if (!fs.existsSync(bundle)) throw new Error(`No such container: ${name}`);
-    return withLock(lockPath(bundle), () => fn(bundle));
+    return withLock(lockPath(bundle), () => fn(bundle), { what: `container ${name}` });
   }
 }
