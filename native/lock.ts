@@ -51,6 +51,14 @@ export function ownerAlive(o: Pick<Owner, "pid" | "start">): boolean {
 export const describeOwner = (o: Owner): string =>
   `pid ${o.pid}${o.cmd ? ` (${o.cmd})` : ""}${o.since ? ` since ${o.since}` : ""}`;
 
+function readText(file: string): string | undefined {
+  try {
+    return fs.readFileSync(file, "utf8");
+  } catch {
+    return undefined;
+  }
+}
+
 /** The owner a lock file names; undefined when there is no such file, null when it is damaged. */
 function readOwner(file: string): Owner | null | undefined {
   let text: string;
@@ -120,8 +128,9 @@ export async function tryLock(file: string): Promise<(() => void) | undefined> {
   for (let attempt = 0; attempt < 2; attempt++) {
     if (await writeLinked(file, token)) {
       return () => {
-        // Only our own lock: after a wrong break (a double fault, see breakIfDead) another's may be in its place.
-        if (fs.readFileSync(file, "utf8") === token) fs.rmSync(file, { force: true });
+        // Only our own lock: after a wrong break (a double fault, see breakIfDead) another's may be in its place;
+        // and it may be gone with its whole directory (a root removed).
+        if (readText(file) === token) fs.rmSync(file, { force: true });
       };
     }
     if (lockHolder(file)) return undefined;
@@ -157,11 +166,7 @@ export function withLock<T>(file: string, fn: () => Promise<T>, opts: { timeoutM
     try {
       return await fn();
     } finally {
-      try {
-        release();
-      } catch {
-        // Already gone (broken after a double fault): nothing left to release.
-      }
+      release();
     }
   });
 }

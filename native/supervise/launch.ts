@@ -22,7 +22,18 @@ function mainScript(): string {
     : path.resolve(__dirname, "../../dist/native/supervise/main.js");
 }
 
-export const supervisorPid = (root: string): number | undefined => lockHolder(supervisorLock(root))?.pid;
+export const supervisorPid = (root: string): number | undefined => lockHolder(supervisorLock(root))?.pid ?? legacySupervisor(root);
+
+/** A supervisor of an earlier berth (before the lock: a pid in supervisor.pid) still watching this root. */
+function legacySupervisor(root: string): number | undefined {
+  try {
+    const pid = Number(fs.readFileSync(path.join(path.resolve(root), "supervisor.pid"), "utf8"));
+    const cmdline = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+    return cmdline.some((a) => a.endsWith("supervise/main.js")) && cmdline.includes(path.resolve(root)) ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 export const supervisorRunning = (root: string): boolean => supervisorPid(root) !== undefined;
 

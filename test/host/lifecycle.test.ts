@@ -10,6 +10,7 @@ import { createNativeRuntime, type ContainerSpec, type ContainerState, type Runt
 import { supervisorPid, supervisorRunning } from "../../native/supervise/launch";
 import { cgroupFile } from "../../native/supervise/cgroup";
 import { REPO, waitFor } from "./helpers";
+import { statusText } from "../../provider/cli/containers";
 
 const tag = randomBytes(3).toString("hex");
 const name = (what: string) => `tl${tag}${what}`;
@@ -258,6 +259,7 @@ describe("supervision", () => {
       seen = await rt.containers.inspect(c);
     }
     expect(seen!.state).toMatchObject({ status: "exited", exitCode: 137 });
+    expect(statusText(seen!)).toMatch(/^Exited \(137\) \d+ seconds? ago$/);
     expect(Date.parse(seen!.state!.finishedAt!)).toBeGreaterThan(Date.now() - 10_000);
     expect(supervisorRunning(root)).toBe(false);
     createNativeRuntime({ root });
