@@ -73,7 +73,6 @@ interface Ingest {
 }
 const ingestContext = new AsyncLocalStorage<Ingest>();
 
-
 /** What the store holds, for `berth system df`: bytes on disk (blobs and unpacked layers). */
 export interface StoreUsage {
   images: Array<{ ref: string; id: string; size: number; inUse: boolean }>;
@@ -256,6 +255,8 @@ export class ContentStore {
         else refs.push(m.annotations?.[REF_ANNOTATION] ?? m.digest);
       }
       await writeJson(this.paths.imageIndex, { ...index, manifests });
+      const users = await this.users(index);
+      await writeJson(this.usersFile, Object.fromEntries(Object.entries(users).filter(([r]) => !refs.includes(r))));
       if (opts.buildCache) {
         for (const name of await listDir(this.leasesDir)) if (name.startsWith("cache-")) await fs.promises.rm(path.join(this.leasesDir, name), { force: true });
       }
