@@ -61,6 +61,23 @@ describe("cross-process lock", () => {
     fs.rmSync(file);
   });
 
+  it("reads the start time of a process whose name holds blanks and parentheses", async () => {
+    const exe = path.join(tmp, "x) 1 2 (y");
+    fs.copyFileSync("/bin/sleep", exe);
+    fs.chmodSync(exe, 0o755);
+    const c = spawn(exe, ["30"], { stdio: "ignore" });
+    children.push(c);
+    // Once exec'd (before, the child is still named node).
+    await waitFor("it to run", () => (fs.readFileSync(`/proc/${c.pid}/stat`, "utf8").includes("(x) 1 2 (y)") ? true : undefined));
+    const plain = fs.readFileSync(`/proc/${c.pid}/stat`, "utf8").split(" ");
+    expect(plain[1]).toContain("x)");
+    // Counting fields naively would land 3 fields off; the start time is after the last ")".
+    const start = processStart(c.pid!)!;
+    expect(start).toBe(Number(plain[21 + 3]));
+    expect(start).toBeGreaterThan(0);
+    c.kill("SIGKILL");
+  });
+
   it("gives up after its timeout naming the holder: pid, command line and since when", async () => {
     const file = path.join(tmp, "held");
     const c = await holder(file);
