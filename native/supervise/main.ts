@@ -4,6 +4,7 @@ import * as fs from "node:fs";
 import { layout } from "../paths";
 import { realHost } from "../host/exec";
 import { tryLock } from "../lock";
+import { listDir } from "../json-file";
 import { Supervisor } from "./supervisor";
 import { DEFAULT_LOG_BYTES } from "./logs";
 import { ensureSupervisor, supervisorLock } from "./launch";
@@ -21,12 +22,13 @@ function parentPid(): number {
 async function main(): Promise<void> {
   const root = process.argv[2];
   if (!root) throw new Error("usage: main.js BERTH_ROOT");
-  const unlock = await tryLock(supervisorLock(root));
+  let unlock = await tryLock(supervisorLock(root));
   if (!unlock) return;
   const logBytes = Number(process.env.BERTH_LOG_MAX_BYTES) || DEFAULT_LOG_BYTES;
-  const supervisor = new Supervisor(layout(root, process.env.BERTH_RUN ?? "/run/berth"), realHost, logBytes);
+  const paths = layout(root, process.env.BERTH_RUN ?? "/run/berth");
+  const supervisor = new Supervisor(paths, realHost, logBytes);
   const release = () => {
-    unlock();
+    unlock!();
     process.exit(0);
   };
   process.on("SIGTERM", release);
@@ -35,7 +37,13 @@ async function main(): Promise<void> {
   let idleSince = Date.now();
   for (;;) {
     if ((await supervisor.tick()) > 0) idleSince = Date.now();
-    if (Date.now() - idleSince > IDLE_EXIT_MS) release();
+    if (Date.now() - idleSince > IDLE_EXIT_MS) {
+      unlock();
+      // A container made just now found this supervisor still holding the lock and started none: stay after all,
+      // unless another supervisor has taken over meanwhile.
+      if ((await listDir(paths.containers)).length === 0 || !(unlock = await tryLock(supervisorLock(root)))) process.exit(0);
+      idleSince = Date.now();
+    }
     if (parentPid() !== watchdog) {
       // The watchdog died (we were reparented): hand over to a new pair rather than run unwatched.
       unlock();

@@ -10,7 +10,7 @@ import * as path from "node:path";
 import { execFileSync, spawn } from "node:child_process";
 import { createNativeRuntime, type Runtime } from "../../native";
 import { supervisorPid } from "../../native/supervise/launch";
-import { REPO, berth, freePort, httpGet, type CliResult } from "./helpers";
+import { REPO, berth, freePort, httpGet, waitFor, type CliResult } from "./helpers";
 
 const PROGRAM = path.join(__dirname, "fixtures/shared-root");
 const STACKS = [
@@ -139,6 +139,8 @@ afterAll(async () => {
 describe("one root, many berth processes", () => {
   let imported: Array<{ kept: string[]; removed: string[] }>;
   let pulled: { kept: string[]; removed: string[] };
+  let supervisor: number;
+  let watchdog: number;
 
   it("brings up 3 stacks while 2 processes import and remove, 1 pulls and removes, and day-2 commands run", async () => {
     const t = Date.now();
@@ -148,6 +150,9 @@ describe("one root, many berth processes", () => {
     const upResults = await ups;
     [imported, pulled] = await others;
     for (const [i, r] of upResults.entries()) expect(r.code, `${STACKS[i].tag}: ${r.stdout}${r.stderr}`).toBe(0);
+    supervisor = supervisorPid(root)!;
+    watchdog = Number(fs.readFileSync(`/proc/${supervisor}/stat`, "utf8").split(") ")[1].split(" ")[1]);
+    expect(fs.readFileSync(`/proc/${watchdog}/cmdline`, "utf8")).toContain("berth-watchdog");
     for (const r of await day2Results) expect(r.code, `${r.stdout}: ${r.stderr}`).toBeLessThanOrEqual(1);
     console.log(`3 ups, ${IMPORTERS * IMPORTS} imports, ${PULLS} pulls, ${(await day2Results).length} day-2 commands at once: ${Date.now() - t} ms`);
   }, 180_000);
@@ -219,4 +224,10 @@ describe("one root, many berth processes", () => {
     expect([...digestsIn(path.join(root, "layers")), ...digestsIn(path.join(root, "blobs/sha256")), ...digestsIn(path.join(root, "leases"))]).toEqual([]);
     expect(digestsIn(path.join(root, "ingest")).filter((n) => !n.startsWith("."))).toEqual([]);
   }, 120_000);
+
+  it("lets the supervisor and its watchdog go once no container is left", async () => {
+    const pair = [watchdog, supervisor];
+    await waitFor("the supervisor and its watchdog to exit", () => (pair.some((p) => fs.existsSync(`/proc/${p}`)) ? undefined : true), 15_000, 100);
+    expect(supervisorPid(root)).toBeUndefined();
+  }, 20_000);
 });
