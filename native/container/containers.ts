@@ -98,7 +98,8 @@ export class RuncContainers implements Containers {
 
   async run(spec: ContainerSpec): Promise<ContainerInfo> {
     checkName("container", spec.name);
-    return this.mutex.run(spec.name, async () => {
+    // Another berth process making, replacing or removing the same container waits for this one.
+    return this.mutex.run(spec.name, () => this.exclusive(spec.name, async () => {
       const existing = await this.d.records.read(spec.name);
       if (existing) {
         const { info, repairable } = await this.examine(existing);
@@ -117,11 +118,11 @@ export class RuncContainers implements Containers {
         // Refused before the old one goes, so a bad spec leaves it running. (The network is planned after the
         // teardown: the old container still holds its namespace and addresses.)
         const local = await this.plan(spec);
-        await this.teardown(spec.name, info.status === "running" ? grace : 0);
+        await this.undo(spec.name, info.status === "running" ? grace : 0);
         return this.create(spec, local);
       }
       return this.create(spec);
-    });
+    }));
   }
 
   async inspect(name: string): Promise<ContainerInfo | undefined> {
@@ -219,7 +220,7 @@ export class RuncContainers implements Containers {
       await this.d.supervise();
       return { ...this.netInfo(rec), name, id, status: "running", pid, imageId: image.id, faults: [] };
     } catch (e) {
-      await this.teardown(name, 0).catch((cleanup: Error) => {
+      await this.undo(name, 0).catch((cleanup: Error) => {
         (e as Error).message += ` (cleaning up afterwards failed too: ${cleanup.message})`;
       });
       throw e;
@@ -308,11 +309,18 @@ export class RuncContainers implements Containers {
     return { info, repairable: net.repairable.length };
   }
 
+  /** Runs fn holding the lock every process changing this container takes (run, stop, removal, a restart). */
+  private exclusive<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    return withLock(lockPath(this.d.paths.container(name).dir), fn, { what: `container ${name}` });
+  }
+
+  private teardown(name: string, graceSeconds: number): Promise<void> {
+    return this.exclusive(name, () => this.undo(name, graceSeconds));
+  }
+
   /** Undoes everything a container has on the host, in reverse order of making; each step skips what is gone. */
-  private async teardown(name: string, graceSeconds: number): Promise<void> {
-    const p = this.d.paths.container(name);
-    if (!fs.existsSync(p.dir)) return;
-    await withLock(lockPath(p.dir), () => this.dismantle(name, graceSeconds), { what: `container ${name}` });
+  private async undo(name: string, graceSeconds: number): Promise<void> {
+    if (fs.existsSync(this.d.paths.container(name).dir)) await this.dismantle(name, graceSeconds);
   }
 
   private async dismantle(name: string, graceSeconds: number): Promise<void> {
