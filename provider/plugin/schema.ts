@@ -89,12 +89,13 @@ function unwrap(s: z.ZodType): z.ZodType {
 const isOptional = (s: z.ZodType) => ["optional", "default", "prefault"].includes(defOf(s).type) || (s as z.ZodType).safeParse(undefined).success;
 
 const pascal = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
-/** "ContainerPorts" → "ContainerPort" (not "ContainerDeviceReadBps": a short last word is an abbreviation). */
+/** "ContainerPorts" → "ContainerPort" ("ContainerDeviceReadBps" stays: a short last word is an abbreviation). */
 const singular = (s: string) => (/[A-Z][a-z]{3,}s$/.test(s) ? s.slice(0, -1) : s);
 
 class SchemaBuilder {
   readonly types: Record<string, Spec> = {};
   private readonly named = new Map<z.ZodType, string>();
+  private readonly tokens = new Map<z.ZodType, string>();
   private readonly docs = readDocs();
 
   constructor() {
@@ -164,16 +165,28 @@ class SchemaBuilder {
     }
   }
 
-  /** Registers an object type under its export's name, or else under its place ("ContainerHealthcheck"). */
+  /**
+   * Registers an object type once per schema object, under its export's name, or else under its first place
+   * ("ContainerPort"; "ContainerPortOutput" when an output's object takes a name an input's already has).
+   */
   private objectType(object: z.ZodType, fallback: string): string {
-    const name = this.named.get(object) ?? fallback;
+    const known = this.tokens.get(object);
+    if (known) return known;
+    let name = this.named.get(object) ?? fallback;
+    while (this.types[`${PACKAGE}:index:${name}`]) name += "Output";
     const token = `${PACKAGE}:index:${name}`;
-    if (this.types[token]) return token;
+    this.tokens.set(object, token);
     this.types[token] = { type: "object" }; // placed first: a recursive type refers to itself
     const { properties, required } = this.properties(object, name);
     this.types[token] = { type: "object", properties, ...(required.length ? { required } : {}) };
     return token;
   }
+}
+
+/** Output properties, described as the input of the same name where they say nothing of their own. */
+function withDocs(outputs: Record<string, Spec>, inputs: Record<string, Spec>): Record<string, Spec> {
+  const described = (key: string, spec: Spec) => (spec.description || !inputs[key]?.description ? spec : { ...spec, description: inputs[key].description });
+  return Object.fromEntries(Object.entries(outputs).map(([key, spec]) => [key, described(key, spec)]));
 }
 
 let cached: Spec | undefined;
@@ -192,7 +205,7 @@ export function packageSchema(): Spec {
     resources[`${PACKAGE}:index:${name}`] = {
       ...(description ? { description } : {}),
       // The state's outputs are the inputs with what the host reported laid over them.
-      properties: { ...inputs.properties, ...outs.properties },
+      properties: { ...inputs.properties, ...withDocs(outs.properties, inputs.properties) },
       required: outs.required,
       inputProperties: inputs.properties,
       ...(inputs.required.length ? { requiredInputs: inputs.required } : {}),
