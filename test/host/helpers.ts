@@ -4,6 +4,7 @@ import * as fs from "node:fs";
 import * as http from "node:http";
 import * as path from "node:path";
 import { freePort as kernelFreePort } from "../../native/network/portmap";
+import { supervisorPid } from "../../native/supervise/launch";
 
 export const REPO = path.resolve(__dirname, "../..");
 export const QUICKSTART = path.join(REPO, "examples/quickstart");
@@ -138,4 +139,10 @@ export function pulumiCli(scratch: string, berthRoot: string) {
       child.on("close", (code) => resolve({ code: code ?? 1, stdout, stderr }));
     });
   return { env, run };
+}
+
+/** Stops the supervisor a test's berth root started (it would exit 5 s after its last container anyway). */
+export function stopSupervisor(root: string): void {
+  const pid = supervisorPid(root);
+  if (pid) process.kill(pid, "SIGTERM");
 }

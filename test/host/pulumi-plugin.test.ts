@@ -7,8 +7,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createNativeRuntime } from "../../native";
-import { supervisorPid } from "../../native/supervise/launch";
-import { PULUMI, QUICKSTART, REPO, berth, ensureQuickstartRootfs, freePort, pulumiCli } from "./helpers";
+import { PULUMI, QUICKSTART, REPO, berth, ensureQuickstartRootfs, freePort, pulumiCli, stopSupervisor } from "./helpers";
 
 const skipped = PULUMI ? "" : " (skipped: no `pulumi` binary on PATH)";
 const TARBALL = path.join(QUICKSTART, "busybox-rootfs.tar");
@@ -50,8 +49,7 @@ describe.skipIf(!PULUMI)(`pulumi import of each berth type${skipped}`, () => {
     await rt.networks.remove(`${tag}-n`).catch(() => undefined);
     for (const v of [`${tag}-v`, `${tag}-rv`]) await rt.volumes.remove(v).catch(() => undefined);
     await rt.images.remove(`${tag}:latest`).catch(() => undefined);
-    const pid = supervisorPid(root);
-    if (pid) process.kill(pid, "SIGTERM");
+    stopSupervisor(root);
     fs.rmSync(path.join(QUICKSTART, `Pulumi.${stack}.yaml`), { force: true });
     fs.rmSync(codeDir, { recursive: true, force: true });
     fs.rmSync(scratch, { recursive: true, force: true });
@@ -112,8 +110,7 @@ describe.skipIf(!PULUMI)(`pulumi preview and up after replacing a Network and a 
   afterAll(async () => {
     await pulumi("destroy", "--yes", "--skip-preview");
     await pulumi("stack", "rm", "--yes", "--force");
-    const pid = supervisorPid(root);
-    if (pid) process.kill(pid, "SIGTERM");
+    stopSupervisor(root);
     fs.rmSync(path.join(program, `Pulumi.${stack}.yaml`), { force: true });
     fs.rmSync(scratch, { recursive: true, force: true });
   });

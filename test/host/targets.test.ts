@@ -9,8 +9,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createNativeRuntime } from "../../native";
-import { supervisorPid } from "../../native/supervise/launch";
-import { REPO, berth } from "./helpers";
+import { REPO, berth, stopSupervisor } from "./helpers";
 
 const PROGRAM = path.join(__dirname, "fixtures/links");
 const stack = `links${process.pid}`;
@@ -52,8 +51,7 @@ beforeAll(() => {
 
 afterAll(async () => {
   await cli("destroy", "--yes");
-  const pid = supervisorPid(root);
-  if (pid) process.kill(pid, "SIGTERM");
+  stopSupervisor(root);
   for (const f of [configFile, stateFile, `${stateFile}.bak`]) fs.rmSync(f, { force: true });
   fs.rmSync(root, { recursive: true, force: true });
 });
