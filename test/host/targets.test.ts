@@ -1,7 +1,7 @@
 // Apply does exactly what the plan said, on this host: a fixed-name container (replaced delete-first) and a
 // container linking to it through its output name. `up --target` refuses to delete the untargeted linker unless
-// `--target-dependents`; an up that both drops the link's dependency and replaces the target loses nothing the
-// plan does not show.
+// `--target-dependents`; one tied to it only by dependsOn stays; an up that both drops the link's dependency and
+// replaces the target loses nothing the plan does not show.
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
@@ -62,7 +62,7 @@ describe("apply does what the plan said", () => {
     const up = await cli("up", "--yes");
     expect(up.code, up.stdout + up.stderr).toBe(0);
     const first = await containers();
-    expect(first.target.running && first.linker.running).toBe(true);
+    expect(first.target.running && first.linker.running && first.waiter.running).toBe(true);
 
     // The target's replace would delete the linker first: refused at preview and at up, naming the linker.
     setConfig({ version: "2" });
@@ -82,6 +82,7 @@ describe("apply does what the plan said", () => {
     expect(second.target.id).toBe(first.target.id); // the same fixed name, a new container
     expect(second.linker.id).not.toBe(first.linker.id);
     expect(second.target.running && second.linker.running).toBe(true);
+    expect(second.waiter).toEqual(first.waiter); // only ordered after the target: not replaced with it
     expect((await cli("preview", "--expect-no-changes")).code).toBe(0);
 
     // One up both drops the linker's dependency (a literal name now) and replaces the target: whatever the host
