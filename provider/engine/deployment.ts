@@ -526,7 +526,7 @@ export class DeploymentRun {
     if (!targets) return this.deleteAll(leaving);
     // Under `--target`, what depends on a targeted resource being deleted goes with it only when targeted too
     // (or under `--target-dependents`); otherwise nothing is deleted, as with Pulumi.
-    const doomed = new Set(leaving.filter((r) => r.delete || targets.has(r.urn)));
+    const doomed = new Set(leaving.filter((r) => targets.has(r.urn)));
     const doomedUrns = new Set([...doomed].filter((r) => !r.delete).map((r) => r.urn));
     const untargeted: ResourceState[] = [];
     for (const r of sortResources(leaving)) {
