@@ -3,7 +3,9 @@
 import * as fs from "node:fs";
 import { describe, expect, it } from "vitest";
 import type { z } from "zod";
+import type { Runtime } from "../../native/runtime";
 import { packageSchema } from "../../provider/plugin/schema";
+import { berthProviders } from "../../provider/resources";
 import * as sdk from "../../sdk/schema";
 
 type Json = any; // eslint-disable-line @typescript-eslint/no-explicit-any -- JSON documents
@@ -69,6 +71,8 @@ function validate(doc: Json, root: Json): string[] {
 describe("the package schema", () => {
   it("has every resource type and the provider, each property typed and described", () => {
     expect(Object.keys(schema.resources).sort()).toEqual(RESOURCES.map((r) => `berth:index:${r}`).sort());
+    // The provider's own list of types (a runtime is not needed to name them).
+    expect(Object.keys(schema.resources).sort()).toEqual([...berthProviders({} as Runtime, "/").keys()].sort());
     expect(schema.language.nodejs.packageName).toBe("berth");
     expect(Object.keys(schema.provider.inputProperties).sort()).toEqual(["root", "runDir"]);
     for (const [where, p] of allProperties()) {
