@@ -1,10 +1,10 @@
 import type { z } from "zod";
 import { ContainerArgs, ContainerOutputs } from "../../sdk/schema";
 import type { ContainerInfo, ContainerSpec, Runtime } from "../../native/runtime";
+import { DEFAULT_NETWORK } from "../../native/network/networks";
 import { imageClaim } from "./image";
 import { isAutonamed, type Kind } from "./kind";
 import { volumeFailures } from "./volume";
-import { DEFAULT_NETWORK } from "../../native/network/networks";
 import { containerClaim, networkClaims, networkFailures, networkingOf, networkOutputsOf } from "./container-network";
 import type { CheckFailure } from "./provider";
 import { hostProblems, limitsOf, runtimeSpecOf } from "./container-runtime";
