@@ -521,6 +521,11 @@ export class DeploymentRun {
    * dependents before what they depend on, independent ones in parallel.
    */
   async finish(): Promise<void> {
+    // A dependent a delete-before-replace took down, which the program no longer declares, is gone already.
+    for (const urn of this.forcedBy.keys()) {
+      const old = this.olds.get(urn);
+      if (old && !this.registered.has(urn) && !this.isLive(old)) this.record({ op: "delete", urn, type: old.type, old, diffs: [], replaces: [], detailedDiff: {} });
+    }
     const leaving = this.state.resources.filter((r) => r.delete || !this.registered.has(r.urn));
     const targets = this.targeted;
     if (!targets) return this.deleteAll(leaving);

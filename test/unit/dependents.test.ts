@@ -50,6 +50,15 @@ describe("dependents of a delete-before-replace", () => {
     expect(w.host.has(nameOf(run.state, "b"))).toBe(true);
   });
 
+  it("a dependent taken down first that the program dropped is shown deleted, in the preview and the up", async () => {
+    const { w, base } = await deployed([target(1), dependent("size")]);
+    expect(ops(await apply(w, base, [target(2)], true))).toEqual(["replace a", "delete b"]);
+    const run = await apply(w, base, [target(2)]);
+    expect(ops(run)).toEqual(["replace a", "delete b"]);
+    expect(w.host.has(nameOf(base, "b"))).toBe(false);
+    expect(run.state.resources.some((r) => r.urn === urn("b"))).toBe(false);
+  });
+
   it("deletedWith a replaced resource means replaced with it", async () => {
     const { w, base } = await deployed([target(1), { ...thing("c", {}), deletedWith: urn("a") }]);
     const run = await apply(w, base, [target(2), { ...thing("c", {}), deletedWith: urn("a") }]);
