@@ -3,6 +3,7 @@
 // cache keyed by the parent state, the instruction as expanded, and the content it reads.
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { randomBytes } from "node:crypto";
 import type { Host } from "../host/exec";
 import type { ImageInfo } from "../runtime";
 import { canonicalJson } from "../json-file";
@@ -152,9 +153,6 @@ class Build {
   private readonly globalArgs = new Map<string, string | undefined>();
   private readonly ran: string[] = [];
   private readonly cached: string[] = [];
-  private readonly lease = `build-${process.pid}-${Date.now()}-${Math.random().toString(16).slice(2, 8)}`;
-  private readonly made: LayerRef[] = [];
-  private readonly blobs = new Set<string>();
   /** Blobs being compressed and their cache entries being written. */
   private readonly pending: Promise<unknown>[] = [];
   private context?: Promise<ContextFile[]>;
@@ -181,24 +179,26 @@ class Build {
     const groups = this.splitStages(instructions);
     const targetIndex = this.targetIndex(groups);
     this.stageCount = targetIndex + 1;
-    try {
-      for (const group of groups.slice(0, targetIndex + 1)) await this.runStage(group);
-      const final = this.stages[targetIndex].state;
-      const [first, ...more] = this.req.tags;
-      const v = this.progress.vertex("exporting to image");
-      const info = await this.store.commit(first, final.config, await Promise.all(final.layers.map((l) => l.blob)));
-      await Promise.all(this.pending);
-      for (const ref of more) await this.store.tag(first, ref);
-      v.note(`writing image ${info.id} done`);
-      for (const ref of this.req.tags) v.note(`naming to ${ref} done`);
-      v.done();
-      return { info, ran: this.ran, cached: this.cached };
-    } finally {
-      // Compressions still running write into the store: they end before the build's lease goes.
-      await Promise.allSettled(this.pending);
-      await this.store.dropLease(this.lease);
-      if (this.net) await (await this.net.catch(() => undefined))?.release();
-    }
+    // What the build makes stays leased until the image is named (no GC meanwhile takes a finished step's layer).
+    return this.store.leased(async () => {
+      try {
+        for (const group of groups.slice(0, targetIndex + 1)) await this.runStage(group);
+        const final = this.stages[targetIndex].state;
+        const [first, ...more] = this.req.tags;
+        const v = this.progress.vertex("exporting to image");
+        const info = await this.store.commit(first, final.config, await Promise.all(final.layers.map((l) => l.blob)));
+        await Promise.all(this.pending);
+        for (const ref of more) await this.store.tag(first, ref);
+        v.note(`writing image ${info.id} done`);
+        for (const ref of this.req.tags) v.note(`naming to ${ref} done`);
+        v.done();
+        return { info, ran: this.ran, cached: this.cached };
+      } finally {
+        // Compressions still running write into the store under this lease: they end before it goes.
+        await Promise.allSettled(this.pending);
+        if (this.net) await (await this.net.catch(() => undefined))?.release();
+      }
+    });
   }
 
   private label(): string {
@@ -300,6 +300,7 @@ class Build {
       if (!parent && !base) {
         throw this.fail(from, `${ref}: base image not found in berth's store — build or import it first (there is no default registry)`);
       }
+      if (base && !(await this.store.keepImage(base))) throw this.fail(from, `${ref}: base image was removed while the build started`);
       const config = structuredClone(parent ? parent.state.config : base!.config);
       stage.state = { config: { ...config, history: config.history ?? [] }, layers: parent ? [...parent.state.layers] : stateOf(base!).layers };
     }
@@ -597,7 +598,8 @@ class Build {
    */
   /** The build's place on the network, taken at its first networked RUN. */
   private network(): Promise<BuildNetwork> {
-    this.net ??= this.opts.networks!(this.lease.slice(-6), path.join(this.store.paths.ingest, `${this.lease}-net`));
+    const id = randomBytes(3).toString("hex");
+    this.net ??= this.opts.networks!(id, path.join(this.store.paths.ingest, `build-net-${process.pid}-${id}`));
     return this.net;
   }
 
@@ -620,7 +622,6 @@ class Build {
       v.cached();
       this.cached.push(where);
       layer = { diffId: hit.diffId, blob: Promise.resolve(hit.desc) };
-      this.blobs.add(hit.desc.digest);
       // Its last use, for `berth builder prune --filter until=…`.
       await putEntry(hit);
     } else {
@@ -639,13 +640,10 @@ class Build {
       }
       this.ran.push(where);
       const diffId = layer.diffId;
-      const recorded = layer.blob.then((desc) => (this.blobs.add(desc.digest), putEntry({ desc, diffId })));
+      const recorded = layer.blob.then((desc) => putEntry({ desc, diffId }));
       recorded.catch(() => undefined); // awaited when the build ends
       this.pending.push(recorded);
     }
-    this.made.push(layer);
-    // The build's own lease keeps its layers (and the blobs made so far) from a concurrent collection.
-    await this.store.putLease(this.lease, { blobs: [...this.blobs], layers: this.made.map((l) => l.diffId) });
     state.layers = [...state.layers, layer];
     state.config.rootfs = { type: "layers", diff_ids: [...state.config.rootfs.diff_ids, layer.diffId] };
     state.config.history!.push({ created_by: ins.name === "RUN" ? ins.text.replace(/^RUN\s+(--\S+\s+)*/i, "/bin/sh -c ") : `/bin/sh -c #(nop) ${ins.text}` });
@@ -654,7 +652,7 @@ class Build {
   private async cacheGet(key: string): Promise<CacheEntry | undefined> {
     const lease = await this.store.readLease<CacheEntry>(`cache-${key}`);
     const e = lease?.data;
-    return e && this.store.hasBlob(e.desc.digest) && fs.existsSync(this.store.paths.layer(e.diffId)) ? e : undefined;
+    return e && (await this.store.protect([e.desc.digest], [e.diffId])) ? e : undefined;
   }
 
   private contextFiles(): Promise<ContextFile[]> {

@@ -6,7 +6,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { createHash } from "node:crypto";
-import { withLock } from "../supervise/lock";
+import { withLock } from "../lock";
 import { resolveInRoot } from "./copy";
 
 export type Sharing = "shared" | "private" | "locked";
@@ -152,10 +152,11 @@ export class CacheMounts {
       await fs.promises.writeFile(`${d}.id`, m.id);
     };
     if (m.sharing === "locked") {
+      // Docker waits as long as it takes for a locked cache; an hour is berth's bound.
       return withLock(`${dir}.lock`, async () => {
         await make(dir);
         return fn(dir);
-      });
+      }, { timeoutMs: 3_600_000, what: `the cache mount ${m.id} (sharing=locked)` });
     }
     if (m.sharing === "private" && this.held.has(m.id)) {
       const own = `${dir}.private-${process.pid}-${Math.random().toString(16).slice(2)}`;

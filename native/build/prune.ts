@@ -5,6 +5,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { listDir } from "../json-file";
+import { lockHolder } from "../lock";
 import type { ContentStore, Lease } from "../image/store";
 import type { Descriptor } from "../image/oci";
 import type { BuildCachePruneOptions, BuildCachePruneResult } from "../runtime";
@@ -46,7 +47,7 @@ export async function pruneBuildCache(store: ContentStore, o: BuildCachePruneOpt
     const idFile = `${dir}.id`;
     const st = await fs.promises.stat(idFile).catch(() => undefined);
     // A locked mount is in use by a build right now.
-    if (fs.existsSync(`${dir}.lock`)) continue;
+    if (lockHolder(`${dir}.lock`)) continue;
     const id = await fs.promises.readFile(idFile, "utf8").catch(() => name);
     const size = await du(dir);
     entries.push({ what: `cache mount ${id}`, used: st?.mtimeMs ?? 0, size, inUse: false, remove: async () => {
