@@ -45,7 +45,9 @@ export class Sandbox {
     const dirs = { upper: path.join(dir, "upper"), work: path.join(dir, "work"), rootfs: path.join(dir, "rootfs") };
     // overlayfs needs a lower directory even for a stage from scratch.
     const empty = path.join(dir, "empty");
-    await fs.promises.mkdir(empty, { recursive: true });
+    // Only root may look inside: the bundle's config.json holds the step's environment (a secret's, with env=).
+    await fs.promises.mkdir(dir, { recursive: true, mode: 0o700 });
+    await fs.promises.mkdir(empty);
     const m = await prepare(lowers.length > 0 ? lowers : [empty], dirs);
     // Plain copy-up (no metacopy, index or redirects): the upper directory must hold whole files to be a layer.
     m.options.push("index=off", "metacopy=off", "redirect_dir=off");

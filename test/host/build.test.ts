@@ -11,6 +11,7 @@ import { layout } from "../../native/paths";
 import { ContentStore } from "../../native/image/store";
 import { Builder, type BuildRequest } from "../../native/build/builder";
 import { bridgeStepNetworks } from "../../native/build/network";
+import { Sandbox } from "../../native/build/sandbox";
 import { BridgeNetworks } from "../../native/network/networks";
 import { Iptables } from "../../native/network/iptables";
 import { REPO, httpGet } from "./helpers";
@@ -260,6 +261,14 @@ describe("builder", () => {
     // The secret is in no layer, blob, cache record or image config.
     const grep = spawnSync("grep", ["-rl", "s3cret-value", path.join(root, "state")], { encoding: "utf8" });
         expect([grep.status, grep.stdout]).toEqual([1, ""]);
+
+    // A step's directory (its runc bundle, holding a secret's env=) is root's alone.
+    const box = await Sandbox.open(realHost, store.paths.ingest, []);
+    try {
+      expect(fs.statSync(box.dir).mode & 0o777).toBe(0o700);
+    } finally {
+      await box.discard();
+    }
 
     // The cache mount keeps its content: a rebuild that runs the step again sees the first run's line.
     const again = await build({ context: ctx, secrets: { tok: "s3cret-value" }, noCache: true });
