@@ -365,6 +365,7 @@ describe("builder", () => {
       ["RUN --mount=type=cache,target=/c,sharing=sometimes true", /sharing=sometimes must be shared, private or locked/],
       ["RUN --mount=type=bind,target=/c,colour=red true", /unknown option "colour" for a bind mount/],
       ["RUN --mount=type=bind,source=nothere,target=/c true", /file not found in build context/],
+      ["RUN --mount=type=bind,source=../..,target=/c true", /forbidden path outside the build context: \.\.\/\.\./],
     ];
     for (const [line, message] of cases) {
       const ctx = context(`badrun-${line.replace(/\W+/g, "-")}`, { Dockerfile: `FROM busybox\n${line}` });
