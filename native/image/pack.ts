@@ -69,12 +69,15 @@ async function* layerEntries(dir: string, opaque: Set<string>, layer: string): A
  * later (made from the adopted directory, at the fastest level), so a build goes on while it compresses.
  */
 export async function adoptThenCompress(host: Host, store: ContentStore, dir: string, layer: string): Promise<{ diffId: string; blob: Promise<Descriptor> }> {
-  const tar = hashing(writeTar(layerEntries(dir, await opaqueDirs(host, dir), layer)));
+  const opaque = await opaqueDirs(host, dir);
+  const tar = hashing(writeTar(layerEntries(dir, opaque, layer)));
   for await (const _ of tar.stream) void _;
   const diffId = tar.digest();
   await store.adoptLayer(dir, diffId);
+  const adopted = store.paths.layer(diffId);
   const blob = (async () => {
-    const { desc, diffId: again } = await packLayer(host, store, store.paths.layer(diffId), layer, constants.Z_BEST_SPEED);
+    const moved = new Set([...opaque].map((p) => path.join(adopted, path.relative(dir, p))));
+    const { desc, diffId: again } = await packLayer(host, store, adopted, layer, constants.Z_BEST_SPEED, moved);
     if (again !== diffId) throw new Error(`layer ${layer} changed while it was being compressed`);
     return desc;
   })();
@@ -90,8 +93,8 @@ export async function commitLayer(host: Host, store: ContentStore, dir: string, 
   return packed;
 }
 
-async function packLayer(host: Host, store: ContentStore, dir: string, layer: string, level?: number): Promise<{ desc: Descriptor; diffId: string }> {
-  const tar = hashing(writeTar(layerEntries(dir, await opaqueDirs(host, dir), layer)));
+async function packLayer(host: Host, store: ContentStore, dir: string, layer: string, level?: number, opaque?: Set<string>): Promise<{ desc: Descriptor; diffId: string }> {
+  const tar = hashing(writeTar(layerEntries(dir, opaque ?? (await opaqueDirs(host, dir)), layer)));
   const gz = createGzip({ level });
   // pipeline destroys gz with the walk's error, which ingest then reports.
   pipeline(Readable.from(tar.stream), gz).catch(() => undefined);

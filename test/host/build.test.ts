@@ -4,6 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as fs from "node:fs";
 import * as http from "node:http";
 import { createHash } from "node:crypto";
+import { createGunzip } from "node:zlib";
+import { readTar } from "../../native/image/tar";
 import * as path from "node:path";
 import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { realHost } from "../../native";
@@ -351,10 +353,15 @@ describe("builder", () => {
   });
 
   it("builds over two steps that changed nothing (one layer twice: overlayfs takes each directory once)", async () => {
-    const ctx = context("samelayer", { Dockerfile: "FROM busybox\nRUN true\nRUN true\nRUN echo after > /after\n" });
+    const ctx = context("samelayer", { Dockerfile: "FROM busybox\nRUN true\nRUN true\nRUN echo after > /after\nRUN rm -rf /etc && mkdir /etc && echo x > /etc/only\n" });
     const { info } = await build({ context: ctx });
     expect(info.layers[1]).toBe(info.layers[2]);
     expect(readInImage(info.layers, "after")).toBe("after\n");
+    // The last layer's blob (compressed while the build went on) marks /etc opaque, as its directory does.
+    const img = (await store.image(info.id))!;
+    const names: string[] = [];
+    for await (const e of readTar(fs.createReadStream(store.blobPath(img.manifest.layers.at(-1)!.digest)).pipe(createGunzip()))) names.push(e.header.path);
+    expect(names).toEqual(expect.arrayContaining(["etc/.wh..wh..opq", "etc/only"]));
   });
 
   it("refuses bad RUN flags with the line", async () => {
