@@ -6,7 +6,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { listDir } from "../json-file";
 import { lockHolder } from "../lock";
-import type { ContentStore, Lease } from "../image/store";
+import type { ContentStore } from "../image/store";
 import type { Descriptor } from "../image/oci";
 import type { BuildCachePruneOptions, BuildCachePruneResult } from "../runtime";
 import { cacheMountDir } from "./builder";
