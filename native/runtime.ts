@@ -224,6 +224,8 @@ export interface RegistryInfo {
   endpoint: string;
   status: "running" | "stopped";
   pid?: number;
+  /** What it was started with (inspect). */
+  spec?: RegistrySpec;
 }
 
 export interface Registries {

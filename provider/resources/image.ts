@@ -148,9 +148,12 @@ export function imageKind(runtime: Runtime, cwd: string): Kind<Args, Outs> {
     update: (_id, _olds, news) => make(news),
     async read(id, _inputs, outputs) {
       const info = await runtime.images.inspect(id);
-      // The ref now names other content (re-tagged by hand): the image this resource made is gone.
-      return info && info.id === outputs.imageId ? outputsOf(info, outputs.repoDigests ?? []) : undefined;
+      // The ref now names other content (re-tagged by hand): the image this resource made is gone. An import
+      // knows no content yet.
+      return info && (outputs.imageId === undefined || info.id === outputs.imageId) ? outputsOf(info, outputs.repoDigests ?? []) : undefined;
     },
+    // The store does not record where an image came from: the program states the source (an `import` option).
+    importInputs: async (_id, outputs) => ({ name: outputs.ref }),
     delete: (id) => runtime.images.remove(id),
     // One ref names one image: the old one is dropped before the new one takes its name.
     exclusive: (olds, news) => normalizeRef(olds.name) === normalizeRef(news.name),
