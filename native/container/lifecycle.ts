@@ -19,7 +19,7 @@ import { ociResources } from "./limits";
 import type { FullOciSpec } from "./options";
 import { cgroupStats } from "../supervise/cgroup";
 import { rootfsChanges } from "./changes";
-import { resolveInRoot } from "../build/copy";
+import { resolveInRoot } from "../confine";
 import { eventsFile } from "../supervise/events";
 
 export const DEFAULT_GRACE_SECONDS = 10;
