@@ -19,7 +19,7 @@ import { ociResources } from "./limits";
 import type { FullOciSpec } from "./options";
 import { cgroupStats } from "../supervise/cgroup";
 import { rootfsChanges } from "./changes";
-import { resolveInRoot } from "../confine";
+import { copyFiles } from "./copy";
 import { eventsFile } from "../supervise/events";
 
 export const DEFAULT_GRACE_SECONDS = 10;
@@ -168,21 +168,13 @@ export class ContainerVerbs implements Omit<ContainerLifecycle, "commit"> {
 
   async copy(name: string, direction: "from" | "to", containerPath: string, hostPath: string): Promise<void> {
     const rec = await this.record(name);
-    const inside = await this.hostPathOf(rec, containerPath);
-    const [src, dst] = direction === "from" ? [inside, hostPath] : [hostPath, inside];
-    if (!fs.existsSync(src)) throw new Error(`Could not find the file ${direction === "from" ? containerPath : hostPath}`);
-    await this.host.run("cp", ["-a", "--", src, dst]);
-  }
-
-  /** Where a path of the container is on the host: in a data mount, or in its root filesystem. */
-  private async hostPathOf(rec: ContainerRecord, containerPath: string): Promise<string> {
-    const target = path.posix.normalize(`/${containerPath}`);
-    const mount = (rec.dataMounts ?? [])
-      .filter((m) => target === m.destination || target.startsWith(`${m.destination}/`))
-      .sort((a, b) => b.destination.length - a.destination.length)[0];
-    return mount
-      ? path.join(mount.source, path.posix.relative(mount.destination, target))
-      : resolveInRoot(this.paths.container(rec.spec.name).rootfs, target);
+    // Under the container's lock, so that a stopped container does not start (and race the copy) meanwhile.
+    await this.locked(name, async () => {
+      const state = await this.runc.state(runcId(name));
+      const live = (state?.status === "running" || state?.status === "paused") && !processExited(state.pid);
+      const rootfs = this.paths.container(name).rootfs;
+      await copyFiles(this.host, { name, rec, rootfs, pid: live ? state!.pid : undefined, direction, containerPath, hostPath });
+    });
   }
 
   async diff(name: string): Promise<string[]> {
