@@ -50,7 +50,7 @@ async function spawnAndWait(cmd: string, args: readonly string[], opts: RunOptio
   let logFd: number | undefined;
   let logStart = 0;
   if (opts.logFile) {
-    logFd = fs.openSync(opts.logFile, "a");
+    logFd = fs.openSync(opts.logFile, "a", 0o600); // a container's output may hold secrets
     logStart = fs.fstatSync(logFd).size;
   }
   const child = spawn(cmd, args, {

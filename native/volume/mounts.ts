@@ -11,6 +11,7 @@ import type { Host } from "../host/exec";
 import type { Bind } from "../container/spec";
 import type { ContainerRecords } from "../container/record";
 import { resolveInRoot } from "../confine";
+import { NAME } from "../names";
 
 export interface DataMounts {
   binds: Bind[];
@@ -29,8 +30,12 @@ export async function planDataMounts(
   records: ContainerRecords,
 ): Promise<DataMounts> {
   const binds: Bind[] = [...named];
-  for (const from of spec.volumesFrom ?? []) {
-    const [other, mode] = from.split(":");
+  for (const [i, from] of (spec.volumesFrom ?? []).entries()) {
+    const [other, mode, ...rest] = from.split(":");
+    // A name becomes a record path: refused here whoever asks (the SDK's schema is not the only caller).
+    if (!NAME.test(other) || rest.length > 0 || (mode !== undefined && mode !== "ro" && mode !== "rw")) {
+      throw new Error(`container "${spec.name}": volumesFrom[${i}] "${from}" is invalid: use "CONTAINER", "CONTAINER:ro" or "CONTAINER:rw"`);
+    }
     const rec = await records.read(other);
     if (!rec) throw new Error(`container "${spec.name}": volumesFrom names "${other}": No such container: create it first`);
     binds.push(...(rec.dataMounts ?? []).map((m) => ({ ...m, readOnly: mode === "ro" || (mode !== "rw" && m.readOnly) })));
