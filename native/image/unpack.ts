@@ -4,6 +4,7 @@
 // through a symlink (of this layer or one below), or be a device node.
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { pipeline } from "node:stream/promises";
 import type { Host } from "../host/exec";
 import { lstatBelow } from "../confine";
 import { readTar, type TarHeader } from "./tar";
@@ -138,9 +139,8 @@ export async function unpackLayer(o: UnpackOptions): Promise<void> {
         kinds.set(rel, "dir");
         break;
       case "file": {
-        const out = fs.createWriteStream(target, { mode: 0o600, flags: "wx" });
-        for await (const chunk of data) if (!out.write(chunk)) await new Promise((r) => out.once("drain", r));
-        await new Promise<void>((resolve, reject) => out.end((e?: Error | null) => (e ? reject(e) : resolve())));
+        // pipeline closes the file however the entry ends (a truncated archive included).
+        await pipeline(data, fs.createWriteStream(target, { mode: 0o600, flags: "wx" }));
         kinds.set(rel, "other");
         break;
       }
