@@ -33,6 +33,16 @@ export async function ensureDir(rootfs: string | View, dir: string, owner?: { ui
   return resolveInRoot(rootfs, dir);
 }
 
+/** chmod through a descriptor opened without following a symlink (chmod(2) itself always follows one). */
+async function chmodNoFollow(file: string, mode: number): Promise<void> {
+  const fh = await fs.promises.open(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+  try {
+    await fh.chmod(mode);
+  } finally {
+    await fh.close();
+  }
+}
+
 /** Copies items under container path dest (items in parent-before-child order). */
 export async function placeItems(rootfs: string | View, dest: string, items: CopyItem[], o: PlaceOptions): Promise<void> {
   for (const item of items) {
@@ -47,10 +57,11 @@ export async function placeItems(rootfs: string | View, dest: string, items: Cop
     } else {
       if (existing) await fs.promises.rm(target, { recursive: true, force: true });
       if (item.stat.isSymbolicLink()) await fs.promises.symlink(await fs.promises.readlink(item.src), target);
-      else await fs.promises.copyFile(item.src, target);
+      // EXCL: a symlink planted where the old entry was removed is an error, never written through.
+      else await fs.promises.copyFile(item.src, target, fs.constants.COPYFILE_EXCL);
     }
     await fs.promises.lchown(target, o.owner?.uid ?? 0, o.owner?.gid ?? 0);
-    if (!item.stat.isSymbolicLink()) await fs.promises.chmod(target, o.mode ?? item.stat.mode & 0o7777);
+    if (!item.stat.isSymbolicLink()) await chmodNoFollow(target, o.mode ?? item.stat.mode & 0o7777);
     const t = item.stat.mtime;
     await fs.promises.lutimes(target, t, t);
   }
