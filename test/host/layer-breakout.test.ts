@@ -13,6 +13,7 @@ import { layout } from "../../native/paths";
 import { ContentStore, sha256Bytes } from "../../native/image/store";
 import { MediaType, toOciConfig, type Descriptor } from "../../native/image/oci";
 import { encodeHeader, writeTar, type TarHeader } from "../../native/image/tar";
+import { importArchive } from "../../native/image/archive";
 
 let T: string;
 let store: ContentStore;
@@ -297,7 +298,7 @@ describe("layer breakouts", () => {
       const err = await store.commit(ref, toOciConfig({}, layers.map((l) => l.diffId)), layers.map((l) => l.desc)).then(() => undefined, (e: Error) => e);
 
       expect(snapshot(C)).toBe(before);
-      expect(fs.readdirSync(T).sort()).toEqual([...Array.from({ length: i + 1 }, (_, k) => `canary-${k}`), ...baseline].sort());
+      expect(fs.readdirSync(T).filter((n) => !baseline.includes(n)).sort()).toEqual(Array.from({ length: i + 1 }, (_, k) => `canary-${k}`).sort());
       expect(fs.readdirSync(store.paths.ingest)).toEqual(["other-import"]);
       expect(fs.readFileSync(path.join(store.paths.ingest, "other-import/part"), "utf8")).toBe("in progress");
       expect(await store.inspect("sentinel:1")).toBeDefined();
@@ -312,6 +313,47 @@ describe("layer breakouts", () => {
         expect(err).toBeUndefined();
         c.check?.(store.paths.layer(layers[layers.length - 1].diffId), C);
       }
+    });
+  }
+});
+
+describe("archive imports", () => {
+  // An image archive names its config and layers in its own JSON: those names must stay inside the archive.
+  const archive = async (name: string, entries: Spec[]): Promise<string> => {
+    const file = path.join(T, `${name}.tar`);
+    fs.writeFileSync(file, await tarOf(entries));
+    return file;
+  };
+  let A: string;
+  let before: string;
+  beforeAll(() => {
+    A = path.join(T, "canary-archive");
+    fs.mkdirSync(A);
+    // A valid image config and a valid layer tar outside the archive, which an escape would import.
+    fs.writeFileSync(path.join(A, "config.json"), JSON.stringify(toOciConfig({}, [])));
+    before = snapshot(A);
+  });
+  const cases: Array<[string, () => Spec[], RegExp]> = [
+    ["a docker save config path climbing out", () => [file("manifest.json", JSON.stringify([{ Config: "../../../canary-archive/config.json", Layers: [] }]))], /archive is missing/],
+    ["a docker save config path that is absolute", () => [file("manifest.json", JSON.stringify([{ Config: `${T}/canary-archive/config.json`, Layers: [] }]))], /archive is missing/],
+    [
+      "a docker save config reached through an archive symlink climbing out",
+      () => [symlink("cfg", "../../../canary-archive/config.json"), file("manifest.json", JSON.stringify([{ Config: "cfg", Layers: [] }]))],
+      /archive is missing/,
+    ],
+    [
+      "an OCI layout digest climbing out",
+      () => [file("oci-layout", "{}"), file("index.json", JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: "application/vnd.oci.image.index.v1+json", digest: "sha256:../../../../canary-archive/config.json", size: 1 }] }))],
+      /invalid digest/,
+    ],
+  ];
+  for (const [what, entries, message] of cases) {
+    it(`refuses ${what}`, async () => {
+      const file = await archive(what.replace(/\W+/g, "-"), entries());
+      await expect(importArchive(store, file, "arch:1")).rejects.toThrow(message);
+      expect(await store.inspect("arch:1")).toBeUndefined();
+      expect(snapshot(A)).toBe(before);
+      expect(fs.readdirSync(store.paths.ingest)).toEqual(["other-import"]);
     });
   }
 });
