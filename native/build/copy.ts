@@ -3,7 +3,7 @@
 // steer a host-side write elsewhere (native/confine.ts).
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { resolveInRoot, type View } from "../confine";
+import { resolveInRoot } from "../confine";
 
 /** One file, directory or symlink to copy: its host path and its path below the destination ("" is the destination). */
 export interface CopyItem {
@@ -19,7 +19,7 @@ export interface PlaceOptions {
 }
 
 /** Creates container directory dir (and its parents, root-owned 0755) unless it exists. */
-export async function ensureDir(rootfs: string | View, dir: string, owner?: { uid: number; gid: number }): Promise<string> {
+export async function ensureDir(rootfs: string, dir: string, owner?: { uid: number; gid: number }): Promise<string> {
   let current = "/";
   for (const part of dir.split("/").filter(Boolean)) {
     current = path.posix.join(current, part);
@@ -33,18 +33,8 @@ export async function ensureDir(rootfs: string | View, dir: string, owner?: { ui
   return resolveInRoot(rootfs, dir);
 }
 
-/** chmod through a descriptor opened without following a symlink (chmod(2) itself always follows one). */
-async function chmodNoFollow(file: string, mode: number): Promise<void> {
-  const fh = await fs.promises.open(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
-  try {
-    await fh.chmod(mode);
-  } finally {
-    await fh.close();
-  }
-}
-
 /** Copies items under container path dest (items in parent-before-child order). */
-export async function placeItems(rootfs: string | View, dest: string, items: CopyItem[], o: PlaceOptions): Promise<void> {
+export async function placeItems(rootfs: string, dest: string, items: CopyItem[], o: PlaceOptions): Promise<void> {
   for (const item of items) {
     const containerPath = path.posix.join(dest, item.rel);
     const target = item.rel === "" && item.stat.isDirectory()
@@ -57,11 +47,10 @@ export async function placeItems(rootfs: string | View, dest: string, items: Cop
     } else {
       if (existing) await fs.promises.rm(target, { recursive: true, force: true });
       if (item.stat.isSymbolicLink()) await fs.promises.symlink(await fs.promises.readlink(item.src), target);
-      // EXCL: a symlink planted where the old entry was removed is an error, never written through.
-      else await fs.promises.copyFile(item.src, target, fs.constants.COPYFILE_EXCL);
+      else await fs.promises.copyFile(item.src, target);
     }
     await fs.promises.lchown(target, o.owner?.uid ?? 0, o.owner?.gid ?? 0);
-    if (!item.stat.isSymbolicLink()) await chmodNoFollow(target, o.mode ?? item.stat.mode & 0o7777);
+    if (!item.stat.isSymbolicLink()) await fs.promises.chmod(target, o.mode ?? item.stat.mode & 0o7777);
     const t = item.stat.mtime;
     await fs.promises.lutimes(target, t, t);
   }

@@ -169,11 +169,11 @@ export class ContainerVerbs implements Omit<ContainerLifecycle, "commit"> {
   async copy(name: string, direction: "from" | "to", containerPath: string, hostPath: string): Promise<void> {
     const rec = await this.record(name);
     // Under the container's lock, so that a stopped container does not start (and race the copy) meanwhile.
-    await this.locked(name, async () => {
+    await this.locked(name, async (bundle) => {
       const state = await this.runc.state(runcId(name));
       const live = (state?.status === "running" || state?.status === "paused") && !processExited(state.pid);
-      const rootfs = this.paths.container(name).rootfs;
-      await copyFiles(this.host, { name, rec, rootfs, pid: live ? state!.pid : undefined, direction, containerPath, hostPath });
+      const { rootfs } = this.paths.container(name);
+      await copyFiles(this.host, { name, rec, bundle, rootfs, pid: live ? state!.pid : undefined, direction, containerPath, hostPath });
     });
   }
 

@@ -196,6 +196,30 @@ describe("cp through planted symlinks", () => {
   });
 });
 
+describe("cp into a stopped container", () => {
+  it("stays inside it while another container sharing its volume swaps a directory for a symlink", async () => {
+    const data = path.join(tmp, "shared");
+    const n = await run("stopped", `mkdir -p ${C}/cron.d`, { binds: [{ source: data, target: "/data" }, { source: path.join(tmp, "ro"), target: "/ro", readOnly: true }] });
+    await rt.containers.stop(n, { graceSeconds: 0 });
+    const flip = `while :; do rm -rf /data/race; mkdir -p /data/race/cron.d; rm -rf /data/race; ln -s ${C} /data/race; done`;
+    await run("racer", `{ (${flip}) >/dev/null 2>&1 & }`, { binds: [{ source: data, target: "/data" }] });
+    const payload = path.join(tmp, "payload2");
+    fs.writeFileSync(payload, "payload");
+    let copied = 0;
+    for (let i = 0; i < 20; i++) {
+      if (await rt.containers.copy(n, "to", "/data/race/cron.d/z", payload).then(() => true, () => false)) copied++;
+      await rt.containers.copy(n, "from", "/data/race/secret", path.join(tmp, `srace-${i}`)).catch(() => undefined);
+      const p = path.join(tmp, `srace-${i}`);
+      expect(fs.existsSync(p) ? fs.readFileSync(p, "utf8") : "").not.toBe("host secret");
+    }
+    expect(copied).toBeGreaterThan(0);
+    expect(snapshot(C)).toBe(canary);
+    // A read-only mount stays read-only for cp, as in the running container.
+    await expect(rt.containers.copy(n, "to", "/ro/x", payload)).rejects.toThrow(/Read-only file system/);
+    expect(fs.readdirSync(path.join(tmp, "ro"))).toEqual([]);
+  });
+});
+
 describe("diff", () => {
   it("never looks through a layer's symlink on the host", async () => {
     // /x is the image's symlink to the canary; the container makes it a directory holding the canary's names.
