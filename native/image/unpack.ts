@@ -106,14 +106,17 @@ export async function unpackLayer(o: UnpackOptions): Promise<void> {
     if (o.plain !== true && rel.split("/").some((part) => part.startsWith(AUFS_META_PREFIX) && part !== OPAQUE_MARKER)) continue;
     if (o.plain !== true && base.startsWith(WHITEOUT_PREFIX)) {
       await checkParents(h, rel);
+      const name = whiteoutTarget(base);
+      if (base !== OPAQUE_MARKER && name === undefined) {
+        throw refuse(h, `the whiteout "${base}" names no entry (it would remove the directory it is in)`);
+      }
+      // The directory a marker is in may come from a lower layer only: this layer gets its own copy.
+      await fs.promises.mkdir(path.join(o.dir, parent), { recursive: true });
       if (base === OPAQUE_MARKER) {
         opaques.push(parent);
         continue;
       }
-      const name = whiteoutTarget(base);
-      if (name === undefined) throw refuse(h, `the whiteout "${base}" names no entry (it would remove the directory it is in)`);
-      const hidden = path.posix.join(parent, name);
-      await fs.promises.mkdir(path.join(o.dir, parent), { recursive: true });
+      const hidden = path.posix.join(parent, name!);
       await fs.promises.rm(path.join(o.dir, hidden), { recursive: true, force: true });
       forget(hidden);
       whiteouts.push(hidden);

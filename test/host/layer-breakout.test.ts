@@ -218,6 +218,12 @@ const CASES: Case[] = [
     accepted: "it marks the layer's own root directory: inside the root, and what overlayfs would do",
   },
   {
+    name: "an opaque marker in a directory only a lower layer has",
+    layers: () => [[dir("d/"), file("d/old")], [file("d/.wh..wh..opq", ""), file("d/new")]],
+    accepted: "the marker goes on this layer's own copy of the directory",
+    check: (top) => expect(execFileSync("getfattr", ["-h", "--only-values", "-n", "trusted.overlay.opaque", path.join(top, "d")], { encoding: "utf8" })).toBe("y"),
+  },
+  {
     name: "aufs metadata",
     layers: () => [[dir(".wh..wh.plnk/"), file(".wh..wh.plnk/1.2", "x"), file("kept", "y")]],
     accepted: "never unpacked (as in containerd); the rest of the layer is",
