@@ -278,7 +278,10 @@ const CASES: Case[] = [
 beforeAll(async () => {
   T = fs.mkdtempSync("/tmp/berth-breakout-");
   store = new ContentStore(realHost, layout(path.join(T, "state"), path.join(T, "run")), async () => new Set());
-  await store.commit("sentinel:1", toOciConfig({}, [(await stored([file("keep", "keep")])).diffId]), [(await stored([file("keep", "keep")])).desc]);
+  await store.leased(async () => {
+    const keep = await stored([file("keep", "keep")]);
+    await store.commit("sentinel:1", toOciConfig({}, [keep.diffId]), [keep.desc]);
+  });
   // Work of another import in the ingest directory, which a whiteout of '..' used to remove.
   fs.mkdirSync(path.join(store.paths.ingest, "other-import"), { recursive: true });
   fs.writeFileSync(path.join(store.paths.ingest, "other-import/part"), "in progress");
@@ -298,10 +301,15 @@ describe("layer breakouts", () => {
       const R = `../../../canary-${i}`;
       const before = snapshot(C);
       const rootBefore = snapshot(path.join(T, "state", "layers"));
-      const layers = [];
-      for (const l of c.layers(C, R)) layers.push(await stored(l));
+      const layers: Array<{ desc: Descriptor; diffId: string }> = [];
       const ref = `case-${i}:1`;
-      const err = await store.commit(ref, toOciConfig({}, layers.map((l) => l.diffId)), layers.map((l) => l.desc)).then(() => undefined, (e: Error) => e);
+      // As every ingest of berth's: under a lease.
+      const err = await store
+        .leased(async () => {
+          for (const l of c.layers(C, R)) layers.push(await stored(l));
+          await store.commit(ref, toOciConfig({}, layers.map((l) => l.diffId)), layers.map((l) => l.desc));
+        })
+        .then(() => undefined, (e: Error) => e);
 
       expect(snapshot(C)).toBe(before);
       expect(fs.readdirSync(T).filter((n) => !baseline.includes(n)).sort()).toEqual(Array.from({ length: i + 1 }, (_, k) => `canary-${k}`).sort());
@@ -356,7 +364,7 @@ describe("archive imports", () => {
   for (const [what, entries, message] of cases) {
     it(`refuses ${what}`, async () => {
       const file = await archive(what.replace(/\W+/g, "-"), entries());
-      await expect(importArchive(store, file, "arch:1")).rejects.toThrow(message);
+      await expect(store.leased(() => importArchive(store, file, "arch:1"))).rejects.toThrow(message);
       expect(await store.inspect("arch:1")).toBeUndefined();
       expect(snapshot(A)).toBe(before);
       expect(fs.readdirSync(store.paths.ingest)).toEqual(["other-import"]);
