@@ -158,8 +158,9 @@ describe("cp through planted symlinks", () => {
   });
 
   it("while the container swaps a directory for a symlink under the copy", async () => {
-    // /data/race flips between a directory and a symlink to the canary as fast as the container can.
-    const flip = `while :; do rm -rf /data/race; mkdir -p /data/race/cron.d; rm -rf /data/race; ln -s ${C} /data/race; done`;
+    // /data/race flips between a symlink to a directory of the volume and one to the canary's path, as fast as
+    // the container can (both exist in the container, so most copies go through).
+    const flip = `mkdir -p /data/real/cron.d; while :; do ln -sfn /data/real /data/race; ln -sfn ${C} /data/race; done`;
     execFileSync("runc", ["exec", "-d", `berth-${n}`, "sh", "-c", `(${flip}) >/dev/null 2>&1`], { stdio: "ignore" });
     let copied = 0;
     for (let i = 0; i < 30; i++) {
@@ -201,7 +202,7 @@ describe("cp into a stopped container", () => {
     const data = path.join(tmp, "shared");
     const n = await run("stopped", `mkdir -p ${C}/cron.d`, { binds: [{ source: data, target: "/data" }, { source: path.join(tmp, "ro"), target: "/ro", readOnly: true }] });
     await rt.containers.stop(n, { graceSeconds: 0 });
-    const flip = `while :; do rm -rf /data/race; mkdir -p /data/race/cron.d; rm -rf /data/race; ln -s ${C} /data/race; done`;
+    const flip = `mkdir -p /data/real/cron.d; while :; do ln -sfn /data/real /data/race; ln -sfn ${C} /data/race; done`;
     await run("racer", `{ (${flip}) >/dev/null 2>&1 & }`, { binds: [{ source: data, target: "/data" }] });
     const payload = path.join(tmp, "payload2");
     fs.writeFileSync(payload, "payload");
