@@ -3,7 +3,6 @@
 // supervisor never restarts a container half-way through one of them.
 import { spawn } from "node:child_process";
 import * as fs from "node:fs";
-import * as path from "node:path";
 import type { ContainerLifecycle, ContainerRuntimeSpec, ContainerStats } from "../runtime";
 import type { Paths } from "../paths";
 import type { Host } from "../host/exec";
