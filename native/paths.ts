@@ -19,6 +19,8 @@ export interface Paths {
   network(name: string): { dir: string; record: string; ips: string };
   volumes: string;
   volume(name: string): { dir: string; record: string; data: string };
+  /** The root's cross-process locks (native/lock.ts): images, networks, volumes, containers/<name>, supervisor. */
+  locks: string;
   portClaims: string;
   /** Host-wide claims on the subnets of berth roots' default networks. */
   defaultSubnetClaims: string;
@@ -97,6 +99,7 @@ export function layout(root: string, runDir: string): Paths {
       const dir = path.join(volumes, name);
       return { dir, record: path.join(dir, "volume.json"), data: path.join(dir, "_data") };
     },
+    locks: path.join(r, "locks"),
     portClaims: path.join(path.resolve(runDir), "ports"),
     defaultSubnetClaims: path.join(path.resolve(runDir), "default-subnets"),
   };

@@ -48,7 +48,7 @@ export class BridgeNetworks implements Networks {
 
   /** Network changes one at a time across berth processes, so the overlap check sees every network made before. */
   private locked<T>(fn: () => Promise<T>): Promise<T> {
-    return withLock(path.join(this.paths.root, "locks", "networks"), fn, { what: `the networks of ${this.paths.root}` });
+    return withLock(path.join(this.paths.locks, "networks"), fn, { what: `the networks of ${this.paths.root}` });
   }
 
   async inspect(name: string): Promise<NetworkInfo | undefined> {
