@@ -168,9 +168,7 @@ export class ContainerNetworking {
     const attachments: AttachmentRecord[] = [];
     // Each address is claimed in order, so a failure leaves claims the caller's release() undoes.
     for (const [i, a] of plan.attachments.entries()) {
-      const net = a.net ?? (await this.networks.ensureDefault());
-      const ipam = this.networks.ipam(net);
-      const ip = a.ip !== undefined ? await ipam.claim(name, a.ip) : await ipam.allocate(name);
+      const { rec: net, ip } = await this.networks.attach(name, a.net, a.ip);
       attachments.push({
         network: a.network,
         driver: net.driver,
