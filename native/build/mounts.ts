@@ -7,7 +7,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { createHash } from "node:crypto";
 import { withLock } from "../lock";
-import { resolveInRoot } from "./copy";
+import { resolveInRoot } from "../confine";
 
 export type Sharing = "shared" | "private" | "locked";
 

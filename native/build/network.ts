@@ -55,16 +55,16 @@ function attachment(net: NetworkRecord, owner: string, ip: string): AttachmentRe
 
 export function bridgeStepNetworks(host: Host, networks: BridgeNetworks): StepNetworks {
   return async (id, dir) => {
-    const net = await networks.ensureDefault();
+    const owner = buildOwner(id);
+    // The default network found (or made) and an address held on it in one step: no removal comes between.
+    const { rec: net, ip } = await networks.attach(owner);
     const ipam = networks.ipam(net);
     // What a build killed midway left: its namespace, veth and address.
     for (const stale of (await ipam.list()).filter((x) => staleBuildOwner(x.owner))) {
       await unplug(host, { mode: "networks", netns: netnsOf(stale.owner), attachments: [attachment(net, stale.owner, stale.ip)], ports: [] }).catch(() => undefined);
       await ipam.release(stale.owner);
     }
-    const owner = buildOwner(id);
     const netns = netnsOf(owner);
-    const ip = await ipam.allocate(owner);
     const a = attachment(net, owner, ip);
     const release = async () => {
       await unplug(host, { mode: "networks", netns, attachments: [a], ports: [] });
