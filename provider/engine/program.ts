@@ -1,9 +1,10 @@
 // Starts a Pulumi program the way Pulumi's Node language host does: @pulumi/pulumi's own runner (cmd/run), told
-// where the monitor and engine are, with the project's TypeScript in transpile-only mode.
+// where the monitor and engine are, with TypeScript transpiled (and cached) by berth's hook (transpile.ts).
 import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as yaml from "js-yaml";
+import { programStart } from "./transpile";
 
 export interface Project {
   /** Directory holding Pulumi.yaml. */
@@ -68,15 +69,15 @@ export function runProgram(opts: {
     ...(opts.preview ? ["--dry-run"] : []),
     project.main,
   ];
+  const start = programStart(project.dir, opts.pulumiDir);
   const env = {
     ...process.env,
-    PULUMI_NODEJS_TYPESCRIPT: "true",
-    PULUMI_NODEJS_TRANSPILE_ONLY: "true",
+    ...start.env,
     PULUMI_CONFIG: JSON.stringify(opts.config),
     PULUMI_CONFIG_SECRET_KEYS: JSON.stringify(opts.secretKeys),
   };
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { cwd: project.dir, env, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [...start.execArgv, ...args], { cwd: project.dir, env, stdio: ["ignore", "pipe", "pipe"] });
     let output = "";
     child.stdout.on("data", (d) => (output += d));
     child.stderr.on("data", (d) => (output += d));

@@ -1,0 +1,59 @@
+// Defers loading modules a program's run seldom uses. @pulumi/pulumi requires, at load, TypeScript (to serialize
+// closures), npm's Arborist (to find a closure's packages), its Automation API and the OpenTelemetry exporters
+// (only with --tracing): over half a second of CPU before the program's first line. berth cannot change
+// @pulumi/pulumi, so it answers those requires with a stand-in that loads the real module on first use.
+import * as path from "node:path";
+
+type Exports = Record<PropertyKey, unknown>;
+
+/** Makes `require(name)` from `fromDir` return a stand-in until the module is used. */
+export function deferLoading(fromDir: string, name: string): void {
+  let file: string;
+  try {
+    file = require.resolve(name, { paths: [fromDir] });
+  } catch {
+    return; // Not installed: the real require will say so, if it ever happens.
+  }
+  if (require.cache[file]) return;
+  let real: Exports | undefined;
+  const load = (): Exports => {
+    if (!real) {
+      delete require.cache[file];
+      real = require(file) as Exports;
+    }
+    return real;
+  };
+  // `__esModule` answered without loading, so TypeScript's import helpers hand the stand-in through untouched;
+  // `default` then means what __importStar/__importDefault would have made of a plain CommonJS module.
+  const member = (p: PropertyKey): unknown => {
+    const mod = load();
+    return p === "default" && !mod.__esModule ? mod : mod[p];
+  };
+  const standIn = new Proxy({} as Exports, {
+    get: (_t, p) => (p === "__esModule" ? true : member(p)),
+    has: (_t, p) => p in load(),
+    ownKeys: () => Reflect.ownKeys(load()),
+    getOwnPropertyDescriptor: (_t, p) => {
+      const d = Reflect.getOwnPropertyDescriptor(load(), p);
+      return d && { ...d, configurable: true };
+    },
+    set: (_t, p, v) => Reflect.set(load(), p, v),
+  });
+  const m = new (require("node:module") as typeof import("node:module"))(file);
+  m.filename = file;
+  m.loaded = true;
+  m.paths = [];
+  m.exports = standIn;
+  require.cache[file] = m;
+}
+
+/** What @pulumi/pulumi (at pulumiDir) loads eagerly but a run needs only in rare cases. */
+export function deferPulumiExtras(pulumiDir: string): void {
+  const run = path.join(pulumiDir, "cmd", "run");
+  deferLoading(pulumiDir, "typescript");
+  deferLoading(path.join(pulumiDir, "runtime", "closure"), "@npmcli/arborist");
+  deferLoading(pulumiDir, "./automation");
+  for (const otel of ["resources", "sdk-trace-base", "exporter-zipkin", "instrumentation-grpc", "sdk-trace-node", "instrumentation"]) {
+    deferLoading(run, `@opentelemetry/${otel}`);
+  }
+}
