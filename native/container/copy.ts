@@ -1,10 +1,11 @@
 // `berth cp`: files into and out of a container, never anywhere else (the class of Docker's CVE-2018-15664).
 // The copy runs as berth's busybox `tar` inside the container's own view of its files, so the kernel resolves
-// every path there: a running or paused container's mount namespace and root (nsenter); for a stopped one, a
-// private mount namespace with its data mounts bound where runc puts them, then chroot into its rootfs. A
-// process swapping a directory for a symlink mid-copy (this container's, or another's sharing a volume) can only
-// redirect the copy within the container. What comes out is unpacked with the layer rules (native/image/unpack.ts)
-// into a private directory first.
+// every path there: in a running container, `runc exec` (confined like the container itself: the busybox it runs
+// is reached through the container's files, which the container can replace, so it must not run with more than
+// the container's own privileges); for a stopped or paused one, a private mount namespace with its data mounts
+// bound where runc puts them, then chroot into its rootfs. A process swapping a directory for a symlink mid-copy
+// (this container's, or another's sharing a volume) can only redirect the copy within the container. What comes
+// out is unpacked with the layer rules (native/image/unpack.ts) into a private directory first.
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { Host } from "../host/exec";
@@ -22,8 +23,8 @@ export interface CopyRequest {
   /** The container's bundle directory and its (mounted) rootfs. */
   bundle: string;
   rootfs: string;
-  /** The init's host pid while the container runs (or is paused); undefined when it is stopped. */
-  pid?: number;
+  /** Its runc id while it runs (not paused); undefined when it is stopped or paused. */
+  runcId?: string;
   direction: "from" | "to";
   containerPath: string;
   hostPath: string;
@@ -48,14 +49,21 @@ done
 exec chroot "$root" ${BUSYBOX} "$@"`;
 
 async function viewOf(r: CopyRequest): Promise<Inside> {
-  if (r.pid !== undefined) {
-    const pid = String(r.pid);
-    return (args) => ["nsenter", ["--target", pid, "--mount", "--root", "--", BUSYBOX, ...args]];
+  if (r.runcId !== undefined) {
+    const id = r.runcId;
+    return (args) => ["runc", ["exec", id, BUSYBOX, ...args]];
   }
   // Mount targets resolved inside the rootfs, as runc resolves them; the mounts live only in the private namespace.
-  const binds: string[] = [];
-  for (const m of [initBinds(r.bundle)[0], ...(r.rec.dataMounts ?? [])]) {
-    binds.push(m.source, await resolveInRoot(r.rootfs, m.destination), m.readOnly ? "ro" : "rw");
+  // The busybox run as the host's root after the chroot must be berth's: its path may hold no symlink (a container
+  // can have replaced its /.berth by one into a volume) and no data mount may cover it.
+  const busybox = initBinds(r.bundle)[0];
+  const bbTarget = path.join(r.rootfs, BUSYBOX);
+  const binds: string[] = [busybox.source, bbTarget, "ro"];
+  if ((await resolveInRoot(r.rootfs, BUSYBOX)) !== bbTarget) throw new Error(`cannot copy with container ${r.name}: it has replaced ${path.posix.dirname(BUSYBOX)} (berth's own directory) by a symlink`);
+  for (const m of r.rec.dataMounts ?? []) {
+    const target = await resolveInRoot(r.rootfs, m.destination);
+    if (bbTarget === target || bbTarget.startsWith(`${target}/`)) throw new Error(`cannot copy with container ${r.name}: its mount ${m.destination} covers berth's ${BUSYBOX}`);
+    binds.push(m.source, target, m.readOnly ? "ro" : "rw");
   }
   const prefix = ["--mount", "--propagation", "private", "--", "sh", "-c", STOPPED_VIEW, "berth-cp", r.rootfs, String(binds.length / 3), ...binds];
   return (args) => ["unshare", [...prefix, ...args]];

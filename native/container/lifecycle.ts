@@ -170,9 +170,10 @@ export class ContainerVerbs implements Omit<ContainerLifecycle, "commit"> {
     // Under the container's lock, so that a stopped container does not start (and race the copy) meanwhile.
     await this.locked(name, async (bundle) => {
       const state = await this.runc.state(runcId(name));
-      const live = (state?.status === "running" || state?.status === "paused") && !processExited(state.pid);
+      // A paused container cannot run the copy (runc exec would freeze with it); nothing in it moves meanwhile.
+      const running = state?.status === "running" && !processExited(state.pid);
       const { rootfs } = this.paths.container(name);
-      await copyFiles(this.host, { name, rec, bundle, rootfs, pid: live ? state!.pid : undefined, direction, containerPath, hostPath });
+      await copyFiles(this.host, { name, rec, bundle, rootfs, runcId: running ? runcId(name) : undefined, direction, containerPath, hostPath });
     });
   }
 

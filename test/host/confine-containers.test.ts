@@ -230,3 +230,36 @@ describe("diff", () => {
     expect(snapshot(C)).toBe(canary);
   });
 });
+
+describe("cp runs nothing the container can replace", () => {
+  // The container's own program, were it run as the host's root in the host's pid namespace: it mounts a proc of
+  // that namespace and writes through this test process's root into the canary.
+  const evil = `#!/.b/busybox sh\n/.b/busybox mkdir -p /m; /.b/busybox mount -t proc proc /m && echo pwned > /m/${process.pid}/root${C}/pwned\n`;
+  const plant = (dir: string) => `mv /.berth /.b && /.b/busybox mkdir -p ${dir} && printf '${evil.replace(/\n/g, "\\n")}' > ${dir}/busybox && chmod 755 ${dir}/busybox`;
+
+  it("running, paused or stopped: a container that swaps its /.berth/busybox for its own program", async () => {
+    const n = await run("swap", plant("/.berth"));
+    expect(inside(n, "cat", "/.berth/busybox")).toContain("pwned");
+    const payload = path.join(tmp, "payload3");
+    fs.writeFileSync(payload, "payload");
+    // Running, the copy runs as the container's own program would, with the container's privileges only.
+    await rt.containers.copy(n, "to", "/tmp/", payload).catch(() => undefined);
+    await rt.containers.copy(n, "from", "/etc/passwd", path.join(tmp, "out7")).catch(() => undefined);
+    await rt.containers.pause(n);
+    await rt.containers.copy(n, "to", "/tmp/paused", payload);
+    await rt.containers.unpause(n);
+    await rt.containers.stop(n, { graceSeconds: 0 });
+    await rt.containers.copy(n, "to", "/tmp/stopped", payload);
+    expect(fs.readFileSync(path.join(root, "containers", n, "upper/tmp/stopped"), "utf8")).toBe("payload");
+    expect(fs.existsSync(path.join(C, "pwned"))).toBe(false);
+    expect(snapshot(C)).toBe(canary);
+  });
+
+  it("stopped: a /.berth replaced by a symlink into a volume is refused", async () => {
+    const n = await run("swapvol", `${plant("/data/bb")} && rm -rf /.berth && ln -s /data/bb /.berth`, { binds: [{ source: path.join(tmp, "swapvol"), target: "/data" }] });
+    await rt.containers.stop(n, { graceSeconds: 0 });
+    fs.writeFileSync(path.join(tmp, "payload4"), "payload");
+    await expect(rt.containers.copy(n, "to", "/tmp/", path.join(tmp, "payload4"))).rejects.toThrow(/replaced \/\.berth .* by a symlink/);
+    expect(snapshot(C)).toBe(canary);
+  });
+});
