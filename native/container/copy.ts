@@ -51,7 +51,8 @@ exec chroot "$root" ${BUSYBOX} "$@"`;
 async function viewOf(r: CopyRequest): Promise<Inside> {
   if (r.runcId !== undefined) {
     const id = r.runcId;
-    return (args) => ["runc", ["exec", id, BUSYBOX, ...args]];
+    // As root (of the container), whatever its USER: cp reads and writes every file, as Docker's does.
+    return (args) => ["runc", ["exec", "--user", "0:0", id, BUSYBOX, ...args]];
   }
   // Mount targets resolved inside the rootfs, as runc resolves them; the mounts live only in the private namespace.
   // The busybox run as the host's root after the chroot must be berth's: its path may hold no symlink (a container

@@ -255,6 +255,19 @@ describe("cp runs nothing the container can replace", () => {
     expect(snapshot(C)).toBe(canary);
   });
 
+  it("runs as the container's root whatever its USER, as Docker's cp does", async () => {
+    const n = name("user");
+    made.push(n);
+    await rt.containers.run({ name: n, image: "bb", command: ["sleep", "600"], user: "1000:1000", stopTimeout: 1 });
+    expect(inside(n, "id", "-u")).toBe("1000");
+    execFileSync("runc", ["exec", "--user", "0:0", `berth-${n}`, "sh", "-c", "echo secret > /root/key && chmod 600 /root/key"]);
+    fs.writeFileSync(path.join(tmp, "payload5"), "payload");
+    await rt.containers.copy(n, "to", "/etc/", path.join(tmp, "payload5"));
+    expect(execFileSync("runc", ["exec", "--user", "0:0", `berth-${n}`, "cat", "/etc/payload5"], { encoding: "utf8" })).toBe("payload");
+    await rt.containers.copy(n, "from", "/root/key", path.join(tmp, "key"));
+    expect(fs.readFileSync(path.join(tmp, "key"), "utf8")).toBe("secret\n");
+  });
+
   it("stopped: a /.berth replaced by a symlink into a volume is refused", async () => {
     const n = await run("swapvol", `${plant("/data/bb")} && rm -rf /.berth && ln -s /data/bb /.berth`, { binds: [{ source: path.join(tmp, "swapvol"), target: "/data" }] });
     await rt.containers.stop(n, { graceSeconds: 0 });
