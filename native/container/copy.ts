@@ -36,19 +36,24 @@ const notFound = (p: string, name?: string) =>
 /** How to run busybox with args as root in the container's view: [command, its args]. */
 type Inside = (args: string[]) => [string, string[]];
 
-// Binds each "source target ro|rw" triple, then runs busybox chrooted into the rootfs.
+// Binds each "source target ro|rw" triple, then runs busybox chrooted into the rootfs. mount follows symlinks in
+// its target, and a target below an earlier mount is reached through that mount's source, which a running
+// container sharing it can change: each mount is checked to have landed on its target (the kernel's own record of
+// the new mount point, decoded from mountinfo's octal escapes) before anything runs in the view.
 const STOPPED_VIEW = `set -e
 root=$1 n=$2
 shift 2
 while [ "$n" -gt 0 ]; do
   mount --bind "$1" "$2"
+  at=$(printf '%b' "$(tail -n 1 /proc/self/mountinfo | cut -d' ' -f5)")
+  [ "$at" = "$2" ] || { echo "$2 is not where it was to be mounted (a symlink led to $at): copy refused" >&2; exit 1; }
   [ "$3" = ro ] && mount -o remount,bind,ro "$2"
   shift 3
   n=$((n - 1))
 done
 exec chroot "$root" ${BUSYBOX} "$@"`;
 
-async function viewOf(r: CopyRequest): Promise<Inside> {
+async function viewOf(host: Host, r: CopyRequest): Promise<Inside> {
   if (r.runcId !== undefined) {
     const id = r.runcId;
     // As root (of the container), whatever its USER: cp reads and writes every file, as Docker's does.
@@ -57,22 +62,28 @@ async function viewOf(r: CopyRequest): Promise<Inside> {
   // Mount targets resolved inside the rootfs, as runc resolves them; the mounts live only in the private namespace.
   // The busybox run as the host's root after the chroot must be berth's: its path may hold no symlink (a container
   // can have replaced its /.berth by one into a volume) and no data mount may cover it.
+  // The rootfs by its real path: the one mountinfo names.
+  const rootfs = await fs.promises.realpath(r.rootfs);
   const busybox = initBinds(r.bundle)[0];
-  const bbTarget = path.join(r.rootfs, BUSYBOX);
+  const bbTarget = path.join(rootfs, BUSYBOX);
   const binds: string[] = [busybox.source, bbTarget, "ro"];
-  if ((await resolveInRoot(r.rootfs, BUSYBOX)) !== bbTarget) throw new Error(`cannot copy with container ${r.name}: it has replaced ${path.posix.dirname(BUSYBOX)} (berth's own directory) by a symlink`);
+  if ((await resolveInRoot(rootfs, BUSYBOX)) !== bbTarget) throw new Error(`cannot copy with container ${r.name}: it has replaced ${path.posix.dirname(BUSYBOX)} (berth's own directory) by a symlink`);
   for (const m of r.rec.dataMounts ?? []) {
-    const target = await resolveInRoot(r.rootfs, m.destination);
+    const target = await resolveInRoot(rootfs, m.destination);
     if (bbTarget === target || bbTarget.startsWith(`${target}/`)) throw new Error(`cannot copy with container ${r.name}: its mount ${m.destination} covers berth's ${BUSYBOX}`);
     binds.push(m.source, target, m.readOnly ? "ro" : "rw");
   }
-  const prefix = ["--mount", "--propagation", "private", "--", "sh", "-c", STOPPED_VIEW, "berth-cp", r.rootfs, String(binds.length / 3), ...binds];
+  const prefix = ["--mount", "--propagation", "private", "--", "sh", "-c", STOPPED_VIEW, "berth-cp", rootfs, String(binds.length / 3), ...binds];
+  // Once alone first, so that a refused view fails the copy with its reason (later runs are judged by exit code).
+  await host.run("unshare", [...prefix, "true"]).catch((e: Error) => {
+    throw new Error(`cannot copy with container ${r.name}: ${e.message}`);
+  });
   return (args) => ["unshare", [...prefix, ...args]];
 }
 
 export async function copyFiles(host: Host, r: CopyRequest): Promise<void> {
   const containerPath = path.posix.normalize(`/${r.containerPath}`);
-  const inside = await viewOf(r);
+  const inside = await viewOf(host, r);
   if (r.direction === "to") {
     if (!fs.lstatSync(r.hostPath, { throwIfNoEntry: false })) throw notFound(r.hostPath);
     return copyIn(host, r, inside, containerPath);

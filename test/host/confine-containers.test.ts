@@ -268,6 +268,26 @@ describe("cp runs nothing the container can replace", () => {
     expect(fs.readFileSync(path.join(tmp, "key"), "utf8")).toBe("secret\n");
   });
 
+  it("stopped: a nested mount redirected by a symlink in the volume above it is refused before anything runs", async () => {
+    // /data and /data/sub are two mounts; another container sharing /data's source (here: the host, for a
+    // deterministic test) replaces its sub/ by a symlink to this container's /.berth, and /data/sub's source holds
+    // a program named busybox. Mounted by path, /data/sub would land on /.berth and that program would run as root.
+    const outer = path.join(tmp, "nest-outer");
+    const inner = path.join(tmp, "nest-inner");
+    const n = await run("nest", "true", { binds: [{ source: outer, target: "/data" }, { source: inner, target: "/data/sub" }] });
+    await rt.containers.stop(n, { graceSeconds: 0 });
+    const rootfs = path.join(root, "containers", n, "rootfs");
+    fs.rmSync(path.join(outer, "sub"), { recursive: true, force: true });
+    fs.symlinkSync(path.join(fs.realpathSync(rootfs), ".berth"), path.join(outer, "sub"));
+    fs.writeFileSync(path.join(inner, "busybox"), `#!/bin/busybox sh\n/bin/busybox mkdir -p /m; /bin/busybox mount -t proc proc /m && echo pwned > /m/${process.pid}/root${C}/pwned\n`, { mode: 0o755 });
+    fs.writeFileSync(path.join(tmp, "payload6"), "payload");
+    const copied = await rt.containers.copy(n, "to", "/tmp/", path.join(tmp, "payload6")).then(() => "copied", (e: Error) => e.message);
+    expect(fs.existsSync(path.join(C, "pwned"))).toBe(false);
+    expect(copied).toMatch(/is not where it was to be mounted/);
+    expect(fs.existsSync(path.join(C, "pwned"))).toBe(false);
+    expect(snapshot(C)).toBe(canary);
+  });
+
   it("stopped: a /.berth replaced by a symlink into a volume is refused", async () => {
     const n = await run("swapvol", `${plant("/data/bb")} && rm -rf /.berth && ln -s /data/bb /.berth`, { binds: [{ source: path.join(tmp, "swapvol"), target: "/data" }] });
     await rt.containers.stop(n, { graceSeconds: 0 });
