@@ -13,6 +13,7 @@ import { DirVolumes } from "./volume/volumes";
 import { ContainerRecords } from "./container/record";
 import { RuncContainers } from "./container/containers";
 import { ensureSupervisor } from "./supervise/launch";
+import { OwnerFiles } from "./owners";
 
 export * from "./runtime";
 export { HostCommandError, realHost, type Host, type CommandResult, type RunOptions } from "./host/exec";
@@ -47,5 +48,5 @@ export function createNativeRuntime(opts: NativeRuntimeOptions = {}): Runtime {
   const supervise = opts.host ? async () => undefined : () => ensureSupervisor(paths.root);
   const containers = new RuncContainers({ host, paths, images: store, records, net, supervise });
   const registries = new RegistryServers(host, paths);
-  return { images: new NativeImages(host, store), networks, volumes, containers, registries };
+  return { images: new NativeImages(host, store), networks, volumes, containers, registries, owners: new OwnerFiles(paths.root) };
 }

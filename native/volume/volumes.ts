@@ -4,7 +4,7 @@ import * as fs from "node:fs";
 import type { VolumeInfo, VolumeSpec, Volumes } from "../runtime";
 import type { Paths } from "../paths";
 import { checkName } from "../names";
-import { readJson, writeJson } from "../json-file";
+import { listDir, readJson, writeJson } from "../json-file";
 
 interface VolumeRecord {
   name: string;
@@ -43,6 +43,11 @@ export class DirVolumes implements Volumes {
     checkName("volume", name);
     const rec = await readJson<VolumeRecord>(this.paths.volume(name).record);
     return rec && this.describe(name, rec.labels);
+  }
+
+  async list(): Promise<string[]> {
+    const names = await listDir(this.paths.volumes);
+    return names.filter((n) => fs.existsSync(this.paths.volume(n).record));
   }
 
   async remove(name: string): Promise<void> {

@@ -1,54 +1,24 @@
-// The berth command line: `berth preview|up|refresh|destroy [DIR]`, `berth config set|get`, `berth stack output`,
-// worded and exiting as the Pulumi CLI does.
+// The berth command line: `berth preview|up|refresh|destroy [DIR]` and `import` here; config and stack commands,
+// the day-2 container commands and the image, network and volume commands each in their own file — worded and
+// exiting as the Pulumi and Docker CLIs do. Every command declares its flags (args.ts): parsing, help and the
+// errors for unknown commands and flags come from those declarations.
 import * as fs from "node:fs";
 import * as readline from "node:readline/promises";
 import { createNativeRuntime } from "../../native";
+import type { Runtime } from "../../native/runtime";
 import * as commands from "../engine/commands";
 import { hasChanges, show, planJson, propertyLines, renderDiagnostics, renderPlan, renderSummary, stepLine } from "../engine/display";
 import { makePlan, markdownSummary, readPlan } from "../engine/review";
 import type { Step } from "../engine/steps";
-import type { ProviderConfig } from "../resources";
-import { stackCommand } from "./stack";
-import { CONTAINER_COMMANDS, CONTAINER_USAGE, containerCommand } from "./containers";
-
-const USAGE = `usage: berth <preview|up|refresh|destroy> [DIR] [--stack NAME] [--yes] [--diff] [--json] [--expect-no-changes]
-       berth config set KEY VALUE [--secret] | config get KEY   [-C DIR] [--stack NAME]
-       berth import TYPE NAME ID [--protect=false]   [-C DIR] [--stack NAME]
-       berth stack output [NAME] [--json] [--show-secrets] | stack graph [FILE]   [-C DIR] [--stack NAME]
-
-  preview   show what up would change; changes nothing
-  up        preview, then apply the program to this host
-  refresh   read what is really on the host into the state (drift); the next up repairs it
-  destroy   delete everything the stack made
-  config    set or read the stack's config in Pulumi.<stack>.yaml (--secret: encrypted with the passphrase)
-  import    adopt an object already on this host (e.g. berth:index:Volume data data) into the stack, protected
-            unless --protect=false, and print the code that declares it
-  stack output  the stack's outputs (secrets masked unless --show-secrets)
-  stack graph   the stack's dependency graph in DOT, as pulumi stack graph writes it
-
-  DIR, -C/--cwd DIR    the Pulumi project directory (default: .)
-  --stack NAME         the stack (default: dev)
-  --backend URL        the state backend (file://DIR); default as Pulumi finds it (PULUMI_BACKEND_URL,
-                       Pulumi.yaml backend.url, pulumi login), else the project directory
-  --secret             config set: store the value encrypted (PULUMI_CONFIG_PASSPHRASE)
-  --show-secrets       stack output: print secret values
-  --target URN         only change this resource (repeatable); the rest keep their last state
-  --replace URN        replace this resource even if nothing changed (repeatable)
-  --refresh            read the host into the state before planning
-  --save-plan FILE     preview: write the plan, for review in git
-  --plan FILE          up: apply exactly that plan; refuse, naming the difference, if the program or host moved
-  --markdown           preview: a summary for a pull-request comment (secrets masked)
-  --yes                apply without asking (required when not interactive)
-  --diff               show property-level changes
-  --json               print the plan as JSON (preview)
-  --expect-no-changes  exit non-zero if the plan is not empty
-
-Containers of this host (berth root $BERTH_ROOT, default /var/lib/berth):${CONTAINER_USAGE}`;
+import { BERTH_VERSION } from "../state/checkpoint";
+import { closest, helpOf, list, on, parseCommand, str, UsageError, type Command, type FlagSpec, type ParsedArgs } from "./args";
+import { runtimeFor, STACK_FLAGS, stackOf, stackCommands } from "./stack";
+import { containerCommands } from "./containers";
+import { imageCommands } from "./images";
+import { networkCommands, volumeCommands } from "./objects";
 
 export interface Flags {
   command: string;
-  /** Words after the command ("set", KEY, VALUE for `config set KEY VALUE`). */
-  args: string[];
   dir: string;
   backend?: string;
   targets: string[];
@@ -57,8 +27,6 @@ export interface Flags {
   savePlan?: string;
   plan?: string;
   markdown: boolean;
-  secret: boolean;
-  showSecrets: boolean;
   /** import: mark the imported resource protected (Pulumi's default). */
   protect: boolean;
   stack: string;
@@ -68,49 +36,65 @@ export interface Flags {
   expectNoChanges: boolean;
 }
 
-export function parseArgs(argv: string[]): Flags {
-  const flags: Flags = { command: "", args: [], dir: ".", stack: "dev", yes: false, diff: false, json: false, expectNoChanges: false, secret: false, showSecrets: false, targets: [], replaceTargets: [], refresh: false, markdown: false, protect: true };
-  let cwd: string | undefined;
-  const positional: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
-    if (arg === "--stack" || arg === "-s") flags.stack = argv[++i] ?? fail(`${arg} needs a stack name`);
-    else if (arg.startsWith("--stack=")) flags.stack = arg.slice("--stack=".length);
-    else if (arg === "--yes" || arg === "-y") flags.yes = true;
-    else if (arg === "--diff") flags.diff = true;
-    else if (arg === "--json" || arg === "-j") flags.json = true;
-    else if (arg === "--expect-no-changes") flags.expectNoChanges = true;
-    else if (arg === "--backend") flags.backend = argv[++i] ?? fail("--backend needs a URL such as file://~");
-    else if (arg === "--cwd" || arg === "-C") cwd = argv[++i] ?? fail(`${arg} needs a directory`);
-    else if (arg === "--secret") flags.secret = true;
-    else if (arg === "--target" || arg === "-t") flags.targets.push(argv[++i] ?? fail(`${arg} needs a resource URN`));
-    else if (arg === "--replace") flags.replaceTargets.push(argv[++i] ?? fail("--replace needs a resource URN"));
-    else if (arg === "--refresh" || arg === "-r") flags.refresh = true;
-    else if (arg === "--save-plan") flags.savePlan = argv[++i] ?? fail("--save-plan needs a file name");
-    else if (arg === "--plan") flags.plan = argv[++i] ?? fail("--plan needs a file written by berth preview --save-plan");
-    else if (arg === "--markdown") flags.markdown = true;
-    else if (arg === "--show-secrets") flags.showSecrets = true;
-    else if (arg === "--protect" || arg === "--protect=true") flags.protect = true;
-    else if (arg === "--protect=false") flags.protect = false;
-    else if (arg === "--help" || arg === "-h") {
-      console.log(USAGE);
-      process.exit(0);
-    } else if (arg.startsWith("-")) fail(`unknown flag ${arg}`);
-    else positional.push(arg);
-  }
-  flags.command = positional[0] ?? fail("a command is needed");
-  if (flags.command === "config" || flags.command === "stack" || flags.command === "import") {
-    flags.args = positional.slice(1);
-    flags.dir = cwd ?? ".";
-    return flags;
-  }
-  flags.dir = cwd ?? positional[1] ?? ".";
-  if (positional.length > (cwd ? 1 : 2)) fail(`unexpected argument ${positional[cwd ? 1 : 2]}`);
-  return flags;
+const f = {
+  yes: { name: "yes", short: "y", help: "apply without asking (required when not interactive)" },
+  diff: { name: "diff", help: "show property-level changes" },
+  json: { name: "json", short: "j", help: "print the plan as JSON, in the shape of pulumi preview --json" },
+  expect: { name: "expect-no-changes", help: "exit non-zero if the plan is not empty" },
+  target: { name: "target", short: "t", value: "URN", repeat: true, help: "only change this resource (repeatable); the rest keep their last state" },
+  replace: { name: "replace", value: "URN", repeat: true, help: "replace this resource even if nothing changed (repeatable)" },
+  refresh: { name: "refresh", short: "r", help: "read the host into the state before planning" },
+} satisfies Record<string, FlagSpec>;
+
+/** The deploy commands' flags, in the shape the engine calls take. DIR may be given as an argument or as -C. */
+function deployFlags(command: string, p: ParsedArgs): Flags {
+  const cwd = str(p, "cwd");
+  const dirArgs = command === "import" ? 0 : cwd ? 0 : 1;
+  if (command !== "import" && p.args.length > dirArgs) throw new UsageError(`unexpected argument ${p.args[dirArgs]}`, `See 'berth ${command} --help'.`);
+  const dir = cwd ?? (dirArgs === 1 ? (p.args[0] ?? ".") : ".");
+  return {
+    command,
+    dir,
+    backend: str(p, "backend"),
+    stack: stackOf(p, dir),
+    targets: list(p, "target"),
+    replaceTargets: list(p, "replace"),
+    refresh: on(p, "refresh"),
+    savePlan: str(p, "save-plan"),
+    plan: str(p, "plan"),
+    markdown: on(p, "markdown"),
+    protect: p.flags.protect !== false,
+    yes: on(p, "yes"),
+    diff: on(p, "diff"),
+    json: on(p, "json"),
+    expectNoChanges: on(p, "expect-no-changes"),
+  };
 }
 
-/** The host runtime for a provider configuration. */
-export const runtimeFor = (config: ProviderConfig) => createNativeRuntime({ root: config.root, runDir: config.runDir });
+const deploy = (name: string, summary: string, flags: FlagSpec[], usage = "[DIR]"): Command => ({
+  name,
+  usage,
+  summary,
+  flags: [...STACK_FLAGS, ...flags],
+  run: (p) => deployCommand(deployFlags(name, p), p.args),
+});
+
+const DEPLOY_COMMANDS: Command[] = [
+  deploy("preview", "Show what up would change; changes nothing.", [
+    f.diff, f.json, f.expect, f.target, f.replace, f.refresh,
+    { name: "save-plan", value: "FILE", help: "write the plan, for review in git" },
+    { name: "markdown", help: "a summary for a pull-request comment (secrets masked)" },
+  ]),
+  deploy("up", "Preview, then apply the program to this host.", [
+    f.yes, f.diff, f.expect, f.target, f.replace, f.refresh,
+    { name: "plan", value: "FILE", help: "apply exactly this plan (preview --save-plan); refuse, naming the difference, if the program or host moved" },
+  ]),
+  deploy("refresh", "Read what is really on the host into the state (drift); the next up repairs it.", [f.yes, f.diff, f.expect]),
+  deploy("destroy", "Delete everything the stack made, dependents first.", [f.yes, f.diff, f.target]),
+  deploy("import", "Adopt an object already on this host into the stack (protected), and print the code that declares it.", [
+    { name: "protect", help: "mark the imported resource protected (default true; --protect=false not to)" },
+  ], "TYPE NAME ID"),
+];
 
 function scopeOf(flags: Flags): commands.RunScope {
   return {
@@ -120,11 +104,6 @@ function scopeOf(flags: Flags): commands.RunScope {
     refresh: flags.refresh,
     plan: flags.plan ? readPlan(fs.readFileSync(flags.plan, "utf8"), flags.plan) : undefined,
   };
-}
-
-function fail(message: string): never {
-  console.error(`error: ${message}\n\n${USAGE}`);
-  process.exit(2);
 }
 
 async function confirm(question: string, yes: boolean): Promise<boolean> {
@@ -158,11 +137,8 @@ const live = (flags: Flags) => (step: Step) => {
   if (flags.diff) for (const line of propertyLines(step)) console.log(line);
 };
 
-export async function main(argv: string[]): Promise<number> {
-  if (CONTAINER_COMMANDS.has(argv[0])) return containerCommand(createNativeRuntime(), argv[0], argv.slice(1));
-  const flags = parseArgs(argv);
+async function deployCommand(flags: Flags, args: string[]): Promise<number> {
   const started = Date.now();
-  if (flags.command === "config" || flags.command === "stack") return stackCommand(flags);
   const ctx = commands.openStack(flags.dir, flags.stack, runtimeFor, { backend: flags.backend, scope: scopeOf(flags) });
   const heading = (verb: string) => console.log(`${verb} (${ctx.project.name}/${flags.stack}):\n`);
 
@@ -210,14 +186,114 @@ export async function main(argv: string[]): Promise<number> {
       return report(await commands.destroy(ctx, live(flags)), flags, started, true);
     }
     case "import": {
-      const [type, name, id] = flags.args;
-      if (!type || !name || !id || flags.args.length > 3) return fail("import takes TYPE NAME ID, e.g. berth import berth:index:Volume data data");
+      const [type, name, id] = args;
+      if (!type || !name || !id || args.length > 3) throw new UsageError("import takes TYPE NAME ID, e.g. berth import berth:index:Volume data data", "See 'berth import --help'.");
       heading("Importing");
       const outcome = await commands.importResource(ctx, { type, name, id, protect: flags.protect }, live(flags));
       if (outcome.code) console.log(`\nAdd this to the program, or the next up deletes it:\n\n${outcome.code}`);
       return report(outcome, flags, started, true);
     }
     default:
-      return fail(`unknown command "${flags.command}"`);
+      throw new Error(`no deploy command "${flags.command}"`);
   }
 }
+
+/** The host's runtime ($BERTH_ROOT), made on first use: help and usage errors need none. */
+let runtime: Runtime | undefined;
+const hostRuntime = (): Runtime => (runtime ??= createNativeRuntime());
+
+const version: Command = { name: "version", summary: "Print berth's version.", run: async () => (console.log(`berth v${BERTH_VERSION}`), 0) };
+
+/** Every command, one line per group, in the order of `berth --help`. */
+const COMMANDS: Command[] = [
+  ...DEPLOY_COMMANDS,
+  ...stackCommands(),
+  ...containerCommands(hostRuntime),
+  ...imageCommands(hostRuntime),
+  ...networkCommands(hostRuntime),
+  ...volumeCommands(hostRuntime),
+  version,
+];
+
+/** Commands of two words ("network ls") form a group; `berth network` alone lists them. */
+const GROUPS = [...new Set(COMMANDS.filter((c) => c.name.includes(" ")).map((c) => c.name.split(" ")[0]))];
+
+function rowsOf(cmds: Command[]): string[] {
+  const width = Math.max(...cmds.map((c) => c.name.length));
+  return cmds.map((c) => `  ${c.name.padEnd(width)}   ${c.summary}`);
+}
+
+function overview(): string {
+  return [
+    "Usage:  berth COMMAND [OPTIONS] [ARGS]",
+    "",
+    "Infrastructure as code for containers: a Pulumi program applied by berth's own runtime.",
+    "Day-2 commands act on the berth root $BERTH_ROOT (default /var/lib/berth).",
+    "",
+    "Commands:",
+    ...rowsOf(COMMANDS),
+    "",
+    "Options:",
+    "  -h, --help      print help; berth help COMMAND (or COMMAND --help) prints a command's options",
+    "  -v, --version   print berth's version",
+  ].join("\n");
+}
+
+function groupHelp(group: string): string {
+  const cmds = COMMANDS.filter((c) => c.name.startsWith(`${group} `));
+  return [`Usage:  berth ${group} COMMAND`, "", "Commands:", ...rowsOf(cmds), "", `Run 'berth ${group} COMMAND --help' for a command's options.`].join("\n");
+}
+
+/** The command the first words of argv name (two words for a group's: "network ls"), and the words after it. */
+function findCommand(argv: string[]): { cmd?: Command; rest: string[] } {
+  const named = (name: string) => COMMANDS.find((c) => c.name === name || c.aliases?.includes(name));
+  const two = argv.length > 1 ? named(`${argv[0]} ${argv[1]}`) : undefined;
+  if (two) return { cmd: two, rest: argv.slice(2) };
+  return { cmd: named(argv[0]), rest: argv.slice(1) };
+}
+
+function unknownCommand(words: string[]): UsageError {
+  const tried = GROUPS.includes(words[0]) && words[1] ? `${words[0]} ${words[1]}` : words[0];
+  const guess = closest(tried, [...COMMANDS.flatMap((c) => [c.name, ...(c.aliases ?? [])]), ...GROUPS]);
+  return new UsageError(`unknown command "${tried}" for "berth"`, `${guess ? `Did you mean "berth ${guess}"?\n` : ""}Run 'berth --help' for usage.`);
+}
+
+const print = (text: string, code = 0) => (console.log(text), code);
+
+function help(words: string[]): number {
+  if (words.length === 0) return print(overview());
+  const { cmd, rest } = findCommand(words);
+  if (cmd && rest.length === 0) return print(helpOf(cmd));
+  if (words.length === 1 && GROUPS.includes(words[0])) return print(groupHelp(words[0]));
+  throw unknownCommand(words);
+}
+
+async function dispatch(argv: string[]): Promise<number> {
+  const [first, second] = argv;
+  if (first === undefined) return print(overview(), 2);
+  if (first === "--help" || first === "-h") return help([]);
+  if (first === "--version" || first === "-v") return version.run({ flags: {}, args: [] });
+  if (first === "help") return help(argv.slice(1));
+  if (first.startsWith("-")) throw new UsageError(`unknown flag: ${first}`, "Run 'berth --help' for usage.");
+  const { cmd, rest } = findCommand(argv);
+  if (!cmd) {
+    // `berth network` lists the group's commands (and is an error, as `docker network` is).
+    if (GROUPS.includes(first) && (second === undefined || second === "--help" || second === "-h")) return print(groupHelp(first), second ? 0 : 2);
+    throw unknownCommand(argv);
+  }
+  const parsed = parseCommand(cmd, rest);
+  if (on(parsed, "help")) return print(helpOf(cmd));
+  return cmd.run(parsed);
+}
+
+/** Runs berth with these arguments; resolves to the exit code (2 for a usage error, with a hint on stderr). */
+export async function main(argv: string[]): Promise<number> {
+  try {
+    return await dispatch(argv);
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    console.error(`error: ${e.message}${e.hint ? `\n${e.hint}` : ""}`);
+    return 2;
+  }
+}
+
