@@ -6,7 +6,7 @@ import * as os from "node:os";
 import type { ContainerInfo, ImageInfo, Runtime } from "../../native/runtime";
 import { int, list, needArgs, on, str, UsageError, type Command, type FlagSpec, type ParsedArgs } from "./args";
 import { ago, binarySize, filters, humanDuration, humanSize, labelMatches, parseTime, printRows, renderTemplate } from "./format";
-import { guardRemoval, Names, ownerColumn, printInspected, SCOPE_FLAGS } from "./objects";
+import { guardRemoval, INSPECT_FORMAT, Names, ownerColumn, printInspected, SCOPE_FLAGS } from "./objects";
 import { splitRef } from "./images";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -361,7 +361,7 @@ export function containerCommands(runtime: () => Runtime): Command[] {
       name: "inspect",
       usage: "NAME...",
       summary: "Everything berth knows about containers, images, networks or volumes, as JSON.",
-      flags: [FORMAT, { name: "type", value: "TYPE", help: "container, image, network or volume (default: the first that has the name)" }, ...SCOPE_FLAGS],
+      flags: [INSPECT_FORMAT, { name: "type", value: "TYPE", help: "container, image, network or volume (default: the first that has the name)" }, ...SCOPE_FLAGS],
       async run(p) {
         const rt = runtime();
         const names = new Names(rt, p);

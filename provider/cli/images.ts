@@ -7,7 +7,7 @@ import { pipeline } from "node:stream/promises";
 import type { ImageInfo, Runtime } from "../../native/runtime";
 import { list, needArgs, on, str, UsageError, type Command, type FlagSpec } from "./args";
 import { ago, filters, printRows, humanSize } from "./format";
-import { guardRemoval, ownerColumn, printInspected } from "./objects";
+import { guardRemoval, INSPECT_FORMAT, ownerColumn, printInspected } from "./objects";
 
 const FORMAT: FlagSpec = { name: "format", value: "STRING", help: "a Go template ({{.Repository}}, {{json .}}, table …), or json" };
 const QUIET: FlagSpec = { name: "quiet", short: "q", help: "print less (images: only image ids)" };
@@ -52,7 +52,7 @@ export function imageCommands(runtime: () => Runtime): Command[] {
     name: "image inspect",
     usage: "IMAGE...",
     summary: "Everything berth knows about images, as JSON.",
-    flags: [FORMAT],
+    flags: [INSPECT_FORMAT],
     async run(p) {
       const rt = runtime();
       const found = [];
@@ -147,8 +147,10 @@ export function imageCommands(runtime: () => Runtime): Command[] {
           if (found.length > 1 && !force) {
             throw new Error(`conflict: unable to delete ${name} (must be forced) - image is referenced in multiple repositories: ${found.map((i) => i.ref).join(", ")}`);
           }
+          // As Docker: a name may go while another names the same image; the last one not while a container uses it.
+          const others = (await rt.images.list()).filter((i) => i.id === found[0].id && !found.some((f) => f.ref === i.ref));
           const users = (await usersOfImages(rt)).get(found[0].id) ?? [];
-          if (users.length > 0 && !force) {
+          if (users.length > 0 && others.length === 0 && !force) {
             throw new Error(`conflict: unable to remove repository reference "${name}" (must force) - container ${users[0]} is using its referenced image ${shortId(found[0].id)}`);
           }
           for (const info of found) {

@@ -75,6 +75,8 @@ export function printInspected(objects: unknown[], format: string | undefined): 
 }
 
 const FORMAT: FlagSpec = { name: "format", value: "STRING", help: "a Go template ({{.Name}}, {{json .}}, table …), or json" };
+/** inspect's --format is also -f (where ls has -f for --filter). */
+export const INSPECT_FORMAT: FlagSpec = { name: "format", short: "f", value: "STRING", help: "a Go template ({{.Name}}, {{json .Labels}}, {{index .Labels \"k\"}} …), or json" };
 const FILTER: FlagSpec = { name: "filter", short: "f", value: "KEY=VALUE", repeat: true, help: "only objects that match (repeatable)" };
 const QUIET: FlagSpec = { name: "quiet", short: "q", help: "only names" };
 const FORCE_OWNED = "remove it even though a stack owns it";
@@ -135,7 +137,7 @@ export function networkCommands(runtime: () => Runtime): Command[] {
       name: "network inspect",
       usage: "NETWORK...",
       summary: "Everything berth knows about networks, as JSON.",
-      flags: [FORMAT, ...SCOPE_FLAGS],
+      flags: [INSPECT_FORMAT, ...SCOPE_FLAGS],
       async run(p) {
         const rt = runtime();
         const names = new Names(rt, p);
@@ -214,7 +216,7 @@ export function volumeCommands(runtime: () => Runtime): Command[] {
       name: "volume inspect",
       usage: "VOLUME...",
       summary: "Everything berth knows about volumes, as JSON.",
-      flags: [FORMAT, ...SCOPE_FLAGS],
+      flags: [INSPECT_FORMAT, ...SCOPE_FLAGS],
       async run(p) {
         const rt = runtime();
         const names = new Names(rt, p);
