@@ -8,7 +8,7 @@ import * as path from "node:path";
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { supervisorPid } from "../../native/supervise/launch";
-import { REPO, berth, freePort, httpGet } from "./helpers";
+import { REPO, berth, freePort, httpGet, startBerth, waitFor } from "./helpers";
 
 const PROGRAM = path.join(__dirname, "fixtures/day2");
 const stack = `cli${process.pid}`;
@@ -157,6 +157,17 @@ describe("a deployed stack's objects", () => {
     expect((await scoped("logs", "--since", String(Math.floor(Date.now() / 1000) + 60), "web")).stdout).toBe("");
     expect((await cli("logs", "web")).stderr).toContain("No such container: web"); // outside the project
     expect((await scoped("logs", "--since", "yesterday", "web")).code).toBe(2);
+    // -f: what the container writes later, as it comes (its init's stdout is the log).
+    const following = startBerth(["logs", "-f", "--tail", "1", "-C", PROGRAM, "--stack", stack, "web"], env);
+    let followed = "";
+    following.stdout!.on("data", (d) => (followed += d));
+    try {
+      await waitFor("the tail", () => (followed === "three\n" ? true : undefined), 10_000);
+      await scopedFirst("exec", "web", "sh", "-c", "echo later > /proc/1/fd/1");
+      await waitFor("the new line", () => (followed === "three\nlater\n" ? true : undefined), 10_000);
+    } finally {
+      process.kill(-following.pid!, "SIGKILL");
+    }
   });
 
   it("exec: -e, -w, -u, -d", async () => {
@@ -229,6 +240,10 @@ describe("a deployed stack's objects", () => {
     const rmi = await cli("rmi", copy);
     expect(rmi.stdout, rmi.stderr).toBe(`Untagged: ${copy}\n`); // the id stays: base has it
     expect((await cli("load", "-i", archive)).stdout).toBe(`Loaded image: ${copy}\n`);
+    // Through a pipe, as `docker save IMAGE | docker load`.
+    const piped = execFileSync("sh", ["-c", `"${REPO}/bin/berth" save ${copy} | "${REPO}/bin/berth" load`], { env: { ...process.env, ...env }, encoding: "utf8" });
+    expect(piped).toBe(`Loaded image: ${copy}\n`);
+    expect((await cli("save", copy)).stderr).toBe(""); // stdout is a pipe here: allowed
 
     // A second image (not the container's): what push, pull and prune act on.
     const snap = `${prefix}-snap:1`;
