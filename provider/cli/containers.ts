@@ -102,8 +102,9 @@ function printLogLines(lines: Array<{ time: string; text: string }>, p: ParsedAr
   process.stdout.write(out.join(""));
 }
 
-/** Calls `onData` with what is appended to `file` from `offset` on, until `until` (epoch ms) or forever. */
-async function follow(file: string, offset: number, onData: (chunk: Buffer) => void, until = Infinity): Promise<void> {
+/** Calls `onLines` with the whole lines appended to `file` from `offset` on, until `until` (epoch ms) or forever. */
+async function follow(file: string, offset: number, onLines: (lines: string[]) => void, until = Infinity): Promise<void> {
+  let partial = "";
   while (Date.now() < until) {
     await sleep(200);
     const size = fs.statSync(file, { throwIfNoEntry: false })?.size ?? 0;
@@ -113,7 +114,9 @@ async function follow(file: string, offset: number, onData: (chunk: Buffer) => v
       const buf = Buffer.alloc(size - offset);
       fs.readSync(fd, buf, 0, buf.length, offset);
       fs.closeSync(fd);
-      onData(buf);
+      const lines = (partial + buf.toString()).split("\n");
+      partial = lines.pop()!;
+      if (lines.length > 0) onLines(lines);
       offset = size;
     }
   }
@@ -268,11 +271,7 @@ export function containerCommands(runtime: () => Runtime): Command[] {
         const current = (await rt.containers.logFiles(name)).at(-1);
         if (!on(p, "follow") || !current || until !== undefined) return 0;
         const stamp = on(p, "timestamps");
-        let partial = "";
-        await follow(current, fs.statSync(current).size, (chunk) => {
-          const text = partial + chunk.toString();
-          const lines = text.split("\n");
-          partial = lines.pop()!;
+        await follow(current, fs.statSync(current).size, (lines) => {
           const time = new Date().toISOString();
           process.stdout.write(lines.map((l) => `${stamp ? `${time} ` : ""}${l}\n`).join(""));
         });
@@ -318,12 +317,7 @@ export function containerCommands(runtime: () => Runtime): Command[] {
         const offset = fs.statSync(current).size;
         if (since !== undefined) for (const file of files) print(fs.readFileSync(file, "utf8"));
         if (until <= Date.now()) return 0;
-        let partial = "";
-        await follow(current, offset, (chunk) => {
-          const lines = (partial + chunk.toString()).split("\n");
-          partial = lines.pop()!;
-          print(lines.join("\n"));
-        }, until);
+        await follow(current, offset, (lines) => print(lines.join("\n")), until);
         return 0;
       },
     },

@@ -7,7 +7,7 @@ import { pipeline } from "node:stream/promises";
 import type { ImageInfo, Runtime } from "../../native/runtime";
 import { list, needArgs, on, str, UsageError, type Command, type FlagSpec } from "./args";
 import { ago, filters, printRows, humanSize } from "./format";
-import { guardRemoval, INSPECT_FORMAT, ownerColumn, printInspected } from "./objects";
+import { confirmPrune, guardRemoval, INSPECT_FORMAT, ownerColumn, printInspected, pruneFlags } from "./objects";
 
 const FORMAT: FlagSpec = { name: "format", value: "STRING", help: "a Go template ({{.Repository}}, {{json .}}, table …), or json" };
 const QUIET: FlagSpec = { name: "quiet", short: "q", help: "print less (images: only image ids)" };
@@ -250,13 +250,9 @@ export function imageCommands(runtime: () => Runtime): Command[] {
     {
       name: "image prune",
       summary: "With --all, remove every image no container uses and no stack owns.",
-      flags: [
-        { name: "all", short: "a", help: "every unused image (without it there is nothing to prune: berth keeps no dangling images)" },
-        { name: "force", short: "f", help: "do not ask for confirmation" },
-      ],
+      flags: pruneFlags("every unused image (without it there is nothing to prune: berth keeps no dangling images)"),
       async run(p) {
-        needArgs(p, "image prune", 0);
-        if (!on(p, "force")) throw new Error("WARNING! This removes all images without at least one container associated to them and owned by no stack: pass --force (-f) to confirm");
+        confirmPrune(p, "image prune", "all images without at least one container associated to them and owned by no stack");
         const rt = runtime();
         const [owned, users] = [await rt.owners.list("image"), await usersOfImages(rt)];
         const candidates = on(p, "all") ? (await rt.images.list()).filter((i) => !owned.has(i.ref) && !users.has(i.id)) : [];

@@ -79,25 +79,17 @@ const FORMAT: FlagSpec = { name: "format", value: "STRING", help: "a Go template
 export const INSPECT_FORMAT: FlagSpec = { name: "format", short: "f", value: "STRING", help: "a Go template ({{.Name}}, {{json .Labels}}, {{index .Labels \"k\"}} …), or json" };
 const FILTER: FlagSpec = { name: "filter", short: "f", value: "KEY=VALUE", repeat: true, help: "only objects that match (repeatable)" };
 const QUIET: FlagSpec = { name: "quiet", short: "q", help: "only names" };
-const FORCE_OWNED = "remove it even though a stack owns it";
 
-/**
- * Removes what a prune may take, one at a time: objects no stack owns and nothing uses (the runtime refuses an
- * object in use, which a prune skips). Prints Docker's "Deleted …" list.
- */
-async function prune(rt: Runtime, kind: "network" | "volume", names: string[], remove: (n: string) => Promise<void>): Promise<string[]> {
-  const owned = await rt.owners.list(kind);
-  const gone: string[] = [];
-  for (const n of names) {
-    if (owned.has(n)) continue;
-    try {
-      await remove(n);
-      gone.push(n);
-    } catch {
-      // in use
-    }
-  }
-  return gone;
+/** The flags of every prune: --force to confirm, --all for what Docker prunes only with it. */
+export const pruneFlags = (all: string): FlagSpec[] => [
+  { name: "all", short: "a", help: all },
+  { name: "force", short: "f", help: "do not ask for confirmation" },
+];
+
+/** Docker asks before a prune; berth, never prompting, wants --force. */
+export function confirmPrune(p: ParsedArgs, cmd: string, what: string): void {
+  needArgs(p, cmd, 0);
+  if (!on(p, "force")) throw new Error(`WARNING! This removes ${what}: pass --force (-f) to confirm`);
 }
 
 /** The STACK column: "project/stack" of an object's owner, empty when no stack owns it. */
@@ -109,164 +101,143 @@ export async function ownerColumn(rt: Runtime, kind: ObjectKind): Promise<(name:
   };
 }
 
-export function networkCommands(runtime: () => Runtime): Command[] {
-  const inspectAll = async (rt: Runtime) =>
-    (await Promise.all((await rt.networks.list()).map((n) => rt.networks.inspect(n)))).filter((i): i is NetworkInfo => !!i);
+/** What the network and volume groups share: inspect, rm and prune over one kind of object. */
+interface Group<Info> {
+  kind: "network" | "volume";
+  api: (rt: Runtime) => { inspect(name: string): Promise<Info | undefined>; remove(name: string): Promise<void>; list(): Promise<string[]> };
+  /** Docker's words for a name that is not there. */
+  missing: (name: string) => string;
+  /** Fields inspect adds to the runtime's. */
+  extra?: Record<string, unknown>;
+  inUse: string;
+  /** Docker prunes volumes only with --all (anonymous ones otherwise; berth has none outside a container). */
+  pruneNeedsAll: boolean;
+}
+
+function groupCommands<Info extends { name: string }>(runtime: () => Runtime, g: Group<Info>, ls: Command): Command[] {
+  const Kind = `${g.kind[0].toUpperCase()}${g.kind.slice(1)}`;
   return [
+    ls,
     {
-      name: "network ls",
-      aliases: ["network list"],
-      summary: "List networks (STACK: the project/stack that owns one).",
-      flags: [FILTER, FORMAT, QUIET, { name: "no-trunc", help: "do not truncate (names are never truncated)" }],
-      async run(p) {
-        needArgs(p, "network ls", 0);
-        const rt = runtime();
-        const f = filters(list(p, "filter"), ["name", "driver", "id"], "network ls");
-        const stackOfNet = await ownerColumn(rt, "network");
-        const rows = (await inspectAll(rt))
-          .map((n) => ({ ID: n.name, Name: n.name, Driver: n.driver, Scope: "local", Subnet: n.subnet, Gateway: n.gateway, Bridge: n.bridge, Stack: stackOfNet(n.name) }))
-          .filter((r) => (f.get("name") ?? [r.Name]).some((v) => r.Name.includes(v)))
-          .filter((r) => (f.get("id") ?? [r.ID]).some((v) => r.ID.startsWith(v)))
-          .filter((r) => (f.get("driver") ?? [r.Driver]).includes(r.Driver));
-        if (on(p, "quiet")) rows.forEach((r) => console.log(r.Name));
-        else printRows(rows, { format: str(p, "format"), columns: ["Name", "Driver", "Subnet", "Stack"], headers: { Name: "NAME", ID: "NETWORK ID", Driver: "DRIVER", Subnet: "SUBNET", Scope: "SCOPE", Stack: "STACK" } });
-        return 0;
-      },
-    },
-    {
-      name: "network inspect",
-      usage: "NETWORK...",
-      summary: "Everything berth knows about networks, as JSON.",
+      name: `${g.kind} inspect`,
+      usage: `${g.kind.toUpperCase()}...`,
+      summary: `Everything berth knows about ${g.kind}s, as JSON.`,
       flags: [INSPECT_FORMAT, ...SCOPE_FLAGS],
       async run(p) {
         const rt = runtime();
         const names = new Names(rt, p);
         const found = [];
-        for (const n of needArgs(p, "network inspect", 1, true)) {
-          const info = await rt.networks.inspect(await names.network(n));
-          if (!info) throw new Error(`network ${n} not found`);
-          found.push({ ...info, owner: await rt.owners.ownerOf("network", info.name) });
+        for (const n of needArgs(p, `${g.kind} inspect`, 1, true)) {
+          const info = await g.api(rt).inspect(await names.resolve(g.kind, n, (x) => g.api(rt).inspect(x)));
+          if (!info) throw new Error(g.missing(n));
+          found.push({ ...info, ...g.extra, owner: await rt.owners.ownerOf(g.kind, info.name) });
         }
         printInspected(found, str(p, "format"));
         return 0;
       },
     },
     {
-      name: "network rm",
-      aliases: ["network remove"],
-      usage: "NETWORK...",
-      summary: "Remove networks (refused while a container is attached, or a stack owns it without --force).",
-      flags: [{ name: "force", short: "f", help: FORCE_OWNED }, ...SCOPE_FLAGS],
+      name: `${g.kind} rm`,
+      aliases: [`${g.kind} remove`],
+      usage: `${g.kind.toUpperCase()}...`,
+      summary: `Remove ${g.kind}s (refused while ${g.inUse}, or a stack owns one, without --force).`,
+      flags: [{ name: "force", short: "f", help: "remove it even though a stack owns it" }, ...SCOPE_FLAGS],
       async run(p) {
         const rt = runtime();
         const names = new Names(rt, p);
-        for (const given of needArgs(p, "network rm", 1, true)) {
-          const n = await names.network(given);
-          if (!(await rt.networks.inspect(n))) throw new Error(`network ${given} not found`);
-          await guardRemoval(rt, "network", n, on(p, "force"));
-          await rt.networks.remove(n);
-          await rt.owners.release("network", n);
+        for (const given of needArgs(p, `${g.kind} rm`, 1, true)) {
+          const n = await names.resolve(g.kind, given, (x) => g.api(rt).inspect(x));
+          if (!(await g.api(rt).inspect(n))) throw new Error(g.missing(given));
+          await guardRemoval(rt, g.kind, n, on(p, "force"));
+          await g.api(rt).remove(n);
+          await rt.owners.release(g.kind, n);
           console.log(given);
         }
         return 0;
       },
     },
     {
-      name: "network prune",
-      summary: "Remove every network no container uses and no stack owns.",
-      flags: [{ name: "force", short: "f", help: "do not ask for confirmation" }],
+      name: `${g.kind} prune`,
+      summary: `Remove every ${g.pruneNeedsAll ? "named " : ""}${g.kind} nothing uses and no stack owns${g.pruneNeedsAll ? " (with --all)" : ""}.`,
+      flags: pruneFlags(g.pruneNeedsAll ? `named ${g.kind}s too (without it there is nothing to prune: anonymous ones go with their container)` : "accepted for Docker's sake"),
       async run(p) {
-        needArgs(p, "network prune", 0);
-        if (!on(p, "force")) throw new Error("WARNING! This removes all networks not used by at least one container and owned by no stack: pass --force (-f) to confirm");
+        confirmPrune(p, `${g.kind} prune`, `all ${g.kind}s not used by at least one container and owned by no stack`);
         const rt = runtime();
-        const gone = await prune(rt, "network", await rt.networks.list(), (n) => rt.networks.remove(n));
-        if (gone.length > 0) console.log(`Deleted Networks:\n${gone.join("\n")}`);
+        const owned = await rt.owners.list(g.kind);
+        const candidates = !g.pruneNeedsAll || on(p, "all") ? await g.api(rt).list() : [];
+        const gone: string[] = [];
+        for (const n of candidates.filter((c) => !owned.has(c))) {
+          // The runtime refuses what is in use: a prune skips it.
+          if (await g.api(rt).remove(n).then(() => true, () => false)) gone.push(n);
+        }
+        if (gone.length > 0) console.log(`Deleted ${Kind}s:\n${gone.join("\n")}`);
         return 0;
       },
     },
   ];
 }
 
+export function networkCommands(runtime: () => Runtime): Command[] {
+  const group: Group<NetworkInfo> = {
+    kind: "network",
+    api: (rt) => rt.networks,
+    missing: (n) => `network ${n} not found`,
+    inUse: "a container is attached",
+    pruneNeedsAll: false,
+  };
+  return groupCommands(runtime, group, {
+    name: "network ls",
+    aliases: ["network list"],
+    summary: "List networks (STACK: the project/stack that owns one).",
+    flags: [FILTER, FORMAT, QUIET, { name: "no-trunc", help: "accepted for Docker's sake: names are never truncated" }],
+    async run(p) {
+      needArgs(p, "network ls", 0);
+      const rt = runtime();
+      const f = filters(list(p, "filter"), ["name", "driver", "id"], "network ls");
+      const stackOfNet = await ownerColumn(rt, "network");
+      const infos = (await Promise.all((await rt.networks.list()).map((n) => rt.networks.inspect(n)))).filter((i): i is NetworkInfo => !!i);
+      const rows = infos
+        .map((n) => ({ ID: n.name, Name: n.name, Driver: n.driver, Scope: "local", Subnet: n.subnet, Gateway: n.gateway, Bridge: n.bridge, Stack: stackOfNet(n.name) }))
+        .filter((r) => (f.get("name") ?? [r.Name]).some((v) => r.Name.includes(v)))
+        .filter((r) => (f.get("id") ?? [r.ID]).some((v) => r.ID.startsWith(v)))
+        .filter((r) => (f.get("driver") ?? [r.Driver]).includes(r.Driver));
+      if (on(p, "quiet")) rows.forEach((r) => console.log(r.Name));
+      else printRows(rows, { format: str(p, "format"), columns: ["Name", "Driver", "Subnet", "Stack"], headers: { Name: "NAME", ID: "NETWORK ID", Driver: "DRIVER", Subnet: "SUBNET", Scope: "SCOPE", Stack: "STACK" } });
+      return 0;
+    },
+  });
+}
+
 export function volumeCommands(runtime: () => Runtime): Command[] {
-  const inspectAll = async (rt: Runtime) =>
-    (await Promise.all((await rt.volumes.list()).map((n) => rt.volumes.inspect(n)))).filter((i): i is VolumeInfo => !!i);
-  return [
-    {
-      name: "volume ls",
-      aliases: ["volume list"],
-      summary: "List volumes (STACK: the project/stack that owns one).",
-      flags: [FILTER, FORMAT, QUIET],
-      async run(p) {
-        needArgs(p, "volume ls", 0);
-        const rt = runtime();
-        const f = filters(list(p, "filter"), ["name", "label", "driver", "dangling"], "volume ls");
-        const stackOfVolume = await ownerColumn(rt, "volume");
-        const used = new Set((await Promise.all((await rt.containers.list()).map((c) => rt.containers.inspect(c)))).flatMap((i) => i?.spec?.mounts?.map((m) => m.volume) ?? []));
-        const rows = (await inspectAll(rt))
-          .map((v) => ({ Driver: "local", Name: v.name, Mountpoint: v.mountpoint, Labels: Object.entries(v.labels).map(([k, x]) => `${k}=${x}`).join(","), Stack: stackOfVolume(v.name), labels: v.labels }))
-          .filter((r) => (f.get("name") ?? [r.Name]).some((v) => r.Name.includes(v)))
-          .filter((r) => (f.get("label") ?? []).every((l) => labelMatches(r.labels, l)))
-          .filter((r) => (f.get("dangling") ?? []).every((d) => (d === "true" || d === "1") === !used.has(r.Name)));
-        if (on(p, "quiet")) rows.forEach((r) => console.log(r.Name));
-        else printRows(rows, { format: str(p, "format"), columns: ["Driver", "Name", "Stack"], headers: { Driver: "DRIVER", Name: "VOLUME NAME", Stack: "STACK", Mountpoint: "MOUNTPOINT", Labels: "LABELS" } });
-        return 0;
-      },
+  const group: Group<VolumeInfo> = {
+    kind: "volume",
+    api: (rt) => rt.volumes,
+    missing: (n) => `get ${n}: no such volume`,
+    extra: { driver: "local" },
+    inUse: "a container mounts it",
+    pruneNeedsAll: true,
+  };
+  return groupCommands(runtime, group, {
+    name: "volume ls",
+    aliases: ["volume list"],
+    summary: "List volumes (STACK: the project/stack that owns one).",
+    flags: [FILTER, FORMAT, QUIET],
+    async run(p) {
+      needArgs(p, "volume ls", 0);
+      const rt = runtime();
+      const f = filters(list(p, "filter"), ["name", "label", "driver", "dangling"], "volume ls");
+      const stackOfVolume = await ownerColumn(rt, "volume");
+      const used = new Set((await Promise.all((await rt.containers.list()).map((c) => rt.containers.inspect(c)))).flatMap((i) => i?.spec?.mounts?.map((m) => m.volume) ?? []));
+      const infos = (await Promise.all((await rt.volumes.list()).map((n) => rt.volumes.inspect(n)))).filter((i): i is VolumeInfo => !!i);
+      const rows = infos
+        .map((v) => ({ Driver: "local", Name: v.name, Mountpoint: v.mountpoint, Labels: Object.entries(v.labels).map(([k, x]) => `${k}=${x}`).join(","), Stack: stackOfVolume(v.name), labels: v.labels }))
+        .filter((r) => (f.get("name") ?? [r.Name]).some((v) => r.Name.includes(v)))
+        .filter((r) => (f.get("label") ?? []).every((l) => labelMatches(r.labels, l)))
+        .filter((r) => (f.get("driver") ?? [r.Driver]).includes(r.Driver))
+        .filter((r) => (f.get("dangling") ?? []).every((d) => (d === "true" || d === "1") === !used.has(r.Name)));
+      if (on(p, "quiet")) rows.forEach((r) => console.log(r.Name));
+      else printRows(rows, { format: str(p, "format"), columns: ["Driver", "Name", "Stack"], headers: { Driver: "DRIVER", Name: "VOLUME NAME", Stack: "STACK", Mountpoint: "MOUNTPOINT", Labels: "LABELS" } });
+      return 0;
     },
-    {
-      name: "volume inspect",
-      usage: "VOLUME...",
-      summary: "Everything berth knows about volumes, as JSON.",
-      flags: [INSPECT_FORMAT, ...SCOPE_FLAGS],
-      async run(p) {
-        const rt = runtime();
-        const names = new Names(rt, p);
-        const found = [];
-        for (const n of needArgs(p, "volume inspect", 1, true)) {
-          const info = await rt.volumes.inspect(await names.volume(n));
-          if (!info) throw new Error(`get ${n}: no such volume`);
-          found.push({ ...info, driver: "local", owner: await rt.owners.ownerOf("volume", info.name) });
-        }
-        printInspected(found, str(p, "format"));
-        return 0;
-      },
-    },
-    {
-      name: "volume rm",
-      aliases: ["volume remove"],
-      usage: "VOLUME...",
-      summary: "Remove volumes and their data (refused while mounted, or a stack owns it without --force).",
-      flags: [{ name: "force", short: "f", help: FORCE_OWNED }, ...SCOPE_FLAGS],
-      async run(p) {
-        const rt = runtime();
-        const names = new Names(rt, p);
-        for (const given of needArgs(p, "volume rm", 1, true)) {
-          const n = await names.volume(given);
-          if (!(await rt.volumes.inspect(n))) throw new Error(`get ${given}: no such volume`);
-          await guardRemoval(rt, "volume", n, on(p, "force"));
-          await rt.volumes.remove(n);
-          await rt.owners.release("volume", n);
-          console.log(given);
-        }
-        return 0;
-      },
-    },
-    {
-      name: "volume prune",
-      summary: "With --all, remove every named volume no container mounts and no stack owns, and its data.",
-      flags: [
-        { name: "force", short: "f", help: "do not ask for confirmation" },
-        { name: "all", short: "a", help: "named volumes too (without it there is nothing to prune: berth's anonymous volumes go with their container)" },
-      ],
-      async run(p) {
-        needArgs(p, "volume prune", 0);
-        if (!on(p, "force")) throw new Error("WARNING! This removes all volumes not used by at least one container and owned by no stack, with their data: pass --force (-f) to confirm");
-        const rt = runtime();
-        // As Docker since 23: without --all only anonymous volumes, and berth has none outside a container.
-        const candidates = on(p, "all") ? await rt.volumes.list() : [];
-        const gone = await prune(rt, "volume", candidates, (n) => rt.volumes.remove(n));
-        if (gone.length > 0) console.log(`Deleted Volumes:\n${gone.join("\n")}`);
-        return 0;
-      },
-    },
-  ];
+  });
 }
