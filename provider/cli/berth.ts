@@ -7,7 +7,7 @@ import * as readline from "node:readline/promises";
 import { createNativeRuntime } from "../../native";
 import type { Runtime } from "../../native/runtime";
 import * as commands from "../engine/commands";
-import { hasChanges, show, planJson, propertyLines, renderDiagnostics, renderPlan, renderSummary, stepLine } from "../engine/display";
+import { hasChanges, paint, show, planJson, propertyLines, renderDiagnostics, renderPlan, renderSummary, shownSteps, stepLine } from "../engine/display";
 import { makePlan, markdownSummary, readPlan } from "../engine/review";
 import type { Step } from "../engine/steps";
 import { BERTH_VERSION } from "../state/checkpoint";
@@ -34,6 +34,8 @@ export interface Flags {
   diff: boolean;
   json: boolean;
   expectNoChanges: boolean;
+  /** Colour step lines (--color: always, never, auto — a terminal without NO_COLOR). */
+  color: boolean;
 }
 
 const f = {
@@ -68,14 +70,24 @@ function deployFlags(command: string, p: ParsedArgs): Flags {
     diff: on(p, "diff"),
     json: on(p, "json"),
     expectNoChanges: on(p, "expect-no-changes"),
+    color: colorOf(str(p, "color")),
   };
 }
+
+function colorOf(choice = "auto"): boolean {
+  if (choice === "always") return true;
+  if (choice === "never" || choice === "raw") return false;
+  if (choice !== "auto") throw new UsageError(`unsupported color option "${choice}": always, never, raw or auto`, "");
+  return Boolean(process.stdout.isTTY) && !process.env.NO_COLOR;
+}
+
+const COLOR: FlagSpec = { name: "color", value: "WHEN", help: "colour the steps: always, never, raw, auto (a terminal; the default)" };
 
 const deploy = (name: string, summary: string, flags: FlagSpec[], usage = "[DIR]"): Command => ({
   name,
   usage,
   summary,
-  flags: [...STACK_FLAGS, ...flags],
+  flags: [...STACK_FLAGS, ...flags, COLOR],
   run: (p) => deployCommand(deployFlags(name, p), p.args),
 });
 
@@ -106,16 +118,35 @@ function scopeOf(flags: Flags): commands.RunScope {
   };
 }
 
-async function confirm(question: string, yes: boolean): Promise<boolean> {
+/**
+ * Pulumi's question before changing anything: yes, no, or details (the property-level diff, then the question
+ * again). Without a terminal, --yes is required.
+ */
+async function confirm(kind: "update" | "destroy" | "refresh", yes: boolean, details: () => string): Promise<boolean> {
   if (yes) return true;
   if (!process.stdin.isTTY) {
     console.error("error: --yes must be passed in to proceed when running in non-interactive mode");
     return false;
   }
   const rl = readline.createInterface({ input: process.stdin, output: process.stdout });
-  const answer = await rl.question(`${question} [yes/no] `);
-  rl.close();
-  return answer.trim().toLowerCase() === "yes";
+  // Lines typed ahead (or piped) wait in the iterator rather than being lost between questions.
+  const lines = rl[Symbol.asyncIterator]();
+  try {
+    for (;;) {
+      process.stdout.write(`Do you want to perform this ${kind}? [yes/no/details] `);
+      const next = await lines.next();
+      const answer = next.done ? "no" : String(next.value).trim().toLowerCase();
+      if (answer === "yes" || answer === "y") return true;
+      if (answer === "details" || answer === "d") {
+        console.log(`${details()}\n`);
+        continue;
+      }
+      console.log(`confirmation declined, not proceeding with the ${kind}`);
+      return false;
+    }
+  } finally {
+    rl.close();
+  }
 }
 
 /** Prints diagnostics, outputs and the summary; `applied` when the steps were carried out, not just planned. */
@@ -131,15 +162,32 @@ function report(outcome: commands.Outcome, flags: Flags, started: number, applie
   return flags.expectNoChanges && hasChanges(outcome.steps) ? 1 : 0;
 }
 
-const live = (flags: Flags) => (step: Step) => {
-  if (step.op === "same") return;
-  console.log(stepLine(step, "done"));
-  if (flags.diff) for (const line of propertyLines(step)) console.log(line);
-};
+/**
+ * Steps as they run, as Pulumi prints them when not redrawing a terminal: "creating (0s)" when one starts,
+ * "created (1.23s)" when it is done (with its property lines under --diff).
+ */
+function progress(flags: Flags): { start: (step: Step) => void; done: (step: Step) => void } {
+  const began = new Map<Step, number>();
+  const shown = (step: Step) => step.op !== "same" && shownSteps([step]).length > 0;
+  return {
+    start(step) {
+      if (!shown(step)) return;
+      began.set(step, Date.now());
+      console.log(`${stepLine(step, "doing", flags.color)} (0s)`);
+    },
+    done(step) {
+      if (!shown(step)) return;
+      const t = began.get(step);
+      console.log(`${stepLine(step, "done", flags.color)}${t === undefined ? "" : ` (${((Date.now() - t) / 1000).toFixed(2)}s)`}`);
+      if (flags.diff) for (const line of propertyLines(step)) console.log(paint(step, line, flags.color));
+    },
+  };
+}
 
 async function deployCommand(flags: Flags, args: string[]): Promise<number> {
   const started = Date.now();
-  const ctx = commands.openStack(flags.dir, flags.stack, runtimeFor, { backend: flags.backend, scope: scopeOf(flags) });
+  const steps = progress(flags);
+  const ctx = commands.openStack(flags.dir, flags.stack, runtimeFor, { backend: flags.backend, scope: scopeOf(flags), onStepStart: steps.start });
   const heading = (verb: string) => console.log(`${verb} (${ctx.project.name}/${flags.stack}):\n`);
 
   switch (flags.command) {
@@ -167,13 +215,16 @@ async function deployCommand(flags: Flags, args: string[]): Promise<number> {
       // Nothing to do: the state already says exactly this, so the program need not run a second time.
       if (!hasChanges(plan.steps) && !plan.stateChanged) return report(plan, flags, started);
       console.log(`\n${renderSummary(plan.steps)}\n`);
-      if (!(await confirm("Do you want to perform this update?", flags.yes))) return 1;
+      if (!(await confirm("update", flags.yes, () => renderPlan(plan.steps, { diff: true, color: flags.color })))) return 1;
       heading("Updating");
-      return report(await commands.up(ctx, live(flags)), flags, started, true);
+      return report(await commands.up(ctx, steps.done), flags, started, true);
     }
     case "refresh": {
+      // Pulumi asks before a refresh too; what it would change is only known by reading, so there are no details.
+      if (!flags.yes) console.log("No resources will be modified as part of this refresh; just your stack's state will be.\n");
+      if (!(await confirm("refresh", flags.yes, () => "(a refresh reads every resource; what changed is shown as it is read)"))) return 1;
       heading("Refreshing");
-      return report(await commands.refresh(ctx, live(flags)), flags, started, true);
+      return report(await commands.refresh(ctx, steps.done), flags, started, true);
     }
     case "destroy": {
       heading("Previewing destroy");
@@ -181,15 +232,15 @@ async function deployCommand(flags: Flags, args: string[]): Promise<number> {
       console.log(renderPlan(plan.steps, flags));
       if (!hasChanges(plan.steps)) return report(plan, flags, started);
       console.log(`\n${renderSummary(plan.steps)}\n`);
-      if (!(await confirm("Do you want to perform this destroy?", flags.yes))) return 1;
+      if (!(await confirm("destroy", flags.yes, () => renderPlan(plan.steps, { diff: true, color: flags.color })))) return 1;
       heading("Destroying");
-      return report(await commands.destroy(ctx, live(flags)), flags, started, true);
+      return report(await commands.destroy(ctx, steps.done), flags, started, true);
     }
     case "import": {
       const [type, name, id] = args;
       if (!type || !name || !id || args.length > 3) throw new UsageError("import takes TYPE NAME ID, e.g. berth import berth:index:Volume data data", "See 'berth import --help'.");
       heading("Importing");
-      const outcome = await commands.importResource(ctx, { type, name, id, protect: flags.protect }, live(flags));
+      const outcome = await commands.importResource(ctx, { type, name, id, protect: flags.protect }, steps.done);
       if (outcome.code) console.log(`\nAdd this to the program, or the next up deletes it:\n\n${outcome.code}`);
       return report(outcome, flags, started, true);
     }

@@ -25,6 +25,8 @@ export interface StackContext {
   runtimeFor: (config: ProviderConfig) => Runtime;
   /** `--target`, `--replace`, `--refresh`. */
   scope: RunScope;
+  /** Called as each step that changes the host starts (a display shows it in progress). */
+  onStepStart?: (step: Step) => void;
 }
 
 export interface RunScope {
@@ -51,6 +53,7 @@ export interface StackOptions {
   /** A backend directory, for tests and tools that already know it. */
   backendDir?: string;
   scope?: RunScope;
+  onStepStart?: (step: Step) => void;
 }
 
 export function openStack(dir: string, stack: string, runtimeFor: (config: ProviderConfig) => Runtime, opts: StackOptions = {}): StackContext {
@@ -71,6 +74,7 @@ export function openStack(dir: string, stack: string, runtimeFor: (config: Provi
     },
     runtimeFor,
     scope: opts.scope ?? {},
+    onStepStart: opts.onStepStart,
   };
 }
 
@@ -104,6 +108,7 @@ function newRun(ctx: StackContext, base: DeploymentV3, preview: boolean, onStep?
     base,
     persist: (d) => ctx.store.save(d),
     onStep,
+    onStepStart: ctx.onStepStart,
   });
 }
 

@@ -78,6 +78,8 @@ export interface RunOptions {
   /** Makes a checkpoint durable (update runs). */
   persist?: (deployment: DeploymentV3) => void;
   onStep?: (step: Step) => void;
+  /** A step that changes the host is about to start (the display shows it in progress). */
+  onStepStart?: (step: Step) => void;
 }
 
 /** A failure already reported as a diagnostic; the program only needs to know the registration failed. */
@@ -279,6 +281,7 @@ export class DeploymentRun {
     };
 
     this.holdToPlan(step);
+    if (!this.opts.preview && step.op !== "same" && step.op !== "import") this.opts.onStepStart?.(step);
     let done: ResourceState = res;
     try {
       switch (decision.op) {
@@ -483,6 +486,7 @@ export class DeploymentRun {
           const step: Step = { op: "delete", urn: res.urn, type: res.type, old: res, diffs: [], replaces: [], detailedDiff: {} };
           try {
             if (!res.delete) this.holdToPlan(step);
+            this.opts.onStepStart?.(step);
             await this.delete(this.providerFor(res), res, Boolean(res.delete), Boolean(res.deletedWith && leaving.has(res.deletedWith)));
           } catch (err) {
             if (!(err instanceof ReportedError)) this.fail(res.urn, `${this.label(res.urn)}: delete failed: ${(err as Error).message}`);
@@ -514,7 +518,7 @@ export class DeploymentRun {
           const changed = Object.keys({ ...res.outputs, ...read.outputs }).filter(
             (k) => JSON.stringify(res.outputs[k]) !== JSON.stringify(read.outputs[k]),
           );
-          if (changed.length === 0) return;
+          if (changed.length === 0) return this.record({ ...step, op: "same" });
           const next = { ...res, outputs: read.outputs };
           this.record({ ...step, new: next, diffs: changed, detailedDiff: Object.fromEntries(changed.map((k) => [k, { kind: "update" as const }])) });
           this.commit(T.completeWrite(this.state, next, "reading"));
