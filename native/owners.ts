@@ -4,6 +4,7 @@
 // resource name. One file per object: two berth processes never rewrite each other's entries.
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { randomBytes } from "node:crypto";
 import type { ObjectKind, Owners } from "./runtime";
 import { listDir } from "./json-file";
 
@@ -17,7 +18,7 @@ export class OwnerFiles implements Owners {
   async claim(kind: ObjectKind, name: string, urn: string): Promise<void> {
     const file = this.file(kind, name);
     await fs.promises.mkdir(path.dirname(file), { recursive: true });
-    const tmp = `${file}.tmp-${process.pid}`;
+    const tmp = `${file}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`;
     await fs.promises.writeFile(tmp, urn);
     await fs.promises.rename(tmp, file);
   }
