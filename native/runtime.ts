@@ -198,8 +198,16 @@ export interface ImageStore {
   inspect(refOrId: string): Promise<ImageInfo | undefined>;
   /** Every stored image, one entry per name. */
   list(): Promise<ImageInfo[]>;
-  /** Drops the ref; blobs and unpacked layers no other image or container uses are deleted. */
+  /**
+   * Drops one use of the ref (see hold); with its last use the ref goes, and blobs and unpacked layers no other
+   * image, container or lease uses are deleted.
+   */
   remove(ref: string): Promise<void>;
+  /**
+   * One more user of a ref, taken before it is made: several resources may declare one name (a replacement and
+   * the image it replaces, stacks sharing a root); each remove drops one use.
+   */
+  hold(ref: string): Promise<void>;
 }
 
 export interface RegistrySpec {
@@ -222,6 +230,8 @@ export interface RegistryInfo {
   endpoint: string;
   status: "running" | "stopped";
   pid?: number;
+  /** What it was started with (inspect). */
+  spec?: RegistrySpec;
 }
 
 export interface Registries {
@@ -270,8 +280,33 @@ export interface Owners {
   list(kind: ObjectKind): Promise<Map<string, string>>;
 }
 
+/** One row of `berth system df`, as Docker's: bytes on disk, and what a prune would free. */
+export interface DiskUsage {
+  type: "Images" | "Containers" | "Local Volumes" | "Build Cache";
+  total: number;
+  active: number;
+  size: number;
+  reclaimable: number;
+}
+
+export interface PruneReport {
+  containers: string[];
+  images: string[];
+  reclaimedBytes: number;
+}
+
+export interface SystemUsage {
+  df(): Promise<DiskUsage[]>;
+  /**
+   * Removes stopped containers, the build cache, and (with `all`) images no container uses, then every blob and
+   * layer nothing uses any more. Volumes and networks stay.
+   */
+  prune(opts?: { all?: boolean }): Promise<PruneReport>;
+}
+
 export interface Runtime {
   images: ImageStore;
+  system: SystemUsage;
   networks: Networks;
   volumes: Volumes;
   containers: Containers;

@@ -16,12 +16,14 @@ import { runtimeFor, STACK_FLAGS, stackOf, stackCommands } from "./stack";
 import { containerCommands } from "./containers";
 import { imageCommands } from "./images";
 import { networkCommands, volumeCommands } from "./objects";
+import { systemCommands } from "./system";
 
 export interface Flags {
   command: string;
   dir: string;
   backend?: string;
   targets: string[];
+  targetDependents?: boolean;
   replaceTargets: string[];
   refresh: boolean;
   savePlan?: string;
@@ -44,6 +46,7 @@ const f = {
   json: { name: "json", short: "j", help: "print the plan as JSON, in the shape of pulumi preview --json" },
   expect: { name: "expect-no-changes", help: "exit non-zero if the plan is not empty" },
   target: { name: "target", short: "t", value: "URN", repeat: true, help: "only change this resource (repeatable); the rest keep their last state" },
+  dependents: { name: "target-dependents", help: "with --target: also change (replace, delete) what depends on a targeted resource" },
   replace: { name: "replace", value: "URN", repeat: true, help: "replace this resource even if nothing changed (repeatable)" },
   refresh: { name: "refresh", short: "r", help: "read the host into the state before planning" },
 } satisfies Record<string, FlagSpec>;
@@ -60,6 +63,7 @@ function deployFlags(command: string, p: ParsedArgs): Flags {
     backend: str(p, "backend"),
     stack: stackOf(p, dir),
     targets: list(p, "target"),
+    targetDependents: on(p, "target-dependents"),
     replaceTargets: list(p, "replace"),
     refresh: on(p, "refresh"),
     savePlan: str(p, "save-plan"),
@@ -93,16 +97,16 @@ const deploy = (name: string, summary: string, flags: FlagSpec[], usage = "[DIR]
 
 const DEPLOY_COMMANDS: Command[] = [
   deploy("preview", "Show what up would change; changes nothing.", [
-    f.diff, f.json, f.expect, f.target, f.replace, f.refresh,
+    f.diff, f.json, f.expect, f.target, f.dependents, f.replace, f.refresh,
     { name: "save-plan", value: "FILE", help: "write the plan, for review in git" },
     { name: "markdown", help: "a summary for a pull-request comment (secrets masked)" },
   ]),
   deploy("up", "Preview, then apply the program to this host.", [
-    f.yes, f.diff, f.expect, f.target, f.replace, f.refresh,
+    f.yes, f.diff, f.expect, f.target, f.dependents, f.replace, f.refresh,
     { name: "plan", value: "FILE", help: "apply exactly this plan (preview --save-plan); refuse, naming the difference, if the program or host moved" },
   ]),
   deploy("refresh", "Read what is really on the host into the state (drift); the next up repairs it.", [f.yes, f.diff, f.expect]),
-  deploy("destroy", "Delete everything the stack made, dependents first.", [f.yes, f.diff, f.target]),
+  deploy("destroy", "Delete everything the stack made, dependents first.", [f.yes, f.diff, f.target, f.dependents]),
   deploy("import", "Adopt an object already on this host into the stack (protected), and print the code that declares it.", [
     { name: "protect", help: "mark the imported resource protected (default true; --protect=false not to)" },
   ], "TYPE NAME ID"),
@@ -112,6 +116,7 @@ function scopeOf(flags: Flags): commands.RunScope {
   return {
     // Pulumi's --target also takes what is replaced on request.
     targets: flags.targets.length > 0 ? new Set([...flags.targets, ...flags.replaceTargets]) : undefined,
+    targetDependents: flags.targetDependents,
     replaceTargets: flags.replaceTargets.length > 0 ? new Set(flags.replaceTargets) : undefined,
     refresh: flags.refresh,
     plan: flags.plan ? readPlan(fs.readFileSync(flags.plan, "utf8"), flags.plan) : undefined,
@@ -263,6 +268,7 @@ const COMMANDS: Command[] = [
   ...imageCommands(hostRuntime),
   ...networkCommands(hostRuntime),
   ...volumeCommands(hostRuntime),
+  ...systemCommands(hostRuntime),
   version,
 ];
 

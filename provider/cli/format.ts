@@ -109,12 +109,13 @@ export const labelMatches = (labels: Record<string, string> | undefined, want: s
   return eq < 0 ? want in (labels ?? {}) : labels?.[want.slice(0, eq)] === want.slice(eq + 1);
 };
 
-/** Docker's human sizes (decimal units, as in `docker images` and `docker stats` I/O). */
-export function humanSize(n: number): string {
+/** Docker's sizes (go-units HumanSize): decimal units, four significant digits. */
+export function humanSize(bytes: number): string {
   const units = ["B", "kB", "MB", "GB", "TB"];
   let i = 0;
+  let n = bytes;
   while (n >= 1000 && i < units.length - 1) (n /= 1000), i++;
-  return `${i === 0 ? n : Number(n.toPrecision(3))}${units[i]}`;
+  return `${Number(n.toPrecision(4))}${units[i]}`;
 }
 
 /** Binary sizes, as `docker stats` shows memory. */

@@ -42,6 +42,11 @@ export interface Kind<Args extends PropertyMap, Outs extends PropertyMap> {
   idOf(inputs: Args): string;
   /** undefined: gone from the host. */
   read(id: string, inputs: Args, outputs: Outs): Promise<Outs | undefined>;
+  /**
+   * The inputs a program would write for an object read by id alone (import), when the outputs do not say them all.
+   * Default: the outputs named like inputs, empty ones left out.
+   */
+  importInputs?(id: string, outputs: Outs): Promise<Partial<Args>>;
   /** In-place changes; only called when no replacing field changed. */
   update?(id: string, olds: Args, news: Args, oldOutputs: Outs): Promise<Outs>;
   delete(id: string, outputs: Outs): Promise<void>;
@@ -133,13 +138,15 @@ export class KindProvider<Args extends PropertyMap, Outs extends PropertyMap> im
     if (Object.keys(req.outputs).length > 0) await this.claim(req.id, req.urn);
     const secret = [...secretKeys(req.inputs), ...secretKeys(req.outputs)];
     // An import knows no inputs yet: they are what the object says of the fields the schema takes.
-    const known = Object.keys(req.inputs).length > 0 ? req.inputs : this.inputsOf(outputs);
+    const known = Object.keys(req.inputs).length > 0 ? req.inputs : await this.importInputs(req.id, outputs);
     return { id: req.id, inputs: known, outputs: keepSecret({ ...inputs, ...outputs }, secret) };
   }
 
-  private inputsOf(outputs: Outs): PropertyMap {
+  /** What a program declaring this object would write: no `labels: {}` where it would write nothing. */
+  private async importInputs(id: string, outputs: Outs): Promise<PropertyMap> {
     const fields = Object.keys(this.kind.args.shape);
-    return Object.fromEntries(Object.entries(outputs).filter(([k, v]) => fields.includes(k) && v !== undefined));
+    const inputs: PropertyMap = this.kind.importInputs ? await this.kind.importInputs(id, outputs) : outputs;
+    return Object.fromEntries(Object.entries(inputs).filter(([k, v]) => fields.includes(k) && !isEmpty(v)));
   }
 
   async update(req: UpdateRequest): Promise<UpdateResponse> {
@@ -170,6 +177,9 @@ export class KindProvider<Args extends PropertyMap, Outs extends PropertyMap> im
 }
 
 const reveal = (props: PropertyMap) => revealAll(props) as PropertyMap;
+
+const isEmpty = (v: unknown) =>
+  v === undefined || (Array.isArray(v) && v.length === 0) || (typeof v === "object" && v !== null && Object.keys(v).length === 0);
 
 /** A schema issue as check failures naming each property; an unknown key names the keys that are valid. */
 export function checkFailures(issue: z.core.$ZodIssue, schema: z.ZodObject): CheckFailure[] {

@@ -93,7 +93,7 @@ describe("filters, times and sizes", () => {
 
   it("prints decimal sizes as Docker does", () => {
     expect(humanSize(648)).toBe("648B");
-    expect(humanSize(1234)).toBe("1.23kB");
-    expect(humanSize(5_250_994_176)).toBe("5.25GB");
+    expect(humanSize(1234)).toBe("1.234kB");
+    expect(humanSize(5_250_994_176)).toBe("5.251GB");
   });
 });
