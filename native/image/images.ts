@@ -42,9 +42,10 @@ export class NativeImages implements ImageStore {
     const names = await archiveNames(file);
     if (names.length === 0) throw new Error(`${file} names no image: load it as an Image resource's archive with a name instead`);
     const loaded: ImageInfo[] = [];
-    for (const ref of names) loaded.push(await importArchive(this.store, file, normalizeRef(ref)));
+    for (const ref of names) loaded.push(await this.importArchive({ ref, path: file }));
     return loaded;
   }
+
   pull = (ref: string, access: RegistryAccess = {}, localRef?: string): Promise<ImageInfo> =>
     this.store.leased(() => pull(this.store, ref, access, normalizeRef(localRef ?? ref.split("@")[0])));
   resolve = (ref: string, access: RegistryAccess = {}): Promise<string> => resolveDigest(ref, access);
