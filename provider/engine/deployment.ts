@@ -350,7 +350,7 @@ export class DeploymentRun {
 
   /** `import`: the object as the host has it becomes the old state the program is compared with. */
   private async readImport(provider: Provider, urn: string, label: string, goal: Goal): Promise<ResourceState> {
-    const read = await provider.read({ urn, id: goal.importId!, inputs: {}, outputs: {} });
+    const read = await provider.read({ urn, id: goal.importId!, inputs: {}, outputs: {}, adopting: !this.opts.preview });
     if (!read) this.fail(urn, `${label}: import failed: there is no ${goal.type} with id "${goal.importId}" on this host`);
     return { urn, custom: true, type: goal.type, id: read.id, inputs: read.inputs, outputs: read.outputs };
   }

@@ -134,8 +134,8 @@ export class KindProvider<Args extends PropertyMap, Outs extends PropertyMap> im
     const inputs = reveal(req.inputs);
     const outputs = await this.kind.read(req.id, inputs as Args, reveal(req.outputs) as Outs);
     if (!outputs) return undefined;
-    // A refresh restates what the state holds (an import's first read, outputs still empty, may be a preview).
-    if (Object.keys(req.outputs).length > 0) await this.claim(req.id, req.urn);
+    // A refresh restates what the state holds; an import owns the object only once carried out.
+    if (req.adopting || Object.keys(req.outputs).length > 0) await this.claim(req.id, req.urn);
     const secret = [...secretKeys(req.inputs), ...secretKeys(req.outputs)];
     // An import knows no inputs yet: they are what the object says of the fields the schema takes.
     const known = Object.keys(req.inputs).length > 0 ? req.inputs : await this.importInputs(req.id, outputs);
