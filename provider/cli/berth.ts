@@ -327,15 +327,15 @@ function help(words: string[]): number {
 
 async function dispatch(argv: string[]): Promise<number> {
   const [first, second] = argv;
-  if (first === undefined) return print(overview(), 2);
+  if (first === undefined) return print(overview());
   if (first === "--help" || first === "-h") return help([]);
   if (first === "--version" || first === "-v") return version.run({ flags: {}, args: [] });
   if (first === "help") return help(argv.slice(1));
   if (first.startsWith("-")) throw new UsageError(`unknown flag: ${first}`, "Run 'berth --help' for usage.");
   const { cmd, rest } = findCommand(argv);
   if (!cmd) {
-    // `berth network` lists the group's commands (and is an error, as `docker network` is).
-    if (GROUPS.includes(first) && (second === undefined || second === "--help" || second === "-h")) return print(groupHelp(first), second ? 0 : 2);
+    // `berth network` lists the group's commands, as `docker network` does.
+    if (GROUPS.includes(first) && (second === undefined || second === "--help" || second === "-h")) return print(groupHelp(first));
     throw unknownCommand(argv);
   }
   const parsed = parseCommand(cmd, rest);

@@ -59,6 +59,7 @@ describe("usage", () => {
     expect((await cli("logs", "--help")).stdout).toBe(help.stdout);
     expect((await cli("network", "ls", "--help")).stdout).toContain("--filter KEY=VALUE");
     expect((await cli("help", "network")).stdout).toContain("network prune");
+    expect((await cli("network")).stdout).toBe((await cli("help", "network")).stdout);
     const unknown = await cli("lgs", "x");
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toContain('unknown command "lgs" for "berth"');
