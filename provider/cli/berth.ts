@@ -17,6 +17,7 @@ import { containerCommands } from "./containers";
 import { imageCommands } from "./images";
 import { networkCommands, volumeCommands } from "./objects";
 import { systemCommands } from "./system";
+import { buildCommands } from "./build";
 
 export interface Flags {
   command: string;
@@ -266,6 +267,7 @@ const COMMANDS: Command[] = [
   ...stackCommands(),
   ...containerCommands(hostRuntime),
   ...imageCommands(hostRuntime),
+  ...buildCommands(hostRuntime),
   ...networkCommands(hostRuntime),
   ...volumeCommands(hostRuntime),
   ...systemCommands(hostRuntime),

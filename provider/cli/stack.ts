@@ -17,6 +17,7 @@ import { needArgs, on, str, UsageError, type Command, type FlagSpec, type Parsed
 import { humanDuration, table } from "./format";
 import { createNativeRuntime } from "../../native";
 import type { ProviderConfig } from "../resources";
+import { withBuildProgress } from "./build";
 
 export const STACK_FLAGS: FlagSpec[] = [
   { name: "cwd", short: "C", value: "DIR", help: "the Pulumi project directory (default: .)" },
@@ -41,8 +42,9 @@ export function stackOf(p: ParsedArgs, dir = str(p, "cwd") ?? "."): string {
   return selectedStack(project.dir, project.name, backendDir) ?? DEFAULT_STACK;
 }
 
-/** The host runtime for a provider configuration. */
-export const runtimeFor = (config: ProviderConfig) => createNativeRuntime({ root: config.root, runDir: config.runDir });
+/** The runtime of a stack; image builds report progress on stderr (BuildKit's plain format, as Docker does). */
+export const runtimeFor = (config: ProviderConfig) =>
+  withBuildProgress(createNativeRuntime({ root: config.root, runDir: config.runDir }), (line) => process.stderr.write(`${line}\n`));
 
 function open(p: ParsedArgs): StackContext {
   return openStack(str(p, "cwd") ?? ".", stackOf(p), runtimeFor, { backend: str(p, "backend") });
