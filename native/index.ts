@@ -5,6 +5,7 @@ import { realHost, type Host } from "./host/exec";
 import { layout } from "./paths";
 import { ContentStore } from "./image/store";
 import { NativeImages } from "./image/images";
+import { bridgeStepNetworks } from "./build/network";
 import { RegistryServers } from "./registry/server";
 import { BridgeNetworks } from "./network/networks";
 import { Iptables } from "./network/iptables";
@@ -14,6 +15,7 @@ import { DirVolumes } from "./volume/volumes";
 import { ContainerRecords } from "./container/record";
 import { RuncContainers } from "./container/containers";
 import { ensureSupervisor } from "./supervise/launch";
+import { OwnerFiles } from "./owners";
 import { NativeSystem } from "./system";
 
 export * from "./runtime";
@@ -72,6 +74,8 @@ export function createNativeRuntime(opts: NativeRuntimeOptions = {}): Runtime {
   }
   const containers = new RuncContainers({ host, paths, images: store, records, net, supervise });
   const registries = new RegistryServers(host, paths);
-  const system = new NativeSystem(paths, store, records, containers);
-  return { images: new NativeImages(host, store), system, networks, volumes, containers, registries };
+  const owners = new OwnerFiles(paths.root);
+  const images = new NativeImages(host, store, bridgeStepNetworks(host, networks));
+  const system = new NativeSystem(paths, store, records, containers, owners);
+  return { images, system, networks, volumes, containers, registries, owners };
 }

@@ -24,6 +24,13 @@ export const DEFAULT_NETWORK = "bridge";
 const STALE_CLAIM_MS = 60_000;
 /** The IPAM owner of a macvlan network's host shim address (no container name contains "#"). */
 const SHIM_OWNER = "#host-shim";
+/** IPAM owner of a build's RUN steps, "#build-PID-ID" (no container name starts with "#"). */
+export const buildOwner = (id: string): string => `#build-${process.pid}-${id}`;
+/** A build owner whose process is gone (killed mid-build): its claim holds nothing up. */
+export function staleBuildOwner(owner: string): boolean {
+  const m = /^#build-(\d+)-/.exec(owner);
+  return m !== null && !fs.existsSync(`/proc/${m[1]}`);
+}
 /** Fields a live network can change; any other difference means removing and re-creating it. */
 const IN_PLACE: (keyof NetworkRecord)[] = ["nat", "internal", "shim"];
 
@@ -108,7 +115,7 @@ export class BridgeNetworks implements Networks {
   private async makeDefault(): Promise<NetworkRecord> {
     const existing = await this.record(DEFAULT_NETWORK);
     if (existing) return (await this.make(existing), existing);
-    const taken = [...(await this.list()).map((r) => parseSubnet(r.subnet)), ...(await this.hostRoutes())];
+    const taken = [...(await this.records()).map((r) => parseSubnet(r.subnet)), ...(await this.hostRoutes())];
     for (let second = 17; second <= 31; second++) {
       const subnet = parseSubnet(`172.${second}.0.0/16`);
       if (taken.some((t) => overlaps(t, subnet)) || !(await this.claimDefaultSubnet(second))) continue;
@@ -172,7 +179,7 @@ export class BridgeNetworks implements Networks {
           "else) uses this name; pick another name or bridgeName",
       );
     }
-    for (const other of await this.list()) {
+    for (const other of await this.records()) {
       if (other.network === name) continue;
       if (overlaps(parseSubnet(other.subnet), parseSubnet(want.subnet))) {
         throw new NetworkInputError(
@@ -219,10 +226,14 @@ export class BridgeNetworks implements Networks {
   }
 
   private async attached(rec: NetworkRecord): Promise<string[]> {
-    return (await this.ipam(rec).list()).map((a) => a.owner).filter((o) => o !== SHIM_OWNER);
+    return (await this.ipam(rec).list()).map((a) => a.owner).filter((o) => o !== SHIM_OWNER && !staleBuildOwner(o));
   }
 
-  async list(): Promise<NetworkRecord[]> {
+  async list(): Promise<string[]> {
+    return (await this.records()).map((r) => r.network);
+  }
+
+  async records(): Promise<NetworkRecord[]> {
     const all = await Promise.all((await listDir(this.paths.networks)).map((n) => this.record(n)));
     return all.filter((r): r is NetworkRecord => r !== undefined);
   }
