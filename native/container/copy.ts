@@ -59,10 +59,10 @@ async function viewOf(host: Host, r: CopyRequest): Promise<Inside> {
     // As root (of the container), whatever its USER: cp reads and writes every file, as Docker's does.
     return (args) => ["runc", ["exec", "--user", "0:0", id, BUSYBOX, ...args]];
   }
-  // Mount targets resolved inside the rootfs, as runc resolves them; the mounts live only in the private namespace.
-  // The busybox run as the host's root after the chroot must be berth's: its path may hold no symlink (a container
-  // can have replaced its /.berth by one into a volume) and no data mount may cover it.
-  // The rootfs by its real path: the one mountinfo names.
+  // Mount targets resolved inside the rootfs (by its real path: the one mountinfo names), as runc resolves them;
+  // the mounts live only in the private namespace. The busybox run as the host's root after the chroot must be
+  // berth's: its path may hold no symlink (a container can have replaced its /.berth by one into a volume) and no
+  // data mount may cover it.
   const rootfs = await fs.promises.realpath(r.rootfs);
   const busybox = initBinds(r.bundle)[0];
   const bbTarget = path.join(rootfs, BUSYBOX);
