@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { randomBytes } from "node:crypto";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { createNativeRuntime, type ContainerSpec, type Runtime } from "../../native";
 import { supervisorPid } from "../../native/supervise/launch";
 import { readTar, writeTar, type TarHeader, type TarSource } from "../../native/image/tar";
@@ -294,5 +294,27 @@ describe("cp runs nothing the container can replace", () => {
     fs.writeFileSync(path.join(tmp, "payload4"), "payload");
     await expect(rt.containers.copy(n, "to", "/tmp/", path.join(tmp, "payload4"))).rejects.toThrow(/replaced \/\.berth .* by a symlink/);
     expect(snapshot(C)).toBe(canary);
+  });
+});
+
+describe("the exit status file a container can replace", () => {
+  it("is neither waited on as a FIFO nor followed as a symlink to a host file", async () => {
+    const num = path.join(tmp, "num");
+    fs.writeFileSync(num, "42\n");
+    const fifo = await run("exitfifo", "rm -f /.berth/exit/code && mkfifo /.berth/exit/code");
+    const link = await run("exitlink", `rm -f /.berth/exit/code && ln -s ${num} /.berth/exit/code`);
+    for (const n of [fifo, link]) execFileSync("runc", ["kill", `berth-${n}`, "KILL"]);
+    for (const n of [fifo, link]) {
+      for (let i = 0; i < 100 && !execFileSync("runc", ["state", `berth-${n}`], { encoding: "utf8" }).includes('"stopped"'); i++) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+    // In a child process, bounded: a read blocked on the FIFO would block this one for good.
+    const script = `const { createNativeRuntime } = require(${JSON.stringify(path.join(REPO, "dist/native"))});
+      const rt = createNativeRuntime({ root: ${JSON.stringify(root)} });
+      (async () => { for (const n of ${JSON.stringify([fifo, link])}) { const i = await rt.containers.inspect(n); console.log(n, i.status, i.state.exitCode); } process.exit(0); })();`;
+    const r = spawnSync(process.execPath, ["-e", script], { encoding: "utf8", timeout: 20_000 });
+    expect(r.status, `${r.signal} ${r.stderr}`).toBe(0);
+    expect(r.stdout).toBe(`${fifo} stopped 137\n${link} stopped 137\n`);
   });
 });
