@@ -47,7 +47,11 @@ while [ "$n" -gt 0 ]; do
   mount --bind "$1" "$2"
   at=$(printf '%b' "$(tail -n 1 /proc/self/mountinfo | cut -d' ' -f5)")
   [ "$at" = "$2" ] || { echo "$2 is not where it was to be mounted (a symlink led to $at): copy refused" >&2; exit 1; }
-  [ "$3" = ro ] && mount -o remount,bind,ro "$2"
+  if [ "$3" = ro ]; then
+    mount -o remount,bind,ro "$2"
+    # The remount found its target by path again: the last mount (ours) must now be the read-only one.
+    case ",$(tail -n 1 /proc/self/mountinfo | cut -d' ' -f6)," in *,ro,*) ;; *) echo "$2 did not become read-only: copy refused" >&2; exit 1;; esac
+  fi
   shift 3
   n=$((n - 1))
 done
