@@ -127,15 +127,17 @@ export class ContainerVerbs implements Omit<ContainerLifecycle, "commit"> {
     appendEvent(this.paths.root, name, "kill", { signal: signalName(signal) });
   }
 
+  // Pausing and resuming take the container's lock: a copy (under it) chooses its way in by whether the container
+  // runs, and must not have it resumed under a view made for a frozen one.
   async pause(name: string): Promise<void> {
     await this.record(name);
-    await this.runc.pause(runcId(name));
+    await this.locked(name, () => this.runc.pause(runcId(name)));
     appendEvent(this.paths.root, name, "pause");
   }
 
   async unpause(name: string): Promise<void> {
     await this.record(name);
-    await this.runc.resume(runcId(name));
+    await this.locked(name, () => this.runc.resume(runcId(name)));
     appendEvent(this.paths.root, name, "unpause");
   }
 
