@@ -11,6 +11,7 @@ import type { ProviderConfig } from "../resources";
 import { stackCommand } from "./stack";
 import { CONTAINER_COMMANDS, CONTAINER_USAGE, containerCommand } from "./containers";
 import { SYSTEM_USAGE, systemCommand } from "./system";
+import { newCommand } from "./new";
 
 const USAGE = `usage: berth <preview|up|refresh|destroy> [DIR] [--stack NAME] [--yes] [--diff] [--json] [--expect-no-changes]
        berth config set KEY VALUE [--secret] | config get KEY   [-C DIR] [--stack NAME]
@@ -166,6 +167,7 @@ const live = (flags: Flags) => (step: Step) => {
 export async function main(argv: string[]): Promise<number> {
   if (CONTAINER_COMMANDS.has(argv[0])) return containerCommand(createNativeRuntime(), argv[0], argv.slice(1));
   if (argv[0] === "system") return systemCommand(createNativeRuntime(), argv.slice(1));
+  if (argv[0] === "new") return newCommand(argv.slice(1));
   const flags = parseArgs(argv);
   const started = Date.now();
   if (flags.command === "config" || flags.command === "stack") return stackCommand(flags);

@@ -17,8 +17,10 @@ function compilerOptions(dir: string): ts.CompilerOptions {
     if (read.error) throw new Error(`${file}: ${ts.flattenDiagnosticMessageText(read.error.messageText, "\n")}`);
     options = ts.parseJsonConfigFileContent(read.config, ts.sys, path.dirname(file), undefined, file).options;
   }
+  // Maps name the .ts file itself: no output directory to be relative to.
+  const { outDir: _outDir, rootDir: _rootDir, sourceRoot: _sourceRoot, mapRoot: _mapRoot, ...kept } = options;
   return {
-    ...options,
+    ...kept,
     module: ts.ModuleKind.CommonJS,
     moduleResolution: ts.ModuleResolutionKind.Node10,
     inlineSourceMap: true,

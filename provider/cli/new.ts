@@ -1,0 +1,134 @@
+// `berth new [DIR]`: a project skeleton as `pulumi new typescript` writes it (Pulumi.yaml, package.json, tsconfig,
+// index.ts, .gitignore), its program a first container, and the base image that program starts from: a busybox
+// root filesystem made from the host's static busybox by the script the package ships.
+import { execFileSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
+
+const PKG_DIR = path.dirname(require.resolve("berth-iac/package.json"));
+const PKG: { name: string; version: string; dependencies: Record<string, string>; peerDependencies: Record<string, string> } = require("berth-iac/package.json");
+/** The rootfs maker shipped in the package (files: scripts/busybox-rootfs.sh). */
+export const BUSYBOX_ROOTFS = path.join(PKG_DIR, "scripts", "busybox-rootfs.sh");
+const ROOTFS = "busybox-rootfs.tar";
+
+export interface NewOptions {
+  name?: string;
+  description?: string;
+  /** Write into a directory that is not empty (files of the skeleton are overwritten). */
+  force?: boolean;
+}
+
+/** Pulumi's rule for project names. */
+const PROJECT_NAME = /^[A-Za-z0-9_.-]{1,100}$/;
+
+/** A project name as the start of an image name (lower case, starting with a letter or digit). */
+const imageName = (name: string) => name.toLowerCase().replace(/^[^a-z0-9]+/, "") || "berth";
+
+const program = (name: string) => `import * as pulumi from "@pulumi/pulumi";
+import * as berth from "${PKG.name}";
+
+const config = new pulumi.Config();
+const port = config.getNumber("port") ?? 8080;
+
+// The base image: a busybox root filesystem (berth new made ${ROOTFS};
+// node_modules/${PKG.name}/scripts/busybox-rootfs.sh OUT.tar makes another).
+const base = new berth.Image("base", {
+  name: "${imageName(name)}-base:latest",
+  rootfs: { tarball: "${ROOTFS}" },
+  config: { cmd: ["sh"], env: ["PATH=/bin"], workdir: "/", exposedPorts: ["80/tcp"] },
+});
+
+const site = new berth.Volume("site", {});
+
+const web = new berth.Container("web", {
+  image: base.imageId,
+  volumes: [{ volume: site.name, target: "/www" }],
+  command: ["sh", "-c", 'test -f /www/index.html || echo "<h1>Hello from berth</h1>" > /www/index.html; exec httpd -f -p 80 -h /www'],
+  ports: [{ containerPort: 80, hostPort: port, hostIp: "127.0.0.1" }],
+  stopTimeout: 1,
+});
+
+export const url = pulumi.interpolate\`http://127.0.0.1:\${port}/\`;
+export const container = web.name;
+`;
+
+/** The files of the skeleton, by name. */
+export function skeleton(name: string, description: string): Record<string, string> {
+  const json = (v: unknown) => `${JSON.stringify(v, null, 2)}\n`;
+  return {
+    "Pulumi.yaml": `name: ${name}\ndescription: ${JSON.stringify(description)}\nruntime:\n  name: nodejs\n  options:\n    packagemanager: npm\nmain: index.ts\n`,
+    "package.json": json({
+      name,
+      main: "index.ts",
+      dependencies: { "@pulumi/pulumi": PKG.peerDependencies["@pulumi/pulumi"], [PKG.name]: `^${PKG.version}` },
+      devDependencies: { "@types/node": ">=20", typescript: PKG.dependencies.typescript },
+    }),
+    // Pulumi's template, with Node's own module resolution (TypeScript 6 deprecates "node", 7 drops it).
+    "tsconfig.json": json({
+      compilerOptions: {
+        strict: true,
+        outDir: "bin",
+        target: "es2020",
+        module: "nodenext",
+        moduleResolution: "nodenext",
+        sourceMap: true,
+        experimentalDecorators: true,
+        pretty: true,
+        noFallthroughCasesInSwitch: true,
+        noImplicitReturns: true,
+        forceConsistentCasingInFileNames: true,
+      },
+      files: ["index.ts"],
+    }),
+    "index.ts": program(name),
+    ".gitignore": "/bin/\n/node_modules/\n",
+  };
+}
+
+/** Writes the skeleton and the base image's tarball into dir; returns what to run next. */
+export function newProject(dir: string, opts: NewOptions = {}): string {
+  const name = opts.name ?? path.basename(path.resolve(dir));
+  if (!PROJECT_NAME.test(name)) {
+    throw new Error(`"${name}" is not a valid project name: use letters, digits, "_", "." and "-" (--name NAME)`);
+  }
+  fs.mkdirSync(dir, { recursive: true });
+  const present = fs.readdirSync(dir);
+  if (present.length > 0 && !opts.force) throw new Error(`${dir} is not empty (${present.slice(0, 3).join(", ")}…); use --force to write into it`);
+  for (const [file, text] of Object.entries(skeleton(name, opts.description ?? "A berth program"))) fs.writeFileSync(path.join(dir, file), text);
+  const tarball = path.join(dir, ROOTFS);
+  try {
+    execFileSync(BUSYBOX_ROOTFS, [tarball], { stdio: ["ignore", "ignore", "pipe"], encoding: "utf8" });
+  } catch (err) {
+    const why = String((err as { stderr?: string }).stderr || err).trim();
+    throw new Error(`the project is written but not its base image: ${why}
+then run: ${BUSYBOX_ROOTFS} ${tarball}`);
+  }
+  return `Created project '${name}' in ${dir}.\n\nNext:\n  cd ${dir}\n  npm install\n  berth up`;
+}
+
+const USAGE = `usage: berth new [DIR] [--name NAME] [--description TEXT] [--force]
+
+  Writes a TypeScript project for berth into DIR (default: .), as pulumi new typescript does, and the busybox
+  root filesystem its first image is made from (from the host's static busybox).`;
+
+export function newCommand(argv: string[]): number {
+  const opts: NewOptions = {};
+  const dirs: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const [flag, inline] = argv[i].split(/=(.*)/s, 2);
+    const value = () => inline ?? argv[++i] ?? usage(`${flag} needs a value`);
+    if (flag === "--help" || flag === "-h") return (console.log(USAGE), 0);
+    else if (flag === "--name" || flag === "-n") opts.name = value();
+    else if (flag === "--description" || flag === "-d") opts.description = value();
+    else if (flag === "--force" || flag === "-f") opts.force = true;
+    else if (flag.startsWith("-")) usage(`unknown flag: ${flag}`);
+    else dirs.push(argv[i]);
+  }
+  if (dirs.length > 1) usage(`unexpected argument ${dirs[1]}`);
+  console.log(newProject(dirs[0] ?? ".", opts));
+  return 0;
+}
+
+function usage(message: string): never {
+  throw new Error(`${message}\n\n${USAGE}`);
+}
