@@ -103,7 +103,7 @@ export function newProject(dir: string, opts: NewOptions = {}): string {
     throw new Error(`the project is written but not its base image: ${why}
 then run: ${BUSYBOX_ROOTFS} ${tarball}`);
   }
-  return `Created project '${name}' in ${dir}.\n\nNext:\n  cd ${dir}\n  npm install\n  berth up`;
+  return `Created project '${name}' in ${dir}.\n\nNext:\n  cd ${dir}\n  npm install\n  npx berth up`;
 }
 
 const USAGE = `usage: berth new [DIR] [--name NAME] [--description TEXT] [--force]
