@@ -3,7 +3,7 @@
 // init starts and exits 127.
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { resolveInRoot } from "../build/copy";
+import { resolveInRoot } from "../confine";
 
 async function statInRootfs(rootfs: string, p: string): Promise<fs.Stats | undefined> {
   const host = await resolveInRoot(rootfs, p).catch(() => undefined);

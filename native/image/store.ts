@@ -131,7 +131,7 @@ export class ContentStore {
 
   /** Runs fn holding the store's lock (index, leases, GC). Not reentrant. */
   private locked<T>(fn: () => Promise<T>): Promise<T> {
-    return withLock(path.join(this.paths.root, "locks", "images"), fn, { what: `berth's image store ${this.paths.root}` });
+    return withLock(path.join(this.paths.locks, "images"), fn, { what: `berth's image store ${this.paths.root}` });
   }
 
   /** Adds blobs and layers to the running ingest's lease; the caller holds the lock. */
@@ -325,9 +325,13 @@ export class ContentStore {
     return { blobs, layers };
   }
 
-  /** Unpacked layer directories of an image, top layer first (overlayfs lowerdir order). */
+  /**
+   * Unpacked layer directories of an image, top layer first (overlayfs lowerdir order). A layer that recurs (two
+   * steps that changed nothing) is listed once, at its topmost place: overlayfs refuses a directory twice, and the
+   * topmost copy already shows everything the lower one would.
+   */
   layerDirs(info: Pick<ImageInfo, "layers">): string[] {
-    return [...info.layers].reverse().map((d) => this.paths.layer(d));
+    return [...new Set([...info.layers].reverse())].map((d) => this.paths.layer(d));
   }
 
   private get leasesDir(): string {

@@ -10,6 +10,7 @@ import type { Step } from "../engine/steps";
 import type { ProviderConfig } from "../resources";
 import { stackCommand } from "./stack";
 import { CONTAINER_COMMANDS, CONTAINER_USAGE, containerCommand } from "./containers";
+import { BUILD_COMMANDS, BUILD_USAGE, buildCommand, withBuildProgress } from "./build";
 import { SYSTEM_USAGE, systemCommand } from "./system";
 import { newCommand } from "./new";
 
@@ -46,7 +47,7 @@ const USAGE = `usage: berth <preview|up|refresh|destroy> [DIR] [--stack NAME] [-
   --json               print the plan as JSON (preview)
   --expect-no-changes  exit non-zero if the plan is not empty
 
-Containers of this host (berth root $BERTH_ROOT, default /var/lib/berth):${CONTAINER_USAGE}${SYSTEM_USAGE}`;
+Containers of this host (berth root $BERTH_ROOT, default /var/lib/berth):${CONTAINER_USAGE}${SYSTEM_USAGE}${BUILD_USAGE}`;
 
 export interface Flags {
   command: string;
@@ -115,7 +116,9 @@ export function parseArgs(argv: string[]): Flags {
 }
 
 /** The host runtime for a provider configuration. */
-export const runtimeFor = (config: ProviderConfig) => createNativeRuntime({ root: config.root, runDir: config.runDir });
+/** The runtime of a stack; image builds report progress on stderr (BuildKit's plain format, as Docker does). */
+export const runtimeFor = (config: ProviderConfig) =>
+  withBuildProgress(createNativeRuntime({ root: config.root, runDir: config.runDir }), (line) => process.stderr.write(`${line}\n`));
 
 function scopeOf(flags: Flags): commands.RunScope {
   return {
@@ -166,6 +169,7 @@ const live = (flags: Flags) => (step: Step) => {
 
 export async function main(argv: string[]): Promise<number> {
   if (CONTAINER_COMMANDS.has(argv[0])) return containerCommand(createNativeRuntime(), argv[0], argv.slice(1));
+  if (BUILD_COMMANDS.has(argv[0])) return buildCommand(createNativeRuntime(), argv[0], argv.slice(1));
   if (argv[0] === "system") return systemCommand(createNativeRuntime(), argv.slice(1));
   if (argv[0] === "new") return newCommand(argv.slice(1));
   const flags = parseArgs(argv);
