@@ -4,6 +4,7 @@
 import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { on, str, UsageError, type Command } from "./args";
 
 const PKG_DIR = path.dirname(require.resolve("berth-iac/package.json"));
 const PKG: { name: string; version: string; dependencies: Record<string, string>; peerDependencies: Record<string, string> } = require("berth-iac/package.json");
@@ -106,29 +107,19 @@ then run: ${BUSYBOX_ROOTFS} ${tarball}`);
   return `Created project '${name}' in ${dir}.\n\nNext:\n  cd ${dir}\n  npm install\n  npx berth up`;
 }
 
-const USAGE = `usage: berth new [DIR] [--name NAME] [--description TEXT] [--force]
-
-  Writes a TypeScript project for berth into DIR (default: .), as pulumi new typescript does, and the busybox
-  root filesystem its first image is made from (from the host's static busybox).`;
-
-export function newCommand(argv: string[]): number {
-  const opts: NewOptions = {};
-  const dirs: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const [flag, inline] = argv[i].split(/=(.*)/s, 2);
-    const value = () => inline ?? argv[++i] ?? usage(`${flag} needs a value`);
-    if (flag === "--help" || flag === "-h") return (console.log(USAGE), 0);
-    else if (flag === "--name" || flag === "-n") opts.name = value();
-    else if (flag === "--description" || flag === "-d") opts.description = value();
-    else if (flag === "--force" || flag === "-f") opts.force = true;
-    else if (flag.startsWith("-")) usage(`unknown flag: ${flag}`);
-    else dirs.push(argv[i]);
-  }
-  if (dirs.length > 1) usage(`unexpected argument ${dirs[1]}`);
-  console.log(newProject(dirs[0] ?? ".", opts));
-  return 0;
-}
-
-function usage(message: string): never {
-  throw new Error(`${message}\n\n${USAGE}`);
-}
+/** `berth new [DIR]`, declared as every command is (args.ts). */
+export const newCommand: Command = {
+  name: "new",
+  usage: "[DIR]",
+  summary: "Write a TypeScript project for berth (as pulumi new typescript does) and its first image's busybox rootfs.",
+  flags: [
+    { name: "name", short: "n", value: "NAME", help: "the project name (default: the directory's name)" },
+    { name: "description", short: "d", value: "TEXT", help: "the project description" },
+    { name: "force", short: "f", help: "write into a directory that is not empty" },
+  ],
+  async run(p) {
+    if (p.args.length > 1) throw new UsageError(`unexpected argument ${p.args[1]}`, "See 'berth new --help'.");
+    console.log(newProject(p.args[0] ?? ".", { name: str(p, "name"), description: str(p, "description"), force: on(p, "force") }));
+    return 0;
+  },
+};
