@@ -1,10 +1,9 @@
 // Starts a Pulumi program the way Pulumi's Node language host does: @pulumi/pulumi's own runner (cmd/run), told
-// where the monitor and engine are, with TypeScript transpiled (and cached) by berth's hook (transpile.ts).
+// where the monitor and engine are, its TypeScript transpiled by berth's own (program-host.ts).
 import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as yaml from "js-yaml";
-import { programStart } from "./transpile";
 
 export interface Project {
   /** Directory holding Pulumi.yaml. */
@@ -40,6 +39,9 @@ export function pulumiPackageDir(projectDir: string): string {
   }
 }
 
+/** Compiled even when the engine runs from source (tests): the program's process is plain node. */
+const PROGRAM_HOST = path.join(path.dirname(require.resolve("berth-iac/package.json")), "dist/provider/engine/program-host.js");
+
 export interface ProgramRun {
   exitCode: number;
   /** What the program wrote to stdout/stderr (console.log output and crashes). */
@@ -57,6 +59,7 @@ export function runProgram(opts: {
 }): Promise<ProgramRun> {
   const { project } = opts;
   const args = [
+    PROGRAM_HOST,
     path.join(opts.pulumiDir, "cmd", "run"),
     "--monitor", opts.monitor,
     "--engine", opts.monitor,
@@ -69,15 +72,16 @@ export function runProgram(opts: {
     ...(opts.preview ? ["--dry-run"] : []),
     project.main,
   ];
-  const start = programStart(project.dir, opts.pulumiDir);
   const env = {
     ...process.env,
-    ...start.env,
+    // The program host loads TypeScript itself (an ES-module project excepted: it turns this back on).
+    PULUMI_NODEJS_TYPESCRIPT: "false",
+    PULUMI_NODEJS_TRANSPILE_ONLY: "true",
     PULUMI_CONFIG: JSON.stringify(opts.config),
     PULUMI_CONFIG_SECRET_KEYS: JSON.stringify(opts.secretKeys),
   };
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...start.execArgv, ...args], { cwd: project.dir, env, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, args, { cwd: project.dir, env, stdio: ["ignore", "pipe", "pipe"] });
     let output = "";
     child.stdout.on("data", (d) => (output += d));
     child.stderr.on("data", (d) => (output += d));

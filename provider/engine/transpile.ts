@@ -1,66 +1,22 @@
-// How a TypeScript program starts fast: berth preloads a require hook (transpile-register.ts) into the program's
-// Node process instead of letting @pulumi/pulumi's runner register ts-node. The hook transpiles each .ts file once,
-// caches the JavaScript by content, and loads TypeScript only on a cache miss. Stack traces stay native (cheap:
+// How a TypeScript program starts fast: the program host (program-host.ts) installs this require hook instead of
+// letting @pulumi/pulumi's runner register ts-node. The hook transpiles each .ts file once with berth's own
+// TypeScript, caches the JavaScript by content under the project's .pulumi/transpiled/, and loads TypeScript only
+// on a cache miss. Stack traces stay native (cheap:
 // @pulumi/pulumi captures one per resource); source maps are switched on only when an uncaught error is about to
 // be printed, so the error still points at the .ts line.
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 
-/** What the parent tells the hook (through BERTH_TRANSPILE, as JSON). */
 interface HookConfig {
-  /** Where transpiled files are kept; written to only when possible. */
-  cacheDir: string;
-  /** The TypeScript module to transpile with, and its version (part of the cache key). */
-  typescript: string;
-  typescriptVersion: string;
-  /** tsconfig.json of the project, when it has one. */
-  tsconfig?: string;
-  /** Where @pulumi/pulumi's runner resolves source-map-support from (the one copy that formats stacks). */
-  pulumiDir: string;
+  /** The project directory: its tsconfig.json (or PULUMI_NODEJS_TSCONFIG_PATH) gives the compiler options. */
+  dir: string;
+  /** @pulumi/pulumi's runner (PULUMI/cmd/run): source-map-support is resolved from there (the copy it installs). */
+  pulumiRun: string;
 }
 
 /** Bumped when the emitted code or the options below change, so old cache entries are not used. */
 const CACHE_VERSION = "1";
-
-/**
- * How to start the program: a preload and its env for a CommonJS program; @pulumi/pulumi's own ts-node path for an
- * ES module program (package.json `"type": "module"`), which a require hook cannot load.
- */
-export function programStart(projectDir: string, pulumiDir: string): { execArgv: string[]; env: Record<string, string> } {
-  if (isEsModulePackage(projectDir)) return { execArgv: [], env: { PULUMI_NODEJS_TYPESCRIPT: "true", PULUMI_NODEJS_TRANSPILE_ONLY: "true" } };
-  const tsconfigPath = path.join(projectDir, process.env.PULUMI_NODEJS_TSCONFIG_PATH ?? "tsconfig.json");
-  const config: HookConfig = {
-    cacheDir: path.join(projectDir, ".pulumi", "transpiled"),
-    ...typescriptFor(pulumiDir),
-    tsconfig: fs.existsSync(tsconfigPath) ? tsconfigPath : undefined,
-    pulumiDir,
-  };
-  return { execArgv: ["--require", path.join(__dirname, "transpile-register.js")], env: { BERTH_TRANSPILE: JSON.stringify(config) } };
-}
-
-/** The nearest package.json above the project says whether its .ts files are ES modules. */
-function isEsModulePackage(dir: string): boolean {
-  for (let d = path.resolve(dir); ; d = path.dirname(d)) {
-    try {
-      return JSON.parse(fs.readFileSync(path.join(d, "package.json"), "utf8")).type === "module";
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "ENOENT") return false;
-    }
-    if (path.dirname(d) === d) return false;
-  }
-}
-
-/** The TypeScript @pulumi/pulumi's runner would use: the one it resolves, else the copy it vendors. */
-function typescriptFor(pulumiDir: string): { typescript: string; typescriptVersion: string } {
-  try {
-    const pkg = require.resolve("typescript/package.json", { paths: [pulumiDir] });
-    const version = String(JSON.parse(fs.readFileSync(pkg, "utf8")).version);
-    return { typescript: require.resolve("typescript", { paths: [pulumiDir] }), typescriptVersion: version };
-  } catch {
-    return { typescript: path.join(pulumiDir, "vendor", "typescript@3.8.3", "typescript.js"), typescriptVersion: "3.8.3" };
-  }
-}
 
 /** A transpiled file: its JavaScript and source map. */
 interface Output {
@@ -74,19 +30,26 @@ class TSError extends Error {
 }
 
 export class Transpiler {
+  private readonly cacheDir: string;
+  private readonly tsconfig?: string;
   private readonly salt: string;
   private ts?: typeof import("typescript");
   private options?: import("typescript").CompilerOptions;
 
-  constructor(private readonly config: HookConfig) {
-    const tsconfigText = config.tsconfig ? fs.readFileSync(config.tsconfig, "utf8") : "";
-    this.salt = JSON.stringify([CACHE_VERSION, config.typescriptVersion, tsconfigText]);
+  constructor(dir: string) {
+    this.cacheDir = path.join(dir, ".pulumi", "transpiled");
+    const tsconfig = path.resolve(dir, process.env.PULUMI_NODEJS_TSCONFIG_PATH ?? "tsconfig.json");
+    this.tsconfig = fs.existsSync(tsconfig) ? tsconfig : undefined;
+    // The key covers the tsconfig's own text, not files it `extends`: touch it after changing those.
+    const tsconfigText = this.tsconfig ? fs.readFileSync(this.tsconfig, "utf8") : "";
+    const tsVersion = JSON.parse(fs.readFileSync(require.resolve("typescript/package.json"), "utf8")).version;
+    this.salt = JSON.stringify([CACHE_VERSION, tsVersion, tsconfigText]);
   }
 
   /** The JavaScript for one file, from the cache when its content, TypeScript and options are unchanged. */
   transpile(file: string, source: string): Output {
     const key = createHash("sha256").update(this.salt).update("\0").update(file).update("\0").update(source).digest("hex");
-    const base = path.join(this.config.cacheDir, key.slice(0, 32));
+    const base = path.join(this.cacheDir, key.slice(0, 32));
     try {
       return { code: fs.readFileSync(`${base}.js`, "utf8"), map: fs.readFileSync(`${base}.js.map`, "utf8") };
     } catch {
@@ -94,7 +57,7 @@ export class Transpiler {
     }
     const out = this.compile(file, source);
     try {
-      fs.mkdirSync(this.config.cacheDir, { recursive: true });
+      fs.mkdirSync(this.cacheDir, { recursive: true });
       // The map first, then the code: a reader that finds the code finds its map. Renames keep concurrent runs safe.
       for (const [ext, text] of [[".js.map", out.map], [".js", out.code]]) {
         const tmp = `${base}${ext}.${process.pid}.tmp`;
@@ -108,7 +71,7 @@ export class Transpiler {
   }
 
   private compile(file: string, source: string): Output {
-    const ts = (this.ts ??= require(this.config.typescript) as typeof import("typescript"));
+    const ts = (this.ts ??= require("typescript") as typeof import("typescript"));
     const res = ts.transpileModule(source, { fileName: file, compilerOptions: this.compilerOptions(ts), reportDiagnostics: true });
     const errors = (res.diagnostics ?? []).filter((d) => d.category === ts.DiagnosticCategory.Error);
     if (errors.length) {
@@ -120,22 +83,25 @@ export class Transpiler {
     return { code, map: res.sourceMapText ?? "" };
   }
 
-  /** As @pulumi/pulumi's runner sets up ts-node: its defaults under the project's tsconfig, emitting CommonJS. */
+  /** The project's tsconfig (`extends` followed), else Pulumi's defaults; emitting CommonJS with a separate map. */
   private compilerOptions(ts: typeof import("typescript")): import("typescript").CompilerOptions {
     if (this.options) return this.options;
-    let options: import("typescript").CompilerOptions = {};
-    if (this.config.tsconfig) {
-      const read = ts.readConfigFile(this.config.tsconfig, ts.sys.readFile);
-      if (!read.error) options = ts.parseJsonConfigFileContent(read.config, ts.sys, path.dirname(this.config.tsconfig)).options;
+    let options: import("typescript").CompilerOptions = { target: ts.ScriptTarget.ES2020, esModuleInterop: true };
+    if (this.tsconfig) {
+      const read = ts.readConfigFile(this.tsconfig, ts.sys.readFile);
+      if (read.error) throw new Error(`${this.tsconfig}: ${ts.flattenDiagnosticMessageText(read.error.messageText, "\n")}`);
+      options = ts.parseJsonConfigFileContent(read.config, ts.sys, path.dirname(this.tsconfig), undefined, this.tsconfig).options;
     }
-    const { moduleResolution: _r, outDir: _o, outFile: _f, rootDir: _d, declaration: _c, declarationMap: _m, composite: _p, incremental: _i, ...rest } = options;
+    // Maps name the .ts file itself: no output directory to be relative to.
+    const { outDir: _outDir, rootDir: _rootDir, sourceRoot: _sourceRoot, mapRoot: _mapRoot, ...kept } = options;
     this.options = {
-      target: ts.ScriptTarget.ES2020,
-      ...rest,
+      ...kept,
       module: ts.ModuleKind.CommonJS,
+      moduleResolution: ts.ModuleResolutionKind.Node10,
       sourceMap: true,
       inlineSourceMap: false,
       inlineSources: false,
+      declaration: false,
       noEmit: false,
       emitDeclarationOnly: false,
     };
@@ -145,19 +111,23 @@ export class Transpiler {
 
 /** Installs the .ts hook in this process (the program's), and source maps for errors that get printed. */
 export function register(config: HookConfig): void {
-  const transpiler = new Transpiler(config);
+  const transpiler = new Transpiler(config.dir);
   const maps = new Map<string, string>();
-  const Module = require("node:module") as { _extensions: Record<string, (m: NodeModule, file: string) => void> };
-  Module._extensions[".ts"] = (m, file) => {
-    const out = transpiler.transpile(file, fs.readFileSync(file, "utf8"));
-    maps.set(file, out.map);
-    (m as unknown as { _compile(code: string, file: string): void })._compile(out.code, file);
-  };
+  const extensions = require.extensions as Record<string, (m: NodeJS.Module, file: string) => void>;
+  const js = extensions[".js"];
+  for (const ext of [".ts", ".cts"]) {
+    extensions[ext] = (m, file) => {
+      if (file.split(path.sep).includes("node_modules")) return js(m, file);
+      const out = transpiler.transpile(file, fs.readFileSync(file, "utf8"));
+      maps.set(file, out.map);
+      (m as NodeJS.Module & { _compile(code: string, file: string): void })._compile(out.code, file);
+    };
+  }
 
   // @pulumi/pulumi's runner requires source-map-support/register, which would format every stack through source
   // maps. Install that same copy first, with a lookup for our maps, then keep V8's native formatting until an
   // error is about to be printed: its .stack is formatted on first read, by the formatter in place then.
-  const sms = require(require.resolve("source-map-support", { paths: [path.join(config.pulumiDir, "cmd", "run")] }));
+  const sms = require(require.resolve("source-map-support", { paths: [config.pulumiRun] }));
   sms.install({
     environment: "node",
     handleUncaughtExceptions: false,
