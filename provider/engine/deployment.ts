@@ -91,6 +91,8 @@ export class DeploymentRun {
   private readonly olds = new Map<string, ResourceState>();
   private readonly registered = new Set<string>();
   private readonly claims = new Map<string, string>();
+  /** The checked inputs of each resource holding claims: what later checks compare against (subnets, ports). */
+  private readonly claimed = new Map<string, PropertyMap>();
   /** Dependents of a resource replaced delete-before-replace: replaced with it. Dependent URN → cause URN. */
   private readonly forcedBy = new Map<string, string>();
   private providerRef?: string;
@@ -247,11 +249,11 @@ export class DeploymentRun {
     if (decision.op === "replace") {
       // A replacement is a new object: check again without the old inputs, so it gets fresh defaults (autonames).
       const randomSeed = `${urn}\n${old!.id}`;
-      const fresh = await provider.check({ urn, name: goal.name, news, randomSeed, declared: this.declared() });
+      const fresh = await provider.check({ urn, name: goal.name, news, randomSeed, declared: this.declared(), replacing: old!.inputs });
       this.refuseFailures(urn, label, fresh.failures);
       inputs = fresh.inputs;
     }
-    this.claim(urn, label, provider.claims(inputs));
+    this.claim(urn, label, provider.claims(inputs), inputs);
 
     const res: ResourceState = {
       urn,
@@ -342,16 +344,17 @@ export class DeploymentRun {
     throw new ReportedError(`${label}: invalid inputs`);
   }
 
-  private declared(): ReadonlySet<string> {
-    return new Set(this.claims.keys());
+  private declared(): ReadonlyMap<string, { urn: string; inputs: PropertyMap }> {
+    return new Map([...this.claims].map(([claim, urn]) => [claim, { urn, inputs: this.claimed.get(urn) ?? {} }]));
   }
 
-  private claim(urn: string, label: string, claims: string[]): void {
+  private claim(urn: string, label: string, claims: string[], inputs: PropertyMap): void {
     for (const claim of claims) {
       const holder = this.claims.get(claim);
       if (holder && holder !== urn) this.fail(urn, `${label}: ${claim} is already taken by ${this.label(holder)} in this program`);
     }
     for (const claim of claims) this.claims.set(claim, urn);
+    this.claimed.set(urn, inputs);
   }
 
   /**

@@ -13,11 +13,11 @@ const runtime = {
       name === "lan" ? { name, subnet: "10.5.0.0/24", gateway: "10.5.0.1" } : undefined,
   },
   volumes: { inspect: async () => undefined },
-  containers: { inspect: async (name: string) => (name === "db" ? { name } : undefined) },
+  containers: { inspect: async (name: string) => (name === "db" ? { name } : undefined), portTaken: async () => undefined, problems: async () => [] },
 } as unknown as Runtime;
 const container = berthProviders(runtime, "/tmp").get("berth:index:Container")!;
 const check = (news: Record<string, unknown>, declared: string[] = []) =>
-  container.check({ urn: "urn:pulumi:dev::p::t::web", name: "web", news: { image: "i", ...news }, randomSeed: "s", declared: new Set(declared) });
+  container.check({ urn: "urn:pulumi:dev::p::t::web", name: "web", news: { image: "i", ...news }, randomSeed: "s", declared: new Map(declared.map((c) => [c, { urn: "urn:other", inputs: {} }])) });
 
 describe("ports in Docker's forms", () => {
   it.each([

@@ -6,14 +6,15 @@ import { UNKNOWN } from "../../provider/values";
 
 const runtime = {
   images: { inspect: async (ref: string) => (ref === "known:latest" ? { id: "sha256:1" } : undefined) },
-  networks: { inspect: async (name: string) => (name === "known" ? { name } : undefined) },
+  networks: { inspect: async (name: string) => (name === "known" ? { name } : undefined), conflicts: async () => undefined },
   volumes: { inspect: async () => undefined },
+  containers: { portTaken: async () => undefined, problems: async () => [] },
 } as unknown as Runtime;
 const providers = berthProviders(runtime, "/tmp");
 const container = providers.get("berth:index:Container")!;
 const network = providers.get("berth:index:Network")!;
 const check = (p: typeof container, news: Record<string, unknown>, declared: string[] = []) =>
-  p.check({ urn: "urn:pulumi:dev::p::t::web", name: "web", news, randomSeed: "seed", declared: new Set(declared) });
+  p.check({ urn: "urn:pulumi:dev::p::t::web", name: "web", news, randomSeed: "seed", declared: new Map(declared.map((c) => [c, { urn: "urn:other", inputs: {} }])) });
 
 describe("Container check", () => {
   it("names every missing reference and what to do about it", async () => {
