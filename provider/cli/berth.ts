@@ -7,6 +7,7 @@ import * as commands from "../engine/commands";
 import { hasChanges, show, planJson, propertyLines, renderDiagnostics, renderPlan, renderSummary, stepLine } from "../engine/display";
 import { makePlan, markdownSummary, readPlan } from "../engine/review";
 import type { Step } from "../engine/steps";
+import type { Diagnostic } from "../engine/deployment";
 import type { ProviderConfig } from "../resources";
 import { stackCommand } from "./stack";
 import { CONTAINER_COMMANDS, CONTAINER_USAGE, containerCommand } from "./containers";
@@ -140,8 +141,9 @@ async function confirm(question: string, yes: boolean): Promise<boolean> {
 }
 
 /** Prints diagnostics, outputs and the summary; `applied` when the steps were carried out, not just planned. */
-function report(outcome: commands.Outcome, flags: Flags, started: number, applied = false): number {
-  if (outcome.diagnostics.length > 0) console.log(`\nDiagnostics:\n${renderDiagnostics(outcome.diagnostics)}`);
+function report(outcome: commands.Outcome, flags: Flags, started: number, applied = false, shown: ReadonlySet<Diagnostic> = new Set()): number {
+  const diagnostics = outcome.diagnostics.filter((d) => !shown.has(d));
+  if (diagnostics.length > 0) console.log(`\nDiagnostics:\n${renderDiagnostics(diagnostics)}`);
   const outputs = Object.entries(outcome.outputs);
   if (outputs.length > 0 && (outcome.ok || flags.command === "preview")) {
     console.log("\nOutputs:");
@@ -158,11 +160,20 @@ const live = (flags: Flags) => (step: Step) => {
   if (flags.diff) for (const line of propertyLines(step)) console.log(line);
 };
 
+/** Everything that reads or changes the host needs root: say so before anything else. */
+function needsRoot(): number | undefined {
+  if (process.getuid?.() === 0) return undefined;
+  console.error("error: berth needs root: it makes network namespaces, mounts, iptables rules and runc containers; run it as root (sudo berth …)");
+  return 1;
+}
+
 export async function main(argv: string[]): Promise<number> {
-  if (CONTAINER_COMMANDS.has(argv[0])) return containerCommand(createNativeRuntime(), argv[0], argv.slice(1));
+  if (CONTAINER_COMMANDS.has(argv[0])) return needsRoot() ?? containerCommand(createNativeRuntime(), argv[0], argv.slice(1));
   const flags = parseArgs(argv);
   const started = Date.now();
   if (flags.command === "config" || flags.command === "stack") return stackCommand(flags);
+  const refused = needsRoot();
+  if (refused !== undefined) return refused;
   const ctx = commands.openStack(flags.dir, flags.stack, runtimeFor, { backend: flags.backend, scope: scopeOf(flags) });
   const heading = (verb: string) => console.log(`${verb} (${ctx.project.name}/${flags.stack}):\n`);
 
@@ -193,7 +204,14 @@ export async function main(argv: string[]): Promise<number> {
       console.log(`\n${renderSummary(plan.steps)}\n`);
       if (!(await confirm("Do you want to perform this update?", flags.yes))) return 1;
       heading("Updating");
-      return report(await commands.up(ctx, live(flags)), flags, started, true);
+      // A failure is printed when it happens (the rest of the update may take a while to finish), and only then.
+      const shown = new Set<Diagnostic>();
+      const printNow = (d: Diagnostic) => {
+        if (d.severity !== "error") return;
+        console.log(renderDiagnostics([d]));
+        shown.add(d);
+      };
+      return report(await commands.up(ctx, live(flags), printNow), flags, started, true, shown);
     }
     case "refresh": {
       heading("Refreshing");

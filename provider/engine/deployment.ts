@@ -78,6 +78,7 @@ export interface RunOptions {
   /** Makes a checkpoint durable (update runs). */
   persist?: (deployment: DeploymentV3) => void;
   onStep?: (step: Step) => void;
+  onDiagnostic?: (diagnostic: Diagnostic) => void;
 }
 
 /** A failure already reported as a diagnostic; the program only needs to know the registration failed. */
@@ -125,8 +126,14 @@ export class DeploymentRun {
     this.opts.onStep?.(step);
   }
 
+  /** A diagnostic, told to the caller as soon as it is known. */
+  private report(d: Diagnostic): void {
+    this.diagnostics.push(d);
+    this.opts.onDiagnostic?.(d);
+  }
+
   private fail(urn: string | undefined, message: string): never {
-    this.diagnostics.push({ severity: "error", urn, message });
+    this.report({ severity: "error", urn, message });
     throw new ReportedError(message);
   }
 
@@ -228,7 +235,7 @@ export class DeploymentRun {
     this.refuseFailures(urn, label, checked.failures);
     for (const path of plaintextPasswords(goal.inputs)) {
       const message = `${label}: ${path} is not a secret; pass it with pulumi.secret(...) or from \`berth config set --secret\`, so that it is encrypted wherever it is kept`;
-      this.diagnostics.push({ severity: "warning", urn, message });
+      this.report({ severity: "warning", urn, message });
     }
     // What an imported object cannot report of itself (write-only fields) is taken from the program.
     if (imported) old = { ...imported, inputs: { ...checked.inputs, ...imported.inputs } };
@@ -281,6 +288,8 @@ export class DeploymentRun {
     };
 
     this.holdToPlan(step);
+    // As Pulumi: once a step failed, what has not started does not start; what runs finishes and is recorded.
+    if (this.failed && !this.opts.preview && decision.op !== "same") throw new ReportedError(`${label}: not ${decision.op}d: the update stopped at an earlier error`);
     let done: ResourceState = res;
     try {
       switch (decision.op) {
@@ -340,7 +349,7 @@ export class DeploymentRun {
 
   private refuseFailures(urn: string, label: string, failures: CheckFailure[]): void {
     if (failures.length === 0) return;
-    for (const f of failures) this.diagnostics.push({ severity: "error", urn, message: `${label}: ${f.property}: ${f.reason}` });
+    for (const f of failures) this.report({ severity: "error", urn, message: `${label}: ${f.property}: ${f.reason}` });
     throw new ReportedError(`${label}: invalid inputs`);
   }
 
@@ -539,7 +548,7 @@ export class DeploymentRun {
           await provider.delete({ urn: res.urn, id: res.id ?? "", inputs: res.inputs, outputs: res.outputs });
         }
       };
-      this.diagnostics.push({ severity: "warning", urn: res.urn, message: `${this.label(res.urn)}: finishing an interrupted ${type} operation` });
+      this.report({ severity: "warning", urn: res.urn, message: `${this.label(res.urn)}: finishing an interrupted ${type} operation` });
       if (type === "creating") {
         await remove();
         this.commit(T.abandonOperation(this.state, res.urn, type));
