@@ -55,7 +55,7 @@ export const containerClaim = (name: string) => `container ${name}`;
 /** Host ports and static addresses: no two resources of one program may hold the same. */
 export function networkClaims(inputs: Args): string[] {
   return [
-    ...portsOf(inputs).filter((p) => p.hostPort !== 0).map(portClaim),
+    ...knownFixedPorts(inputs).filter(([, p]) => p.hostPort !== 0).map(([, p]) => portClaim(p)),
     ...attachmentsOf(inputs).flatMap((a) => ("ip" in a && a.ip ? [ipClaim(a.network, a.ip)] : [])),
   ];
 }
@@ -68,6 +68,10 @@ function knownFixedPorts(inputs: Args): Array<[number, PortMapping]> {
   }
   return portsOf(inputs).map((m, i) => [i, m] as [number, PortMapping]);
 }
+
+/** Two fixed host ports that cannot both be published: same port and protocol, on one address or on all. */
+const samePort = (p: PortMapping, q: PortMapping) =>
+  p.hostPort === q.hostPort && p.protocol === q.protocol && (p.hostIp === q.hostIp || p.hostIp === "0.0.0.0" || q.hostIp === "0.0.0.0");
 
 /** What a network named by a container will be: as the program declares it, else as the host has it. */
 interface NetworkFacts {
@@ -110,6 +114,7 @@ export async function networkFailures(inputs: Args, ctx: CheckContext, runtime: 
     }
   }
   const seen = new Set<string>();
+  const siblings = declaredOthers(ctx, "container ");
   // The object this one replaces (or is) may hold its ports now: it goes first when they clash.
   const owners = [inputs.name, ctx.olds?.name].filter((n): n is string => typeof n === "string");
   for (const [i, p] of knownFixedPorts(inputs)) {
@@ -117,6 +122,11 @@ export async function networkFailures(inputs: Args, ctx: CheckContext, runtime: 
     const claim = portClaim(p);
     if (seen.has(claim)) failures.push({ property: `ports[${i}]`, reason: `${claim} is published twice` });
     seen.add(claim);
+    const sibling = siblings.find((c) => knownFixedPorts(c.inputs as Args).some(([, q]) => samePort(p, q)));
+    if (sibling) {
+      failures.push({ property: `ports[${i}]`, reason: `${claim} is already published by ${sibling.claim} in this program; pick another host port` });
+      continue;
+    }
     const taken = await runtime.containers.portTaken(p, owners);
     if (taken) failures.push({ property: `ports[${i}]`, reason: `${taken}; pick another host port, or stop what holds it` });
   }
@@ -134,6 +144,8 @@ export async function networkFailures(inputs: Args, ctx: CheckContext, runtime: 
     }
     if (!net || net === "unknown") continue;
     if (ip) {
+      const holder = siblings.find((c) => attachmentsOf(c.inputs as Args).some((o) => o.network === a.network && "ip" in o && o.ip === ip));
+      if (holder) failures.push({ property: `${property}.ip`, reason: `Address already in use: ${ip} on network "${a.network}" is ${holder.claim}'s in this program` });
       if (!isHostAddress(parseSubnet(net.subnet), parseIPv4(ip)!)) {
         failures.push({ property: `${property}.ip`, reason: `Invalid address ${ip}: It does not belong to any of this network's subnets (${net.subnet})` });
       } else if (ip === net.gateway) {

@@ -4,7 +4,7 @@ import { createHash } from "node:crypto";
 import { diff as jsonDiff, type IChange } from "json-diff-ts";
 import type { z } from "zod";
 import { replaceOnChangeFields } from "../../sdk/schema";
-import { containsUnknown, formatPath, keepSecret, revealAll, secretKeys, valueAt } from "../values";
+import { containsUnknown, formatPath, keepSecret, revealAll, secretKeys, UNKNOWN, valueAt } from "../values";
 import type {
   CheckFailure,
   CheckRequest,
@@ -161,8 +161,9 @@ export class KindProvider<Args extends PropertyMap, Outs extends PropertyMap> im
     await this.kind.delete(req.id || this.kind.idOf(reveal(req.inputs) as Args), reveal(req.outputs) as Outs);
   }
 
+  /** The claims whose every part is known (a container's name is, while its image id may not be yet). */
   claims(inputs: PropertyMap): string[] {
-    return containsUnknown(inputs) ? [] : (this.kind.claims?.(reveal(inputs) as Args) ?? []);
+    return (this.kind.claims?.(reveal(inputs) as Args) ?? []).filter((claim) => !claim.includes(UNKNOWN));
   }
 }
 

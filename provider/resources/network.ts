@@ -45,9 +45,12 @@ export function networkKind(runtime: Runtime): Kind<Args, Outs> {
       }
       const subnet = parseSubnet(inputs.subnet);
       for (const other of declaredOthers(ctx, "network ")) {
-        const theirs = other.inputs.subnet;
-        if (typeof theirs === "string" && !isUnknown(theirs) && overlaps(subnet, parseSubnet(theirs))) {
-          failures.push({ property: "subnet", reason: `Pool overlaps with other one on this address space: ${inputs.subnet} overlaps ${theirs} of ${other.claim} in this program` });
+        const theirs = other.inputs as Partial<Args>;
+        if (typeof theirs.subnet === "string" && !isUnknown(theirs.subnet) && overlaps(subnet, parseSubnet(theirs.subnet))) {
+          failures.push({ property: "subnet", reason: `Pool overlaps with other one on this address space: ${inputs.subnet} overlaps ${theirs.subnet} of ${other.claim} in this program` });
+        }
+        if (inputs.driver === "macvlan" && theirs.driver === "macvlan" && theirs.parent === inputs.parent) {
+          failures.push({ property: "parent", reason: `${other.claim} of this program already uses parent interface ${inputs.parent}: one macvlan network per parent` });
         }
       }
       // The network this one replaces goes first when they clash.
