@@ -4,7 +4,7 @@
 // state file is untouched. The cases run together (one preview reports every bad input), and the same programs
 // with the good value instead must preview cleanly, so that each refusal is the bad field's doing.
 import { createHash } from "node:crypto";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as net from "node:net";
 import * as os from "node:os";
@@ -19,6 +19,7 @@ const root = fs.mkdtempSync(path.join(os.tmpdir(), "berth-badinputs-"));
 const env = { BERTH_ROOT: root, PULUMI_CONFIG_PASSPHRASE: "badinputs" };
 const stack = `bad${process.pid}`;
 const neighbor = `nb${process.pid}`;
+const late = `late${process.pid}`;
 /** Veth pairs made for the macvlan cases (their parents), named bt… as everything berth tests make. */
 const parents = [0, 1, 2, 3, 4, 5].map((i) => `btbad${process.pid % 100000}${i}`);
 const stateFile = (s: string) => path.join(PROGRAM, ".pulumi/stacks/badinputs", `${s}.json`);
@@ -81,12 +82,13 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
+  await run(late, "destroy", "--yes");
   await run(neighbor, "destroy", "--yes");
   const pid = supervisorPid(root);
   if (pid) process.kill(pid, "SIGTERM");
   listener?.close();
   for (const p of parents) execFileSync("ip", ["link", "del", p], { stdio: "ignore" });
-  for (const s of [stack, neighbor]) {
+  for (const s of [stack, neighbor, late]) {
     for (const f of [configFile(s), stateFile(s), `${stateFile(s)}.bak`]) fs.rmSync(f, { force: true });
   }
   fs.rmSync(root, { recursive: true, force: true });
@@ -115,4 +117,31 @@ describe(`${CASES.length} bad inputs, ${CASES.filter((c) => c.fed).length} fed t
     expect(census()).toEqual(before);
     expect(fs.existsSync(stateFile(stack)) ? fs.readFileSync(stateFile(stack), "utf8") : undefined).toBe(state);
   }, 120_000);
+});
+
+describe("a refusal that waits for a value made during the update", () => {
+  it("stops the update before the resource is made: one error, no stack trace, the image recorded, no container", async () => {
+    writeConfig(late, { env: JSON.stringify(cases), late: "true" });
+    const up = await run(late, "up", "--yes");
+    const out = up.stdout + up.stderr;
+    expect(up.code, out).toBe(1);
+    const error = 'berth:index:Container "late": command: exec: "/bin/badinputs-nosuch": stat /bin/badinputs-nosuch: no such file or directory';
+    expect(out.split(error).length - 1, out).toBe(1);
+    expect(out).not.toMatch(/^\s+at /m);
+    expect(out).not.toContain("failed to register");
+    const state = JSON.parse(fs.readFileSync(stateFile(late), "utf8"));
+    const types = state.checkpoint.latest.resources.map((r: { type: string }) => r.type);
+    expect(types).toContain("berth:index:Image");
+    expect(types).not.toContain("berth:index:Container");
+    expect(state.checkpoint.latest.pending_operations ?? []).toEqual([]);
+    expect(fs.readdirSync(path.join(root, "containers")).filter((n) => n.startsWith("late"))).toEqual([]);
+  }, 120_000);
+});
+
+describe("as another user than root", () => {
+  it("says at once that berth needs root", () => {
+    const res = spawnSync(path.join(REPO, "bin/berth"), ["preview", PROGRAM, "--stack", stack], { uid: 65534, gid: 65534, encoding: "utf8", env: { ...process.env, ...env } });
+    expect(res.status).toBe(1);
+    expect(res.stderr).toMatch(/^error: berth needs root/);
+  });
 });
