@@ -37,10 +37,14 @@ describe("Container check", () => {
     expect(failures).toEqual([]);
   });
 
-  it("leaves a preview's unknowns to be checked once known", async () => {
+  it("leaves a preview's unknowns to be checked once known, and judges every known field beside them", async () => {
     const { failures, inputs } = await check(container, { image: UNKNOWN, network: UNKNOWN, ports: [{ containerPort: 80, hostPort: 99999 }] });
     expect(failures).toEqual([{ property: "ports[0].hostPort", reason: "must be between 1 and 65535" }]);
     expect(inputs.image).toBe(UNKNOWN);
+    const beside = await check(container, { image: UNKNOWN, cpus: 999, memory: UNKNOWN, network: "elsewhere" });
+    expect(beside.failures.map((f) => f.property).sort()).toEqual(["cpus", "network"]);
+    const env = await check(container, { image: UNKNOWN, env: { "A=B": "1" } });
+    expect(env.failures).toEqual([{ property: "env.A=B", reason: "must not contain '='" }]);
   });
 
   it("gives a stable autoname from the seed and keeps it across updates", async () => {
