@@ -1,7 +1,8 @@
 // `npm run bench` (second part): what keeping containers up costs. The supervisor's memory with 50 running
-// containers (its RSS divided by 50, and the marginal cost of one more), against the 1 MB budget and Docker's
-// containerd-shim (13.2 MB RSS per container, measured on this kind of host); and stop / start latency, beside
-// `docker stop` / `docker start` when a Docker engine answers.
+// containers (its RSS divided by 50, and the marginal cost of one more) plus its watchdog's, against the 1 MB
+// budget and Docker's containerd-shim (13.2 MB RSS per container, measured on this kind of host); how soon a
+// container that dies after the supervisor's SIGKILL is restarted, with no command run; and stop / start latency,
+// beside `docker stop` / `docker start` when a Docker engine answers.
 import { execFileSync, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -21,6 +22,10 @@ const rssMb = (pid: number): number =>
 /** Proportional set size: the node binary's pages shared with other node processes counted in part. */
 const pssMb = (pid: number): number =>
   Number(/^Pss:\s+(\d+)/m.exec(fs.readFileSync(`/proc/${pid}/smaps_rollup`, "utf8"))![1]) / 1024;
+const parentOf = (pid: number): number => {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+  return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+};
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -77,14 +82,33 @@ async function main(): Promise<void> {
     await watched(root, names);
     const all = rssMb(supervisorPid(root)!);
     const pss = pssMb(supervisorPid(root)!);
-    const perContainer = all / COUNT;
+    const watchdog = parentOf(supervisorPid(root)!);
+    const [dogRss, dogPss] = [rssMb(watchdog), pssMb(watchdog)];
+    const perContainer = (all + dogRss) / COUNT;
     const marginal = (all - one) / (COUNT - 1);
     console.log(`supervisor RSS: ${one.toFixed(1)} MB with 1 container, ${all.toFixed(1)} MB with ${COUNT} (PSS ${pss.toFixed(1)} MB)`);
+    console.log(`watchdog (busybox sh) RSS ${(dogRss * 1024).toFixed(0)} KB, PSS ${(dogPss * 1024).toFixed(0)} KB`);
     console.log(
       `supervision per running container at ${COUNT}: ${perContainer.toFixed(2)} MB (budget 1 MB; ` +
         `Docker's containerd-shim ${SHIM_MB} MB: ${(SHIM_MB / perContainer).toFixed(1)}x less); ` +
         `marginal ${(marginal * 1024).toFixed(0)} KB per extra container`,
     );
+
+    const restarts: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      // The supervisor killed outright, then a container's command: only the watchdog can bring it back.
+      process.kill(supervisorPid(root)!, "SIGKILL");
+      const state = () => JSON.parse(fs.readFileSync(statePath(layout(root, "/run/berth").container(names[i]).dir), "utf8"));
+      const before = state();
+      const command = Number(execFileSync("pgrep", ["-P", String(before.pid)], { encoding: "utf8" }).trim());
+      restarts.push(
+        await timedMs(async () => {
+          process.kill(command, "SIGKILL");
+          while (!(state().status === "running" && state().pid !== before.pid)) await sleep(20);
+        }),
+      );
+    }
+    console.log(`restart of a dead container after the supervisor's SIGKILL, no command run: ${median(restarts).toFixed(0)} ms (median of 3)`);
 
     const stops: number[] = [];
     const starts: number[] = [];

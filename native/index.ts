@@ -1,4 +1,5 @@
 // berth's native runtime: containers on the host kernel through runc, iproute2 and iptables, no daemon.
+import * as fs from "node:fs";
 import type { Runtime } from "./runtime";
 import { realHost, type Host } from "./host/exec";
 import { layout } from "./paths";
@@ -13,6 +14,7 @@ import { DirVolumes } from "./volume/volumes";
 import { ContainerRecords } from "./container/record";
 import { RuncContainers } from "./container/containers";
 import { ensureSupervisor } from "./supervise/launch";
+import { NativeSystem } from "./system";
 
 export * from "./runtime";
 export { HostCommandError, realHost, type Host, type CommandResult, type RunOptions } from "./host/exec";
@@ -45,7 +47,13 @@ export function createNativeRuntime(opts: NativeRuntimeOptions = {}): Runtime {
   const net = new ContainerNetworking(host, paths, networks, iptables, ports);
   // A fake host (unit tests) has no containers to supervise.
   const supervise = opts.host ? async () => undefined : () => ensureSupervisor(paths.root);
+  // Whatever command opens a root with containers makes sure they are supervised (after a double fault, see
+  // supervise/launch.ts, nothing else would).
+  if (!opts.host && fs.existsSync(paths.containers) && fs.readdirSync(paths.containers).length > 0) {
+    void supervise().catch((e: Error) => console.error(`berth: starting the supervisor of ${paths.root} failed: ${e.message}`));
+  }
   const containers = new RuncContainers({ host, paths, images: store, records, net, supervise });
   const registries = new RegistryServers(host, paths);
-  return { images: new NativeImages(host, store), networks, volumes, containers, registries };
+  const system = new NativeSystem(paths, store, records, containers);
+  return { images: new NativeImages(host, store), system, networks, volumes, containers, registries };
 }

@@ -192,8 +192,16 @@ export interface ImageStore {
   save(refs: string[], file: string): Promise<void>;
   tag(source: string, ref: string): Promise<ImageInfo>;
   inspect(refOrId: string): Promise<ImageInfo | undefined>;
-  /** Drops the ref; blobs and unpacked layers no other image or container uses are deleted. */
+  /**
+   * Drops one use of the ref (see hold); with its last use the ref goes, and blobs and unpacked layers no other
+   * image, container or lease uses are deleted.
+   */
   remove(ref: string): Promise<void>;
+  /**
+   * One more user of a ref, taken before it is made: several resources may declare one name (a replacement and
+   * the image it replaces, stacks sharing a root); each remove drops one use.
+   */
+  hold(ref: string): Promise<void>;
 }
 
 export interface RegistrySpec {
@@ -216,6 +224,8 @@ export interface RegistryInfo {
   endpoint: string;
   status: "running" | "stopped";
   pid?: number;
+  /** What it was started with (inspect). */
+  spec?: RegistrySpec;
 }
 
 export interface Registries {
@@ -266,8 +276,33 @@ export interface Containers extends ContainerLifecycle {
   remove(name: string, opts?: { graceSeconds?: number }): Promise<void>;
 }
 
+/** One row of `berth system df`, as Docker's: bytes on disk, and what a prune would free. */
+export interface DiskUsage {
+  type: "Images" | "Containers" | "Local Volumes" | "Build Cache";
+  total: number;
+  active: number;
+  size: number;
+  reclaimable: number;
+}
+
+export interface PruneReport {
+  containers: string[];
+  images: string[];
+  reclaimedBytes: number;
+}
+
+export interface SystemUsage {
+  df(): Promise<DiskUsage[]>;
+  /**
+   * Removes stopped containers, the build cache, and (with `all`) images no container uses, then every blob and
+   * layer nothing uses any more. Volumes and networks stay.
+   */
+  prune(opts?: { all?: boolean }): Promise<PruneReport>;
+}
+
 export interface Runtime {
   images: ImageStore;
+  system: SystemUsage;
   networks: Networks;
   volumes: Volumes;
   containers: Containers;

@@ -113,8 +113,6 @@ class Build {
   private readonly globalArgs = new Map<string, string | undefined>();
   private readonly ran: string[] = [];
   private readonly cached: string[] = [];
-  private readonly lease = `build-${process.pid}-${Date.now()}-${Math.random().toString(16).slice(2, 8)}`;
-  private readonly made: CacheEntry[] = [];
   private context?: Promise<ContextFile[]>;
 
   constructor(
@@ -134,16 +132,15 @@ class Build {
     this.escape = directives.escape ?? "\\";
     const groups = this.splitStages(instructions);
     const targetIndex = this.targetIndex(groups);
-    try {
+    // What the build makes stays leased until the image is named (no GC meanwhile takes a finished step's layer).
+    return this.store.leased(async () => {
       for (const group of groups.slice(0, targetIndex + 1)) await this.runStage(group);
       const final = this.stages[targetIndex].state;
       const [first, ...more] = this.req.tags;
       const info = await this.store.commit(first, final.config, final.layers);
       for (const ref of more) await this.store.tag(first, ref);
       return { info, ran: this.ran, cached: this.cached };
-    } finally {
-      await this.store.dropLease(this.lease);
-    }
+    });
   }
 
   private label(): string {
@@ -226,6 +223,7 @@ class Build {
       if (!parent && !base) {
         throw this.fail(from, `${ref}: base image not found in berth's store — build or import it first (there is no default registry)`);
       }
+      if (base && !(await this.store.keepImage(base))) throw this.fail(from, `${ref}: base image was removed while the build started`);
       const config = structuredClone(parent ? parent.state.config : base!.config);
       stage.state = { config: { ...config, history: config.history ?? [] }, layers: parent ? [...parent.state.layers] : base!.manifest.layers };
     }
@@ -434,8 +432,6 @@ class Build {
       this.ran.push(where);
       await this.store.putLease(`cache-${cacheKey}`, { blobs: [entry.desc.digest], layers: [entry.diffId], data: entry });
     }
-    this.made.push(entry);
-    await this.store.putLease(this.lease, { blobs: this.made.map((e) => e.desc.digest), layers: this.made.map((e) => e.diffId) });
     state.layers = [...state.layers, entry.desc];
     state.config.rootfs = { type: "layers", diff_ids: [...state.config.rootfs.diff_ids, entry.diffId] };
     state.config.history!.push({ created_by: ins.name === "RUN" ? ins.text.replace(/^RUN\s+/i, "/bin/sh -c ") : `/bin/sh -c #(nop) ${ins.text}` });
@@ -444,7 +440,7 @@ class Build {
   private async cacheGet(key: string): Promise<CacheEntry | undefined> {
     const lease = await this.store.readLease<CacheEntry>(`cache-${key}`);
     const e = lease?.data;
-    return e && this.store.hasBlob(e.desc.digest) && fs.existsSync(this.store.paths.layer(e.diffId)) ? e : undefined;
+    return e && (await this.store.protect([e.desc.digest], [e.diffId])) ? e : undefined;
   }
 
   private contextFiles(): Promise<ContextFile[]> {

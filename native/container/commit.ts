@@ -30,7 +30,7 @@ export async function commitContainer(
 ): Promise<ImageInfo> {
   const name = rec.spec.name;
   const base = await d.store.image(rec.imageId);
-  if (!base) throw new Error(`cannot commit container ${name}: its image ${rec.imageId} is no longer in berth's store`);
+  if (!base || !(await d.store.keepImage(base))) throw new Error(`cannot commit container ${name}: its image ${rec.imageId} is no longer in berth's store`);
   const copy = path.join(d.paths.ingest, `commit-${name}-${process.pid}-${Date.now()}`);
   await fs.promises.mkdir(d.paths.ingest, { recursive: true });
   const id = runcId(name);

@@ -23,9 +23,10 @@ import { ContainerVerbs, DEFAULT_GRACE_SECONDS, signalName, stopInit } from "./l
 import { hostLimitProblems } from "./limits";
 import { applyOptions, deviceProblems } from "./options";
 import { makeDataMounts, planDataMounts, type DataMounts } from "../volume/mounts";
-import { initArgs, initBinds, resetExit } from "../supervise/init";
+import { exitCode, exitedAt, initArgs, initBinds, resetExit } from "../supervise/init";
 import { lockPath, markStopped, readState } from "../supervise/state";
-import { withLock } from "../supervise/lock";
+import { withLock } from "../lock";
+import { oomKills } from "../supervise/cgroup";
 import { commitContainer, type CommitOptions } from "./commit";
 
 export interface ContainerDeps {
@@ -90,14 +91,15 @@ export class RuncContainers implements Containers {
       checkName("container", name);
       const rec = await this.d.records.read(name);
       if (!rec) throw new Error(`No such container: ${name}`);
-      return commitContainer({ host: this.d.host, paths: this.d.paths, store: this.d.images, runc: this.runc }, rec, ref, opts);
+      return this.d.images.leased(() => commitContainer({ host: this.d.host, paths: this.d.paths, store: this.d.images, runc: this.runc }, rec, ref, opts));
     });
   update = (name: string, change: Pick<ContainerRuntimeSpec, "limits" | "restart" | "stopTimeout">) =>
     this.mutex.run(name, () => this.verbs.update(name, change));
 
   async run(spec: ContainerSpec): Promise<ContainerInfo> {
     checkName("container", spec.name);
-    return this.mutex.run(spec.name, async () => {
+    // Another berth process making, replacing or removing the same container waits for this one.
+    return this.mutex.run(spec.name, () => this.exclusive(spec.name, async () => {
       const existing = await this.d.records.read(spec.name);
       if (existing) {
         const { info, repairable } = await this.examine(existing);
@@ -116,11 +118,11 @@ export class RuncContainers implements Containers {
         // Refused before the old one goes, so a bad spec leaves it running. (The network is planned after the
         // teardown: the old container still holds its namespace and addresses.)
         const local = await this.plan(spec);
-        await this.teardown(spec.name, info.status === "running" ? grace : 0);
+        await this.undo(spec.name, info.status === "running" ? grace : 0);
         return this.create(spec, local);
       }
       return this.create(spec);
-    });
+    }));
   }
 
   async inspect(name: string): Promise<ContainerInfo | undefined> {
@@ -206,7 +208,11 @@ export class RuncContainers implements Containers {
     };
     try {
       await fs.promises.mkdir(p.dir, { recursive: true });
-      await this.d.records.write(rec);
+      // The image's layers stay leased until the record, which GC reads, names them.
+      await images.leased(async () => {
+        if (!(await images.protect([], image.layers))) throw new Error(`image "${spec.image}" was removed while container "${name}" was being made`);
+        await this.d.records.write(rec);
+      });
       await resetExit(p.dir);
       rec.net = await this.d.net.claim(name, plan.net);
       await this.d.records.write(rec);
@@ -239,7 +245,7 @@ export class RuncContainers implements Containers {
       await this.d.supervise();
       return { ...this.netInfo(rec), name, id, status: "running", pid, imageId: image.id, faults: [] };
     } catch (e) {
-      await this.teardown(name, 0).catch((cleanup: Error) => {
+      await this.undo(name, 0).catch((cleanup: Error) => {
         (e as Error).message += ` (cleaning up afterwards failed too: ${cleanup.message})`;
       });
       throw e;
@@ -313,7 +319,13 @@ export class RuncContainers implements Containers {
     const pid = status === "running" ? state?.pid : undefined;
     const net = await this.d.net.faults(rec, pid);
     faults.push(...net.faults, ...net.repairable);
-    const supervised = await readState(this.d.paths.container(name).dir);
+    const bundle = this.d.paths.container(name).dir;
+    let supervised = await readState(bundle);
+    if (state?.status === "stopped" && (!supervised || supervised.status === "running")) {
+      // No supervisor has recorded this exit yet (it is down, or between two looks): say what it will record.
+      const oomKilled = oomKills(`/${id}`) > 0;
+      supervised = { restartCount: 0, ...supervised, status: "exited", pid: undefined, exitCode: exitCode(bundle), oomKilled, finishedAt: exitedAt(bundle) };
+    }
     const paused = state?.status === "paused";
     const info = {
       ...this.netInfo(rec),
@@ -322,11 +334,18 @@ export class RuncContainers implements Containers {
     return { info, repairable: net.repairable.length };
   }
 
+  /** Runs fn holding the lock every process changing this container takes (run, stop, removal, a restart). */
+  private exclusive<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    return withLock(lockPath(this.d.paths.container(name).dir), fn, { what: `container ${name}` });
+  }
+
+  private teardown(name: string, graceSeconds: number): Promise<void> {
+    return this.exclusive(name, () => this.undo(name, graceSeconds));
+  }
+
   /** Undoes everything a container has on the host, in reverse order of making; each step skips what is gone. */
-  private async teardown(name: string, graceSeconds: number): Promise<void> {
-    const p = this.d.paths.container(name);
-    if (!fs.existsSync(p.dir)) return;
-    await withLock(lockPath(p.dir), () => this.dismantle(name, graceSeconds));
+  private async undo(name: string, graceSeconds: number): Promise<void> {
+    if (fs.existsSync(this.d.paths.container(name).dir)) await this.dismantle(name, graceSeconds);
   }
 
   private async dismantle(name: string, graceSeconds: number): Promise<void> {

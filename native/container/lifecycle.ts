@@ -11,7 +11,7 @@ import { processExited } from "../host/probe";
 import { checkName, runcId } from "../names";
 import { readJson, writeJson } from "../json-file";
 import { lockPath, markStopped } from "../supervise/state";
-import { withLock } from "../supervise/lock";
+import { withLock } from "../lock";
 import { resetExit } from "../supervise/init";
 import type { ContainerRecord, ContainerRecords } from "./record";
 import type { Runc, RuncState } from "./runc";
@@ -208,6 +208,6 @@ export class ContainerVerbs implements Omit<ContainerLifecycle, "commit"> {
   private locked(name: string, fn: (bundle: string) => Promise<void>): Promise<void> {
     const bundle = this.paths.container(name).dir;
     if (!fs.existsSync(bundle)) throw new Error(`No such container: ${name}`);
-    return withLock(lockPath(bundle), () => fn(bundle));
+    return withLock(lockPath(bundle), () => fn(bundle), { what: `container ${name}` });
   }
 }

@@ -25,13 +25,15 @@ export class NativeImages implements ImageStore {
   }
 
   importRootfs = (req: ImportRootfsRequest): Promise<ImageInfo> => this.store.importRootfs(req);
-  importArchive = (req: { ref: string; path: string }): Promise<ImageInfo> => importArchive(this.store, req.path, normalizeRef(req.ref));
+  importArchive = (req: { ref: string; path: string }): Promise<ImageInfo> =>
+    this.store.leased(() => importArchive(this.store, req.path, normalizeRef(req.ref)));
   inspect = (refOrId: string): Promise<ImageInfo | undefined> => this.store.inspect(refOrId);
   remove = (ref: string): Promise<void> => this.store.remove(ref);
+  hold = (ref: string): Promise<void> => this.store.hold(ref);
   tag = (source: string, ref: string): Promise<ImageInfo> => this.store.tag(source, ref);
   save = (refs: string[], file: string): Promise<void> => saveImages(this.store, refs, file);
   pull = (ref: string, access: RegistryAccess = {}, localRef?: string): Promise<ImageInfo> =>
-    pull(this.store, ref, access, normalizeRef(localRef ?? ref.split("@")[0]));
+    this.store.leased(() => pull(this.store, ref, access, normalizeRef(localRef ?? ref.split("@")[0])));
   resolve = (ref: string, access: RegistryAccess = {}): Promise<string> => resolveDigest(ref, access);
 
   async push(source: string, target: string, access: RegistryAccess = {}): Promise<string> {

@@ -2,15 +2,21 @@
 // unpacked once into layers/<diff id hex>, shared by every image and container built on it. Writes go to a temp
 // name and are renamed into place once their digest is proven, so a crash never leaves a half-written blob or
 // layer under its final name.
+// Several berth processes share one store. The index and garbage collection change under one cross-process lock
+// (native/lock.ts), and, as containerd's content store has it, anything written is used or leased at all times:
+// every ingest (pull, import, build, commit, load) runs inside `leased()`, which records each blob and layer it
+// writes or reuses in its lease file (under that lock) before the blob gets its name or is relied on; GC reads
+// the leases, and the lease of a process that died (pid + start time) expires.
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { createGunzip } from "node:zlib";
 import { createHash, randomBytes } from "node:crypto";
 import { Readable } from "node:stream";
+import { AsyncLocalStorage } from "node:async_hooks";
 import type { ImageInfo, ImportRootfsRequest } from "../runtime";
 import type { Host } from "../host/exec";
 import type { Paths } from "../paths";
-import { KeyedMutex } from "../mutex";
+import { ownerAlive, self, withLock, type Owner } from "../lock";
 import { readJson, writeJson, listDir } from "../json-file";
 import {
   MediaType,
@@ -50,11 +56,36 @@ export function hashing(source: AsyncIterable<Buffer> | Iterable<Buffer>): { str
   };
 }
 
-/** Blobs and layers kept alive outside any image (a build cache entry, a build under way), with what they mean. */
+/** Blobs and layers kept alive outside any image (a build cache entry, an ingest under way), with what they mean. */
 export interface Lease<T = unknown> {
   blobs: string[];
   layers: string[];
   data?: T;
+  /** The process of an ingest under way: the lease expires with it. A cache lease has none. */
+  owner?: Owner;
+}
+
+/** The lease of the ingest running in this async context. */
+interface Ingest {
+  id: string;
+  blobs: Set<string>;
+  layers: Set<string>;
+}
+const ingestContext = new AsyncLocalStorage<Ingest>();
+
+/** What the store holds, for `berth system df`: bytes on disk (blobs and unpacked layers). */
+export interface StoreUsage {
+  images: Array<{ ref: string; id: string; size: number; inUse: boolean }>;
+  bytes: number;
+  /** What `system prune -a` would free, the build cache aside. */
+  reclaimable: number;
+  cache: { entries: number; bytes: number; reclaimable: number };
+}
+
+/** Blobs and unpacked layers, by digest (a layer by its diff id). */
+interface Content {
+  blobs: Set<string>;
+  layers: Set<string>;
 }
 
 /** A stored image: what inspect says, plus its manifest and full config. */
@@ -65,9 +96,6 @@ export interface StoredImage {
 }
 
 export class ContentStore {
-  // Writing index.json and garbage-collecting must not interleave.
-  private readonly lock = new KeyedMutex();
-
   constructor(
     private readonly host: Host,
     readonly paths: Paths,
@@ -81,12 +109,58 @@ export class ContentStore {
     if (!stat?.isFile()) {
       throw new Error(`image tarball "${req.tarball}" not found: expected a tar of a root filesystem`);
     }
-    const layer = await this.ingest(fs.createReadStream(req.tarball), { mediaType: MediaType.layer });
-    return this.commit(ref, toOciConfig(req.config, [layer.digest]), [layer]);
+    return this.leased(async () => {
+      const layer = await this.ingest(fs.createReadStream(req.tarball), { mediaType: MediaType.layer });
+      return this.commit(ref, toOciConfig(req.config, [layer.digest]), [layer]);
+    });
+  }
+
+  /**
+   * Runs an ingest (pull, import, build, commit, load) under a lease: what it writes or reuses cannot be collected
+   * until it ends, having named its image. Nested calls share the outer lease.
+   */
+  async leased<T>(fn: () => Promise<T>): Promise<T> {
+    if (ingestContext.getStore()) return fn();
+    const op: Ingest = { id: `ingest-${process.pid}-${randomBytes(6).toString("hex")}`, blobs: new Set(), layers: new Set() };
+    try {
+      return await ingestContext.run(op, fn);
+    } finally {
+      await this.dropLease(op.id);
+    }
+  }
+
+  /** Runs fn holding the store's lock (index, leases, GC). Not reentrant. */
+  private locked<T>(fn: () => Promise<T>): Promise<T> {
+    return withLock(path.join(this.paths.root, "locks", "images"), fn, { what: `berth's image store ${this.paths.root}` });
+  }
+
+  /** Adds blobs and layers to the running ingest's lease; the caller holds the lock. */
+  private async keep(blobs: string[], layers: string[]): Promise<void> {
+    const op = ingestContext.getStore();
+    if (!op) throw new Error("internal error: image content written outside a lease (wrap the ingest in store.leased)");
+    const before = op.blobs.size + op.layers.size;
+    blobs.forEach((d) => op.blobs.add(d));
+    layers.forEach((d) => op.layers.add(d));
+    if (op.blobs.size + op.layers.size === before && fs.existsSync(this.leaseFile(op.id))) return;
+    await this.putLease(op.id, { blobs: [...op.blobs], layers: [...op.layers], owner: self() });
+  }
+
+  /** Leases blobs and layers already in the store; resolves to whether they all (still) exist. */
+  async protect(blobs: string[], layers: string[] = []): Promise<boolean> {
+    return this.locked(async () => {
+      await this.keep(blobs, layers);
+      return blobs.every((d) => this.hasBlob(d)) && layers.every((d) => fs.existsSync(this.paths.layer(d)));
+    });
   }
 
   async inspect(refOrId: string): Promise<ImageInfo | undefined> {
     return (await this.image(refOrId))?.info;
+  }
+
+  /** Leases an image's content for the running ingest (a build's base, a commit's image); false when it is gone. */
+  keepImage(image: StoredImage): Promise<boolean> {
+    const blobs = [image.info.manifestDigest, image.manifest.config.digest, ...image.manifest.layers.map((l) => l.digest)];
+    return this.protect(blobs, image.info.layers);
   }
 
   /** An image by ref ("name" meaning "name:latest") or by id ("sha256:…" or its hex). */
@@ -97,8 +171,10 @@ export class ContentStore {
     for (const m of index.manifests) {
       const ref = m.annotations?.[REF_ANNOTATION];
       if (!ref || (wanted !== undefined && ref !== wanted)) continue;
-      const image = await this.describe(ref, m.digest);
-      if (wanted !== undefined || image.info.id === id) return image;
+      if (wanted !== undefined) return this.describe(ref, m.digest);
+      // Looking for an id: one damaged entry must not hide every other image.
+      const image = await this.describe(ref, m.digest).catch(() => undefined);
+      if (image?.info.id === id) return image;
     }
     return undefined;
   }
@@ -108,14 +184,41 @@ export class ContentStore {
     return (await this.readIndex()).manifests.flatMap((m) => m.annotations?.[REF_ANNOTATION] ?? []);
   }
 
+  /** Drops one use of the name (see hold); with its last use the name goes, and what only it kept is collected. */
   async remove(ref: string): Promise<void> {
     const name = normalizeRef(ref);
-    await this.lock.run("store", async () => {
+    await this.locked(async () => {
       const index = await this.readIndex();
-      const kept = index.manifests.filter((m) => m.annotations?.[REF_ANNOTATION] !== name);
-      if (kept.length !== index.manifests.length) await writeJson(this.paths.imageIndex, { ...index, manifests: kept });
+      const users = await this.users(index);
+      const left = (users[name] ?? 0) - 1;
+      if (left > 0) return writeJson(this.usersFile, { ...users, [name]: left });
+      await writeJson(this.usersFile, Object.fromEntries(Object.entries(users).filter(([r]) => r !== name)));
+      await writeJson(this.paths.imageIndex, { ...index, manifests: index.manifests.filter((m) => m.annotations?.[REF_ANNOTATION] !== name) });
       await this.collectGarbage();
     });
+  }
+
+  /**
+   * One more user of a name, taken before it is (re)made: several resources may declare one name (a replacement
+   * and the image it replaces, stacks sharing a root), and each remove then drops only its own use.
+   */
+  async hold(ref: string): Promise<void> {
+    const name = normalizeRef(ref);
+    await this.locked(async () => {
+      const users = await this.users(await this.readIndex());
+      await writeJson(this.usersFile, { ...users, [name]: (users[name] ?? 0) + 1 });
+    });
+  }
+
+  private get usersFile(): string {
+    return path.join(this.paths.root, "image-users.json");
+  }
+
+  /** How many users each name has; a stored name nobody counted (made before counting, or by a day-2 command) has one. */
+  private async users(index: OciIndex): Promise<Record<string, number>> {
+    const counted = (await readJson<Record<string, number>>(this.usersFile)) ?? {};
+    const names = index.manifests.flatMap((m) => m.annotations?.[REF_ANNOTATION] ?? []);
+    return { ...Object.fromEntries(names.map((n) => [n, 1])), ...counted };
   }
 
   /** Gives an image a second name (Docker's `tag`). */
@@ -123,15 +226,103 @@ export class ContentStore {
     const image = await this.image(source);
     if (!image) throw new Error(`cannot tag "${source}": no such image in berth's store`);
     const name = normalizeRef(ref);
-    await this.lock.run("store", () =>
-      this.setRef(name, { mediaType: image.manifest.mediaType ?? MediaType.manifest, digest: image.info.manifestDigest, size: fs.statSync(this.blobPath(image.info.manifestDigest)).size }),
-    );
+    await this.locked(async () => {
+      if (!this.hasBlob(image.info.manifestDigest)) throw new Error(`cannot tag "${source}": it was removed meanwhile`);
+      await this.setRef(name, { mediaType: image.manifest.mediaType ?? MediaType.manifest, digest: image.info.manifestDigest, size: fs.statSync(this.blobPath(image.info.manifestDigest)).size });
+    });
     return { ...image.info, ref: name };
   }
 
   /** Deletes blobs and layers no image and no container uses (e.g. once the last container of a removed image goes). */
   prune(): Promise<void> {
-    return this.lock.run("store", () => this.collectGarbage());
+    return this.locked(() => this.collectGarbage());
+  }
+
+  /**
+   * `berth system prune`: drops the names of images no container uses (`usedIds`) when `all` (else only entries
+   * whose content is gone), the build cache when `buildCache`, then collects. Resolves to the refs dropped and
+   * the bytes freed.
+   */
+  async pruneUnused(opts: { all?: boolean; buildCache?: boolean; usedIds: Set<string> }): Promise<{ refs: string[]; bytes: number }> {
+    return this.locked(async () => {
+      const before = await this.bytesOf(await this.onDisk());
+      const index = await this.readIndex();
+      const refs: string[] = [];
+      const manifests: Descriptor[] = [];
+      for (const m of index.manifests) {
+        const image = await this.describe("", m.digest).catch(() => undefined);
+        if (image && (!opts.all || opts.usedIds.has(image.info.id))) manifests.push(m);
+        else refs.push(m.annotations?.[REF_ANNOTATION] ?? m.digest);
+      }
+      await writeJson(this.paths.imageIndex, { ...index, manifests });
+      const users = await this.users(index);
+      await writeJson(this.usersFile, Object.fromEntries(Object.entries(users).filter(([r]) => !refs.includes(r))));
+      if (opts.buildCache) {
+        for (const name of await listDir(this.leasesDir)) if (name.startsWith("cache-")) await fs.promises.rm(path.join(this.leasesDir, name), { force: true });
+      }
+      await this.collectGarbage();
+      return { refs, bytes: before - (await this.bytesOf(await this.onDisk())) };
+    });
+  }
+
+  /** What the store holds and what a prune would free (`berth system df`); `usedIds`: images containers use. */
+  async usage(usedIds: Set<string>): Promise<StoreUsage> {
+    const images: StoreUsage["images"] = [];
+    const used: Descriptor[] = [];
+    for (const m of (await this.readIndex()).manifests) {
+      const image = await this.describe(m.annotations?.[REF_ANNOTATION] ?? "", m.digest).catch(() => undefined);
+      if (!image) continue;
+      images.push({ ref: image.info.ref, id: image.info.id, size: image.info.size, inUse: usedIds.has(image.info.id) });
+      if (usedIds.has(image.info.id)) used.push(m);
+    }
+    const disk = await this.bytesOf(await this.onDisk());
+    const keptWithCache = await this.bytesOf(await this.liveContent(used, { cache: true }));
+    const keptWithout = await this.bytesOf(await this.liveContent(used, { cache: false }));
+    const cacheOnly = await this.liveContent([], { cache: true, ingests: false });
+    const entries = (await listDir(this.leasesDir)).filter((n) => n.startsWith("cache-")).length;
+    return {
+      images,
+      bytes: disk,
+      reclaimable: disk - keptWithCache,
+      cache: { entries, bytes: await this.bytesOf(cacheOnly), reclaimable: keptWithCache - keptWithout },
+    };
+  }
+
+  /** Every blob and unpacked layer in the store now (sha256 digests). */
+  private async onDisk(): Promise<Content> {
+    const digests = async (dir: string) => new Set((await listDir(dir)).filter((h) => /^[0-9a-f]{64}$/.test(h)).map((h) => `sha256:${h}`));
+    return { blobs: await digests(this.paths.blobs), layers: await digests(this.paths.layers) };
+  }
+
+  private async bytesOf(c: Content): Promise<number> {
+    let total = 0;
+    for (const d of c.blobs) total += fs.statSync(this.paths.blob(d), { throwIfNoEntry: false })?.size ?? 0;
+    for (const d of c.layers) total += await duBytes(this.paths.layer(d));
+    return total;
+  }
+
+  /**
+   * What must stay: the content of `manifests`, of every container's layers, of live ingests' leases and (with
+   * `cache`) of the build cache. With `expire` (under the lock), the leases of dead processes are deleted.
+   */
+  private async liveContent(manifests: Descriptor[], opts: { cache: boolean; ingests?: boolean; expire?: boolean }): Promise<Content> {
+    const layers = new Set<string>(opts.ingests === false ? [] : await this.layersInUse());
+    const blobs = new Set<string>();
+    for (const name of await listDir(this.leasesDir)) {
+      const file = path.join(this.leasesDir, name);
+      const lease = await readJson<Lease>(file).catch(() => undefined);
+      const dead = !lease || (lease.owner !== undefined && !ownerAlive(lease.owner));
+      if (dead && opts.expire) await fs.promises.rm(file, { force: true });
+      if (dead || (lease!.owner ? opts.ingests === false : !opts.cache)) continue;
+      lease!.blobs.forEach((d) => blobs.add(d));
+      lease!.layers.forEach((d) => layers.add(d));
+    }
+    for (const m of manifests) {
+      const image = await this.describe("", m.digest).catch(() => undefined);
+      for (const d of image ? [m.digest, image.manifest.config.digest, ...image.manifest.layers.map((l) => l.digest)] : []) blobs.add(d);
+      for (const d of image?.config.rootfs.diff_ids ?? []) layers.add(d);
+    }
+    return { blobs, layers };
   }
 
   /** Unpacked layer directories of an image, top layer first (overlayfs lowerdir order). */
@@ -139,8 +330,12 @@ export class ContentStore {
     return [...info.layers].reverse().map((d) => this.paths.layer(d));
   }
 
+  private get leasesDir(): string {
+    return path.join(this.paths.root, "leases");
+  }
+
   private leaseFile(id: string): string {
-    return path.join(this.paths.root, "leases", `${id}.json`);
+    return path.join(this.leasesDir, `${id}.json`);
   }
 
   async putLease(id: string, lease: Lease): Promise<void> {
@@ -175,7 +370,7 @@ export class ContentStore {
    * mismatch is refused and leaves nothing behind); a blob already present is not written again.
    */
   async ingest(source: AsyncIterable<Buffer> | Iterable<Buffer>, expect: { mediaType: string; digest?: string }): Promise<Descriptor> {
-    if (expect.digest && this.hasBlob(expect.digest)) {
+    if (expect.digest && (await this.protect([expect.digest]))) {
       return { mediaType: expect.mediaType, digest: expect.digest, size: fs.statSync(this.blobPath(expect.digest)).size };
     }
     await fs.promises.mkdir(this.paths.ingest, { recursive: true });
@@ -188,7 +383,10 @@ export class ContentStore {
       if (expect.digest && digest !== expect.digest) {
         throw new Error(`digest mismatch: expected ${expect.digest}, the content is ${digest}`);
       }
-      await fs.promises.rename(tmp, this.paths.blob(digest));
+      await this.locked(async () => {
+        await this.keep([digest], []);
+        await fs.promises.rename(tmp, this.paths.blob(digest));
+      });
       return { mediaType: expect.mediaType, digest, size: h.size() };
     } finally {
       await fs.promises.rm(tmp, { force: true });
@@ -201,10 +399,20 @@ export class ContentStore {
 
   /** Moves a directory already in unpacked-layer form (an overlay upper dir) into place as the layer diffId. */
   async adoptLayer(dir: string, diffId: string): Promise<void> {
-    const dest = this.paths.layer(diffId);
     await fs.promises.mkdir(this.paths.layers, { recursive: true });
-    if (fs.existsSync(dest)) return fs.promises.rm(dir, { recursive: true, force: true });
-    await fs.promises.rename(dir, dest);
+    await this.placeLayer(dir, diffId);
+  }
+
+  /** Moves an unpacked layer into place under the lease, or drops it when that layer is there already. */
+  private async placeLayer(dir: string, diffId: string): Promise<void> {
+    const dest = this.paths.layer(diffId);
+    const placed = await this.locked(async () => {
+      await this.keep([], [diffId]);
+      if (fs.existsSync(dest)) return false;
+      await fs.promises.rename(dir, dest);
+      return true;
+    });
+    if (!placed) await fs.promises.rm(dir, { recursive: true, force: true });
   }
 
   /** Stores config and manifest for layers whose blobs are in the store, unpacks what is not yet, and names it. */
@@ -218,10 +426,20 @@ export class ContentStore {
   async commitManifest(ref: string, raw: Buffer): Promise<ImageInfo> {
     const name = normalizeRef(ref);
     const manifest = JSON.parse(raw.toString()) as OciManifest;
+    const blobs = [manifest.config.digest, ...manifest.layers.map((l) => l.digest)];
+    // Blobs of a base image (a commit, a build FROM it) are leased too: its removal meanwhile cannot take them.
+    if (!(await this.protect(blobs))) {
+      throw new Error(`image ${name}: blob ${blobs.find((d) => !this.hasBlob(d))} is missing from the store (its image was removed meanwhile?)`);
+    }
     const config = await this.readBlobJson<OciImageConfig>(manifest.config.digest);
     await this.ensureUnpacked(manifest.layers, config.rootfs.diff_ids, name);
     const desc = await this.ingest([raw], { mediaType: manifest.mediaType ?? MediaType.manifest });
-    await this.lock.run("store", () => this.setRef(name, desc));
+    await this.locked(async () => {
+      if (!this.hasBlob(desc.digest) || config.rootfs.diff_ids.some((d) => !fs.existsSync(this.paths.layer(d)))) {
+        throw new Error(`image ${name}: its content vanished before it was named (the store was changed by hand?)`);
+      }
+      await this.setRef(name, desc);
+    });
     return (await this.describe(name, desc.digest)).info;
   }
 
@@ -234,8 +452,7 @@ export class ContentStore {
     await fs.promises.mkdir(this.paths.ingest, { recursive: true });
     for (const [i, layer] of layers.entries()) {
       const diffId = diffIds[i];
-      const dir = this.paths.layer(diffId);
-      if (fs.existsSync(dir)) continue;
+      if (await this.protect([], [diffId])) continue;
       if (!this.hasBlob(layer.digest)) throw new Error(`image ${image}: layer blob ${layer.digest} is missing from the store`);
       const tmp = tempName(this.paths.ingest, "layer");
       await fs.promises.mkdir(tmp);
@@ -253,11 +470,11 @@ export class ContentStore {
         if (plain.digest() !== diffId) {
           throw new Error(`image ${image}: layer ${layer.digest} unpacks to ${plain.digest()}, but its config says ${diffId} (digest mismatch)`);
         }
-        await fs.promises.rename(tmp, dir);
       } catch (e) {
         await fs.promises.rm(tmp, { recursive: true, force: true });
-        if (!fs.existsSync(dir)) throw e; // otherwise another process unpacked the same layer first
+        throw e;
       }
+      await this.placeLayer(tmp, diffId);
     }
   }
 
@@ -280,6 +497,7 @@ export class ContentStore {
     return (await readJson<OciIndex>(this.paths.imageIndex)) ?? empty;
   }
 
+  /** Points ref at manifest; the caller holds the lock. */
   private async setRef(ref: string, manifest: Descriptor): Promise<void> {
     const index = await this.readIndex();
     const others = index.manifests.filter((m) => m.annotations?.[REF_ANNOTATION] !== ref);
@@ -289,27 +507,34 @@ export class ContentStore {
     if (!fs.existsSync(marker)) await writeJson(marker, { imageLayoutVersion: "1.0.0" });
   }
 
+  /**
+   * Deletes what no image, container or live lease uses; the caller holds the lock. An index entry whose content
+   * is gone is dropped rather than failing every later collection.
+   */
   private async collectGarbage(): Promise<void> {
-    const liveLayers = new Set<string>(await this.layersInUse());
-    const liveBlobs = new Set<string>();
-    const leaseDir = path.join(this.paths.root, "leases");
-    for (const name of await listDir(leaseDir)) {
-      const lease = await readJson<Lease>(path.join(leaseDir, name));
-      lease?.blobs.forEach((d) => liveBlobs.add(d));
-      lease?.layers.forEach((d) => liveLayers.add(d));
-    }
-    for (const m of (await this.readIndex()).manifests) {
-      const { manifest, config } = await this.describe("", m.digest);
-      for (const d of [m.digest, manifest.config.digest, ...manifest.layers.map((l) => l.digest)]) liveBlobs.add(d);
-      for (const d of config.rootfs.diff_ids) liveLayers.add(d);
-    }
-    const hex = (s: Set<string>) => new Set([...s].map((d) => d.slice("sha256:".length)));
-    const [blobHex, layerHex] = [hex(liveBlobs), hex(liveLayers)];
-    for (const h of await listDir(this.paths.blobs)) {
-      if (!blobHex.has(h)) await fs.promises.rm(path.join(this.paths.blobs, h), { force: true });
-    }
-    for (const h of await listDir(this.paths.layers)) {
-      if (!layerHex.has(h)) await fs.promises.rm(path.join(this.paths.layers, h), { recursive: true, force: true });
+    const index = await this.readIndex();
+    const intact: Descriptor[] = [];
+    for (const m of index.manifests) if (await this.describe("", m.digest).then(() => true, () => false)) intact.push(m);
+    if (intact.length !== index.manifests.length) await writeJson(this.paths.imageIndex, { ...index, manifests: intact });
+    const live = await this.liveContent(intact, { cache: true, expire: true });
+    const disk = await this.onDisk();
+    for (const d of disk.blobs) if (!live.blobs.has(d)) await fs.promises.rm(this.paths.blob(d), { force: true });
+    for (const d of disk.layers) if (!live.layers.has(d)) await fs.promises.rm(this.paths.layer(d), { recursive: true, force: true });
+    // Temp files of ingests whose process died (tempName puts the pid in the name).
+    for (const name of await listDir(this.paths.ingest)) {
+      const pid = Number(/^(?:blob|layer|archive)-(\d+)-[0-9a-f]+$/.exec(name)?.[1]);
+      if (pid && !fs.existsSync(`/proc/${pid}`)) await fs.promises.rm(path.join(this.paths.ingest, name), { recursive: true, force: true });
     }
   }
+}
+
+/** Bytes under a directory (what `du -sb` says), 0 when it does not exist. */
+async function duBytes(dir: string): Promise<number> {
+  let total = 0;
+  for (const name of await listDir(dir)) {
+    const st = await fs.promises.lstat(path.join(dir, name)).catch(() => undefined);
+    if (st?.isDirectory()) total += await duBytes(path.join(dir, name));
+    else total += st?.size ?? 0;
+  }
+  return total;
 }

@@ -8,7 +8,7 @@ import type { Host } from "../host/exec";
 import { layout, type Paths } from "../paths";
 import { bridgeName, checkName } from "../names";
 import { linkExists } from "../host/probe";
-import { KeyedMutex } from "../mutex";
+import { withLock, writeLinked } from "../lock";
 import { canonicalJson, listDir, readJson, writeJson } from "../json-file";
 import { coveringSubnet, formatSubnet, overlaps, parseIPv4, parseSubnet, type Subnet } from "./cidr";
 import { bridgeFaults, ensureBridge, removeBridge } from "./bridge";
@@ -33,8 +33,6 @@ const withoutInPlace = (n: NetworkRecord): string =>
   canonicalJson(Object.fromEntries(Object.entries(n).filter(([k]) => !IN_PLACE.includes(k as keyof NetworkRecord))));
 
 export class BridgeNetworks implements Networks {
-  // Creates are serialized so the overlap check sees every network made before.
-  private readonly mutex = new KeyedMutex();
 
   constructor(
     private readonly host: Host,
@@ -45,7 +43,12 @@ export class BridgeNetworks implements Networks {
   async create(spec: NetworkSpec): Promise<NetworkInfo> {
     refusePredefined(spec.name);
     const want = resolveNetwork(spec);
-    return this.mutex.run("create", () => this.make(want));
+    return this.locked(() => this.make(want));
+  }
+
+  /** Network changes one at a time across berth processes, so the overlap check sees every network made before. */
+  private locked<T>(fn: () => Promise<T>): Promise<T> {
+    return withLock(path.join(this.paths.root, "locks", "networks"), fn, { what: `the networks of ${this.paths.root}` });
   }
 
   async inspect(name: string): Promise<NetworkInfo | undefined> {
@@ -56,7 +59,7 @@ export class BridgeNetworks implements Networks {
 
   async remove(name: string): Promise<void> {
     checkName("network", name);
-    await this.mutex.run("create", async () => {
+    await this.locked(async () => {
       const rec = await this.record(name);
       // The record is written before any host object: without it there is nothing of ours on the host.
       if (rec) {
@@ -85,7 +88,7 @@ export class BridgeNetworks implements Networks {
 
   /** The default network, made now if this root has none. */
   ensureDefault(): Promise<NetworkRecord> {
-    return this.mutex.run("create", async () => {
+    return this.locked(async () => {
       const existing = await this.record(DEFAULT_NETWORK);
       if (existing) return (await this.make(existing), existing);
       const taken = [...(await this.list()).map((r) => parseSubnet(r.subnet)), ...(await this.hostRoutes())];
@@ -109,13 +112,9 @@ export class BridgeNetworks implements Networks {
     const dir = this.paths.defaultSubnetClaims;
     const file = path.join(dir, `172.${second}.0.0-16`);
     await fs.promises.mkdir(dir, { recursive: true });
-    for (let attempt = 0; attempt < 2; attempt++) {
-      try {
-        await fs.promises.writeFile(file, this.paths.root, { flag: "wx" });
-        return true;
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
-      }
+    // Every root's claims change under one host-wide lock, so a stale claim is removed by one process only.
+    return withLock(`${dir}.lock`, async () => {
+      if (await writeLinked(file, this.paths.root)) return true;
       const holder = await fs.promises.readFile(file, "utf8").catch(() => "");
       if (holder === this.paths.root) return true;
       // Stale: its root has no default network (any more), and the claim is not one made moments ago.
@@ -123,8 +122,8 @@ export class BridgeNetworks implements Networks {
       const made = holder !== "" && fs.existsSync(layout(holder, dir).network(DEFAULT_NETWORK).record);
       if (made || age < STALE_CLAIM_MS) return false;
       await fs.promises.rm(file, { force: true });
-    }
-    return false;
+      return writeLinked(file, this.paths.root);
+    }, { what: "the default-network subnet claims" });
   }
 
   private async releaseDefaultSubnet(subnet: string): Promise<void> {

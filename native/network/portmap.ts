@@ -10,6 +10,7 @@ import { containerPaths, type Paths } from "../paths";
 import { listDir, readJson } from "../json-file";
 import { parseIPv4 } from "./cidr";
 import { Chain, type Rule } from "./iptables";
+import { withLock, writeLinked } from "../lock";
 
 /** Prefix of the iptables tags of a container's rules. */
 export const containerTag = (container: string): string => `berth:ctr:${container}:`;
@@ -68,6 +69,11 @@ export class PortClaims {
   async claim(container: string, ports: PortMapping[]): Promise<PortMapping[]> {
     if (ports.length === 0) return [];
     await fs.promises.mkdir(this.paths.portClaims, { recursive: true });
+    // Host-wide, across roots and processes: a stale claim is judged and replaced by one claimer at a time.
+    return withLock(`${this.paths.portClaims}.lock`, () => this.claimAll(container, ports), { what: "the published-port claims" });
+  }
+
+  private async claimAll(container: string, ports: PortMapping[]): Promise<PortMapping[]> {
     const mine: Claim = { root: this.paths.root, container };
     const made: string[] = [];
     const out: PortMapping[] = [];
@@ -121,12 +127,8 @@ export class PortClaims {
   private async claimOne(p: PortMapping, mine: Claim): Promise<string> {
     const file = path.join(this.paths.portClaims, `${p.protocol}-${p.hostPort}-${p.hostIp}`);
     for (;;) {
-      try {
-        await fs.promises.writeFile(file, JSON.stringify(mine), { flag: "wx" });
-        return file;
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
-      }
+      // Linked whole: a reader never sees an empty claim (and takes it for stale).
+      if (await writeLinked(file, JSON.stringify(mine))) return file;
       const holder = await readJson<Claim>(file).catch(() => undefined);
       if (holder && holderExists(holder)) throw allocated(p, holder);
       // Its container is gone (e.g. berth's root was wiped): the claim is stale.

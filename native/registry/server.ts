@@ -152,6 +152,7 @@ export class RegistryServers implements Registries {
       endpoint: `${host}:${spec.port}`,
       status: running ? "running" : "stopped",
       pid: running ? pid : undefined,
+      spec,
     };
   }
 

@@ -47,7 +47,7 @@ export async function pull(store: ContentStore, ref: string, opts: RegistryOptio
   }
   const manifest = JSON.parse(raw.toString()) as OciManifest;
   for (const d of [manifest.config, ...manifest.layers]) {
-    if (store.hasBlob(d.digest)) continue;
+    if (await store.protect([d.digest])) continue;
     const res = await client.expect(await client.request("GET", `/v2/${r.repository}/blobs/${d.digest}`), [200], `blob ${d.digest}`);
     await store.ingest(res.body, { mediaType: d.mediaType, digest: d.digest }).catch((e: Error) => {
       throw /digest mismatch/.test(e.message)

@@ -48,6 +48,12 @@ export async function resetExit(bundle: string): Promise<void> {
   await fs.promises.rm(path.join(exitDir(bundle), "code"), { force: true });
 }
 
+/** When the container's last run ended, as far as the host can tell (the exit status file's time; else now). */
+export function exitedAt(bundle: string): string {
+  const st = fs.statSync(path.join(exitDir(bundle), "code"), { throwIfNoEntry: false });
+  return (st?.mtime ?? new Date()).toISOString();
+}
+
 /** The exit status of the container's last run; KILLED when its init died without writing one. */
 export function exitCode(bundle: string): number {
   try {

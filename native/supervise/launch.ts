@@ -1,11 +1,19 @@
 // Starting the supervisor of a berth root on demand, detached from the caller (it outlives `berth up`), with
 // V8 kept small: the supervisor holds a few kilobytes per container.
+//
+// It runs under a watchdog: a busybox `sh` loop (the host's static busybox, the same file every container's init
+// runs, so its pages are shared) that is the supervisor's parent and waits for it. A supervisor killed outright
+// is started again at once; one that exits 0 (idle, or another holds the root) ends the loop. The supervisor in
+// turn watches its parent: when the watchdog is gone it starts a new pair and steps down. So one fault of either
+// process heals by itself; when both die at once, the next berth command on the root starts them again
+// (createNativeRuntime ensures a supervisor wherever containers exist).
 import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { lockHolder } from "../lock";
 
-export const supervisorPidFile = (root: string): string => path.join(path.resolve(root), "supervisor.pid");
-const MAIN = "supervise/main.js";
+/** The supervisor holds this lock for its life: its owner is the running supervisor. */
+export const supervisorLock = (root: string): string => path.join(path.resolve(root), "locks", "supervisor");
 
 /** The compiled entry point, also when the runtime itself runs from TypeScript sources (tests). */
 function mainScript(): string {
@@ -14,17 +22,34 @@ function mainScript(): string {
     : path.resolve(__dirname, "../../dist/native/supervise/main.js");
 }
 
-export function supervisorPid(root: string): number | undefined {
+export const supervisorPid = (root: string): number | undefined => lockHolder(supervisorLock(root))?.pid ?? legacySupervisor(root);
+
+/** A supervisor of an earlier berth (before the lock: a pid in supervisor.pid) still watching this root. */
+function legacySupervisor(root: string): number | undefined {
   try {
-    const pid = Number(fs.readFileSync(supervisorPidFile(root), "utf8"));
+    const pid = Number(fs.readFileSync(path.join(path.resolve(root), "supervisor.pid"), "utf8"));
     const cmdline = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
-    return cmdline.some((a) => a.endsWith(MAIN)) && cmdline.includes(path.resolve(root)) ? pid : undefined;
+    return cmdline.some((a) => a.endsWith("supervise/main.js")) && cmdline.includes(path.resolve(root)) ? pid : undefined;
   } catch {
     return undefined;
   }
 }
 
 export const supervisorRunning = (root: string): boolean => supervisorPid(root) !== undefined;
+
+/**
+ * The watchdog loop, `sh -c WATCHDOG berth-watchdog SUPERVISOR-COMMAND…`: the supervisor again right after a
+ * kill (exit 128+9), after a back-off doubling to a minute when it failed (so a broken install does not spin),
+ * and an end when it exits 0.
+ */
+const WATCHDOG = `d=1
+while :; do
+  "$@"; r=$?
+  [ $r = 0 ] && exit 0
+  if [ $r = 137 ]; then sleep 0.2; else sleep $d; [ $d -lt 60 ] && d=$((d*2)); fi
+done`;
+
+const BUSYBOX = "/bin/busybox";
 
 export async function ensureSupervisor(root: string): Promise<void> {
   if (supervisorRunning(root)) return;
@@ -34,7 +59,8 @@ export async function ensureSupervisor(root: string): Promise<void> {
   const log = fs.openSync(path.join(root, "supervisor.log"), "a");
   // Interpreted only (--jitless): a tick is a few file reads, and the JIT's code space would cost more memory.
   const flags = ["--jitless", "--max-old-space-size=32", "--max-semi-space-size=1"];
-  const child = spawn(process.execPath, [...flags, script, path.resolve(root)], {
+  const shell = fs.existsSync(BUSYBOX) ? [BUSYBOX, "sh"] : ["/bin/sh"];
+  const child = spawn(shell[0], [...shell.slice(1), "-c", WATCHDOG, "berth-watchdog", process.execPath, ...flags, script, path.resolve(root)], {
     detached: true,
     stdio: ["ignore", log, log],
   });

@@ -8,9 +8,9 @@ import { readJson, writeJson } from "../json-file";
 
 export const statePath = (bundle: string): string => path.join(bundle, "state.json");
 const stopMarker = (bundle: string): string => path.join(bundle, "stopped");
-/** Outside the bundle, which removal deletes while holding the lock. */
+/** Outside the bundle, which removal deletes while holding the lock; apart from the root's own locks (locks/images…). */
 export const lockPath = (bundle: string): string =>
-  path.join(path.dirname(path.dirname(bundle)), "locks", path.basename(bundle));
+  path.join(path.dirname(path.dirname(bundle)), "locks", "containers", path.basename(bundle));
 
 export const readState = (bundle: string): Promise<ContainerState | undefined> => readJson<ContainerState>(statePath(bundle));
 export const writeState = (bundle: string, s: ContainerState): Promise<void> => writeJson(statePath(bundle), s);

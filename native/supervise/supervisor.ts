@@ -15,7 +15,7 @@ import { relaunch } from "../container/lifecycle";
 import type { Host } from "../host/exec";
 import { exitCode } from "./init";
 import { lockPath, readState, stoppedByUser, writeState } from "./state";
-import { withLock } from "./lock";
+import { withLock } from "../lock";
 import { oomKills } from "./cgroup";
 import { healthDefaults, judge, probe } from "./health";
 import { boundLog } from "./logs";
@@ -190,7 +190,8 @@ export class Supervisor {
         }
       }
       if (fs.existsSync(p.dir)) await writeState(p.dir, w.state);
-    });
+      // Held by a stop or removal under way: the next tick tries again, other containers are not kept waiting.
+    }, { what: `container ${name}`, timeoutMs: 500 });
   }
 
   /** Starts a probe when one is due; its result is recorded when it ends (the loop does not wait for it). */

@@ -11,6 +11,7 @@ import type { Diagnostic } from "../engine/deployment";
 import type { ProviderConfig } from "../resources";
 import { stackCommand } from "./stack";
 import { CONTAINER_COMMANDS, CONTAINER_USAGE, containerCommand } from "./containers";
+import { SYSTEM_USAGE, systemCommand } from "./system";
 
 const USAGE = `usage: berth <preview|up|refresh|destroy> [DIR] [--stack NAME] [--yes] [--diff] [--json] [--expect-no-changes]
        berth config set KEY VALUE [--secret] | config get KEY   [-C DIR] [--stack NAME]
@@ -34,6 +35,7 @@ const USAGE = `usage: berth <preview|up|refresh|destroy> [DIR] [--stack NAME] [-
   --secret             config set: store the value encrypted (PULUMI_CONFIG_PASSPHRASE)
   --show-secrets       stack output: print secret values
   --target URN         only change this resource (repeatable); the rest keep their last state
+  --target-dependents  with --target: also change (replace, delete) what depends on a targeted resource
   --replace URN        replace this resource even if nothing changed (repeatable)
   --refresh            read the host into the state before planning
   --save-plan FILE     preview: write the plan, for review in git
@@ -44,7 +46,7 @@ const USAGE = `usage: berth <preview|up|refresh|destroy> [DIR] [--stack NAME] [-
   --json               print the plan as JSON (preview)
   --expect-no-changes  exit non-zero if the plan is not empty
 
-Containers of this host (berth root $BERTH_ROOT, default /var/lib/berth):${CONTAINER_USAGE}`;
+Containers of this host (berth root $BERTH_ROOT, default /var/lib/berth):${CONTAINER_USAGE}${SYSTEM_USAGE}`;
 
 export interface Flags {
   command: string;
@@ -53,6 +55,7 @@ export interface Flags {
   dir: string;
   backend?: string;
   targets: string[];
+  targetDependents?: boolean;
   replaceTargets: string[];
   refresh: boolean;
   savePlan?: string;
@@ -85,6 +88,7 @@ export function parseArgs(argv: string[]): Flags {
     else if (arg === "--cwd" || arg === "-C") cwd = argv[++i] ?? fail(`${arg} needs a directory`);
     else if (arg === "--secret") flags.secret = true;
     else if (arg === "--target" || arg === "-t") flags.targets.push(argv[++i] ?? fail(`${arg} needs a resource URN`));
+    else if (arg === "--target-dependents") flags.targetDependents = true;
     else if (arg === "--replace") flags.replaceTargets.push(argv[++i] ?? fail("--replace needs a resource URN"));
     else if (arg === "--refresh" || arg === "-r") flags.refresh = true;
     else if (arg === "--save-plan") flags.savePlan = argv[++i] ?? fail("--save-plan needs a file name");
@@ -117,6 +121,7 @@ function scopeOf(flags: Flags): commands.RunScope {
   return {
     // Pulumi's --target also takes what is replaced on request.
     targets: flags.targets.length > 0 ? new Set([...flags.targets, ...flags.replaceTargets]) : undefined,
+    targetDependents: flags.targetDependents,
     replaceTargets: flags.replaceTargets.length > 0 ? new Set(flags.replaceTargets) : undefined,
     refresh: flags.refresh,
     plan: flags.plan ? readPlan(fs.readFileSync(flags.plan, "utf8"), flags.plan) : undefined,
@@ -169,6 +174,7 @@ function needsRoot(): number | undefined {
 
 export async function main(argv: string[]): Promise<number> {
   if (CONTAINER_COMMANDS.has(argv[0])) return needsRoot() ?? containerCommand(createNativeRuntime(), argv[0], argv.slice(1));
+  if (argv[0] === "system") return needsRoot() ?? systemCommand(createNativeRuntime(), argv.slice(1));
   const flags = parseArgs(argv);
   const started = Date.now();
   if (flags.command === "config" || flags.command === "stack") return stackCommand(flags);

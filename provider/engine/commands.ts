@@ -23,12 +23,14 @@ export interface StackContext {
   config: StackConfig;
   /** The host runtime for a provider configuration (the default provider's is the stack's `berth:*` config). */
   runtimeFor: (config: ProviderConfig) => Runtime;
-  /** `--target`, `--replace`, `--refresh`. */
+  /** `--target`, `--target-dependents`, `--replace`, `--refresh`. */
   scope: RunScope;
 }
 
 export interface RunScope {
   targets?: ReadonlySet<string>;
+  /** `--target-dependents`. */
+  targetDependents?: boolean;
   replaceTargets?: ReadonlySet<string>;
   refresh?: boolean;
   /** `up --plan`: apply exactly this plan. */
@@ -99,6 +101,7 @@ function newRun(ctx: StackContext, base: DeploymentV3, preview: boolean, onStep?
     providersFor,
     defaultProviderInputs: defaultProviderInputs(ctx.config),
     targets: ctx.scope.targets,
+    targetDependents: ctx.scope.targetDependents,
     replaceTargets: ctx.scope.replaceTargets,
     plan: ctx.scope.plan && { file: ctx.scope.plan, fingerprint: fingerprintOf(ctx) },
     base,

@@ -4,12 +4,12 @@
 import { randomUUID } from "node:crypto";
 import * as os from "node:os";
 import type { DeploymentV3, OperationType, ResourceState } from "../state/checkpoint";
-import { deletionWaves, prerequisites } from "../state/order";
+import { deletionWaves, sortResources } from "../state/order";
 import * as T from "../state/transitions";
 import { checkProviderConfig, PROVIDER_TYPE, type ProviderConfig } from "../resources";
 import type { CheckFailure, PropertyMap, Provider } from "../resources/provider";
 import type { CustomTimeouts } from "../state/checkpoint";
-import { keepSecret, plaintextPasswords } from "../values";
+import { keepSecret, plaintextPasswords, UNKNOWN } from "../values";
 import { Slots } from "./slots";
 import { ignoreChanges, replaceOnChanges } from "./options";
 import { type Fingerprint, type PlanFile, planViolation } from "./review";
@@ -70,6 +70,8 @@ export interface RunOptions {
   defaultProviderInputs?: PropertyMap;
   /** `--target`: only these URNs change; everything else keeps its last state. */
   targets?: ReadonlySet<string>;
+  /** `--target-dependents`: what depends on a targeted resource is targeted too. */
+  targetDependents?: boolean;
   /** `--replace`: these URNs are replaced even without a change. */
   replaceTargets?: ReadonlySet<string>;
   /** `up --plan`: every step must be the one planned, or the run stops before acting. */
@@ -100,9 +102,12 @@ export class DeploymentRun {
   /** Resource providers of each provider resource, by "<urn>::<id>". */
   private readonly instances = new Map<string, Map<string, Provider>>();
   private readonly slots = new Slots(Math.max(2, 2 * os.availableParallelism()));
+  /** `--target` and, under `--target-dependents`, the dependents of targets registered so far. */
+  private readonly targeted?: Set<string>;
 
   constructor(private readonly opts: RunOptions) {
     this.state = opts.base;
+    this.targeted = opts.targets && new Set(opts.targets);
     this.indexOlds();
   }
 
@@ -224,8 +229,7 @@ export class DeploymentRun {
     const provider = this.providersOf(goal.provider).get(goal.type);
     if (!provider) this.fail(urn, `${label}: unknown resource type ${goal.type}`);
     let old = this.olds.get(urn);
-    const targeted = !this.opts.targets || this.opts.targets.has(urn);
-    if (!targeted) return this.untargeted(urn, goal, old);
+    if (!this.isTargeted(urn, goal)) return this.untargeted(urn, goal, old);
     const imported = !old && goal.importId ? await this.readImport(provider, urn, label, goal) : undefined;
     old ??= imported;
     const news = ignoreChanges(goal.inputs, old?.inputs, goal.ignoreChanges ?? []);
@@ -249,9 +253,12 @@ export class DeploymentRun {
     const decision = imported
       ? ({ op: "import" } as const)
       : decide(old, diff, { deleteBeforeReplace: goal.deleteBeforeReplace, forced: this.forcedBy.get(urn), requested: this.opts.replaceTargets?.has(urn) });
+    // As in Pulumi, dropping `protect` in the run that replaces is allowed: only a resource staying protected refuses.
     if (decision.op === "replace" && old?.protect && goal.protect) {
       this.fail(urn, `${label}: unable to replace resource "${urn}"\nas it is currently marked for protection. To unprotect the resource, remove the \`protect\` flag from the resource in your Pulumi program and run \`pulumi up\``);
     }
+    const dependents = decision.op === "replace" && decision.deleteBeforeReplace ? await this.dependentReplacements(urn) : [];
+    this.refuseDependentReplacements(urn, dependents);
     let inputs = checked.inputs;
     if (decision.op === "replace") {
       // A replacement is a new object: check again without the old inputs, so it gets fresh defaults (autonames).
@@ -309,8 +316,8 @@ export class DeploymentRun {
           break;
         case "replace":
           if (decision.deleteBeforeReplace) {
-            await this.replaceDependentsFirst(urn);
-            if (this.isLive(old!)) await this.delete(provider, old!, false);
+            await this.replaceDependentsFirst(urn, dependents);
+            if (this.isLive(old!)) await this.delete(provider, old!, { replacing: true, oldCopy: false });
             done = await this.create(provider, res);
           } else {
             done = await this.create(provider, res, old);
@@ -330,6 +337,15 @@ export class DeploymentRun {
     const plan = this.opts.plan;
     const violation = plan && planViolation(plan.file, step, plan.fingerprint);
     if (violation) this.fail(step.urn, `${violation}; the program or the host changed since the plan was made: preview and save the plan again`);
+  }
+
+  /** Under `--target`: named, or (with `--target-dependents`) depending on a targeted resource, which makes it one. */
+  private isTargeted(urn: string, goal: Goal): boolean {
+    const targets = this.targeted;
+    if (!targets || targets.has(urn)) return true;
+    if (!this.opts.targetDependents || !allDependencies(goal, true).some((u) => targets.has(u))) return false;
+    targets.add(urn);
+    return true;
   }
 
   /** Outside `--target`: what exists keeps its last state; what does not is not made. */
@@ -433,42 +449,82 @@ export class DeploymentRun {
     return done;
   }
 
-  /** `goesWith`: the resource named by its deletedWith is deleted in this run, taking this one with it. */
-  private async delete(provider: Provider | undefined, res: ResourceState, replaced: boolean, goesWith = false): Promise<void> {
-    if (res.protect) {
+  /**
+   * `replacing`: the delete is part of a replacement, which Pulumi allows once the program dropped `protect`;
+   * `oldCopy`: it is the old copy a replacement left (marked `delete`); `goesWith`: the resource named by its
+   * deletedWith is deleted in this run, taking this one with it.
+   */
+  private async delete(provider: Provider | undefined, res: ResourceState, how: { replacing: boolean; oldCopy: boolean; goesWith?: boolean }): Promise<void> {
+    if (res.protect && !how.replacing) {
       this.fail(res.urn, `resource "${res.urn}" cannot be deleted\nbecause it is protected. To unprotect the resource, either remove the \`protect\` flag from the resource in your Pulumi program and run \`pulumi up\`, or use the command:\n\`pulumi state unprotect '${res.urn}'\``);
     }
     const act = async () => {
-      if (provider && res.custom && !res.retainOnDelete && !goesWith) {
+      if (provider && res.custom && !res.retainOnDelete && !how.goesWith) {
         await provider.delete({ urn: res.urn, id: res.id ?? "", inputs: res.inputs, outputs: res.outputs });
       }
     };
-    await this.operate(res, "deleting", act, () => T.completeDelete(this.state, res.urn, replaced));
+    await this.operate(res, "deleting", act, () => T.completeDelete(this.state, res.urn, how.oldCopy));
   }
 
-  /** Everything in the last state that depends on `urn`, nearest first in deletion order. */
-  private dependentsOf(urn: string): ResourceState[] {
-    const found = new Set<string>();
-    let grew = true;
-    while (grew) {
-      grew = false;
-      for (const r of this.olds.values()) {
-        if (found.has(r.urn) || r.urn === urn) continue;
-        if (prerequisites(r).some((p) => p === urn || found.has(p))) {
-          found.add(r.urn);
-          grew = true;
-        }
+  /**
+   * What a delete-before-replace of `root` must delete first, decided as Pulumi's engine does: the resources of the
+   * last state depending on it (not those the program registered already: they no longer can), each only if it is
+   * deletedWith a replaced resource or its provider says that new values of the properties fed by replaced
+   * resources would replace it. A plain `dependsOn` orders, it does not replace.
+   */
+  private async dependentReplacements(root: string): Promise<ResourceState[]> {
+    const replacing = new Set([root]);
+    const reached = new Set([root]);
+    const out: ResourceState[] = [];
+    for (const r of sortResources([...this.olds.values()])) {
+      if (reached.has(r.urn) || this.registered.has(r.urn) || !allDependencies(r, false).some((u) => reached.has(u))) continue;
+      reached.add(r.urn);
+      if (await this.requiresReplacement(r, replacing)) {
+        replacing.add(r.urn);
+        out.push(r);
       }
     }
-    return [...found].map((u) => this.olds.get(u)!);
+    return out;
   }
 
-  /** Before a resource is deleted to be replaced, what depends on it goes first; each comes back when it registers. */
-  private async replaceDependentsFirst(urn: string): Promise<void> {
-    const dependents = this.dependentsOf(urn);
+  private async requiresReplacement(r: ResourceState, replacing: ReadonlySet<string>): Promise<boolean> {
+    if (!r.custom) return false;
+    if ((r.provider && replacing.has(providerUrn(r.provider))) || (r.deletedWith && replacing.has(r.deletedWith))) return true;
+    const fed = Object.keys(r.inputs).filter((k) => r.propertyDependencies?.[k]?.some((u) => replacing.has(u)));
+    const provider = this.providerFor(r);
+    if (fed.length === 0 || !provider) return false;
+    const news = ignoreChanges({ ...r.inputs, ...Object.fromEntries(fed.map((k) => [k, UNKNOWN])) }, r.inputs, r.ignoreChanges ?? []);
+    const diff = await provider.diff({ urn: r.urn, id: r.id ?? "", oldInputs: r.inputs, oldOutputs: r.outputs, news });
+    return replaceOnChanges(diff, r.replaceOnChanges ?? []).replaces.length > 0;
+  }
+
+  /** Before anything changes: a dependent to replace must be neither protected nor outside `--target`. */
+  private refuseDependentReplacements(urn: string, dependents: ResourceState[]): void {
+    const kept = dependents.find((d) => d.protect);
+    if (kept) {
+      this.fail(urn, `unable to replace resource "${kept.urn}" as part of replacing "${urn}" as it is currently marked for protection. To unprotect the resource, remove the \`protect\` flag from the resource in your Pulumi program and run \`pulumi up\`, or use the command:\n\`pulumi state unprotect '${kept.urn}'\``);
+    }
+    const targets = this.targeted;
+    if (!targets) return;
+    if (!this.opts.targetDependents) return this.refuseUntargetedDeletes(dependents.filter((d) => !targets.has(d.urn)));
+    // Targeted now, so that each is made again when it registers, even if it no longer depends on `urn`.
+    for (const d of dependents) targets.add(d.urn);
+  }
+
+  /** Pulumi's refusal to delete what `--target` does not name, one diagnostic per resource. */
+  private refuseUntargetedDeletes(untargeted: ResourceState[]): void {
+    if (untargeted.length === 0) return;
+    for (const d of untargeted) {
+      this.diagnostics.push({ severity: "error", urn: d.urn, message: untargetedDelete(d.urn) });
+    }
+    throw new ReportedError(untargetedDelete(untargeted[0].urn));
+  }
+
+  /** Before a resource is deleted to be replaced, its dependents to replace go first; each comes back when it registers. */
+  private async replaceDependentsFirst(urn: string, dependents: ResourceState[]): Promise<void> {
     for (const dep of dependents) this.forcedBy.set(dep.urn, urn);
     for (const wave of deletionWaves(dependents.filter((d) => this.isLive(d)))) {
-      await Promise.all(wave.map((dep) => this.delete(this.providerFor(dep), dep, false)));
+      await Promise.all(wave.map((dep) => this.delete(this.providerFor(dep), dep, { replacing: true, oldCopy: false })));
     }
   }
 
@@ -477,9 +533,32 @@ export class DeploymentRun {
    * dependents before what they depend on, independent ones in parallel.
    */
   async finish(): Promise<void> {
-    const targets = this.opts.targets;
-    const doomed = this.state.resources.filter((r) => (r.delete || !this.registered.has(r.urn)) && (!targets || targets.has(r.urn)));
-    await this.deleteAll(doomed);
+    // A dependent a delete-before-replace took down, which the program no longer declares, is gone already.
+    for (const urn of this.forcedBy.keys()) {
+      const old = this.olds.get(urn);
+      if (old && !this.registered.has(urn) && !this.isLive(old)) this.record({ op: "delete", urn, type: old.type, old, diffs: [], replaces: [], detailedDiff: {} });
+    }
+    const leaving = this.state.resources.filter((r) => r.delete || !this.registered.has(r.urn));
+    const targets = this.targeted;
+    if (!targets) return this.deleteAll(leaving);
+    // Under `--target`, what depends on a targeted resource being deleted goes with it only when targeted too
+    // (or under `--target-dependents`); otherwise nothing is deleted, as with Pulumi.
+    const doomed = new Set(leaving.filter((r) => targets.has(r.urn)));
+    const doomedUrns = new Set([...doomed].filter((r) => !r.delete).map((r) => r.urn));
+    const untargeted: ResourceState[] = [];
+    for (const r of sortResources(leaving)) {
+      if (doomed.has(r) || !allDependencies(r, true).some((u) => doomedUrns.has(u))) continue;
+      if (!this.opts.targetDependents) untargeted.push(r);
+      doomed.add(r);
+      doomedUrns.add(r.urn);
+    }
+    try {
+      this.refuseUntargetedDeletes(untargeted);
+    } catch (err) {
+      if (err instanceof ReportedError) return;
+      throw err;
+    }
+    await this.deleteAll(leaving.filter((r) => doomed.has(r)));
   }
 
   /** Deletes every resource of the stack (destroy). */
@@ -495,7 +574,8 @@ export class DeploymentRun {
           const step: Step = { op: "delete", urn: res.urn, type: res.type, old: res, diffs: [], replaces: [], detailedDiff: {} };
           try {
             if (!res.delete) this.holdToPlan(step);
-            await this.delete(this.providerFor(res), res, Boolean(res.delete), Boolean(res.deletedWith && leaving.has(res.deletedWith)));
+            const goesWith = Boolean(res.deletedWith && leaving.has(res.deletedWith));
+            await this.delete(this.providerFor(res), res, { replacing: Boolean(res.delete), oldCopy: Boolean(res.delete), goesWith });
           } catch (err) {
             if (!(err instanceof ReportedError)) this.fail(res.urn, `${this.label(res.urn)}: delete failed: ${(err as Error).message}`);
             throw err;
@@ -568,6 +648,25 @@ export class DeploymentRun {
 }
 
 class TimeoutError extends Error {}
+
+const untargetedDelete = (urn: string) =>
+  `Resource '${urn}' will be destroyed but was not specified in --target list.\nEither include resource in --target list or pass --target-dependents to proceed.`;
+
+const providerUrn = (ref: string) => ref.slice(0, ref.lastIndexOf("::"));
+
+/** What a resource depends on, by every kind of edge Pulumi's dependency graph follows (parents only if asked). */
+function allDependencies(
+  r: { parent?: string; dependencies?: string[]; propertyDependencies?: Record<string, string[]>; deletedWith?: string; provider?: string },
+  withParent: boolean,
+): string[] {
+  return [
+    ...(withParent && r.parent ? [r.parent] : []),
+    ...(r.dependencies ?? []),
+    ...Object.values(r.propertyDependencies ?? {}).flat(),
+    ...(r.deletedWith ? [r.deletedWith] : []),
+    ...(r.provider ? [providerUrn(r.provider)] : []),
+  ];
+}
 
 /** Pulumi's default provider: "default", or "default_1_2_3" for a version (not a user's "defaultHost"). */
 function isDefaultProvider(urn: string): boolean {

@@ -6,6 +6,7 @@ import { checkProviderConfig, PACKAGE, type ProviderConfig } from "../resources"
 import type { CheckFailure, DiffKind, PropertyMap, Provider } from "../resources/provider";
 import { BERTH_VERSION } from "../state/checkpoint";
 import { UNKNOWN, containsUnknown } from "../values";
+import { packageSchema } from "./schema";
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- the generated stubs are untyped JavaScript */
 type Stub = any;
@@ -61,6 +62,11 @@ export async function serveProvider(providersFor: ProvidersFor, programDir = pro
     return provider;
   };
   const nameOf = (req: Stub) => req.getName?.() || req.getUrn().split("::").pop();
+  // What the program declared so far, as the embedded engine knows it: Pulumi checks each resource (and each
+  // replacement, again without its olds) before anything that takes its outputs, and one plugin process serves
+  // one deployment. So a container referring to the new name of a Volume or Network being replaced finds it here,
+  // though the host has no such object yet during a preview.
+  const declared = new Map<string, { urn: string; inputs: PropertyMap }>();
 
   const unary = (work: (req: Stub) => Promise<Stub> | Stub) => (call: Stub, cb: grpc.sendUnaryData<Stub>) => {
     Promise.resolve()
@@ -85,7 +91,7 @@ export async function serveProvider(providersFor: ProvidersFor, programDir = pro
     }),
     getSchema: unary(() => {
       const res = new pb.GetSchemaResponse();
-      res.setSchema(JSON.stringify({ name: PACKAGE, version: BERTH_VERSION }));
+      res.setSchema(JSON.stringify(packageSchema()));
       return res;
     }),
     checkConfig: unary((req) => {
@@ -118,13 +124,16 @@ export async function serveProvider(providersFor: ProvidersFor, programDir = pro
       const urn = req.getUrn();
       const olds = req.getOlds() ? toJs(req.getOlds()) : undefined;
       const seed = Buffer.from(req.getRandomseed_asU8?.() ?? []).toString("hex") || urn;
-      const checked = await providerOf(urn, req.getType?.()).check({
+      const provider = providerOf(urn, req.getType?.());
+      const checked = await provider.check({
         urn,
         name: nameOf(req),
         olds: olds && Object.keys(olds).length > 0 ? olds : undefined,
         news: toJs(req.getNews()),
         randomSeed: seed,
+        declared,
       });
+      if (checked.failures.length === 0) for (const claim of provider.claims(checked.inputs)) declared.set(claim, { urn, inputs: checked.inputs });
       const res = new pb.CheckResponse();
       res.setInputs(toStruct(checked.inputs));
       res.setFailuresList(failuresOf(checked.failures));

@@ -1,6 +1,7 @@
 import type { z } from "zod";
 import { ContainerArgs, ContainerOutputs } from "../../sdk/schema";
 import type { ContainerInfo, ContainerSpec, Runtime } from "../../native/runtime";
+import { DEFAULT_NETWORK } from "../../native/network/networks";
 import { imageClaim } from "./image";
 import { isAutonamed, type Kind } from "./kind";
 import { volumeFailures } from "./volume";
@@ -38,6 +39,36 @@ const specOf = (inputs: Args): ContainerSpec => ({
   ...runtimeSpecOf(inputs),
 });
 
+/**
+ * The inputs that would make this spec, for an import: what the process, its mounts and its networking say (the
+ * run options and limits are not read back; a program adds them).
+ */
+function inputsOfSpec(spec: ContainerSpec): Partial<Args> {
+  const [only, ...more] = spec.networks ?? [];
+  const plain = only && more.length === 0 && !only.ip && !only.aliases?.length && !only.mac;
+  return {
+    name: spec.name,
+    image: spec.image,
+    entrypoint: spec.entrypoint,
+    command: spec.command,
+    env: spec.env,
+    workdir: spec.workdir,
+    hostname: spec.hostname,
+    ...(spec.networkMode !== DEFAULT_NETWORK && { networkMode: spec.networkMode }),
+    ...(plain ? { network: only.network } : { networks: spec.networks }),
+    ports: spec.ports?.map((p) => ({ containerPort: p.containerPort, ...(p.hostPort ? { hostPort: p.hostPort } : {}), hostIp: p.hostIp, protocol: p.protocol })),
+    publishAll: spec.publishAll,
+    domainname: spec.domainname,
+    dns: spec.dns,
+    dnsSearch: spec.dnsSearch,
+    dnsOptions: spec.dnsOptions,
+    extraHosts: spec.extraHosts,
+    links: spec.links,
+    interfaces: spec.interfaces,
+    volumes: spec.mounts?.map((m) => ({ volume: m.volume, target: m.target, ...(m.readOnly ? { readOnly: true } : {}) })),
+  };
+}
+
 export function containerKind(runtime: Runtime): Kind<Args, Outs> {
   return {
     args: ContainerArgs,
@@ -71,6 +102,10 @@ export function containerKind(runtime: Runtime): Kind<Args, Outs> {
     async read(id) {
       const info = await runtime.containers.inspect(id);
       return info && outputsOf(info);
+    },
+    async importInputs(id, outputs) {
+      const spec = (await runtime.containers.inspect(id))?.spec;
+      return spec ? inputsOfSpec(spec) : { name: outputs.name, image: outputs.imageId };
     },
     // Limits, restart policy and stop timeout change under the running container (as `docker update` does);
     // declared interfaces are changed under the running process by the runtime's ensure.

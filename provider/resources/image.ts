@@ -155,15 +155,27 @@ export function imageKind(runtime: Runtime, cwd: string): Kind<Args, Outs> {
     previewOutputs: (inputs) => ({ ref: normalizeRef(inputs.name), imageId: UNKNOWN }),
     idOf: (inputs) => normalizeRef(inputs.name),
     async create(inputs) {
-      const outputs = await make(inputs);
-      return { id: outputs.ref, outputs };
+      // The name may be shared (with the image this replaces, with another stack's): each user is counted, so
+      // the other's delete drops only its own use and the name stays on this image.
+      const ref = normalizeRef(inputs.name);
+      await runtime.images.hold(ref);
+      try {
+        const outputs = await make(inputs);
+        return { id: outputs.ref, outputs };
+      } catch (e) {
+        await runtime.images.remove(ref).catch(() => undefined);
+        throw e;
+      }
     },
     update: (_id, _olds, news) => make(news),
     async read(id, _inputs, outputs) {
       const info = await runtime.images.inspect(id);
-      // The ref now names other content (re-tagged by hand): the image this resource made is gone.
-      return info && info.id === outputs.imageId ? outputsOf(info, outputs.repoDigests ?? []) : undefined;
+      // The ref now names other content (re-tagged by hand): the image this resource made is gone. An import
+      // knows no content yet.
+      return info && (outputs.imageId === undefined || info.id === outputs.imageId) ? outputsOf(info, outputs.repoDigests ?? []) : undefined;
     },
+    // The store does not record where an image came from: the program states the source (an `import` option).
+    importInputs: async (_id, outputs) => ({ name: outputs.ref }),
     delete: (id) => runtime.images.remove(id),
     // One ref names one image: the old one is dropped before the new one takes its name.
     exclusive: (olds, news) => normalizeRef(olds.name) === normalizeRef(news.name),

@@ -5,7 +5,7 @@ import { revealAll } from "../values";
 import type { CheckFailure, PropertyMap } from "./provider";
 import { containerKind } from "./container";
 import { imageKind } from "./image";
-import { checkFailures, type Declared, KindProvider } from "./kind";
+import { checkFailures, KindProvider } from "./kind";
 import { networkKind } from "./network";
 import type { Provider } from "./provider";
 import { volumeKind } from "./volume";
@@ -13,13 +13,12 @@ import { registryKind } from "./registry";
 
 /** berth's provider for each resource type token, over one runtime. `cwd` anchors relative paths in inputs. */
 export function berthProviders(runtime: Runtime, cwd: string): Map<string, Provider> {
-  const seen = new Map<string, Declared>();
   return new Map<string, Provider>([
-    ["berth:index:Image", new KindProvider("berth:index:Image", imageKind(runtime, cwd), seen)],
-    ["berth:index:Network", new KindProvider("berth:index:Network", networkKind(runtime), seen)],
-    ["berth:index:Volume", new KindProvider("berth:index:Volume", volumeKind(runtime), seen)],
-    ["berth:index:Container", new KindProvider("berth:index:Container", containerKind(runtime), seen)],
-    ["berth:index:Registry", new KindProvider("berth:index:Registry", registryKind(runtime, cwd), seen)],
+    ["berth:index:Image", new KindProvider("berth:index:Image", imageKind(runtime, cwd))],
+    ["berth:index:Network", new KindProvider("berth:index:Network", networkKind(runtime))],
+    ["berth:index:Volume", new KindProvider("berth:index:Volume", volumeKind(runtime))],
+    ["berth:index:Container", new KindProvider("berth:index:Container", containerKind(runtime))],
+    ["berth:index:Registry", new KindProvider("berth:index:Registry", registryKind(runtime, cwd))],
   ]);
 }
 

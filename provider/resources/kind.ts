@@ -41,6 +41,11 @@ export interface Kind<Args extends PropertyMap, Outs extends PropertyMap> {
   idOf(inputs: Args): string;
   /** undefined: gone from the host. */
   read(id: string, inputs: Args, outputs: Outs): Promise<Outs | undefined>;
+  /**
+   * The inputs a program would write for an object read by id alone (import), when the outputs do not say them all.
+   * Default: the outputs named like inputs, empty ones left out.
+   */
+  importInputs?(id: string, outputs: Outs): Promise<Partial<Args>>;
   /** In-place changes; only called when no replacing field changed. */
   update?(id: string, olds: Args, news: Args, oldOutputs: Outs): Promise<Outs>;
   delete(id: string, outputs: Outs): Promise<void>;
@@ -54,14 +59,9 @@ export interface Kind<Args extends PropertyMap, Outs extends PropertyMap> {
 export class KindProvider<Args extends PropertyMap, Outs extends PropertyMap> implements Provider {
   private readonly replaceFields: Set<string>;
 
-  /**
-   * @param seen What this provider process checked so far, shared by every type: the program-wide view when the
-   * caller (the Pulumi CLI's plugin protocol) sends none.
-   */
   constructor(
     readonly token: string,
     private readonly kind: Kind<Args, Outs>,
-    private readonly seen: Map<string, Declared> = new Map(),
   ) {
     this.replaceFields = replaceOnChangeFields(kind.args);
   }
@@ -91,11 +91,8 @@ export class KindProvider<Args extends PropertyMap, Outs extends PropertyMap> im
     if (failures.length > 0) return { inputs, failures };
     if (autonamed) inputs[DEFAULTS] = ["name"];
     if (!this.kind.prepare) return { inputs, failures: [] };
-    const declared = req.declared ?? this.seen;
+    const declared = req.declared ?? new Map();
     const prepared = await this.kind.prepare(inputs as Args, { declared, urn: req.urn, olds: req.olds ?? req.replacing });
-    if (prepared.failures.length === 0 && !containsUnknown(inputs)) {
-      for (const claim of this.claims(prepared.inputs)) this.seen.set(claim, { urn: req.urn, inputs: prepared.inputs });
-    }
     if (!containsUnknown(inputs)) return prepared;
     // What prepare derives from a field holding an unknown is not known either.
     const kept = Object.fromEntries(Object.entries(prepared.inputs).map(([k, v]) => [k, containsUnknown(inputs[k]) ? inputs[k] : v]));
@@ -139,13 +136,15 @@ export class KindProvider<Args extends PropertyMap, Outs extends PropertyMap> im
     if (!outputs) return undefined;
     const secret = [...secretKeys(req.inputs), ...secretKeys(req.outputs)];
     // An import knows no inputs yet: they are what the object says of the fields the schema takes.
-    const known = Object.keys(req.inputs).length > 0 ? req.inputs : this.inputsOf(outputs);
+    const known = Object.keys(req.inputs).length > 0 ? req.inputs : await this.importInputs(req.id, outputs);
     return { id: req.id, inputs: known, outputs: keepSecret({ ...inputs, ...outputs }, secret) };
   }
 
-  private inputsOf(outputs: Outs): PropertyMap {
+  /** What a program declaring this object would write: no `labels: {}` where it would write nothing. */
+  private async importInputs(id: string, outputs: Outs): Promise<PropertyMap> {
     const fields = Object.keys(this.kind.args.shape);
-    return Object.fromEntries(Object.entries(outputs).filter(([k, v]) => fields.includes(k) && v !== undefined));
+    const inputs: PropertyMap = this.kind.importInputs ? await this.kind.importInputs(id, outputs) : outputs;
+    return Object.fromEntries(Object.entries(inputs).filter(([k, v]) => fields.includes(k) && !isEmpty(v)));
   }
 
   async update(req: UpdateRequest): Promise<UpdateResponse> {
@@ -168,6 +167,9 @@ export class KindProvider<Args extends PropertyMap, Outs extends PropertyMap> im
 }
 
 const reveal = (props: PropertyMap) => revealAll(props) as PropertyMap;
+
+const isEmpty = (v: unknown) =>
+  v === undefined || (Array.isArray(v) && v.length === 0) || (typeof v === "object" && v !== null && Object.keys(v).length === 0);
 
 /** A schema issue as check failures naming each property; an unknown key names the keys that are valid. */
 export function checkFailures(issue: z.core.$ZodIssue, schema: z.ZodObject): CheckFailure[] {

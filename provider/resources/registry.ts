@@ -67,6 +67,13 @@ export function registryKind(runtime: Runtime, cwd: string): Kind<Args, Outs> {
       const info = await runtime.registries.inspect(id);
       return info && outputsOf(info);
     },
+    async importInputs(id, outputs) {
+      const spec = (await runtime.registries.inspect(id))?.spec;
+      if (!spec) return { name: outputs.name };
+      // The storage is a volume's mountpoint, <root>/volumes/<name>/_data (one on a host directory is not found).
+      const volume = /\/volumes\/([^/]+)\/_data$/.exec(spec.storage)?.[1] ?? spec.storage;
+      return { name: spec.name, address: spec.address, port: spec.port, volume, users: spec.users, tls: spec.tls };
+    },
     delete: (id) => runtime.registries.remove(id),
     drift: (outputs) => (outputs.status === "running" ? [] : [{ property: "status", replace: false }]),
     exclusive: (olds, news) => (!isAutonamed(news) && olds.name === news.name) || listenClaim(olds) === listenClaim(news),

@@ -46,11 +46,13 @@ export function parsePortString(s: string): PortForm | undefined {
 export const PortArgs = z.union(
   [
     z.strictObject({
+      /** The port inside the container. */
       containerPort: port,
       /** Omitted: a free port is picked, reported in the ports output (Docker's "ip::ctr"). */
       hostPort: port.optional(),
       /** Host address to publish on (default "0.0.0.0", every address). */
       hostIp: ipv4.optional(),
+      /** "tcp" (default) or "udp". */
       protocol: z.enum(["tcp", "udp"], { error: 'must be "tcp" or "udp"' }).optional(),
     }),
     z.string().refine(
@@ -77,6 +79,7 @@ export const InterfaceArgs = z.strictObject({
   }),
   /** "02:…", or "U:<text>" for a MAC derived from the text that stays the same across re-creations. */
   mac: z.string().regex(/^(U:.+|([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2})$/, { error: 'must be a MAC or "U:<text>"' }).optional(),
+  /** 802.1q VLAN id (1-4094) of the link to a host NIC. */
   vlan: z.number().int().min(1, { error: "vlan id must be between 1-4094" }).max(4094, { error: "vlan id must be between 1-4094" }).optional(),
 });
 
@@ -94,12 +97,17 @@ export const ContainerNetworkArgs = {
   ),
   /** Networks to join, each with an optional static address, aliases and MAC; eth0, eth1, … in this order. */
   networks: replaces(z.array(NetworkAttachmentArgs).optional()),
+  /** Ports to publish on the host: objects, or Docker's -p strings such as "127.0.0.1:8080:80". */
   ports: replaces(z.array(PortArgs).optional()),
   /** Publish every port the image exposes on a free host port (Docker's -P). */
   publishAll: replaces(z.boolean().optional()),
+  /** The container's NIS domain name (Docker's --domainname). */
   domainname: replaces(hostName.optional()),
+  /** Name servers for the container's /etc/resolv.conf (Docker's --dns). */
   dns: replaces(z.array(ipv4).optional()),
+  /** Search domains for /etc/resolv.conf (Docker's --dns-search). */
   dnsSearch: replaces(z.array(hostName).optional()),
+  /** Resolver options for /etc/resolv.conf, e.g. "ndots:2" (Docker's --dns-option). */
   dnsOptions: replaces(z.array(z.string().regex(/^[a-z0-9-]+(:\d+)?$/, { error: 'must be an option such as "ndots:2"' })).optional()),
   /** "host:ip" lines for /etc/hosts (Docker's --add-host). */
   extraHosts: replaces(

@@ -58,9 +58,13 @@ export const HealthcheckArgs = z.strictObject({
   test: z.array(z.string()).min(1).refine((t) => ["CMD", "CMD-SHELL", "NONE"].includes(t[0]) && (t[0] === "NONE" || t.length > 1), {
     error: 'must be ["CMD", exe, ...args], ["CMD-SHELL", "command"] or ["NONE"]',
   }),
+  /** Time between checks (default 30s). */
   interval: duration.optional(),
+  /** Time a check may take before it counts as failed (default 30s). */
   timeout: duration.optional(),
+  /** Time after start during which failures do not count (default 0). */
   startPeriod: duration.optional(),
+  /** Consecutive failures that make the container unhealthy (default 3). */
   retries: z.number().int().min(0, { error: "cannot be negative" }).optional(),
 });
 
@@ -70,12 +74,16 @@ export const BindMountArgs = z.strictObject({
     error: (issue) =>
       `"${String(issue.input)}" is not an absolute path: a host directory must be given as an absolute path (a name would be a volume)`,
   }),
+  /** Absolute path inside the container. */
   target: absolutePath,
+  /** Mount read-only. */
   readOnly: z.boolean().optional(),
 });
 
 export const TmpfsArgs = z.strictObject({
+  /** Absolute path inside the container. */
   target: absolutePath,
+  /** Size limit of the tmpfs (default unlimited, up to half the host's memory). */
   size: byteSize.optional(),
   /** Octal mode of the mount's root, e.g. "1777". */
   mode: z.string().regex(/^[0-7]{3,4}$/, { error: 'must be an octal mode such as "1777"' }).optional(),
@@ -84,37 +92,53 @@ export const TmpfsArgs = z.strictObject({
 export const ContainerRuntimeArgs = {
   /** USER: "name", "uid", "name:group" or "uid:gid" (default: the image's). */
   user: replaces(z.string().regex(/^[^:\s]+(:[^:\s]+)?$/, { error: 'must be "user", "uid", "user:group" or "uid:gid"' }).optional()),
+  /** Metadata recorded with the container (Docker's --label). */
   labels: replaces(z.record(z.string(), z.string()).optional()),
   /** Signal sent to stop the container (default SIGTERM), then SIGKILL after stopTimeout. */
   stopSignal: replaces(z.string().regex(SIGNAL, { error: "must be a signal such as SIGTERM, SIGINT or 15" }).optional()),
+  /** Mount the container's root filesystem read-only (Docker's --read-only). */
   readOnly: replaces(z.boolean().optional()),
+  /** tmpfs mounts (Docker's --tmpfs). */
   tmpfs: replaces(z.array(TmpfsArgs).optional()),
+  /** Host directories mounted into the container (Docker's -v /host:/path). */
   binds: replaces(z.array(BindMountArgs).optional()),
   /** Anonymous volumes: fresh data directories mounted at these paths (kept until the container is deleted). */
   anonymousVolumes: replaces(z.array(absolutePath).optional()),
   /** Mount every volume another berth container mounts, at the same paths ("NAME" or "NAME:ro"). */
   volumesFrom: replaces(z.array(z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}(:(ro|rw))?$/, { error: 'must be "CONTAINER" or "CONTAINER:ro"' })).optional()),
+  /** Capabilities to add, e.g. NET_ADMIN (Docker's --cap-add). */
   capAdd: replaces(z.array(capability).optional()),
+  /** Capabilities to drop, or ALL (Docker's --cap-drop). */
   capDrop: replaces(z.array(capability).optional()),
+  /** Every capability and device, no confinement (Docker's --privileged). */
   privileged: replaces(z.boolean().optional()),
   /** Host devices: "/dev/fuse" or "/dev/sda:/dev/xvda:rwm". */
   devices: replaces(z.array(z.string().regex(/^\/[^:]+(:\/[^:]+)?(:[rwm]{1,3})?$/, { error: 'must be "/dev/HOST[:/dev/CONTAINER][:rwm]"' })).optional()),
+  /** Resource limits of the container's processes (Docker's --ulimit). */
   ulimits: replaces(z.array(z.strictObject({
+    /** The limit, e.g. nofile or nproc. */
     name: z.enum(["core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice", "nofile", "nproc", "rss", "rtprio", "rttime", "sigpending", "stack", "as"], { error: "must be a ulimit name such as nofile or nproc" }),
+    /** Soft limit (-1 for unlimited). */
     soft: z.number().int().min(-1),
+    /** Hard limit (-1 for unlimited). */
     hard: z.number().int().min(-1),
   })).optional()),
   /** Namespaced sysctls only (checked in checkRuntimeArgs, where the message can name the key). */
   sysctls: replaces(z.record(z.string(), z.string()).optional()),
+  /** Share the host's or another container's PID namespace (Docker's --pid). */
   pid: replaces(namespaceMode.optional()),
+  /** Share the host's or another container's IPC namespace (Docker's --ipc). */
   ipc: replaces(namespaceMode.optional()),
+  /** "host": use the host's host name and domain (Docker's --uts). */
   uts: replaces(z.literal("host", { error: 'must be "host"' }).optional()),
 
   /** Memory limit (Docker's -m); at least 6m. */
   memory: byteSize.optional(),
   /** Memory plus swap (Docker's --memory-swap): at least memory; -1 for unlimited swap. Default twice memory. */
   memorySwap: z.union([z.literal(-1), byteSize]).optional(),
+  /** Soft memory limit, below memory (Docker's --memory-reservation). */
   memoryReservation: byteSize.optional(),
+  /** Do not OOM-kill the container's processes (Docker's --oom-kill-disable). */
   oomKillDisable: z.boolean().optional(),
   /** Relative CPU weight (Docker's --cpu-shares, default 1024); at least 2. */
   cpuShares: z.number().int().min(2, { error: "the minimum allowed cpu-shares is 2" }).max(262144).optional(),
@@ -126,9 +150,13 @@ export const ContainerRuntimeArgs = {
   pidsLimit: z.number().int().min(-1).optional(),
   /** Relative block I/O weight, 10-1000. */
   blkioWeight: z.number().int().min(10, { error: "must be between 10 and 1000" }).max(1000, { error: "must be between 10 and 1000" }).optional(),
+  /** Read bytes per second from a device (Docker's --device-read-bps). */
   deviceReadBps: z.array(throttle).optional(),
+  /** Write bytes per second to a device (Docker's --device-write-bps). */
   deviceWriteBps: z.array(throttle).optional(),
+  /** Read operations per second from a device (Docker's --device-read-iops). */
   deviceReadIops: z.array(throttle).optional(),
+  /** Write operations per second to a device (Docker's --device-write-iops). */
   deviceWriteIops: z.array(throttle).optional(),
   /** "no" (default), "always", "unless-stopped", "on-failure" or "on-failure:N". */
   restart: RestartPolicy.optional(),

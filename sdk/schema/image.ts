@@ -11,11 +11,17 @@ export const imageRef = z.string().regex(/^([a-z0-9.-]+(:\d+)?\/)?[a-z0-9][a-z0-
 });
 
 export const ImageConfig = z.strictObject({
+  /** CMD: the default command. */
   cmd: z.array(z.string()).optional(),
+  /** ENTRYPOINT: what the command is passed to. */
   entrypoint: z.array(z.string()).optional(),
+  /** ENV entries, "KEY=value". */
   env: z.array(envPair).optional(),
+  /** WORKDIR: the command's working directory. */
   workdir: absolutePath.optional(),
+  /** USER the command runs as. */
   user: z.string().optional(),
+  /** EXPOSE: ports such as "80/tcp" (publishAll publishes them). */
   exposedPorts: z.array(exposedPort).optional(),
 });
 
@@ -35,6 +41,7 @@ export const BuildArgs = z.strictObject({
 });
 
 export const RegistryAuthArgs = z.strictObject({
+  /** The registry user. */
   username: z.string().min(1, { error: "must name the registry user" }),
   /** Pass it as a Pulumi secret; berth keeps it out of the state (only the username is recorded). */
   password: z.string().min(1, { error: "must not be empty" }).optional(),
@@ -47,6 +54,7 @@ export const ImageArgs = z
     /** Source: a tarball of a root filesystem, imported as a one-layer image (relative to the program's directory). */
     rootfs: replaces(
       z.strictObject({
+        /** A tar of the root filesystem (relative to the program's directory). */
         tarball: z.string().min(1, { error: "must name a tar file" }),
         /** "sha256:…" of the tarball. berth fills it in; set it to pin the content (a different file is refused). */
         digest: sha256.optional(),
@@ -55,9 +63,19 @@ export const ImageArgs = z
     /** Source: a Dockerfile build. A changed context file, Dockerfile or arg rebuilds the image in place. */
     build: BuildArgs.optional(),
     /** Source: an image on a registry, "host[:port]/name[:tag|@digest]". berth records the digest it points at. */
-    pull: z.strictObject({ ref: z.string().min(1), digest: sha256.optional() }).optional(),
+    pull: z.strictObject({
+      /** The image on its registry, e.g. "127.0.0.1:5000/web:1". */
+      ref: z.string().min(1),
+      /** "sha256:…" of the manifest. berth fills it in; set it to pin the image (other content is refused). */
+      digest: sha256.optional(),
+    }).optional(),
     /** Source: a `docker save` tar, or an OCI image layout (directory or tar), e.g. from skopeo or umoci. */
-    archive: z.strictObject({ path: z.string().min(1), digest: sha256.optional() }).optional(),
+    archive: z.strictObject({
+      /** The tar or layout directory (relative to the program's directory). */
+      path: z.string().min(1),
+      /** "sha256:…" of the archive. berth fills it in; set it to pin the content (a different file is refused). */
+      digest: sha256.optional(),
+    }).optional(),
     /** Image config of a rootfs import. */
     config: replaces(ImageConfig.optional()),
     /** Push the image to the registry its name starts with ("127.0.0.1:5000/web:1") after making it. */
@@ -65,7 +83,9 @@ export const ImageArgs = z
     /** Credentials for pull and push (else ~/.docker/config.json's), and whether the registry speaks plain HTTP. */
     registry: z
       .strictObject({
+        /** User and password for the registry. */
         auth: RegistryAuthArgs.optional(),
+        /** Speak plain HTTP to the registry (loopback registries always may). */
         insecure: z.boolean().optional(),
         /** PEM file of a CA to trust (relative to the program's directory), e.g. a berth Registry's own certificate. */
         ca: z.string().min(1).optional(),
@@ -93,6 +113,7 @@ export const ImageArgs = z
   });
 
 export const ImageOutputs = z.object({
+  /** The reference the image is stored under, normalized (":latest" added when no tag was given). */
   ref: z.string(),
   /** "sha256:…" of the image config: changes whenever the content or config does. */
   imageId: z.string(),
@@ -100,5 +121,6 @@ export const ImageOutputs = z.object({
   repoDigests: z.array(z.string()),
   /** Uncompressed layer digests, bottom first. */
   layers: z.array(z.string()),
+  /** Bytes of all layer blobs (compressed, as stored). */
   size: z.number(),
 });

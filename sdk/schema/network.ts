@@ -18,6 +18,7 @@ export const NetworkArgs = z.strictObject({
   nat: z.boolean().optional(),
   /** No traffic between the network and anything beyond the host (Docker's --internal). Changed in place. */
   internal: z.boolean().optional(),
+  /** MTU of the bridge and of the containers' interfaces on it (68-65535; default the kernel's 1500). */
   mtu: replaces(z.number().int().min(68, { error: "must be 68-65535" }).max(65535, { error: "must be 68-65535" }).optional()),
   /** bridge: the device's name (default "bt" + a hash of the network name). */
   bridgeName: replaces(ifname.optional()),

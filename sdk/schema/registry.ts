@@ -2,6 +2,7 @@ import { z } from "zod";
 import { ipv4, objectName, port, replaces } from "./fields";
 
 export const RegistryUserArgs = z.strictObject({
+  /** The user's login name. */
   username: z.string().regex(/^[^:\s]+$/, { error: "must be a user name without ':' or spaces" }),
   /** Pass it as a Pulumi secret. berth stores only its bcrypt hash (passwordHash), never the password. */
   password: z.string().min(1, { error: "must not be empty" }).optional(),
@@ -15,13 +16,21 @@ export const RegistryArgs = z
     name: replaces(objectName.optional()),
     /** Host address to listen on (default "127.0.0.1"). */
     address: replaces(ipv4.optional()),
+    /** Host port to listen on. */
     port: replaces(port),
     /** A berth Volume holding the registry's data: it outlives the registry being replaced or deleted. */
     volume: replaces(objectName),
     /** htpasswd users; without any, the registry needs no login. Changed in place (the registry restarts). */
     users: z.array(RegistryUserArgs).optional(),
     /** Serve HTTPS with this certificate and key (PEM files, relative to the program's directory). */
-    tls: replaces(z.strictObject({ certificate: z.string().min(1), key: z.string().min(1) }).optional()),
+    tls: replaces(
+      z.strictObject({
+        /** PEM certificate file. */
+        certificate: z.string().min(1),
+        /** PEM private key file of the certificate. */
+        key: z.string().min(1),
+      }).optional(),
+    ),
   })
   .check((ctx) => {
     for (const [i, u] of (ctx.value.users ?? []).entries()) {

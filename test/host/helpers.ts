@@ -4,6 +4,7 @@ import * as fs from "node:fs";
 import * as http from "node:http";
 import * as path from "node:path";
 import { freePort as kernelFreePort } from "../../native/network/portmap";
+import { supervisorPid } from "../../native/supervise/launch";
 
 export const REPO = path.resolve(__dirname, "../..");
 export const QUICKSTART = path.join(REPO, "examples/quickstart");
@@ -100,4 +101,48 @@ export async function waitFor<T>(what: string, probe: () => T | undefined, timeo
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, everyMs));
   }
+}
+
+function onPath(bin: string): string | undefined {
+  try {
+    return execFileSync("sh", ["-c", `command -v ${bin}`], { encoding: "utf8" }).trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A `pulumi` binary (with pulumi-language-nodejs beside it) on PATH; CI has none, and tests needing it skip. */
+export const PULUMI = onPath("pulumi");
+
+/**
+ * The Pulumi CLI on a scratch file backend and home, with berth's plugin (bin/) on PATH and `berthRoot` as the
+ * host state: `run(cwd, stack, ...args)` runs one non-interactive command on that stack.
+ */
+export function pulumiCli(scratch: string, berthRoot: string) {
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    PATH: `${path.join(REPO, "bin")}:${process.env.PATH}`,
+    PULUMI_HOME: path.join(scratch, "home"),
+    PULUMI_BACKEND_URL: `file://${scratch}`,
+    PULUMI_CONFIG_PASSPHRASE: "berth-test",
+    PULUMI_SKIP_UPDATE_CHECK: "true",
+    PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
+    BERTH_ROOT: berthRoot,
+  };
+  const run = (cwd: string, stack: string, ...args: string[]) =>
+    new Promise<CliResult>((resolve) => {
+      const child = spawn(PULUMI!, [...args, "--stack", stack, "--non-interactive", "--cwd", cwd], { env });
+      let stdout = "";
+      let stderr = "";
+      child.stdout.on("data", (d) => (stdout += d));
+      child.stderr.on("data", (d) => (stderr += d));
+      child.on("close", (code) => resolve({ code: code ?? 1, stdout, stderr }));
+    });
+  return { env, run };
+}
+
+/** Stops the supervisor a test's berth root started (it would exit 5 s after its last container anyway). */
+export function stopSupervisor(root: string): void {
+  const pid = supervisorPid(root);
+  if (pid) process.kill(pid, "SIGTERM");
 }

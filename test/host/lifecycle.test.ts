@@ -7,9 +7,10 @@ import * as path from "node:path";
 import { randomBytes } from "node:crypto";
 import { execFileSync, spawnSync } from "node:child_process";
 import { createNativeRuntime, type ContainerSpec, type ContainerState, type Runtime } from "../../native";
-import { supervisorPid } from "../../native/supervise/launch";
+import { supervisorPid, supervisorRunning } from "../../native/supervise/launch";
 import { cgroupFile } from "../../native/supervise/cgroup";
 import { REPO, waitFor } from "./helpers";
+import { statusText } from "../../provider/cli/containers";
 
 const tag = randomBytes(3).toString("hex");
 const name = (what: string) => `tl${tag}${what}`;
@@ -29,6 +30,11 @@ async function run(what: string, extra: Partial<ContainerSpec> = {}) {
   made.push(n);
   return rt.containers.run({ name: n, image: "bb", command: ["sleep", "600"], stopTimeout: 1, ...extra });
 }
+
+const parentOf = (pid: number): number => {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+  return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+};
 
 /** The container's command: the child of berth's init. */
 const commandPid = (init: number): number => Number(sh("pgrep", ["-P", String(init)]).trim());
@@ -207,20 +213,57 @@ describe("supervision", () => {
     expect((await until(c, "running", (st) => st.status === "running")).restartCount).toBe(0);
   });
 
-  it("survives its supervisor's SIGKILL: containers keep running and the next one re-adopts them", async () => {
+  it("comes back by itself after its supervisor's SIGKILL: a dead container is restarted within 5 s, no command run", async () => {
     const c = name("adopt");
     await run("adopt", { restart: "always" });
     const before = await until(c, "running", (st) => st.status === "running");
     const supervisor = supervisorPid(root)!;
+    const watchdog = parentOf(supervisor);
+    expect(fs.readFileSync(`/proc/${watchdog}/cmdline`, "utf8")).toContain("berth-watchdog");
     process.kill(supervisor, "SIGKILL");
     await waitFor("the supervisor to die", () => (fs.existsSync(`/proc/${supervisor}`) ? undefined : true));
     expect((await rt.containers.inspect(c))!.pid).toBe(before.pid);
-    // The container dies while nothing supervises it; a new supervisor finds out and applies the policy.
+    // The container dies right after; nothing but the watchdog is there to bring a supervisor back.
+    const killedAt = Date.now();
     process.kill(commandPid(before.pid!), "SIGKILL");
-    await run("adopt2");
-    expect(supervisorPid(root)).not.toBe(supervisor);
-    const after = await until(c, "a restart", (st) => st.status === "running" && st.restartCount === 1);
+    const after = await until(c, "a restart", (st) => st.status === "running" && st.restartCount === 1, 5000);
+    console.log(`restarted ${Date.now() - killedAt} ms after the supervisor's SIGKILL`);
     expect(after.pid).not.toBe(before.pid);
+    expect(supervisorPid(root)).not.toBe(supervisor);
+    expect(parentOf(supervisorPid(root)!)).toBe(watchdog);
+  });
+
+  it("replaces a killed watchdog, and after both die the next command brings a supervisor back", async () => {
+    const c = name("pair");
+    await run("pair", { restart: "always" });
+    await until(c, "running", (st) => st.status === "running");
+    const supervisor = supervisorPid(root)!;
+    const watchdog = parentOf(supervisor);
+    process.kill(watchdog, "SIGKILL");
+    // The orphaned supervisor starts a new pair and steps down.
+    const next = await waitFor("a new supervisor", () => {
+      const pid = supervisorPid(root);
+      return pid !== undefined && pid !== supervisor && parentOf(pid) !== watchdog ? pid : undefined;
+    });
+    expect(fs.readFileSync(`/proc/${parentOf(next)}/cmdline`, "utf8")).toContain("berth-watchdog");
+    // A double fault: both killed at once. ps and inspect tell the truth meanwhile, and the next runtime opened on
+    // the root (any berth command) starts a supervisor again.
+    const pair = [parentOf(next), next];
+    for (const pid of pair) process.kill(pid, "SIGKILL");
+    await waitFor("both to die", () => (pair.some((p) => fs.existsSync(`/proc/${p}`)) ? undefined : true));
+    const running = (await state(c))!;
+    process.kill(commandPid(running.pid!), "SIGKILL");
+    let seen = await rt.containers.inspect(c);
+    for (const deadline = Date.now() + 5000; seen?.status !== "stopped" && Date.now() < deadline; ) {
+      await new Promise((r) => setTimeout(r, 50));
+      seen = await rt.containers.inspect(c);
+    }
+    expect(seen!.state).toMatchObject({ status: "exited", exitCode: 137 });
+    expect(statusText(seen!)).toMatch(/^Exited \(137\) \d+ seconds? ago$/);
+    expect(Date.parse(seen!.state!.finishedAt!)).toBeGreaterThan(Date.now() - 10_000);
+    expect(supervisorRunning(root)).toBe(false);
+    createNativeRuntime({ root });
+    await until(c, "a restart", (st) => st.status === "running" && st.restartCount >= 1, 5000);
   });
 
   it("health goes starting → healthy → unhealthy", async () => {

@@ -208,4 +208,35 @@ describe("pulumi-resource-berth over gRPC", () => {
     expect(hostObjects().runc).not.toContain(`berth-${web.id}`);
     expect(hostObjects().links).not.toContain(net.outputs.bridge);
   });
+
+  it("checks a container against the names the program declared: a replaced Volume's or Network's new one", async () => {
+    // As `pulumi preview` replaces an autonamed Volume and Network: each is checked again without its olds (a
+    // fresh name), created only in preview (nothing on the host), then the container is checked with those names.
+    const subnet = `10.${150 + (process.pid % 40)}.78.0/24`;
+    const volume = await check("berth:index:Volume", "data", { labels: { generation: "2" } });
+    const network = await check("berth:index:Network", "net2", { subnet });
+    for (const [type, name, inputs] of [["berth:index:Volume", "data", volume.inputs], ["berth:index:Network", "net2", network.inputs]] as const) {
+      expect((await read(type, urnOf(type, name), inputs.name as string)).id).toBe(""); // not on the host
+      expect((await create(type, name, inputs, true)).outputs.name).toBe(inputs.name);
+    }
+    const image = (await check("berth:index:Image", "base", { name: "plugintest:latest", rootfs: { tarball: "busybox-rootfs.tar" }, config: { cmd: ["sh"] } })).inputs;
+    const app = { image: "plugintest:latest", network: network.inputs.name, volumes: [{ volume: volume.inputs.name, target: "/data" }] };
+    expect(image.name).toBe("plugintest:latest");
+    expect((await check("berth:index:Container", "app", app)).failures).toEqual([]);
+    // A name nothing declared is still refused, naming the property.
+    const stray = await check("berth:index:Container", "stray", { ...app, network: "no-such-net", volumes: [{ volume: "no-such-volume", target: "/data" }] });
+    expect(stray.failures.map(([property]: [string]) => property).sort()).toEqual(["network", "volumes[0].volume"]);
+  });
+
+  it("serves a package schema with every type, for codegen and `pulumi import`", async () => {
+    const res = await call("getSchema", new pb.GetSchemaRequest());
+    const schema = JSON.parse(res.getSchema());
+    expect(schema).toMatchObject({ name: "berth", language: { nodejs: { packageName: "berth" } } });
+    expect(Object.keys(schema.resources).sort()).toEqual(["Container", "Image", "Network", "Registry", "Volume"].map((t) => `berth:index:${t}`));
+    expect(schema.resources["berth:index:Volume"].inputProperties.name).toMatchObject({ type: "string", replaceOnChanges: true, description: expect.stringContaining("volume name") });
+    expect(schema.types["berth:index:RegistryUser"].properties.password.secret).toBe(true);
+    // An imported volume without labels reads back as a program declares it: no `labels: {}`.
+    const bare = await create("berth:index:Volume", "bare", (await check("berth:index:Volume", "bare", {})).inputs);
+    expect((await read("berth:index:Volume", bare.urn, bare.id)).inputs).toEqual({ name: bare.id });
+  });
 });

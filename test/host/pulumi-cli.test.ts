@@ -1,22 +1,12 @@
 // The quick start under the real Pulumi CLI and berth's own engine on one stack: `pulumi up`, then both engines
 // agree there is nothing to do, plan the same steps for the same edit, and either's destroy leaves nothing.
 // Runs only when a `pulumi` binary (with pulumi-language-nodejs beside it) is on PATH.
-import { execFileSync, spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { QUICKSTART, REPO, berth, ensureQuickstartRootfs, freePort, hostObjects, httpGet, leakedSince } from "./helpers";
+import { PULUMI, QUICKSTART, berth, ensureQuickstartRootfs, freePort, hostObjects, httpGet, leakedSince, pulumiCli } from "./helpers";
 
-function onPath(bin: string): string | undefined {
-  try {
-    return execFileSync("sh", ["-c", `command -v ${bin}`], { encoding: "utf8" }).trim() || undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-const PULUMI = onPath("pulumi");
 const title = PULUMI ? "berth under the Pulumi CLI" : "berth under the Pulumi CLI (skipped: no `pulumi` binary on PATH)";
 
 describe.skipIf(!PULUMI)(title, () => {
@@ -24,25 +14,8 @@ describe.skipIf(!PULUMI)(title, () => {
   // Made in beforeAll: a skipped suite's body still runs, and must leave nothing behind.
   const scratch = path.join(os.tmpdir(), `berth-pulumi-${process.pid}`);
   const configFile = path.join(QUICKSTART, `Pulumi.${stack}.yaml`);
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    PATH: `${path.join(REPO, "bin")}:${process.env.PATH}`,
-    PULUMI_HOME: path.join(scratch, "home"),
-    PULUMI_BACKEND_URL: `file://${scratch}`,
-    PULUMI_CONFIG_PASSPHRASE: "berth-test",
-    PULUMI_SKIP_UPDATE_CHECK: "true",
-    PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
-    BERTH_ROOT: path.join(scratch, "root"),
-  };
-  const pulumi = (...args: string[]) =>
-    new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-      const child = spawn(PULUMI!, [...args, "--stack", stack, "--non-interactive", "--cwd", QUICKSTART], { env });
-      let stdout = "";
-      let stderr = "";
-      child.stdout.on("data", (d) => (stdout += d));
-      child.stderr.on("data", (d) => (stderr += d));
-      child.on("close", (code) => resolve({ code: code ?? 1, stdout, stderr }));
-    });
+  const { env, run } = pulumiCli(scratch, path.join(scratch, "root"));
+  const pulumi = (...args: string[]) => run(QUICKSTART, stack, ...args);
   const cli = (...args: string[]) => berth([...args, QUICKSTART, "--stack", stack], env);
   const stepsOf = (json: string) =>
     (JSON.parse(json).steps as Array<{ op: string; urn: string; replaceReasons?: string[]; detailedDiff?: Record<string, { kind: string }> }>)

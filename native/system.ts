@@ -1,0 +1,64 @@
+// `berth system df` and `berth system prune`: what a root holds on disk, and removing what nothing uses — Docker's
+// two commands over berth's store, containers and volumes.
+import * as fs from "node:fs";
+import * as path from "node:path";
+import type { Containers, DiskUsage, PruneReport, SystemUsage } from "./runtime";
+import type { Paths } from "./paths";
+import type { ContentStore } from "./image/store";
+import type { ContainerRecords } from "./container/record";
+import { listDir } from "./json-file";
+
+async function du(p: string): Promise<number> {
+  const st = await fs.promises.lstat(p).catch(() => undefined);
+  if (!st?.isDirectory()) return st?.size ?? 0;
+  let n = 0;
+  for (const e of await listDir(p)) n += await du(path.join(p, e));
+  return n;
+}
+
+export class NativeSystem implements SystemUsage {
+  constructor(
+    private readonly paths: Paths,
+    private readonly store: ContentStore,
+    private readonly records: ContainerRecords,
+    private readonly containers: Containers,
+  ) {}
+
+  async df(): Promise<DiskUsage[]> {
+    const recs = await this.records.list();
+    const images = await this.store.usage(new Set(recs.map((r) => r.imageId)));
+    const ctrs = await Promise.all(
+      recs.map(async (r) => ({
+        running: (await this.containers.inspect(r.spec.name))?.status === "running",
+        size: await du(this.paths.container(r.spec.name).upper),
+      })),
+    );
+    const mounted = new Set(recs.flatMap((r) => r.dataMounts?.map((m) => m.source) ?? []));
+    const vols = await Promise.all(
+      (await listDir(this.paths.volumes)).map(async (v) => {
+        const data = this.paths.volume(v).data;
+        return { active: mounted.has(data), size: await du(data) };
+      }),
+    );
+    const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+    return [
+      { type: "Images", total: images.images.length, active: images.images.filter((i) => i.inUse).length, size: images.bytes - images.cache.bytes, reclaimable: images.reclaimable },
+      { type: "Containers", total: ctrs.length, active: ctrs.filter((c) => c.running).length, size: sum(ctrs.map((c) => c.size)), reclaimable: sum(ctrs.filter((c) => !c.running).map((c) => c.size)) },
+      { type: "Local Volumes", total: vols.length, active: vols.filter((v) => v.active).length, size: sum(vols.map((v) => v.size)), reclaimable: sum(vols.filter((v) => !v.active).map((v) => v.size)) },
+      { type: "Build Cache", total: images.cache.entries, active: 0, size: images.cache.bytes, reclaimable: images.cache.reclaimable },
+    ];
+  }
+
+  async prune(opts: { all?: boolean } = {}): Promise<PruneReport> {
+    const containers: string[] = [];
+    for (const r of await this.records.list()) {
+      const name = r.spec.name;
+      if ((await this.containers.inspect(name))?.status === "running") continue;
+      await this.containers.remove(name, { graceSeconds: 0 });
+      containers.push(name);
+    }
+    const usedIds = new Set((await this.records.list()).map((r) => r.imageId));
+    const { refs, bytes } = await this.store.pruneUnused({ all: opts.all, buildCache: true, usedIds });
+    return { containers, images: refs, reclaimedBytes: bytes };
+  }
+}
