@@ -92,7 +92,10 @@ export class KindProvider<Args extends PropertyMap, Outs extends PropertyMap> im
     if (autonamed) inputs[DEFAULTS] = ["name"];
     if (!this.kind.prepare) return { inputs, failures: [] };
     const declared = req.declared ?? new Map();
-    const prepared = await this.kind.prepare(inputs as Args, { declared, urn: req.urn, olds: req.olds ?? req.replacing });
+    // A replacement's check has no olds; what it replaces is the engine's `replacing`, or (under the Pulumi CLI,
+    // which checks the resource first with its olds) what this URN declared at that first check.
+    const previous = req.olds ?? req.replacing ?? [...declared.values()].find((d) => d.urn === req.urn)?.inputs;
+    const prepared = await this.kind.prepare(inputs as Args, { declared, urn: req.urn, olds: previous });
     if (!containsUnknown(inputs)) return prepared;
     // What prepare derives from a field holding an unknown is not known either.
     const kept = Object.fromEntries(Object.entries(prepared.inputs).map(([k, v]) => [k, containsUnknown(inputs[k]) ? inputs[k] : v]));
