@@ -28,12 +28,30 @@ export interface NativeRuntimeOptions {
   host?: Host;
 }
 
+/**
+ * berth's root is root's alone (0700): it holds secrets (records, OCI configs, logs) and image content (setuid
+ * files of any image). Nothing in it needs another user's traversal: runc, overlayfs (which checks lower files
+ * with the mounter's credentials) and bind mounts reach it as root, and a container's processes see only their
+ * own mounts, whatever their uid. A shared directory (/, or sticky like /tmp) is refused rather than closed.
+ */
+function confineRoot(root: string): void {
+  fs.mkdirSync(root, { recursive: true, mode: 0o700 });
+  const st = fs.statSync(root);
+  if ((st.mode & 0o777) === 0o700) return;
+  if (root === "/" || st.mode & 0o1000) {
+    throw new Error(`berth root ${root} is a shared directory: set BERTH_ROOT (or berth:root) to a directory of berth's own`);
+  }
+  fs.chmodSync(root, 0o700);
+}
+
 export function createNativeRuntime(opts: NativeRuntimeOptions = {}): Runtime {
   const paths = layout(
     opts.root ?? process.env.BERTH_ROOT ?? "/var/lib/berth",
     opts.runDir ?? process.env.BERTH_RUN ?? "/run/berth",
   );
   const host = opts.host ?? realHost;
+  // A fake host (unit tests) touches no disk.
+  if (!opts.host) confineRoot(paths.root);
   const records = new ContainerRecords(paths);
   const iptables = new Iptables(host);
   const store = new ContentStore(host, paths, async () => new Set((await records.list()).flatMap((r) => r.layers)));

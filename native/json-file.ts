@@ -13,7 +13,8 @@ export async function readJson<T>(file: string): Promise<T | undefined> {
 
 export async function writeJson(file: string, value: unknown): Promise<void> {
   const tmp = `${file}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`;
-  await fs.promises.writeFile(tmp, JSON.stringify(value, null, 2) + "\n");
+  // Records hold env values and other secrets: for root's eyes only.
+  await fs.promises.writeFile(tmp, JSON.stringify(value, null, 2) + "\n", { mode: 0o600 });
   await fs.promises.rename(tmp, file);
 }
 

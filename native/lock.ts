@@ -111,9 +111,8 @@ async function breakIfDead(file: string): Promise<void> {
   }
   try {
     // Under the guard the lock can only be released (by its owner) or taken (when absent): a dead owner read
-    // now is still the one in the file when it is removed.
-    // A lock that cannot be read is damaged (it is linked whole), so it goes too; one released meanwhile is left
-    // to whoever takes it next.
+    // now is still the one in the file when it is removed. An unreadable lock is damaged (locks are linked
+    // whole) and goes too; one released meanwhile is left to whoever takes it next.
     const o = readOwner(file);
     if (o === null || (o && !ownerAlive(o))) fs.rmSync(file, { force: true, recursive: true });
   } finally {

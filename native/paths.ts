@@ -1,6 +1,7 @@
 // berth's on-disk layout. root holds what must survive a reboot (images, volumes, records); runDir holds what is
 // host-wide and as volatile as the kernel objects it stands for (published-port claims).
 import * as path from "node:path";
+import { checkName } from "./names";
 
 export interface Paths {
   root: string;
@@ -18,6 +19,8 @@ export interface Paths {
   network(name: string): { dir: string; record: string; ips: string };
   volumes: string;
   volume(name: string): { dir: string; record: string; data: string };
+  /** The root's cross-process locks (native/lock.ts): images, networks, volumes, containers/<name>, supervisor. */
+  locks: string;
   portClaims: string;
   /** Host-wide claims on the subnets of berth roots' default networks. */
   defaultSubnetClaims: string;
@@ -45,8 +48,12 @@ function hexOf(digest: string): string {
   return m[1];
 }
 
-/** A container's files under a berth root (any root: port claims point into other roots too). */
+/**
+ * A container's files under a berth root (any root: port claims point into other roots too). Every name is
+ * checked here, where it becomes a path, whoever passes it (the SDK, the plugin, `berth import`, a record).
+ */
 export function containerPaths(root: string, name: string): ContainerPaths {
+  checkName("container", name);
   const dir = path.join(path.resolve(root), "containers", name);
   return {
     dir,
@@ -82,14 +89,17 @@ export function layout(root: string, runDir: string): Paths {
     container: (name) => containerPaths(r, name),
     networks,
     network(name) {
+      checkName("network", name);
       const dir = path.join(networks, name);
       return { dir, record: path.join(dir, "network.json"), ips: path.join(dir, "ips") };
     },
     volumes,
     volume(name) {
+      checkName("volume", name);
       const dir = path.join(volumes, name);
       return { dir, record: path.join(dir, "volume.json"), data: path.join(dir, "_data") };
     },
+    locks: path.join(r, "locks"),
     portClaims: path.join(path.resolve(runDir), "ports"),
     defaultSubnetClaims: path.join(path.resolve(runDir), "default-subnets"),
   };

@@ -41,8 +41,10 @@ export class NativeSystem implements SystemUsage {
       }),
     );
     const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+    const ids = (xs: Array<{ id: string }>) => new Set(xs.map((i) => i.id)).size;
     return [
-      { type: "Images", total: images.images.length, active: images.images.filter((i) => i.inUse).length, size: images.bytes - images.cache.bytes, reclaimable: images.reclaimable },
+      // As Docker counts them: by id, however many names each has.
+      { type: "Images", total: ids(images.images), active: ids(images.images.filter((i) => i.inUse)), size: images.bytes - images.cache.bytes, reclaimable: images.reclaimable },
       { type: "Containers", total: ctrs.length, active: ctrs.filter((c) => c.running).length, size: sum(ctrs.map((c) => c.size)), reclaimable: sum(ctrs.filter((c) => !c.running).map((c) => c.size)) },
       { type: "Local Volumes", total: vols.length, active: vols.filter((v) => v.active).length, size: sum(vols.map((v) => v.size)), reclaimable: sum(vols.filter((v) => !v.active).map((v) => v.size)) },
       { type: "Build Cache", total: images.cache.entries, active: 0, size: images.cache.bytes, reclaimable: images.cache.reclaimable },

@@ -15,7 +15,8 @@ import { resolveUser } from "../container/user";
 import { DockerfileSyntaxError, parseDockerfile, parseInstruction, type Instruction } from "./dockerfile";
 import { expandWord, expandWords, keyValues } from "./words";
 import { DockerIgnore, describeFiles, fileDigest, listContext, matchPattern, sha256Hex, type ContextFile } from "./context";
-import { ensureDir, placeItems, resolveInRoot, walkTree, type CopyItem } from "./copy";
+import { ensureDir, placeItems, walkTree, type CopyItem } from "./copy";
+import { resolveInRoot } from "../confine";
 import { Sandbox } from "./sandbox";
 
 export interface BuildRequest {

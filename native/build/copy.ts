@@ -1,36 +1,9 @@
 // COPY and ADD placing files into a build step's mounted root filesystem. Paths are resolved inside the rootfs the
 // way the container would see them (symlinks followed, never above its root), so an image's symlinks cannot
-// steer a host-side write elsewhere.
+// steer a host-side write elsewhere (native/confine.ts).
 import * as fs from "node:fs";
 import * as path from "node:path";
-
-const MAX_LINKS = 40;
-
-/** The host path of container path p in rootfs; symlinks followed within rootfs (the last one unless told not to). */
-export async function resolveInRoot(rootfs: string, p: string, followLast = true): Promise<string> {
-  const resolved: string[] = [];
-  const queue = p.split("/").filter(Boolean);
-  let links = 0;
-  while (queue.length > 0) {
-    const part = queue.shift()!;
-    if (part === ".") continue;
-    if (part === "..") {
-      resolved.pop();
-      continue;
-    }
-    const host = path.join(rootfs, ...resolved, part);
-    const st = await fs.promises.lstat(host).catch(() => undefined);
-    if (st?.isSymbolicLink() && (queue.length > 0 || followLast)) {
-      if (++links > MAX_LINKS) throw new Error(`too many levels of symbolic links resolving ${p}`);
-      const target = await fs.promises.readlink(host);
-      if (target.startsWith("/")) resolved.length = 0;
-      queue.unshift(...target.split("/").filter(Boolean));
-      continue;
-    }
-    resolved.push(part);
-  }
-  return path.join(rootfs, ...resolved);
-}
+import { resolveInRoot } from "../confine";
 
 /** One file, directory or symlink to copy: its host path and its path below the destination ("" is the destination). */
 export interface CopyItem {

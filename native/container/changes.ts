@@ -3,6 +3,7 @@
 // are additions. berth's own mount points (/.berth) are left out.
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { lstatBelow } from "../confine";
 
 export async function rootfsChanges(upper: string, lowerDirs: string[]): Promise<string[]> {
   const out: string[] = [];
@@ -15,7 +16,9 @@ export async function rootfsChanges(upper: string, lowerDirs: string[]): Promise
         out.push(`D ${p}`);
         continue;
       }
-      const inLower = lowerDirs.some((d) => fs.existsSync(path.join(d, p)));
+      // Never through a layer's symlink: an image's absolute symlink would point into the host.
+      let inLower = false;
+      for (const d of lowerDirs) if (!inLower && (await lstatBelow(d, p))) inLower = true;
       out.push(`${inLower ? "C" : "A"} ${p}`);
       if (entry.isDirectory()) await walk(p);
     }

@@ -3,6 +3,7 @@
 // record with every step tolerating its object being gone — so remove() also repairs a half-made container and
 // run() cleans up after its own failures.
 import * as fs from "node:fs";
+import * as path from "node:path";
 import type { ContainerInfo, ContainerRuntimeSpec, ContainerSpec, Containers, ContainerStatus, ImageInfo, InputProblem, PortMapping } from "../runtime";
 import type { Host } from "../host/exec";
 import type { Paths } from "../paths";
@@ -26,6 +27,7 @@ import { makeDataMounts, planDataMounts, type DataMounts } from "../volume/mount
 import { exitCode, exitedAt, initArgs, initBinds, resetExit } from "../supervise/init";
 import { lockPath, markStopped, readState } from "../supervise/state";
 import { withLock } from "../lock";
+import { volumesLock } from "../volume/volumes";
 import { oomKills } from "../supervise/cgroup";
 import { commitContainer, type CommitOptions } from "./commit";
 
@@ -157,7 +159,7 @@ export class RuncContainers implements Containers {
       ...(spec.binds ?? []).map((b) => ({ source: b.source, destination: b.target })),
     ];
     const env = mergeEnv(spec.name, spec.hostname ?? spec.name, image.config.env, spec.env);
-    const problem = executableProblem({ layers: this.d.images.layerDirs(image), mounts }, command[0], env);
+    const problem = await executableProblem({ layers: this.d.images.layerDirs(image), mounts }, command[0], env);
     return problem ? [{ field, reason: problem }] : [];
   }
 
@@ -208,11 +210,14 @@ export class RuncContainers implements Containers {
     };
     try {
       await fs.promises.mkdir(p.dir, { recursive: true });
-      // The image's layers stay leased until the record, which GC reads, names them.
-      await images.leased(async () => {
+      // The image's layers stay leased until the record, which GC reads, names them; the volumes it mounts are
+      // checked again under the lock their removal takes, which reads the records too.
+      await withLock(volumesLock(paths), () => images.leased(async () => {
         if (!(await images.protect([], image.layers))) throw new Error(`image "${spec.image}" was removed while container "${name}" was being made`);
+        const gone = plan.data.binds.find((b) => b.source.startsWith(`${paths.volumes}/`) && !fs.existsSync(b.source));
+        if (gone) throw new Error(`volume ${path.basename(path.dirname(gone.source))} was removed while container "${name}" was being made`);
         await this.d.records.write(rec);
-      });
+      }), { what: `the volumes of ${paths.root}` });
       await resetExit(p.dir);
       rec.net = await this.d.net.claim(name, plan.net);
       await this.d.records.write(rec);

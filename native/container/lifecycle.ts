@@ -3,7 +3,6 @@
 // supervisor never restarts a container half-way through one of them.
 import { spawn } from "node:child_process";
 import * as fs from "node:fs";
-import * as path from "node:path";
 import type { ContainerLifecycle, ContainerRuntimeSpec, ContainerStats } from "../runtime";
 import type { Paths } from "../paths";
 import type { Host } from "../host/exec";
@@ -19,7 +18,7 @@ import { ociResources } from "./limits";
 import type { FullOciSpec } from "./options";
 import { cgroupStats } from "../supervise/cgroup";
 import { rootfsChanges } from "./changes";
-import { resolveInRoot } from "../build/copy";
+import { copyFiles } from "./copy";
 import { eventsFile } from "../supervise/events";
 
 export const DEFAULT_GRACE_SECONDS = 10;
@@ -168,21 +167,13 @@ export class ContainerVerbs implements Omit<ContainerLifecycle, "commit"> {
 
   async copy(name: string, direction: "from" | "to", containerPath: string, hostPath: string): Promise<void> {
     const rec = await this.record(name);
-    const inside = await this.hostPathOf(rec, containerPath);
-    const [src, dst] = direction === "from" ? [inside, hostPath] : [hostPath, inside];
-    if (!fs.existsSync(src)) throw new Error(`Could not find the file ${direction === "from" ? containerPath : hostPath}`);
-    await this.host.run("cp", ["-a", "--", src, dst]);
-  }
-
-  /** Where a path of the container is on the host: in a data mount, or in its root filesystem. */
-  private async hostPathOf(rec: ContainerRecord, containerPath: string): Promise<string> {
-    const target = path.posix.normalize(`/${containerPath}`);
-    const mount = (rec.dataMounts ?? [])
-      .filter((m) => target === m.destination || target.startsWith(`${m.destination}/`))
-      .sort((a, b) => b.destination.length - a.destination.length)[0];
-    return mount
-      ? path.join(mount.source, path.posix.relative(mount.destination, target))
-      : resolveInRoot(this.paths.container(rec.spec.name).rootfs, target);
+    // Under the container's lock, so that a stopped container does not start (and race the copy) meanwhile.
+    await this.locked(name, async (bundle) => {
+      const state = await this.runc.state(runcId(name));
+      const live = (state?.status === "running" || state?.status === "paused") && !processExited(state.pid);
+      const { rootfs } = this.paths.container(name);
+      await copyFiles(this.host, { name, rec, bundle, rootfs, pid: live ? state!.pid : undefined, direction, containerPath, hostPath });
+    });
   }
 
   async diff(name: string): Promise<string[]> {

@@ -1,9 +1,13 @@
 // Resolves an image's USER ("name", "uid", "name:group", "uid:gid") against the container's own /etc files.
 import * as fs from "node:fs";
-import * as path from "node:path";
+import { resolveInRoot } from "../confine";
 
-async function lookup(file: string, name: string): Promise<string[] | undefined> {
-  const text = await fs.promises.readFile(file, "utf8").catch(() => "");
+/** The line of the rootfs's /etc file (its symlinks followed inside the rootfs only) whose first field is name. */
+async function lookup(rootfs: string, file: string, name: string): Promise<string[] | undefined> {
+  const host = await resolveInRoot(rootfs, file);
+  // Only a regular file: a FIFO planted there would block the read forever.
+  if (!(await fs.promises.lstat(host).catch(() => undefined))?.isFile()) return undefined;
+  const text = await fs.promises.readFile(host, "utf8").catch(() => "");
   return text
     .split("\n")
     .map((l) => l.split(":"))
@@ -18,7 +22,7 @@ export async function resolveUser(user: string | undefined, rootfs: string): Pro
   if (/^\d+$/.test(u)) {
     uid = Number(u);
   } else {
-    const entry = await lookup(path.join(rootfs, "etc/passwd"), u);
+    const entry = await lookup(rootfs, "/etc/passwd", u);
     if (!entry) throw new Error(`unable to find user ${u}: no matching entries in the image's /etc/passwd`);
     uid = Number(entry[2]);
     gid = Number(entry[3]);
@@ -27,7 +31,7 @@ export async function resolveUser(user: string | undefined, rootfs: string): Pro
     if (/^\d+$/.test(g)) {
       gid = Number(g);
     } else {
-      const entry = await lookup(path.join(rootfs, "etc/group"), g);
+      const entry = await lookup(rootfs, "/etc/group", g);
       if (!entry) throw new Error(`unable to find group ${g}: no matching entries in the image's /etc/group`);
       gid = Number(entry[2]);
     }

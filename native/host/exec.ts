@@ -1,6 +1,8 @@
 // The single door for host side effects: every process berth spawns (runc, ip, iptables, mount, tar) and every
 // sysctl it writes goes through a Host, so unit tests can swap in a fake and the real one stays small.
 import { spawn } from "node:child_process";
+import { PassThrough, type Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
 import * as fs from "node:fs";
 
 export interface RunOptions {
@@ -48,7 +50,7 @@ async function spawnAndWait(cmd: string, args: readonly string[], opts: RunOptio
   let logFd: number | undefined;
   let logStart = 0;
   if (opts.logFile) {
-    logFd = fs.openSync(opts.logFile, "a");
+    logFd = fs.openSync(opts.logFile, "a", 0o600); // a container's output may hold secrets
     logStart = fs.fstatSync(logFd).size;
   }
   const child = spawn(cmd, args, {
@@ -92,3 +94,37 @@ export const realHost: Host = {
     }
   },
 };
+
+/**
+ * Runs a command with byte streams on both ends (a tar piped in or out). `stdout` must be consumed; `done` settles
+ * when the command has exited, rejecting with its stderr unless it exited 0.
+ */
+export function runPiped(
+  cmd: string,
+  args: readonly string[],
+  stdin?: AsyncIterable<Buffer> | NodeJS.ReadableStream,
+): { stdout: Readable; done: Promise<void> } {
+  const child = spawn(cmd, args, { stdio: [stdin ? "pipe" : "ignore", "pipe", "pipe"] });
+  const err: Buffer[] = [];
+  child.stderr!.on("data", (b: Buffer) => err.push(b));
+  let fed: Promise<void> = Promise.resolve();
+  if (stdin) {
+    // The command may stop reading early (it failed): that is reported through its exit, not as EPIPE here.
+    child.stdin!.on("error", () => {});
+    fed = pipeline(stdin as AsyncIterable<Buffer>, child.stdin!).catch(() => {});
+  }
+  const done = new Promise<void>((resolve, reject) => {
+    child.on("error", reject);
+    child.on("close", (c, signal) => {
+      const code = c ?? (signal ? 128 : 1);
+      if (code === 0) resolve();
+      else reject(new HostCommandError(describeCommand(cmd, args), { code, stdout: "", stderr: Buffer.concat(err).toString() }));
+    });
+  }).finally(() => fed);
+  // Piped at once: Node resumes (and so discards) a child's unread stdout when the child exits. Destroying ours
+  // closes the pipe, so a command blocked on writing ends.
+  const stdout = child.stdout!.pipe(new PassThrough());
+  stdout.on("close", () => child.stdout!.destroy());
+  done.catch(() => {}); // the caller may still be busy with stdout when the command fails: it awaits done later
+  return { stdout, done };
+}

@@ -8,6 +8,7 @@ import { pipeline } from "node:stream/promises";
 import type { ImageInfo } from "../runtime";
 import { INDEX_TYPES, MediaType, REF_ANNOTATION, type Descriptor, type OciIndex, type OciManifest } from "./oci";
 import { sha256Bytes, type ContentStore } from "./store";
+import { resolveInRoot } from "../confine";
 import { readTar, writeTar, type TarHeader, type TarSource } from "./tar";
 import { cleanEntryPath } from "./unpack";
 
@@ -108,7 +109,8 @@ export async function importArchive(store: ContentStore, source: string, ref: st
     root = tmp;
   }
   try {
-    const resolve = (rel: string) => path.join(root, links.get(path.posix.normalize(rel)) ?? rel);
+    // Names from the archive's own JSON: resolved inside it (its symlinks, '..' stopping at its top), never above.
+    const resolve = (rel: string) => resolveInRoot(root, links.get(path.posix.normalize(rel)) ?? rel);
     if (fs.existsSync(path.join(root, "index.json"))) return await importLayout(store, root, ref, source);
     if (fs.existsSync(path.join(root, "manifest.json"))) return await importDockerSave(store, root, resolve, ref, source);
     throw new Error(`${source} is neither a docker save archive (manifest.json) nor an OCI image layout (index.json)`);
@@ -123,8 +125,11 @@ async function ingestFile(store: ContentStore, p: string, mediaType: string, dig
 }
 
 async function importLayout(store: ContentStore, root: string, ref: string, source: string): Promise<ImageInfo> {
-  const blob = (d: string) => path.join(root, "blobs", ...d.split(":"));
-  const readJsonBlob = async <T>(d: string) => JSON.parse((await fs.promises.readFile(blob(d))).toString()) as T;
+  const blob = (d: string) => {
+    if (!/^sha256:[0-9a-f]{64}$/.test(d)) throw new Error(`OCI layout ${source}: invalid digest "${d}": expected sha256:<64 hex digits>`);
+    return resolveInRoot(root, `blobs/sha256/${d.slice(7)}`);
+  };
+  const readJsonBlob = async <T>(d: string) => JSON.parse((await fs.promises.readFile(await blob(d))).toString()) as T;
   let index = JSON.parse(await fs.promises.readFile(path.join(root, "index.json"), "utf8")) as OciIndex;
   const tag = ref.slice(ref.lastIndexOf(":") + 1);
   for (;;) {
@@ -135,24 +140,24 @@ async function importLayout(store: ContentStore, root: string, ref: string, sour
       throw new Error(`OCI layout ${source} holds ${index.manifests.length} images (${names.join(", ")}); name one with the tag of the ref`);
     }
     if (!INDEX_TYPES.includes(chosen.mediaType as never)) {
-      const raw = await fs.promises.readFile(blob(chosen.digest));
+      const raw = await fs.promises.readFile(await blob(chosen.digest));
       if (sha256Bytes(raw) !== chosen.digest) throw new Error(`OCI layout ${source}: manifest ${chosen.digest} does not match its digest`);
       const manifest = JSON.parse(raw.toString()) as OciManifest;
-      for (const d of [manifest.config, ...manifest.layers]) await ingestFile(store, blob(d.digest), d.mediaType, d.digest);
+      for (const d of [manifest.config, ...manifest.layers]) await ingestFile(store, await blob(d.digest), d.mediaType, d.digest);
       return store.commitManifest(ref, raw);
     }
     index = await readJsonBlob<OciIndex>(chosen.digest);
   }
 }
 
-async function importDockerSave(store: ContentStore, root: string, resolve: (rel: string) => string, ref: string, source: string): Promise<ImageInfo> {
+async function importDockerSave(store: ContentStore, root: string, resolve: (rel: string) => Promise<string>, ref: string, source: string): Promise<ImageInfo> {
   const entries = JSON.parse(await fs.promises.readFile(path.join(root, "manifest.json"), "utf8")) as Array<{ Config: string; RepoTags?: string[]; Layers: string[] }>;
   const entry = entries.find((e) => e.RepoTags?.includes(ref)) ?? (entries.length === 1 ? entries[0] : undefined);
   if (!entry) throw new Error(`docker save archive ${source} holds ${entries.length} images; name one of ${entries.flatMap((e) => e.RepoTags ?? []).join(", ")}`);
-  const config = await ingestFile(store, resolve(entry.Config), MediaType.config);
+  const config = await ingestFile(store, await resolve(entry.Config), MediaType.config);
   const layers: Descriptor[] = [];
   for (const l of entry.Layers) {
-    const p = resolve(l);
+    const p = await resolve(l);
     layers.push(await ingestFile(store, p, (await isGzipFile(p)) ? MediaType.layerGzip : MediaType.layer));
   }
   // The config keeps its bytes, so the image keeps the id Docker gave it.

@@ -131,7 +131,7 @@ export class ContentStore {
 
   /** Runs fn holding the store's lock (index, leases, GC). Not reentrant. */
   private locked<T>(fn: () => Promise<T>): Promise<T> {
-    return withLock(path.join(this.paths.root, "locks", "images"), fn, { what: `berth's image store ${this.paths.root}` });
+    return withLock(path.join(this.paths.locks, "images"), fn, { what: `berth's image store ${this.paths.root}` });
   }
 
   /** Adds blobs and layers to the running ingest's lease; the caller holds the lock. */

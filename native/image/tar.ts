@@ -91,15 +91,42 @@ function parsePax(data: Buffer): Record<string, string> {
   while (i < data.length) {
     const space = data.indexOf(0x20, i);
     if (space < 0) break;
-    const len = Number(data.subarray(i, space).toString());
-    if (!len) break;
+    const digits = data.subarray(i, space).toString();
+    const len = Number(digits);
+    // "<len> <key>=<value>\n", len counting itself: anything else would loop or read past the header.
+    if (!/^[1-9][0-9]*$/.test(digits) || i + len > data.length || space + 1 >= i + len) throw new Error("tar PAX header is malformed");
     const record = data.subarray(space + 1, i + len - 1).toString("utf8");
     const eq = record.indexOf("=");
+    if (eq <= 0) throw new Error("tar PAX header is malformed");
     out[record.slice(0, eq)] = record.slice(eq + 1);
     i += len;
   }
   return out;
 }
+
+/** A PAX number: a non-negative decimal (a fraction allowed for times), else the header is refused. */
+function paxNumber(pax: Record<string, string>, key: string, fallback: number): number {
+  const v = pax[key];
+  if (v === undefined) return fallback;
+  if (!/^[0-9]+(\.[0-9]*)?$/.test(v)) throw new Error(`tar PAX ${key} "${v}" is not a number`);
+  return Math.floor(Number(v));
+}
+
+/** Whether a header block's checksum holds (unsigned sum, or the signed one some old tars wrote). */
+function checksumHolds(block: Buffer): boolean {
+  const stored = octal(block.subarray(148, 156));
+  let unsigned = 0;
+  let signed = 0;
+  for (let i = 0; i < BLOCK; i++) {
+    const b = i >= 148 && i < 156 ? 0x20 : block[i];
+    unsigned += b;
+    signed += b > 127 ? b - 256 : b;
+  }
+  return stored === unsigned || stored === signed;
+}
+
+/** Extended headers (PAX, GNU long names) are read whole: bounded so a crafted size cannot exhaust memory. */
+const MAX_EXTENDED = 1 << 20;
 
 export interface TarEntry {
   header: TarHeader;
@@ -116,11 +143,16 @@ export async function* readTar(source: AsyncIterable<Buffer>): AsyncGenerator<Ta
   for (;;) {
     const block = await r.take(BLOCK);
     if (!block || block.every((b) => b === 0)) return;
+    if (!checksumHolds(block)) throw new Error("tar header checksum mismatch: not a tar archive, or a corrupt one");
     const flag = String.fromCharCode(block[156]);
     const size = octal(block.subarray(124, 136));
+    if (!Number.isSafeInteger(size) || size < 0) throw new Error("tar header has an invalid size");
     const padded = Math.ceil(size / BLOCK) * BLOCK;
     if (flag === "x" || flag === "L" || flag === "K" || flag === "g") {
-      const body = (await r.take(padded))!.subarray(0, size);
+      if (size > MAX_EXTENDED) throw new Error(`tar extended header of ${size} bytes is larger than ${MAX_EXTENDED}`);
+      const taken = await r.take(padded);
+      if (!taken) throw new Error("tar archive is truncated");
+      const body = taken.subarray(0, size);
       if (flag === "x") pax = { ...pax, ...parsePax(body) };
       if (flag === "L") longName = cString(body);
       if (flag === "K") longLink = cString(body);
@@ -133,10 +165,10 @@ export async function* readTar(source: AsyncIterable<Buffer>): AsyncGenerator<Ta
       path: pax.path ?? longName ?? (prefix ? `${prefix}/${name}` : name),
       type: type ?? "file",
       mode: octal(block.subarray(100, 108)) & 0o7777,
-      uid: pax.uid ? Number(pax.uid) : octal(block.subarray(108, 116)),
-      gid: pax.gid ? Number(pax.gid) : octal(block.subarray(116, 124)),
-      size: pax.size ? Number(pax.size) : size,
-      mtime: pax.mtime ? Math.floor(Number(pax.mtime)) : octal(block.subarray(136, 148)),
+      uid: paxNumber(pax, "uid", octal(block.subarray(108, 116))),
+      gid: paxNumber(pax, "gid", octal(block.subarray(116, 124))),
+      size: paxNumber(pax, "size", size),
+      mtime: paxNumber(pax, "mtime", octal(block.subarray(136, 148))),
       linkname: pax.linkpath ?? longLink ?? cString(block.subarray(157, 257)),
       devmajor: octal(block.subarray(329, 337)),
       devminor: octal(block.subarray(337, 345)),
@@ -144,6 +176,12 @@ export async function* readTar(source: AsyncIterable<Buffer>): AsyncGenerator<Ta
     pax = {};
     longName = longLink = undefined;
     if (type === undefined) throw new Error(`tar entry "${header.path}" has unsupported type '${flag}'`);
+    for (const k of ["mode", "uid", "gid", "size", "mtime", "devmajor", "devminor"] as const) {
+      if (!Number.isSafeInteger(header[k]) || header[k] < 0) throw new Error(`tar entry "${header.path}" has an invalid ${k}`);
+    }
+    if (header.path === "" || header.path.includes("\0") || header.linkname.includes("\0")) {
+      throw new Error(`tar entry "${header.path}" has an empty name or a NUL in its name`);
+    }
     const dataSize = header.type === "file" ? header.size : 0;
     const body = r.stream(dataSize);
     yield { header, data: body };

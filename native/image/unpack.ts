@@ -4,11 +4,15 @@
 // through a symlink (of this layer or one below), or be a device node.
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { pipeline } from "node:stream/promises";
 import type { Host } from "../host/exec";
+import { lstatBelow } from "../confine";
 import { readTar, type TarHeader } from "./tar";
 
 export const WHITEOUT_PREFIX = ".wh.";
 export const OPAQUE_MARKER = ".wh..wh..opq";
+/** aufs's own metadata (".wh..wh.plnk" …): never unpacked, as in containerd. */
+const AUFS_META_PREFIX = ".wh..wh.";
 export const OPAQUE_XATTR = "trusted.overlay.opaque";
 
 export class LayerRefused extends Error {
@@ -27,14 +31,21 @@ export function cleanEntryPath(p: string): string | undefined {
 
 type Kind = "dir" | "symlink" | "other" | "absent";
 
-async function kindOf(file: string): Promise<Kind | undefined> {
-  const st = await fs.promises.lstat(file).catch(() => undefined);
+/** What rel is in one layer directory, no symlink followed (a symlink or file above it hides it). */
+async function kindOf(dir: string, rel: string): Promise<Kind | undefined> {
+  const st = await lstatBelow(dir, rel);
   if (!st) return undefined;
   if (st.isDirectory()) return "dir";
   if (st.isSymbolicLink()) return "symlink";
   // An overlay whiteout hides what lower layers have there.
   if (st.isCharacterDevice() && st.rdev === 0) return "absent";
   return "other";
+}
+
+/** The name a whiteout hides; refused unless it is one plain name (".wh..", ".wh...", ".wh." hide no entry). */
+function whiteoutTarget(base: string): string | undefined {
+  const hidden = base.slice(WHITEOUT_PREFIX.length);
+  return hidden === "" || hidden === "." || hidden === ".." ? undefined : hidden;
 }
 
 export interface UnpackOptions {
@@ -47,6 +58,8 @@ export interface UnpackOptions {
   lowers: string[];
   /** How errors name the layer (its digest, or where it came from). */
   layer: string;
+  /** A plain archive, not a layer: ".wh." names are ordinary files and symlinks are kept as they are. */
+  plain?: boolean;
 }
 
 export async function unpackLayer(o: UnpackOptions): Promise<void> {
@@ -57,7 +70,7 @@ export async function unpackLayer(o: UnpackOptions): Promise<void> {
     if (known) return known;
     let kind: Kind = "absent";
     for (const d of [o.dir, ...o.lowers]) {
-      const k = await kindOf(path.join(d, rel));
+      const k = await kindOf(d, rel);
       if (k !== undefined) {
         kind = k;
         break;
@@ -65,6 +78,10 @@ export async function unpackLayer(o: UnpackOptions): Promise<void> {
     }
     kinds.set(rel, kind);
     return kind;
+  };
+  /** A path removed from this layer: what was known below it no longer holds. */
+  const forget = (rel: string) => {
+    for (const k of kinds.keys()) if (k === rel || k.startsWith(`${rel}/`)) kinds.delete(k);
   };
   const refuse = (h: TarHeader, why: string) => new LayerRefused(o.layer, h.path, why);
   const checkParents = async (h: TarHeader, rel: string) => {
@@ -76,6 +93,7 @@ export async function unpackLayer(o: UnpackOptions): Promise<void> {
       if (k === "other") throw refuse(h, `"${prefix}" is not a directory`);
     }
   };
+  // Deferred to the layer's end, as layer-relative paths resolved again then, never through a symlink.
   const whiteouts: string[] = [];
   const opaques: string[] = [];
   const dirTimes: Array<[string, number]> = [];
@@ -83,46 +101,55 @@ export async function unpackLayer(o: UnpackOptions): Promise<void> {
   for await (const { header: h, data } of readTar(o.tar)) {
     const rel = cleanEntryPath(h.path);
     if (rel === undefined) throw refuse(h, "its path climbs out of the root with '..'");
-    if (rel === ".") continue;
-    await checkParents(h, rel);
-    const target = path.join(o.dir, rel);
     const parent = path.posix.dirname(rel);
     const base = path.posix.basename(rel);
-    await fs.promises.mkdir(path.dirname(target), { recursive: true });
-
-    if (base === OPAQUE_MARKER) {
-      opaques.push(path.dirname(target));
-      continue;
-    }
-    if (base.startsWith(WHITEOUT_PREFIX)) {
-      const hidden = path.posix.join(parent, base.slice(WHITEOUT_PREFIX.length));
+    if (o.plain !== true && rel.split("/").some((part) => part.startsWith(AUFS_META_PREFIX) && part !== OPAQUE_MARKER)) continue;
+    if (o.plain !== true && base.startsWith(WHITEOUT_PREFIX)) {
+      await checkParents(h, rel);
+      const name = whiteoutTarget(base);
+      if (base !== OPAQUE_MARKER && name === undefined) {
+        throw refuse(h, `the whiteout "${base}" names no entry (it would remove the directory it is in)`);
+      }
+      // The directory a marker is in may come from a lower layer only: this layer gets its own copy.
+      await fs.promises.mkdir(path.join(o.dir, parent), { recursive: true });
+      if (base === OPAQUE_MARKER) {
+        opaques.push(parent);
+        continue;
+      }
+      const hidden = path.posix.join(parent, name!);
       await fs.promises.rm(path.join(o.dir, hidden), { recursive: true, force: true });
-      whiteouts.push(path.join(o.dir, hidden));
+      forget(hidden);
+      whiteouts.push(hidden);
       kinds.set(hidden, "absent");
       continue;
     }
+    if (rel === ".") continue;
+    await checkParents(h, rel);
+    const target = path.join(o.dir, rel);
+    await fs.promises.mkdir(path.dirname(target), { recursive: true });
     if (h.type === "char" || h.type === "block") {
       throw refuse(h, "device nodes are not allowed in image layers (the runtime gives containers their /dev)");
     }
-    const existing = await kindOf(target);
+    const existing = await kindOf(o.dir, rel);
     if (existing !== undefined && !(existing === "dir" && h.type === "dir")) {
       await fs.promises.rm(target, { recursive: true, force: true });
+      forget(rel);
     }
     switch (h.type) {
       case "dir":
         await fs.promises.mkdir(target, { recursive: true });
-        dirTimes.push([target, h.mtime]);
+        dirTimes.push([rel, h.mtime]);
         kinds.set(rel, "dir");
         break;
       case "file": {
-        const out = fs.createWriteStream(target, { mode: 0o600 });
-        for await (const chunk of data) if (!out.write(chunk)) await new Promise((r) => out.once("drain", r));
-        await new Promise<void>((resolve, reject) => out.end((e?: Error | null) => (e ? reject(e) : resolve())));
+        // pipeline closes the file however the entry ends (a truncated archive included).
+        await pipeline(data, fs.createWriteStream(target, { mode: 0o600, flags: "wx" }));
         kinds.set(rel, "other");
         break;
       }
       case "symlink": {
-        if (!h.linkname.startsWith("/") && cleanEntryPath(path.posix.join(parent, h.linkname)) === undefined) {
+        if (h.linkname === "") throw refuse(h, "its symlink target is empty");
+        if (o.plain !== true && !h.linkname.startsWith("/") && cleanEntryPath(path.posix.join(parent, h.linkname)) === undefined) {
           throw refuse(h, `its symlink target "${h.linkname}" climbs out of the root`);
         }
         await fs.promises.symlink(h.linkname, target);
@@ -135,12 +162,14 @@ export async function unpackLayer(o: UnpackOptions): Promise<void> {
           throw refuse(h, `its hardlink target "${h.linkname}" is outside the root`);
         }
         await checkParents({ ...h, path: h.linkname }, linked);
-        const inLayer = path.join(o.dir, linked);
-        if (await kindOf(inLayer)) await fs.promises.link(inLayer, target);
+        if ((await merged(linked)) === "dir") throw refuse(h, `its hardlink target "${h.linkname}" is a directory`);
+        if (await kindOf(o.dir, linked)) await fs.promises.link(path.join(o.dir, linked), target);
         else {
-          const lower = o.lowers.map((d) => path.join(d, linked)).find((f) => fs.existsSync(f));
+          // The lower layer that has it as a regular file, reached through real directories only.
+          let lower: string | undefined;
+          for (const d of o.lowers) if (!lower && (await lstatBelow(d, linked))?.isFile()) lower = path.join(d, linked);
           if (!lower || (await merged(linked)) !== "other") throw refuse(h, `its hardlink target "${h.linkname}" does not exist`);
-          await fs.promises.copyFile(lower, target);
+          await fs.promises.copyFile(lower, target, fs.constants.COPYFILE_EXCL);
         }
         kinds.set(rel, "other");
         continue; // a hardlink shares its target's owner, mode and times
@@ -155,8 +184,16 @@ export async function unpackLayer(o: UnpackOptions): Promise<void> {
     if (h.type !== "symlink") await fs.promises.chmod(target, h.mode);
     if (h.type !== "dir") await fs.promises.lutimes(target, h.mtime, h.mtime);
   }
-  for (const w of whiteouts) await o.host.run("mknod", [w, "c", "0", "0"]);
-  for (const d of opaques) await o.host.run("setfattr", ["-n", OPAQUE_XATTR, "-v", "y", d]);
+  // Each deferred action only where its path is still what it was: real directories all the way (a later entry
+  // may have replaced one by a symlink), and for a whiteout nothing there yet (the layer may have re-added it).
+  const realDir = async (rel: string) => (await lstatBelow(o.dir, rel))?.isDirectory() === true;
+  for (const w of whiteouts) {
+    if (!(await realDir(path.posix.dirname(w))) || (await fs.promises.lstat(path.join(o.dir, w)).catch(() => undefined))) continue;
+    await o.host.run("mknod", [path.join(o.dir, w), "c", "0", "0"]);
+  }
+  for (const d of opaques) {
+    if (await realDir(d)) await o.host.run("setfattr", ["-h", "-n", OPAQUE_XATTR, "-v", "y", path.join(o.dir, d)]);
+  }
   // Directories last: writing into them moved their times.
-  for (const [d, t] of dirTimes.reverse()) await fs.promises.utimes(d, t, t);
+  for (const [d, t] of dirTimes.reverse()) if (await realDir(d)) await fs.promises.lutimes(path.join(o.dir, d), t, t);
 }

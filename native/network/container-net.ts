@@ -170,9 +170,7 @@ export class ContainerNetworking {
     const attachments: AttachmentRecord[] = [];
     // Each address is claimed in order, so a failure leaves claims the caller's release() undoes.
     for (const [i, a] of plan.attachments.entries()) {
-      const net = a.net ?? (await this.networks.ensureDefault());
-      const ipam = this.networks.ipam(net);
-      const ip = a.ip !== undefined ? await ipam.claim(name, a.ip) : await ipam.allocate(name);
+      const { rec: net, ip } = await this.networks.attach(name, a.net, a.ip);
       attachments.push({
         network: a.network,
         driver: net.driver,
@@ -305,7 +303,7 @@ export class ContainerNetworking {
 
   portRules(name: string, net: ContainerNet): Rule[] {
     const target = net.attachments.find((a) => a.driver === "bridge");
-    return target ? portRules(name, target.ip, net.ports) : [];
+    return target ? portRules(this.paths.root, name, target.ip, net.ports) : [];
   }
 
   /** pid: the container's init, when it runs. repairable: what repair() puts right without a restart. */
@@ -328,7 +326,9 @@ export class ContainerNetworking {
   /** Undoes a container's networking; each step skips what is gone. */
   async release(name: string, net: ContainerNet | undefined): Promise<void> {
     await Promise.all([
-      net ? this.iptables.delete(this.portRules(name, net), containerTag(name)) : this.iptables.removeTagged(containerTag(name)),
+      net
+        ? this.iptables.delete(this.portRules(name, net), containerTag(this.paths.root, name))
+        : this.iptables.removeTagged(containerTag(this.paths.root, name)),
       net && unplug(this.host, net),
     ]);
     // Every network, not only the recorded ones: a run that failed or crashed while claiming had no record yet.

@@ -23,6 +23,8 @@ export interface Rule {
   args: string[];
   /** Unique among berth's rules, "berth:<owner>:<what>"; at most 256 characters. */
   tag: string;
+  /** The tag an older berth gave this rule: a rule carrying it and matching exactly is this one (and is re-tagged). */
+  formerTag?: string;
 }
 
 const LOCAL = ["-m", "addrtype", "--dst-type", "LOCAL"];
@@ -96,10 +98,15 @@ function restoreScript(lines: Record<Table, string[]>): string {
 
 /** Whether a saved rule is the wanted one: the same chain and the same words apart from the comment, in any order. */
 function sameRule(saved: SavedRule, r: Rule): boolean {
-  const ignored = new Set(["-m", "comment", "--comment", r.tag, `"${r.tag}"`]);
+  const tags = [r.tag, saved.tag ?? r.tag];
+  const ignored = new Set(["-m", "comment", "--comment", ...tags, ...tags.map((t) => `"${t}"`)]);
   const words = (ws: string[]) => ws.filter((w) => !ignored.has(w)).sort().join(" ");
   return saved.chain === r.chain && words(saved.spec.split(" ").slice(1)) === words(r.args);
 }
+
+/** The saved rule that is r under the tag an older berth gave it. */
+const formerly = (saved: Saved, r: Rule): SavedRule | undefined =>
+  r.formerTag === undefined ? undefined : saved.rules.find((x) => x.tag === r.formerTag && sameRule(x, r));
 
 function ensureLines(saved: Saved, rules: Rule[]): Record<Table, string[]> {
   const lines: Record<Table, string[]> = { filter: [], nat: [] };
@@ -115,6 +122,8 @@ function ensureLines(saved: Saved, rules: Rule[]): Record<Table, string[]> {
     const found = saved.rules.find((x) => x.tag === r.tag);
     // A rule changed by hand keeps its tag: it is replaced by the one berth wants.
     if (found && !sameRule(found, r)) lines[r.table].push(`-D ${found.spec}`);
+    const old = found ? undefined : formerly(saved, r);
+    if (old) lines[r.table].push(`-D ${old.spec}`);
     if (!found || !sameRule(found, r)) lines[r.table].push(ruleLine("-A", r));
   }
   return lines;
@@ -150,10 +159,11 @@ export class Iptables {
    * Deletes every rule whose tag starts with tagPrefix. When that leaves berth's chains empty (the last network
    * is gone), the hooks and chains go too, so nothing named berth stays in iptables.
    */
-  removeTagged(tagPrefix: string): Promise<void> {
+  removeTagged(tagPrefix: string, formerOf: Rule[] = []): Promise<void> {
     return this.apply((saved) => {
       const lines: Record<Table, string[]> = { filter: [], nat: [] };
-      const doomed = saved.rules.filter((r) => r.tag?.startsWith(tagPrefix));
+      const former = new Set(formerOf.map((r) => formerly(saved, r)));
+      const doomed = saved.rules.filter((r) => r.tag?.startsWith(tagPrefix) || former.has(r));
       const left = saved.rules.filter((r) => isBerthChain(r.chain) && !doomed.includes(r));
       for (const r of doomed) lines[r.table].push(`-D ${r.spec}`);
       if (left.length === 0) {
@@ -177,10 +187,13 @@ export class Iptables {
     if (!applied) await this.ensure(rules);
   }
 
-  /** Deletes rules known to be present in one go; if some are not, falls back to removeTagged(tagPrefix). */
+  /**
+   * Deletes rules known to be present in one go; if some are not, falls back to removeTagged(tagPrefix), which
+   * also takes those rules under their former tags.
+   */
   async delete(rules: Rule[], tagPrefix: string): Promise<void> {
     const applied = await this.mutex.run("iptables", () => this.restore(byTable(rules, "-D")));
-    if (!applied) await this.removeTagged(tagPrefix);
+    if (!applied) await this.removeTagged(tagPrefix, rules);
   }
 
   /** What is missing on the host for these rules to work: berth's chains, their hooks, the rules themselves. */
@@ -199,7 +212,7 @@ export class Iptables {
       }
     }
     for (const r of rules) {
-      const found = saved.rules.find((x) => x.tag === r.tag);
+      const found = saved.rules.find((x) => x.tag === r.tag) ?? formerly(saved, r);
       if (!found) faults.push(`iptables rule ${r.table}/${r.chain} ${r.tag} is missing`);
       else if (!sameRule(found, r)) faults.push(`iptables rule ${r.table}/${r.chain} ${r.tag} was changed: ${found.spec}`);
     }

@@ -48,7 +48,7 @@ export class BridgeNetworks implements Networks {
 
   /** Network changes one at a time across berth processes, so the overlap check sees every network made before. */
   private locked<T>(fn: () => Promise<T>): Promise<T> {
-    return withLock(path.join(this.paths.root, "locks", "networks"), fn, { what: `the networks of ${this.paths.root}` });
+    return withLock(path.join(this.paths.locks, "networks"), fn, { what: `the networks of ${this.paths.root}` });
   }
 
   async inspect(name: string): Promise<NetworkInfo | undefined> {
@@ -88,20 +88,36 @@ export class BridgeNetworks implements Networks {
 
   /** The default network, made now if this root has none. */
   ensureDefault(): Promise<NetworkRecord> {
+    return this.locked(() => this.makeDefault());
+  }
+
+  /**
+   * An address for owner on the network (the default one when none is named, made now if missing; `ip` when
+   * given), in one step under the lock: another process's removal of the network — the default one goes with its
+   * last container — cannot come between finding the network and holding an address on it.
+   */
+  attach(owner: string, net?: NetworkRecord, ip?: string): Promise<{ rec: NetworkRecord; ip: string }> {
     return this.locked(async () => {
-      const existing = await this.record(DEFAULT_NETWORK);
-      if (existing) return (await this.make(existing), existing);
-      const taken = [...(await this.list()).map((r) => parseSubnet(r.subnet)), ...(await this.hostRoutes())];
-      for (let second = 17; second <= 31; second++) {
-        const subnet = parseSubnet(`172.${second}.0.0/16`);
-        if (taken.some((t) => overlaps(t, subnet)) || !(await this.claimDefaultSubnet(second))) continue;
-        const rec = resolveNetwork({ name: DEFAULT_NETWORK, subnet: formatSubnet(subnet), nat: true });
-        rec.bridge = bridgeName(`${this.paths.root}\0${DEFAULT_NETWORK}`);
-        await this.make(rec);
-        return rec;
-      }
-      throw new Error("no free subnet for the default bridge network in 172.17.0.0-172.31.255.255: name a network");
+      const rec = net ? await this.record(net.network) : await this.makeDefault();
+      if (!rec) throw new Error(`network "${net!.network}" was removed while container "${owner}" was joining it`);
+      const ipam = this.ipam(rec);
+      return { rec, ip: ip !== undefined ? await ipam.claim(owner, ip) : await ipam.allocate(owner) };
     });
+  }
+
+  private async makeDefault(): Promise<NetworkRecord> {
+    const existing = await this.record(DEFAULT_NETWORK);
+    if (existing) return (await this.make(existing), existing);
+    const taken = [...(await this.list()).map((r) => parseSubnet(r.subnet)), ...(await this.hostRoutes())];
+    for (let second = 17; second <= 31; second++) {
+      const subnet = parseSubnet(`172.${second}.0.0/16`);
+      if (taken.some((t) => overlaps(t, subnet)) || !(await this.claimDefaultSubnet(second))) continue;
+      const rec = resolveNetwork({ name: DEFAULT_NETWORK, subnet: formatSubnet(subnet), nat: true });
+      rec.bridge = bridgeName(`${this.paths.root}\0${DEFAULT_NETWORK}`);
+      await this.make(rec);
+      return rec;
+    }
+    throw new Error("no free subnet for the default bridge network in 172.17.0.0-172.31.255.255: name a network");
   }
 
   /**

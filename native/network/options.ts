@@ -48,7 +48,8 @@ export function refusePredefined(name: string): void {
   }
 }
 export const MACVLAN_MODES: readonly MacvlanMode[] = ["bridge", "vepa", "private", "passthru"];
-export const IFNAME = /^[a-zA-Z0-9_.-]{1,15}$/;
+/** What the kernel takes as an interface name (it refuses "." and ".."; the rest is berth's narrower set). */
+export const IFNAME = /^(?!\.\.?$)[a-zA-Z0-9_.-]{1,15}$/;
 
 /** Whether this kernel can make 802.1q links: the module is loaded, or there to be loaded. */
 export function vlanSupported(): boolean {

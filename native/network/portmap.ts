@@ -10,10 +10,16 @@ import { containerPaths, type Paths } from "../paths";
 import { listDir, readJson } from "../json-file";
 import { parseIPv4 } from "./cidr";
 import { Chain, type Rule } from "./iptables";
+import { rootId } from "../names";
 import { withLock, writeLinked } from "../lock";
 
-/** Prefix of the iptables tags of a container's rules. */
-export const containerTag = (container: string): string => `berth:ctr:${container}:`;
+/**
+ * Prefix of the iptables tags of a container's rules: the root's id and the container's name, so that two roots
+ * with a container of the same name never touch each other's rules.
+ */
+export const containerTag = (root: string, container: string): string => `berth:ctr@${rootId(root)}:${container}:`;
+/** The tag prefix before the root was part of it; such rules are taken over when their rule matches exactly. */
+const formerContainerTag = (container: string): string => `berth:ctr:${container}:`;
 
 const ANY = "0.0.0.0";
 const address = (p: PortMapping): string => `${p.hostIp}:${p.hostPort}/${p.protocol}`;
@@ -41,7 +47,7 @@ export function validatePorts(container: string, ports: PortMapping[]): void {
   }
 }
 
-export function portRules(container: string, containerIp: string, ports: PortMapping[]): Rule[] {
+export function portRules(root: string, container: string, containerIp: string, ports: PortMapping[]): Rule[] {
   return ports.map((p) => ({
     table: "nat",
     chain: Chain.dnat,
@@ -50,7 +56,8 @@ export function portRules(container: string, containerIp: string, ports: PortMap
       ...["-p", p.protocol, "-m", p.protocol, "--dport", String(p.hostPort)],
       ...["-j", "DNAT", "--to-destination", `${containerIp}:${p.containerPort}`],
     ],
-    tag: `${containerTag(container)}${p.protocol}:${p.hostIp}:${p.hostPort}`,
+    tag: `${containerTag(root, container)}${p.protocol}:${p.hostIp}:${p.hostPort}`,
+    formerTag: `${formerContainerTag(container)}${p.protocol}:${p.hostIp}:${p.hostPort}`,
   }));
 }
 

@@ -78,6 +78,9 @@ function answers(address: string, port: number): Promise<boolean> {
   });
 }
 
+const HTPASSWD_USER = /^[^:\s]+$/;
+const BCRYPT = /^\$2[aby]\$\d\d\$[./A-Za-z0-9]{53}$/;
+
 export class RegistryServers implements Registries {
   constructor(
     private readonly host: Host,
@@ -99,6 +102,11 @@ export class RegistryServers implements Registries {
     for (const file of spec.tls ? [spec.tls.certificate, spec.tls.key] : []) {
       if (!fs.existsSync(file)) throw new Error(`registry "${spec.name}": TLS file ${file} not found`);
     }
+    for (const [i, u] of (spec.users ?? []).entries()) {
+      // Each is one htpasswd line: a newline or ':' in either would add a user of its own.
+      if (!HTPASSWD_USER.test(u.username)) throw new Error(`registry "${spec.name}": users[${i}].username must be a user name without ':' or spaces`);
+      if (!BCRYPT.test(u.passwordHash)) throw new Error(`registry "${spec.name}": users[${i}].passwordHash must be a bcrypt hash ($2a$, $2b$ or $2y$, cost, 53 characters)`);
+    }
     const f = this.files(spec.name);
     const current = await this.inspect(spec.name);
     const recorded = await readJson<RegistrySpec>(f.spec);
@@ -114,7 +122,7 @@ export class RegistryServers implements Registries {
     const htpasswd = (spec.users ?? []).map((u) => `${u.username}:${u.passwordHash}\n`).join("");
     await fs.promises.writeFile(f.htpasswd, htpasswd, { mode: 0o600 });
     await fs.promises.writeFile(f.config, configYaml(spec, f, randomBytes(16).toString("hex")), { mode: 0o600 });
-    await fs.promises.writeFile(f.log, "");
+    await fs.promises.writeFile(f.log, "", { mode: 0o600 });
     await this.host.run("start-stop-daemon", [
       "--start", "--background", "--make-pidfile", "--pidfile", f.pid, "--output", f.log,
       "--exec", BINARY, "--", "serve", f.config,

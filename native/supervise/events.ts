@@ -7,5 +7,5 @@ export const eventsFile = (root: string): string => path.join(root, "events.log"
 
 export function appendEvent(root: string, container: string, action: string, attrs: Record<string, string | number> = {}): void {
   const details = Object.entries({ ...attrs, name: container }).map(([k, v]) => `${k}=${v}`).join(", ");
-  fs.appendFileSync(eventsFile(root), `${new Date().toISOString()} container ${action} ${container} (${details})\n`);
+  fs.appendFileSync(eventsFile(root), `${new Date().toISOString()} container ${action} ${container} (${details})\n`, { mode: 0o600 });
 }

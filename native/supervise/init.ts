@@ -10,7 +10,8 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import type { Bind } from "../container/spec";
 
-const BUSYBOX = "/.berth/busybox";
+/** Where every container has berth's busybox (also what `berth cp` runs inside a running container). */
+export const BUSYBOX = "/.berth/busybox";
 const EXIT_DIR = "/.berth/exit";
 /** Docker's status for a container whose init was killed by SIGKILL. */
 const KILLED = 137;

@@ -56,7 +56,7 @@ export async function ensureSupervisor(root: string): Promise<void> {
   const script = mainScript();
   if (!fs.existsSync(script)) throw new Error(`the supervisor ${script} is not built: run npm run build`);
   await fs.promises.mkdir(root, { recursive: true });
-  const log = fs.openSync(path.join(root, "supervisor.log"), "a");
+  const log = fs.openSync(path.join(root, "supervisor.log"), "a", 0o600);
   // Interpreted only (--jitless): a tick is a few file reads, and the JIT's code space would cost more memory.
   const flags = ["--jitless", "--max-old-space-size=32", "--max-semi-space-size=1"];
   const shell = fs.existsSync(BUSYBOX) ? [BUSYBOX, "sh"] : ["/bin/sh"];

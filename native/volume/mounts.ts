@@ -10,6 +10,8 @@ import type { ContainerPaths } from "../paths";
 import type { Host } from "../host/exec";
 import type { Bind } from "../container/spec";
 import type { ContainerRecords } from "../container/record";
+import { resolveInRoot } from "../confine";
+import { NAME } from "../names";
 
 export interface DataMounts {
   binds: Bind[];
@@ -28,8 +30,12 @@ export async function planDataMounts(
   records: ContainerRecords,
 ): Promise<DataMounts> {
   const binds: Bind[] = [...named];
-  for (const from of spec.volumesFrom ?? []) {
-    const [other, mode] = from.split(":");
+  for (const [i, from] of (spec.volumesFrom ?? []).entries()) {
+    const [other, mode, ...rest] = from.split(":");
+    // A name becomes a record path: refused here whoever asks (the SDK's schema is not the only caller).
+    if (!NAME.test(other) || rest.length > 0 || (mode !== undefined && mode !== "ro" && mode !== "rw")) {
+      throw new Error(`container "${spec.name}": volumesFrom[${i}] "${from}" is invalid: use "CONTAINER", "CONTAINER:ro" or "CONTAINER:rw"`);
+    }
     const rec = await records.read(other);
     if (!rec) throw new Error(`container "${spec.name}": volumesFrom names "${other}": No such container: create it first`);
     binds.push(...(rec.dataMounts ?? []).map((m) => ({ ...m, readOnly: mode === "ro" || (mode !== "rw" && m.readOnly) })));
@@ -49,11 +55,12 @@ export async function makeDataMounts(host: Host, m: DataMounts, rootfs: string):
   for (const b of m.binds) if (!isAnonymous.has(b.source)) await fs.promises.mkdir(b.source, { recursive: true });
   for (const a of m.anonymous) {
     if (fs.existsSync(a.dir)) continue;
-    const seed = path.join(rootfs, a.target);
+    // Where the image has it, its symlinks followed inside the rootfs only (as runc resolves the mount's target).
+    const seed = await resolveInRoot(rootfs, a.target);
     const tmp = `${a.dir}.new`;
     await fs.promises.rm(tmp, { recursive: true, force: true });
     await fs.promises.mkdir(tmp, { recursive: true });
-    // Only a real directory of the image seeds it: a symlink would lead out of the rootfs.
+    // Only a directory seeds it; cp -a copies the symlinks below it as symlinks. The container is not running yet.
     if (fs.lstatSync(seed, { throwIfNoEntry: false })?.isDirectory()) await host.run("cp", ["-a", `${seed}/.`, tmp]);
     await fs.promises.rename(tmp, a.dir);
   }

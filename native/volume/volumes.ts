@@ -1,10 +1,15 @@
 // Named volumes: root/volumes/<name>/_data, bind-mounted into containers, with labels in volume.json beside it.
 // A volume on a host directory (device) has _data as a symlink to it, so removing the volume keeps that data.
 import * as fs from "node:fs";
+import * as path from "node:path";
 import type { VolumeInfo, VolumeSpec, Volumes } from "../runtime";
 import type { Paths } from "../paths";
 import { checkName } from "../names";
 import { readJson, writeJson } from "../json-file";
+import { withLock } from "../lock";
+
+/** Held while a volume is removed and while a container records the volumes it mounts. */
+export const volumesLock = (paths: Paths): string => path.join(paths.locks, "volumes");
 
 interface VolumeRecord {
   name: string;
@@ -47,11 +52,14 @@ export class DirVolumes implements Volumes {
 
   async remove(name: string): Promise<void> {
     checkName("volume", name);
-    const users = await this.mountedBy(name);
-    if (users.length > 0) {
-      throw new Error(`volume "${name}" is in use by container(s) ${users.join(", ")}: remove them first`);
-    }
-    await fs.promises.rm(this.paths.volume(name).dir, { recursive: true, force: true });
+    // Under the lock a container being made takes while it records its mounts (volumesLock).
+    await withLock(volumesLock(this.paths), async () => {
+      const users = await this.mountedBy(name);
+      if (users.length > 0) {
+        throw new Error(`volume "${name}" is in use by container(s) ${users.join(", ")}: remove them first`);
+      }
+      await fs.promises.rm(this.paths.volume(name).dir, { recursive: true, force: true });
+    }, { what: `the volumes of ${this.paths.root}` });
   }
 
   private describe(name: string, labels: Record<string, string>): VolumeInfo {

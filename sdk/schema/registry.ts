@@ -7,7 +7,7 @@ export const RegistryUserArgs = z.strictObject({
   /** Pass it as a Pulumi secret. berth stores only its bcrypt hash (passwordHash), never the password. */
   password: z.string().min(1, { error: "must not be empty" }).optional(),
   /** berth fills it in from password. */
-  passwordHash: z.string().regex(/^\$2[aby]\$\d\d\$/, { error: "must be a bcrypt hash" }).optional(),
+  passwordHash: z.string().regex(/^\$2[aby]\$\d\d\$[./A-Za-z0-9]{53}$/, { error: "must be a bcrypt hash" }).optional(),
 });
 
 export const RegistryArgs = z

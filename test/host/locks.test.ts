@@ -1,12 +1,12 @@
 // The cross-process lock (native/lock.ts) with real processes: a holder killed, a dead holder's pid reused by a
 // live process, a wait that times out naming the holder, and many processes counting under one lock (none taken
-// twice, also when they all start on a dead owner's lock).
+// twice, also when they all start on a dead owner's lock); and port claims raced by processes of several roots.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { processStart, withLock, lockHolder } from "../../native/lock";
-import { REPO, waitFor } from "./helpers";
+import { REPO, freePort, waitFor } from "./helpers";
 
 const LOCK_JS = path.join(REPO, "dist/native/lock.js");
 let tmp: string;
@@ -113,5 +113,46 @@ describe("cross-process lock", () => {
     expect(codes).toEqual([0, 0, 0, 0, 0, 0]);
     expect(Number(fs.readFileSync(counter, "utf8"))).toBe(240);
     expect(fs.readdirSync(tmp).filter((n) => n.startsWith("count.lock"))).toEqual([]);
+  });
+
+  it("gives each of 30 published ports to exactly one of 4 processes claiming it at once, in 4 roots", async () => {
+    const ports: number[] = [];
+    while (ports.length < 30) ports.push(await freePort());
+    const at = Date.now() + 1500;
+    const runDir = path.join(tmp, "run");
+    const body = (i: number) => `
+      const { layout } = require(${JSON.stringify(path.join(REPO, "dist/native/paths.js"))});
+      const { PortClaims } = require(${JSON.stringify(path.join(REPO, "dist/native/network/portmap.js"))});
+      const fs = require("fs");
+      const paths = layout(${JSON.stringify(tmp)} + "/root${i}", ${JSON.stringify(runDir)});
+      fs.mkdirSync(paths.container("c${i}").dir, { recursive: true });
+      fs.writeFileSync(paths.container("c${i}").record, "{}");
+      (async () => {
+        // All four start at once, so that their claims of each port overlap.
+        while (Date.now() < ${at}) {}
+        const won = [];
+        for (const port of ${JSON.stringify(ports)}) {
+          try {
+            await new PortClaims(paths).claim("c${i}", [{ hostIp: "127.0.0.1", hostPort: port, containerPort: 80, protocol: "tcp" }]);
+            won.push(port);
+          } catch (e) {
+            if (!/already allocated by berth container "c\\d"/.test(e.message)) throw e;
+          }
+        }
+        console.log(JSON.stringify(won));
+      })().catch((e) => { console.error(e); process.exit(1); });`;
+    const procs = [0, 1, 2, 3].map((i) => node(body(i)));
+    const won = await Promise.all(
+      procs.map((p) => new Promise<number[]>((resolve, reject) => {
+        let out = "";
+        p.stdout!.on("data", (d) => (out += d));
+        p.on("exit", (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`claimer exited ${code}`))));
+      })),
+    );
+    expect(won.flat().sort()).toEqual([...ports].sort());
+    for (const port of ports) {
+      const claim = JSON.parse(fs.readFileSync(path.join(runDir, "ports", `tcp-${port}-127.0.0.1`), "utf8"));
+      expect(won[Number(claim.container.slice(1))]).toContain(port);
+    }
   });
 });

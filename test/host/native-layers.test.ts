@@ -59,8 +59,11 @@ async function image(ref: string, layers: Array<{ desc: Descriptor; diffId: stri
   return store.commit(ref, config, layers.map((l) => l.desc));
 }
 
+/** A test whose ingests run under one lease, as every ingest of berth's does. */
+const leasedIt = (name: string, fn: () => Promise<void>) => it(name, () => store.leased(fn));
+
 describe("layers", () => {
-  it("unpacks gzip layers; whiteouts and opaque dirs hide lower content in an overlay", async () => {
+  leasedIt("unpacks gzip layers; whiteouts and opaque dirs hide lower content in an overlay", async () => {
     const base = await layer([
       { path: "etc/", type: "dir", mode: 0o755 },
       { path: "etc/keep", content: "keep" },
@@ -96,7 +99,7 @@ describe("layers", () => {
     }
   });
 
-  it("stores a layer shared by two images once", async () => {
+  leasedIt("stores a layer shared by two images once", async () => {
     const shared = await layer([{ path: "shared", content: "x" }]);
     const a = await image("a:1", [shared]);
     const b = await image("b:1", [shared, await layer([{ path: "more", content: "y" }])]);
@@ -105,7 +108,7 @@ describe("layers", () => {
     expect(dirs.filter((d) => d === shared.diffId.slice(7))).toHaveLength(1);
   });
 
-  it("refuses a layer whose content does not match its diff id", async () => {
+  leasedIt("refuses a layer whose content does not match its diff id", async () => {
     const l = await layer([{ path: "f", content: "1" }]);
     const wrong = sha256Bytes("something else");
     await expect(store.commit("bad:1", toOciConfig({}, [wrong]), [l.desc])).rejects.toThrow(/digest mismatch/);
@@ -122,7 +125,7 @@ describe("layers", () => {
     ["a device node", [[{ path: "dev/sda", type: "block", devmajor: 8, devminor: 0 }]], /entry "dev\/sda" refused: device nodes are not allowed/],
   ];
   for (const [what, tars, message] of breakouts) {
-    it(`refuses ${what}, naming the layer and entry`, async () => {
+    leasedIt(`refuses ${what}, naming the layer and entry`, async () => {
       const layers = [];
       for (const specs of tars) layers.push(await layer(specs));
       const ref = `breakout-${layers.length}:1`;

@@ -10,6 +10,7 @@ import { randomBytes } from "node:crypto";
 import { execFileSync, spawnSync } from "node:child_process";
 import { createNativeRuntime, type ContainerSpec, type PortMapping, type Runtime } from "../../native";
 import { bridgeName, vethName } from "../../native/names";
+import { containerTag } from "../../native/network/portmap";
 
 const REPO = path.join(__dirname, "../..");
 const tag = randomBytes(3).toString("hex");
@@ -85,7 +86,7 @@ function leftovers(names: string[] = containers, networks: string[] = [NET, OTHE
     if (fs.existsSync(`/sys/class/net/${vethName(c)}`)) out.push(`veth ${vethName(c)}`);
     if (runcExists(c)) out.push(`runc berth-${c}`);
     out.push(...mounts.filter((l) => l.includes(`${root}/containers/${c}/`)));
-    out.push(...rules.filter((l) => l.includes(`berth:ctr:${c}:`)));
+    out.push(...rules.filter((l) => l.includes(containerTag(root, c))));
     out.push(...claimed.filter((text) => text.includes(`"container":"${c}"`)).map((text) => `port claim ${text}`));
   }
   for (const n of networks) {
@@ -301,7 +302,7 @@ describe("containers", () => {
   });
 
   it("reports a deleted port rule as a fault, and run() puts it back under the running process", async () => {
-    const rule = berthRules().find((l) => l.includes(`berth:ctr:${WEB}:`))!;
+    const rule = berthRules().find((l) => l.includes(containerTag(root, WEB)))!;
     expect(rule).toBeDefined();
     sh("iptables", ["-t", "nat", ...rule.replace(/^-A/, "-D").replace(/"/g, "").split(" ")]);
     const info = (await rt.containers.inspect(WEB))!;
