@@ -12,7 +12,7 @@ import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { supervisorPid } from "../../native/supervise/launch";
 import { CASES, type Env } from "./fixtures/bad-inputs/cases";
-import { REPO, berth, freePort, hostObjects } from "./helpers";
+import { PULUMI, REPO, berth, freePort, hostObjects, pulumiCli } from "./helpers";
 
 const PROGRAM = path.join(__dirname, "fixtures/bad-inputs");
 const root = fs.mkdtempSync(path.join(os.tmpdir(), "berth-badinputs-"));
@@ -88,7 +88,7 @@ afterAll(async () => {
   if (pid) process.kill(pid, "SIGTERM");
   listener?.close();
   for (const p of parents) execFileSync("ip", ["link", "del", p], { stdio: "ignore" });
-  for (const s of [stack, neighbor, late]) {
+  for (const s of [stack, neighbor, late, `pbad${process.pid}`]) {
     for (const f of [configFile(s), stateFile(s), `${stateFile(s)}.bak`]) fs.rmSync(f, { force: true });
   }
   fs.rmSync(root, { recursive: true, force: true });
@@ -144,4 +144,27 @@ describe("as another user than root", () => {
     expect(res.status).toBe(1);
     expect(res.stderr).toMatch(/^error: berth needs root/);
   });
+});
+
+/** A sample of the cases under the Pulumi CLI: it stops a preview at its first refused resource, so one at a time. */
+const UNDER_PULUMI = ["ctr-ip-gateway", "ctr-cpus", "net-overlap-in-program", "ctr-port-neighbor", "ctr-command-not-in-bind", "img-build-from-stage-missing"];
+
+describe.skipIf(!PULUMI)(`bad inputs under the Pulumi CLI${PULUMI ? "" : " (skipped: no `pulumi` binary on PATH)"}`, () => {
+  const pstack = `pbad${process.pid}`;
+  const scratch = path.join(root, "pulumi");
+  const pulumi = () => pulumiCli(scratch, root).run;
+
+  it.each(UNDER_PULUMI)("%s is refused by pulumi preview, naming the field", async (id) => {
+    const c = CASES.find((x) => x.id === id)!;
+    const run = pulumi();
+    if (!fs.existsSync(scratch)) {
+      fs.mkdirSync(scratch, { recursive: true });
+      const init = await run(PROGRAM, pstack, "stack", "init", "--secrets-provider", "passphrase");
+      expect(init.code, init.stdout + init.stderr).toBe(0);
+    }
+    writeConfig(pstack, { env: JSON.stringify(cases), bad: "true", only: id });
+    const preview = await run(PROGRAM, pstack, "preview");
+    expect(preview.code).toBe(1);
+    expect(preview.stdout + preview.stderr).toContain(`berth:index:${c.type} resource '${c.resource ?? c.id}': property ${c.property} `);
+  }, 120_000);
 });
