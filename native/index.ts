@@ -5,6 +5,7 @@ import { realHost, type Host } from "./host/exec";
 import { layout } from "./paths";
 import { ContentStore } from "./image/store";
 import { NativeImages } from "./image/images";
+import { bridgeStepNetworks } from "./build/network";
 import { RegistryServers } from "./registry/server";
 import { BridgeNetworks } from "./network/networks";
 import { Iptables } from "./network/iptables";
@@ -72,6 +73,7 @@ export function createNativeRuntime(opts: NativeRuntimeOptions = {}): Runtime {
   }
   const containers = new RuncContainers({ host, paths, images: store, records, net, supervise });
   const registries = new RegistryServers(host, paths);
+  const images = new NativeImages(host, store, bridgeStepNetworks(host, networks));
   const system = new NativeSystem(paths, store, records, containers);
-  return { images: new NativeImages(host, store), system, networks, volumes, containers, registries };
+  return { images, system, networks, volumes, containers, registries };
 }

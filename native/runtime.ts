@@ -156,6 +156,25 @@ export interface BuildImageRequest {
   buildArgs?: Record<string, string>;
   target?: string;
   noCache?: boolean;
+  /** Build secrets by id (RUN --mount=type=secret). */
+  secrets?: Record<string, string>;
+  /** Progress lines, BuildKit's plain format. */
+  log?: (line: string) => void;
+}
+
+export interface BuildCachePruneOptions {
+  /** Every entry, not only those no image uses. */
+  all?: boolean;
+  /** Only entries not used for longer than this (ms). */
+  unusedForMs?: number;
+  /** Keep the most recently used entries up to this many bytes. */
+  keepBytes?: number;
+}
+
+export interface BuildCachePruneResult {
+  /** What went: "layer sha256:…" and "cache mount ID". */
+  deleted: string[];
+  reclaimedBytes: number;
 }
 
 export interface BuildImageResult {
@@ -197,6 +216,8 @@ export interface ImageStore {
    * image, container or lease uses are deleted.
    */
   remove(ref: string): Promise<void>;
+  /** `docker builder prune`: build cache entries and RUN cache mounts (no image's, or all), by age or size. */
+  pruneBuildCache(opts: BuildCachePruneOptions): Promise<BuildCachePruneResult>;
   /**
    * One more user of a ref, taken before it is made: several resources may declare one name (a replacement and
    * the image it replaces, stacks sharing a root); each remove drops one use.

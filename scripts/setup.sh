@@ -10,6 +10,8 @@ declare -A need=(
   [busybox]=busybox-static [curl]=curl
   # Images: overlay whiteout markers (xattrs) and the registry a Registry resource serves.
   [setfattr]=attr [getfattr]=attr [docker-registry]=docker-registry [start-stop-daemon]=dpkg
+  # Builds: ADD unpacks bzip2, xz and zstd tars through these.
+  [bzip2]=bzip2 [xz]=xz-utils [zstd]=zstd
   # Tests and the benchmark compare with these OCI tools; the registry's TLS test makes its certificate.
   [skopeo]=skopeo [umoci]=umoci [openssl]=openssl
 )

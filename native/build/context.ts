@@ -7,71 +7,223 @@ import { createHash } from "node:crypto";
 import { canonicalJson } from "../json-file";
 import { parseDockerfile } from "./dockerfile";
 
-interface Pattern {
-  re: RegExp;
-  exclude: boolean;
+/** Go's filepath.Clean for "/"-separated paths. */
+export function cleanPath(p: string): string {
+  if (p === "") return ".";
+  const rooted = p.startsWith("/");
+  const out: string[] = [];
+  for (const part of p.split("/")) {
+    if (part === "" || part === ".") continue;
+    if (part === "..") {
+      if (out.length > 0 && out[out.length - 1] !== "..") out.pop();
+      else if (!rooted) out.push("..");
+    } else out.push(part);
+  }
+  const joined = out.join("/");
+  return rooted ? `/${joined}` : joined || ".";
 }
 
-/** A Go filepath.Match pattern (plus "**") as a regex over "/"-separated relative paths. */
-export function matchPattern(p: string): RegExp {
-  let re = "";
-  for (let i = 0; i < p.length; i++) {
-    const c = p[i];
-    if (c === "*" && p[i + 1] === "*") {
+/** Whether Go's filepath.Match would refuse the pattern (an unclosed or empty class, a trailing escape). */
+function badGlob(p: string): boolean {
+  const c = Array.from(p);
+  for (let i = 0; i < c.length; i++) {
+    if (c[i] === "\\") {
+      if (++i >= c.length) return true;
+    } else if (c[i] === "[") {
       i++;
-      if (p[i + 1] === "/") {
-        i++;
-        re += "(?:.*/)?";
-      } else re += ".*";
-    } else if (c === "*") re += "[^/]*";
-    else if (c === "?") re += "[^/]";
-    else if (c === "[") {
-      const end = p.indexOf("]", i);
-      re += end < 0 ? "\\[" : p.slice(i, end + 1).replace(/^\[!/, "[^");
-      if (end >= 0) i = end;
-    } else if (c === "\\" && i + 1 < p.length) re += `\\${p[++i]}`;
-    else re += c.replace(/[.+^${}()|]/g, "\\$&");
+      if (c[i] === "^") i++;
+      let ranges = 0;
+      for (;;) {
+        if (i >= c.length) return true;
+        if (c[i] === "]" && ranges > 0) break;
+        // One character (maybe escaped), or a range of two.
+        for (let end = 0; end < 2; end++) {
+          if (c[i] === "\\") i++;
+          if (i >= c.length || c[i] === "-" || c[i] === "]") return true;
+          i++;
+          if (end === 0 && c[i] !== "-") break;
+          if (end === 0) i++;
+        }
+        ranges++;
+      }
+    }
   }
-  return new RegExp(`^${re}$`);
+  return false;
+}
+
+/** A COPY/ADD source pattern (Go's filepath.Match: * and ? within one path element, [classes], \\ escapes). */
+export function globRegex(p: string): RegExp {
+  if (badGlob(p)) throw new Error(`syntax error in pattern "${p}"`);
+  let re = "";
+  const c = Array.from(p);
+  for (let i = 0; i < c.length; i++) {
+    const ch = c[i];
+    if (ch === "*") re += "[^/]*";
+    else if (ch === "?") re += "[^/]";
+    else if (ch === "[") {
+      let j = i + 1;
+      let cls = "[";
+      if (c[j] === "^" || c[j] === "!") (cls += "^"), j++;
+      for (; c[j] !== "]"; j++) cls += c[j] === "\\" ? `\\${c[++j]}` : c[j] === "/" || c[j] === "[" ? `\\${c[j]}` : c[j];
+      re += `${cls}]`;
+      i = j;
+    } else {
+      const lit = ch === "\\" ? c[++i] : ch;
+      re += lit.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
+    }
+  }
+  return new RegExp(`^${re}$`, "su");
+}
+
+/** One .dockerignore pattern compiled as moby/patternmatcher does (exact, prefix "x**", suffix "**x", or regex). */
+class Pattern {
+  readonly exclusion: boolean;
+  readonly text: string;
+  private readonly test: (path: string) => boolean;
+
+  constructor(raw: string) {
+    let p = cleanPath(raw);
+    this.exclusion = p.startsWith("!");
+    if (this.exclusion) {
+      if (p.length === 1) throw new Error('illegal exclusion pattern: "!"');
+      p = p.slice(1);
+    }
+    if (badGlob(p)) throw new Error(`syntax error in pattern "${p}"`);
+    this.text = p;
+    this.test = Pattern.compile(p);
+  }
+
+  match(path: string): boolean {
+    return this.test(path);
+  }
+
+  private static compile(p: string): (path: string) => boolean {
+    let re = "^";
+    let type: "exact" | "prefix" | "suffix" | "regex" = "exact";
+    const c = Array.from(p);
+    for (let i = 0; i < c.length; i++) {
+      const ch = c[i];
+      if (ch === "*" && c[i + 1] === "*") {
+        const first = i === 0;
+        i++;
+        if (c[i + 1] === "/") i++;
+        if (i + 1 >= c.length) {
+          if (type === "exact") type = "prefix";
+          else {
+            re += ".*";
+            type = "regex";
+          }
+        } else {
+          re += "(.*/)?";
+          type = "regex";
+        }
+        if (first) type = "suffix";
+      } else if (ch === "*") {
+        re += "[^/]*";
+        type = "regex";
+      } else if (ch === "?") {
+        re += "[^/]";
+        type = "regex";
+      } else if (".+()|{}$".includes(ch)) re += `\\${ch}`;
+      else if (ch === "\\") {
+        if (i + 1 < c.length) {
+          const e = c[++i];
+          re += /[\p{L}\p{N}]/u.test(e) ? e : `\\${e}`;
+          type = "regex";
+        } else re += "\\\\";
+      } else if (ch === "[" || ch === "]") {
+        re += ch;
+        type = "regex";
+      } else re += ch;
+    }
+    switch (type) {
+      case "exact":
+        return (path) => path === p;
+      case "prefix":
+        return (path) => path.startsWith(p.slice(0, -2));
+      case "suffix": {
+        const suffix = p.slice(2);
+        return (path) => path.endsWith(suffix) || (suffix.startsWith("/") && path === suffix.slice(1));
+      }
+      default: {
+        const regex = new RegExp(`${re}$`, "su");
+        return (path) => regex.test(path);
+      }
+    }
+  }
+}
+
+/** moby/patternmatcher's PatternMatcher: the last matching pattern wins, a match of a parent directory counts. */
+export class PatternMatcher {
+  readonly patterns: Pattern[];
+
+  constructor(patterns: string[]) {
+    this.patterns = patterns.map((p) => p.trim()).filter((p) => p !== "").map((p) => new Pattern(p));
+  }
+
+  /** Whether a "/"-separated path (or one of its parent directories) is matched and not re-included. */
+  matchesOrParentMatches(file: string): boolean {
+    let matched = false;
+    const parent = cleanPath(file.includes("/") ? file.slice(0, file.lastIndexOf("/")) || "/" : ".");
+    const dirs = parent.split("/");
+    for (const pattern of this.patterns) {
+      if (pattern.exclusion !== matched) continue;
+      let match = pattern.match(file);
+      if (!match && parent !== ".") {
+        for (let i = 0; i < dirs.length && !match; i++) match = pattern.match(dirs.slice(0, i + 1).join("/"));
+      }
+      if (match) matched = !pattern.exclusion;
+    }
+    return matched;
+  }
+
+  get hasExclusions(): boolean {
+    return this.patterns.some((p) => p.exclusion);
+  }
+}
+
+/** .dockerignore's lines as BuildKit reads them: comments dropped, each cleaned, a leading "/" removed. */
+export function readIgnoreFile(text: string): string[] {
+  const out: string[] = [];
+  for (const line of text.replace(/^\uFEFF/, "").split(/\r?\n/)) {
+    if (line.startsWith("#")) continue;
+    let p = line.trim();
+    if (p === "") continue;
+    const invert = p.startsWith("!");
+    if (invert) p = p.slice(1).trim();
+    if (p !== "") {
+      p = cleanPath(p);
+      if (p.length > 1 && p.startsWith("/")) p = p.slice(1);
+    }
+    out.push(invert ? `!${p}` : p);
+  }
+  return out;
 }
 
 export class DockerIgnore {
-  private readonly patterns: Pattern[];
+  private readonly matcher: PatternMatcher;
 
   constructor(text: string) {
-    this.patterns = text
-      .split(/\r?\n/)
-      .map((l) => l.trim())
-      .filter((l) => l && !l.startsWith("#"))
-      .map((l) => {
-        const exclude = !l.startsWith("!");
-        const body = path.posix.normalize((exclude ? l : l.slice(1).trim()).replace(/^\/+/, ""));
-        return { re: matchPattern(body), exclude };
-      });
+    this.matcher = new PatternMatcher(readIgnoreFile(text));
   }
 
   static async load(contextDir: string): Promise<DockerIgnore> {
-    return new DockerIgnore(await fs.promises.readFile(path.join(contextDir, ".dockerignore"), "utf8").catch(() => ""));
+    const text = await fs.promises.readFile(path.join(contextDir, ".dockerignore"), "utf8").catch(() => "");
+    try {
+      return new DockerIgnore(text);
+    } catch (e) {
+      throw new Error(`${path.join(contextDir, ".dockerignore")}: ${(e as Error).message}`);
+    }
   }
 
   /** Whether a context-relative path ("a/b") is left out. */
   ignores(rel: string): boolean {
-    const parts = rel.split("/");
-    let ignored = false;
-    for (const p of this.patterns) {
-      for (let n = 1; n <= parts.length; n++) {
-        if (p.re.test(parts.slice(0, n).join("/"))) {
-          ignored = p.exclude;
-          break;
-        }
-      }
-    }
-    return ignored;
+    return this.matcher.matchesOrParentMatches(rel);
   }
 
   /** Whether a directory must still be walked though it is ignored (a "!" pattern may re-include below it). */
   get hasExceptions(): boolean {
-    return this.patterns.some((p) => !p.exclude);
+    return this.matcher.hasExclusions;
   }
 }
 
@@ -141,7 +293,7 @@ export async function buildDigest(req: { context: string; dockerfile?: string; b
   });
   const { instructions } = parseDockerfile(text, label);
   if (req.target !== undefined) {
-    const stages = instructions.filter((i) => i.name === "FROM").map((i) => /\s+as\s+(\S+)\s*$/i.exec(i.args[0])?.[1]);
+    const stages = instructions.filter((i) => i.name === "FROM").map((i) => (i.args.length === 3 && /^as$/i.test(i.args[1]) ? i.args[2] : undefined));
     if (!stages.some((s) => s?.toLowerCase() === req.target!.toLowerCase())) {
       throw new Error(`target stage "${req.target}" could not be found in ${label} (stages: ${stages.filter(Boolean).join(", ") || "none named"})`);
     }

@@ -6,9 +6,15 @@ import * as path from "node:path";
 import { randomBytes } from "node:crypto";
 import type { CommandResult, Host } from "../host/exec";
 import { prepare, mount, unmount } from "../snapshot/overlay";
-import { mergeEnv, runtimeSpec } from "../container/spec";
+import { mergeEnv, runtimeSpec, type Bind } from "../container/spec";
 import { resolveUser } from "../container/user";
 import { writeJson } from "../json-file";
+
+export interface Tmpfs {
+  destination: string;
+  /** Bytes. */
+  size?: number;
+}
 
 export interface RunProcess {
   args: string[];
@@ -16,6 +22,13 @@ export interface RunProcess {
   env: string[];
   cwd: string;
   user?: string;
+  /** Host paths mounted into the step (RUN --mount, a heredoc script). */
+  binds?: Bind[];
+  tmpfs?: Tmpfs[];
+  /** The process's output as it comes. */
+  onOutput?: (chunk: string) => void;
+  /** The network namespace to run in; without one the step has loopback only. */
+  netnsPath?: string;
 }
 
 export class Sandbox {
@@ -32,7 +45,9 @@ export class Sandbox {
     const dirs = { upper: path.join(dir, "upper"), work: path.join(dir, "work"), rootfs: path.join(dir, "rootfs") };
     // overlayfs needs a lower directory even for a stage from scratch.
     const empty = path.join(dir, "empty");
-    await fs.promises.mkdir(empty, { recursive: true });
+    // Only root may look inside: the bundle's config.json holds the step's environment (a secret's, with env=).
+    await fs.promises.mkdir(dir, { recursive: true, mode: 0o700 });
+    await fs.promises.mkdir(empty);
     const m = await prepare(lowers.length > 0 ? lowers : [empty], dirs);
     // Plain copy-up (no metacopy, index or redirects): the upper directory must hold whole files to be a layer.
     m.options.push("index=off", "metacopy=off", "redirect_dir=off");
@@ -46,7 +61,7 @@ export class Sandbox {
     return box;
   }
 
-  /** Runs one process to its end in a container of this root filesystem (loopback-only network). */
+  /** Runs one process to its end in a container of this root filesystem. */
   async run(p: RunProcess): Promise<CommandResult> {
     const id = `berth-build-${path.basename(this.dir).slice(-8)}`;
     const hostname = "berth-build";
@@ -56,15 +71,22 @@ export class Sandbox {
       env: mergeEnv(id, hostname, p.env),
       cwd: p.cwd,
       user: await resolveUser(p.user, this.rootfs),
-      binds: [],
+      binds: p.binds ?? [],
+      netnsPath: p.netnsPath,
     });
     const bundle = path.join(this.dir, "bundle");
     await fs.promises.mkdir(bundle, { recursive: true });
-    await writeJson(path.join(bundle, "config.json"), { ...spec, root: { path: this.rootfs, readonly: false } });
+    const tmpfs = (p.tmpfs ?? []).map((t) => ({
+      destination: t.destination,
+      type: "tmpfs",
+      source: "tmpfs",
+      options: ["nosuid", "nodev", "mode=1777", ...(t.size === undefined ? [] : [`size=${t.size}`])],
+    }));
+    await writeJson(path.join(bundle, "config.json"), { ...spec, mounts: [...spec.mounts, ...tmpfs], root: { path: this.rootfs, readonly: false } });
     // A runc state root of its own: build steps stay out of `runc list` of berth's long-lived containers.
     const root = ["--root", path.join(this.dir, "runc")];
     try {
-      return await this.host.tryRun("runc", [...root, "run", "--bundle", bundle, id]);
+      return await this.host.tryRun("runc", [...root, "run", "--bundle", bundle, id], { onOutput: p.onOutput });
     } finally {
       await this.host.tryRun("runc", [...root, "delete", "--force", id]);
     }

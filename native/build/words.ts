@@ -1,171 +1,321 @@
-// Docker's variable expansion and word splitting for the instructions that expand (FROM, ENV, ARG, LABEL, COPY,
-// ADD, WORKDIR, USER, EXPOSE, VOLUME, STOPSIGNAL): $VAR, ${VAR}, ${VAR:-word}, ${VAR:+word}, ${VAR-word},
-// ${VAR+word}, ${VAR:?msg}; single quotes are literal, double quotes group and still expand, the escape
-// character quotes the next one.
+// Docker's variable expansion and word splitting, as BuildKit's shell lexer does it (checked against its
+// envVarTest and wordsTest data): $VAR, ${VAR}, ${VAR:-w} ${VAR-w} ${VAR:+w} ${VAR+w} ${VAR:?m} ${VAR?m},
+// ${VAR#p} ${VAR##p} ${VAR%p} ${VAR%%p}, ${VAR/p/r} ${VAR//p/r}; positional ($1) and special ($@ $# $? …)
+// parameters are never set. Single quotes are literal, double quotes group and still expand, the escape
+// character quotes the next one (inside double quotes only before " $ and itself).
 
 export type Vars = ReadonlyMap<string, string>;
 
-class Lexer {
-  private i = 0;
-  constructor(
-    private readonly s: string,
-    private readonly vars: Vars,
-    private readonly escape: string,
-  ) {}
+export interface LexOptions {
+  escape?: string;
+  /** Keep quote characters in the result (the heredoc parser's view). */
+  rawQuotes?: boolean;
+  /** Keep escape characters in the result. */
+  rawEscapes?: boolean;
+  /** Leave unset variables as written instead of expanding them to "". */
+  skipUnsetEnv?: boolean;
+  /** Quotes are ordinary characters (a heredoc body). */
+  skipProcessQuotes?: boolean;
+}
 
-  /** Words of the input, quotes removed; `split` false keeps it as one word (spaces included). */
-  words(split: boolean): string[] {
-    const out: string[] = [];
-    let word = "";
-    let inWord = false;
-    const s = this.s;
-    while (this.i < s.length) {
-      const c = s[this.i];
-      if (split && /\s/.test(c)) {
-        if (inWord) out.push(word);
-        word = "";
-        inWord = false;
-        this.i++;
+const isSpace = (c: string): boolean => /^\s$/u.test(c);
+const isDigit = (c: string): boolean => /^\p{Nd}$/u.test(c);
+const isNameChar = (c: string): boolean => /^[\p{L}\p{Nd}_]$/u.test(c);
+const SPECIAL_PARAMS = "@*#?-$!0";
+
+/** The words of an expansion: unquoted spaces (from the source or a variable's value) separate them. */
+class Words {
+  word = "";
+  words: string[] = [];
+  inWord = false;
+
+  addChar(c: string): void {
+    if (isSpace(c)) {
+      if (this.inWord && this.word.length > 0) {
+        this.words.push(this.word);
+        this.word = "";
+        this.inWord = false;
+      }
+    } else this.addRaw(c);
+  }
+
+  addRaw(s: string): void {
+    this.word += s;
+    this.inWord = true;
+  }
+
+  addString(s: string): void {
+    for (const c of s) this.addChar(c);
+  }
+
+  done(): string[] {
+    if (this.word.length > 0) this.words.push(this.word);
+    this.word = "";
+    return this.words;
+  }
+}
+
+class Lexer {
+  private readonly chars: string[];
+  private pos = 0;
+  private readonly escape: string;
+  private rawEscapes: boolean;
+
+  constructor(
+    source: string,
+    private readonly vars: Vars,
+    private readonly o: LexOptions,
+  ) {
+    this.chars = Array.from(source);
+    this.escape = o.escape ?? "\\";
+    this.rawEscapes = o.rawEscapes ?? false;
+  }
+
+  private peek(): string | undefined {
+    return this.chars[this.pos];
+  }
+
+  private next(): string | undefined {
+    return this.chars[this.pos++];
+  }
+
+  /** Reads to the end (or to stopChar, consumed): the result as one string and as words. */
+  process(stopChar?: string, rawEscapes = this.rawEscapes): { result: string; words: string[] } {
+    const saved = this.rawEscapes;
+    this.rawEscapes = rawEscapes;
+    try {
+      let result = "";
+      const words = new Words();
+      for (let c = this.peek(); c !== undefined; c = this.peek()) {
+        if (stopChar !== undefined && c === stopChar) {
+          this.next();
+          return { result, words: words.done() };
+        }
+        if (c === "$") {
+          const v = this.dollar();
+          result += v;
+          words.addString(v);
+        } else if (c === "'" && !this.o.skipProcessQuotes) {
+          const v = this.singleQuote();
+          result += v;
+          words.addRaw(v);
+        } else if (c === '"' && !this.o.skipProcessQuotes) {
+          const v = this.doubleQuote();
+          result += v;
+          words.addRaw(v);
+        } else {
+          let ch = this.next()!;
+          if (ch === this.escape) {
+            if (this.rawEscapes) {
+              words.addRaw(ch);
+              result += ch;
+            }
+            const escaped = this.next();
+            if (escaped === undefined) break;
+            ch = escaped;
+            words.addRaw(ch);
+          } else words.addChar(ch);
+          result += ch;
+        }
+      }
+      if (stopChar !== undefined) throw new Error(`unexpected end of statement while looking for matching ${stopChar}`);
+      return { result, words: words.done() };
+    } finally {
+      this.rawEscapes = saved;
+    }
+  }
+
+  private singleQuote(): string {
+    let result = this.o.rawQuotes ? this.next()! : (this.next(), "");
+    for (;;) {
+      const c = this.next();
+      if (c === undefined) throw new Error("unexpected end of statement while looking for matching single-quote");
+      if (c === "'") return this.o.rawQuotes ? result + c : result;
+      result += c;
+    }
+  }
+
+  private doubleQuote(): string {
+    let result = this.o.rawQuotes ? this.next()! : (this.next(), "");
+    for (;;) {
+      const c = this.peek();
+      if (c === undefined) throw new Error("unexpected end of statement while looking for matching double-quote");
+      if (c === '"') {
+        this.next();
+        return this.o.rawQuotes ? result + c : result;
+      }
+      if (c === "$") {
+        result += this.dollar();
         continue;
       }
-      inWord = true;
-      if (c === this.escape) {
-        this.i++;
-        if (this.i < s.length) word += s[this.i++];
-      } else if (c === "'") {
-        const end = s.indexOf("'", this.i + 1);
-        if (end < 0) throw new Error("unexpected end of statement while looking for matching single-quote");
-        word += s.slice(this.i + 1, end);
-        this.i = end + 1;
-      } else if (c === '"') {
-        this.i++;
-        for (;;) {
-          if (this.i >= s.length) throw new Error("unexpected end of statement while looking for matching double-quote");
-          const d = s[this.i];
-          if (d === '"') break;
-          if (d === this.escape && this.i + 1 < s.length && `"$${this.escape}`.includes(s[this.i + 1])) {
-            word += s[this.i + 1];
-            this.i += 2;
-          } else if (d === "$") word += this.variable();
-          else {
-            word += d;
-            this.i++;
-          }
-        }
-        this.i++;
-      } else if (c === "$") {
-        const value = this.variable();
-        // Unquoted, an expansion's own spaces separate words.
-        const parts = split ? value.split(/\s+/) : [value];
-        word += parts[0];
-        for (const part of parts.slice(1)) {
-          if (word) out.push(word);
-          word = part;
-        }
-        inWord = word !== "" || parts.length === 1;
-      } else {
-        word += c;
-        this.i++;
+      let ch = this.next()!;
+      if (ch === this.escape) {
+        if (this.rawEscapes) result += ch;
+        const after = this.peek();
+        if (after === undefined) continue;
+        if (after === '"' || after === "$" || after === this.escape) ch = this.next()!;
       }
+      result += ch;
     }
-    if (inWord) out.push(word);
-    return out;
   }
 
-  private variable(): string {
-    const s = this.s;
-    this.i++; // $
-    if (s[this.i] !== "{") {
-      const m = /^[a-zA-Z_][a-zA-Z0-9_]*/.exec(s.slice(this.i));
-      if (!m) return "$";
-      this.i += m[0].length;
-      return this.vars.get(m[0]) ?? "";
-    }
-    const m = /^\{([a-zA-Z_][a-zA-Z0-9_]*)(:?[-+?])?/.exec(s.slice(this.i));
-    if (!m) throw new Error(`bad substitution in "${s}"`);
-    this.i += m[0].length;
-    let depth = 1;
-    let word = "";
-    while (this.i < s.length) {
-      const c = s[this.i];
-      if (c === "{") depth++;
-      if (c === "}" && --depth === 0) break;
-      word += c;
-      this.i++;
-    }
-    if (s[this.i] !== "}") throw new Error(`missing '}' in "${s}"`);
-    this.i++;
-    const [name, op] = [m[1], m[2]];
-    const value = this.vars.get(name);
-    if (!op) {
-      if (word !== "") throw new Error(`bad substitution in "${s}"`);
+  private lookup(name: string): string | undefined {
+    return this.vars.get(name);
+  }
+
+  private dollar(): string {
+    this.next(); // $
+    if (this.peek() !== "{") {
+      const name = this.name();
+      if (name === "") return "$";
+      const value = this.lookup(name);
+      if (value === undefined && this.o.skipUnsetEnv) return `$${name}`;
       return value ?? "";
     }
-    const expand = () => new Lexer(word, this.vars, this.escape).words(false).join("");
-    const unset = op.startsWith(":") ? !value : value === undefined;
-    switch (op.slice(-1)) {
-      case "-":
-        return unset ? expand() : value!;
-      case "+":
-        return unset ? "" : expand();
-      default:
-        if (unset) throw new Error(`${name}: ${expand() || "is not allowed to be unset"}`);
-        return value!;
+    this.next(); // {
+    const first = this.peek();
+    if (first === undefined) throw new Error("syntax error: missing '}'");
+    if (first === "{" || first === "}" || first === ":") throw new Error("syntax error: bad substitution");
+    const name = this.name();
+    let ch = this.next();
+    if (ch === undefined) throw new Error("syntax error: missing '}'");
+    let mod = ch;
+    if (ch === "}") {
+      const value = this.lookup(name);
+      if (value === undefined && this.o.skipUnsetEnv) return `\${${name}}`;
+      return value ?? "";
     }
+    let nullIsUnset = false;
+    if (ch === ":") {
+      nullIsUnset = true;
+      ch = this.next();
+      mod += ch ?? "";
+    }
+    if (ch !== undefined && "+-?#%".includes(ch)) {
+      let word: string;
+      try {
+        word = this.process("}", ch === "#" || ch === "%").result;
+      } catch (e) {
+        if (this.peek() === undefined) throw new Error("syntax error: missing '}'");
+        throw e;
+      }
+      const value = this.lookup(name);
+      if (this.o.skipUnsetEnv && value === undefined) return `\${${name}${mod}${word}}`;
+      const unset = value === undefined || (nullIsUnset && value === "");
+      switch (ch) {
+        case "-":
+          return unset ? word : value!;
+        case "+":
+          return unset ? "" : word;
+        case "?":
+          if (value === undefined) throw new Error(`${name}: ${word || "is not allowed to be unset"}`);
+          if (unset) throw new Error(`${name}: ${word || "is not allowed to be empty"}`);
+          return value;
+        default: {
+          const greedy = word.startsWith(ch);
+          const pattern = greedy ? word.slice(1) : word;
+          return ch === "%" ? trimSuffix(pattern, value ?? "", greedy) : trimPrefix(pattern, value ?? "", greedy);
+        }
+      }
+    }
+    if (ch === "/" && !nullIsUnset) {
+      const all = this.peek() === "/";
+      if (all) this.next();
+      const part = (stop: string, missing: string): string => {
+        try {
+          return this.process(stop, true).result;
+        } catch (e) {
+          if (this.peek() === undefined) throw new Error(`syntax error: missing '${missing}'${stop === "/" ? " in ${}" : ""}`);
+          throw e;
+        }
+      };
+      const pattern = part("/", "/");
+      const replacement = part("}", "}");
+      const value = this.lookup(name);
+      if (this.o.skipUnsetEnv && value === undefined) return `\${${name}/${pattern}/${replacement}}`;
+      const re = shellPattern(pattern, true, false, all ? "g" : "");
+      return (value ?? "").replace(re, () => replacement);
+    }
+    throw new Error(`unsupported modifier (${mod}) in substitution`);
+  }
+
+  /** A name, a run of digits (positional) or one special parameter character. */
+  private name(): string {
+    let name = "";
+    for (let c = this.peek(); c !== undefined; c = this.peek()) {
+      if (name === "" && isDigit(c)) {
+        while (this.peek() !== undefined && isDigit(this.peek()!)) name += this.next();
+        return name;
+      }
+      if (name === "" && SPECIAL_PARAMS.includes(c)) return this.next()!;
+      if (!isNameChar(c)) break;
+      name += this.next();
+    }
+    return name;
   }
 }
 
-/** The instruction's argument expanded into one word (its spaces kept). */
-export function expandWord(s: string, vars: Vars, escape = "\\"): string {
-  return new Lexer(s, vars, escape).words(false).join("");
-}
-
-/** The argument split into words at unquoted whitespace, each expanded. */
-export function expandWords(s: string, vars: Vars, escape = "\\"): string[] {
-  return new Lexer(s, vars, escape).words(true);
-}
-
-/**
- * ENV, LABEL and ARG arguments: `k=v k2="v 2"`, or the legacy `ENV key value with spaces`. Values are expanded
- * against vars as they were before the instruction.
- */
-export function keyValues(s: string, vars: Vars, escape: string, legacy: boolean): Array<[string, string | undefined]> {
-  const raw = splitRaw(s, escape);
-  if (legacy && raw.length > 0 && !raw[0].includes("=")) {
-    const value = s.trim().slice(raw[0].length).trim();
-    if (value === "") throw new Error(`${raw[0]} needs a value: write ${raw[0]}=VALUE`);
-    return [[raw[0], expandWord(value, vars, escape)]];
+/** A shell pattern (? one character, * shortest or longest run, \ escapes * ? \) as a regex. */
+function shellPattern(pattern: string, greedy: boolean, anchored: boolean, flags = ""): RegExp {
+  const chars = Array.from(pattern);
+  let re = anchored ? "^" : "";
+  for (let i = 0; i < chars.length; i++) {
+    const c = chars[i];
+    if (c === "*") re += greedy ? ".*" : ".*?";
+    else if (c === "?") re += ".";
+    else if (c === "\\") {
+      if (chars[i + 1] === "}" || chars[i + 1] === "/") continue;
+      const e = chars[++i];
+      if (e !== "*" && e !== "?" && e !== "\\") throw new Error(`invalid pattern (${pattern}) in substitution: invalid escape '\\${e ?? ""}'`);
+      re += `\\${e}`;
+    } else re += c.replace(/[[\]{}.+()|^$]/, "\\$&");
   }
-  return raw.map((w) => {
-    const eq = w.indexOf("=");
-    if (eq === 0) throw new Error(`"${w}" has no name before "="`);
-    if (eq < 0) return [expandWord(w, vars, escape), undefined];
-    return [expandWord(w.slice(0, eq), vars, escape), expandWord(w.slice(eq + 1), vars, escape)];
-  });
+  return new RegExp(re, `su${flags}`);
 }
 
-/** Splits at unquoted whitespace keeping quotes and escapes, for the key=value forms. */
-function splitRaw(s: string, escape: string): string[] {
+function trimPrefix(pattern: string, value: string, greedy: boolean): string {
+  const m = shellPattern(pattern, greedy, true).exec(value);
+  return m ? value.slice(m[0].length) : value;
+}
+
+/** Reverses a pattern keeping each escape before the character it escapes. */
+function reversePattern(pattern: string): string {
+  const chars = Array.from(pattern);
   const out: string[] = [];
-  let word = "";
-  let quote = "";
-  for (let i = 0; i < s.length; i++) {
-    const c = s[i];
-    if (c === escape && i + 1 < s.length && quote !== "'") {
-      word += c + s[++i];
-      continue;
-    }
-    if (quote) {
-      if (c === quote) quote = "";
-    } else if (c === '"' || c === "'") quote = c;
-    else if (/\s/.test(c)) {
-      if (word) out.push(word);
-      word = "";
-      continue;
-    }
-    word += c;
+  for (let i = 0; i < chars.length; ) {
+    if (chars[i] === "\\" && i !== chars.length - 1) {
+      out.unshift("\\" + chars[i + 1]);
+      i += 2;
+    } else out.unshift(chars[i++]);
   }
-  if (quote) throw new Error(`unterminated ${quote} quote in "${s}"`);
-  if (word) out.push(word);
-  return out;
+  return out.join("");
+}
+
+const reverse = (s: string): string => Array.from(s).reverse().join("");
+
+function trimSuffix(pattern: string, value: string, greedy: boolean): string {
+  return reverse(trimPrefix(reversePattern(pattern), reverse(value), greedy));
+}
+
+function lex(s: string, vars: Vars, o: LexOptions): { result: string; words: string[] } {
+  try {
+    return new Lexer(s, vars, o).process();
+  } catch (e) {
+    throw new Error(`failed to process "${s}": ${(e as Error).message}`);
+  }
+}
+
+/** The argument expanded into one word (its spaces kept): BuildKit's ProcessWord. */
+export function expandWord(s: string, vars: Vars, escape = "\\"): string {
+  return lex(s, vars, { escape }).result;
+}
+
+/** A heredoc body expanded (quotes are plain characters there). */
+export function expandHeredoc(s: string, vars: Vars, escape = "\\"): string {
+  return lex(s, vars, { escape, skipProcessQuotes: true }).result;
+}
+
+/** The argument expanded then split into words at unquoted whitespace: BuildKit's ProcessWords. */
+export function expandWords(s: string, vars: Vars, escape = "\\", o: Omit<LexOptions, "escape"> = {}): string[] {
+  return lex(s, vars, { ...o, escape }).words;
 }

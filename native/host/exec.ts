@@ -14,6 +14,8 @@ export interface RunOptions {
    * berth's process alive nor dies with it. The command's own errors are read back from the file.
    */
   logFile?: string;
+  /** Called with each chunk of stdout and stderr as it arrives (a build step's output, shown live). */
+  onOutput?: (chunk: string) => void;
 }
 
 export interface CommandResult {
@@ -61,8 +63,8 @@ async function spawnAndWait(cmd: string, args: readonly string[], opts: RunOptio
   if (logFd !== undefined) fs.closeSync(logFd);
   const out: Buffer[] = [];
   const err: Buffer[] = [];
-  child.stdout?.on("data", (b: Buffer) => out.push(b));
-  child.stderr?.on("data", (b: Buffer) => err.push(b));
+  child.stdout?.on("data", (b: Buffer) => (out.push(b), opts.onOutput?.(b.toString())));
+  child.stderr?.on("data", (b: Buffer) => (err.push(b), opts.onOutput?.(b.toString())));
   if (opts.input !== undefined) child.stdin?.end(opts.input);
   const code = await new Promise<number>((resolve, reject) => {
     child.on("error", reject);

@@ -1,8 +1,10 @@
 // The runtime's image service: the content store plus what makes and moves images — the builder, registry
 // transfers and archives — behind the ImageStore seam.
-import type { BuildImageRequest, BuildImageResult, ImageInfo, ImageStore, ImportRootfsRequest, RegistryAccess } from "../runtime";
+import type { BuildCachePruneOptions, BuildCachePruneResult, BuildImageRequest, BuildImageResult, ImageInfo, ImageStore, ImportRootfsRequest, RegistryAccess } from "../runtime";
 import type { Host } from "../host/exec";
 import { Builder } from "../build/builder";
+import type { StepNetworks } from "../build/network";
+import { pruneBuildCache } from "../build/prune";
 import { namesRegistry } from "../registry/reference";
 import { pull, push, resolveDigest } from "../registry/transfer";
 import { importArchive, saveImages } from "./archive";
@@ -15,12 +17,16 @@ export class NativeImages implements ImageStore {
   constructor(
     host: Host,
     private readonly store: ContentStore,
+    networks?: StepNetworks,
   ) {
-    // A base image missing from the store is pulled when its ref names a registry.
-    this.builder = new Builder(host, store, async (ref) => {
-      if (!namesRegistry(ref)) return undefined;
-      const info = await this.pull(ref);
-      return this.store.image(info.ref);
+    this.builder = new Builder(host, store, {
+      // A base image missing from the store is pulled when its ref names a registry.
+      resolveBase: async (ref) => {
+        if (!namesRegistry(ref)) return undefined;
+        const info = await this.pull(ref);
+        return this.store.image(info.ref);
+      },
+      networks,
     });
   }
 
@@ -39,6 +45,8 @@ export class NativeImages implements ImageStore {
   async push(source: string, target: string, access: RegistryAccess = {}): Promise<string> {
     return (await push(this.store, source, target, access)).repoDigest;
   }
+
+  pruneBuildCache = (opts: BuildCachePruneOptions): Promise<BuildCachePruneResult> => pruneBuildCache(this.store, opts);
 
   build(req: BuildImageRequest): Promise<BuildImageResult> {
     const { ref, ...rest } = req;

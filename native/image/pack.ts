@@ -3,7 +3,7 @@
 // gzipped into the store as a blob, the directory itself adopted as the unpacked layer.
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { createGzip } from "node:zlib";
+import { constants, createGzip } from "node:zlib";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { Host } from "../host/exec";
@@ -64,19 +64,40 @@ async function* layerEntries(dir: string, opaque: Set<string>, layer: string): A
   yield* walk("");
 }
 
+/**
+ * A layer in two halves: its diff id now (the tar hashed, dir adopted as the unpacked layer), its gzip blob
+ * later (made from the adopted directory, at the fastest level), so a build goes on while it compresses.
+ */
+export async function adoptThenCompress(host: Host, store: ContentStore, dir: string, layer: string): Promise<{ diffId: string; blob: Promise<Descriptor> }> {
+  const opaque = await opaqueDirs(host, dir);
+  const tar = hashing(writeTar(layerEntries(dir, opaque, layer)));
+  for await (const _ of tar.stream) void _;
+  const diffId = tar.digest();
+  await store.adoptLayer(dir, diffId);
+  const adopted = store.paths.layer(diffId);
+  const blob = (async () => {
+    const moved = new Set([...opaque].map((p) => path.join(adopted, path.relative(dir, p))));
+    const { desc, diffId: again } = await packLayer(host, store, adopted, layer, constants.Z_BEST_SPEED, moved);
+    if (again !== diffId) throw new Error(`layer ${layer} changed while it was being compressed`);
+    return desc;
+  })();
+  // The caller awaits it; until then a failure must not count as unhandled.
+  blob.catch(() => undefined);
+  return { diffId, blob };
+}
+
 /** Stores dir as a gzip layer blob and as the unpacked layer of its diff id (dir is moved, not copied). */
-export async function commitLayer(
-  host: Host,
-  store: ContentStore,
-  dir: string,
-  layer: string,
-): Promise<{ desc: Descriptor; diffId: string }> {
-  const tar = hashing(writeTar(layerEntries(dir, await opaqueDirs(host, dir), layer)));
-  const gz = createGzip();
+export async function commitLayer(host: Host, store: ContentStore, dir: string, layer: string): Promise<{ desc: Descriptor; diffId: string }> {
+  const packed = await packLayer(host, store, dir, layer);
+  await store.adoptLayer(dir, packed.diffId);
+  return packed;
+}
+
+async function packLayer(host: Host, store: ContentStore, dir: string, layer: string, level?: number, opaque?: Set<string>): Promise<{ desc: Descriptor; diffId: string }> {
+  const tar = hashing(writeTar(layerEntries(dir, opaque ?? (await opaqueDirs(host, dir)), layer)));
+  const gz = createGzip({ level });
   // pipeline destroys gz with the walk's error, which ingest then reports.
   pipeline(Readable.from(tar.stream), gz).catch(() => undefined);
   const desc = await store.ingest(gz, { mediaType: MediaType.layerGzip });
-  const diffId = tar.digest();
-  await store.adoptLayer(dir, diffId);
-  return { desc, diffId };
+  return { desc, diffId: tar.digest() };
 }

@@ -325,9 +325,13 @@ export class ContentStore {
     return { blobs, layers };
   }
 
-  /** Unpacked layer directories of an image, top layer first (overlayfs lowerdir order). */
+  /**
+   * Unpacked layer directories of an image, top layer first (overlayfs lowerdir order). A layer that recurs (two
+   * steps that changed nothing) is listed once, at its topmost place: overlayfs refuses a directory twice, and the
+   * topmost copy already shows everything the lower one would.
+   */
   layerDirs(info: Pick<ImageInfo, "layers">): string[] {
-    return [...info.layers].reverse().map((d) => this.paths.layer(d));
+    return [...new Set([...info.layers].reverse())].map((d) => this.paths.layer(d));
   }
 
   private get leasesDir(): string {

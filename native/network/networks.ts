@@ -24,6 +24,13 @@ export const DEFAULT_NETWORK = "bridge";
 const STALE_CLAIM_MS = 60_000;
 /** The IPAM owner of a macvlan network's host shim address (no container name contains "#"). */
 const SHIM_OWNER = "#host-shim";
+/** IPAM owner of a build's RUN steps, "#build-PID-ID" (no container name starts with "#"). */
+export const buildOwner = (id: string): string => `#build-${process.pid}-${id}`;
+/** A build owner whose process is gone (killed mid-build): its claim holds nothing up. */
+export function staleBuildOwner(owner: string): boolean {
+  const m = /^#build-(\d+)-/.exec(owner);
+  return m !== null && !fs.existsSync(`/proc/${m[1]}`);
+}
 /** Fields a live network can change; any other difference means removing and re-creating it. */
 const IN_PLACE: (keyof NetworkRecord)[] = ["nat", "internal", "shim"];
 
@@ -234,7 +241,7 @@ export class BridgeNetworks implements Networks {
   }
 
   private async attached(rec: NetworkRecord): Promise<string[]> {
-    return (await this.ipam(rec).list()).map((a) => a.owner).filter((o) => o !== SHIM_OWNER);
+    return (await this.ipam(rec).list()).map((a) => a.owner).filter((o) => o !== SHIM_OWNER && !staleBuildOwner(o));
   }
 
   async list(): Promise<NetworkRecord[]> {

@@ -1,6 +1,7 @@
 // A client of the registry HTTP API v2 (OCI distribution): manifests and blobs, with Basic and Bearer-token auth
 // answering the registry's WWW-Authenticate challenge. Every failure says which it is — unreachable,
 // unauthorized, not found, digest mismatch — with the registry and what to do.
+import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as http from "node:http";
 import * as https from "node:https";
@@ -16,7 +17,7 @@ export interface RegistryAuth {
 }
 
 export interface RegistryOptions {
-  /** Credentials; without them those of ~/.docker/config.json for the registry are used. */
+  /** Credentials; without them the Docker CLI's (config.json: credHelpers, credsStore, auths) are used. */
   auth?: RegistryAuth;
   /** true: plain HTTP. Default: HTTPS, except loopback registries, which may also answer plain HTTP. */
   insecure?: boolean;
@@ -58,15 +59,48 @@ async function errorText(res: Response): Promise<string> {
   return text.trim().slice(0, 200) || `HTTP ${res.status}`;
 }
 
-/** Credentials for a registry from ~/.docker/config.json ("auths" entries; credential helpers are not run). */
-export function dockerConfigAuth(registry: string, file = path.join(os.homedir(), ".docker/config.json")): RegistryAuth | undefined {
-  let config: { auths?: Record<string, { auth?: string; username?: string; password?: string }> };
+/** The Docker CLI's config file: $DOCKER_CONFIG/config.json, else ~/.docker/config.json. */
+export const dockerConfigFile = (): string => path.join(process.env.DOCKER_CONFIG ?? path.join(os.homedir(), ".docker"), "config.json");
+
+/**
+ * Asks a credential helper (`docker-credential-NAME get`, the server on stdin) for a registry's credentials, as
+ * the Docker CLI does; undefined when it has none.
+ */
+function credentialHelper(helper: string, registry: string): RegistryAuth | undefined {
+  const program = `docker-credential-${helper}`;
+  const r = spawnSync(program, ["get"], { input: registry, encoding: "utf8", timeout: 30_000 });
+  if (r.error) throw new RegistryError("unauthorized", `credential helper ${program} for ${registry} cannot run (${(r.error as NodeJS.ErrnoException).code ?? r.error.message}): install it on PATH or change ${dockerConfigFile()}`);
+  const out = `${r.stdout}`.trim();
+  if (r.status !== 0) {
+    if (/credentials not found/i.test(out + r.stderr)) return undefined;
+    throw new RegistryError("unauthorized", `credential helper ${program} failed for ${registry}: ${(out || `${r.stderr}`).trim() || `exit ${r.status}`}`);
+  }
+  try {
+    const { Username, Secret } = JSON.parse(out) as { Username?: string; Secret?: string };
+    return Username && Secret ? { username: Username, password: Secret } : undefined;
+  } catch {
+    throw new RegistryError("unauthorized", `credential helper ${program} answered for ${registry} with something that is not JSON`);
+  }
+}
+
+/**
+ * Credentials for a registry from the Docker CLI's config, in its order: the registry's `credHelpers` entry, the
+ * `credsStore` helper, then the `auths` entry.
+ */
+export function dockerConfigAuth(registry: string, file = dockerConfigFile()): RegistryAuth | undefined {
+  let config: { auths?: Record<string, { auth?: string; username?: string; password?: string }>; credsStore?: string; credHelpers?: Record<string, string> };
   try {
     config = JSON.parse(fs.readFileSync(file, "utf8"));
   } catch {
     return undefined;
   }
-  const entry = Object.entries(config.auths ?? {}).find(([k]) => k.replace(/^https?:\/\//, "").replace(/\/.*$/, "") === registry)?.[1];
+  const host = (k: string) => k.replace(/^https?:\/\//, "").replace(/\/.*$/, "");
+  const helper = Object.entries(config.credHelpers ?? {}).find(([k]) => host(k) === registry)?.[1] ?? config.credsStore;
+  if (helper) {
+    const found = credentialHelper(helper, registry);
+    if (found) return found;
+  }
+  const entry = Object.entries(config.auths ?? {}).find(([k]) => host(k) === registry)?.[1];
   if (!entry) return undefined;
   if (entry.auth) {
     const plain = Buffer.from(entry.auth, "base64").toString();

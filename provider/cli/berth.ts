@@ -11,6 +11,7 @@ import type { Diagnostic } from "../engine/deployment";
 import type { ProviderConfig } from "../resources";
 import { stackCommand } from "./stack";
 import { CONTAINER_COMMANDS, CONTAINER_USAGE, containerCommand } from "./containers";
+import { BUILD_COMMANDS, BUILD_USAGE, buildCommand, withBuildProgress } from "./build";
 import { SYSTEM_USAGE, systemCommand } from "./system";
 
 const USAGE = `usage: berth <preview|up|refresh|destroy> [DIR] [--stack NAME] [--yes] [--diff] [--json] [--expect-no-changes]
@@ -46,7 +47,7 @@ const USAGE = `usage: berth <preview|up|refresh|destroy> [DIR] [--stack NAME] [-
   --json               print the plan as JSON (preview)
   --expect-no-changes  exit non-zero if the plan is not empty
 
-Containers of this host (berth root $BERTH_ROOT, default /var/lib/berth):${CONTAINER_USAGE}${SYSTEM_USAGE}`;
+Containers of this host (berth root $BERTH_ROOT, default /var/lib/berth):${CONTAINER_USAGE}${SYSTEM_USAGE}${BUILD_USAGE}`;
 
 export interface Flags {
   command: string;
@@ -115,7 +116,9 @@ export function parseArgs(argv: string[]): Flags {
 }
 
 /** The host runtime for a provider configuration. */
-export const runtimeFor = (config: ProviderConfig) => createNativeRuntime({ root: config.root, runDir: config.runDir });
+/** The runtime of a stack; image builds report progress on stderr (BuildKit's plain format, as Docker does). */
+export const runtimeFor = (config: ProviderConfig) =>
+  withBuildProgress(createNativeRuntime({ root: config.root, runDir: config.runDir }), (line) => process.stderr.write(`${line}\n`));
 
 function scopeOf(flags: Flags): commands.RunScope {
   return {
@@ -174,6 +177,7 @@ function needsRoot(): number | undefined {
 
 export async function main(argv: string[]): Promise<number> {
   if (CONTAINER_COMMANDS.has(argv[0])) return needsRoot() ?? containerCommand(createNativeRuntime(), argv[0], argv.slice(1));
+  if (BUILD_COMMANDS.has(argv[0])) return needsRoot() ?? buildCommand(createNativeRuntime(), argv[0], argv.slice(1));
   if (argv[0] === "system") return needsRoot() ?? systemCommand(createNativeRuntime(), argv.slice(1));
   const flags = parseArgs(argv);
   const started = Date.now();

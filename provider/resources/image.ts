@@ -44,6 +44,8 @@ export function imageKind(runtime: Runtime, cwd: string): Kind<Args, Outs> {
   // Registry passwords are kept out of the inputs (and so out of the state): check leaves them here, keyed by the
   // image's name, for the create or update that follows it in this process.
   const passwords = new Map<string, string>();
+  // Build secrets likewise, by image name.
+  const buildSecrets = new Map<string, Record<string, string>>();
   const access = (inputs: Args): RegistryAccess => {
     const auth = inputs.registry?.auth;
     const password = passwords.get(normalizeRef(inputs.name));
@@ -117,7 +119,7 @@ export function imageKind(runtime: Runtime, cwd: string): Kind<Args, Outs> {
       info = await images.importRootfs({ ref, tarball: resolvePath(inputs.rootfs.tarball), config: inputs.config ?? {} });
     } else if (inputs.build) {
       const b = inputs.build;
-      ({ info } = await images.build({ ref, context: resolvePath(b.context), dockerfile: b.dockerfile, buildArgs: b.args, target: b.target, noCache: b.noCache }));
+      ({ info } = await images.build({ ref, context: resolvePath(b.context), dockerfile: b.dockerfile, buildArgs: b.args, target: b.target, noCache: b.noCache, secrets: buildSecrets.get(ref) }));
     } else if (inputs.pull) {
       const source = `${inputs.pull.ref.split("@")[0]}@${inputs.pull.digest}`;
       info = await images.pull(source, access(inputs), ref);
@@ -148,6 +150,10 @@ export function imageKind(runtime: Runtime, cwd: string): Kind<Args, Outs> {
       if (auth?.password !== undefined) {
         passwords.set(normalizeRef(inputs.name), auth.password);
         kept = { ...inputs, registry: { ...inputs.registry, auth: { username: auth.username } } };
+      }
+      if (kept.build?.secrets !== undefined) {
+        buildSecrets.set(normalizeRef(inputs.name), kept.build.secrets);
+        kept = { ...kept, build: { ...kept.build, secrets: undefined } };
       }
       return prepareSource(kept, ctx);
     },

@@ -36,6 +36,18 @@ export const BuildArgs = z.strictObject({
   target: z.string().min(1).optional(),
   /** Run every instruction, not using the build cache. */
   noCache: z.boolean().optional(),
+  /**
+   * Build secrets by id, for `RUN --mount=type=secret,id=ID`: pass Pulumi secrets. berth keeps them out of the
+   * state, the image and the build cache key (a changed secret alone rebuilds nothing, as with Docker).
+   */
+  secrets: z
+    .record(z.string(), z.string())
+    .check((ctx) => {
+      for (const id of Object.keys(ctx.value).filter((k) => !/^[a-zA-Z0-9_.-]+$/.test(k))) {
+        ctx.issues.push({ code: "custom", input: id, path: [id], message: "a secret id uses letters, digits, '_', '.' and '-'" });
+      }
+    })
+    .optional(),
   /** berth fills it in: the digest of the Dockerfile, args, target and every context file .dockerignore leaves in. */
   contextDigest: sha256.optional(),
 });

@@ -3,17 +3,27 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as fs from "node:fs";
 import * as http from "node:http";
+import { createHash } from "node:crypto";
+import { createGunzip } from "node:zlib";
+import { readTar } from "../../native/image/tar";
 import * as path from "node:path";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { realHost } from "../../native";
 import { layout } from "../../native/paths";
 import { ContentStore } from "../../native/image/store";
 import { Builder, type BuildRequest } from "../../native/build/builder";
-import { REPO } from "./helpers";
+import { bridgeStepNetworks } from "../../native/build/network";
+import { Sandbox } from "../../native/build/sandbox";
+import { BridgeNetworks } from "../../native/network/networks";
+import { Iptables } from "../../native/network/iptables";
+import { REPO, httpGet } from "./helpers";
 
 let root: string;
 let store: ContentStore;
 let builder: Builder;
+/** A builder whose RUN steps get berth's default bridge network (as the runtime's does). */
+let netBuilder: Builder;
+let bridges: BridgeNetworks;
 let server: http.Server;
 let serverUrl: string;
 
@@ -24,6 +34,8 @@ beforeAll(async () => {
   store = new ContentStore(realHost, layout(path.join(root, "state"), path.join(root, "run")), async () => new Set());
   await store.importRootfs({ ref: "busybox:latest", tarball: tar, config: { cmd: ["sh"] } });
   builder = new Builder(realHost, store);
+  bridges = new BridgeNetworks(realHost, store.paths, new Iptables(realHost));
+  netBuilder = new Builder(realHost, store, { networks: bridgeStepNetworks(realHost, bridges) });
   server = http.createServer((req, res) => res.end(`fetched ${req.url}`));
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   serverUrl = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
@@ -182,6 +194,242 @@ describe("builder", () => {
     expect(readInImage(builderStage.info.layers, "etc/passwd")).toContain("root");
   });
 
+  it("runs heredocs as BuildKit does: a shell script, a #! script, bodies for the shell, COPY files (quoted: not expanded)", async () => {
+    const ctx = context("heredoc", {
+      Dockerfile: [
+        "FROM busybox",
+        "ARG WHO=world",
+        "RUN <<EOF",
+        'echo "hello $WHO" > /a.txt',
+        "EOF",
+        "RUN <<EOF",
+        "#!/bin/sh",
+        "echo script $0 > /b.txt",
+        "EOF",
+        "RUN cat <<A > /c.txt && cat <<-'B' > /d.txt",
+        "one $WHO",
+        "A",
+        "\ttwo $WHO",
+        "\tB",
+        "COPY <<X <<'Y' /docs/",
+        'x="$WHO"',
+        "X",
+        "y=$WHO",
+        "Y",
+      ].join("\n"),
+    });
+    const { info } = await build({ context: ctx });
+    expect(readInImage(info.layers, "a.txt")).toBe("hello world\n");
+    expect(readInImage(info.layers, "b.txt")).toBe("script /dev/pipes/EOF\n");
+    expect(readInImage(info.layers, "c.txt")).toBe("one world\n");
+    expect(readInImage(info.layers, "d.txt")).toBe("two $WHO\n");
+    expect(readInImage(info.layers, "docs/X")).toBe('x="world"\n');
+    expect(readInImage(info.layers, "docs/Y")).toBe("y=$WHO\n");
+    const x = store.layerDirs({ layers: info.layers }).map((d) => path.join(d, "docs/X")).find((p) => fs.existsSync(p))!;
+    expect(fs.statSync(x).mode & 0o7777).toBe(0o664);
+  });
+
+  it("mounts caches kept between builds, secrets kept out of layers and keys, binds of the context and of a stage, tmpfs", async () => {
+    const ctx = context("mounts", {
+      Dockerfile: [
+        "FROM busybox AS builder",
+        "RUN mkdir /out && echo compiled > /out/app",
+        "FROM busybox",
+        "RUN --mount=type=cache,target=/cache,id=c1 sh -c 'echo x >> /cache/log; wc -l < /cache/log > /count'",
+        "RUN --mount=type=secret,id=tok,required --mount=type=secret,id=tok,env=TOK \\",
+        "    sh -c 'wc -c < /run/secrets/tok > /secret-len; echo ${#TOK} > /env-len; stat -c %a /run/secrets/tok > /secret-mode'",
+        "RUN --mount=type=secret,id=absent test ! -e /run/secrets/absent",
+        "RUN --mount=type=bind,source=data,target=/mnt sh -c 'cat /mnt/x.txt > /fromctx; ls /mnt > /listing'",
+        "RUN --mount=type=bind,from=builder,source=/out,target=/o,rw sh -c 'cat /o/app > /fromstage; echo w > /o/new'",
+        "RUN --mount=type=tmpfs,target=/scratch sh -c 'echo a > /scratch/f && grep -q \" /scratch tmpfs\" /proc/mounts && echo tmpfs > /tmpfs-ok'",
+      ].join("\n"),
+      "data/x.txt": "from the context",
+      "data/hidden.txt": "ignored",
+      ".dockerignore": "data/hidden.txt\n",
+    });
+    const secrets = { tok: "s3cret-value" };
+    const first = await build({ context: ctx, secrets });
+    const layers = first.info.layers;
+    expect(readInImage(layers, "count")).toBe("1\n");
+    expect(readInImage(layers, "secret-len")).toBe("12\n");
+    expect(readInImage(layers, "env-len")).toBe("12\n");
+    expect(readInImage(layers, "secret-mode")).toBe("400\n");
+    expect(readInImage(layers, "fromctx")).toBe("from the context");
+    expect(readInImage(layers, "listing")).toBe("x.txt\n");
+    expect(readInImage(layers, "fromstage")).toBe("compiled\n");
+    expect(readInImage(layers, "tmpfs-ok")).toBe("tmpfs\n");
+    // Mount points are not in the layers, nor is anything written through a mount.
+    for (const p of ["cache", "run/secrets", "run", "mnt", "o", "scratch"]) expect(store.layerDirs({ layers }).some((d) => fs.existsSync(path.join(d, p))), p).toBe(false);
+    // The secret is in no layer, blob, cache record or image config.
+    const grep = spawnSync("grep", ["-rl", "s3cret-value", path.join(root, "state")], { encoding: "utf8" });
+        expect([grep.status, grep.stdout]).toEqual([1, ""]);
+
+    // A step's directory (its runc bundle, holding a secret's env=) is root's alone.
+    const box = await Sandbox.open(realHost, store.paths.ingest, []);
+    try {
+      expect(fs.statSync(box.dir).mode & 0o777).toBe(0o700);
+    } finally {
+      await box.discard();
+    }
+
+    // The cache mount keeps its content: a rebuild that runs the step again sees the first run's line.
+    const again = await build({ context: ctx, secrets: { tok: "s3cret-value" }, noCache: true });
+    expect(readInImage(again.info.layers, "count")).toBe("2\n");
+    // Another secret value is no cache miss (Docker's rule: secrets are not part of the key).
+    const other = await build({ context: ctx, secrets: { tok: "s3cret-value" } });
+    expect(other.ran).toEqual([]);
+    await expect(build({ context: ctx })).rejects.toThrow(/Dockerfile:5: RUN --mount=type=secret,id=tok: no build secret "tok" was given/);
+  });
+
+  it("copies with --parents, --exclude, quoted flag values, and ADD unpacks bzip2 and xz tars (not other xz files)", async () => {
+    const ctx = context("copyflags", {
+      Dockerfile: [
+        "FROM busybox",
+        "COPY --parents a/x.txt b/c/y.txt /p/",
+        "COPY --parents ./src/./pkg/z.txt /q/",
+        "COPY --exclude=*.md --exclude=sub/skip docs /docs/",
+        'COPY --chown="1:2" a/x.txt /owned',
+        "ADD t.tar.bz2 /bz/",
+        "ADD t.tar.xz /xz/",
+        "ADD plain.xz /raw/",
+      ].join("\n"),
+      "a/x.txt": "x",
+      "b/c/y.txt": "y",
+      "src/pkg/z.txt": "z",
+      "docs/keep.txt": "keep",
+      "docs/readme.md": "md",
+      "docs/sub/skip": "skip",
+      "docs/sub/other": "other",
+    });
+    const tarSrc = path.join(root, "tarsrc2");
+    fs.mkdirSync(path.join(tarSrc, "in"), { recursive: true });
+    fs.writeFileSync(path.join(tarSrc, "in/f.txt"), "packed");
+    execFileSync("tar", ["-cjf", path.join(ctx, "t.tar.bz2"), "-C", tarSrc, "in"]);
+    execFileSync("tar", ["-cJf", path.join(ctx, "t.tar.xz"), "-C", tarSrc, "in"]);
+    execFileSync("sh", ["-c", `printf 'not a tar' | xz > ${path.join(ctx, "plain.xz")}`]);
+    const { info } = await build({ context: ctx });
+    const l = info.layers;
+    expect([readInImage(l, "p/a/x.txt"), readInImage(l, "p/b/c/y.txt"), readInImage(l, "q/pkg/z.txt")]).toEqual(["x", "y", "z"]);
+    expect(readInImage(l, "q/src")).toBeUndefined();
+    expect([readInImage(l, "docs/keep.txt"), readInImage(l, "docs/sub/other")]).toEqual(["keep", "other"]);
+    expect([readInImage(l, "docs/readme.md"), readInImage(l, "docs/sub/skip")]).toEqual([undefined, undefined]);
+    const owned = store.layerDirs({ layers: l }).map((d) => path.join(d, "owned")).find((p) => fs.existsSync(p))!;
+    expect([fs.statSync(owned).uid, fs.statSync(owned).gid]).toEqual([1, 2]);
+    expect([readInImage(l, "bz/in/f.txt"), readInImage(l, "xz/in/f.txt")]).toEqual(["packed", "packed"]);
+    expect(store.layerDirs({ layers: l }).some((d) => fs.existsSync(path.join(d, "raw/plain.xz")))).toBe(true);
+  });
+
+  it("reports progress as BuildKit's plain output: numbered steps, the RUN's output, CACHED, durations", async () => {
+    const ctx = context("progress", {
+      Dockerfile: "FROM busybox AS base\nENV A=1\nRUN echo hello; echo there >&2\nFROM base AS final\nCOPY f /f\n",
+      f: "f",
+    });
+    const lines: string[] = [];
+    await build({ context: ctx, log: (l) => lines.push(l) });
+    expect(lines[0]).toBe("#1 [base 1/2] FROM busybox");
+    expect(lines).toContain("#2 [base 2/2] RUN echo hello; echo there >&2");
+    expect(lines.filter((l) => /^#2 \d+\.\d{3} (hello|there)$/.test(l))).toHaveLength(2);
+    expect(lines.some((l) => /^#2 DONE \d+\.\ds$/.test(l))).toBe(true);
+    expect(lines).toContain("#4 [final 2/2] COPY f /f");
+    expect(lines).toContain("#5 exporting to image");
+    expect(lines).toContain("#5 naming to built:latest done");
+    const again: string[] = [];
+    await build({ context: ctx, log: (l) => again.push(l) });
+    expect(again).toEqual(expect.arrayContaining(["#2 CACHED", "#4 CACHED"]));
+    expect(again.some((l) => /^#2 \d+\.\d{3} hello$/.test(l))).toBe(false);
+  });
+
+  it("has BuildKit's platform ARGs, takes FROM --platform of this host, and checks ADD --checksum", async () => {
+    const ok = context("platform", {
+      Dockerfile: `FROM --platform=$BUILDPLATFORM busybox\nARG TARGETARCH\nRUN echo "$TARGETARCH" > /arch\nADD --checksum=sha256:${createHash("sha256").update("fetched /r.txt").digest("hex")} ${serverUrl}/r.txt /r.txt\n`,
+    });
+    const { info } = await build({ context: ok });
+    expect(readInImage(info.layers, "arch")).toBe(`${process.arch === "x64" ? "amd64" : process.arch}\n`);
+    expect(readInImage(info.layers, "r.txt")).toBe("fetched /r.txt");
+    const foreign = context("platform-bad", { Dockerfile: "FROM --platform=linux/s390x busybox\n" });
+    await expect(build({ context: foreign })).rejects.toThrow("Dockerfile:1: FROM --platform=linux/s390x: berth builds for this host's platform only");
+    const pinned = context("checksum-bad", { Dockerfile: `FROM busybox\nADD --checksum=sha256:${"0".repeat(64)} ${serverUrl}/r.txt /r.txt\n` });
+    await expect(build({ context: pinned })).rejects.toThrow(/Dockerfile:2: ADD --checksum: .* has digest sha256:[0-9a-f]{64}, not sha256:0{64}/);
+  });
+
+  it("builds over two steps that changed nothing (one layer twice: overlayfs takes each directory once)", async () => {
+    const ctx = context("samelayer", { Dockerfile: "FROM busybox\nRUN true\nRUN true\nRUN echo after > /after\nRUN rm -rf /etc && mkdir /etc && echo x > /etc/only\n" });
+    const { info } = await build({ context: ctx });
+    expect(info.layers[1]).toBe(info.layers[2]);
+    expect(readInImage(info.layers, "after")).toBe("after\n");
+    // The last layer's blob (compressed while the build went on) marks /etc opaque, as its directory does.
+    const img = (await store.image(info.id))!;
+    const names: string[] = [];
+    for await (const e of readTar(fs.createReadStream(store.blobPath(img.manifest.layers.at(-1)!.digest)).pipe(createGunzip()))) names.push(e.header.path);
+    expect(names).toEqual(expect.arrayContaining(["etc/.wh..wh..opq", "etc/only"]));
+  });
+
+  it("refuses bad RUN flags with the line", async () => {
+    const cases: Array<[string, RegExp]> = [
+      ["RUN --network=host true", /Dockerfile:2: RUN --network=host is not allowed/],
+      ["RUN --mount=type=ssh true", /Dockerfile:2: RUN --mount=type=ssh: type=ssh is not supported/],
+      ["RUN --mount=type=cache true", /Dockerfile:2: RUN --mount=type=cache: a cache mount needs target=PATH/],
+      ["RUN --mount=type=cache,target=/c,sharing=sometimes true", /sharing=sometimes must be shared, private or locked/],
+      ["RUN --mount=type=bind,target=/c,colour=red true", /unknown option "colour" for a bind mount/],
+      ["RUN --mount=type=bind,source=nothere,target=/c true", /file not found in build context/],
+      ["RUN --mount=type=bind,source=../..,target=/c true", /forbidden path outside the build context: \.\.\/\.\./],
+    ];
+    for (const [line, message] of cases) {
+      const ctx = context(`badrun-${line.replace(/\W+/g, "-")}`, { Dockerfile: `FROM busybox\n${line}` });
+      await expect(build({ context: ctx }), line).rejects.toThrow(message);
+    }
+  });
+
+  it("gives RUN Docker's default network (berth's bridge with NAT), and none with --network=none", async () => {
+    const ns = "btbldsrv";
+    const www = path.join(root, "www");
+    fs.mkdirSync(www, { recursive: true });
+    fs.writeFileSync(path.join(www, "pkg.txt"), "a package");
+    const ip = (args: string) => execFileSync("ip", args.split(" "));
+    // A "package mirror" in a namespace of this test, reached from the host through a veth pair (TEST-NET-2, which the host must not route but by default).
+    expect(execFileSync("ip", ["route", "show", "match", "198.51.100.2"], { encoding: "utf8" }).trim()).toMatch(/^(default [^\n]*)?$/);
+    ip(`netns add ${ns}`);
+    let server: ReturnType<typeof spawn> | undefined;
+    try {
+      ip(`link add btbldh type veth peer name btblds netns ${ns}`);
+      ip("addr add 198.51.100.1/30 dev btbldh");
+      ip("link set btbldh up");
+      ip(`-n ${ns} addr add 198.51.100.2/30 dev btblds`);
+      ip(`-n ${ns} link set btblds up`);
+      server = spawn("ip", ["netns", "exec", ns, "busybox", "httpd", "-f", "-p", "198.51.100.2:8080", "-h", www], { stdio: "ignore" });
+      for (let i = 0; !(await httpGet("http://198.51.100.2:8080/pkg.txt").catch(() => undefined)); i++) {
+        if (i > 200) throw new Error("the mirror in its namespace did not start");
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      const ctx = context("network", {
+        Dockerfile: [
+          "FROM busybox",
+          "RUN wget -q -O /got http://198.51.100.2:8080/pkg.txt",
+          "RUN --network=none sh -c 'if wget -q -T 2 -O /x http://198.51.100.2:8080/pkg.txt; then exit 1; fi; grep -c : /proc/net/dev > /none'",
+        ].join("\n"),
+      });
+      // What a build killed midway left (its process gone): an address on the default network and a namespace.
+      await bridges.ipam(await bridges.ensureDefault()).allocate("#build-999999999-dead01");
+      ip("netns add berth-build-dead01");
+      const { info } = await netBuilder.build({ context: ctx, tags: ["net:1"] });
+      expect(readInImage(info.layers, "got")).toBe("a package");
+      expect(readInImage(info.layers, "none")).toBe("1\n");
+      for (const p of ["etc/resolv.conf", "etc/hosts"]) {
+        const inBase = store.layerDirs({ layers: [info.layers[0]] }).some((d) => fs.existsSync(path.join(d, p)));
+        if (!inBase) expect(readInImage(info.layers, p), p).toBeUndefined();
+      }
+      // The step's namespace and address are gone, and with them the default network no container uses.
+      expect(execFileSync("ip", ["netns", "list"], { encoding: "utf8" })).not.toMatch(/berth-build-/);
+      // (The killed build's leftovers too: they held the default network up.)
+      expect(fs.existsSync(store.paths.network("bridge").record)).toBe(false);
+    } finally {
+      server?.kill();
+      spawnSync("ip", ["netns", "del", "berth-build-dead01"]);
+      execFileSync("ip", ["link", "del", "btbldh"], { stdio: "ignore" });
+      ip(`netns del ${ns}`);
+    }
+  });
+
   const bad: Array<[string, string, RegExp]> = [
     ["a COPY source outside the context", "FROM busybox\nCOPY ../secret /x", /Dockerfile:2: COPY failed: forbidden path outside the build context: ..\/secret/],
     ["a missing COPY source", "FROM busybox\nCOPY nothere /x", /Dockerfile:2: COPY failed: file not found in build context or excluded by \.dockerignore: nothere/],
@@ -189,6 +437,8 @@ describe("builder", () => {
     ["a missing base image", "FROM nosuchbase:1\nRUN true", /Dockerfile:1: FROM nosuchbase:1: base image not found in berth's store/],
     ["a failing RUN", "FROM busybox\n\nRUN echo oops >&2; exit 3", /Dockerfile:3: RUN echo oops >&2; exit 3 failed with exit code 3:\noops/],
     ["an unknown instruction", "FROM busybox\nFETCH x", /Dockerfile:2: unknown instruction: FETCH/],
+    ["a bad expansion", "FROM busybox\nENV A=${B", /Dockerfile:2: ENV failed to process "\$\{B": syntax error: missing '}'/],
+    ["a bad COPY --exclude pattern", "FROM busybox\nCOPY --exclude=[ . /x", /Dockerfile:2: COPY --exclude: syntax error in pattern/],
     ["a bad HEALTHCHECK option", "FROM busybox\nHEALTHCHECK --interval=soon CMD true", /Dockerfile:2: HEALTHCHECK --interval=soon is not a duration/],
   ];
   for (const [what, dockerfile, message] of bad) {

@@ -104,4 +104,19 @@ describe("Image resource", () => {
     expect(JSON.stringify(checked.inputs)).not.toContain("hunter2");
     expect(checked.inputs.registry).toEqual({ auth: { username: "u" } });
   });
+
+  it("passes build secrets to RUN --mount=type=secret but keeps them out of the inputs it returns", async () => {
+    fs.mkdirSync(path.join(root, "sec"), { recursive: true });
+    fs.writeFileSync(path.join(root, "sec/Dockerfile"), "FROM busybox\nRUN --mount=type=secret,id=npm,required wc -c < /run/secrets/npm > /len\n");
+    const sec = { name: "sec:1", build: { context: "sec", secrets: { npm: "tok-123456" } } };
+    const checked = await check(sec);
+    expect(checked.failures).toEqual([]);
+    expect(JSON.stringify(checked.inputs)).not.toContain("tok-123456");
+    const made = await image.create({ urn: "u", inputs: checked.inputs, preview: false });
+    expect(made.outputs.imageId).toMatch(/^sha256:/);
+    expect(JSON.stringify(made)).not.toContain("tok-123456");
+    expect((await check({ name: "x", build: { context: "sec", secrets: { "bad id": "v" } } })).failures).toEqual([
+      { property: "build.secrets.bad id", reason: expect.stringContaining("a secret id uses letters") },
+    ]);
+  });
 });

@@ -37,6 +37,9 @@ describe("registry example", () => {
   it("builds, pushes with auth, replaces the container when a context file changes, and cleans up", async () => {
     const up = await cli("up", "--yes");
     expect(up.code, up.stdout + up.stderr).toBe(0);
+    // The build's progress, BuildKit's plain lines on stderr, each with the image's name.
+    expect(up.stderr).toMatch(/\/app:1 #1 \[1\/\d+\] FROM /);
+    expect(up.stderr).toMatch(/\/app:1 #\d+ naming to 127\.0\.0\.1:\d+\/app:1 done/);
     const state = fs.readFileSync(stateFile, "utf8");
     expect(state).not.toContain("change-me");
     const outputs = JSON.parse(state).checkpoint.latest.resources.find((r: { type: string }) => r.type === "pulumi:pulumi:Stack").outputs;

@@ -62,6 +62,7 @@ describe("tar fuzz", () => {
     const names = ["a", "a/b", "d", "d/f", "d/.wh.f", "d/.wh..wh..opq", ".wh..wh..opq", ".wh..", ".wh...", ".wh.", "l", "l/x", "l/file",
       `${R}/x`, `${R}/file`, `${C}/file`, "..", ".", "./", "a/../../x", "x".repeat(150), `d/${"y".repeat(120)}/z`] as const;
     const links = [C, `${C}/file`, R, `${R}/file`, "/", "..", "a", "d", "l", "", "../../../..", "d/f"] as const;
+    // Names no hostile entry uses as a directory, so a plain layer unpacks over any lower.
     const plain = ["a", "b", "c/d", "c/e", "f/g/h"] as const;
     const types: EntryType[] = ["file", "dir", "symlink", "hardlink", "fifo", "char", "block"];
     const interesting = ["\0", "0", "7777777", "77777777777", "-1", "x", "\x80\xff\xff", " ", "5", "1", "2", "L", "x", "g"];
@@ -75,7 +76,7 @@ describe("tar fuzz", () => {
       const headers: number[] = [];
       let at = 0;
       for (let n = 1 + Math.floor(rand() * 8); n > 0; n--) {
-        const type = hostile ? pick(types) : pick(["file", "dir", "symlink", "fifo"] as const);
+        const type = hostile ? pick(types) : pick(["file", "dir", "fifo"] as const);
         const content = type === "file" ? Buffer.from("evil".repeat(Math.floor(rand() * 200))) : Buffer.alloc(0);
         const h: TarHeader = {
           path: hostile ? pick(names) : pick(plain), type, mode: pick([0o644, 0o4755, 0o777, 0o7777]), uid: 0, gid: 0, size: content.length,
@@ -101,9 +102,12 @@ describe("tar fuzz", () => {
       if (hostile && rand() < 0.2) for (let f = 0; f < 4; f++) tar[Math.floor(rand() * tar.length)] ^= 1 << Math.floor(rand() * 8);
       const input = hostile && rand() < 0.2 ? tar.subarray(0, Math.floor(rand() * tar.length)) : tar;
 
+      // Odd chunk sizes, so every boundary of the reader is crossed; drawn now, so a seed replays exactly.
+      const cuts: number[] = [];
+      for (let o = 0; o < input.length; o += cuts[cuts.length - 1]) cuts.push(1 + Math.floor(rand() * 700));
       const chunks = async function* () {
-        // Odd chunk sizes, so every boundary of the reader is crossed.
-        for (let o = 0; o < input.length; o += 1 + Math.floor(rand() * 700)) yield input.subarray(o, o + 1 + Math.floor(rand() * 700));
+        let o = 0;
+        for (const n of cuts) yield input.subarray(o, (o += n));
       };
       const read = (async () => {
         for await (const e of readTar(chunks())) for await (const _ of e.data) void _;
@@ -118,7 +122,9 @@ describe("tar fuzz", () => {
       for (const outcome of [await Promise.race([read, timeout]), await Promise.race([unpacked, timeout])]) {
         expect(outcome === undefined || outcome instanceof Error, `seed ${SEED}, iteration ${i}: ${String(outcome)}`).toBe(true);
       }
-      if ((await unpacked) === undefined) lower = dir;
+      const failure = await unpacked;
+      expect(hostile || failure === undefined, `seed ${SEED}, iteration ${i}: a plain layer failed: ${String(failure)}`).toBe(true);
+      if (failure === undefined) lower = dir;
       else {
         refused++;
         fs.rmSync(dir, { recursive: true, force: true });
@@ -128,6 +134,5 @@ describe("tar fuzz", () => {
     }
     // The mutations reach both outcomes (a fuzz that only ever fails at the first header tests nothing).
     expect(refused).toBeGreaterThan(0);
-    expect(refused).toBeLessThan(ITERATIONS);
   }, 600_000);
 });

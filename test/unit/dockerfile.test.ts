@@ -1,7 +1,7 @@
 // The Dockerfile parser and Docker's word expansion, on their own.
 import { describe, expect, it } from "vitest";
 import { parseDockerfile } from "../../native/build/dockerfile";
-import { expandWord, expandWords, keyValues } from "../../native/build/words";
+import { expandWord, expandWords } from "../../native/build/words";
 import { DockerIgnore } from "../../native/build/context";
 
 describe("Dockerfile parser", () => {
@@ -24,23 +24,35 @@ describe("Dockerfile parser", () => {
     );
     expect(directives).toEqual({ syntax: "docker/dockerfile:1", escape: "`" });
     expect(instructions.map((i) => [i.name, i.line, i.json, i.args])).toEqual([
-      ["FROM", 5, false, ["busybox AS base"]],
-      ["RUN", 6, false, ["echo a && echo b"]],
+      ["FROM", 5, false, ["busybox", "AS", "base"]],
+      ["RUN", 6, false, ["echo a &&     echo b"]],
       ["CMD", 9, true, ["sh", "-c", "echo hi"]],
       ["CMD", 10, false, ["[not json"]],
-      ["COPY", 11, false, ["/a /b"]],
-      ["HEALTHCHECK", 12, false, ["CMD true"]],
+      ["COPY", 11, false, ["/a", "/b"]],
+      ["HEALTHCHECK", 12, false, ["CMD", "true"]],
     ]);
     expect(instructions[4].flags).toEqual({ from: "base", chown: "1:2" });
     expect(instructions[5].flags).toEqual({ interval: "5s", retries: "3" });
   });
 
+  it("reads flags as BuildKit does: quotes removed, `--` ending them, repeated list flags kept", () => {
+    const [copy, run] = parseDockerfile(`FROM x\nCOPY --chown="1:1" --exclude=*.md --exclude='x y' -- a b\nRUN --mount=type=cache,target=/c --mount=type=tmpfs,target=/t true`).instructions.slice(1);
+    expect(copy.flags.chown).toBe("1:1");
+    expect(copy.flagLists.exclude).toEqual(["*.md", "x y"]);
+    expect(copy.args).toEqual(["a", "b"]);
+    expect(run.flagLists.mount).toEqual(["type=cache,target=/c", "type=tmpfs,target=/t"]);
+  });
+
   it("names the line of an unknown instruction, a missing argument, a bad flag and a non-JSON SHELL", () => {
     expect(() => parseDockerfile("FROM x\n\nFROB y")).toThrow("Dockerfile:3: unknown instruction: FROB");
     expect(() => parseDockerfile("FROM x\nRUN")).toThrow("Dockerfile:2: RUN requires at least one argument");
-    expect(() => parseDockerfile("FROM x\nCOPY --form=a b c")).toThrow("Dockerfile:2: unknown flag: --form for COPY (COPY takes --from, --chown, --chmod, --link)");
+    expect(() => parseDockerfile("FROM x\nCOPY --form=a b c")).toThrow("Dockerfile:2: unknown flag: --form for COPY (COPY takes --from, --chown, --chmod, --link, --parents, --exclude)");
     expect(() => parseDockerfile("FROM x\nSHELL /bin/sh")).toThrow("Dockerfile:2: SHELL requires the arguments to be in JSON form");
-    expect(() => parseDockerfile("# escape=x\nFROM x")).toThrow('invalid escape directive "x"');
+    expect(() => parseDockerfile("# escape=x\nFROM x")).toThrow("Dockerfile:1: invalid escape token 'x' does not match ` or \\");
+    expect(() => parseDockerfile("# escape=`\n# escape=\\\nFROM x")).toThrow("Dockerfile:2: only one escape parser directive can be used");
+    expect(() => parseDockerfile(`FROM x\nRUN echo ${"a".repeat(70000)}`)).toThrow("Dockerfile:2: dockerfile line greater than max allowed size of 65535");
+    expect(() => parseDockerfile("FROM x\nCMD [1, 2]")).toThrow("Dockerfile:2: when using JSON array syntax, arrays must be comprised of strings only");
+    expect(() => parseDockerfile("# only a comment\n")).toThrow("file with no instructions");
   });
 });
 
@@ -52,9 +64,8 @@ describe("word expansion", () => {
     expect(expandWords('a "b c" $S', vars)).toEqual(["a", "b c", "x", "y"]);
     expect(() => expandWord("${B:?must be set}", vars)).toThrow("B: must be set");
   });
-  it("reads key=value lists and the legacy ENV form against the variables before the instruction", () => {
-    expect(keyValues('a=$A b="x $A" c', vars, "\\", false)).toEqual([["a", "1"], ["b", "x 1"], ["c", undefined]]);
-    expect(keyValues("NAME John $A", vars, "\\", true)).toEqual([["NAME", "John 1"]]);
+  it("expands special and positional parameters to nothing, as Docker does", () => {
+    expect(expandWord("a$1b$@c${#}d${?:-e}${1:-x}", vars)).toBe("abcdex");
   });
 });
 
@@ -69,5 +80,8 @@ describe(".dockerignore", () => {
     expect(ig.ignores("docs/notes.md")).toBe(false);
     expect(ig.ignores("tmp/a")).toBe(true);
     expect(ig.ignores("src/main.ts")).toBe(false);
+    expect(new DockerIgnore("**/\n!keep").ignores("a/b")).toBe(true);
+    expect(() => new DockerIgnore("[")).toThrow();
+    expect(() => new DockerIgnore("!")).toThrow('illegal exclusion pattern: "!"');
   });
 });

@@ -1,7 +1,10 @@
 // The registry client against a small registry on loopback that wants a Bearer token (as Docker Hub-style token
 // servers do), and one that lies about a digest.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import * as fs from "node:fs";
 import * as http from "node:http";
+import * as os from "node:os";
+import * as path from "node:path";
 import { createHash } from "node:crypto";
 import { resolveDigest } from "../../native/registry/transfer";
 import { parseRegistryRef } from "../../native/registry/reference";
@@ -48,6 +51,43 @@ describe("registry client", () => {
       `unauthorized: the token server of ${registry} refused the credentials of user "bob"`,
     );
     await expect(resolveDigest(`${registry}/liar/app:1`, { insecure: true, auth: { username: "bob", password: "pw" } })).rejects.toThrow(/^digest mismatch: manifest liar\/app:1/);
+  });
+
+  it("takes credentials from the Docker CLI's credential helpers: credHelpers first, then credsStore, then auths", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "berth-creds-"));
+    const saved = { PATH: process.env.PATH, DOCKER_CONFIG: process.env.DOCKER_CONFIG };
+    // Helpers as Docker runs them: `docker-credential-NAME get`, the server on stdin, JSON on stdout.
+    const helper = (name: string, answer: string) =>
+      fs.writeFileSync(path.join(dir, `docker-credential-${name}`), `#!/usr/bin/env node
+let s = ""; process.stdin.on("data", (d) => (s += d)).on("end", () => {
+  if (process.argv[2] !== "get") process.exit(2);
+  ${answer}
+});`, { mode: 0o755 });
+    helper("good", `if (s.trim() !== ${JSON.stringify(registry)}) { console.log("credentials not found in native keychain"); process.exit(1); } console.log(JSON.stringify({ ServerURL: s, Username: "bob", Secret: "pw" }));`);
+    helper("empty", `console.log("credentials not found in native keychain"); process.exit(1);`);
+    helper("broken", `console.error("keychain locked"); process.exit(3);`);
+    const config = (c: object) => fs.writeFileSync(path.join(dir, "config.json"), JSON.stringify(c));
+    process.env.PATH = `${dir}:${process.env.PATH}`;
+    process.env.DOCKER_CONFIG = dir;
+    try {
+      const wrong = Buffer.from("bob:wrong").toString("base64");
+      config({ auths: { [registry]: { auth: wrong } }, credsStore: "empty", credHelpers: { [registry]: "good" } });
+      expect(await resolveDigest(`${registry}/app:1`, { insecure: true })).toBe(digest);
+      config({ auths: { [registry]: { auth: wrong } }, credsStore: "good" });
+      expect(await resolveDigest(`${registry}/app:1`, { insecure: true })).toBe(digest);
+      // A helper without credentials for this registry: the auths entry is used.
+      config({ auths: { [`http://${registry}`]: { auth: Buffer.from("bob:pw").toString("base64") } }, credsStore: "empty" });
+      expect(await resolveDigest(`${registry}/app:1`, { insecure: true })).toBe(digest);
+      config({ credHelpers: { [registry]: "broken" } });
+      await expect(resolveDigest(`${registry}/app:1`, { insecure: true })).rejects.toThrow(`credential helper docker-credential-broken failed for ${registry}: keychain locked`);
+      config({ credsStore: "absent" });
+      await expect(resolveDigest(`${registry}/app:1`, { insecure: true })).rejects.toThrow(/credential helper docker-credential-absent for .* cannot run \(ENOENT\)/);
+    } finally {
+      process.env.PATH = saved.PATH;
+      if (saved.DOCKER_CONFIG === undefined) delete process.env.DOCKER_CONFIG;
+      else process.env.DOCKER_CONFIG = saved.DOCKER_CONFIG;
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("refuses references without a registry", () => {
