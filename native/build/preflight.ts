@@ -19,7 +19,7 @@ export async function dockerfileProblems(text: string, label: string, known: (re
   const isStage = (name: string) => stages.includes(name.toLowerCase()) || (/^\d+$/.test(name) && Number(name) < stages.length);
   for (const ins of instructions) {
     if (ins.name === "FROM") {
-      const [ref, as, name] = ins.args[0].trim().split(/\s+/);
+      const [ref, as, name] = ins.args.join(" ").trim().split(/\s+/);
       if (!ref.includes("$") && ref.toLowerCase() !== "scratch" && !isStage(ref) && !(await known(ref))) {
         fail(ins, `${ref}: base image not found in berth's store or its registry — build or import it first (there is no default registry)`);
       }
