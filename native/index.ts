@@ -15,6 +15,7 @@ import { DirVolumes } from "./volume/volumes";
 import { ContainerRecords } from "./container/record";
 import { RuncContainers } from "./container/containers";
 import { ensureSupervisor } from "./supervise/launch";
+import { OwnerFiles } from "./owners";
 import { NativeSystem } from "./system";
 
 export * from "./runtime";
@@ -73,7 +74,8 @@ export function createNativeRuntime(opts: NativeRuntimeOptions = {}): Runtime {
   }
   const containers = new RuncContainers({ host, paths, images: store, records, net, supervise });
   const registries = new RegistryServers(host, paths);
+  const owners = new OwnerFiles(paths.root);
   const images = new NativeImages(host, store, bridgeStepNetworks(host, networks));
-  const system = new NativeSystem(paths, store, records, containers);
-  return { images, system, networks, volumes, containers, registries };
+  const system = new NativeSystem(paths, store, records, containers, owners);
+  return { images, system, networks, volumes, containers, registries, owners };
 }

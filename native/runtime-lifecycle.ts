@@ -119,15 +119,20 @@ export interface ContainerLifecycle {
   unpause(name: string): Promise<void>;
   /** Names of every container under this root. */
   list(): Promise<string[]>;
-  /** Runs a command in the running container's namespaces, on this process's stdio; resolves to its exit code. */
-  exec(name: string, command: string[], opts?: { tty?: boolean }): Promise<number>;
+  /**
+   * Runs a command in the running container's namespaces, on this process's stdio; resolves to its exit code
+   * (0 at once when detached).
+   */
+  exec(name: string, command: string[], opts?: ExecOptions): Promise<number>;
   /** The files of `events` lines (start, die, oom, restart, health_status), oldest first. */
   eventFiles(): Promise<string[]>;
   /** The container's output files, oldest first (the current one last). */
   logFiles(name: string): Promise<string[]>;
+  /** The container's output as lines, oldest first, each with the time it was written (see LogLine). */
+  logLines(name: string): Promise<LogLine[]>;
   stats(name: string): Promise<ContainerStats>;
-  /** `ps` of the container's processes. */
-  top(name: string): Promise<string>;
+  /** `ps` of the container's processes, with these ps options (default "-o pid,user,time,args"). */
+  top(name: string, psOptions?: string[]): Promise<string>;
   /** Copies a file or directory out of the container ("from") or into it ("to"), as `docker cp`. */
   copy(name: string, direction: "from" | "to", containerPath: string, hostPath: string): Promise<void>;
   /** Files added (A), changed (C) and deleted (D) in the container's root filesystem, as `docker diff`. */
@@ -142,4 +147,32 @@ export interface ContainerStats {
   /** CPU time used, nanoseconds. */
   cpuNanos: number;
   pids: number;
+  /** Bytes received and sent on the container's interfaces (loopback excluded). */
+  netRx: number;
+  netTx: number;
+  /** Bytes read from and written to block devices by the container's processes. */
+  blockRead: number;
+  blockWrite: number;
+}
+
+export interface ExecOptions {
+  tty?: boolean;
+  /** KEY=VALUE, added to the container's env. */
+  env?: string[];
+  /** Working directory inside the container (default: the container's). */
+  workdir?: string;
+  /** "user", "uid", "user:group", "uid:gid", resolved in the container's /etc/passwd and /etc/group. */
+  user?: string;
+  /** Start it and return without waiting (Docker's exec -d). */
+  detach?: boolean;
+}
+
+/**
+ * A line of a container's output. The output goes straight from the process to the file, so its time is when
+ * the supervisor saw the file grow to hold it: at most one supervisor tick (200 ms) after it was written.
+ */
+export interface LogLine {
+  /** RFC 3339 with milliseconds. */
+  time: string;
+  text: string;
 }

@@ -37,6 +37,8 @@ export interface ImageInfo {
   /** Bytes of all layer blobs. */
   size: number;
   config: ImageConfig;
+  /** When the image was made, when its config says (berth's own images leave it out, to stay reproducible). */
+  created?: string;
 }
 
 export interface ImportRootfsRequest {
@@ -209,8 +211,12 @@ export interface ImageStore {
   resolve(ref: string, access?: RegistryAccess): Promise<string>;
   /** Writes images to a tar that `docker load` reads (and that is an OCI image layout too). */
   save(refs: string[], file: string): Promise<void>;
+  /** Imports every image of a `docker save` archive or OCI layout tar under the names it holds (`docker load`). */
+  load(file: string): Promise<ImageInfo[]>;
   tag(source: string, ref: string): Promise<ImageInfo>;
   inspect(refOrId: string): Promise<ImageInfo | undefined>;
+  /** Every stored image, one entry per name. */
+  list(): Promise<ImageInfo[]>;
   /**
    * Drops one use of the ref (see hold); with its last use the ref goes, and blobs and unpacked layers no other
    * image, container or lease uses are deleted.
@@ -271,6 +277,8 @@ export interface Networks {
    */
   conflicts(spec: NetworkSpec, except?: string[]): Promise<InputProblem | undefined>;
   inspect(name: string): Promise<NetworkInfo | undefined>;
+  /** Names of every network under this root. */
+  list(): Promise<string[]>;
   /** Refuses (throws) while a container is attached. */
   remove(name: string): Promise<void>;
 }
@@ -278,6 +286,8 @@ export interface Networks {
 export interface Volumes {
   create(spec: VolumeSpec): Promise<VolumeInfo>;
   inspect(name: string): Promise<VolumeInfo | undefined>;
+  /** Names of every volume under this root. */
+  list(): Promise<string[]>;
   /** Deletes the data. Refuses (throws) while a container mounts the volume. */
   remove(name: string): Promise<void>;
 }
@@ -295,6 +305,18 @@ export interface Containers extends ContainerLifecycle {
   inspect(name: string): Promise<ContainerInfo | undefined>;
   /** Stops (SIGTERM, then SIGKILL after the grace period) and deletes everything the container had on the host. */
   remove(name: string, opts?: { graceSeconds?: number }): Promise<void>;
+}
+
+export type ObjectKind = "image" | "container" | "network" | "volume" | "registry";
+
+/** Which stack resource (by URN) made or adopted each object, so nothing removes it behind the stack's back. */
+export interface Owners {
+  claim(kind: ObjectKind, name: string, urn: string): Promise<void>;
+  /** The object left its stack (deleted by it, or removed with --force). */
+  release(kind: ObjectKind, name: string): Promise<void>;
+  ownerOf(kind: ObjectKind, name: string): Promise<string | undefined>;
+  /** Every owned object of a kind: name → URN. */
+  list(kind: ObjectKind): Promise<Map<string, string>>;
 }
 
 /** One row of `berth system df`, as Docker's: bytes on disk, and what a prune would free. */
@@ -328,4 +350,5 @@ export interface Runtime {
   volumes: Volumes;
   containers: Containers;
   registries: Registries;
+  owners: Owners;
 }

@@ -2,7 +2,7 @@
 // two commands over berth's store, containers and volumes.
 import * as fs from "node:fs";
 import * as path from "node:path";
-import type { Containers, DiskUsage, PruneReport, SystemUsage } from "./runtime";
+import type { Containers, DiskUsage, Owners, PruneReport, SystemUsage } from "./runtime";
 import type { Paths } from "./paths";
 import type { ContentStore } from "./image/store";
 import type { ContainerRecords } from "./container/record";
@@ -22,6 +22,8 @@ export class NativeSystem implements SystemUsage {
     private readonly store: ContentStore,
     private readonly records: ContainerRecords,
     private readonly containers: Containers,
+    /** What a stack owns is never pruned behind its back. */
+    private readonly owners: Owners,
   ) {}
 
   async df(): Promise<DiskUsage[]> {
@@ -53,13 +55,18 @@ export class NativeSystem implements SystemUsage {
 
   async prune(opts: { all?: boolean } = {}): Promise<PruneReport> {
     const containers: string[] = [];
+    const ownedContainers = await this.owners.list("container");
     for (const r of await this.records.list()) {
       const name = r.spec.name;
-      if ((await this.containers.inspect(name))?.status === "running") continue;
+      if (ownedContainers.has(name) || (await this.containers.inspect(name))?.status === "running") continue;
       await this.containers.remove(name, { graceSeconds: 0 });
       containers.push(name);
     }
     const usedIds = new Set((await this.records.list()).map((r) => r.imageId));
+    for (const ref of (await this.owners.list("image")).keys()) {
+      const owned = await this.store.inspect(ref);
+      if (owned) usedIds.add(owned.id);
+    }
     const { refs, bytes } = await this.store.pruneUnused({ all: opts.all, buildCache: true, usedIds });
     return { containers, images: refs, reclaimedBytes: bytes };
   }

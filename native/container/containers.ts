@@ -4,7 +4,7 @@
 // run() cleans up after its own failures.
 import * as fs from "node:fs";
 import * as path from "node:path";
-import type { ContainerInfo, ContainerRuntimeSpec, ContainerSpec, Containers, ContainerStatus, ImageInfo, InputProblem, PortMapping } from "../runtime";
+import type { ContainerInfo, ContainerRuntimeSpec, ContainerSpec, Containers, ContainerStatus, ExecOptions, ImageInfo, InputProblem, PortMapping } from "../runtime";
 import type { Host } from "../host/exec";
 import type { Paths } from "../paths";
 import type { ContentStore } from "../image/store";
@@ -30,6 +30,7 @@ import { withLock } from "../lock";
 import { volumesLock } from "../volume/volumes";
 import { oomKills } from "../supervise/cgroup";
 import { commitContainer, type CommitOptions } from "./commit";
+import { appendEvent } from "../supervise/events";
 
 export interface ContainerDeps {
   host: Host;
@@ -80,11 +81,12 @@ export class RuncContainers implements Containers {
   pause = (name: string) => this.verbs.pause(name);
   unpause = (name: string) => this.verbs.unpause(name);
   list = () => this.verbs.list();
-  exec = (name: string, command: string[], opts?: { tty?: boolean }) => this.verbs.exec(name, command, opts);
+  exec = (name: string, command: string[], opts?: ExecOptions) => this.verbs.exec(name, command, opts);
   logFiles = (name: string) => this.verbs.logFiles(name);
+  logLines = (name: string) => this.verbs.logLines(name);
   eventFiles = () => this.verbs.eventFiles();
   stats = (name: string) => this.verbs.stats(name);
-  top = (name: string) => this.verbs.top(name);
+  top = (name: string, psOptions?: string[]) => this.verbs.top(name, psOptions);
   diff = (name: string) => this.verbs.diff(name);
   copy = (name: string, direction: "from" | "to", containerPath: string, hostPath: string) =>
     this.verbs.copy(name, direction, containerPath, hostPath);
@@ -242,6 +244,7 @@ export class RuncContainers implements Containers {
       });
       const config = applyOptions(base, spec, plan.shared, `/${id}`);
       await writeJson(p.config, config);
+      appendEvent(paths.root, name, "create", { image: spec.image });
       // The address inside the namespace is only needed once the process starts.
       await allSettled([this.runc.create(id, p.dir, p.log, p.pid), this.d.net.configureInside(rec.net)]);
       await this.runc.start(id);
@@ -364,10 +367,12 @@ export class RuncContainers implements Containers {
       await markStopped(p.dir, true);
       await stopInit(this.runc, id, signalName(rec?.spec.stopSignal ?? "TERM"), graceSeconds, found);
       await this.runc.delete(id);
+      if (found.status === "running") appendEvent(paths.root, name, "stop");
     }
     await allSettled([this.d.net.release(name, rec?.net), unmount(host, p.rootfs)]);
     // The supervisor may be writing the state of the container it just saw exit: retry what it adds meanwhile.
     await fs.promises.rm(p.dir, { recursive: true, force: true, maxRetries: 5 });
+    if (rec) appendEvent(paths.root, name, "destroy", { image: rec.spec.image });
     if (rec?.net) await this.d.net.refreshPeers(rec, await this.d.records.list());
     // The container may have been the last user of a removed image's layers.
     if (rec && !(await this.d.images.inspect(rec.imageId))) await this.d.images.prune();

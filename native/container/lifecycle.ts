@@ -3,7 +3,7 @@
 // supervisor never restarts a container half-way through one of them.
 import { spawn } from "node:child_process";
 import * as fs from "node:fs";
-import type { ContainerLifecycle, ContainerRuntimeSpec, ContainerStats } from "../runtime";
+import type { ContainerLifecycle, ContainerRuntimeSpec, ContainerStats, ExecOptions, LogLine } from "../runtime";
 import type { Paths } from "../paths";
 import type { Host } from "../host/exec";
 import { processExited } from "../host/probe";
@@ -19,7 +19,9 @@ import type { FullOciSpec } from "./options";
 import { cgroupStats } from "../supervise/cgroup";
 import { rootfsChanges } from "./changes";
 import { copyFiles } from "./copy";
-import { eventsFile } from "../supervise/events";
+import { appendEvent, eventsFile } from "../supervise/events";
+import { readLogLines } from "../supervise/logs";
+import { resolveUser } from "./user";
 
 export const DEFAULT_GRACE_SECONDS = 10;
 /** How long a SIGKILLed init may take to die before `runc delete` is left to fail on it. */
@@ -62,6 +64,26 @@ export async function relaunch(runc: Runc, bundle: string, id: string, log: stri
   await runc.start(id);
 }
 
+/** Bytes through the container's interfaces, from its network namespace's /proc/net/dev (loopback left out). */
+function netCounters(pid: number | undefined): { netRx: number; netTx: number } {
+  let netRx = 0;
+  let netTx = 0;
+  let text = "";
+  try {
+    if (pid) text = fs.readFileSync(`/proc/${pid}/net/dev`, "utf8");
+  } catch {
+    // exited meanwhile: no counters
+  }
+  for (const line of text.split("\n").slice(2)) {
+    const [iface, counters] = line.split(":");
+    if (!counters || iface.trim() === "lo") continue;
+    const f = counters.trim().split(/\s+/).map(Number);
+    netRx += f[0];
+    netTx += f[8];
+  }
+  return { netRx, netTx };
+}
+
 export const signalName = (s: string): string => s.toUpperCase().replace(/^SIG/, "");
 
 /** Every verb but commit, which also needs the image store (RuncContainers has it). */
@@ -84,6 +106,7 @@ export class ContainerVerbs implements Omit<ContainerLifecycle, "commit"> {
       const grace = opts.graceSeconds ?? rec.spec.stopTimeout ?? DEFAULT_GRACE_SECONDS;
       await stopInit(this.runc, runcId(name), signalName(rec.spec.stopSignal ?? "TERM"), grace);
     });
+    appendEvent(this.paths.root, name, "stop");
   }
 
   async start(name: string): Promise<void> {
@@ -101,16 +124,19 @@ export class ContainerVerbs implements Omit<ContainerLifecycle, "commit"> {
   async kill(name: string, signal = "KILL"): Promise<void> {
     await this.running(name);
     await this.runc.kill(runcId(name), signalName(signal));
+    appendEvent(this.paths.root, name, "kill", { signal: signalName(signal) });
   }
 
   async pause(name: string): Promise<void> {
     await this.record(name);
     await this.runc.pause(runcId(name));
+    appendEvent(this.paths.root, name, "pause");
   }
 
   async unpause(name: string): Promise<void> {
     await this.record(name);
     await this.runc.resume(runcId(name));
+    appendEvent(this.paths.root, name, "unpause");
   }
 
   async update(name: string, change: Pick<ContainerRuntimeSpec, "limits" | "restart" | "stopTimeout">): Promise<void> {
@@ -134,9 +160,18 @@ export class ContainerVerbs implements Omit<ContainerLifecycle, "commit"> {
     return (await this.records.list()).map((r) => r.spec.name);
   }
 
-  async exec(name: string, command: string[], opts: { tty?: boolean } = {}): Promise<number> {
+  async exec(name: string, command: string[], opts: ExecOptions = {}): Promise<number> {
     await this.running(name);
-    const child = spawn("runc", ["exec", ...(opts.tty ? ["--tty"] : []), runcId(name), ...command], { stdio: "inherit" });
+    const args = ["exec"];
+    if (opts.tty) args.push("--tty");
+    if (opts.detach) args.push("--detach");
+    for (const e of opts.env ?? []) args.push("--env", e.includes("=") ? e : `${e}=${process.env[e] ?? ""}`);
+    if (opts.workdir) args.push("--cwd", opts.workdir);
+    if (opts.user) {
+      const { uid, gid } = await resolveUser(opts.user, this.paths.container(name).rootfs);
+      args.push("--user", `${uid}:${gid}`);
+    }
+    const child = spawn("runc", [...args, runcId(name), ...command], { stdio: opts.detach ? "ignore" : "inherit" });
     return new Promise((resolve, reject) => {
       child.on("error", reject);
       child.on("close", (code, signal) => resolve(code ?? (signal ? 128 : 1)));
@@ -155,14 +190,19 @@ export class ContainerVerbs implements Omit<ContainerLifecycle, "commit"> {
     return [`${log}.1`, log].filter((f) => fs.existsSync(f));
   }
 
-  async stats(name: string): Promise<ContainerStats> {
-    await this.running(name);
-    return cgroupStats(`/${runcId(name)}`);
+  async logLines(name: string): Promise<LogLine[]> {
+    return (await this.logFiles(name)).flatMap(readLogLines);
   }
 
-  async top(name: string): Promise<string> {
+  async stats(name: string): Promise<ContainerStats> {
     await this.running(name);
-    return this.host.run("runc", ["ps", runcId(name), "-o", "pid,user,time,args"]);
+    const state = await this.runc.state(runcId(name));
+    return { ...cgroupStats(`/${runcId(name)}`), ...netCounters(state?.pid) };
+  }
+
+  async top(name: string, psOptions: string[] = ["-o", "pid,user,time,args"]): Promise<string> {
+    await this.running(name);
+    return this.host.run("runc", ["ps", runcId(name), ...psOptions]);
   }
 
   async copy(name: string, direction: "from" | "to", containerPath: string, hostPath: string): Promise<void> {

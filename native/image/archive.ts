@@ -85,6 +85,29 @@ async function unpackArchive(tarFile: string, into: string): Promise<Map<string,
   return links;
 }
 
+/** The image names an archive holds (its manifest.json RepoTags, else its index.json's image names). */
+export async function archiveNames(source: string): Promise<string[]> {
+  const wanted = new Map<string, Buffer>();
+  const st = await fs.promises.stat(source).catch(() => undefined);
+  if (!st) throw new Error(`image archive ${source} not found: give a docker save tar or an OCI image layout`);
+  if (st.isDirectory()) {
+    for (const f of ["manifest.json", "index.json"]) if (fs.existsSync(path.join(source, f))) wanted.set(f, fs.readFileSync(path.join(source, f)));
+  } else {
+    for await (const { header: h, data } of readTar(fs.createReadStream(source))) {
+      const rel = cleanEntryPath(h.path);
+      if (h.type !== "file" || (rel !== "manifest.json" && rel !== "index.json")) continue;
+      const chunks: Buffer[] = [];
+      for await (const c of data) chunks.push(c as Buffer);
+      wanted.set(rel, Buffer.concat(chunks));
+    }
+  }
+  const docker = wanted.get("manifest.json");
+  if (docker) return (JSON.parse(docker.toString()) as Array<{ RepoTags?: string[] }>).flatMap((e) => e.RepoTags ?? []);
+  const oci = wanted.get("index.json");
+  if (oci) return (JSON.parse(oci.toString()) as OciIndex).manifests.flatMap((m) => m.annotations?.["io.containerd.image.name"] ?? []);
+  throw new Error(`${source} is neither a docker save archive (manifest.json) nor an OCI image layout (index.json)`);
+}
+
 async function isGzipFile(p: string): Promise<boolean> {
   const fh = await fs.promises.open(p, "r");
   try {

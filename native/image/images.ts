@@ -7,7 +7,7 @@ import type { StepNetworks } from "../build/network";
 import { pruneBuildCache } from "../build/prune";
 import { namesRegistry } from "../registry/reference";
 import { pull, push, resolveDigest } from "../registry/transfer";
-import { importArchive, saveImages } from "./archive";
+import { archiveNames, importArchive, saveImages } from "./archive";
 import { normalizeRef } from "./oci";
 import type { ContentStore } from "./store";
 
@@ -38,6 +38,20 @@ export class NativeImages implements ImageStore {
   hold = (ref: string): Promise<void> => this.store.hold(ref);
   tag = (source: string, ref: string): Promise<ImageInfo> => this.store.tag(source, ref);
   save = (refs: string[], file: string): Promise<void> => saveImages(this.store, refs, file);
+
+  async list(): Promise<ImageInfo[]> {
+    const infos = await Promise.all((await this.store.refs()).map((r) => this.store.inspect(r)));
+    return infos.filter((i): i is ImageInfo => i !== undefined);
+  }
+
+  async load(file: string): Promise<ImageInfo[]> {
+    const names = await archiveNames(file);
+    if (names.length === 0) throw new Error(`${file} names no image: load it as an Image resource's archive with a name instead`);
+    const loaded: ImageInfo[] = [];
+    for (const ref of names) loaded.push(await this.importArchive({ ref, path: file }));
+    return loaded;
+  }
+
   pull = (ref: string, access: RegistryAccess = {}, localRef?: string): Promise<ImageInfo> =>
     this.store.leased(() => pull(this.store, ref, access, normalizeRef(localRef ?? ref.split("@")[0])));
   resolve = (ref: string, access: RegistryAccess = {}): Promise<string> => resolveDigest(ref, access);

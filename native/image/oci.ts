@@ -76,6 +76,7 @@ export interface OciImageConfig {
   architecture: string;
   os: string;
   author?: string;
+  created?: string;
   config: RunConfig;
   rootfs: { type: "layers"; diff_ids: string[] };
   history?: HistoryEntry[];

@@ -492,6 +492,7 @@ export class ContentStore {
       layers: config.rootfs.diff_ids,
       size: manifest.layers.reduce((n, l) => n + l.size, 0),
       config: fromOciConfig(config),
+      ...(config.created && { created: config.created }),
     };
     return { info, manifest, config };
   }

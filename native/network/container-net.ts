@@ -332,7 +332,7 @@ export class ContainerNetworking {
       net && unplug(this.host, net),
     ]);
     // Every network, not only the recorded ones: a run that failed or crashed while claiming had no record yet.
-    const networks = await this.networks.list();
+    const networks = await this.networks.records();
     for (const rec of networks) await this.networks.ipam(rec).release(name);
     await this.claims.release(name);
     if (networks.some((n) => n.network === DEFAULT_NETWORK)) await this.networks.releaseDefault();

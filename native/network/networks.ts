@@ -115,7 +115,7 @@ export class BridgeNetworks implements Networks {
   private async makeDefault(): Promise<NetworkRecord> {
     const existing = await this.record(DEFAULT_NETWORK);
     if (existing) return (await this.make(existing), existing);
-    const taken = [...(await this.list()).map((r) => parseSubnet(r.subnet)), ...(await this.hostRoutes())];
+    const taken = [...(await this.records()).map((r) => parseSubnet(r.subnet)), ...(await this.hostRoutes())];
     for (let second = 17; second <= 31; second++) {
       const subnet = parseSubnet(`172.${second}.0.0/16`);
       if (taken.some((t) => overlaps(t, subnet)) || !(await this.claimDefaultSubnet(second))) continue;
@@ -205,7 +205,7 @@ export class BridgeNetworks implements Networks {
           "else) uses this name; pick another name or bridgeName",
       );
     }
-    for (const other of await this.list()) {
+    for (const other of await this.records()) {
       if (other.network === name || except.includes(other.network)) continue;
       if (overlaps(parseSubnet(other.subnet), parseSubnet(want.subnet))) {
         return new NetworkInputError(
@@ -244,7 +244,11 @@ export class BridgeNetworks implements Networks {
     return (await this.ipam(rec).list()).map((a) => a.owner).filter((o) => o !== SHIM_OWNER && !staleBuildOwner(o));
   }
 
-  async list(): Promise<NetworkRecord[]> {
+  async list(): Promise<string[]> {
+    return (await this.records()).map((r) => r.network);
+  }
+
+  async records(): Promise<NetworkRecord[]> {
     const all = await Promise.all((await listDir(this.paths.networks)).map((n) => this.record(n)));
     return all.filter((r): r is NetworkRecord => r !== undefined);
   }

@@ -31,7 +31,16 @@ export function oomKills(cgroupsPath: string): number {
   return field(read(cgroupFile(cgroupsPath, "memory", "memory.oom_control", "memory.events")), "oom_kill") ?? 0;
 }
 
-export function cgroupStats(cgroupsPath: string): ContainerStats {
+/** Bytes read and written on block devices: v1 blkio's "MAJ:MIN Read N" lines, v2 io.stat's "rbytes=N wbytes=N". */
+function blockIo(cgroupsPath: string): { blockRead: number; blockWrite: number } {
+  const text = read(cgroupFile(cgroupsPath, "blkio", "blkio.throttle.io_service_bytes", "io.stat")) ?? "";
+  const sum = (re: RegExp) => [...text.matchAll(re)].reduce((n, m) => n + Number(m[1]), 0);
+  return cgroupV2()
+    ? { blockRead: sum(/rbytes=(\d+)/g), blockWrite: sum(/wbytes=(\d+)/g) }
+    : { blockRead: sum(/^\d+:\d+ Read (\d+)$/gm), blockWrite: sum(/^\d+:\d+ Write (\d+)$/gm) };
+}
+
+export function cgroupStats(cgroupsPath: string): Omit<ContainerStats, "netRx" | "netTx"> {
   const num = (file: string) => {
     const t = read(file)?.trim();
     return t === undefined || t === "max" ? undefined : Number(t);
@@ -44,5 +53,5 @@ export function cgroupStats(cgroupsPath: string): ContainerStats {
     : (num(cgroupFile(cgroupsPath, "cpuacct", "cpuacct.usage", "")) ?? 0);
   const pids = num(cgroupFile(cgroupsPath, "pids", "pids.current", "pids.current")) ?? 0;
   // v1 reports "no limit" as a huge page-aligned number.
-  return { memoryBytes, memoryLimit: limit !== undefined && limit < 2 ** 62 ? limit : undefined, cpuNanos, pids };
+  return { memoryBytes, memoryLimit: limit !== undefined && limit < 2 ** 62 ? limit : undefined, cpuNanos, pids, ...blockIo(cgroupsPath) };
 }

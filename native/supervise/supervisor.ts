@@ -18,7 +18,7 @@ import { lockPath, readState, stoppedByUser, writeState } from "./state";
 import { withLock } from "../lock";
 import { oomKills } from "./cgroup";
 import { healthDefaults, judge, probe } from "./health";
-import { boundLog } from "./logs";
+import { boundLog, stampLog } from "./logs";
 import { appendEvent, eventsFile } from "./events";
 
 const FIRST_BACKOFF_MS = 100;
@@ -56,6 +56,8 @@ function readPid(file: string): number | undefined {
 
 export class Supervisor {
   private readonly watched = new Map<string, Watched>();
+  /** Each container log's size as last noted in its times file. */
+  private readonly logSizes = new Map<string, number>();
   private readonly records: ContainerRecords;
   private readonly runc: Runc;
 
@@ -77,6 +79,7 @@ export class Supervisor {
   async tick(): Promise<number> {
     const names = new Set(await listDir(this.paths.containers));
     for (const name of this.watched.keys()) if (!names.has(name)) this.watched.delete(name);
+    for (const name of this.logSizes.keys()) if (!names.has(name)) this.logSizes.delete(name);
     for (const name of names) {
       try {
         await this.check(name);
@@ -96,6 +99,9 @@ export class Supervisor {
     const p = this.paths.container(name);
     const w = await this.watch(name);
     if (!w) return;
+    // Before the exit is handled: the last words of a container that just died get their time too.
+    const logged = stampLog(p.log, this.logSizes.get(name) ?? 0);
+    this.logSizes.set(name, logged);
     const pid = readPid(p.pid);
     const now = Date.now();
     if (pid !== undefined && !processExited(pid)) {
@@ -105,6 +111,7 @@ export class Supervisor {
       }
       this.health(w, p.dir);
       boundLog(p.log, this.logBytes);
+      if (fs.statSync(p.log, { throwIfNoEntry: false })?.size !== logged) this.logSizes.set(name, 0);
       return;
     }
     if (w.state.status === "running") await this.exited(w, p.dir, now);

@@ -5,7 +5,7 @@ import * as path from "node:path";
 import type { VolumeInfo, VolumeSpec, Volumes } from "../runtime";
 import type { Paths } from "../paths";
 import { checkName } from "../names";
-import { readJson, writeJson } from "../json-file";
+import { listDir, readJson, writeJson } from "../json-file";
 import { withLock } from "../lock";
 
 /** Held while a volume is removed and while a container records the volumes it mounts. */
@@ -48,6 +48,11 @@ export class DirVolumes implements Volumes {
     checkName("volume", name);
     const rec = await readJson<VolumeRecord>(this.paths.volume(name).record);
     return rec && this.describe(name, rec.labels);
+  }
+
+  async list(): Promise<string[]> {
+    const names = await listDir(this.paths.volumes);
+    return names.filter((n) => fs.existsSync(this.paths.volume(n).record));
   }
 
   async remove(name: string): Promise<void> {

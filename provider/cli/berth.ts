@@ -1,58 +1,27 @@
-// The berth command line: `berth preview|up|refresh|destroy [DIR]`, `berth config set|get`, `berth stack output`,
-// worded and exiting as the Pulumi CLI does.
+// The berth command line: `berth preview|up|refresh|destroy [DIR]` and `import` here; config and stack commands,
+// the day-2 container commands and the image, network and volume commands each in their own file — worded and
+// exiting as the Pulumi and Docker CLIs do. Every command declares its flags (args.ts): parsing, help and the
+// errors for unknown commands and flags come from those declarations.
 import * as fs from "node:fs";
 import * as readline from "node:readline/promises";
 import { createNativeRuntime } from "../../native";
+import type { Runtime } from "../../native/runtime";
 import * as commands from "../engine/commands";
-import { hasChanges, show, planJson, propertyLines, renderDiagnostics, renderPlan, renderSummary, stepLine } from "../engine/display";
+import { hasChanges, paint, show, planJson, propertyLines, renderDiagnostics, renderPlan, renderSummary, shownSteps, stepLine } from "../engine/display";
 import { makePlan, markdownSummary, readPlan } from "../engine/review";
 import type { Step } from "../engine/steps";
 import type { Diagnostic } from "../engine/deployment";
-import type { ProviderConfig } from "../resources";
-import { stackCommand } from "./stack";
-import { CONTAINER_COMMANDS, CONTAINER_USAGE, containerCommand } from "./containers";
-import { BUILD_COMMANDS, BUILD_USAGE, buildCommand, withBuildProgress } from "./build";
-import { SYSTEM_USAGE, systemCommand } from "./system";
-
-const USAGE = `usage: berth <preview|up|refresh|destroy> [DIR] [--stack NAME] [--yes] [--diff] [--json] [--expect-no-changes]
-       berth config set KEY VALUE [--secret] | config get KEY   [-C DIR] [--stack NAME]
-       berth import TYPE NAME ID [--protect=false]   [-C DIR] [--stack NAME]
-       berth stack output [NAME] [--json] [--show-secrets] | stack graph [FILE]   [-C DIR] [--stack NAME]
-
-  preview   show what up would change; changes nothing
-  up        preview, then apply the program to this host
-  refresh   read what is really on the host into the state (drift); the next up repairs it
-  destroy   delete everything the stack made
-  config    set or read the stack's config in Pulumi.<stack>.yaml (--secret: encrypted with the passphrase)
-  import    adopt an object already on this host (e.g. berth:index:Volume data data) into the stack, protected
-            unless --protect=false, and print the code that declares it
-  stack output  the stack's outputs (secrets masked unless --show-secrets)
-  stack graph   the stack's dependency graph in DOT, as pulumi stack graph writes it
-
-  DIR, -C/--cwd DIR    the Pulumi project directory (default: .)
-  --stack NAME         the stack (default: dev)
-  --backend URL        the state backend (file://DIR); default as Pulumi finds it (PULUMI_BACKEND_URL,
-                       Pulumi.yaml backend.url, pulumi login), else the project directory
-  --secret             config set: store the value encrypted (PULUMI_CONFIG_PASSPHRASE)
-  --show-secrets       stack output: print secret values
-  --target URN         only change this resource (repeatable); the rest keep their last state
-  --target-dependents  with --target: also change (replace, delete) what depends on a targeted resource
-  --replace URN        replace this resource even if nothing changed (repeatable)
-  --refresh            read the host into the state before planning
-  --save-plan FILE     preview: write the plan, for review in git
-  --plan FILE          up: apply exactly that plan; refuse, naming the difference, if the program or host moved
-  --markdown           preview: a summary for a pull-request comment (secrets masked)
-  --yes                apply without asking (required when not interactive)
-  --diff               show property-level changes
-  --json               print the plan as JSON (preview)
-  --expect-no-changes  exit non-zero if the plan is not empty
-
-Containers of this host (berth root $BERTH_ROOT, default /var/lib/berth):${CONTAINER_USAGE}${SYSTEM_USAGE}${BUILD_USAGE}`;
+import { BERTH_VERSION } from "../state/checkpoint";
+import { closest, helpOf, list, on, parseCommand, str, UsageError, type Command, type FlagSpec, type ParsedArgs } from "./args";
+import { runtimeFor, STACK_FLAGS, stackOf, stackCommands } from "./stack";
+import { containerCommands } from "./containers";
+import { imageCommands } from "./images";
+import { networkCommands, volumeCommands } from "./objects";
+import { systemCommands } from "./system";
+import { buildCommands } from "./build";
 
 export interface Flags {
   command: string;
-  /** Words after the command ("set", KEY, VALUE for `config set KEY VALUE`). */
-  args: string[];
   dir: string;
   backend?: string;
   targets: string[];
@@ -62,8 +31,6 @@ export interface Flags {
   savePlan?: string;
   plan?: string;
   markdown: boolean;
-  secret: boolean;
-  showSecrets: boolean;
   /** import: mark the imported resource protected (Pulumi's default). */
   protect: boolean;
   stack: string;
@@ -71,54 +38,81 @@ export interface Flags {
   diff: boolean;
   json: boolean;
   expectNoChanges: boolean;
+  /** Colour step lines (--color: always, never, auto — a terminal without NO_COLOR). */
+  color: boolean;
 }
 
-export function parseArgs(argv: string[]): Flags {
-  const flags: Flags = { command: "", args: [], dir: ".", stack: "dev", yes: false, diff: false, json: false, expectNoChanges: false, secret: false, showSecrets: false, targets: [], replaceTargets: [], refresh: false, markdown: false, protect: true };
-  let cwd: string | undefined;
-  const positional: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
-    if (arg === "--stack" || arg === "-s") flags.stack = argv[++i] ?? fail(`${arg} needs a stack name`);
-    else if (arg.startsWith("--stack=")) flags.stack = arg.slice("--stack=".length);
-    else if (arg === "--yes" || arg === "-y") flags.yes = true;
-    else if (arg === "--diff") flags.diff = true;
-    else if (arg === "--json" || arg === "-j") flags.json = true;
-    else if (arg === "--expect-no-changes") flags.expectNoChanges = true;
-    else if (arg === "--backend") flags.backend = argv[++i] ?? fail("--backend needs a URL such as file://~");
-    else if (arg === "--cwd" || arg === "-C") cwd = argv[++i] ?? fail(`${arg} needs a directory`);
-    else if (arg === "--secret") flags.secret = true;
-    else if (arg === "--target" || arg === "-t") flags.targets.push(argv[++i] ?? fail(`${arg} needs a resource URN`));
-    else if (arg === "--target-dependents") flags.targetDependents = true;
-    else if (arg === "--replace") flags.replaceTargets.push(argv[++i] ?? fail("--replace needs a resource URN"));
-    else if (arg === "--refresh" || arg === "-r") flags.refresh = true;
-    else if (arg === "--save-plan") flags.savePlan = argv[++i] ?? fail("--save-plan needs a file name");
-    else if (arg === "--plan") flags.plan = argv[++i] ?? fail("--plan needs a file written by berth preview --save-plan");
-    else if (arg === "--markdown") flags.markdown = true;
-    else if (arg === "--show-secrets") flags.showSecrets = true;
-    else if (arg === "--protect" || arg === "--protect=true") flags.protect = true;
-    else if (arg === "--protect=false") flags.protect = false;
-    else if (arg === "--help" || arg === "-h") {
-      console.log(USAGE);
-      process.exit(0);
-    } else if (arg.startsWith("-")) fail(`unknown flag ${arg}`);
-    else positional.push(arg);
-  }
-  flags.command = positional[0] ?? fail("a command is needed");
-  if (flags.command === "config" || flags.command === "stack" || flags.command === "import") {
-    flags.args = positional.slice(1);
-    flags.dir = cwd ?? ".";
-    return flags;
-  }
-  flags.dir = cwd ?? positional[1] ?? ".";
-  if (positional.length > (cwd ? 1 : 2)) fail(`unexpected argument ${positional[cwd ? 1 : 2]}`);
-  return flags;
+const f = {
+  yes: { name: "yes", short: "y", help: "apply without asking (required when not interactive)" },
+  diff: { name: "diff", help: "show property-level changes" },
+  json: { name: "json", short: "j", help: "print the plan as JSON, in the shape of pulumi preview --json" },
+  expect: { name: "expect-no-changes", help: "exit non-zero if the plan is not empty" },
+  target: { name: "target", short: "t", value: "URN", repeat: true, help: "only change this resource (repeatable); the rest keep their last state" },
+  dependents: { name: "target-dependents", help: "with --target: also change (replace, delete) what depends on a targeted resource" },
+  replace: { name: "replace", value: "URN", repeat: true, help: "replace this resource even if nothing changed (repeatable)" },
+  refresh: { name: "refresh", short: "r", help: "read the host into the state before planning" },
+} satisfies Record<string, FlagSpec>;
+
+/** The deploy commands' flags, in the shape the engine calls take. DIR may be given as an argument or as -C. */
+function deployFlags(command: string, p: ParsedArgs): Flags {
+  const cwd = str(p, "cwd");
+  const dirArgs = command === "import" ? 0 : cwd ? 0 : 1;
+  if (command !== "import" && p.args.length > dirArgs) throw new UsageError(`unexpected argument ${p.args[dirArgs]}`, `See 'berth ${command} --help'.`);
+  const dir = cwd ?? (dirArgs === 1 ? (p.args[0] ?? ".") : ".");
+  return {
+    command,
+    dir,
+    backend: str(p, "backend"),
+    stack: stackOf(p, dir),
+    targets: list(p, "target"),
+    targetDependents: on(p, "target-dependents"),
+    replaceTargets: list(p, "replace"),
+    refresh: on(p, "refresh"),
+    savePlan: str(p, "save-plan"),
+    plan: str(p, "plan"),
+    markdown: on(p, "markdown"),
+    protect: p.flags.protect !== false,
+    yes: on(p, "yes"),
+    diff: on(p, "diff"),
+    json: on(p, "json"),
+    expectNoChanges: on(p, "expect-no-changes"),
+    color: colorOf(str(p, "color")),
+  };
 }
 
-/** The host runtime for a provider configuration. */
-/** The runtime of a stack; image builds report progress on stderr (BuildKit's plain format, as Docker does). */
-export const runtimeFor = (config: ProviderConfig) =>
-  withBuildProgress(createNativeRuntime({ root: config.root, runDir: config.runDir }), (line) => process.stderr.write(`${line}\n`));
+function colorOf(choice = "auto"): boolean {
+  if (choice === "always") return true;
+  if (choice === "never" || choice === "raw") return false;
+  if (choice !== "auto") throw new UsageError(`unsupported color option "${choice}": always, never, raw or auto`, "");
+  return Boolean(process.stdout.isTTY) && !process.env.NO_COLOR;
+}
+
+const COLOR: FlagSpec = { name: "color", value: "WHEN", help: "colour the steps: always, never, raw, auto (a terminal; the default)" };
+
+const deploy = (name: string, summary: string, flags: FlagSpec[], usage = "[DIR]"): Command => ({
+  name,
+  usage,
+  summary,
+  flags: [...STACK_FLAGS, ...flags, COLOR],
+  run: (p) => deployCommand(deployFlags(name, p), p.args),
+});
+
+const DEPLOY_COMMANDS: Command[] = [
+  deploy("preview", "Show what up would change; changes nothing.", [
+    f.diff, f.json, f.expect, f.target, f.dependents, f.replace, f.refresh,
+    { name: "save-plan", value: "FILE", help: "write the plan, for review in git" },
+    { name: "markdown", help: "a summary for a pull-request comment (secrets masked)" },
+  ]),
+  deploy("up", "Preview, then apply the program to this host.", [
+    f.yes, f.diff, f.expect, f.target, f.dependents, f.replace, f.refresh,
+    { name: "plan", value: "FILE", help: "apply exactly this plan (preview --save-plan); refuse, naming the difference, if the program or host moved" },
+  ]),
+  deploy("refresh", "Read what is really on the host into the state (drift); the next up repairs it.", [f.yes, f.diff, f.expect]),
+  deploy("destroy", "Delete everything the stack made, dependents first.", [f.yes, f.diff, f.target, f.dependents]),
+  deploy("import", "Adopt an object already on this host into the stack (protected), and print the code that declares it.", [
+    { name: "protect", help: "mark the imported resource protected (default true; --protect=false not to)" },
+  ], "TYPE NAME ID"),
+];
 
 function scopeOf(flags: Flags): commands.RunScope {
   return {
@@ -131,21 +125,35 @@ function scopeOf(flags: Flags): commands.RunScope {
   };
 }
 
-function fail(message: string): never {
-  console.error(`error: ${message}\n\n${USAGE}`);
-  process.exit(2);
-}
-
-async function confirm(question: string, yes: boolean): Promise<boolean> {
+/**
+ * Pulumi's question before changing anything: yes, no, or details (the property-level diff, then the question
+ * again). Without a terminal, --yes is required.
+ */
+async function confirm(kind: "update" | "destroy" | "refresh", yes: boolean, details: () => string): Promise<boolean> {
   if (yes) return true;
   if (!process.stdin.isTTY) {
     console.error("error: --yes must be passed in to proceed when running in non-interactive mode");
     return false;
   }
   const rl = readline.createInterface({ input: process.stdin, output: process.stdout });
-  const answer = await rl.question(`${question} [yes/no] `);
-  rl.close();
-  return answer.trim().toLowerCase() === "yes";
+  // Lines typed ahead (or piped) wait in the iterator rather than being lost between questions.
+  const lines = rl[Symbol.asyncIterator]();
+  try {
+    for (;;) {
+      process.stdout.write(`Do you want to perform this ${kind}? [yes/no/details] `);
+      const next = await lines.next();
+      const answer = next.done ? "no" : String(next.value).trim().toLowerCase();
+      if (answer === "yes" || answer === "y") return true;
+      if (answer === "details" || answer === "d") {
+        console.log(`${details()}\n`);
+        continue;
+      }
+      console.log(`confirmation declined, not proceeding with the ${kind}`);
+      return false;
+    }
+  } finally {
+    rl.close();
+  }
 }
 
 /** Prints diagnostics, outputs and the summary; `applied` when the steps were carried out, not just planned. */
@@ -162,29 +170,32 @@ function report(outcome: commands.Outcome, flags: Flags, started: number, applie
   return flags.expectNoChanges && hasChanges(outcome.steps) ? 1 : 0;
 }
 
-const live = (flags: Flags) => (step: Step) => {
-  if (step.op === "same") return;
-  console.log(stepLine(step, "done"));
-  if (flags.diff) for (const line of propertyLines(step)) console.log(line);
-};
-
-/** Everything that reads or changes the host needs root: say so before anything else. */
-function needsRoot(): number | undefined {
-  if (process.getuid?.() === 0) return undefined;
-  console.error("error: berth needs root: it makes network namespaces, mounts, iptables rules and runc containers; run it as root (sudo berth …)");
-  return 1;
+/**
+ * Steps as they run, as Pulumi prints them when not redrawing a terminal: "creating (0s)" when one starts,
+ * "created (1.23s)" when it is done (with its property lines under --diff).
+ */
+function progress(flags: Flags): { start: (step: Step) => void; done: (step: Step) => void } {
+  const began = new Map<Step, number>();
+  const shown = (step: Step) => step.op !== "same" && shownSteps([step]).length > 0;
+  return {
+    start(step) {
+      if (!shown(step)) return;
+      began.set(step, Date.now());
+      console.log(`${stepLine(step, "doing", flags.color)} (0s)`);
+    },
+    done(step) {
+      if (!shown(step)) return;
+      const t = began.get(step);
+      console.log(`${stepLine(step, "done", flags.color)}${t === undefined ? "" : ` (${((Date.now() - t) / 1000).toFixed(2)}s)`}`);
+      if (flags.diff) for (const line of propertyLines(step)) console.log(paint(step, line, flags.color));
+    },
+  };
 }
 
-export async function main(argv: string[]): Promise<number> {
-  if (CONTAINER_COMMANDS.has(argv[0])) return needsRoot() ?? containerCommand(createNativeRuntime(), argv[0], argv.slice(1));
-  if (BUILD_COMMANDS.has(argv[0])) return needsRoot() ?? buildCommand(createNativeRuntime(), argv[0], argv.slice(1));
-  if (argv[0] === "system") return needsRoot() ?? systemCommand(createNativeRuntime(), argv.slice(1));
-  const flags = parseArgs(argv);
+async function deployCommand(flags: Flags, args: string[]): Promise<number> {
   const started = Date.now();
-  if (flags.command === "config" || flags.command === "stack") return stackCommand(flags);
-  const refused = needsRoot();
-  if (refused !== undefined) return refused;
-  const ctx = commands.openStack(flags.dir, flags.stack, runtimeFor, { backend: flags.backend, scope: scopeOf(flags) });
+  const steps = progress(flags);
+  const ctx = commands.openStack(flags.dir, flags.stack, runtimeFor, { backend: flags.backend, scope: scopeOf(flags), onStepStart: steps.start });
   const heading = (verb: string) => console.log(`${verb} (${ctx.project.name}/${flags.stack}):\n`);
 
   switch (flags.command) {
@@ -212,7 +223,7 @@ export async function main(argv: string[]): Promise<number> {
       // Nothing to do: the state already says exactly this, so the program need not run a second time.
       if (!hasChanges(plan.steps) && !plan.stateChanged) return report(plan, flags, started);
       console.log(`\n${renderSummary(plan.steps)}\n`);
-      if (!(await confirm("Do you want to perform this update?", flags.yes))) return 1;
+      if (!(await confirm("update", flags.yes, () => renderPlan(plan.steps, { diff: true, color: flags.color })))) return 1;
       heading("Updating");
       // A failure is printed when it happens (the rest of the update may take a while to finish), and only then.
       const shown = new Set<Diagnostic>();
@@ -221,11 +232,14 @@ export async function main(argv: string[]): Promise<number> {
         console.log(renderDiagnostics([d]));
         shown.add(d);
       };
-      return report(await commands.up(ctx, live(flags), printNow), flags, started, true, shown);
+      return report(await commands.up(ctx, steps.done, printNow), flags, started, true, shown);
     }
     case "refresh": {
+      // Pulumi asks before a refresh too; what it would change is only known by reading, so there are no details.
+      if (!flags.yes) console.log("No resources will be modified as part of this refresh; just your stack's state will be.\n");
+      if (!(await confirm("refresh", flags.yes, () => "(a refresh reads every resource; what changed is shown as it is read)"))) return 1;
       heading("Refreshing");
-      return report(await commands.refresh(ctx, live(flags)), flags, started, true);
+      return report(await commands.refresh(ctx, steps.done), flags, started, true);
     }
     case "destroy": {
       heading("Previewing destroy");
@@ -233,19 +247,135 @@ export async function main(argv: string[]): Promise<number> {
       console.log(renderPlan(plan.steps, flags));
       if (!hasChanges(plan.steps)) return report(plan, flags, started);
       console.log(`\n${renderSummary(plan.steps)}\n`);
-      if (!(await confirm("Do you want to perform this destroy?", flags.yes))) return 1;
+      if (!(await confirm("destroy", flags.yes, () => renderPlan(plan.steps, { diff: true, color: flags.color })))) return 1;
       heading("Destroying");
-      return report(await commands.destroy(ctx, live(flags)), flags, started, true);
+      return report(await commands.destroy(ctx, steps.done), flags, started, true);
     }
     case "import": {
-      const [type, name, id] = flags.args;
-      if (!type || !name || !id || flags.args.length > 3) return fail("import takes TYPE NAME ID, e.g. berth import berth:index:Volume data data");
+      const [type, name, id] = args;
+      if (!type || !name || !id || args.length > 3) throw new UsageError("import takes TYPE NAME ID, e.g. berth import berth:index:Volume data data", "See 'berth import --help'.");
       heading("Importing");
-      const outcome = await commands.importResource(ctx, { type, name, id, protect: flags.protect }, live(flags));
+      const outcome = await commands.importResource(ctx, { type, name, id, protect: flags.protect }, steps.done);
       if (outcome.code) console.log(`\nAdd this to the program, or the next up deletes it:\n\n${outcome.code}`);
       return report(outcome, flags, started, true);
     }
     default:
-      return fail(`unknown command "${flags.command}"`);
+      throw new Error(`no deploy command "${flags.command}"`);
   }
 }
+
+/** The host's runtime ($BERTH_ROOT), made on first use: help and usage errors need none. */
+let runtime: Runtime | undefined;
+const hostRuntime = (): Runtime => (runtime ??= createNativeRuntime());
+
+const version: Command = { name: "version", summary: "Print berth's version.", run: async () => (console.log(`berth v${BERTH_VERSION}`), 0) };
+
+/** Commands that read only the project and its stack files: every other one needs root. */
+const STACK_COMMANDS = stackCommands();
+
+/** Every command, one line per group, in the order of `berth --help`. */
+const COMMANDS: Command[] = [
+  ...DEPLOY_COMMANDS,
+  ...STACK_COMMANDS,
+  ...containerCommands(hostRuntime),
+  ...imageCommands(hostRuntime),
+  ...buildCommands(hostRuntime),
+  ...networkCommands(hostRuntime),
+  ...volumeCommands(hostRuntime),
+  ...systemCommands(hostRuntime),
+  version,
+];
+
+/** Commands of two words ("network ls") form a group; `berth network` alone lists them. */
+const GROUPS = [...new Set(COMMANDS.filter((c) => c.name.includes(" ")).map((c) => c.name.split(" ")[0]))];
+
+function rowsOf(cmds: Command[]): string[] {
+  const width = Math.max(...cmds.map((c) => c.name.length));
+  return cmds.map((c) => `  ${c.name.padEnd(width)}   ${c.summary}`);
+}
+
+function overview(): string {
+  return [
+    "Usage:  berth COMMAND [OPTIONS] [ARGS]",
+    "",
+    "Infrastructure as code for containers: a Pulumi program applied by berth's own runtime.",
+    "Day-2 commands act on the berth root $BERTH_ROOT (default /var/lib/berth).",
+    "",
+    "Commands:",
+    ...rowsOf(COMMANDS),
+    "",
+    "Options:",
+    "  -h, --help      print help; berth help COMMAND (or COMMAND --help) prints a command's options",
+    "  -v, --version   print berth's version",
+  ].join("\n");
+}
+
+function groupHelp(group: string): string {
+  const cmds = COMMANDS.filter((c) => c.name.startsWith(`${group} `));
+  return [`Usage:  berth ${group} COMMAND`, "", "Commands:", ...rowsOf(cmds), "", `Run 'berth ${group} COMMAND --help' for a command's options.`].join("\n");
+}
+
+/** The command the first words of argv name (two words for a group's: "network ls"), and the words after it. */
+function findCommand(argv: string[]): { cmd?: Command; rest: string[] } {
+  const named = (name: string) => COMMANDS.find((c) => c.name === name || c.aliases?.includes(name));
+  const two = argv.length > 1 ? named(`${argv[0]} ${argv[1]}`) : undefined;
+  if (two) return { cmd: two, rest: argv.slice(2) };
+  return { cmd: named(argv[0]), rest: argv.slice(1) };
+}
+
+function unknownCommand(words: string[]): UsageError {
+  const tried = GROUPS.includes(words[0]) && words[1] ? `${words[0]} ${words[1]}` : words[0];
+  const guess = closest(tried, [...COMMANDS.flatMap((c) => [c.name, ...(c.aliases ?? [])]), ...GROUPS]);
+  return new UsageError(`unknown command "${tried}" for "berth"`, `${guess ? `Did you mean "berth ${guess}"?\n` : ""}Run 'berth --help' for usage.`);
+}
+
+const print = (text: string, code = 0) => (console.log(text), code);
+
+function help(words: string[]): number {
+  if (words.length === 0) return print(overview());
+  const { cmd, rest } = findCommand(words);
+  if (cmd && rest.length === 0) return print(helpOf(cmd));
+  if (words.length === 1 && GROUPS.includes(words[0])) return print(groupHelp(words[0]));
+  throw unknownCommand(words);
+}
+
+async function dispatch(argv: string[]): Promise<number> {
+  const [first, second] = argv;
+  if (first === undefined) return print(overview());
+  if (first === "--help" || first === "-h") return help([]);
+  if (first === "--version" || first === "-v") return version.run({ flags: {}, args: [] });
+  if (first === "help") return help(argv.slice(1));
+  if (first.startsWith("-")) throw new UsageError(`unknown flag: ${first}`, "Run 'berth --help' for usage.");
+  const { cmd, rest } = findCommand(argv);
+  if (!cmd) {
+    // `berth network` lists the group's commands, as `docker network` does.
+    if (GROUPS.includes(first) && (second === undefined || second === "--help" || second === "-h")) return print(groupHelp(first));
+    throw unknownCommand(argv);
+  }
+  const parsed = parseCommand(cmd, rest);
+  if (on(parsed, "help")) return print(helpOf(cmd));
+  if (!STACK_COMMANDS.includes(cmd) && cmd !== version) {
+    const refused = needsRoot();
+    if (refused !== undefined) return refused;
+  }
+  return cmd.run(parsed);
+}
+
+/** Everything that reads or changes the host needs root: say so before anything else. */
+function needsRoot(): number | undefined {
+  if (process.getuid?.() === 0) return undefined;
+  console.error("error: berth needs root: it makes network namespaces, mounts, iptables rules and runc containers; run it as root (sudo berth …)");
+  return 1;
+}
+
+/** Runs berth with these arguments; resolves to the exit code (2 for a usage error, with a hint on stderr). */
+export async function main(argv: string[]): Promise<number> {
+  try {
+    return await dispatch(argv);
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    console.error(`error: ${e.message}${e.hint ? `\n${e.hint}` : ""}`);
+    return 2;
+  }
+}
+

@@ -4,6 +4,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as readline from "node:readline/promises";
 import type { Runtime } from "../../native/runtime";
+import { list, on, type Command, type ParsedArgs } from "./args";
 
 export const BUILD_COMMANDS = new Set(["build", "builder"]);
 
@@ -141,4 +142,46 @@ export async function buildCommand(rt: Runtime, command: string, argv: string[])
     console.error(`berth ${command}: ${e.message}`);
     return 1;
   }
+}
+
+/** The group as the CLI's dispatch table takes it: flags declared (help, unknown-flag errors), then read as above. */
+export function buildCommands(runtime: () => Runtime): Command[] {
+  const again = (p: ParsedArgs, valued: Record<string, string>, bools: Record<string, string>): string[] => [
+    ...Object.entries(valued).flatMap(([name, flag]) => list(p, name).flatMap((v) => [flag, v])),
+    ...Object.entries(bools).flatMap(([name, flag]) => (on(p, name) ? [flag] : [])),
+  ];
+  return [
+    {
+      name: "build",
+      aliases: ["image build"],
+      usage: "CONTEXT",
+      summary: "Build an image from a Dockerfile.",
+      flags: [
+        { name: "tag", short: "t", value: "NAME:TAG", repeat: true, help: "name the image (repeatable)" },
+        { name: "file", short: "f", value: "FILE", help: "the Dockerfile (default CONTEXT/Dockerfile)" },
+        { name: "build-arg", value: "K=V", repeat: true, help: "a build argument (K alone: its value here)" },
+        { name: "target", value: "STAGE", help: "build up to this stage" },
+        { name: "no-cache", help: "run every step again" },
+        { name: "quiet", short: "q", help: "no progress; print the image id" },
+        { name: "secret", value: "id=ID[,src=FILE|,env=VAR]", repeat: true, help: "a secret for RUN --mount=type=secret" },
+        { name: "progress", value: "TYPE", help: "accepted for Docker's sake: progress is BuildKit's plain format" },
+      ],
+      run: (p) =>
+        buildCommand(runtime(), "build", [
+          ...again(p, { tag: "-t", file: "-f", "build-arg": "--build-arg", target: "--target", secret: "--secret", progress: "--progress" }, { "no-cache": "--no-cache", quiet: "-q" }),
+          ...p.args,
+        ]),
+    },
+    {
+      name: "builder prune",
+      summary: "Remove build cache (-a: all of it, not only what no image uses).",
+      flags: [
+        { name: "all", short: "a", help: "all build cache" },
+        { name: "force", short: "f", help: "do not ask for confirmation" },
+        { name: "filter", value: "until=DURATION", repeat: true, help: "only cache unused for this long" },
+        { name: "keep-storage", value: "SIZE", help: "keep this much" },
+      ],
+      run: (p) => buildCommand(runtime(), "builder", ["prune", ...again(p, { filter: "--filter", "keep-storage": "--keep-storage" }, { all: "-a", force: "-f" }), ...p.args]),
+    },
+  ];
 }

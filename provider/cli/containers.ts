@@ -1,231 +1,543 @@
-// Day-2 commands on the containers of this host's berth root, in Docker's vocabulary: ps, logs, exec, inspect,
-// stats, top, stop, start, restart, kill, pause, unpause, rm, wait, diff, commit, cp, events.
+// Day-2 commands on the containers of this host's berth root, with Docker's flags and output: ps, logs, events,
+// exec, inspect, stats, top, port, stop, start, restart, kill, pause, unpause, rm, wait, cp, diff, commit.
+// A container may be named by its resource name in the current stack (-C DIR, --stack NAME).
 import * as fs from "node:fs";
-import type { ContainerInfo, Runtime } from "../../native/runtime";
-
-export const CONTAINER_COMMANDS = new Set([
-  "ps", "logs", "events", "exec", "inspect", "stats", "top", "stop", "start", "restart", "kill", "pause", "unpause", "rm", "wait", "diff", "commit", "cp",
-]);
-
-export const CONTAINER_USAGE = `
-  ps [-a] [-q]                  list containers (running ones without -a)
-  logs [-f] NAME                print a container's output (-f: keep following it)
-  events [-f]                   start, die, oom, restart and health_status of every container (-f: follow)
-  exec [-i] [-t] NAME CMD...    run a command in a running container's namespaces
-  inspect NAME...               everything berth knows about containers, as JSON
-  stats [--no-stream] [NAME...] CPU, memory and process counts
-  top NAME                      a container's processes
-  stop|start|restart [-t SEC] NAME...   stop (signal, then SIGKILL after SEC), start, both
-  kill [-s SIGNAL] NAME...      signal every process of a container (default SIGKILL)
-  pause|unpause NAME...         freeze and thaw a container's processes
-  rm [-f] NAME...               delete containers (-f: also running ones)
-  wait NAME...                  wait until containers exit; print their exit codes
-  cp NAME:PATH HOSTPATH | cp HOSTPATH NAME:PATH   copy files out of or into a container
-  diff NAME                     files added (A), changed (C), deleted (D) in a container's root filesystem
-  commit [-a AUTHOR] [-m MSG] [-p=false] NAME REF   a new image: the container's image plus its changes`;
+import * as os from "node:os";
+import type { ContainerInfo, ImageInfo, Runtime } from "../../native/runtime";
+import { int, list, needArgs, on, str, UsageError, type Command, type FlagSpec, type ParsedArgs } from "./args";
+import { ago, binarySize, filters, humanDuration, humanSize, labelMatches, parseTime, printRows, renderTemplate } from "./format";
+import { guardRemoval, INSPECT_FORMAT, Names, ownerColumn, printInspected, SCOPE_FLAGS } from "./objects";
+import { splitRef } from "./images";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function ago(iso: string | undefined): string {
-  const s = Math.max(0, Math.round((Date.now() - Date.parse(iso ?? "")) / 1000));
-  if (!Number.isFinite(s)) return "";
-  if (s < 60) return `${s} second${s === 1 ? "" : "s"}`;
-  if (s < 3600) return `${Math.round(s / 60)} minutes`;
-  return `${Math.round(s / 3600)} hours`;
-}
 
 /** Docker's STATUS column: "Up 5 seconds (healthy)", "Exited (3) 2 minutes ago", "Restarting (1) …". */
 export function statusText(i: ContainerInfo): string {
   const st = i.state;
   if (i.status === "missing") return "Missing";
-  if (st?.status === "restarting") return `Restarting (${st.exitCode}) ${ago(st.finishedAt)} ago`;
-  if (i.status === "stopped" || st?.status === "exited") return `Exited (${st?.exitCode ?? 0}) ${ago(st?.finishedAt)} ago`;
+  if (st?.status === "restarting") return `Restarting (${st.exitCode}) ${ago(st.finishedAt)}`;
+  if (i.status === "stopped" || st?.status === "exited") return `Exited (${st?.exitCode ?? 0}) ${ago(st?.finishedAt)}`;
   const health = st?.health ? ` (${st.health.status === "starting" ? "health: starting" : st.health.status})` : "";
-  return `Up ${ago(st?.startedAt ?? i.createdAt)}${i.paused ? " (Paused)" : health}`;
+  const since = Date.parse(st?.startedAt ?? i.createdAt ?? "");
+  return `Up ${humanDuration(Date.now() - since)}${i.paused ? " (Paused)" : health}`;
 }
 
-function table(rows: string[][]): string {
-  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
-  return rows.map((r) => r.map((cell, c) => cell.padEnd(widths[c])).join("   ").trimEnd()).join("\n");
+/** Docker's State: created, running, paused, restarting, exited, dead. */
+function stateOf(i: ContainerInfo): string {
+  if (i.paused) return "paused";
+  if (i.state?.status === "restarting") return "restarting";
+  if (i.status === "running") return "running";
+  return i.status === "missing" ? "dead" : "exited";
 }
 
-function bytes(n: number): string {
-  const units = ["B", "KiB", "MiB", "GiB"];
-  let i = 0;
-  while (n >= 1024 && i < units.length - 1) (n /= 1024), i++;
-  return `${n.toFixed(i === 0 ? 0 : 2)}${units[i]}`;
+const portText = (p: NonNullable<ContainerInfo["ports"]>[number]) => `${p.hostIp}:${p.hostPort}->${p.containerPort}/${p.protocol}`;
+
+/** Every container, newest first. */
+async function allContainers(rt: Runtime): Promise<ContainerInfo[]> {
+  const infos = (await Promise.all((await rt.containers.list()).map((n) => rt.containers.inspect(n)))).filter((i): i is ContainerInfo => !!i);
+  return infos.sort((a, b) => Date.parse(b.createdAt ?? "") - Date.parse(a.createdAt ?? ""));
 }
 
-interface Parsed {
-  flags: Map<string, string | true>;
-  args: string[];
+/** A row of `ps`, with Docker's --format field names. */
+function psRow(i: ContainerInfo, image: ImageInfo | undefined, stack: string, noTrunc: boolean): Record<string, unknown> {
+  const spec = i.spec;
+  const entrypoint = spec?.entrypoint ?? image?.config.entrypoint ?? [];
+  const cmd = spec?.command ?? (spec?.entrypoint ? [] : (image?.config.cmd ?? []));
+  const command = [...entrypoint, ...cmd].join(" ");
+  const labels = spec?.labels ?? {};
+  // IMAGE: the name the container was made from; an id is shown as the name of the image that has it.
+  const given = spec?.image ?? i.imageId;
+  const named = /^(sha256:)?[0-9a-f]{64}$/.test(given) ? image?.ref : given;
+  return {
+    ID: i.id,
+    Names: i.name,
+    Name: i.name,
+    Image: named ?? (noTrunc ? i.imageId : i.imageId.replace("sha256:", "").slice(0, 12)),
+    ImageID: i.imageId,
+    Command: `"${noTrunc || command.length <= 20 ? command : `${command.slice(0, 19)}…`}"`,
+    CreatedAt: i.createdAt ?? "",
+    RunningFor: ago(i.createdAt),
+    Ports: (i.ports ?? []).map(portText).join(", "),
+    State: stateOf(i),
+    Status: statusText(i),
+    IP: i.ip ?? "",
+    Networks: Object.keys(i.ips ?? {}).join(","),
+    Mounts: (spec?.mounts ?? []).map((m) => m.volume).join(","),
+    Labels: Object.entries(labels).map(([k, v]) => `${k}=${v}`).join(","),
+    Label: (key: string) => labels[key] ?? "",
+    Stack: stack,
+  };
 }
 
-/** Flags before the first positional argument (the rest, e.g. an exec command, are left alone). */
-function parse(argv: string[], valued: string[]): Parsed {
-  const flags = new Map<string, string | true>();
-  let i = 0;
-  for (; i < argv.length && argv[i].startsWith("-"); i++) {
-    const a = argv[i];
-    if (valued.includes(a)) flags.set(a, argv[++i] ?? "");
-    else if (/^-[a-z]{2,}$/.test(a)) for (const c of a.slice(1)) flags.set(`-${c}`, true);
-    else flags.set(a, true);
-  }
-  return { flags, args: argv.slice(i) };
+const PS_FILTERS = ["id", "name", "label", "status", "ancestor", "exited", "health", "network", "volume", "publish"];
+
+function psFilter(f: Map<string, string[]>, i: ContainerInfo, image: ImageInfo | undefined): boolean {
+  const any = (key: string, test: (v: string) => boolean) => !f.has(key) || f.get(key)!.some(test);
+  const all = (key: string, test: (v: string) => boolean) => !f.has(key) || f.get(key)!.every(test);
+  return (
+    any("id", (v) => i.id.startsWith(v) || i.name.startsWith(v)) &&
+    any("name", (v) => new RegExp(v).test(i.name)) &&
+    all("label", (v) => labelMatches(i.spec?.labels, v)) &&
+    any("status", (v) => stateOf(i) === v) &&
+    any("ancestor", (v) => i.spec?.image === v || image?.ref === v || splitRef(image?.ref ?? "")[0] === v || i.imageId.replace("sha256:", "").startsWith(v.replace("sha256:", ""))) &&
+    any("exited", (v) => stateOf(i) === "exited" && i.state?.exitCode === Number(v)) &&
+    any("health", (v) => (i.state?.health?.status ?? "none") === v) &&
+    any("network", (v) => v in (i.ips ?? {})) &&
+    any("volume", (v) => (i.spec?.mounts ?? []).some((m) => m.volume === v || m.target === v)) &&
+    any("publish", (v) => (i.ports ?? []).some((p) => `${p.containerPort}/${p.protocol}` === (v.includes("/") ? v : `${v}/tcp`)))
+  );
 }
 
-async function inspectOrFail(rt: Runtime, name: string): Promise<ContainerInfo> {
-  const info = await rt.containers.inspect(name);
-  if (!info) throw new Error(`No such container: ${name}`);
-  return info;
+/** Prints log lines with Docker's --tail, --since, --until and -t. */
+function printLogLines(lines: Array<{ time: string; text: string }>, p: ParsedArgs, since?: number, until?: number): void {
+  const kept = lines.filter((l) => {
+    const t = Date.parse(l.time);
+    return (since === undefined || t >= since) && (until === undefined || t <= until);
+  });
+  const tail = str(p, "tail");
+  const n = tail === undefined || tail === "all" ? kept.length : Number(tail);
+  if (!Number.isInteger(n) || n < 0) throw new UsageError(`invalid value "${tail}" for --tail: a number of lines, or all`, "See 'berth logs --help'.");
+  const stamp = on(p, "timestamps");
+  const out = kept.slice(kept.length - n).map((l) => `${stamp ? `${l.time} ` : ""}${l.text}\n`);
+  process.stdout.write(out.join(""));
 }
 
-async function followLogs(files: string[], follow: boolean): Promise<void> {
-  for (const f of files) process.stdout.write(fs.readFileSync(f));
-  const current = files.at(-1);
-  if (!follow || !current) return;
-  let offset = fs.statSync(current).size;
-  for (;;) {
+/** Calls `onLines` with the whole lines appended to `file` from `offset` on, until `until` (epoch ms) or forever. */
+async function follow(file: string, offset: number, onLines: (lines: string[]) => void, until = Infinity): Promise<void> {
+  let partial = "";
+  while (Date.now() < until) {
     await sleep(200);
-    const size = fs.statSync(current, { throwIfNoEntry: false })?.size ?? 0;
-    if (size < offset) offset = 0; // cut by the supervisor's log bound
+    const size = fs.statSync(file, { throwIfNoEntry: false })?.size ?? 0;
+    if (size < offset) offset = 0; // cut by the supervisor's bound
     if (size > offset) {
-      const fd = fs.openSync(current, "r");
+      const fd = fs.openSync(file, "r");
       const buf = Buffer.alloc(size - offset);
       fs.readSync(fd, buf, 0, buf.length, offset);
       fs.closeSync(fd);
-      process.stdout.write(buf);
+      const lines = (partial + buf.toString()).split("\n");
+      partial = lines.pop()!;
+      if (lines.length > 0) onLines(lines);
       offset = size;
     }
   }
 }
 
-async function stats(rt: Runtime, names: string[], stream: boolean): Promise<void> {
-  const cpus = (await import("node:os")).cpus().length;
+/** A line of events.log: "<time> container <action> <name> (<k>=<v>, …)". */
+interface Event {
+  Time: string;
+  Type: string;
+  Action: string;
+  Actor: { ID: string; Attributes: Record<string, string> };
+  line: string;
+}
+
+function parseEvent(line: string): Event | undefined {
+  const m = /^(\S+) (\S+) (.+?) (\S+) \((.*)\)$/.exec(line);
+  if (!m) return undefined;
+  const attrs = Object.fromEntries(m[5].split(", ").map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]));
+  return { Time: m[1], Type: m[2], Action: m[3], Actor: { ID: m[4], Attributes: attrs }, line };
+}
+
+async function stats(rt: Runtime, names: string[], p: ParsedArgs): Promise<void> {
+  const cpus = os.cpus().length;
+  const format = str(p, "format");
   for (;;) {
-    const first = await Promise.all(names.map((n) => rt.containers.stats(n)));
+    const first = await Promise.all(names.map((n) => rt.containers.stats(n).catch(() => undefined)));
     await sleep(500);
-    const second = await Promise.all(names.map((n) => rt.containers.stats(n)));
-    const rows = [["NAME", "CPU %", "MEM USAGE / LIMIT", "PIDS"]];
-    names.forEach((n, i) => {
-      const cpu = ((second[i].cpuNanos - first[i].cpuNanos) / 5e8) * 100;
-      const limit = second[i].memoryLimit ? bytes(second[i].memoryLimit!) : `${bytes(0)} (none)`;
-      rows.push([n, `${Math.min(cpu, cpus * 100).toFixed(2)}%`, `${bytes(second[i].memoryBytes)} / ${limit}`, String(second[i].pids)]);
+    const rows = [];
+    for (const [i, n] of names.entries()) {
+      const s = await rt.containers.stats(n).catch(() => undefined);
+      const before = first[i];
+      if (!s || !before) continue;
+      const cpu = Math.min(((s.cpuNanos - before.cpuNanos) / 5e8) * 100, cpus * 100);
+      // No limit: the host's memory, as Docker shows.
+      const limit = s.memoryLimit ?? os.totalmem();
+      rows.push({
+        Name: n,
+        Container: n,
+        ID: n,
+        CPUPerc: `${cpu.toFixed(2)}%`,
+        MemUsage: `${binarySize(s.memoryBytes)} / ${binarySize(limit)}`,
+        MemPerc: `${((s.memoryBytes / limit) * 100).toFixed(2)}%`,
+        NetIO: `${humanSize(s.netRx)} / ${humanSize(s.netTx)}`,
+        BlockIO: `${humanSize(s.blockRead)} / ${humanSize(s.blockWrite)}`,
+        PIDs: String(s.pids),
+      });
+    }
+    if (!on(p, "no-stream") && process.stdout.isTTY) process.stdout.write("\x1b[2J\x1b[H");
+    printRows(rows, {
+      format,
+      columns: ["Name", "CPUPerc", "MemUsage", "MemPerc", "NetIO", "BlockIO", "PIDs"],
+      headers: { Name: "NAME", Container: "CONTAINER", ID: "CONTAINER ID", CPUPerc: "CPU %", MemUsage: "MEM USAGE / LIMIT", MemPerc: "MEM %", NetIO: "NET I/O", BlockIO: "BLOCK I/O", PIDs: "PIDS" },
     });
-    console.log(table(rows));
-    if (!stream) return;
+    if (on(p, "no-stream")) return;
   }
 }
 
-export async function containerCommand(rt: Runtime, command: string, argv: string[]): Promise<number> {
-  const { flags, args } = parse(argv, ["-t", "--time", "-s", "--signal"]);
-  const c = rt.containers;
-  const each = async (fn: (name: string) => Promise<void>) => {
-    if (args.length === 0) throw new Error(`"berth ${command}" requires at least 1 container name`);
-    for (const name of args) {
-      await fn(name);
-      console.log(name);
-    }
-    return 0;
-  };
-  const grace = flags.has("-t") || flags.has("--time") ? Number(flags.get("-t") ?? flags.get("--time")) : undefined;
-  switch (command) {
-    case "ps": {
-      const infos = (await Promise.all((await c.list()).map((n) => c.inspect(n)))).filter((i): i is ContainerInfo => !!i);
-      const shown = flags.has("-a") || flags.has("--all") ? infos : infos.filter((i) => i.status === "running");
-      if (flags.has("-q")) shown.forEach((i) => console.log(i.name));
-      else {
-        const rows = [["NAME", "IMAGE", "STATUS", "IP", "PORTS"]];
-        for (const i of shown) {
-          const ports = (i.ports ?? []).map((p) => `${p.hostIp}:${p.hostPort}->${p.containerPort}/${p.protocol}`);
-          rows.push([i.name, i.imageId.replace("sha256:", "").slice(0, 12), statusText(i), i.ip ?? "", ports.join(", ")]);
-        }
-        console.log(table(rows));
+const FORMAT: FlagSpec = { name: "format", value: "STRING", help: "a Go template ({{.Name}}, {{json .}}, table …), or json" };
+const TIME: FlagSpec = { name: "time", short: "t", value: "SECONDS", help: "seconds to wait for it to stop before killing it (default: its stopTimeout, else 10)" };
+
+export function containerCommands(runtime: () => Runtime): Command[] {
+  /** One container command that takes container names: resolves each, runs fn, prints the name as Docker does. */
+  const each = (
+    name: string,
+    summary: string,
+    fn: (rt: Runtime, container: string, p: ParsedArgs) => Promise<void>,
+    flags: FlagSpec[] = [],
+  ): Command => ({
+    name,
+    usage: "CONTAINER...",
+    summary,
+    flags: [...flags, ...SCOPE_FLAGS],
+    async run(p) {
+      const rt = runtime();
+      const names = new Names(rt, p);
+      for (const given of needArgs(p, name, 1, true)) {
+        await fn(rt, await names.container(given), p);
+        console.log(given);
       }
       return 0;
-    }
-    case "logs":
-      await followLogs(await c.logFiles(args[0] ?? ""), flags.has("-f") || flags.has("--follow"));
-      return 0;
-    case "events":
-      await followLogs(await c.eventFiles(), flags.has("-f") || flags.has("--follow"));
-      return 0;
-    case "exec":
-      if (args.length < 2) throw new Error('"berth exec" requires a container name and a command');
-      return c.exec(args[0], args.slice(1), { tty: flags.has("-t") || flags.has("--tty") });
-    case "inspect":
-      console.log(JSON.stringify(await Promise.all(args.map((n) => inspectOrFail(rt, n))), null, 2));
-      return 0;
-    case "stats": {
-      const running: string[] = [];
-      for (const n of args.length > 0 ? [] : await c.list()) if ((await c.inspect(n))?.status === "running") running.push(n);
-      await stats(rt, args.length > 0 ? args : running, !flags.has("--no-stream"));
-      return 0;
-    }
-    case "top":
-      process.stdout.write(await c.top(args[0] ?? ""));
-      return 0;
-    case "stop":
-      return each((n) => c.stop(n, { graceSeconds: grace }));
-    case "start":
-      return each((n) => c.start(n));
-    case "restart":
-      return each(async (n) => {
-        await c.stop(n, { graceSeconds: grace });
-        await c.start(n);
-      });
-    case "kill":
-      return each((n) => c.kill(n, (flags.get("-s") ?? flags.get("--signal") ?? "KILL") as string));
-    case "pause":
-      return each((n) => c.pause(n));
-    case "unpause":
-      return each((n) => c.unpause(n));
-    case "rm":
-      return each(async (n) => {
+    },
+  });
+  /** A command on one container: resolved, with the rest of the arguments. */
+  const one = async (p: ParsedArgs, cmd: string) => {
+    const rt = runtime();
+    const [given, ...rest] = needArgs(p, cmd, 1, true);
+    return { rt, name: await new Names(rt, p).container(given), rest };
+  };
+  const inspectOrFail = async (rt: Runtime, name: string) => {
+    const info = await rt.containers.inspect(name);
+    if (!info) throw new Error(`No such container: ${name}`);
+    return info;
+  };
+
+  return [
+    {
+      name: "ps",
+      aliases: ["container ls", "container list"],
+      summary: "List containers (running ones unless -a).",
+      flags: [
+        { name: "all", short: "a", help: "all containers, not only running ones" },
+        { name: "filter", short: "f", value: "KEY=VALUE", repeat: true, help: `only containers that match: ${PS_FILTERS.join(", ")} (repeatable)` },
+        FORMAT,
+        { name: "last", short: "n", value: "N", help: "the N containers created last (in every state)" },
+        { name: "latest", short: "l", help: "the container created last (in every state)" },
+        { name: "no-trunc", help: "full commands and image ids" },
+        { name: "quiet", short: "q", help: "only names" },
+      ],
+      async run(p) {
+        needArgs(p, "ps", 0);
+        const rt = runtime();
+        const f = filters(list(p, "filter"), PS_FILTERS, "ps");
+        const last = on(p, "latest") ? 1 : int(p, "last");
+        const images = new Map<string, ImageInfo>();
+        for (const i of await rt.images.list()) if (!images.has(i.id)) images.set(i.id, i);
+        const stackOf = await ownerColumn(rt, "container");
+        let shown = await allContainers(rt);
+        // -n and -l show every state, as Docker's; a status filter does too.
+        if (!on(p, "all") && last === undefined && !f.has("status") && !f.has("exited")) shown = shown.filter((i) => i.status === "running");
+        shown = shown.filter((i) => psFilter(f, i, images.get(i.imageId)));
+        if (last !== undefined && last >= 0) shown = shown.slice(0, last);
+        if (on(p, "quiet")) {
+          shown.forEach((i) => console.log(i.name));
+          return 0;
+        }
+        printRows(shown.map((i) => psRow(i, images.get(i.imageId), stackOf(i.name), on(p, "no-trunc"))), {
+          format: str(p, "format"),
+          columns: ["Names", "Image", "Command", "RunningFor", "Status", "Ports"],
+          headers: { ID: "CONTAINER ID", Names: "NAMES", Name: "NAME", Image: "IMAGE", ImageID: "IMAGE ID", Command: "COMMAND", CreatedAt: "CREATED AT", RunningFor: "CREATED", Ports: "PORTS", State: "STATE", Status: "STATUS", IP: "IP", Networks: "NETWORKS", Mounts: "MOUNTS", Labels: "LABELS", Stack: "STACK" },
+        });
+        return 0;
+      },
+    },
+    {
+      name: "logs",
+      usage: "CONTAINER",
+      summary: "Print a container's output (times: when the supervisor saw each line, within 200 ms).",
+      flags: [
+        { name: "follow", short: "f", help: "keep printing what it writes" },
+        { name: "tail", short: "n", value: "N", help: 'only the last N lines (default "all")' },
+        { name: "since", value: "TIME", help: "only lines since a time (2026-01-02T15:04:05Z, Unix seconds) or for a duration (10m)" },
+        { name: "until", value: "TIME", help: "only lines before a time or a duration ago" },
+        { name: "timestamps", short: "t", help: "prefix each line with its time (RFC 3339)" },
+        ...SCOPE_FLAGS,
+      ],
+      async run(p) {
+        const { rt, name, rest } = await one(p, "logs");
+        if (rest.length > 0) needArgs(p, "logs", 1);
+        const since = str(p, "since") === undefined ? undefined : parseTime(str(p, "since")!, "--since");
+        const until = str(p, "until") === undefined ? undefined : parseTime(str(p, "until")!, "--until");
+        printLogLines(await rt.containers.logLines(name), p, since, until);
+        const current = (await rt.containers.logFiles(name)).at(-1);
+        if (!on(p, "follow") || !current || until !== undefined) return 0;
+        const stamp = on(p, "timestamps");
+        await follow(current, fs.statSync(current).size, (lines) => {
+          const time = new Date().toISOString();
+          process.stdout.write(lines.map((l) => `${stamp ? `${time} ` : ""}${l}\n`).join(""));
+        });
+        return 0;
+      },
+    },
+    {
+      name: "events",
+      summary: "Container events (create, start, stop, kill, die, oom, restart, pause, unpause, destroy, health_status): new ones as they happen; --since for past ones.",
+      flags: [
+        { name: "since", value: "TIME", help: "also past events since a time or for a duration (10m)" },
+        { name: "until", value: "TIME", help: "stop at this time (a past time: print and exit)" },
+        { name: "filter", short: "f", value: "KEY=VALUE", repeat: true, help: "container=NAME, event=ACTION, type=container, image=IMAGE (repeatable)" },
+        FORMAT,
+      ],
+      async run(p) {
+        needArgs(p, "events", 0);
+        const rt = runtime();
+        const f = filters(list(p, "filter"), ["container", "event", "type", "image"], "events");
+        const since = str(p, "since") === undefined ? undefined : parseTime(str(p, "since")!, "--since");
+        const until = str(p, "until") === undefined ? Infinity : parseTime(str(p, "until")!, "--until");
+        const format = str(p, "format");
+        const wanted = (e: Event) => {
+          const t = Date.parse(e.Time);
+          const any = (key: string, test: (v: string) => boolean) => !f.has(key) || f.get(key)!.some(test);
+          return (
+            (since === undefined || t >= since) &&
+            t <= until &&
+            any("container", (v) => e.Actor.ID === v) &&
+            any("event", (v) => e.Action === v || e.Action.startsWith(`${v}:`)) &&
+            any("type", (v) => e.Type === v) &&
+            any("image", (v) => e.Actor.Attributes.image === v)
+          );
+        };
+        const print = (text: string) => {
+          for (const line of text.split("\n")) {
+            const e = parseEvent(line);
+            if (e && wanted(e)) console.log(format ? renderTemplate(format === "json" ? "{{json .}}" : format, { ...e, Status: e.Action, ID: e.Actor.ID, From: e.Actor.Attributes.image, line: undefined }) : e.line);
+          }
+        };
+        const files = await rt.containers.eventFiles();
+        const current = files.at(-1)!;
+        const offset = fs.statSync(current).size;
+        if (since !== undefined) for (const file of files) print(fs.readFileSync(file, "utf8"));
+        if (until <= Date.now()) return 0;
+        await follow(current, offset, (lines) => print(lines.join("\n")), until);
+        return 0;
+      },
+    },
+    {
+      name: "exec",
+      usage: "CONTAINER COMMAND [ARG...]",
+      summary: "Run a command in a running container's namespaces.",
+      stopAtFirstArg: true,
+      flags: [
+        { name: "detach", short: "d", help: "start it and return" },
+        { name: "env", short: "e", value: "KEY=VALUE", repeat: true, help: "set an environment variable (KEY alone: its value here)" },
+        { name: "env-file", value: "FILE", repeat: true, help: "read environment variables from a file (KEY=VALUE lines)" },
+        { name: "interactive", short: "i", help: "keep stdin open (berth always passes its stdin)" },
+        { name: "tty", short: "t", help: "allocate a terminal" },
+        { name: "user", short: "u", value: "USER", help: "run as this user (name|uid[:group|gid])" },
+        { name: "workdir", short: "w", value: "DIR", help: "working directory inside the container" },
+        ...SCOPE_FLAGS,
+      ],
+      async run(p) {
+        const { rt, name, rest } = await one(p, "exec");
+        if (rest.length === 0) throw new UsageError('"berth exec" requires at least 2 arguments: CONTAINER COMMAND', "See 'berth exec --help'.");
+        const fromFiles = list(p, "env-file").flatMap((file) =>
+          fs.readFileSync(file, "utf8").split("\n").map((l) => l.trim()).filter((l) => l && !l.startsWith("#")),
+        );
+        return rt.containers.exec(name, rest, {
+          tty: on(p, "tty"),
+          detach: on(p, "detach"),
+          env: [...fromFiles, ...list(p, "env")],
+          user: str(p, "user"),
+          workdir: str(p, "workdir"),
+        });
+      },
+    },
+    {
+      name: "inspect",
+      usage: "NAME...",
+      summary: "Everything berth knows about containers, images, networks or volumes, as JSON.",
+      flags: [INSPECT_FORMAT, { name: "type", value: "TYPE", help: "container, image, network or volume (default: the first that has the name)" }, ...SCOPE_FLAGS],
+      async run(p) {
+        const rt = runtime();
+        const names = new Names(rt, p);
+        const type = str(p, "type");
+        if (type && !["container", "image", "network", "volume"].includes(type)) throw new UsageError(`"${type}" is not a valid value for --type: container, image, network or volume`, "");
+        const lookups: Array<[string, (n: string) => Promise<unknown>]> = [
+          ["container", async (n) => rt.containers.inspect(await names.container(n))],
+          ["image", (n) => rt.images.inspect(n)],
+          ["network", async (n) => rt.networks.inspect(await names.network(n))],
+          ["volume", async (n) => rt.volumes.inspect(await names.volume(n))],
+        ];
+        const found = [];
+        for (const n of needArgs(p, "inspect", 1, true)) {
+          let hit: unknown;
+          for (const [kind, look] of lookups) {
+            if (type && type !== kind) continue;
+            hit = await look(n).catch(() => undefined);
+            if (hit) break;
+          }
+          if (!hit) throw new Error(`No such object: ${n}`);
+          found.push(hit);
+        }
+        printInspected(found, str(p, "format"));
+        return 0;
+      },
+    },
+    {
+      name: "stats",
+      usage: "[CONTAINER...]",
+      summary: "CPU, memory, network and block I/O and process counts of running containers.",
+      flags: [
+        { name: "all", short: "a", help: "stopped containers too (their row is left out: they use nothing)" },
+        FORMAT,
+        { name: "no-stream", help: "print once and exit" },
+        { name: "no-trunc", help: "accepted for Docker's sake: names are never truncated" },
+        ...SCOPE_FLAGS,
+      ],
+      async run(p) {
+        const rt = runtime();
+        const names = new Names(rt, p);
+        const chosen = p.args.length > 0 ? await Promise.all(p.args.map((n) => names.container(n))) : (await allContainers(rt)).filter((i) => i.status === "running").map((i) => i.name);
+        for (const n of chosen) await inspectOrFail(rt, n);
+        await stats(rt, chosen, p);
+        return 0;
+      },
+    },
+    {
+      name: "top",
+      usage: "CONTAINER [ps OPTIONS]",
+      summary: "A container's processes, as ps shows them (default -o pid,user,time,args).",
+      stopAtFirstArg: true,
+      flags: SCOPE_FLAGS,
+      async run(p) {
+        const { rt, name, rest } = await one(p, "top");
+        process.stdout.write(await rt.containers.top(name, rest.length > 0 ? rest : undefined));
+        return 0;
+      },
+    },
+    {
+      name: "port",
+      usage: "CONTAINER [PRIVATE_PORT[/PROTO]]",
+      summary: "A container's published ports.",
+      flags: SCOPE_FLAGS,
+      async run(p) {
+        const { rt, name, rest } = await one(p, "port");
+        if (rest.length > 1) needArgs(p, "port", 2);
+        const ports = (await inspectOrFail(rt, name)).ports ?? [];
+        if (rest.length === 0) {
+          for (const q of ports) console.log(`${q.containerPort}/${q.protocol} -> ${q.hostIp}:${q.hostPort}`);
+          return 0;
+        }
+        const [port, proto = "tcp"] = rest[0].split("/");
+        const hits = ports.filter((q) => String(q.containerPort) === port && q.protocol === proto);
+        if (hits.length === 0) throw new Error(`No public port '${port}/${proto}' published for ${p.args[0]}`);
+        for (const q of hits) console.log(`${q.hostIp}:${q.hostPort}`);
+        return 0;
+      },
+    },
+    each("stop", "Stop containers: the stop signal, then SIGKILL after the timeout.", (rt, n, p) => rt.containers.stop(n, { graceSeconds: int(p, "time") }), [TIME]),
+    each("start", "Start stopped containers.", (rt, n) => rt.containers.start(n)),
+    each(
+      "restart",
+      "Stop, then start containers.",
+      async (rt, n, p) => {
+        await rt.containers.stop(n, { graceSeconds: int(p, "time") });
+        await rt.containers.start(n);
+      },
+      [TIME],
+    ),
+    each("kill", "Signal every process of containers (default SIGKILL).", (rt, n, p) => rt.containers.kill(n, str(p, "signal") ?? "KILL"), [
+      { name: "signal", short: "s", value: "SIGNAL", help: "the signal (name or number)" },
+    ]),
+    each("pause", "Freeze containers' processes.", (rt, n) => rt.containers.pause(n)),
+    each("unpause", "Thaw containers' processes.", (rt, n) => rt.containers.unpause(n)),
+    each(
+      "rm",
+      "Delete containers (a running one, or one a stack owns, only with --force).",
+      async (rt, n, p) => {
         const info = await inspectOrFail(rt, n);
-        if (info.status === "running" && !flags.has("-f") && !flags.has("--force")) {
+        const force = on(p, "force");
+        if (info.status === "running" && !force) {
           throw new Error(`You cannot remove a running container ${n}. Stop the container before attempting removal or force remove (-f)`);
         }
-        await c.remove(n, { graceSeconds: 0 });
-      });
-    case "wait":
-      for (const n of args) {
-        for (;;) {
-          const info = await inspectOrFail(rt, n);
-          if (info.status !== "running" && info.state?.status !== "restarting") {
-            console.log(info.state?.exitCode ?? 0);
-            break;
+        await guardRemoval(rt, "container", n, force);
+        await rt.containers.remove(n, { graceSeconds: 0 });
+        await rt.owners.release("container", n);
+      },
+      [
+        { name: "force", short: "f", help: "also a running container (killed), and one a stack owns" },
+        { name: "volumes", short: "v", help: "accepted for Docker's sake: anonymous volumes always go with their container" },
+      ],
+    ),
+    {
+      name: "wait",
+      usage: "CONTAINER...",
+      summary: "Wait until containers exit; print their exit codes.",
+      flags: SCOPE_FLAGS,
+      async run(p) {
+        const rt = runtime();
+        const names = new Names(rt, p);
+        for (const given of needArgs(p, "wait", 1, true)) {
+          const n = await names.container(given);
+          for (;;) {
+            const info = await inspectOrFail(rt, n);
+            if (info.status !== "running" && info.state?.status !== "restarting") {
+              console.log(info.state?.exitCode ?? 0);
+              break;
+            }
+            await sleep(100);
           }
-          await sleep(100);
         }
-      }
-      return 0;
-    case "cp": {
-      const [src, dst] = args;
-      const inContainer = (a: string | undefined) => a !== undefined && /^[a-zA-Z0-9][a-zA-Z0-9_.-]*:/.test(a);
-      if (inContainer(src) === inContainer(dst) || !src || !dst) {
-        throw new Error('"berth cp" copies between a container and the host: NAME:PATH HOSTPATH or HOSTPATH NAME:PATH');
-      }
-      const [remote, local, direction] = inContainer(src) ? [src, dst, "from" as const] : [dst, src, "to" as const];
-      const colon = remote.indexOf(":");
-      await c.copy(remote.slice(0, colon), direction, remote.slice(colon + 1), local);
-      return 0;
-    }
-    case "diff":
-      for (const line of await c.diff(args[0] ?? "")) console.log(line);
-      return 0;
-    case "commit": {
-      // Its own flags: -a takes a value here (in ps it does not).
-      const { flags: own, args: rest } = parse(argv, ["-a", "--author", "-m", "--message"]);
-      const [name, ref] = rest;
-      if (!name || !ref || rest.length > 2) throw new Error('"berth commit" needs a container and a new image name: commit NAME REF');
-      const text = (...keys: string[]) => keys.map((k) => own.get(k)).find((v): v is string => typeof v === "string");
-      const pause = !own.has("-p=false") && !own.has("--pause=false");
-      const image = await c.commit(name, ref, { author: text("-a", "--author"), message: text("-m", "--message"), pause });
-      console.log(image.id);
-      return 0;
-    }
-    default:
-      throw new Error(`unknown command "${command}"`);
-  }
+        return 0;
+      },
+    },
+    {
+      name: "cp",
+      usage: "CONTAINER:SRC_PATH DEST_PATH | SRC_PATH CONTAINER:DEST_PATH",
+      summary: "Copy files out of or into a container.",
+      flags: SCOPE_FLAGS,
+      async run(p) {
+        const [src, dst] = needArgs(p, "cp", 2);
+        const inContainer = (a: string) => /^[a-zA-Z0-9][a-zA-Z0-9_.-]*:/.test(a);
+        if (inContainer(src) === inContainer(dst)) {
+          throw new UsageError('"berth cp" copies between a container and the host: CONTAINER:PATH HOSTPATH or HOSTPATH CONTAINER:PATH', "See 'berth cp --help'.");
+        }
+        const [remote, local, direction] = inContainer(src) ? [src, dst, "from" as const] : [dst, src, "to" as const];
+        const colon = remote.indexOf(":");
+        const rt = runtime();
+        await rt.containers.copy(await new Names(rt, p).container(remote.slice(0, colon)), direction, remote.slice(colon + 1), local);
+        return 0;
+      },
+    },
+    {
+      name: "diff",
+      usage: "CONTAINER",
+      summary: "Files added (A), changed (C), deleted (D) in a container's root filesystem.",
+      flags: SCOPE_FLAGS,
+      async run(p) {
+        const { rt, name } = await one(p, "diff");
+        needArgs(p, "diff", 1);
+        for (const line of await rt.containers.diff(name)) console.log(line);
+        return 0;
+      },
+    },
+    {
+      name: "commit",
+      usage: "CONTAINER REPOSITORY[:TAG]",
+      summary: "A new image: the container's image plus its changes as one layer (the container paused meanwhile).",
+      flags: [
+        { name: "author", short: "a", value: "AUTHOR", help: 'the author ("Jane <jane@example.com>")' },
+        { name: "message", short: "m", value: "MESSAGE", help: "the commit message" },
+        { name: "pause", short: "p", help: "pause the container while committing (default true; -p=false not to)" },
+        ...SCOPE_FLAGS,
+      ],
+      async run(p) {
+        const [given, ref] = needArgs(p, "commit", 2);
+        const rt = runtime();
+        const name = await new Names(rt, p).container(given);
+        const image = await rt.containers.commit(name, ref, { author: str(p, "author"), message: str(p, "message"), pause: p.flags.pause !== false });
+        console.log(image.id);
+        return 0;
+      },
+    },
+  ];
 }

@@ -1,27 +1,12 @@
 // `berth system df` and `berth system prune [-a] [-f]`, as Docker prints them.
 import * as readline from "node:readline/promises";
 import type { Runtime } from "../../native/runtime";
+import { needArgs, on, type Command } from "./args";
+import { humanSize, table } from "./format";
 
 export const SYSTEM_USAGE = `
   system df                     disk used by images, containers, volumes and the build cache
   system prune [-a] [-f]        remove stopped containers, the build cache (-a: and every image no container uses)`;
-
-/** Docker's sizes (go-units HumanSize): decimal units, four significant digits. */
-export function humanSize(bytes: number): string {
-  const units = ["B", "kB", "MB", "GB", "TB"];
-  let i = 0;
-  let n = bytes;
-  while (n >= 1000 && i < units.length - 1) {
-    n /= 1000;
-    i++;
-  }
-  return `${Number(n.toPrecision(4))}${units[i]}`;
-}
-
-const table = (rows: string[][]): string => {
-  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
-  return rows.map((r) => r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c] + 3))).join("").trimEnd()).join("\n");
-};
 
 async function confirmed(all: boolean): Promise<boolean> {
   const what = ["all stopped containers", all ? "all images without at least one container associated to them" : "all dangling images", "unused build cache"];
@@ -58,4 +43,20 @@ export async function systemCommand(rt: Runtime, args: string[]): Promise<number
   if (report.images.length > 0) console.log(`Deleted Images:\n${report.images.map((r) => `untagged: ${r}`).join("\n")}\n`);
   console.log(`Total reclaimed space: ${humanSize(report.reclaimedBytes)}`);
   return 0;
+}
+
+/** The group as the CLI's dispatch table takes it (flags declared, so help and unknown-flag errors are generated). */
+export function systemCommands(runtime: () => Runtime): Command[] {
+  return [
+    { name: "system df", summary: "Disk used by images, containers, volumes and the build cache.", run: async (p) => (needArgs(p, "system df", 0), systemCommand(runtime(), ["df"])) },
+    {
+      name: "system prune",
+      summary: "Remove stopped containers and the build cache (-a: and every image no container uses); what a stack owns stays.",
+      flags: [
+        { name: "all", short: "a", help: "also every image no container uses" },
+        { name: "force", short: "f", help: "do not ask for confirmation" },
+      ],
+      run: async (p) => (needArgs(p, "system prune", 0), systemCommand(runtime(), ["prune", ...(on(p, "all") ? ["-a"] : []), ...(on(p, "force") ? ["-f"] : [])])),
+    },
+  ];
 }

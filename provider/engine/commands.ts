@@ -25,6 +25,8 @@ export interface StackContext {
   runtimeFor: (config: ProviderConfig) => Runtime;
   /** `--target`, `--target-dependents`, `--replace`, `--refresh`. */
   scope: RunScope;
+  /** Called as each step that changes the host starts (a display shows it in progress). */
+  onStepStart?: (step: Step) => void;
 }
 
 export interface RunScope {
@@ -53,6 +55,7 @@ export interface StackOptions {
   /** A backend directory, for tests and tools that already know it. */
   backendDir?: string;
   scope?: RunScope;
+  onStepStart?: (step: Step) => void;
 }
 
 export function openStack(dir: string, stack: string, runtimeFor: (config: ProviderConfig) => Runtime, opts: StackOptions = {}): StackContext {
@@ -73,6 +76,7 @@ export function openStack(dir: string, stack: string, runtimeFor: (config: Provi
     },
     runtimeFor,
     scope: opts.scope ?? {},
+    onStepStart: opts.onStepStart,
   };
 }
 
@@ -108,6 +112,7 @@ function newRun(ctx: StackContext, base: DeploymentV3, preview: boolean, onStep?
     persist: (d) => ctx.store.save(d),
     onStep,
     onDiagnostic,
+    onStepStart: ctx.onStepStart,
   });
 }
 
@@ -211,7 +216,7 @@ export async function importResource(ctx: StackContext, req: { type: string; nam
     if (run.state.resources.some((r) => r.urn === urn && !r.delete)) {
       throw new Error(`the stack already has ${urn}; import it under another name`);
     }
-    const read = await provider.read({ urn, id: req.id, inputs: {}, outputs: {} });
+    const read = await provider.read({ urn, id: req.id, inputs: {}, outputs: {}, adopting: true });
     if (!read) throw new Error(`there is no ${req.type} with id "${req.id}" on this host`);
     inputs = read.inputs;
     const goal = { dependencies: [], propertyDependencies: {} };

@@ -81,6 +81,8 @@ export interface RunOptions {
   persist?: (deployment: DeploymentV3) => void;
   onStep?: (step: Step) => void;
   onDiagnostic?: (diagnostic: Diagnostic) => void;
+  /** A step that changes the host is about to start (the display shows it in progress). */
+  onStepStart?: (step: Step) => void;
 }
 
 /** A failure already reported as a diagnostic; the program only needs to know the registration failed. */
@@ -297,6 +299,7 @@ export class DeploymentRun {
     this.holdToPlan(step);
     // As Pulumi: once a step failed, what has not started does not start; what runs finishes and is recorded.
     if (this.failed && !this.opts.preview && decision.op !== "same") throw new ReportedError(`${label}: not ${decision.op}d: the update stopped at an earlier error`);
+    if (!this.opts.preview && step.op !== "same" && step.op !== "import") this.opts.onStepStart?.(step);
     let done: ResourceState = res;
     try {
       switch (decision.op) {
@@ -358,7 +361,7 @@ export class DeploymentRun {
 
   /** `import`: the object as the host has it becomes the old state the program is compared with. */
   private async readImport(provider: Provider, urn: string, label: string, goal: Goal): Promise<ResourceState> {
-    const read = await provider.read({ urn, id: goal.importId!, inputs: {}, outputs: {} });
+    const read = await provider.read({ urn, id: goal.importId!, inputs: {}, outputs: {}, adopting: !this.opts.preview });
     if (!read) this.fail(urn, `${label}: import failed: there is no ${goal.type} with id "${goal.importId}" on this host`);
     return { urn, custom: true, type: goal.type, id: read.id, inputs: read.inputs, outputs: read.outputs };
   }
@@ -575,6 +578,7 @@ export class DeploymentRun {
           try {
             if (!res.delete) this.holdToPlan(step);
             const goesWith = Boolean(res.deletedWith && leaving.has(res.deletedWith));
+            this.opts.onStepStart?.(step);
             await this.delete(this.providerFor(res), res, { replacing: Boolean(res.delete), oldCopy: Boolean(res.delete), goesWith });
           } catch (err) {
             if (!(err instanceof ReportedError)) this.fail(res.urn, `${this.label(res.urn)}: delete failed: ${(err as Error).message}`);
@@ -606,7 +610,7 @@ export class DeploymentRun {
           const changed = Object.keys({ ...res.outputs, ...read.outputs }).filter(
             (k) => JSON.stringify(res.outputs[k]) !== JSON.stringify(read.outputs[k]),
           );
-          if (changed.length === 0) return;
+          if (changed.length === 0) return this.record({ ...step, op: "same" });
           const next = { ...res, outputs: read.outputs };
           this.record({ ...step, new: next, diffs: changed, detailedDiff: Object.fromEntries(changed.map((k) => [k, { kind: "update" as const }])) });
           this.commit(T.completeWrite(this.state, next, "reading"));

@@ -17,9 +17,18 @@ const COUNTED: Array<[StepOp, string, string]> = [
 
 export type ChangeSummary = Partial<Record<StepOp, number>>;
 
+/** The old copy of a replaced resource, deleted once its replacement exists: part of the replace, not a delete. */
+const deletesOriginal = (step: Step): boolean => step.op === "delete" && Boolean(step.old?.delete);
+
+/** Pulumi's default provider: made and deleted with the stack, never shown (a user's own provider is). */
+const isDefaultProvider = (step: Step): boolean => step.type.startsWith("pulumi:providers:") && /^default(_\d+_\d+_\d+\w*)?$/.test(parseUrn(step.urn).name);
+
+/** The steps a person is shown: not the default provider's. */
+export const shownSteps = (steps: Step[]): Step[] => steps.filter((s) => !isDefaultProvider(s));
+
 export function summarize(steps: Step[]): ChangeSummary {
   const summary: ChangeSummary = {};
-  for (const step of steps) summary[step.op] = (summary[step.op] ?? 0) + 1;
+  for (const step of shownSteps(steps)) if (!deletesOriginal(step)) summary[step.op] = (summary[step.op] ?? 0) + 1;
   return summary;
 }
 
@@ -46,22 +55,52 @@ function at(props: PropertyMap | undefined, path: string): unknown {
   return node;
 }
 
-/** One line per step, in Pulumi's shape: symbol, type, name, and what changed. */
-export function stepLine(step: Step, verb: "plan" | "done"): string {
+/** ANSI colours of each operation, as Pulumi's (create green, update yellow, replace magenta, delete red). */
+const COLOR: Record<StepOp, string> = { same: "", create: "32", update: "33", replace: "35", delete: "31", refresh: "33", import: "36" };
+
+/** Colours a line as its step's operation, when asked. */
+export const paint = (step: Step, text: string, color = false): string =>
+  color && COLOR[step.op] ? `\x1b[${deletesOriginal(step) ? COLOR.delete : COLOR[step.op]}m${text}\x1b[0m` : text;
+
+/** One line per step, in Pulumi's shape: symbol, type, name, and what changed; "doing" while it runs. */
+export function stepLine(step: Step, verb: "plan" | "doing" | "done", color = false): string {
   const { name } = parseUrn(step.urn);
-  const words: Record<StepOp, [string, string]> = {
-    same: ["", ""],
-    create: ["create", "created"],
-    update: ["update", "updated"],
-    replace: ["replace", "replaced"],
-    delete: ["delete", "deleted"],
-    refresh: ["refresh", "refreshed"],
-    import: ["import", "imported"],
+  const words: Record<StepOp, [string, string, string]> = {
+    same: ["", "", ""],
+    create: ["create", "creating", "created"],
+    update: ["update", "updating", "updated"],
+    replace: ["replace", "replacing", "replaced"],
+    delete: ["delete", "deleting", "deleted"],
+    refresh: ["refresh", "refreshing", "refreshed"],
+    import: ["import", "importing", "imported"],
   };
-  const what = words[step.op][verb === "plan" ? 0 : 1];
+  const form = verb === "plan" ? 0 : verb === "doing" ? 1 : 2;
+  const what = deletesOriginal(step) ? ["delete original", "deleting original", "deleted original"][form] : words[step.op][form];
+  const symbol = deletesOriginal(step) ? "--" : SYMBOL[step.op];
   const diff = step.diffs.length > 0 ? ` [diff: ${step.diffs.map((d) => `~${d}`).join(", ")}]` : "";
   const why = step.op === "replace" && step.replaces.length > 0 ? ` (replace because of ${step.replaces.join(", ")})` : "";
-  return ` ${SYMBOL[step.op]} ${step.type.padEnd(24)} ${name.padEnd(20)} ${what}${diff}${why}`;
+  return paint(step, ` ${symbol} ${step.type.padEnd(24)} ${name.padEnd(20)} ${what}${diff}${why}`, color);
+}
+
+/**
+ * A value as Pulumi's --diff shows it: scalars as JSON, objects and arrays one entry a line (`key: value`,
+ * `[0]: value`), keys aligned, nested entries indented under their parent.
+ */
+export function nested(value: unknown, indent: string): string {
+  if (value === UNKNOWN || isSecret(value) || value === null || typeof value !== "object") return show(value);
+  const entries: Array<[string, unknown]> = Array.isArray(value) ? value.map((v, i) => [`[${i}]`, v]) : Object.entries(value);
+  const [open, close] = Array.isArray(value) ? ["[", "]"] : ["{", "}"];
+  if (entries.length === 0) return `${open}${close}`;
+  const width = Math.max(...entries.map(([k]) => k.length));
+  const inner = `${indent}    `;
+  return `${open}\n${entries.map(([k, v]) => `${inner}${k.padEnd(width)}: ${nested(v, inner)}`).join("\n")}\n${indent}${close}`;
+}
+
+/** A create's or delete's properties: keys aligned, values nested. */
+function propertyBlock(sign: "+" | "-", props: PropertyMap | undefined): string[] {
+  const entries = Object.entries(props ?? {}).filter(([k]) => !k.startsWith("__"));
+  const width = Math.max(0, ...entries.map(([k]) => k.length));
+  return entries.map(([k, v]) => `      ${sign} ${k.padEnd(width)}: ${nested(v, "        ")}`);
 }
 
 /** Property-level lines under a step, as `--diff` shows them. */
@@ -70,28 +109,29 @@ export function propertyLines(step: Step): string[] {
   const olds = step.old?.inputs;
   const news = step.new?.inputs;
   if (step.op === "create") {
-    for (const [k, v] of Object.entries(news ?? {})) if (!k.startsWith("__")) lines.push(`      + ${k}: ${show(v)}`);
+    lines.push(...propertyBlock("+", news));
   } else if (step.op === "delete") {
-    for (const [k, v] of Object.entries(olds ?? {})) if (!k.startsWith("__")) lines.push(`      - ${k}: ${show(v)}`);
+    lines.push(...propertyBlock("-", olds));
   } else {
     for (const [path, { kind }] of Object.entries(step.detailedDiff)) {
       const base = kind.replace("-replace", "");
       const forces = kind.endsWith("-replace") ? " (forces replacement)" : "";
       const source = step.op === "refresh" ? [step.old?.outputs, step.new?.outputs] : [olds, news];
-      if (base === "add") lines.push(`      + ${path}: ${show(at(source[1], path))}${forces}`);
-      else if (base === "delete") lines.push(`      - ${path}: ${show(at(source[0], path))}${forces}`);
-      else lines.push(`      ~ ${path}: ${show(at(source[0], path) ?? at(step.old?.outputs, path))} => ${show(at(source[1], path))}${forces}`);
+      const value = (v: unknown) => nested(v, "        ");
+      if (base === "add") lines.push(`      + ${path}: ${value(at(source[1], path))}${forces}`);
+      else if (base === "delete") lines.push(`      - ${path}: ${value(at(source[0], path))}${forces}`);
+      else lines.push(`      ~ ${path}: ${value(at(source[0], path) ?? at(step.old?.outputs, path))} => ${value(at(source[1], path))}${forces}`);
     }
   }
   return lines;
 }
 
-export function renderPlan(steps: Step[], opts: { diff: boolean }): string {
+export function renderPlan(steps: Step[], opts: { diff: boolean; color?: boolean }): string {
   const lines: string[] = [];
-  for (const step of steps) {
+  for (const step of shownSteps(steps)) {
     if (step.op === "same") continue;
-    lines.push(stepLine(step, "plan"));
-    if (opts.diff) lines.push(...propertyLines(step));
+    lines.push(stepLine(step, "plan", opts.color));
+    if (opts.diff) lines.push(...propertyLines(step).map((l) => paint(step, l, opts.color)));
   }
   return lines.join("\n");
 }

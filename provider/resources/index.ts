@@ -1,5 +1,5 @@
 import type { z } from "zod";
-import type { Runtime } from "../../native/runtime";
+import type { ObjectKind, Runtime } from "../../native/runtime";
 import { ProviderArgs } from "../../sdk/schema";
 import { revealAll } from "../values";
 import type { CheckFailure, PropertyMap } from "./provider";
@@ -13,12 +13,13 @@ import { registryKind } from "./registry";
 
 /** berth's provider for each resource type token, over one runtime. `cwd` anchors relative paths in inputs. */
 export function berthProviders(runtime: Runtime, cwd: string): Map<string, Provider> {
+  const owned = (kind: ObjectKind) => ({ owners: runtime.owners, kind });
   return new Map<string, Provider>([
-    ["berth:index:Image", new KindProvider("berth:index:Image", imageKind(runtime, cwd))],
-    ["berth:index:Network", new KindProvider("berth:index:Network", networkKind(runtime))],
-    ["berth:index:Volume", new KindProvider("berth:index:Volume", volumeKind(runtime))],
-    ["berth:index:Container", new KindProvider("berth:index:Container", containerKind(runtime))],
-    ["berth:index:Registry", new KindProvider("berth:index:Registry", registryKind(runtime, cwd))],
+    ["berth:index:Image", new KindProvider("berth:index:Image", imageKind(runtime, cwd), owned("image"))],
+    ["berth:index:Network", new KindProvider("berth:index:Network", networkKind(runtime), owned("network"))],
+    ["berth:index:Volume", new KindProvider("berth:index:Volume", volumeKind(runtime), owned("volume"))],
+    ["berth:index:Container", new KindProvider("berth:index:Container", containerKind(runtime), owned("container"))],
+    ["berth:index:Registry", new KindProvider("berth:index:Registry", registryKind(runtime, cwd), owned("registry"))],
   ]);
 }
 

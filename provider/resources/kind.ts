@@ -4,6 +4,7 @@ import { createHash } from "node:crypto";
 import { diff as jsonDiff, type IChange } from "json-diff-ts";
 import type { z } from "zod";
 import { replaceOnChangeFields } from "../../sdk/schema";
+import type { ObjectKind, Owners } from "../../native/runtime";
 import { containsUnknown, formatPath, keepSecret, revealAll, secretKeys, UNKNOWN, valueAt } from "../values";
 import type {
   CheckFailure,
@@ -62,6 +63,8 @@ export class KindProvider<Args extends PropertyMap, Outs extends PropertyMap> im
   constructor(
     readonly token: string,
     private readonly kind: Kind<Args, Outs>,
+    /** Where the runtime records which resource owns each object it makes (the day-2 commands respect it). */
+    private readonly owned?: { owners: Owners; kind: ObjectKind },
   ) {
     this.replaceFields = replaceOnChangeFields(kind.args);
   }
@@ -130,6 +133,7 @@ export class KindProvider<Args extends PropertyMap, Outs extends PropertyMap> im
   async create(req: CreateRequest): Promise<CreateResponse> {
     const inputs = reveal(req.inputs) as Args;
     const { id, outputs } = req.preview ? { id: "", outputs: this.kind.previewOutputs(inputs) } : await this.kind.create(inputs);
+    if (!req.preview) await this.claim(id, req.urn);
     return { id, outputs: keepSecret({ ...inputs, ...outputs }, secretKeys(req.inputs)) };
   }
 
@@ -137,6 +141,8 @@ export class KindProvider<Args extends PropertyMap, Outs extends PropertyMap> im
     const inputs = reveal(req.inputs);
     const outputs = await this.kind.read(req.id, inputs as Args, reveal(req.outputs) as Outs);
     if (!outputs) return undefined;
+    // A refresh restates what the state holds; an import owns the object only once carried out.
+    if (req.adopting || Object.keys(req.outputs).length > 0) await this.claim(req.id, req.urn);
     const secret = [...secretKeys(req.inputs), ...secretKeys(req.outputs)];
     // An import knows no inputs yet: they are what the object says of the fields the schema takes.
     const known = Object.keys(req.inputs).length > 0 ? req.inputs : await this.importInputs(req.id, outputs);
@@ -156,11 +162,20 @@ export class KindProvider<Args extends PropertyMap, Outs extends PropertyMap> im
     if (req.preview) return { outputs: keepSecret({ ...reveal(req.oldOutputs), ...news, ...this.kind.previewOutputs(news) }, secret) };
     if (!this.kind.update) throw new Error(`${this.token} has no in-place update; this change should have replaced it`);
     const outputs = await this.kind.update(req.id, reveal(req.oldInputs) as Args, news, reveal(req.oldOutputs) as Outs);
+    await this.claim(req.id, req.urn);
     return { outputs: keepSecret({ ...news, ...outputs }, secret) };
   }
 
   async delete(req: DeleteRequest): Promise<void> {
-    await this.kind.delete(req.id || this.kind.idOf(reveal(req.inputs) as Args), reveal(req.outputs) as Outs);
+    const id = req.id || this.kind.idOf(reveal(req.inputs) as Args);
+    await this.kind.delete(id, reveal(req.outputs) as Outs);
+    await this.owned?.owners.release(this.owned.kind, id);
+  }
+
+  /** Marks the object as this resource's on the host, when it is not already. */
+  private async claim(id: string, urn: string): Promise<void> {
+    if (!this.owned || (await this.owned.owners.ownerOf(this.owned.kind, id)) === urn) return;
+    await this.owned.owners.claim(this.owned.kind, id, urn);
   }
 
   /** The claims whose every part is known (a container's name is, while its image id may not be yet). */

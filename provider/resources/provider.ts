@@ -68,6 +68,8 @@ export interface ReadRequest {
   id: string;
   inputs: PropertyMap;
   outputs: PropertyMap;
+  /** An import that is carried out (not previewed): the object becomes the resource's. */
+  adopting?: boolean;
 }
 
 /** undefined from read: the object no longer exists on the host. */

@@ -101,6 +101,26 @@ export class StackSettings {
     const doc = this.read();
     this.write({ ...doc, config: { ...(doc.config ?? {}), [this.qualify(key)]: stored } });
   }
+
+  /** `config rm`: false when the key was not set. */
+  remove(key: string): boolean {
+    const doc = this.read();
+    const name = this.qualify(key);
+    const found = Object.keys(doc.config ?? {}).find((k) => this.qualify(k) === name);
+    if (found === undefined) return false;
+    const { [found]: _gone, ...rest } = doc.config!;
+    this.write({ ...doc, config: rest });
+    return true;
+  }
+
+  /** Every key as stored ("project:key"), whether secret, and its value (secrets only when asked, decrypted). */
+  entries(reveal: boolean): Array<{ key: string; value?: string; secret: boolean }> {
+    return Object.entries(this.read().config ?? {}).map(([key, raw]) => {
+      const secret = isSecure(raw);
+      const value = secret ? (reveal ? this.crypter().decrypt(raw.secure) : undefined) : typeof raw === "string" ? raw : JSON.stringify(raw);
+      return { key: this.qualify(key), value, secret };
+    });
+  }
 }
 
 function isSecure(value: unknown): value is { secure: string } {

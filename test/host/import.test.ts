@@ -35,6 +35,9 @@ describe("berth import", () => {
     const data = resources.find((r: { type: string }) => r.type === "berth:index:Volume");
     expect(data).toMatchObject({ id: volume, importID: volume, inputs: { name: volume, labels: { team: "data" } } });
 
+    // Adopted: the stack owns it now, so it is not removed behind the stack's back.
+    expect((await cli("volume", "rm", volume)).stderr).toContain(`volume ${volume} belongs to stack ${stack} of project quickstart (resource data)`);
+
     const again = await cli("import", "berth:index:Volume", "data", volume);
     expect(again.code).toBe(1);
     expect(again.stdout).toContain("the stack already has urn:pulumi:");

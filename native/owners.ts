@@ -1,0 +1,40 @@
+// Which stack owns a host object: one file per object, root/owners/<kind>/<name>, holding the URN of the resource
+// that made or adopted it. The provider writes it on create/import and removes it on delete, so the day-2
+// commands can refuse to remove an object behind its stack's back (without --force) and find a container by its
+// resource name. One file per object: two berth processes never rewrite each other's entries.
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { randomBytes } from "node:crypto";
+import type { ObjectKind, Owners } from "./runtime";
+import { listDir } from "./json-file";
+
+export class OwnerFiles implements Owners {
+  constructor(private readonly root: string) {}
+
+  private file(kind: ObjectKind, name: string): string {
+    return path.join(this.root, "owners", kind, encodeURIComponent(name));
+  }
+
+  async claim(kind: ObjectKind, name: string, urn: string): Promise<void> {
+    const file = this.file(kind, name);
+    await fs.promises.mkdir(path.dirname(file), { recursive: true });
+    const tmp = `${file}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`;
+    await fs.promises.writeFile(tmp, urn);
+    await fs.promises.rename(tmp, file);
+  }
+
+  async release(kind: ObjectKind, name: string): Promise<void> {
+    await fs.promises.rm(this.file(kind, name), { force: true });
+  }
+
+  async ownerOf(kind: ObjectKind, name: string): Promise<string | undefined> {
+    return fs.promises.readFile(this.file(kind, name), "utf8").catch(() => undefined);
+  }
+
+  async list(kind: ObjectKind): Promise<Map<string, string>> {
+    const dir = path.join(this.root, "owners", kind);
+    const names = (await listDir(dir)).filter((n) => !n.includes(".tmp-"));
+    const urns = await Promise.all(names.map((n) => fs.promises.readFile(path.join(dir, n), "utf8").catch(() => undefined)));
+    return new Map(names.flatMap((n, i) => (urns[i] === undefined ? [] : [[decodeURIComponent(n), urns[i]!] as [string, string]])));
+  }
+}
