@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # Makes a root filesystem tarball from Debian's busybox-static: /bin/busybox, its applets as symlinks, and the
-# few files a container expects. It is the base image of the quick start and of the tests (there is no Docker Hub).
+# few files a container expects. It is the base image of the quick start, of the tests and of `berth new`'s
+# program (there is no Docker Hub); the npm package ships it.
 set -euo pipefail
 out=${1:?usage: busybox-rootfs.sh OUT.tar}
 bb=/bin/busybox
-[ -x "$bb" ] || { echo "busybox-rootfs: $bb is missing; run scripts/setup.sh first" >&2; exit 1; }
+# A dynamic busybox would not run in a root filesystem without its libraries.
+linkage=$(LC_ALL=C ldd "$bb" 2>&1 || true)
+[[ -x $bb && $linkage == *"not a dynamic executable"* ]] ||
+  { echo "busybox-rootfs: a static $bb is needed (Debian: apt-get install busybox-static)" >&2; exit 1; }
 dir=$(mktemp -d /tmp/berth-rootfs.XXXXXX)
 trap 'rm -rf "$dir"' EXIT
 mkdir -p "$dir"/{bin,etc,proc,sys,dev,tmp,root,var/www,usr/bin,usr/sbin,sbin}

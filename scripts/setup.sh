@@ -41,6 +41,5 @@ major=$(node -p 'process.versions.node.split(".")[0]')
 # npm packages: install when node_modules is missing or older than the lock file.
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund --loglevel=error
-else
-  npm run --silent build
 fi
+npm run --silent build

@@ -7,6 +7,8 @@ report=$(mktemp /tmp/berth-vitest.XXXXXX.json)
 trap 'rm -f "$report"' EXIT
 status=0
 npx vitest run --reporter=default --reporter=json --outputFile.json="$report" || status=$?
+# The engine's unit tests on the newer Nodes users run (fetched from the npm registry, cached).
+scripts/unit-newer-node.sh || status=1
 # One closing line any CI can read.
 node -e '
   const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));

@@ -1,4 +1,4 @@
-// What users import: `import * as berth from "berth"`.
+// What users import: `import * as berth from "berth-iac"`.
 import * as pulumi from "@pulumi/pulumi";
 import * as schema from "./schema";
 import { ArgsOf, PACKAGE_VERSION, resourceClass } from "./resource";

@@ -1,5 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import * as berth from "berth";
+import * as berth from "berth-iac";
 
 const config = new pulumi.Config();
 const count = config.getNumber("count") ?? 20;

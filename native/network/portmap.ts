@@ -90,7 +90,7 @@ export class PortClaims {
           const p = asked.hostPort === 0 ? { ...asked, hostPort: await freePort(asked.hostIp, asked.protocol) } : asked;
           try {
             made.push(await this.claimOne(p, mine));
-            await this.refuseOverlap(p, (c) => c.container === mine.container);
+            await this.refuseOverlap(p, (c) => c.container === mine.container && c.root === mine.root);
             await refuseListener(p);
             out.push(p);
             break;
@@ -150,6 +150,7 @@ export class PortClaims {
       const ip = name.slice(prefix.length);
       if (!name.startsWith(prefix) || ip === p.hostIp || (ip !== ANY && p.hostIp !== ANY)) continue;
       const holder = await readJson<Claim>(path.join(this.paths.portClaims, name)).catch(() => undefined);
+      // Another container: of another name, or of the same name in another root.
       if (holder && holderExists(holder) && !isMine(holder)) {
         throw allocated({ ...p, hostIp: ip }, holder);
       }

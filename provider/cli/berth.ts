@@ -15,6 +15,7 @@ import { BERTH_VERSION } from "../state/checkpoint";
 import { closest, helpOf, list, on, parseCommand, str, UsageError, type Command, type FlagSpec, type ParsedArgs } from "./args";
 import { runtimeFor, STACK_FLAGS, stackOf, stackCommands } from "./stack";
 import { containerCommands } from "./containers";
+import { newCommand } from "./new";
 import { imageCommands } from "./images";
 import { networkCommands, volumeCommands } from "./objects";
 import { systemCommands } from "./system";
@@ -275,6 +276,7 @@ const STACK_COMMANDS = stackCommands();
 
 /** Every command, one line per group, in the order of `berth --help`. */
 const COMMANDS: Command[] = [
+  newCommand,
   ...DEPLOY_COMMANDS,
   ...STACK_COMMANDS,
   ...containerCommands(hostRuntime),

@@ -1,5 +1,5 @@
 // Starts a Pulumi program the way Pulumi's Node language host does: @pulumi/pulumi's own runner (cmd/run), told
-// where the monitor and engine are, with the project's TypeScript in transpile-only mode.
+// where the monitor and engine are, its TypeScript transpiled by berth's own (program-host.ts).
 import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -39,6 +39,9 @@ export function pulumiPackageDir(projectDir: string): string {
   }
 }
 
+/** Compiled even when the engine runs from source (tests): the program's process is plain node. */
+const PROGRAM_HOST = path.join(path.dirname(require.resolve("berth-iac/package.json")), "dist/provider/engine/program-host.js");
+
 export interface ProgramRun {
   exitCode: number;
   /** What the program wrote to stdout/stderr (console.log output and crashes). */
@@ -58,6 +61,7 @@ export function runProgram(opts: {
 }): Promise<ProgramRun> {
   const { project } = opts;
   const args = [
+    PROGRAM_HOST,
     path.join(opts.pulumiDir, "cmd", "run"),
     "--monitor", opts.monitor,
     "--engine", opts.monitor,
@@ -72,7 +76,8 @@ export function runProgram(opts: {
   ];
   const env = {
     ...process.env,
-    PULUMI_NODEJS_TYPESCRIPT: "true",
+    // The program host loads TypeScript itself (an ES-module project excepted: it turns this back on).
+    PULUMI_NODEJS_TYPESCRIPT: "false",
     PULUMI_NODEJS_TRANSPILE_ONLY: "true",
     PULUMI_CONFIG: JSON.stringify(opts.config),
     PULUMI_CONFIG_SECRET_KEYS: JSON.stringify(opts.secretKeys),

@@ -224,7 +224,7 @@ export function packageSchema(): Spec {
     resources,
     types: b.types,
     // Code printed by `pulumi import` imports the package by its npm name.
-    language: { nodejs: { packageName: "berth" } },
+    language: { nodejs: { packageName: "berth-iac" } },
   };
   return cached;
 }

@@ -61,7 +61,7 @@ export interface CheckpointFile {
   };
 }
 
-export const BERTH_VERSION: string = require("berth/package.json").version;
+export const BERTH_VERSION: string = require("berth-iac/package.json").version;
 
 /** Pulumi's manifest magic: the sha256 of the version that wrote the deployment. */
 export function manifest(version = `berth-${BERTH_VERSION}`): DeploymentV3["manifest"] {

@@ -231,7 +231,7 @@ describe("pulumi-resource-berth over gRPC", () => {
   it("serves a package schema with every type, for codegen and `pulumi import`", async () => {
     const res = await call("getSchema", new pb.GetSchemaRequest());
     const schema = JSON.parse(res.getSchema());
-    expect(schema).toMatchObject({ name: "berth", language: { nodejs: { packageName: "berth" } } });
+    expect(schema).toMatchObject({ name: "berth", language: { nodejs: { packageName: "berth-iac" } } });
     expect(Object.keys(schema.resources).sort()).toEqual(["Container", "Image", "Network", "Registry", "Volume"].map((t) => `berth:index:${t}`));
     expect(schema.resources["berth:index:Volume"].inputProperties.name).toMatchObject({ type: "string", replaceOnChanges: true, description: expect.stringContaining("volume name") });
     expect(schema.types["berth:index:RegistryUser"].properties.password.secret).toBe(true);

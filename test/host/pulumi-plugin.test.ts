@@ -13,7 +13,7 @@ const skipped = PULUMI ? "" : " (skipped: no `pulumi` binary on PATH)";
 const TARBALL = path.join(QUICKSTART, "busybox-rootfs.tar");
 const octet = 150 + (process.pid % 40);
 
-/** Type-checks files as a user's program is (strict), resolving "berth" to this package. */
+/** Type-checks files as a user's program is (strict), resolving "berth-iac" to this package. */
 function compile(files: string[]): string {
   try {
     const tsc = path.join(REPO, "node_modules/typescript/bin/tsc");

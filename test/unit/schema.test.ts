@@ -73,7 +73,7 @@ describe("the package schema", () => {
     expect(Object.keys(schema.resources).sort()).toEqual(RESOURCES.map((r) => `berth:index:${r}`).sort());
     // The provider's own list of types (a runtime is not needed to name them).
     expect(Object.keys(schema.resources).sort()).toEqual([...berthProviders({} as Runtime, "/").keys()].sort());
-    expect(schema.language.nodejs.packageName).toBe("berth");
+    expect(schema.language.nodejs.packageName).toBe("berth-iac");
     expect(Object.keys(schema.provider.inputProperties).sort()).toEqual(["root", "runDir"]);
     for (const [where, p] of allProperties()) {
       expect(p.type ?? p.$ref ?? p.oneOf, where).toBeDefined();
