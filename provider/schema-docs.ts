@@ -22,14 +22,15 @@ interface Literal {
   docs: Map<string, string>;
 }
 
-/** Each object literal of the SDK's source (compiled or not, whichever runs) with its properties' JSDoc, and each class's. */
-function readDocs(): { literals: Literal[]; classes: Map<string, string> } {
+/** Each object literal of the SDK's source (compiled or not, whichever runs) with its properties' JSDoc, and each class's and const's. */
+function readDocs(): { literals: Literal[]; classes: Map<string, string>; consts: Map<string, string> } {
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded only when a schema is asked for
   const ts: typeof import("typescript") = require("typescript");
   const ext = path.extname(__filename);
   const files = [path.join(SDK_DIR, `index${ext}`), ...fs.readdirSync(path.join(SDK_DIR, "schema")).map((f) => path.join(SDK_DIR, "schema", f))];
   const literals: Literal[] = [];
   const classes = new Map<string, string>();
+  const consts = new Map<string, string>();
   for (const file of files.filter((f) => f.endsWith(ext) && !f.endsWith(`.d${ext}`))) {
     const text = fs.readFileSync(file, "utf8");
     const doc = (node: import("typescript").Node) => {
@@ -53,11 +54,20 @@ function readDocs(): { literals: Literal[]; classes: Map<string, string> } {
         const text = doc(node);
         if (text) classes.set(node.name.text, text);
       }
+      // `export const x = …` in the source, `exports.x = …` once compiled.
+      const text = ts.isVariableStatement(node) || ts.isExpressionStatement(node) ? doc(node) : undefined;
+      if (text && ts.isVariableStatement(node)) {
+        for (const d of node.declarationList.declarations) if (ts.isIdentifier(d.name)) consts.set(d.name.text, text);
+      }
+      if (text && ts.isExpressionStatement(node) && ts.isBinaryExpression(node.expression)) {
+        const left = node.expression.left;
+        if (ts.isPropertyAccessExpression(left) && left.expression.getText() === "exports") consts.set(left.name.text, text);
+      }
       ts.forEachChild(node, visit);
     };
     visit(ts.createSourceFile(file, text, ts.ScriptTarget.ES2022, true));
   }
-  return { literals, classes };
+  return { literals, classes, consts };
 }
 
 export type Zod = z.ZodType & { _zod: { def: Record<string, any> } }; // eslint-disable-line @typescript-eslint/no-explicit-any -- zod's defs
@@ -84,6 +94,11 @@ export class SchemaDocs {
 
   classDoc(name: string): string | undefined {
     return this.docs.classes.get(name);
+  }
+
+  /** The JSDoc of an exported schema value such as `byteSize` (what its numbers count). */
+  constDoc(name: string): string | undefined {
+    return this.docs.consts.get(name);
   }
 
   /** The JSDoc of `key` in the most specific source literal that belongs to this object's shape. */

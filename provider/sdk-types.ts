@@ -11,7 +11,8 @@ import { SchemaDocs, defOf, isOptional, unwrap } from "./schema-docs";
 /** The SDK's resources and the provider, by the names their classes and schema exports share. */
 export const SDK_TYPES = ["Image", "Network", "Volume", "Container", "Registry", "Provider"] as const;
 
-export const SDK_TYPES_FILE = path.resolve(__dirname, "../sdk/types.ts");
+/** The source file, also when this runs compiled from dist/provider. */
+export const SDK_TYPES_FILE = path.resolve(__dirname, path.extname(__filename) === ".js" ? "../.." : "..", "sdk/types.ts");
 
 const REPLACES = "Changing this replaces the resource.";
 
@@ -90,7 +91,7 @@ class Generator {
     for (const [key, field] of Object.entries(shape)) {
       const description = this.docs.fieldDoc(shape, key) ?? fallbackDocs.get(key);
       if (description) docs.set(key, description);
-      const text = [description, replacing.has(key) ? REPLACES : undefined].filter(Boolean).join("\n\n");
+      const text = [description, ...this.valueDocs(field), replacing.has(key) ? REPLACES : undefined].filter(Boolean).join("\n\n");
       const type = this.type(field, mode, `${owner}${pascal(key)}`);
       const line =
         mode === "input"
@@ -99,6 +100,15 @@ class Generator {
       fields.push(`${jsdoc(text, "  ")}  ${line}`);
     }
     return { text: `export interface ${name} {\n${fields.join("\n")}\n}\n`, docs };
+  }
+
+  /** What the named value types a field takes say of themselves ("Bytes as a number, or …"): its units. */
+  private valueDocs(field: z.ZodType): string[] {
+    const s = unwrap(field);
+    const name = this.exported.get(s);
+    const own = name && defOf(s).type !== "object" ? this.docs.constDoc(name) : undefined;
+    if (own) return [own];
+    return defOf(s).type === "union" ? defOf(s).options.flatMap((o: z.ZodType) => this.valueDocs(o)) : [];
   }
 
   /** Names an object schema for a mode before writing it, so a recursive one refers to itself. */

@@ -7,6 +7,8 @@ export interface ImageArgs {
   /**
    * Reference the image is stored under, e.g. "web:1.0" (":latest" when no tag is given).
    *
+   * "name[:tag]", optionally behind a registry "host[:port]/".
+   *
    * Changing this replaces the resource.
    */
   name: pulumi.Input<string>;
@@ -52,6 +54,9 @@ export interface ImageOutputs {
 export interface NetworkArgs {
   /**
    * Host-wide network name; berth picks "<resource name>-<random>" when omitted.
+   *
+   * A host object's name, by Docker's rule for container and volume names: a letter or digit, then letters, digits,
+   * '_', '.' or '-' (63 characters at most).
    *
    * Changing this replaces the resource.
    */
@@ -99,11 +104,15 @@ export interface NetworkArgs {
   /**
    * bridge: the device's name (default "bt" + a hash of the network name).
    *
+   * A Linux interface name (the kernel allows 15 characters).
+   *
    * Changing this replaces the resource.
    */
   bridgeName?: pulumi.Input<string>;
   /**
    * macvlan: host interface the containers' interfaces hang off; "eth0.50" makes the 802.1q link for VLAN 50.
+   *
+   * A Linux interface name (the kernel allows 15 characters).
    *
    * Changing this replaces the resource.
    */
@@ -141,6 +150,9 @@ export interface VolumeArgs {
   /**
    * Host-wide volume name; berth picks "<resource name>-<random>" when omitted.
    *
+   * A host object's name, by Docker's rule for container and volume names: a letter or digit, then letters, digits,
+   * '_', '.' or '-' (63 characters at most).
+   *
    * Changing this replaces the resource.
    */
   name?: pulumi.Input<string>;
@@ -172,6 +184,9 @@ export interface VolumeOutputs {
 export interface ContainerArgs {
   /**
    * Host-wide container name; berth picks "<resource name>-<random>" when omitted.
+   *
+   * A host object's name, by Docker's rule for container and volume names: a letter or digit, then letters, digits,
+   * '_', '.' or '-' (63 characters at most).
    *
    * Changing this replaces the resource.
    */
@@ -214,6 +229,9 @@ export interface ContainerArgs {
   hostname?: pulumi.Input<string>;
   /**
    * Name of a berth Network (the one-network form of `networks`).
+   *
+   * A host object's name, by Docker's rule for container and volume names: a letter or digit, then letters, digits,
+   * '_', '.' or '-' (63 characters at most).
    *
    * Changing this replaces the resource.
    */
@@ -391,11 +409,23 @@ export interface ContainerArgs {
    * Changing this replaces the resource.
    */
   uts?: pulumi.Input<"host">;
-  /** Memory limit (Docker's -m); at least 6m. */
+  /**
+   * Memory limit (Docker's -m); at least 6m.
+   *
+   * Bytes as a number, or Docker's "512m" / "1g" / "64k" / "100b" form.
+   */
   memory?: pulumi.Input<number> | pulumi.Input<string>;
-  /** Memory plus swap (Docker's --memory-swap): at least memory; -1 for unlimited swap. Default twice memory. */
+  /**
+   * Memory plus swap (Docker's --memory-swap): at least memory; -1 for unlimited swap. Default twice memory.
+   *
+   * Bytes as a number, or Docker's "512m" / "1g" / "64k" / "100b" form.
+   */
   memorySwap?: pulumi.Input<-1> | pulumi.Input<number> | pulumi.Input<string>;
-  /** Soft memory limit, below memory (Docker's --memory-reservation). */
+  /**
+   * Soft memory limit, below memory (Docker's --memory-reservation).
+   *
+   * Bytes as a number, or Docker's "512m" / "1g" / "64k" / "100b" form.
+   */
   memoryReservation?: pulumi.Input<number> | pulumi.Input<string>;
   /** Do not OOM-kill the container's processes (Docker's --oom-kill-disable). */
   oomKillDisable?: pulumi.Input<boolean>;
@@ -450,6 +480,9 @@ export interface RegistryArgs {
   /**
    * Host-wide registry name; berth picks "<resource name>-<random>" when omitted.
    *
+   * A host object's name, by Docker's rule for container and volume names: a letter or digit, then letters, digits,
+   * '_', '.' or '-' (63 characters at most).
+   *
    * Changing this replaces the resource.
    */
   name?: pulumi.Input<string>;
@@ -467,6 +500,9 @@ export interface RegistryArgs {
   port: pulumi.Input<number>;
   /**
    * A berth Volume holding the registry's data: it outlives the registry being replaced or deleted.
+   *
+   * A host object's name, by Docker's rule for container and volume names: a letter or digit, then letters, digits,
+   * '_', '.' or '-' (63 characters at most).
    *
    * Changing this replaces the resource.
    */
@@ -596,7 +632,12 @@ export interface InterfaceArgs {
 }
 
 export interface NetworkAttachmentArgs {
-  /** A berth Network's name, or "bridge" for the default network. */
+  /**
+   * A berth Network's name, or "bridge" for the default network.
+   *
+   * A host object's name, by Docker's rule for container and volume names: a letter or digit, then letters, digits,
+   * '_', '.' or '-' (63 characters at most).
+   */
   network: pulumi.Input<string>;
   /** A static address inside the network's subnet (Docker's --ip). */
   ip?: pulumi.Input<string>;
@@ -618,7 +659,12 @@ export interface ContainerPortArgs {
 }
 
 export interface VolumeMountArgs {
-  /** Name of a berth Volume. */
+  /**
+   * Name of a berth Volume.
+   *
+   * A host object's name, by Docker's rule for container and volume names: a letter or digit, then letters, digits,
+   * '_', '.' or '-' (63 characters at most).
+   */
   volume: pulumi.Input<string>;
   /** Absolute path inside the container. */
   target: pulumi.Input<string>;
@@ -629,7 +675,11 @@ export interface VolumeMountArgs {
 export interface TmpfsArgs {
   /** Absolute path inside the container. */
   target: pulumi.Input<string>;
-  /** Size limit of the tmpfs (default unlimited, up to half the host's memory). */
+  /**
+   * Size limit of the tmpfs (default unlimited, up to half the host's memory).
+   *
+   * Bytes as a number, or Docker's "512m" / "1g" / "64k" / "100b" form.
+   */
   size?: pulumi.Input<number> | pulumi.Input<string>;
   /** Octal mode of the mount's root, e.g. "1777". */
   mode?: pulumi.Input<string>;
@@ -656,18 +706,34 @@ export interface ContainerUlimitArgs {
 export interface ContainerDeviceReadBpsArgs {
   /** A block device on the host, e.g. "/dev/vda". */
   path: pulumi.Input<string>;
-  /** Bytes (or operations) per second. */
+  /**
+   * Bytes (or operations) per second.
+   *
+   * Bytes as a number, or Docker's "512m" / "1g" / "64k" / "100b" form.
+   */
   rate: pulumi.Input<number> | pulumi.Input<string>;
 }
 
 export interface HealthcheckArgs {
   /** ["CMD", exe, args…], ["CMD-SHELL", "command"], or ["NONE"] to switch off the image's check. */
   test: pulumi.Input<pulumi.Input<string>[]>;
-  /** Time between checks (default 30s). */
+  /**
+   * Time between checks (default 30s).
+   *
+   * Seconds as a number, or Go's "30s" / "500ms" / "1m30s" form as Docker takes it.
+   */
   interval?: pulumi.Input<number> | pulumi.Input<string>;
-  /** Time a check may take before it counts as failed (default 30s). */
+  /**
+   * Time a check may take before it counts as failed (default 30s).
+   *
+   * Seconds as a number, or Go's "30s" / "500ms" / "1m30s" form as Docker takes it.
+   */
   timeout?: pulumi.Input<number> | pulumi.Input<string>;
-  /** Time after start during which failures do not count (default 0). */
+  /**
+   * Time after start during which failures do not count (default 0).
+   *
+   * Seconds as a number, or Go's "30s" / "500ms" / "1m30s" form as Docker takes it.
+   */
   startPeriod?: pulumi.Input<number> | pulumi.Input<string>;
   /** Consecutive failures that make the container unhealthy (default 3). */
   retries?: pulumi.Input<number>;
