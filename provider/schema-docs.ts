@@ -88,6 +88,11 @@ export function unwrap(s: z.ZodType): z.ZodType {
 
 export const isOptional = (s: z.ZodType) => ["optional", "default", "prefault"].includes(defOf(s).type) || (s as z.ZodType).safeParse(undefined).success;
 
+/** A type name from a field's place: "Container" + "ports" → "ContainerPorts". */
+export const pascal = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
+/** "ContainerPorts" → "ContainerPort" ("ContainerDeviceReadBps" stays: a short last word is an abbreviation). */
+export const singular = (s: string) => (/[A-Z][a-z]{3,}s$/.test(s) ? s.slice(0, -1) : s);
+
 /** The JSDoc of the SDK's schema fields and classes. */
 export class SchemaDocs {
   private readonly docs = readDocs();

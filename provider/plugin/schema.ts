@@ -3,7 +3,7 @@
 // from the JSDoc comments in their source, secrets by the rule the engine warns with (a field naming a password).
 import type { z } from "zod";
 import * as sdk from "../../sdk/schema";
-import { SchemaDocs, defOf, isOptional, unwrap } from "../schema-docs";
+import { SchemaDocs, defOf, isOptional, pascal, singular, unwrap } from "../schema-docs";
 import { PACKAGE } from "../resources";
 import { BERTH_VERSION } from "../state/checkpoint";
 
@@ -14,10 +14,6 @@ type Spec = Record<string, unknown>;
 const RESOURCES = ["Image", "Network", "Volume", "Container", "Registry"] as const;
 
 const SECRET = /password/i;
-
-const pascal = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
-/** "ContainerPorts" → "ContainerPort" ("ContainerDeviceReadBps" stays: a short last word is an abbreviation). */
-const singular = (s: string) => (/[A-Z][a-z]{3,}s$/.test(s) ? s.slice(0, -1) : s);
 
 class SchemaBuilder {
   readonly types: Record<string, Spec> = {};

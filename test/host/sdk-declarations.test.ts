@@ -24,7 +24,7 @@ const img = new berth.Image("img", { name: "web:1", build: { context: "." } });
 const args: berth.ContainerArgs = { image: img.imageId, network: net.name, ports: [{ containerPort: 80, hostPort: 8080 }, "9090:90"] };
 const c = new berth.Container("c", args);
 export const ip = c.ip;
-export const ports = c.ports.apply((ps) => ps.map((p) => p.hostPort));
+export const ports = c.ports.apply((ps) => ps.map((p) => p.hostPort + 1));
 `;
 
 describe("berth's declarations under Pulumi's template tsconfig", () => {

@@ -27,7 +27,7 @@ for (const node of source.statements.filter(ts.isInterfaceDeclaration)) {
 const shapeOf = (s: z.ZodType) => (unwrap(s) as z.ZodObject).shape as Record<string, z.ZodType>;
 
 describe("sdk/types.ts", () => {
-  it("is what the schemas generate now (else: npx tsc -p tsconfig.json && node dist/provider/sdk-types.js)", () => {
+  it("is what the schemas generate now (else: npm run sdk-types)", () => {
     expect(text).toBe(sdkTypes());
   });
 
