@@ -1,10 +1,11 @@
 // `berth cp`: files into and out of a container, never anywhere else (the class of Docker's CVE-2018-15664).
 // The copy runs as berth's busybox `tar` inside the container's own view of its files, so the kernel resolves
-// every path there: a running or paused container's mount namespace and root (nsenter); for a stopped one, a
-// private mount namespace with its data mounts bound where runc puts them, then chroot into its rootfs. A
-// process swapping a directory for a symlink mid-copy (this container's, or another's sharing a volume) can only
-// redirect the copy within the container. What comes out is unpacked with the layer rules (native/image/unpack.ts)
-// into a private directory first.
+// every path there: in a running container, `runc exec` (confined like the container itself: the busybox it runs
+// is reached through the container's files, which the container can replace, so it must not run with more than
+// the container's own privileges); for a stopped or paused one, a private mount namespace with its data mounts
+// bound where runc puts them, then chroot into its rootfs. A process swapping a directory for a symlink mid-copy
+// (this container's, or another's sharing a volume) can only redirect the copy within the container. What comes
+// out is unpacked with the layer rules (native/image/unpack.ts) into a private directory first.
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { Host } from "../host/exec";
@@ -22,8 +23,8 @@ export interface CopyRequest {
   /** The container's bundle directory and its (mounted) rootfs. */
   bundle: string;
   rootfs: string;
-  /** The init's host pid while the container runs (or is paused); undefined when it is stopped. */
-  pid?: number;
+  /** Its runc id while it runs (not paused); undefined when it is stopped or paused. */
+  runcId?: string;
   direction: "from" | "to";
   containerPath: string;
   hostPath: string;
@@ -35,35 +36,58 @@ const notFound = (p: string, name?: string) =>
 /** How to run busybox with args as root in the container's view: [command, its args]. */
 type Inside = (args: string[]) => [string, string[]];
 
-// Binds each "source target ro|rw" triple, then runs busybox chrooted into the rootfs.
+// Binds each "source target ro|rw" triple, then runs busybox chrooted into the rootfs. mount follows symlinks in
+// its target, and a target below an earlier mount is reached through that mount's source, which a running
+// container sharing it can change: each mount is checked to have landed on its target (the kernel's own record of
+// the new mount point, decoded from mountinfo's octal escapes) before anything runs in the view.
 const STOPPED_VIEW = `set -e
 root=$1 n=$2
 shift 2
 while [ "$n" -gt 0 ]; do
   mount --bind "$1" "$2"
-  [ "$3" = ro ] && mount -o remount,bind,ro "$2"
+  at=$(printf '%b' "$(tail -n 1 /proc/self/mountinfo | cut -d' ' -f5)")
+  [ "$at" = "$2" ] || { echo "$2 is not where it was to be mounted (a symlink led to $at): copy refused" >&2; exit 1; }
+  if [ "$3" = ro ]; then
+    mount -o remount,bind,ro "$2"
+    # The remount found its target by path again: the last mount (ours) must now be the read-only one.
+    case ",$(tail -n 1 /proc/self/mountinfo | cut -d' ' -f6)," in *,ro,*) ;; *) echo "$2 did not become read-only: copy refused" >&2; exit 1;; esac
+  fi
   shift 3
   n=$((n - 1))
 done
 exec chroot "$root" ${BUSYBOX} "$@"`;
 
-async function viewOf(r: CopyRequest): Promise<Inside> {
-  if (r.pid !== undefined) {
-    const pid = String(r.pid);
-    return (args) => ["nsenter", ["--target", pid, "--mount", "--root", "--", BUSYBOX, ...args]];
+async function viewOf(host: Host, r: CopyRequest): Promise<Inside> {
+  if (r.runcId !== undefined) {
+    const id = r.runcId;
+    // As root (of the container), whatever its USER: cp reads and writes every file, as Docker's does.
+    return (args) => ["runc", ["exec", "--user", "0:0", id, BUSYBOX, ...args]];
   }
-  // Mount targets resolved inside the rootfs, as runc resolves them; the mounts live only in the private namespace.
-  const binds: string[] = [];
-  for (const m of [initBinds(r.bundle)[0], ...(r.rec.dataMounts ?? [])]) {
-    binds.push(m.source, await resolveInRoot(r.rootfs, m.destination), m.readOnly ? "ro" : "rw");
+  // Mount targets resolved inside the rootfs (by its real path: the one mountinfo names), as runc resolves them;
+  // the mounts live only in the private namespace. The busybox run as the host's root after the chroot must be
+  // berth's: its path may hold no symlink (a container can have replaced its /.berth by one into a volume) and no
+  // data mount may cover it.
+  const rootfs = await fs.promises.realpath(r.rootfs);
+  const busybox = initBinds(r.bundle)[0];
+  const bbTarget = path.join(rootfs, BUSYBOX);
+  const binds: string[] = [busybox.source, bbTarget, "ro"];
+  if ((await resolveInRoot(rootfs, BUSYBOX)) !== bbTarget) throw new Error(`cannot copy with container ${r.name}: it has replaced ${path.posix.dirname(BUSYBOX)} (berth's own directory) by a symlink`);
+  for (const m of r.rec.dataMounts ?? []) {
+    const target = await resolveInRoot(rootfs, m.destination);
+    if (bbTarget === target || bbTarget.startsWith(`${target}/`)) throw new Error(`cannot copy with container ${r.name}: its mount ${m.destination} covers berth's ${BUSYBOX}`);
+    binds.push(m.source, target, m.readOnly ? "ro" : "rw");
   }
-  const prefix = ["--mount", "--propagation", "private", "--", "sh", "-c", STOPPED_VIEW, "berth-cp", r.rootfs, String(binds.length / 3), ...binds];
+  const prefix = ["--mount", "--propagation", "private", "--", "sh", "-c", STOPPED_VIEW, "berth-cp", rootfs, String(binds.length / 3), ...binds];
+  // Once alone first, so that a refused view fails the copy with its reason (later runs are judged by exit code).
+  await host.run("unshare", [...prefix, "true"]).catch((e: Error) => {
+    throw new Error(`cannot copy with container ${r.name}: ${e.message}`);
+  });
   return (args) => ["unshare", [...prefix, ...args]];
 }
 
 export async function copyFiles(host: Host, r: CopyRequest): Promise<void> {
   const containerPath = path.posix.normalize(`/${r.containerPath}`);
-  const inside = await viewOf(r);
+  const inside = await viewOf(host, r);
   if (r.direction === "to") {
     if (!fs.lstatSync(r.hostPath, { throwIfNoEntry: false })) throw notFound(r.hostPath);
     return copyIn(host, r, inside, containerPath);

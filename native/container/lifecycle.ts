@@ -127,15 +127,17 @@ export class ContainerVerbs implements Omit<ContainerLifecycle, "commit"> {
     appendEvent(this.paths.root, name, "kill", { signal: signalName(signal) });
   }
 
+  // Pausing and resuming take the container's lock: a copy (under it) chooses its way in by whether the container
+  // runs, and must not have it resumed under a view made for a frozen one.
   async pause(name: string): Promise<void> {
     await this.record(name);
-    await this.runc.pause(runcId(name));
+    await this.locked(name, () => this.runc.pause(runcId(name)));
     appendEvent(this.paths.root, name, "pause");
   }
 
   async unpause(name: string): Promise<void> {
     await this.record(name);
-    await this.runc.resume(runcId(name));
+    await this.locked(name, () => this.runc.resume(runcId(name)));
     appendEvent(this.paths.root, name, "unpause");
   }
 
@@ -210,9 +212,10 @@ export class ContainerVerbs implements Omit<ContainerLifecycle, "commit"> {
     // Under the container's lock, so that a stopped container does not start (and race the copy) meanwhile.
     await this.locked(name, async (bundle) => {
       const state = await this.runc.state(runcId(name));
-      const live = (state?.status === "running" || state?.status === "paused") && !processExited(state.pid);
+      // A paused container cannot run the copy (runc exec would freeze with it); nothing in it moves meanwhile.
+      const running = state?.status === "running" && !processExited(state.pid);
       const { rootfs } = this.paths.container(name);
-      await copyFiles(this.host, { name, rec, bundle, rootfs, pid: live ? state!.pid : undefined, direction, containerPath, hostPath });
+      await copyFiles(this.host, { name, rec, bundle, rootfs, runcId: running ? runcId(name) : undefined, direction, containerPath, hostPath });
     });
   }
 

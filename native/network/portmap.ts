@@ -135,7 +135,8 @@ export class PortClaims {
       const ip = name.slice(prefix.length);
       if (!name.startsWith(prefix) || ip === p.hostIp || (ip !== ANY && p.hostIp !== ANY)) continue;
       const holder = await readJson<Claim>(path.join(this.paths.portClaims, name)).catch(() => undefined);
-      if (holder && holderExists(holder) && holder.container !== mine.container) {
+      // Another container: of another name, or of the same name in another root.
+      if (holder && holderExists(holder) && (holder.container !== mine.container || holder.root !== mine.root)) {
         throw allocated({ ...p, hostIp: ip }, holder);
       }
     }

@@ -51,16 +51,27 @@ export async function resetExit(bundle: string): Promise<void> {
 
 /** When the container's last run ended, as far as the host can tell (the exit status file's time; else now). */
 export function exitedAt(bundle: string): string {
-  const st = fs.statSync(path.join(exitDir(bundle), "code"), { throwIfNoEntry: false });
+  const st = fs.lstatSync(path.join(exitDir(bundle), "code"), { throwIfNoEntry: false });
   return (st?.mtime ?? new Date()).toISOString();
 }
 
-/** The exit status of the container's last run; KILLED when its init died without writing one. */
+/**
+ * The exit status of the container's last run; KILLED when its init died without writing one. The file is in a
+ * directory the container writes: a symlink there is not followed (it would read a host file), a FIFO not waited
+ * on (it would block every reader, the supervisor included), and a few bytes are read at most.
+ */
 export function exitCode(bundle: string): number {
+  let fd: number | undefined;
   try {
-    const code = Number(fs.readFileSync(path.join(exitDir(bundle), "code"), "utf8").trim());
+    const { O_RDONLY, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
+    fd = fs.openSync(path.join(exitDir(bundle), "code"), O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+    if (!fs.fstatSync(fd).isFile()) return KILLED;
+    const buf = Buffer.alloc(16);
+    const code = Number(buf.subarray(0, fs.readSync(fd, buf, 0, buf.length, 0)).toString().trim());
     return Number.isInteger(code) ? code : KILLED;
   } catch {
     return KILLED;
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
   }
 }

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { randomBytes } from "node:crypto";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { createNativeRuntime, type ContainerSpec, type Runtime } from "../../native";
 import { supervisorPid } from "../../native/supervise/launch";
 import { readTar, writeTar, type TarHeader, type TarSource } from "../../native/image/tar";
@@ -228,5 +228,93 @@ describe("diff", () => {
     const changes = await rt.containers.diff(n);
     expect(changes).toEqual(expect.arrayContaining(["C /x", "A /x/ssh", "A /x/ssh/ssh_host_key"]));
     expect(snapshot(C)).toBe(canary);
+  });
+});
+
+describe("cp runs nothing the container can replace", () => {
+  // The container's own program, were it run as the host's root in the host's pid namespace: it mounts a proc of
+  // that namespace and writes through this test process's root into the canary.
+  const evil = `#!/.b/busybox sh\n/.b/busybox mkdir -p /m; /.b/busybox mount -t proc proc /m && echo pwned > /m/${process.pid}/root${C}/pwned\n`;
+  const plant = (dir: string) => `mv /.berth /.b && /.b/busybox mkdir -p ${dir} && printf '${evil.replace(/\n/g, "\\n")}' > ${dir}/busybox && chmod 755 ${dir}/busybox`;
+
+  it("running, paused or stopped: a container that swaps its /.berth/busybox for its own program", async () => {
+    const n = await run("swap", plant("/.berth"));
+    expect(inside(n, "cat", "/.berth/busybox")).toContain("pwned");
+    const payload = path.join(tmp, "payload3");
+    fs.writeFileSync(payload, "payload");
+    // Running, the copy runs as the container's own program would, with the container's privileges only.
+    await rt.containers.copy(n, "to", "/tmp/", payload).catch(() => undefined);
+    await rt.containers.copy(n, "from", "/etc/passwd", path.join(tmp, "out7")).catch(() => undefined);
+    await rt.containers.pause(n);
+    await rt.containers.copy(n, "to", "/tmp/paused", payload);
+    await rt.containers.unpause(n);
+    await rt.containers.stop(n, { graceSeconds: 0 });
+    await rt.containers.copy(n, "to", "/tmp/stopped", payload);
+    expect(fs.readFileSync(path.join(root, "containers", n, "upper/tmp/stopped"), "utf8")).toBe("payload");
+    expect(fs.existsSync(path.join(C, "pwned"))).toBe(false);
+    expect(snapshot(C)).toBe(canary);
+  });
+
+  it("runs as the container's root whatever its USER, as Docker's cp does", async () => {
+    const n = name("user");
+    made.push(n);
+    await rt.containers.run({ name: n, image: "bb", command: ["sleep", "600"], user: "1000:1000", stopTimeout: 1 });
+    expect(inside(n, "id", "-u")).toBe("1000");
+    execFileSync("runc", ["exec", "--user", "0:0", `berth-${n}`, "sh", "-c", "echo secret > /root/key && chmod 600 /root/key"]);
+    fs.writeFileSync(path.join(tmp, "payload5"), "payload");
+    await rt.containers.copy(n, "to", "/etc/", path.join(tmp, "payload5"));
+    expect(execFileSync("runc", ["exec", "--user", "0:0", `berth-${n}`, "cat", "/etc/payload5"], { encoding: "utf8" })).toBe("payload");
+    await rt.containers.copy(n, "from", "/root/key", path.join(tmp, "key"));
+    expect(fs.readFileSync(path.join(tmp, "key"), "utf8")).toBe("secret\n");
+  });
+
+  it("stopped: a nested mount redirected by a symlink in the volume above it is refused before anything runs", async () => {
+    // /data and /data/sub are two mounts; another container sharing /data's source (here: the host, for a
+    // deterministic test) replaces its sub/ by a symlink to this container's /.berth, and /data/sub's source holds
+    // a program named busybox. Mounted by path, /data/sub would land on /.berth and that program would run as root.
+    const outer = path.join(tmp, "nest-outer");
+    const inner = path.join(tmp, "nest-inner");
+    const n = await run("nest", "true", { binds: [{ source: outer, target: "/data" }, { source: inner, target: "/data/sub" }] });
+    await rt.containers.stop(n, { graceSeconds: 0 });
+    const rootfs = path.join(root, "containers", n, "rootfs");
+    fs.rmSync(path.join(outer, "sub"), { recursive: true, force: true });
+    fs.symlinkSync(path.join(fs.realpathSync(rootfs), ".berth"), path.join(outer, "sub"));
+    fs.writeFileSync(path.join(inner, "busybox"), `#!/bin/busybox sh\n/bin/busybox mkdir -p /m; /bin/busybox mount -t proc proc /m && echo pwned > /m/${process.pid}/root${C}/pwned\n`, { mode: 0o755 });
+    fs.writeFileSync(path.join(tmp, "payload6"), "payload");
+    const copied = await rt.containers.copy(n, "to", "/tmp/", path.join(tmp, "payload6")).then(() => "copied", (e: Error) => e.message);
+    expect(fs.existsSync(path.join(C, "pwned"))).toBe(false);
+    expect(copied).toMatch(/is not where it was to be mounted/);
+    expect(fs.existsSync(path.join(C, "pwned"))).toBe(false);
+    expect(snapshot(C)).toBe(canary);
+  });
+
+  it("stopped: a /.berth replaced by a symlink into a volume is refused", async () => {
+    const n = await run("swapvol", `${plant("/data/bb")} && rm -rf /.berth && ln -s /data/bb /.berth`, { binds: [{ source: path.join(tmp, "swapvol"), target: "/data" }] });
+    await rt.containers.stop(n, { graceSeconds: 0 });
+    fs.writeFileSync(path.join(tmp, "payload4"), "payload");
+    await expect(rt.containers.copy(n, "to", "/tmp/", path.join(tmp, "payload4"))).rejects.toThrow(/replaced \/\.berth .* by a symlink/);
+    expect(snapshot(C)).toBe(canary);
+  });
+});
+
+describe("the exit status file a container can replace", () => {
+  it("is neither waited on as a FIFO nor followed as a symlink to a host file", async () => {
+    const num = path.join(tmp, "num");
+    fs.writeFileSync(num, "42\n");
+    const fifo = await run("exitfifo", "rm -f /.berth/exit/code && mkfifo /.berth/exit/code");
+    const link = await run("exitlink", `rm -f /.berth/exit/code && ln -s ${num} /.berth/exit/code`);
+    for (const n of [fifo, link]) execFileSync("runc", ["kill", `berth-${n}`, "KILL"]);
+    for (const n of [fifo, link]) {
+      for (let i = 0; i < 100 && !execFileSync("runc", ["state", `berth-${n}`], { encoding: "utf8" }).includes('"stopped"'); i++) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+    // In a child process, bounded: a read blocked on the FIFO would block this one for good.
+    const script = `const { createNativeRuntime } = require(${JSON.stringify(path.join(REPO, "dist/native"))});
+      const rt = createNativeRuntime({ root: ${JSON.stringify(root)} });
+      (async () => { for (const n of ${JSON.stringify([fifo, link])}) { const i = await rt.containers.inspect(n); console.log(n, i.status, i.state.exitCode); } process.exit(0); })();`;
+    const r = spawnSync(process.execPath, ["-e", script], { encoding: "utf8", timeout: 20_000 });
+    expect(r.status, `${r.signal} ${r.stderr}`).toBe(0);
+    expect(r.stdout).toBe(`${fifo} stopped 137\n${link} stopped 137\n`);
   });
 });

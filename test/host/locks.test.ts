@@ -6,6 +6,8 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { processStart, withLock, lockHolder } from "../../native/lock";
+import { layout } from "../../native/paths";
+import { PortClaims } from "../../native/network/portmap";
 import { REPO, freePort, waitFor } from "./helpers";
 
 const LOCK_JS = path.join(REPO, "dist/native/lock.js");
@@ -154,5 +156,20 @@ describe("cross-process lock", () => {
       const claim = JSON.parse(fs.readFileSync(path.join(runDir, "ports", `tcp-${port}-127.0.0.1`), "utf8"));
       expect(won[Number(claim.container.slice(1))]).toContain(port);
     }
+  });
+
+  it("refuses 127.0.0.1:P to a container of another root holding 0.0.0.0:P, whatever their names", async () => {
+    const port = await freePort();
+    const runDir = path.join(tmp, "run-overlap");
+    const claims = ["a", "b"].map((r) => {
+      const paths = layout(path.join(tmp, `overlap-${r}`), runDir);
+      fs.mkdirSync(paths.container("web").dir, { recursive: true });
+      fs.writeFileSync(paths.container("web").record, "{}");
+      return new PortClaims(paths);
+    });
+    await claims[0].claim("web", [{ hostIp: "0.0.0.0", hostPort: port, containerPort: 80, protocol: "tcp" }]);
+    await expect(claims[1].claim("web", [{ hostIp: "127.0.0.1", hostPort: port, containerPort: 80, protocol: "tcp" }])).rejects.toThrow(
+      `cannot publish 0.0.0.0:${port}/tcp: port is already allocated by berth container "web"`,
+    );
   });
 });
