@@ -12,6 +12,22 @@ const MAX_LINKS = 40;
 
 /** The host path of container path p in root: symlinks followed inside root (the last one unless told not to). */
 export async function resolveInRoot(root: string, p: string, followLast = true): Promise<string> {
+  const entry = async (parts: string[]) => {
+    const host = path.join(root, ...parts);
+    return { host, st: await fs.promises.lstat(host).catch(() => undefined) };
+  };
+  return path.join(root, ...(await resolveWith(p, followLast, entry)));
+}
+
+/**
+ * Container path p with its symlinks followed, as path components, where `entry` says where each container path
+ * is on the host (a root, or layers and mounts) and what is there (nothing: undefined).
+ */
+export async function resolveWith(
+  p: string,
+  followLast: boolean,
+  entry: (parts: string[]) => Promise<{ host: string; st?: fs.Stats }>,
+): Promise<string[]> {
   const resolved: string[] = [];
   const queue = p.split("/").filter(Boolean);
   let links = 0;
@@ -22,8 +38,7 @@ export async function resolveInRoot(root: string, p: string, followLast = true):
       resolved.pop();
       continue;
     }
-    const host = path.join(root, ...resolved, part);
-    const st = await fs.promises.lstat(host).catch(() => undefined);
+    const { host, st } = await entry([...resolved, part]);
     if (st?.isSymbolicLink() && (queue.length > 0 || followLast)) {
       if (++links > MAX_LINKS) throw new Error(`too many levels of symbolic links resolving ${p}`);
       const target = await fs.promises.readlink(host);
@@ -33,7 +48,7 @@ export async function resolveInRoot(root: string, p: string, followLast = true):
     }
     resolved.push(part);
   }
-  return path.join(root, ...resolved);
+  return resolved;
 }
 
 /**

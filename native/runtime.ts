@@ -263,8 +263,19 @@ export interface Registries {
   remove(name: string): Promise<void>;
 }
 
+/** Why an input would be refused, naming the field (read-only checks made before anything changes). */
+export interface InputProblem {
+  field: string;
+  reason: string;
+}
+
 export interface Networks {
   create(spec: NetworkSpec): Promise<NetworkInfo>;
+  /**
+   * Why create would refuse this spec beside what the host has now (overlapping subnet, parent or bridge in use),
+   * not counting the networks named in `except` (one being replaced). Read only.
+   */
+  conflicts(spec: NetworkSpec, except?: string[]): Promise<InputProblem | undefined>;
   inspect(name: string): Promise<NetworkInfo | undefined>;
   /** Names of every network under this root. */
   list(): Promise<string[]>;
@@ -284,6 +295,13 @@ export interface Volumes {
 export interface Containers extends ContainerLifecycle {
   /** Creates and starts the container, detached: it keeps running after the caller exits. */
   run(spec: ContainerSpec): Promise<ContainerInfo>;
+  /**
+   * Why a fixed host port could not be published now: another berth container (not one of `owners`) holds it,
+   * or another process listens on it. Read only.
+   */
+  portTaken(p: PortMapping, owners: string[]): Promise<string | undefined>;
+  /** What run would refuse that needs the image's files (a command found neither in the image nor its mounts). */
+  problems(spec: ContainerSpec): Promise<InputProblem[]>;
   inspect(name: string): Promise<ContainerInfo | undefined>;
   /** Stops (SIGTERM, then SIGKILL after the grace period) and deletes everything the container had on the host. */
   remove(name: string, opts?: { graceSeconds?: number }): Promise<void>;

@@ -4,7 +4,7 @@
 // run() cleans up after its own failures.
 import * as fs from "node:fs";
 import * as path from "node:path";
-import type { ContainerInfo, ContainerRuntimeSpec, ContainerSpec, Containers, ContainerStatus, ExecOptions, ImageInfo } from "../runtime";
+import type { ContainerInfo, ContainerRuntimeSpec, ContainerSpec, Containers, ContainerStatus, ExecOptions, ImageInfo, InputProblem, PortMapping } from "../runtime";
 import type { Host } from "../host/exec";
 import type { Paths } from "../paths";
 import type { ContentStore } from "../image/store";
@@ -19,7 +19,7 @@ import { mergeEnv, processArgs, runtimeSpec, type Bind } from "./spec";
 import { resolveUser } from "./user";
 import { writeEtcFiles } from "./etc";
 import { Runc } from "./runc";
-import { checkExecutable } from "./executable";
+import { checkExecutable, executableProblem } from "./executable";
 import { ContainerVerbs, DEFAULT_GRACE_SECONDS, signalName, stopInit } from "./lifecycle";
 import { hostLimitProblems } from "./limits";
 import { applyOptions, deviceProblems } from "./options";
@@ -140,6 +140,31 @@ export class RuncContainers implements Containers {
     await this.mutex.run(name, () => this.teardown(name, opts.graceSeconds ?? DEFAULT_GRACE_SECONDS));
   }
 
+  portTaken = (p: PortMapping, owners: string[]) => this.d.net.portTaken(p, owners);
+
+  /**
+   * What run would refuse that needs the image's files: a command missing from the image and the container's
+   * mounts, named by the field that gave it. Read only; volumes that do not exist yet are taken as empty.
+   */
+  async problems(spec: ContainerSpec): Promise<InputProblem[]> {
+    const image = await this.d.images.inspect(spec.image);
+    if (!image) return [];
+    const field = spec.entrypoint?.length ? "entrypoint" : spec.command?.length ? "command" : "image";
+    let command: string[];
+    try {
+      command = processArgs(spec.name, image.config, spec);
+    } catch (e) {
+      return [{ field, reason: (e as Error).message }];
+    }
+    const mounts = [
+      ...(spec.mounts ?? []).map((m) => ({ source: this.d.paths.volume(m.volume).data, destination: m.target })),
+      ...(spec.binds ?? []).map((b) => ({ source: b.source, destination: b.target })),
+    ];
+    const env = mergeEnv(spec.name, spec.hostname ?? spec.name, image.config.env, spec.env);
+    const problem = await executableProblem({ layers: this.d.images.layerDirs(image), mounts }, command[0], env);
+    return problem ? [{ field, reason: problem }] : [];
+  }
+
   /** Checks the spec against the image, volumes and host, before anything is made (the network: create()). */
   private async plan(spec: ContainerSpec): Promise<Omit<Plan, "net">> {
     const { images } = this.d;
@@ -207,7 +232,7 @@ export class RuncContainers implements Containers {
         this.d.net.plugIn(name, rec.net),
       ]);
       await makeDataMounts(host, plan.data, p.rootfs);
-      await checkExecutable(p.rootfs, plan.command[0], plan.env);
+      await checkExecutable({ layers: [p.rootfs], mounts: plan.data.binds }, plan.command[0], plan.env);
       const namespace = this.d.net.namespace(rec.net, plan.net);
       const base = runtimeSpec({
         ...plan,

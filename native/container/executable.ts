@@ -1,29 +1,62 @@
-// Finding the container's command in its rootfs before it starts, as runc would (PATH lookup, symlinks resolved
-// inside the rootfs), so that a missing executable is refused with Docker's words instead of a container whose
-// init starts and exits 127.
+// Finding the container's command before it starts, as runc would (PATH lookup, symlinks resolved inside the
+// container), so that a missing executable is refused with Docker's words instead of a container whose init starts
+// and exits 127. The container's file system is seen as the process will see it: its mounts (binds, volumes) over
+// its image's layers, so a check can run before anything is mounted (a preview) as well as on the made rootfs.
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { resolveInRoot } from "../confine";
+import { resolveWith } from "../confine";
+import type { Bind } from "./spec";
 
-async function statInRootfs(rootfs: string, p: string): Promise<fs.Stats | undefined> {
-  const host = await resolveInRoot(rootfs, p).catch(() => undefined);
-  return host === undefined ? undefined : fs.statSync(host, { throwIfNoEntry: false });
+/** A container's file system: mounts over a stack of directories (image layers top first, or one made rootfs). */
+export interface FsView {
+  layers: string[];
+  mounts: Bind[];
+}
+
+/** An overlayfs whiteout: the path is deleted in this layer and every one below. */
+const isWhiteout = (st: fs.Stats): boolean => st.isCharacterDevice() && st.rdev === 0;
+
+/** Where a container path's entry is: in the mount holding it, else in the topmost layer that has it. */
+async function entryIn(view: FsView, parts: string[]): Promise<{ host: string; st?: fs.Stats }> {
+  const p = `/${parts.join("/")}`;
+  const mount = view.mounts
+    .filter((m) => p === m.destination || p.startsWith(`${m.destination.replace(/\/$/, "")}/`))
+    .sort((a, b) => b.destination.length - a.destination.length)[0];
+  // A mount whose source is not made yet (an anonymous volume seeded from the image) shows the image below it.
+  const hosts = mount && fs.existsSync(mount.source) ? [path.join(mount.source, path.posix.relative(mount.destination, p))] : view.layers.map((l) => path.join(l, p));
+  for (const host of hosts) {
+    const st = await fs.promises.lstat(host).catch(() => undefined);
+    if (st) return isWhiteout(st) ? { host } : { host, st };
+  }
+  return { host: hosts[0] ?? p };
+}
+
+/** stat of a container path, symlinks resolved inside the container; undefined when it does not exist. */
+async function statIn(view: FsView, p: string): Promise<fs.Stats | undefined> {
+  const entry = (parts: string[]) => entryIn(view, parts);
+  const parts = await resolveWith(p, true, entry).catch(() => undefined);
+  return parts && (await entry(parts)).st;
 }
 
 const runnable = (st: fs.Stats | undefined): boolean => st !== undefined && st.isFile() && (st.mode & 0o111) !== 0;
 
-/** Throws Docker's error when the command cannot be found or run. */
-export async function checkExecutable(rootfs: string, cmd: string, env: string[]): Promise<void> {
+/** Docker's error when the command cannot be found or run; undefined when it can. */
+export async function executableProblem(view: FsView, cmd: string, env: string[]): Promise<string | undefined> {
   if (cmd.includes("/")) {
-    const st = await statInRootfs(rootfs, cmd);
-    if (!st) throw new Error(`exec: "${cmd}": stat ${cmd}: no such file or directory`);
-    if (!runnable(st)) throw new Error(`exec: "${cmd}": permission denied`);
-    return;
+    const st = await statIn(view, cmd);
+    if (!st) return `exec: "${cmd}": stat ${cmd}: no such file or directory`;
+    if (!runnable(st)) return `exec: "${cmd}": permission denied`;
+    return undefined;
   }
   const pathVar = env.find((e) => e.startsWith("PATH="))?.slice("PATH=".length) ?? "";
   const dirs = pathVar.split(":").filter(Boolean);
-  const found = await Promise.all(dirs.map(async (dir) => runnable(await statInRootfs(rootfs, path.posix.join(dir, cmd)))));
-  if (!found.includes(true)) {
-    throw new Error(`exec: "${cmd}": executable file not found in $PATH`);
-  }
+  const found = await Promise.all(dirs.map(async (dir) => runnable(await statIn(view, path.posix.join(dir, cmd)))));
+  if (found.includes(true)) return undefined;
+  return `exec: "${cmd}": executable file not found in $PATH`;
+}
+
+/** Throws Docker's error when the command cannot be found or run. */
+export async function checkExecutable(view: FsView, cmd: string, env: string[]): Promise<void> {
+  const problem = await executableProblem(view, cmd, env);
+  if (problem) throw new Error(problem);
 }

@@ -60,6 +60,8 @@ export class ContainerNetworking {
     private readonly claims: PortClaims,
   ) {}
 
+  portTaken = (p: PortMapping, owners: string[]) => this.claims.taken(p, owners);
+
   /** Checks the networking part of a spec against the host, refusing what Docker refuses; changes nothing. */
   async plan(spec: ContainerSpec, image: ImageInfo, records: NetHolder[]): Promise<NetPlan> {
     const name = spec.name;

@@ -3,7 +3,7 @@
 // Docker's docker0, on a subnet no host route uses, and removed with its last container.
 import * as fs from "node:fs";
 import * as path from "node:path";
-import type { NetworkInfo, NetworkSpec, Networks } from "../runtime";
+import type { InputProblem, NetworkInfo, NetworkSpec, Networks } from "../runtime";
 import type { Host } from "../host/exec";
 import { layout, type Paths } from "../paths";
 import { bridgeName, checkName } from "../names";
@@ -173,24 +173,8 @@ export class BridgeNetworks implements Networks {
         `network "${name}" already exists with ${describe(existing)}: remove it before creating it with ${describe(want)}`,
       );
     }
-    if (!existing && want.driver === "bridge" && linkExists(want.bridge)) {
-      throw new Error(
-        `network "${name}": bridge ${want.bridge} already exists on this host, so another berth root (or someone ` +
-          "else) uses this name; pick another name or bridgeName",
-      );
-    }
-    for (const other of await this.records()) {
-      if (other.network === name) continue;
-      if (overlaps(parseSubnet(other.subnet), parseSubnet(want.subnet))) {
-        throw new NetworkInputError(
-          "subnet",
-          `Pool overlaps with other one on this address space: ${want.subnet} overlaps ${other.subnet} of network "${other.network}"`,
-        );
-      }
-      if (want.driver === "macvlan" && other.driver === "macvlan" && other.bridge === want.bridge) {
-        throw new NetworkInputError("parent", `network ${other.network} is already using parent interface ${want.bridge}`);
-      }
-    }
+    const conflict = await this.conflictOf(want, existing);
+    if (conflict) throw conflict;
     const p = this.paths.network(name);
     await fs.promises.mkdir(p.ips, { recursive: true });
     await writeJson(p.record, want);
@@ -203,6 +187,37 @@ export class BridgeNetworks implements Networks {
       throw e;
     }
     return this.describe(want);
+  }
+
+  /** Why this spec could not be made now beside what is on the host (read only: a preview's check). */
+  async conflicts(spec: NetworkSpec, except: string[] = []): Promise<InputProblem | undefined> {
+    const want = resolveNetwork(spec);
+    const conflict = await this.conflictOf(want, await this.record(want.network), except);
+    return conflict && { field: conflict.field, reason: conflict.message };
+  }
+
+  private async conflictOf(want: NetworkRecord, existing: NetworkRecord | undefined, except: string[] = []): Promise<NetworkInputError | undefined> {
+    const name = want.network;
+    if (!existing && want.driver === "bridge" && linkExists(want.bridge)) {
+      return new NetworkInputError(
+        want.bridge === bridgeName(name) ? "name" : "bridgeName",
+        `network "${name}": bridge ${want.bridge} already exists on this host, so another berth root (or someone ` +
+          "else) uses this name; pick another name or bridgeName",
+      );
+    }
+    for (const other of await this.records()) {
+      if (other.network === name || except.includes(other.network)) continue;
+      if (overlaps(parseSubnet(other.subnet), parseSubnet(want.subnet))) {
+        return new NetworkInputError(
+          "subnet",
+          `Pool overlaps with other one on this address space: ${want.subnet} overlaps ${other.subnet} of network "${other.network}"`,
+        );
+      }
+      if (want.driver === "macvlan" && other.driver === "macvlan" && other.bridge === want.bridge) {
+        return new NetworkInputError("parent", `network ${other.network} is already using parent interface ${want.bridge}`);
+      }
+    }
+    return undefined;
   }
 
   private async ensureHostSide(rec: NetworkRecord, old: NetworkRecord | undefined): Promise<void> {

@@ -90,7 +90,7 @@ export class PortClaims {
           const p = asked.hostPort === 0 ? { ...asked, hostPort: await freePort(asked.hostIp, asked.protocol) } : asked;
           try {
             made.push(await this.claimOne(p, mine));
-            await this.refuseOverlap(p, mine);
+            await this.refuseOverlap(p, (c) => c.container === mine.container && c.root === mine.root);
             await refuseListener(p);
             out.push(p);
             break;
@@ -106,6 +106,21 @@ export class PortClaims {
       throw e;
     }
     return out;
+  }
+
+  /** Why the mapping could not be claimed now by any of `owners`; changes nothing. */
+  async taken(p: PortMapping, owners: string[]): Promise<string | undefined> {
+    const holder = await readJson<Claim>(path.join(this.paths.portClaims, `${p.protocol}-${p.hostPort}-${p.hostIp}`)).catch(() => undefined);
+    const ours = (c: Claim) => c.root === this.paths.root && owners.includes(c.container);
+    try {
+      if (holder && holderExists(holder) && !ours(holder)) throw allocated(p, holder);
+      await this.refuseOverlap(p, ours);
+      // Berth's own rules bind nothing: a listener is another process.
+      await refuseListener(p);
+    } catch (e) {
+      return (e as Error).message;
+    }
+    return undefined;
   }
 
   async release(container: string): Promise<void> {
@@ -129,14 +144,14 @@ export class PortClaims {
   }
 
   /** 0.0.0.0:P and 127.0.0.1:P cannot both be published. */
-  private async refuseOverlap(p: PortMapping, mine: Claim): Promise<void> {
+  private async refuseOverlap(p: PortMapping, isMine: (holder: Claim) => boolean): Promise<void> {
     const prefix = `${p.protocol}-${p.hostPort}-`;
     for (const name of await listDir(this.paths.portClaims)) {
       const ip = name.slice(prefix.length);
       if (!name.startsWith(prefix) || ip === p.hostIp || (ip !== ANY && p.hostIp !== ANY)) continue;
       const holder = await readJson<Claim>(path.join(this.paths.portClaims, name)).catch(() => undefined);
       // Another container: of another name, or of the same name in another root.
-      if (holder && holderExists(holder) && (holder.container !== mine.container || holder.root !== mine.root)) {
+      if (holder && holderExists(holder) && !isMine(holder)) {
         throw allocated({ ...p, hostIp: ip }, holder);
       }
     }

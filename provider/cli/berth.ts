@@ -10,6 +10,7 @@ import * as commands from "../engine/commands";
 import { hasChanges, paint, show, planJson, propertyLines, renderDiagnostics, renderPlan, renderSummary, shownSteps, stepLine } from "../engine/display";
 import { makePlan, markdownSummary, readPlan } from "../engine/review";
 import type { Step } from "../engine/steps";
+import type { Diagnostic } from "../engine/deployment";
 import { BERTH_VERSION } from "../state/checkpoint";
 import { closest, helpOf, list, on, parseCommand, str, UsageError, type Command, type FlagSpec, type ParsedArgs } from "./args";
 import { runtimeFor, STACK_FLAGS, stackOf, stackCommands } from "./stack";
@@ -157,8 +158,9 @@ async function confirm(kind: "update" | "destroy" | "refresh", yes: boolean, det
 }
 
 /** Prints diagnostics, outputs and the summary; `applied` when the steps were carried out, not just planned. */
-function report(outcome: commands.Outcome, flags: Flags, started: number, applied = false): number {
-  if (outcome.diagnostics.length > 0) console.log(`\nDiagnostics:\n${renderDiagnostics(outcome.diagnostics)}`);
+function report(outcome: commands.Outcome, flags: Flags, started: number, applied = false, shown: ReadonlySet<Diagnostic> = new Set()): number {
+  const diagnostics = outcome.diagnostics.filter((d) => !shown.has(d));
+  if (diagnostics.length > 0) console.log(`\nDiagnostics:\n${renderDiagnostics(diagnostics)}`);
   const outputs = Object.entries(outcome.outputs);
   if (outputs.length > 0 && (outcome.ok || flags.command === "preview")) {
     console.log("\nOutputs:");
@@ -224,7 +226,14 @@ async function deployCommand(flags: Flags, args: string[]): Promise<number> {
       console.log(`\n${renderSummary(plan.steps)}\n`);
       if (!(await confirm("update", flags.yes, () => renderPlan(plan.steps, { diff: true, color: flags.color })))) return 1;
       heading("Updating");
-      return report(await commands.up(ctx, steps.done), flags, started, true);
+      // A failure is printed when it happens (the rest of the update may take a while to finish), and only then.
+      const shown = new Set<Diagnostic>();
+      const printNow = (d: Diagnostic) => {
+        if (d.severity !== "error") return;
+        console.log(renderDiagnostics([d]));
+        shown.add(d);
+      };
+      return report(await commands.up(ctx, steps.done, printNow), flags, started, true, shown);
     }
     case "refresh": {
       // Pulumi asks before a refresh too; what it would change is only known by reading, so there are no details.
@@ -262,11 +271,14 @@ const hostRuntime = (): Runtime => (runtime ??= createNativeRuntime());
 
 const version: Command = { name: "version", summary: "Print berth's version.", run: async () => (console.log(`berth v${BERTH_VERSION}`), 0) };
 
+/** Commands that read only the project and its stack files: every other one needs root. */
+const STACK_COMMANDS = stackCommands();
+
 /** Every command, one line per group, in the order of `berth --help`. */
 const COMMANDS: Command[] = [
   newCommand,
   ...DEPLOY_COMMANDS,
-  ...stackCommands(),
+  ...STACK_COMMANDS,
   ...containerCommands(hostRuntime),
   ...imageCommands(hostRuntime),
   ...buildCommands(hostRuntime),
@@ -344,7 +356,18 @@ async function dispatch(argv: string[]): Promise<number> {
   }
   const parsed = parseCommand(cmd, rest);
   if (on(parsed, "help")) return print(helpOf(cmd));
+  if (!STACK_COMMANDS.includes(cmd) && cmd !== version) {
+    const refused = needsRoot();
+    if (refused !== undefined) return refused;
+  }
   return cmd.run(parsed);
+}
+
+/** Everything that reads or changes the host needs root: say so before anything else. */
+function needsRoot(): number | undefined {
+  if (process.getuid?.() === 0) return undefined;
+  console.error("error: berth needs root: it makes network namespaces, mounts, iptables rules and runc containers; run it as root (sudo berth …)");
+  return 1;
 }
 
 /** Runs berth with these arguments; resolves to the exit code (2 for a usage error, with a hint on stderr). */

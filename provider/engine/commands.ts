@@ -95,7 +95,7 @@ function defaultConfig(ctx: StackContext): ProviderConfig {
   return config;
 }
 
-function newRun(ctx: StackContext, base: DeploymentV3, preview: boolean, onStep?: (s: Step) => void): DeploymentRun {
+function newRun(ctx: StackContext, base: DeploymentV3, preview: boolean, onStep?: (s: Step) => void, onDiagnostic?: (d: Diagnostic) => void): DeploymentRun {
   const providersFor = (config: ProviderConfig) => berthProviders(ctx.runtimeFor(config), ctx.project.dir);
   return new DeploymentRun({
     stack: ctx.stack,
@@ -111,6 +111,7 @@ function newRun(ctx: StackContext, base: DeploymentV3, preview: boolean, onStep?
     base,
     persist: (d) => ctx.store.save(d),
     onStep,
+    onDiagnostic,
     onStepStart: ctx.onStepStart,
   });
 }
@@ -125,15 +126,21 @@ async function runProgramThrough(ctx: StackContext, run: DeploymentRun, preview:
   await run.recover();
   if (ctx.scope.refresh) await run.refresh();
   const pulumiDir = pulumiPackageDir(ctx.project.dir);
-  const monitor = await serveMonitor(pulumiDir, run, { preview });
+  // A refused step ends the update: the program is stopped at once (@pulumi/pulumi would otherwise spend seconds
+  // to minutes printing its own copy of the error with a stack trace), and what is under way is waited for.
+  const stop = new AbortController();
+  const monitor = await serveMonitor(pulumiDir, run, { preview, onRefused: () => stop.abort() });
   let program;
   try {
-    program = await runProgram({ project: ctx.project, stack: ctx.stack, monitor: monitor.address, preview, config: ctx.config.values, secretKeys: ctx.config.secretKeys, pulumiDir });
+    program = await runProgram({ project: ctx.project, stack: ctx.stack, monitor: monitor.address, preview, config: ctx.config.values, secretKeys: ctx.config.secretKeys, pulumiDir, signal: stop.signal });
+    await monitor.settled();
   } finally {
     await monitor.close();
   }
   const diagnostics = [...run.diagnostics];
   for (const log of monitor.logs) {
+    // The program's report of a registration the engine refused repeats the engine's diagnostic.
+    if (run.failed && log.severity === "error" && log.message.includes("failed to register new resource")) continue;
     if (log.severity === "error" || log.severity === "warning") diagnostics.push({ severity: log.severity, urn: log.urn, message: log.message.trim() });
   }
   const programFailed = program.exitCode !== 0;
@@ -165,10 +172,10 @@ export async function preview(ctx: StackContext): Promise<Outcome> {
 }
 
 /** Applies the program. The caller has shown and confirmed a preview first, as `pulumi up` does. */
-export async function up(ctx: StackContext, onStep?: (s: Step) => void): Promise<Outcome> {
+export async function up(ctx: StackContext, onStep?: (s: Step) => void, onDiagnostic?: (d: Diagnostic) => void): Promise<Outcome> {
   const release = ctx.store.lock();
   try {
-    const run = newRun(ctx, ctx.store.load(), false, onStep);
+    const run = newRun(ctx, ctx.store.load(), false, onStep, onDiagnostic);
     const outcome = await runProgramThrough(ctx, run, false);
     ctx.store.save(run.state);
     return outcome;

@@ -80,6 +80,7 @@ export interface RunOptions {
   /** Makes a checkpoint durable (update runs). */
   persist?: (deployment: DeploymentV3) => void;
   onStep?: (step: Step) => void;
+  onDiagnostic?: (diagnostic: Diagnostic) => void;
   /** A step that changes the host is about to start (the display shows it in progress). */
   onStepStart?: (step: Step) => void;
 }
@@ -95,6 +96,8 @@ export class DeploymentRun {
   private readonly olds = new Map<string, ResourceState>();
   private readonly registered = new Set<string>();
   private readonly claims = new Map<string, string>();
+  /** The checked inputs of each resource holding claims: what later checks compare against (subnets, ports). */
+  private readonly claimed = new Map<string, PropertyMap>();
   /** Dependents of a resource replaced delete-before-replace: replaced with it. Dependent URN → cause URN. */
   private readonly forcedBy = new Map<string, string>();
   private providerRef?: string;
@@ -130,8 +133,14 @@ export class DeploymentRun {
     this.opts.onStep?.(step);
   }
 
+  /** A diagnostic, told to the caller as soon as it is known. */
+  private report(d: Diagnostic): void {
+    this.diagnostics.push(d);
+    this.opts.onDiagnostic?.(d);
+  }
+
   private fail(urn: string | undefined, message: string): never {
-    this.diagnostics.push({ severity: "error", urn, message });
+    this.report({ severity: "error", urn, message });
     throw new ReportedError(message);
   }
 
@@ -232,7 +241,7 @@ export class DeploymentRun {
     this.refuseFailures(urn, label, checked.failures);
     for (const path of plaintextPasswords(goal.inputs)) {
       const message = `${label}: ${path} is not a secret; pass it with pulumi.secret(...) or from \`berth config set --secret\`, so that it is encrypted wherever it is kept`;
-      this.diagnostics.push({ severity: "warning", urn, message });
+      this.report({ severity: "warning", urn, message });
     }
     // What an imported object cannot report of itself (write-only fields) is taken from the program.
     if (imported) old = { ...imported, inputs: { ...checked.inputs, ...imported.inputs } };
@@ -256,11 +265,11 @@ export class DeploymentRun {
     if (decision.op === "replace") {
       // A replacement is a new object: check again without the old inputs, so it gets fresh defaults (autonames).
       const randomSeed = `${urn}\n${old!.id}`;
-      const fresh = await provider.check({ urn, name: goal.name, news, randomSeed, declared: this.declared() });
+      const fresh = await provider.check({ urn, name: goal.name, news, randomSeed, declared: this.declared(), replacing: old!.inputs });
       this.refuseFailures(urn, label, fresh.failures);
       inputs = fresh.inputs;
     }
-    this.claim(urn, label, provider.claims(inputs));
+    this.claim(urn, label, provider.claims(inputs), inputs);
 
     const res: ResourceState = {
       urn,
@@ -288,6 +297,8 @@ export class DeploymentRun {
     };
 
     this.holdToPlan(step);
+    // As Pulumi: once a step failed, what has not started does not start; what runs finishes and is recorded.
+    if (this.failed && !this.opts.preview && decision.op !== "same") throw new ReportedError(`${label}: not ${decision.op}d: the update stopped at an earlier error`);
     if (!this.opts.preview && step.op !== "same" && step.op !== "import") this.opts.onStepStart?.(step);
     let done: ResourceState = res;
     try {
@@ -357,20 +368,21 @@ export class DeploymentRun {
 
   private refuseFailures(urn: string, label: string, failures: CheckFailure[]): void {
     if (failures.length === 0) return;
-    for (const f of failures) this.diagnostics.push({ severity: "error", urn, message: `${label}: ${f.property}: ${f.reason}` });
+    for (const f of failures) this.report({ severity: "error", urn, message: `${label}: ${f.property}: ${f.reason}` });
     throw new ReportedError(`${label}: invalid inputs`);
   }
 
-  private declared(): ReadonlySet<string> {
-    return new Set(this.claims.keys());
+  private declared(): ReadonlyMap<string, { urn: string; inputs: PropertyMap }> {
+    return new Map([...this.claims].map(([claim, urn]) => [claim, { urn, inputs: this.claimed.get(urn) ?? {} }]));
   }
 
-  private claim(urn: string, label: string, claims: string[]): void {
+  private claim(urn: string, label: string, claims: string[], inputs: PropertyMap): void {
     for (const claim of claims) {
       const holder = this.claims.get(claim);
       if (holder && holder !== urn) this.fail(urn, `${label}: ${claim} is already taken by ${this.label(holder)} in this program`);
     }
     for (const claim of claims) this.claims.set(claim, urn);
+    this.claimed.set(urn, inputs);
   }
 
   /**
@@ -620,7 +632,7 @@ export class DeploymentRun {
           await provider.delete({ urn: res.urn, id: res.id ?? "", inputs: res.inputs, outputs: res.outputs });
         }
       };
-      this.diagnostics.push({ severity: "warning", urn: res.urn, message: `${this.label(res.urn)}: finishing an interrupted ${type} operation` });
+      this.report({ severity: "warning", urn: res.urn, message: `${this.label(res.urn)}: finishing an interrupted ${type} operation` });
       if (type === "creating") {
         await remove();
         this.commit(T.abandonOperation(this.state, res.urn, type));

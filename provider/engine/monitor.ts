@@ -45,12 +45,19 @@ const SEVERITY = ["debug", "info", "warning", "error"] as const;
 export interface MonitorServer {
   address: string;
   logs: ProgramLog[];
+  /** Resolves once every registration under way has finished (and so is recorded). */
+  settled(): Promise<void>;
   close(): Promise<void>;
 }
 
-export async function serveMonitor(pulumiDir: string, run: DeploymentRun, opts: { preview: boolean }): Promise<MonitorServer> {
+export async function serveMonitor(
+  pulumiDir: string,
+  run: DeploymentRun,
+  opts: { preview: boolean; onRefused?: () => void },
+): Promise<MonitorServer> {
   const s = loadStubs(pulumiDir);
   const logs: ProgramLog[] = [];
+  const inflight = new Set<Promise<unknown>>();
   let root = "";
   const server = new grpc.Server();
   const empty = () => new s.emptyPb.Empty();
@@ -97,12 +104,20 @@ export async function serveMonitor(pulumiDir: string, run: DeploymentRun, opts: 
           deletedWith: req.getDeletedwith() || undefined,
         };
         let registered;
+        const work = run.register(goal);
+        inflight.add(work);
         try {
-          registered = await run.register(goal);
+          registered = await work;
         } catch (err) {
-          // In a preview, keep the program going (its outputs stay unknown) so every bad input is reported at once.
-          if (!(opts.preview && err instanceof ReportedError)) throw err;
+          // In a preview, keep the program going (its outputs stay unknown) so every bad input is reported at once;
+          // in an update the engine stops here, as Pulumi's does.
+          if (!(opts.preview && err instanceof ReportedError)) {
+            if (err instanceof ReportedError) opts.onRefused?.();
+            throw err;
+          }
           registered = { urn: "", id: "", outputs: {} };
+        } finally {
+          inflight.delete(work);
         }
         const res = new s.resourcePb.RegisterResourceResponse();
         res.setUrn(registered.urn);
@@ -144,6 +159,9 @@ export async function serveMonitor(pulumiDir: string, run: DeploymentRun, opts: 
   return {
     address: `127.0.0.1:${port}`,
     logs,
+    async settled() {
+      while (inflight.size > 0) await Promise.allSettled([...inflight]);
+    },
     close: () => new Promise<void>((resolve) => server.tryShutdown(() => resolve())),
   };
 }

@@ -56,6 +56,8 @@ export function runProgram(opts: {
   config: Record<string, string>;
   secretKeys: string[];
   pulumiDir: string;
+  /** Ends the program (the engine stopped: its failure is already reported, and the program's echo of it is noise). */
+  signal?: AbortSignal;
 }): Promise<ProgramRun> {
   const { project } = opts;
   const args = [
@@ -81,11 +83,13 @@ export function runProgram(opts: {
     PULUMI_CONFIG_SECRET_KEYS: JSON.stringify(opts.secretKeys),
   };
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { cwd: project.dir, env, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, args, { cwd: project.dir, env, stdio: ["ignore", "pipe", "pipe"], signal: opts.signal, killSignal: "SIGKILL" });
     let output = "";
     child.stdout.on("data", (d) => (output += d));
     child.stderr.on("data", (d) => (output += d));
-    child.on("error", reject);
+    child.on("error", (e) => {
+      if (e.name !== "AbortError") reject(e);
+    });
     child.on("close", (code) => resolve({ exitCode: code ?? 1, output }));
   });
 }

@@ -66,7 +66,7 @@ export async function serveProvider(providersFor: ProvidersFor, programDir = pro
   // replacement, again without its olds) before anything that takes its outputs, and one plugin process serves
   // one deployment. So a container referring to the new name of a Volume or Network being replaced finds it here,
   // though the host has no such object yet during a preview.
-  const declared = new Set<string>();
+  const declared = new Map<string, { urn: string; inputs: PropertyMap }>();
 
   const unary = (work: (req: Stub) => Promise<Stub> | Stub) => (call: Stub, cb: grpc.sendUnaryData<Stub>) => {
     Promise.resolve()
@@ -133,7 +133,7 @@ export async function serveProvider(providersFor: ProvidersFor, programDir = pro
         randomSeed: seed,
         declared,
       });
-      if (checked.failures.length === 0) for (const claim of provider.claims(checked.inputs)) declared.add(claim);
+      if (checked.failures.length === 0) for (const claim of provider.claims(checked.inputs)) declared.set(claim, { urn, inputs: checked.inputs });
       const res = new pb.CheckResponse();
       res.setInputs(toStruct(checked.inputs));
       res.setFailuresList(failuresOf(checked.failures));

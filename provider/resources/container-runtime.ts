@@ -5,6 +5,7 @@ import type { ContainerRuntimeSpec, Limits, Throttle } from "../../native/runtim
 import { hostLimitProblems } from "../../native/container/limits";
 import { deviceProblems } from "../../native/container/options";
 import type { CheckFailure } from "./provider";
+import { containsUnknown } from "../values";
 
 type Args = z.infer<typeof ContainerArgs>;
 
@@ -65,6 +66,8 @@ export function runtimeSpecOf(a: Args): ContainerRuntimeSpec {
 }
 
 /** What this host cannot give the container, found at check time (before anything changes). */
-export function hostProblems(a: Args): CheckFailure[] {
+export function hostProblems(args: Args): CheckFailure[] {
+  // A limit not known yet is judged when it is.
+  const a = Object.fromEntries(Object.entries(args).filter(([, v]) => !containsUnknown(v))) as Args;
   return [...hostLimitProblems(limitsOf(a)), ...deviceProblems(a.devices)].map((p) => ({ property: p.field, reason: p.reason }));
 }

@@ -7,6 +7,7 @@ import { isAutonamed, type Kind } from "./kind";
 import { volumeFailures } from "./volume";
 import { containerClaim, networkClaims, networkFailures, networkingOf, networkOutputsOf } from "./container-network";
 import type { CheckFailure } from "./provider";
+import { containsUnknown, isUnknown } from "../values";
 import { hostProblems, limitsOf, runtimeSpecOf } from "./container-runtime";
 
 type Args = z.infer<typeof ContainerArgs>;
@@ -76,8 +77,8 @@ export function containerKind(runtime: Runtime): Kind<Args, Outs> {
     // What the container refers to must exist, or be declared earlier in the same program.
     async prepare(inputs, ctx) {
       const failures: CheckFailure[] = [];
-      const declared = (claim: string) => ctx.declared?.has(claim) ?? false;
-      if (!declared(imageClaim(inputs.image)) && !(await runtime.images.inspect(inputs.image))) {
+      const imageKnown = !isUnknown(inputs.image);
+      if (imageKnown && !ctx.declared.has(imageClaim(inputs.image)) && !(await runtime.images.inspect(inputs.image))) {
         const reason = `no image "${inputs.image}" in berth's store: declare a berth.Image and pass its imageId`;
         failures.push({ property: "image", reason });
       }
@@ -85,7 +86,11 @@ export function containerKind(runtime: Runtime): Kind<Args, Outs> {
         failures.push(...(await volumeFailures(runtime, ctx.declared, mount.volume, `volumes[${i}].volume`)));
       }
       failures.push(...hostProblems(inputs));
-      failures.push(...(await networkFailures(inputs, declared, runtime)));
+      failures.push(...(await networkFailures(inputs, ctx, runtime)));
+      // The command is looked up in the image's files: once the image is made, before the container is.
+      if (imageKnown && failures.length === 0 && !containsUnknown(inputs)) {
+        failures.push(...(await runtime.containers.problems(specOf(inputs))).map((p) => ({ property: p.field, reason: p.reason })));
+      }
       return { inputs, failures };
     },
     previewOutputs: (inputs) => ({ name: inputs.name }),

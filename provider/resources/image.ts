@@ -8,7 +8,8 @@ import type { ImageInfo, RegistryAccess, Runtime } from "../../native/runtime";
 import { buildDigest } from "../../native/build/context";
 import { parseRegistryRef } from "../../native/registry/reference";
 import { UNKNOWN } from "../values";
-import type { Kind } from "./kind";
+import type { CheckContext, Kind } from "./kind";
+import { dockerfileProblems } from "../../native/build/preflight";
 import type { CheckFailure } from "./provider";
 
 type Args = z.infer<typeof ImageArgs>;
@@ -53,7 +54,14 @@ export function imageKind(runtime: Runtime, cwd: string): Kind<Args, Outs> {
   };
 
   /** Fills in the digest of what the source would produce, so an unchanged source is no diff. */
-  async function prepareSource(inputs: Args): Promise<{ inputs: Args; failures: CheckFailure[] }> {
+  /** Whether a build can get this base image: declared earlier in the program, stored, or on its registry. */
+  async function obtainable(ref: string, inputs: Args, ctx: CheckContext): Promise<boolean> {
+    if (ctx.declared.has(imageClaim(ref)) || (await runtime.images.inspect(ref))) return true;
+    if (!/^[^/]+[.:][^/]*\//.test(ref)) return false; // no registry host: berth has no default registry
+    return runtime.images.resolve(ref, access(inputs)).then(() => true, () => false);
+  }
+
+  async function prepareSource(inputs: Args, ctx: CheckContext): Promise<{ inputs: Args; failures: CheckFailure[] }> {
     const fail = (property: string, reason: string) => ({ inputs, failures: [{ property, reason }] });
     if (inputs.rootfs) {
       const file = resolvePath(inputs.rootfs.tarball);
@@ -68,12 +76,17 @@ export function imageKind(runtime: Runtime, cwd: string): Kind<Args, Outs> {
       const b = inputs.build;
       const context = resolvePath(b.context);
       if (!(await isDir(context))) return fail("build.context", `no directory at ${context}`);
+      let contextDigest: string;
       try {
-        const contextDigest = await buildDigest({ context, dockerfile: b.dockerfile, buildArgs: b.args, target: b.target });
-        return { inputs: { ...inputs, build: { ...b, contextDigest } }, failures: [] };
+        contextDigest = await buildDigest({ context, dockerfile: b.dockerfile, buildArgs: b.args, target: b.target });
       } catch (e) {
         return fail(/Dockerfile|target/.test((e as Error).message) ? "build.dockerfile" : "build", (e as Error).message);
       }
+      const file = path.resolve(context, b.dockerfile ?? "Dockerfile");
+      const label = path.relative(context, file).startsWith("..") ? file : path.relative(context, file);
+      const problems = await dockerfileProblems(await fs.readFile(file, "utf8"), label, (ref) => obtainable(ref, inputs, ctx));
+      if (problems.length > 0) return { inputs, failures: problems.map((reason) => ({ property: "build.dockerfile", reason })) };
+      return { inputs: { ...inputs, build: { ...b, contextDigest } }, failures: [] };
     }
     if (inputs.pull) {
       try {
@@ -99,6 +112,7 @@ export function imageKind(runtime: Runtime, cwd: string): Kind<Args, Outs> {
   async function make(inputs: Args): Promise<Outs> {
     const ref = normalizeRef(inputs.name);
     const images = runtime.images;
+    const existed = (await images.inspect(ref)) !== undefined;
     let info: ImageInfo;
     let repoDigests: string[] = [];
     if (inputs.rootfs) {
@@ -114,7 +128,15 @@ export function imageKind(runtime: Runtime, cwd: string): Kind<Args, Outs> {
     } else {
       info = await images.importArchive({ ref, path: resolvePath(inputs.archive!.path) });
     }
-    if (inputs.push) repoDigests = [await images.push(ref, ref, access(inputs))];
+    if (inputs.push) {
+      try {
+        repoDigests = [await images.push(ref, ref, access(inputs))];
+      } catch (e) {
+        // A create that fails leaves nothing behind: the image it stored is known to no stack yet.
+        if (!existed) await images.remove(ref);
+        throw e;
+      }
+    }
     return outputsOf(info, repoDigests);
   }
 
@@ -122,7 +144,7 @@ export function imageKind(runtime: Runtime, cwd: string): Kind<Args, Outs> {
     args: ImageArgs,
     outputs: ImageOutputs,
     autoname: false,
-    async prepare(inputs) {
+    async prepare(inputs, ctx) {
       const auth = inputs.registry?.auth;
       let kept = inputs;
       if (auth?.password !== undefined) {
@@ -133,7 +155,7 @@ export function imageKind(runtime: Runtime, cwd: string): Kind<Args, Outs> {
         buildSecrets.set(normalizeRef(inputs.name), kept.build.secrets);
         kept = { ...kept, build: { ...kept.build, secrets: undefined } };
       }
-      return prepareSource(kept);
+      return prepareSource(kept, ctx);
     },
     // What a build or pull will produce is known only once it ran: containers using the image see it as unknown.
     previewOutputs: (inputs) => ({ ref: normalizeRef(inputs.name), imageId: UNKNOWN }),

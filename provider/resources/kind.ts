@@ -5,7 +5,7 @@ import { diff as jsonDiff, type IChange } from "json-diff-ts";
 import type { z } from "zod";
 import { replaceOnChangeFields } from "../../sdk/schema";
 import type { ObjectKind, Owners } from "../../native/runtime";
-import { containsUnknown, formatPath, keepSecret, revealAll, secretKeys, valueAt } from "../values";
+import { containsUnknown, formatPath, keepSecret, revealAll, secretKeys, UNKNOWN, valueAt } from "../values";
 import type {
   CheckFailure,
   CheckRequest,
@@ -87,15 +87,22 @@ export class KindProvider<Args extends PropertyMap, Outs extends PropertyMap> im
       inputs.name = typeof oldName === "string" ? oldName : `${req.name}-${suffix}`;
     }
     const parsed = this.kind.args.safeParse(inputs);
-    // A preview's unknown values cannot be judged yet; they are checked again once known.
-    const failures = parsed.success
-      ? []
-      : parsed.error.issues
-          .filter((issue) => !issue.path.some((_, i) => containsUnknown(valueAt(inputs, issue.path.slice(0, i + 1)))))
-          .flatMap((issue) => checkFailures(issue, this.kind.args));
-    if (failures.length > 0 || containsUnknown(inputs)) return { inputs, failures };
+    // A preview's unknown values cannot be judged yet: every check of a known value runs now, and those that
+    // need an unknown one run when the engine checks again with it known (before this resource is made).
+    const judged = (failures: CheckFailure[]) => failures.filter((f) => !dependsOnUnknown(inputs, f.property));
+    const failures = parsed.success ? [] : judged(parsed.error.issues.flatMap((issue) => checkFailures(issue, this.kind.args)));
+    if (failures.length > 0) return { inputs, failures };
     if (autonamed) inputs[DEFAULTS] = ["name"];
-    return this.kind.prepare ? this.kind.prepare(inputs as Args, { declared: req.declared, olds: req.olds }) : { inputs, failures: [] };
+    if (!this.kind.prepare) return { inputs, failures: [] };
+    const declared = req.declared ?? new Map();
+    // A replacement's check has no olds; what it replaces is the engine's `replacing`, or (under the Pulumi CLI,
+    // which checks the resource first with its olds) what this URN declared at that first check.
+    const previous = req.olds ?? req.replacing ?? [...declared.values()].find((d) => d.urn === req.urn)?.inputs;
+    const prepared = await this.kind.prepare(inputs as Args, { declared, urn: req.urn, olds: previous });
+    if (!containsUnknown(inputs)) return prepared;
+    // What prepare derives from a field holding an unknown is not known either.
+    const kept = Object.fromEntries(Object.entries(prepared.inputs).map(([k, v]) => [k, containsUnknown(inputs[k]) ? inputs[k] : v]));
+    return { inputs: kept, failures: judged(prepared.failures) };
   }
 
   async diff(secretReq: DiffRequest): Promise<DiffResponse> {
@@ -171,8 +178,9 @@ export class KindProvider<Args extends PropertyMap, Outs extends PropertyMap> im
     await this.owned.owners.claim(this.owned.kind, id, urn);
   }
 
+  /** The claims whose every part is known (a container's name is, while its image id may not be yet). */
   claims(inputs: PropertyMap): string[] {
-    return containsUnknown(inputs) ? [] : (this.kind.claims?.(reveal(inputs) as Args) ?? []);
+    return (this.kind.claims?.(reveal(inputs) as Args) ?? []).filter((claim) => !claim.includes(UNKNOWN));
   }
 }
 
@@ -183,6 +191,10 @@ const isEmpty = (v: unknown) =>
 
 /** A schema issue as check failures naming each property; an unknown key names the keys that are valid. */
 export function checkFailures(issue: z.core.$ZodIssue, schema: z.ZodObject): CheckFailure[] {
+  // A bad record key or map element: the schema's own message for it, not zod's "Invalid key in record".
+  if ((issue.code === "invalid_key" || issue.code === "invalid_element") && issue.issues.length > 0) {
+    return issue.issues.map((inner) => ({ property: formatPath(issue.path), reason: inner.message }));
+  }
   if (issue.code !== "unrecognized_keys") return [{ property: formatPath(issue.path) || "(args)", reason: issue.message }];
   const known = issue.path.length === 0 ? Object.keys(schema.shape).join(", ") : undefined;
   return issue.keys.map((key) => ({
@@ -200,9 +212,31 @@ export function isAutonamed(inputs: PropertyMap): boolean {
 
 export interface CheckContext {
   /** Claims of the resources the program declared so far in this run (they exist, or will before this one). */
-  declared?: ReadonlySet<string>;
-  /** The inputs the last check returned (from the state), when the resource exists. */
+  declared: ReadonlyMap<string, Declared>;
+  /** The resource being checked (its own earlier claims are no conflict). */
+  urn: string;
+  /** The inputs the last check returned (from the state), when the resource exists or is being replaced. */
   olds?: PropertyMap;
+}
+
+/** Who in the program holds a claim, and its checked inputs (a declared network's subnet, a container's ports). */
+export interface Declared {
+  urn: string;
+  inputs: PropertyMap;
+}
+
+/** What other resources of the program hold the claims starting with `prefix`, with their inputs. */
+export function declaredOthers(ctx: CheckContext, prefix: string): Array<{ claim: string; inputs: PropertyMap }> {
+  return [...ctx.declared].filter(([c, d]) => c.startsWith(prefix) && d.urn !== ctx.urn).map(([claim, d]) => ({ claim, inputs: d.inputs }));
+}
+
+/**
+ * Whether a failure at this property path may come from a value not known yet: the property, something on its
+ * path, or anything under it holds an unknown.
+ */
+function dependsOnUnknown(inputs: PropertyMap, property: string): boolean {
+  const path = property.split(/[.[\]]+/).filter(Boolean).map((k) => (/^\d+$/.test(k) ? Number(k) : k));
+  return path.some((_, i) => containsUnknown(valueAt(inputs, path.slice(0, i + 1))));
 }
 
 /** Every leaf path that differs between two property maps, with the kind of change. */

@@ -1,7 +1,9 @@
 import type { z } from "zod";
 import { NetworkArgs, NetworkOutputs } from "../../sdk/schema";
 import type { NetworkInfo, NetworkSpec, Runtime } from "../../native/runtime";
-import { isAutonamed, type Kind } from "./kind";
+import { declaredOthers, isAutonamed, type Kind } from "./kind";
+import { overlaps, parseSubnet } from "../../native/network/cidr";
+import { containsUnknown, isUnknown } from "../values";
 import { NetworkInputError, refusePredefined, resolveNetwork } from "../../native/network/options";
 import type { CheckFailure } from "./provider";
 
@@ -28,15 +30,33 @@ export function networkKind(runtime: Runtime): Kind<Args, Outs> {
     outputs: NetworkOutputs,
     autoname: true,
     // Docker's refusals of bad network input, at preview.
-    async prepare(inputs) {
+    // Docker's refusals of bad network input, and clashes with the program's other networks and the host's, at
+    // preview.
+    async prepare(inputs, ctx) {
       const failures: CheckFailure[] = [];
+      if (containsUnknown(inputs)) return { inputs, failures };
       try {
         refusePredefined(inputs.name!);
         resolveNetwork(specOf(inputs));
       } catch (err) {
         const property = err instanceof NetworkInputError ? err.field : "name";
         failures.push({ property, reason: (err as Error).message });
+        return { inputs, failures };
       }
+      const subnet = parseSubnet(inputs.subnet);
+      for (const other of declaredOthers(ctx, "network ")) {
+        const theirs = other.inputs as Partial<Args>;
+        if (typeof theirs.subnet === "string" && !isUnknown(theirs.subnet) && overlaps(subnet, parseSubnet(theirs.subnet))) {
+          failures.push({ property: "subnet", reason: `Pool overlaps with other one on this address space: ${inputs.subnet} overlaps ${theirs.subnet} of ${other.claim} in this program` });
+        }
+        if (inputs.driver === "macvlan" && theirs.driver === "macvlan" && theirs.parent === inputs.parent) {
+          failures.push({ property: "parent", reason: `${other.claim} of this program already uses parent interface ${inputs.parent}: one macvlan network per parent` });
+        }
+      }
+      // The network this one replaces goes first when they clash.
+      const replaced = typeof ctx.olds?.name === "string" ? [ctx.olds.name] : [];
+      const conflict = await runtime.networks.conflicts(specOf(inputs), replaced);
+      if (conflict) failures.push({ property: conflict.field, reason: conflict.reason });
       return { inputs, failures };
     },
     previewOutputs: (inputs) => ({ name: inputs.name, driver: inputs.driver ?? "bridge", subnet: inputs.subnet, nat: inputs.nat ?? true }),

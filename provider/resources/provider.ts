@@ -17,8 +17,10 @@ export interface CheckRequest {
   news: PropertyMap;
   /** Seeds generated defaults (autonames), so a preview and the update after it pick the same ones. */
   randomSeed: string;
-  /** Claims of the resources declared so far in this run, when the engine knows them. */
-  declared?: ReadonlySet<string>;
+  /** Claims of the resources declared so far in this run, with who holds each, when the engine knows them. */
+  declared?: ReadonlyMap<string, { urn: string; inputs: PropertyMap }>;
+  /** A replacement's check (no olds): the inputs of the object it replaces, whose host ports it may take over. */
+  replacing?: PropertyMap;
 }
 
 export interface CheckResponse {

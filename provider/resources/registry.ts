@@ -6,6 +6,7 @@ import type { RegistryInfo, RegistrySpec, Runtime } from "../../native/runtime";
 import { isAutonamed, type Kind } from "./kind";
 import { volumeFailures } from "./volume";
 import type { CheckFailure } from "./provider";
+import { isUnknown } from "../values";
 
 type Args = z.infer<typeof RegistryArgs>;
 type Outs = z.infer<typeof RegistryOutputs>;
@@ -39,6 +40,13 @@ export function registryKind(runtime: Runtime, cwd: string): Kind<Args, Outs> {
     // hash (a fresh salt every run would be a perpetual diff).
     async prepare(inputs, ctx) {
       const failures: CheckFailure[] = await volumeFailures(runtime, ctx.declared, inputs.volume, "volume");
+      // A running registry (this one, before an update) holds its own port.
+      const old = ctx.olds as Args | undefined;
+      const address = inputs.address ?? "127.0.0.1";
+      if (!isUnknown(inputs.port) && !isUnknown(address) && !(old && listenClaim(old) === listenClaim(inputs))) {
+        const taken = await runtime.containers.portTaken({ hostIp: address, hostPort: inputs.port, containerPort: inputs.port, protocol: "tcp" }, []);
+        if (taken) failures.push({ property: "port", reason: `${taken}; pick another port` });
+      }
       const users = (inputs.users ?? []).map((u) => {
         if (u.password === undefined) return u;
         const oldUsers = (ctx.olds as Partial<Args> | undefined)?.users ?? [];

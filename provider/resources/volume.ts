@@ -3,6 +3,7 @@ import { VolumeArgs, VolumeOutputs } from "../../sdk/schema";
 import type { Runtime, VolumeInfo } from "../../native/runtime";
 import { isAutonamed, type Kind } from "./kind";
 import type { CheckFailure } from "./provider";
+import { isUnknown } from "../values";
 
 type Args = z.infer<typeof VolumeArgs>;
 type Outs = z.infer<typeof VolumeOutputs>;
@@ -12,8 +13,8 @@ const outputsOf = (info: VolumeInfo): Outs => ({ name: info.name, mountpoint: in
 export const volumeClaim = (name: string) => `volume ${name}`;
 
 /** Refers to a volume: it must be declared earlier in the program or exist on the host. */
-export async function volumeFailures(runtime: Runtime, declared: ReadonlySet<string> | undefined, name: string, property: string): Promise<CheckFailure[]> {
-  if (declared?.has(volumeClaim(name)) || (await runtime.volumes.inspect(name))) return [];
+export async function volumeFailures(runtime: Runtime, declared: ReadonlyMap<string, unknown>, name: string, property: string): Promise<CheckFailure[]> {
+  if (isUnknown(name) || declared.has(volumeClaim(name)) || (await runtime.volumes.inspect(name))) return [];
   return [{ property, reason: `no volume "${name}": declare a berth.Volume and pass its name` }];
 }
 

@@ -187,18 +187,22 @@ type RuntimeArgs = { [K in keyof typeof ContainerRuntimeArgs]?: z.infer<(typeof 
 /** Docker's rules for fields that depend on each other, with Docker's words and a fix. */
 export function checkRuntimeArgs(args: RuntimeArgs & { volumes?: Array<{ target: string }> }, ctx: { addIssue(issue: { code: "custom"; path: string[]; message: string }): void }): void {
   const fail = (field: string, message: string) => ctx.addIssue({ code: "custom", path: [field], message });
-  const memory = args.memory === undefined ? undefined : parseBytes(args.memory);
+  // zod runs this even when a field failed (or is a preview's unknown): such a size is not judged here.
+  const size = (v: unknown) => (byteSize.safeParse(v).success ? parseBytes(v as number | string) : undefined);
+  const memory = size(args.memory);
   if (memory !== undefined && memory > 0 && memory < 6 * 1024 * 1024) {
     fail("memory", "Minimum memory limit allowed is 6MB: give at least 6m");
   }
-  if (args.memorySwap !== undefined && args.memorySwap !== -1) {
-    if (memory === undefined) {
+  const swap = size(args.memorySwap);
+  if (swap !== undefined && args.memorySwap !== -1) {
+    if (args.memory === undefined) {
       fail("memorySwap", "You should always set the Memory limit when using Memoryswap limit: set memory too");
-    } else if (parseBytes(args.memorySwap) < memory) {
+    } else if (memory !== undefined && swap < memory) {
       fail("memorySwap", "Minimum memoryswap limit should be larger than memory limit: make memorySwap at least memory, or -1 for unlimited swap");
     }
   }
-  if (args.memoryReservation !== undefined && memory !== undefined && parseBytes(args.memoryReservation) > memory) {
+  const reservation = size(args.memoryReservation);
+  if (reservation !== undefined && memory !== undefined && reservation > memory) {
     fail("memoryReservation", "Minimum memory limit can not be less than memory reservation limit: lower memoryReservation or raise memory");
   }
   for (const key of Object.keys(args.sysctls ?? {})) {

@@ -70,7 +70,7 @@ describe("registry", () => {
     expect(await rt.images.push(target, `${endpoint}/app:2`, { auth: creds })).toBe(repoDigest);
   }, 60_000);
 
-  it("builds and pushes through an Image resource; without credentials its create fails unauthorized", async () => {
+  it("builds and pushes through an Image resource; without credentials its create fails unauthorized, leaving nothing", async () => {
     const image = berthProviders(rt, root).get("berth:index:Image")!;
     const news = { name: `${endpoint}/resource:1`, build: { context: "ctx" }, push: true, registry: { auth: creds } };
     const checked = await image.check({ urn: "u", name: "img", news, randomSeed: "s" });
@@ -79,6 +79,8 @@ describe("registry", () => {
     expect(made.outputs.repoDigests).toEqual([`${endpoint}/resource@${(await rt.images.inspect(`${endpoint}/resource:1`))!.manifestDigest}`]);
     const anonymous = await image.check({ urn: "u", name: "anon", news: { ...news, name: `${endpoint}/anon:1`, registry: undefined }, randomSeed: "s" });
     await expect(image.create({ urn: "u", inputs: anonymous.inputs, preview: false })).rejects.toThrow(/^unauthorized: registry .* needs credentials/);
+    // The refused create leaves no image that no stack knows of.
+    expect(await rt.images.inspect(`${endpoint}/anon:1`)).toBeUndefined();
   }, 60_000);
 
   it("refuses a push without credentials or with a wrong password, saying unauthorized", async () => {

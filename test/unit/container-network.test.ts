@@ -5,6 +5,7 @@ import type { Runtime } from "../../native/runtime";
 import { berthProviders } from "../../provider/resources";
 import { parsePortString } from "../../sdk/schema";
 import { networkingOf } from "../../provider/resources/container-network";
+import { UNKNOWN } from "../../provider/values";
 
 const runtime = {
   images: { inspect: async () => ({ id: "sha256:1" }) },
@@ -13,11 +14,11 @@ const runtime = {
       name === "lan" ? { name, subnet: "10.5.0.0/24", gateway: "10.5.0.1" } : undefined,
   },
   volumes: { inspect: async () => undefined },
-  containers: { inspect: async (name: string) => (name === "db" ? { name } : undefined) },
+  containers: { inspect: async (name: string) => (name === "db" ? { name } : undefined), portTaken: async () => undefined, problems: async () => [] },
 } as unknown as Runtime;
 const container = berthProviders(runtime, "/tmp").get("berth:index:Container")!;
 const check = (news: Record<string, unknown>, declared: string[] = []) =>
-  container.check({ urn: "urn:pulumi:dev::p::t::web", name: "web", news: { image: "i", ...news }, randomSeed: "s", declared: new Set(declared) });
+  container.check({ urn: "urn:pulumi:dev::p::t::web", name: "web", news: { image: "i", ...news }, randomSeed: "s", declared: new Map(declared.map((c) => [c, { urn: "urn:other", inputs: {} }])) });
 
 describe("ports in Docker's forms", () => {
   it.each([
@@ -76,6 +77,20 @@ describe("network inputs", () => {
   ])("refuses %j", async (news, property, reason) => {
     const { failures } = await check(news);
     expect(failures).toEqual([{ property, reason: expect.stringContaining(reason) }]);
+  });
+
+  it("judges a static address by the network the program declares, and another container's in the program", async () => {
+    const declared = new Map([
+      ["network dmz", { urn: "urn:net", inputs: { name: "dmz", subnet: "10.7.0.0/24", auxAddresses: { router: "10.7.0.9" } } }],
+      ["container peer", { urn: "urn:peer", inputs: { name: "peer", image: "i", networks: [{ network: "dmz", ip: "10.7.0.5" }], ports: ["8080:80"] } }],
+    ]);
+    const at = (ip: string, ports?: string[]) =>
+      container.check({ urn: "urn:web", name: "web", news: { image: UNKNOWN, networks: [{ network: "dmz", ip }], ports }, randomSeed: "s", declared });
+    expect((await at("10.8.0.5")).failures).toEqual([{ property: "networks[0].ip", reason: expect.stringContaining("does not belong") }]);
+    expect((await at("10.7.0.9")).failures).toEqual([{ property: "networks[0].ip", reason: expect.stringContaining('auxiliary address "router"') }]);
+    expect((await at("10.7.0.5")).failures).toEqual([{ property: "networks[0].ip", reason: expect.stringContaining("container peer") }]);
+    expect((await at("10.7.0.6", ["127.0.0.1:8080:81"])).failures).toEqual([{ property: "ports[0]", reason: expect.stringContaining("already published by container peer") }]);
+    expect((await at("10.7.0.6")).failures).toEqual([]);
   });
 
   it("accepts a container:NAME declared earlier in the program, or running", async () => {

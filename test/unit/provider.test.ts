@@ -6,14 +6,15 @@ import { UNKNOWN } from "../../provider/values";
 
 const runtime = {
   images: { inspect: async (ref: string) => (ref === "known:latest" ? { id: "sha256:1" } : undefined) },
-  networks: { inspect: async (name: string) => (name === "known" ? { name } : undefined) },
+  networks: { inspect: async (name: string) => (name === "known" ? { name } : undefined), conflicts: async () => undefined },
   volumes: { inspect: async () => undefined },
+  containers: { portTaken: async () => undefined, problems: async () => [] },
 } as unknown as Runtime;
 const providers = berthProviders(runtime, "/tmp");
 const container = providers.get("berth:index:Container")!;
 const network = providers.get("berth:index:Network")!;
 const check = (p: typeof container, news: Record<string, unknown>, declared: string[] = []) =>
-  p.check({ urn: "urn:pulumi:dev::p::t::web", name: "web", news, randomSeed: "seed", declared: new Set(declared) });
+  p.check({ urn: "urn:pulumi:dev::p::t::web", name: "web", news, randomSeed: "seed", declared: new Map(declared.map((c) => [c, { urn: "urn:other", inputs: {} }])) });
 
 describe("Container check", () => {
   it("names every missing reference and what to do about it", async () => {
@@ -36,10 +37,14 @@ describe("Container check", () => {
     expect(failures).toEqual([]);
   });
 
-  it("leaves a preview's unknowns to be checked once known", async () => {
+  it("leaves a preview's unknowns to be checked once known, and judges every known field beside them", async () => {
     const { failures, inputs } = await check(container, { image: UNKNOWN, network: UNKNOWN, ports: [{ containerPort: 80, hostPort: 99999 }] });
     expect(failures).toEqual([{ property: "ports[0].hostPort", reason: "must be between 1 and 65535" }]);
     expect(inputs.image).toBe(UNKNOWN);
+    const beside = await check(container, { image: UNKNOWN, cpus: 999, memory: UNKNOWN, network: "elsewhere" });
+    expect(beside.failures.map((f) => f.property).sort()).toEqual(["cpus", "network"]);
+    const env = await check(container, { image: UNKNOWN, env: { "A=B": "1" } });
+    expect(env.failures).toEqual([{ property: "env.A=B", reason: "must not contain '='" }]);
   });
 
   it("gives a stable autoname from the seed and keeps it across updates", async () => {
