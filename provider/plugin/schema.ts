@@ -1,10 +1,9 @@
 // berth's Pulumi package schema (what GetSchema serves, and what `pulumi import` binds and prints code with), made
 // from the SDK's zod schemas: types, required fields and replace-on-change from the schema objects, descriptions
 // from the JSDoc comments in their source, secrets by the rule the engine warns with (a field naming a password).
-import * as fs from "node:fs";
-import * as path from "node:path";
 import type { z } from "zod";
 import * as sdk from "../../sdk/schema";
+import { SchemaDocs, defOf, isOptional, pascal, singular, unwrap } from "../schema-docs";
 import { PACKAGE } from "../resources";
 import { BERTH_VERSION } from "../state/checkpoint";
 
@@ -14,89 +13,13 @@ type Spec = Record<string, unknown>;
 /** berth's resource types, by the names its SDK classes and schema exports share. */
 const RESOURCES = ["Image", "Network", "Volume", "Container", "Registry"] as const;
 
-const SDK_DIR = path.resolve(__dirname, "../../sdk");
 const SECRET = /password/i;
-
-/** A JSDoc comment as plain text (`/** a\n * b *\/` → "a\nb"). */
-function commentText(raw: string): string {
-  return raw
-    .replace(/^\/\*\*|\*\/$/g, "")
-    .split("\n")
-    .map((l) => l.replace(/^\s*\* ?/, "").trim())
-    .join("\n")
-    .trim();
-}
-
-interface Literal {
-  keys: Set<string>;
-  docs: Map<string, string>;
-}
-
-/** Each object literal of the SDK's source (compiled or not, whichever runs) with its properties' JSDoc, and each class's. */
-function readDocs(): { literals: Literal[]; classes: Map<string, string> } {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded only when a schema is asked for
-  const ts: typeof import("typescript") = require("typescript");
-  const ext = path.extname(__filename);
-  const files = [path.join(SDK_DIR, `index${ext}`), ...fs.readdirSync(path.join(SDK_DIR, "schema")).map((f) => path.join(SDK_DIR, "schema", f))];
-  const literals: Literal[] = [];
-  const classes = new Map<string, string>();
-  for (const file of files.filter((f) => f.endsWith(ext) && !f.endsWith(`.d${ext}`))) {
-    const text = fs.readFileSync(file, "utf8");
-    const doc = (node: import("typescript").Node) => {
-      const ranges = ts.getLeadingCommentRanges(text, node.pos) ?? [];
-      const last = ranges.filter((r) => text.startsWith("/**", r.pos)).pop();
-      return last && commentText(text.slice(last.pos, last.end));
-    };
-    const visit = (node: import("typescript").Node): void => {
-      if (ts.isObjectLiteralExpression(node)) {
-        const literal: Literal = { keys: new Set(), docs: new Map() };
-        for (const p of node.properties) {
-          if (!ts.isPropertyAssignment(p) && !ts.isShorthandPropertyAssignment(p)) continue;
-          const key = p.name.getText();
-          literal.keys.add(key);
-          const text = doc(p);
-          if (text) literal.docs.set(key, text);
-        }
-        if (literal.keys.size > 0) literals.push(literal);
-      }
-      if (ts.isClassDeclaration(node) && node.name) {
-        const text = doc(node);
-        if (text) classes.set(node.name.text, text);
-      }
-      ts.forEachChild(node, visit);
-    };
-    visit(ts.createSourceFile(file, text, ts.ScriptTarget.ES2022, true));
-  }
-  return { literals, classes };
-}
-
-type Zod = z.ZodType & { _zod: { def: Record<string, any> } }; // eslint-disable-line @typescript-eslint/no-explicit-any -- zod's defs
-
-const defOf = (s: z.ZodType) => (s as Zod)._zod.def;
-const WRAPPERS = new Set(["optional", "nullable", "default", "prefault", "readonly", "catch", "nonoptional"]);
-
-/** The schema under optional/default/… wrappers and transforms (what a program writes is the input side). */
-function unwrap(s: z.ZodType): z.ZodType {
-  for (;;) {
-    const def = defOf(s);
-    if (WRAPPERS.has(def.type)) s = def.innerType;
-    else if (def.type === "pipe") s = def.in;
-    else if (def.type === "lazy") s = def.getter();
-    else return s;
-  }
-}
-
-const isOptional = (s: z.ZodType) => ["optional", "default", "prefault"].includes(defOf(s).type) || (s as z.ZodType).safeParse(undefined).success;
-
-const pascal = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
-/** "ContainerPorts" → "ContainerPort" ("ContainerDeviceReadBps" stays: a short last word is an abbreviation). */
-const singular = (s: string) => (/[A-Z][a-z]{3,}s$/.test(s) ? s.slice(0, -1) : s);
 
 class SchemaBuilder {
   readonly types: Record<string, Spec> = {};
   private readonly named = new Map<z.ZodType, string>();
   private readonly tokens = new Map<z.ZodType, string>();
-  private readonly docs = readDocs();
+  private readonly docs = new SchemaDocs();
 
   constructor() {
     // Exported object schemas keep their export's name ("NetworkAttachmentArgs" → berth:index:NetworkAttachment).
@@ -106,15 +29,7 @@ class SchemaBuilder {
   }
 
   classDoc(name: string): string | undefined {
-    return this.docs.classes.get(name);
-  }
-
-  /** The JSDoc of `key` in the most specific source literal that belongs to this object's shape. */
-  private docOf(shape: Record<string, z.ZodType>, key: string): string | undefined {
-    const keys = new Set(Object.keys(shape));
-    const candidates = this.docs.literals.filter((l) => l.keys.has(key) && [...l.keys].every((k) => keys.has(k)));
-    candidates.sort((a, b) => b.keys.size - a.keys.size);
-    return candidates.find((l) => l.docs.has(key))?.docs.get(key);
+    return this.docs.classDoc(name);
   }
 
   /** Property specs of an object schema, and which are required. */
@@ -123,7 +38,7 @@ class SchemaBuilder {
     const properties: Record<string, Spec> = {};
     const required: string[] = [];
     for (const [key, field] of Object.entries(shape)) {
-      const description = this.docOf(shape, key);
+      const description = this.docs.fieldDoc(shape, key);
       properties[key] = {
         ...this.typeOf(field, `${owner}${pascal(key)}`),
         ...(description ? { description } : {}),

@@ -36,7 +36,8 @@ const namespaceMode = z.string().regex(/^(host|container:[a-zA-Z0-9][a-zA-Z0-9_.
   error: 'must be "host" or "container:NAME"',
 });
 
-const throttle = z.strictObject({
+/** A block device's I/O limit (Docker's --device-read-bps and the like: "/dev/vda:1mb"). */
+export const DeviceThrottleArgs = z.strictObject({
   /** A block device on the host, e.g. "/dev/vda". */
   path: absolutePath,
   /** Bytes (or operations) per second. */
@@ -151,13 +152,13 @@ export const ContainerRuntimeArgs = {
   /** Relative block I/O weight, 10-1000. */
   blkioWeight: z.number().int().min(10, { error: "must be between 10 and 1000" }).max(1000, { error: "must be between 10 and 1000" }).optional(),
   /** Read bytes per second from a device (Docker's --device-read-bps). */
-  deviceReadBps: z.array(throttle).optional(),
+  deviceReadBps: z.array(DeviceThrottleArgs).optional(),
   /** Write bytes per second to a device (Docker's --device-write-bps). */
-  deviceWriteBps: z.array(throttle).optional(),
+  deviceWriteBps: z.array(DeviceThrottleArgs).optional(),
   /** Read operations per second from a device (Docker's --device-read-iops). */
-  deviceReadIops: z.array(throttle).optional(),
+  deviceReadIops: z.array(DeviceThrottleArgs).optional(),
   /** Write operations per second to a device (Docker's --device-write-iops). */
-  deviceWriteIops: z.array(throttle).optional(),
+  deviceWriteIops: z.array(DeviceThrottleArgs).optional(),
   /** "no" (default), "always", "unless-stopped", "on-failure" or "on-failure:N". */
   restart: RestartPolicy.optional(),
   /** Overrides the image's HEALTHCHECK. */

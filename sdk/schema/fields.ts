@@ -35,7 +35,10 @@ export const cidr = z.string().refine(
   { error: "must be an IPv4 CIDR such as 10.89.0.0/24" },
 );
 
-/** Names berth puts on host objects: Docker's rule for container and volume names. */
+/**
+ * A host object's name, by Docker's rule for container and volume names: a letter or digit, then letters, digits,
+ * '_', '.' or '-' (63 characters at most).
+ */
 export const objectName = z
   .string()
   .regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/, {
