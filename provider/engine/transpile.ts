@@ -73,7 +73,9 @@ export class Transpiler {
   private compile(file: string, source: string): Output {
     const ts = (this.ts ??= require("typescript") as typeof import("typescript"));
     const res = ts.transpileModule(source, { fileName: file, compilerOptions: this.compilerOptions(ts), reportDiagnostics: true });
-    const errors = (res.diagnostics ?? []).filter((d) => d.category === ts.DiagnosticCategory.Error);
+    // Only the file's own (syntax) errors: option diagnostics (no file) are about the options forced below, e.g.
+    // TypeScript 6 deprecating the Node10 resolution that transpile-only output never uses.
+    const errors = (res.diagnostics ?? []).filter((d) => d.file && d.category === ts.DiagnosticCategory.Error);
     if (errors.length) {
       const host = { getCanonicalFileName: (f: string) => f, getCurrentDirectory: () => process.cwd(), getNewLine: () => "\n" };
       throw new TSError(`⨯ Unable to compile TypeScript:\n${ts.formatDiagnostics(errors, host)}`);
