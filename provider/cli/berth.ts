@@ -160,7 +160,7 @@ async function confirm(kind: "update" | "destroy" | "refresh", yes: boolean, det
 /** Prints diagnostics, outputs and the summary; `applied` when the steps were carried out, not just planned. */
 function report(outcome: commands.Outcome, flags: Flags, started: number, applied = false, shown: ReadonlySet<Diagnostic> = new Set()): number {
   const diagnostics = outcome.diagnostics.filter((d) => !shown.has(d));
-  if (diagnostics.length > 0) console.log(`\nDiagnostics:\n${renderDiagnostics(diagnostics)}`);
+  if (diagnostics.length > 0) console.log(`\nDiagnostics:\n${renderDiagnostics(diagnostics, flags.color)}`);
   const outputs = Object.entries(outcome.outputs);
   if (outputs.length > 0 && (outcome.ok || flags.command === "preview")) {
     console.log("\nOutputs:");
@@ -230,7 +230,7 @@ async function deployCommand(flags: Flags, args: string[]): Promise<number> {
       const shown = new Set<Diagnostic>();
       const printNow = (d: Diagnostic) => {
         if (d.severity !== "error") return;
-        console.log(renderDiagnostics([d]));
+        console.log(renderDiagnostics([d], flags.color));
         shown.add(d);
       };
       return report(await commands.up(ctx, steps.done, printNow), flags, started, true, shown);

@@ -146,8 +146,10 @@ export function renderSummary(steps: Step[], applied = false): string {
   return lines.join("\n");
 }
 
-export function renderDiagnostics(diagnostics: Diagnostic[]): string {
-  return diagnostics.map((d) => `${d.severity}: ${d.message}`).join("\n");
+/** Diagnostics as lines; the program's own colours (@pulumi/pulumi colours every stack it prints) only with colour on. */
+export function renderDiagnostics(diagnostics: Diagnostic[], color = false): string {
+  const text = diagnostics.map((d) => `${d.severity}: ${d.message}`).join("\n");
+  return color ? text : text.replace(/\x1b\[[0-9;]*m/g, "");
 }
 
 /** A machine-readable plan in the shape of `pulumi preview --json`. */

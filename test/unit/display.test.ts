@@ -1,7 +1,7 @@
 // What preview, up, refresh and destroy print: step lines in progress and done, --diff's nested values, and the
 // summaries (a replacement's deleted original is part of the replace; the default provider is never shown).
 import { describe, expect, it } from "vitest";
-import { propertyLines, renderPlan, renderSummary, stepLine } from "../../provider/engine/display";
+import { propertyLines, renderDiagnostics, renderPlan, renderSummary, stepLine } from "../../provider/engine/display";
 import type { Step, StepOp } from "../../provider/engine/steps";
 import type { ResourceState } from "../../provider/state/checkpoint";
 
@@ -73,5 +73,14 @@ describe("summaries", () => {
     expect(renderSummary([step("same", C, "a"), step("same", C, "b"), step("refresh", C, "c", { diffs: ["status"] })], true)).toBe(
       "Resources:\n    ~  1 refreshed\n    2 unchanged",
     );
+  });
+});
+
+describe("diagnostics", () => {
+  // @pulumi/pulumi colours every stack trace it prints, whatever the terminal.
+  const coloured = { severity: "error" as const, message: "Error: stop\n    at \x1b[90m(/p/\x1b[31mindex.ts:6:7\x1b[90m)\x1b[39m" };
+  it("drop the program's colours unless colour is on", () => {
+    expect(renderDiagnostics([coloured])).toBe("error: Error: stop\n    at (/p/index.ts:6:7)");
+    expect(renderDiagnostics([coloured], true)).toContain("\x1b[31m");
   });
 });
