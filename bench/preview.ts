@@ -42,6 +42,18 @@ function sample(times: number, fn: () => number): { wall: number; cpu: number } 
   return { wall: median(walls), cpu: median(cpus) };
 }
 
+/** Destroys a bench stack, then removes its files; after a failed destroy they are kept (and named), so the stack
+ * can still be destroyed by hand rather than leaving host objects no state knows. */
+function teardown(destroy: () => unknown, files: string[]): void {
+  try {
+    destroy();
+  } catch (err) {
+    console.error(`${err}\nkept ${files.join(", ")} to destroy it by hand`);
+    return;
+  }
+  for (const f of files) fs.rmSync(f, { recursive: true, force: true });
+}
+
 /** No-op preview and up of the quick start (targets ≤ 800 / ≤ 900 ms). */
 function quickstart(): void {
   const tar = path.join(QUICKSTART, "busybox-rootfs.tar");
@@ -59,13 +71,8 @@ function quickstart(): void {
     console.log(`berth preview, no-op, quick start (median of 5): ${preview.wall.toFixed(0)} ms, CPU ${preview.cpu.toFixed(0)} ms (target ≤ 800 ms)`);
     console.log(`berth up, no-op, quick start (median of 3):      ${up.wall.toFixed(0)} ms, CPU ${up.cpu.toFixed(0)} ms (target ≤ 900 ms)`);
   } finally {
-    try {
-      berth("destroy", "--yes");
-    } finally {
-      fs.rmSync(configFile, { force: true });
-      for (const f of [`${stack}.json`, `${stack}.json.bak`]) fs.rmSync(path.join(QUICKSTART, ".pulumi/stacks/quickstart", f), { force: true });
-      fs.rmSync(scratch, { recursive: true, force: true });
-    }
+    const state = [`${stack}.json`, `${stack}.json.bak`].map((f) => path.join(QUICKSTART, ".pulumi/stacks/quickstart", f));
+    teardown(() => berth("destroy", "--yes"), [configFile, ...state, scratch]);
   }
 }
 
@@ -99,12 +106,7 @@ function main(): void {
       console.log("pulumi preview: skipped (no `pulumi` binary on PATH)");
     }
   } finally {
-    try {
-      berth("destroy", "--yes");
-    } finally {
-      fs.rmSync(configFile, { force: true });
-      fs.rmSync(scratch, { recursive: true, force: true });
-    }
+    teardown(() => berth("destroy", "--yes"), [configFile, scratch]);
   }
 }
 
