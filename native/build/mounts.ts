@@ -121,7 +121,7 @@ export function parseMount(value: string, workdir: string): RunMount {
       const id = get("id") || (target ? path.posix.basename(target) : "");
       if (!id) throw new Error("a secret mount needs id=NAME (or a target to take the name from)");
       const env = get("env");
-      return { type: t, id, target: target || (env ? undefined : `/run/secrets/${id}`), env, required: fields.has("required") && bool("required", get("required")), ...owner };
+      return { type: t, id, target: target ? abs(target) : env ? undefined : `/run/secrets/${id}`, env, required: fields.has("required") && bool("required", get("required")), ...owner };
     }
     case "bind":
       return { type: t, target: abs(target!), source: get("source") ?? "/", from: get("from"), readonly: !fields.has("readonly") || bool("readonly", get("readonly")) };

@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import { parseDockerfile } from "../../native/build/dockerfile";
 import { expandWord, expandWords } from "../../native/build/words";
 import { DockerIgnore } from "../../native/build/context";
+import { parseMount } from "../../native/build/mounts";
 
 describe("Dockerfile parser", () => {
   it("reads directives, comments, continuations, flags and both forms with their line numbers", () => {
@@ -83,5 +84,14 @@ describe(".dockerignore", () => {
     expect(new DockerIgnore("**/\n!keep").ignores("a/b")).toBe(true);
     expect(() => new DockerIgnore("[")).toThrow();
     expect(() => new DockerIgnore("!")).toThrow('illegal exclusion pattern: "!"');
+  });
+});
+
+describe("RUN --mount", () => {
+  it("makes every target absolute against the working directory, a secret's too (BuildKit's rule)", () => {
+    expect(parseMount("type=secret,id=tok,target=tok", "/app")).toMatchObject({ target: "/app/tok" });
+    expect(parseMount("type=cache,target=c", "/app")).toMatchObject({ target: "/app/c" });
+    expect(parseMount("type=secret,id=tok", "/app")).toMatchObject({ target: "/run/secrets/tok" });
+    expect(parseMount("type=secret,id=tok,env=TOK", "/app")).toMatchObject({ target: undefined, env: "TOK" });
   });
 });
