@@ -8,7 +8,8 @@ import type { ContentStore } from "./image/store";
 import type { ContainerRecords } from "./container/record";
 import { listDir } from "./json-file";
 
-async function du(p: string): Promise<number> {
+/** Bytes under a path (files' sizes; a file's own size), 0 when it does not exist. */
+export async function du(p: string): Promise<number> {
   const st = await fs.promises.lstat(p).catch(() => undefined);
   if (!st?.isDirectory()) return st?.size ?? 0;
   let n = 0;

@@ -9,6 +9,7 @@ import { lockHolder } from "../lock";
 import type { ContentStore } from "../image/store";
 import type { Descriptor } from "../image/oci";
 import type { BuildCachePruneOptions, BuildCachePruneResult } from "../runtime";
+import { du } from "../system";
 import { cacheMountDir } from "./builder";
 
 interface Entry {
@@ -17,16 +18,6 @@ interface Entry {
   size: number;
   inUse: boolean;
   remove: () => Promise<void>;
-}
-
-/** Bytes under a path (files' sizes). */
-async function du(p: string): Promise<number> {
-  const st = await fs.promises.lstat(p).catch(() => undefined);
-  if (!st) return 0;
-  if (!st.isDirectory()) return st.size;
-  let n = 0;
-  for (const name of await fs.promises.readdir(p)) n += await du(path.join(p, name));
-  return n;
 }
 
 export async function pruneBuildCache(store: ContentStore, o: BuildCachePruneOptions): Promise<BuildCachePruneResult> {
