@@ -3,6 +3,7 @@
 import { spawn } from "node:child_process";
 import { PassThrough, type Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
+import { StringDecoder } from "node:string_decoder";
 import * as fs from "node:fs";
 
 export interface RunOptions {
@@ -63,8 +64,10 @@ async function spawnAndWait(cmd: string, args: readonly string[], opts: RunOptio
   if (logFd !== undefined) fs.closeSync(logFd);
   const out: Buffer[] = [];
   const err: Buffer[] = [];
-  child.stdout?.on("data", (b: Buffer) => (out.push(b), opts.onOutput?.(b.toString())));
-  child.stderr?.on("data", (b: Buffer) => (err.push(b), opts.onOutput?.(b.toString())));
+  // A decoder per stream: a character split across two chunks is passed on whole, not as two U+FFFD.
+  const [outText, errText] = [new StringDecoder("utf8"), new StringDecoder("utf8")];
+  child.stdout?.on("data", (b: Buffer) => (out.push(b), opts.onOutput?.(outText.write(b))));
+  child.stderr?.on("data", (b: Buffer) => (err.push(b), opts.onOutput?.(errText.write(b))));
   if (opts.input !== undefined) child.stdin?.end(opts.input);
   const code = await new Promise<number>((resolve, reject) => {
     child.on("error", reject);
