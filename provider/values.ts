@@ -71,12 +71,15 @@ export function valueAt(root: unknown, path: PropertyKey[]): unknown {
   return node;
 }
 
+/** A field that holds a password: the engine warns when it is plaintext; the package schema marks it secret. */
+export const PASSWORD_FIELD = /password/i;
+
 /** Paths of password fields (any key naming a password) whose value the program passed in plaintext. */
 export function plaintextPasswords(value: unknown, path: PropertyKey[] = []): string[] {
   if (typeof value !== "object" || value === null || isSecret(value) || isUnknown(value)) return [];
   return Object.entries(value).flatMap(([key, v]) => {
     const at = [...path, Array.isArray(value) ? Number(key) : key];
-    return /password/i.test(key) && typeof v === "string" ? [formatPath(at)] : plaintextPasswords(v, at);
+    return PASSWORD_FIELD.test(key) && typeof v === "string" ? [formatPath(at)] : plaintextPasswords(v, at);
   });
 }
 

@@ -6,14 +6,13 @@ import * as sdk from "../../sdk/schema";
 import { SchemaDocs, defOf, isOptional, pascal, singular, unwrap } from "../schema-docs";
 import { PACKAGE } from "../resources";
 import { BERTH_VERSION } from "../state/checkpoint";
+import { PASSWORD_FIELD } from "../values";
 
 /** A Pulumi schema type or property spec (pkg/codegen/schema/pulumi.json: typeSpec, propertySpec). */
 type Spec = Record<string, unknown>;
 
 /** berth's resource types, by the names its SDK classes and schema exports share. */
 const RESOURCES = ["Image", "Network", "Volume", "Container", "Registry"] as const;
-
-const SECRET = /password/i;
 
 class SchemaBuilder {
   readonly types: Record<string, Spec> = {};
@@ -43,7 +42,7 @@ class SchemaBuilder {
         ...this.typeOf(field, `${owner}${pascal(key)}`),
         ...(description ? { description } : {}),
         ...(replacing.has(key) ? { replaceOnChanges: true } : {}),
-        ...(SECRET.test(key) ? { secret: true } : {}),
+        ...(PASSWORD_FIELD.test(key) ? { secret: true } : {}),
       };
       if (!isOptional(field)) required.push(key);
     }
