@@ -12,13 +12,16 @@ export class OwnerFiles implements Owners {
   constructor(private readonly root: string) {}
 
   private file(kind: ObjectKind, name: string): string {
-    return path.join(this.root, "owners", kind, encodeURIComponent(name));
+    // encodeURIComponent keeps "." and "..": encoded too, so no name resolves to a directory.
+    const base = name === "." || name === ".." ? name.replace(/\./g, "%2E") : encodeURIComponent(name);
+    return path.join(this.root, "owners", kind, base);
   }
 
   async claim(kind: ObjectKind, name: string, urn: string): Promise<void> {
     const file = this.file(kind, name);
     await fs.promises.mkdir(path.dirname(file), { recursive: true });
-    const tmp = `${file}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`;
+    // "#" never appears in an encoded name, so list() cannot mistake an owned object (say "web.tmp-1") for a temp file.
+    const tmp = `${file}#tmp-${process.pid}-${randomBytes(4).toString("hex")}`;
     await fs.promises.writeFile(tmp, urn);
     await fs.promises.rename(tmp, file);
   }
@@ -33,7 +36,7 @@ export class OwnerFiles implements Owners {
 
   async list(kind: ObjectKind): Promise<Map<string, string>> {
     const dir = path.join(this.root, "owners", kind);
-    const names = (await listDir(dir)).filter((n) => !n.includes(".tmp-"));
+    const names = (await listDir(dir)).filter((n) => !n.includes("#"));
     const urns = await Promise.all(names.map((n) => fs.promises.readFile(path.join(dir, n), "utf8").catch(() => undefined)));
     return new Map(names.flatMap((n, i) => (urns[i] === undefined ? [] : [[decodeURIComponent(n), urns[i]!] as [string, string]])));
   }

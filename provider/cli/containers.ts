@@ -229,7 +229,9 @@ export function containerCommands(runtime: () => Runtime): Command[] {
         needArgs(p, "ps", 0);
         const rt = runtime();
         const f = filters(list(p, "filter"), PS_FILTERS, "ps");
-        const last = on(p, "latest") ? 1 : int(p, "last");
+        // Docker's -n -1 (its default) and -n 0 set no limit and keep the running-only view.
+        const n = int(p, "last");
+        const last = on(p, "latest") ? 1 : n !== undefined && n > 0 ? n : undefined;
         const images = new Map<string, ImageInfo>();
         for (const i of await rt.images.list()) if (!images.has(i.id)) images.set(i.id, i);
         const stackOf = await ownerColumn(rt, "container");
@@ -237,7 +239,7 @@ export function containerCommands(runtime: () => Runtime): Command[] {
         // -n and -l show every state, as Docker's; a status filter does too.
         if (!on(p, "all") && last === undefined && !f.has("status") && !f.has("exited")) shown = shown.filter((i) => i.status === "running");
         shown = shown.filter((i) => psFilter(f, i, images.get(i.imageId)));
-        if (last !== undefined && last >= 0) shown = shown.slice(0, last);
+        if (last !== undefined) shown = shown.slice(0, last);
         if (on(p, "quiet")) {
           shown.forEach((i) => console.log(i.name));
           return 0;

@@ -34,9 +34,15 @@ function backendOf(dir: string, backend: string | undefined): { project: ReturnT
 }
 
 /** The stack a command acts on: --stack, else the selected one, else "dev". */
+/** A stack name as Pulumi allows it; it becomes a file name (Pulumi.NAME.yaml, NAME.json), so no "/". */
+function checkStackName(name: string): string {
+  if (!/^[A-Za-z0-9_.-]{1,100}$/.test(name)) throw new UsageError(`invalid stack name "${name}": use letters, digits, "-", "_" and "."`, "");
+  return name;
+}
+
 export function stackOf(p: ParsedArgs, dir = str(p, "cwd") ?? "."): string {
   const named = str(p, "stack");
-  if (named) return named;
+  if (named) return checkStackName(named);
   if (!fs.existsSync(path.join(dir, "Pulumi.yaml"))) return DEFAULT_STACK;
   const { project, backendDir } = backendOf(dir, str(p, "backend"));
   return selectedStack(project.dir, project.name, backendDir) ?? DEFAULT_STACK;
@@ -147,8 +153,7 @@ export function stackCommands(): Command[] {
       summary: "Create an empty stack and select it.",
       flags: STACK_FLAGS.filter((f) => f.name !== "stack"),
       async run(p) {
-        const [name] = needArgs(p, "stack init", 1);
-        if (!/^[A-Za-z0-9_.-]{1,100}$/.test(name)) throw new UsageError(`invalid stack name "${name}": use letters, digits, "-", "_" and "."`, "");
+        const name = checkStackName(needArgs(p, "stack init", 1)[0]);
         const dir = str(p, "cwd") ?? ".";
         const { project, backendDir } = backendOf(dir, str(p, "backend"));
         const store = new StackStore({ backendDir, project: project.name, stack: name });
@@ -171,7 +176,7 @@ export function stackCommands(): Command[] {
         const { project, backendDir } = backendOf(dir, str(p, "backend"));
         if (!names.includes(name)) {
           if (!on(p, "create")) throw new Error(`no stack named '${name}' found (berth stack ls lists them; --create makes it)`);
-          new StackStore({ backendDir, project: project.name, stack: name }).save(emptyDeployment());
+          new StackStore({ backendDir, project: project.name, stack: checkStackName(name) }).save(emptyDeployment());
         }
         selectStack(project.dir, project.name, backendDir, name);
         return 0;

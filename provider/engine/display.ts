@@ -60,7 +60,7 @@ const COLOR: Record<StepOp, string> = { same: "", create: "32", update: "33", re
 
 /** Colours a line as its step's operation, when asked. */
 export const paint = (step: Step, text: string, color = false): string =>
-  color && COLOR[step.op] ? `\x1b[${deletesOriginal(step) ? COLOR.delete : COLOR[step.op]}m${text}\x1b[0m` : text;
+  color && COLOR[step.op] ? `\x1b[${COLOR[step.op]}m${text}\x1b[0m` : text;
 
 /** One line per step, in Pulumi's shape: symbol, type, name, and what changed; "doing" while it runs. */
 export function stepLine(step: Step, verb: "plan" | "doing" | "done", color = false): string {

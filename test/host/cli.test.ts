@@ -106,6 +106,13 @@ describe("config and stacks", () => {
     expect((await inProject("stack", "select", "alpha")).code).toBe(0);
     expect((await inProject("stack", "ls")).stdout).toMatch(/\nalpha\*/);
     expect((await inProject("stack", "select", "gamma")).stderr).toContain("no stack named 'gamma' found");
+    // A stack name becomes a file name: one with "/" is refused, wherever it comes in.
+    for (const args of [["stack", "select", "../escape", "--create"], ["config", "set", "k", "v", "--stack", "../../escape"]]) {
+      const r = await inProject(...args);
+      expect(r.code, args.join(" ")).toBe(2);
+      expect(r.stderr).toContain('invalid stack name "../');
+    }
+    expect([path.join(project, ".pulumi/stacks/escape.json"), path.join(project, "escape.yaml")].filter((f) => fs.existsSync(f))).toEqual([]);
     // Where the Pulumi CLI keeps the selection.
     const ws = fs.readdirSync(path.join(pulumiHome, "workspaces"));
     expect(ws.some((f) => /^proj-[0-9a-f]{40}-workspace\.json$/.test(f))).toBe(true);
