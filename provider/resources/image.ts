@@ -76,15 +76,14 @@ export function imageKind(runtime: Runtime, cwd: string): Kind<Args, Outs> {
       const b = inputs.build;
       const context = resolvePath(b.context);
       if (!(await isDir(context))) return fail("build.context", `no directory at ${context}`);
-      let contextDigest: string;
+      let digested: Awaited<ReturnType<typeof buildDigest>>;
       try {
-        contextDigest = await buildDigest({ context, dockerfile: b.dockerfile, buildArgs: b.args, target: b.target });
+        digested = await buildDigest({ context, dockerfile: b.dockerfile, buildArgs: b.args, target: b.target });
       } catch (e) {
         return fail(/Dockerfile|target/.test((e as Error).message) ? "build.dockerfile" : "build", (e as Error).message);
       }
-      const file = path.resolve(context, b.dockerfile ?? "Dockerfile");
-      const label = path.relative(context, file).startsWith("..") ? file : path.relative(context, file);
-      const problems = await dockerfileProblems(await fs.readFile(file, "utf8"), label, (ref) => obtainable(ref, inputs, ctx));
+      const { digest: contextDigest, dockerfile } = digested;
+      const problems = await dockerfileProblems(dockerfile.text, dockerfile.label, (ref) => obtainable(ref, inputs, ctx));
       if (problems.length > 0) return { inputs, failures: problems.map((reason) => ({ property: "build.dockerfile", reason })) };
       return { inputs: { ...inputs, build: { ...b, contextDigest } }, failures: [] };
     }
