@@ -111,7 +111,6 @@ export function imageKind(runtime: Runtime, cwd: string): Kind<Args, Outs> {
   async function make(inputs: Args): Promise<Outs> {
     const ref = normalizeRef(inputs.name);
     const images = runtime.images;
-    const existed = (await images.inspect(ref)) !== undefined;
     let info: ImageInfo;
     let repoDigests: string[] = [];
     if (inputs.rootfs) {
@@ -127,15 +126,8 @@ export function imageKind(runtime: Runtime, cwd: string): Kind<Args, Outs> {
     } else {
       info = await images.importArchive({ ref, path: resolvePath(inputs.archive!.path) });
     }
-    if (inputs.push) {
-      try {
-        repoDigests = [await images.push(ref, ref, access(inputs))];
-      } catch (e) {
-        // A create that fails leaves nothing behind: the image it stored is known to no stack yet.
-        if (!existed) await images.remove(ref);
-        throw e;
-      }
-    }
+    // A create whose push fails leaves nothing behind: create() drops the use it held.
+    if (inputs.push) repoDigests = [await images.push(ref, ref, access(inputs))];
     return outputsOf(info, repoDigests);
   }
 
