@@ -6,7 +6,7 @@ import type { z } from "zod";
 import { ImageArgs, ImageOutputs } from "../../sdk/schema";
 import type { ImageInfo, RegistryAccess, Runtime } from "../../native/runtime";
 import { buildDigest } from "../../native/build/context";
-import { parseRegistryRef } from "../../native/registry/reference";
+import { namesRegistry, parseRegistryRef } from "../../native/registry/reference";
 import { UNKNOWN } from "../values";
 import type { CheckContext, Kind } from "./kind";
 import { dockerfileProblems } from "../../native/build/preflight";
@@ -57,7 +57,7 @@ export function imageKind(runtime: Runtime, cwd: string): Kind<Args, Outs> {
   /** Whether a build can get this base image: declared earlier in the program, stored, or on its registry. */
   async function obtainable(ref: string, inputs: Args, ctx: CheckContext): Promise<boolean> {
     if (ctx.declared.has(imageClaim(ref)) || (await runtime.images.inspect(ref))) return true;
-    if (!/^[^/]+[.:][^/]*\//.test(ref)) return false; // no registry host: berth has no default registry
+    if (!namesRegistry(ref)) return false; // berth has no default registry
     return runtime.images.resolve(ref, access(inputs)).then(() => true, () => false);
   }
 
