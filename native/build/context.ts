@@ -285,7 +285,12 @@ export const sha256Hex = (s: string): string => createHash("sha256").update(s).d
  * The digest of everything a build reads: the Dockerfile (which must parse), build args, target and each file
  * .dockerignore leaves in. Equal digests mean the build would make the same image, so it need not run.
  */
-export async function buildDigest(req: { context: string; dockerfile?: string; buildArgs?: Record<string, string>; target?: string }): Promise<string> {
+export async function buildDigest(req: {
+  context: string;
+  dockerfile?: string;
+  buildArgs?: Record<string, string>;
+  target?: string;
+}): Promise<{ digest: string; dockerfile: { text: string; label: string } }> {
   const file = path.resolve(req.context, req.dockerfile ?? "Dockerfile");
   const label = path.relative(req.context, file).startsWith("..") ? file : path.relative(req.context, file);
   const text = await fs.promises.readFile(file, "utf8").catch(() => {
@@ -300,5 +305,6 @@ export async function buildDigest(req: { context: string; dockerfile?: string; b
   }
   const files = await listContext(req.context, await DockerIgnore.load(req.context));
   const listing = await describeFiles(files);
-  return `sha256:${sha256Hex(canonicalJson({ dockerfile: text, args: req.buildArgs ?? {}, target: req.target ?? "", listing }))}`;
+  const digest = `sha256:${sha256Hex(canonicalJson({ dockerfile: text, args: req.buildArgs ?? {}, target: req.target ?? "", listing }))}`;
+  return { digest, dockerfile: { text, label } };
 }

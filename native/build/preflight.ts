@@ -8,11 +8,14 @@ import { parseDockerfile, type Instruction } from "./dockerfile";
 const copyWords = (ins: Instruction): string[] => (ins.json ? ins.args : ins.args.join(" ").trim().split(/\s+/));
 
 /**
- * Problems of a Dockerfile's text, each "Dockerfile:LINE: …" as the build words them. `known` says whether an
+ * Problems of a Dockerfile's text, each "Dockerfile:LINE: …" as the build words them. `lookup` says whether an
  * image ref is in berth's store or otherwise obtainable (declared earlier in the program, on a registry).
  */
-export async function dockerfileProblems(text: string, label: string, known: (ref: string) => Promise<boolean>): Promise<string[]> {
+export async function dockerfileProblems(text: string, label: string, lookup: (ref: string) => Promise<boolean>): Promise<string[]> {
   const { instructions } = parseDockerfile(text, label);
+  // Asked once per ref: the answer may take a registry round trip, and stages often share a base.
+  const asked = new Map<string, Promise<boolean>>();
+  const known = (ref: string) => asked.get(ref) ?? asked.set(ref, lookup(ref)).get(ref)!;
   const problems: string[] = [];
   const stages: string[] = [];
   const fail = (ins: Instruction, message: string) => problems.push(`${label}:${ins.line}: ${ins.name} ${message}`);

@@ -4,7 +4,7 @@
 // its image's layers, so a check can run before anything is mounted (a preview) as well as on the made rootfs.
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { resolveWith } from "../confine";
+import { lstatBelow, resolveWith } from "../confine";
 import type { Bind } from "./spec";
 
 /** A container's file system: mounts over a stack of directories (image layers top first, or one made rootfs). */
@@ -23,12 +23,13 @@ async function entryIn(view: FsView, parts: string[]): Promise<{ host: string; s
     .filter((m) => p === m.destination || p.startsWith(`${m.destination.replace(/\/$/, "")}/`))
     .sort((a, b) => b.destination.length - a.destination.length)[0];
   // A mount whose source is not made yet (an anonymous volume seeded from the image) shows the image below it.
-  const hosts = mount && fs.existsSync(mount.source) ? [path.join(mount.source, path.posix.relative(mount.destination, p))] : view.layers.map((l) => path.join(l, p));
-  for (const host of hosts) {
-    const st = await fs.promises.lstat(host).catch(() => undefined);
-    if (st) return isWhiteout(st) ? { host } : { host, st };
+  const roots = mount && fs.existsSync(mount.source) ? [[mount.source, path.posix.relative(mount.destination, p)]] : view.layers.map((l) => [l, p]);
+  // Layers and volumes hold what images and containers wrote: no symlink on the way is followed on the host.
+  for (const [root, rel] of roots) {
+    const st = await lstatBelow(root, rel);
+    if (st) return isWhiteout(st) ? { host: path.join(root, rel) } : { host: path.join(root, rel), st };
   }
-  return { host: hosts[0] ?? p };
+  return { host: roots[0] ? path.join(...roots[0]) : p };
 }
 
 /** stat of a container path, symlinks resolved inside the container; undefined when it does not exist. */

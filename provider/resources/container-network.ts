@@ -156,7 +156,7 @@ export async function networkFailures(inputs: Args, ctx: CheckContext, runtime: 
       }
     }
     if (net.passthru) {
-      const sibling = declaredOthers(ctx, "container ").find((c) => attachmentsOf(c.inputs as Args).some((o) => o.network === a.network));
+      const sibling = siblings.find((c) => attachmentsOf(c.inputs as Args).some((o) => o.network === a.network));
       if (sibling) {
         const reason = `network "${a.network}" is macvlan passthru: its parent takes one container, and ${sibling.claim} is already on it`;
         failures.push({ property: inputs.networks ? `${property}.network` : property, reason });

@@ -6,7 +6,7 @@ import type { z } from "zod";
 import { ImageArgs, ImageOutputs } from "../../sdk/schema";
 import type { ImageInfo, RegistryAccess, Runtime } from "../../native/runtime";
 import { buildDigest } from "../../native/build/context";
-import { parseRegistryRef } from "../../native/registry/reference";
+import { namesRegistry, parseRegistryRef } from "../../native/registry/reference";
 import { UNKNOWN } from "../values";
 import type { CheckContext, Kind } from "./kind";
 import { dockerfileProblems } from "../../native/build/preflight";
@@ -57,7 +57,7 @@ export function imageKind(runtime: Runtime, cwd: string): Kind<Args, Outs> {
   /** Whether a build can get this base image: declared earlier in the program, stored, or on its registry. */
   async function obtainable(ref: string, inputs: Args, ctx: CheckContext): Promise<boolean> {
     if (ctx.declared.has(imageClaim(ref)) || (await runtime.images.inspect(ref))) return true;
-    if (!/^[^/]+[.:][^/]*\//.test(ref)) return false; // no registry host: berth has no default registry
+    if (!namesRegistry(ref)) return false; // berth has no default registry
     return runtime.images.resolve(ref, access(inputs)).then(() => true, () => false);
   }
 
@@ -76,15 +76,14 @@ export function imageKind(runtime: Runtime, cwd: string): Kind<Args, Outs> {
       const b = inputs.build;
       const context = resolvePath(b.context);
       if (!(await isDir(context))) return fail("build.context", `no directory at ${context}`);
-      let contextDigest: string;
+      let digested: Awaited<ReturnType<typeof buildDigest>>;
       try {
-        contextDigest = await buildDigest({ context, dockerfile: b.dockerfile, buildArgs: b.args, target: b.target });
+        digested = await buildDigest({ context, dockerfile: b.dockerfile, buildArgs: b.args, target: b.target });
       } catch (e) {
         return fail(/Dockerfile|target/.test((e as Error).message) ? "build.dockerfile" : "build", (e as Error).message);
       }
-      const file = path.resolve(context, b.dockerfile ?? "Dockerfile");
-      const label = path.relative(context, file).startsWith("..") ? file : path.relative(context, file);
-      const problems = await dockerfileProblems(await fs.readFile(file, "utf8"), label, (ref) => obtainable(ref, inputs, ctx));
+      const { digest: contextDigest, dockerfile } = digested;
+      const problems = await dockerfileProblems(dockerfile.text, dockerfile.label, (ref) => obtainable(ref, inputs, ctx));
       if (problems.length > 0) return { inputs, failures: problems.map((reason) => ({ property: "build.dockerfile", reason })) };
       return { inputs: { ...inputs, build: { ...b, contextDigest } }, failures: [] };
     }
@@ -112,7 +111,6 @@ export function imageKind(runtime: Runtime, cwd: string): Kind<Args, Outs> {
   async function make(inputs: Args): Promise<Outs> {
     const ref = normalizeRef(inputs.name);
     const images = runtime.images;
-    const existed = (await images.inspect(ref)) !== undefined;
     let info: ImageInfo;
     let repoDigests: string[] = [];
     if (inputs.rootfs) {
@@ -128,15 +126,8 @@ export function imageKind(runtime: Runtime, cwd: string): Kind<Args, Outs> {
     } else {
       info = await images.importArchive({ ref, path: resolvePath(inputs.archive!.path) });
     }
-    if (inputs.push) {
-      try {
-        repoDigests = [await images.push(ref, ref, access(inputs))];
-      } catch (e) {
-        // A create that fails leaves nothing behind: the image it stored is known to no stack yet.
-        if (!existed) await images.remove(ref);
-        throw e;
-      }
-    }
+    // A create whose push fails leaves nothing behind: create() drops the use it held.
+    if (inputs.push) repoDigests = [await images.push(ref, ref, access(inputs))];
     return outputsOf(info, repoDigests);
   }
 

@@ -29,7 +29,6 @@ export function networkKind(runtime: Runtime): Kind<Args, Outs> {
     args: NetworkArgs,
     outputs: NetworkOutputs,
     autoname: true,
-    // Docker's refusals of bad network input, at preview.
     // Docker's refusals of bad network input, and clashes with the program's other networks and the host's, at
     // preview.
     async prepare(inputs, ctx) {
