@@ -6,7 +6,7 @@ import * as path from "node:path";
 import type { InputProblem, NetworkInfo, NetworkSpec, Networks } from "../runtime";
 import type { Host } from "../host/exec";
 import { layout, type Paths } from "../paths";
-import { bridgeName, checkName } from "../names";
+import { checkName } from "../names";
 import { linkExists } from "../host/probe";
 import { withLock, writeLinked } from "../lock";
 import { canonicalJson, listDir, readJson, writeJson } from "../json-file";
@@ -15,7 +15,7 @@ import { bridgeFaults, ensureBridge, removeBridge } from "./bridge";
 import { ensureMacvlan, macvlanFaults, removeMacvlan } from "./macvlan";
 import { fileIpam, type Ipam } from "./ipam";
 import type { Iptables } from "./iptables";
-import { NetworkInputError, refusePredefined, resolveNetwork, type NetworkRecord } from "./options";
+import { derivedBridge, keepFormerNames, NetworkInputError, refusePredefined, resolveNetwork, type NetworkRecord } from "./options";
 
 export type { NetworkRecord } from "./options";
 
@@ -49,7 +49,7 @@ export class BridgeNetworks implements Networks {
 
   async create(spec: NetworkSpec): Promise<NetworkInfo> {
     refusePredefined(spec.name);
-    const want = resolveNetwork(spec);
+    const want = resolveNetwork(spec, this.paths.root);
     return this.locked(() => this.make(want));
   }
 
@@ -119,8 +119,7 @@ export class BridgeNetworks implements Networks {
     for (let second = 17; second <= 31; second++) {
       const subnet = parseSubnet(`172.${second}.0.0/16`);
       if (taken.some((t) => overlaps(t, subnet)) || !(await this.claimDefaultSubnet(second))) continue;
-      const rec = resolveNetwork({ name: DEFAULT_NETWORK, subnet: formatSubnet(subnet), nat: true });
-      rec.bridge = bridgeName(`${this.paths.root}\0${DEFAULT_NETWORK}`);
+      const rec = resolveNetwork({ name: DEFAULT_NETWORK, subnet: formatSubnet(subnet), nat: true }, this.paths.root);
       await this.make(rec);
       return rec;
     }
@@ -167,7 +166,8 @@ export class BridgeNetworks implements Networks {
     const name = asked.network;
     const existing = await this.record(name);
     // The 802.1q link berth made at first create exists now, so the spec resolves without it: still berth's to remove.
-    const want = existing?.vlan && !asked.vlan && existing.bridge === asked.bridge ? { ...asked, vlan: existing.vlan } : asked;
+    const named = keepFormerNames(existing, asked, this.paths.root);
+    const want = existing?.vlan && !named.vlan && existing.bridge === named.bridge ? { ...named, vlan: existing.vlan } : named;
     if (existing && withoutInPlace(existing) !== withoutInPlace(want)) {
       throw new Error(
         `network "${name}" already exists with ${describe(existing)}: remove it before creating it with ${describe(want)}`,
@@ -191,7 +191,7 @@ export class BridgeNetworks implements Networks {
 
   /** Why this spec could not be made now beside what is on the host (read only: a preview's check). */
   async conflicts(spec: NetworkSpec, except: string[] = []): Promise<InputProblem | undefined> {
-    const want = resolveNetwork(spec);
+    const want = resolveNetwork(spec, this.paths.root);
     const conflict = await this.conflictOf(want, await this.record(want.network), except);
     return conflict && { field: conflict.field, reason: conflict.message };
   }
@@ -200,9 +200,9 @@ export class BridgeNetworks implements Networks {
     const name = want.network;
     if (!existing && want.driver === "bridge" && linkExists(want.bridge)) {
       return new NetworkInputError(
-        want.bridge === bridgeName(name) ? "name" : "bridgeName",
-        `network "${name}": bridge ${want.bridge} already exists on this host, so another berth root (or someone ` +
-          "else) uses this name; pick another name or bridgeName",
+        want.bridge === derivedBridge(this.paths.root, name) ? "name" : "bridgeName",
+        `network "${name}": bridge ${want.bridge} already exists on this host and is not this network's; ` +
+          "pick another name or bridgeName, or delete the bridge if nothing uses it",
       );
     }
     for (const other of await this.records()) {
@@ -221,7 +221,7 @@ export class BridgeNetworks implements Networks {
   }
 
   private async ensureHostSide(rec: NetworkRecord, old: NetworkRecord | undefined): Promise<void> {
-    if (rec.driver === "bridge") return ensureBridge(this.host, this.iptables, rec);
+    if (rec.driver === "bridge") return ensureBridge(this.host, this.iptables, this.paths.root, rec);
     const ipam = this.ipam(rec);
     if (old?.shim && !rec.shim) {
       await removeMacvlan(this.host, { ...old, vlan: undefined });
@@ -232,7 +232,7 @@ export class BridgeNetworks implements Networks {
   }
 
   private async removeHostSide(rec: NetworkRecord): Promise<void> {
-    if (rec.driver === "bridge") await removeBridge(this.host, this.iptables, rec.network, rec.bridge);
+    if (rec.driver === "bridge") await removeBridge(this.host, this.iptables, this.paths.root, rec);
     else await removeMacvlan(this.host, rec);
   }
 
@@ -262,7 +262,7 @@ export class BridgeNetworks implements Networks {
   private async describe(rec: NetworkRecord): Promise<NetworkInfo> {
     const faults =
       rec.driver === "bridge"
-        ? await bridgeFaults(this.host, this.iptables, rec)
+        ? await bridgeFaults(this.host, this.iptables, this.paths.root, rec)
         : await macvlanFaults(this.host, rec, await this.shimIp(rec));
     return {
       name: rec.network,

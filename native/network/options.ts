@@ -70,9 +70,30 @@ function subnetOf(field: string, value: string): Subnet {
   }
 }
 
-/** Checks a spec; throws NetworkInputError naming the first bad field. */
-export function resolveNetwork(spec: NetworkSpec): NetworkRecord {
+/** A bridge or shim name berth derives for a network of a root ("" for a network's bridge, "\0shim"). */
+const derivedName = (root: string, network: string, what: string): string => bridgeName(`${root}\0${network}${what}`);
+/** The bridge of a root's network when the spec names none. */
+export const derivedBridge = (root: string, network: string): string => derivedName(root, network, "");
+
+/**
+ * A network made before its interface names carried the root keeps those it had (derived from its name alone)
+ * where the spec asks for the derived ones: they are the same network's.
+ */
+export function keepFormerNames(existing: NetworkRecord | undefined, want: NetworkRecord, root: string): NetworkRecord {
+  const keep = (what: string, had: string | undefined, now: string | undefined): string | undefined =>
+    had === bridgeName(`${want.network}${what}`) && now === derivedName(root, want.network, what) ? had : now;
+  if (!existing) return want;
+  return { ...want, bridge: keep("", existing.bridge, want.bridge)!, shim: keep("\0shim", existing.shim, want.shim) };
+}
+
+/**
+ * Checks a spec; throws NetworkInputError naming the first bad field. The interfaces it names for the network
+ * (bridge, shim) are host-wide, so they derive from the berth root it is made in too; a check of the spec alone
+ * gives none.
+ */
+export function resolveNetwork(spec: NetworkSpec, root = ""): NetworkRecord {
   checkName("network", spec.name);
+  const derived = (what: string) => derivedName(root, spec.name, what);
   const driver = spec.driver ?? "bridge";
   const subnet = subnetOf("subnet", spec.subnet);
   const gateway = spec.gateway === undefined ? subnet.base + 1 : address("gateway", spec.gateway);
@@ -114,7 +135,7 @@ export function resolveNetwork(spec: NetworkSpec): NetworkRecord {
   };
   if (driver === "bridge") {
     for (const f of ["parent", "macvlanMode", "hostShim"] as const) forbid(f, 'applies to driver "macvlan" only');
-    const bridge = spec.bridgeName ?? bridgeName(spec.name);
+    const bridge = spec.bridgeName ?? derived("");
     if (!IFNAME.test(bridge)) {
       throw new NetworkInputError("bridgeName", `invalid interface name "${bridge}": use 1-15 letters, digits, '_', '.' or '-'`);
     }
@@ -156,6 +177,6 @@ export function resolveNetwork(spec: NetworkSpec): NetworkRecord {
     bridge: parent,
     macvlanMode: mode,
     vlan,
-    shim: spec.hostShim ? bridgeName(`${spec.name}\0shim`) : undefined,
+    shim: spec.hostShim ? derived("\0shim") : undefined,
   };
 }
