@@ -14,6 +14,8 @@ declare -A need=(
   [bzip2]=bzip2 [xz]=xz-utils [zstd]=zstd
   # Tests and the benchmark compare with these OCI tools; the registry's TLS test makes its certificate.
   [skopeo]=skopeo [umoci]=umoci [openssl]=openssl
+  # The many-hosts tests and benchmark run one OpenSSH server per simulated host, each started by the test itself.
+  [sshd]=openssh-server [ssh]=openssh-client [ssh-keygen]=openssh-client
 )
 missing=()
 for cmd in "${!need[@]}"; do
@@ -31,7 +33,22 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
+  # No package's service may start during the install (openssh-server would start sshd on port 22): a
+  # policy-rc.d refusing every start, unless the machine has its own already, removed afterwards.
+  own_policy=
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    own_policy=1
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+    printf '#!/bin/sh\n# berth setup: no service starts while packages install\nexit 101\n' >/usr/sbin/policy-rc.d
+    chmod 755 /usr/sbin/policy-rc.d
+  fi
   apt-get install -y -qq --no-install-recommends $(printf '%s\n' "${missing[@]}" | sort -u) >/dev/null
+  [ -z "$own_policy" ] || { rm -f /usr/sbin/policy-rc.d; trap - EXIT; }
+  # Nor start at boot: the tests run their own sshd per simulated host; the system's stays off.
+  if [[ " ${missing[*]} " == *" openssh-server "* ]]; then
+    if command -v deb-systemd-helper >/dev/null; then deb-systemd-helper disable ssh.service ssh.socket >/dev/null 2>&1 || true; fi
+    update-rc.d ssh disable >/dev/null 2>&1 || true
+  fi
 fi
 
 # Node.js 20 or newer. Debian 12's own is 18: a newer one comes from the npm registry's node-linux-<arch> package,
