@@ -7,7 +7,7 @@ import type { InputProblem, NetworkInfo, NetworkSpec, Networks } from "../runtim
 import type { Host } from "../host/exec";
 import { layout, type Paths } from "../paths";
 import { checkName } from "../names";
-import { linkExists } from "../host/probe";
+import { hostLinks, linkExists } from "../host/probe";
 import { withLock, writeLinked } from "../lock";
 import { canonicalJson, listDir, readJson, writeJson } from "../json-file";
 import { coveringSubnet, formatSubnet, overlaps, parseIPv4, parseSubnet, type Subnet } from "./cidr";
@@ -15,11 +15,10 @@ import { bridgeFaults, ensureBridge, removeBridge } from "./bridge";
 import { ensureMacvlan, macvlanFaults, removeMacvlan } from "./macvlan";
 import { fileIpam, type Ipam } from "./ipam";
 import type { Iptables } from "./iptables";
-import { derivedBridge, keepFormerNames, NetworkInputError, refusePredefined, resolveNetwork, type NetworkRecord } from "./options";
+import { DEFAULT_NETWORK, derivedBridge, keepFormerNames, NetworkInputError, refusePredefined, resolveNetwork, type NetworkHost, type NetworkRecord } from "./options";
 
 export type { NetworkRecord } from "./options";
-
-export const DEFAULT_NETWORK = "bridge";
+export { DEFAULT_NETWORK };
 /** A default-subnet claim whose network did not appear within this long was left by a failed attempt. */
 const STALE_CLAIM_MS = 60_000;
 /** The IPAM owner of a macvlan network's host shim address (no container name contains "#"). */
@@ -47,9 +46,14 @@ export class BridgeNetworks implements Networks {
     private readonly iptables: Iptables,
   ) {}
 
+  /** Where this root's networks are made: resolveNetwork derives their interface names from the root. */
+  private get on(): NetworkHost {
+    return { links: hostLinks, root: this.paths.root };
+  }
+
   async create(spec: NetworkSpec): Promise<NetworkInfo> {
     refusePredefined(spec.name);
-    const want = resolveNetwork(spec, this.paths.root);
+    const want = resolveNetwork(spec, this.on);
     return this.locked(() => this.make(want));
   }
 
@@ -119,7 +123,7 @@ export class BridgeNetworks implements Networks {
     for (let second = 17; second <= 31; second++) {
       const subnet = parseSubnet(`172.${second}.0.0/16`);
       if (taken.some((t) => overlaps(t, subnet)) || !(await this.claimDefaultSubnet(second))) continue;
-      const rec = resolveNetwork({ name: DEFAULT_NETWORK, subnet: formatSubnet(subnet), nat: true }, this.paths.root);
+      const rec = resolveNetwork({ name: DEFAULT_NETWORK, subnet: formatSubnet(subnet), nat: true }, this.on);
       await this.make(rec);
       return rec;
     }
@@ -189,9 +193,16 @@ export class BridgeNetworks implements Networks {
     return this.describe(want);
   }
 
-  /** Why this spec could not be made now beside what is on the host (read only: a preview's check). */
+  /** Why this spec could not be made now on this host (read only: a preview's check). */
   async conflicts(spec: NetworkSpec, except: string[] = []): Promise<InputProblem | undefined> {
-    const want = resolveNetwork(spec, this.paths.root);
+    let want: NetworkRecord;
+    try {
+      refusePredefined(spec.name);
+      want = resolveNetwork(spec, this.on);
+    } catch (e) {
+      if (e instanceof NetworkInputError) return { field: e.field, reason: e.message };
+      throw e;
+    }
     const conflict = await this.conflictOf(want, await this.record(want.network), except);
     return conflict && { field: conflict.field, reason: conflict.message };
   }
