@@ -97,10 +97,10 @@ export function leakedSince(before: Record<string, string[]>): Record<string, st
   return leaks;
 }
 
-export async function waitFor<T>(what: string, probe: () => T | undefined, timeoutMs = 20_000, everyMs = 5): Promise<T> {
+export async function waitFor<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 20_000, everyMs = 5): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const value = probe();
+    const value = await probe();
     if (value !== undefined) return value;
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, everyMs));
