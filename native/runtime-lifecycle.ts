@@ -148,7 +148,10 @@ export interface ContainerLifecycle {
 
 export interface ContainerStats {
   memoryBytes: number;
-  memoryLimit?: number;
+  /** The container's memory limit, or the host's memory when it has none (as Docker reports it). */
+  memoryLimit: number;
+  /** CPUs online on the container's host (what CPU % is capped at, ×100). */
+  onlineCpus: number;
   /** CPU time used, nanoseconds. */
   cpuNanos: number;
   pids: number;

@@ -283,6 +283,8 @@ export function runtimeSuite(name: string, makeRuntime: () => Promise<RuntimeUnd
         const s = await rt.containers.stats(C);
         expect(s.memoryBytes).toBeGreaterThan(0);
         expect(s.pids).toBeGreaterThanOrEqual(2);
+        expect(s.onlineCpus).toBeGreaterThanOrEqual(1);
+        expect(s.memoryLimit).toBeGreaterThan(64 * 1024 * 1024); // no limit yet: the host's memory
         expect(await rt.containers.top(C)).toMatch(/sleep|sh -c/);
         await rt.containers.update(C, { limits: { memory: 64 * 1024 * 1024 } });
         expect((await rt.containers.stats(C)).memoryLimit).toBe(64 * 1024 * 1024);
