@@ -169,7 +169,10 @@ export interface ExecOptions {
    * (its output comes through `stdout` only, with the terminal's line endings).
    */
   tty?: boolean;
-  /** The terminal's size when `tty` (default 80x24). */
+  /**
+   * The terminal's size when `tty` (default 80x24). runc applies it (and the terminal's line endings) just after
+   * the command has started: what the command does in its first few milliseconds may see a 0x0 terminal.
+   */
   size?: { rows: number; cols: number };
   /** KEY=VALUE, added to the container's env. */
   env?: string[];
