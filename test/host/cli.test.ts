@@ -183,7 +183,7 @@ describe("a deployed stack's objects", () => {
     expect(r.stdout.trim(), r.stderr).toBe("bar here one /data 65534");
     // -i passes berth's stdin; without it the command's stdin is empty; -t gives it a terminal.
     const piped = (...flags: string[]) =>
-      spawnSync(path.join(REPO, "bin/berth"), ["exec", "-C", PROGRAM, "--stack", stack, ...flags, "web", "sh", "-c", "read -r l; echo \"[$l]\"; tty; exit 3"], {
+      spawnSync(path.join(REPO, "bin/berth"), ["exec", "-C", PROGRAM, "--stack", stack, ...flags, "web", "sh", "-c", "sleep 0.3; read -r l; echo \"[$l]\"; tty; exit 3"], {
         env: { ...process.env, ...env },
         input: "typed\n",
         encoding: "utf8",
