@@ -3,7 +3,6 @@
 // and errors with their name, message and fields. Streams are channels with credit-based flow control (the
 // reader grants bytes as it consumes, as SSH channels do), so a slow reader holds back only its own writer.
 // The client end makes calls; the agent end serves them and invokes the callbacks they passed.
-import { once } from "node:events";
 import type { Writable } from "node:stream";
 import { dataFrame, jsonFrame, type Encoded, type Frame, type Message, type WireError } from "./protocol";
 
@@ -183,7 +182,16 @@ export class Peer {
   /** Writes a frame and waits while the byte stream's buffer is full. */
   private async sendData(frame: Buffer): Promise<void> {
     if (this.lost || !this.out.writable) return;
-    if (!this.out.write(frame)) await Promise.race([once(this.out, "drain"), once(this.out, "close")]).catch(() => {});
+    if (this.out.write(frame)) return;
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        this.out.off("drain", done);
+        this.out.off("close", done);
+        resolve();
+      };
+      this.out.on("drain", done);
+      this.out.on("close", done);
+    });
   }
 
   private encode(value: unknown, callbacks?: Map<number, (...a: unknown[]) => unknown>): Encoded {

@@ -76,15 +76,34 @@ export class NotBerth extends Error {
 
 /** Frames read from a byte stream, in order; ends when the stream ends (a partial frame is dropped). */
 export async function* readFrames(source: Readable | AsyncIterable<Buffer>): AsyncGenerator<Frame> {
-  let buf: Buffer = Buffer.alloc(0);
+  // Chunks are joined only once a whole frame is there: a large frame arriving in small pieces costs one copy.
+  const chunks: Buffer[] = [];
+  let have = 0;
+  const take = (n: number): Buffer => {
+    const out = chunks.length === 1 || chunks[0].length >= n ? chunks[0] : Buffer.concat(chunks.splice(0, chunks.length));
+    if (out !== chunks[0]) chunks.unshift(out);
+    const head = out.subarray(0, n);
+    if (out.length === n) chunks.shift();
+    else chunks[0] = out.subarray(n);
+    have -= n;
+    return head;
+  };
+  let need = 4;
+  let len = -1;
   for await (const chunk of source as AsyncIterable<Buffer>) {
-    buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
-    while (buf.length >= 4) {
-      const len = buf.readUInt32BE(0);
-      if (len < 1 || len > MAX_FRAME) throw new NotBerth(buf.subarray(0, 200));
-      if (buf.length < 4 + len) break;
-      const body = buf.subarray(4, 4 + len);
-      buf = buf.subarray(4 + len);
+    chunks.push(chunk);
+    have += chunk.length;
+    while (have >= need) {
+      if (len < 0) {
+        const head = take(4);
+        len = head.readUInt32BE(0);
+        if (len < 1 || len > MAX_FRAME) throw new NotBerth(Buffer.concat([head, ...chunks]).subarray(0, 200));
+        need = len;
+        continue;
+      }
+      const body = take(len);
+      len = -1;
+      need = 4;
       if (body[0] === JSON_FRAME) {
         let msg: Message;
         try {
