@@ -22,7 +22,11 @@ export interface CliResult {
 }
 
 export function berth(args: string[], env: NodeJS.ProcessEnv): Promise<CliResult> {
-  const child = startBerth(args, env);
+  return collect(startBerth(args, env));
+}
+
+/** A child's exit code and whole output. */
+export function collect(child: ChildProcess): Promise<CliResult> {
   let stdout = "";
   let stderr = "";
   child.stdout!.on("data", (d) => (stdout += d));
