@@ -12,6 +12,7 @@ type Spec<F> = F extends (...args: infer A) => infer R
 export type MethodTable = { [G in keyof Runtime]: { [M in keyof Runtime[G]]: Spec<Runtime[G][M]> } };
 
 const call = { stream: false } as const;
+const stream = { stream: true } as const;
 const ca = (access: RegistryAccess | undefined) => (access?.ca !== undefined ? [slot(access, "ca", "file")] : []);
 
 export const METHODS: MethodTable = {
@@ -49,9 +50,8 @@ export const METHODS: MethodTable = {
     unpause: call,
     list: call,
     exec: call,
-    eventFiles: call,
-    logFiles: call,
-    logLines: call,
+    events: stream,
+    logs: stream,
     stats: call,
     top: call,
     copy: { ...call, files: (args) => [args[1] === "to" ? slot(args, 3, "up") : slot(args, 3, "down", args[2])] },

@@ -45,6 +45,12 @@ function fakeAgent(handler: string, helloJson = JSON.stringify(hello())): string
   return ["node", "-e", script];
 }
 
+async function collect<T>(stream: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const v of stream) out.push(v);
+  return out;
+}
+
 const header = (h: Partial<TarHeader> & { path: string }): TarHeader => ({
   type: "file", mode: 0o644, uid: 0, gid: 0, size: 0, mtime: 0, linkname: "", devmajor: 0, devminor: 0, ...h,
 });
@@ -75,7 +81,7 @@ describe("remote runtime through berth agent", () => {
     expect(run.status).toBe("running");
     let text = "";
     for (let i = 0; i < 50 && !text.includes("hello"); i++) {
-      text = (await rt.containers.logLines(C1)).map((l) => l.text).join("\n");
+      text = (await collect(rt.containers.logs(C1))).map((l) => l.text).join("\n");
       await new Promise((r) => setTimeout(r, 100));
     }
     expect(text).toContain(`hello from ${C1}`);
@@ -100,7 +106,7 @@ describe("remote runtime through berth agent", () => {
     await rt.containers.run({ name: C2, image: BUILT, command: ["sh", "-c", "cd /app && find . | sort; exec sleep 600"], stopTimeout: 1 });
     let text = "";
     for (let i = 0; i < 50 && !text.includes("b.txt"); i++) {
-      text = (await rt.containers.logLines(C2)).map((l) => l.text).join("\n");
+      text = (await collect(rt.containers.logs(C2))).map((l) => l.text).join("\n");
       await new Promise((r) => setTimeout(r, 100));
     }
     expect(text).toContain("./a.txt");
