@@ -2,6 +2,7 @@
 // updates under the running process (`runc update`). Each holds the container's cross-process lock, so the
 // supervisor never restarts a container half-way through one of them.
 import * as fs from "node:fs";
+import * as os from "node:os";
 import type { ContainerEvent, ContainerLifecycle, ContainerRuntimeSpec, ContainerStats, EventOptions, ExecOptions, LogLine, LogOptions } from "../runtime";
 import type { Paths } from "../paths";
 import { inTerminal, runStreams, type Host } from "../host/exec";
@@ -196,7 +197,9 @@ export class ContainerVerbs implements Omit<ContainerLifecycle, "commit"> {
   async stats(name: string): Promise<ContainerStats> {
     const id = await this.running(name);
     const state = await this.runc.state(id);
-    return { ...cgroupStats(`/${id}`), ...netCounters(state?.pid) };
+    const counted = cgroupStats(`/${id}`);
+    const host = { memoryLimit: counted.memoryLimit ?? os.totalmem(), onlineCpus: os.cpus().length };
+    return { ...counted, ...host, ...netCounters(state?.pid) };
   }
 
   async top(name: string, psOptions: string[] = ["-o", "pid,user,time,args"]): Promise<string> {
