@@ -13,7 +13,7 @@ import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { coveringSubnet, overlaps, parseSubnet, type Subnet } from "../../native/network/cidr";
-import { collect, stopSupervisor, type CliResult } from "./helpers";
+import { collect, inNetns, stopSupervisor, type CliResult } from "./helpers";
 
 /** The checkout (this file also runs compiled, from dist/test/host, under the bench). */
 export const REPO = (() => {
@@ -255,7 +255,8 @@ export async function makeSimHosts(count: number, options: SimHostOptions[] = []
       ].join("\n"));
       const log = path.join(home, "sshd.log");
       const startSshd = () => {
-        const child = spawn("ip", ["netns", "exec", netns, SSHD, "-D", "-f", config, "-E", log], { stdio: "ignore" });
+        // With the cgroup hierarchies mounted again (inNetns), or runc fails in every session of this host.
+        const child = spawn("ip", inNetns(netns, [SSHD, "-D", "-f", config, "-E", log]), { stdio: "ignore" });
         sshds.set(name, child);
         return child;
       };
@@ -265,9 +266,9 @@ export async function makeSimHosts(count: number, options: SimHostOptions[] = []
       const host: SimHost = {
         name, netns, address, nic, bridge: opts.bridge, root, runDir, url,
         target: { url, identityFile, sshOptions, root },
-        exec: (cmd, args, input) => spawnSync("ip", ["netns", "exec", netns, cmd, ...args], { encoding: "utf8", input }),
+        exec: (cmd, args, input) => spawnSync("ip", inNetns(netns, [cmd, ...args]), { encoding: "utf8", input }),
         berth: (args, env = {}) =>
-          collect(spawn("ip", ["netns", "exec", netns, path.join(REPO, "bin/berth"), ...args], {
+          collect(spawn("ip", inNetns(netns, [path.join(REPO, "bin/berth"), ...args]), {
             env: { ...process.env, BERTH_ROOT: root, BERTH_RUN: runDir, ...env }, detached: true, stdio: ["ignore", "pipe", "pipe"],
           })),
         ssh: (command, o = {}) => {
