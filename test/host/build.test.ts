@@ -409,9 +409,12 @@ describe("builder", () => {
           "RUN --network=none sh -c 'if wget -q -T 2 -O /x http://198.51.100.2:8080/pkg.txt; then exit 1; fi; grep -c : /proc/net/dev > /none'",
         ].join("\n"),
       });
-      // What a build killed midway left (its process gone): an address on the default network and a namespace.
-      await bridges.ipam(await bridges.ensureDefault()).allocate("#build-999999999-dead01");
-      ip("netns add berth-build-dead01");
+      // What builds killed midway left (their process gone): an address on the default network and a namespace —
+      // as an older berth named them, and as one whose pid this process has now (another start time) did.
+      for (const [owner, id] of [["#build-999999999-dead01", "dead01"], [`#build-${process.pid}.1-dead02`, "dead02"]]) {
+        await bridges.ipam(await bridges.ensureDefault()).allocate(owner);
+        ip(`netns add berth-build-${id}`);
+      }
       const { info } = await netBuilder.build({ context: ctx, tags: ["net:1"] });
       expect(readInImage(info.layers, "got")).toBe("a package");
       expect(readInImage(info.layers, "none")).toBe("1\n");
@@ -425,7 +428,7 @@ describe("builder", () => {
       expect(fs.existsSync(store.paths.network("bridge").record)).toBe(false);
     } finally {
       server?.kill();
-      spawnSync("ip", ["netns", "del", "berth-build-dead01"]);
+      for (const id of ["dead01", "dead02"]) spawnSync("ip", ["netns", "del", `berth-build-${id}`]);
       execFileSync("ip", ["link", "del", "btbldh"], { stdio: "ignore" });
       ip(`netns del ${ns}`);
     }
