@@ -190,8 +190,14 @@ export class ContainerVerbs implements Omit<ContainerLifecycle, "commit"> {
   }
 
   logs(name: string, opts?: LogOptions): AsyncIterableIterator<LogLine> {
-    // The container is looked up when the stream is first read: an unknown name fails that read.
-    return readLogs(this.paths.container(name).log, opts, () => this.record(name));
+    // The container is looked up when the stream is first read: an unknown name fails that read. Following ends
+    // when the process running now exits (a restart included), as Docker's does.
+    return readLogs(this.paths.container(name).log, opts, async () => {
+      await this.record(name);
+      const state = await this.runc.state(runcId(name));
+      const pid = state && state.status !== "stopped" && !processExited(state.pid) ? state.pid : undefined;
+      return () => pid !== undefined && !processExited(pid);
+    });
   }
 
   async stats(name: string): Promise<ContainerStats> {

@@ -336,9 +336,16 @@ export function runtimeSuite(name: string, makeRuntime: () => Promise<RuntimeUnd
         expect(await rt.containers.inspect(C)).toMatchObject({ status: "stopped", state: { exitCode: 0 } });
         await rt.containers.start(C);
         expect((await rt.containers.inspect(C))?.status).toBe("running");
+        // The supervisor notes the start within a tick; a kill before that would go unseen by it.
+        await firstOf(rt.containers.events({ since, filters: { container: [C], event: ["start"] } }), () => true, 10_000, "the start event");
+        // Following ends when the container stops, as `docker logs -f` does; its last words are still there.
+        const followed = collect(rt.containers.logs(C, { follow: true, tail: 0 }));
+        await exec(C, ["sh", "-c", "printf 'last words' > /proc/1/fd/1"]);
         const died = firstOf(rt.containers.events({ filters: { container: [C], event: ["die"] } }), () => true, 15_000, "the die event");
         await rt.containers.kill(C, "KILL");
         expect((await died).attributes.exitCode).toBe("137");
+        const ended = await Promise.race([followed, new Promise<undefined>((r) => setTimeout(r, 5000))]);
+        expect(ended?.map((l) => l.text)).toEqual(["last words"]);
         const killed = await eventually("the killed container's exit", async () => {
           const i = await rt.containers.inspect(C);
           return i?.status === "stopped" && i.state?.exitCode !== undefined ? i : undefined;
