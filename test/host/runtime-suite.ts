@@ -145,6 +145,57 @@ export function runtimeSuite(name: string, makeRuntime: () => Promise<RuntimeUnd
       });
     });
 
+    describe("builds and registries", () => {
+      it("builds from a context on the caller's side, with progress through the callback and the cache", async () => {
+        const ctx = path.join(tmp, "ctx");
+        fs.mkdirSync(ctx);
+        fs.writeFileSync(path.join(ctx, "hello.txt"), "built\n");
+        fs.writeFileSync(path.join(ctx, "Dockerfile"), `FROM ${IMAGE}\nCOPY hello.txt /hello.txt\nENV BUILT=yes\n`);
+        const ref = `${n("built")}:1`;
+        made.images.push(ref);
+        const lines: string[] = [];
+        const first = await rt.images.build({ ref, context: ctx, log: (l) => lines.push(l) });
+        expect(first.ran).toHaveLength(1);
+        expect(first.info.layers).toHaveLength(2);
+        expect(first.info.config.env).toContain("BUILT=yes");
+        expect(lines.join("\n")).toMatch(/COPY hello.txt/);
+        const again = await rt.images.build({ ref, context: ctx });
+        expect(again).toMatchObject({ ran: [], info: { id: first.info.id } });
+        expect(again.cached).toHaveLength(1);
+        await rt.images.remove(ref);
+        expect((await rt.images.pruneBuildCache({ all: true })).reclaimedBytes).toBeGreaterThanOrEqual(0);
+      });
+
+      it("runs a registry, pushes to it, resolves and pulls from it", async () => {
+        const reg = n("reg");
+        const storage = (await rt.volumes.create({ name: n("regdata") })).mountpoint;
+        let endpoint = "";
+        try {
+          for (let attempt = 0; !endpoint; attempt++) {
+            const port = 20_000 + (randomBytes(2).readUInt16BE() % 40_000);
+            const info = await rt.registries.ensure({ name: reg, address: "127.0.0.1", port, storage }).catch((e: Error) => {
+              if (attempt < 3 && /already in use/.test(e.message)) return undefined;
+              throw e;
+            });
+            if (info) endpoint = info.endpoint;
+          }
+          expect(await rt.registries.inspect(reg)).toMatchObject({ name: reg, status: "running", endpoint });
+          const remote = `${endpoint}/bt${tag}/img:1`;
+          const pushed = await rt.images.push(IMAGE, remote);
+          expect(pushed).toMatch(/@sha256:[0-9a-f]{64}$/);
+          expect(await rt.images.resolve(remote)).toBe(pushed.slice(pushed.indexOf("@") + 1));
+          const local = `${n("pulled")}:1`;
+          made.images.push(local);
+          expect((await rt.images.pull(remote, undefined, local)).id).toBe((await rt.images.inspect(IMAGE))!.id);
+          await rt.images.remove(local);
+        } finally {
+          await rt.registries.remove(reg);
+          await rt.volumes.remove(n("regdata"));
+        }
+        expect((await rt.registries.inspect(reg))?.status ?? "stopped").toBe("stopped");
+      });
+    });
+
     describe("volumes and networks", () => {
       it("makes, inspects, lists and removes a volume", async () => {
         const v = n("v2");
