@@ -81,7 +81,7 @@ export function runtimeSuite(name: string, makeRuntime: () => Promise<RuntimeUnd
       rt = under.runtime;
       made.images.push(IMAGE);
       await rt.images.importRootfs({ ref: IMAGE, tarball: path.join(tmp, "rootfs.tar"), config: { cmd: ["sh"], env: ["PATH=/bin"] } });
-    }, 60_000);
+    });
 
     afterAll(async () => {
       if (rt) {
@@ -92,7 +92,7 @@ export function runtimeSuite(name: string, makeRuntime: () => Promise<RuntimeUnd
       }
       await under?.cleanup();
       fs.rmSync(tmp, { recursive: true, force: true });
-    }, 60_000);
+    });
 
     /** A container that logs to stdout and stderr, then waits; TERM ends it at once. */
     async function run(what: string, extra: Partial<ContainerSpec> = {}) {
@@ -236,7 +236,7 @@ export function runtimeSuite(name: string, makeRuntime: () => Promise<RuntimeUnd
           ports: [{ hostIp: "127.0.0.1", hostPort: 0, containerPort: 80, protocol: "tcp" }],
         });
         port = info.ports![0].hostPort;
-      }, 30_000);
+      });
 
       it("runs it: inspect shows it running on its network, with its published port", async () => {
         const info = (await rt.containers.inspect(C))!;
