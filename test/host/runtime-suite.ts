@@ -86,8 +86,9 @@ export function runtimeSuite(name: string, makeRuntime: () => Promise<RuntimeUnd
     afterAll(async () => {
       if (rt) {
         for (const c of made.containers) await rt.containers.remove(c, { graceSeconds: 0 }).catch(() => undefined);
+        await rt.registries.remove(n("reg")).catch(() => undefined);
         await rt.networks.remove(NET).catch(() => undefined);
-        await rt.volumes.remove(VOL).catch(() => undefined);
+        for (const v of [VOL, n("v2"), n("regdata")]) await rt.volumes.remove(v).catch(() => undefined);
         for (const i of made.images) await rt.images.remove(i).catch(() => undefined);
       }
       await under?.cleanup();
