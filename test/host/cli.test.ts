@@ -229,6 +229,18 @@ describe("a deployed stack's objects", () => {
     expect((await scoped("stats", "--no-stream", "--format", "{{.MemPerc}}", "web")).stdout.trim()).toMatch(/^\d+\.\d\d%$/);
   });
 
+  it("preview --refresh writes nothing, not even an owner record; refresh writes it back", async () => {
+    const owner = path.join(root, "owners", "volume", `${prefix}-data`);
+    const urn = fs.readFileSync(owner, "utf8");
+    fs.rmSync(owner);
+    const preview = await berth(["preview", PROGRAM, "--stack", stack, "--refresh"], env);
+    expect(preview.code, preview.stdout + preview.stderr).toBe(0);
+    expect(fs.existsSync(owner)).toBe(false);
+    const refresh = await berth(["refresh", PROGRAM, "--stack", stack, "--yes"], env);
+    expect(refresh.code, refresh.stdout + refresh.stderr).toBe(0);
+    expect(fs.readFileSync(owner, "utf8")).toBe(urn);
+  });
+
   it("guards what the stack owns: rm, network rm, volume rm, rmi and the prunes leave it unless --force", async () => {
     expect((await scoped("stop", "-t", "1", "web")).stdout.trim()).toBe("web");
     const rm = await scoped("rm", "web");
