@@ -153,10 +153,11 @@ class Connection {
       stderr = (stderr + b.toString()).slice(-STDERR_KEPT);
     });
     child.stdin!.on("error", () => {});
+    let spawnError: Error | undefined;
     const exited = new Promise<[number | null, string | null]>((resolve) => {
       child.on("error", (e) => {
-        stderr += `\n${e.message}`;
-        resolve([127, null]);
+        spawnError = e;
+        resolve([null, null]);
       });
       child.on("close", (code, signal) => resolve([code, signal]));
     });
@@ -164,6 +165,9 @@ class Connection {
     const frames = readFrames(child.stdout!)[Symbol.asyncIterator]();
     const failed = async (): Promise<never> => {
       const [code, signal] = await exited;
+      if (spawnError) {
+        throw new RemoteError(t.url, "unreachable", `cannot run ${argv[0]} to reach ${t.url}: ${spawnError.message} (berth uses OpenSSH's client: apt-get install openssh-client)`);
+      }
       throw connectError(t, code, signal, stderr);
     };
     return (async () => {
