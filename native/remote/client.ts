@@ -302,7 +302,7 @@ export function remoteRuntime(target: RemoteTarget): RemoteRuntime {
   const conn = new Connection(target);
   const runtime = runtimeOf((m, args) => (m.stream ? conn.stream(m, args) : conn.call(m, args)));
   return Object.defineProperties(runtime, {
-    host: { value: target.url, enumerable: true },
-    close: { value: () => conn.close() },
+    host: { value: target.url, enumerable: true, configurable: true },
+    close: { value: () => conn.close(), configurable: true },
   }) as RemoteRuntime;
 }

@@ -8,12 +8,12 @@ import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { remoteRuntime, RemoteError, type RemoteRuntime, type RemoteTarget } from "../../native/remote/client";
 import { Peer } from "../../native/remote/peer";
 import { hello, jsonFrame, readFrames } from "../../native/remote/protocol";
 import { readTar, writeTar, type TarHeader } from "../../native/image/tar";
-import { ensureQuickstartRootfs, QUICKSTART, REPO, stopSupervisor } from "./helpers";
+import { ensureQuickstartRootfs, freePort, QUICKSTART, REPO, stopSupervisor } from "./helpers";
 
 const tag = randomBytes(3).toString("hex");
 const IMAGE = `tr${tag}-base:1`;
@@ -139,6 +139,31 @@ describe("remote runtime through berth agent", () => {
     // As a new name when the destination does not exist, as docker cp does.
     await rt.containers.copy(C1, "from", "/tmp/files/d/x.txt", path.join(tmp, "single.txt"));
     expect(fs.readFileSync(path.join(tmp, "single.txt"), "utf8")).toBe("x\n");
+  }, 60_000);
+
+  it("a TLS registry from local certificate files (kept on the remote, 0600) and a push trusting a local CA", async () => {
+    const [cert, key] = [path.join(tmp, "cert.pem"), path.join(tmp, "key.pem")];
+    execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", cert], { stdio: "ignore" });
+    const port = await freePort();
+    const storage = (await rt.volumes.create({ name: `tr${tag}reg` })).mountpoint;
+    const name = `tr${tag}reg`;
+    try {
+      const info = await rt.registries.ensure({ name, address: "127.0.0.1", port, storage, tls: { certificate: cert, key } });
+      expect(info.url).toBe(`https://127.0.0.1:${port}`);
+      // The runtime got copies under the remote's root, never the caller's paths; the same files again change nothing.
+      const tls = info.spec!.tls!;
+      for (const f of [tls.certificate, tls.key]) {
+        expect(f.startsWith(path.join(root, "remote", "files") + "/")).toBe(true);
+        expect(fs.statSync(f).mode & 0o777).toBe(0o600);
+      }
+      expect((await rt.registries.ensure({ name, address: "127.0.0.1", port, storage, tls: { certificate: cert, key } })).pid).toBe(info.pid);
+      const target = `127.0.0.1:${port}/app:1`;
+      await expect(rt.images.push(IMAGE, target)).rejects.toThrow("its TLS certificate is not trusted");
+      expect(await rt.images.push(IMAGE, target, { ca: cert })).toMatch(new RegExp(`^127.0.0.1:${port}/app@sha256:`));
+    } finally {
+      await rt.registries.remove(name);
+      await rt.volumes.remove(`tr${tag}reg`);
+    }
   }, 60_000);
 
   it("a hostile download (a tar climbing out, or writing through its own symlink) is refused and writes nothing outside", async () => {
