@@ -230,7 +230,7 @@ describe("remote runtime through berth agent", () => {
     await victim.close();
   }, 60_000);
 
-  it("berth missing, a too old agent, a shell that prints at login: one error each, naming the host and the fix", async () => {
+  it("berth missing, a too old agent, a shell that prints at login, no ssh here: one error each, naming the host and the fix", async () => {
     const missing = remoteRuntime(target({ command: ["sh", "-c", "exec berth-not-installed-here agent"] }));
     const e1 = (await missing.volumes.list().catch((e: unknown) => e)) as RemoteError;
     expect([e1.reason, e1.message]).toEqual(["missing", expect.stringMatching(/berth is not installed on ssh:\/\/root@test-host .*README "Many hosts"/)]);
@@ -244,6 +244,10 @@ describe("remote runtime through berth agent", () => {
     const e3 = (await noisy.volumes.list().catch((e: unknown) => e)) as RemoteError;
     expect(e3.reason).toBe("protocol");
     expect(e3.message).toMatch(/did not answer as a berth agent: it printed "Welcome to your server/);
+
+    const noSsh = remoteRuntime(target({ command: ["/nonexistent/ssh"] }));
+    const e5 = (await noSsh.volumes.list().catch((e: unknown) => e)) as RemoteError;
+    expect([e5.reason, e5.message]).toEqual(["unreachable", expect.stringMatching(/^cannot run \/nonexistent\/ssh to reach ssh:\/\/root@test-host: .*openssh-client/)]);
 
     const oldBerth = remoteRuntime(target({ command: ["sh", "-c", `echo 'error: unknown command "agent" for "berth"' >&2; exit 2`] }));
     const e4 = (await oldBerth.volumes.list().catch((e: unknown) => e)) as RemoteError;
