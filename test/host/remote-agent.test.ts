@@ -257,7 +257,7 @@ describe("remote runtime through berth agent", () => {
     expect([e4.reason, e4.message]).toEqual(["version", expect.stringMatching(/too old to serve as an agent/)]);
   }, 30_000);
 
-  it("close() ends the agent; a call after it connects again", async () => {
+  it("close() ends the agent; a call after it connects again; a connection never closed holds no process up", async () => {
     const r = remoteRuntime(target());
     await r.volumes.list();
     const pid = Number(fs.readFileSync(starts, "utf8").trim().split("\n").pop());
@@ -265,5 +265,9 @@ describe("remote runtime through berth agent", () => {
     expect(fs.existsSync(`/proc/${pid}`)).toBe(false);
     await r.volumes.list();
     await r.close();
+    // Idle, an unclosed connection does not keep its process alive (the agent then sees its input end).
+    const script = `const {remoteRuntime}=require(${JSON.stringify(path.join(REPO, "dist/native/remote/client.js"))});` +
+      `remoteRuntime({url:"ssh://t",command:${JSON.stringify(agentCommand())}}).volumes.list().then((v)=>console.log(JSON.stringify(v)));`;
+    expect(execFileSync("node", ["-e", script], { encoding: "utf8", timeout: 20_000 }).trim()).toBe("[]");
   }, 30_000);
 });
