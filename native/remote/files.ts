@@ -73,6 +73,8 @@ export async function sendFiles(slots: FileSlot[]): Promise<string[]> {
   const downloads: string[] = [];
   for (const s of slots) {
     const value = get(s);
+    // A download is made by the agent whatever is here: the two ends must count the same downloads.
+    if (s.kind === "down" && typeof value !== "string") throw new Error(`a path to write to is required, got ${JSON.stringify(value)}`);
     if (typeof value !== "string") continue;
     const local = path.resolve(value);
     switch (s.kind) {
