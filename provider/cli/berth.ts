@@ -197,8 +197,15 @@ async function deployCommand(flags: Flags, args: string[]): Promise<number> {
   const started = Date.now();
   const steps = progress(flags);
   const ctx = commands.openStack(flags.dir, flags.stack, runtimeFor, { backend: flags.backend, scope: scopeOf(flags), onStepStart: steps.start });
-  const heading = (verb: string) => console.log(`${verb} (${ctx.project.name}/${flags.stack}):\n`);
+  try {
+    return await deployOn(ctx, flags, args, steps, started);
+  } finally {
+    await ctx.close();
+  }
+}
 
+async function deployOn(ctx: commands.StackContext, flags: Flags, args: string[], steps: ReturnType<typeof progress>, started: number): Promise<number> {
+  const heading = (verb: string) => console.log(`${verb} (${ctx.project.name}/${flags.stack}):\n`);
   switch (flags.command) {
     case "preview": {
       const outcome = await commands.preview(ctx);
