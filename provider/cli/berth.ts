@@ -21,6 +21,7 @@ import { imageCommands } from "./images";
 import { networkCommands, volumeCommands } from "./objects";
 import { systemCommands } from "./system";
 import { buildCommands } from "./build";
+import { hostCommand } from "./host";
 
 export interface Flags {
   command: string;
@@ -327,6 +328,7 @@ const COMMANDS: Command[] = [
   ...DEPLOY_COMMANDS,
   ...STACK_COMMANDS,
   ...HOST_COMMANDS,
+  hostCommand,
   version,
 ];
 
@@ -402,7 +404,7 @@ async function dispatch(words: string[]): Promise<number> {
   const parsed = parseCommand(cmd, rest);
   if (on(parsed, "help")) return print(helpOf(cmd));
   // Another machine's agent runs as its ssh user there; this machine is not touched.
-  if (!STACK_COMMANDS.includes(cmd) && cmd !== version && !(HOST_COMMANDS.has(cmd) && dayTwoConfig().host)) {
+  if (!STACK_COMMANDS.includes(cmd) && cmd !== version && cmd !== hostCommand && !(HOST_COMMANDS.has(cmd) && dayTwoConfig().host)) {
     const refused = needsRoot();
     if (refused !== undefined) return refused;
   }
