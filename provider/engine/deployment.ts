@@ -265,9 +265,16 @@ export class DeploymentRun {
     const imported = !old && goal.importId ? await this.readImport(provider, urn, label, goal) : undefined;
     old ??= imported;
     const news = ignoreChanges(goal.inputs, old?.inputs, goal.ignoreChanges ?? []);
+    // Moved to another host or root (its provider's DiffConfig says replace): a new object there, checked as one
+    // from the start (the old inputs describe the other host). Deleted first when it stays on this machine, whose
+    // host ports and interface names it holds; made first on another machine.
+    const moved = !imported && this.providerMoved(old?.provider, providerRef);
+    const sameMachine = moved && targetOf(this.instanceOf(old!.provider).config).machine === scope.machine;
     // The seed is the URN for a first create and the URN plus the old id for a replacement: stable between a
     // preview and its update, and never the old object's name again.
-    const checked = await provider.check({ urn, name: goal.name, olds: old?.inputs, news, randomSeed: urn, declared: this.declared(scope) });
+    const checked = moved
+      ? await provider.check({ urn, name: goal.name, news, randomSeed: `${urn}\n${old!.id}`, declared: this.declared(scope), replacing: sameMachine ? old!.inputs : undefined })
+      : await provider.check({ urn, name: goal.name, olds: old?.inputs, news, randomSeed: urn, declared: this.declared(scope) });
     this.refuseFailures(urn, label, checked.failures);
     for (const path of plaintextPasswords(goal.inputs)) {
       const message = `${label}: ${path} is not a secret; pass it with pulumi.secret(...) or from \`berth config set --secret\`, so that it is encrypted wherever it is kept`;
@@ -275,11 +282,8 @@ export class DeploymentRun {
     }
     // What an imported object cannot report of itself (write-only fields) is taken from the program.
     if (imported) old = { ...imported, inputs: { ...checked.inputs, ...imported.inputs } };
-    // Moved to another host or root: made there, deleted where it was (delete first when it stays on this machine,
-    // whose ports it holds).
-    const moved = !imported && this.providerMoved(old?.provider, providerRef);
     const providerDiff = moved
-      ? { changes: true, diffs: [], replaces: ["provider"], deleteBeforeReplace: targetOf(this.instanceOf(old!.provider).config).machine === scope.machine, detailedDiff: {} }
+      ? { changes: true, diffs: [], replaces: ["provider"], deleteBeforeReplace: sameMachine, detailedDiff: {} }
       : old
         ? await provider.diff({ urn, id: old.id ?? "", oldInputs: old.inputs, oldOutputs: old.outputs, news: checked.inputs })
         : undefined;
@@ -297,10 +301,10 @@ export class DeploymentRun {
     const dependents = decision.op === "replace" && decision.deleteBeforeReplace ? await this.dependentReplacements(urn) : [];
     this.refuseDependentReplacements(urn, dependents);
     let inputs = checked.inputs;
-    if (decision.op === "replace") {
+    if (decision.op === "replace" && !moved) {
       // A replacement is a new object: check again without the old inputs, so it gets fresh defaults (autonames).
       const randomSeed = `${urn}\n${old!.id}`;
-      const fresh = await provider.check({ urn, name: goal.name, news, randomSeed, declared: this.declared(scope), replacing: moved ? undefined : old!.inputs });
+      const fresh = await provider.check({ urn, name: goal.name, news, randomSeed, declared: this.declared(scope), replacing: old!.inputs });
       this.refuseFailures(urn, label, fresh.failures);
       inputs = fresh.inputs;
     }
