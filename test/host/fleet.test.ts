@@ -144,13 +144,30 @@ describe.skipIf(!PULUMI)(`the same program under the Pulumi CLI${PULUMI ? "" : "
     try {
       expect((await pulumi("stack", "init", "--secrets-provider", "passphrase")).code).toBe(0);
       const psubnets = { subnetA: `10.${octet}.63.0/24`, subnetB: `10.${octet}.64.0/24` };
-      const lines = Object.entries({ tarball, root2: proots.b, portA: pports.a, portB: pports.b, ...psubnets }).map(([k, v]) => `  fleet:${k}: "${v}"`);
-      fs.writeFileSync(pconfig, `config:\n  berth:root: ${proots.a}\n${lines.join("\n")}\n`);
+      const configure = (c: Record<string, string | number> = {}) => {
+        const lines = Object.entries({ tarball, root2: proots.b, portA: pports.a, portB: pports.b, ...psubnets, ...c }).map(([k, v]) => `  fleet:${k}: "${v}"`);
+        fs.writeFileSync(pconfig, `config:\n  berth:root: ${proots.a}\n${lines.join("\n")}\n`);
+      };
+      configure();
       const up = await pulumi("up", "--yes", "--skip-preview");
       expect(up.code, up.stdout + up.stderr).toBe(0);
       const outs = JSON.parse((await pulumi("stack", "output", "--json")).stdout) as { web: string; web2: string };
       expect([await running(proots.a, outs.web), await running(proots.b, outs.web2)]).toEqual([true, true]);
       expect(await answers(pports.b)).toBe("web2");
+      // DiffConfig: another root replaces h2 and what it manages; the default provider's resources stay.
+      configure({ root2: path.join(pscratch, "rc"), portB: await freePort() });
+      // (Pulumi checks a moved resource with its old inputs first, on the new root, and stops at the first refusal;
+      // on this one machine the old root's network still holds its bridge name, which that check may refuse.)
+      const moved = await pulumi("preview");
+      expect(moved.stdout).toMatch(/\+-\s+(└─ |├─ )?pulumi:providers:berth\s+h2\s+replace\s+\[diff: ~root\]/);
+      expect(moved.stdout).toMatch(/\+-\s+(└─ |├─ )?berth:index:(Image|Network)\s+web2-(base|net)\s+replace\s+\[diff: ~provider\]|web2-net.*bridge bt\w+ already exists on this host/);
+      expect(moved.stdout).not.toMatch(/berth:index:(Container|Image)\s+web(-base)?\s+replace/);
+      // CheckConfig refuses a bad host naming the field.
+      configure({ host2: "tcp://10.0.0.1:2375" });
+      const refused = await pulumi("preview");
+      expect(refused.code).not.toBe(0);
+      expect(refused.stdout + refused.stderr).toMatch(/host.*berth reaches another machine over SSH only/);
+      configure();
       const destroy = await pulumi("destroy", "--yes", "--skip-preview");
       expect(destroy.code, destroy.stdout + destroy.stderr).toBe(0);
       expect(await createNativeRuntime({ root: proots.b }).containers.list()).toEqual([]);
