@@ -5,6 +5,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { createNativeRuntime } from "../native";
 import type { Runtime } from "../native/runtime";
+import { remoteRuntime } from "../native/remote/client";
 import { parseSshUrl } from "../sdk/schema";
 import type { ProviderConfig } from "./resources";
 
@@ -31,18 +32,6 @@ export function openRuntime(config: ProviderConfig): HostRuntime {
     sshOptions: config.sshOptions,
     root: config.root,
   });
-}
-
-/**
- * Until native/remote lands: the remote runtime's contract (BRIEF contract 3), refusing every call with the
- * reason. Replaced by native/remote's remoteRuntime when it merges.
- */
-function remoteRuntime(target: { url: string; identityFile?: string; sshOptions?: string[]; root?: string }): HostRuntime {
-  const refuse = (): never => {
-    throw new Error(`${target.url}: this berth cannot reach other machines yet (native/remote is not in this build)`);
-  };
-  const part = new Proxy({}, { get: () => refuse });
-  return { images: part, system: part, networks: part, volumes: part, containers: part, registries: part, owners: part, host: target.url, close: async () => undefined } as HostRuntime;
 }
 
 /**
