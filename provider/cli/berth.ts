@@ -5,7 +5,7 @@
 import * as fs from "node:fs";
 import * as readline from "node:readline/promises";
 import type { Runtime } from "../../native/runtime";
-import { checkProviderConfig, type ProviderConfig } from "../resources";
+import type { ProviderConfig } from "../resources";
 import { openRuntime, type HostRuntime } from "../runtimes";
 import * as commands from "../engine/commands";
 import { hasChanges, paint, show, planJson, propertyLines, renderDiagnostics, renderPlan, renderSummary, shownSteps, stepLine } from "../engine/display";
@@ -21,7 +21,7 @@ import { imageCommands } from "./images";
 import { networkCommands, volumeCommands } from "./objects";
 import { systemCommands } from "./system";
 import { buildCommands } from "./build";
-import { hostCommand } from "./host";
+import { hostCommand, sshConfig } from "./host";
 import { serveAgent } from "../../native/remote/agent";
 
 export interface Flags {
@@ -287,10 +287,7 @@ const hostRuntime = (): Runtime => (runtime ??= openRuntime(dayTwoConfig()));
 function dayTwoConfig(): ProviderConfig {
   const host = dayTwoHost ?? (process.env.BERTH_HOST || undefined);
   if (host === undefined) return {};
-  const { config, failures } = checkProviderConfig({ host });
-  const from = dayTwoHost === undefined ? "BERTH_HOST" : "--host";
-  if (failures.length > 0) throw new UsageError(`${from} ${host}: ${failures[0].reason}`, "");
-  return config;
+  return sshConfig(host, dayTwoHost === undefined ? "BERTH_HOST" : "--host");
 }
 
 const HOST_FLAG: FlagSpec = { name: "host", short: "H", value: "ssh://[user@]host[:port]", help: "act on that machine over SSH (default $BERTH_HOST, else this one)" };

@@ -24,14 +24,8 @@ export function withBuildProgress(rt: Runtime, log: (line: string) => void): Run
   const images = Object.assign(Object.create(rt.images) as Runtime["images"], {
     build: (req: Parameters<Runtime["images"]["build"]>[0]) => rt.images.build({ log: (l: string) => log(`${req.ref} ${l}`), ...req }),
   });
-  // A proxy, not a copy: a remote runtime's other members (close, host) stay its own.
-  return new Proxy(rt, {
-    get(target, key) {
-      if (key === "images") return images;
-      const value: unknown = Reflect.get(target, key, target);
-      return typeof value === "function" ? value.bind(target) : value;
-    },
-  });
+  // Inheriting, not copying: a remote runtime's other members (close, host: not enumerable) stay reachable.
+  return Object.defineProperty(Object.create(rt), "images", { value: images, enumerable: true }) as Runtime;
 }
 
 /** Docker's --secret: id=ID with src=FILE (the default: a file named like the id) or env=VAR. */

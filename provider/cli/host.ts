@@ -2,7 +2,7 @@
 // connection (reachable, host key known, signed in), berth there and its protocol, then what its agent reports of
 // the host (root, tools, kernel). Changes nothing.
 import type { HostCheck } from "../../native/runtime";
-import { checkProviderConfig } from "../resources";
+import { checkProviderConfig, type ProviderConfig } from "../resources";
 import { openRuntime, THIS_MACHINE } from "../runtimes";
 import { list, str, UsageError, type Command } from "./args";
 
@@ -25,6 +25,25 @@ function lines(checks: HostCheck[]): string[] {
   return checks.map((c) => `  ${MARK[c.level]}  ${c.name.padEnd(width)}  ${c.detail}${c.fix ? `\n        ${" ".repeat(width)}  fix: ${c.fix}` : ""}`);
 }
 
+/**
+ * Another machine as the CLI reaches it: the address, and the key and ssh options from the flags given, else from
+ * $BERTH_IDENTITY_FILE and $BERTH_SSH_OPTIONS (a JSON list, or one option) — the stack config keys' names — else
+ * what ~/.ssh/config says.
+ */
+function checkSsh(given: { host: string; identityFile?: string; sshOptions?: string[] }) {
+  const identityFile = given.identityFile ?? (process.env.BERTH_IDENTITY_FILE || undefined);
+  const sshOptions = given.sshOptions ?? (process.env.BERTH_SSH_OPTIONS || undefined);
+  const inputs = { host: given.host, ...(identityFile ? { identityFile } : {}), ...(sshOptions ? { sshOptions } : {}) };
+  return checkProviderConfig(inputs);
+}
+
+/** The configuration of a day-2 command's `--host`/$BERTH_HOST (`from` names where it came from); a bad one is a usage error. */
+export function sshConfig(host: string, from: string): ProviderConfig {
+  const { config, failures } = checkSsh({ host });
+  if (failures.length > 0) throw new UsageError(`${from} ${host}: ${failures.map((f) => (f.property === "host" ? f.reason : `${f.property}: ${f.reason}`)).join("; ")}`, "");
+  return config;
+}
+
 export const hostCommand: Command = {
   name: "host check",
   usage: "[ssh://[user@]host[:port]]",
@@ -36,9 +55,10 @@ export const hostCommand: Command = {
   async run(p) {
     if (p.args.length > 1) throw new UsageError(`host check takes one address, got ${p.args.length}`, "See 'berth host check --help'.");
     const host = p.args[0] ?? (process.env.BERTH_HOST || undefined);
-    const inputs = { host, identityFile: str(p, "identity-file"), sshOptions: list(p, "ssh-option").length > 0 ? list(p, "ssh-option") : undefined };
-    const { config, failures } = checkProviderConfig(Object.fromEntries(Object.entries(inputs).filter(([, v]) => v !== undefined)));
+    const options = list(p, "ssh-option");
+    const inputs = { host, identityFile: str(p, "identity-file"), sshOptions: options.length > 0 ? options : undefined };
     console.log(host ?? THIS_MACHINE);
+    const { config, failures } = host ? checkSsh(inputs) : { config: {}, failures: [] };
     if (failures.length > 0) {
       for (const f of failures) console.log(`  FAIL  ${f.property === "host" ? "address" : f.property}  ${f.reason}`);
       return 1;
