@@ -51,9 +51,24 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
 fi
 
-command -v node >/dev/null 2>&1 || { echo "setup: Node.js 20 or newer is needed (node not found)" >&2; exit 1; }
-major=$(node -p 'process.versions.node.split(".")[0]')
-[ "$major" -ge 20 ] || { echo "setup: Node.js 20 or newer is needed (found $(node --version))" >&2; exit 1; }
+# Node.js 20 or newer. Debian 12's own is 18: a newer one comes from the npm registry's node-linux-<arch> package,
+# fetched with Debian's npm, and is linked as /usr/local/bin/node (ahead of /usr/bin on root's PATH).
+node_major() { if command -v node >/dev/null 2>&1; then node -p 'process.versions.node.split(".")[0]'; else echo 0; fi; }
+if [ "$(node_major)" -lt 20 ]; then
+  [ "$(id -u)" = 0 ] || { echo "setup: Node.js 20 or newer is needed; run this as root to install it" >&2; exit 1; }
+  case $(uname -m) in x86_64) arch=x64 ;; aarch64) arch=arm64 ;; *) echo "setup: no Node.js package for $(uname -m)" >&2; exit 1 ;; esac
+  if ! command -v npm >/dev/null 2>&1; then
+    echo "setup: installing nodejs npm (to fetch Node.js 20)" >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null ||
+      { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null; }
+  fi
+  echo "setup: installing Node.js 20 from the npm registry (node-linux-$arch)" >&2
+  npm install --prefix /usr/local/lib/berth-node --no-save --no-audit --no-fund --loglevel=error "node-linux-$arch@20" >/dev/null
+  mkdir -p /usr/local/bin
+  ln -sf "/usr/local/lib/berth-node/node_modules/node-linux-$arch/bin/node" /usr/local/bin/node
+  hash -r
+  [ "$(node_major)" -ge 20 ] || { echo "setup: Node.js 20 or newer is needed (found $(node --version)); is /usr/local/bin on PATH?" >&2; exit 1; }
+fi
 
 # npm packages: install when node_modules is missing or older than the lock file.
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then

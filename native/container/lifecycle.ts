@@ -1,11 +1,10 @@
 // The day-2 verbs on an existing container: stop, start, kill, pause, unpause, and limit / restart policy
 // updates under the running process (`runc update`). Each holds the container's cross-process lock, so the
 // supervisor never restarts a container half-way through one of them.
-import { spawn } from "node:child_process";
 import * as fs from "node:fs";
-import type { ContainerLifecycle, ContainerRuntimeSpec, ContainerStats, ExecOptions, LogLine } from "../runtime";
+import type { ContainerEvent, ContainerLifecycle, ContainerRuntimeSpec, ContainerStats, EventOptions, ExecOptions, LogLine, LogOptions } from "../runtime";
 import type { Paths } from "../paths";
-import type { Host } from "../host/exec";
+import { inTerminal, runStreams, type Host } from "../host/exec";
 import { processExited } from "../host/probe";
 import { checkName, runcId } from "../names";
 import { readJson, writeJson } from "../json-file";
@@ -19,8 +18,8 @@ import type { FullOciSpec } from "./options";
 import { cgroupStats } from "../supervise/cgroup";
 import { rootfsChanges } from "./changes";
 import { copyFiles } from "./copy";
-import { appendEvent, eventsFile } from "../supervise/events";
-import { readLogLines } from "../supervise/logs";
+import { appendEvent, readEvents } from "../supervise/events";
+import { readLogs } from "../supervise/logs";
 import { resolveUser } from "./user";
 
 export const DEFAULT_GRACE_SECONDS = 10;
@@ -82,6 +81,11 @@ function netCounters(pid: number | undefined): { netRx: number; netTx: number } 
     netTx += f[8];
   }
   return { netRx, netTx };
+}
+
+/** A stream that never yields (its end comes from the reader's return()). */
+async function* silence(): AsyncGenerator<Uint8Array> {
+  await new Promise(() => {});
 }
 
 export const signalName = (s: string): string => s.toUpperCase().replace(/^SIG/, "");
@@ -165,35 +169,28 @@ export class ContainerVerbs implements Omit<ContainerLifecycle, "commit"> {
   async exec(name: string, command: string[], opts: ExecOptions = {}): Promise<number> {
     await this.running(name);
     const args = ["exec"];
-    if (opts.tty) args.push("--tty");
     if (opts.detach) args.push("--detach");
-    for (const e of opts.env ?? []) args.push("--env", e.includes("=") ? e : `${e}=${process.env[e] ?? ""}`);
+    for (const e of opts.env ?? []) args.push("--env", e);
     if (opts.workdir) args.push("--cwd", opts.workdir);
     if (opts.user) {
       const { uid, gid } = await resolveUser(opts.user, this.paths.container(name).rootfs);
       args.push("--user", `${uid}:${gid}`);
     }
-    const child = spawn("runc", [...args, runcId(name), ...command], { stdio: opts.detach ? "ignore" : "inherit" });
-    return new Promise((resolve, reject) => {
-      child.on("error", reject);
-      child.on("close", (code, signal) => resolve(code ?? (signal ? 128 : 1)));
-    });
+    const argv = ["runc", ...args, ...(opts.tty && !opts.detach ? ["--tty"] : []), runcId(name), ...command];
+    // Detached, the command keeps no stream of ours: runc returns once it has started.
+    if (opts.detach) return runStreams(argv, {});
+    if (!opts.tty) return runStreams(argv, opts);
+    // A terminal with no input stays open (no end of input, which the terminal would pass on as ^D).
+    return runStreams(inTerminal(argv, opts.size), { ...opts, stdin: opts.stdin ?? silence() });
   }
 
-  async eventFiles(): Promise<string[]> {
-    const file = eventsFile(this.paths.root);
-    if (!fs.existsSync(file)) fs.writeFileSync(file, "");
-    return [`${file}.1`, file].filter((f) => fs.existsSync(f));
+  events(opts?: EventOptions): AsyncIterableIterator<ContainerEvent> {
+    return readEvents(this.paths.root, opts);
   }
 
-  async logFiles(name: string): Promise<string[]> {
-    await this.record(name);
-    const log = this.paths.container(name).log;
-    return [`${log}.1`, log].filter((f) => fs.existsSync(f));
-  }
-
-  async logLines(name: string): Promise<LogLine[]> {
-    return (await this.logFiles(name)).flatMap(readLogLines);
+  logs(name: string, opts?: LogOptions): AsyncIterableIterator<LogLine> {
+    // The container is looked up when the stream is first read: an unknown name fails that read.
+    return readLogs(this.paths.container(name).log, opts, () => this.record(name));
   }
 
   async stats(name: string): Promise<ContainerStats> {

@@ -7,7 +7,7 @@ import type { InputProblem, NetworkInfo, NetworkSpec, Networks } from "../runtim
 import type { Host } from "../host/exec";
 import { layout, type Paths } from "../paths";
 import { bridgeName, checkName } from "../names";
-import { linkExists } from "../host/probe";
+import { hostLinks, linkExists } from "../host/probe";
 import { withLock, writeLinked } from "../lock";
 import { canonicalJson, listDir, readJson, writeJson } from "../json-file";
 import { coveringSubnet, formatSubnet, overlaps, parseIPv4, parseSubnet, type Subnet } from "./cidr";
@@ -15,11 +15,10 @@ import { bridgeFaults, ensureBridge, removeBridge } from "./bridge";
 import { ensureMacvlan, macvlanFaults, removeMacvlan } from "./macvlan";
 import { fileIpam, type Ipam } from "./ipam";
 import type { Iptables } from "./iptables";
-import { NetworkInputError, refusePredefined, resolveNetwork, type NetworkRecord } from "./options";
+import { DEFAULT_NETWORK, NetworkInputError, refusePredefined, resolveNetwork, type NetworkRecord } from "./options";
 
 export type { NetworkRecord } from "./options";
-
-export const DEFAULT_NETWORK = "bridge";
+export { DEFAULT_NETWORK };
 /** A default-subnet claim whose network did not appear within this long was left by a failed attempt. */
 const STALE_CLAIM_MS = 60_000;
 /** The IPAM owner of a macvlan network's host shim address (no container name contains "#"). */
@@ -49,7 +48,7 @@ export class BridgeNetworks implements Networks {
 
   async create(spec: NetworkSpec): Promise<NetworkInfo> {
     refusePredefined(spec.name);
-    const want = resolveNetwork(spec);
+    const want = resolveNetwork(spec, hostLinks);
     return this.locked(() => this.make(want));
   }
 
@@ -189,9 +188,16 @@ export class BridgeNetworks implements Networks {
     return this.describe(want);
   }
 
-  /** Why this spec could not be made now beside what is on the host (read only: a preview's check). */
+  /** Why this spec could not be made now on this host (read only: a preview's check). */
   async conflicts(spec: NetworkSpec, except: string[] = []): Promise<InputProblem | undefined> {
-    const want = resolveNetwork(spec);
+    let want: NetworkRecord;
+    try {
+      refusePredefined(spec.name);
+      want = resolveNetwork(spec, hostLinks);
+    } catch (e) {
+      if (e instanceof NetworkInputError) return { field: e.field, reason: e.message };
+      throw e;
+    }
     const conflict = await this.conflictOf(want, await this.record(want.network), except);
     return conflict && { field: conflict.field, reason: conflict.message };
   }

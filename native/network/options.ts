@@ -1,10 +1,8 @@
-// A network spec checked and resolved into the record berth keeps: Docker's refusals for bad network input, each
-// naming the field, made before anything on the host changes. Pure apart from looking at host interfaces.
-import * as fs from "node:fs";
-import * as os from "node:os";
+// Pure: no host access (the provider imports it). A network spec checked and resolved into the record berth keeps:
+// Docker's refusals for bad network input, each naming the field, made before anything on the host changes. What
+// depends on the host's interfaces (a macvlan parent, 802.1q support) is asked of `HostLinks` when one is given.
 import type { NetworkSpec } from "../runtime";
 import type { MacvlanMode, NetworkDriver } from "./types";
-import { linkExists } from "../host/probe";
 import { bridgeName, checkName } from "../names";
 import { contains, formatIPv4, formatSubnet, isHostAddress, parseIPv4, parseSubnet, within, type Subnet } from "./cidr";
 
@@ -38,6 +36,16 @@ export class NetworkInputError extends Error {
   }
 }
 
+/** The network a container joins when it names none (Docker's "bridge"). */
+export const DEFAULT_NETWORK = "bridge";
+
+/** What resolving a macvlan parent needs to know of the host's interfaces. */
+export interface HostLinks {
+  linkExists(ifname: string): boolean;
+  /** Whether this kernel can make 802.1q links. */
+  vlanSupported(): boolean;
+}
+
 /** Names the system reserves, as Docker does for its predefined networks. */
 const PREDEFINED_NETWORKS = ["bridge", "host", "none"];
 
@@ -50,11 +58,6 @@ export function refusePredefined(name: string): void {
 export const MACVLAN_MODES: readonly MacvlanMode[] = ["bridge", "vepa", "private", "passthru"];
 /** What the kernel takes as an interface name (it refuses "." and ".."; the rest is berth's narrower set). */
 export const IFNAME = /^(?!\.\.?$)[a-zA-Z0-9_.-]{1,15}$/;
-
-/** Whether this kernel can make 802.1q links: the module is loaded, or there to be loaded. */
-export function vlanSupported(): boolean {
-  return fs.existsSync("/proc/net/vlan") || fs.existsSync(`/lib/modules/${os.release()}/kernel/net/8021q`);
-}
 
 function address(field: string, value: string): number {
   const ip = parseIPv4(value);
@@ -70,8 +73,11 @@ function subnetOf(field: string, value: string): Subnet {
   }
 }
 
-/** Checks a spec; throws NetworkInputError naming the first bad field. */
-export function resolveNetwork(spec: NetworkSpec): NetworkRecord {
+/**
+ * Checks a spec; throws NetworkInputError naming the first bad field. Without `host`, a macvlan parent is taken as
+ * existing (and so needing no 802.1q link): only the host can tell.
+ */
+export function resolveNetwork(spec: NetworkSpec, host?: HostLinks): NetworkRecord {
   checkName("network", spec.name);
   const driver = spec.driver ?? "bridge";
   const subnet = subnetOf("subnet", spec.subnet);
@@ -134,14 +140,14 @@ export function resolveNetwork(spec: NetworkSpec): NetworkRecord {
   const nic = sub ? sub[1] : parent;
   if (!IFNAME.test(parent)) throw new NetworkInputError("parent", `invalid interface name "${parent}"`);
   if (nic === "lo") throw new NetworkInputError("parent", "loopback interface is not a valid macvlan parent link");
-  if (!linkExists(nic)) {
+  if (host && !host.linkExists(nic)) {
     throw new NetworkInputError("parent", `parent interface "${nic}" does not exist on this host: name an existing NIC`);
   }
   let vlan: NetworkRecord["vlan"];
-  if (sub && !linkExists(parent)) {
+  if (host && sub && !host.linkExists(parent)) {
     const id = Number(sub[2]);
     if (!(id >= 1 && id <= 4094)) throw new NetworkInputError("parent", `vlan id must be between 1-4094, received: ${id}`);
-    if (!vlanSupported()) {
+    if (!host.vlanSupported()) {
       throw new NetworkInputError(
         "parent",
         `failed to create ${parent} vlan link: operation not supported (this kernel has no 802.1q/8021q support); ` +

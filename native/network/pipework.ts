@@ -6,10 +6,10 @@
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import type { Host } from "../host/exec";
-import { linkExists } from "../host/probe";
+import { linkExists, vlanSupported } from "../host/probe";
 import { vethName } from "../names";
 import { parseIPv4 } from "./cidr";
-import { IFNAME, vlanSupported } from "./options";
+import { IFNAME } from "./options";
 import { batch, MAC_ADDRESS } from "./attach";
 import type { DeclaredInterface } from "./types";
 
