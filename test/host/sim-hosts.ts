@@ -251,7 +251,7 @@ export async function makeSimHosts(count: number, options: SimHostOptions[] = []
       const mntns = path.join(mntDir, name);
       fs.writeFileSync(mntns, "");
       fs.mkdirSync(path.join(home, "sys"));
-      run("unshare", [`--mount=${mntns}`, "--propagation", "slave", "nsenter", `--net=/run/netns/${netns}`, "sh", "-ec", HOST_SYS, "sh", path.join(home, "sys")]);
+      run("unshare", [`--mount=${mntns}`, "--propagation", "private", "nsenter", `--net=/run/netns/${netns}`, "sh", "-ec", HOST_SYS, "sh", path.join(home, "sys")]);
       const inHost = (argv: string[]) => ["nsenter", `--net=/run/netns/${netns}`, `--mount=${mntns}`, "--", ...argv];
 
       const hostKey = path.join(home, "ssh_host_ed25519_key");
