@@ -148,7 +148,10 @@ export interface ContainerLifecycle {
 
 export interface ContainerStats {
   memoryBytes: number;
-  memoryLimit?: number;
+  /** The container's memory limit, or the host's memory when it has none (as Docker reports it). */
+  memoryLimit: number;
+  /** CPUs online on the container's host (what CPU % is capped at, ×100). */
+  onlineCpus: number;
   /** CPU time used, nanoseconds. */
   cpuNanos: number;
   pids: number;
@@ -166,7 +169,10 @@ export interface ExecOptions {
    * (its output comes through `stdout` only, with the terminal's line endings).
    */
   tty?: boolean;
-  /** The terminal's size when `tty` (default 80x24). */
+  /**
+   * The terminal's size when `tty` (default 80x24). runc applies it (and the terminal's line endings) just after
+   * the command has started: what the command does in its first few milliseconds may see a 0x0 terminal.
+   */
   size?: { rows: number; cols: number };
   /** KEY=VALUE, added to the container's env. */
   env?: string[];

@@ -126,7 +126,7 @@ export type ContainerStatus = "running" | "stopped" | "missing";
 
 export interface ContainerInfo {
   name: string;
-  /** runc container id, "berth-<name>". */
+  /** runc container id, "berth-<root id>-<name>" ("berth-<name>" if made before roots were told apart). */
   id: string;
   status: ContainerStatus;
   /** Host pid of the container's init while running. */

@@ -9,7 +9,7 @@ import type { ImageInfo } from "../runtime";
 import type { ContentStore } from "../image/store";
 import type { OciImageConfig } from "../image/oci";
 import { commitLayer } from "../image/pack";
-import { runcId } from "../names";
+import { runcIdOf } from "../names";
 import type { ContainerRecord } from "./record";
 import type { Runc } from "./runc";
 
@@ -33,7 +33,7 @@ export async function commitContainer(
   if (!base || !(await d.store.keepImage(base))) throw new Error(`cannot commit container ${name}: its image ${rec.imageId} is no longer in berth's store`);
   const copy = path.join(d.paths.ingest, `commit-${name}-${process.pid}-${Date.now()}`);
   await fs.promises.mkdir(d.paths.ingest, { recursive: true });
-  const id = runcId(name);
+  const id = runcIdOf(rec);
   const freeze = opts.pause !== false && (await d.runc.state(id))?.status === "running";
   if (freeze) await d.runc.pause(id);
   try {

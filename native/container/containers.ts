@@ -10,7 +10,7 @@ import type { Paths } from "../paths";
 import type { ContentStore } from "../image/store";
 import type { ContainerNetworking, NetPlan } from "../network/container-net";
 import { isMounted } from "../host/probe";
-import { checkName, runcId } from "../names";
+import { checkName, runcId, runcIdOf } from "../names";
 import { KeyedMutex } from "../mutex";
 import { canonicalJson, writeJson } from "../json-file";
 import { prepare, mount, unmount } from "../snapshot/overlay";
@@ -202,10 +202,11 @@ export class RuncContainers implements Containers {
     const plan: Plan = { ...local, net: await this.d.net.plan(spec, local.image, await this.d.records.list()) };
     const { image, hostname } = plan;
     const name = spec.name;
-    const id = runcId(name);
+    const id = runcId(paths.root, name);
     const p = paths.container(name);
     const rec: ContainerRecord = {
       spec,
+      runcId: id,
       imageId: image.id,
       layers: image.layers,
       dataMounts: plan.data.binds,
@@ -282,7 +283,8 @@ export class RuncContainers implements Containers {
         continue;
       }
       const other = mode.slice("container:".length);
-      const state = await this.runc.state(runcId(other));
+      const otherRec = await this.d.records.read(other);
+      const state = otherRec && (await this.runc.state(runcIdOf(otherRec)));
       if (!state || state.status !== "running") {
         throw new Error(`container "${spec.name}": ${type} "${mode}": No such container: ${other} (it must be running)`);
       }
@@ -314,7 +316,7 @@ export class RuncContainers implements Containers {
   /** The container's info, and how many of its faults are missing port rules (the one repairable in place). */
   private async examine(rec: ContainerRecord): Promise<{ info: ContainerInfo; repairable: number }> {
     const name = rec.spec.name;
-    const id = runcId(name);
+    const id = runcIdOf(rec);
     const state = await this.runc.state(id);
     const status: ContainerStatus = !state
       ? "missing"
@@ -362,7 +364,8 @@ export class RuncContainers implements Containers {
     const { host, paths } = this.d;
     const p = paths.container(name);
     const rec = await this.d.records.read(name);
-    const id = runcId(name);
+    // No record: nothing was made yet (it is written first), so only the id this root gives it can be there.
+    const id = rec ? runcIdOf(rec) : runcId(paths.root, name);
     const found = await this.runc.state(id);
     // A runc container of this id made from another berth root is not ours to stop.
     if (found?.bundle === p.dir) {

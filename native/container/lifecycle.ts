@@ -2,11 +2,12 @@
 // updates under the running process (`runc update`). Each holds the container's cross-process lock, so the
 // supervisor never restarts a container half-way through one of them.
 import * as fs from "node:fs";
+import * as os from "node:os";
 import type { ContainerEvent, ContainerLifecycle, ContainerRuntimeSpec, ContainerStats, EventOptions, ExecOptions, LogLine, LogOptions } from "../runtime";
 import type { Paths } from "../paths";
 import { inTerminal, runStreams, type Host } from "../host/exec";
 import { processExited } from "../host/probe";
-import { checkName, runcId } from "../names";
+import { checkName, runcIdOf } from "../names";
 import { readJson, writeJson } from "../json-file";
 import { lockPath, markStopped } from "../supervise/state";
 import { withLock } from "../lock";
@@ -108,40 +109,40 @@ export class ContainerVerbs implements Omit<ContainerLifecycle, "commit"> {
     await this.locked(name, async (bundle) => {
       await markStopped(bundle, true);
       const grace = opts.graceSeconds ?? rec.spec.stopTimeout ?? DEFAULT_GRACE_SECONDS;
-      await stopInit(this.runc, runcId(name), signalName(rec.spec.stopSignal ?? "TERM"), grace);
+      await stopInit(this.runc, runcIdOf(rec), signalName(rec.spec.stopSignal ?? "TERM"), grace);
     });
     appendEvent(this.paths.root, name, "stop");
   }
 
   async start(name: string): Promise<void> {
-    await this.record(name);
+    const id = runcIdOf(await this.record(name));
     await this.locked(name, async (bundle) => {
       await markStopped(bundle, false);
-      const state = await this.runc.state(runcId(name));
+      const state = await this.runc.state(id);
       if (state && (state.status === "running" || state.status === "paused") && !processExited(state.pid)) return;
       const p = this.paths.container(name);
-      await relaunch(this.runc, bundle, runcId(name), p.log, p.pid);
+      await relaunch(this.runc, bundle, id, p.log, p.pid);
     });
     await this.supervise();
   }
 
   async kill(name: string, signal = "KILL"): Promise<void> {
-    await this.running(name);
-    await this.runc.kill(runcId(name), signalName(signal));
+    const id = await this.running(name);
+    await this.runc.kill(id, signalName(signal));
     appendEvent(this.paths.root, name, "kill", { signal: signalName(signal) });
   }
 
   // Pausing and resuming take the container's lock: a copy (under it) chooses its way in by whether the container
   // runs, and must not have it resumed under a view made for a frozen one.
   async pause(name: string): Promise<void> {
-    await this.record(name);
-    await this.locked(name, () => this.runc.pause(runcId(name)));
+    const id = runcIdOf(await this.record(name));
+    await this.locked(name, () => this.runc.pause(id));
     appendEvent(this.paths.root, name, "pause");
   }
 
   async unpause(name: string): Promise<void> {
-    await this.record(name);
-    await this.locked(name, () => this.runc.resume(runcId(name)));
+    const id = runcIdOf(await this.record(name));
+    await this.locked(name, () => this.runc.resume(id));
     appendEvent(this.paths.root, name, "unpause");
   }
 
@@ -150,9 +151,9 @@ export class ContainerVerbs implements Omit<ContainerLifecycle, "commit"> {
     await this.locked(name, async () => {
       const p = this.paths.container(name);
       const resources = ociResources(change.limits);
-      const state = await this.runc.state(runcId(name));
+      const state = await this.runc.state(runcIdOf(rec));
       if (state && !processExited(state.pid)) {
-        await this.host.run("runc", ["update", "--resources", "-", runcId(name)], { input: JSON.stringify(resources) });
+        await this.host.run("runc", ["update", "--resources", "-", runcIdOf(rec)], { input: JSON.stringify(resources) });
       }
       // The next start (by the user or the restart policy) is made from these files.
       const config = (await readJson<FullOciSpec>(p.config))!;
@@ -167,7 +168,7 @@ export class ContainerVerbs implements Omit<ContainerLifecycle, "commit"> {
   }
 
   async exec(name: string, command: string[], opts: ExecOptions = {}): Promise<number> {
-    await this.running(name);
+    const id = await this.running(name);
     const args = ["exec"];
     if (opts.detach) args.push("--detach");
     for (const e of opts.env ?? []) args.push("--env", e);
@@ -176,7 +177,7 @@ export class ContainerVerbs implements Omit<ContainerLifecycle, "commit"> {
       const { uid, gid } = await resolveUser(opts.user, this.paths.container(name).rootfs);
       args.push("--user", `${uid}:${gid}`);
     }
-    const argv = ["runc", ...args, ...(opts.tty && !opts.detach ? ["--tty"] : []), runcId(name), ...command];
+    const argv = ["runc", ...args, ...(opts.tty && !opts.detach ? ["--tty"] : []), id, ...command];
     // Detached, the command keeps no stream of ours: runc returns once it has started.
     if (opts.detach) return runStreams(argv, {});
     if (!opts.tty) return runStreams(argv, opts);
@@ -194,25 +195,28 @@ export class ContainerVerbs implements Omit<ContainerLifecycle, "commit"> {
   }
 
   async stats(name: string): Promise<ContainerStats> {
-    await this.running(name);
-    const state = await this.runc.state(runcId(name));
-    return { ...cgroupStats(`/${runcId(name)}`), ...netCounters(state?.pid) };
+    const id = await this.running(name);
+    const state = await this.runc.state(id);
+    const counted = cgroupStats(`/${id}`);
+    const host = { memoryLimit: counted.memoryLimit ?? os.totalmem(), onlineCpus: os.cpus().length };
+    return { ...counted, ...host, ...netCounters(state?.pid) };
   }
 
   async top(name: string, psOptions: string[] = ["-o", "pid,user,time,args"]): Promise<string> {
-    await this.running(name);
-    return this.host.run("runc", ["ps", runcId(name), ...psOptions]);
+    const id = await this.running(name);
+    return this.host.run("runc", ["ps", id, ...psOptions]);
   }
 
   async copy(name: string, direction: "from" | "to", containerPath: string, hostPath: string): Promise<void> {
     const rec = await this.record(name);
     // Under the container's lock, so that a stopped container does not start (and race the copy) meanwhile.
     await this.locked(name, async (bundle) => {
-      const state = await this.runc.state(runcId(name));
+      const id = runcIdOf(rec);
+      const state = await this.runc.state(id);
       // A paused container cannot run the copy (runc exec would freeze with it); nothing in it moves meanwhile.
       const running = state?.status === "running" && !processExited(state.pid);
       const { rootfs } = this.paths.container(name);
-      await copyFiles(this.host, { name, rec, bundle, rootfs, runcId: running ? runcId(name) : undefined, direction, containerPath, hostPath });
+      await copyFiles(this.host, { name, rec, bundle, rootfs, runcId: running ? id : undefined, direction, containerPath, hostPath });
     });
   }
 
@@ -221,12 +225,14 @@ export class ContainerVerbs implements Omit<ContainerLifecycle, "commit"> {
     return rootfsChanges(this.paths.container(name).upper, this.layerDirs(rec.layers));
   }
 
-  private async running(name: string): Promise<void> {
-    await this.record(name);
-    const state = await this.runc.state(runcId(name));
+  /** Resolves to the runc id of the container, which must be running. */
+  private async running(name: string): Promise<string> {
+    const id = runcIdOf(await this.record(name));
+    const state = await this.runc.state(id);
     if (state?.status !== "running" || processExited(state.pid)) {
       throw new Error(`Container ${name} is not running: start it first`);
     }
+    return id;
   }
 
   private async record(name: string): Promise<ContainerRecord> {

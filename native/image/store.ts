@@ -243,15 +243,17 @@ export class ContentStore {
    * whose content is gone), the build cache when `buildCache`, then collects. Resolves to the refs dropped and
    * the bytes freed.
    */
-  async pruneUnused(opts: { all?: boolean; buildCache?: boolean; usedIds: Set<string> }): Promise<{ refs: string[]; bytes: number }> {
+  async pruneUnused(opts: { all?: boolean; buildCache?: boolean; usedIds: () => Promise<Set<string>> }): Promise<{ refs: string[]; bytes: number }> {
     return this.locked(async () => {
       const before = await this.bytesOf(await this.onDisk());
       const index = await this.readIndex();
+      // Asked only now, under the lock every image's naming takes: whatever named an image before is seen using it.
+      const usedIds = await opts.usedIds();
       const refs: string[] = [];
       const manifests: Descriptor[] = [];
       for (const m of index.manifests) {
         const image = await this.describe("", m.digest).catch(() => undefined);
-        if (image && (!opts.all || opts.usedIds.has(image.info.id))) manifests.push(m);
+        if (image && (!opts.all || usedIds.has(image.info.id))) manifests.push(m);
         else refs.push(m.annotations?.[REF_ANNOTATION] ?? m.digest);
       }
       await writeJson(this.paths.imageIndex, { ...index, manifests });

@@ -6,7 +6,7 @@ import * as path from "node:path";
 import type { InputProblem, NetworkInfo, NetworkSpec, Networks } from "../runtime";
 import type { Host } from "../host/exec";
 import { layout, type Paths } from "../paths";
-import { bridgeName, checkName } from "../names";
+import { checkName } from "../names";
 import { hostLinks, linkExists } from "../host/probe";
 import { withLock, writeLinked } from "../lock";
 import { canonicalJson, listDir, readJson, writeJson } from "../json-file";
@@ -15,7 +15,7 @@ import { bridgeFaults, ensureBridge, removeBridge } from "./bridge";
 import { ensureMacvlan, macvlanFaults, removeMacvlan } from "./macvlan";
 import { fileIpam, type Ipam } from "./ipam";
 import type { Iptables } from "./iptables";
-import { DEFAULT_NETWORK, NetworkInputError, refusePredefined, resolveNetwork, type NetworkRecord } from "./options";
+import { DEFAULT_NETWORK, derivedBridge, keepFormerNames, NetworkInputError, refusePredefined, resolveNetwork, type NetworkHost, type NetworkRecord } from "./options";
 
 export type { NetworkRecord } from "./options";
 export { DEFAULT_NETWORK };
@@ -46,9 +46,14 @@ export class BridgeNetworks implements Networks {
     private readonly iptables: Iptables,
   ) {}
 
+  /** Where this root's networks are made: resolveNetwork derives their interface names from the root. */
+  private get on(): NetworkHost {
+    return { links: hostLinks, root: this.paths.root };
+  }
+
   async create(spec: NetworkSpec): Promise<NetworkInfo> {
     refusePredefined(spec.name);
-    const want = resolveNetwork(spec, hostLinks);
+    const want = resolveNetwork(spec, this.on);
     return this.locked(() => this.make(want));
   }
 
@@ -118,8 +123,7 @@ export class BridgeNetworks implements Networks {
     for (let second = 17; second <= 31; second++) {
       const subnet = parseSubnet(`172.${second}.0.0/16`);
       if (taken.some((t) => overlaps(t, subnet)) || !(await this.claimDefaultSubnet(second))) continue;
-      const rec = resolveNetwork({ name: DEFAULT_NETWORK, subnet: formatSubnet(subnet), nat: true });
-      rec.bridge = bridgeName(`${this.paths.root}\0${DEFAULT_NETWORK}`);
+      const rec = resolveNetwork({ name: DEFAULT_NETWORK, subnet: formatSubnet(subnet), nat: true }, this.on);
       await this.make(rec);
       return rec;
     }
@@ -166,7 +170,8 @@ export class BridgeNetworks implements Networks {
     const name = asked.network;
     const existing = await this.record(name);
     // The 802.1q link berth made at first create exists now, so the spec resolves without it: still berth's to remove.
-    const want = existing?.vlan && !asked.vlan && existing.bridge === asked.bridge ? { ...asked, vlan: existing.vlan } : asked;
+    const named = keepFormerNames(existing, asked, this.paths.root);
+    const want = existing?.vlan && !named.vlan && existing.bridge === named.bridge ? { ...named, vlan: existing.vlan } : named;
     if (existing && withoutInPlace(existing) !== withoutInPlace(want)) {
       throw new Error(
         `network "${name}" already exists with ${describe(existing)}: remove it before creating it with ${describe(want)}`,
@@ -193,7 +198,7 @@ export class BridgeNetworks implements Networks {
     let want: NetworkRecord;
     try {
       refusePredefined(spec.name);
-      want = resolveNetwork(spec, hostLinks);
+      want = resolveNetwork(spec, this.on);
     } catch (e) {
       if (e instanceof NetworkInputError) return { field: e.field, reason: e.message };
       throw e;
@@ -206,9 +211,9 @@ export class BridgeNetworks implements Networks {
     const name = want.network;
     if (!existing && want.driver === "bridge" && linkExists(want.bridge)) {
       return new NetworkInputError(
-        want.bridge === bridgeName(name) ? "name" : "bridgeName",
-        `network "${name}": bridge ${want.bridge} already exists on this host, so another berth root (or someone ` +
-          "else) uses this name; pick another name or bridgeName",
+        want.bridge === derivedBridge(this.paths.root, name) ? "name" : "bridgeName",
+        `network "${name}": bridge ${want.bridge} already exists on this host and is not this network's; ` +
+          "pick another name or bridgeName, or delete the bridge if nothing uses it",
       );
     }
     for (const other of await this.records()) {
@@ -227,7 +232,7 @@ export class BridgeNetworks implements Networks {
   }
 
   private async ensureHostSide(rec: NetworkRecord, old: NetworkRecord | undefined): Promise<void> {
-    if (rec.driver === "bridge") return ensureBridge(this.host, this.iptables, rec);
+    if (rec.driver === "bridge") return ensureBridge(this.host, this.iptables, this.paths.root, rec);
     const ipam = this.ipam(rec);
     if (old?.shim && !rec.shim) {
       await removeMacvlan(this.host, { ...old, vlan: undefined });
@@ -238,7 +243,7 @@ export class BridgeNetworks implements Networks {
   }
 
   private async removeHostSide(rec: NetworkRecord): Promise<void> {
-    if (rec.driver === "bridge") await removeBridge(this.host, this.iptables, rec.network, rec.bridge);
+    if (rec.driver === "bridge") await removeBridge(this.host, this.iptables, this.paths.root, rec);
     else await removeMacvlan(this.host, rec);
   }
 
@@ -268,7 +273,7 @@ export class BridgeNetworks implements Networks {
   private async describe(rec: NetworkRecord): Promise<NetworkInfo> {
     const faults =
       rec.driver === "bridge"
-        ? await bridgeFaults(this.host, this.iptables, rec)
+        ? await bridgeFaults(this.host, this.iptables, this.paths.root, rec)
         : await macvlanFaults(this.host, rec, await this.shimIp(rec));
     return {
       name: rec.network,

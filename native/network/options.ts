@@ -73,12 +73,37 @@ function subnetOf(field: string, value: string): Subnet {
   }
 }
 
+/** A bridge or shim name berth derives for a network of a root ("" for a network's bridge, "\0shim"). */
+const derivedName = (root: string, network: string, what: string): string => bridgeName(`${root}\0${network}${what}`);
+/** The bridge of a root's network when the spec names none. */
+export const derivedBridge = (root: string, network: string): string => derivedName(root, network, "");
+
+/**
+ * A network made before its interface names carried the root keeps those it had (derived from its name alone)
+ * where the spec asks for the derived ones: they are the same network's.
+ */
+export function keepFormerNames(existing: NetworkRecord | undefined, want: NetworkRecord, root: string): NetworkRecord {
+  const keep = (what: string, had: string | undefined, now: string | undefined): string | undefined =>
+    had === bridgeName(`${want.network}${what}`) && now === derivedName(root, want.network, what) ? had : now;
+  if (!existing) return want;
+  return { ...want, bridge: keep("", existing.bridge, want.bridge)!, shim: keep("\0shim", existing.shim, want.shim) };
+}
+
+/** Where a network is made: the host's interfaces, and the berth root whose names it carries. */
+export interface NetworkHost {
+  links: HostLinks;
+  root: string;
+}
+
 /**
  * Checks a spec; throws NetworkInputError naming the first bad field. Without `host`, a macvlan parent is taken as
- * existing (and so needing no 802.1q link): only the host can tell.
+ * existing (and so needing no 802.1q link): only the host can tell. The interfaces it names for the network
+ * (bridge, shim) are host-wide, so they derive from the berth root it is made in; a check of the spec alone gives
+ * names no root uses.
  */
-export function resolveNetwork(spec: NetworkSpec, host?: HostLinks): NetworkRecord {
+export function resolveNetwork(spec: NetworkSpec, host?: NetworkHost): NetworkRecord {
   checkName("network", spec.name);
+  const derived = (what: string) => derivedName(host?.root ?? "", spec.name, what);
   const driver = spec.driver ?? "bridge";
   const subnet = subnetOf("subnet", spec.subnet);
   const gateway = spec.gateway === undefined ? subnet.base + 1 : address("gateway", spec.gateway);
@@ -120,7 +145,7 @@ export function resolveNetwork(spec: NetworkSpec, host?: HostLinks): NetworkReco
   };
   if (driver === "bridge") {
     for (const f of ["parent", "macvlanMode", "hostShim"] as const) forbid(f, 'applies to driver "macvlan" only');
-    const bridge = spec.bridgeName ?? bridgeName(spec.name);
+    const bridge = spec.bridgeName ?? derived("");
     if (!IFNAME.test(bridge)) {
       throw new NetworkInputError("bridgeName", `invalid interface name "${bridge}": use 1-15 letters, digits, '_', '.' or '-'`);
     }
@@ -140,14 +165,14 @@ export function resolveNetwork(spec: NetworkSpec, host?: HostLinks): NetworkReco
   const nic = sub ? sub[1] : parent;
   if (!IFNAME.test(parent)) throw new NetworkInputError("parent", `invalid interface name "${parent}"`);
   if (nic === "lo") throw new NetworkInputError("parent", "loopback interface is not a valid macvlan parent link");
-  if (host && !host.linkExists(nic)) {
+  if (host && !host.links.linkExists(nic)) {
     throw new NetworkInputError("parent", `parent interface "${nic}" does not exist on this host: name an existing NIC`);
   }
   let vlan: NetworkRecord["vlan"];
-  if (host && sub && !host.linkExists(parent)) {
+  if (host && sub && !host.links.linkExists(parent)) {
     const id = Number(sub[2]);
     if (!(id >= 1 && id <= 4094)) throw new NetworkInputError("parent", `vlan id must be between 1-4094, received: ${id}`);
-    if (!host.vlanSupported()) {
+    if (!host.links.vlanSupported()) {
       throw new NetworkInputError(
         "parent",
         `failed to create ${parent} vlan link: operation not supported (this kernel has no 802.1q/8021q support); ` +
@@ -162,6 +187,6 @@ export function resolveNetwork(spec: NetworkSpec, host?: HostLinks): NetworkReco
     bridge: parent,
     macvlanMode: mode,
     vlan,
-    shim: spec.hostShim ? bridgeName(`${spec.name}\0shim`) : undefined,
+    shim: spec.hostShim ? derived("\0shim") : undefined,
   };
 }

@@ -20,6 +20,7 @@ import { imageCommands } from "./images";
 import { networkCommands, volumeCommands } from "./objects";
 import { systemCommands } from "./system";
 import { buildCommands } from "./build";
+import { serveAgent } from "../../native/remote/agent";
 
 export interface Flags {
   command: string;
@@ -269,6 +270,14 @@ async function deployCommand(flags: Flags, args: string[]): Promise<number> {
 let runtime: Runtime | undefined;
 const hostRuntime = (): Runtime => (runtime ??= createNativeRuntime());
 
+/** `berth agent`: what a berth client runs over ssh on this host (native/remote/agent.ts). */
+const agent: Command = {
+  name: "agent",
+  summary: "Serve this host's runtime on stdin/stdout to a berth client over ssh (see README \"Many hosts\")",
+  flags: [{ name: "root", value: "DIR", help: "the berth root to serve (default $BERTH_ROOT or /var/lib/berth)" }],
+  run: (p) => serveAgent({ root: str(p, "root") }),
+};
+
 const version: Command = { name: "version", summary: "Print berth's version.", run: async () => (console.log(`berth v${BERTH_VERSION}`), 0) };
 
 /** Commands that read only the project and its stack files: every other one needs root. */
@@ -285,6 +294,7 @@ const COMMANDS: Command[] = [
   ...networkCommands(hostRuntime),
   ...volumeCommands(hostRuntime),
   ...systemCommands(hostRuntime),
+  agent,
   version,
 ];
 

@@ -2,7 +2,6 @@
 // exec, inspect, stats, top, port, stop, start, restart, kill, pause, unpause, rm, wait, cp, diff, commit.
 // A container may be named by its resource name in the current stack (-C DIR, --stack NAME).
 import * as fs from "node:fs";
-import * as os from "node:os";
 import type { ContainerEvent, ContainerInfo, ImageInfo, Runtime } from "../../native/runtime";
 import { int, list, needArgs, on, str, UsageError, type Command, type FlagSpec, type ParsedArgs } from "./args";
 import { ago, binarySize, filters, humanDuration, humanSize, labelMatches, parseTime, printRows, renderTemplate } from "./format";
@@ -113,7 +112,6 @@ const eventFields = (e: ContainerEvent) => ({
 });
 
 async function stats(rt: Runtime, names: string[], p: ParsedArgs): Promise<void> {
-  const cpus = os.cpus().length;
   const format = str(p, "format");
   for (;;) {
     const first = await Promise.all(names.map((n) => rt.containers.stats(n).catch(() => undefined)));
@@ -123,9 +121,8 @@ async function stats(rt: Runtime, names: string[], p: ParsedArgs): Promise<void>
       const s = await rt.containers.stats(n).catch(() => undefined);
       const before = first[i];
       if (!s || !before) continue;
-      const cpu = Math.min(((s.cpuNanos - before.cpuNanos) / 5e8) * 100, cpus * 100);
-      // No limit: the host's memory, as Docker shows.
-      const limit = s.memoryLimit ?? os.totalmem();
+      const cpu = Math.min(((s.cpuNanos - before.cpuNanos) / 5e8) * 100, s.onlineCpus * 100);
+      const limit = s.memoryLimit;
       rows.push({
         Name: n,
         Container: n,

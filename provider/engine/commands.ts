@@ -216,7 +216,7 @@ export async function importResource(ctx: StackContext, req: { type: string; nam
     if (run.state.resources.some((r) => r.urn === urn && !r.delete)) {
       throw new Error(`the stack already has ${urn}; import it under another name`);
     }
-    const read = await provider.read({ urn, id: req.id, inputs: {}, outputs: {}, adopting: true });
+    const read = await provider.read({ urn, id: req.id, inputs: {}, outputs: {}, claim: true });
     if (!read) throw new Error(`there is no ${req.type} with id "${req.id}" on this host`);
     inputs = read.inputs;
     const goal = { dependencies: [], propertyDependencies: {} };

@@ -361,7 +361,7 @@ export class DeploymentRun {
 
   /** `import`: the object as the host has it becomes the old state the program is compared with. */
   private async readImport(provider: Provider, urn: string, label: string, goal: Goal): Promise<ResourceState> {
-    const read = await provider.read({ urn, id: goal.importId!, inputs: {}, outputs: {}, adopting: !this.opts.preview });
+    const read = await provider.read({ urn, id: goal.importId!, inputs: {}, outputs: {}, claim: !this.opts.preview });
     if (!read) this.fail(urn, `${label}: import failed: there is no ${goal.type} with id "${goal.importId}" on this host`);
     return { urn, custom: true, type: goal.type, id: read.id, inputs: read.inputs, outputs: read.outputs };
   }
@@ -600,7 +600,8 @@ export class DeploymentRun {
         .map(async (res) => {
           const provider = this.providerFor(res);
           if (!provider) return;
-          const read = await provider.read({ urn: res.urn, id: res.id ?? "", inputs: res.inputs, outputs: res.outputs });
+          // A preview's refresh (preview --refresh) reads only: not even the owner record is written.
+          const read = await provider.read({ urn: res.urn, id: res.id ?? "", inputs: res.inputs, outputs: res.outputs, claim: !this.opts.preview });
           const step: Step = { op: "refresh", urn: res.urn, type: res.type, old: res, diffs: [], replaces: [], detailedDiff: {} };
           if (!read) {
             this.record({ ...step, op: "delete" });
@@ -640,7 +641,7 @@ export class DeploymentRun {
         await remove();
         this.commit(T.completeDelete(this.state, res.urn, Boolean(res.delete)));
       } else if (!this.opts.preview && provider) {
-        const read = await provider.read({ urn: res.urn, id: res.id ?? "", inputs: res.inputs, outputs: res.outputs });
+        const read = await provider.read({ urn: res.urn, id: res.id ?? "", inputs: res.inputs, outputs: res.outputs, claim: true });
         const dropped = T.abandonOperation(this.state, res.urn, type);
         this.commit(read ? T.completeWrite(dropped, { ...res, outputs: read.outputs }, type) : T.forget(dropped, res.urn));
       } else {

@@ -101,10 +101,10 @@ export function leakedSince(before: Record<string, string[]>, wrap?: HostWrap): 
   return leaks;
 }
 
-export async function waitFor<T>(what: string, probe: () => T | undefined, timeoutMs = 20_000, everyMs = 5): Promise<T> {
+export async function waitFor<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 20_000, everyMs = 5): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const value = probe();
+    const value = await probe();
     if (value !== undefined) return value;
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, everyMs));
@@ -153,4 +153,23 @@ export function pulumiCli(scratch: string, berthRoot: string) {
 export function stopSupervisor(root: string): void {
   const pid = supervisorPid(root);
   if (pid) process.kill(pid, "SIGTERM");
+}
+
+/**
+ * argv that runs cmd in the named network namespace as `ip netns exec` does, with the cgroup hierarchies mounted
+ * again: `ip netns exec` mounts a fresh /sys (so /sys/class/net lists the namespace's interfaces), which hides the
+ * cgroup mounts below /sys/fs/cgroup, and runc then fails with "no cgroup mount found in mountinfo". Mounting a
+ * hierarchy again attaches to the same one, so runc's cgroups there are the host's.
+ */
+export function inNetns(netns: string, cmd: string[]): string[] {
+  const script = fs
+    .readFileSync("/proc/self/mountinfo", "utf8")
+    .split("\n")
+    .map((line) => line.split(" "))
+    .filter((f) => f[3] === "/" && (f[4] === "/sys/fs/cgroup" || f[4]?.startsWith("/sys/fs/cgroup/")))
+    .map((f) => {
+      const [fstype, source, options] = f.slice(f.indexOf("-") + 1);
+      return `mkdir -p ${f[4]} && mount -t ${fstype} -o ${options} ${source} ${f[4]}`;
+    });
+  return ["ip", "netns", "exec", netns, "sh", "-c", [...script, 'exec "$@"'].join(" && "), "sh", ...cmd];
 }

@@ -205,12 +205,16 @@ export function runtimeSuite(name: string, makeRuntime: () => Promise<RuntimeUnd
       });
 
       it("exec with a terminal: a pty of the given size, output on stdout", async () => {
-        const r = await exec(C, ["sh", "-c", "tty; stty size"], { tty: true, size: { rows: 33, cols: 101 } });
+        // runc sizes the terminal (and sets its line endings) just after the command starts: ask a moment later.
+        const r = await exec(C, ["sh", "-c", "sleep 0.3; tty; stty size"], { tty: true, size: { rows: 33, cols: 101 } });
         expect(r.code).toBe(0);
         expect(r.stdout).toMatch(/^\/dev\/pts\/\d+\r\n33 101\r\n$/);
         const typed = await exec(C, ["sh", "-c", "read line; echo got $line; exit 4"], { tty: true, stdin: chunks("word\r") });
         expect(typed.code).toBe(4);
         expect(typed.stdout).toContain("got word");
+        // The command reaches the container word for word: no shell on the way interprets it.
+        const literal = await exec(C, ["sh", "-c", 'sleep 0.3; echo "$@"', "sh", "a'b $(id -u) `id` \"c\";", "\\d"], { tty: true });
+        expect(literal).toMatchObject({ code: 0, stdout: "a'b $(id -u) `id` \"c\"; \\d\r\n" });
       });
 
       it("detached exec returns at once, the command runs on", async () => {
@@ -258,6 +262,12 @@ export function runtimeSuite(name: string, makeRuntime: () => Promise<RuntimeUnd
         const created = await collect(rt.containers.events({ since: 0, until: Date.now(), filters: { container: [C], event: ["create", "start"] } }));
         expect(created.map((e) => e.action)).toEqual(["create", "start"]);
         expect(await collect(rt.containers.events({ until: Date.now() }))).toEqual([]); // no since: only new ones
+        const idle = rt.containers.events({ filters: { container: [n("nosuch")] } })[Symbol.asyncIterator]();
+        const pending = idle.next();
+        const t0 = Date.now();
+        await idle.return?.();
+        expect(await pending).toMatchObject({ done: true });
+        expect(Date.now() - t0).toBeLessThan(1000);
       });
 
       it("copy in and out through files on the caller's side; diff; commit", async () => {
@@ -283,6 +293,8 @@ export function runtimeSuite(name: string, makeRuntime: () => Promise<RuntimeUnd
         const s = await rt.containers.stats(C);
         expect(s.memoryBytes).toBeGreaterThan(0);
         expect(s.pids).toBeGreaterThanOrEqual(2);
+        expect(s.onlineCpus).toBeGreaterThanOrEqual(1);
+        expect(s.memoryLimit).toBeGreaterThan(64 * 1024 * 1024); // no limit yet: the host's memory
         expect(await rt.containers.top(C)).toMatch(/sleep|sh -c/);
         await rt.containers.update(C, { limits: { memory: 64 * 1024 * 1024 } });
         expect((await rt.containers.stats(C)).memoryLimit).toBe(64 * 1024 * 1024);
@@ -324,7 +336,9 @@ export function runtimeSuite(name: string, makeRuntime: () => Promise<RuntimeUnd
         expect(await rt.containers.inspect(C)).toMatchObject({ status: "stopped", state: { exitCode: 0 } });
         await rt.containers.start(C);
         expect((await rt.containers.inspect(C))?.status).toBe("running");
+        const died = firstOf(rt.containers.events({ filters: { container: [C], event: ["die"] } }), () => true, 15_000, "the die event");
         await rt.containers.kill(C, "KILL");
+        expect((await died).attributes.exitCode).toBe("137");
         const killed = await eventually("the killed container's exit", async () => {
           const i = await rt.containers.inspect(C);
           return i?.status === "stopped" && i.state?.exitCode !== undefined ? i : undefined;
@@ -333,6 +347,7 @@ export function runtimeSuite(name: string, makeRuntime: () => Promise<RuntimeUnd
         await expect(rt.containers.exec(C, ["true"])).rejects.toThrow(/not running/);
         const actions = (await collect(rt.containers.events({ since, until: Date.now(), filters: { container: [C] } }))).map((e) => e.action);
         expect(actions).toEqual(expect.arrayContaining(["stop", "start", "kill", "die"]));
+        expect(actions.indexOf("kill")).toBeLessThan(actions.lastIndexOf("die"));
       });
 
       it("remove: gone from inspect and list; the volume keeps its data, the network can go", async () => {
