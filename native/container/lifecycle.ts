@@ -60,8 +60,7 @@ export async function stopInit(
 export async function relaunch(runc: Runc, bundle: string, id: string, log: string, pidFile: string): Promise<void> {
   await runc.delete(id);
   await resetExit(bundle);
-  await runc.create(id, bundle, log, pidFile);
-  await runc.start(id);
+  await runc.run(id, bundle, log, pidFile);
 }
 
 /** Bytes through the container's interfaces, from its network namespace's /proc/net/dev (loopback left out). */
