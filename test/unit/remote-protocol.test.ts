@@ -172,6 +172,37 @@ describe("remote protocol", () => {
     await expect(client.call("x", [])).rejects.toThrow("lost during x");
   });
 
+  it("a message whose special leaves point outside its value (__proto__, constructor) is refused, and no prototype changes", async () => {
+    const served: unknown[] = [];
+    const { client, agent } = pair((_m, args) => {
+      served.push(args);
+      return "served";
+    });
+    const shared = Object.prototype as unknown as Record<string, unknown>;
+    const evil: Array<[Array<string | number>, "fn" | "in" | "bin" | "map" | "u", number]> = [
+      [["__proto__", "polluted"], "fn", 1],
+      [[0, "__proto__", "polluted"], "map", 0],
+      [[0, "constructor", "prototype", "polluted"], "u", 0],
+    ];
+    const replies: unknown[] = [];
+    // The agent end, sent crafted calls: each answered with an error, the handler never run.
+    const agentSend = agent.send.bind(agent);
+    agent.send = (msg) => {
+      replies.push(msg);
+      agentSend(msg);
+    };
+    for (const [i, s] of evil.entries()) client.send({ t: "call", id: 1000 + i, m: "x.y", a: { v: [{}], s: [s] } });
+    await sleep(50);
+    expect(served).toEqual([]);
+    expect(replies).toEqual(evil.map((_, i) => expect.objectContaining({ t: "err", id: 1000 + i, e: expect.objectContaining({ message: expect.stringMatching(/malformed message/) }) })));
+    // The client end, sent a crafted result: that call fails, the connection goes on.
+    agent.send = (msg) => agentSend(msg.t === "ok" && msg.v?.v === "served" ? { ...msg, v: { v: {}, s: [evil[0]] } } : msg);
+    await expect(client.call("x.y", [])).rejects.toThrow(/malformed message/);
+    agent.send = agentSend;
+    expect(await client.call("x.y", [])).toBe("served");
+    expect([shared.polluted, Object.hasOwn(Object.prototype, "polluted")]).toEqual([undefined, false]);
+  });
+
   it("hello: the same protocol passes, another is one error naming the host, both versions and the fix", () => {
     expect(helloMismatch({ protocol: PROTOCOL_VERSION, berth: "9.9.9" }, "ssh://h")).toBeUndefined();
     const old = helloMismatch({ protocol: PROTOCOL_VERSION - 1, berth: "0.0.1" }, "ssh://root@h2");
