@@ -234,7 +234,7 @@ export class Peer {
     return s.length > 0 ? { v, s } : { v };
   }
 
-  private decode(e: Encoded | undefined, callback?: (fn: number) => (...a: unknown[]) => void, inboxes?: Inbox[]): unknown {
+  private decode(e: Encoded | undefined, callback?: (fn: number) => (...a: unknown[]) => unknown, inboxes?: Inbox[]): unknown {
     const root = { v: e?.v };
     // Deepest first, so a Map's entries are decoded before the Map is made of them.
     for (const [path, kind, n] of [...(e?.s ?? [])].sort((a, b) => b[0].length - a[0].length)) {
@@ -431,7 +431,9 @@ export class Peer {
     this.serving.set(id, inboxes);
     try {
       const args = this.decode(a, (fn) => (...cbArgs: unknown[]) => {
-        if (this.serving.has(id)) this.send({ t: "cb", id, fn, a: this.encode(cbArgs) });
+        // Returned to the callee (exec's output): it waits on it, so a caller that reads slowly, or not at all,
+        // holds the command's output back instead of growing this process's memory.
+        if (this.serving.has(id)) return this.sendData(jsonFrame({ t: "cb", id, fn, a: this.encode(cbArgs) }));
       }, inboxes) as unknown[];
       const result = await this.handler!(method, args);
       if (isAsyncIterable(result) && !(result instanceof Uint8Array)) {
