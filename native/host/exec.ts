@@ -147,6 +147,7 @@ export function runPiped(
 /** Where an interactive command's stdin comes from and its output goes (ExecOptions' streams). */
 export interface CommandStreams {
   stdin?: AsyncIterable<Uint8Array>;
+  /** A promise returned holds the output back until it settles (flow control). */
   stdout?: (chunk: Uint8Array) => void;
   stderr?: (chunk: Uint8Array) => void;
 }
@@ -159,8 +160,15 @@ export async function runStreams(argv: readonly string[], streams: CommandStream
   const child = spawn(argv[0], argv.slice(1), {
     stdio: [streams.stdin ? "pipe" : "ignore", streams.stdout ? "pipe" : "ignore", streams.stderr ? "pipe" : "ignore"],
   });
-  child.stdout?.on("data", (b: Buffer) => streams.stdout!(b));
-  child.stderr?.on("data", (b: Buffer) => streams.stderr!(b));
+  for (const [from, to] of [[child.stdout, streams.stdout], [child.stderr, streams.stderr]] as const) {
+    from?.on("data", (b: Buffer) => {
+      const held: unknown = to!(b);
+      if (held instanceof Promise) {
+        from.pause();
+        void held.catch(() => undefined).then(() => from.resume());
+      }
+    });
+  }
   const input = streams.stdin?.[Symbol.asyncIterator]();
   if (input) {
     const sink = child.stdin!;
