@@ -45,6 +45,12 @@ export function shouldRestart(policy: string | undefined, code: number, restarts
   return code !== 0 && (max === undefined || restarts < Number(max));
 }
 
+/** Whether the pid file (written by runc as a run starts) is newer than the last exit recorded. */
+function startedSince(pidFile: string, finishedAt: string | undefined): boolean {
+  const written = fs.statSync(pidFile, { throwIfNoEntry: false })?.mtimeMs;
+  return finishedAt !== undefined && written !== undefined && written > Date.parse(finishedAt);
+}
+
 function readPid(file: string): number | undefined {
   try {
     const pid = Number(fs.readFileSync(file, "utf8"));
@@ -113,6 +119,10 @@ export class Supervisor {
       boundLog(p.log, this.logBytes);
       if (fs.statSync(p.log, { throwIfNoEntry: false })?.size !== logged) this.logSizes.set(name, 0);
       return;
+    }
+    // Started and ended between two looks (a start, then a kill, within a tick): that run is told all the same.
+    if (pid !== undefined && w.state.status !== "running" && startedSince(p.pid, w.state.finishedAt)) {
+      await this.started(w, p.dir, pid, w.state.status === "restarting" ? w.state.restartCount : 0);
     }
     if (w.state.status === "running") await this.exited(w, p.dir, now);
     if (w.state.status === "restarting" && now >= (w.restartAt ?? 0)) await this.restart(w, name);
