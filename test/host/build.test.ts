@@ -459,7 +459,16 @@ describe("builder", () => {
   });
 });
 
-describe("builder prune during a build", () => {
+describe("cache mounts while builds run", () => {
+  it("gives a second private user a directory of its own, staged and gone after", async () => {
+    const file = (letter: string) =>
+      `FROM busybox\nRUN --mount=type=cache,target=/c,id=priv,sharing=private sh -c 'echo ${letter} > /c/who; sleep 1; cat /c/who > /out'\n`;
+    const [a, b] = await Promise.all(["A", "B"].map((l) => build({ context: context(`private-${l}`, { Dockerfile: file(l) }), tags: [`private-${l}:1`], noCache: true })));
+    expect([readInImage(a.info.layers, "out"), readInImage(b.info.layers, "out")]).toEqual(["A\n", "B\n"]);
+    expect(fs.readdirSync(store.paths.ingest).filter((n) => n.startsWith("cache-"))).toEqual([]);
+  });
+
+
   it("leaves a cache mount a running step uses, and takes it once the build is done", async () => {
     const ctx = context("busycache", {
       Dockerfile: "FROM busybox\nRUN --mount=type=cache,target=/cache,id=busy sh -c 'echo x > /cache/mark; sleep 2; test -f /cache/mark'\n",
