@@ -164,7 +164,8 @@ export class CacheMounts {
         what: `the cache mount ${m.id} (sharing=locked)`,
       });
     }
-    if (m.sharing === "private" && this.held.has(m.id)) {
+    if (m.sharing === "shared") return holding(dir, () => make(dir), () => fn(dir));
+    if (this.held.has(m.id)) {
       const stage = stagingPath(this.staging, "cache");
       const own = path.join(stage, "cache");
       try {
@@ -174,15 +175,13 @@ export class CacheMounts {
         await fs.promises.rm(stage, { recursive: true, force: true });
       }
     }
-    return holding(dir, () => make(dir), async () => {
-      if (m.sharing === "shared") return fn(dir);
-      this.held.add(m.id);
-      try {
-        return await fn(dir);
-      } finally {
-        this.held.delete(m.id);
-      }
-    });
+    // Held from here, before anything is awaited: a second private user that starts meanwhile sees it.
+    this.held.add(m.id);
+    try {
+      return await holding(dir, () => make(dir), () => fn(dir));
+    } finally {
+      this.held.delete(m.id);
+    }
   }
 }
 
