@@ -35,6 +35,8 @@ interface Watched {
   restartAt?: number;
   nextProbeAt?: number;
   probing?: boolean;
+  /** The init pid of the last run seen (running or dead), to tell a run that began and ended between two ticks. */
+  lastPid?: number;
 }
 
 /** Whether the restart policy brings the container back after this exit. */
@@ -43,12 +45,6 @@ export function shouldRestart(policy: string | undefined, code: number, restarts
   if (policy === "always" || policy === "unless-stopped") return true;
   const max = policy.split(":")[1];
   return code !== 0 && (max === undefined || restarts < Number(max));
-}
-
-/** Whether the pid file (written by runc as a run starts) is newer than the last exit recorded. */
-function startedSince(pidFile: string, finishedAt: string | undefined): boolean {
-  const written = fs.statSync(pidFile, { throwIfNoEntry: false })?.mtimeMs;
-  return finishedAt !== undefined && written !== undefined && written > Date.parse(finishedAt);
 }
 
 function readPid(file: string): number | undefined {
@@ -120,8 +116,8 @@ export class Supervisor {
       if (fs.statSync(p.log, { throwIfNoEntry: false })?.size !== logged) this.logSizes.set(name, 0);
       return;
     }
-    // Started and ended between two looks (a start, then a kill, within a tick): that run is told all the same.
-    if (pid !== undefined && w.state.status !== "running" && startedSince(p.pid, w.state.finishedAt)) {
+    if (pid !== undefined && w.lastPid !== undefined && pid !== w.lastPid && w.state.status !== "running") {
+      // A run started by someone else (start, run) that ended between two ticks: its start, then its exit below.
       await this.started(w, p.dir, pid, w.state.status === "restarting" ? w.state.restartCount : 0);
     }
     if (w.state.status === "running") await this.exited(w, p.dir, now);
@@ -147,7 +143,9 @@ export class Supervisor {
     // Never seen by a supervisor: as if it ran under an unknown pid, so that a live one is taken as a start and a
     // dead one as an exit (its code is in the exit file).
     const state: ContainerState = saved ?? { status: "running", pid: -1, restartCount: 0 };
-    w = { rec, recIno: ino, state, backoffMs: FIRST_BACKOFF_MS };
+    // A saved exit was that of the run whose pid the file still holds; a later one would have written another.
+    const lastPid = saved ? (saved.status === "running" ? saved.pid : readPid(p.pid)) : undefined;
+    w = { rec, recIno: ino, state, backoffMs: FIRST_BACKOFF_MS, lastPid };
     this.watched.set(name, w);
     return w;
   }
@@ -161,6 +159,7 @@ export class Supervisor {
       restartCount,
       ...(h && { health: { status: "starting", failingStreak: 0, log: [] } }),
     };
+    w.lastPid = pid;
     w.nextProbeAt = h && Date.now() + h.interval * 1000;
     await writeState(bundle, w.state);
     this.event(w, restartCount > 0 ? "restart" : "start", { restartCount });
