@@ -198,6 +198,10 @@ function progress(flags: Flags): { start: (step: Step) => void; done: (step: Ste
 
 async function deployCommand(flags: Flags, args: string[]): Promise<number> {
   const started = Date.now();
+  // Where a stack deploys is its config, never the shell's environment (@pulumi/docker's DOCKER_HOST trouble).
+  if (process.env.BERTH_HOST) {
+    console.error(`warning: BERTH_HOST is for day-2 commands; ${flags.command} acts where the stack's config says (berth config set berth:host ${process.env.BERTH_HOST})`);
+  }
   const steps = progress(flags);
   const ctx = commands.openStack(flags.dir, flags.stack, runtimeFor, { backend: flags.backend, scope: scopeOf(flags), onStepStart: steps.start });
   try {
