@@ -117,7 +117,7 @@ function newRun(ctx: StackContext, base: DeploymentV3, preview: boolean, onStep?
     replaceTargets: ctx.scope.replaceTargets,
     plan: ctx.scope.plan && { file: ctx.scope.plan, fingerprint: fingerprintOf(ctx) },
     base,
-    persist: (d) => ctx.store.save(d),
+    persist: (d) => ctx.store.write(d),
     onStep,
     onDiagnostic,
     onStepStart: ctx.onStepStart,
@@ -184,7 +184,12 @@ export async function up(ctx: StackContext, onStep?: (s: Step) => void, onDiagno
   const release = ctx.store.lock();
   try {
     const run = newRun(ctx, ctx.store.load(), false, onStep, onDiagnostic);
-    const outcome = await runProgramThrough(ctx, run, false);
+    let outcome: Outcome;
+    try {
+      outcome = await runProgramThrough(ctx, run, false);
+    } finally {
+      await run.settled();
+    }
     ctx.store.save(run.state);
     return outcome;
   } finally {
@@ -262,6 +267,7 @@ async function withStateOnly(ctx: StackContext, onStep: ((s: Step) => void) | un
     } catch (err) {
       if (!run.failed) failure = { severity: "error", message: (err as Error).message };
     }
+    await run.settled();
     ctx.store.save(run.state);
     const diagnostics = failure ? [...run.diagnostics, failure] : run.diagnostics;
     return { steps: run.steps, diagnostics, outputs: stackOutputs(run.state), ok: !diagnostics.some((d) => d.severity === "error") };

@@ -79,8 +79,8 @@ export interface RunOptions {
   /** `up --plan`: every step must be the one planned, or the run stops before acting. */
   plan?: { file: PlanFile; fingerprint: Fingerprint };
   base: DeploymentV3;
-  /** Makes a checkpoint durable (update runs). */
-  persist?: (deployment: DeploymentV3) => void;
+  /** Makes a checkpoint durable (update runs); one call at a time. */
+  persist?: (deployment: DeploymentV3) => void | Promise<void>;
   onStep?: (step: Step) => void;
   onDiagnostic?: (diagnostic: Diagnostic) => void;
   /** A step that changes the host is about to start (the display shows it in progress). */
@@ -128,9 +128,44 @@ export class DeploymentRun {
     return this.diagnostics.some((d) => d.severity === "error");
   }
 
+  // Group commit: one checkpoint write at a time, each of the state as it is then, so the commits made while one is
+  // written share the next. A run of 100 containers wrote the whole checkpoint 200 times, on the main thread.
+  private committed = 0;
+  private written = 0;
+  private writing?: Promise<void>;
+  private writeError?: unknown;
+
   private commit(next: DeploymentV3): void {
     this.state = next;
-    if (!this.opts.preview) this.opts.persist?.(next);
+    if (this.opts.preview || !this.opts.persist) return;
+    this.committed++;
+    this.writing ??= this.writeOut();
+  }
+
+  private async writeOut(): Promise<void> {
+    try {
+      while (this.written < this.committed && this.writeError === undefined) {
+        const upTo = this.committed;
+        await this.opts.persist!(this.state);
+        this.written = upTo;
+      }
+    } catch (err) {
+      this.writeError = err;
+    } finally {
+      this.writing = undefined;
+    }
+  }
+
+  /** Waits for the checkpoint writes under way (their failure is the caller's final save's to report). */
+  async settled(): Promise<void> {
+    while (this.writing) await this.writing;
+  }
+
+  /** Resolves once every commit made so far is on disk; throws if writing the checkpoint failed. */
+  async durable(): Promise<void> {
+    const wanted = this.committed;
+    while (this.written < wanted && this.writeError === undefined) await (this.writing ?? this.writeOut());
+    if (this.writeError !== undefined) throw this.writeError;
   }
 
   private record(step: Step): void {
@@ -458,6 +493,8 @@ export class DeploymentRun {
   private async operate<R>(res: ResourceState, type: OperationType, act: () => Promise<R>, done: (r: R) => DeploymentV3): Promise<R | undefined> {
     if (this.opts.preview) return undefined;
     this.commit(T.beginOperation(this.state, res, type));
+    // The host is touched only once the checkpoint says so.
+    await this.durable();
     let result: R;
     try {
       result = await this.slots.run(() => withTimeout(act(), timeoutOf(res, type)));

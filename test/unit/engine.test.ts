@@ -84,6 +84,36 @@ describe("bad input", () => {
   });
 });
 
+describe("checkpoint writes", () => {
+  it("record each operation as pending before it touches the host, and share one write between commits made meanwhile", async () => {
+    const disk: DeploymentV3[] = [];
+    // A slow disk: each write takes a while, so the commits of parallel creates pile up behind it.
+    const w: ReturnType<typeof world> = world({
+      persist: async (d) => {
+        await new Promise((r) => setTimeout(r, 5));
+        disk.push(d);
+        w.log.push("written");
+      },
+    });
+    const names = ["a", "b", "c", "d", "e", "f"];
+    const run = w.run(emptyDeployment());
+    await Promise.all(names.map((n) => run.register(thing(n, { name: n }))));
+    await run.finish();
+    await run.settled();
+    for (const [i, entry] of w.log.entries()) {
+      if (!entry.startsWith("create ")) continue;
+      const name = entry.split(" ")[1];
+      const onDisk = disk.slice(0, w.log.slice(0, i).filter((e) => e === "written").length);
+      expect(onDisk.some((d) => d.pending_operations?.some((op) => op.resource.urn === urn(name))), name).toBe(true);
+    }
+    // Twelve commits (a start and an end per create); fewer writes.
+    expect(disk.length).toBeLessThan(2 * names.length);
+    const last = disk[disk.length - 1];
+    expect(last.pending_operations ?? []).toEqual([]);
+    expect(last.resources.filter((r) => r.type === TYPE).map((r) => r.urn).sort()).toEqual(names.map(urn));
+  });
+});
+
 describe("failures midway", () => {
   it("a failed create leaves the checkpoint consistent: done steps kept, nothing pending", async () => {
     const w = world();

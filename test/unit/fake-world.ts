@@ -79,6 +79,7 @@ export async function apply(w: ReturnType<typeof world>, base: DeploymentV3, goa
   const run = w.run(base, preview);
   for (const goal of goals) await run.register(goal).catch(() => undefined);
   if (!run.failed) await run.finish();
+  await run.settled();
   return run;
 }
 
