@@ -192,8 +192,12 @@ export async function withFiles(root: string, slots: FileSlot[], call: () => Pro
         put(s, path.join(at, "out"));
       } else if (value instanceof Uint8Array) {
         const file = s.kind === "kept" ? path.join(kept, createHash("sha256").update(value).digest("hex")) : at;
-        await fs.promises.mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
-        await fs.promises.writeFile(file, value, { mode: 0o600 });
+        if (!fs.existsSync(file)) {
+          // Written whole, then named: a kept file may be read at any time by what uses it (a registry restarting).
+          await fs.promises.mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
+          await fs.promises.writeFile(`${file}.${process.pid}`, value, { mode: 0o600 });
+          await fs.promises.rename(`${file}.${process.pid}`, file);
+        }
         put(s, file);
       } else if (typeof value === "object" && value !== null && "tar" in value) {
         const up = value as Upload;
