@@ -332,13 +332,15 @@ const HOST_COMMANDS = new Set(
   ]),
 );
 
+const HOST_CHECK = hostCommand(() => dayTwoHost);
+
 /** Every command, one line per group, in the order of `berth --help`. */
 const COMMANDS: Command[] = [
   newCommand,
   ...DEPLOY_COMMANDS,
   ...STACK_COMMANDS,
   ...HOST_COMMANDS,
-  hostCommand,
+  HOST_CHECK,
   agent,
   version,
 ];
@@ -415,7 +417,7 @@ async function dispatch(words: string[]): Promise<number> {
   const parsed = parseCommand(cmd, rest);
   if (on(parsed, "help")) return print(helpOf(cmd));
   // Another machine's agent runs as its ssh user there; this machine is not touched.
-  if (!STACK_COMMANDS.includes(cmd) && cmd !== version && cmd !== hostCommand && !(HOST_COMMANDS.has(cmd) && dayTwoConfig().host)) {
+  if (!STACK_COMMANDS.includes(cmd) && cmd !== version && cmd !== HOST_CHECK && !(HOST_COMMANDS.has(cmd) && dayTwoConfig().host)) {
     const refused = needsRoot();
     if (refused !== undefined) return refused;
   }
