@@ -66,7 +66,7 @@ describe("providers of many hosts", () => {
     expect(b.provider).toBe(`${p.urn}::${p.id}`);
 
     const twice = await deploy(fleet().w.run(emptyDeployment(), true), [h2, { ...thing("b", { name: "b", hostPort: 8080 }), on: "h2" }, { ...thing("c", { name: "c", hostPort: 8080 }), on: "h2" }]);
-    expect(errors(twice)).toEqual([expect.stringContaining('host port 0.0.0.0:8080/tcp is already taken by test:index:Thing "b" in this program on ssh://root@10.0.0.101')]);
+    expect(errors(twice)).toEqual(['test:index:Thing "c" on ssh://root@10.0.0.101: host port 0.0.0.0:8080/tcp is already taken by test:index:Thing "b" in this program']);
   });
 
   it("two berth roots on this machine share its host ports but not names", async () => {
