@@ -184,7 +184,11 @@ export interface ExecOptions {
   detach?: boolean;
   /** What the command reads; without it the command's stdin is empty (at its end at once). */
   stdin?: AsyncIterable<Uint8Array>;
-  /** The command's output, chunk by chunk, as it comes; without a callback it is dropped. */
+  /**
+   * The command's output, chunk by chunk, as it comes; without a callback it is dropped. A promise a callback
+   * returns holds the output back until it settles (flow control: the remote runtime's agent waits so while its
+   * connection is full); any other return value is ignored.
+   */
   stdout?: (chunk: Uint8Array) => void;
   stderr?: (chunk: Uint8Array) => void;
 }

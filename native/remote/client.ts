@@ -44,27 +44,53 @@ interface Address {
   port?: number;
 }
 
+// A user and a host name are plain names: never an ssh option (a leading "-"), nor anything a shell would read
+// (ssh puts the host into a ProxyCommand of ~/.ssh/config as %h, and runs that through a shell).
+const NAME = "[A-Za-z0-9_][A-Za-z0-9._-]*";
+const URL_SHAPE = new RegExp(`^ssh://(?:(${NAME})@)?(\\[[0-9a-fA-F:.]+\\]|${NAME})(?::(\\d{1,5}))?/?$`);
+
 export function parseHostUrl(url: string): Address {
-  const m = /^ssh:\/\/(?:([^@/:\s]+)@)?(\[[0-9a-fA-F:.]+\]|[^@/:\s[\]]+)(?::(\d{1,5}))?\/?$/.exec(url);
+  const m = URL_SHAPE.exec(url);
   const port = m?.[3] === undefined ? undefined : Number(m[3]);
   if (!m || (port !== undefined && (port < 1 || port > 65535))) {
-    throw new RemoteError(url, "url", `invalid host "${url}": expected ssh://[user@]host[:port], e.g. ssh://root@10.0.0.2`);
+    throw new RemoteError(url, "url", `invalid host ${JSON.stringify(url)}: expected ssh://[user@]host[:port], e.g. ssh://root@10.0.0.2, ` +
+      `where the user and host are letters, digits, '.', '_' and '-' (not first), or [an IPv6 address]; an alias with other characters goes in ~/.ssh/config`);
   }
   return { user: m[1], hostname: m[2].replace(/^\[|\]$/g, ""), port };
 }
 
 const shellQuote = (s: string) => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
 
+/** Options that make ssh run a command on this machine (or another one there): a value from elsewhere must not. */
+const COMMAND_OPTIONS = new Set(["proxycommand", "localcommand", "permitlocalcommand", "knownhostscommand", "remotecommand"]);
+
+/** Refuses an sshOptions entry that is not one option, runs a command, or turns host key checks off. */
+function checkSshOption(url: string, o: string): void {
+  const m = /^\s*(\w+)\s*(?:=\s*|\s+)(.*?)\s*$/.exec(o);
+  const said = `sshOptions entry ${JSON.stringify(o)} for ${url}`;
+  if (!m || /[\0\r\n]/.test(o)) throw new RemoteError(url, "url", `${said}: expected one Key=value (as ssh -o takes it), e.g. "ConnectTimeout=5"`);
+  const key = m[1].toLowerCase();
+  // ssh's own parsing: a value may be quoted; yes/no may also be spelt true/false.
+  const value = m[2].replace(/^"(.*)"$/, "$1").toLowerCase();
+  if (COMMAND_OPTIONS.has(key)) {
+    throw new RemoteError(url, "url", `${said} refused: it runs a command on this machine. Put it in ~/.ssh/config under a Host entry for this host (berth's ssh reads it), or use ProxyJump for a bastion`);
+  }
+  // ssh builds ProxyJump's command, and a ProxyCommand of ~/.ssh/config, from these names, then runs it with a shell.
+  const names = { hostname: NAME, user: NAME, proxyjump: `(?:ssh://)?(?:${NAME}@)?(?:${NAME}|\\[[0-9a-fA-F:.]+\\])(?::\\d{1,5})?` };
+  const name = names[key as keyof typeof names];
+  if (name !== undefined && !new RegExp(`^${name}(?:,${name})*$`, "i").test(m[2])) {
+    throw new RemoteError(url, "url", `${said} refused: ${m[1]} takes [user@]host[:port] names of letters, digits, '.', '_' and '-' (not first); an alias with other characters goes in ~/.ssh/config`);
+  }
+  if ((key === "stricthostkeychecking" && ["no", "off", "false", "accept-new"].includes(value)) || (key === "userknownhostsfile" && value === "/dev/null")) {
+    throw new RemoteError(url, "host-key", `${said} refused: berth never skips host key checks; add the host's key to known_hosts instead (ssh-keyscan, after checking its fingerprint)`);
+  }
+}
+
 /** The ssh command line for a target; OpenSSH takes the first value it gets for an option, so the user's come first. */
 export function sshArgv(t: RemoteTarget): string[] {
   const a = parseHostUrl(t.url);
   const options = t.sshOptions ?? [];
-  for (const o of options) {
-    if (!/^\s*\w+\s*[= ]/.test(o)) throw new RemoteError(t.url, "url", `ssh option "${o}" for ${t.url}: expected Key=value (as ssh -o takes it)`);
-    if (/^\s*StrictHostKeyChecking\s*[= ]\s*(no|off)\s*$/i.test(o)) {
-      throw new RemoteError(t.url, "host-key", `ssh option "${o}" for ${t.url} refused: berth never skips host key checks; add the host's key to known_hosts instead (ssh-keyscan, after checking its fingerprint)`);
-    }
-  }
+  for (const o of options) checkSshOption(t.url, o);
   const has = (key: string) => options.some((o) => o.trim().toLowerCase().startsWith(key.toLowerCase()));
   const agent = ["berth", "agent", ...(t.root ? ["--root", t.root] : [])].map(shellQuote).join(" ");
   return [
@@ -153,10 +179,11 @@ class Connection {
       stderr = (stderr + b.toString()).slice(-STDERR_KEPT);
     });
     child.stdin!.on("error", () => {});
+    let spawnError: Error | undefined;
     const exited = new Promise<[number | null, string | null]>((resolve) => {
       child.on("error", (e) => {
-        stderr += `\n${e.message}`;
-        resolve([127, null]);
+        spawnError = e;
+        resolve([null, null]);
       });
       child.on("close", (code, signal) => resolve([code, signal]));
     });
@@ -164,6 +191,9 @@ class Connection {
     const frames = readFrames(child.stdout!)[Symbol.asyncIterator]();
     const failed = async (): Promise<never> => {
       const [code, signal] = await exited;
+      if (spawnError) {
+        throw new RemoteError(t.url, "unreachable", `cannot run ${argv[0]} to reach ${t.url}: ${spawnError.message} (berth uses OpenSSH's client: apt-get install openssh-client)`);
+      }
       throw connectError(t, code, signal, stderr);
     };
     return (async () => {
@@ -197,7 +227,7 @@ class Connection {
         child.kill();
       });
       this.live = session;
-      this.hold(session, 0);
+      this.hold(0);
       return session;
     })();
   }
@@ -214,21 +244,20 @@ class Connection {
   }
 
   /** Keeps this process alive while calls or streams are active, and only then. */
-  private hold(s: Session, delta: number): void {
+  private hold(delta: number): void {
     this.active += delta;
-    const pipes = [s.child.stdin, s.child.stdout, s.child.stderr] as unknown as Array<{ ref?: () => void; unref?: () => void }>;
-    if (this.active > 0) {
-      s.child.ref();
-      for (const p of pipes) p.ref?.();
-    } else {
-      s.child.unref();
-      for (const p of pipes) p.unref?.();
+    const child = this.live?.child;
+    if (!child) return;
+    const on = this.active > 0;
+    for (const handle of [child, child.stdin, child.stdout, child.stderr] as unknown as Array<{ ref?: () => void; unref?: () => void }>) {
+      if (on) handle.ref?.();
+      else handle.unref?.();
     }
   }
 
   async call(m: Method, args: unknown[]): Promise<unknown> {
     const s = await this.open();
-    this.hold(s, 1);
+    this.hold(1);
     try {
       const a = cloneArgs(args) as unknown[];
       const downloads = await sendFiles(m.files(a));
@@ -238,7 +267,7 @@ class Connection {
       await receiveFiles(m.name, this.target.url, downloads, files);
       return value;
     } finally {
-      this.hold(s, -1);
+      this.hold(-1);
     }
   }
 
@@ -251,7 +280,7 @@ class Connection {
       done = true;
       const opened = await inner?.catch(() => undefined);
       if (opened) {
-        this.hold(opened.s, -1);
+        this.hold(-1);
         await opened.it.return?.();
       }
     };
@@ -260,7 +289,7 @@ class Connection {
       next: async () => {
         if (done) return { value: undefined, done: true };
         inner ??= this.open().then((s) => {
-          this.hold(s, 1);
+          this.hold(1);
           return { s, it: s.peer.stream(m.name, cloneArgs(args) as unknown[]) };
         });
         try {
@@ -298,7 +327,7 @@ export function remoteRuntime(target: RemoteTarget): RemoteRuntime {
   const conn = new Connection(target);
   const runtime = runtimeOf((m, args) => (m.stream ? conn.stream(m, args) : conn.call(m, args)));
   return Object.defineProperties(runtime, {
-    host: { value: target.url, enumerable: true },
-    close: { value: () => conn.close() },
+    host: { value: target.url, enumerable: true, configurable: true },
+    close: { value: () => conn.close(), configurable: true },
   }) as RemoteRuntime;
 }

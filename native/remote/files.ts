@@ -73,6 +73,8 @@ export async function sendFiles(slots: FileSlot[]): Promise<string[]> {
   const downloads: string[] = [];
   for (const s of slots) {
     const value = get(s);
+    // A download is made by the agent whatever is here: the two ends must count the same downloads.
+    if (s.kind === "down" && typeof value !== "string") throw new Error(`a path to write to is required, got ${JSON.stringify(value)}`);
     if (typeof value !== "string") continue;
     const local = path.resolve(value);
     switch (s.kind) {
@@ -130,6 +132,44 @@ export async function sweepStaging(root: string): Promise<void> {
 }
 
 /**
+ * The bytes of `open()`'s stream, then `after` — run once however the reading ends, also when the reader stops
+ * before the first byte (a connection lost as the result goes out), which an async generator's finally misses.
+ */
+function thenRun(open: () => Promise<AsyncIterable<Uint8Array>>, after: () => Promise<void>): AsyncIterableIterator<Uint8Array> {
+  let source: AsyncIterator<Uint8Array> | undefined;
+  let ran = false;
+  const finish = async () => {
+    if (ran) return;
+    ran = true;
+    await after();
+  };
+  const it: AsyncIterableIterator<Uint8Array> = {
+    [Symbol.asyncIterator]: () => it,
+    next: async () => {
+      if (ran) return { value: undefined, done: true };
+      try {
+        source ??= (await open())[Symbol.asyncIterator]();
+        const r = await source.next();
+        if (r.done) await finish();
+        return r;
+      } catch (e) {
+        await finish();
+        throw e;
+      }
+    },
+    return: async () => {
+      try {
+        await source?.return?.();
+      } finally {
+        await finish();
+      }
+      return { value: undefined, done: true };
+    },
+  };
+  return it;
+}
+
+/**
  * Agent end: runs `call` with each slot's upload staged and each download given a staging path; the result of a
  * call with downloads is { value, files } (the tars of what the runtime wrote), and staging goes once they are sent.
  */
@@ -152,8 +192,12 @@ export async function withFiles(root: string, slots: FileSlot[], call: () => Pro
         put(s, path.join(at, "out"));
       } else if (value instanceof Uint8Array) {
         const file = s.kind === "kept" ? path.join(kept, createHash("sha256").update(value).digest("hex")) : at;
-        await fs.promises.mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
-        await fs.promises.writeFile(file, value, { mode: 0o600 });
+        if (!fs.existsSync(file)) {
+          // Written whole, then named: a kept file may be read at any time by what uses it (a registry restarting).
+          await fs.promises.mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
+          await fs.promises.writeFile(`${file}.${process.pid}`, value, { mode: 0o600 });
+          await fs.promises.rename(`${file}.${process.pid}`, file);
+        }
         put(s, file);
       } else if (typeof value === "object" && value !== null && "tar" in value) {
         const up = value as Upload;
@@ -166,13 +210,9 @@ export async function withFiles(root: string, slots: FileSlot[], call: () => Pro
     const value = await call();
     if (downloads.length === 0) return value;
     let left = downloads.length;
-    const files = downloads.map(async function* (p) {
-      try {
-        yield* await tarOfPath(p, "out");
-      } finally {
-        if (--left === 0) await removeDir();
-      }
-    });
+    const files = downloads.map((p) => thenRun(async () => tarOfPath(p, "out"), async () => {
+      if (--left === 0) await removeDir();
+    }));
     sending = true;
     return { value, files };
   } finally {

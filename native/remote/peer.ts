@@ -234,17 +234,23 @@ export class Peer {
     return s.length > 0 ? { v, s } : { v };
   }
 
-  private decode(e: Encoded | undefined, callback?: (fn: number) => (...a: unknown[]) => void, inboxes?: Inbox[]): unknown {
+  private decode(e: Encoded | undefined, callback?: (fn: number) => (...a: unknown[]) => unknown, inboxes?: Inbox[]): unknown {
     const root = { v: e?.v };
     // Deepest first, so a Map's entries are decoded before the Map is made of them.
     for (const [path, kind, n] of [...(e?.s ?? [])].sort((a, b) => b[0].length - a[0].length)) {
+      // Only through the value's own entries: a path the other end made up ("__proto__", "constructor") would
+      // otherwise reach, and change, the prototypes every object here shares.
       let at: unknown = root.v;
-      for (const k of path) at = (at as Record<string | number, unknown>)[k];
+      for (const k of path) {
+        if (typeof at !== "object" || at === null || !Object.hasOwn(at, k)) throw new Error(`malformed message: nothing at ${JSON.stringify(path)}`);
+        at = (at as Record<string | number, unknown>)[k];
+      }
       if (kind === "u") setAt(root, path, undefined);
       else if (kind === "bin") setAt(root, path, Buffer.from(at as string, "base64"));
       else if (kind === "map") setAt(root, path, new Map(at as Array<[unknown, unknown]>));
       else if (kind === "fn") setAt(root, path, callback ? callback(n) : () => {});
       else if (kind === "in") {
+        if (this.inboxes.has(n)) throw new Error(`malformed message: channel ${n} is in use`);
         const inbox = new Inbox(this, n);
         this.inboxes.set(n, inbox);
         inboxes?.push(inbox);
@@ -355,7 +361,13 @@ export class Peer {
             const inbox = new Inbox(this, m.ch);
             this.inboxes.set(m.ch, inbox);
             c.resolve(inbox);
-          } else c.resolve(this.decode(m.v));
+          } else {
+            try {
+              c.resolve(this.decode(m.v));
+            } catch (e) {
+              c.reject(e as Error);
+            }
+          }
           this.settled();
           break;
         }
@@ -375,9 +387,15 @@ export class Peer {
           }
           break;
         }
-        case "item":
-          this.inboxes.get(m.ch)?.push(this.decode(m.v), JSON.stringify(m).length + 5);
+        case "item": {
+          const inbox = this.inboxes.get(m.ch);
+          try {
+            inbox?.push(this.decode(m.v), JSON.stringify(m).length + 5);
+          } catch (e) {
+            inbox?.end(e as Error);
+          }
           break;
+        }
         case "end":
           this.inboxes.get(m.ch)?.end();
           break;
@@ -394,12 +412,7 @@ export class Peer {
         }
         case "stop": {
           const box = this.outboxes.get(m.ch);
-          if (box) {
-            box.stopped = true;
-            box.wake?.();
-            // A source waiting for its next item (a followed log) is told now, not after that item.
-            void box.source.return?.()?.catch?.(() => undefined);
-          }
+          if (box) this.stop(box);
           break;
         }
         case "hello":
@@ -408,12 +421,21 @@ export class Peer {
     }
   }
 
+  /** A stream's reader is gone: its source is told now, even while it waits for its next item (a followed log). */
+  private stop(box: Outbox): void {
+    box.stopped = true;
+    box.wake?.();
+    void box.source.return?.()?.catch?.(() => undefined);
+  }
+
   private async serve(id: number, method: string, a: Encoded): Promise<void> {
     const inboxes: Inbox[] = [];
     this.serving.set(id, inboxes);
     try {
       const args = this.decode(a, (fn) => (...cbArgs: unknown[]) => {
-        if (this.serving.has(id)) this.send({ t: "cb", id, fn, a: this.encode(cbArgs) });
+        // Returned to the callee (exec's output): it waits on it, so a caller that reads slowly, or not at all,
+        // holds the command's output back instead of growing this process's memory.
+        if (this.serving.has(id)) return this.sendData(jsonFrame({ t: "cb", id, fn, a: this.encode(cbArgs) }));
       }, inboxes) as unknown[];
       const result = await this.handler!(method, args);
       if (isAsyncIterable(result) && !(result instanceof Uint8Array)) {
@@ -452,10 +474,7 @@ export class Peer {
     for (const c of this.calls.values()) c.reject(why(c.method, c.args));
     this.calls.clear();
     for (const inbox of [...this.inboxes.values()]) inbox.end(why("a stream", []));
-    for (const box of this.outboxes.values()) {
-      box.stopped = true;
-      box.wake?.();
-    }
+    for (const box of this.outboxes.values()) this.stop(box);
     this.settled();
   }
 }

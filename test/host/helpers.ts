@@ -156,10 +156,10 @@ export function stopSupervisor(root: string): void {
 }
 
 /**
- * argv that runs cmd in the named network namespace as `ip netns exec` does, with the cgroup hierarchies mounted
- * again: `ip netns exec` mounts a fresh /sys (so /sys/class/net lists the namespace's interfaces), which hides the
- * cgroup mounts below /sys/fs/cgroup, and runc then fails with "no cgroup mount found in mountinfo". Mounting a
- * hierarchy again attaches to the same one, so runc's cgroups there are the host's.
+ * Arguments to `ip` that run cmd in the named network namespace as `ip netns exec` does, with the cgroup
+ * hierarchies mounted again: `ip netns exec` mounts a fresh /sys (so /sys/class/net lists the namespace's
+ * interfaces), which hides the cgroup mounts below /sys/fs/cgroup, and runc then fails with "no cgroup mount found
+ * in mountinfo". Mounting a hierarchy again attaches to the same one, so runc's cgroups there are the host's.
  */
 export function inNetns(netns: string, cmd: string[]): string[] {
   const script = fs
@@ -171,5 +171,5 @@ export function inNetns(netns: string, cmd: string[]): string[] {
       const [fstype, source, options] = f.slice(f.indexOf("-") + 1);
       return `mkdir -p ${f[4]} && mount -t ${fstype} -o ${options} ${source} ${f[4]}`;
     });
-  return ["ip", "netns", "exec", netns, "sh", "-c", [...script, 'exec "$@"'].join(" && "), "sh", ...cmd];
+  return ["netns", "exec", netns, "sh", "-c", [...script, 'exec "$@"'].join(" && "), "sh", ...cmd];
 }

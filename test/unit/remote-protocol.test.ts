@@ -6,6 +6,7 @@ import { describe, expect, it } from "vitest";
 import { Peer } from "../../native/remote/peer";
 import { dataFrame, helloMismatch, jsonFrame, NotBerth, PROTOCOL_VERSION, readFrames, type Frame } from "../../native/remote/protocol";
 import { methodNames, methodOf } from "../../native/remote/methods";
+import { runStreams, type CommandStreams } from "../../native/host/exec";
 
 /** A client peer and an agent peer serving `handler`, over pipes that deliver bytes in odd-sized pieces. */
 function pair(handler: (method: string, args: unknown[]) => unknown) {
@@ -170,6 +171,53 @@ describe("remote protocol", () => {
     await agent.idle();
     expect(finished).toBe(true);
     await expect(client.call("x", [])).rejects.toThrow("lost during x");
+  });
+
+  it("a command's output to a callback waits while the connection is full: a caller that does not read costs bounded memory", async () => {
+    const toAgent = new PassThrough();
+    const toClient = new PassThrough();
+    const agent = new Peer(toClient, "agent", (_m, args) => runStreams(["head", "-c", String(16 << 20), "/dev/zero"], args[0] as CommandStreams));
+    void agent.receive(readFrames(toAgent));
+    const client = new Peer(toAgent, "client");
+    let got = 0;
+    const exec = client.call("containers.exec", [{ stdout: (b: Uint8Array) => void (got += b.length) }]);
+    await sleep(1000);
+    // Nobody reads what the agent sends: it holds back, with a frame or two waiting, not the command's whole output.
+    expect(toClient.writableLength + toClient.readableLength).toBeLessThan(4 << 20);
+    void client.receive(readFrames(toClient));
+    expect(await exec).toBe(0);
+    expect(got).toBe(16 << 20);
+  });
+
+  it("a message whose special leaves point outside its value (__proto__, constructor) is refused, and no prototype changes", async () => {
+    const served: unknown[] = [];
+    const { client, agent } = pair((_m, args) => {
+      served.push(args);
+      return "served";
+    });
+    const shared = Object.prototype as unknown as Record<string, unknown>;
+    const evil: Array<[Array<string | number>, "fn" | "in" | "bin" | "map" | "u", number]> = [
+      [["__proto__", "polluted"], "fn", 1],
+      [[0, "__proto__", "polluted"], "map", 0],
+      [[0, "constructor", "prototype", "polluted"], "u", 0],
+    ];
+    const replies: unknown[] = [];
+    // The agent end, sent crafted calls: each answered with an error, the handler never run.
+    const agentSend = agent.send.bind(agent);
+    agent.send = (msg) => {
+      replies.push(msg);
+      agentSend(msg);
+    };
+    for (const [i, s] of evil.entries()) client.send({ t: "call", id: 1000 + i, m: "x.y", a: { v: [{}], s: [s] } });
+    await sleep(50);
+    expect(served).toEqual([]);
+    expect(replies).toEqual(evil.map((_, i) => expect.objectContaining({ t: "err", id: 1000 + i, e: expect.objectContaining({ message: expect.stringMatching(/malformed message/) }) })));
+    // The client end, sent a crafted result: that call fails, the connection goes on.
+    agent.send = (msg) => agentSend(msg.t === "ok" && msg.v?.v === "served" ? { ...msg, v: { v: {}, s: [evil[0]] } } : msg);
+    await expect(client.call("x.y", [])).rejects.toThrow(/malformed message/);
+    agent.send = agentSend;
+    expect(await client.call("x.y", [])).toBe("served");
+    expect([shared.polluted, Object.hasOwn(Object.prototype, "polluted")]).toEqual([undefined, false]);
   });
 
   it("hello: the same protocol passes, another is one error naming the host, both versions and the fix", () => {
