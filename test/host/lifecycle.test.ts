@@ -119,6 +119,19 @@ describe("limits", () => {
     expect(cg(c, "memory", "memory.limit_in_bytes", "memory.max")).toBe(String(128 << 20));
   });
 
+  it("stops every process of a container at once with no grace, in its own PID namespace or the host's", async () => {
+    for (const [what, extra] of [["kall", {}], ["khost", { pid: "host" }]] as const) {
+      const info = await run(what, { command: ["sh", "-c", "sleep 600 & sleep 600 & wait"], ...extra });
+      const procs = () => cg(name(what), "pids", "cgroup.procs", "cgroup.procs").split("\n").filter(Boolean);
+      expect(procs().length, what).toBeGreaterThanOrEqual(4); // init, sh, two sleeps
+      await rt.containers.stop(name(what), { graceSeconds: 0 });
+      const deadline = Date.now() + 3000;
+      while (procs().length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      expect(procs(), what).toEqual([]);
+      expect(fs.existsSync(`/proc/${info.pid}/cmdline`) && fs.readFileSync(`/proc/${info.pid}/cmdline`).length > 0, what).toBe(false);
+    }
+  });
+
   it("refuses what the host cannot give before making anything", async () => {
     const cpus = fs.readFileSync("/proc/cpuinfo", "utf8").match(/^processor/gm)!.length;
     const bad: Array<[Partial<ContainerSpec>, string]> = [
