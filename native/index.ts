@@ -46,9 +46,12 @@ function confineRoot(root: string): void {
   fs.chmodSync(root, 0o700);
 }
 
+/** The berth root a runtime uses: the one given, else $BERTH_ROOT, else /var/lib/berth. */
+export const rootOf = (root?: string): string => root ?? process.env.BERTH_ROOT ?? "/var/lib/berth";
+
 export function createNativeRuntime(opts: NativeRuntimeOptions = {}): Runtime {
   const paths = layout(
-    opts.root ?? process.env.BERTH_ROOT ?? "/var/lib/berth",
+    rootOf(opts.root),
     opts.runDir ?? process.env.BERTH_RUN ?? "/run/berth",
   );
   const host = opts.host ?? realHost;

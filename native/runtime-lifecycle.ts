@@ -120,16 +120,21 @@ export interface ContainerLifecycle {
   /** Names of every container under this root. */
   list(): Promise<string[]>;
   /**
-   * Runs a command in the running container's namespaces, on this process's stdio; resolves to its exit code
-   * (0 at once when detached).
+   * Runs a command in the running container's namespaces, reading `opts.stdin` and handing its output to the
+   * `opts.stdout`/`opts.stderr` callbacks; resolves to its exit code (0 at once when detached).
    */
   exec(name: string, command: string[], opts?: ExecOptions): Promise<number>;
-  /** The files of `events` lines (start, die, oom, restart, health_status), oldest first. */
-  eventFiles(): Promise<string[]>;
-  /** The container's output files, oldest first (the current one last). */
-  logFiles(name: string): Promise<string[]>;
-  /** The container's output as lines, oldest first, each with the time it was written (see LogLine). */
-  logLines(name: string): Promise<LogLine[]>;
+  /**
+   * Container events (create, start, stop, die, oom, restart, health_status…), as Docker's API streams them: those
+   * since `since`, then new ones as they happen until `until` (none past ones without `since`; the stream ends at
+   * once when `until` is past). The caller's `return()` ends it.
+   */
+  events(opts?: EventOptions): AsyncIterable<ContainerEvent>;
+  /**
+   * The container's output as lines, oldest first, each with the time it was written (see LogLine); with
+   * `follow`, then the lines it writes from now on, until `until` or the caller's `return()`.
+   */
+  logs(name: string, opts?: LogOptions): AsyncIterable<LogLine>;
   stats(name: string): Promise<ContainerStats>;
   /** `ps` of the container's processes, with these ps options (default "-o pid,user,time,args"). */
   top(name: string, psOptions?: string[]): Promise<string>;
@@ -143,7 +148,10 @@ export interface ContainerLifecycle {
 
 export interface ContainerStats {
   memoryBytes: number;
-  memoryLimit?: number;
+  /** The container's memory limit, or the host's memory when it has none (as Docker reports it). */
+  memoryLimit: number;
+  /** CPUs online on the container's host (what CPU % is capped at, ×100). */
+  onlineCpus: number;
   /** CPU time used, nanoseconds. */
   cpuNanos: number;
   pids: number;
@@ -156,15 +164,33 @@ export interface ContainerStats {
 }
 
 export interface ExecOptions {
+  /**
+   * A terminal: the command's stdin, stdout and stderr are one pseudo-terminal that the runtime makes on its host
+   * (its output comes through `stdout` only, with the terminal's line endings).
+   */
   tty?: boolean;
+  /**
+   * The terminal's size when `tty` (default 80x24). runc applies it (and the terminal's line endings) just after
+   * the command has started: what the command does in its first few milliseconds may see a 0x0 terminal.
+   */
+  size?: { rows: number; cols: number };
   /** KEY=VALUE, added to the container's env. */
   env?: string[];
   /** Working directory inside the container (default: the container's). */
   workdir?: string;
   /** "user", "uid", "user:group", "uid:gid", resolved in the container's /etc/passwd and /etc/group. */
   user?: string;
-  /** Start it and return without waiting (Docker's exec -d). */
+  /** Start it and return without waiting (Docker's exec -d); stdin and the callbacks are then left unused. */
   detach?: boolean;
+  /** What the command reads; without it the command's stdin is empty (at its end at once). */
+  stdin?: AsyncIterable<Uint8Array>;
+  /**
+   * The command's output, chunk by chunk, as it comes; without a callback it is dropped. A promise a callback
+   * returns holds the output back until it settles (flow control: the remote runtime's agent waits so while its
+   * connection is full); any other return value is ignored.
+   */
+  stdout?: (chunk: Uint8Array) => void;
+  stderr?: (chunk: Uint8Array) => void;
 }
 
 /**
@@ -175,4 +201,40 @@ export interface LogLine {
   /** RFC 3339 with milliseconds. */
   time: string;
   text: string;
+}
+
+/** Which lines `logs` yields, as `docker logs` takes them; times are epoch milliseconds. */
+export interface LogOptions {
+  /** Lines written at or after this time. */
+  since?: number;
+  /** Lines written at or before this time; with `follow`, the stream ends then. */
+  until?: number;
+  /** Only the last N of the lines written so far (after since/until); followed lines are all yielded. */
+  tail?: number;
+  /** Keep yielding what the container writes, until `until` or the caller's `return()`. */
+  follow?: boolean;
+}
+
+/** One container event, Docker's `docker events` fields. */
+export interface ContainerEvent {
+  /** RFC 3339 with milliseconds. */
+  time: string;
+  type: "container";
+  /** "create", "die", "health_status: healthy"… */
+  action: string;
+  /** The container's name. */
+  actor: string;
+  /** exitCode, signal, image, name… */
+  attributes: Record<string, string>;
+}
+
+/** Which events `events` yields; times are epoch milliseconds. */
+export interface EventOptions {
+  since?: number;
+  until?: number;
+  /**
+   * Docker's `--filter` keys, each a list of accepted values (any of them): container (name), event (an action,
+   * or its start before ":" as in "health_status"), type ("container"), image.
+   */
+  filters?: { container?: string[]; event?: string[]; type?: string[]; image?: string[] };
 }

@@ -126,7 +126,7 @@ export type ContainerStatus = "running" | "stopped" | "missing";
 
 export interface ContainerInfo {
   name: string;
-  /** runc container id, "berth-<name>". */
+  /** runc container id, "berth-<root id>-<name>" ("berth-<name>" if made before roots were told apart). */
   id: string;
   status: ContainerStatus;
   /** Host pid of the container's init while running. */
@@ -272,8 +272,9 @@ export interface InputProblem {
 export interface Networks {
   create(spec: NetworkSpec): Promise<NetworkInfo>;
   /**
-   * Why create would refuse this spec beside what the host has now (overlapping subnet, parent or bridge in use),
-   * not counting the networks named in `except` (one being replaced). Read only.
+   * Why create would refuse this spec on this host: what only the host can tell of its input (a macvlan parent
+   * that is not there, a VLAN parent on a kernel without 802.1q) and clashes with what it has now (overlapping
+   * subnet, parent or bridge in use), not counting the networks named in `except` (one being replaced). Read only.
    */
   conflicts(spec: NetworkSpec, except?: string[]): Promise<InputProblem | undefined>;
   inspect(name: string): Promise<NetworkInfo | undefined>;
@@ -300,8 +301,13 @@ export interface Containers extends ContainerLifecycle {
    * or another process listens on it. Read only.
    */
   portTaken(p: PortMapping, owners: string[]): Promise<string | undefined>;
-  /** What run would refuse that needs the image's files (a command found neither in the image nor its mounts). */
-  problems(spec: ContainerSpec): Promise<InputProblem[]>;
+  /**
+   * What run would refuse that depends on this host or the image's files, of the fields given: limits the host
+   * cannot give (CPUs, cpuset, throttled devices: fields named as the limit, "cpus"), devices it lacks, and — given
+   * `name` and a stored `image` — a command found neither in the image nor its mounts. A caller may ask before
+   * every value is known. Read only.
+   */
+  problems(spec: Partial<ContainerSpec>): Promise<InputProblem[]>;
   inspect(name: string): Promise<ContainerInfo | undefined>;
   /** Stops (SIGTERM, then SIGKILL after the grace period) and deletes everything the container had on the host. */
   remove(name: string, opts?: { graceSeconds?: number }): Promise<void>;
@@ -334,8 +340,20 @@ export interface PruneReport {
   reclaimedBytes: number;
 }
 
+/** One finding of a host check: what berth needs there, and the fix when it is missing. */
+export interface HostCheck {
+  /** "runc", "root", "overlayfs". */
+  name: string;
+  /** "warn": only some resources need it. */
+  level: "ok" | "warn" | "error";
+  detail: string;
+  fix?: string;
+}
+
 export interface SystemUsage {
   df(): Promise<DiskUsage[]>;
+  /** What this host lacks for berth (tools, kernel features, its root), each with its fix. Read only. */
+  check(): Promise<HostCheck[]>;
   /**
    * Removes stopped containers, the build cache, and (with `all`) images no container uses, then every blob and
    * layer nothing uses any more. Volumes and networks stay.

@@ -2,11 +2,14 @@
 // two commands over berth's store, containers and volumes.
 import * as fs from "node:fs";
 import * as path from "node:path";
-import type { Containers, DiskUsage, Owners, PruneReport, SystemUsage } from "./runtime";
+import type { Containers, DiskUsage, HostCheck, Owners, PruneReport, SystemUsage } from "./runtime";
+import { checkHost } from "./host/check";
 import type { Paths } from "./paths";
 import type { ContentStore } from "./image/store";
 import type { ContainerRecords } from "./container/record";
 import { listDir } from "./json-file";
+import { shouldRestart } from "./supervise/supervisor";
+import { stoppedByUser } from "./supervise/state";
 
 /** Bytes under a path (files' sizes; a file's own size), 0 when it does not exist. */
 export async function du(p: string): Promise<number> {
@@ -26,6 +29,10 @@ export class NativeSystem implements SystemUsage {
     /** What a stack owns is never pruned behind its back. */
     private readonly owners: Owners,
   ) {}
+
+  check(): Promise<HostCheck[]> {
+    return checkHost(this.paths.root);
+  }
 
   async df(): Promise<DiskUsage[]> {
     const recs = await this.records.list();
@@ -56,19 +63,34 @@ export class NativeSystem implements SystemUsage {
 
   async prune(opts: { all?: boolean } = {}): Promise<PruneReport> {
     const containers: string[] = [];
-    const ownedContainers = await this.owners.list("container");
     for (const r of await this.records.list()) {
       const name = r.spec.name;
-      if (ownedContainers.has(name) || (await this.containers.inspect(name))?.status === "running") continue;
+      // Its owner is asked once its record is seen: a stack records its claim before making the container, so
+      // one made meanwhile by another process is never taken for nobody's.
+      if ((await this.owners.ownerOf("container", name)) !== undefined || !(await this.prunable(name))) continue;
       await this.containers.remove(name, { graceSeconds: 0 });
       containers.push(name);
     }
-    const usedIds = new Set((await this.records.list()).map((r) => r.imageId));
-    for (const ref of (await this.owners.list("image")).keys()) {
-      const owned = await this.store.inspect(ref);
-      if (owned) usedIds.add(owned.id);
-    }
+    const usedIds = async () => {
+      const ids = new Set((await this.records.list()).map((r) => r.imageId));
+      for (const ref of (await this.owners.list("image")).keys()) {
+        const owned = await this.store.inspect(ref);
+        if (owned) ids.add(owned.id);
+      }
+      return ids;
+    };
     const { refs, bytes } = await this.store.pruneUnused({ all: opts.all, buildCache: true, usedIds });
     return { containers, images: refs, reclaimedBytes: bytes };
+  }
+
+  /**
+   * Stopped, and not waiting for its restart policy to start it again (Docker keeps those): what the supervisor
+   * decides, also for an exit it has not seen yet.
+   */
+  private async prunable(name: string): Promise<boolean> {
+    const info = await this.containers.inspect(name);
+    if (!info || info.status === "running") return false;
+    const { exitCode = 0, restartCount = 0 } = info.state ?? {};
+    return !shouldRestart(info.spec?.restart, exitCode, restartCount, stoppedByUser(this.paths.container(name).dir));
   }
 }

@@ -1,6 +1,8 @@
-// The build context: its files minus what .dockerignore excludes (Docker's rules: Go filepath.Match patterns
-// plus "**", "!" re-includes, the last matching pattern wins, a pattern matching a directory covers what is under
-// it), and a digest of exactly what a build could read — so an unchanged context means an unchanged digest.
+// Reads only the build context, which is on the caller's machine (the provider imports it to digest a context at check
+// time): no other host access. The build context: its files minus what .dockerignore excludes (Docker's rules: Go
+// filepath.Match patterns plus "**", "!" re-includes, the last matching pattern wins, a pattern matching a directory
+// covers what is under it), and a digest of exactly what a build could read — so an unchanged context means an
+// unchanged digest.
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { createHash } from "node:crypto";

@@ -5,8 +5,9 @@
 // as mount points are removed before the layer is taken.
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { createHash } from "node:crypto";
-import { withLock } from "../lock";
+import { createHash, randomBytes } from "node:crypto";
+import { ownerAlive, self, withLock, type Owner } from "../lock";
+import { listDir } from "../json-file";
 import { resolveInRoot } from "../confine";
 
 export type Sharing = "shared" | "private" | "locked";
@@ -153,10 +154,10 @@ export class CacheMounts {
     };
     if (m.sharing === "locked") {
       // Docker waits as long as it takes for a locked cache; an hour is berth's bound.
-      return withLock(`${dir}.lock`, async () => {
-        await make(dir);
-        return fn(dir);
-      }, { timeoutMs: 3_600_000, what: `the cache mount ${m.id} (sharing=locked)` });
+      return withLock(`${dir}.lock`, () => holding(dir, () => make(dir), () => fn(dir)), {
+        timeoutMs: 3_600_000,
+        what: `the cache mount ${m.id} (sharing=locked)`,
+      });
     }
     if (m.sharing === "private" && this.held.has(m.id)) {
       const own = `${dir}.private-${process.pid}-${Math.random().toString(16).slice(2)}`;
@@ -168,18 +169,51 @@ export class CacheMounts {
         await fs.promises.rm(`${own}.id`, { force: true });
       }
     }
-    await make(dir);
-    // Its last use, for `berth builder prune --filter until=…`.
-    const now = new Date();
-    await fs.promises.utimes(`${dir}.id`, now, now).catch(() => undefined);
-    if (m.sharing === "shared") return fn(dir);
-    this.held.add(m.id);
-    try {
-      return await fn(dir);
-    } finally {
-      this.held.delete(m.id);
-    }
+    return holding(dir, () => make(dir), async () => {
+      if (m.sharing === "shared") return fn(dir);
+      this.held.add(m.id);
+      try {
+        return await fn(dir);
+      } finally {
+        this.held.delete(m.id);
+      }
+    });
   }
+}
+
+/**
+ * Runs fn using the cache mount directory `dir`, marked as this process's meanwhile: the mark is made (and the
+ * directory with it) under the directory's guard, which `builder prune` takes to remove it, so a prune either
+ * sees the mark or is done before the directory is made again. A build killed midway leaves a mark naming a
+ * process that is gone, which counts for nothing.
+ */
+async function holding<T>(dir: string, make: () => Promise<void>, fn: () => Promise<T>): Promise<T> {
+  const mark = `${dir}.use-${process.pid}-${randomBytes(4).toString("hex")}`;
+  await withLock(`${dir}.guard`, async () => {
+    await make();
+    await fs.promises.writeFile(mark, JSON.stringify(self()));
+  }, { what: `the cache mount ${path.basename(dir)}` });
+  // Its last use, for `berth builder prune --filter until=…`.
+  const now = new Date();
+  await fs.promises.utimes(`${dir}.id`, now, now).catch(() => undefined);
+  try {
+    return await fn();
+  } finally {
+    await fs.promises.rm(mark, { force: true });
+  }
+}
+
+/** Removes a cache mount directory unless a live build uses it (see holding); resolves to whether it went. */
+export function removeCacheMount(dir: string): Promise<boolean> {
+  return withLock(`${dir}.guard`, async () => {
+    const prefix = `${path.basename(dir)}.use-`;
+    const marks = (await listDir(path.dirname(dir))).filter((n) => n.startsWith(prefix)).map((n) => path.join(path.dirname(dir), n));
+    const users = await Promise.all(marks.map((f) => fs.promises.readFile(f, "utf8").then((t) => JSON.parse(t) as Owner, () => undefined)));
+    if (users.some((o) => o !== undefined && ownerAlive(o))) return false;
+    await fs.promises.rm(dir, { recursive: true, force: true });
+    await Promise.all([`${dir}.id`, ...marks].map((f) => fs.promises.rm(f, { force: true })));
+    return true;
+  }, { what: `the cache mount ${path.basename(dir)}` });
 }
 
 /**

@@ -1,6 +1,7 @@
-// What a build would refuse that reading the Dockerfile shows, found before anything is built (a preview's
-// check): a base image or `COPY --from` source that is neither an earlier stage nor an image berth can get, and a
-// COPY/ADD source above the context. Words holding a variable are left to the build, which expands them.
+// Pure: no host access (the provider imports it; the caller reads the Dockerfile). What a build would refuse that
+// reading the Dockerfile shows, found before anything is built (a preview's check): a base image or `COPY --from`
+// source that is neither an earlier stage nor an image berth can get, and a COPY/ADD source above the context. Words
+// holding a variable are left to the build, which expands them.
 import * as path from "node:path";
 import { parseDockerfile, type Instruction } from "./dockerfile";
 

@@ -5,19 +5,20 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { listDir } from "../json-file";
-import { lockHolder } from "../lock";
 import type { ContentStore } from "../image/store";
 import type { Descriptor } from "../image/oci";
 import type { BuildCachePruneOptions, BuildCachePruneResult } from "../runtime";
 import { du } from "../system";
 import { cacheMountDir } from "./builder";
+import { removeCacheMount } from "./mounts";
 
 interface Entry {
   what: string;
   used: number;
   size: number;
   inUse: boolean;
-  remove: () => Promise<void>;
+  /** Resolves to false when it is kept after all (a build uses it right now). */
+  remove: () => Promise<boolean>;
 }
 
 export async function pruneBuildCache(store: ContentStore, o: BuildCachePruneOptions): Promise<BuildCachePruneResult> {
@@ -30,21 +31,16 @@ export async function pruneBuildCache(store: ContentStore, o: BuildCachePruneOpt
     const [lease, st] = await Promise.all([store.readLease<{ desc: Descriptor; diffId: string }>(name.replace(/\.json$/, "")), fs.promises.stat(file).catch(() => undefined)]);
     if (!lease?.data || !st) continue;
     const diffId = lease.data.diffId;
-    entries.push({ what: `layer ${diffId}`, used: st.mtimeMs, size: lease.data.desc.size + (await du(store.paths.layer(diffId))), inUse: used.has(diffId), remove: () => fs.promises.rm(file, { force: true }) });
+    entries.push({ what: `layer ${diffId}`, used: st.mtimeMs, size: lease.data.desc.size + (await du(store.paths.layer(diffId))), inUse: used.has(diffId), remove: () => fs.promises.rm(file, { force: true }).then(() => true) });
   }
   const mounts = cacheMountDir(store.paths.root);
   for (const name of (await listDir(mounts)).filter((n) => /^[0-9a-f]{32}$/.test(n))) {
     const dir = path.join(mounts, name);
     const idFile = `${dir}.id`;
     const st = await fs.promises.stat(idFile).catch(() => undefined);
-    // A locked mount is in use by a build right now.
-    if (lockHolder(`${dir}.lock`)) continue;
     const id = await fs.promises.readFile(idFile, "utf8").catch(() => name);
     const size = await du(dir);
-    entries.push({ what: `cache mount ${id}`, used: st?.mtimeMs ?? 0, size, inUse: false, remove: async () => {
-      await fs.promises.rm(dir, { recursive: true, force: true });
-      await fs.promises.rm(idFile, { force: true });
-    } });
+    entries.push({ what: `cache mount ${id}`, used: st?.mtimeMs ?? 0, size, inUse: false, remove: () => removeCacheMount(dir) });
   }
   const now = Date.now();
   let drop = entries.filter((e) => (o.all || !e.inUse) && (o.unusedForMs === undefined || now - e.used > o.unusedForMs));
@@ -61,11 +57,13 @@ export async function pruneBuildCache(store: ContentStore, o: BuildCachePruneOpt
   }
   const before = (await du(store.paths.blobs)) + (await du(store.paths.layers));
   let mountBytes = 0;
+  const deleted: string[] = [];
   for (const e of drop) {
+    if (!(await e.remove())) continue;
     if (e.what.startsWith("cache mount")) mountBytes += e.size;
-    await e.remove();
+    deleted.push(e.what);
   }
   await store.prune();
   const after = (await du(store.paths.blobs)) + (await du(store.paths.layers));
-  return { deleted: drop.map((e) => e.what), reclaimedBytes: before - after + mountBytes };
+  return { deleted, reclaimedBytes: before - after + mountBytes };
 }

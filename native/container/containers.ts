@@ -4,13 +4,13 @@
 // run() cleans up after its own failures.
 import * as fs from "node:fs";
 import * as path from "node:path";
-import type { ContainerInfo, ContainerRuntimeSpec, ContainerSpec, Containers, ContainerStatus, ExecOptions, ImageInfo, InputProblem, PortMapping } from "../runtime";
+import type { ContainerInfo, ContainerRuntimeSpec, ContainerSpec, Containers, ContainerStatus, EventOptions, ExecOptions, ImageInfo, InputProblem, LogOptions, PortMapping } from "../runtime";
 import type { Host } from "../host/exec";
 import type { Paths } from "../paths";
 import type { ContentStore } from "../image/store";
 import type { ContainerNetworking, NetPlan } from "../network/container-net";
 import { isMounted } from "../host/probe";
-import { checkName, runcId } from "../names";
+import { checkName, runcId, runcIdOf } from "../names";
 import { KeyedMutex } from "../mutex";
 import { canonicalJson, writeJson } from "../json-file";
 import { prepare, mount, unmount } from "../snapshot/overlay";
@@ -82,9 +82,8 @@ export class RuncContainers implements Containers {
   unpause = (name: string) => this.verbs.unpause(name);
   list = () => this.verbs.list();
   exec = (name: string, command: string[], opts?: ExecOptions) => this.verbs.exec(name, command, opts);
-  logFiles = (name: string) => this.verbs.logFiles(name);
-  logLines = (name: string) => this.verbs.logLines(name);
-  eventFiles = () => this.verbs.eventFiles();
+  logs = (name: string, opts?: LogOptions) => this.verbs.logs(name, opts);
+  events = (opts?: EventOptions) => this.verbs.events(opts);
   stats = (name: string) => this.verbs.stats(name);
   top = (name: string, psOptions?: string[]) => this.verbs.top(name, psOptions);
   diff = (name: string) => this.verbs.diff(name);
@@ -143,26 +142,29 @@ export class RuncContainers implements Containers {
   portTaken = (p: PortMapping, owners: string[]) => this.d.net.portTaken(p, owners);
 
   /**
-   * What run would refuse that needs the image's files: a command missing from the image and the container's
-   * mounts, named by the field that gave it. Read only; volumes that do not exist yet are taken as empty.
+   * What run would refuse of the fields given: limits and devices this host lacks, and (given a name and a stored
+   * image) a command missing from the image and the container's mounts, named by the field that gave it. Read
+   * only; volumes that do not exist yet are taken as empty.
    */
-  async problems(spec: ContainerSpec): Promise<InputProblem[]> {
-    const image = await this.d.images.inspect(spec.image);
-    if (!image) return [];
+  async problems(spec: Partial<ContainerSpec>): Promise<InputProblem[]> {
+    const host = [...hostLimitProblems(spec.limits), ...deviceProblems(spec.devices)];
+    const image = spec.name !== undefined && spec.image !== undefined ? await this.d.images.inspect(spec.image) : undefined;
+    if (!image) return host;
+    const full = spec as ContainerSpec;
     const field = spec.entrypoint?.length ? "entrypoint" : spec.command?.length ? "command" : "image";
     let command: string[];
     try {
-      command = processArgs(spec.name, image.config, spec);
+      command = processArgs(full.name, image.config, full);
     } catch (e) {
-      return [{ field, reason: (e as Error).message }];
+      return [...host, { field, reason: (e as Error).message }];
     }
     const mounts = [
       ...(spec.mounts ?? []).map((m) => ({ source: this.d.paths.volume(m.volume).data, destination: m.target })),
       ...(spec.binds ?? []).map((b) => ({ source: b.source, destination: b.target })),
     ];
-    const env = mergeEnv(spec.name, spec.hostname ?? spec.name, image.config.env, spec.env);
+    const env = mergeEnv(full.name, spec.hostname ?? full.name, image.config.env, spec.env);
     const problem = await executableProblem({ layers: this.d.images.layerDirs(image), mounts }, command[0], env);
-    return problem ? [{ field, reason: problem }] : [];
+    return problem ? [...host, { field, reason: problem }] : host;
   }
 
   /** Checks the spec against the image, volumes and host, before anything is made (the network: create()). */
@@ -200,10 +202,11 @@ export class RuncContainers implements Containers {
     const plan: Plan = { ...local, net: await this.d.net.plan(spec, local.image, await this.d.records.list()) };
     const { image, hostname } = plan;
     const name = spec.name;
-    const id = runcId(name);
+    const id = runcId(paths.root, name);
     const p = paths.container(name);
     const rec: ContainerRecord = {
       spec,
+      runcId: id,
       imageId: image.id,
       layers: image.layers,
       dataMounts: plan.data.binds,
@@ -278,7 +281,8 @@ export class RuncContainers implements Containers {
         continue;
       }
       const other = mode.slice("container:".length);
-      const state = await this.runc.state(runcId(other));
+      const otherRec = await this.d.records.read(other);
+      const state = otherRec && (await this.runc.state(runcIdOf(otherRec)));
       if (!state || state.status !== "running") {
         throw new Error(`container "${spec.name}": ${type} "${mode}": No such container: ${other} (it must be running)`);
       }
@@ -310,7 +314,7 @@ export class RuncContainers implements Containers {
   /** The container's info, and how many of its faults are missing port rules (the one repairable in place). */
   private async examine(rec: ContainerRecord): Promise<{ info: ContainerInfo; repairable: number }> {
     const name = rec.spec.name;
-    const id = runcId(name);
+    const id = runcIdOf(rec);
     const state = await this.runc.state(id);
     const status: ContainerStatus = !state
       ? "missing"
@@ -358,7 +362,8 @@ export class RuncContainers implements Containers {
     const { host, paths } = this.d;
     const p = paths.container(name);
     const rec = await this.d.records.read(name);
-    const id = runcId(name);
+    // No record: nothing was made yet (it is written first), so only the id this root gives it can be there.
+    const id = rec ? runcIdOf(rec) : runcId(paths.root, name);
     const found = await this.runc.state(id);
     // A runc container of this id made from another berth root is not ours to stop.
     if (found?.bundle === p.dir) {

@@ -8,10 +8,11 @@
 // out is unpacked with the layer rules (native/image/unpack.ts) into a private directory first.
 import * as fs from "node:fs";
 import * as path from "node:path";
+import type { Readable } from "node:stream";
 import type { Host } from "../host/exec";
 import { runPiped } from "../host/exec";
 import { resolveInRoot } from "../confine";
-import { walkTree } from "../build/copy";
+import { walkTree, type CopyItem } from "../build/copy";
 import { writeTar, type TarHeader, type TarSource } from "../image/tar";
 import { unpackLayer } from "../image/unpack";
 import { BUSYBOX, initBinds } from "../supervise/init";
@@ -92,25 +93,26 @@ export async function copyFiles(host: Host, r: CopyRequest): Promise<void> {
     if (!fs.lstatSync(r.hostPath, { throwIfNoEntry: false })) throw notFound(r.hostPath);
     return copyIn(host, r, inside, containerPath);
   }
-  // Docker's rule: into an existing directory under the source's name, else as the destination itself.
-  const into = fs.statSync(r.hostPath, { throwIfNoEntry: false })?.isDirectory();
-  const base = containerPath === "/" ? "." : path.posix.basename(containerPath);
-  const final = into ? path.join(r.hostPath, base) : r.hostPath;
-  if (!fs.statSync(path.dirname(final), { throwIfNoEntry: false })?.isDirectory()) {
-    throw new Error(`cannot copy to ${r.hostPath}: its directory ${path.dirname(final)} does not exist`);
-  }
-  return copyOut(host, r, inside, containerPath, final);
+  return copyOut(host, r, inside, containerPath, copyTarget(containerPath, r.hostPath));
 }
 
-async function copyIn(host: Host, r: CopyRequest, inside: Inside, containerPath: string): Promise<void> {
-  const isDir = async (p: string) => (await host.tryRun(...inside(["test", "-d", p]))).code === 0;
-  const into = await isDir(containerPath);
-  const dir = into ? containerPath : path.posix.dirname(containerPath);
-  if (!into && !(await isDir(dir))) throw notFound(dir, r.name);
-  const name = into ? path.basename(r.hostPath) : path.posix.basename(containerPath);
-  const items = await walkTree(r.hostPath);
-  const entries = items.map((item): TarSource => {
+/** Where a copy out of the container lands (Docker's rule): into an existing directory under the source's name, else as hostPath itself. */
+export function copyTarget(containerPath: string, hostPath: string): string {
+  const into = fs.statSync(hostPath, { throwIfNoEntry: false })?.isDirectory();
+  const final = into ? path.join(hostPath, baseOf(containerPath)) : hostPath;
+  if (!fs.statSync(path.dirname(final), { throwIfNoEntry: false })?.isDirectory()) {
+    throw new Error(`cannot copy to ${hostPath}: its directory ${path.dirname(final)} does not exist`);
+  }
+  return final;
+}
+
+const baseOf = (containerPath: string) => (path.posix.normalize(`/${containerPath}`) === "/" ? "." : path.posix.basename(containerPath));
+
+/** A tar of a host file or directory (symlinks kept as links), its top entry named `name`, owned by root. */
+export async function tarOfPath(hostPath: string, name: string, items?: CopyItem[]): Promise<Readable> {
+  const entries = (items ?? (await walkTree(hostPath))).map((item): TarSource => {
     const st = item.stat;
+    if (!st.isFile() && !st.isDirectory() && !st.isSymbolicLink()) throw new Error(`cannot copy ${item.src}: only files, directories and symlinks can be copied`);
     const header: TarHeader = {
       path: item.rel ? `${name}/${item.rel}` : name,
       type: st.isDirectory() ? "dir" : st.isSymbolicLink() ? "symlink" : "file",
@@ -123,11 +125,19 @@ async function copyIn(host: Host, r: CopyRequest, inside: Inside, containerPath:
       devmajor: 0,
       devminor: 0,
     };
-    if (!st.isFile() && !st.isDirectory() && !st.isSymbolicLink()) throw new Error(`cannot copy ${item.src}: only files, directories and symlinks can be copied`);
     return { header, data: st.isFile() ? () => fs.createReadStream(item.src) : undefined };
   });
+  return writeTar(entries);
+}
+
+async function copyIn(host: Host, r: CopyRequest, inside: Inside, containerPath: string): Promise<void> {
+  const isDir = async (p: string) => (await host.tryRun(...inside(["test", "-d", p]))).code === 0;
+  const into = await isDir(containerPath);
+  const dir = into ? containerPath : path.posix.dirname(containerPath);
+  if (!into && !(await isDir(dir))) throw notFound(dir, r.name);
+  const name = into ? path.basename(r.hostPath) : path.posix.basename(containerPath);
   const [cmd, args] = inside(["tar", "-x", "-f", "-", "-C", dir]);
-  const run = runPiped(cmd, args, writeTar(entries));
+  const run = runPiped(cmd, args, await tarOfPath(r.hostPath, name));
   for await (const _ of run.stdout) void _;
   await run.done.catch((e: Error) => {
     throw new Error(`cannot copy ${r.hostPath} to ${containerPath} in container ${r.name}: ${e.message}`);
@@ -137,21 +147,27 @@ async function copyIn(host: Host, r: CopyRequest, inside: Inside, containerPath:
 async function copyOut(host: Host, r: CopyRequest, inside: Inside, containerPath: string, final: string): Promise<void> {
   const exists = await host.tryRun(...inside(["sh", "-c", '[ -e "$1" ] || [ -L "$1" ]', "exists", containerPath]));
   if (exists.code !== 0) throw notFound(containerPath, r.name);
-  const base = containerPath === "/" ? "." : path.posix.basename(containerPath);
+  const base = baseOf(containerPath);
   const [cmd, args] = inside(["tar", "-c", "-f", "-", "-C", path.posix.dirname(containerPath), base]);
-  // Unpacked into a private directory next to the destination, every entry judged as an image layer's would be.
+  const run = runPiped(cmd, args);
+  await placeTar(host, run.stdout, base, final, `copy of ${containerPath} from container ${r.name}`, run.done);
+}
+
+/**
+ * Puts entry `base` of a hostile tar at `final`: unpacked into a private directory next to it first, every entry
+ * judged as an image layer's would be, then owned by whoever copies (as Docker does) and copied into place.
+ * `producer` is what writes the tar (its own error comes first: a truncated stream is only its consequence).
+ */
+export async function placeTar(host: Host, tar: Readable, base: string, final: string, what: string, producer: Promise<void> = Promise.resolve()): Promise<void> {
   const tmp = await fs.promises.mkdtemp(path.join(path.dirname(final), ".berth-cp-"));
   try {
-    const run = runPiped(cmd, args);
-    const unpacked = unpackLayer({ host, tar: run.stdout, dir: tmp, lowers: [], layer: `copy of ${containerPath} from container ${r.name}`, plain: true })
+    const unpacked = unpackLayer({ host, tar, dir: tmp, lowers: [], layer: what, plain: true })
       .catch((e: Error) => {
-        run.stdout.destroy(); // so that tar, blocked on a full pipe, ends
+        tar.destroy(); // so that a writer blocked on a full pipe ends
         throw e;
       });
-    // tar's own error first: a truncated stream is only its consequence.
-    const [tarEnd, unpackEnd] = await Promise.allSettled([run.done, unpacked]);
+    const [tarEnd, unpackEnd] = await Promise.allSettled([producer, unpacked]);
     for (const end of [tarEnd, unpackEnd]) if (end.status === "rejected") throw end.reason;
-    // Owned by whoever copies, as Docker does.
     await host.run("chown", ["-hR", `${process.getuid!()}:${process.getgid!()}`, tmp]);
     await host.run("cp", ["-a", "-T", "--", path.join(tmp, base), final]);
   } finally {

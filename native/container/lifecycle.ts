@@ -1,13 +1,13 @@
 // The day-2 verbs on an existing container: stop, start, kill, pause, unpause, and limit / restart policy
 // updates under the running process (`runc update`). Each holds the container's cross-process lock, so the
 // supervisor never restarts a container half-way through one of them.
-import { spawn } from "node:child_process";
 import * as fs from "node:fs";
-import type { ContainerLifecycle, ContainerRuntimeSpec, ContainerStats, ExecOptions, LogLine } from "../runtime";
+import * as os from "node:os";
+import type { ContainerEvent, ContainerLifecycle, ContainerRuntimeSpec, ContainerStats, EventOptions, ExecOptions, LogLine, LogOptions } from "../runtime";
 import type { Paths } from "../paths";
-import type { Host } from "../host/exec";
+import { inTerminal, runStreams, type Host } from "../host/exec";
 import { processExited } from "../host/probe";
-import { checkName, runcId } from "../names";
+import { checkName, runcIdOf } from "../names";
 import { readJson, writeJson } from "../json-file";
 import { lockPath, markStopped } from "../supervise/state";
 import { withLock } from "../lock";
@@ -19,8 +19,8 @@ import type { FullOciSpec } from "./options";
 import { cgroupStats } from "../supervise/cgroup";
 import { rootfsChanges } from "./changes";
 import { copyFiles } from "./copy";
-import { appendEvent, eventsFile } from "../supervise/events";
-import { readLogLines } from "../supervise/logs";
+import { appendEvent, readEvents } from "../supervise/events";
+import { readLogs } from "../supervise/logs";
 import { resolveUser } from "./user";
 
 export const DEFAULT_GRACE_SECONDS = 10;
@@ -100,6 +100,11 @@ function netCounters(pid: number | undefined): { netRx: number; netTx: number } 
   return { netRx, netTx };
 }
 
+/** A stream that never yields (its end comes from the reader's return()). */
+async function* silence(): AsyncGenerator<Uint8Array> {
+  await new Promise(() => {});
+}
+
 export const signalName = (s: string): string => s.toUpperCase().replace(/^SIG/, "");
 
 /** Every verb but commit, which also needs the image store (RuncContainers has it). */
@@ -120,40 +125,40 @@ export class ContainerVerbs implements Omit<ContainerLifecycle, "commit"> {
     await this.locked(name, async (bundle) => {
       await markStopped(bundle, true);
       const grace = opts.graceSeconds ?? rec.spec.stopTimeout ?? DEFAULT_GRACE_SECONDS;
-      await stopInit(this.runc, runcId(name), signalName(rec.spec.stopSignal ?? "TERM"), grace);
+      await stopInit(this.runc, runcIdOf(rec), signalName(rec.spec.stopSignal ?? "TERM"), grace);
     });
     appendEvent(this.paths.root, name, "stop");
   }
 
   async start(name: string): Promise<void> {
-    await this.record(name);
+    const id = runcIdOf(await this.record(name));
     await this.locked(name, async (bundle) => {
       await markStopped(bundle, false);
-      const state = await this.runc.state(runcId(name));
+      const state = await this.runc.state(id);
       if (state && (state.status === "running" || state.status === "paused") && !processExited(state.pid)) return;
       const p = this.paths.container(name);
-      await relaunch(this.runc, bundle, runcId(name), p.log, p.pid);
+      await relaunch(this.runc, bundle, id, p.log, p.pid);
     });
     await this.supervise();
   }
 
   async kill(name: string, signal = "KILL"): Promise<void> {
-    await this.running(name);
-    await this.runc.kill(runcId(name), signalName(signal));
+    const id = await this.running(name);
+    await this.runc.kill(id, signalName(signal));
     appendEvent(this.paths.root, name, "kill", { signal: signalName(signal) });
   }
 
   // Pausing and resuming take the container's lock: a copy (under it) chooses its way in by whether the container
   // runs, and must not have it resumed under a view made for a frozen one.
   async pause(name: string): Promise<void> {
-    await this.record(name);
-    await this.locked(name, () => this.runc.pause(runcId(name)));
+    const id = runcIdOf(await this.record(name));
+    await this.locked(name, () => this.runc.pause(id));
     appendEvent(this.paths.root, name, "pause");
   }
 
   async unpause(name: string): Promise<void> {
-    await this.record(name);
-    await this.locked(name, () => this.runc.resume(runcId(name)));
+    const id = runcIdOf(await this.record(name));
+    await this.locked(name, () => this.runc.resume(id));
     appendEvent(this.paths.root, name, "unpause");
   }
 
@@ -162,9 +167,9 @@ export class ContainerVerbs implements Omit<ContainerLifecycle, "commit"> {
     await this.locked(name, async () => {
       const p = this.paths.container(name);
       const resources = ociResources(change.limits);
-      const state = await this.runc.state(runcId(name));
+      const state = await this.runc.state(runcIdOf(rec));
       if (state && !processExited(state.pid)) {
-        await this.host.run("runc", ["update", "--resources", "-", runcId(name)], { input: JSON.stringify(resources) });
+        await this.host.run("runc", ["update", "--resources", "-", runcIdOf(rec)], { input: JSON.stringify(resources) });
       }
       // The next start (by the user or the restart policy) is made from these files.
       const config = (await readJson<FullOciSpec>(p.config))!;
@@ -179,59 +184,60 @@ export class ContainerVerbs implements Omit<ContainerLifecycle, "commit"> {
   }
 
   async exec(name: string, command: string[], opts: ExecOptions = {}): Promise<number> {
-    await this.running(name);
+    const id = await this.running(name);
     const args = ["exec"];
-    if (opts.tty) args.push("--tty");
     if (opts.detach) args.push("--detach");
-    for (const e of opts.env ?? []) args.push("--env", e.includes("=") ? e : `${e}=${process.env[e] ?? ""}`);
+    for (const e of opts.env ?? []) args.push("--env", e);
     if (opts.workdir) args.push("--cwd", opts.workdir);
     if (opts.user) {
       const { uid, gid } = await resolveUser(opts.user, this.paths.container(name).rootfs);
       args.push("--user", `${uid}:${gid}`);
     }
-    const child = spawn("runc", [...args, runcId(name), ...command], { stdio: opts.detach ? "ignore" : "inherit" });
-    return new Promise((resolve, reject) => {
-      child.on("error", reject);
-      child.on("close", (code, signal) => resolve(code ?? (signal ? 128 : 1)));
+    const argv = ["runc", ...args, ...(opts.tty && !opts.detach ? ["--tty"] : []), id, ...command];
+    // Detached, the command keeps no stream of ours: runc returns once it has started.
+    if (opts.detach) return runStreams(argv, {});
+    if (!opts.tty) return runStreams(argv, opts);
+    // A terminal with no input stays open (no end of input, which the terminal would pass on as ^D).
+    return runStreams(inTerminal(argv, opts.size), { ...opts, stdin: opts.stdin ?? silence() });
+  }
+
+  events(opts?: EventOptions): AsyncIterableIterator<ContainerEvent> {
+    return readEvents(this.paths.root, opts);
+  }
+
+  logs(name: string, opts?: LogOptions): AsyncIterableIterator<LogLine> {
+    // The container is looked up when the stream is first read: an unknown name fails that read. Following ends
+    // when the process running now exits (a restart included), as Docker's does.
+    return readLogs(this.paths.container(name).log, opts, async () => {
+      const state = await this.runc.state(runcIdOf(await this.record(name)));
+      const pid = state && state.status !== "stopped" && !processExited(state.pid) ? state.pid : undefined;
+      return () => pid !== undefined && !processExited(pid);
     });
   }
 
-  async eventFiles(): Promise<string[]> {
-    const file = eventsFile(this.paths.root);
-    if (!fs.existsSync(file)) fs.writeFileSync(file, "");
-    return [`${file}.1`, file].filter((f) => fs.existsSync(f));
-  }
-
-  async logFiles(name: string): Promise<string[]> {
-    await this.record(name);
-    const log = this.paths.container(name).log;
-    return [`${log}.1`, log].filter((f) => fs.existsSync(f));
-  }
-
-  async logLines(name: string): Promise<LogLine[]> {
-    return (await this.logFiles(name)).flatMap(readLogLines);
-  }
-
   async stats(name: string): Promise<ContainerStats> {
-    await this.running(name);
-    const state = await this.runc.state(runcId(name));
-    return { ...cgroupStats(`/${runcId(name)}`), ...netCounters(state?.pid) };
+    const id = await this.running(name);
+    const state = await this.runc.state(id);
+    const counted = cgroupStats(`/${id}`);
+    const host = { memoryLimit: counted.memoryLimit ?? os.totalmem(), onlineCpus: os.cpus().length };
+    return { ...counted, ...host, ...netCounters(state?.pid) };
   }
 
   async top(name: string, psOptions: string[] = ["-o", "pid,user,time,args"]): Promise<string> {
-    await this.running(name);
-    return this.host.run("runc", ["ps", runcId(name), ...psOptions]);
+    const id = await this.running(name);
+    return this.host.run("runc", ["ps", id, ...psOptions]);
   }
 
   async copy(name: string, direction: "from" | "to", containerPath: string, hostPath: string): Promise<void> {
     const rec = await this.record(name);
     // Under the container's lock, so that a stopped container does not start (and race the copy) meanwhile.
     await this.locked(name, async (bundle) => {
-      const state = await this.runc.state(runcId(name));
+      const id = runcIdOf(rec);
+      const state = await this.runc.state(id);
       // A paused container cannot run the copy (runc exec would freeze with it); nothing in it moves meanwhile.
       const running = state?.status === "running" && !processExited(state.pid);
       const { rootfs } = this.paths.container(name);
-      await copyFiles(this.host, { name, rec, bundle, rootfs, runcId: running ? runcId(name) : undefined, direction, containerPath, hostPath });
+      await copyFiles(this.host, { name, rec, bundle, rootfs, runcId: running ? id : undefined, direction, containerPath, hostPath });
     });
   }
 
@@ -240,12 +246,14 @@ export class ContainerVerbs implements Omit<ContainerLifecycle, "commit"> {
     return rootfsChanges(this.paths.container(name).upper, this.layerDirs(rec.layers));
   }
 
-  private async running(name: string): Promise<void> {
-    await this.record(name);
-    const state = await this.runc.state(runcId(name));
+  /** Resolves to the runc id of the container, which must be running. */
+  private async running(name: string): Promise<string> {
+    const id = runcIdOf(await this.record(name));
+    const state = await this.runc.state(id);
     if (state?.status !== "running" || processExited(state.pid)) {
       throw new Error(`Container ${name} is not running: start it first`);
     }
+    return id;
   }
 
   private async record(name: string): Promise<ContainerRecord> {

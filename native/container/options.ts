@@ -1,7 +1,7 @@
 // The container options beyond the process itself, applied to the base OCI config: capabilities, privileged
 // mode, read-only root, tmpfs mounts, devices, ulimits, sysctls, shared namespaces and resource limits.
 import * as fs from "node:fs";
-import { CAPABILITIES } from "../../sdk/schema/container-runtime";
+import { CAPABILITIES } from "./capabilities";
 import type { ContainerRuntimeSpec } from "../runtime";
 import { DEFAULT_CAPABILITIES, type OciMount, type OciSpec } from "./spec";
 import { deviceNumbers, ociResources, type OciResources } from "./limits";

@@ -9,6 +9,8 @@ import { listDir, readJson, writeJson } from "../json-file";
 
 export interface ContainerRecord {
   spec: ContainerSpec;
+  /** Its runc id (names.ts runcId); absent when made before the root was part of it (runcIdOf). */
+  runcId?: string;
   imageId: string;
   /** Diff ids of the image layers the rootfs is built on; the image store keeps them while the container exists. */
   layers: string[];

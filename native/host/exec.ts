@@ -143,3 +143,63 @@ export function runPiped(
   done.catch(() => {}); // the caller may still be busy with stdout when the command fails: it awaits done later
   return { stdout, done };
 }
+
+/** Where an interactive command's stdin comes from and its output goes (ExecOptions' streams). */
+export interface CommandStreams {
+  stdin?: AsyncIterable<Uint8Array>;
+  /** A promise returned holds the output back until it settles (flow control). */
+  stdout?: (chunk: Uint8Array) => void;
+  stderr?: (chunk: Uint8Array) => void;
+}
+
+/**
+ * Runs `argv` fed from `stdin` (none: an empty stdin), handing its output to the callbacks (none: dropped);
+ * resolves to its exit code once it has exited and its output is all handed over. Reading stdin stops then.
+ */
+export async function runStreams(argv: readonly string[], streams: CommandStreams): Promise<number> {
+  const child = spawn(argv[0], argv.slice(1), {
+    stdio: [streams.stdin ? "pipe" : "ignore", streams.stdout ? "pipe" : "ignore", streams.stderr ? "pipe" : "ignore"],
+  });
+  for (const [from, to] of [[child.stdout, streams.stdout], [child.stderr, streams.stderr]] as const) {
+    from?.on("data", (b: Buffer) => {
+      const held: unknown = to!(b);
+      if (held instanceof Promise) {
+        from.pause();
+        void held.catch(() => undefined).then(() => from.resume());
+      }
+    });
+  }
+  const input = streams.stdin?.[Symbol.asyncIterator]();
+  if (input) {
+    const sink = child.stdin!;
+    sink.on("error", () => {}); // the command may exit without reading it all: its exit code says how it went
+    void (async () => {
+      for (let r = await input.next(); !r.done && !sink.destroyed; r = await input.next()) {
+        if (!sink.write(r.value)) await new Promise((resolve) => sink.once("drain", resolve).once("close", resolve));
+      }
+      sink.end();
+    })().catch(() => sink.end());
+  }
+  try {
+    return await new Promise<number>((resolve, reject) => {
+      child.on("error", reject);
+      child.on("close", (code, signal) => resolve(code ?? (signal ? 128 : 1)));
+    });
+  } finally {
+    // Not awaited: a source waiting for more (a terminal) may only settle its return() when it next reads.
+    Promise.resolve(input?.return?.()).catch(() => {});
+  }
+}
+
+/**
+ * `argv` on a pseudo-terminal of its own, made by util-linux `script` (its output and input are the terminal's),
+ * sized `rows`×`cols`: how runc's `exec --tty` gets the terminal it wants when the caller's ends are streams.
+ */
+export function inTerminal(argv: readonly string[], size = { rows: 24, cols: 80 }): string[] {
+  const quoted = argv.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(" ");
+  const rows = Math.trunc(size.rows);
+  const cols = Math.trunc(size.cols);
+  // No echo from this outer terminal: input sent before runc makes it raw would otherwise come back twice.
+  const script = `stty raw -echo rows ${rows} cols ${cols} 2>/dev/null; exec ${quoted}`;
+  return ["env", "SHELL=/bin/sh", "script", "--quiet", "--flush", "--return", "--echo", "never", "--command", script, "/dev/null"];
+}

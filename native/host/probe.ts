@@ -1,10 +1,20 @@
 // Read-only looks at host state through /proc, /sys and /run: cheaper than spawning a tool, and no side effects,
 // so they sit outside the Host door.
 import * as fs from "node:fs";
+import * as os from "node:os";
+import type { HostLinks } from "../network/options";
 
 export function linkExists(ifname: string): boolean {
   return fs.existsSync(`/sys/class/net/${ifname}`);
 }
+
+/** Whether this kernel can make 802.1q links: the module is loaded, or there to be loaded. */
+export function vlanSupported(): boolean {
+  return fs.existsSync("/proc/net/vlan") || fs.existsSync(`/lib/modules/${os.release()}/kernel/net/8021q`);
+}
+
+/** This host's interfaces, for resolving network specs. */
+export const hostLinks: HostLinks = { linkExists, vlanSupported };
 
 /** The bridge (or other master) a link is enslaved to, if any. */
 export function linkMaster(ifname: string): string | undefined {

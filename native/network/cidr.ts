@@ -1,4 +1,5 @@
-// IPv4 addresses as unsigned 32-bit numbers, and subnets in CIDR form.
+// Pure: no host access (the provider imports it). IPv4 addresses as unsigned 32-bit numbers, and subnets in CIDR
+// form.
 
 export interface Subnet {
   /** Network address. */

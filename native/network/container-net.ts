@@ -6,7 +6,7 @@ import type { ContainerSpec, ImageInfo, PortMapping } from "../runtime";
 import type { Host } from "../host/exec";
 import type { Paths } from "../paths";
 import { linkExists, netnsExists, netnsPath } from "../host/probe";
-import { netnsName, vethName } from "../names";
+import { hostKeyOf, runcId, vethName } from "../names";
 import { KeyedMutex } from "../mutex";
 import { isHostAddress, parseIPv4, parseSubnet } from "./cidr";
 import type { Iptables, Rule } from "./iptables";
@@ -15,7 +15,7 @@ import { DEFAULT_NETWORK, type BridgeNetworks, type NetworkRecord } from "./netw
 import { attachmentFaults, configure, MAC_ADDRESS, macFor, plug, processNetns, sameNamespace, unplug, type AttachmentRecord, type ContainerNet } from "./attach";
 import { addInterface, checkInterfaces, DHCP_SCRIPT, ifnameOf, interfaceFaults, removeInterface, routesDefault } from "./pipework";
 import type { DeclaredInterface } from "./types";
-import { canonicalJson } from "../json-file";
+import { canonicalJson, readJson } from "../json-file";
 import { hostsFile, parseExtraHost, parseLink, peersOf, resolvConf, type Resolvable } from "./hosts";
 
 /** A container's networking as checked, before any address or port is claimed. */
@@ -29,6 +29,7 @@ export interface NetPlan {
 /** What the network side needs of a container record. */
 export interface NetHolder {
   spec: ContainerSpec;
+  runcId?: string;
   net?: ContainerNet;
   createdAt: string;
 }
@@ -154,15 +155,16 @@ export class ContainerNetworking {
   }
 
   /**
-   * Host names follow from the container name alone: refuse before making anything (whose cleanup would then
-   * delete them) if another berth root on this host already uses this one.
+   * Host names follow from the root and container name: refuse before making anything (whose cleanup would then
+   * delete them) if something else on this host already has them.
    */
   private ownNamespace(name: string, plan: NetPlan): NetPlan {
-    const hostIfs = plan.attachments.map((_, i) => hostIfName(name, i));
-    if (netnsExists(netnsName(name)) || hostIfs.some(linkExists)) {
+    const netns = runcId(this.paths.root, name);
+    const hostIfs = plan.attachments.map((_, i) => hostIfName(netns, i));
+    if (netnsExists(netns) || hostIfs.some(linkExists)) {
       throw new Error(
-        `container "${name}": network namespace ${[netnsName(name), ...hostIfs].join(" or veth ")} already exists ` +
-          "on this host, so another berth root uses this name; pick another name, or delete them if nothing uses them",
+        `container "${name}": network namespace ${[netns, ...hostIfs].join(" or veth ")} already exists ` +
+          "on this host, but not from this berth root; delete them if nothing uses them",
       );
     }
     return plan;
@@ -170,6 +172,7 @@ export class ContainerNetworking {
 
   /** Addresses and host ports for the container, recorded by the caller before anything is plugged in. */
   async claim(name: string, plan: NetPlan): Promise<ContainerNet> {
+    const netns = runcId(this.paths.root, name);
     const attachments: AttachmentRecord[] = [];
     // Each address is claimed in order, so a failure leaves claims the caller's release() undoes.
     for (const [i, a] of plan.attachments.entries()) {
@@ -178,7 +181,7 @@ export class ContainerNetworking {
         network: a.network,
         driver: net.driver,
         ifname: `eth${i}`,
-        hostIf: net.driver === "bridge" ? hostIfName(name, i) : undefined,
+        hostIf: net.driver === "bridge" ? hostIfName(netns, i) : undefined,
         device: net.bridge,
         macvlanMode: net.macvlanMode,
         ip,
@@ -196,7 +199,7 @@ export class ContainerNetworking {
     return {
       mode: plan.mode,
       // Also for "none": a named namespace outlives the process and can take declared interfaces in place.
-      netns: plan.mode === "networks" || plan.mode === "none" ? netnsName(name) : undefined,
+      netns: plan.mode === "networks" || plan.mode === "none" ? netns : undefined,
       joined: plan.joined?.name,
       attachments,
       ports,
@@ -227,7 +230,7 @@ export class ContainerNetworking {
     const interfaces = rec.spec.interfaces ?? [];
     if (interfaces.length === 0) return;
     const dhcp = await this.dhcpScript();
-    for (const i of interfaces) await addInterface(this.host, rec.spec.name, rec.net!.netns!, i, dhcp);
+    for (const i of interfaces) await addInterface(this.host, hostKeyOf(rec), rec.net!.netns!, i, dhcp);
   }
 
   /**
@@ -244,11 +247,11 @@ export class ContainerNetworking {
     const wanted = new Set((spec.interfaces ?? []).map(key));
     const had = rec.spec.interfaces ?? [];
     const keep = had.filter((i) => wanted.has(key(i)) && !broken.has(ifnameOf(i)));
-    for (const i of had.filter((x) => !keep.includes(x))) await removeInterface(this.host, spec.name, net.netns, i);
+    for (const i of had.filter((x) => !keep.includes(x))) await removeInterface(this.host, hostKeyOf(rec), net.netns, i);
     const kept = new Set(keep.map(key));
     const added = (spec.interfaces ?? []).filter((x) => !kept.has(key(x)));
     const dhcp = added.length > 0 ? await this.dhcpScript() : "";
-    for (const i of added) await addInterface(this.host, spec.name, net.netns, i, dhcp);
+    for (const i of added) await addInterface(this.host, hostKeyOf(rec), net.netns, i, dhcp);
     // A declared gateway that went away hands the default route back to the container's network.
     const gw = this.routed(net, spec).attachments.find((a) => a.defaultRoute);
     if (gw) await this.host.run("ip", ["-n", net.netns, "route", "replace", "default", "via", gw.gateway, "dev", gw.ifname]);
@@ -326,9 +329,9 @@ export class ContainerNetworking {
     const faults = await attachmentFaults(this.host, this.routed(net, rec.spec));
     // The container it joined was re-created: this one is left in a namespace nobody else uses.
     if (net.joined && pid) {
-      const ns = netnsPath(netnsName(net.joined));
-      const gone = !fs.existsSync(this.paths.container(net.joined).record);
-      if (gone || (fs.existsSync(ns) && !sameNamespace(processNetns(pid), ns))) {
+      const joined = await readJson<NetHolder>(this.paths.container(net.joined).record);
+      const ns = joined?.net?.netns && netnsPath(joined.net.netns);
+      if (!joined || (ns && fs.existsSync(ns) && !sameNamespace(processNetns(pid), ns))) {
         faults.push(`no longer in the network namespace of container "${net.joined}"`);
       }
     }
@@ -352,8 +355,8 @@ export class ContainerNetworking {
   }
 }
 
-/** The host end of a container's i-th veth pair; the first keeps the name berth always gave it. */
-export const hostIfName = (container: string, i: number): string => vethName(i === 0 ? container : `${container}#${i}`);
+/** The host end of a container's i-th veth pair, from its host key (names.ts hostKeyOf). */
+export const hostIfName = (key: string, i: number): string => vethName(i === 0 ? key : `${key}#${i}`);
 
 function resolvable(r: NetHolder, hostname = r.spec.hostname ?? r.spec.name): Resolvable {
   return {

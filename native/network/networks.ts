@@ -6,8 +6,8 @@ import * as path from "node:path";
 import type { InputProblem, NetworkInfo, NetworkSpec, Networks } from "../runtime";
 import type { Host } from "../host/exec";
 import { layout, type Paths } from "../paths";
-import { bridgeName, checkName } from "../names";
-import { linkExists } from "../host/probe";
+import { checkName } from "../names";
+import { hostLinks, linkExists } from "../host/probe";
 import { withLock, writeLinked } from "../lock";
 import { canonicalJson, listDir, readJson, writeJson } from "../json-file";
 import { coveringSubnet, formatSubnet, overlaps, parseIPv4, parseSubnet, type Subnet } from "./cidr";
@@ -15,11 +15,10 @@ import { bridgeFaults, ensureBridge, removeBridge } from "./bridge";
 import { ensureMacvlan, macvlanFaults, removeMacvlan } from "./macvlan";
 import { fileIpam, makePool, type Ipam } from "./ipam";
 import type { Iptables } from "./iptables";
-import { NetworkInputError, refusePredefined, resolveNetwork, type NetworkRecord } from "./options";
+import { DEFAULT_NETWORK, derivedBridge, keepFormerNames, NetworkInputError, refusePredefined, resolveNetwork, type NetworkHost, type NetworkRecord } from "./options";
 
 export type { NetworkRecord } from "./options";
-
-export const DEFAULT_NETWORK = "bridge";
+export { DEFAULT_NETWORK };
 /** A default-subnet claim whose network did not appear within this long was left by a failed attempt. */
 const STALE_CLAIM_MS = 60_000;
 /** The IPAM owner of a macvlan network's host shim address (no container name contains "#"). */
@@ -47,9 +46,14 @@ export class BridgeNetworks implements Networks {
     private readonly iptables: Iptables,
   ) {}
 
+  /** Where this root's networks are made: resolveNetwork derives their interface names from the root. */
+  private get on(): NetworkHost {
+    return { links: hostLinks, root: this.paths.root };
+  }
+
   async create(spec: NetworkSpec): Promise<NetworkInfo> {
     refusePredefined(spec.name);
-    const want = resolveNetwork(spec);
+    const want = resolveNetwork(spec, this.on);
     return this.locked(() => this.make(want));
   }
 
@@ -119,8 +123,7 @@ export class BridgeNetworks implements Networks {
     for (let second = 17; second <= 31; second++) {
       const subnet = parseSubnet(`172.${second}.0.0/16`);
       if (taken.some((t) => overlaps(t, subnet)) || !(await this.claimDefaultSubnet(second))) continue;
-      const rec = resolveNetwork({ name: DEFAULT_NETWORK, subnet: formatSubnet(subnet), nat: true });
-      rec.bridge = bridgeName(`${this.paths.root}\0${DEFAULT_NETWORK}`);
+      const rec = resolveNetwork({ name: DEFAULT_NETWORK, subnet: formatSubnet(subnet), nat: true }, this.on);
       await this.make(rec);
       return rec;
     }
@@ -167,7 +170,8 @@ export class BridgeNetworks implements Networks {
     const name = asked.network;
     const existing = await this.record(name);
     // The 802.1q link berth made at first create exists now, so the spec resolves without it: still berth's to remove.
-    const want = existing?.vlan && !asked.vlan && existing.bridge === asked.bridge ? { ...asked, vlan: existing.vlan } : asked;
+    const named = keepFormerNames(existing, asked, this.paths.root);
+    const want = existing?.vlan && !named.vlan && existing.bridge === named.bridge ? { ...named, vlan: existing.vlan } : named;
     if (existing && withoutInPlace(existing) !== withoutInPlace(want)) {
       throw new Error(
         `network "${name}" already exists with ${describe(existing)}: remove it before creating it with ${describe(want)}`,
@@ -189,9 +193,16 @@ export class BridgeNetworks implements Networks {
     return this.describe(want);
   }
 
-  /** Why this spec could not be made now beside what is on the host (read only: a preview's check). */
+  /** Why this spec could not be made now on this host (read only: a preview's check). */
   async conflicts(spec: NetworkSpec, except: string[] = []): Promise<InputProblem | undefined> {
-    const want = resolveNetwork(spec);
+    let want: NetworkRecord;
+    try {
+      refusePredefined(spec.name);
+      want = resolveNetwork(spec, this.on);
+    } catch (e) {
+      if (e instanceof NetworkInputError) return { field: e.field, reason: e.message };
+      throw e;
+    }
     const conflict = await this.conflictOf(want, await this.record(want.network), except);
     return conflict && { field: conflict.field, reason: conflict.message };
   }
@@ -200,9 +211,9 @@ export class BridgeNetworks implements Networks {
     const name = want.network;
     if (!existing && want.driver === "bridge" && linkExists(want.bridge)) {
       return new NetworkInputError(
-        want.bridge === bridgeName(name) ? "name" : "bridgeName",
-        `network "${name}": bridge ${want.bridge} already exists on this host, so another berth root (or someone ` +
-          "else) uses this name; pick another name or bridgeName",
+        want.bridge === derivedBridge(this.paths.root, name) ? "name" : "bridgeName",
+        `network "${name}": bridge ${want.bridge} already exists on this host and is not this network's; ` +
+          "pick another name or bridgeName, or delete the bridge if nothing uses it",
       );
     }
     for (const other of await this.records()) {
@@ -221,7 +232,7 @@ export class BridgeNetworks implements Networks {
   }
 
   private async ensureHostSide(rec: NetworkRecord, old: NetworkRecord | undefined): Promise<void> {
-    if (rec.driver === "bridge") return ensureBridge(this.host, this.iptables, rec);
+    if (rec.driver === "bridge") return ensureBridge(this.host, this.iptables, this.paths.root, rec);
     const ipam = this.ipam(rec);
     if (old?.shim && !rec.shim) {
       await removeMacvlan(this.host, { ...old, vlan: undefined });
@@ -232,7 +243,7 @@ export class BridgeNetworks implements Networks {
   }
 
   private async removeHostSide(rec: NetworkRecord): Promise<void> {
-    if (rec.driver === "bridge") await removeBridge(this.host, this.iptables, rec.network, rec.bridge);
+    if (rec.driver === "bridge") await removeBridge(this.host, this.iptables, this.paths.root, rec);
     else await removeMacvlan(this.host, rec);
   }
 
@@ -262,7 +273,7 @@ export class BridgeNetworks implements Networks {
   private async describe(rec: NetworkRecord): Promise<NetworkInfo> {
     const faults =
       rec.driver === "bridge"
-        ? await bridgeFaults(this.host, this.iptables, rec)
+        ? await bridgeFaults(this.host, this.iptables, this.paths.root, rec)
         : await macvlanFaults(this.host, rec, await this.shimIp(rec));
     return {
       name: rec.network,

@@ -1,10 +1,8 @@
-// A network spec checked and resolved into the record berth keeps: Docker's refusals for bad network input, each
-// naming the field, made before anything on the host changes. Pure apart from looking at host interfaces.
-import * as fs from "node:fs";
-import * as os from "node:os";
+// Pure: no host access (the provider imports it). A network spec checked and resolved into the record berth keeps:
+// Docker's refusals for bad network input, each naming the field, made before anything on the host changes. What
+// depends on the host's interfaces (a macvlan parent, 802.1q support) is asked of `HostLinks` when one is given.
 import type { NetworkSpec } from "../runtime";
 import type { MacvlanMode, NetworkDriver } from "./types";
-import { linkExists } from "../host/probe";
 import { bridgeName, checkName } from "../names";
 import { contains, formatIPv4, formatSubnet, isHostAddress, parseIPv4, parseSubnet, within, type Subnet } from "./cidr";
 
@@ -38,6 +36,16 @@ export class NetworkInputError extends Error {
   }
 }
 
+/** The network a container joins when it names none (Docker's "bridge"). */
+export const DEFAULT_NETWORK = "bridge";
+
+/** What resolving a macvlan parent needs to know of the host's interfaces. */
+export interface HostLinks {
+  linkExists(ifname: string): boolean;
+  /** Whether this kernel can make 802.1q links. */
+  vlanSupported(): boolean;
+}
+
 /** Names the system reserves, as Docker does for its predefined networks. */
 const PREDEFINED_NETWORKS = ["bridge", "host", "none"];
 
@@ -50,11 +58,6 @@ export function refusePredefined(name: string): void {
 export const MACVLAN_MODES: readonly MacvlanMode[] = ["bridge", "vepa", "private", "passthru"];
 /** What the kernel takes as an interface name (it refuses "." and ".."; the rest is berth's narrower set). */
 export const IFNAME = /^(?!\.\.?$)[a-zA-Z0-9_.-]{1,15}$/;
-
-/** Whether this kernel can make 802.1q links: the module is loaded, or there to be loaded. */
-export function vlanSupported(): boolean {
-  return fs.existsSync("/proc/net/vlan") || fs.existsSync(`/lib/modules/${os.release()}/kernel/net/8021q`);
-}
 
 function address(field: string, value: string): number {
   const ip = parseIPv4(value);
@@ -70,9 +73,37 @@ function subnetOf(field: string, value: string): Subnet {
   }
 }
 
-/** Checks a spec; throws NetworkInputError naming the first bad field. */
-export function resolveNetwork(spec: NetworkSpec): NetworkRecord {
+/** A bridge or shim name berth derives for a network of a root ("" for a network's bridge, "\0shim"). */
+const derivedName = (root: string, network: string, what: string): string => bridgeName(`${root}\0${network}${what}`);
+/** The bridge of a root's network when the spec names none. */
+export const derivedBridge = (root: string, network: string): string => derivedName(root, network, "");
+
+/**
+ * A network made before its interface names carried the root keeps those it had (derived from its name alone)
+ * where the spec asks for the derived ones: they are the same network's.
+ */
+export function keepFormerNames(existing: NetworkRecord | undefined, want: NetworkRecord, root: string): NetworkRecord {
+  const keep = (what: string, had: string | undefined, now: string | undefined): string | undefined =>
+    had === bridgeName(`${want.network}${what}`) && now === derivedName(root, want.network, what) ? had : now;
+  if (!existing) return want;
+  return { ...want, bridge: keep("", existing.bridge, want.bridge)!, shim: keep("\0shim", existing.shim, want.shim) };
+}
+
+/** Where a network is made: the host's interfaces, and the berth root whose names it carries. */
+export interface NetworkHost {
+  links: HostLinks;
+  root: string;
+}
+
+/**
+ * Checks a spec; throws NetworkInputError naming the first bad field. Without `host`, a macvlan parent is taken as
+ * existing (and so needing no 802.1q link): only the host can tell. The interfaces it names for the network
+ * (bridge, shim) are host-wide, so they derive from the berth root it is made in; a check of the spec alone gives
+ * names no root uses.
+ */
+export function resolveNetwork(spec: NetworkSpec, host?: NetworkHost): NetworkRecord {
   checkName("network", spec.name);
+  const derived = (what: string) => derivedName(host?.root ?? "", spec.name, what);
   const driver = spec.driver ?? "bridge";
   const subnet = subnetOf("subnet", spec.subnet);
   const gateway = spec.gateway === undefined ? subnet.base + 1 : address("gateway", spec.gateway);
@@ -114,7 +145,7 @@ export function resolveNetwork(spec: NetworkSpec): NetworkRecord {
   };
   if (driver === "bridge") {
     for (const f of ["parent", "macvlanMode", "hostShim"] as const) forbid(f, 'applies to driver "macvlan" only');
-    const bridge = spec.bridgeName ?? bridgeName(spec.name);
+    const bridge = spec.bridgeName ?? derived("");
     if (!IFNAME.test(bridge)) {
       throw new NetworkInputError("bridgeName", `invalid interface name "${bridge}": use 1-15 letters, digits, '_', '.' or '-'`);
     }
@@ -134,14 +165,14 @@ export function resolveNetwork(spec: NetworkSpec): NetworkRecord {
   const nic = sub ? sub[1] : parent;
   if (!IFNAME.test(parent)) throw new NetworkInputError("parent", `invalid interface name "${parent}"`);
   if (nic === "lo") throw new NetworkInputError("parent", "loopback interface is not a valid macvlan parent link");
-  if (!linkExists(nic)) {
+  if (host && !host.links.linkExists(nic)) {
     throw new NetworkInputError("parent", `parent interface "${nic}" does not exist on this host: name an existing NIC`);
   }
   let vlan: NetworkRecord["vlan"];
-  if (sub && !linkExists(parent)) {
+  if (host && sub && !host.links.linkExists(parent)) {
     const id = Number(sub[2]);
     if (!(id >= 1 && id <= 4094)) throw new NetworkInputError("parent", `vlan id must be between 1-4094, received: ${id}`);
-    if (!vlanSupported()) {
+    if (!host.links.vlanSupported()) {
       throw new NetworkInputError(
         "parent",
         `failed to create ${parent} vlan link: operation not supported (this kernel has no 802.1q/8021q support); ` +
@@ -156,6 +187,6 @@ export function resolveNetwork(spec: NetworkSpec): NetworkRecord {
     bridge: parent,
     macvlanMode: mode,
     vlan,
-    shim: spec.hostShim ? bridgeName(`${spec.name}\0shim`) : undefined,
+    shim: spec.hostShim ? derived("\0shim") : undefined,
   };
 }

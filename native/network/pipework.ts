@@ -6,17 +6,17 @@
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import type { Host } from "../host/exec";
-import { linkExists } from "../host/probe";
+import { linkExists, vlanSupported } from "../host/probe";
 import { vethName } from "../names";
 import { parseIPv4 } from "./cidr";
-import { IFNAME, vlanSupported } from "./options";
+import { IFNAME } from "./options";
 import { batch, MAC_ADDRESS } from "./attach";
 import type { DeclaredInterface } from "./types";
 
 const isBridge = (ifname: string): boolean => fs.existsSync(`/sys/class/net/${ifname}/bridge`);
 export const ifnameOf = (i: DeclaredInterface): string => i.name ?? "eth1";
-/** Host end of the veth pair of a container's declared interface. */
-const hostEnd = (container: string, i: DeclaredInterface): string => vethName(`${container}/${ifnameOf(i)}`);
+/** Host end of the veth pair of a container's declared interface, from its host key (names.ts hostKeyOf). */
+const hostEnd = (key: string, i: DeclaredInterface): string => vethName(`${key}/${ifnameOf(i)}`);
 
 /** pipework's rule: "U:<text>" is 02 followed by the first five bytes of md5("<text>\n"). */
 export function macOf(mac: string): string {
@@ -70,7 +70,7 @@ export function checkInterfaces(container: string, interfaces: DeclaredInterface
 }
 
 /** Adds one interface to the namespace at netnsPath (named ns, or a running process's). */
-export async function addInterface(host: Host, container: string, netns: string, i: DeclaredInterface, dhcpScript: string): Promise<void> {
+export async function addInterface(host: Host, key: string, netns: string, i: DeclaredInterface, dhcpScript: string): Promise<void> {
   const ifname = ifnameOf(i);
   const mac = i.mac === undefined ? "" : ` address ${macOf(i.mac)}`;
   const vlanHost = i.vlan === undefined ? i.host : `${i.host}.${i.vlan}`;
@@ -80,7 +80,7 @@ export async function addInterface(host: Host, container: string, netns: string,
     outside.push(`link add link ${vlanHost} name ${ifname} netns ${netns}${mac} type macvlan mode bridge`);
   } else {
     if (!linkExists(i.host)) outside.push(`link add ${i.host} type bridge`, `link set ${i.host} up`);
-    const end = hostEnd(container, i);
+    const end = hostEnd(key, i);
     // pipework takes the MTU from the bridge.
     const mtu = linkExists(i.host) ? ` mtu ${fs.readFileSync(`/sys/class/net/${i.host}/mtu`, "utf8").trim()}` : "";
     outside.push(`link add ${end}${mtu} type veth peer name ${ifname}${mac}${mtu} netns ${netns}`, `link set ${end} master ${i.host} up`);
@@ -102,8 +102,8 @@ export async function addInterface(host: Host, container: string, netns: string,
 }
 
 /** Removes one interface: its veth pair (from the host end) or its macvlan child (inside). */
-export async function removeInterface(host: Host, container: string, netns: string, i: DeclaredInterface): Promise<void> {
-  const end = hostEnd(container, i);
+export async function removeInterface(host: Host, key: string, netns: string, i: DeclaredInterface): Promise<void> {
+  const end = hostEnd(key, i);
   if (linkExists(end)) await host.run("ip", ["link", "del", end]);
   else await host.tryRun("ip", ["-n", netns, "link", "del", ifnameOf(i)]);
 }

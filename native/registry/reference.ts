@@ -1,5 +1,6 @@
-// Image references that name a registry: "host[:port]/repository[:tag][@digest]". berth has no default registry,
-// so a reference without a host is refused with a message saying so.
+// Pure: no host access (the provider imports it). Image references that name a registry:
+// "host[:port]/repository[:tag][@digest]". berth has no default registry, so a reference without a host is refused with
+// a message saying so.
 
 export interface RegistryRef {
   /** "host" or "host:port". */

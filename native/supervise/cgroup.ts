@@ -40,7 +40,8 @@ function blockIo(cgroupsPath: string): { blockRead: number; blockWrite: number }
     : { blockRead: sum(/^\d+:\d+ Read (\d+)$/gm), blockWrite: sum(/^\d+:\d+ Write (\d+)$/gm) };
 }
 
-export function cgroupStats(cgroupsPath: string): Omit<ContainerStats, "netRx" | "netTx"> {
+/** What the container's cgroup counts; memoryLimit undefined when there is none. */
+export function cgroupStats(cgroupsPath: string): Omit<ContainerStats, "netRx" | "netTx" | "memoryLimit" | "onlineCpus"> & { memoryLimit?: number } {
   const num = (file: string) => {
     const t = read(file)?.trim();
     return t === undefined || t === "max" ? undefined : Number(t);

@@ -5,7 +5,8 @@
 // each tick the file has grown, "<size> <epoch ms>" in container.log.times: a line's time is that of the first
 // note covering its end — at most one tick late. The notes move with the content they describe.
 import * as fs from "node:fs";
-import type { LogLine } from "../runtime";
+import type { LogLine, LogOptions } from "../runtime";
+import { abortable, appendedLines } from "../streams";
 
 export const DEFAULT_LOG_BYTES = 10 * 1024 * 1024;
 
@@ -46,4 +47,27 @@ export function readLogLines(file: string): LogLine[] {
     start = end;
   }
   return lines;
+}
+
+/**
+ * `Containers.logs` of the log file `file` (and its older part): what `docker logs` prints, then, with follow,
+ * what is written until the writer is gone, as `docker logs -f` ends when the container stops. `first` runs when
+ * the stream is first read (the container's lookup) and says how to tell whether the writer still runs.
+ */
+export function readLogs(file: string, opts: LogOptions = {}, first: () => Promise<() => boolean>): AsyncIterableIterator<LogLine> {
+  return abortable(async function* (signal) {
+    const alive = await first();
+    const inWindow = (l: LogLine) => {
+      const t = Date.parse(l.time);
+      return (opts.since === undefined || t >= opts.since) && (opts.until === undefined || t <= opts.until);
+    };
+    const offset = fs.statSync(file, { throwIfNoEntry: false })?.size ?? 0;
+    const kept = [...readLogLines(`${file}.1`), ...readLogLines(file)].filter(inWindow);
+    yield* kept.slice(opts.tail === undefined ? 0 : Math.max(0, kept.length - opts.tail));
+    if (!opts.follow) return;
+    for await (const lines of appendedLines(file, offset, opts.until ?? Infinity, signal, alive)) {
+      const time = new Date().toISOString();
+      yield* lines.map((text) => ({ time, text })).filter(inWindow);
+    }
+  });
 }

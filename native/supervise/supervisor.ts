@@ -8,7 +8,7 @@ import type { ContainerState } from "../runtime";
 import type { Paths } from "../paths";
 import { processExited } from "../host/probe";
 import { listDir } from "../json-file";
-import { runcId } from "../names";
+import { runcIdOf } from "../names";
 import { ContainerRecords, type ContainerRecord } from "../container/record";
 import { Runc } from "../container/runc";
 import { relaunch } from "../container/lifecycle";
@@ -158,7 +158,7 @@ export class Supervisor {
 
   private async exited(w: Watched, bundle: string, now: number): Promise<void> {
     const code = exitCode(bundle);
-    const oomKilled = oomKills(`/${runcId(w.rec.spec.name)}`) > 0;
+    const oomKilled = oomKills(`/${runcIdOf(w.rec)}`) > 0;
     const ran = now - Date.parse(w.state.startedAt ?? "");
     if (ran >= BACKOFF_RESET_MS) w.backoffMs = FIRST_BACKOFF_MS;
     // w.rec is as of this tick (watch() rereads a rewritten record), so a restart policy `update` changed counts.
@@ -188,7 +188,7 @@ export class Supervisor {
         w.state = { ...w.state, status: "exited" };
       } else {
         try {
-          await relaunch(this.runc, p.dir, runcId(name), p.log, p.pid);
+          await relaunch(this.runc, p.dir, runcIdOf(w.rec), p.log, p.pid);
           await this.started(w, p.dir, readPid(p.pid)!, w.state.restartCount + 1);
           return;
         } catch (e) {
@@ -207,7 +207,7 @@ export class Supervisor {
     const h = healthDefaults(w.rec.healthcheck);
     const pid = w.state.pid;
     w.probing = true;
-    void probe(runcId(w.rec.spec.name), h)
+    void probe(runcIdOf(w.rec), h)
       .then(async (result) => {
         if (w.state.status !== "running" || w.state.pid !== pid) return;
         const before = w.state.health?.status;

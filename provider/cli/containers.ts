@@ -2,8 +2,7 @@
 // exec, inspect, stats, top, port, stop, start, restart, kill, pause, unpause, rm, wait, cp, diff, commit.
 // A container may be named by its resource name in the current stack (-C DIR, --stack NAME).
 import * as fs from "node:fs";
-import * as os from "node:os";
-import type { ContainerInfo, ImageInfo, Runtime } from "../../native/runtime";
+import type { ContainerEvent, ContainerInfo, ImageInfo, Runtime } from "../../native/runtime";
 import { int, list, needArgs, on, str, UsageError, type Command, type FlagSpec, type ParsedArgs } from "./args";
 import { ago, binarySize, filters, humanDuration, humanSize, labelMatches, parseTime, printRows, renderTemplate } from "./format";
 import { guardRemoval, INSPECT_FORMAT, Names, ownerColumn, printInspected, SCOPE_FLAGS } from "./objects";
@@ -88,58 +87,31 @@ function psFilter(f: Map<string, string[]>, i: ContainerInfo, image: ImageInfo |
   );
 }
 
-/** Prints log lines with Docker's --tail, --since, --until and -t. */
-function printLogLines(lines: Array<{ time: string; text: string }>, p: ParsedArgs, since?: number, until?: number): void {
-  const kept = lines.filter((l) => {
-    const t = Date.parse(l.time);
-    return (since === undefined || t >= since) && (until === undefined || t <= until);
-  });
+/** Docker's --tail: a number of lines, or "all" (undefined). */
+function tailOf(p: ParsedArgs): number | undefined {
   const tail = str(p, "tail");
-  const n = tail === undefined || tail === "all" ? kept.length : Number(tail);
+  if (tail === undefined || tail === "all") return undefined;
+  const n = Number(tail);
   if (!Number.isInteger(n) || n < 0) throw new UsageError(`invalid value "${tail}" for --tail: a number of lines, or all`, "See 'berth logs --help'.");
-  const stamp = on(p, "timestamps");
-  const out = kept.slice(kept.length - n).map((l) => `${stamp ? `${l.time} ` : ""}${l.text}\n`);
-  process.stdout.write(out.join(""));
+  return n;
 }
 
-/** Calls `onLines` with the whole lines appended to `file` from `offset` on, until `until` (epoch ms) or forever. */
-async function follow(file: string, offset: number, onLines: (lines: string[]) => void, until = Infinity): Promise<void> {
-  let partial = "";
-  while (Date.now() < until) {
-    await sleep(200);
-    const size = fs.statSync(file, { throwIfNoEntry: false })?.size ?? 0;
-    if (size < offset) offset = 0; // cut by the supervisor's bound
-    if (size > offset) {
-      const fd = fs.openSync(file, "r");
-      const buf = Buffer.alloc(size - offset);
-      fs.readSync(fd, buf, 0, buf.length, offset);
-      fs.closeSync(fd);
-      const lines = (partial + buf.toString()).split("\n");
-      partial = lines.pop()!;
-      if (lines.length > 0) onLines(lines);
-      offset = size;
-    }
-  }
-}
+/** An event as `docker events` prints it: "<time> container <action> <name> (<k>=<v>, …)". */
+const eventLine = (e: ContainerEvent) =>
+  `${e.time} ${e.type} ${e.action} ${e.actor} (${Object.entries(e.attributes).map(([k, v]) => `${k}=${v}`).join(", ")})`;
 
-/** A line of events.log: "<time> container <action> <name> (<k>=<v>, …)". */
-interface Event {
-  Time: string;
-  Type: string;
-  Action: string;
-  Actor: { ID: string; Attributes: Record<string, string> };
-  line: string;
-}
-
-function parseEvent(line: string): Event | undefined {
-  const m = /^(\S+) (\S+) (.+?) (\S+) \((.*)\)$/.exec(line);
-  if (!m) return undefined;
-  const attrs = Object.fromEntries(m[5].split(", ").map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]));
-  return { Time: m[1], Type: m[2], Action: m[3], Actor: { ID: m[4], Attributes: attrs }, line };
-}
+/** The fields `docker events --format` reads. */
+const eventFields = (e: ContainerEvent) => ({
+  Time: e.time,
+  Type: e.type,
+  Action: e.action,
+  Status: e.action,
+  ID: e.actor,
+  From: e.attributes.image,
+  Actor: { ID: e.actor, Attributes: e.attributes },
+});
 
 async function stats(rt: Runtime, names: string[], p: ParsedArgs): Promise<void> {
-  const cpus = os.cpus().length;
   const format = str(p, "format");
   for (;;) {
     const first = await Promise.all(names.map((n) => rt.containers.stats(n).catch(() => undefined)));
@@ -149,9 +121,8 @@ async function stats(rt: Runtime, names: string[], p: ParsedArgs): Promise<void>
       const s = await rt.containers.stats(n).catch(() => undefined);
       const before = first[i];
       if (!s || !before) continue;
-      const cpu = Math.min(((s.cpuNanos - before.cpuNanos) / 5e8) * 100, cpus * 100);
-      // No limit: the host's memory, as Docker shows.
-      const limit = s.memoryLimit ?? os.totalmem();
+      const cpu = Math.min(((s.cpuNanos - before.cpuNanos) / 5e8) * 100, s.onlineCpus * 100);
+      const limit = s.memoryLimit;
       rows.push({
         Name: n,
         Container: n,
@@ -269,14 +240,10 @@ export function containerCommands(runtime: () => Runtime): Command[] {
         if (rest.length > 0) needArgs(p, "logs", 1);
         const since = str(p, "since") === undefined ? undefined : parseTime(str(p, "since")!, "--since");
         const until = str(p, "until") === undefined ? undefined : parseTime(str(p, "until")!, "--until");
-        printLogLines(await rt.containers.logLines(name), p, since, until);
-        const current = (await rt.containers.logFiles(name)).at(-1);
-        if (!on(p, "follow") || !current || until !== undefined) return 0;
         const stamp = on(p, "timestamps");
-        await follow(current, fs.statSync(current).size, (lines) => {
-          const time = new Date().toISOString();
-          process.stdout.write(lines.map((l) => `${stamp ? `${time} ` : ""}${l}\n`).join(""));
-        });
+        for await (const l of rt.containers.logs(name, { since, until, tail: tailOf(p), follow: on(p, "follow") })) {
+          process.stdout.write(`${stamp ? `${l.time} ` : ""}${l.text}\n`);
+        }
         return 0;
       },
     },
@@ -294,32 +261,11 @@ export function containerCommands(runtime: () => Runtime): Command[] {
         const rt = runtime();
         const f = filters(list(p, "filter"), ["container", "event", "type", "image"], "events");
         const since = str(p, "since") === undefined ? undefined : parseTime(str(p, "since")!, "--since");
-        const until = str(p, "until") === undefined ? Infinity : parseTime(str(p, "until")!, "--until");
+        const until = str(p, "until") === undefined ? undefined : parseTime(str(p, "until")!, "--until");
         const format = str(p, "format");
-        const wanted = (e: Event) => {
-          const t = Date.parse(e.Time);
-          const any = (key: string, test: (v: string) => boolean) => !f.has(key) || f.get(key)!.some(test);
-          return (
-            (since === undefined || t >= since) &&
-            t <= until &&
-            any("container", (v) => e.Actor.ID === v) &&
-            any("event", (v) => e.Action === v || e.Action.startsWith(`${v}:`)) &&
-            any("type", (v) => e.Type === v) &&
-            any("image", (v) => e.Actor.Attributes.image === v)
-          );
-        };
-        const print = (text: string) => {
-          for (const line of text.split("\n")) {
-            const e = parseEvent(line);
-            if (e && wanted(e)) console.log(format ? renderTemplate(format === "json" ? "{{json .}}" : format, { ...e, Status: e.Action, ID: e.Actor.ID, From: e.Actor.Attributes.image, line: undefined }) : e.line);
-          }
-        };
-        const files = await rt.containers.eventFiles();
-        const current = files.at(-1)!;
-        const offset = fs.statSync(current).size;
-        if (since !== undefined) for (const file of files) print(fs.readFileSync(file, "utf8"));
-        if (until <= Date.now()) return 0;
-        await follow(current, offset, (lines) => print(lines.join("\n")), until);
+        for await (const e of rt.containers.events({ since, until, filters: Object.fromEntries(f) })) {
+          console.log(format ? renderTemplate(format === "json" ? "{{json .}}" : format, eventFields(e)) : eventLine(e));
+        }
         return 0;
       },
     },
@@ -332,8 +278,8 @@ export function containerCommands(runtime: () => Runtime): Command[] {
         { name: "detach", short: "d", help: "start it and return" },
         { name: "env", short: "e", value: "KEY=VALUE", repeat: true, help: "set an environment variable (KEY alone: its value here)" },
         { name: "env-file", value: "FILE", repeat: true, help: "read environment variables from a file (KEY=VALUE lines)" },
-        { name: "interactive", short: "i", help: "keep stdin open (berth always passes its stdin)" },
-        { name: "tty", short: "t", help: "allocate a terminal" },
+        { name: "interactive", short: "i", help: "pass berth's stdin to the command (without it, the command's stdin is empty)" },
+        { name: "tty", short: "t", help: "run it on a terminal of its own (made on the container's host)" },
         { name: "user", short: "u", value: "USER", help: "run as this user (name|uid[:group|gid])" },
         { name: "workdir", short: "w", value: "DIR", help: "working directory inside the container" },
         ...SCOPE_FLAGS,
@@ -344,13 +290,28 @@ export function containerCommands(runtime: () => Runtime): Command[] {
         const fromFiles = list(p, "env-file").flatMap((file) =>
           fs.readFileSync(file, "utf8").split("\n").map((l) => l.trim()).filter((l) => l && !l.startsWith("#")),
         );
-        return rt.containers.exec(name, rest, {
-          tty: on(p, "tty"),
-          detach: on(p, "detach"),
-          env: [...fromFiles, ...list(p, "env")],
-          user: str(p, "user"),
-          workdir: str(p, "workdir"),
-        });
+        // KEY alone takes its value here, on the caller's side of the seam.
+        const env = [...fromFiles, ...list(p, "env")].map((e) => (e.includes("=") ? e : `${e}=${process.env[e] ?? ""}`));
+        const tty = on(p, "tty");
+        const interactive = on(p, "interactive");
+        // As docker: a terminal here goes raw, so keys (^C too) reach the command's terminal untouched.
+        const raw = tty && interactive && process.stdin.isTTY;
+        if (raw) process.stdin.setRawMode(true);
+        try {
+          return await rt.containers.exec(name, rest, {
+            tty,
+            size: tty && process.stdout.isTTY ? { rows: process.stdout.rows, cols: process.stdout.columns } : undefined,
+            detach: on(p, "detach"),
+            env,
+            user: str(p, "user"),
+            workdir: str(p, "workdir"),
+            stdin: interactive ? process.stdin : undefined,
+            stdout: (c) => process.stdout.write(c),
+            stderr: (c) => process.stderr.write(c),
+          });
+        } finally {
+          if (raw) process.stdin.setRawMode(false);
+        }
       },
     },
     {

@@ -7,6 +7,7 @@ import type { DeploymentV3 } from "../state/checkpoint";
 import { chooseBackend } from "../state/backend";
 import { type StackConfig, StackSettings } from "../state/stackconfig";
 import { StackStore } from "../state/store";
+import { RuntimePool } from "../runtimes";
 import { DeploymentRun, type Diagnostic } from "./deployment";
 import { serveMonitor } from "./monitor";
 import { loadProject, pulumiPackageDir, runProgram, type Project } from "./program";
@@ -21,8 +22,13 @@ export interface StackContext {
   settings: StackSettings;
   /** Config as the program receives it (secrets decrypted), and which keys are secret. */
   config: StackConfig;
-  /** The host runtime for a provider configuration (the default provider's is the stack's `berth:*` config). */
+  /**
+   * The host runtime for a provider configuration (the default provider's is the stack's `berth:*` config): one
+   * per configuration while the context lives, so one connection per host.
+   */
   runtimeFor: (config: ProviderConfig) => Runtime;
+  /** Closes the runtimes opened (remote ones hold an SSH connection). */
+  close(): Promise<void>;
   /** `--target`, `--target-dependents`, `--replace`, `--refresh`. */
   scope: RunScope;
   /** Called as each step that changes the host starts (a display shows it in progress). */
@@ -66,6 +72,7 @@ export function openStack(dir: string, stack: string, runtimeFor: (config: Provi
   // Read on first use: decrypting `secure:` values needs the passphrase, which `config set` of a plain value,
   // `stack graph` and the like do not.
   let config: StackConfig | undefined;
+  const runtimes = new RuntimePool(runtimeFor);
   return {
     project,
     stack,
@@ -74,7 +81,8 @@ export function openStack(dir: string, stack: string, runtimeFor: (config: Provi
     get config() {
       return (config ??= settings.config());
     },
-    runtimeFor,
+    runtimeFor: (c) => runtimes.get(c),
+    close: () => runtimes.close(),
     scope: opts.scope ?? {},
     onStepStart: opts.onStepStart,
   };
@@ -221,7 +229,7 @@ export async function importResource(ctx: StackContext, req: { type: string; nam
     if (run.state.resources.some((r) => r.urn === urn && !r.delete)) {
       throw new Error(`the stack already has ${urn}; import it under another name`);
     }
-    const read = await provider.read({ urn, id: req.id, inputs: {}, outputs: {}, adopting: true });
+    const read = await provider.read({ urn, id: req.id, inputs: {}, outputs: {}, claim: true });
     if (!read) throw new Error(`there is no ${req.type} with id "${req.id}" on this host`);
     inputs = read.inputs;
     const goal = { dependencies: [], propertyDependencies: {} };

@@ -18,6 +18,9 @@ interface HookConfig {
 /** Bumped when the emitted code or the options below change, so old cache entries are not used. */
 const CACHE_VERSION = "1";
 
+/** Cache entries older than this go when a new one is written. */
+const STALE_MS = 30 * 24 * 3600 * 1000;
+
 /** A transpiled file: its JavaScript and source map. */
 interface Output {
   code: string;
@@ -64,10 +67,28 @@ export class Transpiler {
         fs.writeFileSync(tmp, text);
         fs.renameSync(tmp, `${base}${ext}`);
       }
+      this.sweep();
     } catch {
       // A read-only project still runs; it just transpiles every time.
     }
     return out;
+  }
+
+  /**
+   * Drops entries written more than STALE_MS ago, on a miss only (a program was edited), so the cache holds about
+   * the versions of the last month. An entry still in use that goes is transpiled again once; a concurrent run
+   * reading it falls back to transpiling.
+   */
+  private sweep(): void {
+    const cutoff = Date.now() - STALE_MS;
+    for (const name of fs.readdirSync(this.cacheDir)) {
+      const file = path.join(this.cacheDir, name);
+      try {
+        if (fs.statSync(file).mtimeMs < cutoff) fs.rmSync(file, { force: true });
+      } catch {
+        // Gone already (another run swept it).
+      }
+    }
   }
 
   private compile(file: string, source: string): Output {

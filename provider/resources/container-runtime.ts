@@ -1,9 +1,7 @@
 // The container's lifecycle and limit args as the runtime takes them: sizes in bytes, durations in seconds.
 import type { z } from "zod";
 import { parseBytes, parseSeconds, type ContainerArgs } from "../../sdk/schema";
-import type { ContainerRuntimeSpec, Limits, Throttle } from "../../native/runtime";
-import { hostLimitProblems } from "../../native/container/limits";
-import { deviceProblems } from "../../native/container/options";
+import type { ContainerRuntimeSpec, Limits, Runtime, Throttle } from "../../native/runtime";
 import type { CheckFailure } from "./provider";
 import { containsUnknown } from "../values";
 
@@ -65,9 +63,10 @@ export function runtimeSpecOf(a: Args): ContainerRuntimeSpec {
   };
 }
 
-/** What this host cannot give the container, found at check time (before anything changes). */
-export function hostProblems(args: Args): CheckFailure[] {
+/** What the container's host cannot give it (CPUs, devices), asked of the runtime at check time. */
+export async function hostProblems(runtime: Runtime, args: Args): Promise<CheckFailure[]> {
   // A limit not known yet is judged when it is.
   const a = Object.fromEntries(Object.entries(args).filter(([, v]) => !containsUnknown(v))) as Args;
-  return [...hostLimitProblems(limitsOf(a)), ...deviceProblems(a.devices)].map((p) => ({ property: p.field, reason: p.reason }));
+  const problems = await runtime.containers.problems({ limits: limitsOf(a), devices: a.devices });
+  return problems.map((p) => ({ property: p.field, reason: p.reason }));
 }

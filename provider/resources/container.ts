@@ -1,7 +1,7 @@
 import type { z } from "zod";
 import { ContainerArgs, ContainerOutputs } from "../../sdk/schema";
 import type { ContainerInfo, ContainerSpec, Runtime } from "../../native/runtime";
-import { DEFAULT_NETWORK } from "../../native/network/networks";
+import { DEFAULT_NETWORK } from "../../native/network/options";
 import { imageClaim } from "./image";
 import { isAutonamed, type Kind } from "./kind";
 import { volumeFailures } from "./volume";
@@ -85,7 +85,7 @@ export function containerKind(runtime: Runtime): Kind<Args, Outs> {
       for (const [i, mount] of (inputs.volumes ?? []).entries()) {
         failures.push(...(await volumeFailures(runtime, ctx.declared, mount.volume, `volumes[${i}].volume`)));
       }
-      failures.push(...hostProblems(inputs));
+      failures.push(...(await hostProblems(runtime, inputs)));
       failures.push(...(await networkFailures(inputs, ctx, runtime)));
       // The command is looked up in the image's files: once the image is made, before the container is.
       if (imageKnown && failures.length === 0 && !containsUnknown(inputs)) {

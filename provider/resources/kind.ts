@@ -132,17 +132,33 @@ export class KindProvider<Args extends PropertyMap, Outs extends PropertyMap> im
 
   async create(req: CreateRequest): Promise<CreateResponse> {
     const inputs = reveal(req.inputs) as Args;
-    const { id, outputs } = req.preview ? { id: "", outputs: this.kind.previewOutputs(inputs) } : await this.kind.create(inputs);
-    if (!req.preview) await this.claim(id, req.urn);
+    const { id, outputs } = req.preview ? { id: "", outputs: this.kind.previewOutputs(inputs) } : await this.made(inputs, req.urn);
     return { id, outputs: keepSecret({ ...inputs, ...outputs }, secretKeys(req.inputs)) };
+  }
+
+  /**
+   * Creates the object, recorded as the resource's before it is made: a prune in another process meanwhile finds
+   * it owned, never nobody's. A failed create puts back what was recorded before.
+   */
+  private async made(inputs: Args, urn: string): Promise<{ id: string; outputs: Outs }> {
+    const id = this.kind.idOf(inputs);
+    const before = this.owned && (await this.owned.owners.ownerOf(this.owned.kind, id));
+    await this.claim(id, urn);
+    try {
+      return await this.kind.create(inputs);
+    } catch (e) {
+      if (this.owned && before !== urn) {
+        await (before === undefined ? this.owned.owners.release(this.owned.kind, id) : this.owned.owners.claim(this.owned.kind, id, before));
+      }
+      throw e;
+    }
   }
 
   async read(req: ReadRequest): Promise<ReadResponse | undefined> {
     const inputs = reveal(req.inputs);
     const outputs = await this.kind.read(req.id, inputs as Args, reveal(req.outputs) as Outs);
     if (!outputs) return undefined;
-    // A refresh restates what the state holds; an import owns the object only once carried out.
-    if (req.adopting || Object.keys(req.outputs).length > 0) await this.claim(req.id, req.urn);
+    if (req.claim) await this.claim(req.id, req.urn);
     const secret = [...secretKeys(req.inputs), ...secretKeys(req.outputs)];
     // An import knows no inputs yet: they are what the object says of the fields the schema takes.
     const known = Object.keys(req.inputs).length > 0 ? req.inputs : await this.importInputs(req.id, outputs);
@@ -224,6 +240,12 @@ export interface Declared {
   urn: string;
   inputs: PropertyMap;
 }
+
+/**
+ * Whether a claim is the machine's (its network stack: host ports, bridges, macvlan parents), which two berth roots
+ * on one machine share, rather than one root's (a container, volume or network name).
+ */
+export const machineWide = (claim: string): boolean => /^(host port|bridge|macvlan parent) /.test(claim);
 
 /** What other resources of the program hold the claims starting with `prefix`, with their inputs. */
 export function declaredOthers(ctx: CheckContext, prefix: string): Array<{ claim: string; inputs: PropertyMap }> {

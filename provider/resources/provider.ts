@@ -68,8 +68,11 @@ export interface ReadRequest {
   id: string;
   inputs: PropertyMap;
   outputs: PropertyMap;
-  /** An import that is carried out (not previewed): the object becomes the resource's. */
-  adopting?: boolean;
+  /**
+   * An import or refresh that is carried out, not previewed: the object is recorded as the resource's (a refresh
+   * restates what the state holds). Pulumi's Read says not whether it previews, so the plugin's reads never claim.
+   */
+  claim?: boolean;
 }
 
 /** undefined from read: the object no longer exists on the host. */

@@ -3,6 +3,7 @@
 // replaces the container. Docker's rules for combining fields are checked in checkRuntimeArgs.
 import { z } from "zod";
 import { absolutePath, replaces } from "./fields";
+import { CAPABILITIES } from "../../native/container/capabilities";
 
 /** Bytes as a number, or Docker's "512m" / "1g" / "64k" / "100b" form. */
 export const byteSize = z.union([
@@ -18,15 +19,7 @@ export const duration = z.union([
 
 const SIGNAL = /^(SIG)?(HUP|INT|QUIT|ILL|TRAP|ABRT|BUS|FPE|KILL|USR1|SEGV|USR2|PIPE|ALRM|TERM|STKFLT|CHLD|CONT|STOP|TSTP|TTIN|TTOU|URG|XCPU|XFSZ|VTALRM|PROF|WINCH|IO|PWR|SYS|RTMIN(\+\d+)?|RTMAX(-\d+)?)$|^\d+$/;
 
-/** The capabilities Linux knows (CAP_ prefix optional, any case, as Docker accepts them) plus "ALL". */
-export const CAPABILITIES = [
-  "CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID", "SETPCAP",
-  "LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST", "NET_ADMIN", "NET_RAW", "IPC_LOCK", "IPC_OWNER",
-  "SYS_MODULE", "SYS_RAWIO", "SYS_CHROOT", "SYS_PTRACE", "SYS_PACCT", "SYS_ADMIN", "SYS_BOOT", "SYS_NICE",
-  "SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "MKNOD", "LEASE", "AUDIT_WRITE", "AUDIT_CONTROL", "SETFCAP",
-  "MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG", "WAKE_ALARM", "BLOCK_SUSPEND", "AUDIT_READ", "PERFMON", "BPF",
-  "CHECKPOINT_RESTORE",
-];
+// A capability Linux knows (CAP_ prefix optional, any case, as Docker accepts them), or "ALL".
 const capability = z.string().refine((c) => c.toUpperCase() === "ALL" || CAPABILITIES.includes(c.toUpperCase().replace(/^CAP_/, "")), {
   error: (issue) => `unknown capability: "${String(issue.input)}"; use a Linux capability such as NET_ADMIN or CAP_SYS_TIME`,
 });

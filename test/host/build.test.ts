@@ -11,12 +11,13 @@ import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { realHost } from "../../native";
 import { layout } from "../../native/paths";
 import { ContentStore } from "../../native/image/store";
-import { Builder, type BuildRequest } from "../../native/build/builder";
+import { Builder, cacheMountDir, type BuildRequest } from "../../native/build/builder";
+import { pruneBuildCache } from "../../native/build/prune";
 import { bridgeStepNetworks } from "../../native/build/network";
 import { Sandbox } from "../../native/build/sandbox";
 import { BridgeNetworks } from "../../native/network/networks";
 import { Iptables } from "../../native/network/iptables";
-import { REPO, httpGet } from "./helpers";
+import { REPO, httpGet, waitFor } from "./helpers";
 
 let root: string;
 let store: ContentStore;
@@ -452,5 +453,21 @@ describe("builder", () => {
   it("refuses an unknown target stage", async () => {
     const ctx = context("target", { Dockerfile: "FROM busybox AS a\nRUN true" });
     await expect(build({ context: ctx, target: "b" })).rejects.toThrow('target stage "b" could not be found in Dockerfile (stages: a)');
+  });
+});
+
+describe("builder prune during a build", () => {
+  it("leaves a cache mount a running step uses, and takes it once the build is done", async () => {
+    const ctx = context("busycache", {
+      Dockerfile: "FROM busybox\nRUN --mount=type=cache,target=/cache,id=busy sh -c 'echo x > /cache/mark; sleep 2; test -f /cache/mark'\n",
+    });
+    const dir = path.join(cacheMountDir(store.paths.root), createHash("sha256").update("busy").digest("hex").slice(0, 32));
+    const running = build({ context: ctx, noCache: true });
+    await waitFor("the step to write into its cache", () => (fs.existsSync(path.join(dir, "mark")) ? true : undefined), 30_000, 10);
+    expect((await pruneBuildCache(store, { all: true })).deleted).not.toContain("cache mount busy");
+    // The step still found its file.
+    await running;
+    expect((await pruneBuildCache(store, { all: true })).deleted).toContain("cache mount busy");
+    expect(fs.existsSync(dir)).toBe(false);
   });
 });

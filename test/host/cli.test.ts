@@ -16,7 +16,7 @@ const prefix = `tcli${randomBytes(3).toString("hex")}`;
 const root = fs.mkdtempSync(path.join(os.tmpdir(), "berth-cli-"));
 const tarball = path.join(root, "busybox-rootfs.tar");
 const pulumiHome = path.join(root, "pulumi-home");
-const env = { BERTH_ROOT: root, PULUMI_HOME: pulumiHome, PULUMI_CONFIG_PASSPHRASE: "day2" };
+const env = { BERTH_ROOT: root, PULUMI_HOME: pulumiHome, PULUMI_CONFIG_PASSPHRASE: "day2", FROM_HERE: "here" };
 const configFile = path.join(PROGRAM, `Pulumi.${stack}.yaml`);
 const stateFile = path.join(PROGRAM, ".pulumi/stacks/day2", `${stack}.json`);
 const subnet = `10.${200 + (process.pid % 50)}.${process.pid % 250}.0/24`;
@@ -178,9 +178,21 @@ describe("a deployed stack's objects", () => {
     }
   });
 
-  it("exec: -e, -w, -u, -d", async () => {
-    const r = await scopedFirst("exec", "-e", "FOO=bar", "-w", "/data", "-u", "65534", "web", "sh", "-c", 'echo "$FOO $GREETING $(pwd) $(id -u)"');
-    expect(r.stdout.trim(), r.stderr).toBe("bar one /data 65534");
+  it("exec: -e, -w, -u, -d, -i, -t", async () => {
+    const r = await scopedFirst("exec", "-e", "FOO=bar", "-e", "FROM_HERE", "-w", "/data", "-u", "65534", "web", "sh", "-c", 'echo "$FOO $FROM_HERE $GREETING $(pwd) $(id -u)"');
+    expect(r.stdout.trim(), r.stderr).toBe("bar here one /data 65534");
+    // -i passes berth's stdin; without it the command's stdin is empty; -t gives it a terminal.
+    const piped = (...flags: string[]) =>
+      spawnSync(path.join(REPO, "bin/berth"), ["exec", "-C", PROGRAM, "--stack", stack, ...flags, "web", "sh", "-c", "sleep 0.3; read -r l; echo \"[$l]\"; tty; exit 3"], {
+        env: { ...process.env, ...env },
+        input: "typed\n",
+        encoding: "utf8",
+      });
+    expect(piped("-i")).toMatchObject({ status: 3, stdout: "[typed]\nnot a tty\n" });
+    expect(piped()).toMatchObject({ status: 3, stdout: "[]\nnot a tty\n" });
+    const tty = piped("-it");
+    expect(tty.status, tty.stderr).toBe(3);
+    expect(tty.stdout).toMatch(/\[typed\]\r\n\/dev\/pts\/\d+\r\n$/);
     const mountpoint = JSON.parse((await cli("volume", "inspect", `${prefix}-data`)).stdout)[0].mountpoint as string;
     const detached = path.join(mountpoint, "detached");
     expect((await scopedFirst("exec", "-d", "web", "sh", "-c", "sleep 4; echo done > /data/detached")).code).toBe(0);
@@ -215,6 +227,18 @@ describe("a deployed stack's objects", () => {
     expect(rx).not.toBe("0B");
     expect(tx).not.toBe("0B");
     expect((await scoped("stats", "--no-stream", "--format", "{{.MemPerc}}", "web")).stdout.trim()).toMatch(/^\d+\.\d\d%$/);
+  });
+
+  it("preview --refresh writes nothing, not even an owner record; refresh writes it back", async () => {
+    const owner = path.join(root, "owners", "volume", `${prefix}-data`);
+    const urn = fs.readFileSync(owner, "utf8");
+    fs.rmSync(owner);
+    const preview = await berth(["preview", PROGRAM, "--stack", stack, "--refresh"], env);
+    expect(preview.code, preview.stdout + preview.stderr).toBe(0);
+    expect(fs.existsSync(owner)).toBe(false);
+    const refresh = await berth(["refresh", PROGRAM, "--stack", stack, "--yes"], env);
+    expect(refresh.code, refresh.stdout + refresh.stderr).toBe(0);
+    expect(fs.readFileSync(owner, "utf8")).toBe(urn);
   });
 
   it("guards what the stack owns: rm, network rm, volume rm, rmi and the prunes leave it unless --force", async () => {

@@ -22,7 +22,11 @@ export interface CliResult {
 }
 
 export function berth(args: string[], env: NodeJS.ProcessEnv): Promise<CliResult> {
-  const child = startBerth(args, env);
+  return collect(startBerth(args, env));
+}
+
+/** A child's exit code and whole output. */
+export function collect(child: ChildProcess): Promise<CliResult> {
   let stdout = "";
   let stderr = "";
   child.stdout!.on("data", (d) => (stdout += d));
@@ -50,7 +54,11 @@ export function httpGet(url: string): Promise<{ status: number; body: string }> 
   });
 }
 
-const lines = (cmd: string, args: string[]) => {
+/** How a command line runs on the host being looked at: as is on this machine, or wrapped (a simulated host). */
+export type HostWrap = (argv: string[]) => string[];
+
+const lines = (wrap: HostWrap, argv: string[]) => {
+  const [cmd, ...args] = wrap(argv);
   try {
     return execFileSync(cmd, args, { encoding: "utf8" }).split("\n").filter(Boolean);
   } catch {
@@ -59,13 +67,13 @@ const lines = (cmd: string, args: string[]) => {
 };
 
 /** Every berth object on the host, by kind (netns, links, mounts, iptables rules, runc containers). */
-export function hostObjects(): Record<string, string[]> {
+export function hostObjects(wrap: HostWrap = (argv) => argv): Record<string, string[]> {
   return {
-    netns: lines("ip", ["netns", "list"]).map((l) => l.split(" ")[0]).filter((n) => /^(berth|bt)/.test(n)),
-    links: lines("ip", ["-o", "link", "show"]).map((l) => l.split(": ")[1]?.split("@")[0] ?? "").filter((n) => /^(berth|bt)/.test(n)),
-    mounts: fs.readFileSync("/proc/mounts", "utf8").split("\n").filter((l) => l.includes("berth")).map((l) => l.split(" ")[1]),
-    iptables: lines("iptables-save", []).filter((l) => /berth/i.test(l)),
-    runc: lines("runc", ["list", "-q"]).filter((n) => /^(berth|bt)/.test(n)),
+    netns: lines(wrap, ["ip", "netns", "list"]).map((l) => l.split(" ")[0]).filter((n) => /^(berth|bt)/.test(n)),
+    links: lines(wrap, ["ip", "-o", "link", "show"]).map((l) => l.split(": ")[1]?.split("@")[0] ?? "").filter((n) => /^(berth|bt)/.test(n)),
+    mounts: lines(wrap, ["cat", "/proc/mounts"]).filter((l) => l.includes("berth")).map((l) => l.split(" ")[1]),
+    iptables: lines(wrap, ["iptables-save"]).filter((l) => /berth/i.test(l)),
+    runc: lines(wrap, ["runc", "list", "-q"]).filter((n) => /^(berth|bt)/.test(n)),
   };
 }
 
@@ -83,8 +91,8 @@ export function stackObjects(state: { resources?: { outputs?: Record<string, unk
 }
 
 /** What appeared since `before` (objects other berth users on this host had then are not counted). */
-export function leakedSince(before: Record<string, string[]>): Record<string, string[]> {
-  const now = hostObjects();
+export function leakedSince(before: Record<string, string[]>, wrap?: HostWrap): Record<string, string[]> {
+  const now = hostObjects(wrap);
   const leaks: Record<string, string[]> = {};
   for (const [kind, items] of Object.entries(now)) {
     const extra = items.filter((i) => !before[kind].includes(i));
@@ -93,10 +101,10 @@ export function leakedSince(before: Record<string, string[]>): Record<string, st
   return leaks;
 }
 
-export async function waitFor<T>(what: string, probe: () => T | undefined, timeoutMs = 20_000, everyMs = 5): Promise<T> {
+export async function waitFor<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 20_000, everyMs = 5): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const value = probe();
+    const value = await probe();
     if (value !== undefined) return value;
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, everyMs));
@@ -145,4 +153,23 @@ export function pulumiCli(scratch: string, berthRoot: string) {
 export function stopSupervisor(root: string): void {
   const pid = supervisorPid(root);
   if (pid) process.kill(pid, "SIGTERM");
+}
+
+/**
+ * Arguments to `ip` that run cmd in the named network namespace as `ip netns exec` does, with the cgroup
+ * hierarchies mounted again: `ip netns exec` mounts a fresh /sys (so /sys/class/net lists the namespace's
+ * interfaces), which hides the cgroup mounts below /sys/fs/cgroup, and runc then fails with "no cgroup mount found
+ * in mountinfo". Mounting a hierarchy again attaches to the same one, so runc's cgroups there are the host's.
+ */
+export function inNetns(netns: string, cmd: string[]): string[] {
+  const script = fs
+    .readFileSync("/proc/self/mountinfo", "utf8")
+    .split("\n")
+    .map((line) => line.split(" "))
+    .filter((f) => f[3] === "/" && (f[4] === "/sys/fs/cgroup" || f[4]?.startsWith("/sys/fs/cgroup/")))
+    .map((f) => {
+      const [fstype, source, options] = f.slice(f.indexOf("-") + 1);
+      return `mkdir -p ${f[4]} && mount -t ${fstype} -o ${options} ${source} ${f[4]}`;
+    });
+  return ["netns", "exec", netns, "sh", "-c", [...script, 'exec "$@"'].join(" && "), "sh", ...cmd];
 }

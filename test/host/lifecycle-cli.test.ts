@@ -5,6 +5,7 @@ import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { runcId } from "../../native/names";
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { supervisorPid } from "../../native/supervise/launch";
@@ -24,7 +25,7 @@ const setConfig = (c: Record<string, string>) =>
   fs.writeFileSync(configFile, `config:\n${Object.entries({ tarball, name, ...c }).map(([k, v]) => `  lifecycle:${k}: "${v}"`).join("\n")}\n`);
 const stackCli = (...args: string[]) => berth([...args, PROGRAM, "--stack", stack], env);
 const cli = (...args: string[]) => berth(args, env);
-const memoryLimit = () => fs.readFileSync(cgroupFile(`/berth-${name}`, "memory", "memory.limit_in_bytes", "memory.max"), "utf8").trim();
+const memoryLimit = () => fs.readFileSync(cgroupFile(`/${runcId(root, name)}`, "memory", "memory.limit_in_bytes", "memory.max"), "utf8").trim();
 const initPid = async () => JSON.parse((await cli("inspect", name)).stdout)[0].pid as number;
 
 beforeAll(() => {
@@ -109,7 +110,7 @@ describe("a supervised container from a program", () => {
   });
 
   it("refresh sees a container removed by hand, and up brings it back", async () => {
-    execFileSync("runc", ["delete", "--force", `berth-${name}`]);
+    execFileSync("runc", ["delete", "--force", runcId(root, name)]);
     const refresh = await stackCli("refresh", "--yes");
     expect(refresh.code, refresh.stdout + refresh.stderr).toBe(0);
     expect((await stackCli("up", "--yes")).code).toBe(0);

@@ -9,6 +9,7 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { createNativeRuntime, type ContainerSpec, type ContainerState, type Runtime } from "../../native";
 import { supervisorPid, supervisorRunning } from "../../native/supervise/launch";
 import { cgroupFile } from "../../native/supervise/cgroup";
+import { runcId } from "../../native/names";
 import { REPO, waitFor } from "./helpers";
 import { statusText } from "../../provider/cli/containers";
 
@@ -21,9 +22,9 @@ let rt: Runtime;
 const made: string[] = [];
 
 const sh = (cmd: string, args: string[]): string => execFileSync(cmd, args, { encoding: "utf8" });
-const inside = (c: string, ...cmd: string[]): string => sh("runc", ["exec", `berth-${c}`, ...cmd]).trim();
+const inside = (c: string, ...cmd: string[]): string => sh("runc", ["exec", runcId(root, c), ...cmd]).trim();
 const cg = (c: string, controller: string, v1: string, v2: string) =>
-  fs.readFileSync(cgroupFile(`/berth-${c}`, controller, v1, v2), "utf8").trim();
+  fs.readFileSync(cgroupFile(`/${runcId(root, c)}`, controller, v1, v2), "utf8").trim();
 
 async function run(what: string, extra: Partial<ContainerSpec> = {}) {
   const n = name(what);
@@ -162,7 +163,7 @@ describe("isolation options", () => {
       devices: ["/dev/fuse:/dev/myfuse:r"],
     });
     expect(inside(c, "id", "-u")).toBe("1000");
-    expect(spawnSync("runc", ["exec", `berth-${c}`, "touch", "/file"]).status).not.toBe(0);
+    expect(spawnSync("runc", ["exec", runcId(root, c), "touch", "/file"]).status).not.toBe(0);
     expect(inside(c, "grep", " /scratch ", "/proc/mounts")).toMatch(/tmpfs .*size=1024k/);
     expect(inside(c, "grep", "open files", "/proc/1/limits")).toMatch(/files\s+512\s+1024\s/);
     expect(inside(c, "cat", "/proc/sys/net/ipv4/tcp_keepalive_time")).toBe("123");
@@ -325,7 +326,7 @@ describe("volumes", () => {
     const reader = name("reader");
     await run("reader", { volumesFrom: [`${c}:ro`] });
     expect(inside(reader, "cat", "/data/f")).toBe("kept");
-    expect(spawnSync("runc", ["exec", `berth-${reader}`, "touch", "/data/g"]).status).not.toBe(0);
+    expect(spawnSync("runc", ["exec", runcId(root, reader), "touch", "/data/g"]).status).not.toBe(0);
     await expect(rt.volumes.remove(VOL)).rejects.toThrow(`volume "${VOL}" is in use by container(s)`);
     await rt.containers.remove(reader, { graceSeconds: 0 });
     await rt.containers.remove(c, { graceSeconds: 0 });

@@ -9,7 +9,10 @@ import * as path from "node:path";
 import { randomBytes } from "node:crypto";
 import { execFileSync, spawnSync } from "node:child_process";
 import { createNativeRuntime, type ContainerSpec, type PortMapping, type Runtime } from "../../native";
-import { bridgeName, vethName } from "../../native/names";
+import { runcId } from "../../native/names";
+import { derivedBridge } from "../../native/network/options";
+import { networkTag } from "../../native/network/bridge";
+import { hostIfName } from "../../native/network/container-net";
 import { containerTag } from "../../native/network/portmap";
 
 const REPO = path.join(__dirname, "../..");
@@ -66,7 +69,8 @@ async function getEventually(p: number): Promise<string> {
   }
 }
 
-const runcExists = (name: string): boolean => spawnSync("runc", ["state", `berth-${name}`]).status === 0;
+const veth = (c: string): string => hostIfName(runcId(root, c), 0);
+const runcExists = (name: string): boolean => spawnSync("runc", ["state", runcId(root, name)]).status === 0;
 const berthRules = (): string[] =>
   sh("iptables-save", [])
     .split("\n")
@@ -82,16 +86,16 @@ function leftovers(names: string[] = containers, networks: string[] = [NET, OTHE
   const claimFiles = fs.existsSync(claims) ? fs.readdirSync(claims) : [];
   const claimed = claimFiles.map((f) => fs.readFileSync(path.join(claims, f), "utf8"));
   for (const c of names) {
-    if (netns.includes(`berth-${c}`)) out.push(`netns berth-${c}`);
-    if (fs.existsSync(`/sys/class/net/${vethName(c)}`)) out.push(`veth ${vethName(c)}`);
-    if (runcExists(c)) out.push(`runc berth-${c}`);
+    if (netns.includes(runcId(root, c))) out.push(`netns ${runcId(root, c)}`);
+    if (fs.existsSync(`/sys/class/net/${veth(c)}`)) out.push(`veth ${veth(c)}`);
+    if (runcExists(c)) out.push(`runc ${runcId(root, c)}`);
     out.push(...mounts.filter((l) => l.includes(`${root}/containers/${c}/`)));
     out.push(...rules.filter((l) => l.includes(containerTag(root, c))));
     out.push(...claimed.filter((text) => text.includes(`"container":"${c}"`)).map((text) => `port claim ${text}`));
   }
   for (const n of networks) {
-    if (fs.existsSync(`/sys/class/net/${bridgeName(n)}`)) out.push(`bridge ${n}`);
-    out.push(...rules.filter((l) => l.includes(`berth:net:${n}:`)));
+    if (fs.existsSync(`/sys/class/net/${derivedBridge(root, n)}`)) out.push(`bridge ${n}`);
+    out.push(...rules.filter((l) => l.includes(networkTag(root, n))));
   }
   return out;
 }
@@ -144,14 +148,14 @@ describe("networks", () => {
   it("creates a bridge with the gateway address, NAT and forwarding rules", async () => {
     const info = await rt.networks.create({ name: NET, subnet: SUBNET, nat: true });
     const gateway = SUBNET.replace(/0\/24$/, "1");
-    expect(info).toEqual({ name: NET, driver: "bridge", bridge: bridgeName(NET), subnet: SUBNET, gateway, nat: true, faults: [] });
+    expect(info).toEqual({ name: NET, driver: "bridge", bridge: derivedBridge(root, NET), subnet: SUBNET, gateway, nat: true, faults: [] });
     expect(info.bridge.length).toBeLessThanOrEqual(15);
     expect(sh("ip", ["-4", "addr", "show", "dev", info.bridge])).toContain(`inet ${gateway}/24`);
     const rules = berthRules().join("\n");
     expect(rules).toContain(
-      `-s ${SUBNET} ! -o ${info.bridge} -m comment --comment "berth:net:${NET}:masquerade" -j MASQUERADE`,
+      `-s ${SUBNET} ! -o ${info.bridge} -m comment --comment "${networkTag(root, NET)}masquerade" -j MASQUERADE`,
     );
-    expect(rules).toContain(`-o ${info.bridge} -m comment --comment "berth:net:${NET}:to-bridge" -j ACCEPT`);
+    expect(rules).toContain(`-o ${info.bridge} -m comment --comment "${networkTag(root, NET)}to-bridge" -j ACCEPT`);
     expect(fs.readFileSync("/proc/sys/net/ipv4/ip_forward", "utf8").trim()).toBe("1");
   });
 
@@ -186,10 +190,10 @@ describe("containers", () => {
     const started = performance.now();
     const info = await rt.containers.run(webSpec(port));
     console.log(`run() of the web container: ${(performance.now() - started).toFixed(1)} ms`);
-    expect(info).toMatchObject({ name: WEB, id: `berth-${WEB}`, status: "running", faults: [] });
+    expect(info).toMatchObject({ name: WEB, id: runcId(root, WEB), status: "running", faults: [] });
     expect(info.ip?.startsWith(SUBNET.replace(/0\/24$/, ""))).toBe(true);
     expect(await getEventually(port)).toBe("<h1>berth works</h1>\n");
-    expect(sh("runc", ["list"])).toContain(`berth-${WEB}`);
+    expect(sh("runc", ["list"])).toContain(runcId(root, WEB));
   });
 
   it("puts the process in its own pid, mount, uts, ipc and network namespaces", async () => {
@@ -198,7 +202,7 @@ describe("containers", () => {
       expect(fs.readlinkSync(`/proc/${pid}/ns/${ns}`), ns).not.toBe(fs.readlinkSync(`/proc/self/ns/${ns}`));
     }
     // It is the named namespace berth made, not one runc made up.
-    expect(fs.statSync(`/proc/${pid}/ns/net`).ino).toBe(fs.statSync(`/run/netns/berth-${WEB}`).ino);
+    expect(fs.statSync(`/proc/${pid}/ns/net`).ino).toBe(fs.statSync(`/run/netns/${runcId(root, WEB)}`).ino);
   });
 
   it("sets hostname, env, /etc/hosts and the address inside", async () => {
@@ -207,9 +211,9 @@ describe("containers", () => {
     expect(environ).toContain("GREETING=hello from berth");
     expect(environ).toContain("HOSTNAME=web-host");
     expect(environ.some((e) => e.startsWith("PATH="))).toBe(true);
-    expect(sh("runc", ["exec", `berth-${WEB}`, "hostname"]).trim()).toBe("web-host");
-    expect(sh("runc", ["exec", `berth-${WEB}`, "cat", "/etc/hosts"])).toContain(`${ip}\tweb-host`);
-    expect(sh("ip", ["-n", `berth-${WEB}`, "-4", "addr", "show", "dev", "eth0"])).toContain(`inet ${ip}/24`);
+    expect(sh("runc", ["exec", runcId(root, WEB), "hostname"]).trim()).toBe("web-host");
+    expect(sh("runc", ["exec", runcId(root, WEB), "cat", "/etc/hosts"])).toContain(`${ip}\tweb-host`);
+    expect(sh("ip", ["-n", runcId(root, WEB), "-4", "addr", "show", "dev", "eth0"])).toContain(`inet ${ip}/24`);
   });
 
   it("returns the running container when run again with the same spec", async () => {
@@ -219,25 +223,18 @@ describe("containers", () => {
     expect(again.faults).toEqual([]);
   });
 
-  it("refuses names another berth root on this host uses, touching nothing of theirs", async () => {
+  it("lets another berth root use the same names, touching nothing of this one's", async () => {
     const otherRoot = path.join(tmp, "other-root");
     const other = createNativeRuntime({ root: otherRoot });
     try {
-      await expect(other.networks.create({ name: NET, subnet: "10.252.0.0/24", nat: false })).rejects.toThrow(
-        `bridge ${bridgeName(NET)} already exists on this host`,
-      );
-      await other.networks.remove(NET);
-      await expect(other.containers.run({ name: WEB, image: "bb", command: ["true"] })).rejects.toThrow(
-        'image "bb" not found',
-      );
+      const net = await other.networks.create({ name: NET, subnet: "10.252.0.0/24", nat: false });
+      expect(net.bridge).not.toBe((await rt.networks.inspect(NET))!.bridge);
       await other.images.importRootfs({ ref: "bb", tarball: path.join(tmp, "busybox-rootfs.tar"), config: {} });
-      // Even without a network the container has a named namespace, which shows the name is taken; the refusal
-      // must leave the other root's container alone.
-      await expect(other.containers.run({ name: WEB, image: "bb", command: ["true"] })).rejects.toThrow(
-        `network namespace berth-${WEB} already exists on this host`,
-      );
+      const theirs = await other.containers.run({ name: WEB, image: "bb", network: NET, command: ["sleep", "600"], stopTimeout: 0 });
+      expect(theirs).toMatchObject({ status: "running", id: runcId(otherRoot, WEB), faults: [] });
+      await other.containers.remove(WEB, { graceSeconds: 0 });
+      await other.networks.remove(NET);
     } finally {
-      // Whatever the other root did make (if a refusal above regressed) goes before its records do.
       await other.containers.remove(WEB, { graceSeconds: 0 }).catch(() => undefined);
       await other.networks.remove(NET).catch(() => undefined);
       fs.rmSync(otherRoot, { recursive: true, force: true });
@@ -316,20 +313,20 @@ describe("containers", () => {
   });
 
   it("reports a deleted veth as a fault", async () => {
-    sh("ip", ["link", "del", vethName(WEB)]);
+    sh("ip", ["link", "del", veth(WEB)]);
     const info = (await rt.containers.inspect(WEB))!;
     expect(info.faults).toEqual([
-      `veth ${vethName(WEB)} is missing`,
-      "interface eth0 is missing inside berth-" + WEB,
+      `veth ${veth(WEB)} is missing`,
+      `interface eth0 is missing inside ${runcId(root, WEB)}`,
       expect.stringMatching(/^default route via .* is missing$/),
     ]);
   });
 
   it("re-creates a half-made container whose runc container is gone", async () => {
-    sh("runc", ["delete", "--force", `berth-${WEB}`]);
+    sh("runc", ["delete", "--force", runcId(root, WEB)]);
     const info = (await rt.containers.inspect(WEB))!;
     expect(info.status).toBe("missing");
-    expect(info.faults).toContain(`runc container berth-${WEB} is missing`);
+    expect(info.faults).toContain(`runc container ${runcId(root, WEB)} is missing`);
     const again = await rt.containers.run(webSpec(port));
     expect(again.status).toBe("running");
     expect((await rt.containers.inspect(WEB))!.faults).toEqual([]);
@@ -347,7 +344,7 @@ describe("containers", () => {
     });
     expect(info.ip).toBeUndefined();
     expect(info.faults).toEqual([]);
-    const links = sh("runc", ["exec", `berth-${LOOPBACK}`, "ip", "-o", "link"]);
+    const links = sh("runc", ["exec", runcId(root, LOOPBACK), "ip", "-o", "link"]);
     expect(links).toMatch(/lo:.*UP/);
     expect(links).not.toContain("eth0");
   });
@@ -429,7 +426,7 @@ describe("containers", () => {
     expect(await rt.networks.inspect(NET)).toBeUndefined();
     expect(leftovers()).toEqual([]);
     // berth's chains and hooks go with the last network; another berth user on this host may still have one.
-    if (!berthRules().some((l) => l.includes("berth:net:"))) expect(berthRules()).toEqual([]);
+    if (!berthRules().some((l) => l.includes("berth:net"))) expect(berthRules()).toEqual([]);
     expect(fs.readdirSync(path.join(root, "containers"))).toEqual([]);
     expect(fs.readdirSync(path.join(root, "layers"))).toEqual([]);
   });

@@ -10,6 +10,7 @@ import { randomBytes } from "node:crypto";
 import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { createNativeRuntime, type ContainerSpec, type Runtime } from "../../native";
 import { httpGet } from "./helpers";
+import { runcId } from "../../native/names";
 
 const REPO = path.join(__dirname, "../..");
 const tag = randomBytes(3).toString("hex");
@@ -27,7 +28,7 @@ const OUT_NS = `bto${tag}`;
 const OUT_IF = `bto${tag}h`;
 
 const sh = (cmd: string, args: string[]): string => execFileSync(cmd, args, { encoding: "utf8" });
-const exec = (name: string, args: string[]) => spawnSync("runc", ["exec", `berth-${name}`, ...args], { encoding: "utf8" });
+const exec = (name: string, args: string[]) => spawnSync("runc", ["exec", runcId(path.join(tmp, "root"), name), ...args], { encoding: "utf8" });
 const sleeper = (name: string, extra: Partial<ContainerSpec> = {}): ContainerSpec => ({
   name,
   image: "bb",
@@ -191,7 +192,7 @@ describe("published ports", () => {
     })();
     expect(body.body.trim()).toBe(c("pub"));
     // A udp echo server in the container's network namespace.
-    const echo = spawn("ip", ["netns", "exec", `berth-${c("pub")}`, process.execPath, "-e",
+    const echo = spawn("ip", ["netns", "exec", runcId(path.join(tmp, "root"), c("pub")), process.execPath, "-e",
       "const s=require('dgram').createSocket('udp4');s.on('message',(m,r)=>s.send(m,r.port,r.address));s.bind(5353,()=>console.log('up'))"]);
     started.push(echo);
     await new Promise((r) => echo.stdout!.once("data", r));
@@ -214,7 +215,7 @@ describe("drift", () => {
       networks: [{ network: N1 }, { network: N2, ip: `${SUB2}.9` }],
     });
     await rt.containers.run(spec);
-    sh("ip", ["-n", `berth-${c("two")}`, "addr", "del", `${SUB2}.9/24`, "dev", "eth1"]);
+    sh("ip", ["-n", runcId(path.join(tmp, "root"), c("two")), "addr", "del", `${SUB2}.9/24`, "dev", "eth1"]);
     expect((await rt.containers.inspect(c("two")))!.faults).toEqual([`interface eth1 lacks address ${SUB2}.9/24`]);
     const again = await rt.containers.run(spec);
     expect(again.faults).toEqual([]);
@@ -241,6 +242,6 @@ describe("bad input is refused before anything is made", () => {
     await expect(rt.containers.run(sleeper(c("bad"), bad))).rejects.toThrow(message);
     expect(await rt.containers.inspect(c("bad"))).toBeUndefined();
     expect(fs.readdirSync(path.join(tmp, "root", "networks", N1, "ips")).sort()).toEqual(before);
-    expect(fs.existsSync(`/run/netns/berth-${c("bad")}`)).toBe(false);
+    expect(fs.existsSync(`/run/netns/${runcId(path.join(tmp, "root"), c("bad"))}`)).toBe(false);
   });
 });

@@ -7,6 +7,7 @@ import * as path from "node:path";
 import { randomBytes } from "node:crypto";
 import { execFileSync, spawnSync } from "node:child_process";
 import { createNativeRuntime, type MacvlanMode, type Runtime } from "../../native";
+import { runcId } from "../../native/names";
 
 const REPO = path.join(__dirname, "../..");
 const tag = randomBytes(3).toString("hex");
@@ -16,7 +17,7 @@ const netName = (m: MacvlanMode) => `tm${tag}${m}`;
 const octet = 200 + (parseInt(tag.slice(0, 2), 16) % 50);
 const subnet = (i: number) => `10.${octet}.${(parseInt(tag.slice(2, 4), 16) + 10 + i) % 256}`;
 const ctr = (m: MacvlanMode, i: number) => `tm${tag}${m}${i}`;
-const exec = (name: string, args: string[]) => spawnSync("runc", ["exec", `berth-${name}`, ...args], { encoding: "utf8" });
+const exec = (name: string, args: string[]) => spawnSync("runc", ["exec", runcId(path.join(tmp, "root"), name), ...args], { encoding: "utf8" });
 
 let tmp: string;
 let rt: Runtime;
@@ -56,7 +57,7 @@ describe("macvlan modes", () => {
     ["private", false],
   ])("%s: children reach each other: %s", async (m, reach) => {
     const [, b] = [await run(m, 1), await run(m, 2)];
-    expect(execFileSync("ip", ["-n", `berth-${ctr(m, 1)}`, "-d", "link", "show", "eth0"], { encoding: "utf8" })).toContain(`macvlan mode ${m}`);
+    expect(execFileSync("ip", ["-n", runcId(path.join(tmp, "root"), ctr(m, 1)), "-d", "link", "show", "eth0"], { encoding: "utf8" })).toContain(`macvlan mode ${m}`);
     expect(exec(ctr(m, 1), ["ping", "-c1", "-W1", b.ip!]).status === 0).toBe(reach);
   });
 

@@ -10,7 +10,8 @@ import { createNativeRuntime, realHost, type NetworkSpec, type Runtime } from ".
 import { BridgeNetworks } from "../../native/network/networks";
 import { Iptables } from "../../native/network/iptables";
 import { layout } from "../../native/paths";
-import { bridgeName } from "../../native/names";
+import { derivedBridge } from "../../native/network/options";
+import { networkTag } from "../../native/network/bridge";
 
 const tag = randomBytes(3).toString("hex");
 const [A, B, C] = ["a", "b", "c"].map((s) => `to${tag}${s}`);
@@ -18,7 +19,8 @@ const MV = `to${tag}mv`;
 const PARENT = `btp${tag}`;
 const net3 = (n: number) => `10.${200 + (parseInt(tag.slice(0, 2), 16) % 50)}.${(parseInt(tag.slice(2, 4), 16) + n) % 256}`;
 const sh = (cmd: string, args: string[]): string => execFileSync(cmd, args, { encoding: "utf8" });
-const rules = (): string => sh("iptables-save", []).split("\n").filter((l) => l.includes(`berth:net:${A}:`)).join("\n");
+const tagA = () => networkTag(path.join(tmp, "root"), A);
+const rules = (): string => sh("iptables-save", []).split("\n").filter((l) => l.includes(tagA())).join("\n");
 
 let tmp: string;
 let rt: Runtime;
@@ -62,7 +64,7 @@ describe("bridge options", () => {
     expect(rules()).toContain("masquerade");
     await rt.networks.create({ ...spec, internal: true });
     expect(rules()).not.toContain("masquerade");
-    expect(rules()).toContain(`-o btb${tag} -m comment --comment "berth:net:${A}:internal-in" -j DROP`);
+    expect(rules()).toContain(`-o btb${tag} -m comment --comment "${tagA()}internal-in" -j DROP`);
     expect(rules()).not.toContain("to-bridge");
     await rt.networks.create({ ...spec, nat: false });
     expect(rules()).not.toContain("masquerade");
@@ -76,7 +78,7 @@ describe("bridge options", () => {
   it("notices a rule changed by hand (same tag, other match) and puts the right one back", async () => {
     const spec: NetworkSpec = { name: A, subnet: `${net3(0)}.0/24`, ipRange: `${net3(0)}.128/30`, auxAddresses: { router: `${net3(0)}.129` }, nat: true, mtu: 1400, bridgeName: `btb${tag}` };
     await rt.networks.create(spec);
-    const tagged = `berth:net:${A}:masquerade`;
+    const tagged = `${tagA()}masquerade`;
     const line = rules().split("\n").find((l) => l.includes(tagged))!;
     sh("iptables", ["-t", "nat", "-D", ...line.slice(3).replace(/"/g, "").split(" ")]);
     sh("iptables", ["-t", "nat", "-A", "BERTH-POSTROUTING", "-s", "10.0.0.0/8", "-m", "comment", "--comment", tagged, "-j", "MASQUERADE"]);
@@ -124,7 +126,7 @@ describe("bad input is refused with Docker's meaning, before the host changes", 
     [{ bridgeName: "this-name-is-too-long" }, "invalid interface name"],
   ])("%j", async (bad, message) => {
     await expect(rt.networks.create({ name: B, subnet, nat: true, ...bad })).rejects.toThrow(message);
-    expect(fs.existsSync(`/sys/class/net/${bridgeName(B)}`)).toBe(false);
+    expect(fs.existsSync(`/sys/class/net/${derivedBridge(path.join(tmp, "root"), B)}`)).toBe(false);
     expect(fs.existsSync(`/sys/class/net/${PARENT}.50`)).toBe(false);
     expect(await rt.networks.inspect(B)).toBeUndefined();
   });

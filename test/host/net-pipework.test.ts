@@ -8,6 +8,7 @@ import * as path from "node:path";
 import { createHash, randomBytes } from "node:crypto";
 import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { createNativeRuntime, type ContainerSpec, type DeclaredInterface, type Runtime } from "../../native";
+import { runcId } from "../../native/names";
 
 const REPO = path.join(__dirname, "../..");
 const tag = randomBytes(3).toString("hex");
@@ -20,7 +21,7 @@ const octet = 200 + (parseInt(tag.slice(0, 2), 16) % 50);
 const third = parseInt(tag.slice(2, 4), 16);
 const sub = (n: number) => `10.${octet}.${(third + 20 + n) % 256}`;
 const sh = (cmd: string, args: string[]): string => execFileSync(cmd, args, { encoding: "utf8" });
-const inside = (args: string[]) => sh("ip", ["-n", `berth-${CTR}`, ...args]);
+const inside = (args: string[]) => sh("ip", ["-n", runcId(path.join(tmp, "root"), CTR), ...args]);
 
 let tmp: string;
 let rt: Runtime;

@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { runcId } from "../../native/names";
 import * as readline from "node:readline";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SECRET_SIG, SIG, UNKNOWN } from "../../provider/values";
@@ -205,7 +206,7 @@ describe("pulumi-resource-berth over gRPC", () => {
     // Delete everything, dependents first; a Read afterwards says the object is gone (empty id).
     for (const r of made.splice(0).reverse()) await del(r);
     expect((await read("berth:index:Volume", vol.urn, vol.id, vol.outputs)).id).toBe("");
-    expect(hostObjects().runc).not.toContain(`berth-${web.id}`);
+    expect(hostObjects().runc).not.toContain(runcId(root, web.id));
     expect(hostObjects().links).not.toContain(net.outputs.bridge);
   });
 

@@ -4,6 +4,7 @@ import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { runcId } from "../../native/names";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { QUICKSTART, berth, ensureQuickstartRootfs, freePort, httpGet, stackObjects, startBerth, waitFor } from "./helpers";
 
@@ -77,7 +78,7 @@ describe("quick start on this host", () => {
 
     // Drift: the container removed by hand. refresh records it, preview says why, up brings it back.
     const container = fx.state().resources.find((r: { type: string }) => r.type === "berth:index:Container");
-    execFileSync("runc", ["delete", "--force", `berth-${container.id}`]);
+    execFileSync("runc", ["delete", "--force", runcId(fx.root, container.id)]);
     const refreshed = await fx.cli("refresh", "--yes");
     expect(refreshed.code, refreshed.stdout + refreshed.stderr).toBe(0);
     expect(refreshed.stdout).toMatch(/~ +berth:index:Container +web +refreshed \[diff: ~status/);

@@ -72,7 +72,7 @@ describe("bad input", () => {
     const run = await apply(w, emptyDeployment(), [thing("a", { size: 0 }), thing("b", { colour: "red" })], true);
     const messages = run.diagnostics.map((d) => d.message);
     expect(messages).toContain('test:index:Thing "a": size: must be at least 1');
-    expect(messages).toContain('test:index:Thing "b": colour: unknown property; the valid ones are: name, size, label, port, needs, failCreate, auth');
+    expect(messages).toContain('test:index:Thing "b": colour: unknown property; the valid ones are: name, size, label, port, hostPort, needs, failCreate, auth');
   });
 
   it("refuses two resources claiming one host port before acting", async () => {

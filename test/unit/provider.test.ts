@@ -1,6 +1,6 @@
 // Check and diff of berth's resource types, from their schemas, over a runtime that knows one image and network.
 import { describe, expect, it } from "vitest";
-import type { Runtime } from "../../native/runtime";
+import type { ContainerSpec, Runtime } from "../../native/runtime";
 import { berthProviders } from "../../provider/resources";
 import { UNKNOWN } from "../../provider/values";
 
@@ -8,7 +8,11 @@ const runtime = {
   images: { inspect: async (ref: string) => (ref === "known:latest" ? { id: "sha256:1" } : undefined) },
   networks: { inspect: async (name: string) => (name === "known" ? { name } : undefined), conflicts: async () => undefined },
   volumes: { inspect: async () => undefined },
-  containers: { portTaken: async () => undefined, problems: async () => [] },
+  containers: {
+    portTaken: async () => undefined,
+    // A host with 8 CPUs: what the runtime would say, from the limits the provider passes it.
+    problems: async (spec: Partial<ContainerSpec>) => ((spec.limits?.cpus ?? 0) > 8 ? [{ field: "cpus", reason: "only 8 CPUs" }] : []),
+  },
 } as unknown as Runtime;
 const providers = berthProviders(runtime, "/tmp");
 const container = providers.get("berth:index:Container")!;

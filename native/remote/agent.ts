@@ -1,0 +1,61 @@
+// `berth agent`: serves this host's native runtime on stdin/stdout, for a berth client at the other end of an SSH
+// session (the way `docker system dial-stdio` does): no daemon, no port. stdout carries frames alone; anything
+// else printed goes to stderr, which ssh shows the client. When the connection drops, the calls already running
+// finish (each create is an idempotent ensure, so the host stays whole and the next run re-issues what the
+// engine had pending), then the agent exits.
+import { Writable } from "node:stream";
+import { createNativeRuntime, rootOf } from "../index";
+import { BERTH_VERSION, hello, helloMismatch, jsonFrame, NotBerth, readFrames } from "./protocol";
+import { Peer } from "./peer";
+import { invoke, methodOf } from "./methods";
+import { sweepStaging, withFiles } from "./files";
+
+export async function serveAgent(opts: { root?: string }): Promise<number> {
+  if (process.stdin.isTTY) {
+    console.error("berth agent speaks berth's protocol on stdin/stdout to a berth client that started it over ssh; it is not run by hand (see README \"Many hosts\")");
+    return 2;
+  }
+  const stdout = process.stdout;
+  const writeFrame = stdout.write.bind(stdout) as (chunk: Buffer) => boolean;
+  const frames = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      if (writeFrame(chunk)) done();
+      else stdout.once("drain", () => done());
+    },
+  });
+  // Nothing but frames may reach stdout: console.log or a stray write anywhere in the runtime would corrupt them.
+  stdout.write = process.stderr.write.bind(process.stderr) as typeof stdout.write;
+  for (const level of ["log", "info", "debug"] as const) console[level] = console.error;
+  // ssh ends a session without a pty by closing its pipes; a hang-up signal must not cut a call short either.
+  process.on("SIGHUP", () => {});
+
+  const root = rootOf(opts.root);
+  const runtime = createNativeRuntime({ root });
+  await sweepStaging(root);
+  const peer = new Peer(frames, "agent", (method, args) => {
+    const m = methodOf(method);
+    if (!m) throw new Error(`berth agent v${BERTH_VERSION} has no method "${method}"`);
+    if (m.stream) return invoke(runtime, method, args);
+    return withFiles(root, m.files(args), async () => invoke(runtime, method, args));
+  });
+  stdout.on("error", () => peer.fail(() => new Error("connection lost")));
+  frames.write(jsonFrame(hello()));
+
+  const input = readFrames(process.stdin)[Symbol.asyncIterator]();
+  try {
+    const first = await input.next();
+    if (first.done) return 0;
+    if (first.value.kind !== "msg" || first.value.msg.t !== "hello") throw new NotBerth(Buffer.alloc(0));
+    const mismatch = helloMismatch(first.value.msg, "the client");
+    if (mismatch) {
+      console.error(`berth agent: ${mismatch}`);
+      return 1;
+    }
+    await peer.receive({ [Symbol.asyncIterator]: () => input });
+  } catch (e) {
+    console.error(`berth agent: ${e instanceof NotBerth ? "the client does not speak berth's protocol" : (e as Error).message}`);
+  }
+  peer.fail(() => new Error("connection lost"));
+  await peer.idle();
+  return 0;
+}

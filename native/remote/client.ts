@@ -1,0 +1,333 @@
+// The remote runtime (contract 3): a Runtime whose calls run on another host, through `berth agent` over ONE
+// `ssh` process per target that every concurrent call shares, started on the first call. OpenSSH's own client, so
+// ~/.ssh/config, the agent and known_hosts apply; host keys are always checked (BatchMode: never a prompt).
+// Every failure names the host and what to do: unreachable, authentication refused, host key unknown or changed,
+// berth missing or too old there, the connection lost during a call (which one).
+import { spawn, type ChildProcess } from "node:child_process";
+import type { Runtime } from "../runtime";
+import { hello, helloMismatch, jsonFrame, NotBerth, readFrames, BERTH_VERSION } from "./protocol";
+import { Peer } from "./peer";
+import { runtimeOf, type Method } from "./methods";
+import { receiveFiles, sendFiles } from "./files";
+
+export interface RemoteTarget {
+  /** ssh://[user@]host[:port] */
+  url: string;
+  identityFile?: string;
+  /** Extra ssh options, "Key=value" each (passed as -o). */
+  sshOptions?: string[];
+  /** The berth root on the remote host (default: its own, $BERTH_ROOT or /var/lib/berth). */
+  root?: string;
+  /** Tests only: the command that starts the agent, instead of ssh (e.g. `ip netns exec NS berth agent`). */
+  command?: string[];
+}
+
+export type RemoteRuntime = Runtime & { close(): Promise<void>; readonly host: string };
+
+/** Why a remote host cannot be used, by kind, for callers that act on it (tests, `berth host check`). */
+export type RemoteFailure = "url" | "unreachable" | "auth" | "host-key" | "missing" | "version" | "protocol" | "lost";
+
+export class RemoteError extends Error {
+  constructor(
+    readonly host: string,
+    readonly reason: RemoteFailure,
+    message: string,
+  ) {
+    super(message);
+    this.name = "RemoteError";
+  }
+}
+
+interface Address {
+  user?: string;
+  hostname: string;
+  port?: number;
+}
+
+// A user and a host name are plain names: never an ssh option (a leading "-"), nor anything a shell would read
+// (ssh puts the host into a ProxyCommand of ~/.ssh/config as %h, and runs that through a shell).
+const NAME = "[A-Za-z0-9_][A-Za-z0-9._-]*";
+const URL_SHAPE = new RegExp(`^ssh://(?:(${NAME})@)?(\\[[0-9a-fA-F:.]+\\]|${NAME})(?::(\\d{1,5}))?/?$`);
+
+export function parseHostUrl(url: string): Address {
+  const m = URL_SHAPE.exec(url);
+  const port = m?.[3] === undefined ? undefined : Number(m[3]);
+  if (!m || (port !== undefined && (port < 1 || port > 65535))) {
+    throw new RemoteError(url, "url", `invalid host ${JSON.stringify(url)}: expected ssh://[user@]host[:port], e.g. ssh://root@10.0.0.2, ` +
+      `where the user and host are letters, digits, '.', '_' and '-' (not first), or [an IPv6 address]; an alias with other characters goes in ~/.ssh/config`);
+  }
+  return { user: m[1], hostname: m[2].replace(/^\[|\]$/g, ""), port };
+}
+
+const shellQuote = (s: string) => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
+
+/** Options that make ssh run a command on this machine (or another one there): a value from elsewhere must not. */
+const COMMAND_OPTIONS = new Set(["proxycommand", "localcommand", "permitlocalcommand", "knownhostscommand", "remotecommand"]);
+
+/** Refuses an sshOptions entry that is not one option, runs a command, or turns host key checks off. */
+function checkSshOption(url: string, o: string): void {
+  const m = /^\s*(\w+)\s*(?:=\s*|\s+)(.*?)\s*$/.exec(o);
+  const said = `sshOptions entry ${JSON.stringify(o)} for ${url}`;
+  if (!m || /[\0\r\n]/.test(o)) throw new RemoteError(url, "url", `${said}: expected one Key=value (as ssh -o takes it), e.g. "ConnectTimeout=5"`);
+  const key = m[1].toLowerCase();
+  // ssh's own parsing: a value may be quoted; yes/no may also be spelt true/false.
+  const value = m[2].replace(/^"(.*)"$/, "$1").toLowerCase();
+  if (COMMAND_OPTIONS.has(key)) {
+    throw new RemoteError(url, "url", `${said} refused: it runs a command on this machine. Put it in ~/.ssh/config under a Host entry for this host (berth's ssh reads it), or use ProxyJump for a bastion`);
+  }
+  // ssh builds ProxyJump's command, and a ProxyCommand of ~/.ssh/config, from these names, then runs it with a shell.
+  const names = { hostname: NAME, user: NAME, proxyjump: `(?:ssh://)?(?:${NAME}@)?(?:${NAME}|\\[[0-9a-fA-F:.]+\\])(?::\\d{1,5})?` };
+  const name = names[key as keyof typeof names];
+  if (name !== undefined && !new RegExp(`^${name}(?:,${name})*$`, "i").test(m[2])) {
+    throw new RemoteError(url, "url", `${said} refused: ${m[1]} takes [user@]host[:port] names of letters, digits, '.', '_' and '-' (not first); an alias with other characters goes in ~/.ssh/config`);
+  }
+  if ((key === "stricthostkeychecking" && ["no", "off", "false", "accept-new"].includes(value)) || (key === "userknownhostsfile" && value === "/dev/null")) {
+    throw new RemoteError(url, "host-key", `${said} refused: berth never skips host key checks; add the host's key to known_hosts instead (ssh-keyscan, after checking its fingerprint)`);
+  }
+}
+
+/** The ssh command line for a target; OpenSSH takes the first value it gets for an option, so the user's come first. */
+export function sshArgv(t: RemoteTarget): string[] {
+  const a = parseHostUrl(t.url);
+  const options = t.sshOptions ?? [];
+  for (const o of options) checkSshOption(t.url, o);
+  const has = (key: string) => options.some((o) => o.trim().toLowerCase().startsWith(key.toLowerCase()));
+  const agent = ["berth", "agent", ...(t.root ? ["--root", t.root] : [])].map(shellQuote).join(" ");
+  return [
+    "ssh", "-T", "-o", "BatchMode=yes",
+    ...(t.identityFile ? ["-i", t.identityFile] : []),
+    ...(a.port ? ["-p", String(a.port)] : []),
+    ...options.flatMap((o) => ["-o", o]),
+    // A dead peer is noticed within a minute, and an address that never answers fails in 20 s, not 2 minutes.
+    ...(has("ConnectTimeout") ? [] : ["-o", "ConnectTimeout=20"]),
+    ...(has("ServerAliveInterval") ? [] : ["-o", "ServerAliveInterval=15"]),
+    "--", a.user ? `${a.user}@${a.hostname}` : a.hostname, agent,
+  ];
+}
+
+/** What ssh's exit says about the host, as an error the user can act on. */
+function connectError(t: RemoteTarget, code: number | null, signal: string | null, stderr: string): RemoteError {
+  const a = parseHostUrl(t.url);
+  const host = t.url;
+  const said = stderr.split("\n").map((l) => l.trim()).filter((l) => l && !l.startsWith("@@@") && !/^Warning: Permanently added/.test(l));
+  const last = said.slice(-2).join(" ") || (signal ? `ssh killed by ${signal}` : `ssh exited with code ${code}`);
+  const keyscan = `ssh-keyscan ${a.port ? `-p ${a.port} ` : ""}${a.hostname} >> ~/.ssh/known_hosts`;
+  const known = a.port ? `[${a.hostname}]:${a.port}` : a.hostname;
+  if (/REMOTE HOST IDENTIFICATION HAS CHANGED|host key for .* has changed/i.test(stderr)) {
+    return new RemoteError(host, "host-key", `${host}: its host key has changed since it was recorded in known_hosts, and ssh refused it (a reinstalled host, or someone in between). If the change is expected: ssh-keygen -R '${known}', check the new key's fingerprint, then ${keyscan}`);
+  }
+  if (/Host key verification failed|No \S+ host key is known/i.test(stderr)) {
+    return new RemoteError(host, "host-key", `${host}: its host key is not in known_hosts, and berth never skips the check. Check the host's key fingerprint, then add it: ${keyscan} (or connect once with ssh ${a.port ? `-p ${a.port} ` : ""}${a.hostname})`);
+  }
+  if (/Permission denied|Too many authentication failures|no mutual signature/i.test(stderr)) {
+    return new RemoteError(host, "auth", `${host}: authentication refused (${last}): give the Provider an identityFile, load the key into ssh-agent, or add your public key to ${a.user ?? "the user"}'s ~/.ssh/authorized_keys there`);
+  }
+  if (/unknown command "agent"/.test(stderr)) {
+    return new RemoteError(host, "version", `berth on ${host} is too old to serve as an agent (it has no 'berth agent'): install berth v${BERTH_VERSION} there (see README "Many hosts")`);
+  }
+  if (code === 127 || /berth: (command )?not found|No such file or directory/.test(stderr)) {
+    return new RemoteError(host, "missing", `berth is not installed on ${host} (${last}): install berth there and put it on the PATH of non-interactive ssh sessions — see README "Many hosts"`);
+  }
+  if (code === 255 || /Could not resolve|Connection refused|timed out|No route to host|Network is unreachable|Connection closed|Connection reset/i.test(stderr)) {
+    return new RemoteError(host, "unreachable", `${host} is unreachable: ${last}`);
+  }
+  return new RemoteError(host, "lost", `${host}: the berth agent exited (${signal ? `signal ${signal}` : `code ${code}`}) before answering: ${last}`);
+}
+
+/** A call's short name for messages: containers.run("web"). */
+function callName(method: string, args: unknown[]): string {
+  const first = args[0] as { name?: unknown; ref?: unknown } | string | undefined;
+  const label = typeof first === "string" ? first : typeof first === "object" && first !== null ? (first.name ?? first.ref) : undefined;
+  return `${method}(${typeof label === "string" ? JSON.stringify(label) : ""})`;
+}
+
+/** A copy of the arguments' plain objects and arrays (paths in them are replaced); functions and streams shared. */
+function cloneArgs(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(cloneArgs);
+  if (typeof v === "object" && v !== null && Object.getPrototypeOf(v) === Object.prototype) {
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, cloneArgs(x)]));
+  }
+  return v;
+}
+
+interface Session {
+  peer: Peer;
+  child: ChildProcess;
+  exited: Promise<void>;
+}
+
+const STDERR_KEPT = 16 << 10;
+
+class Connection {
+  private session?: Promise<Session>;
+  /** The session once connected, until it is lost. */
+  private live?: Session;
+  /** Calls and open streams: while there are none, the ssh process does not keep this process alive. */
+  private active = 0;
+
+  constructor(private readonly target: RemoteTarget) {
+    if (!target.command) sshArgv(target); // a bad URL or option is refused now, not at the first call
+    else parseHostUrl(target.url);
+  }
+
+  private connect(): Promise<Session> {
+    const t = this.target;
+    const argv = t.command ?? sshArgv(t);
+    const child = spawn(argv[0], argv.slice(1), { stdio: ["pipe", "pipe", "pipe"] });
+    let stderr = "";
+    child.stderr!.on("data", (b: Buffer) => {
+      stderr = (stderr + b.toString()).slice(-STDERR_KEPT);
+    });
+    child.stdin!.on("error", () => {});
+    let spawnError: Error | undefined;
+    const exited = new Promise<[number | null, string | null]>((resolve) => {
+      child.on("error", (e) => {
+        spawnError = e;
+        resolve([null, null]);
+      });
+      child.on("close", (code, signal) => resolve([code, signal]));
+    });
+    child.stdin!.write(jsonFrame(hello()));
+    const frames = readFrames(child.stdout!)[Symbol.asyncIterator]();
+    const failed = async (): Promise<never> => {
+      const [code, signal] = await exited;
+      if (spawnError) {
+        throw new RemoteError(t.url, "unreachable", `cannot run ${argv[0]} to reach ${t.url}: ${spawnError.message} (berth uses OpenSSH's client: apt-get install openssh-client)`);
+      }
+      throw connectError(t, code, signal, stderr);
+    };
+    return (async () => {
+      let first: IteratorResult<unknown>;
+      try {
+        first = await Promise.race([frames.next(), exited.then(failed)]);
+      } catch (e) {
+        child.kill();
+        if (!(e instanceof NotBerth)) throw e;
+        const text = e.seen.toString("utf8").replace(/[^\x20-\x7e]+/g, " ").trim().slice(0, 120);
+        throw new RemoteError(t.url, "protocol", `${t.url} did not answer as a berth agent: it printed "${text}". Something prints to stdout at login (a shell profile): make it print nothing for non-interactive sessions`);
+      }
+      const msg = (first.value as { kind: string; msg?: { t: string; protocol: number; berth: string } } | undefined)?.msg;
+      if (first.done || msg?.t !== "hello") return failed();
+      const mismatch = helloMismatch(msg, t.url);
+      if (mismatch) {
+        child.stdin!.end();
+        throw new RemoteError(t.url, "version", mismatch);
+      }
+      const peer = new Peer(child.stdin!, "client");
+      const session: Session = { peer, child, exited: exited.then(() => undefined) };
+      void peer.receive({ [Symbol.asyncIterator]: () => frames }).catch(() => undefined).then(async () => {
+        // The agent never ends a session on its own: it is gone (killed, or ssh lost the connection).
+        const ended = await Promise.race([exited, new Promise<undefined>((r) => setTimeout(() => r(undefined), 2000).unref())]);
+        const cause = ended ? (ended[1] ? `ssh killed by ${ended[1]}` : `ssh exited with code ${ended[0]}`) : "the stream ended";
+        const said = stderr.trim().split("\n").filter(Boolean).slice(-1)[0];
+        if (this.live === session) this.live = this.session = undefined;
+        peer.fail((method, args) => new RemoteError(t.url, "lost",
+          `connection to ${t.url} lost during ${callName(method, args)} (${cause}${said ? `: ${said}` : ""}): ` +
+          `the host finishes what it had started; run again to settle the rest`));
+        child.kill();
+      });
+      this.live = session;
+      this.hold(0);
+      return session;
+    })();
+  }
+
+  private open(): Promise<Session> {
+    if (!this.session) {
+      const s = this.connect();
+      this.session = s;
+      s.catch(() => {
+        if (this.session === s) this.session = undefined;
+      });
+    }
+    return this.session;
+  }
+
+  /** Keeps this process alive while calls or streams are active, and only then. */
+  private hold(delta: number): void {
+    this.active += delta;
+    const child = this.live?.child;
+    if (!child) return;
+    const on = this.active > 0;
+    for (const handle of [child, child.stdin, child.stdout, child.stderr] as unknown as Array<{ ref?: () => void; unref?: () => void }>) {
+      if (on) handle.ref?.();
+      else handle.unref?.();
+    }
+  }
+
+  async call(m: Method, args: unknown[]): Promise<unknown> {
+    const s = await this.open();
+    this.hold(1);
+    try {
+      const a = cloneArgs(args) as unknown[];
+      const downloads = await sendFiles(m.files(a));
+      const result = await s.peer.call(m.name, a);
+      if (downloads.length === 0) return result;
+      const { value, files } = result as { value: unknown; files: AsyncIterable<Uint8Array>[] };
+      await receiveFiles(m.name, this.target.url, downloads, files);
+      return value;
+    } finally {
+      this.hold(-1);
+    }
+  }
+
+  /** A stream result, returned at once; connecting (if need be) and calling on the first next(). */
+  stream(m: Method, args: unknown[]): AsyncIterableIterator<unknown> {
+    let inner: Promise<{ s: Session; it: AsyncIterableIterator<unknown> }> | undefined;
+    let done = false;
+    const finish = async () => {
+      if (done) return;
+      done = true;
+      const opened = await inner?.catch(() => undefined);
+      if (opened) {
+        this.hold(-1);
+        await opened.it.return?.();
+      }
+    };
+    const it: AsyncIterableIterator<unknown> = {
+      [Symbol.asyncIterator]: () => it,
+      next: async () => {
+        if (done) return { value: undefined, done: true };
+        inner ??= this.open().then((s) => {
+          this.hold(1);
+          return { s, it: s.peer.stream(m.name, cloneArgs(args) as unknown[]) };
+        });
+        try {
+          const r = await (await inner).it.next();
+          if (r.done) await finish();
+          return r;
+        } catch (e) {
+          await finish();
+          throw e;
+        }
+      },
+      return: async () => {
+        await finish();
+        return { value: undefined, done: true };
+      },
+    };
+    return it;
+  }
+
+  /** Waits for calls in flight, then ends the session: the agent sees the end of its input and exits. */
+  async close(): Promise<void> {
+    const s = await this.session?.catch(() => undefined);
+    if (!s) return;
+    await s.peer.idle();
+    if (this.live === s) this.live = this.session = undefined;
+    s.child.stdin!.end();
+    const timer = setTimeout(() => s.child.kill(), 10_000);
+    await s.exited;
+    clearTimeout(timer);
+  }
+}
+
+/** The runtime of a remote host; nothing happens until the first call (then one ssh process serves them all). */
+export function remoteRuntime(target: RemoteTarget): RemoteRuntime {
+  const conn = new Connection(target);
+  const runtime = runtimeOf((m, args) => (m.stream ? conn.stream(m, args) : conn.call(m, args)));
+  return Object.defineProperties(runtime, {
+    host: { value: target.url, enumerable: true, configurable: true },
+    close: { value: () => conn.close(), configurable: true },
+  }) as RemoteRuntime;
+}

@@ -1,0 +1,63 @@
+// The remote client's ssh command line, fed what an attacker would put in a Provider's host or sshOptions (a value
+// that may come from another resource's output): nothing may become an ssh option, a local command, a shell
+// word, or a host key check turned off. Each refusal names the field and the fix.
+import { execFileSync } from "node:child_process";
+import { describe, expect, it } from "vitest";
+import { RemoteError, sshArgv } from "../../native/remote/client";
+
+const refused = (f: () => unknown): RemoteError => {
+  try {
+    f();
+  } catch (e) {
+    expect(e).toBeInstanceOf(RemoteError);
+    return e as RemoteError;
+  }
+  throw new Error("not refused");
+};
+
+describe("remote client: the ssh command line", () => {
+  it("a host URL that would be an ssh option or shell words is refused, naming the host and the form", () => {
+    for (const url of [
+      "ssh://-oProxyCommand=touch${IFS}/tmp/pwned",
+      "ssh://-oProxyCommand=x@h",
+      "ssh://root@-oProxyCommand=x",
+      "ssh://root@h$(touch /tmp/pwned)",
+      "ssh://root@h`id`",
+      "ssh://ro'ot@h",
+      "ssh://root@h;id",
+      "ssh://root@h\nProxyCommand x",
+      "ssh://root@h x",
+    ]) {
+      const e = refused(() => sshArgv({ url }));
+      expect(e.reason).toBe("url");
+      expect(e.message).toMatch(/invalid host .*ssh:\/\/\[user@\]host\[:port\].*~\/\.ssh\/config/);
+    }
+    for (const url of ["ssh://root@10.0.0.2", "ssh://h2.example.com:2222", "ssh://deploy_1@[fe80::1]:22", "ssh://a-b@h_1"]) {
+      expect(sshArgv({ url }).length).toBeGreaterThan(3);
+    }
+  });
+
+  it("sshOptions that run a command, or turn host key checks off in any spelling, are refused with the fix", () => {
+    for (const o of ["ProxyCommand=touch /tmp/pwned", "proxycommand nc %h %p", "LocalCommand=id", "PermitLocalCommand=yes", "KnownHostsCommand=/bin/true", "RemoteCommand=sh"]) {
+      expect(refused(() => sshArgv({ url: "ssh://h", sshOptions: [o] })).message).toMatch(/runs a command on this machine.*~\/\.ssh\/config/);
+    }
+    for (const o of ["StrictHostKeyChecking=no", "StrictHostKeyChecking=false", "StrictHostKeyChecking off", 'StrictHostKeyChecking="no"', "stricthostkeychecking=accept-new", "UserKnownHostsFile=/dev/null"]) {
+      const e = refused(() => sshArgv({ url: "ssh://h", sshOptions: [o] }));
+      expect([e.reason, e.message]).toEqual(["host-key", expect.stringMatching(/sshOptions entry .* refused: berth never skips host key checks/)]);
+    }
+    for (const o of ["ConnectTimeout=5\nProxyCommand=x", "-oProxyCommand=x", "Hostname=h$(id)", "User=-x", "ProxyJump=j;id", "ProxyJump=a@j1,b@`id`"]) {
+      expect(refused(() => sshArgv({ url: "ssh://h", sshOptions: [o] })).message).toMatch(/sshOptions entry/);
+    }
+    const ok = ["StrictHostKeyChecking=yes", "ConnectTimeout=5", "ProxyJump=admin@bastion:2222,j2", "User=deploy", "UserKnownHostsFile=/tmp/kh"];
+    expect(sshArgv({ url: "ssh://h", sshOptions: ok })).toEqual(expect.arrayContaining(ok));
+  });
+
+  it("the remote command: a root with spaces, quotes and shell syntax reaches berth as one argument", () => {
+    const root = `/srv/my berth/it's "x"; $(touch /tmp/pwned) \`id\` *`;
+    const argv = sshArgv({ url: "ssh://h", root });
+    expect(argv.slice(-3, -1)).toEqual(["--", "h"]);
+    // What sshd does with it: the user's shell runs the string; a stand-in berth prints the arguments it gets.
+    const out = execFileSync("sh", ["-c", `berth() { printf '%s\\n' "$@"; }; ${argv.at(-1)!}`], { encoding: "utf8" });
+    expect(out).toBe(`agent\n--root\n${root}\n`);
+  });
+});
