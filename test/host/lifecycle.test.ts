@@ -291,7 +291,8 @@ describe("supervision", () => {
     const s = await until(c, "unhealthy", (st) => st.health?.status === "unhealthy");
     expect(s.health!.failingStreak).toBeGreaterThanOrEqual(2);
     expect(s.health!.log.at(-1)!.exitCode).toBe(1);
-    const events = fs.readFileSync(path.join(root, "events.log"), "utf8");
+    // Bounded at BERTH_LOG_MAX_BYTES like container logs: the older half may have moved to events.log.1.
+    const events = ["events.log.1", "events.log"].map((f) => path.join(root, f)).filter((f) => fs.existsSync(f)).map((f) => fs.readFileSync(f, "utf8")).join("");
     expect(events).toContain(`container health_status: healthy ${c}`);
     expect(events).toContain(`container health_status: unhealthy ${c}`);
   });
