@@ -124,10 +124,13 @@ describe("limits", () => {
     for (const [what, extra] of [["kall", {}], ["khost", { pid: "host" }]] as const) {
       const info = await run(what, { command: ["sh", "-c", "sleep 600 & sleep 600 & wait"], ...extra });
       const procs = () => cg(name(what), "pids", "cgroup.procs", "cgroup.procs").split("\n").filter(Boolean);
-      expect(procs().length, what).toBeGreaterThanOrEqual(4); // init, sh, two sleeps
+      const within = async (ok: () => boolean) => {
+        for (const deadline = Date.now() + 3000; !ok() && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 20));
+      };
+      await within(() => procs().length >= 4); // init, sh, two sleeps
+      expect(procs().length, what).toBeGreaterThanOrEqual(4);
       await rt.containers.stop(name(what), { graceSeconds: 0 });
-      const deadline = Date.now() + 3000;
-      while (procs().length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      await within(() => procs().length === 0);
       expect(procs(), what).toEqual([]);
       expect(fs.existsSync(`/proc/${info.pid}/cmdline`) && fs.readFileSync(`/proc/${info.pid}/cmdline`).length > 0, what).toBe(false);
     }
