@@ -189,6 +189,32 @@ describe("remote protocol", () => {
     expect(got).toBe(16 << 20);
   });
 
+  it("a writer that ignores its credit is stopped with an error, its bytes dropped rather than queued", async () => {
+    let input: AsyncIterator<unknown> | undefined;
+    const { client, toAgent } = pair((_m, args) => {
+      input = (args[0] as { stdin: AsyncIterable<unknown> }).stdin[Symbol.asyncIterator]();
+      return sleep(200);
+    });
+    const silent: AsyncIterableIterator<Uint8Array> = {
+      [Symbol.asyncIterator]: () => silent,
+      next: () => new Promise(() => {}),
+      return: async () => ({ value: undefined, done: true }),
+    };
+    const call = client.call("containers.exec", [{ stdin: silent }]);
+    await sleep(20);
+    // Channel 1 (the client's first): 4 MiB that no credit allowed, straight onto the connection.
+    for (let i = 0; i < 64; i++) toAgent.write(dataFrame(1, Buffer.alloc(64 << 10)));
+    await sleep(50);
+    let read = 0;
+    const err = await (async () => {
+      for (let r = await input!.next(); !r.done; r = await input!.next()) read += (r.value as Buffer).length;
+    })().catch((e: Error) => e);
+    expect(err).toBeInstanceOf(Error);
+    expect((err as Error).message).toMatch(/past its flow-control window/);
+    expect(read).toBeLessThanOrEqual(1 << 20);
+    await call;
+  });
+
   it("a message whose special leaves point outside its value (__proto__, constructor) is refused, and no prototype changes", async () => {
     const served: unknown[] = [];
     const { client, agent } = pair((_m, args) => {
