@@ -4,11 +4,13 @@
 // Every failure names the host and what to do: unreachable, authentication refused, host key unknown or changed,
 // berth missing or too old there, the connection lost during a call (which one).
 import { spawn, type ChildProcess } from "node:child_process";
-import type { Runtime } from "../runtime";
+import type { RegistryAccess, Runtime } from "../runtime";
 import { hello, helloMismatch, jsonFrame, NotBerth, readFrames, BERTH_VERSION } from "./protocol";
 import { Peer } from "./peer";
 import { runtimeOf, type Method } from "./methods";
 import { receiveFiles, sendFiles } from "./files";
+import { dockerConfigAuth } from "../registry/client";
+import { parseRegistryRef } from "../registry/reference";
 
 export interface RemoteTarget {
   /** ssh://[user@]host[:port] */
@@ -141,6 +143,28 @@ function callName(method: string, args: unknown[]): string {
   return `${method}(${typeof label === "string" ? JSON.stringify(label) : ""})`;
 }
 
+/** Where a registry call has its reference; its RegistryAccess comes next. */
+const REGISTRY_REF: Record<string, number> = { "images.pull": 0, "images.resolve": 0, "images.push": 1 };
+
+/**
+ * A registry call without credentials gets the caller's `docker login` ones, as `docker -H ssh://…` sends its
+ * own: the agent would otherwise use the remote host's config (someone else's, or none). They travel in the call.
+ */
+function callerAuth(method: string, args: unknown[]): void {
+  if (!Object.hasOwn(REGISTRY_REF, method)) return;
+  const at = REGISTRY_REF[method];
+  const [ref, access = {}] = args.slice(at, at + 2) as [unknown, RegistryAccess | undefined];
+  if (typeof ref !== "string" || access.auth) return;
+  let registry: string;
+  try {
+    registry = parseRegistryRef(ref).registry;
+  } catch {
+    return; // the agent says what is wrong with the reference
+  }
+  const auth = dockerConfigAuth(registry);
+  if (auth) args[at + 1] = { ...access, auth };
+}
+
 /** A copy of the arguments' plain objects and arrays (paths in them are replaced); functions and streams shared. */
 function cloneArgs(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(cloneArgs);
@@ -257,6 +281,7 @@ class Connection {
     this.hold(s, 1);
     try {
       const a = cloneArgs(args) as unknown[];
+      callerAuth(m.name, a);
       const downloads = await sendFiles(m.files(a));
       const result = await s.peer.call(m.name, a);
       if (downloads.length === 0) return result;
