@@ -1,12 +1,14 @@
 // `npm run bench` (images part): a full-cache-hit rebuild, and push and pull of a ~100 MB image through a local
-// registry served by berth, against `skopeo copy` of the same image in the same run, as ratios.
-import { execFileSync } from "node:child_process";
+// registry served by berth, against `skopeo copy` of the same image in the same run, as ratios; and the pull against
+// `docker pull` from the same registry when a Docker engine answers.
+import { execFileSync, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { createNativeRuntime } from "../native";
 import { freePort } from "../native/network/portmap";
+import { dockerAvailable } from "./docker";
 
 const REPO = path.resolve(__dirname, "../..");
 const FILES = 100;
@@ -59,6 +61,14 @@ async function main(): Promise<void> {
       execFileSync("skopeo", ["copy", "-q", "--src-tls-verify=false", `docker://${registry}/bench-skopeo:1`, `oci:${path.join(root, "skopeo-oci")}:1`]),
     );
     rows.push(`pull from a local registry:   berth ${berthPull.toFixed(0)} ms (unpacked, ready to run), skopeo copy ${skopeoPull.toFixed(0)} ms (blobs only)  (ratio berth/skopeo ${(berthPull / skopeoPull).toFixed(2)})`);
+    if (dockerAvailable()) {
+      // Docker takes a registry on 127.0.0.0/8 without TLS, as berth's pull does here.
+      const [dockerPull] = await timed(() => execFileSync("docker", ["pull", "-q", ref], { stdio: "ignore" }));
+      spawnSync("docker", ["rmi", "-f", ref], { stdio: "ignore" });
+      rows.push(`docker pull, same image and registry: ${dockerPull.toFixed(0)} ms  (ratio berth/docker ${(berthPull / dockerPull).toFixed(2)}; target ≤ 1.0)`);
+    } else {
+      rows.push("docker pull: no engine answers `docker info`; the Docker ratio is skipped (start dockerd to compare)");
+    }
   } finally {
     await rt.registries.remove(name);
     fs.rmSync(root, { recursive: true, force: true });

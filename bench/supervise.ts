@@ -11,6 +11,7 @@ import { createNativeRuntime } from "../native";
 import { supervisorPid } from "../native/supervise/launch";
 import { statePath } from "../native/supervise/state";
 import { layout } from "../native/paths";
+import { dockerAvailable } from "./docker";
 
 const REPO = path.resolve(__dirname, "../..");
 const COUNT = 50;
@@ -43,7 +44,7 @@ async function timedMs(fn: () => Promise<unknown>): Promise<number> {
 }
 
 function dockerFigures(rootfs: string): { stop: number; start: number } | undefined {
-  if (spawnSync("docker", ["info"], { stdio: "ignore", timeout: 5000 }).status !== 0) return undefined;
+  if (!dockerAvailable()) return undefined;
   execFileSync("docker", ["import", rootfs, "berth-bench-busybox:latest"], { stdio: "ignore" });
   execFileSync("docker", ["run", "-d", "--name", "berth-bench-life", "berth-bench-busybox:latest", "sleep", "3600"], { stdio: "ignore" });
   const stops: number[] = [];

@@ -35,7 +35,7 @@ export interface ContainerPaths {
   upper: string;
   work: string;
   log: string;
-  /** Written by `runc create`: the host pid of the container's init. */
+  /** Written by `runc run`: the host pid of the container's init. */
   pid: string;
   hosts: string;
   hostname: string;

@@ -340,8 +340,20 @@ export interface PruneReport {
   reclaimedBytes: number;
 }
 
+/** One finding of a host check: what berth needs there, and the fix when it is missing. */
+export interface HostCheck {
+  /** "runc", "root", "overlayfs". */
+  name: string;
+  /** "warn": only some resources need it. */
+  level: "ok" | "warn" | "error";
+  detail: string;
+  fix?: string;
+}
+
 export interface SystemUsage {
   df(): Promise<DiskUsage[]>;
+  /** What this host lacks for berth (tools, kernel features, its root), each with its fix. Read only. */
+  check(): Promise<HostCheck[]>;
   /**
    * Removes stopped containers, the build cache, and (with `all`) images no container uses, then every blob and
    * layer nothing uses any more. Volumes and networks stay.

@@ -32,27 +32,42 @@ export function abortable<T>(make: (signal: AbortSignal) => AsyncGenerator<T>): 
 }
 
 /**
- * The whole lines appended to `file` from byte `offset` on, looked for every 200 ms until `until` (epoch ms) or
- * the signal; a file cut under it (a bounded log) is read again from its start.
+ * The whole lines appended to `file` from byte `offset` on, looked for every 200 ms until `until` (epoch ms), the
+ * signal, or `alive` saying the writer is gone (what it wrote before is still read); a file cut under it (a
+ * bounded log) is read again from its start.
  */
-export async function* appendedLines(file: string, offset: number, until: number, signal: AbortSignal): AsyncGenerator<string[]> {
+export async function* appendedLines(
+  file: string,
+  offset: number,
+  until: number,
+  signal: AbortSignal,
+  alive: () => boolean = () => true,
+): AsyncGenerator<string[]> {
   let partial = "";
-  while (!signal.aborted && Date.now() < until) {
-    await pause(Math.min(200, until - Date.now()), signal);
+  for (;;) {
+    if (signal.aborted || Date.now() >= until) return;
+    const ending = !alive();
+    if (!ending) await pause(Math.min(200, until - Date.now()), signal);
     if (signal.aborted) return;
     const size = fs.statSync(file, { throwIfNoEntry: false })?.size ?? 0;
     if (size < offset) offset = 0;
-    if (size <= offset) continue;
-    const buf = Buffer.alloc(size - offset);
-    const fd = fs.openSync(file, "r");
-    try {
-      fs.readSync(fd, buf, 0, buf.length, offset);
-    } finally {
-      fs.closeSync(fd);
+    let text = partial;
+    if (size > offset) {
+      const buf = Buffer.alloc(size - offset);
+      const fd = fs.openSync(file, "r");
+      try {
+        fs.readSync(fd, buf, 0, buf.length, offset);
+      } finally {
+        fs.closeSync(fd);
+      }
+      offset = size;
+      text += buf.toString();
     }
-    offset = size;
-    const lines = (partial + buf.toString()).split("\n");
+    const lines = text.split("\n");
     partial = lines.pop()!;
+    // The writer's last words count even without a newline after them.
+    if (ending && partial) lines.push(partial);
     if (lines.length > 0) yield lines;
+    if (ending) return;
   }
 }

@@ -2,7 +2,8 @@
 // two commands over berth's store, containers and volumes.
 import * as fs from "node:fs";
 import * as path from "node:path";
-import type { Containers, DiskUsage, Owners, PruneReport, SystemUsage } from "./runtime";
+import type { Containers, DiskUsage, HostCheck, Owners, PruneReport, SystemUsage } from "./runtime";
+import { checkHost } from "./host/check";
 import type { Paths } from "./paths";
 import type { ContentStore } from "./image/store";
 import type { ContainerRecords } from "./container/record";
@@ -28,6 +29,10 @@ export class NativeSystem implements SystemUsage {
     /** What a stack owns is never pruned behind its back. */
     private readonly owners: Owners,
   ) {}
+
+  check(): Promise<HostCheck[]> {
+    return checkHost(this.paths.root);
+  }
 
   async df(): Promise<DiskUsage[]> {
     const recs = await this.records.list();

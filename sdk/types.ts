@@ -531,9 +531,26 @@ export interface RegistryOutputs {
 
 /** The arguments of a berth.Provider. */
 export interface ProviderArgs {
-  /** Where berth keeps images, volumes and container records on the host (default $BERTH_ROOT or /var/lib/berth). */
+  /**
+   * The machine to manage, as `ssh://[user@]host[:port]` (Docker's `-H`/DOCKER_HOST shape); default this machine.
+   * berth runs `berth agent` there over OpenSSH, with your ~/.ssh/config, agent and known_hosts. Changing it
+   * replaces every resource this provider manages (they are made on the new host; the old ones are deleted on the
+   * old one).
+   */
+  host?: pulumi.Input<string>;
+  /** The private key ssh uses for `host` (`ssh -i`; `~` is your home directory); default ssh's own choice. */
+  identityFile?: pulumi.Input<string>;
+  /** More OpenSSH options for `host`, each as after `ssh -o` ("ConnectTimeout=5", "ProxyJump=bastion"). */
+  sshOptions?: pulumi.Input<pulumi.Input<string>[]>;
+  /**
+   * Where berth keeps images, volumes and container records on the host (default $BERTH_ROOT or /var/lib/berth;
+   * on another host, its agent's own). Changing it replaces every resource this provider manages.
+   */
   root?: pulumi.Input<string>;
-  /** Volatile host-wide state such as published-port claims (default $BERTH_RUN or /run/berth). */
+  /**
+   * Volatile host-wide state such as published-port claims (default $BERTH_RUN or /run/berth), on this machine
+   * only. Changing it replaces every resource this provider manages.
+   */
   runDir?: pulumi.Input<string>;
 }
 

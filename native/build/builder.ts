@@ -23,6 +23,7 @@ import { Progress, type Vertex } from "./progress";
 import { CacheMounts, missingMountPoints, parseMount, removeMountPoints, type CacheMount, type RunMount } from "./mounts";
 import type { BuildNetwork, StepNetworks } from "./network";
 import type { Bind } from "../container/spec";
+import { stagingPath } from "../staging";
 
 export interface BuildRequest {
   /** The build context directory. */
@@ -600,7 +601,7 @@ class Build {
   /** The build's place on the network, taken at its first networked RUN. */
   private network(): Promise<BuildNetwork> {
     const id = randomBytes(3).toString("hex");
-    this.net ??= this.opts.networks!(id, path.join(this.store.paths.ingest, `build-net-${process.pid}-${id}`));
+    this.net ??= this.opts.networks!(id, stagingPath(this.store.paths.ingest, "build-net"));
     return this.net;
   }
 
@@ -839,7 +840,7 @@ class Build {
 
   /** A file in the store's ingest directory (on the store's filesystem), removed by the caller. */
   private async tempFile(content: string | Buffer): Promise<string> {
-    const file = path.join(this.store.paths.ingest, `build-file-${process.pid}-${Math.random().toString(16).slice(2)}`);
+    const file = stagingPath(this.store.paths.ingest, "build-file");
     await fs.promises.mkdir(this.store.paths.ingest, { recursive: true });
     await fs.promises.writeFile(file, content, { mode: 0o600 });
     return file;

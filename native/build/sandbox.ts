@@ -3,12 +3,12 @@
 // step's layer in overlay form; commitLayer turns it into an OCI layer blob.
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { randomBytes } from "node:crypto";
 import type { CommandResult, Host } from "../host/exec";
 import { prepare, mount, unmount } from "../snapshot/overlay";
 import { mergeEnv, runtimeSpec, type Bind } from "../container/spec";
 import { resolveUser } from "../container/user";
 import { writeJson } from "../json-file";
+import { stagingPath } from "../staging";
 
 export interface Tmpfs {
   destination: string;
@@ -41,7 +41,7 @@ export class Sandbox {
 
   /** Mounts the layers (top first) under a new upper directory in a fresh directory below `parent`. */
   static async open(host: Host, parent: string, lowers: string[]): Promise<Sandbox> {
-    const dir = path.join(parent, `build-${process.pid}-${randomBytes(4).toString("hex")}`);
+    const dir = stagingPath(parent, "build");
     const dirs = { upper: path.join(dir, "upper"), work: path.join(dir, "work"), rootfs: path.join(dir, "rootfs") };
     // overlayfs needs a lower directory even for a stage from scratch.
     const empty = path.join(dir, "empty");

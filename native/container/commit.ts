@@ -12,6 +12,7 @@ import { commitLayer } from "../image/pack";
 import { runcIdOf } from "../names";
 import type { ContainerRecord } from "./record";
 import type { Runc } from "./runc";
+import { stagingPath } from "../staging";
 
 export interface CommitOptions {
   /** Recorded as the image's author (`docker commit -a`). */
@@ -31,7 +32,7 @@ export async function commitContainer(
   const name = rec.spec.name;
   const base = await d.store.image(rec.imageId);
   if (!base || !(await d.store.keepImage(base))) throw new Error(`cannot commit container ${name}: its image ${rec.imageId} is no longer in berth's store`);
-  const copy = path.join(d.paths.ingest, `commit-${name}-${process.pid}-${Date.now()}`);
+  const copy = stagingPath(d.paths.ingest, "commit");
   await fs.promises.mkdir(d.paths.ingest, { recursive: true });
   const id = runcIdOf(rec);
   const freeze = opts.pause !== false && (await d.runc.state(id))?.status === "running";

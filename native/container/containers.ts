@@ -1,6 +1,6 @@
-// Containers: run = image → overlay rootfs → netns/veth/address → published ports → config.json → runc create
-// and start. A record is written before anything else, and removal is derived from the container's name and that
-// record with every step tolerating its object being gone — so remove() also repairs a half-made container and
+// Containers: run = image → overlay rootfs → netns/veth/address → published ports → config.json → runc run. A
+// record is written before anything else, and removal is derived from the container's name and that record with
+// every step tolerating its object being gone — so remove() also repairs a half-made container and
 // run() cleans up after its own failures.
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -232,7 +232,7 @@ export class RuncContainers implements Containers {
       await allSettled([
         prepare(images.layerDirs(image), p).then((m) => mount(host, m)),
         etc,
-        this.d.net.plugIn(name, rec.net),
+        this.d.net.plugIn(name, rec.net).then(() => this.d.net.configureInside(rec.net!)),
       ]);
       await makeDataMounts(host, plan.data, p.rootfs);
       await checkExecutable({ layers: [p.rootfs], mounts: plan.data.binds }, plan.command[0], plan.env);
@@ -248,10 +248,8 @@ export class RuncContainers implements Containers {
       const config = applyOptions(base, spec, plan.shared, `/${id}`);
       await writeJson(p.config, config);
       appendEvent(paths.root, name, "create", { image: spec.image });
-      // The address inside the namespace is only needed once the process starts.
-      await allSettled([this.runc.create(id, p.dir, p.log, p.pid), this.d.net.configureInside(rec.net)]);
-      await this.runc.start(id);
-      await Promise.all([this.d.net.addInterfaces(rec), this.d.net.refreshPeers(rec, await this.d.records.list())]);
+      await this.runc.run(id, p.dir, p.log, p.pid);
+      await Promise.all([this.d.net.addInterfaces(rec), this.d.net.refreshPeers(rec, () => this.d.records.list())]);
       const pid = Number(await fs.promises.readFile(p.pid, "utf8"));
       await this.d.supervise();
       return { ...this.netInfo(rec), name, id, status: "running", pid, imageId: image.id, faults: [] };
@@ -378,7 +376,7 @@ export class RuncContainers implements Containers {
     // The supervisor may be writing the state of the container it just saw exit: retry what it adds meanwhile.
     await fs.promises.rm(p.dir, { recursive: true, force: true, maxRetries: 5 });
     if (rec) appendEvent(paths.root, name, "destroy", { image: rec.spec.image });
-    if (rec?.net) await this.d.net.refreshPeers(rec, await this.d.records.list());
+    if (rec?.net) await this.d.net.refreshPeers(rec, () => this.d.records.list());
     // The container may have been the last user of a removed image's layers.
     if (rec && !(await this.d.images.inspect(rec.imageId))) await this.d.images.prune();
   }

@@ -60,8 +60,7 @@ export async function stopInit(
 export async function relaunch(runc: Runc, bundle: string, id: string, log: string, pidFile: string): Promise<void> {
   await runc.delete(id);
   await resetExit(bundle);
-  await runc.create(id, bundle, log, pidFile);
-  await runc.start(id);
+  await runc.run(id, bundle, log, pidFile);
 }
 
 /** Bytes through the container's interfaces, from its network namespace's /proc/net/dev (loopback left out). */
@@ -190,8 +189,13 @@ export class ContainerVerbs implements Omit<ContainerLifecycle, "commit"> {
   }
 
   logs(name: string, opts?: LogOptions): AsyncIterableIterator<LogLine> {
-    // The container is looked up when the stream is first read: an unknown name fails that read.
-    return readLogs(this.paths.container(name).log, opts, () => this.record(name));
+    // The container is looked up when the stream is first read: an unknown name fails that read. Following ends
+    // when the process running now exits (a restart included), as Docker's does.
+    return readLogs(this.paths.container(name).log, opts, async () => {
+      const state = await this.runc.state(runcIdOf(await this.record(name)));
+      const pid = state && state.status !== "stopped" && !processExited(state.pid) ? state.pid : undefined;
+      return () => pid !== undefined && !processExited(pid);
+    });
   }
 
   async stats(name: string): Promise<ContainerStats> {

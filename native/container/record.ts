@@ -4,6 +4,7 @@ import type { ContainerSpec, Healthcheck } from "../runtime";
 import type { Bind } from "./spec";
 import type { Paths } from "../paths";
 import type { ContainerNet } from "../network/attach";
+import * as fs from "node:fs";
 import { listDir, readJson, writeJson } from "../json-file";
 
 export interface ContainerRecord {
@@ -22,15 +23,42 @@ export interface ContainerRecord {
   createdAt: string;
 }
 
+/** What changes whenever a record file is replaced (records are renamed into place: a new inode each time). */
+function stampOf(file: string): string | undefined {
+  try {
+    const st = fs.statSync(file, { bigint: true });
+    return `${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+  } catch (e) {
+    if (["ENOENT", "ENOTDIR"].includes((e as NodeJS.ErrnoException).code ?? "")) return undefined;
+    throw e;
+  }
+}
+
 export class ContainerRecords {
+  /**
+   * Records as last read, by name, with the file's stamp then: a run of N containers lists the records a few times
+   * per container (network plan, hosts files), and parsing every record each time made a run O(N²). A stat tells
+   * whether this or another process replaced a record since.
+   */
+  private readonly cache = new Map<string, { stamp: string; rec: ContainerRecord }>();
+
   constructor(private readonly paths: Paths) {}
 
-  read(name: string): Promise<ContainerRecord | undefined> {
-    return readJson<ContainerRecord>(this.paths.container(name).record);
+  async read(name: string): Promise<ContainerRecord | undefined> {
+    const file = this.paths.container(name).record;
+    // Taken before the read: a write in between leaves a stale stamp, so the next read reads again.
+    const stamp = stampOf(file);
+    const hit = this.cache.get(name);
+    if (stamp === undefined || hit?.stamp !== stamp) this.cache.delete(name);
+    else return hit.rec;
+    const rec = stamp === undefined ? undefined : await readJson<ContainerRecord>(file);
+    if (rec) this.cache.set(name, { stamp: stamp!, rec });
+    return rec;
   }
 
-  write(rec: ContainerRecord): Promise<void> {
-    return writeJson(this.paths.container(rec.spec.name).record, rec);
+  async write(rec: ContainerRecord): Promise<void> {
+    this.cache.delete(rec.spec.name);
+    await writeJson(this.paths.container(rec.spec.name).record, rec);
   }
 
   async list(): Promise<ContainerRecord[]> {

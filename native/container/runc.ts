@@ -1,4 +1,4 @@
-// runc driven through the OCI runtime verbs (create, start, state, kill, delete) and runc's pause and resume.
+// runc driven through the OCI runtime verbs (run, state, kill, delete) and runc's pause and resume.
 // runc's default root is used, so `runc list` shows berth's containers.
 import type { Host } from "../host/exec";
 import { HostCommandError, describeCommand } from "../host/exec";
@@ -18,15 +18,12 @@ export class Runc {
   constructor(private readonly host: Host) {}
 
   /**
-   * The container's stdio goes to logFile; runc create returns once init waits for start, in its own session,
-   * holding no pipe to us. Its pid is written to pidFile.
+   * Creates and starts the container in one call (`runc run --detach`: one process, where create + start are
+   * two). Its stdio goes to logFile; runc returns once init runs, in its own session, holding no pipe to us. Its
+   * pid is written to pidFile.
    */
-  async create(id: string, bundle: string, logFile: string, pidFile: string): Promise<void> {
-    await this.host.run("runc", ["create", "--bundle", bundle, "--pid-file", pidFile, id], { logFile });
-  }
-
-  async start(id: string): Promise<void> {
-    await this.host.run("runc", ["start", id]);
+  async run(id: string, bundle: string, logFile: string, pidFile: string): Promise<void> {
+    await this.host.run("runc", ["run", "--detach", "--bundle", bundle, "--pid-file", pidFile, id], { logFile });
   }
 
   /** undefined when runc has no such container. */

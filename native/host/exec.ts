@@ -5,13 +5,14 @@ import { PassThrough, type Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { StringDecoder } from "node:string_decoder";
 import * as fs from "node:fs";
+import { Spawner } from "./spawner";
 
 export interface RunOptions {
   /** Fed to the command's stdin (e.g. an `ip -batch -` or `iptables-restore` script). */
   input?: string;
   /**
    * Append the command's stdout and stderr to this file and start it in its own session. What the command leaves
-   * behind (a container's init under `runc create`) then holds the file, not a pipe to us, so it neither keeps
+   * behind (a container's init under `runc run --detach`) then holds the file, not a pipe to us, so it neither keeps
    * berth's process alive nor dies with it. The command's own errors are read back from the file.
    */
   logFile?: string;
@@ -49,12 +50,21 @@ export function describeCommand(cmd: string, args: readonly string[]): string {
   return [cmd, ...args].join(" ");
 }
 
+const spawner = new Spawner();
+
 async function spawnAndWait(cmd: string, args: readonly string[], opts: RunOptions): Promise<CommandResult> {
   let logFd: number | undefined;
   let logStart = 0;
   if (opts.logFile) {
     logFd = fs.openSync(opts.logFile, "a", 0o600); // a container's output may hold secrets
     logStart = fs.fstatSync(logFd).size;
+  }
+  const req = { cmd, args, input: opts.input, logFile: opts.logFile };
+  if (!opts.onOutput && Spawner.fits(req)) {
+    if (logFd !== undefined) fs.closeSync(logFd); // made with its mode; the shell appends to it
+    const result = await spawner.run(req);
+    if (opts.logFile && result.code !== 0) result.stderr = readFrom(opts.logFile, logStart);
+    return result;
   }
   const child = spawn(cmd, args, {
     stdio: [opts.input === undefined ? "ignore" : "pipe", logFd ?? "pipe", logFd ?? "pipe"],

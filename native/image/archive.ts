@@ -11,6 +11,7 @@ import { sha256Bytes, type ContentStore } from "./store";
 import { resolveInRoot } from "../confine";
 import { readTar, writeTar, type TarHeader, type TarSource } from "./tar";
 import { cleanEntryPath } from "./unpack";
+import { stagingPath } from "../staging";
 
 const file = (p: string, size: number): TarHeader => ({
   path: p, type: "file", mode: 0o644, uid: 0, gid: 0, size, mtime: 0, linkname: "", devmajor: 0, devminor: 0,
@@ -127,7 +128,7 @@ export async function importArchive(store: ContentStore, source: string, ref: st
   let tmp: string | undefined;
   if (!st.isDirectory()) {
     await fs.promises.mkdir(store.paths.ingest, { recursive: true });
-    tmp = path.join(store.paths.ingest, `archive-${process.pid}-${randomBytes(4).toString("hex")}`);
+    tmp = stagingPath(store.paths.ingest, "archive");
     links = await unpackArchive(source, tmp);
     root = tmp;
   }

@@ -31,11 +31,9 @@ import {
   type OciManifest,
 } from "./oci";
 import { unpackLayer } from "./unpack";
+import { stagingPath, sweepStaging } from "../staging";
 
 export const sha256Bytes = (b: Buffer | string): string => `sha256:${createHash("sha256").update(b).digest("hex")}`;
-
-const tempName = (dir: string, what: string): string =>
-  path.join(dir, `${what}-${process.pid}-${randomBytes(4).toString("hex")}`);
 
 /** Passes chunks through while hashing them; digest() once the stream is consumed. */
 export function hashing(source: AsyncIterable<Buffer> | Iterable<Buffer>): { stream: AsyncIterable<Buffer>; digest(): string; size(): number } {
@@ -381,7 +379,7 @@ export class ContentStore {
     }
     await fs.promises.mkdir(this.paths.ingest, { recursive: true });
     await fs.promises.mkdir(this.paths.blobs, { recursive: true });
-    const tmp = tempName(this.paths.ingest, "blob");
+    const tmp = stagingPath(this.paths.ingest, "blob");
     const h = hashing(source);
     try {
       await fs.promises.writeFile(tmp, Readable.from(h.stream));
@@ -460,7 +458,7 @@ export class ContentStore {
       const diffId = diffIds[i];
       if (await this.protect([], [diffId])) continue;
       if (!this.hasBlob(layer.digest)) throw new Error(`image ${image}: layer blob ${layer.digest} is missing from the store`);
-      const tmp = tempName(this.paths.ingest, "layer");
+      const tmp = stagingPath(this.paths.ingest, "layer");
       await fs.promises.mkdir(tmp);
       try {
         const raw = fs.createReadStream(this.blobPath(layer.digest));
@@ -527,11 +525,8 @@ export class ContentStore {
     const disk = await this.onDisk();
     for (const d of disk.blobs) if (!live.blobs.has(d)) await fs.promises.rm(this.paths.blob(d), { force: true });
     for (const d of disk.layers) if (!live.layers.has(d)) await fs.promises.rm(this.paths.layer(d), { recursive: true, force: true });
-    // Temp files of ingests whose process died (tempName puts the pid in the name).
-    for (const name of await listDir(this.paths.ingest)) {
-      const pid = Number(/^(?:blob|layer|archive)-(\d+)-[0-9a-f]+$/.exec(name)?.[1]);
-      if (pid && !fs.existsSync(`/proc/${pid}`)) await fs.promises.rm(path.join(this.paths.ingest, name), { recursive: true, force: true });
-    }
+    // What ingests, builds and commits of processes that are gone left staged.
+    await sweepStaging(this.host, this.paths.ingest);
   }
 }
 

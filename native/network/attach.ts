@@ -1,7 +1,7 @@
 // A container's network plumbing: a named network namespace (bind-mounted under /run/netns, so it outlives any
 // process) and one interface per network — a veth pair from the bridge, or a macvlan child of the parent made
 // straight inside the namespace — then addresses and the default route. The namespace and links are made before
-// `runc create`, which joins the namespace by path; the inside is configured while runc creates the container.
+// `runc run`, which joins the namespace by path; the inside is configured while the rootfs is mounted.
 // One `ip -batch` run for each side.
 import * as fs from "node:fs";
 import type { Host } from "../host/exec";

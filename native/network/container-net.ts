@@ -52,6 +52,9 @@ function portsOf(spec: ContainerSpec, image: ImageInfo): PortMapping[] {
 export class ContainerNetworking {
   // Hosts files are rewritten one root-wide pass at a time, each from the records as they are then.
   private readonly mutex = new KeyedMutex();
+  /** Containers added or removed since the last pass started, and the pass that will serve them. */
+  private changed: NetHolder[] = [];
+  private nextPass?: Promise<void>;
 
   constructor(
     private readonly host: Host,
@@ -203,7 +206,7 @@ export class ContainerNetworking {
     };
   }
 
-  /** The namespace, its links and the port rules: made before `runc create`. */
+  /** The namespace, its links and the port rules: made before `runc run`. */
   async plugIn(name: string, net: ContainerNet): Promise<void> {
     if (!net.netns) return;
     await plug(this.host, net.netns, net.attachments);
@@ -289,19 +292,29 @@ export class ContainerNetworking {
 
   /**
    * Rewrites the hosts files of every container sharing a network with rec (rec's own is written at create), from
-   * all: the records as they are now, with rec when it was just made and without it when it was just removed.
+   * the records as they are when the rewrite starts: with rec when it was just made, without it when just removed.
+   * Requests made while a rewrite runs are served together by the next one, so containers made in parallel cost
+   * one pass over their peers' files between them rather than one each.
    */
-  refreshPeers(rec: NetHolder, all: NetHolder[]): Promise<void> {
-    return this.mutex.run("hosts", async () => {
-      const everyone = all.map((r) => resolvable(r));
-      for (const peer of peersOf(resolvable(rec), everyone)) {
-        const holder = all.find((r) => r.spec.name === peer.name)!;
+  refreshPeers(rec: NetHolder, records: () => Promise<NetHolder[]>): Promise<void> {
+    this.changed.push(rec);
+    this.nextPass ??= this.mutex.run("hosts", async () => {
+      this.nextPass = undefined;
+      const changed = this.changed.splice(0);
+      const all = await records();
+      // Newest first, as hostsFile orders them: its sort of each file's peers then finds them in order.
+      const everyone = all.map((r) => resolvable(r)).sort((x, y) => (x.createdAt < y.createdAt ? 1 : -1));
+      const byName = new Map(all.map((r) => [r.spec.name, r]));
+      const peers = new Map(changed.flatMap((c) => peersOf(resolvable(c), everyone)).map((p) => [p.name, p]));
+      await Promise.all([...peers.values()].map(async (peer) => {
+        const holder = byName.get(peer.name)!;
         const file = this.paths.container(peer.name).hosts;
-        if (holder.net?.mode !== "networks" || !fs.existsSync(file)) continue;
+        if (holder.net?.mode !== "networks" || !fs.existsSync(file)) return;
         // Same inode: the file is bind-mounted into the running container.
         await fs.promises.writeFile(file, hostsFile(peer, everyone));
-      }
+      }));
     });
+    return this.nextPass;
   }
 
   portRules(name: string, net: ContainerNet): Rule[] {

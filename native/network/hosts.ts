@@ -39,7 +39,7 @@ const networksOf = (c: Resolvable): Set<string> => new Set((c.net?.attachments ?
 /** Containers whose hosts files name c, or that c's names: they share a network with it. */
 export function peersOf(c: Resolvable, all: Resolvable[]): Resolvable[] {
   const mine = networksOf(c);
-  return all.filter((o) => o.name !== c.name && [...networksOf(o)].some((n) => mine.has(n)));
+  return all.filter((o) => o.name !== c.name && (o.net?.attachments ?? []).some((a) => mine.has(a.network)));
 }
 
 export function hostsFile(c: Resolvable, all: Resolvable[]): string {

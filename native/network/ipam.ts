@@ -1,6 +1,11 @@
 // Host-local style address allocation: one file per handed-out address, holding its owner's name. The file is
 // written under a temp name and hard-linked into place (link fails if the address is taken), so two processes can
 // never get the same address and a crash never leaves an address without a known owner to release it.
+//
+// An owner index (`.owners/<owner>`: the addresses it holds) lets a release remove its own without reading every
+// address of the network. It is a superset: an owner's entry is marked "*" (look everywhere) before it takes an
+// address and lists the address after, so a crash in between leaves a release that scans, never one that misses.
+// A pool made before the index existed has no INDEXED marker, and its releases scan.
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { listDir } from "../json-file";
@@ -27,6 +32,24 @@ export interface Ipam {
   /** Frees every address owner holds; nothing to free is fine. */
   release(owner: string): Promise<void>;
   list(): Promise<Allocation[]>;
+  /** Who holds (or is taking) an address. */
+  owners(): Promise<string[]>;
+}
+
+/** In a pool directory made with the index: every owner's addresses are in `.owners`. */
+export const INDEXED = ".indexed";
+const UNKNOWN = "*";
+
+/** Makes a pool directory, indexed from the start when it is new. */
+export async function makePool(dir: string): Promise<void> {
+  if (await fs.promises.mkdir(dir, { recursive: true })) await fs.promises.writeFile(path.join(dir, INDEXED), "");
+}
+
+/** Written whole under a temp name, then renamed into place. */
+async function replaceFile(file: string, text: string): Promise<void> {
+  const tmp = `${file}#${process.pid}-${Math.random().toString(36).slice(2)}`;
+  await fs.promises.writeFile(tmp, text);
+  await fs.promises.rename(tmp, file);
 }
 
 export function fileIpam(dir: string, pool: Pool): Ipam {
@@ -41,15 +64,26 @@ export function fileIpam(dir: string, pool: Pool): Ipam {
     }
     return out;
   };
-  /** Runs take with a temp file holding owner's name, to be hard-linked under an address. */
-  const withClaimFile = async <T>(owner: string, take: (claim: string) => Promise<T>): Promise<T> => {
-    await fs.promises.mkdir(dir, { recursive: true });
+  const indexFile = (owner: string) => path.join(dir, ".owners", owner);
+  const indexed = async (owner: string): Promise<string[]> =>
+    (await fs.promises.readFile(indexFile(owner), "utf8").catch(() => "")).split("\n").filter(Boolean);
+  const setIndex = (owner: string, ips: string[]) =>
+    ips.length === 0 ? fs.promises.rm(indexFile(owner), { force: true }) : replaceFile(indexFile(owner), ips.join("\n"));
+  /** Runs take with a temp file holding owner's name, to be hard-linked under an address; indexes what it took. */
+  const withClaimFile = async (owner: string, take: (claim: string) => Promise<string>): Promise<string> => {
+    await makePool(dir);
+    await fs.promises.mkdir(path.dirname(indexFile(owner)), { recursive: true });
+    const held = (await indexed(owner)).filter((x) => x !== UNKNOWN);
+    await setIndex(owner, [...held, UNKNOWN]);
     const claim = path.join(dir, `.${owner}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`);
     await fs.promises.writeFile(claim, owner);
+    let ip: string | undefined;
     try {
-      return await take(claim);
+      return (ip = await take(claim));
     } finally {
       await fs.promises.rm(claim, { force: true });
+      // Only once the address is linked (or nothing was): until then "*" stands for it.
+      await setIndex(owner, ip === undefined || held.includes(ip) ? held : [...held, ip]);
     }
   };
   /** false when the address is taken already. */
@@ -64,6 +98,10 @@ export function fileIpam(dir: string, pool: Pool): Ipam {
   };
   return {
     list,
+    async owners() {
+      if (!fs.existsSync(path.join(dir, INDEXED))) return [...new Set((await list()).map((a) => a.owner))];
+      return (await listDir(path.join(dir, ".owners"))).filter((o) => !o.includes("#", 1));
+    },
     allocate: (owner) =>
       withClaimFile(owner, async (claim) => {
         const taken = new Set(await listDir(dir));
@@ -89,9 +127,14 @@ export function fileIpam(dir: string, pool: Pool): Ipam {
       });
     },
     async release(owner) {
-      for (const a of await list()) {
-        if (a.owner === owner) await fs.promises.rm(path.join(dir, a.ip), { force: true });
+      const ips = await indexed(owner);
+      const scan = ips.includes(UNKNOWN) || !fs.existsSync(path.join(dir, INDEXED));
+      for (const a of scan ? await list() : ips.map((ip) => ({ ip, owner }))) {
+        // Checked before removal: an index may name an address its owner let go of and another took since.
+        const holder = await fs.promises.readFile(path.join(dir, a.ip), "utf8").catch(() => undefined);
+        if (a.owner === owner && holder === owner) await fs.promises.rm(path.join(dir, a.ip), { force: true });
       }
+      await fs.promises.rm(indexFile(owner), { force: true });
     },
   };
 }

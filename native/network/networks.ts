@@ -13,7 +13,7 @@ import { canonicalJson, listDir, readJson, writeJson } from "../json-file";
 import { coveringSubnet, formatSubnet, overlaps, parseIPv4, parseSubnet, type Subnet } from "./cidr";
 import { bridgeFaults, ensureBridge, removeBridge } from "./bridge";
 import { ensureMacvlan, macvlanFaults, removeMacvlan } from "./macvlan";
-import { fileIpam, type Ipam } from "./ipam";
+import { fileIpam, makePool, type Ipam } from "./ipam";
 import type { Iptables } from "./iptables";
 import { DEFAULT_NETWORK, derivedBridge, keepFormerNames, NetworkInputError, refusePredefined, resolveNetwork, type NetworkHost, type NetworkRecord } from "./options";
 
@@ -180,7 +180,7 @@ export class BridgeNetworks implements Networks {
     const conflict = await this.conflictOf(want, existing);
     if (conflict) throw conflict;
     const p = this.paths.network(name);
-    await fs.promises.mkdir(p.ips, { recursive: true });
+    await makePool(p.ips);
     await writeJson(p.record, want);
     try {
       await this.ensureHostSide(want, existing);
@@ -252,7 +252,7 @@ export class BridgeNetworks implements Networks {
   }
 
   private async attached(rec: NetworkRecord): Promise<string[]> {
-    return (await this.ipam(rec).list()).map((a) => a.owner).filter((o) => o !== SHIM_OWNER && !staleBuildOwner(o));
+    return (await this.ipam(rec).owners()).filter((o) => o !== SHIM_OWNER && !staleBuildOwner(o));
   }
 
   async list(): Promise<string[]> {

@@ -11,6 +11,10 @@ import { invoke, methodOf } from "./methods";
 import { sweepStaging, withFiles } from "./files";
 
 export async function serveAgent(opts: { root?: string }): Promise<number> {
+  if (process.stdin.isTTY) {
+    console.error("berth agent speaks berth's protocol on stdin/stdout to a berth client that started it over ssh; it is not run by hand (see README \"Many hosts\")");
+    return 2;
+  }
   const stdout = process.stdout;
   const writeFrame = stdout.write.bind(stdout) as (chunk: Buffer) => boolean;
   const frames = new Writable({

@@ -203,10 +203,11 @@ class Connection {
       stderr = (stderr + b.toString()).slice(-STDERR_KEPT);
     });
     child.stdin!.on("error", () => {});
+    let spawnError: Error | undefined;
     const exited = new Promise<[number | null, string | null]>((resolve) => {
       child.on("error", (e) => {
-        stderr += `\n${e.message}`;
-        resolve([127, null]);
+        spawnError = e;
+        resolve([null, null]);
       });
       child.on("close", (code, signal) => resolve([code, signal]));
     });
@@ -214,6 +215,9 @@ class Connection {
     const frames = readFrames(child.stdout!)[Symbol.asyncIterator]();
     const failed = async (): Promise<never> => {
       const [code, signal] = await exited;
+      if (spawnError) {
+        throw new RemoteError(t.url, "unreachable", `cannot run ${argv[0]} to reach ${t.url}: ${spawnError.message} (berth uses OpenSSH's client: apt-get install openssh-client)`);
+      }
       throw connectError(t, code, signal, stderr);
     };
     return (async () => {
@@ -247,7 +251,7 @@ class Connection {
         child.kill();
       });
       this.live = session;
-      this.hold(session, 0);
+      this.hold(0);
       return session;
     })();
   }
@@ -264,21 +268,20 @@ class Connection {
   }
 
   /** Keeps this process alive while calls or streams are active, and only then. */
-  private hold(s: Session, delta: number): void {
+  private hold(delta: number): void {
     this.active += delta;
-    const pipes = [s.child.stdin, s.child.stdout, s.child.stderr] as unknown as Array<{ ref?: () => void; unref?: () => void }>;
-    if (this.active > 0) {
-      s.child.ref();
-      for (const p of pipes) p.ref?.();
-    } else {
-      s.child.unref();
-      for (const p of pipes) p.unref?.();
+    const child = this.live?.child;
+    if (!child) return;
+    const on = this.active > 0;
+    for (const handle of [child, child.stdin, child.stdout, child.stderr] as unknown as Array<{ ref?: () => void; unref?: () => void }>) {
+      if (on) handle.ref?.();
+      else handle.unref?.();
     }
   }
 
   async call(m: Method, args: unknown[]): Promise<unknown> {
     const s = await this.open();
-    this.hold(s, 1);
+    this.hold(1);
     try {
       const a = cloneArgs(args) as unknown[];
       callerAuth(m.name, a);
@@ -289,7 +292,7 @@ class Connection {
       await receiveFiles(m.name, this.target.url, downloads, files);
       return value;
     } finally {
-      this.hold(s, -1);
+      this.hold(-1);
     }
   }
 
@@ -302,7 +305,7 @@ class Connection {
       done = true;
       const opened = await inner?.catch(() => undefined);
       if (opened) {
-        this.hold(opened.s, -1);
+        this.hold(-1);
         await opened.it.return?.();
       }
     };
@@ -311,7 +314,7 @@ class Connection {
       next: async () => {
         if (done) return { value: undefined, done: true };
         inner ??= this.open().then((s) => {
-          this.hold(s, 1);
+          this.hold(1);
           return { s, it: s.peer.stream(m.name, cloneArgs(args) as unknown[]) };
         });
         try {
@@ -349,7 +352,7 @@ export function remoteRuntime(target: RemoteTarget): RemoteRuntime {
   const conn = new Connection(target);
   const runtime = runtimeOf((m, args) => (m.stream ? conn.stream(m, args) : conn.call(m, args)));
   return Object.defineProperties(runtime, {
-    host: { value: target.url, enumerable: true },
-    close: { value: () => conn.close() },
+    host: { value: target.url, enumerable: true, configurable: true },
+    close: { value: () => conn.close(), configurable: true },
   }) as RemoteRuntime;
 }

@@ -75,6 +75,8 @@ export async function sendFiles(slots: FileSlot[]): Promise<string[]> {
   const downloads: string[] = [];
   for (const s of slots) {
     const value = get(s);
+    // A download is made by the agent whatever is here: the two ends must count the same downloads.
+    if (s.kind === "down" && typeof value !== "string") throw new Error(`a path to write to is required, got ${JSON.stringify(value)}`);
     if (typeof value !== "string") continue;
     const local = path.resolve(value);
     switch (s.kind) {
@@ -195,8 +197,12 @@ export async function withFiles(root: string, slots: FileSlot[], call: () => Pro
         put(s, path.join(at, "out"));
       } else if (value instanceof Uint8Array) {
         const file = s.kind === "kept" ? path.join(kept, createHash("sha256").update(value).digest("hex")) : at;
-        await fs.promises.mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
-        await fs.promises.writeFile(file, value, { mode: 0o600 });
+        if (!fs.existsSync(file)) {
+          // Written whole, then named: a kept file may be read at any time by what uses it (a registry restarting).
+          await fs.promises.mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
+          await fs.promises.writeFile(`${file}.${process.pid}`, value, { mode: 0o600 });
+          await fs.promises.rename(`${file}.${process.pid}`, file);
+        }
         put(s, file);
       } else if (typeof value === "object" && value !== null && "tar" in value) {
         const up = value as Upload;

@@ -33,7 +33,7 @@ export const METHODS: MethodTable = {
     pruneBuildCache: call,
     hold: call,
   },
-  system: { df: call, prune: call },
+  system: { df: call, check: call, prune: call },
   networks: { create: call, conflicts: call, inspect: call, list: call, remove: call },
   volumes: { create: call, inspect: call, list: call, remove: call },
   containers: {

@@ -426,18 +426,20 @@ export class Peer {
         }
         case "stop": {
           const box = this.outboxes.get(m.ch);
-          if (box) {
-            box.stopped = true;
-            box.wake?.();
-            // A source waiting for its next item (a followed log) is told now, not after that item.
-            void box.source.return?.()?.catch?.(() => undefined);
-          }
+          if (box) this.stop(box);
           break;
         }
         case "hello":
           break;
       }
     }
+  }
+
+  /** A stream's reader is gone: its source is told now, even while it waits for its next item (a followed log). */
+  private stop(box: Outbox): void {
+    box.stopped = true;
+    box.wake?.();
+    void box.source.return?.()?.catch?.(() => undefined);
   }
 
   private async serve(id: number, method: string, a: Encoded): Promise<void> {
@@ -486,10 +488,7 @@ export class Peer {
     for (const c of this.calls.values()) c.reject(why(c.method, c.args));
     this.calls.clear();
     for (const inbox of [...this.inboxes.values()]) inbox.end(why("a stream", []));
-    for (const box of this.outboxes.values()) {
-      box.stopped = true;
-      box.wake?.();
-    }
+    for (const box of this.outboxes.values()) this.stop(box);
     this.settled();
   }
 }

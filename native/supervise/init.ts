@@ -1,7 +1,7 @@
 // berth's init, PID 1 of every container: the host's static busybox, bind-mounted read-only at /.berth/busybox,
 // running a short sh script that runs the container's command in the foreground, reaps orphans meanwhile (as
 // Docker's --init does) and, when the command ends, writes its exit status to /.berth/exit/code — a host
-// directory. A container's init is reparented to the host's init once `runc create` returns, so no berth process
+// directory. A container's init is reparented to the host's init once `runc run --detach` returns, so no berth process
 // can wait() for it; this file is how the supervisor learns the exit code without being every container's parent.
 // Stop and kill signal every process of the container (`runc kill --all`), so the command gets the signal as it
 // would as PID 1; the init ignores it (the kernel drops signals to a namespace's init that has no handler). A container killed

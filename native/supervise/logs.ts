@@ -51,11 +51,12 @@ export function readLogLines(file: string): LogLine[] {
 
 /**
  * `Containers.logs` of the log file `file` (and its older part): what `docker logs` prints, then, with follow,
- * more. `first` runs when the stream is first read (the container's lookup).
+ * what is written until the writer is gone, as `docker logs -f` ends when the container stops. `first` runs when
+ * the stream is first read (the container's lookup) and says how to tell whether the writer still runs.
  */
-export function readLogs(file: string, opts: LogOptions = {}, first: () => Promise<unknown>): AsyncIterableIterator<LogLine> {
+export function readLogs(file: string, opts: LogOptions = {}, first: () => Promise<() => boolean>): AsyncIterableIterator<LogLine> {
   return abortable(async function* (signal) {
-    await first();
+    const alive = await first();
     const inWindow = (l: LogLine) => {
       const t = Date.parse(l.time);
       return (opts.since === undefined || t >= opts.since) && (opts.until === undefined || t <= opts.until);
@@ -64,7 +65,7 @@ export function readLogs(file: string, opts: LogOptions = {}, first: () => Promi
     const kept = [...readLogLines(`${file}.1`), ...readLogLines(file)].filter(inWindow);
     yield* kept.slice(opts.tail === undefined ? 0 : Math.max(0, kept.length - opts.tail));
     if (!opts.follow) return;
-    for await (const lines of appendedLines(file, offset, opts.until ?? Infinity, signal)) {
+    for await (const lines of appendedLines(file, offset, opts.until ?? Infinity, signal, alive)) {
       const time = new Date().toISOString();
       yield* lines.map((text) => ({ time, text })).filter(inWindow);
     }

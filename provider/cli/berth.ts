@@ -4,8 +4,9 @@
 // errors for unknown commands and flags come from those declarations.
 import * as fs from "node:fs";
 import * as readline from "node:readline/promises";
-import { createNativeRuntime } from "../../native";
 import type { Runtime } from "../../native/runtime";
+import type { ProviderConfig } from "../resources";
+import { openRuntime, type HostRuntime } from "../runtimes";
 import * as commands from "../engine/commands";
 import { hasChanges, paint, show, planJson, propertyLines, renderDiagnostics, renderPlan, renderSummary, shownSteps, stepLine } from "../engine/display";
 import { makePlan, markdownSummary, readPlan } from "../engine/review";
@@ -20,6 +21,7 @@ import { imageCommands } from "./images";
 import { networkCommands, volumeCommands } from "./objects";
 import { systemCommands } from "./system";
 import { buildCommands } from "./build";
+import { hostCommand, sshConfig } from "./host";
 import { serveAgent } from "../../native/remote/agent";
 
 export interface Flags {
@@ -198,8 +200,15 @@ async function deployCommand(flags: Flags, args: string[]): Promise<number> {
   const started = Date.now();
   const steps = progress(flags);
   const ctx = commands.openStack(flags.dir, flags.stack, runtimeFor, { backend: flags.backend, scope: scopeOf(flags), onStepStart: steps.start });
-  const heading = (verb: string) => console.log(`${verb} (${ctx.project.name}/${flags.stack}):\n`);
+  try {
+    return await deployOn(ctx, flags, args, steps, started);
+  } finally {
+    await ctx.close();
+  }
+}
 
+async function deployOn(ctx: commands.StackContext, flags: Flags, args: string[], steps: ReturnType<typeof progress>, started: number): Promise<number> {
+  const heading = (verb: string) => console.log(`${verb} (${ctx.project.name}/${flags.stack}):\n`);
   switch (flags.command) {
     case "preview": {
       const outcome = await commands.preview(ctx);
@@ -266,9 +275,33 @@ async function deployCommand(flags: Flags, args: string[]): Promise<number> {
   }
 }
 
-/** The host's runtime ($BERTH_ROOT), made on first use: help and usage errors need none. */
-let runtime: Runtime | undefined;
-const hostRuntime = (): Runtime => (runtime ??= createNativeRuntime());
+/**
+ * The day-2 commands' host, as Docker's -H/DOCKER_HOST: `-H ssh://…` before the command or `--host` after it, else
+ * $BERTH_HOST, else this machine ($BERTH_ROOT). Its runtime is made on first use (help and usage errors need
+ * none) and closed when the command ends.
+ */
+let dayTwoHost: string | undefined;
+let runtime: HostRuntime | undefined;
+const hostRuntime = (): Runtime => (runtime ??= openRuntime(dayTwoConfig()));
+
+function dayTwoConfig(): ProviderConfig {
+  const host = dayTwoHost ?? (process.env.BERTH_HOST || undefined);
+  if (host === undefined) return {};
+  return sshConfig(host, dayTwoHost === undefined ? "BERTH_HOST" : "--host");
+}
+
+const HOST_FLAG: FlagSpec = { name: "host", short: "H", value: "ssh://[user@]host[:port]", help: "act on that machine over SSH (default $BERTH_HOST, else this one)" };
+
+/** A day-2 command taking --host, as after `berth -H`. */
+const onHost = (cmds: Command[]): Command[] =>
+  cmds.map((cmd) => ({
+    ...cmd,
+    flags: [...(cmd.flags ?? []), HOST_FLAG],
+    run: (p) => {
+      dayTwoHost = str(p, "host") ?? dayTwoHost;
+      return cmd.run(p);
+    },
+  }));
 
 /** `berth agent`: what a berth client runs over ssh on this host (native/remote/agent.ts). */
 const agent: Command = {
@@ -283,17 +316,25 @@ const version: Command = { name: "version", summary: "Print berth's version.", r
 /** Commands that read only the project and its stack files: every other one needs root. */
 const STACK_COMMANDS = stackCommands();
 
+/** The day-2 commands: on this machine, or on the one -H/--host/$BERTH_HOST names. */
+const HOST_COMMANDS = new Set(
+  onHost([
+    ...containerCommands(hostRuntime),
+    ...imageCommands(hostRuntime),
+    ...buildCommands(hostRuntime),
+    ...networkCommands(hostRuntime),
+    ...volumeCommands(hostRuntime),
+    ...systemCommands(hostRuntime),
+  ]),
+);
+
 /** Every command, one line per group, in the order of `berth --help`. */
 const COMMANDS: Command[] = [
   newCommand,
   ...DEPLOY_COMMANDS,
   ...STACK_COMMANDS,
-  ...containerCommands(hostRuntime),
-  ...imageCommands(hostRuntime),
-  ...buildCommands(hostRuntime),
-  ...networkCommands(hostRuntime),
-  ...volumeCommands(hostRuntime),
-  ...systemCommands(hostRuntime),
+  ...HOST_COMMANDS,
+  hostCommand,
   agent,
   version,
 ];
@@ -311,13 +352,15 @@ function overview(): string {
     "Usage:  berth COMMAND [OPTIONS] [ARGS]",
     "",
     "Infrastructure as code for containers: a Pulumi program applied by berth's own runtime.",
-    "Day-2 commands act on the berth root $BERTH_ROOT (default /var/lib/berth).",
+    "Day-2 commands act on the berth root $BERTH_ROOT (default /var/lib/berth), or on another machine's berth",
+    "over SSH with -H ssh://[user@]host[:port] (or $BERTH_HOST), as Docker's -H.",
     "",
     "Commands:",
     ...rowsOf(COMMANDS),
     "",
     "Options:",
     "  -h, --help      print help; berth help COMMAND (or COMMAND --help) prints a command's options",
+    "  -H, --host URL  run a day-2 command on that machine (ssh://[user@]host[:port]; default $BERTH_HOST)",
     "  -v, --version   print berth's version",
   ].join("\n");
 }
@@ -351,7 +394,8 @@ function help(words: string[]): number {
   throw unknownCommand(words);
 }
 
-async function dispatch(argv: string[]): Promise<number> {
+async function dispatch(words: string[]): Promise<number> {
+  const argv = globalHost(words);
   const [first, second] = argv;
   if (first === undefined) return print(overview());
   if (first === "--help" || first === "-h") return help([]);
@@ -366,11 +410,27 @@ async function dispatch(argv: string[]): Promise<number> {
   }
   const parsed = parseCommand(cmd, rest);
   if (on(parsed, "help")) return print(helpOf(cmd));
-  if (!STACK_COMMANDS.includes(cmd) && cmd !== version) {
+  // Another machine's agent runs as its ssh user there; this machine is not touched.
+  if (!STACK_COMMANDS.includes(cmd) && cmd !== version && cmd !== hostCommand && !(HOST_COMMANDS.has(cmd) && dayTwoConfig().host)) {
     const refused = needsRoot();
     if (refused !== undefined) return refused;
   }
   return cmd.run(parsed);
+}
+
+/** `berth -H URL CMD …` / `--host URL` / `--host=URL` before the command, as Docker's global flag. */
+function globalHost(argv: string[]): string[] {
+  const [first, second] = argv;
+  if (first === "-H" || first === "--host") {
+    if (second === undefined) throw new UsageError(`flag needs an argument: ${first}`, "Run 'berth --help' for usage.");
+    dayTwoHost = second;
+    return argv.slice(2);
+  }
+  if (first?.startsWith("--host=")) {
+    dayTwoHost = first.slice("--host=".length);
+    return argv.slice(1);
+  }
+  return argv;
 }
 
 /** Everything that reads or changes the host needs root: say so before anything else. */
@@ -388,6 +448,8 @@ export async function main(argv: string[]): Promise<number> {
     if (!(e instanceof UsageError)) throw e;
     console.error(`error: ${e.message}${e.hint ? `\n${e.hint}` : ""}`);
     return 2;
+  } finally {
+    await runtime?.close();
   }
 }
 

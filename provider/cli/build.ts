@@ -24,7 +24,8 @@ export function withBuildProgress(rt: Runtime, log: (line: string) => void): Run
   const images = Object.assign(Object.create(rt.images) as Runtime["images"], {
     build: (req: Parameters<Runtime["images"]["build"]>[0]) => rt.images.build({ log: (l: string) => log(`${req.ref} ${l}`), ...req }),
   });
-  return { ...rt, images };
+  // Inheriting, not copying: a remote runtime's other members (close, host: not enumerable) stay reachable.
+  return Object.defineProperty(Object.create(rt), "images", { value: images, enumerable: true }) as Runtime;
 }
 
 /** Docker's --secret: id=ID with src=FILE (the default: a file named like the id) or env=VAR. */

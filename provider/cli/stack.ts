@@ -15,7 +15,7 @@ import { selectedStack, selectStack } from "../state/workspace";
 import { revealAll } from "../values";
 import { needArgs, on, str, UsageError, type Command, type FlagSpec, type ParsedArgs } from "./args";
 import { humanDuration, table } from "./format";
-import { createNativeRuntime } from "../../native";
+import { openRuntime } from "../runtimes";
 import type { ProviderConfig } from "../resources";
 import { withBuildProgress } from "./build";
 
@@ -49,8 +49,7 @@ export function stackOf(p: ParsedArgs, dir = str(p, "cwd") ?? "."): string {
 }
 
 /** The runtime of a stack; image builds report progress on stderr (BuildKit's plain format, as Docker does). */
-export const runtimeFor = (config: ProviderConfig) =>
-  withBuildProgress(createNativeRuntime({ root: config.root, runDir: config.runDir }), (line) => process.stderr.write(`${line}\n`));
+export const runtimeFor = (config: ProviderConfig) => withBuildProgress(openRuntime(config), (line) => process.stderr.write(`${line}\n`));
 
 function open(p: ParsedArgs): StackContext {
   return openStack(str(p, "cwd") ?? ".", stackOf(p), runtimeFor, { backend: str(p, "backend") });

@@ -7,6 +7,7 @@ import type { DeploymentV3 } from "../state/checkpoint";
 import { chooseBackend } from "../state/backend";
 import { type StackConfig, StackSettings } from "../state/stackconfig";
 import { StackStore } from "../state/store";
+import { RuntimePool } from "../runtimes";
 import { DeploymentRun, type Diagnostic } from "./deployment";
 import { serveMonitor } from "./monitor";
 import { loadProject, pulumiPackageDir, runProgram, type Project } from "./program";
@@ -21,8 +22,13 @@ export interface StackContext {
   settings: StackSettings;
   /** Config as the program receives it (secrets decrypted), and which keys are secret. */
   config: StackConfig;
-  /** The host runtime for a provider configuration (the default provider's is the stack's `berth:*` config). */
+  /**
+   * The host runtime for a provider configuration (the default provider's is the stack's `berth:*` config): one
+   * per configuration while the context lives, so one connection per host.
+   */
   runtimeFor: (config: ProviderConfig) => Runtime;
+  /** Closes the runtimes opened (remote ones hold an SSH connection). */
+  close(): Promise<void>;
   /** `--target`, `--target-dependents`, `--replace`, `--refresh`. */
   scope: RunScope;
   /** Called as each step that changes the host starts (a display shows it in progress). */
@@ -66,6 +72,7 @@ export function openStack(dir: string, stack: string, runtimeFor: (config: Provi
   // Read on first use: decrypting `secure:` values needs the passphrase, which `config set` of a plain value,
   // `stack graph` and the like do not.
   let config: StackConfig | undefined;
+  const runtimes = new RuntimePool(runtimeFor);
   return {
     project,
     stack,
@@ -74,7 +81,8 @@ export function openStack(dir: string, stack: string, runtimeFor: (config: Provi
     get config() {
       return (config ??= settings.config());
     },
-    runtimeFor,
+    runtimeFor: (c) => runtimes.get(c),
+    close: () => runtimes.close(),
     scope: opts.scope ?? {},
     onStepStart: opts.onStepStart,
   };
@@ -109,7 +117,7 @@ function newRun(ctx: StackContext, base: DeploymentV3, preview: boolean, onStep?
     replaceTargets: ctx.scope.replaceTargets,
     plan: ctx.scope.plan && { file: ctx.scope.plan, fingerprint: fingerprintOf(ctx) },
     base,
-    persist: (d) => ctx.store.save(d),
+    persist: (d) => ctx.store.write(d),
     onStep,
     onDiagnostic,
     onStepStart: ctx.onStepStart,
@@ -176,7 +184,12 @@ export async function up(ctx: StackContext, onStep?: (s: Step) => void, onDiagno
   const release = ctx.store.lock();
   try {
     const run = newRun(ctx, ctx.store.load(), false, onStep, onDiagnostic);
-    const outcome = await runProgramThrough(ctx, run, false);
+    let outcome: Outcome;
+    try {
+      outcome = await runProgramThrough(ctx, run, false);
+    } finally {
+      await run.settled();
+    }
     ctx.store.save(run.state);
     return outcome;
   } finally {
@@ -254,6 +267,7 @@ async function withStateOnly(ctx: StackContext, onStep: ((s: Step) => void) | un
     } catch (err) {
       if (!run.failed) failure = { severity: "error", message: (err as Error).message };
     }
+    await run.settled();
     ctx.store.save(run.state);
     const diagnostics = failure ? [...run.diagnostics, failure] : run.diagnostics;
     return { steps: run.steps, diagnostics, outputs: stackOutputs(run.state), ok: !diagnostics.some((d) => d.severity === "error") };

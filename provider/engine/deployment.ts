@@ -6,7 +6,9 @@ import * as os from "node:os";
 import type { DeploymentV3, OperationType, ResourceState } from "../state/checkpoint";
 import { deletionWaves, sortResources } from "../state/order";
 import * as T from "../state/transitions";
-import { checkProviderConfig, PROVIDER_TYPE, type ProviderConfig } from "../resources";
+import { checkProviderConfig, diffProviderConfig, PROVIDER_TYPE, type ProviderConfig } from "../resources";
+import { machineWide } from "../resources/kind";
+import { targetOf, THIS_MACHINE } from "../runtimes";
 import type { CheckFailure, PropertyMap, Provider } from "../resources/provider";
 import type { CustomTimeouts } from "../state/checkpoint";
 import { keepSecret, plaintextPasswords, UNKNOWN } from "../values";
@@ -77,8 +79,8 @@ export interface RunOptions {
   /** `up --plan`: every step must be the one planned, or the run stops before acting. */
   plan?: { file: PlanFile; fingerprint: Fingerprint };
   base: DeploymentV3;
-  /** Makes a checkpoint durable (update runs). */
-  persist?: (deployment: DeploymentV3) => void;
+  /** Makes a checkpoint durable (update runs); one call at a time. */
+  persist?: (deployment: DeploymentV3) => void | Promise<void>;
   onStep?: (step: Step) => void;
   onDiagnostic?: (diagnostic: Diagnostic) => void;
   /** A step that changes the host is about to start (the display shows it in progress). */
@@ -101,8 +103,10 @@ export class DeploymentRun {
   /** Dependents of a resource replaced delete-before-replace: replaced with it. Dependent URN → cause URN. */
   private readonly forcedBy = new Map<string, string>();
   private providerRef?: string;
-  /** Resource providers of each provider resource, by "<urn>::<id>". */
-  private readonly instances = new Map<string, Map<string, Provider>>();
+  /** Each provider resource's configuration and resource providers, by "<urn>::<id>". */
+  private readonly instances = new Map<string, Instance>();
+  /** The default provider's (the stack's `berth:*` config). */
+  private readonly defaultInstance: Instance;
   private readonly slots = new Slots(Math.max(2, 2 * os.availableParallelism()));
   /** `--target` and, under `--target-dependents`, the dependents of targets registered so far. */
   private readonly targeted?: Set<string>;
@@ -110,6 +114,7 @@ export class DeploymentRun {
   constructor(private readonly opts: RunOptions) {
     this.state = opts.base;
     this.targeted = opts.targets && new Set(opts.targets);
+    this.defaultInstance = { config: checkProviderConfig(opts.defaultProviderInputs ?? {}).config, providers: opts.providers };
     this.indexOlds();
   }
 
@@ -123,9 +128,44 @@ export class DeploymentRun {
     return this.diagnostics.some((d) => d.severity === "error");
   }
 
+  // Group commit: one checkpoint write at a time, each of the state as it is then, so the commits made while one is
+  // written share the next. A run of 100 containers wrote the whole checkpoint 200 times, on the main thread.
+  private committed = 0;
+  private written = 0;
+  private writing?: Promise<void>;
+  private writeError?: unknown;
+
   private commit(next: DeploymentV3): void {
     this.state = next;
-    if (!this.opts.preview) this.opts.persist?.(next);
+    if (this.opts.preview || !this.opts.persist) return;
+    this.committed++;
+    this.writing ??= this.writeOut();
+  }
+
+  private async writeOut(): Promise<void> {
+    try {
+      while (this.written < this.committed && this.writeError === undefined) {
+        const upTo = this.committed;
+        await this.opts.persist!(this.state);
+        this.written = upTo;
+      }
+    } catch (err) {
+      this.writeError = err;
+    } finally {
+      this.writing = undefined;
+    }
+  }
+
+  /** Waits for the checkpoint writes under way (their failure is the caller's final save's to report). */
+  async settled(): Promise<void> {
+    while (this.writing) await this.writing;
+  }
+
+  /** Resolves once every commit made so far is on disk; throws if writing the checkpoint failed. */
+  async durable(): Promise<void> {
+    const wanted = this.committed;
+    while (this.written < wanted && this.writeError === undefined) await (this.writing ?? this.writeOut());
+    if (this.writeError !== undefined) throw this.writeError;
   }
 
   private record(step: Step): void {
@@ -172,44 +212,66 @@ export class DeploymentRun {
 
   /** An explicit provider (`new berth.Provider(...)`): its config checked, its resource providers made. */
   private registerProvider(urn: string, goal: Goal): Registered {
-    const label = this.label(urn);
     const { config, failures } = checkProviderConfig(goal.inputs);
-    this.refuseFailures(urn, label, failures);
-    const old = this.olds.get(urn);
-    const res: ResourceState = {
-      urn,
-      custom: true,
-      id: old?.id ?? randomUUID(),
-      type: goal.type,
-      inputs: goal.inputs,
-      outputs: goal.inputs,
+    this.refuseFailures(urn, this.label(urn), failures);
+    const res = this.settleProvider(urn, this.olds.get(urn), goal.inputs, true, {
       parent: goal.parent,
       dependencies: goal.dependencies,
       ...(goal.protect ? { protect: true } : {}),
-    };
-    const changed = old && JSON.stringify(old.inputs) !== JSON.stringify(goal.inputs);
-    const diffs = changed ? Object.keys({ ...old.inputs, ...goal.inputs }).filter((k) => JSON.stringify(old.inputs[k]) !== JSON.stringify(goal.inputs[k])) : [];
-    this.record({ op: old ? (changed ? "update" : "same") : "create", urn, type: goal.type, old, new: res, diffs, replaces: [], detailedDiff: {} });
-    this.commit(T.completeWrite(this.state, res, "creating"));
-    this.instances.set(`${urn}::${res.id}`, this.opts.providersFor?.(config) ?? this.opts.providers);
+    });
+    this.instances.set(`${urn}::${res.id}`, { config, providers: this.opts.providersFor?.(config) ?? this.opts.providers });
     return { urn, id: res.id!, outputs: res.outputs };
   }
 
-  /** The resource providers behind a provider reference, made from the provider's recorded config if needed. */
-  private providersOf(ref: string | undefined): Map<string, Provider> {
-    if (!ref || ref === this.providerRef) return this.opts.providers;
+  /**
+   * A provider resource's step, decided as Pulumi's DiffConfig does: a change of where it reaches (host, root)
+   * gives it a new id, so every resource it manages is replaced (made on the new host, deleted on the old one
+   * through the old copy, kept until then); any other change keeps its id.
+   */
+  private settleProvider(urn: string, old: ResourceState | undefined, inputs: PropertyMap, shown: boolean, extra: Partial<ResourceState>): ResourceState {
+    const diff = old ? diffProviderConfig(old.inputs, inputs) : undefined;
+    const replace = Boolean(diff && diff.replaces.length > 0);
+    const res: ResourceState = { urn, custom: true, id: old && !replace ? old.id : randomUUID(), type: PROVIDER_TYPE, inputs, outputs: inputs, ...extra };
+    const op = !old ? "create" : replace ? "replace" : diff!.diffs.length > 0 ? "update" : "same";
+    if (shown) this.record({ op, urn, type: PROVIDER_TYPE, old, new: res, diffs: diff?.diffs ?? [], replaces: diff?.replaces ?? [], detailedDiff: {} });
+    const base = replace ? T.markForDeletion(this.state, urn) : this.state;
+    const next = T.completeWrite(base, op === "same" && !shown ? old! : res, "creating");
+    if (shown || op !== "same") this.commit(next);
+    else this.state = next;
+    return op === "same" && !shown ? old! : res;
+  }
+
+  /** A provider reference's configuration and resource providers, made from the provider's recorded config if needed. */
+  private instanceOf(ref: string | undefined): Instance {
+    if (!ref || ref === this.providerRef) return this.defaultInstance;
     const known = this.instances.get(ref);
     if (known) return known;
     const at = ref.lastIndexOf("::");
-    if (isDefaultProvider(ref.slice(0, at))) return this.opts.providers;
+    // Also an old copy (a replaced provider): what it made is deleted on the host it was made on.
     const state = this.state.resources.find((r) => r.urn === ref.slice(0, at) && r.id === ref.slice(at + 2));
-    const made = state && this.opts.providersFor ? this.opts.providersFor(checkProviderConfig(state.inputs).config) : this.opts.providers;
+    if (!state) return this.defaultInstance; // a checkpoint that never recorded its provider
+    const { config } = checkProviderConfig(state.inputs);
+    const made = { config, providers: this.opts.providersFor?.(config) ?? this.opts.providers };
     this.instances.set(ref, made);
     return made;
   }
 
   private providerFor(res: { type: string; provider?: string }): Provider | undefined {
-    return this.providersOf(res.provider).get(res.type);
+    return this.instanceOf(res.provider).providers.get(res.type);
+  }
+
+  /**
+   * Pulumi's providerChanged: a resource whose provider reference changed is replaced when the new provider's
+   * DiffConfig against the old one's inputs says replace (another host or root); otherwise it is diffed as usual.
+   */
+  private providerMoved(oldRef: string | undefined, newRef: string): boolean {
+    if (!oldRef || oldRef === newRef) return false;
+    const inputsOf = (ref: string) => {
+      const at = ref.lastIndexOf("::");
+      return this.state.resources.find((r) => r.urn === ref.slice(0, at) && r.id === ref.slice(at + 2))?.inputs;
+    };
+    const [olds, news] = [inputsOf(oldRef), inputsOf(newRef)];
+    return Boolean(olds && news && diffProviderConfig(olds, news).replaces.length > 0);
   }
 
   private registerComponent(urn: string, goal: Goal): Registered {
@@ -228,16 +290,26 @@ export class DeploymentRun {
 
   private async registerCustom(urn: string, goal: Goal): Promise<Registered> {
     const label = this.label(urn);
-    const provider = this.providersOf(goal.provider).get(goal.type);
-    if (!provider) this.fail(urn, `${label}: unknown resource type ${goal.type}`);
     let old = this.olds.get(urn);
     if (!this.isTargeted(urn, goal)) return this.untargeted(urn, goal, old);
+    const providerRef = goal.provider ?? this.ensureProvider(goal.version);
+    const instance = this.instanceOf(providerRef);
+    const provider = instance.providers.get(goal.type);
+    if (!provider) this.fail(urn, `${label}: unknown resource type ${goal.type}`);
+    const scope = targetOf(instance.config);
     const imported = !old && goal.importId ? await this.readImport(provider, urn, label, goal) : undefined;
     old ??= imported;
     const news = ignoreChanges(goal.inputs, old?.inputs, goal.ignoreChanges ?? []);
+    // Moved to another host or root (its provider's DiffConfig says replace): a new object there, checked as one
+    // from the start (the old inputs describe the other host). Deleted first when it stays on this machine, whose
+    // host ports and interface names it holds; made first on another machine.
+    const moved = !imported && this.providerMoved(old?.provider, providerRef);
+    const sameMachine = moved && targetOf(this.instanceOf(old!.provider).config).machine === scope.machine;
     // The seed is the URN for a first create and the URN plus the old id for a replacement: stable between a
     // preview and its update, and never the old object's name again.
-    const checked = await provider.check({ urn, name: goal.name, olds: old?.inputs, news, randomSeed: urn, declared: this.declared() });
+    const checked = moved
+      ? await provider.check({ urn, name: goal.name, news, randomSeed: `${urn}\n${old!.id}`, declared: this.declared(scope), replacing: sameMachine ? old!.inputs : undefined })
+      : await provider.check({ urn, name: goal.name, olds: old?.inputs, news, randomSeed: urn, declared: this.declared(scope) });
     this.refuseFailures(urn, label, checked.failures);
     for (const path of plaintextPasswords(goal.inputs)) {
       const message = `${label}: ${path} is not a secret; pass it with pulumi.secret(...) or from \`berth config set --secret\`, so that it is encrypted wherever it is kept`;
@@ -245,9 +317,11 @@ export class DeploymentRun {
     }
     // What an imported object cannot report of itself (write-only fields) is taken from the program.
     if (imported) old = { ...imported, inputs: { ...checked.inputs, ...imported.inputs } };
-    const providerDiff = old
-      ? await provider.diff({ urn, id: old.id ?? "", oldInputs: old.inputs, oldOutputs: old.outputs, news: checked.inputs })
-      : undefined;
+    const providerDiff = moved
+      ? { changes: true, diffs: [], replaces: ["provider"], deleteBeforeReplace: sameMachine, detailedDiff: {} }
+      : old
+        ? await provider.diff({ urn, id: old.id ?? "", oldInputs: old.inputs, oldOutputs: old.outputs, news: checked.inputs })
+        : undefined;
     const diff = providerDiff && replaceOnChanges(providerDiff, goal.replaceOnChanges ?? []);
     if (imported && diff?.changes) {
       this.fail(urn, `${label}: inputs to import do not match the existing resource (${diff.diffs.join(", ")}); make the program say what the object is, then import again`);
@@ -262,14 +336,14 @@ export class DeploymentRun {
     const dependents = decision.op === "replace" && decision.deleteBeforeReplace ? await this.dependentReplacements(urn) : [];
     this.refuseDependentReplacements(urn, dependents);
     let inputs = checked.inputs;
-    if (decision.op === "replace") {
+    if (decision.op === "replace" && !moved) {
       // A replacement is a new object: check again without the old inputs, so it gets fresh defaults (autonames).
       const randomSeed = `${urn}\n${old!.id}`;
-      const fresh = await provider.check({ urn, name: goal.name, news, randomSeed, declared: this.declared(), replacing: old!.inputs });
+      const fresh = await provider.check({ urn, name: goal.name, news, randomSeed, declared: this.declared(scope), replacing: old!.inputs });
       this.refuseFailures(urn, label, fresh.failures);
       inputs = fresh.inputs;
     }
-    this.claim(urn, label, provider.claims(inputs), inputs);
+    this.claim(urn, label, provider.claims(inputs), inputs, scope);
 
     const res: ResourceState = {
       urn,
@@ -280,7 +354,7 @@ export class DeploymentRun {
       parent: goal.parent,
       dependencies: goal.dependencies,
       propertyDependencies: goal.propertyDependencies,
-      provider: goal.provider ?? this.ensureProvider(goal.version),
+      provider: providerRef,
       ...recordedOptions(goal),
     };
     const cause = this.forcedBy.get(urn);
@@ -320,7 +394,7 @@ export class DeploymentRun {
         case "replace":
           if (decision.deleteBeforeReplace) {
             await this.replaceDependentsFirst(urn, dependents);
-            if (this.isLive(old!)) await this.delete(provider, old!, { replacing: true, oldCopy: false });
+            if (this.isLive(old!)) await this.delete(this.providerFor(old!), old!, { replacing: true, oldCopy: false });
             done = await this.create(provider, res);
           } else {
             done = await this.create(provider, res, old);
@@ -372,16 +446,25 @@ export class DeploymentRun {
     throw new ReportedError(`${label}: invalid inputs`);
   }
 
-  private declared(): ReadonlyMap<string, { urn: string; inputs: PropertyMap }> {
-    return new Map([...this.claims].map(([claim, urn]) => [claim, { urn, inputs: this.claimed.get(urn) ?? {} }]));
+  /** What the program declared so far on this target: its machine's exclusive things, its root's named objects. */
+  private declared(scope: Scope): ReadonlyMap<string, { urn: string; inputs: PropertyMap }> {
+    const mine = [...this.claims].flatMap(([key, urn]) => {
+      const at = key.indexOf(SCOPED);
+      const claim = key.slice(at + 1);
+      return key.slice(0, at) === scopeKey(scope, claim) ? [[claim, { urn, inputs: this.claimed.get(urn) ?? {} }] as const] : [];
+    });
+    return new Map(mine);
   }
 
-  private claim(urn: string, label: string, claims: string[], inputs: PropertyMap): void {
-    for (const claim of claims) {
-      const holder = this.claims.get(claim);
-      if (holder && holder !== urn) this.fail(urn, `${label}: ${claim} is already taken by ${this.label(holder)} in this program`);
-    }
-    for (const claim of claims) this.claims.set(claim, urn);
+  /** Two resources on one host cannot hold one thing (a host port, a container name); on two hosts they can. */
+  private claim(urn: string, label: string, claims: string[], inputs: PropertyMap, scope: Scope): void {
+    const keys = claims.map((claim) => `${scopeKey(scope, claim)}${SCOPED}${claim}`);
+    claims.forEach((claim, i) => {
+      const holder = this.claims.get(keys[i]);
+      const where = scope.label === THIS_MACHINE ? "" : ` on ${scope.label}`;
+      if (holder && holder !== urn) this.fail(urn, `${label}: ${claim} is already taken by ${this.label(holder)} in this program${where}`);
+    });
+    for (const key of keys) this.claims.set(key, urn);
     this.claimed.set(urn, inputs);
   }
 
@@ -397,8 +480,7 @@ export class DeploymentRun {
     const urn = old?.urn ?? wanted;
     this.registered.add(urn);
     const inputs = { ...(this.opts.defaultProviderInputs ?? {}), ...(version ? { version } : {}) };
-    const res: ResourceState = { urn, custom: true, id: old?.id ?? randomUUID(), type: PROVIDER_TYPE, inputs, outputs: inputs };
-    this.state = T.completeWrite(this.state, old && JSON.stringify(old.inputs) === JSON.stringify(inputs) ? old : res, "creating");
+    const res = this.settleProvider(urn, old, inputs, false, {});
     this.providerRef = `${urn}::${res.id}`;
     return this.providerRef;
   }
@@ -411,6 +493,8 @@ export class DeploymentRun {
   private async operate<R>(res: ResourceState, type: OperationType, act: () => Promise<R>, done: (r: R) => DeploymentV3): Promise<R | undefined> {
     if (this.opts.preview) return undefined;
     this.commit(T.beginOperation(this.state, res, type));
+    // The host is touched only once the checkpoint says so.
+    await this.durable();
     let result: R;
     try {
       result = await this.slots.run(() => withTimeout(act(), timeoutOf(res, type)));
@@ -658,6 +742,19 @@ const untargetedDelete = (urn: string) =>
   `Resource '${urn}' will be destroyed but was not specified in --target list.\nEither include resource in --target list or pass --target-dependents to proceed.`;
 
 const providerUrn = (ref: string) => ref.slice(0, ref.lastIndexOf("::"));
+
+/** A provider resource as the run uses it. */
+interface Instance {
+  config: ProviderConfig;
+  providers: Map<string, Provider>;
+}
+
+type Scope = ReturnType<typeof targetOf>;
+
+const SCOPED = "\n";
+
+/** Where a claim is exclusive: on the whole machine (a host port), or in one berth root (a container name). */
+const scopeKey = (scope: Scope, claim: string) => (machineWide(claim) ? scope.machine : scope.root);
 
 /** What a resource depends on, by every kind of edge Pulumi's dependency graph follows (parents only if asked). */
 function allDependencies(

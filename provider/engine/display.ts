@@ -20,8 +20,17 @@ export type ChangeSummary = Partial<Record<StepOp, number>>;
 /** The old copy of a replaced resource, deleted once its replacement exists: part of the replace, not a delete. */
 const deletesOriginal = (step: Step): boolean => step.op === "delete" && Boolean(step.old?.delete);
 
+const DEFAULT_PROVIDER = /^default(_\d+_\d+_\d+\w*)?$/;
+
 /** Pulumi's default provider: made and deleted with the stack, never shown (a user's own provider is). */
-const isDefaultProvider = (step: Step): boolean => step.type.startsWith("pulumi:providers:") && /^default(_\d+_\d+_\d+\w*)?$/.test(parseUrn(step.urn).name);
+const isDefaultProvider = (step: Step): boolean => step.type.startsWith("pulumi:providers:") && DEFAULT_PROVIDER.test(parseUrn(step.urn).name);
+
+/** The explicit provider (`{ provider: h2 }`) a step goes through, by name: which host it acts on. */
+function providerOf(step: Step): string | undefined {
+  const ref = (step.op === "delete" ? step.old : (step.new ?? step.old))?.provider;
+  const name = ref && parseUrn(ref.slice(0, ref.lastIndexOf("::"))).name;
+  return name && !DEFAULT_PROVIDER.test(name) ? name : undefined;
+}
 
 /** The steps a person is shown: not the default provider's. */
 export const shownSteps = (steps: Step[]): Step[] => steps.filter((s) => !isDefaultProvider(s));
@@ -79,7 +88,8 @@ export function stepLine(step: Step, verb: "plan" | "doing" | "done", color = fa
   const symbol = deletesOriginal(step) ? "--" : SYMBOL[step.op];
   const diff = step.diffs.length > 0 ? ` [diff: ${step.diffs.map((d) => `~${d}`).join(", ")}]` : "";
   const why = step.op === "replace" && step.replaces.length > 0 ? ` (replace because of ${step.replaces.join(", ")})` : "";
-  return paint(step, ` ${symbol} ${step.type.padEnd(24)} ${name.padEnd(20)} ${what}${diff}${why}`, color);
+  const via = providerOf(step);
+  return paint(step, ` ${symbol} ${step.type.padEnd(24)} ${name.padEnd(20)} ${what}${diff}${why}${via ? ` [provider=${via}]` : ""}`, color);
 }
 
 /**

@@ -2,10 +2,10 @@
 // Provider objects the embedded engine calls. Unlike @pulumi/pulumi's bundled server it honours CheckConfig and
 // Configure, accepts secrets, and answers Diff with replace keys, delete-before-replace and a detailed diff.
 import * as grpc from "@grpc/grpc-js";
-import { checkProviderConfig, PACKAGE, type ProviderConfig } from "../resources";
+import { checkProviderConfig, diffProviderConfig, PACKAGE, type ProviderConfig } from "../resources";
 import type { CheckFailure, DiffKind, PropertyMap, Provider } from "../resources/provider";
 import { BERTH_VERSION } from "../state/checkpoint";
-import { UNKNOWN, containsUnknown } from "../values";
+import { containsUnknown } from "../values";
 import { packageSchema } from "./schema";
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- the generated stubs are untyped JavaScript */
@@ -101,18 +101,20 @@ export async function serveProvider(providersFor: ProvidersFor, programDir = pro
       if (!containsUnknown(news)) res.setFailuresList(failuresOf(checkProviderConfig(news).failures));
       return res;
     }),
+    // Another host or root replaces every resource this provider manages (Pulumi's engine does that when the
+    // new provider's DiffConfig says replace); a new key or ssh option only changes how the host is reached.
     diffConfig: unary((req) => {
-      const olds = JSON.stringify(toJs(req.getOldInputs() ?? req.getOlds()));
-      const news = JSON.stringify(toJs(req.getNews()));
+      const { diffs, replaces } = diffProviderConfig(toJs(req.getOldInputs() ?? req.getOlds()), toJs(req.getNews()));
       const res = new pb.DiffResponse();
-      res.setChanges(olds === news ? pb.DiffResponse.DiffChanges.DIFF_NONE : pb.DiffResponse.DiffChanges.DIFF_SOME);
+      res.setChanges(diffs.length === 0 ? pb.DiffResponse.DiffChanges.DIFF_NONE : pb.DiffResponse.DiffChanges.DIFF_SOME);
+      res.setDiffsList(diffs);
+      res.setReplacesList(replaces);
       return res;
     }),
     configure: unary((req) => {
       const args = req.getArgs() ? toJs(req.getArgs()) : Object.fromEntries(configVariables(req));
-      // Unknown config in a preview: configure with what is known; the update configures again.
-      const known = Object.fromEntries(Object.entries(args).filter(([, v]) => v !== UNKNOWN));
-      const { config, failures } = checkProviderConfig(known);
+      // A value not known yet is refused by name: a preview against the wrong host (this one) would be worse.
+      const { config, failures } = checkProviderConfig(args);
       if (failures.length > 0) throw new Error(failures.map((f) => `${PACKAGE}:${f.property}: ${f.reason}`).join("; "));
       providers = providersFor(config, programDir);
       const res = new pb.ConfigureResponse();

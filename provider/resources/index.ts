@@ -1,7 +1,9 @@
+import * as fs from "node:fs";
 import type { z } from "zod";
 import type { ObjectKind, Runtime } from "../../native/runtime";
-import { ProviderArgs } from "../../sdk/schema";
-import { revealAll } from "../values";
+import { ProviderArgs, replaceOnChangeFields } from "../../sdk/schema";
+import { expandHome } from "../runtimes";
+import { containsUnknown, revealAll } from "../values";
 import type { CheckFailure, PropertyMap } from "./provider";
 import { containerKind } from "./container";
 import { imageKind } from "./image";
@@ -31,11 +33,41 @@ export const PROVIDER_TYPE = `pulumi:providers:${PACKAGE}`;
 
 /**
  * A provider configuration (`berth:*` keys, or a Provider resource's inputs) checked against its schema. Pulumi
- * adds `version` to a provider's inputs; config values may arrive as strings, and secret.
+ * adds `version` to a provider's inputs; config values arrive as strings (a list as JSON), and may be secret.
+ * A value not known yet (a preview, fed by another resource's output) is refused: berth must know which host it
+ * previews against.
  */
 export function checkProviderConfig(inputs: PropertyMap): { config: ProviderConfig; failures: CheckFailure[] } {
   const { version: _version, ...rest } = revealAll(inputs) as PropertyMap;
+  const unknown = Object.keys(rest).filter((k) => containsUnknown(rest[k]));
+  if (unknown.length > 0) {
+    const reason = "is not known yet (it comes from a resource not made yet): berth must know the host to preview and deploy there; give it as a value or from config";
+    return { config: {}, failures: unknown.map((property) => ({ property, reason })) };
+  }
+  if (typeof rest.sshOptions === "string") rest.sshOptions = rest.sshOptions.startsWith("[") ? parseList(rest.sshOptions) : [rest.sshOptions];
   const parsed = ProviderArgs.safeParse(rest);
-  if (parsed.success) return { config: parsed.data, failures: [] };
-  return { config: {}, failures: parsed.error.issues.flatMap((issue) => checkFailures(issue, ProviderArgs)) };
+  if (!parsed.success) return { config: {}, failures: parsed.error.issues.flatMap((issue) => checkFailures(issue, ProviderArgs)) };
+  const key = parsed.data.identityFile;
+  if (key !== undefined && !fs.existsSync(expandHome(key))) {
+    const failure = { property: "identityFile", reason: `${key} does not exist on this machine: give the private key ssh should use for ${parsed.data.host}, or drop identityFile to let ssh choose (~/.ssh/config, the agent)` };
+    return { config: {}, failures: [failure] };
+  }
+  return { config: parsed.data, failures: [] };
 }
+
+function parseList(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+/** Pulumi's DiffConfig: which provider inputs changed, and which of them replace every resource it manages. */
+export function diffProviderConfig(olds: PropertyMap, news: PropertyMap): { diffs: string[]; replaces: string[] } {
+  const [a, b] = [revealAll(olds) as PropertyMap, revealAll(news) as PropertyMap];
+  const diffs = Object.keys({ ...a, ...b }).filter((k) => k !== "version" && JSON.stringify(a[k]) !== JSON.stringify(b[k]));
+  return { diffs, replaces: diffs.filter((k) => PROVIDER_REPLACES.has(k)) };
+}
+
+const PROVIDER_REPLACES = replaceOnChangeFields(ProviderArgs);

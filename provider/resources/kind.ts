@@ -241,6 +241,12 @@ export interface Declared {
   inputs: PropertyMap;
 }
 
+/**
+ * Whether a claim is the machine's (its network stack: host ports, bridges, macvlan parents), which two berth roots
+ * on one machine share, rather than one root's (a container, volume or network name).
+ */
+export const machineWide = (claim: string): boolean => /^(host port|bridge|macvlan parent) /.test(claim);
+
 /** What other resources of the program hold the claims starting with `prefix`, with their inputs. */
 export function declaredOthers(ctx: CheckContext, prefix: string): Array<{ claim: string; inputs: PropertyMap }> {
   return [...ctx.declared].filter(([c, d]) => c.startsWith(prefix) && d.urn !== ctx.urn).map(([claim, d]) => ({ claim, inputs: d.inputs }));

@@ -74,23 +74,43 @@ export class StackStore {
     return salt ? { ...sealed, secrets_providers: { type: "passphrase", state: { salt } } } : sealed;
   }
 
-  /** Writes the whole checkpoint to a temp file, syncs it, then renames it over the old one. */
-  save(deployment: DeploymentV3): void {
+  /** The checkpoint file's text, in a directory made ready for it. */
+  private serialize(deployment: DeploymentV3): string {
     const file: CheckpointFile = {
       version: 3,
       checkpoint: { stack: this.qualifiedName, latest: this.sealed({ ...deployment, resources: sortResources(deployment.resources) }) },
     };
     fs.mkdirSync(path.dirname(this.file), { recursive: true });
     this.ensureProjectMode();
+    return JSON.stringify(file, null, 4);
+  }
+
+  /** Writes the whole checkpoint to a temp file, syncs it, then renames it over the old one. */
+  save(deployment: DeploymentV3): void {
+    const text = this.serialize(deployment);
     const tmp = `${this.file}.${process.pid}.tmp`;
     const fd = fs.openSync(tmp, "w");
     try {
-      fs.writeSync(fd, JSON.stringify(file, null, 4));
+      fs.writeSync(fd, text);
       fs.fsyncSync(fd);
     } finally {
       fs.closeSync(fd);
     }
     fs.renameSync(tmp, this.file);
+  }
+
+  /** save(), with the write and sync off the main thread. One at a time: they share the temp file. */
+  async write(deployment: DeploymentV3): Promise<void> {
+    const text = this.serialize(deployment);
+    const tmp = `${this.file}.${process.pid}.tmp`;
+    const fh = await fs.promises.open(tmp, "w");
+    try {
+      await fh.writeFile(text);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await fs.promises.rename(tmp, this.file);
   }
 
   /** Pulumi's file backend keeps project-scoped stacks only when .pulumi/meta.yaml says version 1. */

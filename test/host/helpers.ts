@@ -54,7 +54,11 @@ export function httpGet(url: string): Promise<{ status: number; body: string }> 
   });
 }
 
-const lines = (cmd: string, args: string[]) => {
+/** How a command line runs on the host being looked at: as is on this machine, or wrapped (a simulated host). */
+export type HostWrap = (argv: string[]) => string[];
+
+const lines = (wrap: HostWrap, argv: string[]) => {
+  const [cmd, ...args] = wrap(argv);
   try {
     return execFileSync(cmd, args, { encoding: "utf8" }).split("\n").filter(Boolean);
   } catch {
@@ -63,13 +67,13 @@ const lines = (cmd: string, args: string[]) => {
 };
 
 /** Every berth object on the host, by kind (netns, links, mounts, iptables rules, runc containers). */
-export function hostObjects(): Record<string, string[]> {
+export function hostObjects(wrap: HostWrap = (argv) => argv): Record<string, string[]> {
   return {
-    netns: lines("ip", ["netns", "list"]).map((l) => l.split(" ")[0]).filter((n) => /^(berth|bt)/.test(n)),
-    links: lines("ip", ["-o", "link", "show"]).map((l) => l.split(": ")[1]?.split("@")[0] ?? "").filter((n) => /^(berth|bt)/.test(n)),
-    mounts: fs.readFileSync("/proc/mounts", "utf8").split("\n").filter((l) => l.includes("berth")).map((l) => l.split(" ")[1]),
-    iptables: lines("iptables-save", []).filter((l) => /berth/i.test(l)),
-    runc: lines("runc", ["list", "-q"]).filter((n) => /^(berth|bt)/.test(n)),
+    netns: lines(wrap, ["ip", "netns", "list"]).map((l) => l.split(" ")[0]).filter((n) => /^(berth|bt)/.test(n)),
+    links: lines(wrap, ["ip", "-o", "link", "show"]).map((l) => l.split(": ")[1]?.split("@")[0] ?? "").filter((n) => /^(berth|bt)/.test(n)),
+    mounts: lines(wrap, ["cat", "/proc/mounts"]).filter((l) => l.includes("berth")).map((l) => l.split(" ")[1]),
+    iptables: lines(wrap, ["iptables-save"]).filter((l) => /berth/i.test(l)),
+    runc: lines(wrap, ["runc", "list", "-q"]).filter((n) => /^(berth|bt)/.test(n)),
   };
 }
 
@@ -87,8 +91,8 @@ export function stackObjects(state: { resources?: { outputs?: Record<string, unk
 }
 
 /** What appeared since `before` (objects other berth users on this host had then are not counted). */
-export function leakedSince(before: Record<string, string[]>): Record<string, string[]> {
-  const now = hostObjects();
+export function leakedSince(before: Record<string, string[]>, wrap?: HostWrap): Record<string, string[]> {
+  const now = hostObjects(wrap);
   const leaks: Record<string, string[]> = {};
   for (const [kind, items] of Object.entries(now)) {
     const extra = items.filter((i) => !before[kind].includes(i));
@@ -152,10 +156,10 @@ export function stopSupervisor(root: string): void {
 }
 
 /**
- * argv that runs cmd in the named network namespace as `ip netns exec` does, with the cgroup hierarchies mounted
- * again: `ip netns exec` mounts a fresh /sys (so /sys/class/net lists the namespace's interfaces), which hides the
- * cgroup mounts below /sys/fs/cgroup, and runc then fails with "no cgroup mount found in mountinfo". Mounting a
- * hierarchy again attaches to the same one, so runc's cgroups there are the host's.
+ * Arguments to `ip` that run cmd in the named network namespace as `ip netns exec` does, with the cgroup
+ * hierarchies mounted again: `ip netns exec` mounts a fresh /sys (so /sys/class/net lists the namespace's
+ * interfaces), which hides the cgroup mounts below /sys/fs/cgroup, and runc then fails with "no cgroup mount found
+ * in mountinfo". Mounting a hierarchy again attaches to the same one, so runc's cgroups there are the host's.
  */
 export function inNetns(netns: string, cmd: string[]): string[] {
   const script = fs
@@ -167,5 +171,5 @@ export function inNetns(netns: string, cmd: string[]): string[] {
       const [fstype, source, options] = f.slice(f.indexOf("-") + 1);
       return `mkdir -p ${f[4]} && mount -t ${fstype} -o ${options} ${source} ${f[4]}`;
     });
-  return ["ip", "netns", "exec", netns, "sh", "-c", [...script, 'exec "$@"'].join(" && "), "sh", ...cmd];
+  return ["netns", "exec", netns, "sh", "-c", [...script, 'exec "$@"'].join(" && "), "sh", ...cmd];
 }

@@ -59,3 +59,64 @@ describe("fileIpam", () => {
     expect(await ipam.allocate("c")).toBe(a);
   });
 });
+
+describe("fileIpam's owner index", () => {
+  const pool = { subnet: parseSubnet("10.9.0.0/24"), reserved: [parseIPv4("10.9.0.1")!] };
+  const index = (dir: string, owner: string) => fs.readFileSync(`${dir}/.owners/${owner}`, "utf8");
+
+  it("lists each owner's addresses, and a release removes exactly those and the entry", async () => {
+    const dir = tempDir();
+    const ipam = fileIpam(dir, pool);
+    const a = await ipam.allocate("a");
+    await ipam.claim("a", "10.9.0.77");
+    const b = await ipam.allocate("b");
+    expect(index(dir, "a").split("\n").sort()).toEqual([a, "10.9.0.77"].sort());
+    expect(index(dir, "b")).toBe(b);
+    expect((await ipam.owners()).sort()).toEqual(["a", "b"]);
+    await ipam.release("a");
+    expect(fs.existsSync(`${dir}/.owners/a`)).toBe(false);
+    expect(await ipam.list()).toEqual([{ ip: b, owner: "b" }]);
+    expect(await ipam.owners()).toEqual(["b"]);
+  });
+
+  it("keeps the index unchanged when a claim is refused", async () => {
+    const dir = tempDir();
+    const ipam = fileIpam(dir, pool);
+    await ipam.claim("a", "10.9.0.5");
+    const b = await ipam.allocate("b");
+    await expect(ipam.claim("b", "10.9.0.5")).rejects.toThrow('Address already in use: 10.9.0.5 is held by container "a"');
+    expect(index(dir, "b")).toBe(b);
+  });
+
+  it("after a crash between marking and linking, a release still finds the address", async () => {
+    const dir = tempDir();
+    const ipam = fileIpam(dir, pool);
+    await ipam.allocate("other");
+    // What allocate leaves when killed after linking the address but before listing it under its owner.
+    fs.writeFileSync(`${dir}/.owners/crashed`, "*");
+    fs.writeFileSync(`${dir}/10.9.0.40`, "crashed");
+    expect(await ipam.owners()).toContain("crashed");
+    await ipam.release("crashed");
+    expect((await ipam.list()).map((x) => x.owner)).toEqual(["other"]);
+    expect(fs.existsSync(`${dir}/.owners/crashed`)).toBe(false);
+  });
+
+  it("never removes an address its index names but another owner holds now", async () => {
+    const dir = tempDir();
+    const ipam = fileIpam(dir, pool);
+    const ip = await ipam.allocate("b");
+    fs.writeFileSync(`${dir}/.owners/a`, ip); // a stale entry: a released this address, then b took it
+    await ipam.release("a");
+    expect(await ipam.list()).toEqual([{ ip, owner: "b" }]);
+  });
+
+  it("scans a pool made before the index (no marker), so addresses of older runs are released too", async () => {
+    const dir = tempDir();
+    fs.mkdirSync(dir, { recursive: true });
+    fs.writeFileSync(`${dir}/10.9.0.9`, "old");
+    const ipam = fileIpam(dir, pool);
+    expect(await ipam.owners()).toEqual(["old"]);
+    await ipam.release("old");
+    expect(await ipam.list()).toEqual([]);
+  });
+});

@@ -288,7 +288,7 @@ describe("containers", () => {
     await expect(rt.containers.run(spec)).rejects.toThrow('exec: "/no/such/binary": stat /no/such/binary: no such file');
     expect(leftovers([BAD], [])).toEqual([]);
     const runcFails = { ...spec, command: ["sleep", "1"], sysctls: { "net.ipv4.tcp_keepalive_time": "abc" } };
-    await expect(rt.containers.run(runcFails)).rejects.toThrow(/runc create .*failed.*tcp_keepalive_time/s);
+    await expect(rt.containers.run(runcFails)).rejects.toThrow(/runc run .*failed.*tcp_keepalive_time/s);
     expect(await rt.containers.inspect(BAD)).toBeUndefined();
     expect(leftovers([BAD], [])).toEqual([]);
   });

@@ -17,7 +17,8 @@ const tag = randomBytes(3).toString("hex");
 const N1 = `tk${tag}a`;
 const N2 = `tk${tag}b`;
 const c = (s: string) => `tk${tag}${s}`;
-const NAMES = ["web", "web2", "cli", "two", "side", "host", "none", "dflt", "pub", "bad", "out"].map(c);
+const FLOCK = ["f0", "f1", "f2", "f3", "f4", "f5"].map(c);
+const NAMES = [...["web", "web2", "cli", "two", "side", "host", "none", "dflt", "pub", "bad", "out"].map(c), ...FLOCK];
 const octet = 200 + (parseInt(tag.slice(0, 2), 16) % 50);
 const third = parseInt(tag.slice(2, 4), 16);
 const SUB1 = `10.${octet}.${third}`;
@@ -89,6 +90,25 @@ describe("containers on user networks", () => {
     const got = exec(c("cli"), ["ping", "-c1", "-W2", "db"]);
     expect(got.status).toBe(0);
     expect(got.stdout).toContain(`${SUB1}.60`);
+  });
+
+  it("has every container's hosts file right at once after containers are made and removed in parallel", async () => {
+    const hosts = (name: string) => fs.readFileSync(path.join(tmp, "root/containers", name, "hosts"), "utf8");
+    const made = await Promise.all(FLOCK.map((n) => rt.containers.run(sleeper(n, { networks: [{ network: N2 }] }))));
+    for (const a of FLOCK) {
+      for (const b of made) expect(hosts(a), `${a} names ${b.name}`).toContain(`${b.ip}\t${b.name}`);
+    }
+    const [gone, stay] = [FLOCK.slice(0, 3), FLOCK.slice(3)];
+    await Promise.all(gone.map((n) => rt.containers.remove(n, { graceSeconds: 0 })));
+    for (const a of stay) {
+      for (const b of made) {
+        if (gone.includes(b.name)) expect(hosts(a), `${a} forgot ${b.name}`).not.toContain(b.name);
+        else expect(hosts(a), `${a} names ${b.name}`).toContain(`${b.ip}\t${b.name}`);
+      }
+    }
+    // Seen inside too: the file is the container's /etc/hosts (rewritten in place, never replaced).
+    expect(exec(stay[0], ["cat", "/etc/hosts"]).stdout).toBe(hosts(stay[0]));
+    await Promise.all(stay.map((n) => rt.containers.remove(n, { graceSeconds: 0 })));
   });
 
   it("joins several networks, one interface each, with the default route through the first", async () => {

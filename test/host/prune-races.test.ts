@@ -9,7 +9,9 @@ import { randomBytes } from "node:crypto";
 import { createNativeRuntime, type Runtime } from "../../native";
 import { berthProviders } from "../../provider/resources";
 import type { PropertyMap } from "../../provider/resources/provider";
-import { ensureQuickstartRootfs, QUICKSTART, waitFor } from "./helpers";
+import { spawn, spawnSync } from "node:child_process";
+import { stagingPath } from "../../native/staging";
+import { ensureQuickstartRootfs, QUICKSTART, REPO, waitFor } from "./helpers";
 
 const tag = randomBytes(3).toString("hex");
 const name = (what: string) => `pr${tag}${what}`;
@@ -52,6 +54,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const c of await rt.containers.list()) await rt.containers.remove(c, { graceSeconds: 0 }).catch(() => undefined);
+  await rt.system.prune().catch(() => undefined);
   fs.rmSync(tmp, { recursive: true, force: true });
 });
 
@@ -112,5 +115,55 @@ describe("system prune in another process", () => {
     expect(await rt.containers.inspect(c)).toBeDefined();
     await rt.containers.stop(c, { graceSeconds: 0 });
     expect((await other.system.prune()).containers).toContain(c);
+  });
+});
+
+describe("garbage collection after a killed build", () => {
+  it("sweeps the build's sandbox (its step's container and overlay too) and staging files of processes that are gone, never a live one's", async () => {
+    const ingest = path.join(tmp, "root", "ingest");
+    const ctx = path.join(tmp, "killed");
+    fs.mkdirSync(ctx, { recursive: true });
+    fs.writeFileSync(path.join(ctx, "Dockerfile"), "FROM bb\nRUN --network=none sleep 60\n");
+    const script = `const { createNativeRuntime } = require(${JSON.stringify(path.join(REPO, "dist/native"))});
+      createNativeRuntime(${JSON.stringify({ root: path.join(tmp, "root"), runDir: path.join(tmp, "run") })}).images.build({ ref: "killed:1", context: ${JSON.stringify(ctx)} });`;
+    const worker = spawn(process.execPath, ["-e", script], { stdio: "ignore" });
+    /** The step's container under a sandbox of the build, once runc has it running. */
+    const stepOf = (d: string): { sandbox: string; step: string; pid: number } | undefined => {
+      if (!/\/build-\d+-\d+-[0-9a-f]+$/.test(d)) return undefined;
+      const runcRoot = path.join(d, "runc");
+      for (const step of fs.existsSync(runcRoot) ? fs.readdirSync(runcRoot) : []) {
+        const state = spawnSync("runc", ["--root", runcRoot, "state", step], { encoding: "utf8" });
+        const { pid, status } = (state.status === 0 ? JSON.parse(state.stdout) : {}) as { pid?: number; status?: string };
+        if (status === "running" && pid) return { sandbox: d, step, pid };
+      }
+      return undefined;
+    };
+    const found = waitFor(
+      "the build's step to run",
+      () => (fs.existsSync(ingest) ? fs.readdirSync(ingest).map((n) => stepOf(path.join(ingest, n))).find(Boolean) : undefined),
+      30_000,
+      20,
+    );
+    // Killed outright, whatever happens: afterAll's prune then sweeps what it left.
+    const { sandbox, pid } = await found.finally(() => worker.kill("SIGKILL"));
+    // What other processes stage: one gone (a pid and start time no process has), one alive (this one), and
+    // names an older berth gave.
+    const gone = spawnSync("true").pid!;
+    const staged = {
+      gone: path.join(ingest, `commit-${gone}-123-abcd`),
+      live: stagingPath(ingest, "build-file"),
+      older: [path.join(ingest, `build-file-${gone}-abcd`), path.join(ingest, `commit-web-${gone}-1700000000000`)],
+    };
+    for (const f of [staged.gone, staged.live, ...staged.older]) fs.writeFileSync(f, "");
+    expect(fs.readFileSync("/proc/self/mounts", "utf8")).toContain(`${sandbox}/rootfs`);
+
+    await other.system.prune();
+    expect(fs.readFileSync("/proc/self/mounts", "utf8")).not.toContain(sandbox);
+    expect(fs.existsSync(sandbox)).toBe(false);
+    // The step's process is gone with it.
+    await waitFor("the step's process to end", () => (fs.existsSync(`/proc/${pid}`) ? undefined : true), 5000, 20);
+    expect([staged.gone, ...staged.older].filter((f) => fs.existsSync(f))).toEqual([]);
+    expect(fs.existsSync(staged.live)).toBe(true);
+    expect(await rt.images.inspect("killed:1")).toBeUndefined();
   });
 });

@@ -8,12 +8,12 @@ import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { remoteRuntime, RemoteError, type RemoteRuntime, type RemoteTarget } from "../../native/remote/client";
 import { Peer } from "../../native/remote/peer";
 import { hello, jsonFrame, readFrames } from "../../native/remote/protocol";
 import { readTar, writeTar, type TarHeader } from "../../native/image/tar";
-import { ensureQuickstartRootfs, QUICKSTART, REPO, stopSupervisor } from "./helpers";
+import { ensureQuickstartRootfs, freePort, QUICKSTART, REPO, stopSupervisor } from "./helpers";
 
 const tag = randomBytes(3).toString("hex");
 const IMAGE = `tr${tag}-base:1`;
@@ -141,6 +141,31 @@ describe("remote runtime through berth agent", () => {
     expect(fs.readFileSync(path.join(tmp, "single.txt"), "utf8")).toBe("x\n");
   }, 60_000);
 
+  it("a TLS registry from local certificate files (kept on the remote, 0600) and a push trusting a local CA", async () => {
+    const [cert, key] = [path.join(tmp, "cert.pem"), path.join(tmp, "key.pem")];
+    execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", cert], { stdio: "ignore" });
+    const port = await freePort();
+    const storage = (await rt.volumes.create({ name: `tr${tag}reg` })).mountpoint;
+    const name = `tr${tag}reg`;
+    try {
+      const info = await rt.registries.ensure({ name, address: "127.0.0.1", port, storage, tls: { certificate: cert, key } });
+      expect(info.url).toBe(`https://127.0.0.1:${port}`);
+      // The runtime got copies under the remote's root, never the caller's paths; the same files again change nothing.
+      const tls = info.spec!.tls!;
+      for (const f of [tls.certificate, tls.key]) {
+        expect(f.startsWith(path.join(root, "remote", "files") + "/")).toBe(true);
+        expect(fs.statSync(f).mode & 0o777).toBe(0o600);
+      }
+      expect((await rt.registries.ensure({ name, address: "127.0.0.1", port, storage, tls: { certificate: cert, key } })).pid).toBe(info.pid);
+      const target = `127.0.0.1:${port}/app:1`;
+      await expect(rt.images.push(IMAGE, target)).rejects.toThrow("its TLS certificate is not trusted");
+      expect(await rt.images.push(IMAGE, target, { ca: cert })).toMatch(new RegExp(`^127.0.0.1:${port}/app@sha256:`));
+    } finally {
+      await rt.registries.remove(name);
+      await rt.volumes.remove(`tr${tag}reg`);
+    }
+  }, 60_000);
+
   it("a hostile download (a tar climbing out, or writing through its own symlink) is refused and writes nothing outside", async () => {
     const canary = path.join(tmp, "canary");
     fs.mkdirSync(canary);
@@ -165,6 +190,9 @@ describe("remote runtime through berth agent", () => {
   }, 30_000);
 
   it("a hostile upload to the agent is refused the same way, and the staging area is gone after", async () => {
+    // What a killed agent left (its pid gone) is swept by the next one.
+    const stale = path.join(root, "remote", "staging", "999999999-dead");
+    fs.mkdirSync(stale, { recursive: true });
     const child = spawn(agentCommand()[0], agentCommand().slice(1), { stdio: ["pipe", "pipe", "inherit"] });
     child.stdin.write(jsonFrame(hello()));
     const frames = readFrames(child.stdout)[Symbol.asyncIterator]();
@@ -205,7 +233,7 @@ describe("remote runtime through berth agent", () => {
     await victim.close();
   }, 60_000);
 
-  it("berth missing, a too old agent, a shell that prints at login: one error each, naming the host and the fix", async () => {
+  it("berth missing, a too old agent, a shell that prints at login, no ssh here: one error each, naming the host and the fix", async () => {
     const missing = remoteRuntime(target({ command: ["sh", "-c", "exec berth-not-installed-here agent"] }));
     const e1 = (await missing.volumes.list().catch((e: unknown) => e)) as RemoteError;
     expect([e1.reason, e1.message]).toEqual(["missing", expect.stringMatching(/berth is not installed on ssh:\/\/root@test-host .*README "Many hosts"/)]);
@@ -220,12 +248,16 @@ describe("remote runtime through berth agent", () => {
     expect(e3.reason).toBe("protocol");
     expect(e3.message).toMatch(/did not answer as a berth agent: it printed "Welcome to your server/);
 
+    const noSsh = remoteRuntime(target({ command: ["/nonexistent/ssh"] }));
+    const e5 = (await noSsh.volumes.list().catch((e: unknown) => e)) as RemoteError;
+    expect([e5.reason, e5.message]).toEqual(["unreachable", expect.stringMatching(/^cannot run \/nonexistent\/ssh to reach ssh:\/\/root@test-host: .*openssh-client/)]);
+
     const oldBerth = remoteRuntime(target({ command: ["sh", "-c", `echo 'error: unknown command "agent" for "berth"' >&2; exit 2`] }));
     const e4 = (await oldBerth.volumes.list().catch((e: unknown) => e)) as RemoteError;
     expect([e4.reason, e4.message]).toEqual(["version", expect.stringMatching(/too old to serve as an agent/)]);
   }, 30_000);
 
-  it("close() ends the agent; a call after it connects again", async () => {
+  it("close() ends the agent; a call after it connects again; a connection never closed holds no process up", async () => {
     const r = remoteRuntime(target());
     await r.volumes.list();
     const pid = Number(fs.readFileSync(starts, "utf8").trim().split("\n").pop());
@@ -233,5 +265,9 @@ describe("remote runtime through berth agent", () => {
     expect(fs.existsSync(`/proc/${pid}`)).toBe(false);
     await r.volumes.list();
     await r.close();
+    // Idle, an unclosed connection does not keep its process alive (the agent then sees its input end).
+    const script = `const {remoteRuntime}=require(${JSON.stringify(path.join(REPO, "dist/native/remote/client.js"))});` +
+      `remoteRuntime({url:"ssh://t",command:${JSON.stringify(agentCommand())}}).volumes.list().then((v)=>console.log(JSON.stringify(v)));`;
+    expect(execFileSync("node", ["-e", script], { encoding: "utf8", timeout: 20_000 }).trim()).toBe("[]");
   }, 30_000);
 });

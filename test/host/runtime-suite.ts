@@ -81,18 +81,19 @@ export function runtimeSuite(name: string, makeRuntime: () => Promise<RuntimeUnd
       rt = under.runtime;
       made.images.push(IMAGE);
       await rt.images.importRootfs({ ref: IMAGE, tarball: path.join(tmp, "rootfs.tar"), config: { cmd: ["sh"], env: ["PATH=/bin"] } });
-    }, 60_000);
+    });
 
     afterAll(async () => {
       if (rt) {
         for (const c of made.containers) await rt.containers.remove(c, { graceSeconds: 0 }).catch(() => undefined);
+        await rt.registries.remove(n("reg")).catch(() => undefined);
         await rt.networks.remove(NET).catch(() => undefined);
-        await rt.volumes.remove(VOL).catch(() => undefined);
+        for (const v of [VOL, n("v2"), n("regdata")]) await rt.volumes.remove(v).catch(() => undefined);
         for (const i of made.images) await rt.images.remove(i).catch(() => undefined);
       }
       await under?.cleanup();
       fs.rmSync(tmp, { recursive: true, force: true });
-    }, 60_000);
+    });
 
     /** A container that logs to stdout and stderr, then waits; TERM ends it at once. */
     async function run(what: string, extra: Partial<ContainerSpec> = {}) {
@@ -145,6 +146,57 @@ export function runtimeSuite(name: string, makeRuntime: () => Promise<RuntimeUnd
       });
     });
 
+    describe("builds and registries", () => {
+      it("builds from a context on the caller's side, with progress through the callback and the cache", async () => {
+        const ctx = path.join(tmp, "ctx");
+        fs.mkdirSync(ctx);
+        fs.writeFileSync(path.join(ctx, "hello.txt"), "built\n");
+        fs.writeFileSync(path.join(ctx, "Dockerfile"), `FROM ${IMAGE}\nCOPY hello.txt /hello.txt\nENV BUILT=yes\n`);
+        const ref = `${n("built")}:1`;
+        made.images.push(ref);
+        const lines: string[] = [];
+        const first = await rt.images.build({ ref, context: ctx, log: (l) => lines.push(l) });
+        expect(first.ran).toHaveLength(1);
+        expect(first.info.layers).toHaveLength(2);
+        expect(first.info.config.env).toContain("BUILT=yes");
+        expect(lines.join("\n")).toMatch(/COPY hello.txt/);
+        const again = await rt.images.build({ ref, context: ctx });
+        expect(again).toMatchObject({ ran: [], info: { id: first.info.id } });
+        expect(again.cached).toHaveLength(1);
+        await rt.images.remove(ref);
+        expect((await rt.images.pruneBuildCache({ all: true })).reclaimedBytes).toBeGreaterThanOrEqual(0);
+      });
+
+      it("runs a registry, pushes to it, resolves and pulls from it", async () => {
+        const reg = n("reg");
+        const storage = (await rt.volumes.create({ name: n("regdata") })).mountpoint;
+        let endpoint = "";
+        try {
+          for (let attempt = 0; !endpoint; attempt++) {
+            const port = 20_000 + (randomBytes(2).readUInt16BE() % 40_000);
+            const info = await rt.registries.ensure({ name: reg, address: "127.0.0.1", port, storage }).catch((e: Error) => {
+              if (attempt < 3 && /already in use/.test(e.message)) return undefined;
+              throw e;
+            });
+            if (info) endpoint = info.endpoint;
+          }
+          expect(await rt.registries.inspect(reg)).toMatchObject({ name: reg, status: "running", endpoint });
+          const remote = `${endpoint}/bt${tag}/img:1`;
+          const pushed = await rt.images.push(IMAGE, remote);
+          expect(pushed).toMatch(/@sha256:[0-9a-f]{64}$/);
+          expect(await rt.images.resolve(remote)).toBe(pushed.slice(pushed.indexOf("@") + 1));
+          const local = `${n("pulled")}:1`;
+          made.images.push(local);
+          expect((await rt.images.pull(remote, undefined, local)).id).toBe((await rt.images.inspect(IMAGE))!.id);
+          await rt.images.remove(local);
+        } finally {
+          await rt.registries.remove(reg);
+          await rt.volumes.remove(n("regdata"));
+        }
+        expect((await rt.registries.inspect(reg))?.status ?? "stopped").toBe("stopped");
+      });
+    });
+
     describe("volumes and networks", () => {
       it("makes, inspects, lists and removes a volume", async () => {
         const v = n("v2");
@@ -185,7 +237,7 @@ export function runtimeSuite(name: string, makeRuntime: () => Promise<RuntimeUnd
           ports: [{ hostIp: "127.0.0.1", hostPort: 0, containerPort: 80, protocol: "tcp" }],
         });
         port = info.ports![0].hostPort;
-      }, 30_000);
+      });
 
       it("runs it: inspect shows it running on its network, with its published port", async () => {
         const info = (await rt.containers.inspect(C))!;
@@ -336,9 +388,16 @@ export function runtimeSuite(name: string, makeRuntime: () => Promise<RuntimeUnd
         expect(await rt.containers.inspect(C)).toMatchObject({ status: "stopped", state: { exitCode: 0 } });
         await rt.containers.start(C);
         expect((await rt.containers.inspect(C))?.status).toBe("running");
+        // The supervisor notes the start within a tick; a kill before that would go unseen by it.
+        await firstOf(rt.containers.events({ since, filters: { container: [C], event: ["start"] } }), () => true, 10_000, "the start event");
+        // Following ends when the container stops, as `docker logs -f` does; its last words are still there.
+        const followed = collect(rt.containers.logs(C, { follow: true, tail: 0 }));
+        await exec(C, ["sh", "-c", "printf 'last words' > /proc/1/fd/1"]);
         const died = firstOf(rt.containers.events({ filters: { container: [C], event: ["die"] } }), () => true, 15_000, "the die event");
         await rt.containers.kill(C, "KILL");
         expect((await died).attributes.exitCode).toBe("137");
+        const ended = await Promise.race([followed, new Promise<undefined>((r) => setTimeout(r, 5000))]);
+        expect(ended?.map((l) => l.text)).toEqual(["last words"]);
         const killed = await eventually("the killed container's exit", async () => {
           const i = await rt.containers.inspect(C);
           return i?.status === "stopped" && i.state?.exitCode !== undefined ? i : undefined;

@@ -15,19 +15,23 @@ const readCmdline = (pid: string): string => {
 };
 
 beforeAll(async () => {
-  sim = await makeSimHosts(3, [{}, { berth: false }, { bridge: "btsimbr0" }]);
+  sim = await makeSimHosts(3, [{}, { berth: false }, { bridge: true }]);
 });
 afterAll(async () => sim?.cleanup());
 
 describe("simulated hosts", () => {
   it("each answers SSH inside its own namespace, with its berth root and PATH", async () => {
     for (const h of sim.hosts) {
-      const res = await h.ssh(["sh", "-c", 'echo "$BERTH_ROOT $BERTH_RUN"; ip -o -4 addr show; command -v berth || echo none']);
+      const res = await h.ssh(["sh", "-c", 'echo "$BERTH_ROOT $BERTH_RUN"; ip -o -4 addr show; ls /sys/class/net; grep -c " cgroup" /proc/self/mountinfo; command -v berth || echo none']);
       expect(res.stderr).toBe("");
       expect(res.code).toBe(0);
       const [env, ...rest] = res.stdout.trim().split("\n");
       expect(env).toBe(`${h.root} ${h.runDir}`);
       expect(rest.join("\n")).toContain(`inet ${h.address}/`);
+      // Its /sys is its own (its NIC, not the machine's eth0), with the machine's cgroups that runc needs.
+      expect(rest).toContain(h.nic);
+      expect(rest).not.toContain("eth0");
+      expect(Number(rest.at(-2))).toBeGreaterThan(0);
       expect(rest.at(-1)).toBe(h.name === "h2" ? "none" : `${h.root.replace(/\/root$/, "/bin")}/berth`);
     }
     expect(fs.realpathSync(`${sim.hosts[0].root.replace(/\/root$/, "/bin")}/berth`)).toBe(`${REPO}/bin/berth`);
@@ -37,7 +41,7 @@ describe("simulated hosts", () => {
     const [a, b, c] = sim.hosts;
     expect(a.exec("busybox", ["ping", "-c1", "-W2", b.address]).status).toBe(0);
     expect(b.exec("busybox", ["ping", "-c1", "-W2", c.address]).status).toBe(0);
-    expect(c.exec("ip", ["-o", "link", "show", "master", "btsimbr0"]).stdout).toContain(c.nic);
+    expect(c.exec("ip", ["-o", "link", "show", "master", c.bridge!]).stdout).toContain(c.nic);
     // The machine's own routes never lead there: only the test's veth does.
     expect(execFileSync("ip", ["route", "get", a.address], { encoding: "utf8" })).not.toContain("eth0");
   });

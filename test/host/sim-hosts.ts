@@ -6,6 +6,12 @@
 //
 //   root netns ── bt<tag>r ─┐            segment netns bt<tag>seg: bridge bt<tag>br
 //   host i netns ── bt<tag>n<i> (its NIC) ─┘ (peer bt<tag>p<i> enslaved in the bridge)
+//
+// A host is a network namespace *and* a mount namespace of its own, kept (bind-mounted) under the temp dir, that
+// every process of the host enters (`nsenter`, see inHost): its /sys is that of its network namespace (so berth
+// sees the host's NICs), with the machine's cgroup mounts moved in (`ip netns exec` would drop them, and runc
+// needs them); its /run is its own; the mounts berth makes there (overlays, container namespaces) are seen by all
+// of the host's processes, as on a machine, and by nothing outside it. Cgroups and /tmp stay the machine's.
 import { execFileSync, spawn, spawnSync, type ChildProcess, type SpawnSyncReturns } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
@@ -23,13 +29,20 @@ export const REPO = (() => {
   throw new Error(`sim-hosts: no berth checkout above ${__dirname}`);
 })();
 const SSHD = "/usr/sbin/sshd";
+// Run in a host's new mount namespace, already in its network namespace: a sysfs of that network namespace
+// mounted at $1, the machine's cgroup tree moved onto it, and it moved onto /sys; a /run of its own (so its
+// container namespaces, runc state and locks are the host's, as on another machine).
+const HOST_SYS = [
+  'mount -t sysfs sysfs "$1"', 'mount --move /sys/fs/cgroup "$1/fs/cgroup"', "umount -l /sys", 'mount --move "$1" /sys',
+  "mount -t tmpfs -o mode=755 tmpfs /run", "mkdir -m 755 /run/sshd",
+].join("; ");
 
 export interface SimHostOptions {
   /** `berth` on the host's PATH (this checkout's bin/berth); false for the "berth missing" case. Default true. */
   berth?: boolean;
-  /** Name of a Linux bridge that carries the host's NIC (the seeds' pipework br0, BRIDGE=br0): the host's address
-   * then sits on the bridge. Default: none, the address is on the NIC. */
-  bridge?: string;
+  /** A Linux bridge carries the host's NIC (the seeds' pipework br0, BRIDGE=br0) and holds the host's address.
+   * Default false: the address is on the NIC. */
+  bridge?: boolean;
 }
 
 /** What a remote runtime needs to reach a host (contract 3's RemoteTarget shape). */
@@ -43,8 +56,10 @@ export interface SimTarget {
 export interface SimHost {
   /** "h1", "h2", … */
   readonly name: string;
-  /** Its network namespace (`ip netns exec NETNS …`). */
+  /** Its network namespace. */
   readonly netns: string;
+  /** The command line that runs argv inside the host (its network and mount namespaces). */
+  inHost(argv: string[]): string[];
   /** Its address on the segment, where sshd listens. */
   readonly address: string;
   /** Its NIC on the segment (inside its namespace): a macvlan parent, or the bridge port when `bridge` is set. */
@@ -56,7 +71,7 @@ export interface SimHost {
   readonly runDir: string;
   readonly url: string;
   readonly target: SimTarget;
-  /** Runs a command inside the host (`ip netns exec`), as its admin would at its console. */
+  /** Runs a command inside the host, as its admin would at its console. */
   exec(cmd: string, args: string[], input?: string): SpawnSyncReturns<string>;
   /** Runs this checkout's `berth` on the host, with its root, as its admin would (not over SSH). */
   berth(args: string[], env?: NodeJS.ProcessEnv): Promise<CliResult>;
@@ -159,6 +174,7 @@ export async function makeSimHosts(count: number, options: SimHostOptions[] = []
   const sshds = new Map<string, ChildProcess>();
   const hosts: SimHost[] = [];
   const made: string[] = []; // netns names, removed last
+  const mntDir = path.join(dir, "mnt"); // the hosts' mount namespaces, bound here
 
   const identityFile = path.join(dir, "client_ed25519");
   const knownHosts = path.join(dir, "known_hosts");
@@ -181,6 +197,8 @@ export async function makeSimHosts(count: number, options: SimHostOptions[] = []
       }
     }
     await Promise.all([...sshds.values()].map(stopProcess));
+    for (const h of hosts) quiet("umount", [path.join(mntDir, h.name)]);
+    quiet("umount", [mntDir]);
     for (const ns of made.reverse()) quiet("ip", ["netns", "del", ns]);
     quiet("ip", ["link", "del", `bt${tag}r`]);
     fs.rmSync(dir, { recursive: true, force: true });
@@ -199,7 +217,10 @@ export async function makeSimHosts(count: number, options: SimHostOptions[] = []
 
     const clientPub = keygen(identityFile, `berth-sim-${tag}-client`);
     fs.writeFileSync(path.join(dir, "authorized_keys"), `${clientPub}\n`, { mode: 0o600 });
-    fs.mkdirSync("/run/sshd", { recursive: true, mode: 0o755 }); // sshd's privilege-separation directory
+    // A mount namespace can be kept by binding it onto a file only where mounts do not propagate.
+    fs.mkdirSync(mntDir);
+    run("mount", ["--bind", mntDir, mntDir]);
+    run("mount", ["--make-private", mntDir]);
     const known: string[] = [];
 
     for (let i = 1; i <= count; i++) {
@@ -220,14 +241,18 @@ export async function makeSimHosts(count: number, options: SimHostOptions[] = []
       run("ip", ["link", "add", nic, "netns", netns, "type", "veth", "peer", "name", `bt${tag}p${i}`, "netns", seg]);
       run("ip", ["-n", seg, "link", "set", `bt${tag}p${i}`, "master", br, "up"]);
       run("ip", ["-n", netns, "link", "set", nic, "up"]);
-      let onLink = nic;
-      if (opts.bridge) {
-        run("ip", ["-n", netns, "link", "add", opts.bridge, "type", "bridge"]);
-        run("ip", ["-n", netns, "link", "set", nic, "master", opts.bridge]);
-        run("ip", ["-n", netns, "link", "set", opts.bridge, "up"]);
-        onLink = opts.bridge;
+      const bridge = opts.bridge ? `bt${tag}b${i}` : undefined;
+      if (bridge) {
+        run("ip", ["-n", netns, "link", "add", bridge, "type", "bridge"]);
+        run("ip", ["-n", netns, "link", "set", nic, "master", bridge]);
+        run("ip", ["-n", netns, "link", "set", bridge, "up"]);
       }
-      run("ip", ["-n", netns, "addr", "add", `${address}${prefix}`, "dev", onLink]);
+      run("ip", ["-n", netns, "addr", "add", `${address}${prefix}`, "dev", bridge ?? nic]);
+      const mntns = path.join(mntDir, name);
+      fs.writeFileSync(mntns, "");
+      fs.mkdirSync(path.join(home, "sys"));
+      run("unshare", [`--mount=${mntns}`, "--propagation", "private", "nsenter", `--net=/run/netns/${netns}`, "sh", "-ec", HOST_SYS, "sh", path.join(home, "sys")]);
+      const inHost = (argv: string[]) => ["nsenter", `--net=/run/netns/${netns}`, `--mount=${mntns}`, "--", ...argv];
 
       const hostKey = path.join(home, "ssh_host_ed25519_key");
       known.push(`${address} ${keygen(hostKey, `berth-sim-${tag}-${name}`)}`);
@@ -255,7 +280,8 @@ export async function makeSimHosts(count: number, options: SimHostOptions[] = []
       ].join("\n"));
       const log = path.join(home, "sshd.log");
       const startSshd = () => {
-        const child = spawn("ip", ["netns", "exec", netns, SSHD, "-D", "-f", config, "-E", log], { stdio: "ignore" });
+        const [cmd, ...args] = inHost([SSHD, "-D", "-f", config, "-E", log]);
+        const child = spawn(cmd, args, { stdio: "ignore" });
         sshds.set(name, child);
         return child;
       };
@@ -263,11 +289,11 @@ export async function makeSimHosts(count: number, options: SimHostOptions[] = []
 
       const url = `ssh://root@${address}`;
       const host: SimHost = {
-        name, netns, address, nic, bridge: opts.bridge, root, runDir, url,
+        name, netns, inHost, address, nic, bridge, root, runDir, url,
         target: { url, identityFile, sshOptions, root },
-        exec: (cmd, args, input) => spawnSync("ip", ["netns", "exec", netns, cmd, ...args], { encoding: "utf8", input }),
+        exec: (cmd, args, input) => spawnSync("nsenter", inHost([cmd, ...args]).slice(1), { encoding: "utf8", input }),
         berth: (args, env = {}) =>
-          collect(spawn("ip", ["netns", "exec", netns, path.join(REPO, "bin/berth"), ...args], {
+          collect(spawn("nsenter", inHost([path.join(REPO, "bin/berth"), ...args]).slice(1), {
             env: { ...process.env, BERTH_ROOT: root, BERTH_RUN: runDir, ...env }, detached: true, stdio: ["ignore", "pipe", "pipe"],
           })),
         ssh: (command, o = {}) => {
@@ -283,7 +309,7 @@ export async function makeSimHosts(count: number, options: SimHostOptions[] = []
           sshd = startSshd();
           await waitListening(address, sshd, log);
         },
-        // `ip netns exec` execs sshd, so the spawned pid is the listener; its children are the connections.
+        // nsenter execs sshd, so the spawned pid is the listener; its children are the connections.
         connections: () => (sshd.pid === undefined ? [] : childrenOf(sshd.pid)),
         killConnections: () => {
           const pids = host.connections();

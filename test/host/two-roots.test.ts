@@ -192,8 +192,7 @@ describe("two roots in two network namespaces (two simulated hosts)", () => {
           await rt.networks.remove(${JSON.stringify(NET)});
         }
       })().catch((e) => { console.error(e.message); process.exit(1); });`;
-    const [cmd, ...args] = inNetns(spaces[i], [process.execPath, "-e", script]);
-    return sh(cmd, args);
+    return sh("ip", inNetns(spaces[i], [process.execPath, "-e", script]));
   }
 
   afterAll(() => {

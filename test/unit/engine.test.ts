@@ -72,7 +72,7 @@ describe("bad input", () => {
     const run = await apply(w, emptyDeployment(), [thing("a", { size: 0 }), thing("b", { colour: "red" })], true);
     const messages = run.diagnostics.map((d) => d.message);
     expect(messages).toContain('test:index:Thing "a": size: must be at least 1');
-    expect(messages).toContain('test:index:Thing "b": colour: unknown property; the valid ones are: name, size, label, port, needs, failCreate, auth');
+    expect(messages).toContain('test:index:Thing "b": colour: unknown property; the valid ones are: name, size, label, port, hostPort, needs, failCreate, auth');
   });
 
   it("refuses two resources claiming one host port before acting", async () => {
@@ -81,6 +81,36 @@ describe("bad input", () => {
     expect(run.diagnostics.map((d) => d.message)).toEqual([
       'test:index:Thing "b": port 8080 is already taken by test:index:Thing "a" in this program',
     ]);
+  });
+});
+
+describe("checkpoint writes", () => {
+  it("record each operation as pending before it touches the host, and share one write between commits made meanwhile", async () => {
+    const disk: DeploymentV3[] = [];
+    // A slow disk: each write takes a while, so the commits of parallel creates pile up behind it.
+    const w: ReturnType<typeof world> = world({
+      persist: async (d) => {
+        await new Promise((r) => setTimeout(r, 5));
+        disk.push(d);
+        w.log.push("written");
+      },
+    });
+    const names = ["a", "b", "c", "d", "e", "f"];
+    const run = w.run(emptyDeployment());
+    await Promise.all(names.map((n) => run.register(thing(n, { name: n }))));
+    await run.finish();
+    await run.settled();
+    for (const [i, entry] of w.log.entries()) {
+      if (!entry.startsWith("create ")) continue;
+      const name = entry.split(" ")[1];
+      const onDisk = disk.slice(0, w.log.slice(0, i).filter((e) => e === "written").length);
+      expect(onDisk.some((d) => d.pending_operations?.some((op) => op.resource.urn === urn(name))), name).toBe(true);
+    }
+    // Twelve commits (a start and an end per create); fewer writes.
+    expect(disk.length).toBeLessThan(2 * names.length);
+    const last = disk[disk.length - 1];
+    expect(last.pending_operations ?? []).toEqual([]);
+    expect(last.resources.filter((r) => r.type === TYPE).map((r) => r.urn).sort()).toEqual(names.map(urn));
   });
 });
 

@@ -11,6 +11,8 @@ const Args = z.strictObject({
   size: replaces(z.number().int().min(1, { error: "must be at least 1" }).optional()),
   label: z.string().optional(),
   port: z.number().optional(),
+  /** Claimed as a machine's host port (two berth roots on one machine share it). */
+  hostPort: z.number().optional(),
   needs: z.string().optional(),
   failCreate: z.boolean().optional(),
   auth: z.object({ password: z.string() }).optional(),
@@ -46,7 +48,7 @@ export function fakeKind(host: Map<string, Args>, log: string[]): Kind<Args, { n
       host.delete(id);
     },
     exclusive: (olds, news) => olds.port !== undefined && olds.port === news.port,
-    claims: (inputs) => (inputs.port ? [`port ${inputs.port}`] : []),
+    claims: (inputs) => [...(inputs.port ? [`port ${inputs.port}`] : []), ...(inputs.hostPort ? [`host port 0.0.0.0:${inputs.hostPort}/tcp`] : [])],
   };
 }
 
@@ -77,6 +79,7 @@ export async function apply(w: ReturnType<typeof world>, base: DeploymentV3, goa
   const run = w.run(base, preview);
   for (const goal of goals) await run.register(goal).catch(() => undefined);
   if (!run.failed) await run.finish();
+  await run.settled();
   return run;
 }
 

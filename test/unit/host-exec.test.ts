@@ -10,3 +10,41 @@ describe("realHost.tryRun onOutput", () => {
     expect(chunks.join("")).toBe("é\n");
   });
 });
+
+describe("realHost through its long-lived shell", () => {
+  it("passes every argument through as is, however hostile to a shell", async () => {
+    const args = ["a b", "it's", "$HOME", "`id`", "$(id)", "\\", "*", "--", "x'; touch /tmp/berth-spawner-pwned; '", ""];
+    expect(await realHost.run("printf", ["%s|", ...args])).toBe(args.map((a) => `${a}|`).join(""));
+    expect(require("node:fs").existsSync("/tmp/berth-spawner-pwned")).toBe(false);
+  });
+
+  it("keeps stdout, stderr, stdin and exit codes of concurrent commands apart", async () => {
+    const runs = await Promise.all(
+      Array.from({ length: 30 }, (_, i) =>
+        realHost.tryRun("sh", ["-c", `read x; echo "out $x"; echo "err ${i}" >&2; exit ${i % 7}`], { input: `in ${i}\n` }),
+      ),
+    );
+    runs.forEach((r, i) => expect(r).toEqual({ code: i % 7, stdout: `out in ${i}\n`, stderr: `err ${i}\n` }));
+  });
+
+  it("reports a missing command as spawn does (ENOENT)", async () => {
+    await expect(realHost.run("berth-no-such-command", [])).rejects.toMatchObject({ code: "ENOENT" });
+  });
+
+  it("runs a command with a line break in an argument too", async () => {
+    expect(await realHost.run("printf", ["%s", "two\nlines"])).toBe("two\nlines");
+  });
+
+  it("starts a detached command (logFile) in a session of its own, its output appended to the file", async () => {
+    const fs = require("node:fs") as typeof import("node:fs");
+    const log = fs.mkdtempSync("/tmp/berth-test-spawner-") + "/log";
+    try {
+      await realHost.run("sh", ["-c", "echo sid=$(cut -d' ' -f6 /proc/self/stat)"], { logFile: log });
+      const sid = Number(/sid=(\d+)/.exec(fs.readFileSync(log, "utf8"))![1]);
+      expect(sid).not.toBe(Number(fs.readFileSync("/proc/self/stat", "utf8").split(") ")[1].split(" ")[3]));
+      expect(fs.statSync(log).mode & 0o777).toBe(0o600);
+    } finally {
+      fs.rmSync(log.replace(/\/log$/, ""), { recursive: true, force: true });
+    }
+  });
+});

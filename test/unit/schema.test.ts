@@ -74,7 +74,7 @@ describe("the package schema", () => {
     // The provider's own list of types (a runtime is not needed to name them).
     expect(Object.keys(schema.resources).sort()).toEqual([...berthProviders({} as Runtime, "/").keys()].sort());
     expect(schema.language.nodejs.packageName).toBe("berth-iac");
-    expect(Object.keys(schema.provider.inputProperties).sort()).toEqual(["root", "runDir"]);
+    expect(Object.keys(schema.provider.inputProperties).sort()).toEqual(["host", "identityFile", "root", "runDir", "sshOptions"]);
     for (const [where, p] of allProperties()) {
       expect(p.type ?? p.$ref ?? p.oneOf, where).toBeDefined();
       expect(p.description, `${where} has no description (a JSDoc comment on the zod field)`).toBeTruthy();

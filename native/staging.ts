@@ -1,0 +1,64 @@
+// Staging entries in a root's ingest directory: what an ingest, build step, ADD download or commit writes before
+// it has a name (blob and layer temp files, unpacked archives, build sandboxes with their overlay mount and runc
+// state, build network files, container copies). Each is named after its owner, the process that made it (pid
+// and start time, as locks are: native/lock.ts), so garbage collection can sweep what a killed process left and
+// never touch what a live one uses. Entries named by an older berth carry the pid alone.
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { randomBytes } from "node:crypto";
+import type { Host } from "./host/exec";
+import { ownerAlive, self } from "./lock";
+import { listDir } from "./json-file";
+
+/** A fresh staging path in dir, "WHAT-PID-START-RANDOM". */
+export const stagingPath = (dir: string, what: string): string =>
+  path.join(dir, `${what}-${process.pid}-${self().start}-${randomBytes(4).toString("hex")}`);
+
+const OWNED = /^[a-z]+(?:-[a-z]+)*-(\d+)-(\d+)-[0-9a-f]+$/;
+/** Older names: "WHAT-PID-HEX", and a commit's "commit-CONTAINER-PID-MILLISECONDS". */
+const FORMER = [/^[a-z]+(?:-[a-z]+)*-(\d+)-[0-9a-f]+$/, /^commit-.+-(\d+)-\d{13}$/];
+
+/** Whether the staging entry `name` was left by a process that is gone; false for what is not a staging name. */
+export function abandoned(name: string): boolean {
+  const m = OWNED.exec(name);
+  if (m) return !ownerAlive({ pid: Number(m[1]), start: Number(m[2]) });
+  const pid = FORMER.map((re) => re.exec(name)?.[1]).find((p) => p !== undefined);
+  return pid !== undefined && !fs.existsSync(`/proc/${pid}`);
+}
+
+/**
+ * Removes what processes that are gone left in dir. A build sandbox may still have its step's container (runc
+ * state under its `runc`) and its overlay mounted: the container is killed and the mounts undone first, so the
+ * removal never reaches through a mount into anything else.
+ */
+export async function sweepStaging(host: Host, dir: string): Promise<void> {
+  for (const name of (await listDir(dir)).filter(abandoned)) {
+    const entry = path.join(dir, name);
+    const runcRoot = path.join(entry, "runc");
+    const ids = await fs.promises.readdir(runcRoot).catch(() => []);
+    if (ids.length > 0) {
+      // The `runc run` of the killed build outlives it, and would write its state back as it ends.
+      for (const pid of await processesWith(["--root", runcRoot])) process.kill(pid, "SIGKILL");
+      for (const id of ids) await host.tryRun("runc", ["--root", runcRoot, "delete", "--force", id]);
+    }
+    // Deepest first; one still mounted (busy) keeps the entry for a later sweep.
+    for (const m of (await mountsUnder(entry)).reverse()) await host.tryRun("umount", [m]);
+    if ((await mountsUnder(entry)).length === 0) await fs.promises.rm(entry, { recursive: true, force: true });
+  }
+}
+
+/** Live processes whose command line holds these arguments in a row. */
+async function processesWith(args: string[]): Promise<number[]> {
+  const wanted = `\0${args.join("\0")}\0`;
+  const pids: number[] = [];
+  for (const pid of (await listDir("/proc")).filter((n) => /^\d+$/.test(n))) {
+    const cmdline = await fs.promises.readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "");
+    if (`\0${cmdline}`.includes(wanted)) pids.push(Number(pid));
+  }
+  return pids;
+}
+
+async function mountsUnder(dir: string): Promise<string[]> {
+  const mounts = (await fs.promises.readFile("/proc/self/mounts", "utf8")).split("\n").map((l) => l.split(" ")[1]);
+  return mounts.filter((m) => m?.startsWith(`${dir}/`)).sort();
+}

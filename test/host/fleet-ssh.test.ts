@@ -1,0 +1,102 @@
+// The user side of many hosts over real SSH (simulated hosts, sim-hosts.ts): `berth host check` of a ready host and
+// of one without berth; a program whose explicit provider names a host deploys there, both machines publishing the
+// same host port (checks within the program are per machine); `-H`/$BERTH_HOST day-2 commands see that host's
+// containers as its own admin does; destroy reaches it.
+import { randomBytes } from "node:crypto";
+import { execFileSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createNativeRuntime } from "../../native";
+import { REPO, berth, freePort, stopSupervisor } from "./helpers";
+import { makeSimHosts, type SimHosts } from "./sim-hosts";
+
+const PROGRAM = path.join(__dirname, "fixtures/fleet");
+const stack = `fleetssh${process.pid}${randomBytes(2).toString("hex")}`;
+const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "berth-fleetssh-"));
+const root = path.join(scratch, "root");
+const tarball = path.join(scratch, "busybox-rootfs.tar");
+const configFile = path.join(PROGRAM, `Pulumi.${stack}.yaml`);
+const stateFile = path.join(PROGRAM, ".pulumi/stacks/fleet", `${stack}.json`);
+const octet = 150 + (process.pid % 40);
+let sim: SimHosts;
+
+const cli = (...args: string[]) => berth([...args, PROGRAM, "--stack", stack], { BERTH_ROOT: root });
+const outputs = () => JSON.parse(fs.readFileSync(stateFile, "utf8")).checkpoint.latest.resources.find((r: { type: string }) => r.type === "pulumi:pulumi:Stack").outputs as { web: string; web2: string };
+const sshFlags = () => ["-i", sim.identityFile, ...sim.sshOptions.flatMap((o) => ["-o", o])];
+
+beforeAll(async () => {
+  execFileSync(path.join(REPO, "scripts/busybox-rootfs.sh"), [tarball]);
+  sim = await makeSimHosts(2, [{}, { berth: false }]);
+}, 120_000);
+
+afterAll(async () => {
+  if (fs.existsSync(stateFile)) await cli("destroy", "--yes");
+  stopSupervisor(root);
+  await sim?.cleanup();
+  for (const f of [configFile, stateFile, `${stateFile}.bak`]) fs.rmSync(f, { force: true });
+  fs.rmSync(scratch, { recursive: true, force: true });
+});
+
+describe("many hosts over SSH, the user's side", () => {
+  it("berth host check: a ready host passes; a host without berth fails at that stage, with the fix", async () => {
+    const [ready, bare] = sim.hosts;
+    const ok = await berth(["host", "check", ready.url, ...sshFlags()], {});
+    expect(ok.code, ok.stdout + ok.stderr).toBe(0);
+    expect(ok.stdout).toMatch(/ok +connection +reachable, host key known/);
+    expect(ok.stdout).toMatch(/ok +runc +runc version/);
+    expect(ok.stdout).toMatch(/ok +root +\//);
+    expect(ok.stdout).toContain("berth can run there.");
+
+    const missing = await berth(["host", "check", bare.url, ...sshFlags()], {});
+    expect(missing.code).toBe(1);
+    expect(missing.stdout).toMatch(/FAIL +berth +.*/);
+    expect(missing.stdout).toContain(bare.address);
+
+    const unknownKey = await berth(["host", "check", ready.url, "-i", sim.identityFile, "-o", "UserKnownHostsFile=/nonexistent/known_hosts", "-o", "StrictHostKeyChecking=yes", "-o", "GlobalKnownHostsFile=/nonexistent/k"], {});
+    expect(unknownKey.code).toBe(1);
+    expect(unknownKey.stdout).toMatch(/FAIL +host key /);
+  }, 120_000);
+
+  it("a Provider with host deploys there, the same host port on both machines; -H day-2 commands see it; destroy reaches it", async () => {
+    const [h1] = sim.hosts;
+    const port = await freePort();
+    const config = {
+      tarball,
+      host2: h1.url,
+      identityFile2: sim.identityFile,
+      sshOptions2: JSON.stringify(sim.sshOptions),
+      portA: port,
+      portB: port,
+      subnetA: `10.${octet}.71.0/24`,
+      subnetB: `10.${octet}.72.0/24`,
+    };
+    const lines = Object.entries(config).map(([k, v]) => `  fleet:${k}: ${JSON.stringify(String(v))}`);
+    fs.writeFileSync(configFile, `config:\n  berth:root: ${root}\n${lines.join("\n")}\n`);
+
+    const up = await cli("up", "--yes");
+    expect(up.code, up.stdout + up.stderr).toBe(0);
+    expect(up.stdout).toMatch(/berth:index:Container +web2 +created \[provider=h2\]/);
+    const { web, web2 } = outputs();
+    expect((await createNativeRuntime({ root }).containers.inspect(web))?.status).toBe("running");
+    // On h1, in its own root, answering on the same port number inside that machine.
+    const local = await h1.berth(["ps", "--format", "{{.Names}}"]);
+    expect(local.stdout.trim()).toBe(web2);
+    const page = h1.exec("busybox", ["wget", "-qO-", `http://127.0.0.1:${port}/`]);
+    expect(page.stdout.trim()).toBe("web2");
+
+    // Day-2 commands with -H (or $BERTH_HOST), as that machine's own admin sees it.
+    const env = { BERTH_IDENTITY_FILE: sim.identityFile, BERTH_SSH_OPTIONS: JSON.stringify(sim.sshOptions) };
+    const ps = await berth(["-H", h1.url, "ps", "--format", "{{.Names}} {{.Ports}}"], env);
+    expect(ps.code, ps.stderr).toBe(0);
+    expect(ps.stdout.trim()).toBe(`${web2} 127.0.0.1:${port}->80/tcp`);
+    const viaEnv = await berth(["images", "--format", "{{.Repository}}"], { ...env, BERTH_HOST: h1.url });
+    expect(viaEnv.stdout.trim()).toBe(`fleet-${stack}-web2`);
+
+    const destroy = await cli("destroy", "--yes");
+    expect(destroy.code, destroy.stdout + destroy.stderr).toBe(0);
+    expect((await h1.berth(["ps", "-a", "-q"])).stdout.trim()).toBe("");
+    expect((await h1.berth(["images", "-q"])).stdout.trim()).toBe("");
+  }, 240_000);
+});

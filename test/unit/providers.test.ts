@@ -1,0 +1,170 @@
+// Many hosts under the embedded engine: each resource goes to its provider's host, checks within the program are
+// per host, and a provider that moves takes its resources with it, as Pulumi's DiffConfig/providerChanged decide.
+import { describe, expect, it } from "vitest";
+import type { DeploymentRun, Goal } from "../../provider/engine/deployment";
+import { checkProviderConfig, diffProviderConfig, type ProviderConfig } from "../../provider/resources";
+import { KindProvider } from "../../provider/resources/kind";
+import type { Provider } from "../../provider/resources/provider";
+import { targetOf } from "../../provider/runtimes";
+import { emptyDeployment, type DeploymentV3 } from "../../provider/state/checkpoint";
+import { UNKNOWN } from "../../provider/values";
+import { TYPE, fakeKind, thing, urn, world } from "./fake-world";
+
+/** A fake host per provider configuration (by host, else root), each logging what is done on it. */
+function fleet(defaultInputs: Record<string, string> = {}) {
+  const hosts = new Map<string, { objects: Map<string, unknown>; log: string[] }>();
+  const hostOf = (config: ProviderConfig) => {
+    const key = config.host ?? config.root ?? "local";
+    if (!hosts.has(key)) hosts.set(key, { objects: new Map(), log: [] });
+    return hosts.get(key)!;
+  };
+  const providersFor = (config: ProviderConfig) => {
+    const h = hostOf(config);
+    return new Map<string, Provider>([[TYPE, new KindProvider(TYPE, fakeKind(h.objects as never, h.log))]]);
+  };
+  const w = world({ providersFor, providers: providersFor(checkProviderConfig(defaultInputs).config), defaultProviderInputs: defaultInputs });
+  return { w, hosts, log: (key: string) => hosts.get(key)?.log ?? [] };
+}
+
+const provider = (name: string, inputs: Record<string, unknown>): Goal => ({
+  type: "pulumi:providers:berth",
+  name,
+  custom: true,
+  inputs,
+  dependencies: [],
+  propertyDependencies: {},
+});
+
+/** Registers the goals in order (a Provider's goal is followed by resources naming it with `on`), then finishes. */
+async function deploy(run: DeploymentRun, goals: Array<Goal & { on?: string }>): Promise<DeploymentRun> {
+  const refs = new Map<string, string>();
+  for (const { on, ...goal } of goals) {
+    const r = await run.register({ ...goal, ...(on ? { provider: refs.get(on) } : {}) }).catch(() => undefined);
+    if (r && goal.type === "pulumi:providers:berth") refs.set(goal.name, `${r.urn}::${r.id}`);
+  }
+  if (!run.failed) await run.finish();
+  return run;
+}
+
+const errors = (run: DeploymentRun) => run.diagnostics.filter((d) => d.severity === "error").map((d) => d.message);
+/** Changing steps; "delete original" for the old copy a replacement leaves. */
+const steps = (run: DeploymentRun) =>
+  run.steps
+    .filter((s) => s.op !== "same")
+    .map((s) => `${s.old?.delete && s.op === "delete" ? "delete original" : s.op} ${s.urn.split("::").pop()}${s.replaces.length ? ` (${s.replaces.join(", ")})` : ""}`);
+
+describe("providers of many hosts", () => {
+  it("each resource goes to its provider's host; the same host port on two hosts is fine, twice on one is refused naming the host", async () => {
+    const f = fleet();
+    const h2 = provider("h2", { host: "ssh://root@10.0.0.101" });
+    const run = await deploy(f.w.run(emptyDeployment()), [h2, thing("a", { name: "a", hostPort: 8080 }), { ...thing("b", { name: "b", hostPort: 8080 }), on: "h2" }]);
+    expect(errors(run)).toEqual([]);
+    expect(f.log("local")).toEqual(["create a"]);
+    expect(f.log("ssh://root@10.0.0.101")).toEqual(["create b"]);
+    const b = run.state.resources.find((r) => r.urn === urn("b"))!;
+    const p = run.state.resources.find((r) => r.type === "pulumi:providers:berth" && r.urn.endsWith("::h2"))!;
+    expect(b.provider).toBe(`${p.urn}::${p.id}`);
+
+    const twice = await deploy(fleet().w.run(emptyDeployment(), true), [h2, { ...thing("b", { name: "b", hostPort: 8080 }), on: "h2" }, { ...thing("c", { name: "c", hostPort: 8080 }), on: "h2" }]);
+    expect(errors(twice)).toEqual([expect.stringContaining('host port 0.0.0.0:8080/tcp is already taken by test:index:Thing "b" in this program on ssh://root@10.0.0.101')]);
+  });
+
+  it("two berth roots on this machine share its host ports but not names", async () => {
+    const f = fleet();
+    const alt = provider("alt", { root: "/srv/alt" });
+    const names = await deploy(f.w.run(emptyDeployment(), true), [alt, thing("a", { name: "same", port: 1 }), { ...thing("b", { name: "same", port: 1 }), on: "alt" }]);
+    expect(errors(names)).toEqual([]);
+    const ports = await deploy(fleet().w.run(emptyDeployment(), true), [alt, thing("a", { hostPort: 80 }), { ...thing("b", { hostPort: 80 }), on: "alt" }]);
+    expect(errors(ports)).toEqual([expect.stringContaining('host port 0.0.0.0:80/tcp is already taken by test:index:Thing "a" in this program')]);
+  });
+
+  it("a provider whose host changes is replaced, and so is every resource it manages: made on the new host, deleted on the old", async () => {
+    const f = fleet();
+    const first = await deploy(f.w.run(emptyDeployment()), [provider("h2", { host: "ssh://a" }), { ...thing("x", { name: "x" }), on: "h2" }]);
+    const preview = await deploy(f.w.run(first.state, true), [provider("h2", { host: "ssh://b" }), { ...thing("x", { name: "x" }), on: "h2" }]);
+    expect(steps(preview)).toEqual(["replace h2 (host)", "replace x (provider)", "delete original h2"]);
+    expect(f.log("ssh://b")).toEqual([]);
+
+    const moved = await deploy(f.w.run(first.state), [provider("h2", { host: "ssh://b" }), { ...thing("x", { name: "x" }), on: "h2" }]);
+    expect(errors(moved)).toEqual([]);
+    expect(f.log("ssh://b")).toEqual(["create x"]);
+    expect(f.log("ssh://a")).toEqual(["create x", "delete x"]);
+    expect(moved.steps.find((s) => s.urn === urn("x"))?.deleteBeforeReplace).toBe(false);
+    expect(moved.state.resources.filter((r) => r.delete)).toEqual([]);
+
+    // A new key or ssh option reaches the same host: the provider is updated, its resources stay.
+    const rekeyed = await deploy(f.w.run(moved.state), [provider("h2", { host: "ssh://b", sshOptions: ["ConnectTimeout=5"] }), { ...thing("x", { name: "x" }), on: "h2" }]);
+    expect(steps(rekeyed)).toEqual(["update h2"]);
+  });
+
+  it("a provider moved to another root of this machine deletes first (its host ports are the machine's)", async () => {
+    const f = fleet();
+    const first = await deploy(f.w.run(emptyDeployment()), [provider("p", { root: "/srv/one" }), { ...thing("x", { name: "x", hostPort: 80 }), on: "p" }]);
+    const moved = await deploy(f.w.run(first.state), [provider("p", { root: "/srv/two" }), { ...thing("x", { name: "x", hostPort: 80 }), on: "p" }]);
+    expect(errors(moved)).toEqual([]);
+    expect(moved.steps.find((s) => s.urn === urn("x"))?.deleteBeforeReplace).toBe(true);
+    expect([...f.log("/srv/one"), ...f.log("/srv/two")]).toEqual(["create x", "delete x", "create x"]);
+  });
+
+  it("the stack's berth:host moves the default provider's resources; moving a resource to another provider of the same host does not", async () => {
+    const local = fleet();
+    const first = await deploy(local.w.run(emptyDeployment()), [thing("x", { name: "x" })]);
+    const remote = fleet({ host: "ssh://c" });
+    const moved = await deploy(remote.w.run(first.state), [thing("x", { name: "x" })]);
+    expect(steps(moved)).toEqual(["replace x (provider)", "delete original x", "delete original default"]);
+    expect(remote.log("ssh://c")).toEqual(["create x"]);
+    // The old copy was deleted through the old default provider's configuration: this machine.
+    expect(remote.log("local")).toEqual(["delete x"]);
+
+    const same = await deploy(remote.w.run(moved.state), [provider("c", { host: "ssh://c" }), { ...thing("x", { name: "x" }), on: "c" }]);
+    expect(steps(same)).toEqual(["create c", "delete default"]); // x stays: the same host
+  });
+
+  it("destroy and refresh reach the host a resource was made on, also once the program no longer declares its provider", async () => {
+    const f = fleet();
+    const first = await deploy(f.w.run(emptyDeployment()), [provider("h2", { host: "ssh://a" }), { ...thing("x", { name: "x" }), on: "h2" }, thing("y", { name: "y" })]);
+    f.hosts.get("ssh://a")!.objects.clear(); // removed by hand on that host
+    const refresh = f.w.run(first.state);
+    await refresh.refresh();
+    expect(refresh.state.resources.map((r) => r.urn.split("::").pop())).not.toContain("x");
+
+    const again = await deploy(f.w.run(refresh.state), [provider("h2", { host: "ssh://a" }), { ...thing("x", { name: "x" }), on: "h2" }, thing("y", { name: "y" })]);
+    const dropped = await deploy(f.w.run(again.state), [thing("y", { name: "y" })]);
+    expect(steps(dropped)).toEqual(["delete x", "delete h2"]);
+    expect(f.log("ssh://a").at(-1)).toBe("delete x");
+
+    const destroy = f.w.run(again.state);
+    await destroy.destroy();
+    expect(f.log("local").at(-1)).toBe("delete y");
+    expect(destroy.state.resources).toEqual([]);
+  });
+
+  it("a bad host is refused at preview naming the field and the fix, also when it is not known yet", async () => {
+    for (const [inputs, property, reason] of [
+      [{ host: "tcp://10.0.0.1:2375" }, "host", /berth reaches another machine over SSH only.*ssh:\/\/\[user@\]host\[:port\]/],
+      [{ host: "ssh://-oProxyCommand=x" }, "host", /must be ssh:\/\/\[user@\]host\[:port\]/],
+      [{ host: "ssh://a:70000" }, "host", /must be ssh:\/\//],
+      [{ host: UNKNOWN }, "host", /is not known yet/],
+      [{ identityFile: "~/.ssh/id" }, "identityFile", /only applies to another machine/],
+      [{ host: "ssh://a", identityFile: "/nonexistent/key" }, "identityFile", /\/nonexistent\/key does not exist on this machine/],
+      [{ host: "ssh://a", sshOptions: ["StrictHostKeyChecking=no"] }, "sshOptions[0]", /StrictHostKeyChecking=no would accept any host key/],
+      [{ host: "ssh://a", sshOptions: ["-v"] }, "sshOptions[0]", /must be an OpenSSH option as Key=Value/],
+      [{ host: "ssh://a", runDir: "/run/x" }, "runDir", /is this machine's/],
+    ] as const) {
+      const f = fleet();
+      const run = await deploy(f.w.run(emptyDeployment(), true), [provider("h2", inputs), { ...thing("x", {}), on: "h2" }]);
+      expect(errors(run), JSON.stringify(inputs)).toEqual([expect.stringMatching(new RegExp(`pulumi:providers:berth "h2": ${property.replace(/[[\]]/g, "\\$&")}: ${reason.source}`))]);
+    }
+    // Stack config arrives as strings: a list as JSON.
+    expect(checkProviderConfig({ host: "ssh://a", sshOptions: '["ConnectTimeout=5"]' }).config.sshOptions).toEqual(["ConnectTimeout=5"]);
+  });
+
+  it("DiffConfig: another host, root or runDir replaces; a key or an ssh option only updates; the version never counts", () => {
+    expect(diffProviderConfig({ host: "ssh://a" }, { host: "ssh://b" })).toEqual({ diffs: ["host"], replaces: ["host"] });
+    expect(diffProviderConfig({ host: "ssh://a" }, { host: "ssh://a", identityFile: "~/k" })).toEqual({ diffs: ["identityFile"], replaces: [] });
+    expect(diffProviderConfig({ root: "/a", version: "1" }, { root: "/a", version: "2" })).toEqual({ diffs: [], replaces: [] });
+    expect(targetOf({ host: "ssh://root@A:22" }).machine).toBe(targetOf({ host: "ssh://deploy@a" }).machine);
+  });
+});
+
+export type { DeploymentV3 };
