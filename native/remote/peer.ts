@@ -404,7 +404,10 @@ export class Peer {
         case "item": {
           const inbox = this.inboxes.get(m.ch);
           try {
-            inbox?.push(this.decode(m.v), JSON.stringify(m).length + 5);
+            // Its size as the writer counted it, the frame's bytes (a character may take several), before decode
+            // replaces its leaves: counting less would starve the writer of credit for good.
+            const size = Buffer.byteLength(JSON.stringify(m)) + 5;
+            inbox?.push(this.decode(m.v), size);
           } catch (e) {
             inbox?.end(e as Error);
           }

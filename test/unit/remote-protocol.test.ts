@@ -144,6 +144,21 @@ describe("remote protocol", () => {
     await expect.poll(() => cancelled, { timeout: 2000 }).toBe(true);
   });
 
+  it("a long stream of text that is not ASCII flows to its end: credit counts the bytes the writer counted", async () => {
+    const line = "容器日志：".repeat(200);
+    const { client } = pair(() =>
+      (async function* () {
+        for (let i = 0; i < 3000; i++) yield { line, i };
+      })(),
+    );
+    let n = 0;
+    const all = (async () => {
+      for await (const item of (await client.call("containers.logs", [])) as AsyncIterable<{ i: number }>) if (item.i === n) n++;
+    })();
+    await Promise.race([all, sleep(10_000)]);
+    expect(n).toBe(3000);
+  }, 15_000);
+
   it("a stream that fails at the source fails at the reader, with the error", async () => {
     const { client } = pair(async function* () {
       yield "one";
