@@ -28,6 +28,9 @@ const NAMES: Record<string, string> = {
 const HOST_KEYS = "berth never skips host key checks: add the host's key to known_hosts (check its fingerprint first, then ssh-keyscan)";
 const COMMAND = "runs a command on this machine: put it in ~/.ssh/config under a Host entry for this host (berth's ssh reads it), or use ProxyJump for a bastion";
 const SESSION = "would make the session something other than a pipe to `berth agent`";
+// The agent needs none; ForwardAgent would lend the remote host your ssh keys, a forward would open ports.
+const FORWARD = "forwards something between the hosts that berth's session does not use: put it in ~/.ssh/config under a Host entry if you mean it";
+const on = (v: string) => (/^(yes|true|ask|point-to-point|ethernet)$/i.test(v) || v.startsWith("/") || v.startsWith("$") ? FORWARD : undefined);
 
 const REFUSED: Record<string, (value: string) => string | undefined> = {
   // ssh's own spellings: yes/no may also be true/false; accept-new takes any key it has not seen.
@@ -41,6 +44,13 @@ const REFUSED: Record<string, (value: string) => string | undefined> = {
   requesttty: (v) => (/^(yes|force)$/i.test(v) ? "would put a terminal between berth and its agent" : undefined),
   sessiontype: () => SESSION,
   forkafterauthentication: () => "would detach ssh from berth",
+  forwardagent: on,
+  forwardx11: on,
+  forwardx11trusted: on,
+  tunnel: on,
+  localforward: () => FORWARD,
+  remoteforward: () => FORWARD,
+  dynamicforward: () => FORWARD,
 };
 
 /** What is wrong with one sshOptions entry ("Key=value", as after ssh -o), or undefined when berth takes it. */

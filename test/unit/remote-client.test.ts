@@ -59,7 +59,10 @@ describe("remote client", () => {
     for (const o of ["RemoteCommand=sh", "RequestTTY=force", "ConnectTimeout=5\nProxyCommand=x", "-oProxyCommand=x", "Hostname=h$(id)", "User=-x", "ProxyJump=j;id", "ProxyJump=a@j1,b@`id`"]) {
       expect(refused(() => sshArgv({ url: "ssh://h", sshOptions: [o] })).message).toMatch(/sshOptions entry/);
     }
-    const ok = ["StrictHostKeyChecking=yes", "ConnectTimeout=5", "ProxyJump=admin@bastion:2222,j2", "User=deploy", "UserKnownHostsFile=/tmp/kh"];
+    for (const o of ["ForwardAgent=yes", "ForwardAgent=/tmp/agent.sock", "ForwardX11=yes", "LocalForward=0.0.0.0:8080 127.0.0.1:22", "RemoteForward 9000 localhost:22", "DynamicForward=1080", "Tunnel=point-to-point"]) {
+      expect(refused(() => sshArgv({ url: "ssh://h", sshOptions: [o] })).message).toMatch(/forwards something .*~\/\.ssh\/config/);
+    }
+    const ok = ["ForwardAgent=no", "Tunnel=no", "StrictHostKeyChecking=yes", "ConnectTimeout=5", "ProxyJump=admin@bastion:2222,j2", "User=deploy", "UserKnownHostsFile=/tmp/kh"];
     expect(sshArgv({ url: "ssh://h", sshOptions: ok })).toEqual(expect.arrayContaining(ok));
   });
 
