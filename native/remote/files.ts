@@ -116,8 +116,14 @@ export async function sendFiles(slots: FileSlot[]): Promise<string[]> {
 
 /** Client end, after the call: each download's tar placed where it was asked for. */
 export async function receiveFiles(method: string, host: string, downloads: string[], tars: AsyncIterable<Uint8Array>[]): Promise<void> {
-  for (const [i, final] of downloads.entries()) {
-    await placeTar(realHost, Readable.from(tars[i]), "out", final, `${method} from ${host}`);
+  try {
+    for (const [i, final] of downloads.entries()) {
+      await placeTar(realHost, Readable.from(tars[i]), "out", final, `${method} from ${host}`);
+    }
+  } finally {
+    // A tar left unread (its destination refused) is stopped, so the agent removes its staging now, not at the
+    // connection's end.
+    for (const tar of tars) await tar[Symbol.asyncIterator]().return?.();
   }
 }
 

@@ -5,7 +5,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { PassThrough, Readable } from "node:stream";
 import { afterAll, describe, expect, it } from "vitest";
-import { remoteDirs, sendFiles, slot, withFiles } from "../../native/remote/files";
+import { receiveFiles, remoteDirs, sendFiles, slot, withFiles } from "../../native/remote/files";
 import { methodOf } from "../../native/remote/methods";
 import { Peer } from "../../native/remote/peer";
 import { jsonFrame, readFrames } from "../../native/remote/protocol";
@@ -77,5 +77,19 @@ describe("remote files: staging", () => {
     // docker cp copies a symlink as it is.
     expect(await staged("containers.copy", ["c", "to", "/", path.join(here, "latest.tar")], (a) => [a[3] as string])).toEqual(["link v3.tar"]);
     expect(fs.readdirSync(remoteDirs(root).staging)).toEqual([]);
+  });
+
+  it("a download whose destination is refused is stopped at the agent at once", async () => {
+    let stopped = false;
+    const tar: AsyncIterableIterator<Uint8Array> = {
+      [Symbol.asyncIterator]: () => tar,
+      next: () => new Promise(() => {}),
+      return: async () => {
+        stopped = true;
+        return { value: undefined, done: true };
+      },
+    };
+    await expect(receiveFiles("images.save", "ssh://h", [path.join(tmp, "no-such-dir", "out.tar")], [tar])).rejects.toThrow(/ENOENT/);
+    expect(stopped).toBe(true);
   });
 });
