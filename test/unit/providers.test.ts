@@ -149,6 +149,8 @@ describe("providers of many hosts", () => {
       [{ host: "ssh://a", identityFile: "/nonexistent/key" }, "identityFile", /\/nonexistent\/key does not exist on this machine/],
       [{ host: "ssh://a", sshOptions: ["StrictHostKeyChecking=no"] }, "sshOptions[0]", /StrictHostKeyChecking=no would accept any host key/],
       [{ host: "ssh://a", sshOptions: ["-v"] }, "sshOptions[0]", /must be an OpenSSH option as Key=Value/],
+      [{ host: "ssh://a", sshOptions: ["StrictHostKeyChecking=accept-new"] }, "sshOptions[0]", /StrictHostKeyChecking=accept-new would accept any host key; berth never skips/],
+      [{ host: "ssh://a", sshOptions: ["ProxyCommand=nc %h %p"] }, "sshOptions[0]", /ProxyCommand=nc %h %p runs a command on this machine: put it in ~\/\.ssh\/config/],
       [{ host: "ssh://a", runDir: "/run/x" }, "runDir", /is this machine's/],
     ] as const) {
       const f = fleet();
