@@ -12,6 +12,8 @@ import { TYPE, fakeKind, thing, urn, world } from "./fake-world";
 
 /** A fake host per provider configuration (by host, else root), each logging what is done on it. */
 function fleet(defaultInputs: Record<string, string> = {}) {
+  /** Hosts that cannot be reached: every operation there fails as ssh does. */
+  const down = new Set<string>();
   const hosts = new Map<string, { objects: Map<string, unknown>; log: string[] }>();
   const hostOf = (config: ProviderConfig) => {
     const key = config.host ?? config.root ?? "local";
@@ -20,10 +22,18 @@ function fleet(defaultInputs: Record<string, string> = {}) {
   };
   const providersFor = (config: ProviderConfig) => {
     const h = hostOf(config);
-    return new Map<string, Provider>([[TYPE, new KindProvider(TYPE, fakeKind(h.objects as never, h.log))]]);
+    const kind = new KindProvider(TYPE, fakeKind(h.objects as never, h.log));
+    const unreachable = () => {
+      if (down.has(config.host ?? "")) throw new Error(`cannot reach ${config.host}: ssh: connect to host port 22: Connection refused`);
+    };
+    const guarded = Object.create(kind) as Provider;
+    for (const op of ["create", "read", "update", "delete"] as const) {
+      guarded[op] = async (req: never) => (unreachable(), (kind[op] as (r: never) => Promise<never>).call(kind, req));
+    }
+    return new Map<string, Provider>([[TYPE, guarded]]);
   };
   const w = world({ providersFor, providers: providersFor(checkProviderConfig(defaultInputs).config), defaultProviderInputs: defaultInputs });
-  return { w, hosts, log: (key: string) => hosts.get(key)?.log ?? [] };
+  return { w, hosts, down, log: (key: string) => hosts.get(key)?.log ?? [] };
 }
 
 const provider = (name: string, inputs: Record<string, unknown>): Goal => ({
@@ -166,6 +176,48 @@ describe("providers of many hosts", () => {
     expect(diffProviderConfig({ host: "ssh://a" }, { host: "ssh://a", identityFile: "~/k" })).toEqual({ diffs: ["identityFile"], replaces: [] });
     expect(diffProviderConfig({ root: "/a", version: "1" }, { root: "/a", version: "2" })).toEqual({ diffs: [], replaces: [] });
     expect(targetOf({ host: "ssh://root@A:22" }).machine).toBe(targetOf({ host: "ssh://deploy@a" }).machine);
+  });
+
+  it("destroy with one host unreachable deletes the rest, fails naming that host, and keeps its resources and provider in the state", async () => {
+    const f = fleet();
+    const first = await deploy(f.w.run(emptyDeployment()), [provider("h2", { host: "ssh://a" }), { ...thing("x", { name: "x" }), on: "h2" }, thing("y", { name: "y" })]);
+    f.down.add("ssh://a");
+    const destroy = f.w.run(first.state);
+    await destroy.destroy();
+    expect(errors(destroy)).toEqual([expect.stringMatching(/test:index:Thing "x".*cannot reach ssh:\/\/a/)]);
+    expect(f.log("local").at(-1)).toBe("delete y");
+    const left = destroy.state.resources.map((r) => r.urn.split("::").pop());
+    expect(left).toEqual(expect.arrayContaining(["x", "h2"]));
+    expect(left).not.toContain("y");
+    expect(destroy.state.pending_operations ?? []).toEqual([]);
+
+    f.down.delete("ssh://a");
+    const again = f.w.run(destroy.state);
+    await again.destroy();
+    expect(errors(again)).toEqual([]);
+    expect(again.state.resources).toEqual([]);
+    expect(f.log("ssh://a").at(-1)).toBe("delete x");
+  });
+
+  it("a move to a host that cannot be reached leaves the old host's resources and the state whole; the next run converges", async () => {
+    const f = fleet();
+    const goals = (host: string) => [provider("h2", { host }), { ...thing("x", { name: "x" }), on: "h2" }, thing("y", { name: "y" })];
+    const first = await deploy(f.w.run(emptyDeployment()), goals("ssh://a"));
+    f.down.add("ssh://b");
+    const failed = await deploy(f.w.run(first.state), goals("ssh://b"));
+    expect(errors(failed)).toEqual([expect.stringMatching(/cannot reach ssh:\/\/b/)]);
+    expect([...f.hosts.get("ssh://a")!.objects.keys()]).toEqual(["x"]);
+    const x = failed.state.resources.find((r) => r.urn === urn("x") && !r.delete)!;
+    const via = failed.state.resources.find((r) => `${r.urn}::${r.id}` === x.provider);
+    expect(via?.inputs).toEqual({ host: "ssh://a" });
+
+    f.down.delete("ssh://b");
+    const converged = await deploy(f.w.run(failed.state), goals("ssh://b"));
+    expect(errors(converged)).toEqual([]);
+    expect([...f.hosts.get("ssh://a")!.objects.keys()]).toEqual([]);
+    expect([...f.hosts.get("ssh://b")!.objects.keys()]).toEqual(["x"]);
+    expect(converged.state.resources.filter((r) => r.delete)).toEqual([]);
+    expect(converged.state.resources.filter((r) => r.type === "pulumi:providers:berth").map((r) => r.inputs).sort((a, b) => Object.keys(a).length - Object.keys(b).length)).toEqual([{}, { host: "ssh://b" }]);
   });
 });
 
