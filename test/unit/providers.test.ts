@@ -219,6 +219,18 @@ describe("providers of many hosts", () => {
     expect(converged.state.resources.filter((r) => r.delete)).toEqual([]);
     expect(converged.state.resources.filter((r) => r.type === "pulumi:providers:berth").map((r) => r.inputs).sort((a, b) => Object.keys(a).length - Object.keys(b).length)).toEqual([{}, { host: "ssh://b" }]);
   });
+
+  it("a resource whose recorded provider is missing from the state is not deleted on another host in its place", async () => {
+    const f = fleet();
+    const first = await deploy(f.w.run(emptyDeployment()), [provider("h2", { host: "ssh://a" }), { ...thing("x", { name: "x" }), on: "h2" }]);
+    f.hosts.get("local")?.objects.set("x", {}); // the same name on this machine: not the stack's
+    const lost = { ...first.state, resources: first.state.resources.filter((r) => !r.urn.endsWith("::h2")) };
+    const destroy = f.w.run(lost);
+    await destroy.destroy();
+    expect(f.log("local")).toEqual([]);
+    expect(errors(destroy)).toEqual([expect.stringMatching(/test:index:Thing "x".*provider .*h2.* is not in the state/)]);
+    expect(destroy.state.resources.map((r) => r.urn)).toContain(urn("x"));
+  });
 });
 
 export type { DeploymentV3 };
