@@ -235,10 +235,12 @@ export class DeploymentRun {
     const op = !old ? "create" : replace ? "replace" : diff!.diffs.length > 0 ? "update" : "same";
     if (shown) this.record({ op, urn, type: PROVIDER_TYPE, old, new: res, diffs: diff?.diffs ?? [], replaces: diff?.replaces ?? [], detailedDiff: {} });
     const base = replace ? T.markForDeletion(this.state, urn) : this.state;
-    const next = T.completeWrite(base, op === "same" && !shown ? old! : res, "creating");
-    if (shown || op !== "same") this.commit(next);
+    // The default provider's unchanged record is kept, unless a value became secret: then it is written again.
+    const keep = op === "same" && !shown && JSON.stringify(old!.inputs) === JSON.stringify(inputs);
+    const next = T.completeWrite(base, keep ? old! : res, "creating");
+    if (!keep) this.commit(next);
     else this.state = next;
-    return op === "same" && !shown ? old! : res;
+    return keep ? old! : res;
   }
 
   /** A provider reference's configuration and resource providers, made from the provider's recorded config if needed. */
