@@ -199,6 +199,24 @@ describe("providers of many hosts", () => {
     expect(f.log("ssh://a").at(-1)).toBe("delete x");
   });
 
+  it("an up with one host unreachable makes the rest, records only what exists, and the next run converges", async () => {
+    const f = fleet();
+    const goals = [provider("h2", { host: "ssh://a" }), thing("y", { name: "y" }), { ...thing("x", { name: "x" }), on: "h2" }];
+    f.down.add("ssh://a");
+    const failed = await deploy(f.w.run(emptyDeployment()), goals);
+    expect(errors(failed)).toEqual([expect.stringMatching(/test:index:Thing "x" on ssh:\/\/a: .*cannot reach ssh:\/\/a/)]);
+    expect(failed.state.resources.map((r) => r.urn.split("::").pop())).not.toContain("x");
+    expect(failed.state.pending_operations ?? []).toEqual([]);
+    expect([...f.hosts.get("local")!.objects.keys()]).toEqual(["y"]);
+    expect(failed.state.resources.map((r) => r.urn.split("::").pop())).toContain("y");
+
+    f.down.delete("ssh://a");
+    const converged = await deploy(f.w.run(failed.state), goals);
+    expect(errors(converged)).toEqual([]);
+    expect(steps(converged)).toEqual(["create x"]);
+    expect([...f.hosts.get("ssh://a")!.objects.keys()]).toEqual(["x"]);
+  });
+
   it("a move to a host that cannot be reached leaves the old host's resources and the state whole; the next run converges", async () => {
     const f = fleet();
     const goals = (host: string) => [provider("h2", { host }), { ...thing("x", { name: "x" }), on: "h2" }, thing("y", { name: "y" })];
