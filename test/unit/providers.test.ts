@@ -88,6 +88,15 @@ describe("providers of many hosts", () => {
     expect(errors(ports)).toEqual([expect.stringContaining('host port 0.0.0.0:80/tcp is already taken by test:index:Thing "a" in this program')]);
   });
 
+  it("two providers naming one machine and root differently (user, port, case) share its claims: names and ports", async () => {
+    const a = provider("a", { host: "ssh://root@h2" });
+    const b = provider("b", { host: "ssh://deploy@H2:22", sshOptions: ["ConnectTimeout=5"] });
+    const names = await deploy(fleet().w.run(emptyDeployment(), true), [a, b, { ...thing("x", { name: "same", port: 1 }), on: "a" }, { ...thing("y", { name: "same", port: 1 }), on: "b" }]);
+    expect(errors(names)).toEqual([expect.stringContaining('test:index:Thing "y" on ssh://deploy@H2:22: port 1 is already taken by test:index:Thing "x" in this program')]);
+    const ports = await deploy(fleet().w.run(emptyDeployment(), true), [a, { ...b, inputs: { host: "ssh://h2", root: "/srv/other" } }, { ...thing("x", { hostPort: 80 }), on: "a" }, { ...thing("y", { hostPort: 80 }), on: "b" }]);
+    expect(errors(ports)).toEqual([expect.stringContaining("host port 0.0.0.0:80/tcp is already taken")]);
+  });
+
   it("a provider whose host changes is replaced, and so is every resource it manages: made on the new host, deleted on the old", async () => {
     const f = fleet();
     const first = await deploy(f.w.run(emptyDeployment()), [provider("h2", { host: "ssh://a" }), { ...thing("x", { name: "x" }), on: "h2" }]);
