@@ -257,7 +257,9 @@ export class DeploymentRun {
       if (isDefaultProvider(providerUrn(ref))) return this.defaultInstance;
       throw new Error(`its provider ${ref} is not in the state, so berth cannot tell which host it is on: restore the provider's entry (the checkpoint's .bak holds the last one), or remove this resource from the state`);
     }
-    const { config } = checkProviderConfig(state.inputs);
+    const { config, failures } = checkProviderConfig(state.inputs);
+    // A record berth cannot read would otherwise mean this machine.
+    if (failures.length > 0) throw new Error(`its provider ${ref} has a recorded configuration berth cannot use (${failures.map((f) => `${f.property}: ${f.reason}`).join("; ")}): fix that provider's entry in the state`);
     const made = { config, providers: this.opts.providersFor?.(config) ?? this.opts.providers };
     this.instances.set(ref, made);
     return made;

@@ -31,14 +31,17 @@ export type ProviderConfig = z.infer<typeof ProviderArgs>;
 export const PACKAGE = "berth";
 export const PROVIDER_TYPE = `pulumi:providers:${PACKAGE}`;
 
+/** What Pulumi's engine adds to a provider's recorded inputs (`__internal` holds its plugin download URL and the like). */
+const ENGINE_KEYS = new Set(["version", "__internal"]);
+
 /**
  * A provider configuration (`berth:*` keys, or a Provider resource's inputs) checked against its schema. Pulumi
- * adds `version` to a provider's inputs; config values arrive as strings (a list as JSON), and may be secret.
+ * adds ENGINE_KEYS to a provider's inputs; config values arrive as strings (a list as JSON), and may be secret.
  * A value not known yet (a preview, fed by another resource's output) is refused: berth must know which host it
  * previews against.
  */
 export function checkProviderConfig(inputs: PropertyMap): { config: ProviderConfig; failures: CheckFailure[] } {
-  const { version: _version, ...rest } = revealAll(inputs) as PropertyMap;
+  const rest = Object.fromEntries(Object.entries(revealAll(inputs) as PropertyMap).filter(([k]) => !ENGINE_KEYS.has(k)));
   const unknown = Object.keys(rest).filter((k) => containsUnknown(rest[k]));
   if (unknown.length > 0) {
     const reason = "is not known yet (it comes from a resource not made yet): berth must know the host to preview and deploy there; give it as a value or from config";
@@ -66,7 +69,7 @@ function parseList(text: string): unknown {
 /** Pulumi's DiffConfig: which provider inputs changed, and which of them replace every resource it manages. */
 export function diffProviderConfig(olds: PropertyMap, news: PropertyMap): { diffs: string[]; replaces: string[] } {
   const [a, b] = [revealAll(olds) as PropertyMap, revealAll(news) as PropertyMap];
-  const diffs = Object.keys({ ...a, ...b }).filter((k) => k !== "version" && JSON.stringify(a[k]) !== JSON.stringify(b[k]));
+  const diffs = Object.keys({ ...a, ...b }).filter((k) => !ENGINE_KEYS.has(k) && JSON.stringify(a[k]) !== JSON.stringify(b[k]));
   return { diffs, replaces: diffs.filter((k) => PROVIDER_REPLACES.has(k)) };
 }
 

@@ -136,7 +136,7 @@ describe.skipIf(!PULUMI)(`the same program under the Pulumi CLI${PULUMI ? "" : "
   it("an explicit provider gets its own plugin instance and runtime: both roots are deployed and destroyed", async () => {
     const pscratch = path.join(scratch, "pulumi");
     const proots = { a: path.join(pscratch, "ra"), b: path.join(pscratch, "rb") };
-    const { run } = pulumiCli(pscratch, proots.a);
+    const { env: penv, run } = pulumiCli(pscratch, proots.a);
     const pstack = `${stack}p`;
     const pconfig = path.join(PROGRAM, `Pulumi.${pstack}.yaml`);
     const pulumi = (...args: string[]) => run(PROGRAM, pstack, ...args);
@@ -154,6 +154,15 @@ describe.skipIf(!PULUMI)(`the same program under the Pulumi CLI${PULUMI ? "" : "
       const outs = JSON.parse((await pulumi("stack", "output", "--json")).stdout) as { web: string; web2: string };
       expect([await running(proots.a, outs.web), await running(proots.b, outs.web2)]).toEqual([true, true]);
       expect(await answers(pports.b)).toBe("web2");
+      // One state, two engines: berth reads the provider references and inputs Pulumi recorded and has nothing to
+      // do; after berth's refresh and up on that state, neither has Pulumi.
+      const berthOn = (...args: string[]) => berth([...args, PROGRAM, "--stack", pstack], penv);
+      for (const args of [["preview", "--expect-no-changes"], ["refresh", "--yes"], ["up", "--yes"]]) {
+        const r = await berthOn(...args);
+        expect(r.code, `berth ${args[0]}: ${r.stdout}${r.stderr}`).toBe(0);
+      }
+      const agreed = await pulumi("preview", "--expect-no-changes");
+      expect(agreed.code, agreed.stdout + agreed.stderr).toBe(0);
       // DiffConfig: another root replaces h2 and what it manages; the default provider's resources stay.
       configure({ root2: path.join(pscratch, "rc"), portB: await freePort() });
       // (Pulumi checks a moved resource with its old inputs first, on the new root, and stops at the first refusal;

@@ -247,6 +247,19 @@ describe("providers of many hosts", () => {
     expect(converged.state.resources.filter((r) => r.type === "pulumi:providers:berth").map((r) => r.inputs).sort((a, b) => Object.keys(a).length - Object.keys(b).length)).toEqual([{}, { host: "ssh://b" }]);
   });
 
+  it("a provider recorded by the Pulumi CLI (its inputs carry __internal) is read as Pulumi wrote it: no diff, and its resources stay on its host", async () => {
+    const f = fleet();
+    const goals = [provider("p", { root: "/srv/one" }), { ...thing("x", { name: "x" }), on: "p" }];
+    const first = await deploy(f.w.run(emptyDeployment()), goals);
+    const byPulumi = { ...first.state, resources: first.state.resources.map((r) => (r.type === "pulumi:providers:berth" ? { ...r, inputs: { __internal: {}, ...r.inputs } } : r)) };
+    const same = await deploy(f.w.run(byPulumi, true), goals);
+    expect(steps(same)).toEqual([]);
+    const dropped = await deploy(f.w.run(byPulumi), []);
+    expect(errors(dropped)).toEqual([]);
+    expect(f.log("/srv/one")).toEqual(["create x", "delete x"]);
+    expect(f.log("local")).toEqual([]);
+  });
+
   it("a resource whose recorded provider is missing from the state is not deleted on another host in its place", async () => {
     const f = fleet();
     const first = await deploy(f.w.run(emptyDeployment()), [provider("h2", { host: "ssh://a" }), { ...thing("x", { name: "x" }), on: "h2" }]);
