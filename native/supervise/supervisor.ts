@@ -35,6 +35,8 @@ interface Watched {
   restartAt?: number;
   nextProbeAt?: number;
   probing?: boolean;
+  /** The init pid of the last run seen (running or dead), to tell a run that began and ended between two ticks. */
+  lastPid?: number;
 }
 
 /** Whether the restart policy brings the container back after this exit. */
@@ -114,6 +116,10 @@ export class Supervisor {
       if (fs.statSync(p.log, { throwIfNoEntry: false })?.size !== logged) this.logSizes.set(name, 0);
       return;
     }
+    if (pid !== undefined && w.lastPid !== undefined && pid !== w.lastPid && w.state.status !== "running") {
+      // A run started by someone else (start, run) that ended between two ticks: its start, then its exit below.
+      await this.started(w, p.dir, pid, w.state.status === "restarting" ? w.state.restartCount : 0);
+    }
     if (w.state.status === "running") await this.exited(w, p.dir, now);
     if (w.state.status === "restarting" && now >= (w.restartAt ?? 0)) await this.restart(w, name);
   }
@@ -137,7 +143,9 @@ export class Supervisor {
     // Never seen by a supervisor: as if it ran under an unknown pid, so that a live one is taken as a start and a
     // dead one as an exit (its code is in the exit file).
     const state: ContainerState = saved ?? { status: "running", pid: -1, restartCount: 0 };
-    w = { rec, recIno: ino, state, backoffMs: FIRST_BACKOFF_MS };
+    // A saved exit was that of the run whose pid the file still holds; a later one would have written another.
+    const lastPid = saved ? (saved.status === "running" ? saved.pid : readPid(p.pid)) : undefined;
+    w = { rec, recIno: ino, state, backoffMs: FIRST_BACKOFF_MS, lastPid };
     this.watched.set(name, w);
     return w;
   }
@@ -151,6 +159,7 @@ export class Supervisor {
       restartCount,
       ...(h && { health: { status: "starting", failingStreak: 0, log: [] } }),
     };
+    w.lastPid = pid;
     w.nextProbeAt = h && Date.now() + h.interval * 1000;
     await writeState(bundle, w.state);
     this.event(w, restartCount > 0 ? "restart" : "start", { restartCount });

@@ -230,6 +230,28 @@ describe("supervision", () => {
     expect((await until(c, "running", (st) => st.status === "running")).restartCount).toBe(0);
   });
 
+  it("sees a run that began and ended between two of its looks: the start, then the exit code", async () => {
+    const c = name("blink");
+    await run("blink");
+    await until(c, "running", (st) => st.status === "running");
+    await rt.containers.stop(c, { graceSeconds: 0 });
+    const stopped = await until(c, "stopped", (st) => st.status === "exited");
+    // The supervisor is held still while the container starts and is killed, so it cannot see the run live.
+    const supervisor = supervisorPid(root)!;
+    process.kill(supervisor, "SIGSTOP");
+    try {
+      await rt.containers.start(c);
+      const pid = (await rt.containers.inspect(c))!.pid!;
+      await rt.containers.kill(c, "KILL");
+      await waitFor("the run to end", () => (fs.existsSync(`/proc/${pid}`) ? undefined : true));
+    } finally {
+      process.kill(supervisor, "SIGCONT");
+    }
+    const seen = await until(c, "the run recorded", (st) => st.startedAt !== stopped.startedAt && st.status === "exited", 5000);
+    expect(seen.exitCode).toBe(137);
+    expect(Date.parse(seen.finishedAt!)).toBeGreaterThanOrEqual(Date.parse(seen.startedAt!));
+  });
+
   it("comes back by itself after its supervisor's SIGKILL: a dead container is restarted within 5 s, no command run", async () => {
     const c = name("adopt");
     await run("adopt", { restart: "always" });

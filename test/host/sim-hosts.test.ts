@@ -2,7 +2,7 @@
 // others on the segment, refuses a changed host key, and cleanup leaves nothing behind.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as fs from "node:fs";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { makeSimHosts, REPO, type SimHosts } from "./sim-hosts";
 
 let sim: SimHosts;
@@ -75,5 +75,24 @@ describe("simulated hosts", () => {
     expect(execFileSync("ip", ["netns", "list"], { encoding: "utf8" })).not.toContain(h.netns);
     expect(fs.existsSync(other.dir)).toBe(false);
     expect(execFileSync("ip", ["-o", "link", "show"], { encoding: "utf8" })).not.toContain(h.netns.slice(0, 6) + "r");
+  });
+
+  it("hosts a killed run left behind are torn down by the next makeSimHosts", async () => {
+    // A run killed outright (no afterAll): its own process, SIGKILLed once its hosts answer.
+    const code = `require(${JSON.stringify(`${REPO}/dist/test/host/sim-hosts.js`)}).makeSimHosts(1).then((s) => console.log(s.dir, s.hosts[0].netns))`;
+    const child = spawn(process.execPath, ["-e", `${code}; setInterval(() => {}, 1000)`], { stdio: ["ignore", "pipe", "inherit"] });
+    const [dir, netns] = await new Promise<string[]>((resolve) => child.stdout!.once("data", (d) => resolve(String(d).trim().split(" "))));
+    const sshds = () => fs.readdirSync("/proc").filter((p) => /^\d+$/.test(p) && readCmdline(p).includes(dir));
+    expect(sshds().length).toBeGreaterThan(0);
+    child.kill("SIGKILL");
+    await new Promise((r) => child.once("exit", r));
+    const next = await makeSimHosts(1);
+    try {
+      expect(fs.existsSync(dir)).toBe(false);
+      expect(sshds()).toEqual([]);
+      expect(execFileSync("ip", ["netns", "list"], { encoding: "utf8" })).not.toContain(netns);
+    } finally {
+      await next.cleanup();
+    }
   });
 });

@@ -151,7 +151,7 @@ function keygen(file: string, comment: string): string {
 }
 
 /** The berth roots' containers, networks and volumes removed by berth itself, inside the host. */
-async function emptyRoot(host: SimHost): Promise<void> {
+async function emptyRoot(host: Pick<SimHost, "root" | "berth">): Promise<void> {
   if (!fs.existsSync(host.root)) return;
   const ids = await host.berth(["ps", "-aq"]);
   const names = ids.stdout.split("\n").filter(Boolean);
@@ -162,10 +162,88 @@ async function emptyRoot(host: SimHost): Promise<void> {
   if (vols.length > 0) await host.berth(["volume", "rm", "-f", ...vols]);
 }
 
+/** What host i of a set is, from the set's tag and directory alone: a later run can tear a stale one down. */
+function hostParts(tag: string, dir: string, i: number) {
+  const name = `h${i}`;
+  const netns = `bt${tag}h${i}`;
+  const home = path.join(dir, name);
+  const mntns = path.join(dir, "mnt", name);
+  const root = path.join(home, "root");
+  const runDir = path.join(home, "run");
+  const inHost = (argv: string[]) => ["nsenter", `--net=/run/netns/${netns}`, `--mount=${mntns}`, "--", ...argv];
+  const berth = (args: string[], env: NodeJS.ProcessEnv = {}) =>
+    collect(spawn("nsenter", inHost([path.join(REPO, "bin/berth"), ...args]).slice(1), {
+      env: { ...process.env, BERTH_ROOT: root, BERTH_RUN: runDir, ...env }, detached: true, stdio: ["ignore", "pipe", "pipe"],
+    }));
+  return { name, netns, home, mntns, root, runDir, inHost, berth };
+}
+
+/** Removes a set of hosts: their roots emptied by berth, supervisors and sshds stopped, namespaces, links, dir. */
+async function teardown(tag: string, dir: string, count: number, stopSshds: () => Promise<void>): Promise<void> {
+  const parts = Array.from({ length: count }, (_, i) => hostParts(tag, dir, i + 1));
+  for (const h of parts) if (fs.existsSync(h.root)) await emptyRoot(h).catch(() => undefined);
+  for (const h of parts) {
+    try {
+      stopSupervisor(h.root);
+    } catch {
+      // none running
+    }
+  }
+  await stopSshds();
+  for (const h of parts) quiet("umount", [h.mntns]);
+  quiet("umount", [path.join(dir, "mnt")]);
+  for (const h of parts) quiet("ip", ["netns", "del", h.netns]);
+  quiet("ip", ["netns", "del", `bt${tag}seg`]);
+  quiet("ip", ["link", "del", `bt${tag}r`]);
+  fs.rmSync(dir, { recursive: true, force: true });
+}
+
+/** A process's start time (clock ticks after boot), which tells it from a later process given the same pid. */
+function startTime(pid: number): string | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Hosts a killed run left (its owner process is gone, so no afterAll ran): torn down, their sshds stopped by the
+ * pids the run recorded, each checked to be that sshd still (start time, and its config under the set's dir).
+ */
+async function sweepStale(): Promise<void> {
+  for (const entry of fs.readdirSync(os.tmpdir())) {
+    const dir = path.join(os.tmpdir(), entry);
+    const m = /^berth-sim-([0-9a-f]{4})-/.exec(entry);
+    let owner: { pid: number; start: string; count: number; sshds: Array<{ pid: number; start: string }> };
+    try {
+      owner = JSON.parse(fs.readFileSync(path.join(dir, "owner.json"), "utf8"));
+    } catch {
+      continue;
+    }
+    if (!m || startTime(owner.pid) === owner.start) continue;
+    await teardown(m[1], dir, owner.count, async () => {
+      for (const s of owner.sshds) {
+        const cmdline = fs.existsSync(`/proc/${s.pid}/cmdline`) ? fs.readFileSync(`/proc/${s.pid}/cmdline`, "utf8") : "";
+        if (startTime(s.pid) === s.start && cmdline.includes(dir)) {
+          for (const kid of childrenOf(s.pid)) killQuietly(kid);
+          killQuietly(s.pid);
+        }
+      }
+    });
+  }
+}
+
 /** Makes `count` simulated hosts (options per host by index), sshd answering on each before it returns. */
 export async function makeSimHosts(count: number, options: SimHostOptions[] = []): Promise<SimHosts> {
+  await sweepStale();
   const tag = randomBytes(2).toString("hex");
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `berth-sim-${tag}-`));
+  // Who owns the set, and the sshds it started: what sweepStale needs should this process be killed.
+  const owner = { pid: process.pid, start: startTime(process.pid), count, sshds: [] as Array<{ pid: number; start?: string }> };
+  const record = () => fs.writeFileSync(path.join(dir, "owner.json"), JSON.stringify(owner));
+  record();
   const seg = `bt${tag}seg`;
   const br = `bt${tag}br`;
   const subnet = freeSubnet();
@@ -173,7 +251,6 @@ export async function makeSimHosts(count: number, options: SimHostOptions[] = []
   const prefix = `/${subnet.prefix}`;
   const sshds = new Map<string, ChildProcess>();
   const hosts: SimHost[] = [];
-  const made: string[] = []; // netns names, removed last
   const mntDir = path.join(dir, "mnt"); // the hosts' mount namespaces, bound here
 
   const identityFile = path.join(dir, "client_ed25519");
@@ -188,26 +265,12 @@ export async function makeSimHosts(count: number, options: SimHostOptions[] = []
   const cleanup = async (): Promise<void> => {
     if (cleaned) return;
     cleaned = true;
-    for (const h of hosts) await emptyRoot(h).catch(() => undefined);
-    for (const h of hosts) {
-      try {
-        stopSupervisor(h.root);
-      } catch {
-        // none running
-      }
-    }
-    await Promise.all([...sshds.values()].map(stopProcess));
-    for (const h of hosts) quiet("umount", [path.join(mntDir, h.name)]);
-    quiet("umount", [mntDir]);
-    for (const ns of made.reverse()) quiet("ip", ["netns", "del", ns]);
-    quiet("ip", ["link", "del", `bt${tag}r`]);
-    fs.rmSync(dir, { recursive: true, force: true });
+    await teardown(tag, dir, count, async () => void (await Promise.all([...sshds.values()].map(stopProcess))));
   };
 
   try {
     // The segment: a bridge in a namespace of its own, and the test process's veth into it.
     run("ip", ["netns", "add", seg]);
-    made.push(seg);
     run("ip", ["-n", seg, "link", "add", br, "type", "bridge"]);
     run("ip", ["-n", seg, "link", "set", br, "up"]);
     run("ip", ["link", "add", `bt${tag}r`, "type", "veth", "peer", "name", `bt${tag}rp`, "netns", seg]);
@@ -225,18 +288,13 @@ export async function makeSimHosts(count: number, options: SimHostOptions[] = []
 
     for (let i = 1; i <= count; i++) {
       const opts = options[i - 1] ?? {};
-      const name = `h${i}`;
-      const netns = `bt${tag}h${i}`;
+      const { name, netns, home, mntns, root, runDir, inHost, berth } = hostParts(tag, dir, i);
       const nic = `bt${tag}n${i}`;
       const address = addressAt(10 + i);
-      const home = path.join(dir, name);
-      const root = path.join(home, "root");
-      const runDir = path.join(home, "run");
       fs.mkdirSync(path.join(home, "bin"), { recursive: true });
       if (opts.berth !== false) fs.symlinkSync(path.join(REPO, "bin/berth"), path.join(home, "bin/berth"));
 
       run("ip", ["netns", "add", netns]);
-      made.push(netns);
       run("ip", ["-n", netns, "link", "set", "lo", "up"]);
       run("ip", ["link", "add", nic, "netns", netns, "type", "veth", "peer", "name", `bt${tag}p${i}`, "netns", seg]);
       run("ip", ["-n", seg, "link", "set", `bt${tag}p${i}`, "master", br, "up"]);
@@ -248,11 +306,9 @@ export async function makeSimHosts(count: number, options: SimHostOptions[] = []
         run("ip", ["-n", netns, "link", "set", bridge, "up"]);
       }
       run("ip", ["-n", netns, "addr", "add", `${address}${prefix}`, "dev", bridge ?? nic]);
-      const mntns = path.join(mntDir, name);
       fs.writeFileSync(mntns, "");
       fs.mkdirSync(path.join(home, "sys"));
       run("unshare", [`--mount=${mntns}`, "--propagation", "private", "nsenter", `--net=/run/netns/${netns}`, "sh", "-ec", HOST_SYS, "sh", path.join(home, "sys")]);
-      const inHost = (argv: string[]) => ["nsenter", `--net=/run/netns/${netns}`, `--mount=${mntns}`, "--", ...argv];
 
       const hostKey = path.join(home, "ssh_host_ed25519_key");
       known.push(`${address} ${keygen(hostKey, `berth-sim-${tag}-${name}`)}`);
@@ -283,6 +339,8 @@ export async function makeSimHosts(count: number, options: SimHostOptions[] = []
         const [cmd, ...args] = inHost([SSHD, "-D", "-f", config, "-E", log]);
         const child = spawn(cmd, args, { stdio: "ignore" });
         sshds.set(name, child);
+        owner.sshds.push({ pid: child.pid!, start: startTime(child.pid!) });
+        record();
         return child;
       };
       let sshd = startSshd();
@@ -292,10 +350,7 @@ export async function makeSimHosts(count: number, options: SimHostOptions[] = []
         name, netns, inHost, address, nic, bridge, root, runDir, url,
         target: { url, identityFile, sshOptions, root },
         exec: (cmd, args, input) => spawnSync("nsenter", inHost([cmd, ...args]).slice(1), { encoding: "utf8", input }),
-        berth: (args, env = {}) =>
-          collect(spawn("nsenter", inHost([path.join(REPO, "bin/berth"), ...args]).slice(1), {
-            env: { ...process.env, BERTH_ROOT: root, BERTH_RUN: runDir, ...env }, detached: true, stdio: ["ignore", "pipe", "pipe"],
-          })),
+        berth,
         ssh: (command, o = {}) => {
           // ssh hands the remote shell one string: each argument quoted, as a user's shell would have.
           const line = command.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(" ");
