@@ -136,7 +136,7 @@ export class Builder {
     private readonly store: ContentStore,
     private readonly opts: BuilderOptions = {},
   ) {
-    this.caches = new CacheMounts(cacheMountDir(store.paths.root));
+    this.caches = new CacheMounts(cacheMountDir(store.paths.root), store.paths.ingest);
   }
 
   async build(req: BuildRequest): Promise<BuildResult> {

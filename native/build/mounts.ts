@@ -8,6 +8,7 @@ import * as path from "node:path";
 import { createHash, randomBytes } from "node:crypto";
 import { ownerAlive, self, withLock, type Owner } from "../lock";
 import { listDir } from "../json-file";
+import { stagingPath } from "../staging";
 import { resolveInRoot } from "../confine";
 
 export type Sharing = "shared" | "private" | "locked";
@@ -136,7 +137,11 @@ export class CacheMounts {
   /** Ids held by a private mount in this process: a second private user gets a directory of its own. */
   private readonly held = new Set<string>();
 
-  constructor(readonly dir: string) {}
+  constructor(
+    readonly dir: string,
+    /** Where a second private user's directory is staged (native/staging.ts: swept when its build was killed). */
+    private readonly staging: string,
+  ) {}
 
   private dirOf(id: string): string {
     return path.join(this.dir, createHash("sha256").update(id).digest("hex").slice(0, 32));
@@ -159,25 +164,24 @@ export class CacheMounts {
         what: `the cache mount ${m.id} (sharing=locked)`,
       });
     }
-    if (m.sharing === "private" && this.held.has(m.id)) {
-      const own = `${dir}.private-${process.pid}-${Math.random().toString(16).slice(2)}`;
+    if (m.sharing === "shared") return holding(dir, () => make(dir), () => fn(dir));
+    if (this.held.has(m.id)) {
+      const stage = stagingPath(this.staging, "cache");
+      const own = path.join(stage, "cache");
       try {
         await make(own);
         return await fn(own);
       } finally {
-        await fs.promises.rm(own, { recursive: true, force: true });
-        await fs.promises.rm(`${own}.id`, { force: true });
+        await fs.promises.rm(stage, { recursive: true, force: true });
       }
     }
-    return holding(dir, () => make(dir), async () => {
-      if (m.sharing === "shared") return fn(dir);
-      this.held.add(m.id);
-      try {
-        return await fn(dir);
-      } finally {
-        this.held.delete(m.id);
-      }
-    });
+    // Held from here, before anything is awaited: a second private user that starts meanwhile sees it.
+    this.held.add(m.id);
+    try {
+      return await holding(dir, () => make(dir), () => fn(dir));
+    } finally {
+      this.held.delete(m.id);
+    }
   }
 }
 

@@ -32,8 +32,8 @@ async function resolvConf(): Promise<string> {
     .join("\n");
 }
 
-/** A build's namespace, named by its IPAM owner's id ("#build-PID-ID" → "berth-build-ID"). */
-const netnsOf = (owner: string): string => `berth-build-${owner.replace(/^#build-\d+-/, "")}`;
+/** A build's namespace, named by its IPAM owner's id ("#build-PID.START-ID" → "berth-build-ID"). */
+const netnsOf = (owner: string): string => `berth-build-${owner.replace(/^#build-[\d.]+-/, "")}`;
 
 /** A build's interface on the default network: a veth pair from its bridge. */
 function attachment(net: NetworkRecord, owner: string, ip: string): AttachmentRecord {

@@ -164,7 +164,8 @@ export class ContainerNetworking {
     if (netnsExists(netns) || hostIfs.some(linkExists)) {
       throw new Error(
         `container "${name}": network namespace ${[netns, ...hostIfs].join(" or veth ")} already exists ` +
-          "on this host, but not from this berth root; delete them if nothing uses them",
+          "on this host, but this berth root has no record of them (left when a root was wiped?); delete them if " +
+          "nothing uses them",
       );
     }
     return plan;

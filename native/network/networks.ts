@@ -8,7 +8,7 @@ import type { Host } from "../host/exec";
 import { layout, type Paths } from "../paths";
 import { checkName } from "../names";
 import { hostLinks, linkExists } from "../host/probe";
-import { withLock, writeLinked } from "../lock";
+import { ownerAlive, self, withLock, writeLinked } from "../lock";
 import { canonicalJson, listDir, readJson, writeJson } from "../json-file";
 import { coveringSubnet, formatSubnet, overlaps, parseIPv4, parseSubnet, type Subnet } from "./cidr";
 import { bridgeFaults, ensureBridge, removeBridge } from "./bridge";
@@ -23,12 +23,16 @@ export { DEFAULT_NETWORK };
 const STALE_CLAIM_MS = 60_000;
 /** The IPAM owner of a macvlan network's host shim address (no container name contains "#"). */
 const SHIM_OWNER = "#host-shim";
-/** IPAM owner of a build's RUN steps, "#build-PID-ID" (no container name starts with "#"). */
-export const buildOwner = (id: string): string => `#build-${process.pid}-${id}`;
+/**
+ * IPAM owner of a build's RUN steps, "#build-PID.START-ID": its process, as a lock's owner is (no container name
+ * starts with "#"). An older berth wrote "#build-PID-ID".
+ */
+export const buildOwner = (id: string): string => `#build-${process.pid}.${self().start}-${id}`;
 /** A build owner whose process is gone (killed mid-build): its claim holds nothing up. */
 export function staleBuildOwner(owner: string): boolean {
-  const m = /^#build-(\d+)-/.exec(owner);
-  return m !== null && !fs.existsSync(`/proc/${m[1]}`);
+  const m = /^#build-(\d+)(?:\.(\d+))?-/.exec(owner);
+  if (!m) return false;
+  return m[2] === undefined ? !fs.existsSync(`/proc/${m[1]}`) : !ownerAlive({ pid: Number(m[1]), start: Number(m[2]) });
 }
 /** Fields a live network can change; any other difference means removing and re-creating it. */
 const IN_PLACE: (keyof NetworkRecord)[] = ["nat", "internal", "shim"];

@@ -4,11 +4,14 @@
 // Every failure names the host and what to do: unreachable, authentication refused, host key unknown or changed,
 // berth missing or too old there, the connection lost during a call (which one).
 import { spawn, type ChildProcess } from "node:child_process";
-import type { Runtime } from "../runtime";
+import type { RegistryAccess, Runtime } from "../runtime";
 import { hello, helloMismatch, jsonFrame, NotBerth, readFrames, BERTH_VERSION } from "./protocol";
 import { Peer } from "./peer";
 import { runtimeOf, type Method } from "./methods";
 import { receiveFiles, sendFiles } from "./files";
+import { parseSshUrl, sshOptionProblem } from "./ssh-options";
+import { dockerConfigAuth } from "../registry/client";
+import { parseRegistryRef } from "../registry/reference";
 
 export interface RemoteTarget {
   /** ssh://[user@]host[:port] */
@@ -44,46 +47,21 @@ interface Address {
   port?: number;
 }
 
-// A user and a host name are plain names: never an ssh option (a leading "-"), nor anything a shell would read
-// (ssh puts the host into a ProxyCommand of ~/.ssh/config as %h, and runs that through a shell).
-const NAME = "[A-Za-z0-9_][A-Za-z0-9._-]*";
-const URL_SHAPE = new RegExp(`^ssh://(?:(${NAME})@)?(\\[[0-9a-fA-F:.]+\\]|${NAME})(?::(\\d{1,5}))?/?$`);
-
 export function parseHostUrl(url: string): Address {
-  const m = URL_SHAPE.exec(url);
-  const port = m?.[3] === undefined ? undefined : Number(m[3]);
-  if (!m || (port !== undefined && (port < 1 || port > 65535))) {
+  const a = parseSshUrl(url);
+  if (!a) {
     throw new RemoteError(url, "url", `invalid host ${JSON.stringify(url)}: expected ssh://[user@]host[:port], e.g. ssh://root@10.0.0.2, ` +
       `where the user and host are letters, digits, '.', '_' and '-' (not first), or [an IPv6 address]; an alias with other characters goes in ~/.ssh/config`);
   }
-  return { user: m[1], hostname: m[2].replace(/^\[|\]$/g, ""), port };
+  return { user: a.user, hostname: a.host, port: a.port };
 }
 
 const shellQuote = (s: string) => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
 
-/** Options that make ssh run a command on this machine (or another one there): a value from elsewhere must not. */
-const COMMAND_OPTIONS = new Set(["proxycommand", "localcommand", "permitlocalcommand", "knownhostscommand", "remotecommand"]);
-
-/** Refuses an sshOptions entry that is not one option, runs a command, or turns host key checks off. */
+/** Refuses an sshOptions entry berth does not take (ssh-options.ts says why). */
 function checkSshOption(url: string, o: string): void {
-  const m = /^\s*(\w+)\s*(?:=\s*|\s+)(.*?)\s*$/.exec(o);
-  const said = `sshOptions entry ${JSON.stringify(o)} for ${url}`;
-  if (!m || /[\0\r\n]/.test(o)) throw new RemoteError(url, "url", `${said}: expected one Key=value (as ssh -o takes it), e.g. "ConnectTimeout=5"`);
-  const key = m[1].toLowerCase();
-  // ssh's own parsing: a value may be quoted; yes/no may also be spelt true/false.
-  const value = m[2].replace(/^"(.*)"$/, "$1").toLowerCase();
-  if (COMMAND_OPTIONS.has(key)) {
-    throw new RemoteError(url, "url", `${said} refused: it runs a command on this machine. Put it in ~/.ssh/config under a Host entry for this host (berth's ssh reads it), or use ProxyJump for a bastion`);
-  }
-  // ssh builds ProxyJump's command, and a ProxyCommand of ~/.ssh/config, from these names, then runs it with a shell.
-  const names = { hostname: NAME, user: NAME, proxyjump: `(?:ssh://)?(?:${NAME}@)?(?:${NAME}|\\[[0-9a-fA-F:.]+\\])(?::\\d{1,5})?` };
-  const name = names[key as keyof typeof names];
-  if (name !== undefined && !new RegExp(`^${name}(?:,${name})*$`, "i").test(m[2])) {
-    throw new RemoteError(url, "url", `${said} refused: ${m[1]} takes [user@]host[:port] names of letters, digits, '.', '_' and '-' (not first); an alias with other characters goes in ~/.ssh/config`);
-  }
-  if ((key === "stricthostkeychecking" && ["no", "off", "false", "accept-new"].includes(value)) || (key === "userknownhostsfile" && value === "/dev/null")) {
-    throw new RemoteError(url, "host-key", `${said} refused: berth never skips host key checks; add the host's key to known_hosts instead (ssh-keyscan, after checking its fingerprint)`);
-  }
+  const problem = sshOptionProblem(o);
+  if (problem) throw new RemoteError(url, problem.hostKeys ? "host-key" : "url", `sshOptions entry ${JSON.stringify(o)} for ${url} refused: ${problem.message}`);
 }
 
 /** The ssh command line for a target; OpenSSH takes the first value it gets for an option, so the user's come first. */
@@ -139,6 +117,28 @@ function callName(method: string, args: unknown[]): string {
   const first = args[0] as { name?: unknown; ref?: unknown } | string | undefined;
   const label = typeof first === "string" ? first : typeof first === "object" && first !== null ? (first.name ?? first.ref) : undefined;
   return `${method}(${typeof label === "string" ? JSON.stringify(label) : ""})`;
+}
+
+/** Where a registry call has its reference; its RegistryAccess comes next. */
+const REGISTRY_REF: Record<string, number> = { "images.pull": 0, "images.resolve": 0, "images.push": 1 };
+
+/**
+ * A registry call without credentials gets the caller's `docker login` ones, as `docker -H ssh://…` sends its
+ * own: the agent would otherwise use the remote host's config (someone else's, or none). They travel in the call.
+ */
+function callerAuth(method: string, args: unknown[]): void {
+  if (!Object.hasOwn(REGISTRY_REF, method)) return;
+  const at = REGISTRY_REF[method];
+  const [ref, access = {}] = args.slice(at, at + 2) as [unknown, RegistryAccess | undefined];
+  if (typeof ref !== "string" || access.auth) return;
+  let registry: string;
+  try {
+    registry = parseRegistryRef(ref).registry;
+  } catch {
+    return; // the agent says what is wrong with the reference
+  }
+  const auth = dockerConfigAuth(registry);
+  if (auth) args[at + 1] = { ...access, auth };
 }
 
 /** A copy of the arguments' plain objects and arrays (paths in them are replaced); functions and streams shared. */
@@ -260,6 +260,7 @@ class Connection {
     this.hold(1);
     try {
       const a = cloneArgs(args) as unknown[];
+      callerAuth(m.name, a);
       const downloads = await sendFiles(m.files(a));
       const result = await s.peer.call(m.name, a);
       if (downloads.length === 0) return result;

@@ -15,12 +15,14 @@ import { copyTarget, placeTar, tarOfPath } from "../container/copy";
 import { unpackLayer } from "../image/unpack";
 
 /**
- * "up": a file or directory sent for the call; "context": a build context (what .dockerignore leaves in, the
+ * "up": a file or directory sent for the call as it is (a symlink as a symlink, as `cp` copies one); "read": a file
+ * or directory the call reads, sent as what its path leads to (a symlinked tarball is read through, as locally);
+ * "context": a build context (what .dockerignore leaves in, the
  * Dockerfile and .dockerignore always); "dockerfile": relative to the context it travels with it, otherwise
  * alone; "down": written by the runtime, received by the caller; "file": a small file sent for the call (a CA);
  * "kept": a small file the remote keeps, content-addressed, for what runs on after the call (a registry's TLS).
  */
-export type FileKind = "up" | "context" | "dockerfile" | "down" | "file" | "kept";
+export type FileKind = "up" | "read" | "context" | "dockerfile" | "down" | "file" | "kept";
 
 export interface FileSlot {
   holder: object;
@@ -79,13 +81,16 @@ export async function sendFiles(slots: FileSlot[]): Promise<string[]> {
     const local = path.resolve(value);
     switch (s.kind) {
       case "up":
-        await fs.promises.lstat(local);
-        put(s, { name: uploadName(local), tar: await tarOfPath(local, uploadName(local)) } satisfies Upload);
+      case "read": {
+        const from = s.kind === "read" ? await fs.promises.realpath(local) : local;
+        await fs.promises.lstat(from);
+        put(s, { name: uploadName(local), tar: await tarOfPath(from, uploadName(local)) } satisfies Upload);
         break;
+      }
       case "context": {
         // The dockerfile slot comes first: a Dockerfile in the context is a relative path by now.
         const dockerfile = (s.holder as { dockerfile?: unknown }).dockerfile;
-        put(s, await contextUpload(local, typeof dockerfile === "string" ? dockerfile : undefined));
+        put(s, await contextUpload(await fs.promises.realpath(local), typeof dockerfile === "string" ? dockerfile : undefined));
         break;
       }
       case "dockerfile": {
@@ -93,7 +98,7 @@ export async function sendFiles(slots: FileSlot[]): Promise<string[]> {
         const file = path.resolve(context, value);
         const rel = path.relative(context, file);
         if (!rel.startsWith("..") && !path.isAbsolute(rel)) put(s, rel);
-        else put(s, { name: "Dockerfile", tar: await tarOfPath(file, "Dockerfile") } satisfies Upload);
+        else put(s, { name: "Dockerfile", tar: await tarOfPath(await fs.promises.realpath(file), "Dockerfile") } satisfies Upload);
         break;
       }
       case "down":
@@ -111,8 +116,14 @@ export async function sendFiles(slots: FileSlot[]): Promise<string[]> {
 
 /** Client end, after the call: each download's tar placed where it was asked for. */
 export async function receiveFiles(method: string, host: string, downloads: string[], tars: AsyncIterable<Uint8Array>[]): Promise<void> {
-  for (const [i, final] of downloads.entries()) {
-    await placeTar(realHost, Readable.from(tars[i]), "out", final, `${method} from ${host}`);
+  try {
+    for (const [i, final] of downloads.entries()) {
+      await placeTar(realHost, Readable.from(tars[i]), "out", final, `${method} from ${host}`);
+    }
+  } finally {
+    // A tar left unread (its destination refused) is stopped, so the agent removes its staging now, not at the
+    // connection's end.
+    for (const tar of tars) await tar[Symbol.asyncIterator]().return?.();
   }
 }
 

@@ -17,15 +17,15 @@ const ca = (access: RegistryAccess | undefined) => (access?.ca !== undefined ? [
 
 export const METHODS: MethodTable = {
   images: {
-    importRootfs: { ...call, files: ([req]) => [slot(req, "tarball", "up")] },
-    importArchive: { ...call, files: ([req]) => [slot(req, "path", "up")] },
+    importRootfs: { ...call, files: ([req]) => [slot(req, "tarball", "read")] },
+    importArchive: { ...call, files: ([req]) => [slot(req, "path", "read")] },
     // The Dockerfile first: whether it travels inside the context depends on where it is.
     build: { ...call, files: ([req]) => [slot(req, "dockerfile", "dockerfile"), slot(req, "context", "context")] },
     pull: { ...call, files: ([, access]) => ca(access) },
     push: { ...call, files: ([, , access]) => ca(access) },
     resolve: { ...call, files: ([, access]) => ca(access) },
     save: { ...call, files: (args) => [slot(args, 1, "down")] },
-    load: { ...call, files: (args) => [slot(args, 0, "up")] },
+    load: { ...call, files: (args) => [slot(args, 0, "read")] },
     tag: call,
     inspect: call,
     list: call,

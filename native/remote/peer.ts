@@ -57,6 +57,8 @@ class Inbox implements AsyncIterableIterator<unknown> {
   private error?: Error;
   private finished = false;
   private consumed = 0;
+  /** Bytes received and not yet read: a writer keeping to its credit never has a window's worth waiting. */
+  private queued = 0;
 
   constructor(
     private readonly peer: Peer,
@@ -69,12 +71,23 @@ class Inbox implements AsyncIterableIterator<unknown> {
 
   push(value: unknown, size: number): void {
     if (this.finished) return;
+    if (this.queued >= WINDOW) {
+      // A writer that ignores its credit is stopped, and what it sent dropped, rather than kept in memory.
+      this.queue.length = 0;
+      this.queued = 0;
+      this.peer.send({ t: "stop", ch: this.ch });
+      this.end(new Error("the other end sent past its flow-control window"));
+      return;
+    }
     if (this.waiter) {
       const w = this.waiter;
       this.waiter = undefined;
       this.took(size);
       w.resolve({ value, done: false });
-    } else this.queue.push({ value, size });
+    } else {
+      this.queue.push({ value, size });
+      this.queued += size;
+    }
   }
 
   end(error?: Error): void {
@@ -99,6 +112,7 @@ class Inbox implements AsyncIterableIterator<unknown> {
   next(): Promise<IteratorResult<unknown>> {
     const item = this.queue.shift();
     if (item) {
+      this.queued -= item.size;
       this.took(item.size);
       return Promise.resolve({ value: item.value, done: false });
     }
@@ -390,7 +404,10 @@ export class Peer {
         case "item": {
           const inbox = this.inboxes.get(m.ch);
           try {
-            inbox?.push(this.decode(m.v), JSON.stringify(m).length + 5);
+            // Its size as the writer counted it, the frame's bytes (a character may take several), before decode
+            // replaces its leaves: counting less would starve the writer of credit for good.
+            const size = Buffer.byteLength(JSON.stringify(m)) + 5;
+            inbox?.push(this.decode(m.v), size);
           } catch (e) {
             inbox?.end(e as Error);
           }

@@ -198,6 +198,10 @@ function progress(flags: Flags): { start: (step: Step) => void; done: (step: Ste
 
 async function deployCommand(flags: Flags, args: string[]): Promise<number> {
   const started = Date.now();
+  // Where a stack deploys is its config, never the shell's environment (@pulumi/docker's DOCKER_HOST trouble).
+  if (process.env.BERTH_HOST) {
+    console.error(`warning: BERTH_HOST is for day-2 commands; ${flags.command} acts where the stack's config says (berth config set berth:host ${process.env.BERTH_HOST})`);
+  }
   const steps = progress(flags);
   const ctx = commands.openStack(flags.dir, flags.stack, runtimeFor, { backend: flags.backend, scope: scopeOf(flags), onStepStart: steps.start });
   try {
@@ -328,13 +332,15 @@ const HOST_COMMANDS = new Set(
   ]),
 );
 
+const HOST_CHECK = hostCommand(() => dayTwoHost);
+
 /** Every command, one line per group, in the order of `berth --help`. */
 const COMMANDS: Command[] = [
   newCommand,
   ...DEPLOY_COMMANDS,
   ...STACK_COMMANDS,
   ...HOST_COMMANDS,
-  hostCommand,
+  HOST_CHECK,
   agent,
   version,
 ];
@@ -411,7 +417,7 @@ async function dispatch(words: string[]): Promise<number> {
   const parsed = parseCommand(cmd, rest);
   if (on(parsed, "help")) return print(helpOf(cmd));
   // Another machine's agent runs as its ssh user there; this machine is not touched.
-  if (!STACK_COMMANDS.includes(cmd) && cmd !== version && cmd !== hostCommand && !(HOST_COMMANDS.has(cmd) && dayTwoConfig().host)) {
+  if (!STACK_COMMANDS.includes(cmd) && cmd !== version && cmd !== HOST_CHECK && !(HOST_COMMANDS.has(cmd) && dayTwoConfig().host)) {
     const refused = needsRoot();
     if (refused !== undefined) return refused;
   }

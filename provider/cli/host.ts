@@ -44,17 +44,18 @@ export function sshConfig(host: string, from: string): ProviderConfig {
   return config;
 }
 
-export const hostCommand: Command = {
+/** `berth host check`; `chosen` is the machine `berth -H URL` named, if any. */
+export const hostCommand = (chosen: () => string | undefined): Command => ({
   name: "host check",
   usage: "[ssh://[user@]host[:port]]",
-  summary: "Report what a machine (default $BERTH_HOST, else this one) lacks for berth, with the fix for each.",
+  summary: "Report what a machine (default -H or $BERTH_HOST, else this one) lacks for berth, with the fix for each.",
   flags: [
     { name: "identity-file", short: "i", value: "FILE", help: "the private key for ssh (as ssh -i)" },
     { name: "ssh-option", short: "o", value: "KEY=VALUE", repeat: true, help: "an OpenSSH option (as ssh -o; repeatable)" },
   ],
   async run(p) {
     if (p.args.length > 1) throw new UsageError(`host check takes one address, got ${p.args.length}`, "See 'berth host check --help'.");
-    const host = p.args[0] ?? (process.env.BERTH_HOST || undefined);
+    const host = p.args[0] ?? chosen() ?? (process.env.BERTH_HOST || undefined);
     const options = list(p, "ssh-option");
     const inputs = { host, identityFile: str(p, "identity-file"), sshOptions: options.length > 0 ? options : undefined };
     console.log(host ?? THIS_MACHINE);
@@ -84,4 +85,4 @@ export const hostCommand: Command = {
       await rt.close();
     }
   },
-};
+});

@@ -8,7 +8,7 @@ import { deletionWaves, sortResources } from "../state/order";
 import * as T from "../state/transitions";
 import { checkProviderConfig, diffProviderConfig, PROVIDER_TYPE, type ProviderConfig } from "../resources";
 import { machineWide } from "../resources/kind";
-import { targetOf, THIS_MACHINE } from "../runtimes";
+import { targetOf } from "../runtimes";
 import type { CheckFailure, PropertyMap, Provider } from "../resources/provider";
 import type { CustomTimeouts } from "../state/checkpoint";
 import { keepSecret, plaintextPasswords, UNKNOWN } from "../values";
@@ -289,14 +289,15 @@ export class DeploymentRun {
   }
 
   private async registerCustom(urn: string, goal: Goal): Promise<Registered> {
-    const label = this.label(urn);
     let old = this.olds.get(urn);
     if (!this.isTargeted(urn, goal)) return this.untargeted(urn, goal, old);
     const providerRef = goal.provider ?? this.ensureProvider(goal.version);
     const instance = this.instanceOf(providerRef);
+    const scope = targetOf(instance.config);
+    // What goes wrong on another machine says which one.
+    const label = `${this.label(urn)}${instance.config.host ? ` on ${instance.config.host}` : ""}`;
     const provider = instance.providers.get(goal.type);
     if (!provider) this.fail(urn, `${label}: unknown resource type ${goal.type}`);
-    const scope = targetOf(instance.config);
     const imported = !old && goal.importId ? await this.readImport(provider, urn, label, goal) : undefined;
     old ??= imported;
     const news = ignoreChanges(goal.inputs, old?.inputs, goal.ignoreChanges ?? []);
@@ -461,8 +462,7 @@ export class DeploymentRun {
     const keys = claims.map((claim) => `${scopeKey(scope, claim)}${SCOPED}${claim}`);
     claims.forEach((claim, i) => {
       const holder = this.claims.get(keys[i]);
-      const where = scope.label === THIS_MACHINE ? "" : ` on ${scope.label}`;
-      if (holder && holder !== urn) this.fail(urn, `${label}: ${claim} is already taken by ${this.label(holder)} in this program${where}`);
+      if (holder && holder !== urn) this.fail(urn, `${label}: ${claim} is already taken by ${this.label(holder)} in this program`);
     });
     for (const key of keys) this.claims.set(key, urn);
     this.claimed.set(urn, inputs);

@@ -110,8 +110,9 @@ export interface Provider {
   update(req: UpdateRequest): Promise<UpdateResponse>;
   delete(req: DeleteRequest): Promise<void>;
   /**
-   * Host-wide things this resource would hold exclusively ("port 127.0.0.1:8080/tcp", "container name web").
-   * The engine refuses a program in which two resources claim the same thing, before anything changes.
+   * Things this resource would hold exclusively on its host ("host port 127.0.0.1:8080/tcp", "container web").
+   * The engine refuses a program in which two resources of one machine (kind.ts's machineWide: ports, bridges,
+   * macvlan parents) or of one berth root (names) claim the same thing, before anything changes.
    */
   claims(inputs: PropertyMap): string[];
 }

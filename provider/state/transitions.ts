@@ -16,35 +16,41 @@ const dropOperation = (draft: DeploymentV3, urn: string, type: OperationType) =>
   draft.pending_operations = (draft.pending_operations ?? []).filter((op) => !(op.resource.urn === urn && op.type === type));
 };
 
+// Resources are looked up in the base state, not the draft: every element the draft is searched through becomes a
+// draft of its own, which made each step O(resources) proxies and a 1,000-resource preview quadratic.
+
 /** An operation finished: the resource (created, updated or read) replaces the live one with its URN. */
-export const completeWrite = (d: DeploymentV3, resource: ResourceState, type: OperationType) =>
-  produce(d, (draft) => {
+export const completeWrite = (d: DeploymentV3, resource: ResourceState, type: OperationType) => {
+  const at = d.resources.findIndex((r) => isLive(r, resource.urn));
+  return produce(d, (draft) => {
     dropOperation(draft, resource.urn, type);
-    const at = draft.resources.findIndex((r) => isLive(r, resource.urn));
     if (at >= 0) draft.resources[at] = resource;
     else draft.resources.push(resource);
     draft.manifest = manifest();
   });
+};
 
 /** A delete finished; `replaced` says it was the old copy kept for a replacement. */
-export const completeDelete = (d: DeploymentV3, urn: string, replaced: boolean) =>
-  produce(d, (draft) => {
+export const completeDelete = (d: DeploymentV3, urn: string, replaced: boolean) => {
+  const at = d.resources.findIndex((r) => r.urn === urn && Boolean(r.delete) === replaced);
+  return produce(d, (draft) => {
     dropOperation(draft, urn, "deleting");
-    const at = draft.resources.findIndex((r) => r.urn === urn && Boolean(r.delete) === replaced);
     if (at >= 0) draft.resources.splice(at, 1);
     draft.manifest = manifest();
   });
+};
 
 /** An operation failed before changing anything it could not undo: forget that it started. */
 export const abandonOperation = (d: DeploymentV3, urn: string, type: OperationType) =>
   produce(d, (draft) => dropOperation(draft, urn, type));
 
 /** The live resource with this URN becomes the old copy of a replacement (deleted once its successor exists). */
-export const markForDeletion = (d: DeploymentV3, urn: string) =>
-  produce(d, (draft) => {
-    const old = draft.resources.find((r) => isLive(r, urn));
-    if (old) old.delete = true;
+export const markForDeletion = (d: DeploymentV3, urn: string) => {
+  const at = d.resources.findIndex((r) => isLive(r, urn));
+  return produce(d, (draft) => {
+    if (at >= 0) draft.resources[at].delete = true;
   });
+};
 
 /** A live resource takes a new URN (an alias matched), and what referred to the old one follows it. */
 export const rename = (d: DeploymentV3, from: string, to: string) =>
@@ -63,6 +69,6 @@ export const rename = (d: DeploymentV3, from: string, to: string) =>
 /** Removes a resource from state without touching the host (refresh found it gone). */
 export const forget = (d: DeploymentV3, urn: string) =>
   produce(d, (draft) => {
-    draft.resources = draft.resources.filter((r) => !isLive(r, urn));
+    draft.resources = d.resources.filter((r) => !isLive(r, urn));
   });
 

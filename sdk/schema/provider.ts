@@ -1,16 +1,8 @@
 import { z } from "zod";
 import { absolutePath, replaces } from "./fields";
+import { parseSshUrl, sshOptionProblem } from "../../native/remote/ssh-options";
 
-// ssh://[user@]host[:port]: a host name, an IPv4 address or a bracketed IPv6 one. A name never starts with '-', so
-// it cannot reach ssh as an option.
-const SSH_URL = /^ssh:\/\/(?:([A-Za-z_][A-Za-z0-9_.-]{0,31})@)?([A-Za-z0-9](?:[A-Za-z0-9.-]{0,252})|\[[0-9A-Fa-f:.]+\])(?::(\d{1,5}))?\/?$/;
-
-/** The parts of a `host` value, or undefined when it is not ssh://[user@]host[:port]. */
-export function parseSshUrl(url: string): { user?: string; host: string; port?: number } | undefined {
-  const m = SSH_URL.exec(url);
-  if (!m || (m[3] !== undefined && (Number(m[3]) < 1 || Number(m[3]) > 65535))) return undefined;
-  return { user: m[1], host: m[2].replace(/^\[|\]$/g, ""), port: m[3] === undefined ? undefined : Number(m[3]) };
-}
+export { parseSshUrl };
 
 const sshUrl = z.string().superRefine((value, ctx) => {
   if (parseSshUrl(value)) return;
@@ -22,26 +14,10 @@ const sshUrl = z.string().superRefine((value, ctx) => {
   ctx.addIssue({ code: "custom", message });
 });
 
-// ssh -o options that would turn the session into something other than a pipe to `berth agent`, or accept any host
-// key: the issue's promise is host keys checked, never silently skipped.
-const REFUSED_OPTIONS: Record<string, (value: string) => string | undefined> = {
-  stricthostkeychecking: (v) =>
-    /^(no|off)$/i.test(v) ? "would accept any host key: add the host's key to known_hosts (check its fingerprint first), or use StrictHostKeyChecking=accept-new for a first connection" : undefined,
-  userknownhostsfile: (v) => (v.trim() === "/dev/null" ? "would forget every host key, so none is ever checked: name a known_hosts file" : undefined),
-  remotecommand: () => "replaces the `berth agent` command berth runs on the host",
-  requesttty: (v) => (/^(yes|force)$/i.test(v) ? "would put a terminal between berth and its agent" : undefined),
-  sessiontype: () => "replaces the `berth agent` session berth runs on the host",
-  forkafterauthentication: () => "would detach ssh from berth",
-};
-
+// Checked here at preview and again by the remote client: one rule, in native/remote/ssh-options.ts.
 const sshOption = z.string().superRefine((value, ctx) => {
-  const m = /^([A-Za-z][A-Za-z0-9]*)[= ](.+)$/.exec(value);
-  if (!m || /[\r\n\0]/.test(value)) {
-    ctx.addIssue({ code: "custom", message: "must be an OpenSSH option as Key=Value, as after ssh -o (e.g. ConnectTimeout=5 or ProxyJump=bastion)" });
-    return;
-  }
-  const why = REFUSED_OPTIONS[m[1].toLowerCase()]?.(m[2]);
-  if (why) ctx.addIssue({ code: "custom", message: `${m[1]}=${m[2]} ${why}` });
+  const problem = sshOptionProblem(value);
+  if (problem) ctx.addIssue({ code: "custom", message: problem.message });
 });
 
 const keyPath = z.string().regex(/^(~\/|\/)./, { error: "must be a path such as ~/.ssh/berth or /root/.ssh/berth" });

@@ -409,9 +409,12 @@ describe("builder", () => {
           "RUN --network=none sh -c 'if wget -q -T 2 -O /x http://198.51.100.2:8080/pkg.txt; then exit 1; fi; grep -c : /proc/net/dev > /none'",
         ].join("\n"),
       });
-      // What a build killed midway left (its process gone): an address on the default network and a namespace.
-      await bridges.ipam(await bridges.ensureDefault()).allocate("#build-999999999-dead01");
-      ip("netns add berth-build-dead01");
+      // What builds killed midway left (their process gone): an address on the default network and a namespace —
+      // as an older berth named them, and as one whose pid this process has now (another start time) did.
+      for (const [owner, id] of [["#build-999999999-dead01", "dead01"], [`#build-${process.pid}.1-dead02`, "dead02"]]) {
+        await bridges.ipam(await bridges.ensureDefault()).allocate(owner);
+        ip(`netns add berth-build-${id}`);
+      }
       const { info } = await netBuilder.build({ context: ctx, tags: ["net:1"] });
       expect(readInImage(info.layers, "got")).toBe("a package");
       expect(readInImage(info.layers, "none")).toBe("1\n");
@@ -425,7 +428,7 @@ describe("builder", () => {
       expect(fs.existsSync(store.paths.network("bridge").record)).toBe(false);
     } finally {
       server?.kill();
-      spawnSync("ip", ["netns", "del", "berth-build-dead01"]);
+      for (const id of ["dead01", "dead02"]) spawnSync("ip", ["netns", "del", `berth-build-${id}`]);
       execFileSync("ip", ["link", "del", "btbldh"], { stdio: "ignore" });
       ip(`netns del ${ns}`);
     }
@@ -456,7 +459,16 @@ describe("builder", () => {
   });
 });
 
-describe("builder prune during a build", () => {
+describe("cache mounts while builds run", () => {
+  it("gives a second private user a directory of its own, staged and gone after", async () => {
+    const file = (letter: string) =>
+      `FROM busybox\nRUN --mount=type=cache,target=/c,id=priv,sharing=private sh -c 'echo ${letter} > /c/who; sleep 1; cat /c/who > /out'\n`;
+    const [a, b] = await Promise.all(["A", "B"].map((l) => build({ context: context(`private-${l}`, { Dockerfile: file(l) }), tags: [`private-${l}:1`], noCache: true })));
+    expect([readInImage(a.info.layers, "out"), readInImage(b.info.layers, "out")]).toEqual(["A\n", "B\n"]);
+    expect(fs.readdirSync(store.paths.ingest).filter((n) => n.startsWith("cache-"))).toEqual([]);
+  });
+
+
   it("leaves a cache mount a running step uses, and takes it once the build is done", async () => {
     const ctx = context("busycache", {
       Dockerfile: "FROM busybox\nRUN --mount=type=cache,target=/cache,id=busy sh -c 'echo x > /cache/mark; sleep 2; test -f /cache/mark'\n",

@@ -1,7 +1,8 @@
 // The user side of many hosts over real SSH (simulated hosts, sim-hosts.ts): `berth host check` of a ready host and
 // of one without berth; a program whose explicit provider names a host deploys there, both machines publishing the
 // same host port (checks within the program are per machine); `-H`/$BERTH_HOST day-2 commands see that host's
-// containers as its own admin does; destroy reaches it.
+// containers as its own admin does; moved to a third host, its resources are made there and deleted on the first;
+// destroy reaches every host.
 import { randomBytes } from "node:crypto";
 import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
@@ -28,7 +29,7 @@ const sshFlags = () => ["-i", sim.identityFile, ...sim.sshOptions.flatMap((o) =>
 
 beforeAll(async () => {
   execFileSync(path.join(REPO, "scripts/busybox-rootfs.sh"), [tarball]);
-  sim = await makeSimHosts(2, [{}, { berth: false }]);
+  sim = await makeSimHosts(3, [{}, { berth: false }, {}]);
 }, 120_000);
 
 afterAll(async () => {
@@ -59,7 +60,7 @@ describe("many hosts over SSH, the user's side", () => {
     expect(unknownKey.stdout).toMatch(/FAIL +host key /);
   }, 120_000);
 
-  it("a Provider with host deploys there, the same host port on both machines; -H day-2 commands see it; destroy reaches it", async () => {
+  it("a Provider with host deploys there, the same host port on both machines; -H day-2 commands see it; a move to another host; destroy", async () => {
     const [h1] = sim.hosts;
     const port = await freePort();
     const config = {
@@ -72,8 +73,11 @@ describe("many hosts over SSH, the user's side", () => {
       subnetA: `10.${octet}.71.0/24`,
       subnetB: `10.${octet}.72.0/24`,
     };
-    const lines = Object.entries(config).map(([k, v]) => `  fleet:${k}: ${JSON.stringify(String(v))}`);
-    fs.writeFileSync(configFile, `config:\n  berth:root: ${root}\n${lines.join("\n")}\n`);
+    const configure = (c: Record<string, string> = {}) => {
+      const lines = Object.entries({ ...config, ...c }).map(([k, v]) => `  fleet:${k}: ${JSON.stringify(String(v))}`);
+      fs.writeFileSync(configFile, `config:\n  berth:root: ${root}\n${lines.join("\n")}\n`);
+    };
+    configure();
 
     const up = await cli("up", "--yes");
     expect(up.code, up.stdout + up.stderr).toBe(0);
@@ -94,9 +98,24 @@ describe("many hosts over SSH, the user's side", () => {
     const viaEnv = await berth(["images", "--format", "{{.Repository}}"], { ...env, BERTH_HOST: h1.url });
     expect(viaEnv.stdout.trim()).toBe(`fleet-${stack}-web2`);
 
-    const destroy = await cli("destroy", "--yes");
-    expect(destroy.code, destroy.stdout + destroy.stderr).toBe(0);
+    // h2 moves to another machine: its resources are made there first, then deleted on h1 (DiffConfig: host).
+    const h3 = sim.hosts[2];
+    configure({ host2: h3.url });
+    const moved = await cli("up", "--yes");
+    expect(moved.code, moved.stdout + moved.stderr).toBe(0);
+    expect(moved.stdout).toMatch(/berth:index:Container +web2 +replaced \(replace because of provider\) \[provider=h2\]/);
+    const movedName = outputs().web2;
+    expect((await h3.berth(["ps", "--format", "{{.Names}}"])).stdout.trim()).toBe(movedName);
+    expect(h3.exec("busybox", ["wget", "-qO-", `http://127.0.0.1:${port}/`]).stdout.trim()).toBe("web2");
     expect((await h1.berth(["ps", "-a", "-q"])).stdout.trim()).toBe("");
     expect((await h1.berth(["images", "-q"])).stdout.trim()).toBe("");
+    expect((await createNativeRuntime({ root }).containers.inspect(web))?.status).toBe("running");
+
+    const destroy = await cli("destroy", "--yes");
+    expect(destroy.code, destroy.stdout + destroy.stderr).toBe(0);
+    for (const h of [h1, h3]) {
+      expect((await h.berth(["ps", "-a", "-q"])).stdout.trim()).toBe("");
+      expect((await h.berth(["images", "-q"])).stdout.trim()).toBe("");
+    }
   }, 240_000);
 });

@@ -120,6 +120,22 @@ describe("limits", () => {
     expect(cg(c, "memory", "memory.limit_in_bytes", "memory.max")).toBe(String(128 << 20));
   });
 
+  it("stops every process of a container at once with no grace, in its own PID namespace or the host's", async () => {
+    for (const [what, extra] of [["kall", {}], ["khost", { pid: "host" }]] as const) {
+      const info = await run(what, { command: ["sh", "-c", "sleep 600 & sleep 600 & wait"], ...extra });
+      const procs = () => cg(name(what), "pids", "cgroup.procs", "cgroup.procs").split("\n").filter(Boolean);
+      const within = async (ok: () => boolean) => {
+        for (const deadline = Date.now() + 3000; !ok() && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 20));
+      };
+      await within(() => procs().length >= 4); // init, sh, two sleeps
+      expect(procs().length, what).toBeGreaterThanOrEqual(4);
+      await rt.containers.stop(name(what), { graceSeconds: 0 });
+      await within(() => procs().length === 0);
+      expect(procs(), what).toEqual([]);
+      expect(fs.existsSync(`/proc/${info.pid}/cmdline`) && fs.readFileSync(`/proc/${info.pid}/cmdline`).length > 0, what).toBe(false);
+    }
+  });
+
   it("refuses what the host cannot give before making anything", async () => {
     const cpus = fs.readFileSync("/proc/cpuinfo", "utf8").match(/^processor/gm)!.length;
     const bad: Array<[Partial<ContainerSpec>, string]> = [
@@ -300,7 +316,8 @@ describe("supervision", () => {
     const s = await until(c, "unhealthy", (st) => st.health?.status === "unhealthy");
     expect(s.health!.failingStreak).toBeGreaterThanOrEqual(2);
     expect(s.health!.log.at(-1)!.exitCode).toBe(1);
-    const events = fs.readFileSync(path.join(root, "events.log"), "utf8");
+    // Bounded at BERTH_LOG_MAX_BYTES like container logs: the older half may have moved to events.log.1.
+    const events = ["events.log.1", "events.log"].map((f) => path.join(root, f)).filter((f) => fs.existsSync(f)).map((f) => fs.readFileSync(f, "utf8")).join("");
     expect(events).toContain(`container health_status: healthy ${c}`);
     expect(events).toContain(`container health_status: unhealthy ${c}`);
   });

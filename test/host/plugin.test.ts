@@ -120,8 +120,25 @@ describe("pulumi-resource-berth over gRPC", () => {
     const checked = await call("checkConfig", bad);
     expect(checked.getFailuresList().map((f: any) => [f.getProperty(), f.getReason()])).toEqual([
       ["root", "must be an absolute path such as /data"],
-      ["colour", "unknown property; the valid ones are: root, runDir"],
+      ["colour", "unknown property; the valid ones are: host, identityFile, sshOptions, root, runDir"],
     ]);
+    const badHost = new pb.CheckRequest();
+    badHost.setUrn("urn:pulumi:dev::plugintest::pulumi:providers:berth::p");
+    badHost.setNews(struct({ host: "tcp://10.0.0.1:2375" }));
+    expect((await call("checkConfig", badHost)).getFailuresList().map((f: any) => f.getProperty())).toEqual(["host"]);
+    // DiffConfig: another host replaces (Pulumi then replaces what the provider manages); another key updates.
+    const diffConfig = async (olds: object, news: object) => {
+      const req = new pb.DiffRequest();
+      req.setUrn("urn:pulumi:dev::plugintest::pulumi:providers:berth::p");
+      req.setOldInputs(struct(olds));
+      req.setOlds(struct(olds));
+      req.setNews(struct(news));
+      const res = await call("diffConfig", req);
+      return { changes: res.getChanges(), diffs: res.getDiffsList(), replaces: res.getReplacesList() };
+    };
+    expect(await diffConfig({ host: "ssh://a" }, { host: "ssh://b" })).toEqual({ changes: pb.DiffResponse.DiffChanges.DIFF_SOME, diffs: ["host"], replaces: ["host"] });
+    expect(await diffConfig({ host: "ssh://a" }, { host: "ssh://a", sshOptions: ["ConnectTimeout=5"] })).toEqual({ changes: pb.DiffResponse.DiffChanges.DIFF_SOME, diffs: ["sshOptions"], replaces: [] });
+    expect((await diffConfig({ root }, { root, version: "9.9.9" })).changes).toBe(pb.DiffResponse.DiffChanges.DIFF_NONE);
     const configure = new pb.ConfigureRequest();
     configure.setArgs(struct({ root, version: "0.1.0" }));
     configure.setAcceptsecrets(true);

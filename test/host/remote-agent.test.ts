@@ -213,24 +213,28 @@ describe("remote runtime through berth agent", () => {
     await victim.containers.list(); // connected
     const before = startCount();
     const name = `tr${tag}k`;
-    const pending = victim.containers.run({ name, image: IMAGE, command: ["sleep", "600"], stopTimeout: 1 });
-    await new Promise((r) => setTimeout(r, 150));
-    const relayPid = Number(fs.readFileSync(starts, "utf8").trim().split("\n").pop());
-    process.kill(relayPid, "SIGKILL");
-    const err = (await pending.catch((e: unknown) => e)) as RemoteError;
-    expect(err).toBeInstanceOf(RemoteError);
-    expect(err.reason).toBe("lost");
-    expect(err.message).toMatch(new RegExp(`connection to ssh://root@test-host lost during containers\\.run\\("${name}"\\).*run again`));
-    // The agent ran the create to its end; the next call is a new connection.
-    let state: string | undefined;
-    for (let i = 0; i < 100 && state !== "running"; i++) {
-      state = (await victim.containers.inspect(name))?.status;
-      await new Promise((r) => setTimeout(r, 100));
+    try {
+      const pending = victim.containers.run({ name, image: IMAGE, command: ["sleep", "600"], stopTimeout: 1 });
+      // Killed once the agent has started the create (its directory is there), not after a guess at how long it takes.
+      for (let i = 0; i < 500 && !fs.existsSync(path.join(root, "containers", name)); i++) await new Promise((r) => setTimeout(r, 2));
+      const relayPid = Number(fs.readFileSync(starts, "utf8").trim().split("\n").pop());
+      process.kill(relayPid, "SIGKILL");
+      const err = (await pending.catch((e: unknown) => e)) as RemoteError;
+      expect(err).toBeInstanceOf(RemoteError);
+      expect(err.reason).toBe("lost");
+      expect(err.message).toMatch(new RegExp(`connection to ssh://root@test-host lost during containers\\.run\\("${name}"\\).*run again`));
+      // The agent ran the create to its end; the next call is a new connection.
+      let state: string | undefined;
+      for (let i = 0; i < 100 && state !== "running"; i++) {
+        state = (await victim.containers.inspect(name))?.status;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(state).toBe("running");
+      expect(startCount()).toBe(before + 1);
+    } finally {
+      await victim.containers.remove(name, { graceSeconds: 0 }).catch(() => undefined);
+      await victim.close();
     }
-    expect(state).toBe("running");
-    expect(startCount()).toBe(before + 1);
-    await victim.containers.remove(name, { graceSeconds: 0 });
-    await victim.close();
   }, 60_000);
 
   it("berth missing, a too old agent, a shell that prints at login, no ssh here: one error each, naming the host and the fix", async () => {

@@ -66,7 +66,7 @@ describe("providers of many hosts", () => {
     expect(b.provider).toBe(`${p.urn}::${p.id}`);
 
     const twice = await deploy(fleet().w.run(emptyDeployment(), true), [h2, { ...thing("b", { name: "b", hostPort: 8080 }), on: "h2" }, { ...thing("c", { name: "c", hostPort: 8080 }), on: "h2" }]);
-    expect(errors(twice)).toEqual([expect.stringContaining('host port 0.0.0.0:8080/tcp is already taken by test:index:Thing "b" in this program on ssh://root@10.0.0.101')]);
+    expect(errors(twice)).toEqual(['test:index:Thing "c" on ssh://root@10.0.0.101: host port 0.0.0.0:8080/tcp is already taken by test:index:Thing "b" in this program']);
   });
 
   it("two berth roots on this machine share its host ports but not names", async () => {
@@ -149,6 +149,8 @@ describe("providers of many hosts", () => {
       [{ host: "ssh://a", identityFile: "/nonexistent/key" }, "identityFile", /\/nonexistent\/key does not exist on this machine/],
       [{ host: "ssh://a", sshOptions: ["StrictHostKeyChecking=no"] }, "sshOptions[0]", /StrictHostKeyChecking=no would accept any host key/],
       [{ host: "ssh://a", sshOptions: ["-v"] }, "sshOptions[0]", /must be an OpenSSH option as Key=Value/],
+      [{ host: "ssh://a", sshOptions: ["StrictHostKeyChecking=accept-new"] }, "sshOptions[0]", /StrictHostKeyChecking=accept-new would accept any host key; berth never skips/],
+      [{ host: "ssh://a", sshOptions: ["ProxyCommand=nc %h %p"] }, "sshOptions[0]", /ProxyCommand=nc %h %p runs a command on this machine: put it in ~\/\.ssh\/config/],
       [{ host: "ssh://a", runDir: "/run/x" }, "runDir", /is this machine's/],
     ] as const) {
       const f = fleet();

@@ -5,7 +5,8 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { PassThrough, Readable } from "node:stream";
 import { afterAll, describe, expect, it } from "vitest";
-import { remoteDirs, slot, withFiles } from "../../native/remote/files";
+import { receiveFiles, remoteDirs, sendFiles, slot, withFiles } from "../../native/remote/files";
+import { methodOf } from "../../native/remote/methods";
 import { Peer } from "../../native/remote/peer";
 import { jsonFrame, readFrames } from "../../native/remote/protocol";
 
@@ -44,5 +45,51 @@ describe("remote files: staging", () => {
     await agent.idle();
     await sleep(50);
     expect(fs.readdirSync(staging)).toEqual([]);
+  });
+
+  it("a path the call reads arrives as what it leads to (a symlinked tarball, archive or context), as the local runtime reads it; a copy's symlink stays one", async () => {
+    const root = fs.mkdtempSync(path.join(tmp, "root-"));
+    const here = fs.mkdtempSync(path.join(tmp, "caller-"));
+    fs.writeFileSync(path.join(here, "v3.tar"), "tar bytes");
+    fs.symlinkSync("v3.tar", path.join(here, "latest.tar"));
+    fs.mkdirSync(path.join(here, "app"));
+    fs.writeFileSync(path.join(here, "app", "Dockerfile"), "FROM scratch\n");
+    fs.symlinkSync("app", path.join(here, "current"));
+    fs.writeFileSync(path.join(here, "Other.dockerfile"), "FROM other\n");
+    fs.symlinkSync("Other.dockerfile", path.join(here, "df-link"));
+    /** What the runtime on the agent sees at each path the call's arguments hold, after the files have crossed. */
+    const staged = async (method: string, args: unknown[], look: (a: unknown[]) => string[]) => {
+      const m = methodOf(method)!;
+      await sendFiles(m.files(args));
+      return (await withFiles(root, m.files(args), async () =>
+        look(args).map((p) => (fs.lstatSync(p).isSymbolicLink() ? `link ${fs.readlinkSync(p)}` : fs.statSync(p).isDirectory() ? `dir ${fs.readdirSync(p)}` : fs.readFileSync(p, "utf8"))))) as string[];
+    };
+    expect(await staged("images.importRootfs", [{ ref: "x", tarball: path.join(here, "latest.tar") }], ([r]) => [(r as { tarball: string }).tarball])).toEqual(["tar bytes"]);
+    expect(await staged("images.importArchive", [{ ref: "x", path: path.join(here, "latest.tar") }], ([r]) => [(r as { path: string }).path])).toEqual(["tar bytes"]);
+    expect(await staged("images.load", [path.join(here, "latest.tar")], ([f]) => [f as string])).toEqual(["tar bytes"]);
+    const build = (dockerfile?: string) => [{ ref: "x", context: path.join(here, "current"), dockerfile }];
+    const seen = ([r]: unknown[]) => {
+      const req = r as { context: string; dockerfile: string };
+      return [req.context, path.resolve(req.context, req.dockerfile ?? "Dockerfile")];
+    };
+    expect(await staged("images.build", build(), seen)).toEqual(["dir Dockerfile", "FROM scratch\n"]);
+    expect(await staged("images.build", build(path.join(here, "df-link")), seen)).toEqual(["dir Dockerfile", "FROM other\n"]);
+    // docker cp copies a symlink as it is.
+    expect(await staged("containers.copy", ["c", "to", "/", path.join(here, "latest.tar")], (a) => [a[3] as string])).toEqual(["link v3.tar"]);
+    expect(fs.readdirSync(remoteDirs(root).staging)).toEqual([]);
+  });
+
+  it("a download whose destination is refused is stopped at the agent at once", async () => {
+    let stopped = false;
+    const tar: AsyncIterableIterator<Uint8Array> = {
+      [Symbol.asyncIterator]: () => tar,
+      next: () => new Promise(() => {}),
+      return: async () => {
+        stopped = true;
+        return { value: undefined, done: true };
+      },
+    };
+    await expect(receiveFiles("images.save", "ssh://h", [path.join(tmp, "no-such-dir", "out.tar")], [tar])).rejects.toThrow(/ENOENT/);
+    expect(stopped).toBe(true);
   });
 });

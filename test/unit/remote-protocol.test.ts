@@ -144,6 +144,21 @@ describe("remote protocol", () => {
     await expect.poll(() => cancelled, { timeout: 2000 }).toBe(true);
   });
 
+  it("a long stream of text that is not ASCII flows to its end: credit counts the bytes the writer counted", async () => {
+    const line = "容器日志：".repeat(200);
+    const { client } = pair(() =>
+      (async function* () {
+        for (let i = 0; i < 3000; i++) yield { line, i };
+      })(),
+    );
+    let n = 0;
+    const all = (async () => {
+      for await (const item of (await client.call("containers.logs", [])) as AsyncIterable<{ i: number }>) if (item.i === n) n++;
+    })();
+    await Promise.race([all, sleep(10_000)]);
+    expect(n).toBe(3000);
+  }, 15_000);
+
   it("a stream that fails at the source fails at the reader, with the error", async () => {
     const { client } = pair(async function* () {
       yield "one";
@@ -187,6 +202,32 @@ describe("remote protocol", () => {
     void client.receive(readFrames(toClient));
     expect(await exec).toBe(0);
     expect(got).toBe(16 << 20);
+  });
+
+  it("a writer that ignores its credit is stopped with an error, its bytes dropped rather than queued", async () => {
+    let input: AsyncIterator<unknown> | undefined;
+    const { client, toAgent } = pair((_m, args) => {
+      input = (args[0] as { stdin: AsyncIterable<unknown> }).stdin[Symbol.asyncIterator]();
+      return sleep(200);
+    });
+    const silent: AsyncIterableIterator<Uint8Array> = {
+      [Symbol.asyncIterator]: () => silent,
+      next: () => new Promise(() => {}),
+      return: async () => ({ value: undefined, done: true }),
+    };
+    const call = client.call("containers.exec", [{ stdin: silent }]);
+    await sleep(20);
+    // Channel 1 (the client's first): 4 MiB that no credit allowed, straight onto the connection.
+    for (let i = 0; i < 64; i++) toAgent.write(dataFrame(1, Buffer.alloc(64 << 10)));
+    await sleep(50);
+    let read = 0;
+    const err = await (async () => {
+      for (let r = await input!.next(); !r.done; r = await input!.next()) read += (r.value as Buffer).length;
+    })().catch((e: Error) => e);
+    expect(err).toBeInstanceOf(Error);
+    expect((err as Error).message).toMatch(/past its flow-control window/);
+    expect(read).toBeLessThanOrEqual(1 << 20);
+    await call;
   });
 
   it("a message whose special leaves point outside its value (__proto__, constructor) is refused, and no prototype changes", async () => {
