@@ -142,6 +142,8 @@ describe("hosts berth cannot use", () => {
     const res = await berth(cli("preview", [hostConfig(3)], `${STACK}m`), env);
     expect(res.code).not.toBe(0);
     expect(res.stdout + res.stderr).toContain(`berth is not installed on ${h.url}`);
+    // A resource's error, printed as the others are: no crash of the program, no stack trace.
+    expect(res.stdout + res.stderr).not.toMatch(/unhandled exception|\n\s+at /);
     expect(leakedSince(before.get(h)!, h.inHost)).toEqual({});
   });
 
@@ -151,6 +153,7 @@ describe("hosts berth cannot use", () => {
     const res = await berth(cli("preview", [hostConfig(0)], `${STACK}k`), env);
     expect(res.code).not.toBe(0);
     expect(res.stdout + res.stderr).toMatch(new RegExp(`${h.url.replace(/[.]/g, "\\.")}: its host key has changed`));
+    expect(res.stdout + res.stderr).not.toMatch(/unhandled exception|\n\s+at /);
     expect(fs.existsSync(h.root) ? (await h.berth(["ps", "-aq"])).stdout : "").toBe("");
   });
 });
