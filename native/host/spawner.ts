@@ -12,10 +12,8 @@ import * as os from "node:os";
 import * as path from "node:path";
 import type { CommandResult } from "./exec";
 
-// At end of input (berth exited, however it ended) the shell removes the directory itself.
 const SHELL = `exec 3>&1
-while IFS= read -r id; do . "$0/$id.sh"; done
-rm -rf "$0"`;
+while IFS= read -r id; do . "$0/$id.sh"; done`;
 
 /** Single-quoted for sh: nothing inside is expanded. */
 const quote = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
@@ -49,8 +47,6 @@ export class Spawner {
     ];
     // setsid: what a detached command leaves behind (a container's init) is in no session of ours.
     const command = [...(req.logFile ? ["setsid"] : []), req.cmd, ...req.args].map(quote).join(" ");
-    // Made again if something removed it (a sweep of /dev/shm): the shell knows it by its path.
-    if (!fs.existsSync(dir)) fs.mkdirSync(dir, { mode: 0o700 });
     if (req.input !== undefined) fs.writeFileSync(file("in"), req.input, { mode: 0o600 });
     fs.writeFileSync(file("sh"), `( ( ${command} ${redirect.join(" ")} 3>&-; echo "${id} $?" >&3 ) & )\n`, { mode: 0o600 });
     const done = new Promise<number>((resolve) => this.pending.set(id, resolve));

@@ -48,23 +48,3 @@ describe("realHost through its long-lived shell", () => {
     }
   });
 });
-
-describe("the long-lived shell's directory", () => {
-  it("goes with its shell when berth is killed outright (SIGKILL: no exit handler runs)", async () => {
-    const { spawnSync } = require("node:child_process") as typeof import("node:child_process");
-    const fs = require("node:fs") as typeof import("node:fs");
-    const exec = require("node:path").join(__dirname, "../../dist/native/host/exec.js");
-    // The shell is the child of the process's main thread, started as `sh -c SCRIPT DIR`: DIR is its last argument.
-    const script = `const fs = require("fs");
-      require(${JSON.stringify(exec)}).realHost.run("true", []).then(() => {
-        const [shell] = fs.readFileSync("/proc/self/task/" + process.pid + "/children", "utf8").trim().split(" ");
-        console.log(fs.readFileSync("/proc/" + shell + "/cmdline", "utf8").split("\\0").filter(Boolean).pop());
-        process.kill(process.pid, "SIGKILL");
-      });`;
-    const out = spawnSync(process.execPath, ["-e", script], { encoding: "utf8" }).stdout.trim();
-    expect(out).toMatch(/berth-spawn-/);
-    const deadline = Date.now() + 3000;
-    while (fs.existsSync(out) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    expect(fs.existsSync(out)).toBe(false);
-  });
-});
