@@ -32,9 +32,12 @@ export class Spawner {
   private next = 0;
   private readonly pending = new Map<number, (code: number) => void>();
 
-  /** Whether the request can go through the shell: a line break in an argument would end its script line. */
+  /**
+   * Whether the request can go through the shell: a line break in an argument would end its script line, and sh
+   * drops NUL bytes from a script where spawn refuses them (an argument checked as "a\0b" would run as "ab").
+   */
   static fits(req: SpawnRequest): boolean {
-    return ![req.cmd, ...req.args, req.logFile ?? ""].some((a) => a.includes("\n"));
+    return ![req.cmd, ...req.args, req.logFile ?? ""].some((a) => /[\n\0]/.test(a));
   }
 
   async run(req: SpawnRequest): Promise<CommandResult> {

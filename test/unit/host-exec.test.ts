@@ -31,6 +31,10 @@ describe("realHost through its long-lived shell", () => {
     await expect(realHost.run("berth-no-such-command", [])).rejects.toMatchObject({ code: "ENOENT" });
   });
 
+  it("refuses a NUL byte in an argument as spawn does, never running the argument without it", async () => {
+    await expect(realHost.run("printf", ["%s", "a\0b"])).rejects.toMatchObject({ code: "ERR_INVALID_ARG_VALUE" });
+  });
+
   it("runs a command with a line break in an argument too", async () => {
     expect(await realHost.run("printf", ["%s", "two\nlines"])).toBe("two\nlines");
   });
