@@ -11,9 +11,28 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import type { CommandResult } from "./exec";
+import { ownerAlive, self } from "../lock";
 
 const SHELL = `exec 3>&1
 while IFS= read -r id; do . "$0/$id.sh"; done`;
+
+/** A shell's directory, "berth-spawn-PID-START-XXXXXX": its owner as staging names carry it (native/staging.ts). */
+const OWNED = /^berth-spawn-(\d+)-(\d+)-/;
+
+/**
+ * Removes the directories of shells whose berth is gone: killed, its exit handler never ran, and what it was
+ * running then (an iptables-restore script, a command's output) stayed in memory. Only real directories of this
+ * user: the parent is world-writable.
+ */
+function sweep(parent: string): void {
+  for (const name of fs.readdirSync(parent)) {
+    const m = OWNED.exec(name);
+    if (!m || ownerAlive({ pid: Number(m[1]), start: Number(m[2]) })) continue;
+    const dir = path.join(parent, name);
+    const st = fs.lstatSync(dir, { throwIfNoEntry: false });
+    if (st?.isDirectory() && st.uid === process.getuid?.()) fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
 
 /** Single-quoted for sh: nothing inside is expanded. */
 const quote = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
@@ -77,7 +96,15 @@ export class Spawner {
   private started(): { dir: string; child: ChildProcess } {
     if (this.child && this.dir) return { dir: this.dir, child: this.child };
     // Private (0700): inputs and outputs of root's commands. On tmpfs where there is one.
-    const dir = this.dir ?? fs.mkdtempSync(path.join(fs.existsSync("/dev/shm") ? "/dev/shm" : os.tmpdir(), "berth-spawn-"));
+    const parent = fs.existsSync("/dev/shm") ? "/dev/shm" : os.tmpdir();
+    if (!this.dir) {
+      try {
+        sweep(parent);
+      } catch {
+        // Leftovers cost memory, not correctness: the command still runs.
+      }
+    }
+    const dir = this.dir ?? fs.mkdtempSync(path.join(parent, `berth-spawn-${process.pid}-${self().start}-`));
     if (!this.dir) process.once("exit", () => fs.rmSync(dir, { recursive: true, force: true }));
     const child = spawn("/bin/sh", ["-c", SHELL, dir], { stdio: ["pipe", "pipe", "inherit"] });
     let buffered = "";

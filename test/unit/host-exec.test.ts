@@ -1,6 +1,10 @@
 // The real Host's process runner, on a harmless command.
 import { describe, expect, it } from "vitest";
+import * as fs from "node:fs";
+import * as path from "node:path";
 import { realHost } from "../../native/host/exec";
+import { Spawner } from "../../native/host/spawner";
+import { self } from "../../native/lock";
 
 describe("realHost.tryRun onOutput", () => {
   it("passes a character split across two writes on whole", async () => {
@@ -49,6 +53,29 @@ describe("realHost through its long-lived shell", () => {
       expect(fs.statSync(log).mode & 0o777).toBe(0o600);
     } finally {
       fs.rmSync(log.replace(/\/log$/, ""), { recursive: true, force: true });
+    }
+  });
+});
+
+describe("the long-lived shell's directory", () => {
+  it("is named after its owner, and a new shell sweeps those whose owner was killed (with what they held)", async () => {
+    const parent = fs.existsSync("/dev/shm") ? "/dev/shm" : require("node:os").tmpdir();
+    const dirOf = (pid: number, start: number) => fs.mkdtempSync(path.join(parent, `berth-spawn-${pid}-${start}-`));
+    // The same pid with another start time is another process, long gone.
+    const dead = dirOf(process.pid, self().start + 1);
+    fs.writeFileSync(path.join(dead, "7.in"), "*filter\n-A INPUT -j ACCEPT\nCOMMIT\n");
+    const live = dirOf(process.pid, self().start);
+    const foreign = dirOf(process.pid, self().start + 2);
+    fs.chownSync(foreign, 65534, 65534); // not berth's to remove
+    const spawner = new Spawner();
+    try {
+      await spawner.run({ cmd: "true", args: [] });
+      expect(fs.existsSync(dead)).toBe(false);
+      expect(fs.existsSync(live) && fs.existsSync(foreign)).toBe(true);
+      const own = (spawner as unknown as { dir: string }).dir;
+      expect(path.basename(own)).toMatch(new RegExp(`^berth-spawn-${process.pid}-${self().start}-`));
+    } finally {
+      for (const d of [dead, live, foreign]) fs.rmSync(d, { recursive: true, force: true });
     }
   });
 });
