@@ -60,7 +60,7 @@ export class Spawner {
   }
 
   async run(req: SpawnRequest): Promise<CommandResult> {
-    const { dir, child } = this.started();
+    const { dir, child, sent } = this.started();
     const id = this.next++;
     const file = (ext: string) => path.join(dir, `${id}.${ext}`);
     const redirect = [
@@ -72,7 +72,8 @@ export class Spawner {
     if (req.input !== undefined) fs.writeFileSync(file("in"), req.input, { mode: 0o600 });
     fs.writeFileSync(file("sh"), `( ( ${command} ${redirect.join(" ")} 3>&-; echo "${id} $?" >&3 ) & )\n`, { mode: 0o600 });
     const done = new Promise<number>((resolve) => this.pending.set(id, resolve));
-    if (this.pending.size === 1) this.ref(true);
+    sent.add(id);
+    this.ref(true);
     child.stdin!.write(`${id}\n`);
     const code = await done;
     const take = (ext: string) => {
@@ -93,8 +94,11 @@ export class Spawner {
     return { code, stdout, stderr };
   }
 
-  private started(): { dir: string; child: ChildProcess } {
-    if (this.child && this.dir) return { dir: this.dir, child: this.child };
+  /** Commands sent to the shell running now that have not reported yet. */
+  private sent = new Set<number>();
+
+  private started(): { dir: string; child: ChildProcess; sent: Set<number> } {
+    if (this.child && this.dir) return { dir: this.dir, child: this.child, sent: this.sent };
     // Private (0700): inputs and outputs of root's commands. On tmpfs where there is one.
     const parent = fs.existsSync("/dev/shm") ? "/dev/shm" : os.tmpdir();
     if (!this.dir) {
@@ -107,6 +111,7 @@ export class Spawner {
     const dir = this.dir ?? fs.mkdtempSync(path.join(parent, `berth-spawn-${process.pid}-${self().start}-`));
     if (!this.dir) process.once("exit", () => fs.rmSync(dir, { recursive: true, force: true }));
     const child = spawn("/bin/sh", ["-c", SHELL, dir], { stdio: ["pipe", "pipe", "inherit"] });
+    const sent = new Set<number>();
     let buffered = "";
     child.stdout!.setEncoding("utf8").on("data", (chunk: string) => {
       buffered += chunk;
@@ -116,26 +121,33 @@ export class Spawner {
         const [id, code] = line.split(" ").map(Number);
         const resolve = this.pending.get(id);
         this.pending.delete(id);
+        sent.delete(id);
         if (this.pending.size === 0) this.ref(false);
         resolve?.(code);
       }
     });
-    const lost = () => {
-      // The shell died (killed from outside): what it was running is unknown; the next call starts another.
+    // The shell died (killed from outside): the next call starts another. What it started still reports through the
+    // pipe, which their subshells hold open until they have; a command the shell never started failed.
+    const gone = () => {
       if (this.child === child) this.child = undefined;
-      for (const [id, resolve] of this.pending) {
-        this.pending.delete(id);
-        resolve(128);
-      }
-      this.ref(false);
     };
-    child.on("exit", lost);
-    child.on("error", lost);
+    const unreported = () => {
+      for (const id of sent) {
+        this.pending.get(id)?.(128);
+        this.pending.delete(id);
+      }
+      sent.clear();
+      if (this.pending.size === 0) this.ref(false);
+    };
+    child.on("exit", gone);
+    child.stdout!.on("close", unreported);
+    child.on("error", () => (gone(), unreported()));
     child.stdin!.on("error", () => {});
     this.child = child;
     this.dir = dir;
-    this.ref(false);
-    return { dir, child };
+    this.sent = sent;
+    this.ref(this.pending.size > 0);
+    return { dir, child, sent };
   }
 
   /** The shell keeps the process alive only while a command is under way. */

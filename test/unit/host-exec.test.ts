@@ -79,3 +79,16 @@ describe("the long-lived shell's directory", () => {
     }
   });
 });
+
+describe("the long-lived shell killed", () => {
+  it("reports what a command under way did (its exit code and output), not a failure, and the next command runs", async () => {
+    const spawner = new Spawner();
+    await spawner.run({ cmd: "true", args: [] });
+    const shell = (spawner as unknown as { child: import("node:child_process").ChildProcess }).child;
+    const running = spawner.run({ cmd: "sh", args: ["-c", "sleep 0.4; echo done; exit 3"] });
+    await new Promise((r) => setTimeout(r, 100));
+    shell.kill("SIGKILL");
+    expect(await running).toEqual({ code: 3, stdout: "done\n", stderr: "" });
+    expect(await spawner.run({ cmd: "echo", args: ["again"] })).toEqual({ code: 0, stdout: "again\n", stderr: "" });
+  });
+});
