@@ -87,7 +87,8 @@ export class Spawner {
     };
     const [stdout, stderr] = [take("out"), take("err")];
     for (const ext of ["in", "sh"]) fs.rmSync(file(ext), { force: true });
-    if (code === 127 && /not found/.test(stderr)) {
+    // The shell's own message ("DIR: 1: DIR/ID.sh: CMD: not found"), not a command's child missing ("sh: 1: x: not found").
+    if (code === 127 && stderr.includes(`${file("sh")}: `) && /not found/.test(stderr)) {
       // As spawn reports a missing command, so callers see the same error either way.
       throw Object.assign(new Error(`spawn ${req.cmd} ENOENT`), { code: "ENOENT", errno: -2, syscall: `spawn ${req.cmd}`, path: req.cmd });
     }

@@ -35,6 +35,10 @@ describe("realHost through its long-lived shell", () => {
     await expect(realHost.run("berth-no-such-command", [])).rejects.toMatchObject({ code: "ENOENT" });
   });
 
+  it("reports a command found whose own child is missing by its exit, not as the command missing", async () => {
+    expect(await realHost.tryRun("sh", ["-c", "berth-no-such-command"])).toMatchObject({ code: 127, stderr: expect.stringMatching(/not found/) });
+  });
+
   it("refuses a NUL byte in an argument as spawn does, never running the argument without it", async () => {
     await expect(realHost.run("printf", ["%s", "a\0b"])).rejects.toMatchObject({ code: "ERR_INVALID_ARG_VALUE" });
   });
