@@ -62,7 +62,11 @@ export class ContainerRecords {
   }
 
   async list(): Promise<ContainerRecord[]> {
-    const recs = await Promise.all((await listDir(this.paths.containers)).map((n) => this.read(n)));
+    const names = await listDir(this.paths.containers);
+    // What is no longer there is forgotten: this process may list for days while containers come and go.
+    const present = new Set(names);
+    for (const name of this.cache.keys()) if (!present.has(name)) this.cache.delete(name);
+    const recs = await Promise.all(names.map((n) => this.read(n)));
     return recs.filter((r): r is ContainerRecord => r !== undefined);
   }
 }

@@ -11,9 +11,28 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import type { CommandResult } from "./exec";
+import { ownerAlive, self } from "../lock";
 
 const SHELL = `exec 3>&1
 while IFS= read -r id; do . "$0/$id.sh"; done`;
+
+/** A shell's directory, "berth-spawn-PID-START-XXXXXX": its owner as staging names carry it (native/staging.ts). */
+const OWNED = /^berth-spawn-(\d+)-(\d+)-/;
+
+/**
+ * Removes the directories of shells whose berth is gone: killed, its exit handler never ran, and what it was
+ * running then (an iptables-restore script, a command's output) stayed in memory. Only real directories of this
+ * user: the parent is world-writable.
+ */
+function sweep(parent: string): void {
+  for (const name of fs.readdirSync(parent)) {
+    const m = OWNED.exec(name);
+    if (!m || ownerAlive({ pid: Number(m[1]), start: Number(m[2]) })) continue;
+    const dir = path.join(parent, name);
+    const st = fs.lstatSync(dir, { throwIfNoEntry: false });
+    if (st?.isDirectory() && st.uid === process.getuid?.()) fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
 
 /** Single-quoted for sh: nothing inside is expanded. */
 const quote = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
@@ -32,13 +51,16 @@ export class Spawner {
   private next = 0;
   private readonly pending = new Map<number, (code: number) => void>();
 
-  /** Whether the request can go through the shell: a line break in an argument would end its script line. */
+  /**
+   * Whether the request can go through the shell: a line break in an argument would end its script line, and sh
+   * drops NUL bytes from a script where spawn refuses them (an argument checked as "a\0b" would run as "ab").
+   */
   static fits(req: SpawnRequest): boolean {
-    return ![req.cmd, ...req.args, req.logFile ?? ""].some((a) => a.includes("\n"));
+    return ![req.cmd, ...req.args, req.logFile ?? ""].some((a) => /[\n\0]/.test(a));
   }
 
   async run(req: SpawnRequest): Promise<CommandResult> {
-    const { dir, child } = this.started();
+    const { dir, child, sent } = this.started();
     const id = this.next++;
     const file = (ext: string) => path.join(dir, `${id}.${ext}`);
     const redirect = [
@@ -50,7 +72,8 @@ export class Spawner {
     if (req.input !== undefined) fs.writeFileSync(file("in"), req.input, { mode: 0o600 });
     fs.writeFileSync(file("sh"), `( ( ${command} ${redirect.join(" ")} 3>&-; echo "${id} $?" >&3 ) & )\n`, { mode: 0o600 });
     const done = new Promise<number>((resolve) => this.pending.set(id, resolve));
-    if (this.pending.size === 1) this.ref(true);
+    sent.add(id);
+    this.ref(true);
     child.stdin!.write(`${id}\n`);
     const code = await done;
     const take = (ext: string) => {
@@ -64,19 +87,32 @@ export class Spawner {
     };
     const [stdout, stderr] = [take("out"), take("err")];
     for (const ext of ["in", "sh"]) fs.rmSync(file(ext), { force: true });
-    if (code === 127 && /not found/.test(stderr)) {
+    // The shell's own message ("DIR: 1: DIR/ID.sh: CMD: not found"), not a command's child missing ("sh: 1: x: not found").
+    if (code === 127 && stderr.includes(`${file("sh")}: `) && /not found/.test(stderr)) {
       // As spawn reports a missing command, so callers see the same error either way.
       throw Object.assign(new Error(`spawn ${req.cmd} ENOENT`), { code: "ENOENT", errno: -2, syscall: `spawn ${req.cmd}`, path: req.cmd });
     }
     return { code, stdout, stderr };
   }
 
-  private started(): { dir: string; child: ChildProcess } {
-    if (this.child && this.dir) return { dir: this.dir, child: this.child };
+  /** Commands sent to the shell running now that have not reported yet. */
+  private sent = new Set<number>();
+
+  private started(): { dir: string; child: ChildProcess; sent: Set<number> } {
+    if (this.child && this.dir) return { dir: this.dir, child: this.child, sent: this.sent };
     // Private (0700): inputs and outputs of root's commands. On tmpfs where there is one.
-    const dir = this.dir ?? fs.mkdtempSync(path.join(fs.existsSync("/dev/shm") ? "/dev/shm" : os.tmpdir(), "berth-spawn-"));
+    const parent = fs.existsSync("/dev/shm") ? "/dev/shm" : os.tmpdir();
+    if (!this.dir) {
+      try {
+        sweep(parent);
+      } catch {
+        // Leftovers cost memory, not correctness: the command still runs.
+      }
+    }
+    const dir = this.dir ?? fs.mkdtempSync(path.join(parent, `berth-spawn-${process.pid}-${self().start}-`));
     if (!this.dir) process.once("exit", () => fs.rmSync(dir, { recursive: true, force: true }));
     const child = spawn("/bin/sh", ["-c", SHELL, dir], { stdio: ["pipe", "pipe", "inherit"] });
+    const sent = new Set<number>();
     let buffered = "";
     child.stdout!.setEncoding("utf8").on("data", (chunk: string) => {
       buffered += chunk;
@@ -86,26 +122,33 @@ export class Spawner {
         const [id, code] = line.split(" ").map(Number);
         const resolve = this.pending.get(id);
         this.pending.delete(id);
+        sent.delete(id);
         if (this.pending.size === 0) this.ref(false);
         resolve?.(code);
       }
     });
-    const lost = () => {
-      // The shell died (killed from outside): what it was running is unknown; the next call starts another.
+    // The shell died (killed from outside): the next call starts another. What it started still reports through the
+    // pipe, which their subshells hold open until they have; a command the shell never started failed.
+    const gone = () => {
       if (this.child === child) this.child = undefined;
-      for (const [id, resolve] of this.pending) {
-        this.pending.delete(id);
-        resolve(128);
-      }
-      this.ref(false);
     };
-    child.on("exit", lost);
-    child.on("error", lost);
+    const unreported = () => {
+      for (const id of sent) {
+        this.pending.get(id)?.(128);
+        this.pending.delete(id);
+      }
+      sent.clear();
+      if (this.pending.size === 0) this.ref(false);
+    };
+    child.on("exit", gone);
+    child.stdout!.on("close", unreported);
+    child.on("error", () => (gone(), unreported()));
     child.stdin!.on("error", () => {});
     this.child = child;
     this.dir = dir;
-    this.ref(false);
-    return { dir, child };
+    this.sent = sent;
+    this.ref(this.pending.size > 0);
+    return { dir, child, sent };
   }
 
   /** The shell keeps the process alive only while a command is under way. */

@@ -311,8 +311,11 @@ export class ContainerNetworking {
         const holder = byName.get(peer.name)!;
         const file = this.paths.container(peer.name).hosts;
         if (holder.net?.mode !== "networks" || !fs.existsSync(file)) return;
-        // Same inode: the file is bind-mounted into the running container.
-        await fs.promises.writeFile(file, hostsFile(peer, everyone));
+        // Same inode: the file is bind-mounted into the running container. A peer another process removed since the
+        // check has no file left to update; its removal is no reason to fail the containers this pass serves.
+        await fs.promises.writeFile(file, hostsFile(peer, everyone)).catch((e: NodeJS.ErrnoException) => {
+          if (e.code !== "ENOENT") throw e;
+        });
       }));
     });
     return this.nextPass;

@@ -10,6 +10,7 @@ import { Peer } from "./peer";
 import { runtimeOf, type Method } from "./methods";
 import { receiveFiles, sendFiles } from "./files";
 import { parseSshUrl, sshOptionProblem } from "./ssh-options";
+import { lazyStream } from "./lazy-stream";
 import { dockerConfigAuth } from "../registry/client";
 import { parseRegistryRef } from "../registry/reference";
 
@@ -274,40 +275,18 @@ class Connection {
 
   /** A stream result, returned at once; connecting (if need be) and calling on the first next(). */
   stream(m: Method, args: unknown[]): AsyncIterableIterator<unknown> {
-    let inner: Promise<{ s: Session; it: AsyncIterableIterator<unknown> }> | undefined;
-    let done = false;
-    const finish = async () => {
-      if (done) return;
-      done = true;
-      const opened = await inner?.catch(() => undefined);
-      if (opened) {
-        this.hold(-1);
-        await opened.it.return?.();
-      }
-    };
-    const it: AsyncIterableIterator<unknown> = {
-      [Symbol.asyncIterator]: () => it,
-      next: async () => {
-        if (done) return { value: undefined, done: true };
-        inner ??= this.open().then((s) => {
-          this.hold(1);
-          return { s, it: s.peer.stream(m.name, cloneArgs(args) as unknown[]) };
-        });
-        try {
-          const r = await (await inner).it.next();
-          if (r.done) await finish();
-          return r;
-        } catch (e) {
-          await finish();
-          throw e;
-        }
+    let held = false;
+    return lazyStream(
+      async () => {
+        const s = await this.open();
+        this.hold(1);
+        held = true;
+        return s.peer.stream(m.name, cloneArgs(args) as unknown[]);
       },
-      return: async () => {
-        await finish();
-        return { value: undefined, done: true };
+      async () => {
+        if (held) this.hold(-1);
       },
-    };
-    return it;
+    );
   }
 
   /** Waits for calls in flight, then ends the session: the agent sees the end of its input and exits. */

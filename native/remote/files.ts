@@ -13,6 +13,7 @@ import { DockerIgnore, listContext } from "../build/context";
 import type { CopyItem } from "../build/copy";
 import { copyTarget, placeTar, tarOfPath } from "../container/copy";
 import { unpackLayer } from "../image/unpack";
+import { lazyStream } from "./lazy-stream";
 
 /**
  * "up": a file or directory sent for the call as it is (a symlink as a symlink, as `cp` copies one); "read": a file
@@ -142,43 +143,6 @@ export async function sweepStaging(root: string): Promise<void> {
   }
 }
 
-/**
- * The bytes of `open()`'s stream, then `after` — run once however the reading ends, also when the reader stops
- * before the first byte (a connection lost as the result goes out), which an async generator's finally misses.
- */
-function thenRun(open: () => Promise<AsyncIterable<Uint8Array>>, after: () => Promise<void>): AsyncIterableIterator<Uint8Array> {
-  let source: AsyncIterator<Uint8Array> | undefined;
-  let ran = false;
-  const finish = async () => {
-    if (ran) return;
-    ran = true;
-    await after();
-  };
-  const it: AsyncIterableIterator<Uint8Array> = {
-    [Symbol.asyncIterator]: () => it,
-    next: async () => {
-      if (ran) return { value: undefined, done: true };
-      try {
-        source ??= (await open())[Symbol.asyncIterator]();
-        const r = await source.next();
-        if (r.done) await finish();
-        return r;
-      } catch (e) {
-        await finish();
-        throw e;
-      }
-    },
-    return: async () => {
-      try {
-        await source?.return?.();
-      } finally {
-        await finish();
-      }
-      return { value: undefined, done: true };
-    },
-  };
-  return it;
-}
 
 /**
  * Agent end: runs `call` with each slot's upload staged and each download given a staging path; the result of a
@@ -221,7 +185,7 @@ export async function withFiles(root: string, slots: FileSlot[], call: () => Pro
     const value = await call();
     if (downloads.length === 0) return value;
     let left = downloads.length;
-    const files = downloads.map((p) => thenRun(async () => tarOfPath(p, "out"), async () => {
+    const files = downloads.map((p) => lazyStream(async () => tarOfPath(p, "out"), async () => {
       if (--left === 0) await removeDir();
     }));
     sending = true;

@@ -195,7 +195,14 @@ export class DeploymentRun {
     this.registered.add(urn);
     this.adoptAlias(urn, goal.aliases ?? []);
     if (goal.custom && goal.type === PROVIDER_TYPE) return this.registerProvider(urn, goal);
-    return goal.custom ? this.registerCustom(urn, goal) : this.registerComponent(urn, goal);
+    try {
+      return await (goal.custom ? this.registerCustom(urn, goal) : this.registerComponent(urn, goal));
+    } catch (err) {
+      // A host that cannot answer a check or diff (unreachable, berth missing, a changed host key) is this
+      // resource's error, reported as the others are, not a crash of the program with a stack trace.
+      if (err instanceof ReportedError || err instanceof TimeoutError) throw err;
+      this.fail(urn, `${this.label(urn)}: ${(err as Error).message}`);
+    }
   }
 
   /** A resource found under one of its aliases takes that state over under its new URN: a rename, not a replace. */

@@ -1,6 +1,10 @@
 // The real Host's process runner, on a harmless command.
 import { describe, expect, it } from "vitest";
+import * as fs from "node:fs";
+import * as path from "node:path";
 import { realHost } from "../../native/host/exec";
+import { Spawner } from "../../native/host/spawner";
+import { self } from "../../native/lock";
 
 describe("realHost.tryRun onOutput", () => {
   it("passes a character split across two writes on whole", async () => {
@@ -31,6 +35,14 @@ describe("realHost through its long-lived shell", () => {
     await expect(realHost.run("berth-no-such-command", [])).rejects.toMatchObject({ code: "ENOENT" });
   });
 
+  it("reports a command found whose own child is missing by its exit, not as the command missing", async () => {
+    expect(await realHost.tryRun("sh", ["-c", "berth-no-such-command"])).toMatchObject({ code: 127, stderr: expect.stringMatching(/not found/) });
+  });
+
+  it("refuses a NUL byte in an argument as spawn does, never running the argument without it", async () => {
+    await expect(realHost.run("printf", ["%s", "a\0b"])).rejects.toMatchObject({ code: "ERR_INVALID_ARG_VALUE" });
+  });
+
   it("runs a command with a line break in an argument too", async () => {
     expect(await realHost.run("printf", ["%s", "two\nlines"])).toBe("two\nlines");
   });
@@ -46,5 +58,41 @@ describe("realHost through its long-lived shell", () => {
     } finally {
       fs.rmSync(log.replace(/\/log$/, ""), { recursive: true, force: true });
     }
+  });
+});
+
+describe("the long-lived shell's directory", () => {
+  it("is named after its owner, and a new shell sweeps those whose owner was killed (with what they held)", async () => {
+    const parent = fs.existsSync("/dev/shm") ? "/dev/shm" : require("node:os").tmpdir();
+    const dirOf = (pid: number, start: number) => fs.mkdtempSync(path.join(parent, `berth-spawn-${pid}-${start}-`));
+    // The same pid with another start time is another process, long gone.
+    const dead = dirOf(process.pid, self().start + 1);
+    fs.writeFileSync(path.join(dead, "7.in"), "*filter\n-A INPUT -j ACCEPT\nCOMMIT\n");
+    const live = dirOf(process.pid, self().start);
+    const foreign = dirOf(process.pid, self().start + 2);
+    fs.chownSync(foreign, 65534, 65534); // not berth's to remove
+    const spawner = new Spawner();
+    try {
+      await spawner.run({ cmd: "true", args: [] });
+      expect(fs.existsSync(dead)).toBe(false);
+      expect(fs.existsSync(live) && fs.existsSync(foreign)).toBe(true);
+      const own = (spawner as unknown as { dir: string }).dir;
+      expect(path.basename(own)).toMatch(new RegExp(`^berth-spawn-${process.pid}-${self().start}-`));
+    } finally {
+      for (const d of [dead, live, foreign]) fs.rmSync(d, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("the long-lived shell killed", () => {
+  it("reports what a command under way did (its exit code and output), not a failure, and the next command runs", async () => {
+    const spawner = new Spawner();
+    await spawner.run({ cmd: "true", args: [] });
+    const shell = (spawner as unknown as { child: import("node:child_process").ChildProcess }).child;
+    const running = spawner.run({ cmd: "sh", args: ["-c", "sleep 0.4; echo done; exit 3"] });
+    await new Promise((r) => setTimeout(r, 100));
+    shell.kill("SIGKILL");
+    expect(await running).toEqual({ code: 3, stdout: "done\n", stderr: "" });
+    expect(await spawner.run({ cmd: "echo", args: ["again"] })).toEqual({ code: 0, stdout: "again\n", stderr: "" });
   });
 });

@@ -35,4 +35,17 @@ describe("ContainerRecords", () => {
     expect(await mine.read("a")).toBeUndefined();
     expect((await mine.list()).map((r) => r.spec.name)).toEqual(["b"]);
   });
+
+  it("keeps no record of a container removed meanwhile (a long-lived supervisor or agent lists them for days)", async () => {
+    const cached = () => [...(mine as unknown as { cache: Map<string, unknown> }).cache.keys()].sort();
+    for (const n of ["c", "d"]) {
+      fs.mkdirSync(paths.container(n).dir, { recursive: true });
+      await other.write(record(n, "one"));
+    }
+    await mine.list();
+    expect(cached()).toEqual(["b", "c", "d"]);
+    for (const n of ["c", "d"]) fs.rmSync(paths.container(n).dir, { recursive: true });
+    await mine.list();
+    expect(cached()).toEqual(["b"]);
+  });
 });

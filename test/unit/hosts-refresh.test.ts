@@ -1,0 +1,42 @@
+// Peers' hosts files rewritten by one pass (ContainerNetworking.refreshPeers), against a peer another berth process
+// removes while the pass runs.
+import { afterAll, describe, expect, it, vi } from "vitest";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { layout } from "../../native/paths";
+import { ContainerNetworking, type NetHolder } from "../../native/network/container-net";
+import type { AttachmentRecord } from "../../native/network/attach";
+
+const tmp = fs.mkdtempSync("/tmp/berth-test-hosts-refresh-");
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+const holder = (name: string, ip: string): NetHolder => ({
+  spec: { name, image: "bb" },
+  net: { mode: "networks", netns: `ns-${name}`, attachments: [{ network: "n", ip, aliases: [] } as unknown as AttachmentRecord], ports: [] },
+  createdAt: new Date().toISOString(),
+});
+
+describe("refreshPeers", () => {
+  it("passes over a peer removed between its check and its write, and still rewrites the others", async () => {
+    const paths = layout(path.join(tmp, "root"), path.join(tmp, "run"));
+    const net = new ContainerNetworking(undefined as never, paths, undefined as never, undefined as never, undefined as never);
+    const all = [holder("made", "10.9.0.2"), holder("gone", "10.9.0.3"), holder("stays", "10.9.0.4")];
+    for (const r of all) {
+      fs.mkdirSync(paths.container(r.spec.name).dir, { recursive: true });
+      fs.writeFileSync(paths.container(r.spec.name).hosts, "");
+    }
+    const write = fs.promises.writeFile;
+    const spy = vi.spyOn(fs.promises, "writeFile").mockImplementation(async (file, data, opts) => {
+      // The other process's removal lands right before this write.
+      if (file === paths.container("gone").hosts) fs.rmSync(paths.container("gone").dir, { recursive: true });
+      return write(file, data, opts);
+    });
+    try {
+      await net.refreshPeers(all[0], async () => all);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(fs.readFileSync(paths.container("stays").hosts, "utf8")).toMatch(/10\.9\.0\.2\tmade/);
+    expect(fs.existsSync(paths.container("gone").dir)).toBe(false);
+  });
+});
