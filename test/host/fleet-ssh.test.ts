@@ -111,6 +111,20 @@ describe("many hosts over SSH, the user's side", () => {
     expect((await h1.berth(["images", "-q"])).stdout.trim()).toBe("");
     expect((await createNativeRuntime({ root }).containers.inspect(web))?.status).toBe("running");
 
+    // A destroy that cannot reach h3 (its host key unknown for now) deletes this machine's part, fails naming h3,
+    // and keeps what is on h3 in the state; once h3 can be reached again, the next destroy finishes there.
+    const known = fs.readFileSync(sim.knownHosts, "utf8");
+    fs.writeFileSync(sim.knownHosts, known.split("\n").filter((line) => !line.startsWith(`${h3.address} `)).join("\n"));
+    const blocked = await cli("destroy", "--yes");
+    fs.writeFileSync(sim.knownHosts, known);
+    expect(blocked.code, blocked.stdout + blocked.stderr).not.toBe(0);
+    expect(blocked.stdout + blocked.stderr).toMatch(new RegExp(`berth:index:Container "web2".*${h3.address}`));
+    expect(await createNativeRuntime({ root }).containers.inspect(web)).toBeUndefined();
+    expect((await h3.berth(["ps", "-a", "--format", "{{.Names}}"])).stdout.trim()).toBe(movedName);
+    const kept = JSON.parse(fs.readFileSync(stateFile, "utf8")).checkpoint.latest.resources as Array<{ urn: string; type: string }>;
+    expect(kept.map((r) => r.urn.split("::").pop())).toEqual(expect.arrayContaining(["web2", "h2"]));
+    expect(kept.map((r) => r.urn.split("::").pop())).not.toContain("web");
+
     const destroy = await cli("destroy", "--yes");
     expect(destroy.code, destroy.stdout + destroy.stderr).toBe(0);
     for (const h of [h1, h3]) {
