@@ -50,9 +50,7 @@ export function describeCommand(cmd: string, args: readonly string[]): string {
   return [cmd, ...args].join(" ");
 }
 
-const spawner = new Spawner();
-
-async function spawnAndWait(cmd: string, args: readonly string[], opts: RunOptions): Promise<CommandResult> {
+async function spawnAndWait(spawner: Spawner | undefined, cmd: string, args: readonly string[], opts: RunOptions): Promise<CommandResult> {
   let logFd: number | undefined;
   let logStart = 0;
   if (opts.logFile) {
@@ -60,7 +58,7 @@ async function spawnAndWait(cmd: string, args: readonly string[], opts: RunOptio
     logStart = fs.fstatSync(logFd).size;
   }
   const req = { cmd, args, input: opts.input, logFile: opts.logFile };
-  if (!opts.onOutput && Spawner.fits(req)) {
+  if (spawner && !opts.onOutput && Spawner.fits(req)) {
     if (logFd !== undefined) fs.closeSync(logFd); // made with its mode; the shell appends to it
     const result = await spawner.run(req);
     if (opts.logFile && result.code !== 0) result.stderr = readFrom(opts.logFile, logStart);
@@ -93,22 +91,32 @@ function readFrom(file: string, start: number): string {
   return buf.subarray(start).toString();
 }
 
-export const realHost: Host = {
-  async run(cmd, args, opts = {}) {
-    const result = await spawnAndWait(cmd, args, opts);
-    if (result.code !== 0) throw new HostCommandError(describeCommand(cmd, args), result);
-    return result.stdout;
-  },
-  tryRun: (cmd, args, opts = {}) => spawnAndWait(cmd, args, opts),
-  async writeSysctl(key, value) {
-    const file = `/proc/sys/${key.replace(/\./g, "/")}`;
-    try {
-      await fs.promises.writeFile(file, value);
-    } catch (e) {
-      throw new Error(`writing sysctl ${key}=${value} (${file}) failed: ${(e as Error).message}`);
-    }
-  },
-};
+/** The host, its commands started by `spawner` when given (see spawner.ts), else each spawned by Node. */
+function hostVia(spawner?: Spawner): Host {
+  return {
+    async run(cmd, args, opts = {}) {
+      const result = await spawnAndWait(spawner, cmd, args, opts);
+      if (result.code !== 0) throw new HostCommandError(describeCommand(cmd, args), result);
+      return result.stdout;
+    },
+    tryRun: (cmd, args, opts = {}) => spawnAndWait(spawner, cmd, args, opts),
+    async writeSysctl(key, value) {
+      const file = `/proc/sys/${key.replace(/\./g, "/")}`;
+      try {
+        await fs.promises.writeFile(file, value);
+      } catch (e) {
+        throw new Error(`writing sysctl ${key}=${value} (${file}) failed: ${(e as Error).message}`);
+      }
+    },
+  };
+}
+
+export const realHost: Host = hostVia(new Spawner());
+/**
+ * Each command spawned by Node: for the supervisor, whose small heap forks cheaply, and which should not keep a
+ * shell beside it for as long as containers run (its memory is counted per container).
+ */
+export const directHost: Host = hostVia();
 
 /**
  * Runs a command with byte streams on both ends (a tar piped in or out). `stdout` must be consumed; `done` settles

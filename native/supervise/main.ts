@@ -2,7 +2,7 @@
 // supervisor lock for its life; a second one started meanwhile finds the lock held and exits 0.
 import * as fs from "node:fs";
 import { layout } from "../paths";
-import { realHost } from "../host/exec";
+import { directHost } from "../host/exec";
 import { tryLock } from "../lock";
 import { listDir } from "../json-file";
 import { Supervisor } from "./supervisor";
@@ -26,7 +26,7 @@ async function main(): Promise<void> {
   if (!unlock) return;
   const logBytes = Number(process.env.BERTH_LOG_MAX_BYTES) || DEFAULT_LOG_BYTES;
   const paths = layout(root, process.env.BERTH_RUN ?? "/run/berth");
-  const supervisor = new Supervisor(paths, realHost, logBytes);
+  const supervisor = new Supervisor(paths, directHost, logBytes);
   const release = () => {
     unlock!();
     process.exit(0);

@@ -416,6 +416,11 @@ async function dispatch(words: string[]): Promise<number> {
   }
   const parsed = parseCommand(cmd, rest);
   if (on(parsed, "help")) return print(helpOf(cmd));
+  // Ignored, `berth -H ssh://h2 up` would deploy where the stack's config says, likely this machine.
+  if (dayTwoHost !== undefined && !HOST_COMMANDS.has(cmd) && cmd !== HOST_CHECK) {
+    const where = DEPLOY_COMMANDS.includes(cmd) ? `; a stack acts where its config says: berth config set berth:host ${dayTwoHost}` : "";
+    throw new UsageError(`-H/--host is for day-2 commands, not "${cmd.name}"${where}`, `See 'berth ${cmd.name} --help'.`);
+  }
   // Another machine's agent runs as its ssh user there; this machine is not touched.
   if (!STACK_COMMANDS.includes(cmd) && cmd !== version && cmd !== HOST_CHECK && !(HOST_COMMANDS.has(cmd) && dayTwoConfig().host)) {
     const refused = needsRoot();

@@ -7,7 +7,9 @@ import type { DeploymentV3 } from "../state/checkpoint";
 import { chooseBackend } from "../state/backend";
 import { type StackConfig, StackSettings } from "../state/stackconfig";
 import { StackStore } from "../state/store";
+import type { PropertyMap } from "../resources/provider";
 import { RuntimePool } from "../runtimes";
+import { keepSecret } from "../values";
 import { DeploymentRun, type Diagnostic } from "./deployment";
 import { serveMonitor } from "./monitor";
 import { loadProject, pulumiPackageDir, runProgram, type Project } from "./program";
@@ -88,10 +90,11 @@ export function openStack(dir: string, stack: string, runtimeFor: (config: Provi
   };
 }
 
-/** The stack's `berth:*` config: the default provider's inputs, as Pulumi records them. */
-function defaultProviderInputs(config: StackConfig): Record<string, string> {
+/** The stack's `berth:*` config: the default provider's inputs, as Pulumi records them (secret config stays secret). */
+function defaultProviderInputs(config: StackConfig): PropertyMap {
   const prefix = `${PACKAGE}:`;
-  return Object.fromEntries(Object.entries(config.values).filter(([k]) => k.startsWith(prefix)).map(([k, v]) => [k.slice(prefix.length), v]));
+  const inputs = Object.fromEntries(Object.entries(config.values).filter(([k]) => k.startsWith(prefix)).map(([k, v]) => [k.slice(prefix.length), v]));
+  return keepSecret(inputs, config.secretKeys.filter((k) => k.startsWith(prefix)).map((k) => k.slice(prefix.length)));
 }
 
 /** Secrets in a plan file are compared by a digest keyed with the stack's passphrase. */

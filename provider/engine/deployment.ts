@@ -242,10 +242,12 @@ export class DeploymentRun {
     const op = !old ? "create" : replace ? "replace" : diff!.diffs.length > 0 ? "update" : "same";
     if (shown) this.record({ op, urn, type: PROVIDER_TYPE, old, new: res, diffs: diff?.diffs ?? [], replaces: diff?.replaces ?? [], detailedDiff: {} });
     const base = replace ? T.markForDeletion(this.state, urn) : this.state;
-    const next = T.completeWrite(base, op === "same" && !shown ? old! : res, "creating");
-    if (shown || op !== "same") this.commit(next);
+    // The default provider's unchanged record is kept, unless a value became secret: then it is written again.
+    const keep = op === "same" && !shown && JSON.stringify(old!.inputs) === JSON.stringify(inputs);
+    const next = T.completeWrite(base, keep ? old! : res, "creating");
+    if (!keep) this.commit(next);
     else this.state = next;
-    return op === "same" && !shown ? old! : res;
+    return keep ? old! : res;
   }
 
   /** A provider reference's configuration and resource providers, made from the provider's recorded config if needed. */
@@ -256,7 +258,12 @@ export class DeploymentRun {
     const at = ref.lastIndexOf("::");
     // Also an old copy (a replaced provider): what it made is deleted on the host it was made on.
     const state = this.state.resources.find((r) => r.urn === ref.slice(0, at) && r.id === ref.slice(at + 2));
-    if (!state) return this.defaultInstance; // a checkpoint that never recorded its provider
+    if (!state) {
+      // A default provider Pulumi did not write down is the stack's; an explicit one could be any machine, and
+      // acting on this one instead could delete a stranger's object of the same name.
+      if (isDefaultProvider(providerUrn(ref))) return this.defaultInstance;
+      throw new Error(`its provider ${ref} is not in the state, so berth cannot tell which host it is on: restore the provider's entry (the checkpoint's .bak holds the last one), or remove this resource from the state`);
+    }
     const { config } = checkProviderConfig(state.inputs);
     const made = { config, providers: this.opts.providersFor?.(config) ?? this.opts.providers };
     this.instances.set(ref, made);

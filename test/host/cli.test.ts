@@ -73,6 +73,13 @@ describe("usage", () => {
     }
     expect((await cli("logs", "--tail")).stderr).toContain("flag needs an argument: --tail");
     expect((await cli("network", "frob")).code).toBe(2);
+    // -H is Docker's day-2 flag: a deploy or stack command given it is refused, not run where the stack's config says.
+    for (const args of [["up", "/nonexistent", "--yes"], ["destroy", "/nonexistent", "--yes"], ["config", "set", "k", "v"]]) {
+      const r = await cli("-H", "ssh://root@127.0.0.1:1", ...args);
+      expect(r.code, args.join(" ")).toBe(2);
+      expect(r.stderr).toContain(`-H/--host is for day-2 commands, not "${args[0] === "config" ? "config set" : args[0]}"`);
+    }
+    expect((await cli("-H", "ssh://root@127.0.0.1:1", "up", "/nonexistent")).stderr).toContain("berth config set berth:host ssh://root@127.0.0.1:1");
   });
 });
 

@@ -12,6 +12,8 @@ import { TYPE, fakeKind, thing, urn, world } from "./fake-world";
 
 /** A fake host per provider configuration (by host, else root), each logging what is done on it. */
 function fleet(defaultInputs: Record<string, string> = {}) {
+  /** Hosts that cannot be reached: every operation there fails as ssh does. */
+  const down = new Set<string>();
   const hosts = new Map<string, { objects: Map<string, unknown>; log: string[] }>();
   const hostOf = (config: ProviderConfig) => {
     const key = config.host ?? config.root ?? "local";
@@ -20,10 +22,18 @@ function fleet(defaultInputs: Record<string, string> = {}) {
   };
   const providersFor = (config: ProviderConfig) => {
     const h = hostOf(config);
-    return new Map<string, Provider>([[TYPE, new KindProvider(TYPE, fakeKind(h.objects as never, h.log))]]);
+    const kind = new KindProvider(TYPE, fakeKind(h.objects as never, h.log));
+    const unreachable = () => {
+      if (down.has(config.host ?? "")) throw new Error(`cannot reach ${config.host}: ssh: connect to host port 22: Connection refused`);
+    };
+    const guarded = Object.create(kind) as Provider;
+    for (const op of ["create", "read", "update", "delete"] as const) {
+      guarded[op] = async (req: never) => (unreachable(), (kind[op] as (r: never) => Promise<never>).call(kind, req));
+    }
+    return new Map<string, Provider>([[TYPE, guarded]]);
   };
   const w = world({ providersFor, providers: providersFor(checkProviderConfig(defaultInputs).config), defaultProviderInputs: defaultInputs });
-  return { w, hosts, log: (key: string) => hosts.get(key)?.log ?? [] };
+  return { w, hosts, down, log: (key: string) => hosts.get(key)?.log ?? [] };
 }
 
 const provider = (name: string, inputs: Record<string, unknown>): Goal => ({
@@ -76,6 +86,15 @@ describe("providers of many hosts", () => {
     expect(errors(names)).toEqual([]);
     const ports = await deploy(fleet().w.run(emptyDeployment(), true), [alt, thing("a", { hostPort: 80 }), { ...thing("b", { hostPort: 80 }), on: "alt" }]);
     expect(errors(ports)).toEqual([expect.stringContaining('host port 0.0.0.0:80/tcp is already taken by test:index:Thing "a" in this program')]);
+  });
+
+  it("two providers naming one machine and root differently (user, port, case) share its claims: names and ports", async () => {
+    const a = provider("a", { host: "ssh://root@h2" });
+    const b = provider("b", { host: "ssh://deploy@H2:22", sshOptions: ["ConnectTimeout=5"] });
+    const names = await deploy(fleet().w.run(emptyDeployment(), true), [a, b, { ...thing("x", { name: "same", port: 1 }), on: "a" }, { ...thing("y", { name: "same", port: 1 }), on: "b" }]);
+    expect(errors(names)).toEqual([expect.stringContaining('test:index:Thing "y" on ssh://deploy@H2:22: port 1 is already taken by test:index:Thing "x" in this program')]);
+    const ports = await deploy(fleet().w.run(emptyDeployment(), true), [a, { ...b, inputs: { host: "ssh://h2", root: "/srv/other" } }, { ...thing("x", { hostPort: 80 }), on: "a" }, { ...thing("y", { hostPort: 80 }), on: "b" }]);
+    expect(errors(ports)).toEqual([expect.stringContaining("host port 0.0.0.0:80/tcp is already taken")]);
   });
 
   it("a provider whose host changes is replaced, and so is every resource it manages: made on the new host, deleted on the old", async () => {
@@ -166,6 +185,78 @@ describe("providers of many hosts", () => {
     expect(diffProviderConfig({ host: "ssh://a" }, { host: "ssh://a", identityFile: "~/k" })).toEqual({ diffs: ["identityFile"], replaces: [] });
     expect(diffProviderConfig({ root: "/a", version: "1" }, { root: "/a", version: "2" })).toEqual({ diffs: [], replaces: [] });
     expect(targetOf({ host: "ssh://root@A:22" }).machine).toBe(targetOf({ host: "ssh://deploy@a" }).machine);
+  });
+
+  it("destroy with one host unreachable deletes the rest, fails naming that host, and keeps its resources and provider in the state", async () => {
+    const f = fleet();
+    const first = await deploy(f.w.run(emptyDeployment()), [provider("h2", { host: "ssh://a" }), { ...thing("x", { name: "x" }), on: "h2" }, thing("y", { name: "y" })]);
+    f.down.add("ssh://a");
+    const destroy = f.w.run(first.state);
+    await destroy.destroy();
+    expect(errors(destroy)).toEqual([expect.stringMatching(/test:index:Thing "x".*cannot reach ssh:\/\/a/)]);
+    expect(f.log("local").at(-1)).toBe("delete y");
+    const left = destroy.state.resources.map((r) => r.urn.split("::").pop());
+    expect(left).toEqual(expect.arrayContaining(["x", "h2"]));
+    expect(left).not.toContain("y");
+    expect(destroy.state.pending_operations ?? []).toEqual([]);
+
+    f.down.delete("ssh://a");
+    const again = f.w.run(destroy.state);
+    await again.destroy();
+    expect(errors(again)).toEqual([]);
+    expect(again.state.resources).toEqual([]);
+    expect(f.log("ssh://a").at(-1)).toBe("delete x");
+  });
+
+  it("an up with one host unreachable makes the rest, records only what exists, and the next run converges", async () => {
+    const f = fleet();
+    const goals = [provider("h2", { host: "ssh://a" }), thing("y", { name: "y" }), { ...thing("x", { name: "x" }), on: "h2" }];
+    f.down.add("ssh://a");
+    const failed = await deploy(f.w.run(emptyDeployment()), goals);
+    expect(errors(failed)).toEqual([expect.stringMatching(/test:index:Thing "x" on ssh:\/\/a: .*cannot reach ssh:\/\/a/)]);
+    expect(failed.state.resources.map((r) => r.urn.split("::").pop())).not.toContain("x");
+    expect(failed.state.pending_operations ?? []).toEqual([]);
+    expect([...f.hosts.get("local")!.objects.keys()]).toEqual(["y"]);
+    expect(failed.state.resources.map((r) => r.urn.split("::").pop())).toContain("y");
+
+    f.down.delete("ssh://a");
+    const converged = await deploy(f.w.run(failed.state), goals);
+    expect(errors(converged)).toEqual([]);
+    expect(steps(converged)).toEqual(["create x"]);
+    expect([...f.hosts.get("ssh://a")!.objects.keys()]).toEqual(["x"]);
+  });
+
+  it("a move to a host that cannot be reached leaves the old host's resources and the state whole; the next run converges", async () => {
+    const f = fleet();
+    const goals = (host: string) => [provider("h2", { host }), { ...thing("x", { name: "x" }), on: "h2" }, thing("y", { name: "y" })];
+    const first = await deploy(f.w.run(emptyDeployment()), goals("ssh://a"));
+    f.down.add("ssh://b");
+    const failed = await deploy(f.w.run(first.state), goals("ssh://b"));
+    expect(errors(failed)).toEqual([expect.stringMatching(/cannot reach ssh:\/\/b/)]);
+    expect([...f.hosts.get("ssh://a")!.objects.keys()]).toEqual(["x"]);
+    const x = failed.state.resources.find((r) => r.urn === urn("x") && !r.delete)!;
+    const via = failed.state.resources.find((r) => `${r.urn}::${r.id}` === x.provider);
+    expect(via?.inputs).toEqual({ host: "ssh://a" });
+
+    f.down.delete("ssh://b");
+    const converged = await deploy(f.w.run(failed.state), goals("ssh://b"));
+    expect(errors(converged)).toEqual([]);
+    expect([...f.hosts.get("ssh://a")!.objects.keys()]).toEqual([]);
+    expect([...f.hosts.get("ssh://b")!.objects.keys()]).toEqual(["x"]);
+    expect(converged.state.resources.filter((r) => r.delete)).toEqual([]);
+    expect(converged.state.resources.filter((r) => r.type === "pulumi:providers:berth").map((r) => r.inputs).sort((a, b) => Object.keys(a).length - Object.keys(b).length)).toEqual([{}, { host: "ssh://b" }]);
+  });
+
+  it("a resource whose recorded provider is missing from the state is not deleted on another host in its place", async () => {
+    const f = fleet();
+    const first = await deploy(f.w.run(emptyDeployment()), [provider("h2", { host: "ssh://a" }), { ...thing("x", { name: "x" }), on: "h2" }]);
+    f.hosts.get("local")?.objects.set("x", {}); // the same name on this machine: not the stack's
+    const lost = { ...first.state, resources: first.state.resources.filter((r) => !r.urn.endsWith("::h2")) };
+    const destroy = f.w.run(lost);
+    await destroy.destroy();
+    expect(f.log("local")).toEqual([]);
+    expect(errors(destroy)).toEqual([expect.stringMatching(/test:index:Thing "x".*provider .*h2.* is not in the state/)]);
+    expect(destroy.state.resources.map((r) => r.urn)).toContain(urn("x"));
   });
 });
 
