@@ -99,6 +99,11 @@ export class Spawner {
   private sent = new Set<number>();
 
   private started(): { dir: string; child: ChildProcess; sent: Set<number> } {
+    if (this.dir && !fs.existsSync(this.dir)) {
+      // Removed under us (by hand, or by a berth that cannot see this process): start afresh. The old shell ends.
+      this.child?.stdin!.end();
+      this.child = this.dir = undefined;
+    }
     if (this.child && this.dir) return { dir: this.dir, child: this.child, sent: this.sent };
     // Private (0700): inputs and outputs of root's commands. On tmpfs where there is one.
     const parent = fs.existsSync("/dev/shm") ? "/dev/shm" : os.tmpdir();

@@ -522,6 +522,9 @@ export class DeploymentRun {
       throw err;
     }
     this.commit(done(result));
+    // Shown as done only once on disk, as Pulumi writes its snapshot before it shows the step: a run killed after
+    // printing "created" must not have the next one undo it as interrupted. Operations finishing meanwhile share the write.
+    await this.durable();
     return result;
   }
 

@@ -114,6 +114,29 @@ describe("checkpoint writes", () => {
   });
 });
 
+describe("a step reported", () => {
+  it("is on disk by then, as Pulumi writes its snapshot before it shows the step: a kill after the print undoes nothing", async () => {
+    const disk: DeploymentV3[] = [];
+    const late: string[] = [];
+    const w: ReturnType<typeof world> = world({
+      persist: async (d) => {
+        await new Promise((r) => setTimeout(r, 5));
+        disk.push(d);
+      },
+      onStep: (step) => {
+        const last = disk[disk.length - 1];
+        const done = last?.resources.some((r) => r.urn === step.urn) && !last.pending_operations?.some((op) => op.resource.urn === step.urn);
+        if (step.op === "create" && !done) late.push(step.urn);
+      },
+    });
+    const run = w.run(emptyDeployment());
+    await Promise.all(["a", "b", "c", "d"].map((n) => run.register(thing(n, { name: n }))));
+    await run.finish();
+    await run.settled();
+    expect(late).toEqual([]);
+  });
+});
+
 describe("failures midway", () => {
   it("a failed create leaves the checkpoint consistent: done steps kept, nothing pending", async () => {
     const w = world();

@@ -78,6 +78,9 @@ describe("the long-lived shell's directory", () => {
       expect(fs.existsSync(live) && fs.existsSync(foreign)).toBe(true);
       const own = (spawner as unknown as { dir: string }).dir;
       expect(path.basename(own)).toMatch(new RegExp(`^berth-spawn-${process.pid}-${self().start}-`));
+      // Removed under it (by hand, or by a berth that cannot see this process): the next command starts afresh.
+      fs.rmSync(own, { recursive: true });
+      expect(await spawner.run({ cmd: "echo", args: ["still"] })).toEqual({ code: 0, stdout: "still\n", stderr: "" });
     } finally {
       for (const d of [dead, live, foreign]) fs.rmSync(d, { recursive: true, force: true });
     }
