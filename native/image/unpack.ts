@@ -142,8 +142,11 @@ export async function unpackLayer(o: UnpackOptions): Promise<void> {
         kinds.set(rel, "dir");
         break;
       case "file": {
-        // pipeline closes the file however the entry ends (a truncated archive included).
-        await pipeline(data, fs.createWriteStream(target, { mode: 0o600, flags: "wx" }));
+        // Created before the copy: a stream opening the file itself could still create it after a failed copy
+        // (a truncated archive) had returned, under a caller already removing the directory. The stream closes
+        // it however the entry ends.
+        const file = await fs.promises.open(target, "wx", 0o600);
+        await pipeline(data, file.createWriteStream());
         kinds.set(rel, "other");
         break;
       }
