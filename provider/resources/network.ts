@@ -10,6 +10,17 @@ import type { CheckFailure } from "./provider";
 type Args = z.infer<typeof NetworkArgs>;
 type Outs = z.infer<typeof NetworkOutputs>;
 
+/** Two subnets with an address in common cannot exist at once on one host (the runtime refuses the overlap). */
+function sharesAddresses(a: unknown, b: unknown): boolean {
+  if (typeof a !== "string" || typeof b !== "string") return false;
+  if (a === b) return true;
+  try {
+    return overlaps(parseSubnet(a), parseSubnet(b));
+  } catch {
+    return false; // an invalid one is refused by check
+  }
+}
+
 const outputsOf = (info: NetworkInfo): Outs => ({
   name: info.name,
   driver: info.driver,
@@ -76,7 +87,7 @@ export function networkKind(runtime: Runtime): Kind<Args, Outs> {
     drift: (outputs) => (outputs.status === "ok" ? [] : [{ property: "status", replace: false }]),
     exclusive: (olds, news) =>
       (!isAutonamed(news) && olds.name === news.name) ||
-      olds.subnet === news.subnet ||
+      sharesAddresses(olds.subnet, news.subnet) ||
       (news.driver === "macvlan" && olds.parent === news.parent) ||
       (news.bridgeName !== undefined && olds.bridgeName === news.bridgeName),
     claims: (inputs) => [

@@ -83,6 +83,18 @@ describe("Container diff", () => {
   });
 });
 
+describe("Network diff", () => {
+  const olds = { name: "net-1", driver: "bridge", subnet: "10.1.0.0/24", __defaults: ["name"] };
+  const diff = (news: Record<string, unknown>) =>
+    network.diff({ urn: "u", id: "net-1", oldInputs: olds, oldOutputs: {}, news: { ...olds, ...news } });
+
+  it("deletes before replacing when the new subnet overlaps the old one, not when it is apart", async () => {
+    expect(await diff({ subnet: "10.1.0.0/16" })).toMatchObject({ replaces: ["subnet"], deleteBeforeReplace: true });
+    expect(await diff({ subnet: "10.1.0.128/25" })).toMatchObject({ replaces: ["subnet"], deleteBeforeReplace: true });
+    expect(await diff({ subnet: "10.2.0.0/24" })).toMatchObject({ replaces: ["subnet"], deleteBeforeReplace: false });
+  });
+});
+
 describe("Network check", () => {
   it("wants the subnet in network form and the gateway inside it", async () => {
     expect((await check(network, { subnet: "10.1.0.5/24" })).failures).toEqual([
