@@ -143,7 +143,7 @@ export class KindProvider<Args extends PropertyMap, Outs extends PropertyMap> im
   private async made(inputs: Args, urn: string): Promise<{ id: string; outputs: Outs }> {
     const id = this.kind.idOf(inputs);
     const before = this.owned && (await this.owned.owners.ownerOf(this.owned.kind, id));
-    await this.claim(id, urn);
+    if (this.owned && before !== urn) await this.owned.owners.claim(this.owned.kind, id, urn);
     try {
       return await this.kind.create(inputs);
     } catch (e) {
