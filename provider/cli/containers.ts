@@ -116,10 +116,10 @@ async function stats(rt: Runtime, names: string[], p: ParsedArgs): Promise<void>
   for (;;) {
     const first = await Promise.all(names.map((n) => rt.containers.stats(n).catch(() => undefined)));
     await sleep(500);
+    const second = await Promise.all(names.map((n) => rt.containers.stats(n).catch(() => undefined)));
     const rows = [];
     for (const [i, n] of names.entries()) {
-      const s = await rt.containers.stats(n).catch(() => undefined);
-      const before = first[i];
+      const [before, s] = [first[i], second[i]];
       if (!s || !before) continue;
       const cpu = Math.min(((s.cpuNanos - before.cpuNanos) / 5e8) * 100, s.onlineCpus * 100);
       const limit = s.memoryLimit;
