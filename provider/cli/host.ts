@@ -57,6 +57,9 @@ export const hostCommand = (chosen: () => string | undefined): Command => ({
     if (p.args.length > 1) throw new UsageError(`host check takes one address, got ${p.args.length}`, "See 'berth host check --help'.");
     const host = p.args[0] ?? chosen() ?? (process.env.BERTH_HOST || undefined);
     const options = list(p, "ssh-option");
+    if (!host && (str(p, "identity-file") !== undefined || options.length > 0)) {
+      throw new UsageError("-i and -o are for a remote host: give its ssh://[user@]host[:port]", "See 'berth host check --help'.");
+    }
     const inputs = { host, identityFile: str(p, "identity-file"), sshOptions: options.length > 0 ? options : undefined };
     console.log(host ?? THIS_MACHINE);
     const { config, failures } = host ? checkSsh(inputs) : { config: {}, failures: [] };
