@@ -40,6 +40,12 @@ const REFUSED: Record<string, (value: string) => string | undefined> = {
   localcommand: () => COMMAND,
   permitlocalcommand: () => COMMAND,
   knownhostscommand: () => COMMAND,
+  // Each loads a shared library named by the value into ssh: code run on this machine.
+  pkcs11provider: () => COMMAND,
+  securitykeyprovider: () => COMMAND,
+  // A control socket would send berth's session through (or lend it to) another ssh's connection.
+  controlmaster: () => SESSION,
+  controlpath: () => SESSION,
   remotecommand: () => `replaces the \`berth agent\` command berth runs on the host`,
   requesttty: (v) => (/^(yes|force)$/i.test(v) ? "would put a terminal between berth and its agent" : undefined),
   sessiontype: () => SESSION,

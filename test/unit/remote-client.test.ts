@@ -49,8 +49,11 @@ describe("remote client", () => {
   });
 
   it("sshOptions that run a command, or turn host key checks off in any spelling, are refused with the fix", () => {
-    for (const o of ["ProxyCommand=touch /tmp/pwned", "proxycommand nc %h %p", "LocalCommand=id", "PermitLocalCommand=yes", "KnownHostsCommand=/bin/true"]) {
+    for (const o of ["ProxyCommand=touch /tmp/pwned", "proxycommand nc %h %p", "LocalCommand=id", "PermitLocalCommand=yes", "KnownHostsCommand=/bin/true", "PKCS11Provider=/tmp/evil.so", "SecurityKeyProvider=/tmp/evil.so"]) {
       expect(refused(() => sshArgv({ url: "ssh://h", sshOptions: [o] })).message).toMatch(/runs a command on this machine.*~\/\.ssh\/config/);
+    }
+    for (const o of ["ControlMaster=auto", "ControlPath=/tmp/someone-elses.sock"]) {
+      expect(refused(() => sshArgv({ url: "ssh://h", sshOptions: [o] })).message).toMatch(/something other than a pipe to `berth agent`/);
     }
     for (const o of ["StrictHostKeyChecking=no", "StrictHostKeyChecking=false", "StrictHostKeyChecking off", 'StrictHostKeyChecking="no"', "stricthostkeychecking=accept-new", "UserKnownHostsFile=/dev/null"]) {
       const e = refused(() => sshArgv({ url: "ssh://h", sshOptions: [o] }));
