@@ -170,8 +170,10 @@ export async function withFiles(root: string, slots: FileSlot[], call: () => Pro
         if (!fs.existsSync(file)) {
           // Written whole, then named: a kept file may be read at any time by what uses it (a registry restarting).
           await fs.promises.mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
-          await fs.promises.writeFile(`${file}.${process.pid}`, value, { mode: 0o600 });
-          await fs.promises.rename(`${file}.${process.pid}`, file);
+          // A name of this call's own: two calls of one agent may send the same file at once.
+          const tmp = `${file}.${process.pid}.${randomBytes(4).toString("hex")}`;
+          await fs.promises.writeFile(tmp, value, { mode: 0o600 });
+          await fs.promises.rename(tmp, file);
         }
         put(s, file);
       } else if (typeof value === "object" && value !== null && "tar" in value) {
