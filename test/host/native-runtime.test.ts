@@ -14,6 +14,7 @@ import { derivedBridge } from "../../native/network/options";
 import { networkTag } from "../../native/network/bridge";
 import { hostIfName } from "../../native/network/container-net";
 import { containerTag } from "../../native/network/portmap";
+import { freePort } from "./helpers";
 
 const REPO = path.join(__dirname, "../..");
 const tag = randomBytes(3).toString("hex");
@@ -33,17 +34,6 @@ let rt: Runtime;
 let port: number;
 
 const sh = (cmd: string, args: string[]): string => execFileSync(cmd, args, { encoding: "utf8" });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
 
 function get(p: number): Promise<string> {
   return new Promise((resolve, reject) => {
