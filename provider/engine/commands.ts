@@ -108,13 +108,15 @@ function defaultConfig(ctx: StackContext): ProviderConfig {
 
 function newRun(ctx: StackContext, base: DeploymentV3, preview: boolean, onStep?: (s: Step) => void, onDiagnostic?: (d: Diagnostic) => void): DeploymentRun {
   const providersFor = (config: ProviderConfig) => berthProviders(ctx.runtimeFor(config), ctx.project.dir);
+  const config = defaultConfig(ctx);
   return new DeploymentRun({
     stack: ctx.stack,
     project: ctx.project.name,
     preview,
-    providers: providersFor(defaultConfig(ctx)),
+    providers: providersFor(config),
     providersFor,
     defaultProviderInputs: defaultProviderInputs(ctx.config),
+    defaultProviderConfig: config,
     targets: ctx.scope.targets,
     targetDependents: ctx.scope.targetDependents,
     replaceTargets: ctx.scope.replaceTargets,

@@ -11,7 +11,8 @@ import { machineWide } from "../resources/kind";
 import { targetOf } from "../runtimes";
 import type { CheckFailure, PropertyMap, Provider } from "../resources/provider";
 import type { CustomTimeouts } from "../state/checkpoint";
-import { keepSecret, plaintextPasswords, UNKNOWN } from "../values";
+import { isSecret, keepSecret, plaintextPasswords, UNKNOWN } from "../values";
+import { parseSshUrl } from "../../sdk/schema";
 import { Slots } from "./slots";
 import { ignoreChanges, replaceOnChanges } from "./options";
 import { type Fingerprint, type PlanFile, planViolation } from "./review";
@@ -70,6 +71,8 @@ export interface RunOptions {
   providersFor?: (config: ProviderConfig) => Map<string, Provider>;
   /** The default provider's configuration inputs (the stack's `berth:*` config). */
   defaultProviderInputs?: PropertyMap;
+  /** Those inputs as the caller checked them already (checked here otherwise). */
+  defaultProviderConfig?: ProviderConfig;
   /** `--target`: only these URNs change; everything else keeps its last state. */
   targets?: ReadonlySet<string>;
   /** `--target-dependents`: what depends on a targeted resource is targeted too. */
@@ -114,7 +117,10 @@ export class DeploymentRun {
   constructor(private readonly opts: RunOptions) {
     this.state = opts.base;
     this.targeted = opts.targets && new Set(opts.targets);
-    this.defaultInstance = { config: checkProviderConfig(opts.defaultProviderInputs ?? {}).config, providers: opts.providers };
+    const inputs = opts.defaultProviderInputs ?? {};
+    const config = opts.defaultProviderConfig ?? checkProviderConfig(inputs).config;
+    this.hideSecretHost(inputs, "default");
+    this.defaultInstance = { config, providers: opts.providers, where: this.whereOf(inputs, "default", config) };
     this.indexOlds();
   }
 
@@ -174,14 +180,15 @@ export class DeploymentRun {
   }
 
   /** A diagnostic, told to the caller as soon as it is known. */
-  private report(d: Diagnostic): void {
+  private report(reported: Diagnostic): void {
+    const d = this.hidden.size > 0 ? { ...reported, message: this.redact(reported.message) } : reported;
     this.diagnostics.push(d);
     this.opts.onDiagnostic?.(d);
   }
 
   private fail(urn: string | undefined, message: string): never {
     this.report({ severity: "error", urn, message });
-    throw new ReportedError(message);
+    throw new ReportedError(this.redact(message));
   }
 
   private label(urn: string): string {
@@ -219,15 +226,52 @@ export class DeploymentRun {
 
   /** An explicit provider (`new berth.Provider(...)`): its config checked, its resource providers made. */
   private registerProvider(urn: string, goal: Goal): Registered {
-    const { config, failures } = checkProviderConfig(goal.inputs);
-    this.refuseFailures(urn, this.label(urn), failures);
+    const { config, failures, unknown } = checkProviderConfig(goal.inputs);
+    const name = parseUrn(urn).name;
+    this.hideSecretHost(goal.inputs, name);
+    // A host fed by a resource not made yet: previewed as Pulumi previews an unconfigured provider.
+    const unconfigured = this.opts.preview && unknown !== undefined && unknown.length === failures.length;
+    if (!unconfigured) this.refuseFailures(urn, this.label(urn), failures);
     const res = this.settleProvider(urn, this.olds.get(urn), goal.inputs, true, {
       parent: goal.parent,
       dependencies: goal.dependencies,
       ...(goal.protect ? { protect: true } : {}),
     });
-    this.instances.set(`${urn}::${res.id}`, { config, providers: this.opts.providersFor?.(config) ?? this.opts.providers });
+    const providers = unconfigured ? new Map<string, Provider>() : (this.opts.providersFor?.(config) ?? this.opts.providers);
+    this.instances.set(`${urn}::${res.id}`, { config, providers, where: this.whereOf(goal.inputs, name, config), unconfigured });
     return { urn, id: res.id!, outputs: res.outputs };
+  }
+
+  /** Texts never to print, each with what to print instead: the hosts given as secrets. */
+  private readonly hidden = new Map<string, string>();
+
+  /**
+   * A secret host is named by its provider in every message: the URL, and its address or name where it cannot be
+   * mistaken for a word (it holds a dot, a colon or a digit), as ssh's own errors repeat it.
+   */
+  private hideSecretHost(inputs: PropertyMap, name: string): void {
+    const host = inputs.host;
+    if (!isSecret(host) || typeof host.value !== "string") return;
+    const instead = `[secret host of provider ${name}]`;
+    this.hidden.set(host.value, instead);
+    const bare = parseSshUrl(host.value);
+    if (bare) {
+      if (bare.user) this.hidden.set(`${bare.user}@${bare.host}`, instead);
+      if (/[.:\d]/.test(bare.host)) this.hidden.set(bare.host, instead);
+    }
+  }
+
+  private redact(message: string): string {
+    let out = message;
+    // Longest first: the URL before the address inside it.
+    for (const [text, instead] of [...this.hidden].sort((a, b) => b[0].length - a[0].length)) out = out.split(text).join(instead);
+    return out;
+  }
+
+  /** " on HOST" for the messages of a provider's resources (the provider's name when the host is secret). */
+  private whereOf(inputs: PropertyMap, name: string, config: ProviderConfig): string {
+    if (isSecret(inputs.host)) return ` on the host of provider ${name}`;
+    return config.host ? ` on ${config.host}` : "";
   }
 
   /**
@@ -265,9 +309,11 @@ export class DeploymentRun {
       throw new Error(`its provider ${ref} is not in the state, so berth cannot tell which host it is on: restore the provider's entry (the checkpoint's .bak holds the last one), or remove this resource from the state`);
     }
     const { config, failures } = checkProviderConfig(state.inputs);
+    const name = parseUrn(state.urn).name;
+    this.hideSecretHost(state.inputs, name);
     // A record berth cannot read would otherwise mean this machine.
     if (failures.length > 0) throw new Error(`its provider ${ref} has a recorded configuration berth cannot use (${failures.map((f) => `${f.property}: ${f.reason}`).join("; ")}): fix that provider's entry in the state`);
-    const made = { config, providers: this.opts.providersFor?.(config) ?? this.opts.providers };
+    const made = { config, providers: this.opts.providersFor?.(config) ?? this.opts.providers, where: this.whereOf(state.inputs, name, config) };
     this.instances.set(ref, made);
     return made;
   }
@@ -309,9 +355,10 @@ export class DeploymentRun {
     if (!this.isTargeted(urn, goal)) return this.untargeted(urn, goal, old);
     const providerRef = goal.provider ?? this.ensureProvider(goal.version);
     const instance = this.instanceOf(providerRef);
-    const scope = targetOf(instance.config);
     // What goes wrong on another machine says which one.
-    const label = `${this.label(urn)}${instance.config.host ? ` on ${instance.config.host}` : ""}`;
+    const label = `${this.label(urn)}${instance.where}`;
+    if (instance.unconfigured) return this.previewUnconfigured(urn, goal, old, providerRef);
+    const scope = targetOf(instance.config);
     const provider = instance.providers.get(goal.type);
     if (!provider) this.fail(urn, `${label}: unknown resource type ${goal.type}`);
     const imported = !old && goal.importId ? await this.readImport(provider, urn, label, goal) : undefined;
@@ -425,6 +472,19 @@ export class DeploymentRun {
     step.new = done;
     this.record(step);
     return { urn, id: done.id ?? "", outputs: done.outputs };
+  }
+
+  /**
+   * A preview of a resource whose provider's host is not known yet, as Pulumi previews one of an unconfigured
+   * provider: nothing to check it against, so it is shown as made (anew, where it existed: its provider is replaced),
+   * its outputs unknown. The update checks it in full once the host is known, before anything is made there.
+   */
+  private previewUnconfigured(urn: string, goal: Goal, old: ResourceState | undefined, providerRef: string): Registered {
+    const res: ResourceState = { urn, custom: true, type: goal.type, inputs: goal.inputs, outputs: {}, parent: goal.parent, dependencies: goal.dependencies, propertyDependencies: goal.propertyDependencies, provider: providerRef, ...recordedOptions(goal) };
+    const op = old ? "replace" : "create";
+    this.record({ op, urn, type: goal.type, old, new: res, diffs: [], replaces: old ? ["provider"] : [], detailedDiff: {} });
+    this.state = T.completeWrite(this.state, res, "creating");
+    return { urn, id: "", outputs: {} };
   }
 
   private holdToPlan(step: Step): void {
@@ -620,9 +680,8 @@ export class DeploymentRun {
   /** Pulumi's refusal to delete what `--target` does not name, one diagnostic per resource. */
   private refuseUntargetedDeletes(untargeted: ResourceState[]): void {
     if (untargeted.length === 0) return;
-    for (const d of untargeted) {
-      this.diagnostics.push({ severity: "error", urn: d.urn, message: untargetedDelete(d.urn) });
-    }
+    // Told as found, as every other refusal is, not only in the summary at the end.
+    for (const d of untargeted) this.report({ severity: "error", urn: d.urn, message: untargetedDelete(d.urn) });
     throw new ReportedError(untargetedDelete(untargeted[0].urn));
   }
 
@@ -766,6 +825,10 @@ const providerUrn = (ref: string) => ref.slice(0, ref.lastIndexOf("::"));
 interface Instance {
   config: ProviderConfig;
   providers: Map<string, Provider>;
+  /** " on HOST" in its resources' messages. */
+  where: string;
+  /** A preview's provider whose host is not known yet: its resources are shown, not checked. */
+  unconfigured?: boolean;
 }
 
 type Scope = ReturnType<typeof targetOf>;

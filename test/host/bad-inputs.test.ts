@@ -20,6 +20,7 @@ const env = { BERTH_ROOT: root, PULUMI_CONFIG_PASSPHRASE: "badinputs" };
 const stack = `bad${process.pid}`;
 const neighbor = `nb${process.pid}`;
 const late = `late${process.pid}`;
+const lateOutputs = `lo${process.pid}`;
 /** Veth pairs made for the macvlan cases (their parents), named bt… as everything berth tests make. */
 const parents = [0, 1, 2, 3, 4, 5].map((i) => `btbad${process.pid % 100000}${i}`);
 const stateFile = (s: string) => path.join(PROGRAM, ".pulumi/stacks/badinputs", `${s}.json`);
@@ -83,12 +84,13 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await run(late, "destroy", "--yes");
+  await run(lateOutputs, "destroy", "--yes");
   await run(neighbor, "destroy", "--yes");
   const pid = supervisorPid(root);
   if (pid) process.kill(pid, "SIGTERM");
   listener?.close();
   for (const p of parents) execFileSync("ip", ["link", "del", p], { stdio: "ignore" });
-  for (const s of [stack, neighbor, late, `pbad${process.pid}`]) {
+  for (const s of [stack, neighbor, late, lateOutputs, `pbad${process.pid}`]) {
     for (const f of [configFile(s), stateFile(s), `${stateFile(s)}.bak`]) fs.rmSync(f, { force: true });
   }
   fs.rmSync(root, { recursive: true, force: true });
@@ -135,6 +137,32 @@ describe("a refusal that waits for a value made during the update", () => {
     expect(types).not.toContain("berth:index:Container");
     expect(state.checkpoint.latest.pending_operations ?? []).toEqual([]);
     expect(fs.readdirSync(path.join(root, "containers")).filter((n) => n.startsWith("late"))).toEqual([]);
+  }, 120_000);
+});
+
+describe("bad values known only once other resources are made (unknown at preview)", () => {
+  it("are checked in full before anything is made with them: nothing of theirs on the host or in the state", async () => {
+    writeConfig(lateOutputs, { env: JSON.stringify(cases), lateOutputs: "true" });
+    const preview = await run(lateOutputs, "preview");
+    expect(preview.code, preview.stdout + preview.stderr).toBe(0);
+    const before = census();
+    const up = await run(lateOutputs, "up", "--yes");
+    const out = up.stdout + up.stderr;
+    expect(up.code, out).toBe(1);
+    // Either may be refused first (the other then does not start): each refusal names the resource and the field.
+    expect(out).toMatch(/berth:index:(Container "lo-second": ports\[0\]|Network "lo-copy": subnet): /);
+    expect(out).not.toMatch(/^\s+at /m);
+    const state = JSON.parse(fs.readFileSync(stateFile(lateOutputs), "utf8"));
+    const names = state.checkpoint.latest.resources.map((r: { urn: string }) => r.urn.split("::").pop());
+    expect(names).not.toContain("lo-second");
+    expect(names).not.toContain("lo-copy");
+    expect(state.checkpoint.latest.pending_operations ?? []).toEqual([]);
+    // What the update made is what the state records: nothing of the refused resources.
+    const after = census();
+    const made = (kind: string) => after[kind].filter((n) => !before[kind].includes(n));
+    expect(made("containers").filter((n) => n.startsWith("lo-second"))).toEqual([]);
+    expect(made("networks").filter((n) => n.startsWith("lo-copy"))).toEqual([]);
+    for (const n of made("containers")) expect(names.some((r: string) => n.startsWith(`${r}-`))).toBe(true);
   }, 120_000);
 });
 
