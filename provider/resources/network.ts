@@ -88,6 +88,8 @@ export function networkKind(runtime: Runtime): Kind<Args, Outs> {
           failures.push({ property: "parent", reason: `${other.claim} of this program already uses parent interface ${inputs.parent}: one macvlan network per parent` });
         }
       }
+      // Once made, a network of the program is the host's too: one refusal is enough.
+      if (failures.length > 0) return { inputs, failures };
       // The network this one replaces goes first when they clash.
       const replaced = typeof ctx.olds?.name === "string" ? [ctx.olds.name] : [];
       const conflict = await runtime.networks.conflicts(specOf(known), replaced);
