@@ -490,6 +490,7 @@ export class DeploymentRun {
   private previewUnconfigured(urn: string, goal: Goal, old: ResourceState | undefined, providerRef: string): Registered {
     const res: ResourceState = { urn, custom: true, type: goal.type, inputs: goal.inputs, outputs: {}, parent: goal.parent, dependencies: goal.dependencies, propertyDependencies: goal.propertyDependencies, provider: providerRef, ...recordedOptions(goal) };
     const op = old ? "replace" : "create";
+    if (old) this.report({ severity: "warning", urn, message: `${this.label(urn)}: the provider for this resource has inputs that are not known during preview.\nThis preview may not correctly represent the changes that will be applied during an update.` });
     this.record({ op, urn, type: goal.type, old, new: res, diffs: [], replaces: old ? ["provider"] : [], detailedDiff: {} });
     this.state = T.completeWrite(this.state, res, "creating");
     return { urn, id: "", outputs: {} };
