@@ -121,7 +121,7 @@ describe("Network check", () => {
     expect(await failures({ subnet: "10.1.0.0/24", bridgeName: UNKNOWN, parent: "eth1" })).toEqual([{ property: "parent", reason: 'parent applies to driver "macvlan" only' }]);
     // The program's other networks: a known subnet overlapping one declared earlier.
     expect(await failures({ name: UNKNOWN, subnet: "10.1.0.0/16" }, [["network other", { subnet: "10.1.2.0/24" }]])).toEqual([
-      { property: "subnet", reason: "Pool overlaps with other one on this address space: 10.1.0.0/16 overlaps 10.1.2.0/24 of network other in this program" },
+      { property: "subnet", reason: "Pool overlaps with other one on this address space: 10.1.0.0/16 overlaps 10.1.2.0/24 of network other in this program; pick a subnet no other network of the program overlaps" },
     ]);
     expect(await failures({ subnet: UNKNOWN, gateway: UNKNOWN, ipRange: "10.9.0.0/24" })).toEqual([]);
   });
