@@ -10,6 +10,19 @@ import { Peer } from "./peer";
 import { invoke, methodOf } from "./methods";
 import { sweepStaging, withFiles } from "./files";
 
+/**
+ * The options of `berth agent` when argv (after "agent") is what a berth client sends — nothing, `--root DIR` or
+ * `--root=DIR` — and berth runs as root; otherwise undefined, and the CLI answers (help, a usage error, "berth
+ * needs root"). bin/berth asks this first, so the agent loads only the runtime and the protocol, not the CLI.
+ */
+export function agentOptions(argv: string[]): { root?: string } | undefined {
+  if (process.getuid?.() !== 0) return undefined;
+  if (argv.length === 0) return {};
+  if (argv.length === 1 && argv[0].startsWith("--root=") && argv[0].length > 7) return { root: argv[0].slice(7) };
+  if (argv.length === 2 && argv[0] === "--root" && argv[1] !== "" && !argv[1].startsWith("-")) return { root: argv[1] };
+  return undefined;
+}
+
 export async function serveAgent(opts: { root?: string }): Promise<number> {
   if (process.stdin.isTTY) {
     console.error("berth agent speaks berth's protocol on stdin/stdout to a berth client that started it over ssh; it is not run by hand (see README \"Many hosts\")");

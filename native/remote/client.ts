@@ -127,7 +127,7 @@ const REGISTRY_REF: Record<string, number> = { "images.pull": 0, "images.resolve
  * A registry call without credentials gets the caller's `docker login` ones, as `docker -H ssh://…` sends its
  * own: the agent would otherwise use the remote host's config (someone else's, or none). They travel in the call.
  */
-function callerAuth(method: string, args: unknown[]): void {
+async function callerAuth(method: string, args: unknown[]): Promise<void> {
   if (!Object.hasOwn(REGISTRY_REF, method)) return;
   const at = REGISTRY_REF[method];
   const [ref, access = {}] = args.slice(at, at + 2) as [unknown, RegistryAccess | undefined];
@@ -138,7 +138,7 @@ function callerAuth(method: string, args: unknown[]): void {
   } catch {
     return; // the agent says what is wrong with the reference
   }
-  const auth = dockerConfigAuth(registry);
+  const auth = await dockerConfigAuth(registry);
   if (auth) args[at + 1] = { ...access, auth };
 }
 
@@ -261,7 +261,7 @@ class Connection {
     this.hold(1);
     try {
       const a = cloneArgs(args) as unknown[];
-      callerAuth(m.name, a);
+      await callerAuth(m.name, a);
       const downloads = await sendFiles(m.files(a));
       const result = await s.peer.call(m.name, a);
       if (downloads.length === 0) return result;
