@@ -1,7 +1,7 @@
 // One run of the engine over one stack: registrations from the program become steps (decided by steps.ts),
 // which are previewed or carried out through the providers, with every change to the checkpoint persisted before
 // the program hears that its step is done.
-import { randomUUID } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 import * as os from "node:os";
 import type { DeploymentV3, OperationType, ResourceState } from "../state/checkpoint";
 import { deletionWaves, sortResources } from "../state/order";
@@ -79,6 +79,12 @@ export interface RunOptions {
   targetDependents?: boolean;
   /** `--replace`: these URNs are replaced even without a change. */
   replaceTargets?: ReadonlySet<string>;
+  /**
+   * Seeds the random part of autonames (`web-1a2b3c4`), as Pulumi's random seed does: a name is picked once, when
+   * its resource is first made, and kept in the state; two checkouts of one stack on one host pick different ones.
+   * A preview and the update after it pass the same seed, so the names previewed are the names made. Default: random.
+   */
+  seed?: string;
   /** `up --plan`: every step must be the one planned, or the run stops before acting. */
   plan?: { file: PlanFile; fingerprint: Fingerprint };
   base: DeploymentV3;
@@ -115,8 +121,11 @@ export class DeploymentRun {
   /** `--target` and, under `--target-dependents`, the dependents of targets registered so far. */
   private readonly targeted?: Set<string>;
 
+  private readonly seed: string;
+
   constructor(private readonly opts: RunOptions) {
     this.state = opts.base;
+    this.seed = opts.seed ?? randomBytes(16).toString("hex");
     this.targeted = opts.targets && new Set(opts.targets);
     const inputs = opts.defaultProviderInputs ?? {};
     const config = opts.defaultProviderConfig ?? checkProviderConfig(inputs).config;
@@ -370,11 +379,11 @@ export class DeploymentRun {
     // host ports and interface names it holds; made first on another machine.
     const moved = !imported && this.providerMoved(old?.provider, providerRef);
     const sameMachine = moved && targetOf(this.instanceOf(old!.provider).config).machine === scope.machine;
-    // The seed is the URN for a first create and the URN plus the old id for a replacement: stable between a
+    // The seed is the run's with the URN for a first create, plus the old id for a replacement: the same in a
     // preview and its update, and never the old object's name again.
     const checked = moved
-      ? await provider.check({ urn, name: goal.name, news, randomSeed: `${urn}\n${old!.id}`, declared: this.declared(scope), replacing: sameMachine ? old!.inputs : undefined })
-      : await provider.check({ urn, name: goal.name, olds: old?.inputs, news, randomSeed: urn, declared: this.declared(scope) });
+      ? await provider.check({ urn, name: goal.name, news, randomSeed: this.seedOf(urn, old), declared: this.declared(scope), replacing: sameMachine ? old!.inputs : undefined })
+      : await provider.check({ urn, name: goal.name, olds: old?.inputs, news, randomSeed: this.seedOf(urn), declared: this.declared(scope) });
     this.refuseFailures(urn, label, checked.failures);
     for (const path of plaintextPasswords(goal.inputs)) {
       const message = `${label}: ${path} is not a secret; pass it with pulumi.secret(...) or from \`berth config set --secret\`, so that it is encrypted wherever it is kept`;
@@ -403,8 +412,7 @@ export class DeploymentRun {
     let inputs = checked.inputs;
     if (decision.op === "replace" && !moved) {
       // A replacement is a new object: check again without the old inputs, so it gets fresh defaults (autonames).
-      const randomSeed = `${urn}\n${old!.id}`;
-      const fresh = await provider.check({ urn, name: goal.name, news, randomSeed, declared: this.declared(scope), replacing: old!.inputs });
+      const fresh = await provider.check({ urn, name: goal.name, news, randomSeed: this.seedOf(urn, old), declared: this.declared(scope), replacing: old!.inputs });
       this.refuseFailures(urn, label, fresh.failures);
       inputs = fresh.inputs;
     }
@@ -486,6 +494,10 @@ export class DeploymentRun {
     this.record({ op, urn, type: goal.type, old, new: res, diffs: [], replaces: old ? ["provider"] : [], detailedDiff: {} });
     this.state = T.completeWrite(this.state, res, "creating");
     return { urn, id: "", outputs: {} };
+  }
+
+  private seedOf(urn: string, replaced?: ResourceState): string {
+    return [this.seed, urn, ...(replaced ? [replaced.id] : [])].join("\n");
   }
 
   private holdToPlan(step: Step): void {
