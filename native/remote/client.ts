@@ -6,7 +6,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import type { BuildImageRequest, RegistryAccess, Runtime } from "../runtime";
 import { hello, helloMismatch, jsonFrame, NotBerth, readFrames, BERTH_VERSION } from "./protocol";
-import { answering, Peer } from "./peer";
+import { answering, isAsyncIterable, Peer } from "./peer";
 import { runtimeOf, type Method } from "./methods";
 import { receiveFiles, sendFiles } from "./files";
 import { parseSshUrl, sshOptionProblem } from "./ssh-options";
@@ -153,6 +153,8 @@ async function callerAuth(method: string, args: unknown[]): Promise<void> {
 /** A copy of the arguments' plain objects and arrays (paths in them are replaced); functions and streams shared. */
 function cloneArgs(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(cloneArgs);
+  // A stream made as a plain object with its own Symbol.asyncIterator would lose it in a copy.
+  if (isAsyncIterable(v)) return v;
   if (typeof v === "object" && v !== null && Object.getPrototypeOf(v) === Object.prototype) {
     return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, cloneArgs(x)]));
   }
