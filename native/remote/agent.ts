@@ -8,7 +8,7 @@ import { createNativeRuntime, rootOf } from "../index";
 import { BERTH_VERSION, hello, helloMismatch, jsonFrame, NotBerth, readFrames } from "./protocol";
 import { Peer } from "./peer";
 import { invoke, methodOf } from "./methods";
-import { sweepStaging, withFiles } from "./files";
+import { sweepKept, sweepStaging, withFiles } from "./files";
 
 /**
  * The options of `berth agent` when argv (after "agent") is what a berth client sends — nothing, `--root DIR` or
@@ -44,12 +44,24 @@ export async function serveAgent(opts: { root?: string }): Promise<number> {
 
   const root = rootOf(opts.root);
   const runtime = createNativeRuntime({ root });
+  // Registry TLS files kept for registries removed or changed since, once past their grace (files.ts sweepKept).
+  const sweep = async () => {
+    const infos = await Promise.all((await runtime.registries.list()).map((n) => runtime.registries.inspect(n)));
+    const inUse = new Set(infos.flatMap((i) => (i?.spec?.tls ? [i.spec.tls.certificate, i.spec.tls.key] : [])));
+    await sweepKept(root, inUse);
+  };
+  const sweepQuietly = () => sweep().catch((e: Error) => console.error(`berth agent: removing unused registry TLS files: ${e.message}`));
   await sweepStaging(root);
-  const peer = new Peer(frames, "agent", (method, args) => {
+  await sweepQuietly();
+  const peer = new Peer(frames, "agent", async (method, args) => {
     const m = methodOf(method);
     if (!m) throw new Error(`berth agent v${BERTH_VERSION} has no method "${method}"`);
     if (m.stream) return invoke(runtime, method, args);
-    return withFiles(root, m.files(args), async () => invoke(runtime, method, args));
+    try {
+      return await withFiles(root, m.files(args), async () => invoke(runtime, method, args));
+    } finally {
+      if (method === "registries.remove" || method === "registries.ensure") await sweepQuietly();
+    }
   });
   stdout.on("error", () => peer.fail(() => new Error("connection lost")));
   frames.write(jsonFrame(hello()));

@@ -245,7 +245,7 @@ describe("remote runtime through berth agent", () => {
     const old = remoteRuntime(target({ command: fakeAgent("()=>1", JSON.stringify({ t: "hello", protocol: 0, berth: "0.0.1" })) }));
     const e2 = (await old.volumes.list().catch((e: unknown) => e)) as RemoteError;
     expect(e2.reason).toBe("version");
-    expect(e2.message).toMatch(/ssh:\/\/root@test-host runs berth v0\.0\.1 \(agent protocol 0\); this berth is v\S+ \(protocol 1\).*too old.*install berth/);
+    expect(e2.message).toMatch(/ssh:\/\/root@test-host runs berth v0\.0\.1 \(agent protocol 0\); this berth is v\S+ \(protocol 2\).*too old.*install berth/);
 
     const noisy = remoteRuntime(target({ command: ["sh", "-c", `echo 'Welcome to your server'; exec ${BERTH} agent --root ${root}`] }));
     const e3 = (await noisy.volumes.list().catch((e: unknown) => e)) as RemoteError;
