@@ -164,6 +164,12 @@ export class RegistryServers implements Registries {
     };
   }
 
+  async list(): Promise<string[]> {
+    const dir = path.join(this.paths.root, "registries");
+    const names = await fs.promises.readdir(dir).catch(() => [] as string[]);
+    return names.filter((n) => fs.existsSync(this.files(n).spec)).sort();
+  }
+
   /** Stops the process; the storage is the caller's (a volume) and stays. */
   async remove(name: string): Promise<void> {
     checkName("registry", name);

@@ -106,7 +106,8 @@ export class DeploymentRun {
   readonly diagnostics: Diagnostic[] = [];
   private readonly olds = new Map<string, ResourceState>();
   private readonly registered = new Set<string>();
-  private readonly claims = new Map<string, string>();
+  /** Exclusive things held in this run, by "<scope key>\n<claim>", in the order they were claimed (never removed). */
+  private readonly claims = new Map<string, { urn: string; seq: number }>();
   /** The checked inputs of each resource holding claims: what later checks compare against (subnets, ports). */
   private readonly claimed = new Map<string, PropertyMap>();
   /** Dependents of a resource replaced delete-before-replace: replaced with it. Dependent URN → cause URN. */
@@ -537,23 +538,18 @@ export class DeploymentRun {
   }
 
   /** What the program declared so far on this target: its machine's exclusive things, its root's named objects. */
-  private declared(scope: Scope): ReadonlyMap<string, { urn: string; inputs: PropertyMap }> {
-    const mine = [...this.claims].flatMap(([key, urn]) => {
-      const at = key.indexOf(SCOPED);
-      const claim = key.slice(at + 1);
-      return key.slice(0, at) === scopeKey(scope, claim) ? [[claim, { urn, inputs: this.claimed.get(urn) ?? {} }] as const] : [];
-    });
-    return new Map(mine);
+  private declared(scope: Scope): ReadonlyMap<string, Declared> {
+    return new DeclaredSoFar(this.claims, this.claimed, scope, this.claims.size);
   }
 
   /** Two resources on one host cannot hold one thing (a host port, a container name); on two hosts they can. */
   private claim(urn: string, label: string, claims: string[], inputs: PropertyMap, scope: Scope): void {
     const keys = claims.map((claim) => `${scopeKey(scope, claim)}${SCOPED}${claim}`);
     claims.forEach((claim, i) => {
-      const holder = this.claims.get(keys[i]);
+      const holder = this.claims.get(keys[i])?.urn;
       if (holder && holder !== urn) this.fail(urn, `${label}: ${claim} is already taken by ${this.label(holder)} in this program`);
     });
-    for (const key of keys) this.claims.set(key, urn);
+    for (const key of keys) if (!this.claims.has(key)) this.claims.set(key, { urn, seq: this.claims.size });
     this.claimed.set(urn, inputs);
   }
 
@@ -850,6 +846,63 @@ const SCOPED = "\n";
 
 /** Where a claim is exclusive: on the whole machine (a host port), or in one berth root (a container name). */
 const scopeKey = (scope: Scope, claim: string) => (machineWide(claim) ? scope.machine : scope.root);
+
+type Declared = { urn: string; inputs: PropertyMap };
+
+/**
+ * The claims on one target made before a check started (the first `upTo`): a view of the run's claims, as each
+ * check would otherwise copy them all and a 1,000-resource preview was quadratic.
+ */
+class DeclaredSoFar implements ReadonlyMap<string, Declared> {
+  constructor(
+    private readonly claims: ReadonlyMap<string, { urn: string; seq: number }>,
+    private readonly claimed: ReadonlyMap<string, PropertyMap>,
+    private readonly scope: Scope,
+    private readonly upTo: number,
+  ) {}
+
+  get(claim: string): Declared | undefined {
+    const held = this.claims.get(`${scopeKey(this.scope, claim)}${SCOPED}${claim}`);
+    return held && held.seq < this.upTo ? this.declared(held.urn) : undefined;
+  }
+
+  has(claim: string): boolean {
+    return this.get(claim) !== undefined;
+  }
+
+  *entries(): MapIterator<[string, Declared]> {
+    for (const [key, held] of this.claims) {
+      if (held.seq >= this.upTo) return;
+      const at = key.indexOf(SCOPED);
+      const claim = key.slice(at + 1);
+      if (key.slice(0, at) === scopeKey(this.scope, claim)) yield [claim, this.declared(held.urn)];
+    }
+  }
+
+  get size(): number {
+    return [...this.entries()].length;
+  }
+
+  *keys(): MapIterator<string> {
+    for (const [claim] of this.entries()) yield claim;
+  }
+
+  *values(): MapIterator<Declared> {
+    for (const [, d] of this.entries()) yield d;
+  }
+
+  [Symbol.iterator](): MapIterator<[string, Declared]> {
+    return this.entries();
+  }
+
+  forEach(fn: (value: Declared, key: string, map: ReadonlyMap<string, Declared>) => void): void {
+    for (const [claim, d] of this.entries()) fn(d, claim, this);
+  }
+
+  private declared(urn: string): Declared {
+    return { urn, inputs: this.claimed.get(urn) ?? {} };
+  }
+}
 
 /** What a resource depends on, by every kind of edge Pulumi's dependency graph follows (parents only if asked). */
 function allDependencies(
