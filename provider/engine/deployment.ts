@@ -190,14 +190,14 @@ export class DeploymentRun {
 
   /** A diagnostic, told to the caller as soon as it is known. */
   private report(reported: Diagnostic): void {
-    const d = this.hidden.size > 0 ? { ...reported, message: this.redact(reported.message) } : reported;
+    const d = { ...reported, message: this.hide(reported.message) };
     this.diagnostics.push(d);
     this.opts.onDiagnostic?.(d);
   }
 
   private fail(urn: string | undefined, message: string): never {
     this.report({ severity: "error", urn, message });
-    throw new ReportedError(this.redact(message));
+    throw new ReportedError(this.hide(message));
   }
 
   private label(urn: string): string {
@@ -259,7 +259,7 @@ export class DeploymentRun {
     for (const [text, instead] of secretHostTexts(inputs, `[secret host of provider ${name}]`)) this.hidden.set(text, instead);
   }
 
-  private redact(message: string): string {
+  private hide(message: string): string {
     return this.hidden.size > 0 ? redact(message, this.hidden) : message;
   }
 

@@ -1,9 +1,8 @@
 import * as fs from "node:fs";
 import type { z } from "zod";
 import type { ObjectKind, Runtime } from "../../native/runtime";
-import { ProviderArgs, replaceOnChangeFields } from "../../sdk/schema";
+import { parseSshUrl, ProviderArgs, replaceOnChangeFields } from "../../sdk/schema";
 import { expandHome, normalRoot, rootIn } from "../runtimes";
-import { parseSshUrl } from "../../sdk/schema";
 import { containsUnknown, isSecret, revealAll } from "../values";
 import type { CheckFailure, PropertyMap } from "./provider";
 import { containerKind } from "./container";
