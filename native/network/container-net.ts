@@ -55,6 +55,11 @@ export class ContainerNetworking {
   /** Containers added or removed since the last pass started, and the pass that will serve them. */
   private changed: NetHolder[] = [];
   private nextPass?: Promise<void>;
+  /**
+   * Containers this process is removing, their process gone: left out of every hosts file from then on, theirs not
+   * rewritten. A destroy of N containers rewrote each one's file for every removal before its own.
+   */
+  private readonly leaving = new Set<string>();
 
   constructor(
     private readonly host: Host,
@@ -302,7 +307,7 @@ export class ContainerNetworking {
     this.nextPass ??= this.mutex.run("hosts", async () => {
       this.nextPass = undefined;
       const changed = this.changed.splice(0);
-      const all = await records();
+      const all = (await records()).filter((r) => !this.leaving.has(r.spec.name));
       // Newest first, as hostsFile orders them: its sort of each file's peers then finds them in order.
       const everyone = all.map((r) => resolvable(r)).sort((x, y) => (x.createdAt < y.createdAt ? 1 : -1));
       const byName = new Map(all.map((r) => [r.spec.name, r]));
@@ -319,6 +324,16 @@ export class ContainerNetworking {
       }));
     });
     return this.nextPass;
+  }
+
+  /** Runs the removal of a container that no longer runs (see leaving). */
+  async removing<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    this.leaving.add(name);
+    try {
+      return await fn();
+    } finally {
+      this.leaving.delete(name);
+    }
   }
 
   portRules(name: string, net: ContainerNet): Rule[] {
