@@ -197,6 +197,15 @@ export class RuncContainers implements Containers {
   }
 
   private async create(spec: ContainerSpec, planned?: Omit<Plan, "net">): Promise<ContainerInfo> {
+    const arrived = this.d.net.expectPass();
+    try {
+      return await this.make(spec, arrived, planned);
+    } finally {
+      arrived();
+    }
+  }
+
+  private async make(spec: ContainerSpec, arrived: () => void, planned?: Omit<Plan, "net">): Promise<ContainerInfo> {
     const { host, paths, images } = this.d;
     const local = planned ?? (await this.plan(spec));
     const plan: Plan = { ...local, net: await this.d.net.plan(spec, local.image, await this.d.records.list()) };
@@ -252,11 +261,12 @@ export class RuncContainers implements Containers {
       await writeJson(p.config, config);
       appendEvent(paths.root, name, "create", { image: spec.image });
       await this.runc.run(id, p.dir, p.log, p.pid);
-      await Promise.all([this.d.net.addInterfaces(rec), this.d.net.refreshPeers(rec, () => this.d.records.list())]);
+      await Promise.all([this.d.net.addInterfaces(rec), this.d.net.refreshPeers(rec, () => this.d.records.list(), arrived)]);
       const pid = Number(await fs.promises.readFile(p.pid, "utf8"));
       await this.d.supervise();
       return { ...this.netInfo(rec), name, id, status: "running", pid, imageId: image.id, faults: [] };
     } catch (e) {
+      arrived(); // its removal below asks for a pass of its own
       await this.undo(name, 0).catch((cleanup: Error) => {
         (e as Error).message += ` (cleaning up afterwards failed too: ${cleanup.message})`;
       });
@@ -362,6 +372,15 @@ export class RuncContainers implements Containers {
   }
 
   private async dismantle(name: string, graceSeconds: number): Promise<void> {
+    const arrived = this.d.net.expectPass();
+    try {
+      await this.takeApart(name, graceSeconds, arrived);
+    } finally {
+      arrived();
+    }
+  }
+
+  private async takeApart(name: string, graceSeconds: number, arrived: () => void): Promise<void> {
     const { host, paths } = this.d;
     const p = paths.container(name);
     const rec = await this.d.records.read(name);
@@ -380,7 +399,7 @@ export class RuncContainers implements Containers {
       // The supervisor may be writing the state of the container it just saw exit: retry what it adds meanwhile.
       await fs.promises.rm(p.dir, { recursive: true, force: true, maxRetries: 5 });
       if (rec) appendEvent(paths.root, name, "destroy", { image: rec.spec.image });
-      if (rec?.net) await this.d.net.refreshPeers(rec, () => this.d.records.list());
+      if (rec?.net) await this.d.net.refreshPeers(rec, () => this.d.records.list(), arrived);
     });
     // The container may have been the last user of a removed image's layers.
     if (rec && !(await this.d.images.inspect(rec.imageId))) await this.d.images.prune();
