@@ -456,7 +456,7 @@ export class DeploymentRun {
       switch (decision.op) {
         case "same":
           done = { ...res, id: old!.id, outputs: old!.outputs, created: old!.created, modified: old!.modified };
-          this.state = T.completeWrite(this.state, done, "creating"); // made durable with the next change
+          if (!T.unchanged(this.state, old!, done)) this.state = T.completeWrite(this.state, done, "creating"); // made durable with the next change
           break;
         case "import":
           done = { ...res, id: old!.id, outputs: old!.outputs, importID: goal.importId, created: new Date().toISOString() };
