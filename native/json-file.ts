@@ -1,6 +1,6 @@
 // Small JSON records written atomically: a reader sees the old file or the new one, never half of one.
 import * as fs from "node:fs";
-import { randomBytes } from "node:crypto";
+import { tempBeside } from "./staging";
 
 export async function readJson<T>(file: string): Promise<T | undefined> {
   try {
@@ -12,7 +12,7 @@ export async function readJson<T>(file: string): Promise<T | undefined> {
 }
 
 export async function writeJson(file: string, value: unknown): Promise<void> {
-  const tmp = `${file}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`;
+  const tmp = tempBeside(file);
   // Records hold env values and other secrets: for root's eyes only.
   await fs.promises.writeFile(tmp, JSON.stringify(value, null, 2) + "\n", { mode: 0o600 });
   await fs.promises.rename(tmp, file);
