@@ -27,9 +27,12 @@ export const DEFAULT_GRACE_SECONDS = 10;
 /** How long a SIGKILLed init may take to die before `runc delete` is left to fail on it. */
 const KILL_WAIT_MS = 5000;
 
+/** Polls every 1, 2, 4… up to 20 ms: a killed init is usually gone within the first few, a stop is that quick. */
 async function waitForExit(pid: number, ms: number): Promise<void> {
   const deadline = Date.now() + ms;
-  while (!processExited(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  for (let pause = 1; !processExited(pid) && Date.now() < deadline; pause = Math.min(pause * 2, 20)) {
+    await new Promise((r) => setTimeout(r, pause));
+  }
 }
 
 /**

@@ -6,12 +6,32 @@
 // for its own tsc, which has no transpile API. An ES-module project ("type": "module") is left to Pulumi's runner.
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { deferPulumiExtras } from "./lazy";
+import { deferInspector, deferPulumiExtras } from "./lazy";
 import { register } from "./transpile";
+
+/**
+ * @pulumi/pulumi sends the engine three debug messages per resource ("Registering resource", "RPC prepared", "RPC
+ * finished"), one round trip at a time, in order, and the program waits for the last before it exits. berth's
+ * engine shows none (the Pulumi CLI writes them only to its verbose log): in a 1,000-resource preview those round
+ * trips were the last third of the run, both processes idle. The SDK's engine client answers them itself.
+ */
+function answerDebugLogs(pulumiDir: string): void {
+  const proto = path.join(pulumiDir, "proto");
+  const { EngineClient } = require(path.join(proto, "engine_grpc_pb.js"));
+  const { LogSeverity } = require(path.join(proto, "engine_pb.js"));
+  const { Empty } = require(require.resolve("google-protobuf/google/protobuf/empty_pb.js", { paths: [pulumiDir] }));
+  const send = EngineClient.prototype.log;
+  EngineClient.prototype.log = function (this: unknown, req: { getSeverity(): number }, ...rest: unknown[]) {
+    if (req.getSeverity() !== LogSeverity.DEBUG) return send.call(this, req, ...rest);
+    const callback = rest[rest.length - 1] as (err: null, res: unknown) => void;
+    process.nextTick(callback, null, new Empty());
+  };
+}
 
 function main(): void {
   const [pulumiRun, ...args] = process.argv.slice(2);
   const dir = process.cwd();
+  const pulumiDir = path.resolve(pulumiRun, "..", "..");
   let esm = false;
   try {
     esm = JSON.parse(fs.readFileSync(path.join(dir, "package.json"), "utf8")).type === "module";
@@ -20,9 +40,11 @@ function main(): void {
   }
   if (esm) process.env.PULUMI_NODEJS_TYPESCRIPT = "true";
   else {
-    deferPulumiExtras(path.resolve(pulumiRun, "..", ".."));
+    deferPulumiExtras(pulumiDir);
     register({ dir, pulumiRun });
   }
+  answerDebugLogs(pulumiDir);
+  deferInspector(pulumiDir);
   // The runner reads its arguments from process.argv, as if started as `node cmd/run ARGS…`.
   process.argv = [process.argv[0], pulumiRun, ...args];
   require(pulumiRun);

@@ -105,4 +105,24 @@ describe("Network check", () => {
     ]);
     expect((await check(network, { subnet: "10.1.0.0/33" })).failures[0].property).toBe("subnet");
   });
+
+  it("judges every known field beside unknown ones, never a known one against an unknown", async () => {
+    const failures = async (news: Record<string, unknown>, declared: Array<[string, Record<string, unknown>]> = []) =>
+      (await network.check({ urn: "urn:pulumi:dev::p::t::net", name: "net", news, randomSeed: "s", declared: new Map(declared.map(([c, inputs]) => [c, { urn: "urn:other", inputs }])) })).failures;
+    expect(await failures({ name: UNKNOWN, subnet: "10.1.0.0/24", gateway: "10.2.0.1" })).toEqual([
+      { property: "gateway", reason: "no matching subnet for gateway 10.2.0.1: use an address inside 10.1.0.0/24" },
+    ]);
+    expect(await failures({ subnet: UNKNOWN, gateway: "10.2.0.1", driver: "macvlan", parent: "lo" })).toEqual([
+      { property: "parent", reason: "loopback interface is not a valid macvlan parent link" },
+    ]);
+    expect(await failures({ subnet: "10.1.0.0/24", parent: UNKNOWN, driver: "macvlan", bridgeName: "btx" })).toEqual([
+      { property: "bridgeName", reason: 'bridgeName applies to driver "bridge" only' },
+    ]);
+    expect(await failures({ subnet: "10.1.0.0/24", bridgeName: UNKNOWN, parent: "eth1" })).toEqual([{ property: "parent", reason: 'parent applies to driver "macvlan" only' }]);
+    // The program's other networks: a known subnet overlapping one declared earlier.
+    expect(await failures({ name: UNKNOWN, subnet: "10.1.0.0/16" }, [["network other", { subnet: "10.1.2.0/24" }]])).toEqual([
+      { property: "subnet", reason: "Pool overlaps with other one on this address space: 10.1.0.0/16 overlaps 10.1.2.0/24 of network other in this program" },
+    ]);
+    expect(await failures({ subnet: UNKNOWN, gateway: UNKNOWN, ipRange: "10.9.0.0/24" })).toEqual([]);
+  });
 });
