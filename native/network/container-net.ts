@@ -16,7 +16,8 @@ import { DEFAULT_NETWORK, type BridgeNetworks, type NetworkRecord } from "./netw
 import { attachmentFaults, configure, MAC_ADDRESS, macFor, plug, processNetns, sameNamespace, unplug, type AttachmentRecord, type ContainerNet } from "./attach";
 import { addInterface, checkInterfaces, DHCP_SCRIPT, ifnameOf, interfaceFaults, removeInterface, routesDefault } from "./pipework";
 import type { DeclaredInterface } from "./types";
-import { canonicalJson, readJson } from "../json-file";
+import { readJson } from "../json-file";
+import { canonicalJson } from "../canonical-json";
 import { hostsFile, parseExtraHost, parseLink, peersOf, resolvConf, type Resolvable } from "./hosts";
 
 /** A container's networking as checked, before any address or port is claimed. */
