@@ -116,7 +116,11 @@ export class DeploymentRun {
   private readonly instances = new Map<string, Instance>();
   /** The default provider's (the stack's `berth:*` config). */
   private readonly defaultInstance: Instance;
-  private readonly slots = new Slots(Math.max(2, 2 * os.availableParallelism()));
+  /**
+   * Host operations at once: Pulumi's default (`--parallel`, 4 per CPU). A container's create or delete spends most
+   * of its time waiting on the kernel and runc: at 2 per CPU a destroy's main thread sat idle two thirds of the time.
+   */
+  private readonly slots = new Slots(4 * os.availableParallelism());
   /** `--target` and, under `--target-dependents`, the dependents of targets registered so far. */
   private readonly targeted?: Set<string>;
 
@@ -437,7 +441,7 @@ export class DeploymentRun {
       switch (decision.op) {
         case "same":
           done = { ...res, id: old!.id, outputs: old!.outputs, created: old!.created, modified: old!.modified };
-          this.state = T.completeWrite(this.state, done, "creating"); // made durable with the next change
+          if (!T.unchanged(this.state, old!, done)) this.state = T.completeWrite(this.state, done, "creating"); // made durable with the next change
           break;
         case "import":
           done = { ...res, id: old!.id, outputs: old!.outputs, importID: goal.importId, created: new Date().toISOString() };
