@@ -262,10 +262,9 @@ export class ContentStore {
 
   /**
    * `berth system prune`: drops the names of images no container uses (`usedIds`) when `all` (else only entries
-   * whose content is gone), the build cache when `buildCache`, then collects. Resolves to the refs dropped and
-   * the bytes freed.
+   * whose content is gone), then collects. Resolves to the refs dropped and the bytes freed.
    */
-  async pruneUnused(opts: { all?: boolean; buildCache?: boolean; usedIds: () => Promise<Set<string>> }): Promise<{ refs: string[]; bytes: number }> {
+  async pruneUnused(opts: { all?: boolean; usedIds: () => Promise<Set<string>> }): Promise<{ refs: string[]; bytes: number }> {
     return this.locked(async () => {
       const before = await this.bytesOf(await this.onDisk());
       const index = await this.readIndex();
@@ -281,9 +280,6 @@ export class ContentStore {
       await writeJson(this.paths.imageIndex, { ...index, manifests });
       const users = await this.users(index);
       await writeJson(this.usersFile, Object.fromEntries(Object.entries(users).filter(([r]) => !refs.includes(r))));
-      if (opts.buildCache) {
-        for (const name of await listDir(this.leasesDir)) if (name.startsWith("cache-")) await fs.promises.rm(path.join(this.leasesDir, name), { force: true });
-      }
       await this.collectGarbage();
       return { refs, bytes: before - (await this.bytesOf(await this.onDisk())) };
     });
