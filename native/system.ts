@@ -2,7 +2,7 @@
 // two commands over berth's store, containers and volumes.
 import * as fs from "node:fs";
 import * as path from "node:path";
-import type { Containers, DiskUsage, HostCheck, Owners, PruneReport, SystemUsage } from "./runtime";
+import type { BuildCachePruneOptions, BuildCachePruneResult, Containers, DiskUsage, HostCheck, Owners, PruneReport, SystemUsage } from "./runtime";
 import { checkHost } from "./host/check";
 import type { Paths } from "./paths";
 import type { ContentStore } from "./image/store";
@@ -28,6 +28,8 @@ export class NativeSystem implements SystemUsage {
     private readonly containers: Containers,
     /** What a stack owns is never pruned behind its back. */
     private readonly owners: Owners,
+    /** `builder prune`: the build cache's entries and RUN cache mounts (a running build's stay). */
+    private readonly pruneBuildCache: (opts: BuildCachePruneOptions) => Promise<BuildCachePruneResult>,
   ) {}
 
   check(): Promise<HostCheck[]> {
@@ -79,8 +81,10 @@ export class NativeSystem implements SystemUsage {
       }
       return ids;
     };
-    const { refs, bytes } = await this.store.pruneUnused({ all: opts.all, buildCache: true, usedIds });
-    return { containers, images: refs, reclaimedBytes: bytes };
+    const { refs, bytes } = await this.store.pruneUnused({ all: opts.all, usedIds });
+    // Then the build cache, as Docker's `system prune` does it: what `builder prune` (`-a`: `builder prune -a`) takes.
+    const cache = await this.pruneBuildCache({ all: opts.all });
+    return { containers, images: refs, buildCache: cache.deleted, reclaimedBytes: bytes + cache.reclaimedBytes };
   }
 
   /**
