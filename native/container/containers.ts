@@ -247,7 +247,7 @@ export class RuncContainers implements Containers {
         this.d.net.plugIn(name, rec.net).then(() => this.d.net.configureInside(rec.net!)),
       ]);
       await makeDataMounts(host, plan.data, p.rootfs);
-      await checkExecutable({ layers: [p.rootfs], mounts: plan.data.binds }, plan.command[0], plan.env);
+      await checkExecutable({ layers: [p.rootfs], mounts: plan.data.binds }, plan.command[0], plan.env, images.layerDirs(image));
       const namespace = this.d.net.namespace(rec.net, plan.net);
       const base = runtimeSpec({
         ...plan,
