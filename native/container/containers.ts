@@ -208,7 +208,7 @@ export class RuncContainers implements Containers {
   private async make(spec: ContainerSpec, arrived: () => void, planned?: Omit<Plan, "net">): Promise<ContainerInfo> {
     const { host, paths, images } = this.d;
     const local = planned ?? (await this.plan(spec));
-    const plan: Plan = { ...local, net: await this.d.net.plan(spec, local.image, await this.d.records.list()) };
+    const plan: Plan = { ...local, net: await this.d.net.plan(spec, local.image, () => this.d.records.list()) };
     const { image, hostname } = plan;
     const name = spec.name;
     const id = runcId(paths.root, name);
