@@ -209,7 +209,7 @@ export class RuncContainers implements Containers {
   private async make(spec: ContainerSpec, arrived: () => void, planned?: Omit<Plan, "net">): Promise<ContainerInfo> {
     const { host, paths, images } = this.d;
     const local = planned ?? (await this.plan(spec));
-    const plan: Plan = { ...local, net: await this.d.net.plan(spec, local.image, await this.d.records.list()) };
+    const plan: Plan = { ...local, net: await this.d.net.plan(spec, local.image, () => this.d.records.list()) };
     const { image, hostname } = plan;
     const name = spec.name;
     const id = runcId(paths.root, name);
@@ -248,7 +248,7 @@ export class RuncContainers implements Containers {
         this.d.net.plugIn(name, rec.net).then(() => this.d.net.configureInside(rec.net!)),
       ]);
       await makeDataMounts(host, plan.data, p.rootfs);
-      await checkExecutable({ layers: [p.rootfs], mounts: plan.data.binds }, plan.command[0], plan.env);
+      await checkExecutable({ layers: [p.rootfs], mounts: plan.data.binds }, plan.command[0], plan.env, images.layerDirs(image));
       const namespace = this.d.net.namespace(rec.net, plan.net);
       const base = runtimeSpec({
         ...plan,
