@@ -66,6 +66,27 @@ describe("step decisions", () => {
   });
 });
 
+describe("autonames", () => {
+  const nameOf = (run: { state: DeploymentV3 }) => run.state.resources.find((r) => r.urn === urn("a"))!.inputs.name as string;
+
+  it("are picked once, at random as Pulumi's, and kept in the state: two checkouts of one stack on one host do not collide", async () => {
+    const one = await apply(world(), emptyDeployment(), [thing("a", {})]);
+    const two = await apply(world(), emptyDeployment(), [thing("a", {})]);
+    expect(nameOf(one)).toMatch(/^a-[0-9a-f]{7}$/);
+    expect(nameOf(two)).not.toBe(nameOf(one));
+    const w = world();
+    const again = await apply(w, one.state, [thing("a", { label: "x" })]);
+    expect(nameOf(again)).toBe(nameOf(one));
+  });
+
+  it("a preview and the update given its seed pick the same names", async () => {
+    const w = world({ seed: "s1" });
+    const preview = await apply(w, emptyDeployment(), [thing("a", {})], true);
+    const up = await apply(w, emptyDeployment(), [thing("a", {})]);
+    expect(preview.steps.find((s) => s.urn === urn("a"))!.new!.inputs.name).toBe(nameOf(up));
+  });
+});
+
 describe("bad input", () => {
   it("names the resource and the property, and collects every failure", async () => {
     const w = world();
