@@ -63,7 +63,7 @@ async function stoppedMidWrite(file: string, write: string): Promise<{ child: Ch
     const deadline = Date.now() + 3000;
     let temp: string | undefined;
     while (!temp && Date.now() < deadline) {
-      temp = fs.readdirSync(dir).find((n) => !before.has(n) && n.startsWith(`${path.basename(file)}.`) && n.includes("tmp"));
+      temp = fs.readdirSync(dir).find((n) => !before.has(n) && n.startsWith(`${path.basename(file)}#tmp-`));
     }
     if (temp) {
       child.kill("SIGSTOP");
