@@ -27,12 +27,3 @@ export async function listDir(dir: string): Promise<string[]> {
     throw e;
   }
 }
-
-/** JSON with object keys sorted and undefined fields dropped: equal for equal values however they were built. */
-export function canonicalJson(value: unknown): string {
-  return JSON.stringify(value, (_key, v: unknown) =>
-    v && typeof v === "object" && !Array.isArray(v)
-      ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : 1)))
-      : v,
-  );
-}

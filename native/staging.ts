@@ -1,3 +1,4 @@
+// Reads only the directories its caller names (the provider's state directory uses its temp names too).
 // Staging entries in a root's ingest directory: what an ingest, build step, ADD download or commit writes before
 // it has a name (blob and layer temp files, unpacked archives, build sandboxes with their overlay mount and runc
 // state, build network files, container copies). Each is named after its owner, the process that made it (pid

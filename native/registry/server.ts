@@ -10,7 +10,8 @@ import { randomBytes } from "node:crypto";
 import type { Host } from "../host/exec";
 import type { Paths } from "../paths";
 import type { Registries, RegistryInfo, RegistrySpec } from "../runtime";
-import { canonicalJson, readJson, writeJson } from "../json-file";
+import { readJson, writeJson } from "../json-file";
+import { canonicalJson } from "../canonical-json";
 import { checkName } from "../names";
 import { withLock } from "../lock";
 
@@ -172,6 +173,12 @@ export class RegistryServers implements Registries {
       pid: running ? pid : undefined,
       spec,
     };
+  }
+
+  async list(): Promise<string[]> {
+    const dir = path.join(this.paths.root, "registries");
+    const names = await fs.promises.readdir(dir).catch(() => [] as string[]);
+    return names.filter((n) => fs.existsSync(this.files(n).spec)).sort();
   }
 
   /** Stops the process; the storage is the caller's (a volume) and stays. */

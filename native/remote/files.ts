@@ -141,6 +141,28 @@ export async function sweepStaging(root: string): Promise<void> {
   sweepTemps(kept);
 }
 
+
+/** How long a kept file no registry names is left, from when it was last sent: a call that sent it may not have recorded its registry yet. */
+export const KEPT_GRACE_MS = 60_000;
+
+/**
+ * Agent end: removes the kept files (registry TLS) that `inUse` does not hold and that were not sent within the
+ * grace — after a registry is removed or changed, and when an agent starts (another agent's calls included).
+ */
+export async function sweepKept(root: string, inUse: Set<string>, now = Date.now()): Promise<string[]> {
+  const { kept } = remoteDirs(root);
+  const removed: string[] = [];
+  for (const name of await fs.promises.readdir(kept).catch(() => [] as string[])) {
+    const file = path.join(kept, name);
+    if (inUse.has(file)) continue;
+    const st = await fs.promises.lstat(file).catch(() => undefined);
+    if (!st || now - st.mtimeMs < KEPT_GRACE_MS) continue;
+    await fs.promises.rm(file, { force: true });
+    removed.push(file);
+  }
+  return removed;
+}
+
 /**
  * Agent end: runs `call` with each slot's upload staged and each download given a staging path; the result of a
  * call with downloads is { value, files } (the tars of what the runtime wrote), and staging goes once they are sent.
@@ -164,7 +186,9 @@ export async function withFiles(root: string, slots: FileSlot[], call: () => Pro
         put(s, path.join(at, "out"));
       } else if (value instanceof Uint8Array) {
         const file = s.kind === "kept" ? path.join(kept, createHash("sha256").update(value).digest("hex")) : at;
-        if (!fs.existsSync(file)) {
+        // Sent again: its grace starts again (sweepKept).
+        const have = await fs.promises.utimes(file, new Date(), new Date()).then(() => true, () => false);
+        if (!have) {
           // Written whole, then named: a kept file may be read at any time by what uses it (a registry restarting).
           await fs.promises.mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
           // A name of this call's own: two calls of one agent may send the same file at once.

@@ -1,6 +1,7 @@
 // Day-2 commands on the containers of this host's berth root, with Docker's flags and output: ps, logs, events,
 // exec, inspect, stats, top, port, stop, start, restart, kill, pause, unpause, rm, wait, cp, diff, commit.
 // A container may be named by its resource name in the current stack (-C DIR, --stack NAME).
+import { on as onEvent } from "node:events";
 import * as fs from "node:fs";
 import type { ContainerEvent, ContainerInfo, ImageInfo, Runtime } from "../../native/runtime";
 import { int, list, needArgs, on, str, UsageError, type Command, type FlagSpec, type ParsedArgs } from "./args";
@@ -85,6 +86,15 @@ function psFilter(f: Map<string, string[]>, i: ContainerInfo, image: ImageInfo |
     any("volume", (v) => (i.spec?.mounts ?? []).some((m) => m.volume === v || m.target === v)) &&
     any("publish", (v) => (i.ports ?? []).some((p) => `${p.containerPort}/${p.protocol}` === (v.includes("/") ? v : `${v}/tcp`)))
   );
+}
+
+/** A terminal's new size each time it is resized (SIGWINCH), until `signal`: what `exec -t` passes on. */
+async function* terminalSizes(out: NodeJS.WriteStream, signal: AbortSignal): AsyncGenerator<{ rows: number; cols: number }> {
+  try {
+    for await (const _ of onEvent(out, "resize", { signal })) yield { rows: out.rows, cols: out.columns };
+  } catch (e) {
+    if (!signal.aborted) throw e;
+  }
 }
 
 /** Docker's --tail: a number of lines, or "all" (undefined). */
@@ -297,10 +307,12 @@ export function containerCommands(runtime: () => Runtime): Command[] {
         // As docker: a terminal here goes raw, so keys (^C too) reach the command's terminal untouched.
         const raw = tty && interactive && process.stdin.isTTY;
         if (raw) process.stdin.setRawMode(true);
+        const resized = new AbortController();
         try {
           return await rt.containers.exec(name, rest, {
             tty,
             size: tty && process.stdout.isTTY ? { rows: process.stdout.rows, cols: process.stdout.columns } : undefined,
+            resize: tty && process.stdout.isTTY ? terminalSizes(process.stdout, resized.signal) : undefined,
             detach: on(p, "detach"),
             env,
             user: str(p, "user"),
@@ -310,6 +322,7 @@ export function containerCommands(runtime: () => Runtime): Command[] {
             stderr: (c) => process.stderr.write(c),
           });
         } finally {
+          resized.abort();
           if (raw) process.stdin.setRawMode(false);
         }
       },

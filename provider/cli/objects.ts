@@ -9,6 +9,8 @@ import { loadProject } from "../engine/program";
 import { list, needArgs, on, str, type Command, type FlagSpec, type ParsedArgs } from "./args";
 import { filters, labelMatches, printRows, renderTemplate } from "./format";
 import { stackOf } from "./stack";
+import { elsewhere } from "./elsewhere";
+import { THIS_MACHINE, type HostRuntime } from "../runtimes";
 
 /** -C and --stack: which stack's resource names the arguments may be (no -s: Docker's commands use it). */
 export const SCOPE_FLAGS: FlagSpec[] = [
@@ -51,12 +53,22 @@ export class Names {
       const u = parseUrn(urn);
       if (u.stack === scope.stack && u.project === scope.project && u.type === TYPES[kind] && u.name === name) return object;
     }
+    // Not here: the stack may say where it is.
+    const host = (this.rt as Partial<HostRuntime>).host;
+    const why = elsewhere({ dir: str(this.p, "cwd") ?? ".", stack: scope.stack }, TYPES[kind], name, host && host !== THIS_MACHINE ? { host } : {}, commandLine());
+    if (why) throw new Error(why);
     return name;
   }
 
   container = (name: string) => this.resolve("container", name, (n) => this.rt.containers.inspect(n));
   network = (name: string) => this.resolve("network", name, (n) => this.rt.networks.inspect(n));
   volume = (name: string) => this.resolve("volume", name, (n) => this.rt.volumes.inspect(n));
+}
+
+/** This command's words without the host it named (-H URL, --host URL, --host=URL): what to run elsewhere. */
+function commandLine(): string {
+  const words = process.argv.slice(2);
+  return words.filter((w, i) => !["-H", "--host"].includes(w) && !["-H", "--host"].includes(words[i - 1]) && !w.startsWith("--host=")).join(" ");
 }
 
 /** Refuses to remove an object a stack owns unless forced; once removed, call `released`. */
