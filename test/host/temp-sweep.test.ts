@@ -164,7 +164,7 @@ describe("a remote agent's call staging", () => {
 });
 
 describe("temp files of a process killed mid-write", () => {
-  it("records and locks: the next `system prune` (garbage collection) sweeps the killed one's, never a live one's", async () => {
+  it("records, locks and leases: the next `system prune` (garbage collection) sweeps the killed one's, never a live one's", async () => {
     const records = await killedAndLive(
       [path.join(root, "berth-test-a.json"), path.join(root, "berth-test-b.json")],
       `await require(dist + "/native/json-file.js").writeJson(file, { big })`,
@@ -174,8 +174,14 @@ describe("temp files of a process killed mid-write", () => {
       `await require(dist + "/native/lock.js").writeLinked(file, big)`,
     );
     // `berth system prune`: the image store's garbage collection runs last.
+    // A lease being written (read half-made, it passed for a dead one, and collection removed it under its writer).
+    const leases = await killedAndLive(
+      [path.join(root, "leases", "ingest-a.json"), path.join(root, "leases", "ingest-b.json")],
+      `const { self } = require(dist + "/native/lock.js");
+       await require(dist + "/native/json-file.js").writeJson(file, { owner: self(), blobs: [], layers: [], big })`,
+    );
     await rt.system.prune();
-    for (const t of [records, locks]) {
+    for (const t of [records, locks, leases]) {
       expect(fs.existsSync(t.killed), t.killed).toBe(false);
       expect(fs.existsSync(t.live), t.live).toBe(true);
       await t.finish();
