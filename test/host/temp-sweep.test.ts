@@ -157,8 +157,11 @@ describe("a remote agent's call staging", () => {
     // The live agent's pid with another start time: a process that was, under a pid the kernel gave out again.
     const reused = liveDir.replace(/-(\d+)-([0-9a-f]+)$/, (_m, start: string, rnd: string) => `-${Number(start) - 1}-${rnd}`);
     fs.mkdirSync(reused);
+    // As an older agent named them: its pid alone (this one's, killed; the live one's).
+    const [formerKilled, formerLive] = [killed.pid, live.pid].map((pid) => path.join(staging, `${pid}-0123456789ab`));
+    for (const d of [formerKilled, formerLive]) fs.mkdirSync(d);
     await sweepStaging(root);
-    expect([fs.existsSync(killedDir), fs.existsSync(liveDir), fs.existsSync(reused)]).toEqual([false, true, false]);
+    expect([killedDir, liveDir, reused, formerKilled, formerLive].map((d) => fs.existsSync(d))).toEqual([false, true, false, false, true]);
     live.kill("SIGKILL");
   });
 });
