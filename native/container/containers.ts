@@ -140,6 +140,19 @@ export class RuncContainers implements Containers {
     await this.mutex.run(name, () => this.teardown(name, opts.graceSeconds ?? DEFAULT_GRACE_SECONDS));
   }
 
+  /**
+   * Removes the container when `still()` holds once its lock is taken: what was judged from outside the lock (say,
+   * stopped) may be a container another process is making right then. Resolves to whether it was removed.
+   */
+  async removeIf(name: string, still: () => Promise<boolean>): Promise<boolean> {
+    checkName("container", name);
+    return this.mutex.run(name, () => this.exclusive(name, async () => {
+      if (!(await still())) return false;
+      await this.undo(name, 0);
+      return true;
+    }));
+  }
+
   portTaken = (p: PortMapping, owners: string[]) => this.d.net.portTaken(p, owners);
 
   /**

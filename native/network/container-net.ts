@@ -9,6 +9,7 @@ import type { Paths } from "../paths";
 import { linkExists, netnsExists, netnsPath } from "../host/probe";
 import { hostKeyOf, runcId, vethName } from "../names";
 import { withLock } from "../lock";
+import { tempBeside } from "../staging";
 import { isHostAddress, parseIPv4, parseSubnet } from "./cidr";
 import type { Iptables, Rule } from "./iptables";
 import { containerTag, portRules, validatePorts, type PortClaims } from "./portmap";
@@ -276,7 +277,12 @@ export class ContainerNetworking {
   /** The udhcpc script for DHCP interfaces, written once per root. */
   private async dhcpScript(): Promise<string> {
     const file = `${this.paths.root}/udhcpc.sh`;
-    if (!fs.existsSync(file)) await fs.promises.writeFile(file, DHCP_SCRIPT, { mode: 0o755 });
+    if (!fs.existsSync(file)) {
+      // Whole or not at all: another process's container may be running it already.
+      const tmp = tempBeside(file);
+      await fs.promises.writeFile(tmp, DHCP_SCRIPT, { mode: 0o755 });
+      await fs.promises.rename(tmp, file);
+    }
     return file;
   }
 
