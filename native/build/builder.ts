@@ -6,7 +6,7 @@ import * as path from "node:path";
 import { randomBytes } from "node:crypto";
 import type { Host } from "../host/exec";
 import type { BuildImageRequest, ImageInfo } from "../runtime";
-import { canonicalJson } from "../json-file";
+import { canonicalJson } from "../canonical-json";
 import { ContentStore, type StoredImage } from "../image/store";
 import { HOST_ARCH, type Descriptor, type Healthcheck, type OciImageConfig } from "../image/oci";
 import { adoptThenCompress } from "../image/pack";

@@ -31,7 +31,7 @@ import {
   type OciManifest,
 } from "./oci";
 import { unpackLayer } from "./unpack";
-import { stagingPath, sweepStaging } from "../staging";
+import { isTemp, stagingPath, sweepStaging, sweepTemps } from "../staging";
 import { Spool } from "./spool";
 
 /** Layer downloads at once in a pull: Docker's default (max-concurrent-downloads). */
@@ -332,7 +332,9 @@ export class ContentStore {
   private async liveContent(manifests: Descriptor[], opts: { cache: boolean; ingests?: boolean; expire?: boolean }): Promise<Content> {
     const layers = new Set<string>(opts.ingests === false ? [] : await this.layersInUse());
     const blobs = new Set<string>();
-    for (const name of await listDir(this.leasesDir)) {
+    // Not a lease still being written (a temp name): an unreadable half would pass for a dead one, and be removed
+    // under the process writing it. Its own process names its content before it is renamed into place.
+    for (const name of (await listDir(this.leasesDir)).filter((n) => !isTemp(n))) {
       const file = path.join(this.leasesDir, name);
       const lease = await readJson<Lease>(file).catch(() => undefined);
       const dead = !lease || (lease.owner !== undefined && !ownerAlive(lease.owner));
@@ -639,8 +641,10 @@ export class ContentStore {
     const disk = await this.onDisk();
     for (const d of disk.blobs) if (!live.blobs.has(d)) await fs.promises.rm(this.paths.blob(d), { force: true });
     for (const d of disk.layers) if (!live.layers.has(d)) await fs.promises.rm(this.paths.layer(d), { recursive: true, force: true });
-    // What ingests, builds and commits of processes that are gone left staged.
+    // What ingests, builds and commits of processes that are gone left staged, and the temp files of records and
+    // locks that processes killed between writing and renaming left.
     await sweepStaging(this.host, this.paths.ingest);
+    for (const dir of [this.paths.root, this.leasesDir, this.paths.locks, path.join(this.paths.locks, "containers")]) sweepTemps(dir);
   }
 }
 

@@ -10,7 +10,8 @@ import { randomBytes } from "node:crypto";
 import type { Host } from "../host/exec";
 import type { Paths } from "../paths";
 import type { Registries, RegistryInfo, RegistrySpec } from "../runtime";
-import { canonicalJson, readJson, writeJson } from "../json-file";
+import { readJson, writeJson } from "../json-file";
+import { canonicalJson } from "../canonical-json";
 import { checkName } from "../names";
 
 const BINARY = "/usr/bin/docker-registry";

@@ -6,13 +6,12 @@ import * as os from "node:os";
 import type { DeploymentV3, OperationType, ResourceState } from "../state/checkpoint";
 import { deletionWaves, sortResources } from "../state/order";
 import * as T from "../state/transitions";
-import { checkProviderConfig, diffProviderConfig, PROVIDER_TYPE, type ProviderConfig } from "../resources";
+import { checkProviderConfig, diffProviderConfig, PROVIDER_TYPE, type ProviderConfig, redact, secretHostTexts } from "../resources";
 import { machineWide } from "../resources/kind";
 import { targetOf } from "../runtimes";
 import type { CheckFailure, PropertyMap, Provider } from "../resources/provider";
 import type { CustomTimeouts } from "../state/checkpoint";
 import { isSecret, keepSecret, plaintextPasswords, UNKNOWN } from "../values";
-import { parseSshUrl } from "../../sdk/schema";
 import { Slots } from "./slots";
 import { ignoreChanges, replaceOnChanges } from "./options";
 import { type Fingerprint, type PlanFile, planViolation } from "./review";
@@ -117,7 +116,11 @@ export class DeploymentRun {
   private readonly instances = new Map<string, Instance>();
   /** The default provider's (the stack's `berth:*` config). */
   private readonly defaultInstance: Instance;
-  private readonly slots = new Slots(Math.max(2, 2 * os.availableParallelism()));
+  /**
+   * Host operations at once: Pulumi's default (`--parallel`, 4 per CPU). A container's create or delete spends most
+   * of its time waiting on the kernel and runc: at 2 per CPU a destroy's main thread sat idle two thirds of the time.
+   */
+  private readonly slots = new Slots(4 * os.availableParallelism());
   /** `--target` and, under `--target-dependents`, the dependents of targets registered so far. */
   private readonly targeted?: Set<string>;
 
@@ -191,14 +194,14 @@ export class DeploymentRun {
 
   /** A diagnostic, told to the caller as soon as it is known. */
   private report(reported: Diagnostic): void {
-    const d = this.hidden.size > 0 ? { ...reported, message: this.redact(reported.message) } : reported;
+    const d = { ...reported, message: this.hide(reported.message) };
     this.diagnostics.push(d);
     this.opts.onDiagnostic?.(d);
   }
 
   private fail(urn: string | undefined, message: string): never {
     this.report({ severity: "error", urn, message });
-    throw new ReportedError(this.redact(message));
+    throw new ReportedError(this.hide(message));
   }
 
   private label(urn: string): string {
@@ -255,27 +258,13 @@ export class DeploymentRun {
   /** Texts never to print, each with what to print instead: the hosts given as secrets. */
   private readonly hidden = new Map<string, string>();
 
-  /**
-   * A secret host is named by its provider in every message: the URL, and its address or name where it cannot be
-   * mistaken for a word (it holds a dot, a colon or a digit), as ssh's own errors repeat it.
-   */
+  /** A secret host is named by its provider in every message. */
   private hideSecretHost(inputs: PropertyMap, name: string): void {
-    const host = inputs.host;
-    if (!isSecret(host) || typeof host.value !== "string") return;
-    const instead = `[secret host of provider ${name}]`;
-    this.hidden.set(host.value, instead);
-    const bare = parseSshUrl(host.value);
-    if (bare) {
-      if (bare.user) this.hidden.set(`${bare.user}@${bare.host}`, instead);
-      if (/[.:\d]/.test(bare.host)) this.hidden.set(bare.host, instead);
-    }
+    for (const [text, instead] of secretHostTexts(inputs, `[secret host of provider ${name}]`)) this.hidden.set(text, instead);
   }
 
-  private redact(message: string): string {
-    let out = message;
-    // Longest first: the URL before the address inside it.
-    for (const [text, instead] of [...this.hidden].sort((a, b) => b[0].length - a[0].length)) out = out.split(text).join(instead);
-    return out;
+  private hide(message: string): string {
+    return this.hidden.size > 0 ? redact(message, this.hidden) : message;
   }
 
   /** " on HOST" for the messages of a provider's resources (the provider's name when the host is secret). */
@@ -452,7 +441,7 @@ export class DeploymentRun {
       switch (decision.op) {
         case "same":
           done = { ...res, id: old!.id, outputs: old!.outputs, created: old!.created, modified: old!.modified };
-          this.state = T.completeWrite(this.state, done, "creating"); // made durable with the next change
+          if (!T.unchanged(this.state, old!, done)) this.state = T.completeWrite(this.state, done, "creating"); // made durable with the next change
           break;
         case "import":
           done = { ...res, id: old!.id, outputs: old!.outputs, importID: goal.importId, created: new Date().toISOString() };
@@ -491,6 +480,7 @@ export class DeploymentRun {
   private previewUnconfigured(urn: string, goal: Goal, old: ResourceState | undefined, providerRef: string): Registered {
     const res: ResourceState = { urn, custom: true, type: goal.type, inputs: goal.inputs, outputs: {}, parent: goal.parent, dependencies: goal.dependencies, propertyDependencies: goal.propertyDependencies, provider: providerRef, ...recordedOptions(goal) };
     const op = old ? "replace" : "create";
+    if (old) this.report({ severity: "warning", urn, message: `${this.label(urn)}: the provider for this resource has inputs that are not known during preview.\nThis preview may not correctly represent the changes that will be applied during an update.` });
     this.record({ op, urn, type: goal.type, old, new: res, diffs: [], replaces: old ? ["provider"] : [], detailedDiff: {} });
     this.state = T.completeWrite(this.state, res, "creating");
     return { urn, id: "", outputs: {} };

@@ -1,6 +1,6 @@
 // Defers loading modules a program's run seldom uses. @pulumi/pulumi requires, at load, TypeScript (to serialize
 // closures), npm's Arborist, fdir and normalize-package-data (to find a closure's packages), its Automation API and
-// OpenTelemetry (only with --tracing): over half a second of CPU before the program's first line. berth cannot change
+// OpenTelemetry's SDK (only with --tracing): over half a second of CPU before the program's first line. berth cannot change
 // @pulumi/pulumi, so it answers those requires with a stand-in that loads the real module on first use.
 import * as path from "node:path";
 
@@ -53,9 +53,18 @@ export function deferPulumiExtras(pulumiDir: string): void {
   deferLoading(pulumiDir, "typescript");
   for (const closureOnly of ["@npmcli/arborist", "normalize-package-data", "fdir"]) deferLoading(path.join(pulumiDir, "runtime", "closure"), closureOnly);
   deferLoading(pulumiDir, "./automation");
-  for (const otel of ["api", "resources", "sdk-trace-base", "exporter-zipkin", "instrumentation-grpc", "sdk-trace-node", "instrumentation"]) {
+  for (const otel of ["resources", "sdk-trace-base", "exporter-zipkin", "instrumentation-grpc", "sdk-trace-node", "instrumentation"]) {
     deferLoading(run, `@opentelemetry/${otel}`);
   }
+}
+
+/**
+ * zod loads, with itself, the messages of every language it speaks (about 50 files, a tenth of the CLI's start);
+ * berth's are English, which zod sets up from its own file. The rest load if `z.locales` is ever read.
+ */
+export function deferZodLocales(): void {
+  const zod = path.dirname(require.resolve("zod/package.json"));
+  deferLoading(zod, path.join(zod, "v4", "locales", "index.cjs"));
 }
 
 /**

@@ -1,7 +1,8 @@
-// The program's process: `node program-host.js PULUMI/cmd/run ARGS…`, started in the project directory. It makes
-// the project's .ts files load through berth's own TypeScript (transpile-only, the project's tsconfig, cached:
-// transpile.ts), defers what the run does not need (lazy.ts), then hands
-// over to @pulumi/pulumi's runner as Pulumi's language host would start it. berth's TypeScript, not the project's:
+// The program's process: `node program-host.js PULUMI/cmd/run`, started in the project directory, reading the
+// runner's arguments and environment as JSON on stdin (program.ts). It makes the project's .ts files load through
+// berth's own TypeScript (transpile-only, the project's tsconfig, cached: transpile.ts), defers what the run does
+// not need (lazy.ts), loads @pulumi/pulumi, then, once its stdin ends, hands over to @pulumi/pulumi's runner as
+// Pulumi's language host would start it. berth's TypeScript, not the project's:
 // a project may have none (Pulumi would fall back to its vendored TypeScript 3.8 and ts-node 7), or TypeScript 7
 // for its own tsc, which has no transpile API. An ES-module project ("type": "module") is left to Pulumi's runner.
 import * as fs from "node:fs";
@@ -29,7 +30,7 @@ function answerDebugLogs(pulumiDir: string): void {
 }
 
 function main(): void {
-  const [pulumiRun, ...args] = process.argv.slice(2);
+  const pulumiRun = process.argv[2];
   const dir = process.cwd();
   const pulumiDir = path.resolve(pulumiRun, "..", "..");
   let esm = false;
@@ -38,16 +39,28 @@ function main(): void {
   } catch {
     // No package.json: a CommonJS program.
   }
-  if (esm) process.env.PULUMI_NODEJS_TYPESCRIPT = "true";
-  else {
+  if (!esm) {
     deferPulumiExtras(pulumiDir);
     register({ dir, pulumiRun });
   }
   answerDebugLogs(pulumiDir);
   deferInspector(pulumiDir);
-  // The runner reads its arguments from process.argv, as if started as `node cmd/run ARGS…`.
-  process.argv = [process.argv[0], pulumiRun, ...args];
-  require(pulumiRun);
+  // Loaded while berth starts the engine (this process may start before the monitor listens), so that only the
+  // program itself remains to run once its arguments arrive.
+  require(pulumiDir);
+  let input = "";
+  process.stdin.setEncoding("utf8");
+  process.stdin.on("data", (d: string) => (input += d));
+  process.stdin.on("end", () => {
+    if (!input) return; // berth ended without running a program.
+    const run = JSON.parse(input) as { args: string[]; env: Record<string, string> };
+    for (const key of Object.keys(process.env)) if (!(key in run.env)) delete process.env[key];
+    Object.assign(process.env, run.env);
+    if (esm) process.env.PULUMI_NODEJS_TYPESCRIPT = "true";
+    // The runner reads its arguments from process.argv, as if started as `node cmd/run ARGS…`.
+    process.argv = [process.argv[0], pulumiRun, ...run.args];
+    require(pulumiRun);
+  });
 }
 
 main();

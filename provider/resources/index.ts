@@ -1,10 +1,9 @@
 import * as fs from "node:fs";
 import type { z } from "zod";
 import type { ObjectKind, Runtime } from "../../native/runtime";
-import { ProviderArgs, replaceOnChangeFields } from "../../sdk/schema";
+import { parseSshUrl, ProviderArgs, replaceOnChangeFields } from "../../sdk/schema";
 import { expandHome, normalRoot, rootIn } from "../runtimes";
-import { parseSshUrl } from "../../sdk/schema";
-import { containsUnknown, revealAll } from "../values";
+import { containsUnknown, isSecret, revealAll } from "../values";
 import type { CheckFailure, PropertyMap } from "./provider";
 import { containerKind } from "./container";
 import { imageKind } from "./image";
@@ -58,6 +57,26 @@ export function checkProviderConfig(inputs: PropertyMap): { config: ProviderConf
     return { config: {}, failures: [failure] };
   }
   return { config: parsed.data, failures: [] };
+}
+
+/**
+ * What a secret `host` would show of itself in a message — the URL, `user@host`, and the address or name where it
+ * cannot be mistaken for a word (it holds a dot, a colon or a digit), as ssh's own errors repeat it — each with
+ * `instead`. Nothing for a host that is not secret.
+ */
+export function secretHostTexts(inputs: PropertyMap, instead: string): Array<[string, string]> {
+  const host = inputs.host;
+  if (!isSecret(host) || typeof host.value !== "string") return [];
+  const ssh = parseSshUrl(host.value);
+  const texts = [host.value, ...(ssh?.user ? [`${ssh.user}@${ssh.host}`] : []), ...(ssh && /[.:\d]/.test(ssh.host) ? [ssh.host] : [])];
+  return texts.map((t) => [t, instead]);
+}
+
+/** The message with every hidden text replaced, longest first (the URL before the address inside it). */
+export function redact(message: string, hidden: ReadonlyMap<string, string>): string {
+  let out = message;
+  for (const [text, instead] of [...hidden].sort((a, b) => b[0].length - a[0].length)) out = out.split(text).join(instead);
+  return out;
 }
 
 function parseList(text: string): unknown {

@@ -82,7 +82,7 @@ export function networkKind(runtime: Runtime): Kind<Args, Outs> {
       for (const other of declaredOthers(ctx, "network ")) {
         const theirs = other.inputs as Partial<Args>;
         if (!unknown.has("subnet") && typeof theirs.subnet === "string" && !isUnknown(theirs.subnet) && overlaps(subnet, parseSubnet(theirs.subnet))) {
-          failures.push({ property: "subnet", reason: `Pool overlaps with other one on this address space: ${inputs.subnet} overlaps ${theirs.subnet} of ${other.claim} in this program` });
+          failures.push({ property: "subnet", reason: `Pool overlaps with other one on this address space: ${inputs.subnet} overlaps ${theirs.subnet} of ${other.claim} in this program; pick a subnet no other network of the program overlaps` });
         }
         if (!unknown.has("parent") && inputs.driver === "macvlan" && theirs.driver === "macvlan" && theirs.parent === inputs.parent) {
           failures.push({ property: "parent", reason: `${other.claim} of this program already uses parent interface ${inputs.parent}: one macvlan network per parent` });

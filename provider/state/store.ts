@@ -9,6 +9,7 @@ import { emptyDeployment } from "./checkpoint";
 import { sortResources } from "./order";
 import { type Crypter, openSecrets, sealSecrets } from "./secrets";
 import { containsSecret } from "../values";
+import { sweepTemps, tempBeside } from "../../native/staging";
 
 export interface StackRef {
   /** Directory holding `.pulumi/` (Pulumi's file backend root). */
@@ -88,7 +89,7 @@ export class StackStore {
   /** Writes the whole checkpoint to a temp file, syncs it, then renames it over the old one. */
   save(deployment: DeploymentV3): void {
     const text = this.serialize(deployment);
-    const tmp = `${this.file}.${process.pid}.tmp`;
+    const tmp = tempBeside(this.file);
     const fd = fs.openSync(tmp, "w");
     try {
       fs.writeSync(fd, text);
@@ -99,10 +100,10 @@ export class StackStore {
     fs.renameSync(tmp, this.file);
   }
 
-  /** save(), with the write and sync off the main thread. One at a time: they share the temp file. */
+  /** save(), with the write and sync off the main thread. One at a time: the last rename is what stays. */
   async write(deployment: DeploymentV3): Promise<void> {
     const text = this.serialize(deployment);
-    const tmp = `${this.file}.${process.pid}.tmp`;
+    const tmp = tempBeside(this.file);
     const fh = await fs.promises.open(tmp, "w");
     try {
       await fh.writeFile(text);
@@ -137,6 +138,8 @@ export class StackStore {
       const who = holder ? `process ${holder.pid} on ${holder.hostname} since ${holder.timestamp}` : "another update";
       throw new Error(`the stack ${this.qualifiedName} is locked by ${who}; wait for it to finish (lock file ${other})`);
     }
+    // Checkpoints that killed updates were writing: their temp files beside them.
+    sweepTemps(path.dirname(this.file));
     return release;
   }
 }

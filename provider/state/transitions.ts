@@ -1,6 +1,7 @@
 // Every change to a stack's deployment, as a pure function from one checkpoint to the next (immer keeps the
 // unchanged parts shared). The engine persists each result before it tells the program a step is done.
 import { freeze, produce } from "immer";
+import { isDeepStrictEqual } from "node:util";
 import type { DeploymentV3, OperationType, ResourceState } from "./checkpoint";
 import { manifest } from "./checkpoint";
 
@@ -26,7 +27,7 @@ const dropOperation = (draft: DeploymentV3, urn: string, type: OperationType) =>
  */
 export const completeWrite = (d: DeploymentV3, resource: ResourceState, type: OperationType) => {
   const at = d.resources.findIndex((r) => isLive(r, resource.urn));
-  const resources = [...d.resources];
+  const resources = d.resources.slice();
   resources[at >= 0 ? at : resources.length] = freeze(resource, true);
   return produce(d, (draft) => {
     dropOperation(draft, resource.urn, type);
@@ -34,6 +35,13 @@ export const completeWrite = (d: DeploymentV3, resource: ResourceState, type: Op
     draft.manifest = manifest();
   });
 };
+
+/**
+ * Whether recording `resource` would leave `live`, a record of the deployment, as it is: a no-op step then
+ * changes nothing (and copies nothing). Fields left undefined are absent from the record.
+ */
+export const unchanged = (d: DeploymentV3, live: ResourceState, resource: ResourceState) =>
+  d.resources.includes(live) && isDeepStrictEqual(live, Object.fromEntries(Object.entries(resource).filter(([, v]) => v !== undefined)));
 
 /** A delete finished; `replaced` says it was the old copy kept for a replacement. */
 export const completeDelete = (d: DeploymentV3, urn: string, replaced: boolean) => {

@@ -202,6 +202,10 @@ describe("providers of many hosts", () => {
     const preview = await deploy(f.w.run(first.state, true), [provider("h2", { host: UNKNOWN }), { ...thing("x", { name: "x" }), on: "h2" }]);
     expect(errors(preview)).toEqual([]);
     expect(steps(preview)).toEqual(["replace h2 (host)", "replace x (provider)", "delete original h2"]);
+    // Pulumi's warning for a diff its unconfigured provider cannot make.
+    expect(preview.diagnostics.filter((d) => d.severity === "warning").map((d) => d.message)).toEqual([
+      expect.stringContaining('test:index:Thing "x": the provider for this resource has inputs that are not known during preview'),
+    ]);
   });
 
   it("a secret host is never printed: messages name its provider", async () => {
