@@ -17,8 +17,8 @@ export const stagingPath = (dir: string, what: string): string =>
 
 /** The random part is hex, or mkdtemp's letters and digits in the spawner's directories of an older berth. */
 const OWNED = /^[a-z]+(?:-[a-z]+)*-(\d+)-(\d+)-[0-9a-zA-Z]+$/;
-/** Older names: "WHAT-PID-HEX", and a commit's "commit-CONTAINER-PID-MILLISECONDS". */
-const FORMER = [/^[a-z]+(?:-[a-z]+)*-(\d+)-[0-9a-f]+$/, /^commit-.+-(\d+)-\d{13}$/];
+/** Older names: "WHAT-PID-HEX", a commit's "commit-CONTAINER-PID-MILLISECONDS", a remote call's "PID-HEX". */
+const FORMER = [/^[a-z]+(?:-[a-z]+)*-(\d+)-[0-9a-f]+$/, /^commit-.+-(\d+)-\d{13}$/, /^(\d+)-[0-9a-f]{12}$/];
 
 /** Whether the staging entry `name` was left by a process that is gone; false for what is not a staging name. */
 export function abandoned(name: string): boolean {
