@@ -496,6 +496,9 @@ export class ContentStore {
    */
   async fetchLayers(layers: Descriptor[], diffIds: string[], image: string, from: string, fetch: (d: Descriptor) => Promise<Readable>): Promise<void> {
     await this.prepareLayers(layers, diffIds, image);
+    // The size bounds each download: without one a registry's endless blob would fill the disk.
+    const sizeless = layers.find((l) => !Number.isSafeInteger(l.size) || l.size < 0);
+    if (sizeless) throw new Error(`image ${image} from ${from}: its manifest gives layer ${sizeless.digest} no valid size (${JSON.stringify(sizeless.size)})`);
     await this.locked(() => this.keep(layers.map((l) => l.digest), diffIds));
     let failure: Error | undefined;
     const bodies = new Set<Readable>();
@@ -521,7 +524,8 @@ export class ContentStore {
         bodies.add(body);
         if (failure) body.destroy();
         return spool.fill(body, layer.size).finally(() => bodies.delete(body));
-      });
+      }).catch((e: Error) => spool.abort(e)); // an unpack may be waiting for its bytes already
+      got.catch(() => undefined); // awaited below, maybe only after it failed
       try {
         if (!unpacked) {
           await below;
