@@ -56,6 +56,11 @@ function limiter(n: number): <T>(fn: () => Promise<T>) => Promise<T> {
   };
 }
 
+/** Refuses a blob of an image's manifest without a valid size: the size bounds its download (an endless blob would fill the disk). */
+export function checkSize(d: Descriptor, what: "config" | "layer", image: string): void {
+  if (!Number.isSafeInteger(d.size) || d.size < 0) throw new Error(`image ${image}: its manifest gives its ${what} ${d.digest} no valid size (${JSON.stringify(d.size)})`);
+}
+
 export const sha256Bytes = (b: Buffer | string): string => `sha256:${createHash("sha256").update(b).digest("hex")}`;
 
 /** Passes chunks through while hashing them; digest() once the stream is consumed. More than `limit` bytes fail it. */
@@ -496,9 +501,7 @@ export class ContentStore {
    */
   async fetchLayers(layers: Descriptor[], diffIds: string[], image: string, from: string, fetch: (d: Descriptor) => Promise<Readable>): Promise<void> {
     await this.prepareLayers(layers, diffIds, image);
-    // The size bounds each download: without one a registry's endless blob would fill the disk.
-    const sizeless = layers.find((l) => !Number.isSafeInteger(l.size) || l.size < 0);
-    if (sizeless) throw new Error(`image ${image} from ${from}: its manifest gives layer ${sizeless.digest} no valid size (${JSON.stringify(sizeless.size)})`);
+    for (const l of layers) checkSize(l, "layer", `${image} from ${from}`);
     await this.locked(() => this.keep(layers.map((l) => l.digest), diffIds));
     let failure: Error | undefined;
     const bodies = new Set<Readable>();

@@ -11,6 +11,8 @@ import { layout } from "../../native/paths";
 import { ContentStore, sha256Bytes } from "../../native/image/store";
 import { MediaType, type Descriptor } from "../../native/image/oci";
 import { writeTar } from "../../native/image/tar";
+import { pull } from "../../native/registry/transfer";
+import * as http from "node:http";
 
 let T: string;
 let store: ContentStore;
@@ -84,5 +86,39 @@ describe("streaming pull against a failing registry", () => {
     const outcome = await within(store.leased(() => store.fetchLayers([l.desc], [l.diffId], "hostile:3", "127.0.0.1:1", async () => endless())));
     expect(outcome).toMatch(/digest mismatch/);
     expect(leftovers()).toEqual([]);
+  });
+
+  it("refuses a manifest whose config descriptor gives no size before downloading the config", async () => {
+    // A registry on loopback whose manifest leaves out the config's size, and whose every blob is endless.
+    const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.manifest, config: { mediaType: MediaType.config, digest: `sha256:${"1".repeat(64)}` }, layers: [] }));
+    let blobs = 0;
+    const server = http.createServer((req, res) => {
+      if (req.url!.includes("/manifests/")) {
+        res.writeHead(200, { "content-type": MediaType.manifest });
+        return res.end(manifest);
+      }
+      blobs++;
+      res.writeHead(200);
+      endless().pipe(res);
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    try {
+      const registry = `127.0.0.1:${(server.address() as { port: number }).port}`;
+      const outcome = await within(store.leased(() => pull(store, `${registry}/app:1`, { insecure: true })));
+      expect(outcome).toMatch(/config.*size/);
+      expect(blobs).toBe(0);
+      expect(leftovers()).toEqual([]);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+
+  it("takes a manifest listing one layer twice: one blob, one layer, nothing staged left", async () => {
+    const l = await layer("d");
+    let opened = 0;
+    await store.leased(() => store.fetchLayers([l.desc, l.desc], [l.diffId, l.diffId], "twice:1", "127.0.0.1:1", async () => (opened++, Readable.from([l.blob]))));
+    expect(fs.existsSync(store.blobPath(l.desc.digest))).toBe(true);
+    expect(fs.readdirSync(path.join(T, "state", "ingest"))).toEqual([]);
   });
 });
