@@ -18,7 +18,9 @@ export interface PushResult {
 async function getManifest(client: RegistryClient, r: RegistryRef, reference: string): Promise<{ raw: Buffer; mediaType: string }> {
   const what = `manifest ${r.repository}:${reference}`;
   const res = await client.expect(await client.request("GET", `/v2/${r.repository}/manifests/${reference}`, { accept: MANIFEST_ACCEPT }), [200], what);
-  const raw = await readAll(res.body);
+  const raw = await readAll(res.body).catch((e: Error) => {
+    throw new RegistryError("refused", `${what} from ${client.registry}: ${e.message}`);
+  });
   const expected = reference.startsWith("sha256:") ? reference : (res.headers["docker-content-digest"] as string | undefined);
   if (expected && sha256Bytes(raw) !== expected) {
     throw new RegistryError("digest mismatch", `digest mismatch: ${what} from ${client.registry} is ${sha256Bytes(raw)}, expected ${expected}`);
