@@ -133,7 +133,14 @@ async function callerAuth(method: string, args: unknown[]): Promise<void> {
     const req = args[0] as BuildImageRequest | undefined;
     if (typeof req !== "object" || req === null) return; // the agent says what is wrong with it
     const given = req.registryAuth;
-    req.registryAuth = answering(async (registry: string) => (given ? given(registry) : dockerConfigAuth(registry)));
+    // Once per registry and call: the agent asking again (each base image, or an agent misbehaving) runs no
+    // credential helper twice.
+    const asked = new Map<string, Promise<RegistryAccess["auth"]>>();
+    req.registryAuth = answering((registry: string) => {
+      if (typeof registry !== "string") return Promise.reject<RegistryAccess["auth"]>(new Error("a registry name is expected"));
+      if (!asked.has(registry)) asked.set(registry, given ? given(registry) : dockerConfigAuth(registry));
+      return asked.get(registry)!;
+    });
     return;
   }
   if (!Object.hasOwn(REGISTRY_REF, method)) return;

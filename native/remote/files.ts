@@ -14,7 +14,7 @@ import type { CopyItem } from "../build/copy";
 import { copyTarget, placeTar, tarOfPath } from "../container/copy";
 import { unpackLayer } from "../image/unpack";
 import { lazyStream } from "./lazy-stream";
-import { stagingPath, sweepStaging as sweepStagingDir, sweepTemps, tempBeside } from "../staging";
+import { isTemp, stagingPath, sweepStaging as sweepStagingDir, sweepTemps, tempBeside } from "../staging";
 
 /**
  * "up": a file or directory sent for the call as it is (a symlink as a symlink, as `cp` copies one); "read": a file
@@ -154,7 +154,8 @@ export async function sweepKept(root: string, inUse: Set<string>, now = Date.now
   const removed: string[] = [];
   for (const name of await fs.promises.readdir(kept).catch(() => [] as string[])) {
     const file = path.join(kept, name);
-    if (inUse.has(file)) continue;
+    // A temp file being written is its writer's (sweepTemps takes a dead one's).
+    if (inUse.has(file) || isTemp(name)) continue;
     const st = await fs.promises.lstat(file).catch(() => undefined);
     if (!st || now - st.mtimeMs < KEPT_GRACE_MS) continue;
     await fs.promises.rm(file, { force: true });

@@ -5,7 +5,7 @@
 import * as path from "node:path";
 import { openStack } from "../engine/commands";
 import { parseUrn } from "../engine/urn";
-import { checkProviderConfig, PROVIDER_TYPE, type ProviderConfig } from "../resources";
+import { checkProviderConfig, PROVIDER_TYPE, redact, secretHostTexts, type ProviderConfig } from "../resources";
 import { openRuntime, targetOf, THIS_MACHINE } from "../runtimes";
 
 /**
@@ -28,14 +28,17 @@ export function elsewhere(scope: { dir: string; stack: string }, type: string, n
   if (failures.length > 0) return undefined;
   const [there, ours] = [targetOf(config), targetOf(here)];
   if (there.root === ours.root) return undefined;
-  const what = `${type.split(":").pop()!.toLowerCase()} ${name} of stack ${scope.stack} (provider ${parseUrn(provider.urn).name})`;
+  const providerName = parseUrn(provider.urn).name;
+  // A secret host is named by its provider only, as the engine's messages do.
+  const hide = (message: string) => redact(message, new Map(secretHostTexts(provider.inputs, `[secret host of provider ${providerName}]`)));
+  const what = `${type.split(":").pop()!.toLowerCase()} ${name} of stack ${scope.stack} (provider ${providerName})`;
   const where = config.host ? config.host : THIS_MACHINE;
   const rootNote = config.root ? ` (berth root ${config.root})` : "";
   const on = here.host ? `${here.host}, which -H/BERTH_HOST names` : THIS_MACHINE;
   if (there.machine !== ours.machine) {
     const fix = config.host ? `berth -H ${config.host} ${command}` : `drop -H and unset BERTH_HOST: ${config.root ? `BERTH_ROOT=${config.root} ` : ""}berth ${command}`;
-    return `${what} is on ${where}${rootNote}, not on ${on}: ${fix}`;
+    return hide(`${what} is on ${where}${rootNote}, not on ${on}: ${fix}`);
   }
   const fix = config.host ? "its agent's default root is not that one: run berth there with BERTH_ROOT set" : `BERTH_ROOT=${config.root ?? "/var/lib/berth"} berth ${command}`;
-  return `${what} is in berth root ${config.root ?? "(the default)"} on ${where}, not in the one ${on} uses: ${fix}`;
+  return hide(`${what} is in berth root ${config.root ?? "(the default)"} on ${where}, not in the one ${on} uses: ${fix}`);
 }

@@ -190,9 +190,8 @@ describe("remote runtime through berth agent", () => {
   }, 30_000);
 
   it("a hostile upload to the agent is refused the same way, and the staging area is gone after", async () => {
-    // What a killed agent left (its pid gone) is swept by the next one.
-    const stale = path.join(root, "remote", "staging", "999999999-dead");
-    fs.mkdirSync(stale, { recursive: true });
+    // What a killed agent left (its owner gone) is swept by the next one; also as an older berth named it (pid alone).
+    for (const name of ["call-999999999-1-deadbeef", "999999999-deadbeef0123"]) fs.mkdirSync(path.join(root, "remote", "staging", name), { recursive: true });
     const child = spawn(agentCommand()[0], agentCommand().slice(1), { stdio: ["pipe", "pipe", "inherit"] });
     child.stdin.write(jsonFrame(hello()));
     const frames = readFrames(child.stdout)[Symbol.asyncIterator]();
