@@ -53,17 +53,25 @@ export async function resolveWith(
 
 /**
  * lstat of rel below dir with no symlink followed anywhere: undefined when rel or one of its parents is missing
- * or a parent is not a real directory. For trees berth wrote itself (layers, upper directories).
+ * or a parent is not a real directory. For trees berth wrote itself (layers, upper directories). Synchronous: an
+ * unpack asks it for every entry, and a few lstat calls cost less than handing each to the thread pool.
  */
-export async function lstatBelow(dir: string, rel: string): Promise<fs.Stats | undefined> {
+export function lstatBelow(dir: string, rel: string): fs.Stats | undefined {
   const parts = rel.split("/").filter((s) => s !== "" && s !== ".");
   if (parts.includes("..")) return undefined;
+  const lstat = (p: string) => {
+    try {
+      return fs.lstatSync(p, { throwIfNoEntry: false });
+    } catch {
+      return undefined; // ENOTDIR, EACCES: not there either
+    }
+  };
   let host = dir;
   for (const [i, part] of parts.entries()) {
     host = path.join(host, part);
-    const st = await fs.promises.lstat(host).catch(() => undefined);
+    const st = lstat(host);
     if (!st || (i < parts.length - 1 && !st.isDirectory())) return undefined;
     if (i === parts.length - 1) return st;
   }
-  return fs.promises.lstat(dir).catch(() => undefined);
+  return lstat(dir);
 }

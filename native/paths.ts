@@ -19,7 +19,7 @@ export interface Paths {
   network(name: string): { dir: string; record: string; ips: string };
   volumes: string;
   volume(name: string): { dir: string; record: string; data: string };
-  /** The root's cross-process locks (native/lock.ts): images, networks, volumes, containers/<name>, supervisor. */
+  /** The root's cross-process locks (native/lock.ts): images, networks, volumes, hosts (files), containers/<name>, supervisor. */
   locks: string;
   portClaims: string;
   /** Host-wide claims on the subnets of berth roots' default networks. */

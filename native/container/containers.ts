@@ -12,7 +12,8 @@ import type { ContainerNetworking, NetPlan } from "../network/container-net";
 import { isMounted } from "../host/probe";
 import { checkName, runcId, runcIdOf } from "../names";
 import { KeyedMutex } from "../mutex";
-import { canonicalJson, writeJson } from "../json-file";
+import { writeJson } from "../json-file";
+import { canonicalJson } from "../canonical-json";
 import { prepare, mount, unmount } from "../snapshot/overlay";
 import { ContainerRecords, type ContainerRecord } from "./record";
 import { mergeEnv, processArgs, runtimeSpec, type Bind } from "./spec";
@@ -137,6 +138,19 @@ export class RuncContainers implements Containers {
   async remove(name: string, opts: { graceSeconds?: number } = {}): Promise<void> {
     checkName("container", name);
     await this.mutex.run(name, () => this.teardown(name, opts.graceSeconds ?? DEFAULT_GRACE_SECONDS));
+  }
+
+  /**
+   * Removes the container when `still()` holds once its lock is taken: what was judged from outside the lock (say,
+   * stopped) may be a container another process is making right then. Resolves to whether it was removed.
+   */
+  async removeIf(name: string, still: () => Promise<boolean>): Promise<boolean> {
+    checkName("container", name);
+    return this.mutex.run(name, () => this.exclusive(name, async () => {
+      if (!(await still())) return false;
+      await this.undo(name, 0);
+      return true;
+    }));
   }
 
   portTaken = (p: PortMapping, owners: string[]) => this.d.net.portTaken(p, owners);

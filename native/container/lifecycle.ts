@@ -5,7 +5,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import type { ContainerEvent, ContainerLifecycle, ContainerRuntimeSpec, ContainerStats, EventOptions, ExecOptions, LogLine, LogOptions } from "../runtime";
 import type { Paths } from "../paths";
-import { inTerminal, runStreams, type Host } from "../host/exec";
+import { runInTerminal, runStreams, type Host } from "../host/exec";
 import { processExited } from "../host/probe";
 import { checkName, runcIdOf } from "../names";
 import { readJson, writeJson } from "../json-file";
@@ -201,7 +201,7 @@ export class ContainerVerbs implements Omit<ContainerLifecycle, "commit"> {
     if (opts.detach) return runStreams(argv, {});
     if (!opts.tty) return runStreams(argv, opts);
     // A terminal with no input stays open (no end of input, which the terminal would pass on as ^D).
-    return runStreams(inTerminal(argv, opts.size), { ...opts, stdin: opts.stdin ?? silence() });
+    return runInTerminal(argv, opts.size, opts.resize, { ...opts, stdin: opts.stdin ?? silence() });
   }
 
   events(opts?: EventOptions): AsyncIterableIterator<ContainerEvent> {

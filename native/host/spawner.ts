@@ -13,29 +13,19 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import type { CommandResult } from "./exec";
-import { ownerAlive, self } from "../lock";
+import { stagingPath, sweepShared } from "../staging";
 
-// A directory removed under the shell (see started()) makes no command run: it reports "ID gone" instead.
+// Its directory goes with it: its input ends when berth's process does, however it ended (a signal whose default
+// is to end the process never runs berth's exit handler, and vitest ends its workers so), and a signal sent to the
+// shell too (Ctrl-C reaches the whole process group) removes it before the shell ends. A directory removed under
+// the shell (see started()) makes no command run: it reports "ID gone" instead.
 const SHELL = `exec 3>&1
-while IFS=' ' read -r id line; do if [ -d "$0" ]; then eval "$line"; else echo "$id gone"; fi; done`;
+trap 'rm -rf "$0"; exit 130' INT TERM HUP
+while IFS=' ' read -r id line; do if [ -d "$0" ]; then eval "$line"; else echo "$id gone"; fi; done
+rm -rf "$0"`;
 
-/** A shell's directory, "berth-spawn-PID-START-XXXXXX": its owner as staging names carry it (native/staging.ts). */
-const OWNED = /^berth-spawn-(\d+)-(\d+)-/;
-
-/**
- * Removes the directories of shells whose berth is gone: killed, its exit handler never ran, and what it was
- * running then (an iptables-restore script, a command's output) stayed in memory. Only real directories of this
- * user: the parent is world-writable.
- */
-function sweep(parent: string): void {
-  for (const name of fs.readdirSync(parent)) {
-    const m = OWNED.exec(name);
-    if (!m || ownerAlive({ pid: Number(m[1]), start: Number(m[2]) })) continue;
-    const dir = path.join(parent, name);
-    const st = fs.lstatSync(dir, { throwIfNoEntry: false });
-    if (st?.isDirectory() && st.uid === process.getuid?.()) fs.rmSync(dir, { recursive: true, force: true });
-  }
-}
+/** Where shells' directories are made: on tmpfs where there is one. */
+const PARENT = fs.existsSync("/dev/shm") ? "/dev/shm" : os.tmpdir();
 
 /** Single-quoted for sh: nothing inside is expanded. */
 const quote = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
@@ -143,17 +133,21 @@ export class Spawner {
 
   private started(): { dir: string; child: ChildProcess; sent: Set<number> } {
     if (this.child && this.dir) return { dir: this.dir, child: this.child, sent: this.sent };
-    // Private (0700): inputs and outputs of root's commands. On tmpfs where there is one.
-    const parent = fs.existsSync("/dev/shm") ? "/dev/shm" : os.tmpdir();
     if (!this.dir) {
       try {
-        sweep(parent);
+        // What berths killed with their shells left (an iptables-restore script, a command's output), in memory.
+        sweepShared(PARENT, "berth-spawn");
       } catch {
         // Leftovers cost memory, not correctness: the command still runs.
       }
     }
-    const dir = this.dir ?? fs.mkdtempSync(path.join(parent, `berth-spawn-${process.pid}-${self().start}-`));
-    if (!this.dir) process.once("exit", () => fs.rmSync(dir, { recursive: true, force: true }));
+    // Named after its owner (native/staging.ts); private (0700): inputs and outputs of root's commands.
+    const dir = this.dir ?? stagingPath(PARENT, "berth-spawn");
+    if (!this.dir) {
+      fs.mkdirSync(dir, { mode: 0o700 });
+      // At once on a normal exit; the shell would, a moment later.
+      process.once("exit", () => fs.rmSync(dir, { recursive: true, force: true }));
+    }
     const child = spawn("/bin/sh", ["-c", SHELL, dir], { stdio: ["pipe", "pipe", "inherit"] });
     const sent = new Set<number>();
     let buffered = "";

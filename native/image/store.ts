@@ -11,7 +11,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { createGunzip } from "node:zlib";
 import { createHash, randomBytes } from "node:crypto";
-import { Readable } from "node:stream";
+import { Readable, pipeline } from "node:stream";
 import { AsyncLocalStorage } from "node:async_hooks";
 import type { ImageInfo, ImportRootfsRequest } from "../runtime";
 import type { Host } from "../host/exec";
@@ -30,13 +30,36 @@ import {
   type OciIndex,
   type OciManifest,
 } from "./oci";
-import { unpackLayer } from "./unpack";
-import { stagingPath, sweepStaging } from "../staging";
+import { LayerRefused, unpackLayer } from "./unpack";
+import { isTemp, stagingPath, sweepStaging, sweepTemps } from "../staging";
+import { Spool } from "./spool";
+
+/** Layer downloads at once in a pull: Docker's default (max-concurrent-downloads). */
+const DOWNLOADS = 3;
+/** Decompressed bytes per chunk: fewer, larger chunks cost less per byte on their way to the layer's files. */
+const UNPACK_CHUNK = 256 << 10;
+
+/** Runs at most n of the functions given at once, the others in the order given. */
+function limiter(n: number): <T>(fn: () => Promise<T>) => Promise<T> {
+  let active = 0;
+  const waiting: Array<() => void> = [];
+  return async (fn) => {
+    if (active >= n) await new Promise<void>((resolve) => waiting.push(resolve));
+    else active++;
+    try {
+      return await fn();
+    } finally {
+      const next = waiting.shift();
+      if (next) next();
+      else active--;
+    }
+  };
+}
 
 export const sha256Bytes = (b: Buffer | string): string => `sha256:${createHash("sha256").update(b).digest("hex")}`;
 
-/** Passes chunks through while hashing them; digest() once the stream is consumed. */
-export function hashing(source: AsyncIterable<Buffer> | Iterable<Buffer>): { stream: AsyncIterable<Buffer>; digest(): string; size(): number } {
+/** Passes chunks through while hashing them; digest() once the stream is consumed. More than `limit` bytes fail it. */
+export function hashing(source: AsyncIterable<Buffer> | Iterable<Buffer>, limit = Infinity): { stream: AsyncIterable<Buffer>; digest(): string; size(): number } {
   const hash = createHash("sha256");
   let size = 0;
   let result: string | undefined;
@@ -45,6 +68,7 @@ export function hashing(source: AsyncIterable<Buffer> | Iterable<Buffer>): { str
       for await (const chunk of source) {
         hash.update(chunk);
         size += chunk.length;
+        if (size > limit) throw new Error(`digest mismatch: more than the ${limit} bytes expected arrived`);
         yield chunk;
       }
       result = `sha256:${hash.digest("hex")}`;
@@ -238,10 +262,9 @@ export class ContentStore {
 
   /**
    * `berth system prune`: drops the names of images no container uses (`usedIds`) when `all` (else only entries
-   * whose content is gone), the build cache when `buildCache`, then collects. Resolves to the refs dropped and
-   * the bytes freed.
+   * whose content is gone), then collects. Resolves to the refs dropped and the bytes freed.
    */
-  async pruneUnused(opts: { all?: boolean; buildCache?: boolean; usedIds: () => Promise<Set<string>> }): Promise<{ refs: string[]; bytes: number }> {
+  async pruneUnused(opts: { all?: boolean; usedIds: () => Promise<Set<string>> }): Promise<{ refs: string[]; bytes: number }> {
     return this.locked(async () => {
       const before = await this.bytesOf(await this.onDisk());
       const index = await this.readIndex();
@@ -257,9 +280,6 @@ export class ContentStore {
       await writeJson(this.paths.imageIndex, { ...index, manifests });
       const users = await this.users(index);
       await writeJson(this.usersFile, Object.fromEntries(Object.entries(users).filter(([r]) => !refs.includes(r))));
-      if (opts.buildCache) {
-        for (const name of await listDir(this.leasesDir)) if (name.startsWith("cache-")) await fs.promises.rm(path.join(this.leasesDir, name), { force: true });
-      }
       await this.collectGarbage();
       return { refs, bytes: before - (await this.bytesOf(await this.onDisk())) };
     });
@@ -308,7 +328,9 @@ export class ContentStore {
   private async liveContent(manifests: Descriptor[], opts: { cache: boolean; ingests?: boolean; expire?: boolean }): Promise<Content> {
     const layers = new Set<string>(opts.ingests === false ? [] : await this.layersInUse());
     const blobs = new Set<string>();
-    for (const name of await listDir(this.leasesDir)) {
+    // Not a lease still being written (a temp name): an unreadable half would pass for a dead one, and be removed
+    // under the process writing it. Its own process names its content before it is renamed into place.
+    for (const name of (await listDir(this.leasesDir)).filter((n) => !isTemp(n))) {
       const file = path.join(this.leasesDir, name);
       const lease = await readJson<Lease>(file).catch(() => undefined);
       const dead = !lease || (lease.owner !== undefined && !ownerAlive(lease.owner));
@@ -355,6 +377,10 @@ export class ContentStore {
     await fs.promises.rm(this.leaseFile(id), { force: true });
   }
 
+  private readBlob(digest: string): Readable {
+    return fs.createReadStream(this.blobPath(digest), { highWaterMark: UNPACK_CHUNK });
+  }
+
   blobPath(digest: string): string {
     return this.paths.blob(digest);
   }
@@ -373,19 +399,19 @@ export class ContentStore {
    * Writes a blob from a stream. With an expected digest the content is verified before it gets its name (a
    * mismatch is refused and leaves nothing behind); a blob already present is not written again.
    */
-  async ingest(source: AsyncIterable<Buffer> | Iterable<Buffer>, expect: { mediaType: string; digest?: string }): Promise<Descriptor> {
+  async ingest(source: AsyncIterable<Buffer> | Iterable<Buffer>, expect: { mediaType: string; digest?: string; size?: number }): Promise<Descriptor> {
     if (expect.digest && (await this.protect([expect.digest]))) {
       return { mediaType: expect.mediaType, digest: expect.digest, size: fs.statSync(this.blobPath(expect.digest)).size };
     }
     await fs.promises.mkdir(this.paths.ingest, { recursive: true });
     await fs.promises.mkdir(this.paths.blobs, { recursive: true });
     const tmp = stagingPath(this.paths.ingest, "blob");
-    const h = hashing(source);
+    const h = hashing(source, expect.size);
     try {
       await fs.promises.writeFile(tmp, Readable.from(h.stream));
       const digest = h.digest();
-      if (expect.digest && digest !== expect.digest) {
-        throw new Error(`digest mismatch: expected ${expect.digest}, the content is ${digest}`);
+      if ((expect.digest && digest !== expect.digest) || (expect.size !== undefined && h.size() !== expect.size)) {
+        throw new Error(`digest mismatch: expected ${expect.digest}${expect.size === undefined ? "" : ` (${expect.size} bytes)`}, the content is ${digest} (${h.size()} bytes)`);
       }
       await this.locked(async () => {
         await this.keep([digest], []);
@@ -449,36 +475,128 @@ export class ContentStore {
 
   /** Unpacks each layer not unpacked yet, bottom first, checking its content against its diff id. */
   async ensureUnpacked(layers: Descriptor[], diffIds: string[], image: string): Promise<void> {
+    await this.prepareLayers(layers, diffIds, image);
+    for (const [i, layer] of layers.entries()) {
+      if (await this.protect([], [diffIds[i]])) continue;
+      if (!this.hasBlob(layer.digest)) throw new Error(`image ${image}: layer blob ${layer.digest} is missing from the store`);
+      await this.placeLayer(await this.unpackStaged(this.readBlob(layer.digest), layers, diffIds, i, image), diffIds[i]);
+    }
+  }
+
+  /**
+   * Downloads and unpacks the layers the store lacks (a pull): up to 3 downloads at once, as Docker's, each layer
+   * unpacked while it arrives as soon as the layers below it are in place (its unpack reads them). Blob and
+   * unpacked layer get their names only once the blob's size and digest and the layer's diff id are proven, so a
+   * layer failing any leaves nothing behind; the first failure stops every other download. `fetch` opens a blob's
+   * download; `from` says where from in errors.
+   */
+  async fetchLayers(layers: Descriptor[], diffIds: string[], image: string, from: string, fetch: (d: Descriptor) => Promise<Readable>): Promise<void> {
+    await this.prepareLayers(layers, diffIds, image);
+    await this.locked(() => this.keep(layers.map((l) => l.digest), diffIds));
+    let failure: Error | undefined;
+    const bodies = new Set<Readable>();
+    const fail = (e: Error) => {
+      failure ??= e;
+      bodies.forEach((b) => b.destroy());
+    };
+    const download = limiter(DOWNLOADS);
+    const fetchLayer = async (layer: Descriptor, i: number, below: Promise<unknown>): Promise<void> => {
+      const diffId = diffIds[i];
+      const unpacked = fs.existsSync(this.paths.layer(diffId));
+      if (this.hasBlob(layer.digest)) {
+        if (unpacked) return;
+        await below;
+        return this.placeLayer(await this.unpackStaged(this.readBlob(layer.digest), layers, diffIds, i, image), diffId);
+      }
+      const tmp = stagingPath(this.paths.ingest, "blob");
+      let dir: string | undefined;
+      const spool = new Spool(tmp, `layer ${layer.digest} of ${image} from ${from}`);
+      const checked = download(async () => {
+        if (failure) throw failure;
+        const body = await fetch(layer);
+        bodies.add(body);
+        if (failure) body.destroy();
+        return spool.fill(body, layer.size).finally(() => bodies.delete(body));
+      }).then(({ digest, size }) => {
+        if (digest === layer.digest && size === layer.size) return;
+        throw new Error(`digest mismatch: layer ${layer.digest} of ${image} from ${from} is ${digest} (${size} bytes; the manifest says ${layer.size})`);
+      });
+      checked.catch(() => undefined); // awaited below, maybe only after it failed
+      try {
+        if (!unpacked) {
+          await below;
+          dir = await this.unpackStaged(spool.read(), layers, diffIds, i, image).catch(async (e: Error) => {
+            // Content that is not what it should be is a wrong blob (a digest mismatch, once all of it is here)
+            // before it is a broken archive: what the layer holds is judged on its own.
+            if (!(e instanceof LayerRefused)) await checked;
+            throw e;
+          });
+        }
+        await checked;
+        await this.locked(async () => {
+          await this.keep([layer.digest], []);
+          await fs.promises.rename(tmp, this.paths.blob(layer.digest));
+        });
+        if (dir) await this.placeLayer(dir, diffId);
+        dir = undefined;
+      } catch (e) {
+        fail(e as Error);
+        throw e;
+      } finally {
+        await checked.catch(() => undefined);
+        spool.close();
+        await fs.promises.rm(tmp, { force: true });
+        if (dir) await fs.promises.rm(dir, { recursive: true, force: true });
+      }
+    };
+    // Each layer's job ends once it and every layer below it are in place.
+    const placed: Array<Promise<unknown>> = [];
+    for (const [i, layer] of layers.entries()) {
+      const below = placed[i - 1] ?? Promise.resolve();
+      const job = fetchLayer(layer, i, below).catch((e: Error) => (fail(e), Promise.reject(e)));
+      placed.push(Promise.all([job, below]));
+      placed[i].catch(() => undefined); // awaited by the next layer, or below
+    }
+    await Promise.allSettled(placed);
+    if (failure) throw failure;
+  }
+
+  private async prepareLayers(layers: Descriptor[], diffIds: string[], image: string): Promise<void> {
     if (layers.length !== diffIds.length) {
       throw new Error(`image ${image}: its manifest has ${layers.length} layers but its config ${diffIds.length}`);
     }
     await fs.promises.mkdir(this.paths.layers, { recursive: true });
     await fs.promises.mkdir(this.paths.ingest, { recursive: true });
-    for (const [i, layer] of layers.entries()) {
-      const diffId = diffIds[i];
-      if (await this.protect([], [diffId])) continue;
-      if (!this.hasBlob(layer.digest)) throw new Error(`image ${image}: layer blob ${layer.digest} is missing from the store`);
-      const tmp = stagingPath(this.paths.ingest, "layer");
-      await fs.promises.mkdir(tmp);
-      try {
-        const raw = fs.createReadStream(this.blobPath(layer.digest));
-        const plain = hashing(isGzip(layer.mediaType) ? raw.pipe(createGunzip()) : raw);
-        await unpackLayer({
-          host: this.host,
-          tar: plain.stream,
-          dir: tmp,
-          lowers: diffIds.slice(0, i).reverse().map((d) => this.paths.layer(d)),
-          layer: `${layer.digest} of ${image}`,
-        });
-        for await (const _ of plain.stream) void _; // zero padding after the tar's end still counts
-        if (plain.digest() !== diffId) {
-          throw new Error(`image ${image}: layer ${layer.digest} unpacks to ${plain.digest()}, but its config says ${diffId} (digest mismatch)`);
-        }
-      } catch (e) {
-        await fs.promises.rm(tmp, { recursive: true, force: true });
-        throw e;
+    await fs.promises.mkdir(this.paths.blobs, { recursive: true });
+  }
+
+  /**
+   * Unpacks layer i of an image from its blob's bytes into a new staging directory, which it resolves to once its
+   * content proved to be its diff id; nothing is left behind when it fails. The layers below must be in place.
+   */
+  private async unpackStaged(blob: AsyncIterable<Buffer>, layers: Descriptor[], diffIds: string[], i: number, image: string): Promise<string> {
+    const layer = layers[i];
+    const tmp = stagingPath(this.paths.ingest, "layer");
+    await fs.promises.mkdir(tmp);
+    try {
+      const raw = blob instanceof Readable ? blob : Readable.from(blob, { objectMode: false });
+      // pipeline, not pipe: a failing download must fail the gunzip too, not leave it waiting.
+      const plain = hashing(isGzip(layer.mediaType) ? pipeline(raw, createGunzip({ chunkSize: UNPACK_CHUNK }), () => undefined) : raw);
+      await unpackLayer({
+        host: this.host,
+        tar: plain.stream,
+        dir: tmp,
+        lowers: diffIds.slice(0, i).reverse().map((d) => this.paths.layer(d)),
+        layer: `${layer.digest} of ${image}`,
+      });
+      for await (const _ of plain.stream) void _; // zero padding after the tar's end still counts
+      if (plain.digest() !== diffIds[i]) {
+        throw new Error(`image ${image}: layer ${layer.digest} unpacks to ${plain.digest()}, but its config says ${diffIds[i]} (digest mismatch)`);
       }
-      await this.placeLayer(tmp, diffId);
+      return tmp;
+    } catch (e) {
+      await fs.promises.rm(tmp, { recursive: true, force: true });
+      throw e;
     }
   }
 
@@ -525,8 +643,10 @@ export class ContentStore {
     const disk = await this.onDisk();
     for (const d of disk.blobs) if (!live.blobs.has(d)) await fs.promises.rm(this.paths.blob(d), { force: true });
     for (const d of disk.layers) if (!live.layers.has(d)) await fs.promises.rm(this.paths.layer(d), { recursive: true, force: true });
-    // What ingests, builds and commits of processes that are gone left staged.
+    // What ingests, builds and commits of processes that are gone left staged, and the temp files of records and
+    // locks that processes killed between writing and renaming left.
     await sweepStaging(this.host, this.paths.ingest);
+    for (const dir of [this.paths.root, this.leasesDir, this.paths.locks, path.join(this.paths.locks, "containers")]) sweepTemps(dir);
   }
 }
 

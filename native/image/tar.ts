@@ -29,7 +29,7 @@ const TYPE_FLAGS: Record<EntryType, string> = {
 
 /** Pulls exact byte counts out of a chunked source. */
 class ByteReader {
-  private buf = Buffer.alloc(0);
+  private buf: Buffer = Buffer.alloc(0);
   private done = false;
 
   constructor(private readonly source: AsyncIterator<Buffer>) {}
@@ -45,7 +45,9 @@ class ByteReader {
         have += next.value.length;
       }
     }
-    if (parts.length > 1) this.buf = Buffer.concat(parts);
+    // A chunk that arrived on an empty buffer is taken as it is: copying every byte once more cost a tenth of an unpack.
+    if (parts.length === 2 && parts[0].length === 0) this.buf = parts[1];
+    else if (parts.length > 1) this.buf = Buffer.concat(parts);
     return this.buf.length >= n;
   }
 

@@ -4,7 +4,7 @@ import * as fs from "node:fs";
 import type { ImageInfo } from "../runtime";
 import type { ContentStore } from "../image/store";
 import { sha256Bytes } from "../image/store";
-import { HOST_ARCH, INDEX_TYPES, type OciIndex, type OciManifest } from "../image/oci";
+import { HOST_ARCH, INDEX_TYPES, type Descriptor, type OciImageConfig, type OciIndex, type OciManifest } from "../image/oci";
 import { MANIFEST_ACCEPT, RegistryClient, RegistryError, readAll, type RegistryOptions } from "./client";
 import { formatRef, parseRegistryRef, type RegistryRef } from "./reference";
 
@@ -18,7 +18,9 @@ export interface PushResult {
 async function getManifest(client: RegistryClient, r: RegistryRef, reference: string): Promise<{ raw: Buffer; mediaType: string }> {
   const what = `manifest ${r.repository}:${reference}`;
   const res = await client.expect(await client.request("GET", `/v2/${r.repository}/manifests/${reference}`, { accept: MANIFEST_ACCEPT }), [200], what);
-  const raw = await readAll(res.body);
+  const raw = await readAll(res.body).catch((e: Error) => {
+    throw new RegistryError("refused", `${what} from ${client.registry}: ${e.message}`);
+  });
   const expected = reference.startsWith("sha256:") ? reference : (res.headers["docker-content-digest"] as string | undefined);
   if (expected && sha256Bytes(raw) !== expected) {
     throw new RegistryError("digest mismatch", `digest mismatch: ${what} from ${client.registry} is ${sha256Bytes(raw)}, expected ${expected}`);
@@ -46,17 +48,22 @@ export async function pull(store: ContentStore, ref: string, opts: RegistryOptio
     ({ raw, mediaType } = await getManifest(client, r, mine.digest));
   }
   const manifest = JSON.parse(raw.toString()) as OciManifest;
-  for (const d of [manifest.config, ...manifest.layers]) {
-    if (await store.protect([d.digest])) continue;
-    const res = await client.expect(await client.request("GET", `/v2/${r.repository}/blobs/${d.digest}`), [200], `blob ${d.digest}`);
-    await store.ingest(res.body, { mediaType: d.mediaType, digest: d.digest }).catch((e: Error) => {
-      throw /digest mismatch/.test(e.message)
-        ? new RegistryError("digest mismatch", `blob ${d.digest} from ${client.registry}: ${e.message}`)
-        : e;
-    });
+  const blob = async (d: Descriptor) => (await client.expect(await client.request("GET", `/v2/${r.repository}/blobs/${d.digest}`), [200], `blob ${d.digest}`)).body;
+  // The config first: it names the diff id each layer must unpack to.
+  if (!(await store.protect([manifest.config.digest]))) {
+    await store
+      .ingest(await blob(manifest.config), { mediaType: manifest.config.mediaType, digest: manifest.config.digest, size: manifest.config.size })
+      .catch(registryFault(`blob ${manifest.config.digest} from ${client.registry}: `));
   }
+  const config = await store.readBlobJson<OciImageConfig>(manifest.config.digest);
+  await store.fetchLayers(manifest.layers, config.rootfs.diff_ids, formatRef(r), client.registry, blob).catch(registryFault(""));
   return store.commitManifest(localRef, raw);
 }
+
+/** A digest mismatch of what a registry sent is the registry's fault: said as such. */
+const registryFault = (prefix: string) => (e: Error): never => {
+  throw /digest mismatch/.test(e.message) && !(e instanceof RegistryError) ? new RegistryError("digest mismatch", `${prefix}${e.message}`) : e;
+};
 
 /** Pushes a stored image as `target` (a registry reference); blobs the registry has are skipped. */
 export async function push(store: ContentStore, source: string, target: string, opts: RegistryOptions): Promise<PushResult> {

@@ -28,6 +28,10 @@ beforeAll(async () => {
       res.writeHead(401, { "www-authenticate": `Bearer realm="http://${registry}/token",service="fake",scope="repository:app:pull"` });
       return res.end(JSON.stringify({ errors: [{ code: "UNAUTHORIZED", message: "authentication required" }] }));
     }
+    if (url.pathname.includes("/huge/")) {
+      res.writeHead(200, { "content-type": "application/vnd.oci.image.manifest.v1+json" });
+      return res.end(Buffer.alloc(5 << 20, 0x20));
+    }
     const lie = url.pathname.includes("/liar/");
     res.writeHead(200, { "content-type": "application/vnd.oci.image.manifest.v1+json", "docker-content-digest": lie ? `sha256:${"0".repeat(64)}` : digest });
     res.end(manifest);
@@ -53,6 +57,12 @@ describe("registry client", () => {
     await expect(resolveDigest(`${registry}/liar/app:1`, { insecure: true, auth: { username: "bob", password: "pw" } })).rejects.toThrow(/^digest mismatch: manifest liar\/app:1/);
   });
 
+  it("refuses a manifest larger than 4 MiB rather than reading whatever the registry sends", async () => {
+    await expect(resolveDigest(`${registry}/huge/app:1`, { insecure: true, auth: { username: "bob", password: "pw" } })).rejects.toThrow(
+      `manifest huge/app:1 from ${registry}: the registry's answer is larger than 4194304 bytes`,
+    );
+  });
+
   it("takes credentials from the Docker CLI's credential helpers: credHelpers first, then credsStore, then auths", async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "berth-creds-"));
     const saved = { PATH: process.env.PATH, DOCKER_CONFIG: process.env.DOCKER_CONFIG };
@@ -66,6 +76,7 @@ let s = ""; process.stdin.on("data", (d) => (s += d)).on("end", () => {
     helper("good", `if (s.trim() !== ${JSON.stringify(registry)}) { console.log("credentials not found in native keychain"); process.exit(1); } console.log(JSON.stringify({ ServerURL: s, Username: "bob", Secret: "pw" }));`);
     helper("empty", `console.log("credentials not found in native keychain"); process.exit(1);`);
     helper("broken", `console.error("keychain locked"); process.exit(3);`);
+    helper("slow", `setTimeout(() => console.log(JSON.stringify({ ServerURL: s, Username: "bob", Secret: "pw" })), 800);`);
     const config = (c: object) => fs.writeFileSync(path.join(dir, "config.json"), JSON.stringify(c));
     process.env.PATH = `${dir}:${process.env.PATH}`;
     process.env.DOCKER_CONFIG = dir;
@@ -78,6 +89,16 @@ let s = ""; process.stdin.on("data", (d) => (s += d)).on("end", () => {
       // A helper without credentials for this registry: the auths entry is used.
       config({ auths: { [`http://${registry}`]: { auth: Buffer.from("bob:pw").toString("base64") } }, credsStore: "empty" });
       expect(await resolveDigest(`${registry}/app:1`, { insecure: true })).toBe(digest);
+      // A helper that takes its time (a keychain prompt) does not stop this process meanwhile.
+      config({ credsStore: "slow" });
+      let ticks = 0;
+      const timer = setInterval(() => ticks++, 50);
+      try {
+        expect(await resolveDigest(`${registry}/app:1`, { insecure: true })).toBe(digest);
+      } finally {
+        clearInterval(timer);
+      }
+      expect(ticks).toBeGreaterThanOrEqual(8);
       config({ credHelpers: { [registry]: "broken" } });
       await expect(resolveDigest(`${registry}/app:1`, { insecure: true })).rejects.toThrow(`credential helper docker-credential-broken failed for ${registry}: keychain locked`);
       config({ credsStore: "absent" });
