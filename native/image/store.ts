@@ -56,6 +56,11 @@ function limiter(n: number): <T>(fn: () => Promise<T>) => Promise<T> {
   };
 }
 
+/** Refuses a blob of an image's manifest without a valid size: the size bounds its download (an endless blob would fill the disk). */
+export function checkSize(d: Descriptor, what: "config" | "layer", image: string): void {
+  if (!Number.isSafeInteger(d.size) || d.size < 0) throw new Error(`image ${image}: its manifest gives its ${what} ${d.digest} no valid size (${JSON.stringify(d.size)})`);
+}
+
 export const sha256Bytes = (b: Buffer | string): string => `sha256:${createHash("sha256").update(b).digest("hex")}`;
 
 /** Passes chunks through while hashing them; digest() once the stream is consumed. More than `limit` bytes fail it. */
@@ -492,6 +497,7 @@ export class ContentStore {
    */
   async fetchLayers(layers: Descriptor[], diffIds: string[], image: string, from: string, fetch: (d: Descriptor) => Promise<Readable>): Promise<void> {
     await this.prepareLayers(layers, diffIds, image);
+    for (const l of layers) checkSize(l, "layer", `${image} from ${from}`);
     await this.locked(() => this.keep(layers.map((l) => l.digest), diffIds));
     let failure: Error | undefined;
     const bodies = new Set<Readable>();
@@ -517,10 +523,11 @@ export class ContentStore {
         bodies.add(body);
         if (failure) body.destroy();
         return spool.fill(body, layer.size).finally(() => bodies.delete(body));
-      }).then(({ digest, size }) => {
-        if (digest === layer.digest && size === layer.size) return;
-        throw new Error(`digest mismatch: layer ${layer.digest} of ${image} from ${from} is ${digest} (${size} bytes; the manifest says ${layer.size})`);
-      });
+      }).catch((e: Error) => spool.abort(e)) // an unpack may be waiting for its bytes already
+        .then(({ digest, size }) => {
+          if (digest === layer.digest && size === layer.size) return;
+          throw new Error(`digest mismatch: layer ${layer.digest} of ${image} from ${from} is ${digest} (${size} bytes; the manifest says ${layer.size})`);
+        });
       checked.catch(() => undefined); // awaited below, maybe only after it failed
       try {
         if (!unpacked) {
