@@ -11,6 +11,13 @@ import { filters, labelMatches, printRows, renderTemplate } from "./format";
 import { stackOf } from "./stack";
 import { elsewhere } from "./elsewhere";
 import { THIS_MACHINE, type HostRuntime } from "../runtimes";
+import type { ProviderConfig } from "../resources";
+
+/**
+ * The day-2 commands' runtime: `retarget` sends its calls from now on to the host a resource's provider names, when
+ * the command was given no host (-H, $BERTH_HOST); false when it was.
+ */
+export type DayTwoRuntime = HostRuntime & { retarget(config: ProviderConfig): boolean };
 
 /** -C and --stack: which stack's resource names the arguments may be (no -s: Docker's commands use it). */
 export const SCOPE_FLAGS: FlagSpec[] = [
@@ -45,7 +52,7 @@ export class Names {
     return { stack: stackOf(this.p, dir), project: loadProject(path.resolve(dir)).name };
   }
 
-  async resolve(kind: ObjectKind, name: string, exists: (n: string) => Promise<unknown>): Promise<string> {
+  async resolve(kind: ObjectKind, name: string, exists: (n: string) => Promise<unknown>, moved = false): Promise<string> {
     if (await exists(name).catch(() => undefined)) return name;
     const scope = this.stackScope();
     if (!scope) return name;
@@ -53,11 +60,12 @@ export class Names {
       const u = parseUrn(urn);
       if (u.stack === scope.stack && u.project === scope.project && u.type === TYPES[kind] && u.name === name) return object;
     }
-    // Not here: the stack may say where it is.
-    const host = (this.rt as Partial<HostRuntime>).host;
-    const why = elsewhere({ dir: str(this.p, "cwd") ?? ".", stack: scope.stack }, TYPES[kind], name, host && host !== THIS_MACHINE ? { host } : {}, commandLine());
-    if (why) throw new Error(why);
-    return name;
+    // Not here: the stack may say where it is — where the command goes, unless it was given a host.
+    const rt = this.rt as Partial<DayTwoRuntime>;
+    const found = elsewhere({ dir: str(this.p, "cwd") ?? ".", stack: scope.stack }, TYPES[kind], name, rt.host && rt.host !== THIS_MACHINE ? { host: rt.host } : {}, commandLine());
+    if (!found || moved) return name;
+    if (!rt.retarget?.(found.config)) throw new Error(found.why);
+    return this.resolve(kind, name, exists, true);
   }
 
   container = (name: string) => this.resolve("container", name, (n) => this.rt.containers.inspect(n));
