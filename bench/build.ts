@@ -1,7 +1,8 @@
 // `npm run bench` (builds part): one Dockerfile built cold and with a full cache hit by berth and, when a Docker
 // engine answers (started by hand), by `docker build` in the same run, as ratios (targets: cold ≤ 1.0×, cache
 // hit ≤ 0.5× Docker's); and a build whose RUN keeps its downloads in a cache mount, run twice. The engine is the
-// one DOCKER_HOST names, driven by $BERTH_BENCH_DOCKER (default "docker") with BuildKit on (DOCKER_BUILDKIT=1);
+// one DOCKER_HOST names, driven with BuildKit on (DOCKER_BUILDKIT=1) by $BERTH_BENCH_DOCKER, else by `docker` when
+// it has BuildKit (its buildx plugin, or built in before 23), else by Debian's docker.io CLI.
 // BERTH_BENCH_DOCKER_NETWORK=none for an engine started with --bridge=none (berth's RUN has its bridge anyway).
 import { execFileSync, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -9,10 +10,12 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { createNativeRuntime } from "../native";
+import { dockerMissing, runDocker } from "./docker";
 
 const REPO = path.resolve(__dirname, "../..");
-const DOCKER = process.env.BERTH_BENCH_DOCKER ?? "docker";
 const dockerEnv = { ...process.env, DOCKER_BUILDKIT: "1" };
+const NETWORK = process.env.BERTH_BENCH_DOCKER_NETWORK ?? "default";
+const DEBIAN_CLI = "/usr/bin/docker";
 
 async function timed<T>(fn: () => Promise<T> | T): Promise<[number, T]> {
   const start = process.hrtime.bigint();
@@ -20,12 +23,22 @@ async function timed<T>(fn: () => Promise<T> | T): Promise<[number, T]> {
   return [Number(process.hrtime.bigint() - start) / 1e6, value];
 }
 
-/** Whether a Docker engine answers, and why not. */
-function dockerEngine(): string | undefined {
-  const r = spawnSync(DOCKER, ["info", "--format", "{{.ServerVersion}}"], { encoding: "utf8", timeout: 10_000 });
-  if (r.error) return `no docker CLI ${DOCKER} (${(r.error as NodeJS.ErrnoException).code})`;
-  if (r.status !== 0) return `no Docker engine answers (${(r.stderr || r.stdout).trim().split("\n")[0]})`;
-  return undefined;
+/** The CLI's version, and whether it builds with BuildKit: since 23 only through its buildx plugin. */
+function buildKit(cli: string): { version: string; ok: boolean } {
+  const version = spawnSync(cli, ["version", "--format", "{{.Client.Version}}"], { encoding: "utf8" }).stdout?.trim() ?? "";
+  return { version, ok: Number(version.split(".")[0]) < 23 || spawnSync(cli, ["buildx", "version"], { stdio: "ignore" }).status === 0 };
+}
+
+/** The docker CLI to build with, or why there is none. */
+function dockerCli(): { cli: string } | { why: string } {
+  const cli = process.env.BERTH_BENCH_DOCKER ?? "docker";
+  const missing = dockerMissing(cli);
+  if (missing) return { why: `${missing}; start dockerd by hand to compare` };
+  const { version, ok } = buildKit(cli);
+  if (ok) return { cli };
+  // Without buildx, the engine's own CLI from Debian's docker.io (20.10, BuildKit built in) if it is there.
+  if (!process.env.BERTH_BENCH_DOCKER && buildKit(DEBIAN_CLI).ok && !dockerMissing(DEBIAN_CLI)) return { cli: DEBIAN_CLI };
+  return { why: `the docker CLI ${cli} (${version}) has no buildx plugin for BuildKit: install it, or name a CLI with BuildKit in BERTH_BENCH_DOCKER` };
 }
 
 async function main(): Promise<void> {
@@ -58,18 +71,30 @@ async function main(): Promise<void> {
     // In process, as `berth up` builds (the docker CLI below is a process per build).
     rows.push(`build (20 MB context, 5 steps), berth:  cold ${cold.toFixed(0)} ms, cache hit ${hit.toFixed(0)} ms`);
 
-    const absent = dockerEngine();
-    if (absent) rows.push(`docker build: not measured — ${absent}; start dockerd by hand to compare`);
+    const docker = dockerCli();
+    if ("why" in docker) rows.push(`docker build: not measured — ${docker.why}`);
     else {
-      const version = execFileSync(DOCKER, ["info", "--format", "{{.ServerVersion}}"], { encoding: "utf8" }).trim();
-      execFileSync(DOCKER, ["import", tar, "busybox:latest"], { stdio: "ignore" });
-      const docker = (extra: string[]) => execFileSync(DOCKER, ["build", "-q", "--network", process.env.BERTH_BENCH_DOCKER_NETWORK ?? "default", ...extra, "-t", "bench-build-docker:1", ctx], { stdio: "ignore", env: dockerEnv });
-      const [dCold] = await timed(() => docker(["--no-cache"]));
-      const [dHit] = await timed(() => docker([]));
-      rows.push(`build, docker build (engine ${version}, RUN network ${process.env.BERTH_BENCH_DOCKER_NETWORK ?? "default"}): cold ${dCold.toFixed(0)} ms, cache hit ${dHit.toFixed(0)} ms`);
-      rows.push(`ratio berth/docker:                     cold ${(cold / dCold).toFixed(2)} (target ≤ 1.0), cache hit ${(hit / dHit).toFixed(2)} (target ≤ 0.5)`);
-      spawnSync(DOCKER, ["rmi", "-f", "bench-build-docker:1"], { stdio: "ignore" });
-      spawnSync(DOCKER, ["builder", "prune", "-af"], { stdio: "ignore", env: dockerEnv });
+      const { cli } = docker;
+      try {
+        const version = runDocker(cli, ["info", "--format", "{{.ServerVersion}}"]).trim();
+        runDocker(cli, ["import", tar, "busybox:latest"]);
+        const build = (extra: string[]) => runDocker(cli, ["build", "-q", "--network", NETWORK, ...extra, "-t", "bench-build-docker:1", ctx], dockerEnv);
+        const [dCold] = await timed(() => build(["--no-cache"]));
+        const [dHit] = await timed(() => build([]));
+        rows.push(`build, docker build (engine ${version}, RUN network ${NETWORK}): cold ${dCold.toFixed(0)} ms, cache hit ${dHit.toFixed(0)} ms`);
+        rows.push(`ratio berth/docker:                     cold ${(cold / dCold).toFixed(2)} (target ≤ 1.0), cache hit ${(hit / dHit).toFixed(2)} (target ≤ 0.5)`);
+      } catch (e) {
+        const hint = NETWORK === "default" ? " (an engine started with --bridge=none has no default network for RUN: set BERTH_BENCH_DOCKER_NETWORK=none)" : "";
+        rows.push(`docker build: failed — ${(e as Error).message}${hint}`);
+      } finally {
+        for (const args of [["rmi", "-f", "bench-build-docker:1"], ["builder", "prune", "-af"]]) {
+          try {
+            runDocker(cli, args, dockerEnv);
+          } catch {
+            // nothing to remove
+          }
+        }
+      }
     }
 
     // A RUN that "downloads" (1 s, 30 MB) unless its cache mount has it: the second run (the step re-run) reuses it.

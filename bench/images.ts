@@ -8,7 +8,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { createNativeRuntime } from "../native";
 import { freePort } from "../native/network/portmap";
-import { dockerAvailable } from "./docker";
+import { dockerMissing, runDocker } from "./docker";
 
 const REPO = path.resolve(__dirname, "../..");
 const FILES = 100;
@@ -61,13 +61,18 @@ async function main(): Promise<void> {
       execFileSync("skopeo", ["copy", "-q", "--src-tls-verify=false", `docker://${registry}/bench-skopeo:1`, `oci:${path.join(root, "skopeo-oci")}:1`]),
     );
     rows.push(`pull from a local registry:   berth ${berthPull.toFixed(0)} ms (unpacked, ready to run), skopeo copy ${skopeoPull.toFixed(0)} ms (blobs only)  (ratio berth/skopeo ${(berthPull / skopeoPull).toFixed(2)})`);
-    if (dockerAvailable()) {
-      // Docker takes a registry on 127.0.0.0/8 without TLS, as berth's pull does here.
-      const [dockerPull] = await timed(() => execFileSync("docker", ["pull", "-q", ref], { stdio: "ignore" }));
-      spawnSync("docker", ["rmi", "-f", ref], { stdio: "ignore" });
-      rows.push(`docker pull, same image and registry: ${dockerPull.toFixed(0)} ms  (ratio berth/docker ${(berthPull / dockerPull).toFixed(2)}; target ≤ 1.0)`);
-    } else {
-      rows.push("docker pull: no engine answers `docker info`; the Docker ratio is skipped (start dockerd to compare)");
+    const noDocker = dockerMissing();
+    if (noDocker) rows.push(`docker pull: ${noDocker}; the Docker ratio is skipped (start dockerd to compare)`);
+    else {
+      try {
+        // Docker takes a registry on 127.0.0.0/8 without TLS, as berth's pull does here.
+        const [dockerPull] = await timed(() => runDocker("docker", ["pull", "-q", ref]));
+        rows.push(`docker pull, same image and registry: ${dockerPull.toFixed(0)} ms  (ratio berth/docker ${(berthPull / dockerPull).toFixed(2)}; target ≤ 1.0)`);
+      } catch (e) {
+        rows.push(`docker pull: failed — ${(e as Error).message}`);
+      } finally {
+        spawnSync("docker", ["rmi", "-f", ref], { stdio: "ignore" });
+      }
     }
   } finally {
     await rt.registries.remove(name);

@@ -79,6 +79,6 @@ export function createNativeRuntime(opts: NativeRuntimeOptions = {}): Runtime {
   const registries = new RegistryServers(host, paths);
   const owners = new OwnerFiles(paths.root);
   const images = new NativeImages(host, store, bridgeStepNetworks(host, networks));
-  const system = new NativeSystem(paths, store, records, containers, owners);
+  const system = new NativeSystem(paths, store, records, containers, owners, (o) => images.pruneBuildCache(o));
   return { images, system, networks, volumes, containers, registries, owners };
 }

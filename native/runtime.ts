@@ -345,6 +345,8 @@ export interface DiskUsage {
 export interface PruneReport {
   containers: string[];
   images: string[];
+  /** Build cache objects, as `builder prune` names them ("layer sha256:…", "cache mount ID"). */
+  buildCache: string[];
   reclaimedBytes: number;
 }
 

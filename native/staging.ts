@@ -30,16 +30,17 @@ export function abandoned(name: string): boolean {
 
 /**
  * A temp name beside `file`, for writing it whole before it is renamed or linked into place:
- * "FILE.tmp-PID-START-RANDOM", owned as staging names are.
+ * "FILE#tmp-PID-START-RANDOM", owned as staging names are. No container, network, volume or registry name holds a
+ * "#", so a temp name is never taken for one of theirs (a lock of a container named "x.tmp-1-2-ab" is not a temp).
  */
-export const tempBeside = (file: string): string => `${file}.tmp-${process.pid}-${self().start}-${randomBytes(4).toString("hex")}`;
+export const tempBeside = (file: string): string => `${file}#tmp-${process.pid}-${self().start}-${randomBytes(4).toString("hex")}`;
 
-const TEMP = /\.tmp-(\d+)-(\d+)-[0-9a-f]+$/;
-/** Older temp names, of a pid alone: records' "FILE.tmp-PID-HEX", locks' "FILE.PID-HEX.tmp", checkpoints' "FILE.PID.tmp". */
-const FORMER_TEMP = [/\.tmp-(\d+)-[0-9a-f]{8}$/, /\.(\d+)-[0-9a-f]{8}\.tmp$/, /\.json\.(\d+)\.tmp$/];
+const TEMP = /#tmp-(\d+)-(\d+)-[0-9a-f]+$/;
+/** Older temp names, of a pid alone, that nothing else can have: a stack checkpoint's "STACK.json.PID.tmp". */
+const FORMER_TEMP = /\.json\.(\d+)\.tmp$/;
 
 /** Whether `name` is a temp name (tempBeside), of a live process or not: not the thing itself. */
-export const isTemp = (name: string): boolean => TEMP.test(name) || FORMER_TEMP.some((re) => re.test(name));
+export const isTemp = (name: string): boolean => TEMP.test(name);
 
 /** Removes the temp files (tempBeside) in dir whose process is gone: killed between writing and renaming. */
 export function sweepTemps(dir: string): void {
@@ -51,7 +52,7 @@ export function sweepTemps(dir: string): void {
   }
   for (const name of names) {
     const m = TEMP.exec(name);
-    const pid = m ? undefined : FORMER_TEMP.map((re) => re.exec(name)?.[1]).find((p) => p !== undefined);
+    const pid = FORMER_TEMP.exec(name)?.[1];
     const gone = m ? !ownerAlive({ pid: Number(m[1]), start: Number(m[2]) }) : pid !== undefined && !fs.existsSync(`/proc/${pid}`);
     if (gone) fs.rmSync(path.join(dir, name), { force: true });
   }

@@ -40,7 +40,8 @@ export function openRuntime(config: ProviderConfig): HostRuntime {
  * Which machine and which berth root a configuration reaches, as keys: what is exclusive on a machine (host
  * ports, bridges, macvlan parents) is compared per `machine`, named objects per `root`. Two roots on this
  * machine are two roots of one machine; `ssh://a` and `ssh://root@a:22` are one machine, and so are a name and
- * the address this machine's files give it (ssh's config HostName/Port, /etc/hosts). A name known only to DNS is
+ * the address this machine's files give it (ssh's config HostName/Port, /etc/hosts); ssh to loopback port 22 is
+ * this machine. A name known only to DNS is
  * not looked up (a preview makes no network round trip): such a name and its address count as two machines.
  * No root is the default root: this machine's $BERTH_ROOT or /var/lib/berth; the agent's /var/lib/berth.
  */
@@ -60,6 +61,7 @@ export const rootIn = (config: { host?: string; root?: string }): string =>
 export const normalRoot = (root: string): string => path.posix.normalize(root).replace(/(.)\/+$/, "$1");
 
 const machines = new Map<string, string>();
+const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1)$/;
 
 /** "ssh://ADDRESS:PORT" of the machine ssh would reach, from this machine's files only; cached per process. */
 function machineOf(host: string, port: number | undefined, sshOptions: string[] = []): string {
@@ -68,7 +70,10 @@ function machineOf(host: string, port: number | undefined, sshOptions: string[] 
   if (machine === undefined) {
     const seen = sshView(host, port, sshOptions);
     const name = seen?.hostname ?? host.toLowerCase();
-    machine = `ssh://${hostsFileAddress(name) ?? name}:${seen?.port ?? port ?? 22}`;
+    const address = hostsFileAddress(name) ?? name;
+    const sshPort = seen?.port ?? port ?? 22;
+    // sshd on this machine's loopback is this machine; another port may be forwarded to a VM, so it is not.
+    machine = LOOPBACK.test(address) && sshPort === 22 ? THIS_MACHINE : `ssh://${address}:${sshPort}`;
     machines.set(key, machine);
   }
   return machine;

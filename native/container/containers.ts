@@ -140,6 +140,19 @@ export class RuncContainers implements Containers {
     await this.mutex.run(name, () => this.teardown(name, opts.graceSeconds ?? DEFAULT_GRACE_SECONDS));
   }
 
+  /**
+   * Removes the container when `still()` holds once its lock is taken: what was judged from outside the lock (say,
+   * stopped) may be a container another process is making right then. Resolves to whether it was removed.
+   */
+  async removeIf(name: string, still: () => Promise<boolean>): Promise<boolean> {
+    checkName("container", name);
+    return this.mutex.run(name, () => this.exclusive(name, async () => {
+      if (!(await still())) return false;
+      await this.undo(name, 0);
+      return true;
+    }));
+  }
+
   portTaken = (p: PortMapping, owners: string[]) => this.d.net.portTaken(p, owners);
 
   /**
@@ -209,7 +222,7 @@ export class RuncContainers implements Containers {
   private async make(spec: ContainerSpec, arrived: () => void, planned?: Omit<Plan, "net">): Promise<ContainerInfo> {
     const { host, paths, images } = this.d;
     const local = planned ?? (await this.plan(spec));
-    const plan: Plan = { ...local, net: await this.d.net.plan(spec, local.image, await this.d.records.list()) };
+    const plan: Plan = { ...local, net: await this.d.net.plan(spec, local.image, () => this.d.records.list()) };
     const { image, hostname } = plan;
     const name = spec.name;
     const id = runcId(paths.root, name);
@@ -248,7 +261,7 @@ export class RuncContainers implements Containers {
         this.d.net.plugIn(name, rec.net).then(() => this.d.net.configureInside(rec.net!)),
       ]);
       await makeDataMounts(host, plan.data, p.rootfs);
-      await checkExecutable({ layers: [p.rootfs], mounts: plan.data.binds }, plan.command[0], plan.env);
+      await checkExecutable({ layers: [p.rootfs], mounts: plan.data.binds }, plan.command[0], plan.env, images.layerDirs(image));
       const namespace = this.d.net.namespace(rec.net, plan.net);
       const base = runtimeSpec({
         ...plan,

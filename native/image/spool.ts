@@ -1,10 +1,11 @@
 // A download written to a staging file and read back while it is still arriving: the file is the buffer between
 // the network and a reader that starts later or goes slower (a layer waiting for the layers below it to be
-// unpacked), so the download never waits for the unpack and nothing is held in memory.
+// unpacked), so the download never waits for the unpack and nothing is held in memory. Reads and writes are
+// synchronous: to and from the page cache they are short, and cheaper than a trip through the thread pool each.
 import * as fs from "node:fs";
 import { createHash } from "node:crypto";
 
-/** Bytes written in one call at most; also the size of each read back. */
+/** Bytes gathered before one write; also the size of each read back. */
 const BATCH = 1 << 20;
 
 export class Spool {
@@ -13,14 +14,14 @@ export class Spool {
   private failure: Error | undefined;
   private wake: Array<() => void> = [];
 
-  private constructor(
-    private readonly file: fs.promises.FileHandle,
-    private readonly what: string,
-  ) {}
+  private readonly fd: number;
 
   /** A new spool in a file that must not exist yet (a staging path); `what` names the download in errors. */
-  static async create(path: string, what: string): Promise<Spool> {
-    return new Spool(await fs.promises.open(path, "wx+", 0o600), what);
+  constructor(
+    path: string,
+    private readonly what: string,
+  ) {
+    this.fd = fs.openSync(path, "wx+", 0o600);
   }
 
   /**
@@ -32,14 +33,14 @@ export class Spool {
     let received = 0;
     let batch: Buffer[] = [];
     let batched = 0;
-    const flush = async () => {
-      const chunks = batch;
+    const flush = () => {
+      for (let done = 0; done < batched; ) {
+        const rest = done === 0 ? batch : [Buffer.concat(batch).subarray(done)];
+        done += fs.writevSync(this.fd, rest, this.written + done);
+      }
+      this.written += batched;
       batch = [];
       batched = 0;
-      let n = 0;
-      for (const c of chunks) n += c.length;
-      for (let done = 0; done < n; ) done += (await this.file.writev(done === 0 ? chunks : [Buffer.concat(chunks).subarray(done)], this.written + done)).bytesWritten;
-      this.written += n;
       this.notify();
     };
     try {
@@ -49,9 +50,9 @@ export class Spool {
         hash.update(chunk);
         batch.push(chunk);
         batched += chunk.length;
-        if (batched >= BATCH) await flush();
+        if (batched >= BATCH) flush();
       }
-      await flush();
+      flush();
       this.finished = true;
       return { digest: `sha256:${hash.digest("hex")}`, size: received };
     } catch (e) {
@@ -62,6 +63,18 @@ export class Spool {
     }
   }
 
+  /** Whether the whole download is written. */
+  get complete(): boolean {
+    return this.finished;
+  }
+
+  /** Fails the readers of a download that ended before it wrote (its request failed), and rethrows. */
+  abort(e: Error): never {
+    this.failure ??= new Error(`${this.what}: ${e.message}`);
+    this.notify();
+    throw e;
+  }
+
   /** Everything from the start: what is written already, then what arrives, until the download ends. */
   async *read(): AsyncGenerator<Buffer> {
     let at = 0;
@@ -69,16 +82,16 @@ export class Spool {
       if (this.failure) throw this.failure;
       if (at < this.written) {
         const buf = Buffer.allocUnsafe(Math.min(BATCH, this.written - at));
-        const { bytesRead } = await this.file.read(buf, 0, buf.length, at);
-        at += bytesRead;
-        yield buf.subarray(0, bytesRead);
+        const n = fs.readSync(this.fd, buf, 0, buf.length, at);
+        at += n;
+        yield buf.subarray(0, n);
       } else if (this.finished) return;
       else await new Promise<void>((resolve) => this.wake.push(resolve));
     }
   }
 
-  close(): Promise<void> {
-    return this.file.close();
+  close(): void {
+    fs.closeSync(this.fd);
   }
 
   private notify(): void {

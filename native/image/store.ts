@@ -30,7 +30,7 @@ import {
   type OciIndex,
   type OciManifest,
 } from "./oci";
-import { unpackLayer } from "./unpack";
+import { LayerRefused, unpackLayer } from "./unpack";
 import { isTemp, stagingPath, sweepStaging, sweepTemps } from "../staging";
 import { Spool } from "./spool";
 
@@ -54,6 +54,11 @@ function limiter(n: number): <T>(fn: () => Promise<T>) => Promise<T> {
       else active--;
     }
   };
+}
+
+/** Refuses a blob of an image's manifest without a valid size: the size bounds its download (an endless blob would fill the disk). */
+export function checkSize(d: Descriptor, what: "config" | "layer", image: string): void {
+  if (!Number.isSafeInteger(d.size) || d.size < 0) throw new Error(`image ${image}: its manifest gives its ${what} ${d.digest} no valid size (${JSON.stringify(d.size)})`);
 }
 
 export const sha256Bytes = (b: Buffer | string): string => `sha256:${createHash("sha256").update(b).digest("hex")}`;
@@ -262,10 +267,9 @@ export class ContentStore {
 
   /**
    * `berth system prune`: drops the names of images no container uses (`usedIds`) when `all` (else only entries
-   * whose content is gone), the build cache when `buildCache`, then collects. Resolves to the refs dropped and
-   * the bytes freed.
+   * whose content is gone), then collects. Resolves to the refs dropped and the bytes freed.
    */
-  async pruneUnused(opts: { all?: boolean; buildCache?: boolean; usedIds: () => Promise<Set<string>> }): Promise<{ refs: string[]; bytes: number }> {
+  async pruneUnused(opts: { all?: boolean; usedIds: () => Promise<Set<string>> }): Promise<{ refs: string[]; bytes: number }> {
     return this.locked(async () => {
       const before = await this.bytesOf(await this.onDisk());
       const index = await this.readIndex();
@@ -281,9 +285,6 @@ export class ContentStore {
       await writeJson(this.paths.imageIndex, { ...index, manifests });
       const users = await this.users(index);
       await writeJson(this.usersFile, Object.fromEntries(Object.entries(users).filter(([r]) => !refs.includes(r))));
-      if (opts.buildCache) {
-        for (const name of await listDir(this.leasesDir)) if (name.startsWith("cache-")) await fs.promises.rm(path.join(this.leasesDir, name), { force: true });
-      }
       await this.collectGarbage();
       return { refs, bytes: before - (await this.bytesOf(await this.onDisk())) };
     });
@@ -496,6 +497,7 @@ export class ContentStore {
    */
   async fetchLayers(layers: Descriptor[], diffIds: string[], image: string, from: string, fetch: (d: Descriptor) => Promise<Readable>): Promise<void> {
     await this.prepareLayers(layers, diffIds, image);
+    for (const l of layers) checkSize(l, "layer", `${image} from ${from}`);
     await this.locked(() => this.keep(layers.map((l) => l.digest), diffIds));
     let failure: Error | undefined;
     const bodies = new Set<Readable>();
@@ -514,26 +516,33 @@ export class ContentStore {
       }
       const tmp = stagingPath(this.paths.ingest, "blob");
       let dir: string | undefined;
-      const spool = await Spool.create(tmp, `layer ${layer.digest} of ${image} from ${from}`);
-      const got = download(async () => {
+      const spool = new Spool(tmp, `layer ${layer.digest} of ${image} from ${from}`);
+      const checked = download(async () => {
         if (failure) throw failure;
         const body = await fetch(layer);
         bodies.add(body);
         if (failure) body.destroy();
         return spool.fill(body, layer.size).finally(() => bodies.delete(body));
-      });
+      }).catch((e: Error) => spool.abort(e)) // an unpack may be waiting for its bytes already
+        .then(({ digest, size }) => {
+          if (digest === layer.digest && size === layer.size) return;
+          throw new Error(`digest mismatch: layer ${layer.digest} of ${image} from ${from} is ${digest} (${size} bytes; the manifest says ${layer.size})`);
+        });
+      checked.catch(() => undefined); // awaited below, maybe only after it failed
       try {
         if (!unpacked) {
           await below;
-          dir = await this.unpackStaged(spool.read(), layers, diffIds, i, image);
+          dir = await this.unpackStaged(spool.read(), layers, diffIds, i, image).catch(async (e: Error) => {
+            // Content that is not what it should be is a wrong blob (a digest mismatch, once all of it is here)
+            // before it is a broken archive: what the layer holds is judged on its own.
+            if (!(e instanceof LayerRefused)) await checked;
+            throw e;
+          });
         }
-        const { digest, size } = await got;
-        if (digest !== layer.digest || size !== layer.size) {
-          throw new Error(`digest mismatch: layer ${layer.digest} of ${image} from ${from} is ${digest} (${size} bytes; the manifest says ${layer.size})`);
-        }
+        await checked;
         await this.locked(async () => {
-          await this.keep([digest], []);
-          await fs.promises.rename(tmp, this.paths.blob(digest));
+          await this.keep([layer.digest], []);
+          await fs.promises.rename(tmp, this.paths.blob(layer.digest));
         });
         if (dir) await this.placeLayer(dir, diffId);
         dir = undefined;
@@ -541,8 +550,8 @@ export class ContentStore {
         fail(e as Error);
         throw e;
       } finally {
-        await got.catch(() => undefined);
-        await spool.close();
+        await checked.catch(() => undefined);
+        spool.close();
         await fs.promises.rm(tmp, { force: true });
         if (dir) await fs.promises.rm(dir, { recursive: true, force: true });
       }

@@ -15,6 +15,8 @@ export const OPAQUE_MARKER = ".wh..wh..opq";
 /** aufs's own metadata (".wh..wh.plnk" …): never unpacked, as in containerd. */
 const AUFS_META_PREFIX = ".wh..wh.";
 export const OPAQUE_XATTR = "trusted.overlay.opaque";
+/** Longest run of synchronous entry writes before the event loop gets a turn. */
+const YIELD_MS = 5;
 
 export class LayerRefused extends Error {
   constructor(layer: string, entry: string, why: string) {
@@ -99,7 +101,13 @@ export async function unpackLayer(o: UnpackOptions): Promise<void> {
   const opaques: string[] = [];
   const dirTimes: Array<[string, number]> = [];
 
+  let ran = Date.now();
   for await (const { header: h, data } of readTar(o.tar)) {
+    // Entries already read run without a pause: one now and then lets downloads (a pull's other layers) go on.
+    if (Date.now() - ran > YIELD_MS) {
+      await new Promise(setImmediate);
+      ran = Date.now();
+    }
     const rel = cleanEntryPath(h.path);
     if (rel === undefined) throw refuse(h, "its path climbs out of the root with '..'");
     const parent = path.posix.dirname(rel);

@@ -9,6 +9,7 @@ import type { Paths } from "../paths";
 import { linkExists, netnsExists, netnsPath } from "../host/probe";
 import { hostKeyOf, runcId, vethName } from "../names";
 import { withLock } from "../lock";
+import { tempBeside } from "../staging";
 import { isHostAddress, parseIPv4, parseSubnet } from "./cidr";
 import type { Iptables, Rule } from "./iptables";
 import { containerTag, portRules, validatePorts, type PortClaims } from "./portmap";
@@ -77,8 +78,11 @@ export class ContainerNetworking {
 
   portTaken = (p: PortMapping, owners: string[]) => this.claims.taken(p, owners);
 
-  /** Checks the networking part of a spec against the host, refusing what Docker refuses; changes nothing. */
-  async plan(spec: ContainerSpec, image: ImageInfo, records: NetHolder[]): Promise<NetPlan> {
+  /**
+   * Checks the networking part of a spec against the host, refusing what Docker refuses; changes nothing. The
+   * other containers' records are read only for a spec that names one (links, network mode "container:").
+   */
+  async plan(spec: ContainerSpec, image: ImageInfo, records: () => Promise<NetHolder[]>): Promise<NetPlan> {
     const name = spec.name;
     const refuse = (why: string): never => {
       throw new Error(`container "${name}": ${why}`);
@@ -108,7 +112,7 @@ export class ContainerNetworking {
         if (spec[f] !== undefined) refuse(`conflicting options: ${f} and network mode "${mode}" (it shares the other container's)`);
       }
       const other = mode.slice("container:".length);
-      const target = records.find((r) => r.spec.name === other);
+      const target = (await records()).find((r) => r.spec.name === other);
       if (!target) refuse(`network mode "${mode}": no container "${other}"; run it first`);
       const pid = Number(await fs.promises.readFile(this.paths.container(other).pid, "utf8").catch(() => "0"));
       const nsPath = target!.net?.netns ? netnsPath(target!.net.netns) : pid > 0 ? processNetns(pid) : undefined;
@@ -155,9 +159,10 @@ export class ContainerNetworking {
     if (ports.length > 0 && !attachments.some((a) => (a.net?.driver ?? "bridge") === "bridge")) {
       refuse("publishes ports but is on no bridge network: give it one (ports are forwarded to a bridge address)");
     }
+    const others = spec.links?.length ? await records() : [];
     for (const link of spec.links ?? []) {
       const [other] = parseLink(link);
-      const peer = records.find((r) => r.spec.name === other);
+      const peer = others.find((r) => r.spec.name === other);
       if (!peer || !peer.net?.attachments.some((x) => attachments.some((a) => a.network === x.network))) {
         refuse(`link "${link}": no container "${other}" on a network this one joins`);
       }
@@ -272,7 +277,12 @@ export class ContainerNetworking {
   /** The udhcpc script for DHCP interfaces, written once per root. */
   private async dhcpScript(): Promise<string> {
     const file = `${this.paths.root}/udhcpc.sh`;
-    if (!fs.existsSync(file)) await fs.promises.writeFile(file, DHCP_SCRIPT, { mode: 0o755 });
+    if (!fs.existsSync(file)) {
+      // Whole or not at all: another process's container may be running it already.
+      const tmp = tempBeside(file);
+      await fs.promises.writeFile(tmp, DHCP_SCRIPT, { mode: 0o755 });
+      await fs.promises.rename(tmp, file);
+    }
     return file;
   }
 

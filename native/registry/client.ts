@@ -30,6 +30,9 @@ export interface RegistryOptions {
   ca?: string;
 }
 
+/** The largest manifest, token or error answer read whole: distribution's own bound on a manifest (4 MiB). */
+const MAX_ANSWER = 4 << 20;
+
 export class RegistryError extends Error {
   constructor(
     readonly kind: "unreachable" | "unauthorized" | "not found" | "digest mismatch" | "refused",
@@ -46,9 +49,18 @@ interface Response {
   body: http.IncomingMessage;
 }
 
-export async function readAll(body: Readable): Promise<Buffer> {
+/** A whole answer, refused beyond `limit` bytes (a registry's answers are hostile input: it could send forever). */
+export async function readAll(body: Readable, limit = MAX_ANSWER): Promise<Buffer> {
   const parts: Buffer[] = [];
-  for await (const c of body) parts.push(c as Buffer);
+  let size = 0;
+  for await (const c of body) {
+    size += (c as Buffer).length;
+    if (size > limit) {
+      body.destroy();
+      throw new RegistryError("refused", `the registry's answer is larger than ${limit} bytes`);
+    }
+    parts.push(c as Buffer);
+  }
   return Buffer.concat(parts);
 }
 

@@ -13,6 +13,7 @@ import type { Registries, RegistryInfo, RegistrySpec } from "../runtime";
 import { readJson, writeJson } from "../json-file";
 import { canonicalJson } from "../canonical-json";
 import { checkName } from "../names";
+import { withLock } from "../lock";
 
 const BINARY = "/usr/bin/docker-registry";
 const START_TIMEOUT_MS = 10_000;
@@ -94,8 +95,17 @@ export class RegistryServers implements Registries {
     return { dir, spec: f("registry.json"), config: f("config.yml"), htpasswd: f("htpasswd"), pid: f("registry.pid"), log: f("registry.log") };
   }
 
+  /** One change of a registry at a time across berth processes: stop, rewrite and start are not atomic. */
+  private locked<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    return withLock(path.join(this.paths.locks, "registries", name), fn, { what: `registry ${name}` });
+  }
+
   async ensure(spec: RegistrySpec): Promise<RegistryInfo> {
     checkName("registry", spec.name);
+    return this.locked(spec.name, () => this.make(spec));
+  }
+
+  private async make(spec: RegistrySpec): Promise<RegistryInfo> {
     if (!fs.existsSync(BINARY)) throw new Error(`registry "${spec.name}": ${BINARY} is missing; run scripts/setup.sh (Debian package docker-registry)`);
     if (!fs.statSync(spec.storage, { throwIfNoEntry: false })?.isDirectory()) {
       throw new Error(`registry "${spec.name}": storage directory ${spec.storage} does not exist`);
@@ -175,8 +185,10 @@ export class RegistryServers implements Registries {
   async remove(name: string): Promise<void> {
     checkName("registry", name);
     const f = this.files(name);
-    await this.stop(f);
-    await fs.promises.rm(f.dir, { recursive: true, force: true });
+    await this.locked(name, async () => {
+      await this.stop(f);
+      await fs.promises.rm(f.dir, { recursive: true, force: true });
+    });
   }
 
   private async stop(f: Files): Promise<void> {

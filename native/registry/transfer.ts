@@ -3,7 +3,7 @@
 import * as fs from "node:fs";
 import type { ImageInfo } from "../runtime";
 import type { ContentStore } from "../image/store";
-import { sha256Bytes } from "../image/store";
+import { checkSize, sha256Bytes } from "../image/store";
 import { HOST_ARCH, INDEX_TYPES, type Descriptor, type OciImageConfig, type OciIndex, type OciManifest } from "../image/oci";
 import { MANIFEST_ACCEPT, RegistryClient, RegistryError, readAll, type RegistryOptions } from "./client";
 import { formatRef, parseRegistryRef, type RegistryRef } from "./reference";
@@ -18,7 +18,9 @@ export interface PushResult {
 async function getManifest(client: RegistryClient, r: RegistryRef, reference: string): Promise<{ raw: Buffer; mediaType: string }> {
   const what = `manifest ${r.repository}:${reference}`;
   const res = await client.expect(await client.request("GET", `/v2/${r.repository}/manifests/${reference}`, { accept: MANIFEST_ACCEPT }), [200], what);
-  const raw = await readAll(res.body);
+  const raw = await readAll(res.body).catch((e: Error) => {
+    throw new RegistryError("refused", `${what} from ${client.registry}: ${e.message}`);
+  });
   const expected = reference.startsWith("sha256:") ? reference : (res.headers["docker-content-digest"] as string | undefined);
   if (expected && sha256Bytes(raw) !== expected) {
     throw new RegistryError("digest mismatch", `digest mismatch: ${what} from ${client.registry} is ${sha256Bytes(raw)}, expected ${expected}`);
@@ -49,6 +51,7 @@ export async function pull(store: ContentStore, ref: string, opts: RegistryOptio
   const blob = async (d: Descriptor) => (await client.expect(await client.request("GET", `/v2/${r.repository}/blobs/${d.digest}`), [200], `blob ${d.digest}`)).body;
   // The config first: it names the diff id each layer must unpack to.
   if (!(await store.protect([manifest.config.digest]))) {
+    checkSize(manifest.config, "config", `${formatRef(r)} from ${client.registry}`);
     await store
       .ingest(await blob(manifest.config), { mediaType: manifest.config.mediaType, digest: manifest.config.digest, size: manifest.config.size })
       .catch(registryFault(`blob ${manifest.config.digest} from ${client.registry}: `));

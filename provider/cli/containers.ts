@@ -5,7 +5,7 @@ import { on as onEvent } from "node:events";
 import * as fs from "node:fs";
 import type { ContainerEvent, ContainerInfo, ImageInfo, Runtime } from "../../native/runtime";
 import { int, list, needArgs, on, str, UsageError, type Command, type FlagSpec, type ParsedArgs } from "./args";
-import { ago, binarySize, filters, humanDuration, humanSize, labelMatches, parseTime, printRows, renderTemplate } from "./format";
+import { ago, binarySize, filters, FORMAT, humanDuration, humanSize, labelMatches, parseTime, printRows, renderTemplate, shortId } from "./format";
 import { guardRemoval, INSPECT_FORMAT, Names, ownerColumn, printInspected, SCOPE_FLAGS } from "./objects";
 import { splitRef } from "./images";
 
@@ -52,7 +52,7 @@ function psRow(i: ContainerInfo, image: ImageInfo | undefined, stack: string, no
     ID: i.id,
     Names: i.name,
     Name: i.name,
-    Image: named ?? (noTrunc ? i.imageId : i.imageId.replace("sha256:", "").slice(0, 12)),
+    Image: named ?? (noTrunc ? i.imageId : shortId(i.imageId)),
     ImageID: i.imageId,
     Command: `"${noTrunc || command.length <= 20 ? command : `${command.slice(0, 19)}…`}"`,
     CreatedAt: i.createdAt ?? "",
@@ -155,7 +155,6 @@ async function stats(rt: Runtime, names: string[], p: ParsedArgs): Promise<void>
   }
 }
 
-const FORMAT: FlagSpec = { name: "format", value: "STRING", help: "a Go template ({{.Name}}, {{json .}}, table …), or json" };
 const TIME: FlagSpec = { name: "time", short: "t", value: "SECONDS", help: "seconds to wait for it to stop before killing it (default: its stopTimeout, else 10)" };
 
 export function containerCommands(runtime: () => Runtime): Command[] {

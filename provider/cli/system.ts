@@ -6,10 +6,10 @@ import { humanSize, table } from "./format";
 
 export const SYSTEM_USAGE = `
   system df                     disk used by images, containers, volumes and the build cache
-  system prune [-a] [-f]        remove stopped containers, the build cache (-a: and every image no container uses)`;
+  system prune [-a] [-f]        remove stopped containers and unused build cache (-a: all build cache, and every image no container uses)`;
 
 async function confirmed(all: boolean): Promise<boolean> {
-  const what = ["all stopped containers", all ? "all images without at least one container associated to them" : "all dangling images", "unused build cache"];
+  const what = ["all stopped containers", all ? "all images without at least one container associated to them" : "all dangling images", all ? "all build cache" : "unused build cache"];
   console.log(`WARNING! This will remove:\n${what.map((w) => `  - ${w}`).join("\n")}\n`);
   if (!process.stdin.isTTY) {
     console.error("error: -f (--force) must be passed in to proceed when running in non-interactive mode");
@@ -41,6 +41,7 @@ export async function systemCommand(rt: Runtime, args: string[]): Promise<number
   const report = await rt.system.prune({ all });
   if (report.containers.length > 0) console.log(`Deleted Containers:\n${report.containers.join("\n")}\n`);
   if (report.images.length > 0) console.log(`Deleted Images:\n${report.images.map((r) => `untagged: ${r}`).join("\n")}\n`);
+  if (report.buildCache.length > 0) console.log(`Deleted build cache objects:\n${report.buildCache.join("\n")}\n`);
   console.log(`Total reclaimed space: ${humanSize(report.reclaimedBytes)}`);
   return 0;
 }

@@ -104,9 +104,15 @@ function defaultProviderInputs(config: StackConfig): PropertyMap {
 /** Secrets in a plan file are compared by a digest keyed with the stack's passphrase. */
 export const fingerprintOf = (ctx: StackContext) => (plaintext: string) => ctx.settings.crypter().fingerprint(plaintext);
 
+/** The stack's `berth:*` config checked once per context (`up` runs a preview and an update with it). */
+const checkedDefaults = new WeakMap<StackContext, ProviderConfig>();
+
 function defaultConfig(ctx: StackContext): ProviderConfig {
+  const known = checkedDefaults.get(ctx);
+  if (known) return known;
   const { config, failures } = checkProviderConfig(defaultProviderInputs(ctx.config));
   if (failures.length > 0) throw new Error(failures.map((f) => `config ${PACKAGE}:${f.property}: ${f.reason}`).join("\n"));
+  checkedDefaults.set(ctx, config);
   return config;
 }
 

@@ -10,6 +10,7 @@ import { sortResources } from "./order";
 import { type Crypter, openSecrets, sealSecrets } from "./secrets";
 import { containsSecret } from "../values";
 import { sweepTemps, tempBeside } from "../../native/staging";
+import { ownerAlive, self } from "../../native/lock";
 
 export interface StackRef {
   /** Directory holding `.pulumi/` (Pulumi's file backend root). */
@@ -124,13 +125,14 @@ export class StackStore {
   lock(): () => void {
     fs.mkdirSync(this.lockDir, { recursive: true });
     const mine = path.join(this.lockDir, `${randomUUID()}.json`);
-    const info = { pid: process.pid, username: os.userInfo().username, hostname: os.hostname(), timestamp: new Date().toISOString() };
+    // Pulumi's fields, and the process's start time (Pulumi ignores it): a pid the kernel gave out again is not the holder.
+    const info = { pid: process.pid, start: self().start, username: os.userInfo().username, hostname: os.hostname(), timestamp: new Date().toISOString() };
     fs.writeFileSync(mine, JSON.stringify(info));
     const release = () => fs.rmSync(mine, { force: true });
     for (const other of fs.readdirSync(this.lockDir).map((f) => path.join(this.lockDir, f))) {
       if (other === mine) continue;
       const holder = readLock(other);
-      if (holder && holder.hostname === os.hostname() && !alive(holder.pid)) {
+      if (holder && holder.hostname === os.hostname() && !(holder.start === undefined ? alive(holder.pid) : ownerAlive({ pid: holder.pid, start: holder.start }))) {
         fs.rmSync(other, { force: true }); // its process is gone: a crash left it
         continue;
       }
@@ -149,7 +151,7 @@ function saltOf(d: DeploymentV3): string | undefined {
   return state?.salt;
 }
 
-function readLock(file: string): { pid: number; hostname: string; timestamp: string } | undefined {
+function readLock(file: string): { pid: number; start?: number; hostname: string; timestamp: string } | undefined {
   try {
     return JSON.parse(fs.readFileSync(file, "utf8"));
   } catch {

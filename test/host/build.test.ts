@@ -8,7 +8,7 @@ import { createGunzip } from "node:zlib";
 import { readTar } from "../../native/image/tar";
 import * as path from "node:path";
 import { execFileSync, spawn, spawnSync } from "node:child_process";
-import { realHost } from "../../native";
+import { createNativeRuntime, realHost } from "../../native";
 import { layout } from "../../native/paths";
 import { ContentStore } from "../../native/image/store";
 import { Builder, cacheMountDir, type BuildRequest } from "../../native/build/builder";
@@ -481,5 +481,24 @@ describe("cache mounts while builds run", () => {
     await running;
     expect((await pruneBuildCache(store, { all: true })).deleted).toContain("cache mount busy");
     expect(fs.existsSync(dir)).toBe(false);
+  });
+
+  it("is pruned by `system prune` as by `docker system prune`: an unused cache mount goes, one a running step uses stays", async () => {
+    const rt = createNativeRuntime({ root: store.paths.root, runDir: path.join(root, "run") });
+    const dirOf = (id: string) => path.join(cacheMountDir(store.paths.root), createHash("sha256").update(id).digest("hex").slice(0, 32));
+    await build({ context: context("oldcache", { Dockerfile: "FROM busybox\nRUN --mount=type=cache,target=/cache,id=old touch /cache/old\n" }), noCache: true });
+    expect(fs.existsSync(path.join(dirOf("old"), "old"))).toBe(true);
+    const running = build({
+      context: context("sysbusy", { Dockerfile: "FROM busybox\nRUN --mount=type=cache,target=/cache,id=sysbusy sh -c 'echo x > /cache/mark; sleep 2; test -f /cache/mark'\n" }),
+      noCache: true,
+    });
+    await waitFor("the step to write into its cache", () => (fs.existsSync(path.join(dirOf("sysbusy"), "mark")) ? true : undefined), 30_000, 10);
+    const during = await rt.system.prune();
+    expect(during.buildCache).toContain("cache mount old");
+    expect(during.buildCache).not.toContain("cache mount sysbusy");
+    expect(fs.existsSync(dirOf("old"))).toBe(false);
+    await running;
+    expect((await rt.system.prune()).buildCache).toContain("cache mount sysbusy");
+    expect(fs.existsSync(dirOf("sysbusy"))).toBe(false);
   });
 });

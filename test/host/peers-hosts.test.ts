@@ -2,6 +2,7 @@
 // container's /etc/hosts must end up naming every peer there is, and none that is gone, whichever process wrote
 // it last (ContainerNetworking.refreshPeers under the root's "hosts" lock). Real containers, then the race made
 // certain: two processes' passes over records they write and remove themselves, in the order that loses entries.
+// Also `system prune` in one process while another makes containers: one being made looks stopped from outside.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -91,6 +92,20 @@ describe(`${PROCS} berth processes on one network`, () => {
     const inside = spawnSync("runc", ["exec", runcId(root, ALL[0]), "cat", "/etc/hosts"], { encoding: "utf8" });
     expect(inside.stdout).toBe(fs.readFileSync(path.join(root, "containers", ALL[0], "hosts"), "utf8"));
     expect(fs.readdirSync(path.join(root, "locks")).filter((f) => f.startsWith("hosts"))).toEqual([]);
+  }, 120_000);
+
+  it("one making containers while the other runs `system prune` over and over: prune takes none of them", async () => {
+    const made = Array.from({ length: 4 }, (_, i) => `bth${tag}p9r${i}`);
+    ALL.push(...made);
+    await together([
+      worker(`await Promise.all(${JSON.stringify(made)}.map((n) => rt.containers.run(sleeper(n))));
+        require("fs").writeFileSync(${JSON.stringify(path.join(tmp, "made"))}, "");`),
+      // A container being made (its record written, not yet running) looks stopped from outside its lock.
+      worker(`const pruned = [];
+        while (!require("fs").existsSync(${JSON.stringify(path.join(tmp, "made"))})) pruned.push(...(await rt.system.prune()).containers);
+        if (pruned.length) throw new Error("pruned " + pruned.join(", "));`),
+    ]);
+    for (const c of made) expect((await rt.containers.inspect(c))?.status, c).toBe("running");
   }, 120_000);
 
   it("each removing some of its own while making another: none names one that is gone", async () => {

@@ -63,7 +63,7 @@ async function stoppedMidWrite(file: string, write: string): Promise<{ child: Ch
     const deadline = Date.now() + 3000;
     let temp: string | undefined;
     while (!temp && Date.now() < deadline) {
-      temp = fs.readdirSync(dir).find((n) => !before.has(n) && n.startsWith(`${path.basename(file)}.`) && n.includes("tmp"));
+      temp = fs.readdirSync(dir).find((n) => !before.has(n) && n.startsWith(`${path.basename(file)}#tmp-`));
     }
     if (temp) {
       child.kill("SIGSTOP");
@@ -157,14 +157,17 @@ describe("a remote agent's call staging", () => {
     // The live agent's pid with another start time: a process that was, under a pid the kernel gave out again.
     const reused = liveDir.replace(/-(\d+)-([0-9a-f]+)$/, (_m, start: string, rnd: string) => `-${Number(start) - 1}-${rnd}`);
     fs.mkdirSync(reused);
+    // As an older agent named them: its pid alone (this one's, killed; the live one's).
+    const [formerKilled, formerLive] = [killed.pid, live.pid].map((pid) => path.join(staging, `${pid}-0123456789ab`));
+    for (const d of [formerKilled, formerLive]) fs.mkdirSync(d);
     await sweepStaging(root);
-    expect([fs.existsSync(killedDir), fs.existsSync(liveDir), fs.existsSync(reused)]).toEqual([false, true, false]);
+    expect([killedDir, liveDir, reused, formerKilled, formerLive].map((d) => fs.existsSync(d))).toEqual([false, true, false, false, true]);
     live.kill("SIGKILL");
   });
 });
 
 describe("temp files of a process killed mid-write", () => {
-  it("records and locks: the next `system prune` (garbage collection) sweeps the killed one's, never a live one's", async () => {
+  it("records, locks and leases: the next `system prune` (garbage collection) sweeps the killed one's, never a live one's", async () => {
     const records = await killedAndLive(
       [path.join(root, "berth-test-a.json"), path.join(root, "berth-test-b.json")],
       `await require(dist + "/native/json-file.js").writeJson(file, { big })`,
@@ -174,8 +177,14 @@ describe("temp files of a process killed mid-write", () => {
       `await require(dist + "/native/lock.js").writeLinked(file, big)`,
     );
     // `berth system prune`: the image store's garbage collection runs last.
+    // A lease being written (read half-made, it passed for a dead one, and collection removed it under its writer).
+    const leases = await killedAndLive(
+      [path.join(root, "leases", "ingest-a.json"), path.join(root, "leases", "ingest-b.json")],
+      `const { self } = require(dist + "/native/lock.js");
+       await require(dist + "/native/json-file.js").writeJson(file, { owner: self(), blobs: [], layers: [], big })`,
+    );
     await rt.system.prune();
-    for (const t of [records, locks]) {
+    for (const t of [records, locks, leases]) {
       expect(fs.existsSync(t.killed), t.killed).toBe(false);
       expect(fs.existsSync(t.live), t.live).toBe(true);
       await t.finish();

@@ -238,6 +238,9 @@ describe("providers of many hosts", () => {
 
   it("a name and the address this machine's files give it are one machine: /etc/hosts, ssh's HostName; no root is the default root", async () => {
     expect(targetOf({ host: "ssh://root@localhost" }).machine).toBe(targetOf({ host: "ssh://127.0.0.1:22" }).machine);
+    // sshd on loopback is this machine; another port may be a VM's forward.
+    expect(targetOf({ host: "ssh://root@localhost" }).machine).toBe(targetOf({}).machine);
+    expect(targetOf({ host: "ssh://root@localhost:2222" }).machine).not.toBe(targetOf({}).machine);
     expect(targetOf({ host: "ssh://web-alias", sshOptions: ["HostName=10.1.2.3", "Port=2222"] }).machine).toBe(targetOf({ host: "ssh://10.1.2.3:2222" }).machine);
     expect(targetOf({ host: "ssh://h" }).root).toBe(targetOf({ host: "ssh://h", root: "/var/lib/berth/" }).root);
     const ports = await deploy(fleet().w.run(emptyDeployment(), true), [

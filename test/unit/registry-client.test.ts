@@ -28,6 +28,10 @@ beforeAll(async () => {
       res.writeHead(401, { "www-authenticate": `Bearer realm="http://${registry}/token",service="fake",scope="repository:app:pull"` });
       return res.end(JSON.stringify({ errors: [{ code: "UNAUTHORIZED", message: "authentication required" }] }));
     }
+    if (url.pathname.includes("/huge/")) {
+      res.writeHead(200, { "content-type": "application/vnd.oci.image.manifest.v1+json" });
+      return res.end(Buffer.alloc(5 << 20, 0x20));
+    }
     const lie = url.pathname.includes("/liar/");
     res.writeHead(200, { "content-type": "application/vnd.oci.image.manifest.v1+json", "docker-content-digest": lie ? `sha256:${"0".repeat(64)}` : digest });
     res.end(manifest);
@@ -51,6 +55,12 @@ describe("registry client", () => {
       `unauthorized: the token server of ${registry} refused the credentials of user "bob"`,
     );
     await expect(resolveDigest(`${registry}/liar/app:1`, { insecure: true, auth: { username: "bob", password: "pw" } })).rejects.toThrow(/^digest mismatch: manifest liar\/app:1/);
+  });
+
+  it("refuses a manifest larger than 4 MiB rather than reading whatever the registry sends", async () => {
+    await expect(resolveDigest(`${registry}/huge/app:1`, { insecure: true, auth: { username: "bob", password: "pw" } })).rejects.toThrow(
+      `manifest huge/app:1 from ${registry}: the registry's answer is larger than 4194304 bytes`,
+    );
   });
 
   it("takes credentials from the Docker CLI's credential helpers: credHelpers first, then credsStore, then auths", async () => {
