@@ -6,7 +6,8 @@ import * as fs from "node:fs";
 import * as readline from "node:readline/promises";
 import type { Runtime } from "../../native/runtime";
 import type { ProviderConfig } from "../resources";
-import { openRuntime, type HostRuntime } from "../runtimes";
+import { openRuntime, RuntimePool, type HostRuntime } from "../runtimes";
+import { invoke, runtimeOf } from "../../native/remote/methods";
 import * as commands from "../engine/commands";
 import { hasChanges, paint, show, planJson, propertyLines, renderDiagnostics, renderPlan, renderSummary, shownSteps, stepLine } from "../engine/display";
 import { makePlan, markdownSummary, readPlan } from "../engine/review";
@@ -18,7 +19,7 @@ import { runtimeFor, STACK_FLAGS, stackOf, stackCommands } from "./stack";
 import { containerCommands } from "./containers";
 import { newCommand } from "./new";
 import { imageCommands } from "./images";
-import { networkCommands, volumeCommands } from "./objects";
+import { networkCommands, volumeCommands, type DayTwoRuntime } from "./objects";
 import { systemCommands } from "./system";
 import { buildCommands } from "./build";
 import { hostCommand, sshConfig } from "./host";
@@ -285,8 +286,25 @@ async function deployOn(ctx: commands.StackContext, flags: Flags, args: string[]
  * none) and closed when the command ends.
  */
 let dayTwoHost: string | undefined;
-let runtime: HostRuntime | undefined;
-const hostRuntime = (): Runtime => (runtime ??= openRuntime(dayTwoConfig()));
+/** The runtimes the command opened (one per configuration), closed at its end. */
+const opened = new RuntimePool(openRuntime);
+/** Where a resource name on the command line took it (objects.ts Names), when no host was given. */
+let resourceHost: ProviderConfig | undefined;
+/** The host the command was given, read on its first call (after `--host` has been parsed). */
+let givenHost: ProviderConfig | undefined;
+const current = () => opened.get(resourceHost ?? (givenHost ??= dayTwoConfig())) as HostRuntime;
+const dayTwoRuntime = Object.defineProperties(runtimeOf((m, args) => invoke(current(), m.name, args)), {
+  host: { get: () => current().host },
+  close: { value: () => opened.close() },
+  retarget: {
+    value: (config: ProviderConfig) => {
+      if (dayTwoHost !== undefined || process.env.BERTH_HOST) return false;
+      resourceHost = config;
+      return true;
+    },
+  },
+}) as DayTwoRuntime;
+const hostRuntime = (): Runtime => dayTwoRuntime;
 
 function dayTwoConfig(): ProviderConfig {
   const host = dayTwoHost ?? (process.env.BERTH_HOST || undefined);
@@ -460,7 +478,7 @@ export async function main(argv: string[]): Promise<number> {
     console.error(`error: ${e.message}${e.hint ? `\n${e.hint}` : ""}`);
     return 2;
   } finally {
-    await runtime?.close();
+    await opened.close();
   }
 }
 

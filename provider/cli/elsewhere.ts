@@ -1,7 +1,8 @@
 // A day-2 command given a stack's resource name that names nothing on the machine it acts on (this one, or the one
 // -H/$BERTH_HOST names): when the stack's state says that resource was made through a provider on another machine
-// (or another root), the command is refused naming where it is and how to reach it — rather than "No such
-// container", or acting on another object of that name here.
+// (or another root), the command goes there when no host was given, and is refused naming where it is and how to
+// reach it when -H/$BERTH_HOST named another — rather than "No such container", or acting on another object of
+// that name here.
 import * as path from "node:path";
 import { openStack } from "../engine/commands";
 import { parseUrn } from "../engine/urn";
@@ -9,10 +10,11 @@ import { checkProviderConfig, PROVIDER_TYPE, redact, secretHostTexts, type Provi
 import { openRuntime, targetOf, THIS_MACHINE } from "../runtimes";
 
 /**
- * Why resource `name` (of `type`) of the stack cannot be found where the command acts (`here`), naming where it is;
- * undefined when the state does not place it elsewhere (no such resource, or its provider record unreadable).
+ * Where the stack's state places resource `name` (of `type`) when that is not where the command acts (`here`): its
+ * provider's configuration, and why it is not found here, naming where it is; undefined when the state does not
+ * place it elsewhere (no such resource, or its provider record unreadable).
  */
-export function elsewhere(scope: { dir: string; stack: string }, type: string, name: string, here: ProviderConfig, command: string): string | undefined {
+export function elsewhere(scope: { dir: string; stack: string }, type: string, name: string, here: ProviderConfig, command: string): { config: ProviderConfig; why: string } | undefined {
   let state;
   try {
     state = openStack(path.resolve(scope.dir), scope.stack, openRuntime).store.load();
@@ -36,9 +38,9 @@ export function elsewhere(scope: { dir: string; stack: string }, type: string, n
   const rootNote = config.root ? ` (berth root ${config.root})` : "";
   const on = here.host ? `${here.host}, which -H/BERTH_HOST names` : THIS_MACHINE;
   if (there.machine !== ours.machine) {
-    const fix = config.host ? `berth -H ${config.host} ${command}` : `drop -H and unset BERTH_HOST: ${config.root ? `BERTH_ROOT=${config.root} ` : ""}berth ${command}`;
-    return hide(`${what} is on ${where}${rootNote}, not on ${on}: ${fix}`);
+    const fix = config.host ? `berth -H ${config.host} ${command}, or with no -H nor BERTH_HOST (berth then goes where the stack says)` : `drop -H and unset BERTH_HOST (berth then goes where the stack says)`;
+    return { config, why: hide(`${what} is on ${where}${rootNote}, not on ${on}: ${fix}`) };
   }
-  const fix = config.host ? "its agent's default root is not that one: run berth there with BERTH_ROOT set" : `BERTH_ROOT=${config.root ?? "/var/lib/berth"} berth ${command}`;
-  return hide(`${what} is in berth root ${config.root ?? "(the default)"} on ${where}, not in the one ${on} uses: ${fix}`);
+  const fix = "drop -H and unset BERTH_HOST (berth then goes where the stack says)";
+  return { config, why: hide(`${what} is in berth root ${config.root ?? "(the default)"} on ${where}, not in the one ${on} uses: ${fix}`) };
 }

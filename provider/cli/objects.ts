@@ -11,6 +11,13 @@ import { filters, FORMAT, labelMatches, printRows, renderTemplate } from "./form
 import { stackOf } from "./stack";
 import { elsewhere } from "./elsewhere";
 import { THIS_MACHINE, type HostRuntime } from "../runtimes";
+import type { ProviderConfig } from "../resources";
+
+/**
+ * The day-2 commands' runtime: `retarget` sends its calls from now on to the host a resource's provider names, when
+ * the command was given no host (-H, $BERTH_HOST); false when it was.
+ */
+export type DayTwoRuntime = HostRuntime & { retarget(config: ProviderConfig): boolean };
 
 /** -C and --stack: which stack's resource names the arguments may be (no -s: Docker's commands use it). */
 export const SCOPE_FLAGS: FlagSpec[] = [
@@ -69,17 +76,19 @@ export class Names {
     return objects;
   }
 
-  async resolve(kind: ObjectKind, name: string, exists: (n: string) => Promise<unknown>): Promise<string> {
+  async resolve(kind: ObjectKind, name: string, exists: (n: string) => Promise<unknown>, moved = false): Promise<string> {
     if (await exists(name).catch(() => undefined)) return name;
     const scope = this.stackScope();
     if (!scope) return name;
-    const found = (await this.stackObjects(kind, scope)).get(name);
-    if (found !== undefined) return found;
-    // Not here: the stack may say where it is.
-    const host = (this.rt as Partial<HostRuntime>).host;
-    const why = elsewhere({ dir: str(this.p, "cwd") ?? ".", stack: scope.stack }, TYPES[kind], name, host && host !== THIS_MACHINE ? { host } : {}, commandLine());
-    if (why) throw new Error(why);
-    return name;
+    const owned = (await this.stackObjects(kind, scope)).get(name);
+    if (owned !== undefined) return owned;
+    // Not here: the stack may say where it is — where the command goes, unless it was given a host.
+    const rt = this.rt as Partial<DayTwoRuntime>;
+    const found = elsewhere({ dir: str(this.p, "cwd") ?? ".", stack: scope.stack }, TYPES[kind], name, rt.host && rt.host !== THIS_MACHINE ? { host: rt.host } : {}, commandLine());
+    if (!found || moved) return name;
+    if (!rt.retarget?.(found.config)) throw new Error(found.why);
+    this.owned.clear(); // another host's owners from now on
+    return this.resolve(kind, name, exists, true);
   }
 
   container = (name: string) => this.resolve("container", name, (n) => this.rt.containers.inspect(n));
