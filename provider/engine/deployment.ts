@@ -158,7 +158,8 @@ export class DeploymentRun {
     this.state = next;
     if (this.opts.preview || !this.opts.persist) return;
     this.committed++;
-    this.writing ??= this.writeOut();
+    // Not after a failed write: writeOut would end at once, before `writing` took it, and stay there for settled().
+    if (this.writeError === undefined) this.writing ??= this.writeOut();
   }
 
   private async writeOut(): Promise<void> {

@@ -68,17 +68,31 @@ export function prestart(argv: string[]): void {
   waiting = { dir, pulumiDir, host };
 }
 
-/** The first of --cwd/-C's value, the words that are not flags, and "." that holds a Pulumi.yaml. */
+/**
+ * The project the command will run, when no reading of its flags can make it another: --cwd/-C's value, else DIR,
+ * the first word not a flag's value (which words take a value only the CLI's parser knows), else ".". A word after
+ * a flag may be either; when the directories it leaves possible hold more than one project, or DIR holds none,
+ * nothing is started: code of a project the command does not run (`-s dev` beside a project dir dev) never loads.
+ */
 function projectDirIn(words: string[]): string | undefined {
   const cwd: string[] = [];
-  const others: string[] = [];
-  words.forEach((w, i) => {
-    if (w === "-C" || w === "--cwd") cwd.push(words[i + 1] ?? "");
+  const maybe: string[] = [];
+  let dir: string | undefined;
+  for (let i = 0; i < words.length && dir === undefined; i++) {
+    const w = words[i];
+    const before = words[i - 1] ?? "";
+    if (w === "-h" || w === "--help") return undefined;
+    if (w === "--") dir = words[i + 1] ?? ".";
+    else if (w === "-C" || w === "--cwd") cwd.push(words[++i] ?? "");
     else if (w.startsWith("--cwd=")) cwd.push(w.slice("--cwd=".length));
     else if (/^-C./.test(w)) cwd.push(w.slice(2));
-    else if (!w.startsWith("-")) others.push(w);
-  });
-  return [...cwd, ...others, "."].map((d) => path.resolve(d)).find((d) => fs.existsSync(path.join(d, "Pulumi.yaml")));
+    else if (w.startsWith("-")) continue;
+    else if (before.startsWith("-") && !before.includes("=")) maybe.push(w);
+    else dir = w;
+  }
+  const possible = cwd.length > 0 ? cwd : [...maybe, dir ?? "."];
+  const projects = new Set(possible.map((d) => path.resolve(d)).filter((d) => fs.existsSync(path.join(d, "Pulumi.yaml"))));
+  return projects.size === 1 && (cwd.length > 0 || projects.has(path.resolve(dir ?? "."))) ? [...projects][0] : undefined;
 }
 
 function startHost(dir: string, pulumiDir: string): ChildProcess {

@@ -134,6 +134,24 @@ describe("the program's process", () => {
     expect(await noneLeftIn(dir)).toEqual([]);
   });
 
+  it("is never started in a directory the command may not run: no code of it loads", async () => {
+    // `--stack dev` beside a directory dev holding another project, `--help`, and a DIR that is no project, each
+    // run where a project's @pulumi/pulumi is planted: the early start used to load it (then killed it, or not).
+    const dir = planted(fs.mkdtempSync(path.join(os.tmpdir(), "berth-program-")));
+    const outer = project("outer", 'export const which = "outer";\n');
+    const decoy = planted(path.join(outer, "dev"));
+    dirs.push(dir, outer);
+    const inDir = (cwd: string, args: string[]) =>
+      collect(spawn(path.join(REPO, "bin/berth"), args, { cwd, env: { ...process.env, ...envFor(cwd) }, stdio: ["ignore", "pipe", "pipe"] }));
+    expect((await inDir(outer, ["preview", "--stack", "dev"])).stdout).toContain('which: "outer"');
+    await inDir(dir, ["preview", "--help"]);
+    await inDir(dir, ["up", "--stack", "dev", "no-project-here"]);
+    expect(await noneLeftIn(decoy)).toEqual([]);
+    expect(await noneLeftIn(dir)).toEqual([]);
+    expect(fs.existsSync(path.join(decoy, "LOADED"))).toBe(false);
+    expect(fs.existsSync(path.join(dir, "LOADED"))).toBe(false);
+  });
+
   it("started ahead and not used (a usage error) exits with berth", async () => {
     const dir = project("unused", "export const x = 1;\n");
     dirs.push(dir);
@@ -142,3 +160,16 @@ describe("the program's process", () => {
     expect(await noneLeftIn(dir)).toEqual([]);
   });
 });
+
+/** A project whose @pulumi/pulumi writes LOADED in it as soon as the program's process loads it. */
+function planted(dir: string): string {
+  const pkg = path.join(dir, "node_modules/@pulumi/pulumi");
+  fs.mkdirSync(path.join(pkg, "proto"), { recursive: true });
+  fs.mkdirSync(path.join(dir, "node_modules/source-map-support"));
+  fs.writeFileSync(path.join(dir, "node_modules/source-map-support/index.js"), "exports.install = () => {};\n");
+  fs.writeFileSync(path.join(dir, "Pulumi.yaml"), "name: planted\nruntime: nodejs\n");
+  fs.writeFileSync(path.join(pkg, "package.json"), '{"name": "@pulumi/pulumi"}\n');
+  const mark = `require("fs").writeFileSync(${JSON.stringify(path.join(dir, "LOADED"))}, "");\n`;
+  for (const f of ["index.js", "proto/engine_grpc_pb.js", "proto/engine_pb.js"]) fs.writeFileSync(path.join(pkg, f), mark);
+  return dir;
+}

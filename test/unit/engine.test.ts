@@ -155,6 +155,27 @@ describe("checkpoint writes", () => {
   });
 });
 
+describe("a checkpoint write that fails", () => {
+  it("fails the steps waiting on it, and the run still settles (commits after the failure started no write that never ended)", async () => {
+    let writes = 0;
+    const w = world({
+      // The write of the first create done fails at once, while the other creates run on and commit after it.
+      persist: async () => {
+        if (++writes === 3) throw new Error("disk full");
+        await new Promise((r) => setTimeout(r, 5));
+      },
+    });
+    const run = w.run(emptyDeployment());
+    const results = await Promise.allSettled(["a", "b", "c", "d"].map((n) => run.register(thing(n, { name: n }))));
+    expect(results.some((r) => r.status === "rejected" && String(r.reason).includes("disk full"))).toBe(true);
+    // The run's end commits too (the stack's outputs), after the failure.
+    await run.finish().catch(() => {});
+    // (Before the fix this hung, the event loop spinning: settled() awaited a write left behind as under way.)
+    const settled = await Promise.race([run.settled().then(() => "settled"), new Promise((r) => setTimeout(r, 1000, "hung"))]);
+    expect(settled).toBe("settled");
+  });
+});
+
 describe("a step reported", () => {
   it("is on disk by then, as Pulumi writes its snapshot before it shows the step: a kill after the print undoes nothing", async () => {
     const disk: DeploymentV3[] = [];
