@@ -1,6 +1,6 @@
 // Small JSON records written atomically: a reader sees the old file or the new one, never half of one.
 import * as fs from "node:fs";
-import { randomBytes } from "node:crypto";
+import { tempBeside } from "./staging";
 
 export async function readJson<T>(file: string): Promise<T | undefined> {
   try {
@@ -12,7 +12,7 @@ export async function readJson<T>(file: string): Promise<T | undefined> {
 }
 
 export async function writeJson(file: string, value: unknown): Promise<void> {
-  const tmp = `${file}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`;
+  const tmp = tempBeside(file);
   // Records hold env values and other secrets: for root's eyes only.
   await fs.promises.writeFile(tmp, JSON.stringify(value, null, 2) + "\n", { mode: 0o600 });
   await fs.promises.rename(tmp, file);
@@ -26,13 +26,4 @@ export async function listDir(dir: string): Promise<string[]> {
     if ((e as NodeJS.ErrnoException).code === "ENOENT") return [];
     throw e;
   }
-}
-
-/** JSON with object keys sorted and undefined fields dropped: equal for equal values however they were built. */
-export function canonicalJson(value: unknown): string {
-  return JSON.stringify(value, (_key, v: unknown) =>
-    v && typeof v === "object" && !Array.isArray(v)
-      ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : 1)))
-      : v,
-  );
 }

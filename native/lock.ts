@@ -9,6 +9,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { randomBytes } from "node:crypto";
 import { KeyedMutex } from "./mutex";
+import { sweepTemps, tempBeside } from "./staging";
 
 export interface Owner {
   pid: number;
@@ -81,7 +82,7 @@ function readOwner(file: string): Owner | null | undefined {
  * Resolves to false when the file exists already.
  */
 export async function writeLinked(file: string, content: string): Promise<boolean> {
-  const tmp = `${file}.${process.pid}-${randomBytes(4).toString("hex")}.tmp`;
+  const tmp = tempBeside(file);
   await fs.promises.writeFile(tmp, content);
   try {
     await fs.promises.link(tmp, file);
@@ -114,7 +115,11 @@ async function breakIfDead(file: string): Promise<void> {
     // now is still the one in the file when it is removed. An unreadable lock is damaged (locks are linked
     // whole) and goes too; one released meanwhile is left to whoever takes it next.
     const o = readOwner(file);
-    if (o === null || (o && !ownerAlive(o))) fs.rmSync(file, { force: true, recursive: true });
+    if (o === null || (o && !ownerAlive(o))) {
+      fs.rmSync(file, { force: true, recursive: true });
+      // What a killed holder may have left beside it: its temp names (see writeLinked).
+      sweepTemps(path.dirname(file));
+    }
   } finally {
     fs.rmSync(guard, { force: true });
   }

@@ -19,7 +19,7 @@ export interface Paths {
   network(name: string): { dir: string; record: string; ips: string };
   volumes: string;
   volume(name: string): { dir: string; record: string; data: string };
-  /** The root's cross-process locks (native/lock.ts): images, networks, volumes, containers/<name>, supervisor. */
+  /** The root's cross-process locks (native/lock.ts): images, networks, volumes, hosts (files), containers/<name>, supervisor. */
   locks: string;
   portClaims: string;
   /** Host-wide claims on the subnets of berth roots' default networks. */
@@ -55,18 +55,20 @@ function hexOf(digest: string): string {
 export function containerPaths(root: string, name: string): ContainerPaths {
   checkName("container", name);
   const dir = path.join(path.resolve(root), "containers", name);
+  // Joined by hand: dir is normalized and name checked, and this runs for every look at a container (hot).
+  const at = (file: string) => `${dir}/${file}`;
   return {
     dir,
-    record: path.join(dir, "container.json"),
-    config: path.join(dir, "config.json"),
-    rootfs: path.join(dir, "rootfs"),
-    upper: path.join(dir, "upper"),
-    work: path.join(dir, "work"),
-    log: path.join(dir, "container.log"),
-    pid: path.join(dir, "init.pid"),
-    hosts: path.join(dir, "hosts"),
-    hostname: path.join(dir, "hostname"),
-    resolvConf: path.join(dir, "resolv.conf"),
+    record: at("container.json"),
+    config: at("config.json"),
+    rootfs: at("rootfs"),
+    upper: at("upper"),
+    work: at("work"),
+    log: at("container.log"),
+    pid: at("init.pid"),
+    hosts: at("hosts"),
+    hostname: at("hostname"),
+    resolvConf: at("resolv.conf"),
   };
 }
 

@@ -174,6 +174,8 @@ export interface ExecOptions {
    * the command has started: what the command does in its first few milliseconds may see a 0x0 terminal.
    */
   size?: { rows: number; cols: number };
+  /** With `tty`: the terminal's new sizes as the caller's window is resized, passed on (SIGWINCH) as they come. */
+  resize?: AsyncIterable<{ rows: number; cols: number }>;
   /** KEY=VALUE, added to the container's env. */
   env?: string[];
   /** Working directory inside the container (default: the container's). */

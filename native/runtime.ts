@@ -160,6 +160,12 @@ export interface BuildImageRequest {
   noCache?: boolean;
   /** Build secrets by id (RUN --mount=type=secret). */
   secrets?: Record<string, string>;
+  /**
+   * Credentials for the registry of an image the build pulls (FROM, COPY --from, RUN --mount=from), asked only
+   * when that registry wants some; without it, the docker login of the runtime's host. The remote runtime passes
+   * its caller's (as `docker -H ssh://… build` builds with the client's login), for that call only.
+   */
+  registryAuth?: (registry: string) => Promise<RegistryAccess["auth"]>;
   /** Progress lines, BuildKit's plain format. */
   log?: (line: string) => void;
 }
@@ -259,6 +265,8 @@ export interface Registries {
   /** Starts the registry, or restarts it when its spec changed; a running one with the same spec is left alone. */
   ensure(spec: RegistrySpec): Promise<RegistryInfo>;
   inspect(name: string): Promise<RegistryInfo | undefined>;
+  /** The names of the registries this root has (running or not). */
+  list(): Promise<string[]>;
   /** Stops it; its storage stays. */
   remove(name: string): Promise<void>;
 }

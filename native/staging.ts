@@ -1,3 +1,4 @@
+// Reads only the directories its caller names (the provider's state directory uses its temp names too).
 // Staging entries in a root's ingest directory: what an ingest, build step, ADD download or commit writes before
 // it has a name (blob and layer temp files, unpacked archives, build sandboxes with their overlay mount and runc
 // state, build network files, container copies). Each is named after its owner, the process that made it (pid
@@ -14,9 +15,10 @@ import { listDir } from "./json-file";
 export const stagingPath = (dir: string, what: string): string =>
   path.join(dir, `${what}-${process.pid}-${self().start}-${randomBytes(4).toString("hex")}`);
 
-const OWNED = /^[a-z]+(?:-[a-z]+)*-(\d+)-(\d+)-[0-9a-f]+$/;
-/** Older names: "WHAT-PID-HEX", and a commit's "commit-CONTAINER-PID-MILLISECONDS". */
-const FORMER = [/^[a-z]+(?:-[a-z]+)*-(\d+)-[0-9a-f]+$/, /^commit-.+-(\d+)-\d{13}$/];
+/** The random part is hex, or mkdtemp's letters and digits in the spawner's directories of an older berth. */
+const OWNED = /^[a-z]+(?:-[a-z]+)*-(\d+)-(\d+)-[0-9a-zA-Z]+$/;
+/** Older names: "WHAT-PID-HEX", a commit's "commit-CONTAINER-PID-MILLISECONDS", a remote call's "PID-HEX". */
+const FORMER = [/^[a-z]+(?:-[a-z]+)*-(\d+)-[0-9a-f]+$/, /^commit-.+-(\d+)-\d{13}$/, /^(\d+)-[0-9a-f]{12}$/];
 
 /** Whether the staging entry `name` was left by a process that is gone; false for what is not a staging name. */
 export function abandoned(name: string): boolean {
@@ -24,6 +26,49 @@ export function abandoned(name: string): boolean {
   if (m) return !ownerAlive({ pid: Number(m[1]), start: Number(m[2]) });
   const pid = FORMER.map((re) => re.exec(name)?.[1]).find((p) => p !== undefined);
   return pid !== undefined && !fs.existsSync(`/proc/${pid}`);
+}
+
+/**
+ * A temp name beside `file`, for writing it whole before it is renamed or linked into place:
+ * "FILE#tmp-PID-START-RANDOM", owned as staging names are. No container, network, volume or registry name holds a
+ * "#", so a temp name is never taken for one of theirs (a lock of a container named "x.tmp-1-2-ab" is not a temp).
+ */
+export const tempBeside = (file: string): string => `${file}#tmp-${process.pid}-${self().start}-${randomBytes(4).toString("hex")}`;
+
+const TEMP = /#tmp-(\d+)-(\d+)-[0-9a-f]+$/;
+/** Older temp names, of a pid alone, that nothing else can have: a stack checkpoint's "STACK.json.PID.tmp". */
+const FORMER_TEMP = /\.json\.(\d+)\.tmp$/;
+
+/** Whether `name` is a temp name (tempBeside), of a live process or not: not the thing itself. */
+export const isTemp = (name: string): boolean => TEMP.test(name);
+
+/** Removes the temp files (tempBeside) in dir whose process is gone: killed between writing and renaming. */
+export function sweepTemps(dir: string): void {
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const m = TEMP.exec(name);
+    const pid = FORMER_TEMP.exec(name)?.[1];
+    const gone = m ? !ownerAlive({ pid: Number(m[1]), start: Number(m[2]) }) : pid !== undefined && !fs.existsSync(`/proc/${pid}`);
+    if (gone) fs.rmSync(path.join(dir, name), { force: true });
+  }
+}
+
+/**
+ * Removes the directories named `what-…` that processes now gone left in a directory anyone may write to (/dev/shm):
+ * only real directories of this user, never what a symlink points to.
+ */
+export function sweepShared(parent: string, what: string): void {
+  for (const name of fs.readdirSync(parent)) {
+    if (!name.startsWith(`${what}-`) || !abandoned(name)) continue;
+    const dir = path.join(parent, name);
+    const st = fs.lstatSync(dir, { throwIfNoEntry: false });
+    if (st?.isDirectory() && st.uid === process.getuid?.()) fs.rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /**

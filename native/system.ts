@@ -2,7 +2,8 @@
 // two commands over berth's store, containers and volumes.
 import * as fs from "node:fs";
 import * as path from "node:path";
-import type { BuildCachePruneOptions, BuildCachePruneResult, Containers, DiskUsage, HostCheck, Owners, PruneReport, SystemUsage } from "./runtime";
+import type { BuildCachePruneOptions, BuildCachePruneResult, DiskUsage, HostCheck, Owners, PruneReport, SystemUsage } from "./runtime";
+import type { RuncContainers } from "./container/containers";
 import { checkHost } from "./host/check";
 import type { Paths } from "./paths";
 import type { ContentStore } from "./image/store";
@@ -25,7 +26,7 @@ export class NativeSystem implements SystemUsage {
     private readonly paths: Paths,
     private readonly store: ContentStore,
     private readonly records: ContainerRecords,
-    private readonly containers: Containers,
+    private readonly containers: RuncContainers,
     /** What a stack owns is never pruned behind its back. */
     private readonly owners: Owners,
     /** `builder prune`: the build cache's entries and RUN cache mounts (a running build's stay). */
@@ -68,10 +69,10 @@ export class NativeSystem implements SystemUsage {
     for (const r of await this.records.list()) {
       const name = r.spec.name;
       // Its owner is asked once its record is seen: a stack records its claim before making the container, so
-      // one made meanwhile by another process is never taken for nobody's.
-      if ((await this.owners.ownerOf("container", name)) !== undefined || !(await this.prunable(name))) continue;
-      await this.containers.remove(name, { graceSeconds: 0 });
-      containers.push(name);
+      // one made meanwhile by another process is never taken for nobody's. Judged again under the container's
+      // lock: one being made (its record written, not running yet) looks stopped until its maker lets go.
+      const unowned = async () => (await this.owners.ownerOf("container", name)) === undefined && (await this.prunable(name));
+      if ((await unowned()) && (await this.containers.removeIf(name, unowned))) containers.push(name);
     }
     const usedIds = async () => {
       const ids = new Set((await this.records.list()).map((r) => r.imageId));

@@ -1,6 +1,8 @@
 // The one place that decides which runtime a provider configuration reaches: this machine's native runtime, or
 // berth's agent on another machine over SSH (native/remote). Everything else asks here, so a provider, the plugin,
 // the day-2 commands and `berth host check` all reach a host the same way.
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { createNativeRuntime } from "../native";
@@ -37,13 +39,69 @@ export function openRuntime(config: ProviderConfig): HostRuntime {
 /**
  * Which machine and which berth root a configuration reaches, as keys: what is exclusive on a machine (host
  * ports, bridges, macvlan parents) is compared per `machine`, named objects per `root`. Two roots on this
- * machine are two roots of one machine; `ssh://a` and `ssh://root@a:22` are one machine.
+ * machine are two roots of one machine; `ssh://a` and `ssh://root@a:22` are one machine, and so are a name and
+ * the address this machine's files give it (ssh's config HostName/Port, /etc/hosts); ssh to loopback port 22 is
+ * this machine. A name known only to DNS is
+ * not looked up (a preview makes no network round trip): such a name and its address count as two machines.
+ * No root is the default root: this machine's $BERTH_ROOT or /var/lib/berth; the agent's /var/lib/berth.
  */
 export function targetOf(config: ProviderConfig): { machine: string; root: string; label: string } {
   const ssh = config.host ? parseSshUrl(config.host) : undefined;
-  const machine = ssh ? `ssh://${ssh.host.toLowerCase()}:${ssh.port ?? 22}` : THIS_MACHINE;
-  const root = config.root ?? (ssh ? "(the agent's root)" : (process.env.BERTH_ROOT ?? "/var/lib/berth"));
-  return { machine, root: `${machine} ${root}`, label: config.host ?? THIS_MACHINE };
+  const machine = ssh ? machineOf(ssh.host, ssh.port, config.sshOptions) : THIS_MACHINE;
+  return { machine, root: `${machine} ${rootIn(config)}`, label: config.host ?? THIS_MACHINE };
+}
+
+const DEFAULT_ROOT = "/var/lib/berth";
+
+/** The berth root a configuration names, the default one filled in (an agent's environment is taken to set none). */
+export const rootIn = (config: { host?: string; root?: string }): string =>
+  normalRoot(config.root ?? (config.host ? DEFAULT_ROOT : (process.env.BERTH_ROOT ?? DEFAULT_ROOT)));
+
+/** "/srv/berth/" and "/srv//berth" are "/srv/berth". */
+export const normalRoot = (root: string): string => path.posix.normalize(root).replace(/(.)\/+$/, "$1");
+
+const machines = new Map<string, string>();
+const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1)$/;
+
+/** "ssh://ADDRESS:PORT" of the machine ssh would reach, from this machine's files only; cached per process. */
+function machineOf(host: string, port: number | undefined, sshOptions: string[] = []): string {
+  const key = JSON.stringify([host, port, sshOptions]);
+  let machine = machines.get(key);
+  if (machine === undefined) {
+    const seen = sshView(host, port, sshOptions);
+    const name = seen?.hostname ?? host.toLowerCase();
+    const address = hostsFileAddress(name) ?? name;
+    const sshPort = seen?.port ?? port ?? 22;
+    // sshd on this machine's loopback is this machine; another port may be forwarded to a VM, so it is not.
+    machine = LOOPBACK.test(address) && sshPort === 22 ? THIS_MACHINE : `ssh://${address}:${sshPort}`;
+    machines.set(key, machine);
+  }
+  return machine;
+}
+
+/** What `ssh -G` says it would connect to (its config applied, nothing sent); undefined without ssh. */
+function sshView(host: string, port: number | undefined, sshOptions: string[]): { hostname?: string; port?: number } | undefined {
+  const args = ["-G", ...sshOptions.flatMap((o) => ["-o", o]), ...(port ? ["-p", String(port)] : []), "--", host];
+  const out = spawnSync("ssh", args, { encoding: "utf8", timeout: 5000 });
+  if (out.status !== 0 || !out.stdout) return undefined;
+  const value = (k: string) => new RegExp(`^${k} (\\S+)$`, "m").exec(out.stdout)?.[1];
+  const p = Number(value("port"));
+  return { hostname: value("hostname")?.toLowerCase(), port: Number.isInteger(p) && p > 0 ? p : undefined };
+}
+
+/** The address /etc/hosts gives a name (the first line naming it, as the resolver reads it). */
+function hostsFileAddress(name: string): string | undefined {
+  let text: string;
+  try {
+    text = fs.readFileSync("/etc/hosts", "utf8");
+  } catch {
+    return undefined;
+  }
+  for (const line of text.split("\n")) {
+    const [address, ...names] = line.replace(/#.*/, "").trim().split(/\s+/);
+    if (address && names.some((n) => n.toLowerCase() === name)) return address.toLowerCase();
+  }
+  return undefined;
 }
 
 /**

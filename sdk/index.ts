@@ -1,40 +1,41 @@
 // What users import: `import * as berth from "berth-iac"`.
 import * as pulumi from "@pulumi/pulumi";
-import * as schema from "./schema";
 import { PACKAGE_VERSION, resourceClass } from "./resource";
+import { OUTPUT_NAMES } from "./types";
 import type * as types from "./types";
 
-// Args and outputs as plain documented interfaces, generated from the schemas (provider/sdk-types.ts).
-export * from "./types";
+// Args and outputs as plain documented interfaces, generated from the schemas (provider/sdk-types.ts). The schemas
+// themselves (zod) are the provider's: the program's process does not load them.
+export type * from "./types";
 
 /** An image in berth's content store: built from a Dockerfile, pulled, or imported (archive, OCI layout, rootfs). */
 export class Image extends resourceClass<types.ImageArgs, types.ImageOutputs>(
   "berth:index:Image",
-  schema.ImageOutputs,
+  OUTPUT_NAMES.Image,
 ) {}
 
 /** A bridge network with its own subnet, gateway and NAT. */
 export class Network extends resourceClass<types.NetworkArgs, types.NetworkOutputs>(
   "berth:index:Network",
-  schema.NetworkOutputs,
+  OUTPUT_NAMES.Network,
 ) {}
 
 /** A named volume: data that outlives the containers mounting it. */
 export class Volume extends resourceClass<types.VolumeArgs, types.VolumeOutputs>(
   "berth:index:Volume",
-  schema.VolumeOutputs,
+  OUTPUT_NAMES.Volume,
 ) {}
 
 /** A container run detached by berth's runtime. */
 export class Container extends resourceClass<types.ContainerArgs, types.ContainerOutputs>(
   "berth:index:Container",
-  schema.ContainerOutputs,
+  OUTPUT_NAMES.Container,
 ) {}
 
 /** A private registry (the distribution registry) served on this host, its data in a berth Volume. */
 export class Registry extends resourceClass<types.RegistryArgs, types.RegistryOutputs>(
   "berth:index:Registry",
-  schema.RegistryOutputs,
+  OUTPUT_NAMES.Registry,
 ) {}
 
 /**

@@ -11,9 +11,9 @@ export type ResourceClass<Args, Outs> = new (
 /** The provider plugin version to use (Pulumi names the default provider after it), as package.json announces. */
 export const PACKAGE_VERSION: string = require("../../package.json").version;
 
-export function resourceClass<Args, Outs>(type: string, outputs: { shape: object }): ResourceClass<Args, Outs> {
+export function resourceClass<Args, Outs>(type: string, outputs: readonly string[]): ResourceClass<Args, Outs> {
   // Pulumi fills in an Output property for every key passed as a prop, so outputs go in as undefined.
-  const unsetOutputs = Object.fromEntries(Object.keys(outputs.shape).map((key) => [key, undefined]));
+  const unsetOutputs = Object.fromEntries(outputs.map((key) => [key, undefined]));
   const cls = class extends pulumi.CustomResource {
     constructor(name: string, args: Args, opts?: pulumi.CustomResourceOptions) {
       super(type, name, { ...unsetOutputs, ...args }, { version: PACKAGE_VERSION, ...opts });

@@ -784,3 +784,12 @@ export interface RegistryTlsArgs {
   /** PEM private key file of the certificate. */
   key: pulumi.Input<string>;
 }
+
+/** Each resource's output names: its class passes every one to Pulumi, which makes an Output of each. */
+export const OUTPUT_NAMES = {
+  Image: ["ref", "imageId", "repoDigests", "layers", "size"],
+  Network: ["name", "driver", "bridge", "subnet", "gateway", "nat", "status"],
+  Volume: ["name", "mountpoint", "labels"],
+  Container: ["name", "imageId", "ip", "status", "health", "ips", "ports"],
+  Registry: ["name", "url", "endpoint", "status"],
+} as const;

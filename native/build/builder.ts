@@ -5,8 +5,8 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { randomBytes } from "node:crypto";
 import type { Host } from "../host/exec";
-import type { ImageInfo } from "../runtime";
-import { canonicalJson } from "../json-file";
+import type { BuildImageRequest, ImageInfo } from "../runtime";
+import { canonicalJson } from "../canonical-json";
 import { ContentStore, type StoredImage } from "../image/store";
 import { HOST_ARCH, type Descriptor, type Healthcheck, type OciImageConfig } from "../image/oci";
 import { adoptThenCompress } from "../image/pack";
@@ -37,6 +37,8 @@ export interface BuildRequest {
   noCache?: boolean;
   /** Build secrets by id, for RUN --mount=type=secret: never in a layer, the cache key or the image. */
   secrets?: Record<string, string>;
+  /** Credentials for a pulled image's registry, asked when it wants some (BuildImageRequest.registryAuth). */
+  registryAuth?: BuildImageRequest["registryAuth"];
   /** Refs to store the result under. */
   tags: string[];
   /** Progress lines in BuildKit's plain format ("#3 [2/5] RUN make", the step's output, "#3 DONE 1.2s"). */
@@ -50,8 +52,8 @@ export interface BuildResult {
   cached: string[];
 }
 
-/** Finds a base image the store lacks (from a registry); undefined when nothing has it. */
-export type BaseResolver = (ref: string) => Promise<StoredImage | undefined>;
+/** Finds a base image the store lacks (from a registry, asking `registryAuth` for credentials); undefined when nothing has it. */
+export type BaseResolver = (ref: string, registryAuth?: BuildRequest["registryAuth"]) => Promise<StoredImage | undefined>;
 
 /** A layer of a state: its diff id, and its blob (being compressed, for a layer this build just made). */
 interface LayerRef {
@@ -274,13 +276,13 @@ class Build {
   /** An image by ref from the store, or through the resolver (a registry). */
   private async image(ref: string): Promise<StoredImage | undefined> {
     const at = ref.indexOf("@");
-    if (at < 0) return (await this.store.image(ref)) ?? this.opts.resolveBase(ref);
+    if (at < 0) return (await this.store.image(ref)) ?? this.opts.resolveBase(ref, this.req.registryAuth);
     const [name, digest] = [ref.slice(0, at), ref.slice(at + 1)];
     for (const r of await this.store.refs()) {
       const img = r.startsWith(`${name}:`) ? await this.store.image(r) : undefined;
       if (img && (img.info.manifestDigest === digest || img.info.id === digest)) return img;
     }
-    return this.opts.resolveBase(ref);
+    return this.opts.resolveBase(ref, this.req.registryAuth);
   }
 
   private async runStage(group: Instruction[]): Promise<void> {

@@ -6,7 +6,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { createHash } from "node:crypto";
-import { canonicalJson } from "../json-file";
+import { canonicalJson } from "../canonical-json";
 import { parseDockerfile } from "./dockerfile";
 
 /** Go's filepath.Clean for "/"-separated paths. */

@@ -12,7 +12,8 @@ import type { ContainerNetworking, NetPlan } from "../network/container-net";
 import { isMounted } from "../host/probe";
 import { checkName, runcId, runcIdOf } from "../names";
 import { KeyedMutex } from "../mutex";
-import { canonicalJson, writeJson } from "../json-file";
+import { writeJson } from "../json-file";
+import { canonicalJson } from "../canonical-json";
 import { prepare, mount, unmount } from "../snapshot/overlay";
 import { ContainerRecords, type ContainerRecord } from "./record";
 import { mergeEnv, processArgs, runtimeSpec, type Bind } from "./spec";
@@ -139,6 +140,19 @@ export class RuncContainers implements Containers {
     await this.mutex.run(name, () => this.teardown(name, opts.graceSeconds ?? DEFAULT_GRACE_SECONDS));
   }
 
+  /**
+   * Removes the container when `still()` holds once its lock is taken: what was judged from outside the lock (say,
+   * stopped) may be a container another process is making right then. Resolves to whether it was removed.
+   */
+  async removeIf(name: string, still: () => Promise<boolean>): Promise<boolean> {
+    checkName("container", name);
+    return this.mutex.run(name, () => this.exclusive(name, async () => {
+      if (!(await still())) return false;
+      await this.undo(name, 0);
+      return true;
+    }));
+  }
+
   portTaken = (p: PortMapping, owners: string[]) => this.d.net.portTaken(p, owners);
 
   /**
@@ -197,9 +211,18 @@ export class RuncContainers implements Containers {
   }
 
   private async create(spec: ContainerSpec, planned?: Omit<Plan, "net">): Promise<ContainerInfo> {
+    const arrived = this.d.net.expectPass();
+    try {
+      return await this.make(spec, arrived, planned);
+    } finally {
+      arrived();
+    }
+  }
+
+  private async make(spec: ContainerSpec, arrived: () => void, planned?: Omit<Plan, "net">): Promise<ContainerInfo> {
     const { host, paths, images } = this.d;
     const local = planned ?? (await this.plan(spec));
-    const plan: Plan = { ...local, net: await this.d.net.plan(spec, local.image, await this.d.records.list()) };
+    const plan: Plan = { ...local, net: await this.d.net.plan(spec, local.image, () => this.d.records.list()) };
     const { image, hostname } = plan;
     const name = spec.name;
     const id = runcId(paths.root, name);
@@ -216,13 +239,16 @@ export class RuncContainers implements Containers {
     try {
       await fs.promises.mkdir(p.dir, { recursive: true });
       // The image's layers stay leased until the record, which GC reads, names them; the volumes it mounts are
-      // checked again under the lock their removal takes, which reads the records too.
-      await withLock(volumesLock(paths), () => images.leased(async () => {
+      // checked again under the lock their removal takes, which reads the records too (a container mounting no
+      // volume need not wait for it: that lock is root-wide).
+      const volumes = plan.data.binds.filter((b) => b.source.startsWith(`${paths.volumes}/`));
+      const record = () => images.leased(async () => {
         if (!(await images.protect([], image.layers))) throw new Error(`image "${spec.image}" was removed while container "${name}" was being made`);
-        const gone = plan.data.binds.find((b) => b.source.startsWith(`${paths.volumes}/`) && !fs.existsSync(b.source));
+        const gone = volumes.find((b) => !fs.existsSync(b.source));
         if (gone) throw new Error(`volume ${path.basename(path.dirname(gone.source))} was removed while container "${name}" was being made`);
         await this.d.records.write(rec);
-      }), { what: `the volumes of ${paths.root}` });
+      });
+      await (volumes.length > 0 ? withLock(volumesLock(paths), record, { what: `the volumes of ${paths.root}` }) : record());
       await resetExit(p.dir);
       rec.net = await this.d.net.claim(name, plan.net);
       await this.d.records.write(rec);
@@ -235,7 +261,7 @@ export class RuncContainers implements Containers {
         this.d.net.plugIn(name, rec.net).then(() => this.d.net.configureInside(rec.net!)),
       ]);
       await makeDataMounts(host, plan.data, p.rootfs);
-      await checkExecutable({ layers: [p.rootfs], mounts: plan.data.binds }, plan.command[0], plan.env);
+      await checkExecutable({ layers: [p.rootfs], mounts: plan.data.binds }, plan.command[0], plan.env, images.layerDirs(image));
       const namespace = this.d.net.namespace(rec.net, plan.net);
       const base = runtimeSpec({
         ...plan,
@@ -249,11 +275,12 @@ export class RuncContainers implements Containers {
       await writeJson(p.config, config);
       appendEvent(paths.root, name, "create", { image: spec.image });
       await this.runc.run(id, p.dir, p.log, p.pid);
-      await Promise.all([this.d.net.addInterfaces(rec), this.d.net.refreshPeers(rec, () => this.d.records.list())]);
+      await Promise.all([this.d.net.addInterfaces(rec), this.d.net.refreshPeers(rec, () => this.d.records.list(), arrived)]);
       const pid = Number(await fs.promises.readFile(p.pid, "utf8"));
       await this.d.supervise();
       return { ...this.netInfo(rec), name, id, status: "running", pid, imageId: image.id, faults: [] };
     } catch (e) {
+      arrived(); // its removal below asks for a pass of its own
       await this.undo(name, 0).catch((cleanup: Error) => {
         (e as Error).message += ` (cleaning up afterwards failed too: ${cleanup.message})`;
       });
@@ -359,6 +386,15 @@ export class RuncContainers implements Containers {
   }
 
   private async dismantle(name: string, graceSeconds: number): Promise<void> {
+    const arrived = this.d.net.expectPass();
+    try {
+      await this.takeApart(name, graceSeconds, arrived);
+    } finally {
+      arrived();
+    }
+  }
+
+  private async takeApart(name: string, graceSeconds: number, arrived: () => void): Promise<void> {
     const { host, paths } = this.d;
     const p = paths.container(name);
     const rec = await this.d.records.read(name);
@@ -372,11 +408,13 @@ export class RuncContainers implements Containers {
       await this.runc.delete(id);
       if (found.status === "running") appendEvent(paths.root, name, "stop");
     }
-    await allSettled([this.d.net.release(name, rec?.net), unmount(host, p.rootfs)]);
-    // The supervisor may be writing the state of the container it just saw exit: retry what it adds meanwhile.
-    await fs.promises.rm(p.dir, { recursive: true, force: true, maxRetries: 5 });
-    if (rec) appendEvent(paths.root, name, "destroy", { image: rec.spec.image });
-    if (rec?.net) await this.d.net.refreshPeers(rec, () => this.d.records.list());
+    await this.d.net.removing(name, async () => {
+      await allSettled([this.d.net.release(name, rec?.net), unmount(host, p.rootfs)]);
+      // The supervisor may be writing the state of the container it just saw exit: retry what it adds meanwhile.
+      await fs.promises.rm(p.dir, { recursive: true, force: true, maxRetries: 5 });
+      if (rec) appendEvent(paths.root, name, "destroy", { image: rec.spec.image });
+      if (rec?.net) await this.d.net.refreshPeers(rec, () => this.d.records.list(), arrived);
+    });
     // The container may have been the last user of a removed image's layers.
     if (rec && !(await this.d.images.inspect(rec.imageId))) await this.d.images.prune();
   }

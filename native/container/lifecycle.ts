@@ -5,7 +5,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import type { ContainerEvent, ContainerLifecycle, ContainerRuntimeSpec, ContainerStats, EventOptions, ExecOptions, LogLine, LogOptions } from "../runtime";
 import type { Paths } from "../paths";
-import { inTerminal, runStreams, type Host } from "../host/exec";
+import { runInTerminal, runStreams, type Host } from "../host/exec";
 import { processExited } from "../host/probe";
 import { checkName, runcIdOf } from "../names";
 import { readJson, writeJson } from "../json-file";
@@ -27,9 +27,12 @@ export const DEFAULT_GRACE_SECONDS = 10;
 /** How long a SIGKILLed init may take to die before `runc delete` is left to fail on it. */
 const KILL_WAIT_MS = 5000;
 
+/** Polls every 1, 2, 4… up to 20 ms: a killed init is usually gone within the first few, a stop is that quick. */
 async function waitForExit(pid: number, ms: number): Promise<void> {
   const deadline = Date.now() + ms;
-  while (!processExited(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  for (let pause = 1; !processExited(pid) && Date.now() < deadline; pause = Math.min(pause * 2, 20)) {
+    await new Promise((r) => setTimeout(r, pause));
+  }
 }
 
 /**
@@ -198,7 +201,7 @@ export class ContainerVerbs implements Omit<ContainerLifecycle, "commit"> {
     if (opts.detach) return runStreams(argv, {});
     if (!opts.tty) return runStreams(argv, opts);
     // A terminal with no input stays open (no end of input, which the terminal would pass on as ^D).
-    return runStreams(inTerminal(argv, opts.size), { ...opts, stdin: opts.stdin ?? silence() });
+    return runInTerminal(argv, opts.size, opts.resize, { ...opts, stdin: opts.stdin ?? silence() });
   }
 
   events(opts?: EventOptions): AsyncIterableIterator<ContainerEvent> {

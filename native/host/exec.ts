@@ -1,6 +1,6 @@
 // The single door for host side effects: every process berth spawns (runc, ip, iptables, mount, tar) and every
 // sysctl it writes goes through a Host, so unit tests can swap in a fake and the real one stays small.
-import { spawn } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { PassThrough, type Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { StringDecoder } from "node:string_decoder";
@@ -164,10 +164,11 @@ export interface CommandStreams {
  * Runs `argv` fed from `stdin` (none: an empty stdin), handing its output to the callbacks (none: dropped);
  * resolves to its exit code once it has exited and its output is all handed over. Reading stdin stops then.
  */
-export async function runStreams(argv: readonly string[], streams: CommandStreams): Promise<number> {
+export async function runStreams(argv: readonly string[], streams: CommandStreams, spawned?: (pid: number) => void): Promise<number> {
   const child = spawn(argv[0], argv.slice(1), {
     stdio: [streams.stdin ? "pipe" : "ignore", streams.stdout ? "pipe" : "ignore", streams.stderr ? "pipe" : "ignore"],
   });
+  if (child.pid !== undefined) spawned?.(child.pid);
   for (const [from, to] of [[child.stdout, streams.stdout], [child.stderr, streams.stderr]] as const) {
     from?.on("data", (b: Buffer) => {
       const held: unknown = to!(b);
@@ -210,4 +211,57 @@ export function inTerminal(argv: readonly string[], size = { rows: 24, cols: 80 
   // No echo from this outer terminal: input sent before runc makes it raw would otherwise come back twice.
   const script = `stty raw -echo rows ${rows} cols ${cols} 2>/dev/null; exec ${quoted}`;
   return ["env", "SHELL=/bin/sh", "script", "--quiet", "--flush", "--return", "--echo", "never", "--command", script, "/dev/null"];
+}
+
+export interface TerminalSize {
+  rows: number;
+  cols: number;
+}
+
+/**
+ * runStreams of `argv` on a terminal of its own (inTerminal), resized to each size `resizes` gives: the window
+ * size of the terminal `script` made is set (stty on what its child, by then `argv`, has as stdin), and the
+ * kernel signals SIGWINCH to the terminal's foreground process — runc, which resizes the container's terminal
+ * the same way, as docker's exec passes a resize on. `script` itself passes sizes on only from a terminal of its
+ * own, and berth's end is a stream.
+ */
+export async function runInTerminal(argv: readonly string[], size: TerminalSize | undefined, resizes: AsyncIterable<TerminalSize> | undefined, streams: CommandStreams): Promise<number> {
+  if (!resizes) return runStreams(inTerminal(argv, size), streams);
+  let scriptPid: number | undefined;
+  let ended = false;
+  const sizes = resizes[Symbol.asyncIterator]();
+  const following = (async () => {
+    for (let r = await sizes.next(); !r.done && !ended; r = await sizes.next()) {
+      const rows = Math.trunc(Number(r.value.rows));
+      const cols = Math.trunc(Number(r.value.cols));
+      if (!(rows > 0 && cols > 0 && rows < 1 << 16 && cols < 1 << 16)) continue;
+      const tty = await terminalOf(scriptPid!, argv[0], () => ended);
+      if (!tty) break;
+      await new Promise<void>((resolve) => execFile("stty", ["-F", tty, "rows", String(rows), "cols", String(cols)], () => resolve()));
+    }
+  })().catch(() => undefined);
+  try {
+    return await runStreams(inTerminal(argv, size), streams, (pid) => (scriptPid = pid));
+  } finally {
+    ended = true;
+    void sizes.return?.()?.catch(() => undefined);
+  }
+}
+
+/**
+ * The terminal `script` (pid) runs its command on, once that command runs (`program`: until then the shell that
+ * sets the first size would undo a resize): /proc/CHILD/fd/0. Undefined once `over()`.
+ */
+async function terminalOf(scriptPid: number, program: string, over: () => boolean): Promise<string | undefined> {
+  const name = program.split("/").pop()!.slice(0, 15);
+  while (!over()) {
+    try {
+      const [child] = fs.readFileSync(`/proc/${scriptPid}/task/${scriptPid}/children`, "utf8").trim().split(" ");
+      if (child && fs.readFileSync(`/proc/${child}/comm`, "utf8").trim() === name) return `/proc/${child}/fd/0`;
+    } catch {
+      // not started yet, or gone
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return undefined;
 }

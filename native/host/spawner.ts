@@ -3,39 +3,54 @@
 // event loop 10+ ms per spawn, five spawns per container. The shell is started once, while the heap is small, and
 // its own forks cost a fraction of a millisecond.
 //
-// Protocol: for command ID berth writes DIR/ID.sh (the command, its redirections to DIR/ID.in|out|err, and
-// `echo "ID $?"` to fd 3) and sends "ID\n"; the shell sources the file in a double-forked subshell, so commands run
-// concurrently and it never accumulates children, and each reports on fd 3 (its stdout, a pipe) in one write.
+// Protocol: for command ID berth sends the line "ID ( ( COMMAND REDIRECTIONS 3>&-; REPORT ) & )": its arguments
+// single-quoted, its stdin from DIR/ID.in when it has input, stdout and stderr to DIR/ID.out|err. The shell evals
+// the line in a double-forked subshell, so commands run concurrently and it never accumulates children, and each
+// reports "ID CODE FLAGS" on fd 3 (its stdout, a pipe) in one write, FLAGS saying which outputs are non-empty: so
+// a command costs berth's main thread no file but its input and outputs, and no read of an empty one.
 import { spawn, type ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import type { CommandResult } from "./exec";
-import { ownerAlive, self } from "../lock";
+import { stagingPath, sweepShared } from "../staging";
 
+// Its directory goes with it: its input ends when berth's process does, however it ended (a signal whose default
+// is to end the process never runs berth's exit handler, and vitest ends its workers so), and a signal sent to the
+// shell too (Ctrl-C reaches the whole process group) removes it before the shell ends. A directory removed under
+// the shell (see started()) makes no command run: it reports "ID gone" instead.
 const SHELL = `exec 3>&1
-while IFS= read -r id; do . "$0/$id.sh"; done`;
+trap 'rm -rf "$0"; exit 130' INT TERM HUP
+while IFS=' ' read -r id line; do if [ -d "$0" ]; then eval "$line"; else echo "$id gone"; fi; done
+rm -rf "$0"`;
 
-/** A shell's directory, "berth-spawn-PID-START-XXXXXX": its owner as staging names carry it (native/staging.ts). */
-const OWNED = /^berth-spawn-(\d+)-(\d+)-/;
-
-/**
- * Removes the directories of shells whose berth is gone: killed, its exit handler never ran, and what it was
- * running then (an iptables-restore script, a command's output) stayed in memory. Only real directories of this
- * user: the parent is world-writable.
- */
-function sweep(parent: string): void {
-  for (const name of fs.readdirSync(parent)) {
-    const m = OWNED.exec(name);
-    if (!m || ownerAlive({ pid: Number(m[1]), start: Number(m[2]) })) continue;
-    const dir = path.join(parent, name);
-    const st = fs.lstatSync(dir, { throwIfNoEntry: false });
-    if (st?.isDirectory() && st.uid === process.getuid?.()) fs.rmSync(dir, { recursive: true, force: true });
-  }
-}
+/** Where shells' directories are made: on tmpfs where there is one. */
+const PARENT = fs.existsSync("/dev/shm") ? "/dev/shm" : os.tmpdir();
 
 /** Single-quoted for sh: nothing inside is expanded. */
 const quote = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
+
+/** How a command ended: its exit code, and which of its outputs have something ("o", "e"), or "gone" (see SHELL). */
+interface Report {
+  code: number;
+  flags: string;
+}
+
+function readQuietly(file: string): string {
+  try {
+    return fs.readFileSync(file, "utf8");
+  } catch {
+    return "";
+  }
+}
+
+function unlinkQuietly(file: string): void {
+  try {
+    fs.unlinkSync(file);
+  } catch {
+    // gone with its directory
+  }
+}
 
 export interface SpawnRequest {
   cmd: string;
@@ -49,7 +64,7 @@ export class Spawner {
   private child?: ChildProcess;
   private dir?: string;
   private next = 0;
-  private readonly pending = new Map<number, (code: number) => void>();
+  private readonly pending = new Map<number, (report: Report) => void>();
 
   /**
    * Whether the request can go through the shell: a line break in an argument would end its script line, and sh
@@ -63,59 +78,76 @@ export class Spawner {
     const { dir, child, sent } = this.started();
     const id = this.next++;
     const file = (ext: string) => path.join(dir, `${id}.${ext}`);
+    const [out, err] = [file("out"), file("err")];
     const redirect = [
       req.input === undefined ? "</dev/null" : `<${quote(file("in"))}`,
-      ...(req.logFile ? [`>>${quote(req.logFile)}`, "2>&1"] : [`>${quote(file("out"))}`, `2>${quote(file("err"))}`]),
+      ...(req.logFile ? [`>>${quote(req.logFile)}`, "2>&1"] : [`>${quote(out)}`, `2>${quote(err)}`]),
     ];
     // setsid: what a detached command leaves behind (a container's init) is in no session of ours.
     const command = [...(req.logFile ? ["setsid"] : []), req.cmd, ...req.args].map(quote).join(" ");
-    if (req.input !== undefined) fs.writeFileSync(file("in"), req.input, { mode: 0o600 });
-    fs.writeFileSync(file("sh"), `( ( ${command} ${redirect.join(" ")} 3>&-; echo "${id} $?" >&3 ) & )\n`, { mode: 0o600 });
-    const done = new Promise<number>((resolve) => this.pending.set(id, resolve));
+    const report = req.logFile ? `echo "${id} $?" >&3` : `c=$?; s=; [ -s ${quote(out)} ] && s=o; [ -s ${quote(err)} ] && s=\${s}e; echo "${id} $c $s" >&3`;
+    if (req.input !== undefined) {
+      try {
+        fs.writeFileSync(file("in"), req.input, { mode: 0o600 });
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+        return this.restarted(req);
+      }
+    }
+    const done = new Promise<Report>((resolve) => this.pending.set(id, resolve));
     sent.add(id);
     this.ref(true);
-    child.stdin!.write(`${id}\n`);
-    const code = await done;
-    const take = (ext: string) => {
-      try {
-        return fs.readFileSync(file(ext), "utf8");
-      } catch {
-        return "";
-      } finally {
-        fs.rmSync(file(ext), { force: true });
-      }
+    child.stdin!.write(`${id} ( ( ${command} ${redirect.join(" ")} 3>&-; ${report} ) & )\n`);
+    const { code, flags } = await done;
+    if (req.input !== undefined) unlinkQuietly(file("in"));
+    if (flags === "gone") return this.restarted(req);
+    const take = (f: string, flag: string): string => {
+      if (req.logFile) return "";
+      const text = flags.includes(flag) ? readQuietly(f) : "";
+      unlinkQuietly(f);
+      return text;
     };
-    const [stdout, stderr] = [take("out"), take("err")];
-    for (const ext of ["in", "sh"]) fs.rmSync(file(ext), { force: true });
-    // The shell's own message ("DIR: 1: DIR/ID.sh: CMD: not found"), not a command's child missing ("sh: 1: x: not found").
-    if (code === 127 && stderr.includes(`${file("sh")}: `) && /not found/.test(stderr)) {
+    const [stdout, stderr] = [take(out, "o"), take(err, "e")];
+    // The shell's own message ("DIR: 1: eval: CMD: not found"), not a command's child missing ("sh: 1: x: not found").
+    if (code === 127 && stderr.includes(`${dir}: `) && /not found/.test(stderr)) {
       // As spawn reports a missing command, so callers see the same error either way.
       throw Object.assign(new Error(`spawn ${req.cmd} ENOENT`), { code: "ENOENT", errno: -2, syscall: `spawn ${req.cmd}`, path: req.cmd });
     }
     return { code, stdout, stderr };
   }
 
+  /**
+   * The shell's directory was removed under it (by hand, or by a berth that cannot see this process): nothing of
+   * the request ran. Its shell ends, and the request goes to a new one.
+   */
+  private restarted(req: SpawnRequest): Promise<CommandResult> {
+    if (this.dir && !fs.existsSync(this.dir)) {
+      this.child?.stdin!.end();
+      this.child = this.dir = undefined;
+    }
+    return this.run(req);
+  }
+
   /** Commands sent to the shell running now that have not reported yet. */
   private sent = new Set<number>();
 
   private started(): { dir: string; child: ChildProcess; sent: Set<number> } {
-    if (this.dir && !fs.existsSync(this.dir)) {
-      // Removed under us (by hand, or by a berth that cannot see this process): start afresh. The old shell ends.
-      this.child?.stdin!.end();
-      this.child = this.dir = undefined;
-    }
     if (this.child && this.dir) return { dir: this.dir, child: this.child, sent: this.sent };
-    // Private (0700): inputs and outputs of root's commands. On tmpfs where there is one.
-    const parent = fs.existsSync("/dev/shm") ? "/dev/shm" : os.tmpdir();
     if (!this.dir) {
       try {
-        sweep(parent);
+        // What berths killed with their shells left (an iptables-restore script, a command's output), in memory.
+        sweepShared(PARENT, "berth-spawn");
       } catch {
         // Leftovers cost memory, not correctness: the command still runs.
       }
     }
-    const dir = this.dir ?? fs.mkdtempSync(path.join(parent, `berth-spawn-${process.pid}-${self().start}-`));
-    if (!this.dir) process.once("exit", () => fs.rmSync(dir, { recursive: true, force: true }));
+    // Named after its owner (native/staging.ts); private (0700): inputs and outputs of root's commands.
+    const dir = this.dir ?? stagingPath(PARENT, "berth-spawn");
+    if (!this.dir) {
+      fs.mkdirSync(dir, { mode: 0o700 });
+      // At once on a normal exit; the shell would, a moment later.
+      process.once("exit", () => fs.rmSync(dir, { recursive: true, force: true }));
+    }
     const child = spawn("/bin/sh", ["-c", SHELL, dir], { stdio: ["pipe", "pipe", "inherit"] });
     const sent = new Set<number>();
     let buffered = "";
@@ -124,12 +156,13 @@ export class Spawner {
       const lines = buffered.split("\n");
       buffered = lines.pop()!;
       for (const line of lines) {
-        const [id, code] = line.split(" ").map(Number);
+        const [word, code, flags = ""] = line.split(" ");
+        const id = Number(word);
         const resolve = this.pending.get(id);
         this.pending.delete(id);
         sent.delete(id);
         if (this.pending.size === 0) this.ref(false);
-        resolve?.(code);
+        resolve?.(code === "gone" ? { code: 128, flags: "gone" } : { code: Number(code), flags });
       }
     });
     // The shell died (killed from outside): the next call starts another. What it started still reports through the
@@ -139,7 +172,7 @@ export class Spawner {
     };
     const unreported = () => {
       for (const id of sent) {
-        this.pending.get(id)?.(128);
+        this.pending.get(id)?.({ code: 128, flags: "" });
         this.pending.delete(id);
       }
       sent.clear();

@@ -5,8 +5,9 @@ import type { Host } from "../host/exec";
 import { Builder } from "../build/builder";
 import type { StepNetworks } from "../build/network";
 import { pruneBuildCache } from "../build/prune";
-import { namesRegistry } from "../registry/reference";
+import { namesRegistry, parseRegistryRef } from "../registry/reference";
 import { pull, push, resolveDigest } from "../registry/transfer";
+import type { RegistryOptions } from "../registry/client";
 import { archiveNames, importArchive, saveImages } from "./archive";
 import { normalizeRef } from "./oci";
 import type { ContentStore } from "./store";
@@ -21,9 +22,11 @@ export class NativeImages implements ImageStore {
   ) {
     this.builder = new Builder(host, store, {
       // A base image missing from the store is pulled when its ref names a registry.
-      resolveBase: async (ref) => {
+      resolveBase: async (ref, registryAuth) => {
         if (!namesRegistry(ref)) return undefined;
-        const info = await this.pull(ref);
+        const registry = parseRegistryRef(ref).registry;
+        const access = registryAuth ? { askAuth: () => registryAuth(registry) } : {};
+        const info = await this.pull(ref, access);
         return this.store.image(info.ref);
       },
       networks,
@@ -52,7 +55,7 @@ export class NativeImages implements ImageStore {
     return loaded;
   }
 
-  pull = (ref: string, access: RegistryAccess = {}, localRef?: string): Promise<ImageInfo> =>
+  pull = (ref: string, access: RegistryOptions = {}, localRef?: string): Promise<ImageInfo> =>
     this.store.leased(() => pull(this.store, ref, access, normalizeRef(localRef ?? ref.split("@")[0])));
   resolve = (ref: string, access: RegistryAccess = {}): Promise<string> => resolveDigest(ref, access);
 

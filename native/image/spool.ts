@@ -68,6 +68,13 @@ export class Spool {
     return this.finished;
   }
 
+  /** Fails the readers of a download that ended before it wrote (its request failed), and rethrows. */
+  abort(e: Error): never {
+    this.failure ??= new Error(`${this.what}: ${e.message}`);
+    this.notify();
+    throw e;
+  }
+
   /** Everything from the start: what is written already, then what arrives, until the download ends. */
   async *read(): AsyncGenerator<Buffer> {
     let at = 0;

@@ -31,7 +31,7 @@ import {
   type OciManifest,
 } from "./oci";
 import { LayerRefused, unpackLayer } from "./unpack";
-import { stagingPath, sweepStaging } from "../staging";
+import { isTemp, stagingPath, sweepStaging, sweepTemps } from "../staging";
 import { Spool } from "./spool";
 
 /** Layer downloads at once in a pull: Docker's default (max-concurrent-downloads). */
@@ -54,6 +54,11 @@ function limiter(n: number): <T>(fn: () => Promise<T>) => Promise<T> {
       else active--;
     }
   };
+}
+
+/** Refuses a blob of an image's manifest without a valid size: the size bounds its download (an endless blob would fill the disk). */
+export function checkSize(d: Descriptor, what: "config" | "layer", image: string): void {
+  if (!Number.isSafeInteger(d.size) || d.size < 0) throw new Error(`image ${image}: its manifest gives its ${what} ${d.digest} no valid size (${JSON.stringify(d.size)})`);
 }
 
 export const sha256Bytes = (b: Buffer | string): string => `sha256:${createHash("sha256").update(b).digest("hex")}`;
@@ -328,7 +333,9 @@ export class ContentStore {
   private async liveContent(manifests: Descriptor[], opts: { cache: boolean; ingests?: boolean; expire?: boolean }): Promise<Content> {
     const layers = new Set<string>(opts.ingests === false ? [] : await this.layersInUse());
     const blobs = new Set<string>();
-    for (const name of await listDir(this.leasesDir)) {
+    // Not a lease still being written (a temp name): an unreadable half would pass for a dead one, and be removed
+    // under the process writing it. Its own process names its content before it is renamed into place.
+    for (const name of (await listDir(this.leasesDir)).filter((n) => !isTemp(n))) {
       const file = path.join(this.leasesDir, name);
       const lease = await readJson<Lease>(file).catch(() => undefined);
       const dead = !lease || (lease.owner !== undefined && !ownerAlive(lease.owner));
@@ -495,6 +502,7 @@ export class ContentStore {
    */
   async fetchLayers(layers: Descriptor[], diffIds: string[], image: string, from: string, fetch: (d: Descriptor) => Promise<Readable>): Promise<void> {
     await this.prepareLayers(layers, diffIds, image);
+    for (const l of layers) checkSize(l, "layer", `${image} from ${from}`);
     await this.locked(() => this.keep(layers.map((l) => l.digest), diffIds));
     let failure: Error | undefined;
     const bodies = new Set<Readable>();
@@ -520,10 +528,11 @@ export class ContentStore {
         bodies.add(body);
         if (failure) body.destroy();
         return spool.fill(body, layer.size).finally(() => bodies.delete(body));
-      }).then(({ digest, size }) => {
-        if (digest === layer.digest && size === layer.size) return;
-        throw new Error(`digest mismatch: layer ${layer.digest} of ${image} from ${from} is ${digest} (${size} bytes; the manifest says ${layer.size})`);
-      });
+      }).catch((e: Error) => spool.abort(e)) // an unpack may be waiting for its bytes already
+        .then(({ digest, size }) => {
+          if (digest === layer.digest && size === layer.size) return;
+          throw new Error(`digest mismatch: layer ${layer.digest} of ${image} from ${from} is ${digest} (${size} bytes; the manifest says ${layer.size})`);
+        });
       checked.catch(() => undefined); // awaited below, maybe only after it failed
       try {
         if (!unpacked) {
@@ -642,8 +651,10 @@ export class ContentStore {
     const disk = await this.onDisk();
     for (const d of disk.blobs) if (!live.blobs.has(d)) await fs.promises.rm(this.paths.blob(d), { force: true });
     for (const d of disk.layers) if (!live.layers.has(d)) await fs.promises.rm(this.paths.layer(d), { recursive: true, force: true });
-    // What ingests, builds and commits of processes that are gone left staged.
+    // What ingests, builds and commits of processes that are gone left staged, and the temp files of records and
+    // locks that processes killed between writing and renaming left.
     await sweepStaging(this.host, this.paths.ingest);
+    for (const dir of [this.paths.root, this.leasesDir, this.paths.locks, path.join(this.paths.locks, "containers")]) sweepTemps(dir);
   }
 }
 

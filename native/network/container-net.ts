@@ -2,12 +2,14 @@
 // addresses and ports, plug it in, configure the inside, report what drifted, and undo it all. Also keeps every
 // container's /etc/hosts right as containers come and go (see hosts.ts). The container runtime calls in here.
 import * as fs from "node:fs";
+import * as path from "node:path";
 import type { ContainerSpec, ImageInfo, PortMapping } from "../runtime";
 import type { Host } from "../host/exec";
 import type { Paths } from "../paths";
 import { linkExists, netnsExists, netnsPath } from "../host/probe";
 import { hostKeyOf, runcId, vethName } from "../names";
-import { KeyedMutex } from "../mutex";
+import { withLock } from "../lock";
+import { tempBeside } from "../staging";
 import { isHostAddress, parseIPv4, parseSubnet } from "./cidr";
 import type { Iptables, Rule } from "./iptables";
 import { containerTag, portRules, validatePorts, type PortClaims } from "./portmap";
@@ -15,7 +17,8 @@ import { DEFAULT_NETWORK, type BridgeNetworks, type NetworkRecord } from "./netw
 import { attachmentFaults, configure, MAC_ADDRESS, macFor, plug, processNetns, sameNamespace, unplug, type AttachmentRecord, type ContainerNet } from "./attach";
 import { addInterface, checkInterfaces, DHCP_SCRIPT, ifnameOf, interfaceFaults, removeInterface, routesDefault } from "./pipework";
 import type { DeclaredInterface } from "./types";
-import { canonicalJson, readJson } from "../json-file";
+import { readJson } from "../json-file";
+import { canonicalJson } from "../canonical-json";
 import { hostsFile, parseExtraHost, parseLink, peersOf, resolvConf, type Resolvable } from "./hosts";
 
 /** A container's networking as checked, before any address or port is claimed. */
@@ -34,6 +37,9 @@ export interface NetHolder {
   createdAt: string;
 }
 
+/** How long a hosts pass waits for the runs and removals under way to join it (see expectPass). */
+const PASS_WAIT_MS = 150;
+
 const HOST_NAME = /^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,62})$/;
 
 /** Everything the container runs with, from image and spec: Docker's -P adds each exposed port on a free port. */
@@ -50,11 +56,17 @@ function portsOf(spec: ContainerSpec, image: ImageInfo): PortMapping[] {
 }
 
 export class ContainerNetworking {
-  // Hosts files are rewritten one root-wide pass at a time, each from the records as they are then.
-  private readonly mutex = new KeyedMutex();
   /** Containers added or removed since the last pass started, and the pass that will serve them. */
   private changed: NetHolder[] = [];
   private nextPass?: Promise<void>;
+  /**
+   * Containers this process is removing, their process gone: left out of every hosts file from then on, theirs not
+   * rewritten. A destroy of N containers rewrote each one's file for every removal before its own.
+   */
+  private readonly leaving = new Set<string>();
+  /** Runs and removals of this process that will ask for a pass (see expectPass), and a pass waiting for them. */
+  private expected = 0;
+  private quiet?: () => void;
 
   constructor(
     private readonly host: Host,
@@ -66,8 +78,11 @@ export class ContainerNetworking {
 
   portTaken = (p: PortMapping, owners: string[]) => this.claims.taken(p, owners);
 
-  /** Checks the networking part of a spec against the host, refusing what Docker refuses; changes nothing. */
-  async plan(spec: ContainerSpec, image: ImageInfo, records: NetHolder[]): Promise<NetPlan> {
+  /**
+   * Checks the networking part of a spec against the host, refusing what Docker refuses; changes nothing. The
+   * other containers' records are read only for a spec that names one (links, network mode "container:").
+   */
+  async plan(spec: ContainerSpec, image: ImageInfo, records: () => Promise<NetHolder[]>): Promise<NetPlan> {
     const name = spec.name;
     const refuse = (why: string): never => {
       throw new Error(`container "${name}": ${why}`);
@@ -97,7 +112,7 @@ export class ContainerNetworking {
         if (spec[f] !== undefined) refuse(`conflicting options: ${f} and network mode "${mode}" (it shares the other container's)`);
       }
       const other = mode.slice("container:".length);
-      const target = records.find((r) => r.spec.name === other);
+      const target = (await records()).find((r) => r.spec.name === other);
       if (!target) refuse(`network mode "${mode}": no container "${other}"; run it first`);
       const pid = Number(await fs.promises.readFile(this.paths.container(other).pid, "utf8").catch(() => "0"));
       const nsPath = target!.net?.netns ? netnsPath(target!.net.netns) : pid > 0 ? processNetns(pid) : undefined;
@@ -144,9 +159,10 @@ export class ContainerNetworking {
     if (ports.length > 0 && !attachments.some((a) => (a.net?.driver ?? "bridge") === "bridge")) {
       refuse("publishes ports but is on no bridge network: give it one (ports are forwarded to a bridge address)");
     }
+    const others = spec.links?.length ? await records() : [];
     for (const link of spec.links ?? []) {
       const [other] = parseLink(link);
-      const peer = records.find((r) => r.spec.name === other);
+      const peer = others.find((r) => r.spec.name === other);
       if (!peer || !peer.net?.attachments.some((x) => attachments.some((a) => a.network === x.network))) {
         refuse(`link "${link}": no container "${other}" on a network this one joins`);
       }
@@ -261,7 +277,12 @@ export class ContainerNetworking {
   /** The udhcpc script for DHCP interfaces, written once per root. */
   private async dhcpScript(): Promise<string> {
     const file = `${this.paths.root}/udhcpc.sh`;
-    if (!fs.existsSync(file)) await fs.promises.writeFile(file, DHCP_SCRIPT, { mode: 0o755 });
+    if (!fs.existsSync(file)) {
+      // Whole or not at all: another process's container may be running it already.
+      const tmp = tempBeside(file);
+      await fs.promises.writeFile(tmp, DHCP_SCRIPT, { mode: 0o755 });
+      await fs.promises.rename(tmp, file);
+    }
     return file;
   }
 
@@ -292,33 +313,83 @@ export class ContainerNetworking {
   }
 
   /**
-   * Rewrites the hosts files of every container sharing a network with rec (rec's own is written at create), from
-   * the records as they are when the rewrite starts: with rec when it was just made, without it when just removed.
-   * Requests made while a rewrite runs are served together by the next one, so containers made in parallel cost
-   * one pass over their peers' files between them rather than one each.
+   * Rewrites the hosts files of rec and of every container sharing a network with it, from the records as they are
+   * when the rewrite starts: with rec when it was just made, without it when just removed. Requests made while a
+   * rewrite runs or waits are served together by the next one, so containers made in parallel cost one pass over
+   * their peers' files between them rather than one each. A pass holds the root's lock and reads the records under
+   * it: of two berth processes making containers on one network at once, the later pass sees both records and
+   * writes last (rec's own file too, which its create wrote from the records of an earlier moment).
    */
-  refreshPeers(rec: NetHolder, records: () => Promise<NetHolder[]>): Promise<void> {
+  refreshPeers(rec: NetHolder, records: () => Promise<NetHolder[]>, arrived?: () => void): Promise<void> {
     this.changed.push(rec);
-    this.nextPass ??= this.mutex.run("hosts", async () => {
+    arrived?.();
+    if (this.nextPass) return this.nextPass;
+    const pass = this.expectedArrived().then(() => withLock(path.join(this.paths.locks, "hosts"), async () => {
       this.nextPass = undefined;
       const changed = this.changed.splice(0);
-      const all = await records();
+      const all = (await records()).filter((r) => !this.leaving.has(r.spec.name));
       // Newest first, as hostsFile orders them: its sort of each file's peers then finds them in order.
       const everyone = all.map((r) => resolvable(r)).sort((x, y) => (x.createdAt < y.createdAt ? 1 : -1));
-      const byName = new Map(all.map((r) => [r.spec.name, r]));
-      const peers = new Map(changed.flatMap((c) => peersOf(resolvable(c), everyone)).map((p) => [p.name, p]));
-      await Promise.all([...peers.values()].map(async (peer) => {
-        const holder = byName.get(peer.name)!;
-        const file = this.paths.container(peer.name).hosts;
-        if (holder.net?.mode !== "networks" || !fs.existsSync(file)) return;
-        // Same inode: the file is bind-mounted into the running container. A peer another process removed since the
-        // check has no file left to update; its removal is no reason to fail the containers this pass serves.
-        await fs.promises.writeFile(file, hostsFile(peer, everyone)).catch((e: NodeJS.ErrnoException) => {
+      const byName = new Map(everyone.map((r) => [r.name, r]));
+      const files = new Map<string, Resolvable>();
+      for (const c of changed) {
+        const now = byName.get(c.spec.name);
+        if (now) files.set(now.name, now);
+        for (const p of peersOf(now ?? resolvable(c), everyone)) files.set(p.name, p);
+      }
+      await Promise.all([...files.values()].map(async (peer) => {
+        if (peer.net?.mode !== "networks") return;
+        // In place (same inode: the file is bind-mounted into the running container), and never made again: a
+        // container another process removes meanwhile has no file left to update, and is no reason to fail this pass.
+        const fh = await fs.promises.open(this.paths.container(peer.name).hosts, "r+").catch((e: NodeJS.ErrnoException) => {
           if (e.code !== "ENOENT") throw e;
         });
+        if (!fh) return;
+        try {
+          await fh.truncate(0);
+          await fh.write(hostsFile(peer, everyone), 0);
+        } finally {
+          await fh.close();
+        }
       }));
+    }, { what: `the hosts files of ${this.paths.root}` }));
+    // A pass that never started (the lock timed out) leaves its requests to the next one.
+    pass.catch(() => this.nextPass === pass && (this.nextPass = undefined));
+    return (this.nextPass = pass);
+  }
+
+  /**
+   * Says that this process is making or removing a container and will ask for a pass: a pass about to start waits
+   * for it (at most PASS_WAIT_MS), so that containers made or removed together share one pass where each had one of
+   * its own (100 containers: ~N passes of ~N/2 files each). The function returned says it asked, or will not.
+   */
+  expectPass(): () => void {
+    this.expected++;
+    let open = true;
+    return () => {
+      if (!open) return;
+      open = false;
+      if (--this.expected === 0) this.quiet?.();
+    };
+  }
+
+  private async expectedArrived(): Promise<void> {
+    if (this.expected === 0) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, PASS_WAIT_MS);
+      this.quiet = () => (clearTimeout(timer), resolve());
     });
-    return this.nextPass;
+    this.quiet = undefined;
+  }
+
+  /** Runs the removal of a container that no longer runs (see leaving). */
+  async removing<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    this.leaving.add(name);
+    try {
+      return await fn();
+    } finally {
+      this.leaving.delete(name);
+    }
   }
 
   portRules(name: string, net: ContainerNet): Rule[] {

@@ -183,7 +183,7 @@ export class Iptables {
    * fails — a chain is missing, a rule is there after all — falls back to ensure().
    */
   async add(rules: Rule[]): Promise<void> {
-    const applied = await this.mutex.run("iptables", () => this.restore(byTable(rules, "-A")));
+    const applied = await this.restoreJoined(byTable(rules, "-A"));
     if (!applied) await this.ensure(rules);
   }
 
@@ -192,7 +192,7 @@ export class Iptables {
    * also takes those rules under their former tags.
    */
   async delete(rules: Rule[], tagPrefix: string): Promise<void> {
-    const applied = await this.mutex.run("iptables", () => this.restore(byTable(rules, "-D")));
+    const applied = await this.restoreJoined(byTable(rules, "-D"));
     if (!applied) await this.removeTagged(tagPrefix, rules);
   }
 
@@ -226,6 +226,29 @@ export class Iptables {
         if (await this.restore(lines, attempt === ATTEMPTS)) return;
       }
     });
+  }
+
+  /** The adds and deletes asked for while the restore before them waits or runs: the next restore applies them all. */
+  private joining?: { lines: Record<Table, string[]>; applied: Promise<boolean> };
+
+  /**
+   * Applies lines in the one iptables-restore of everything added and deleted meanwhile (100 containers made at
+   * once ran 100, one after another); resolves to whether it applied. A batch that fails applies nothing, and each
+   * of its callers then falls back on its own.
+   */
+  private restoreJoined(lines: Record<Table, string[]>): Promise<boolean> {
+    if (lines.filter.length + lines.nat.length === 0) return Promise.resolve(true);
+    let batch = this.joining;
+    if (!batch) {
+      const made = (batch = this.joining = { lines: { filter: [], nat: [] }, applied: Promise.resolve(false) });
+      made.applied = this.mutex.run("iptables", () => {
+        // From here on, what is asked for goes to the next restore.
+        if (this.joining === made) this.joining = undefined;
+        return this.restore(made.lines);
+      });
+    }
+    for (const t of ["filter", "nat"] as const) batch.lines[t].push(...lines[t]);
+    return batch.applied;
   }
 
   /** One iptables-restore; false if it failed (nothing of a failed table is applied), or throws when told to. */

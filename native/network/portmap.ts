@@ -12,6 +12,7 @@ import { parseIPv4 } from "./cidr";
 import { Chain, type Rule } from "./iptables";
 import { rootId } from "../names";
 import { withLock, writeLinked } from "../lock";
+import { isTemp, sweepTemps } from "../staging";
 
 /**
  * Prefix of the iptables tags of a container's rules: the root's id and the container's name, so that two roots
@@ -77,7 +78,11 @@ export class PortClaims {
     if (ports.length === 0) return [];
     await fs.promises.mkdir(this.paths.portClaims, { recursive: true });
     // Host-wide, across roots and processes: a stale claim is judged and replaced by one claimer at a time.
-    return withLock(`${this.paths.portClaims}.lock`, () => this.claimAll(container, ports), { what: "the published-port claims" });
+    return withLock(`${this.paths.portClaims}.lock`, async () => {
+      // A claim a killed process left under its temp name would read as a claim of another address (refuseOverlap).
+      sweepTemps(this.paths.portClaims);
+      return this.claimAll(container, ports);
+    }, { what: "the published-port claims" });
   }
 
   private async claimAll(container: string, ports: PortMapping[]): Promise<PortMapping[]> {
@@ -124,7 +129,7 @@ export class PortClaims {
   }
 
   async release(container: string): Promise<void> {
-    for (const name of await listDir(this.paths.portClaims)) {
+    for (const name of (await listDir(this.paths.portClaims)).filter((n) => !isTemp(n))) {
       const file = path.join(this.paths.portClaims, name);
       const c = await readJson<Claim>(file).catch(() => undefined);
       if (c?.root === this.paths.root && c.container === container) await fs.promises.rm(file, { force: true });
@@ -146,7 +151,7 @@ export class PortClaims {
   /** 0.0.0.0:P and 127.0.0.1:P cannot both be published. */
   private async refuseOverlap(p: PortMapping, isMine: (holder: Claim) => boolean): Promise<void> {
     const prefix = `${p.protocol}-${p.hostPort}-`;
-    for (const name of await listDir(this.paths.portClaims)) {
+    for (const name of (await listDir(this.paths.portClaims)).filter((n) => !isTemp(n))) {
       const ip = name.slice(prefix.length);
       if (!name.startsWith(prefix) || ip === p.hostIp || (ip !== ANY && p.hostIp !== ANY)) continue;
       const holder = await readJson<Claim>(path.join(this.paths.portClaims, name)).catch(() => undefined);

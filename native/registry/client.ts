@@ -1,7 +1,7 @@
 // A client of the registry HTTP API v2 (OCI distribution): manifests and blobs, with Basic and Bearer-token auth
 // answering the registry's WWW-Authenticate challenge. Every failure says which it is — unreachable,
 // unauthorized, not found, digest mismatch — with the registry and what to do.
-import { spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as http from "node:http";
 import * as https from "node:https";
@@ -19,6 +19,11 @@ export interface RegistryAuth {
 export interface RegistryOptions {
   /** Credentials; without them the Docker CLI's (config.json: credHelpers, credsStore, auths) are used. */
   auth?: RegistryAuth;
+  /**
+   * Without `auth`: where credentials come from instead of this host's docker login, asked only when the registry
+   * wants them (a remote build asks its caller, as `docker -H ssh://` builds with the client's login).
+   */
+  askAuth?: () => Promise<RegistryAuth | undefined>;
   /** true: plain HTTP. Default: HTTPS, except loopback registries, which may also answer plain HTTP. */
   insecure?: boolean;
   /** PEM file of a CA to trust (a registry with a self-signed certificate). */
@@ -74,18 +79,34 @@ async function errorText(res: Response): Promise<string> {
 /** The Docker CLI's config file: $DOCKER_CONFIG/config.json, else ~/.docker/config.json. */
 export const dockerConfigFile = (): string => path.join(process.env.DOCKER_CONFIG ?? path.join(os.homedir(), ".docker"), "config.json");
 
+/** `PROGRAM get` fed `input`, as a credential helper is run; never rejects (a failure to run is `error`). */
+function runHelper(program: string, input: string): Promise<{ status: number | null; stdout: string; stderr: string; error?: NodeJS.ErrnoException }> {
+  return new Promise((resolve) => {
+    const child = spawn(program, ["get"], { stdio: ["pipe", "pipe", "pipe"], timeout: 30_000 });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (b: Buffer) => (stdout += b));
+    child.stderr.on("data", (b: Buffer) => (stderr += b));
+    child.stdin.on("error", () => {}); // a helper that exits without reading says why on stderr
+    child.stdin.end(input);
+    child.on("error", (error) => resolve({ status: null, stdout, stderr, error }));
+    child.on("close", (status) => resolve({ status, stdout, stderr }));
+  });
+}
+
 /**
  * Asks a credential helper (`docker-credential-NAME get`, the server on stdin) for a registry's credentials, as
- * the Docker CLI does; undefined when it has none.
+ * the Docker CLI does; undefined when it has none. Asynchronous: a helper waiting on a keychain prompt does not
+ * stop the other operations of the run.
  */
-function credentialHelper(helper: string, registry: string): RegistryAuth | undefined {
+async function credentialHelper(helper: string, registry: string): Promise<RegistryAuth | undefined> {
   const program = `docker-credential-${helper}`;
-  const r = spawnSync(program, ["get"], { input: registry, encoding: "utf8", timeout: 30_000 });
-  if (r.error) throw new RegistryError("unauthorized", `credential helper ${program} for ${registry} cannot run (${(r.error as NodeJS.ErrnoException).code ?? r.error.message}): install it on PATH or change ${dockerConfigFile()}`);
-  const out = `${r.stdout}`.trim();
+  const r = await runHelper(program, registry);
+  if (r.error) throw new RegistryError("unauthorized", `credential helper ${program} for ${registry} cannot run (${r.error.code ?? r.error.message}): install it on PATH or change ${dockerConfigFile()}`);
+  const out = r.stdout.trim();
   if (r.status !== 0) {
     if (/credentials not found/i.test(out + r.stderr)) return undefined;
-    throw new RegistryError("unauthorized", `credential helper ${program} failed for ${registry}: ${(out || `${r.stderr}`).trim() || `exit ${r.status}`}`);
+    throw new RegistryError("unauthorized", `credential helper ${program} failed for ${registry}: ${(out || r.stderr).trim() || `exit ${r.status}`}`);
   }
   try {
     const { Username, Secret } = JSON.parse(out) as { Username?: string; Secret?: string };
@@ -99,7 +120,7 @@ function credentialHelper(helper: string, registry: string): RegistryAuth | unde
  * Credentials for a registry from the Docker CLI's config, in its order: the registry's `credHelpers` entry, the
  * `credsStore` helper, then the `auths` entry.
  */
-export function dockerConfigAuth(registry: string, file = dockerConfigFile()): RegistryAuth | undefined {
+export async function dockerConfigAuth(registry: string, file = dockerConfigFile()): Promise<RegistryAuth | undefined> {
   let config: { auths?: Record<string, { auth?: string; username?: string; password?: string }>; credsStore?: string; credHelpers?: Record<string, string> };
   try {
     config = JSON.parse(fs.readFileSync(file, "utf8"));
@@ -109,7 +130,7 @@ export function dockerConfigAuth(registry: string, file = dockerConfigFile()): R
   const host = (k: string) => k.replace(/^https?:\/\//, "").replace(/\/.*$/, "");
   const helper = Object.entries(config.credHelpers ?? {}).find(([k]) => host(k) === registry)?.[1] ?? config.credsStore;
   if (helper) {
-    const found = credentialHelper(helper, registry);
+    const found = await credentialHelper(helper, registry);
     if (found) return found;
   }
   const entry = Object.entries(config.auths ?? {}).find(([k]) => host(k) === registry)?.[1];
@@ -139,14 +160,14 @@ function parseChallenge(header: string | undefined): Challenge | undefined {
 export class RegistryClient {
   private scheme?: "http" | "https";
   private authorization?: string;
-  private readonly auth?: RegistryAuth;
+  /** The credentials, looked up on the registry's first challenge: most registries a pull meets want none. */
+  private auth?: Promise<RegistryAuth | undefined>;
   private readonly ca?: Buffer;
 
   constructor(
     readonly registry: string,
     private readonly opts: RegistryOptions = {},
   ) {
-    this.auth = opts.auth ?? dockerConfigAuth(registry);
     this.ca = opts.ca === undefined ? undefined : fs.readFileSync(opts.ca);
   }
 
@@ -202,21 +223,23 @@ export class RegistryClient {
     if (res.status !== 401) return res;
     const challenge = parseChallenge(res.headers["www-authenticate"] as string | undefined);
     res.body.resume();
-    if (!this.auth) {
+    const o = this.opts;
+    const auth = await (this.auth ??= o.auth ? Promise.resolve(o.auth) : o.askAuth ? o.askAuth() : dockerConfigAuth(this.registry));
+    if (!auth) {
       throw new RegistryError("unauthorized", `unauthorized: registry ${this.registry} needs credentials — give a username and password, or log in with docker so ~/.docker/config.json has them`);
     }
-    const basic = `Basic ${Buffer.from(`${this.auth.username}:${this.auth.password}`).toString("base64")}`;
-    if (challenge?.scheme === "bearer") this.authorization = `Bearer ${await this.token(challenge.params, basic)}`;
+    const basic = `Basic ${Buffer.from(`${auth.username}:${auth.password}`).toString("base64")}`;
+    if (challenge?.scheme === "bearer") this.authorization = `Bearer ${await this.token(challenge.params, basic, auth.username)}`;
     else this.authorization = basic;
     res = await attempt();
     if (res.status === 401) {
       res.body.resume();
-      throw new RegistryError("unauthorized", `unauthorized: registry ${this.registry} refused the credentials of user "${this.auth.username}"`);
+      throw new RegistryError("unauthorized", `unauthorized: registry ${this.registry} refused the credentials of user "${auth.username}"`);
     }
     return res;
   }
 
-  private async token(params: Record<string, string>, basic: string): Promise<string> {
+  private async token(params: Record<string, string>, basic: string, user: string): Promise<string> {
     const realm = new URL(params.realm);
     if (params.service) realm.searchParams.set("service", params.service);
     if (params.scope) realm.searchParams.set("scope", params.scope);
@@ -225,7 +248,7 @@ export class RegistryClient {
     });
     if (res.status === 401 || res.status === 403) {
       res.body.resume();
-      throw new RegistryError("unauthorized", `unauthorized: the token server of ${this.registry} refused the credentials of user "${this.auth!.username}"`);
+      throw new RegistryError("unauthorized", `unauthorized: the token server of ${this.registry} refused the credentials of user "${user}"`);
     }
     if (res.status !== 200) throw new RegistryError("refused", `token server of ${this.registry} answered ${await errorText(res)}`);
     const body = JSON.parse((await readAll(res.body)).toString()) as { token?: string; access_token?: string };

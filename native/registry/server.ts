@@ -10,8 +10,10 @@ import { randomBytes } from "node:crypto";
 import type { Host } from "../host/exec";
 import type { Paths } from "../paths";
 import type { Registries, RegistryInfo, RegistrySpec } from "../runtime";
-import { canonicalJson, readJson, writeJson } from "../json-file";
+import { readJson, writeJson } from "../json-file";
+import { canonicalJson } from "../canonical-json";
 import { checkName } from "../names";
+import { withLock } from "../lock";
 
 const BINARY = "/usr/bin/docker-registry";
 const START_TIMEOUT_MS = 10_000;
@@ -93,8 +95,17 @@ export class RegistryServers implements Registries {
     return { dir, spec: f("registry.json"), config: f("config.yml"), htpasswd: f("htpasswd"), pid: f("registry.pid"), log: f("registry.log") };
   }
 
+  /** One change of a registry at a time across berth processes: stop, rewrite and start are not atomic. */
+  private locked<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    return withLock(path.join(this.paths.locks, "registries", name), fn, { what: `registry ${name}` });
+  }
+
   async ensure(spec: RegistrySpec): Promise<RegistryInfo> {
     checkName("registry", spec.name);
+    return this.locked(spec.name, () => this.make(spec));
+  }
+
+  private async make(spec: RegistrySpec): Promise<RegistryInfo> {
     if (!fs.existsSync(BINARY)) throw new Error(`registry "${spec.name}": ${BINARY} is missing; run scripts/setup.sh (Debian package docker-registry)`);
     if (!fs.statSync(spec.storage, { throwIfNoEntry: false })?.isDirectory()) {
       throw new Error(`registry "${spec.name}": storage directory ${spec.storage} does not exist`);
@@ -164,12 +175,20 @@ export class RegistryServers implements Registries {
     };
   }
 
+  async list(): Promise<string[]> {
+    const dir = path.join(this.paths.root, "registries");
+    const names = await fs.promises.readdir(dir).catch(() => [] as string[]);
+    return names.filter((n) => fs.existsSync(this.files(n).spec)).sort();
+  }
+
   /** Stops the process; the storage is the caller's (a volume) and stays. */
   async remove(name: string): Promise<void> {
     checkName("registry", name);
     const f = this.files(name);
-    await this.stop(f);
-    await fs.promises.rm(f.dir, { recursive: true, force: true });
+    await this.locked(name, async () => {
+      await this.stop(f);
+      await fs.promises.rm(f.dir, { recursive: true, force: true });
+    });
   }
 
   private async stop(f: Files): Promise<void> {

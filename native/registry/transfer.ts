@@ -3,7 +3,7 @@
 import * as fs from "node:fs";
 import type { ImageInfo } from "../runtime";
 import type { ContentStore } from "../image/store";
-import { sha256Bytes } from "../image/store";
+import { checkSize, sha256Bytes } from "../image/store";
 import { HOST_ARCH, INDEX_TYPES, type Descriptor, type OciImageConfig, type OciIndex, type OciManifest } from "../image/oci";
 import { MANIFEST_ACCEPT, RegistryClient, RegistryError, readAll, type RegistryOptions } from "./client";
 import { formatRef, parseRegistryRef, type RegistryRef } from "./reference";
@@ -51,6 +51,7 @@ export async function pull(store: ContentStore, ref: string, opts: RegistryOptio
   const blob = async (d: Descriptor) => (await client.expect(await client.request("GET", `/v2/${r.repository}/blobs/${d.digest}`), [200], `blob ${d.digest}`)).body;
   // The config first: it names the diff id each layer must unpack to.
   if (!(await store.protect([manifest.config.digest]))) {
+    checkSize(manifest.config, "config", `${formatRef(r)} from ${client.registry}`);
     await store
       .ingest(await blob(manifest.config), { mediaType: manifest.config.mediaType, digest: manifest.config.digest, size: manifest.config.size })
       .catch(registryFault(`blob ${manifest.config.digest} from ${client.registry}: `));

@@ -8,7 +8,20 @@ import { createNativeRuntime, rootOf } from "../index";
 import { BERTH_VERSION, hello, helloMismatch, jsonFrame, NotBerth, readFrames } from "./protocol";
 import { Peer } from "./peer";
 import { invoke, methodOf } from "./methods";
-import { sweepStaging, withFiles } from "./files";
+import { sweepKept, sweepStaging, withFiles } from "./files";
+
+/**
+ * The options of `berth agent` when argv (after "agent") is what a berth client sends — nothing, `--root DIR` or
+ * `--root=DIR` — and berth runs as root; otherwise undefined, and the CLI answers (help, a usage error, "berth
+ * needs root"). bin/berth asks this first, so the agent loads only the runtime and the protocol, not the CLI.
+ */
+export function agentOptions(argv: string[]): { root?: string } | undefined {
+  if (process.getuid?.() !== 0) return undefined;
+  if (argv.length === 0) return {};
+  if (argv.length === 1 && argv[0].startsWith("--root=") && argv[0].length > 7) return { root: argv[0].slice(7) };
+  if (argv.length === 2 && argv[0] === "--root" && argv[1] !== "" && !argv[1].startsWith("-")) return { root: argv[1] };
+  return undefined;
+}
 
 export async function serveAgent(opts: { root?: string }): Promise<number> {
   if (process.stdin.isTTY) {
@@ -31,12 +44,24 @@ export async function serveAgent(opts: { root?: string }): Promise<number> {
 
   const root = rootOf(opts.root);
   const runtime = createNativeRuntime({ root });
+  // Registry TLS files kept for registries removed or changed since, once past their grace (files.ts sweepKept).
+  const sweep = async () => {
+    const infos = await Promise.all((await runtime.registries.list()).map((n) => runtime.registries.inspect(n)));
+    const inUse = new Set(infos.flatMap((i) => (i?.spec?.tls ? [i.spec.tls.certificate, i.spec.tls.key] : [])));
+    await sweepKept(root, inUse);
+  };
+  const sweepQuietly = () => sweep().catch((e: Error) => console.error(`berth agent: removing unused registry TLS files: ${e.message}`));
   await sweepStaging(root);
-  const peer = new Peer(frames, "agent", (method, args) => {
+  await sweepQuietly();
+  const peer = new Peer(frames, "agent", async (method, args) => {
     const m = methodOf(method);
     if (!m) throw new Error(`berth agent v${BERTH_VERSION} has no method "${method}"`);
     if (m.stream) return invoke(runtime, method, args);
-    return withFiles(root, m.files(args), async () => invoke(runtime, method, args));
+    try {
+      return await withFiles(root, m.files(args), async () => invoke(runtime, method, args));
+    } finally {
+      if (method === "registries.remove" || method === "registries.ensure") await sweepQuietly();
+    }
   });
   stdout.on("error", () => peer.fail(() => new Error("connection lost")));
   frames.write(jsonFrame(hello()));

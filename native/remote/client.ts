@@ -4,9 +4,9 @@
 // Every failure names the host and what to do: unreachable, authentication refused, host key unknown or changed,
 // berth missing or too old there, the connection lost during a call (which one).
 import { spawn, type ChildProcess } from "node:child_process";
-import type { RegistryAccess, Runtime } from "../runtime";
+import type { BuildImageRequest, RegistryAccess, Runtime } from "../runtime";
 import { hello, helloMismatch, jsonFrame, NotBerth, readFrames, BERTH_VERSION } from "./protocol";
-import { Peer } from "./peer";
+import { answering, isAsyncIterable, Peer } from "./peer";
 import { runtimeOf, type Method } from "./methods";
 import { receiveFiles, sendFiles } from "./files";
 import { parseSshUrl, sshOptionProblem } from "./ssh-options";
@@ -126,8 +126,23 @@ const REGISTRY_REF: Record<string, number> = { "images.pull": 0, "images.resolve
 /**
  * A registry call without credentials gets the caller's `docker login` ones, as `docker -H ssh://…` sends its
  * own: the agent would otherwise use the remote host's config (someone else's, or none). They travel in the call.
+ * A build asks for them, registry by registry, when a pull of its wants some (and only while the build runs).
  */
-function callerAuth(method: string, args: unknown[]): void {
+async function callerAuth(method: string, args: unknown[]): Promise<void> {
+  if (method === "images.build") {
+    const req = args[0] as BuildImageRequest | undefined;
+    if (typeof req !== "object" || req === null) return; // the agent says what is wrong with it
+    const given = req.registryAuth;
+    // Once per registry and call: the agent asking again (each base image, or an agent misbehaving) runs no
+    // credential helper twice.
+    const asked = new Map<string, Promise<RegistryAccess["auth"]>>();
+    req.registryAuth = answering((registry: string) => {
+      if (typeof registry !== "string") return Promise.reject<RegistryAccess["auth"]>(new Error("a registry name is expected"));
+      if (!asked.has(registry)) asked.set(registry, given ? given(registry) : dockerConfigAuth(registry));
+      return asked.get(registry)!;
+    });
+    return;
+  }
   if (!Object.hasOwn(REGISTRY_REF, method)) return;
   const at = REGISTRY_REF[method];
   const [ref, access = {}] = args.slice(at, at + 2) as [unknown, RegistryAccess | undefined];
@@ -138,13 +153,15 @@ function callerAuth(method: string, args: unknown[]): void {
   } catch {
     return; // the agent says what is wrong with the reference
   }
-  const auth = dockerConfigAuth(registry);
+  const auth = await dockerConfigAuth(registry);
   if (auth) args[at + 1] = { ...access, auth };
 }
 
 /** A copy of the arguments' plain objects and arrays (paths in them are replaced); functions and streams shared. */
 function cloneArgs(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(cloneArgs);
+  // A stream made as a plain object with its own Symbol.asyncIterator would lose it in a copy.
+  if (isAsyncIterable(v)) return v;
   if (typeof v === "object" && v !== null && Object.getPrototypeOf(v) === Object.prototype) {
     return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, cloneArgs(x)]));
   }
@@ -261,7 +278,7 @@ class Connection {
     this.hold(1);
     try {
       const a = cloneArgs(args) as unknown[];
-      callerAuth(m.name, a);
+      await callerAuth(m.name, a);
       const downloads = await sendFiles(m.files(a));
       const result = await s.peer.call(m.name, a);
       if (downloads.length === 0) return result;

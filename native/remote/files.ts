@@ -4,7 +4,7 @@
 // (0700) staging directory under its root, passes the staged path to the runtime and removes it after the call.
 // Downloads (save, copy out): the agent hands the runtime a staging path, then streams a tar of what was written
 // there; the client treats it as hostile input, as any container's files (container/copy.ts placeTar).
-import { createHash, randomBytes } from "node:crypto";
+import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { Readable } from "node:stream";
@@ -14,6 +14,7 @@ import type { CopyItem } from "../build/copy";
 import { copyTarget, placeTar, tarOfPath } from "../container/copy";
 import { unpackLayer } from "../image/unpack";
 import { lazyStream } from "./lazy-stream";
+import { isTemp, stagingPath, sweepStaging as sweepStagingDir, sweepTemps, tempBeside } from "../staging";
 
 /**
  * "up": a file or directory sent for the call as it is (a symlink as a symlink, as `cp` copies one); "read": a file
@@ -133,16 +134,35 @@ export function remoteDirs(root: string): { staging: string; kept: string } {
   return { staging: path.join(root, "remote", "staging"), kept: path.join(root, "remote", "files") };
 }
 
-/** Agent end, at start: staging directories of agents that are gone (killed mid-call) are removed. */
+/** Agent end, at start: staging directories of agents that are gone (killed mid-call), named as native/staging.ts names. */
 export async function sweepStaging(root: string): Promise<void> {
-  const { staging } = remoteDirs(root);
-  for (const name of await fs.promises.readdir(staging).catch(() => [] as string[])) {
-    const pid = Number(name.split("-")[0]);
-    if (pid > 0 && fs.existsSync(`/proc/${pid}`)) continue;
-    await fs.promises.rm(path.join(staging, name), { recursive: true, force: true });
-  }
+  const { staging, kept } = remoteDirs(root);
+  await sweepStagingDir(realHost, staging);
+  sweepTemps(kept);
 }
 
+
+/** How long a kept file no registry names is left, from when it was last sent: a call that sent it may not have recorded its registry yet. */
+export const KEPT_GRACE_MS = 60_000;
+
+/**
+ * Agent end: removes the kept files (registry TLS) that `inUse` does not hold and that were not sent within the
+ * grace — after a registry is removed or changed, and when an agent starts (another agent's calls included).
+ */
+export async function sweepKept(root: string, inUse: Set<string>, now = Date.now()): Promise<string[]> {
+  const { kept } = remoteDirs(root);
+  const removed: string[] = [];
+  for (const name of await fs.promises.readdir(kept).catch(() => [] as string[])) {
+    const file = path.join(kept, name);
+    // A temp file being written is its writer's (sweepTemps takes a dead one's).
+    if (inUse.has(file) || isTemp(name)) continue;
+    const st = await fs.promises.lstat(file).catch(() => undefined);
+    if (!st || now - st.mtimeMs < KEPT_GRACE_MS) continue;
+    await fs.promises.rm(file, { force: true });
+    removed.push(file);
+  }
+  return removed;
+}
 
 /**
  * Agent end: runs `call` with each slot's upload staged and each download given a staging path; the result of a
@@ -152,7 +172,7 @@ export async function withFiles(root: string, slots: FileSlot[], call: () => Pro
   if (slots.length === 0) return call();
   const { staging, kept } = remoteDirs(root);
   await fs.promises.mkdir(staging, { recursive: true, mode: 0o700 });
-  const dir = path.join(staging, `${process.pid}-${randomBytes(6).toString("hex")}`);
+  const dir = stagingPath(staging, "call");
   await fs.promises.mkdir(dir, { mode: 0o700 });
   const removeDir = () => fs.promises.rm(dir, { recursive: true, force: true });
   let sending = false;
@@ -167,11 +187,13 @@ export async function withFiles(root: string, slots: FileSlot[], call: () => Pro
         put(s, path.join(at, "out"));
       } else if (value instanceof Uint8Array) {
         const file = s.kind === "kept" ? path.join(kept, createHash("sha256").update(value).digest("hex")) : at;
-        if (!fs.existsSync(file)) {
+        // Sent again: its grace starts again (sweepKept).
+        const have = await fs.promises.utimes(file, new Date(), new Date()).then(() => true, () => false);
+        if (!have) {
           // Written whole, then named: a kept file may be read at any time by what uses it (a registry restarting).
           await fs.promises.mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
           // A name of this call's own: two calls of one agent may send the same file at once.
-          const tmp = `${file}.${process.pid}.${randomBytes(4).toString("hex")}`;
+          const tmp = tempBeside(file);
           await fs.promises.writeFile(tmp, value, { mode: 0o600 });
           await fs.promises.rename(tmp, file);
         }

@@ -61,6 +61,7 @@ export const METHODS: MethodTable = {
   registries: {
     ensure: { ...call, files: ([spec]) => (spec.tls ? [slot(spec.tls, "certificate", "kept"), slot(spec.tls, "key", "kept")] : []) },
     inspect: call,
+    list: call,
     remove: call,
   },
   owners: { claim: call, release: call, ownerOf: call, list: call },

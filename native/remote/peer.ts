@@ -14,6 +14,12 @@ type Path = Array<string | number>;
 export const isAsyncIterable = (v: unknown): v is AsyncIterable<unknown> =>
   typeof v === "object" && v !== null && typeof (v as AsyncIterable<unknown>)[Symbol.asyncIterator] === "function";
 
+/** Marks a callback whose result the callee awaits (an "ask"); other callbacks cross fire and forget. */
+const ANSWERS = Symbol("answers");
+export function answering<F extends (...a: never[]) => Promise<unknown>>(fn: F): F {
+  return Object.assign(fn, { [ANSWERS]: true });
+}
+
 const isPlain = (v: object) => {
   const proto = Object.getPrototypeOf(v);
   return proto === Object.prototype || proto === null;
@@ -168,6 +174,9 @@ export class Peer {
   private nextId = 1;
   private nextChannel: number;
   private lost?: (method: string, args: unknown[]) => Error;
+  /** Questions asked by "ask" callbacks (agent end), by number, until answered. */
+  private readonly asks = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  private nextAsk = 1;
   private idleWaiters: Array<() => void> = [];
 
   constructor(
@@ -219,7 +228,7 @@ export class Peer {
         if (!callbacks) throw new Error("a function cannot cross here");
         const id = callbacks.size + 1;
         callbacks.set(id, v as (...a: unknown[]) => unknown);
-        s.push([path, "fn", id]);
+        s.push([path, ANSWERS in v ? "ask" : "fn", id]);
         return null;
       }
       if (typeof v !== "object" || v === null) return v;
@@ -248,7 +257,7 @@ export class Peer {
     return s.length > 0 ? { v, s } : { v };
   }
 
-  private decode(e: Encoded | undefined, callback?: (fn: number) => (...a: unknown[]) => unknown, inboxes?: Inbox[]): unknown {
+  private decode(e: Encoded | undefined, callback?: (fn: number, ask: boolean) => (...a: unknown[]) => unknown, inboxes?: Inbox[]): unknown {
     const root = { v: e?.v };
     // Deepest first, so a Map's entries are decoded before the Map is made of them.
     for (const [path, kind, n] of [...(e?.s ?? [])].sort((a, b) => b[0].length - a[0].length)) {
@@ -262,7 +271,7 @@ export class Peer {
       if (kind === "u") setAt(root, path, undefined);
       else if (kind === "bin") setAt(root, path, Buffer.from(at as string, "base64"));
       else if (kind === "map") setAt(root, path, new Map(at as Array<[unknown, unknown]>));
-      else if (kind === "fn") setAt(root, path, callback ? callback(n) : () => {});
+      else if (kind === "fn" || kind === "ask") setAt(root, path, callback ? callback(n, kind === "ask") : () => {});
       else if (kind === "in") {
         if (this.inboxes.has(n)) throw new Error(`malformed message: channel ${n} is in use`);
         const inbox = new Inbox(this, n);
@@ -394,10 +403,25 @@ export class Peer {
         }
         case "cb": {
           const fn = this.calls.get(m.id)?.callbacks.get(m.fn);
+          if (m.q !== undefined) {
+            void this.answer(m.q, fn, m.a);
+            break;
+          }
           try {
             fn?.(...(this.decode(m.a) as unknown[]));
           } catch {
             // A callback's failure is the caller's business; the call goes on (its return value is ignored too).
+          }
+          break;
+        }
+        case "answer": {
+          const ask = this.asks.get(m.q);
+          this.asks.delete(m.q);
+          try {
+            if (m.e) ask?.reject(fromWire(m.e));
+            else ask?.resolve(this.decode(m.v));
+          } catch (e) {
+            ask?.reject(e as Error);
           }
           break;
         }
@@ -438,6 +462,26 @@ export class Peer {
     }
   }
 
+  /** Client end: runs an "ask" callback and sends its answer (or its error) back. */
+  private async answer(q: number, fn: ((...a: unknown[]) => unknown) | undefined, a: Encoded): Promise<void> {
+    try {
+      if (!fn) throw new Error("no such callback (its call has ended)");
+      this.send({ t: "answer", q, v: this.encode(await fn(...(this.decode(a) as unknown[]))) });
+    } catch (e) {
+      this.send({ t: "answer", q, e: toWire(e) });
+    }
+  }
+
+  /** Agent end: asks the caller through an "ask" callback; resolves to its answer. */
+  private ask(id: number, fn: number, args: unknown[]): Promise<unknown> {
+    if (this.lost) return Promise.reject(this.lost("a question to the caller", []));
+    const q = this.nextAsk++;
+    return new Promise((resolve, reject) => {
+      this.asks.set(q, { resolve, reject });
+      this.send({ t: "cb", id, fn, a: this.encode(args), q });
+    });
+  }
+
   /** A stream's reader is gone: its source is told now, even while it waits for its next item (a followed log). */
   private stop(box: Outbox): void {
     box.stopped = true;
@@ -449,7 +493,8 @@ export class Peer {
     const inboxes: Inbox[] = [];
     this.serving.set(id, inboxes);
     try {
-      const args = this.decode(a, (fn) => (...cbArgs: unknown[]) => {
+      const args = this.decode(a, (fn, ask) => (...cbArgs: unknown[]) => {
+        if (ask) return this.ask(id, fn, cbArgs);
         // Returned to the callee (exec's output): it waits on it, so a caller that reads slowly, or not at all,
         // holds the command's output back instead of growing this process's memory.
         if (this.serving.has(id)) return this.sendData(jsonFrame({ t: "cb", id, fn, a: this.encode(cbArgs) }));
@@ -490,6 +535,8 @@ export class Peer {
     this.lost = why;
     for (const c of this.calls.values()) c.reject(why(c.method, c.args));
     this.calls.clear();
+    for (const a of this.asks.values()) a.reject(why("a question to the caller", []));
+    this.asks.clear();
     for (const inbox of [...this.inboxes.values()]) inbox.end(why("a stream", []));
     for (const box of this.outboxes.values()) this.stop(box);
     this.settled();

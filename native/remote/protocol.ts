@@ -5,7 +5,7 @@
 import type { Readable } from "node:stream";
 
 /** Bumped on any change either end must understand; a mismatch is refused at hello. */
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 export const BERTH_VERSION: string = require("berth-iac/package.json").version;
 
@@ -22,13 +22,14 @@ export interface WireError {
 }
 
 /**
- * A value with its special leaves listed beside it, as [path, kind, n]: "fn" a callback (n its id), "in" a
+ * A value with its special leaves listed beside it, as [path, kind, n]: "fn" a callback (n its id), "ask" a
+ * callback whose answer the callee awaits (credentials asked for during a build), "in" a
  * stream the receiver reads (n its channel), "bin" bytes (the leaf is their base64), "map" a Map (the leaf is
  * its entries), "u" undefined (which JSON would drop or turn into null).
  */
 export interface Encoded {
   v: unknown;
-  s?: Array<[Array<string | number>, "fn" | "in" | "bin" | "map" | "u", number]>;
+  s?: Array<[Array<string | number>, "fn" | "ask" | "in" | "bin" | "map" | "u", number]>;
 }
 
 export type Message =
@@ -38,8 +39,12 @@ export type Message =
   /** Its result: a value, or a stream on channel ch. */
   | { t: "ok"; id: number; v?: Encoded; ch?: number }
   | { t: "err"; id: number; e: WireError }
-  /** A callback of call id invoked (fire and forget: its return value is ignored, as the seam says). */
-  | { t: "cb"; id: number; fn: number; a: Encoded }
+  /**
+   * A callback of call id invoked: fire and forget (its return value ignored, as the seam says), or, for an "ask"
+   * callback, a question q the caller answers.
+   */
+  | { t: "cb"; id: number; fn: number; a: Encoded; q?: number }
+  | { t: "answer"; q: number; v?: Encoded; e?: WireError }
   /** One value on a channel (bytes go as data frames). */
   | { t: "item"; ch: number; v: Encoded }
   | { t: "end"; ch: number }

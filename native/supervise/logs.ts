@@ -12,17 +12,19 @@ export const DEFAULT_LOG_BYTES = 10 * 1024 * 1024;
 
 const timesOf = (file: string) => `${file}.times`;
 
-export function boundLog(file: string, maxBytes: number): void {
-  const size = fs.statSync(file, { throwIfNoEntry: false })?.size ?? 0;
-  if (size <= maxBytes) return;
+export const logSize = (file: string): number => fs.statSync(file, { throwIfNoEntry: false })?.size ?? 0;
+
+/** Cuts the log when past the bound (`size`: its size, when the caller just read it); whether it did. */
+export function boundLog(file: string, maxBytes: number, size = logSize(file)): boolean {
+  if (size <= maxBytes) return false;
   fs.copyFileSync(file, `${file}.1`);
   if (fs.existsSync(timesOf(file))) fs.renameSync(timesOf(file), `${file}.1.times`);
   fs.truncateSync(file, 0);
+  return true;
 }
 
 /** Notes the log's size and the time now, when it grew since `last` (the size noted before); returns the size. */
-export function stampLog(file: string, last: number): number {
-  const size = fs.statSync(file, { throwIfNoEntry: false })?.size ?? 0;
+export function stampLog(file: string, last: number, size = logSize(file)): number {
   if (size > last) fs.appendFileSync(timesOf(file), `${size} ${Date.now()}\n`);
   return size;
 }

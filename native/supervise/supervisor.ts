@@ -27,9 +27,8 @@ const MAX_BACKOFF_MS = 60_000;
 const BACKOFF_RESET_MS = 10_000;
 
 interface Watched {
+  /** As the record cache last read it: the same object until container.json is rewritten (update, re-creation). */
   rec: ContainerRecord;
-  /** Inode of container.json: a rewrite (update, re-creation) is seen without parsing it every tick. */
-  recIno: number;
   state: ContainerState;
   backoffMs: number;
   restartAt?: number;
@@ -112,30 +111,29 @@ export class Supervisor {
         await this.started(w, p.dir, pid, w.state.status === "restarting" ? w.state.restartCount : 0);
       }
       this.health(w, p.dir);
-      boundLog(p.log, this.logBytes);
-      if (fs.statSync(p.log, { throwIfNoEntry: false })?.size !== logged) this.logSizes.set(name, 0);
+      // One look at the log's size per tick: what it grew by since is noted next tick.
+      if (boundLog(p.log, this.logBytes, logged)) this.logSizes.set(name, 0);
       return;
     }
     if (pid !== undefined && w.lastPid !== undefined && pid !== w.lastPid && w.state.status !== "running") {
       // A run started by someone else (start, run) that ended between two ticks: its start, then its exit below.
       await this.started(w, p.dir, pid, w.state.status === "restarting" ? w.state.restartCount : 0);
     }
-    if (w.state.status === "running") await this.exited(w, p.dir, now);
+    // Its time taken now: a start just recorded above is not later than the exit that follows it.
+    if (w.state.status === "running") await this.exited(w, p.dir, Date.now());
     if (w.state.status === "restarting" && now >= (w.restartAt ?? 0)) await this.restart(w, name);
   }
 
   /** The watch entry of a container, (re)read when its record was rewritten; undefined until it first ran. */
   private async watch(name: string): Promise<Watched | undefined> {
     const p = this.paths.container(name);
-    const ino = fs.statSync(p.record, { throwIfNoEntry: false })?.ino;
-    if (ino === undefined) return undefined;
-    let w = this.watched.get(name);
-    if (w && w.recIno === ino) return w;
+    // One stat of the record per tick: the cache's, which parses it again only when it was replaced.
     const rec = await this.records.read(name);
     if (!rec) return undefined;
+    let w = this.watched.get(name);
+    if (w?.rec === rec) return w;
     if (w && w.rec.createdAt === rec.createdAt) {
       w.rec = rec;
-      w.recIno = ino;
       return w;
     }
     const saved = await readState(p.dir);
@@ -145,7 +143,7 @@ export class Supervisor {
     const state: ContainerState = saved ?? { status: "running", pid: -1, restartCount: 0 };
     // A saved exit was that of the run whose pid the file still holds; a later one would have written another.
     const lastPid = saved ? (saved.status === "running" ? saved.pid : readPid(p.pid)) : undefined;
-    w = { rec, recIno: ino, state, backoffMs: FIRST_BACKOFF_MS, lastPid };
+    w = { rec, state, backoffMs: FIRST_BACKOFF_MS, lastPid };
     this.watched.set(name, w);
     return w;
   }

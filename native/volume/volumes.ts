@@ -8,7 +8,7 @@ import { checkName } from "../names";
 import { listDir, readJson, writeJson } from "../json-file";
 import { withLock } from "../lock";
 
-/** Held while a volume is removed and while a container records the volumes it mounts. */
+/** Held while a volume is made or removed, and while a container records the volumes it mounts. */
 export const volumesLock = (paths: Paths): string => path.join(paths.locks, "volumes");
 
 interface VolumeRecord {
@@ -26,6 +26,11 @@ export class DirVolumes implements Volumes {
 
   async create(spec: VolumeSpec): Promise<VolumeInfo> {
     checkName("volume", spec.name);
+    // Two processes making one volume on a device would both replace its link; a removal would cut through a make.
+    return withLock(volumesLock(this.paths), () => this.make(spec), { what: `the volumes of ${this.paths.root}` });
+  }
+
+  private async make(spec: VolumeSpec): Promise<VolumeInfo> {
     const p = this.paths.volume(spec.name);
     if (spec.device) {
       if (!fs.statSync(spec.device, { throwIfNoEntry: false })?.isDirectory()) {

@@ -216,7 +216,7 @@ async function deployOn(ctx: commands.StackContext, flags: Flags, args: string[]
   switch (flags.command) {
     case "preview": {
       const outcome = await commands.preview(ctx);
-      if (flags.savePlan && outcome.ok) fs.writeFileSync(flags.savePlan, `${JSON.stringify(makePlan(ctx.project.name, flags.stack, outcome.steps, commands.fingerprintOf(ctx)), null, 2)}\n`);
+      if (flags.savePlan && outcome.ok) fs.writeFileSync(flags.savePlan, `${JSON.stringify(makePlan(ctx.project.name, flags.stack, outcome.steps, commands.fingerprintOf(ctx), ctx.seed), null, 2)}\n`);
       if (flags.markdown) {
         console.log(markdownSummary(`berth preview of ${ctx.project.name}/${flags.stack}`, outcome.steps));
         if (outcome.diagnostics.length > 0) console.log(`\n\`\`\`\n${renderDiagnostics(outcome.diagnostics)}\n\`\`\``);

@@ -1,10 +1,11 @@
 // Day-2 commands on the containers of this host's berth root, with Docker's flags and output: ps, logs, events,
 // exec, inspect, stats, top, port, stop, start, restart, kill, pause, unpause, rm, wait, cp, diff, commit.
 // A container may be named by its resource name in the current stack (-C DIR, --stack NAME).
+import { on as onEvent } from "node:events";
 import * as fs from "node:fs";
 import type { ContainerEvent, ContainerInfo, ImageInfo, Runtime } from "../../native/runtime";
 import { int, list, needArgs, on, str, UsageError, type Command, type FlagSpec, type ParsedArgs } from "./args";
-import { ago, binarySize, filters, humanDuration, humanSize, labelMatches, parseTime, printRows, renderTemplate } from "./format";
+import { ago, binarySize, filters, FORMAT, humanDuration, humanSize, labelMatches, parseTime, printRows, renderTemplate, shortId } from "./format";
 import { guardRemoval, INSPECT_FORMAT, Names, ownerColumn, printInspected, SCOPE_FLAGS } from "./objects";
 import { splitRef } from "./images";
 
@@ -51,7 +52,7 @@ function psRow(i: ContainerInfo, image: ImageInfo | undefined, stack: string, no
     ID: i.id,
     Names: i.name,
     Name: i.name,
-    Image: named ?? (noTrunc ? i.imageId : i.imageId.replace("sha256:", "").slice(0, 12)),
+    Image: named ?? (noTrunc ? i.imageId : shortId(i.imageId)),
     ImageID: i.imageId,
     Command: `"${noTrunc || command.length <= 20 ? command : `${command.slice(0, 19)}…`}"`,
     CreatedAt: i.createdAt ?? "",
@@ -85,6 +86,15 @@ function psFilter(f: Map<string, string[]>, i: ContainerInfo, image: ImageInfo |
     any("volume", (v) => (i.spec?.mounts ?? []).some((m) => m.volume === v || m.target === v)) &&
     any("publish", (v) => (i.ports ?? []).some((p) => `${p.containerPort}/${p.protocol}` === (v.includes("/") ? v : `${v}/tcp`)))
   );
+}
+
+/** A terminal's new size each time it is resized (SIGWINCH), until `signal`: what `exec -t` passes on. */
+async function* terminalSizes(out: NodeJS.WriteStream, signal: AbortSignal): AsyncGenerator<{ rows: number; cols: number }> {
+  try {
+    for await (const _ of onEvent(out, "resize", { signal })) yield { rows: out.rows, cols: out.columns };
+  } catch (e) {
+    if (!signal.aborted) throw e;
+  }
 }
 
 /** Docker's --tail: a number of lines, or "all" (undefined). */
@@ -145,7 +155,6 @@ async function stats(rt: Runtime, names: string[], p: ParsedArgs): Promise<void>
   }
 }
 
-const FORMAT: FlagSpec = { name: "format", value: "STRING", help: "a Go template ({{.Name}}, {{json .}}, table …), or json" };
 const TIME: FlagSpec = { name: "time", short: "t", value: "SECONDS", help: "seconds to wait for it to stop before killing it (default: its stopTimeout, else 10)" };
 
 export function containerCommands(runtime: () => Runtime): Command[] {
@@ -297,10 +306,12 @@ export function containerCommands(runtime: () => Runtime): Command[] {
         // As docker: a terminal here goes raw, so keys (^C too) reach the command's terminal untouched.
         const raw = tty && interactive && process.stdin.isTTY;
         if (raw) process.stdin.setRawMode(true);
+        const resized = new AbortController();
         try {
           return await rt.containers.exec(name, rest, {
             tty,
             size: tty && process.stdout.isTTY ? { rows: process.stdout.rows, cols: process.stdout.columns } : undefined,
+            resize: tty && process.stdout.isTTY ? terminalSizes(process.stdout, resized.signal) : undefined,
             detach: on(p, "detach"),
             env,
             user: str(p, "user"),
@@ -310,6 +321,7 @@ export function containerCommands(runtime: () => Runtime): Command[] {
             stderr: (c) => process.stderr.write(c),
           });
         } finally {
+          resized.abort();
           if (raw) process.stdin.setRawMode(false);
         }
       },

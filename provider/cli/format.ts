@@ -5,7 +5,7 @@
 // `{{json .Field}}`, `{{index .Labels "key"}}`, `{{upper X}}`, `{{lower X}}`, `{{.Label "key"}}` on ps rows, and
 // the `table` prefix (a header row, columns aligned); "\t" in the template separates columns. `json` alone is
 // `{{json .}}`. Anything else ({{range}}, {{if}}, pipes) is refused with an error naming the action.
-import { UsageError } from "./args";
+import { type FlagSpec, UsageError } from "./args";
 
 type Row = Record<string, unknown>;
 
@@ -158,3 +158,11 @@ export function parseTime(value: string, flag: string): number {
   if (Number.isFinite(t)) return t;
   throw new UsageError(`invalid value "${value}" for ${flag}: give an RFC 3339 time (2026-01-02T15:04:05Z), Unix seconds or a duration (10m)`, "");
 }
+
+/** A listing's `--format`; `field` is the example its help names. */
+export const formatFlag = (field: string): FlagSpec => ({ name: "format", value: "STRING", help: `a Go template ({{.${field}}}, {{json .}}, table …), or json` });
+
+export const FORMAT = formatFlag("Name");
+
+/** An image id as Docker lists it: 12 hex digits, without "sha256:". */
+export const shortId = (id: string): string => id.replace(/^sha256:/, "").slice(0, 12);

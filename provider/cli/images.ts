@@ -6,10 +6,10 @@ import * as path from "node:path";
 import { pipeline } from "node:stream/promises";
 import type { ImageInfo, Runtime } from "../../native/runtime";
 import { list, needArgs, on, str, UsageError, type Command, type FlagSpec } from "./args";
-import { ago, filters, printRows, humanSize } from "./format";
+import { ago, filters, formatFlag, printRows, humanSize, shortId } from "./format";
 import { confirmPrune, guardRemoval, INSPECT_FORMAT, ownerColumn, printInspected, pruneFlags } from "./objects";
 
-const FORMAT: FlagSpec = { name: "format", value: "STRING", help: "a Go template ({{.Repository}}, {{json .}}, table …), or json" };
+const FORMAT = formatFlag("Repository");
 const QUIET: FlagSpec = { name: "quiet", short: "q", help: "print less (images: only image ids)" };
 
 /** "127.0.0.1:5000/app:1" → ["127.0.0.1:5000/app", "1"]; a digest ref has no tag. */
@@ -20,7 +20,6 @@ export function splitRef(ref: string): [string, string] {
   return colon > ref.lastIndexOf("/") ? [ref.slice(0, colon), ref.slice(colon + 1)] : [ref, "latest"];
 }
 
-const shortId = (id: string) => id.replace(/^sha256:/, "").slice(0, 12);
 
 /** The stored images a name means: a ref, or an id (full or a prefix of at least 4 hex digits). */
 async function imagesNamed(rt: Runtime, name: string): Promise<ImageInfo[]> {

@@ -7,8 +7,10 @@ import type { NetworkInfo, ObjectKind, Runtime, VolumeInfo } from "../../native/
 import { parseUrn } from "../engine/urn";
 import { loadProject } from "../engine/program";
 import { list, needArgs, on, str, type Command, type FlagSpec, type ParsedArgs } from "./args";
-import { filters, labelMatches, printRows, renderTemplate } from "./format";
+import { filters, FORMAT, labelMatches, printRows, renderTemplate } from "./format";
 import { stackOf } from "./stack";
+import { elsewhere } from "./elsewhere";
+import { THIS_MACHINE, type HostRuntime } from "../runtimes";
 
 /** -C and --stack: which stack's resource names the arguments may be (no -s: Docker's commands use it). */
 export const SCOPE_FLAGS: FlagSpec[] = [
@@ -30,33 +32,65 @@ export function describeOwner(urn: string): string {
   return `stack ${u.stack} of project ${u.project} (resource ${u.name})`;
 }
 
-/** Names objects on the command line: as given when such an object exists, else by the current stack's resource. */
+/**
+ * Names objects on the command line: as given when such an object exists, else by the current stack's resource.
+ * One per command: the stack and each kind's owners are read once, however many names it resolves.
+ */
 export class Names {
+  private scope?: { stack: string; project: string } | null;
+  private readonly owned = new Map<ObjectKind, Promise<Map<string, string>>>();
+
   constructor(
     private readonly rt: Runtime,
     private readonly p: ParsedArgs,
   ) {}
 
-  private stackScope(): { stack: string; project: string } | undefined {
+  private stackScope(): { stack: string; project: string } | null {
+    if (this.scope !== undefined) return this.scope;
     const dir = str(this.p, "cwd") ?? ".";
-    if (!fs.existsSync(path.join(dir, "Pulumi.yaml"))) return undefined;
-    return { stack: stackOf(this.p, dir), project: loadProject(path.resolve(dir)).name };
+    if (!fs.existsSync(path.join(dir, "Pulumi.yaml"))) return (this.scope = null);
+    return (this.scope = { stack: stackOf(this.p, dir), project: loadProject(path.resolve(dir)).name });
+  }
+
+  /** The current stack's objects of a kind, by resource name. */
+  private stackObjects(kind: ObjectKind, scope: { stack: string; project: string }): Promise<Map<string, string>> {
+    let objects = this.owned.get(kind);
+    if (!objects) {
+      objects = this.rt.owners.list(kind).then((owners) => {
+        const byName = new Map<string, string>();
+        for (const [object, urn] of owners) {
+          const u = parseUrn(urn);
+          if (u.stack === scope.stack && u.project === scope.project && u.type === TYPES[kind] && !byName.has(u.name)) byName.set(u.name, object);
+        }
+        return byName;
+      });
+      this.owned.set(kind, objects);
+    }
+    return objects;
   }
 
   async resolve(kind: ObjectKind, name: string, exists: (n: string) => Promise<unknown>): Promise<string> {
     if (await exists(name).catch(() => undefined)) return name;
     const scope = this.stackScope();
     if (!scope) return name;
-    for (const [object, urn] of await this.rt.owners.list(kind)) {
-      const u = parseUrn(urn);
-      if (u.stack === scope.stack && u.project === scope.project && u.type === TYPES[kind] && u.name === name) return object;
-    }
+    const found = (await this.stackObjects(kind, scope)).get(name);
+    if (found !== undefined) return found;
+    // Not here: the stack may say where it is.
+    const host = (this.rt as Partial<HostRuntime>).host;
+    const why = elsewhere({ dir: str(this.p, "cwd") ?? ".", stack: scope.stack }, TYPES[kind], name, host && host !== THIS_MACHINE ? { host } : {}, commandLine());
+    if (why) throw new Error(why);
     return name;
   }
 
   container = (name: string) => this.resolve("container", name, (n) => this.rt.containers.inspect(n));
   network = (name: string) => this.resolve("network", name, (n) => this.rt.networks.inspect(n));
   volume = (name: string) => this.resolve("volume", name, (n) => this.rt.volumes.inspect(n));
+}
+
+/** This command's words without the host it named (-H URL, --host URL, --host=URL): what to run elsewhere. */
+function commandLine(): string {
+  const words = process.argv.slice(2);
+  return words.filter((w, i) => !["-H", "--host"].includes(w) && !["-H", "--host"].includes(words[i - 1]) && !w.startsWith("--host=")).join(" ");
 }
 
 /** Refuses to remove an object a stack owns unless forced; once removed, call `released`. */
@@ -74,7 +108,6 @@ export function printInspected(objects: unknown[], format: string | undefined): 
   else console.log(JSON.stringify(objects, null, 2));
 }
 
-const FORMAT: FlagSpec = { name: "format", value: "STRING", help: "a Go template ({{.Name}}, {{json .}}, table …), or json" };
 /** inspect's --format is also -f (where ls has -f for --filter). */
 export const INSPECT_FORMAT: FlagSpec = { name: "format", short: "f", value: "STRING", help: "a Go template ({{.Name}}, {{json .Labels}}, {{index .Labels \"k\"}} …), or json" };
 const FILTER: FlagSpec = { name: "filter", short: "f", value: "KEY=VALUE", repeat: true, help: "only objects that match (repeatable)" };

@@ -1,5 +1,6 @@
 // berth's commands over one stack: preview, up, refresh, destroy. Each loads the stack, runs the program (or the
 // state alone) through a DeploymentRun, and reports steps; only up, refresh and destroy take the lock and write.
+import { randomBytes } from "node:crypto";
 import * as path from "node:path";
 import type { Runtime } from "../../native/runtime";
 import { berthProviders, checkProviderConfig, PACKAGE, type ProviderConfig } from "../resources";
@@ -35,6 +36,8 @@ export interface StackContext {
   scope: RunScope;
   /** Called as each step that changes the host starts (a display shows it in progress). */
   onStepStart?: (step: Step) => void;
+  /** Autonames' seed for every run of this context: `up`'s preview and update pick the same names. */
+  seed: string;
 }
 
 export interface RunScope {
@@ -87,6 +90,7 @@ export function openStack(dir: string, stack: string, runtimeFor: (config: Provi
     close: () => runtimes.close(),
     scope: opts.scope ?? {},
     onStepStart: opts.onStepStart,
+    seed: randomBytes(16).toString("hex"),
   };
 }
 
@@ -100,25 +104,34 @@ function defaultProviderInputs(config: StackConfig): PropertyMap {
 /** Secrets in a plan file are compared by a digest keyed with the stack's passphrase. */
 export const fingerprintOf = (ctx: StackContext) => (plaintext: string) => ctx.settings.crypter().fingerprint(plaintext);
 
+/** The stack's `berth:*` config checked once per context (`up` runs a preview and an update with it). */
+const checkedDefaults = new WeakMap<StackContext, ProviderConfig>();
+
 function defaultConfig(ctx: StackContext): ProviderConfig {
+  const known = checkedDefaults.get(ctx);
+  if (known) return known;
   const { config, failures } = checkProviderConfig(defaultProviderInputs(ctx.config));
   if (failures.length > 0) throw new Error(failures.map((f) => `config ${PACKAGE}:${f.property}: ${f.reason}`).join("\n"));
+  checkedDefaults.set(ctx, config);
   return config;
 }
 
 function newRun(ctx: StackContext, base: DeploymentV3, preview: boolean, onStep?: (s: Step) => void, onDiagnostic?: (d: Diagnostic) => void): DeploymentRun {
   const providersFor = (config: ProviderConfig) => berthProviders(ctx.runtimeFor(config), ctx.project.dir);
+  const config = defaultConfig(ctx);
   return new DeploymentRun({
     stack: ctx.stack,
     project: ctx.project.name,
     preview,
-    providers: providersFor(defaultConfig(ctx)),
+    providers: providersFor(config),
     providersFor,
     defaultProviderInputs: defaultProviderInputs(ctx.config),
+    defaultProviderConfig: config,
     targets: ctx.scope.targets,
     targetDependents: ctx.scope.targetDependents,
     replaceTargets: ctx.scope.replaceTargets,
     plan: ctx.scope.plan && { file: ctx.scope.plan, fingerprint: fingerprintOf(ctx) },
+    seed: ctx.scope.plan?.seed ?? ctx.seed,
     base,
     persist: (d) => ctx.store.write(d),
     onStep,

@@ -1,17 +1,17 @@
 // One run of the engine over one stack: registrations from the program become steps (decided by steps.ts),
 // which are previewed or carried out through the providers, with every change to the checkpoint persisted before
 // the program hears that its step is done.
-import { randomUUID } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 import * as os from "node:os";
 import type { DeploymentV3, OperationType, ResourceState } from "../state/checkpoint";
 import { deletionWaves, sortResources } from "../state/order";
 import * as T from "../state/transitions";
-import { checkProviderConfig, diffProviderConfig, PROVIDER_TYPE, type ProviderConfig } from "../resources";
+import { checkProviderConfig, diffProviderConfig, PROVIDER_TYPE, type ProviderConfig, redact, secretHostTexts } from "../resources";
 import { machineWide } from "../resources/kind";
 import { targetOf } from "../runtimes";
 import type { CheckFailure, PropertyMap, Provider } from "../resources/provider";
 import type { CustomTimeouts } from "../state/checkpoint";
-import { keepSecret, plaintextPasswords, UNKNOWN } from "../values";
+import { isSecret, keepSecret, plaintextPasswords, UNKNOWN } from "../values";
 import { Slots } from "./slots";
 import { ignoreChanges, replaceOnChanges } from "./options";
 import { type Fingerprint, type PlanFile, planViolation } from "./review";
@@ -70,12 +70,20 @@ export interface RunOptions {
   providersFor?: (config: ProviderConfig) => Map<string, Provider>;
   /** The default provider's configuration inputs (the stack's `berth:*` config). */
   defaultProviderInputs?: PropertyMap;
+  /** Those inputs as the caller checked them already (checked here otherwise). */
+  defaultProviderConfig?: ProviderConfig;
   /** `--target`: only these URNs change; everything else keeps its last state. */
   targets?: ReadonlySet<string>;
   /** `--target-dependents`: what depends on a targeted resource is targeted too. */
   targetDependents?: boolean;
   /** `--replace`: these URNs are replaced even without a change. */
   replaceTargets?: ReadonlySet<string>;
+  /**
+   * Seeds the random part of autonames (`web-1a2b3c4`), as Pulumi's random seed does: a name is picked once, when
+   * its resource is first made, and kept in the state; two checkouts of one stack on one host pick different ones.
+   * A preview and the update after it pass the same seed, so the names previewed are the names made. Default: random.
+   */
+  seed?: string;
   /** `up --plan`: every step must be the one planned, or the run stops before acting. */
   plan?: { file: PlanFile; fingerprint: Fingerprint };
   base: DeploymentV3;
@@ -97,7 +105,8 @@ export class DeploymentRun {
   readonly diagnostics: Diagnostic[] = [];
   private readonly olds = new Map<string, ResourceState>();
   private readonly registered = new Set<string>();
-  private readonly claims = new Map<string, string>();
+  /** Exclusive things held in this run, by "<scope key>\n<claim>", in the order they were claimed (never removed). */
+  private readonly claims = new Map<string, { urn: string; seq: number }>();
   /** The checked inputs of each resource holding claims: what later checks compare against (subnets, ports). */
   private readonly claimed = new Map<string, PropertyMap>();
   /** Dependents of a resource replaced delete-before-replace: replaced with it. Dependent URN → cause URN. */
@@ -107,14 +116,24 @@ export class DeploymentRun {
   private readonly instances = new Map<string, Instance>();
   /** The default provider's (the stack's `berth:*` config). */
   private readonly defaultInstance: Instance;
-  private readonly slots = new Slots(Math.max(2, 2 * os.availableParallelism()));
+  /**
+   * Host operations at once: Pulumi's default (`--parallel`, 4 per CPU). A container's create or delete spends most
+   * of its time waiting on the kernel and runc: at 2 per CPU a destroy's main thread sat idle two thirds of the time.
+   */
+  private readonly slots = new Slots(4 * os.availableParallelism());
   /** `--target` and, under `--target-dependents`, the dependents of targets registered so far. */
   private readonly targeted?: Set<string>;
 
+  private readonly seed: string;
+
   constructor(private readonly opts: RunOptions) {
     this.state = opts.base;
+    this.seed = opts.seed ?? randomBytes(16).toString("hex");
     this.targeted = opts.targets && new Set(opts.targets);
-    this.defaultInstance = { config: checkProviderConfig(opts.defaultProviderInputs ?? {}).config, providers: opts.providers };
+    const inputs = opts.defaultProviderInputs ?? {};
+    const config = opts.defaultProviderConfig ?? checkProviderConfig(inputs).config;
+    this.hideSecretHost(inputs, "default");
+    this.defaultInstance = { config, providers: opts.providers, where: this.whereOf(inputs, "default", config) };
     this.indexOlds();
   }
 
@@ -174,14 +193,15 @@ export class DeploymentRun {
   }
 
   /** A diagnostic, told to the caller as soon as it is known. */
-  private report(d: Diagnostic): void {
+  private report(reported: Diagnostic): void {
+    const d = { ...reported, message: this.hide(reported.message) };
     this.diagnostics.push(d);
     this.opts.onDiagnostic?.(d);
   }
 
   private fail(urn: string | undefined, message: string): never {
     this.report({ severity: "error", urn, message });
-    throw new ReportedError(message);
+    throw new ReportedError(this.hide(message));
   }
 
   private label(urn: string): string {
@@ -219,15 +239,38 @@ export class DeploymentRun {
 
   /** An explicit provider (`new berth.Provider(...)`): its config checked, its resource providers made. */
   private registerProvider(urn: string, goal: Goal): Registered {
-    const { config, failures } = checkProviderConfig(goal.inputs);
-    this.refuseFailures(urn, this.label(urn), failures);
+    const { config, failures, unknown } = checkProviderConfig(goal.inputs);
+    const name = parseUrn(urn).name;
+    this.hideSecretHost(goal.inputs, name);
+    // A host fed by a resource not made yet: previewed as Pulumi previews an unconfigured provider.
+    const unconfigured = this.opts.preview && unknown !== undefined && unknown.length === failures.length;
+    if (!unconfigured) this.refuseFailures(urn, this.label(urn), failures);
     const res = this.settleProvider(urn, this.olds.get(urn), goal.inputs, true, {
       parent: goal.parent,
       dependencies: goal.dependencies,
       ...(goal.protect ? { protect: true } : {}),
     });
-    this.instances.set(`${urn}::${res.id}`, { config, providers: this.opts.providersFor?.(config) ?? this.opts.providers });
+    const providers = unconfigured ? new Map<string, Provider>() : (this.opts.providersFor?.(config) ?? this.opts.providers);
+    this.instances.set(`${urn}::${res.id}`, { config, providers, where: this.whereOf(goal.inputs, name, config), unconfigured });
     return { urn, id: res.id!, outputs: res.outputs };
+  }
+
+  /** Texts never to print, each with what to print instead: the hosts given as secrets. */
+  private readonly hidden = new Map<string, string>();
+
+  /** A secret host is named by its provider in every message. */
+  private hideSecretHost(inputs: PropertyMap, name: string): void {
+    for (const [text, instead] of secretHostTexts(inputs, `[secret host of provider ${name}]`)) this.hidden.set(text, instead);
+  }
+
+  private hide(message: string): string {
+    return this.hidden.size > 0 ? redact(message, this.hidden) : message;
+  }
+
+  /** " on HOST" for the messages of a provider's resources (the provider's name when the host is secret). */
+  private whereOf(inputs: PropertyMap, name: string, config: ProviderConfig): string {
+    if (isSecret(inputs.host)) return ` on the host of provider ${name}`;
+    return config.host ? ` on ${config.host}` : "";
   }
 
   /**
@@ -265,9 +308,11 @@ export class DeploymentRun {
       throw new Error(`its provider ${ref} is not in the state, so berth cannot tell which host it is on: restore the provider's entry (the checkpoint's .bak holds the last one), or remove this resource from the state`);
     }
     const { config, failures } = checkProviderConfig(state.inputs);
+    const name = parseUrn(state.urn).name;
+    this.hideSecretHost(state.inputs, name);
     // A record berth cannot read would otherwise mean this machine.
     if (failures.length > 0) throw new Error(`its provider ${ref} has a recorded configuration berth cannot use (${failures.map((f) => `${f.property}: ${f.reason}`).join("; ")}): fix that provider's entry in the state`);
-    const made = { config, providers: this.opts.providersFor?.(config) ?? this.opts.providers };
+    const made = { config, providers: this.opts.providersFor?.(config) ?? this.opts.providers, where: this.whereOf(state.inputs, name, config) };
     this.instances.set(ref, made);
     return made;
   }
@@ -309,9 +354,10 @@ export class DeploymentRun {
     if (!this.isTargeted(urn, goal)) return this.untargeted(urn, goal, old);
     const providerRef = goal.provider ?? this.ensureProvider(goal.version);
     const instance = this.instanceOf(providerRef);
-    const scope = targetOf(instance.config);
     // What goes wrong on another machine says which one.
-    const label = `${this.label(urn)}${instance.config.host ? ` on ${instance.config.host}` : ""}`;
+    const label = `${this.label(urn)}${instance.where}`;
+    if (instance.unconfigured) return this.previewUnconfigured(urn, goal, old, providerRef);
+    const scope = targetOf(instance.config);
     const provider = instance.providers.get(goal.type);
     if (!provider) this.fail(urn, `${label}: unknown resource type ${goal.type}`);
     const imported = !old && goal.importId ? await this.readImport(provider, urn, label, goal) : undefined;
@@ -322,11 +368,11 @@ export class DeploymentRun {
     // host ports and interface names it holds; made first on another machine.
     const moved = !imported && this.providerMoved(old?.provider, providerRef);
     const sameMachine = moved && targetOf(this.instanceOf(old!.provider).config).machine === scope.machine;
-    // The seed is the URN for a first create and the URN plus the old id for a replacement: stable between a
+    // The seed is the run's with the URN for a first create, plus the old id for a replacement: the same in a
     // preview and its update, and never the old object's name again.
     const checked = moved
-      ? await provider.check({ urn, name: goal.name, news, randomSeed: `${urn}\n${old!.id}`, declared: this.declared(scope), replacing: sameMachine ? old!.inputs : undefined })
-      : await provider.check({ urn, name: goal.name, olds: old?.inputs, news, randomSeed: urn, declared: this.declared(scope) });
+      ? await provider.check({ urn, name: goal.name, news, randomSeed: this.seedOf(urn, old), declared: this.declared(scope), replacing: sameMachine ? old!.inputs : undefined })
+      : await provider.check({ urn, name: goal.name, olds: old?.inputs, news, randomSeed: this.seedOf(urn), declared: this.declared(scope) });
     this.refuseFailures(urn, label, checked.failures);
     for (const path of plaintextPasswords(goal.inputs)) {
       const message = `${label}: ${path} is not a secret; pass it with pulumi.secret(...) or from \`berth config set --secret\`, so that it is encrypted wherever it is kept`;
@@ -355,8 +401,7 @@ export class DeploymentRun {
     let inputs = checked.inputs;
     if (decision.op === "replace" && !moved) {
       // A replacement is a new object: check again without the old inputs, so it gets fresh defaults (autonames).
-      const randomSeed = `${urn}\n${old!.id}`;
-      const fresh = await provider.check({ urn, name: goal.name, news, randomSeed, declared: this.declared(scope), replacing: old!.inputs });
+      const fresh = await provider.check({ urn, name: goal.name, news, randomSeed: this.seedOf(urn, old), declared: this.declared(scope), replacing: old!.inputs });
       this.refuseFailures(urn, label, fresh.failures);
       inputs = fresh.inputs;
     }
@@ -396,7 +441,7 @@ export class DeploymentRun {
       switch (decision.op) {
         case "same":
           done = { ...res, id: old!.id, outputs: old!.outputs, created: old!.created, modified: old!.modified };
-          this.state = T.completeWrite(this.state, done, "creating"); // made durable with the next change
+          if (!T.unchanged(this.state, old!, done)) this.state = T.completeWrite(this.state, done, "creating"); // made durable with the next change
           break;
         case "import":
           done = { ...res, id: old!.id, outputs: old!.outputs, importID: goal.importId, created: new Date().toISOString() };
@@ -425,6 +470,24 @@ export class DeploymentRun {
     step.new = done;
     this.record(step);
     return { urn, id: done.id ?? "", outputs: done.outputs };
+  }
+
+  /**
+   * A preview of a resource whose provider's host is not known yet, as Pulumi previews one of an unconfigured
+   * provider: nothing to check it against, so it is shown as made (anew, where it existed: its provider is replaced),
+   * its outputs unknown. The update checks it in full once the host is known, before anything is made there.
+   */
+  private previewUnconfigured(urn: string, goal: Goal, old: ResourceState | undefined, providerRef: string): Registered {
+    const res: ResourceState = { urn, custom: true, type: goal.type, inputs: goal.inputs, outputs: {}, parent: goal.parent, dependencies: goal.dependencies, propertyDependencies: goal.propertyDependencies, provider: providerRef, ...recordedOptions(goal) };
+    const op = old ? "replace" : "create";
+    if (old) this.report({ severity: "warning", urn, message: `${this.label(urn)}: the provider for this resource has inputs that are not known during preview.\nThis preview may not correctly represent the changes that will be applied during an update.` });
+    this.record({ op, urn, type: goal.type, old, new: res, diffs: [], replaces: old ? ["provider"] : [], detailedDiff: {} });
+    this.state = T.completeWrite(this.state, res, "creating");
+    return { urn, id: "", outputs: {} };
+  }
+
+  private seedOf(urn: string, replaced?: ResourceState): string {
+    return [this.seed, urn, ...(replaced ? [replaced.id] : [])].join("\n");
   }
 
   private holdToPlan(step: Step): void {
@@ -464,23 +527,18 @@ export class DeploymentRun {
   }
 
   /** What the program declared so far on this target: its machine's exclusive things, its root's named objects. */
-  private declared(scope: Scope): ReadonlyMap<string, { urn: string; inputs: PropertyMap }> {
-    const mine = [...this.claims].flatMap(([key, urn]) => {
-      const at = key.indexOf(SCOPED);
-      const claim = key.slice(at + 1);
-      return key.slice(0, at) === scopeKey(scope, claim) ? [[claim, { urn, inputs: this.claimed.get(urn) ?? {} }] as const] : [];
-    });
-    return new Map(mine);
+  private declared(scope: Scope): ReadonlyMap<string, Declared> {
+    return new DeclaredSoFar(this.claims, this.claimed, scope, this.claims.size);
   }
 
   /** Two resources on one host cannot hold one thing (a host port, a container name); on two hosts they can. */
   private claim(urn: string, label: string, claims: string[], inputs: PropertyMap, scope: Scope): void {
     const keys = claims.map((claim) => `${scopeKey(scope, claim)}${SCOPED}${claim}`);
     claims.forEach((claim, i) => {
-      const holder = this.claims.get(keys[i]);
+      const holder = this.claims.get(keys[i])?.urn;
       if (holder && holder !== urn) this.fail(urn, `${label}: ${claim} is already taken by ${this.label(holder)} in this program`);
     });
-    for (const key of keys) this.claims.set(key, urn);
+    for (const key of keys) if (!this.claims.has(key)) this.claims.set(key, { urn, seq: this.claims.size });
     this.claimed.set(urn, inputs);
   }
 
@@ -620,9 +678,8 @@ export class DeploymentRun {
   /** Pulumi's refusal to delete what `--target` does not name, one diagnostic per resource. */
   private refuseUntargetedDeletes(untargeted: ResourceState[]): void {
     if (untargeted.length === 0) return;
-    for (const d of untargeted) {
-      this.diagnostics.push({ severity: "error", urn: d.urn, message: untargetedDelete(d.urn) });
-    }
+    // Told as found, as every other refusal is, not only in the summary at the end.
+    for (const d of untargeted) this.report({ severity: "error", urn: d.urn, message: untargetedDelete(d.urn) });
     throw new ReportedError(untargetedDelete(untargeted[0].urn));
   }
 
@@ -766,6 +823,10 @@ const providerUrn = (ref: string) => ref.slice(0, ref.lastIndexOf("::"));
 interface Instance {
   config: ProviderConfig;
   providers: Map<string, Provider>;
+  /** " on HOST" in its resources' messages. */
+  where: string;
+  /** A preview's provider whose host is not known yet: its resources are shown, not checked. */
+  unconfigured?: boolean;
 }
 
 type Scope = ReturnType<typeof targetOf>;
@@ -774,6 +835,63 @@ const SCOPED = "\n";
 
 /** Where a claim is exclusive: on the whole machine (a host port), or in one berth root (a container name). */
 const scopeKey = (scope: Scope, claim: string) => (machineWide(claim) ? scope.machine : scope.root);
+
+type Declared = { urn: string; inputs: PropertyMap };
+
+/**
+ * The claims on one target made before a check started (the first `upTo`): a view of the run's claims, as each
+ * check would otherwise copy them all and a 1,000-resource preview was quadratic.
+ */
+class DeclaredSoFar implements ReadonlyMap<string, Declared> {
+  constructor(
+    private readonly claims: ReadonlyMap<string, { urn: string; seq: number }>,
+    private readonly claimed: ReadonlyMap<string, PropertyMap>,
+    private readonly scope: Scope,
+    private readonly upTo: number,
+  ) {}
+
+  get(claim: string): Declared | undefined {
+    const held = this.claims.get(`${scopeKey(this.scope, claim)}${SCOPED}${claim}`);
+    return held && held.seq < this.upTo ? this.declared(held.urn) : undefined;
+  }
+
+  has(claim: string): boolean {
+    return this.get(claim) !== undefined;
+  }
+
+  *entries(): MapIterator<[string, Declared]> {
+    for (const [key, held] of this.claims) {
+      if (held.seq >= this.upTo) return;
+      const at = key.indexOf(SCOPED);
+      const claim = key.slice(at + 1);
+      if (key.slice(0, at) === scopeKey(this.scope, claim)) yield [claim, this.declared(held.urn)];
+    }
+  }
+
+  get size(): number {
+    return [...this.entries()].length;
+  }
+
+  *keys(): MapIterator<string> {
+    for (const [claim] of this.entries()) yield claim;
+  }
+
+  *values(): MapIterator<Declared> {
+    for (const [, d] of this.entries()) yield d;
+  }
+
+  [Symbol.iterator](): MapIterator<[string, Declared]> {
+    return this.entries();
+  }
+
+  forEach(fn: (value: Declared, key: string, map: ReadonlyMap<string, Declared>) => void): void {
+    for (const [claim, d] of this.entries()) fn(d, claim, this);
+  }
+
+  private declared(urn: string): Declared {
+    return { urn, inputs: this.claimed.get(urn) ?? {} };
+  }
+}
 
 /** What a resource depends on, by every kind of edge Pulumi's dependency graph follows (parents only if asked). */
 function allDependencies(

@@ -1,6 +1,6 @@
 // Defers loading modules a program's run seldom uses. @pulumi/pulumi requires, at load, TypeScript (to serialize
-// closures), npm's Arborist (to find a closure's packages), its Automation API and the OpenTelemetry exporters
-// (only with --tracing): over half a second of CPU before the program's first line. berth cannot change
+// closures), npm's Arborist, fdir and normalize-package-data (to find a closure's packages), its Automation API and
+// OpenTelemetry's SDK (only with --tracing): over half a second of CPU before the program's first line. berth cannot change
 // @pulumi/pulumi, so it answers those requires with a stand-in that loads the real module on first use.
 import * as path from "node:path";
 
@@ -51,9 +51,28 @@ export function deferLoading(fromDir: string, name: string): void {
 export function deferPulumiExtras(pulumiDir: string): void {
   const run = path.join(pulumiDir, "cmd", "run");
   deferLoading(pulumiDir, "typescript");
-  deferLoading(path.join(pulumiDir, "runtime", "closure"), "@npmcli/arborist");
+  for (const closureOnly of ["@npmcli/arborist", "normalize-package-data", "fdir"]) deferLoading(path.join(pulumiDir, "runtime", "closure"), closureOnly);
   deferLoading(pulumiDir, "./automation");
   for (const otel of ["resources", "sdk-trace-base", "exporter-zipkin", "instrumentation-grpc", "sdk-trace-node", "instrumentation"]) {
     deferLoading(run, `@opentelemetry/${otel}`);
   }
+}
+
+/**
+ * zod loads, with itself, the messages of every language it speaks (about 50 files, a tenth of the CLI's start);
+ * berth's are English, which zod sets up from its own file. The rest load if `z.locales` is ever read.
+ */
+export function deferZodLocales(): void {
+  const zod = path.dirname(require.resolve("zod/package.json"));
+  deferLoading(zod, path.join(zod, "v4", "locales", "index.cjs"));
+}
+
+/**
+ * @pulumi/pulumi's runner opens an inspector session and enables the debugger before the program's first line, so
+ * that serializing a closure can map functions to files: 70 ms, and then an event for every script compiled. The
+ * session is opened on first use instead (enabling the debugger then reports the scripts loaded so far).
+ */
+export function deferInspector(pulumiDir: string): void {
+  const hooks = require(path.join(pulumiDir, "runtime", "closure", "v8Hooks.js")) as { isInitializedAsync(): Promise<void> };
+  hooks.isInitializedAsync = async () => {};
 }

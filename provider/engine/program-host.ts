@@ -1,31 +1,66 @@
-// The program's process: `node program-host.js PULUMI/cmd/run ARGS…`, started in the project directory. It makes
-// the project's .ts files load through berth's own TypeScript (transpile-only, the project's tsconfig, cached:
-// transpile.ts), defers what the run does not need (lazy.ts), then hands
-// over to @pulumi/pulumi's runner as Pulumi's language host would start it. berth's TypeScript, not the project's:
+// The program's process: `node program-host.js PULUMI/cmd/run`, started in the project directory, reading the
+// runner's arguments and environment as JSON on stdin (program.ts). It makes the project's .ts files load through
+// berth's own TypeScript (transpile-only, the project's tsconfig, cached: transpile.ts), defers what the run does
+// not need (lazy.ts), loads @pulumi/pulumi, then, once its stdin ends, hands over to @pulumi/pulumi's runner as
+// Pulumi's language host would start it. berth's TypeScript, not the project's:
 // a project may have none (Pulumi would fall back to its vendored TypeScript 3.8 and ts-node 7), or TypeScript 7
 // for its own tsc, which has no transpile API. An ES-module project ("type": "module") is left to Pulumi's runner.
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { deferPulumiExtras } from "./lazy";
+import { deferInspector, deferPulumiExtras } from "./lazy";
 import { register } from "./transpile";
 
+/**
+ * @pulumi/pulumi sends the engine three debug messages per resource ("Registering resource", "RPC prepared", "RPC
+ * finished"), one round trip at a time, in order, and the program waits for the last before it exits. berth's
+ * engine shows none (the Pulumi CLI writes them only to its verbose log): in a 1,000-resource preview those round
+ * trips were the last third of the run, both processes idle. The SDK's engine client answers them itself.
+ */
+function answerDebugLogs(pulumiDir: string): void {
+  const proto = path.join(pulumiDir, "proto");
+  const { EngineClient } = require(path.join(proto, "engine_grpc_pb.js"));
+  const { LogSeverity } = require(path.join(proto, "engine_pb.js"));
+  const { Empty } = require(require.resolve("google-protobuf/google/protobuf/empty_pb.js", { paths: [pulumiDir] }));
+  const send = EngineClient.prototype.log;
+  EngineClient.prototype.log = function (this: unknown, req: { getSeverity(): number }, ...rest: unknown[]) {
+    if (req.getSeverity() !== LogSeverity.DEBUG) return send.call(this, req, ...rest);
+    const callback = rest[rest.length - 1] as (err: null, res: unknown) => void;
+    process.nextTick(callback, null, new Empty());
+  };
+}
+
 function main(): void {
-  const [pulumiRun, ...args] = process.argv.slice(2);
+  const pulumiRun = process.argv[2];
   const dir = process.cwd();
+  const pulumiDir = path.resolve(pulumiRun, "..", "..");
   let esm = false;
   try {
     esm = JSON.parse(fs.readFileSync(path.join(dir, "package.json"), "utf8")).type === "module";
   } catch {
     // No package.json: a CommonJS program.
   }
-  if (esm) process.env.PULUMI_NODEJS_TYPESCRIPT = "true";
-  else {
-    deferPulumiExtras(path.resolve(pulumiRun, "..", ".."));
+  if (!esm) {
+    deferPulumiExtras(pulumiDir);
     register({ dir, pulumiRun });
   }
-  // The runner reads its arguments from process.argv, as if started as `node cmd/run ARGS…`.
-  process.argv = [process.argv[0], pulumiRun, ...args];
-  require(pulumiRun);
+  answerDebugLogs(pulumiDir);
+  deferInspector(pulumiDir);
+  // Loaded while berth starts the engine (this process may start before the monitor listens), so that only the
+  // program itself remains to run once its arguments arrive.
+  require(pulumiDir);
+  let input = "";
+  process.stdin.setEncoding("utf8");
+  process.stdin.on("data", (d: string) => (input += d));
+  process.stdin.on("end", () => {
+    if (!input) return; // berth ended without running a program.
+    const run = JSON.parse(input) as { args: string[]; env: Record<string, string> };
+    for (const key of Object.keys(process.env)) if (!(key in run.env)) delete process.env[key];
+    Object.assign(process.env, run.env);
+    if (esm) process.env.PULUMI_NODEJS_TYPESCRIPT = "true";
+    // The runner reads its arguments from process.argv, as if started as `node cmd/run ARGS…`.
+    process.argv = [process.argv[0], pulumiRun, ...run.args];
+    require(pulumiRun);
+  });
 }
 
 main();

@@ -1,6 +1,8 @@
 // Starts a Pulumi program the way Pulumi's Node language host does: @pulumi/pulumi's own runner (cmd/run), told
-// where the monitor and engine are, its TypeScript transpiled by berth's own (program-host.ts).
-import { spawn } from "node:child_process";
+// where the monitor and engine are, its TypeScript transpiled by berth's own (program-host.ts). The program's
+// process is started as soon as `berth preview|up` starts (bin/berth calls prestart first), so that it loads
+// @pulumi/pulumi while the CLI loads the engine; it is told what to run once the monitor listens.
+import { type ChildProcess, spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as yaml from "js-yaml";
@@ -42,6 +44,62 @@ export function pulumiPackageDir(projectDir: string): string {
 /** Compiled even when the engine runs from source (tests): the program's process is plain node. */
 const PROGRAM_HOST = path.join(path.dirname(require.resolve("berth-iac/package.json")), "dist/provider/engine/program-host.js");
 
+/** A program's process started ahead, for the project in `dir`, waiting on its stdin for what to run. */
+let waiting: { dir: string; pulumiDir: string; host: ChildProcess } | undefined;
+
+/**
+ * Starts the program's process of a `berth preview|up` (argv as after `berth`) before the CLI has loaded anything
+ * else. Its project is the one DIR or --cwd names (else .), found without the CLI's parser: a wrong guess is only
+ * discarded by runProgram. Unused (a usage error, a run refused before the program), it exits with this process,
+ * whose end closes its stdin.
+ */
+export function prestart(argv: string[]): void {
+  if (argv[0] !== "preview" && argv[0] !== "up") return;
+  const dir = projectDirIn(argv.slice(1));
+  if (!dir) return;
+  let pulumiDir: string;
+  try {
+    pulumiDir = pulumiPackageDir(dir);
+  } catch {
+    return; // runProgram says what is missing.
+  }
+  const host = startHost(dir, pulumiDir);
+  for (const handle of handles(host)) handle.unref();
+  waiting = { dir, pulumiDir, host };
+}
+
+/** The first of --cwd/-C's value, the words that are not flags, and "." that holds a Pulumi.yaml. */
+function projectDirIn(words: string[]): string | undefined {
+  const cwd: string[] = [];
+  const others: string[] = [];
+  words.forEach((w, i) => {
+    if (w === "-C" || w === "--cwd") cwd.push(words[i + 1] ?? "");
+    else if (w.startsWith("--cwd=")) cwd.push(w.slice("--cwd=".length));
+    else if (/^-C./.test(w)) cwd.push(w.slice(2));
+    else if (!w.startsWith("-")) others.push(w);
+  });
+  return [...cwd, ...others, "."].map((d) => path.resolve(d)).find((d) => fs.existsSync(path.join(d, "Pulumi.yaml")));
+}
+
+function startHost(dir: string, pulumiDir: string): ChildProcess {
+  return spawn(process.execPath, [PROGRAM_HOST, path.join(pulumiDir, "cmd", "run")], { cwd: dir, stdio: ["pipe", "pipe", "pipe"] });
+}
+
+/** The process and its pipes (sockets): a process waiting unused must not keep this one alive. */
+const handles = (host: ChildProcess) => [host, host.stdin, host.stdout, host.stderr] as unknown as Array<{ ref(): void; unref(): void }>;
+
+/** The process started ahead for this project, if it is still waiting, else a new one. */
+function programHost(dir: string, pulumiDir: string): ChildProcess {
+  const ahead = waiting;
+  waiting = undefined;
+  if (ahead && ahead.dir === dir && ahead.pulumiDir === pulumiDir && ahead.host.exitCode === null && ahead.host.signalCode === null) {
+    for (const handle of handles(ahead.host)) handle.ref();
+    return ahead.host;
+  }
+  ahead?.host.kill("SIGKILL");
+  return startHost(dir, pulumiDir);
+}
+
 export interface ProgramRun {
   exitCode: number;
   /** What the program wrote to stdout/stderr (console.log output and crashes). */
@@ -61,8 +119,6 @@ export function runProgram(opts: {
 }): Promise<ProgramRun> {
   const { project } = opts;
   const args = [
-    PROGRAM_HOST,
-    path.join(opts.pulumiDir, "cmd", "run"),
     "--monitor", opts.monitor,
     "--engine", opts.monitor,
     "--organization", "organization",
@@ -83,13 +139,18 @@ export function runProgram(opts: {
     PULUMI_CONFIG_SECRET_KEYS: JSON.stringify(opts.secretKeys),
   };
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { cwd: project.dir, env, stdio: ["ignore", "pipe", "pipe"], signal: opts.signal, killSignal: "SIGKILL" });
+    const child = programHost(project.dir, opts.pulumiDir);
     let output = "";
-    child.stdout.on("data", (d) => (output += d));
-    child.stderr.on("data", (d) => (output += d));
-    child.on("error", (e) => {
-      if (e.name !== "AbortError") reject(e);
-    });
+    child.stdout!.on("data", (d) => (output += d));
+    child.stderr!.on("data", (d) => (output += d));
+    child.on("error", reject);
     child.on("close", (code) => resolve({ exitCode: code ?? 1, output }));
+    const stop = () => child.kill("SIGKILL");
+    if (opts.signal?.aborted) stop();
+    opts.signal?.addEventListener("abort", stop, { once: true });
+    // What to run; the host starts it when its stdin ends (program-host.ts). A host that died already is reported
+    // by its exit, not by this write.
+    child.stdin!.on("error", () => {});
+    child.stdin!.end(JSON.stringify({ args, env }));
   });
 }

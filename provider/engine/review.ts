@@ -21,6 +21,8 @@ export interface PlanFile {
   stack: string;
   /** URN → planned step, for every resource the plan changes. */
   resources: Record<string, PlannedStep>;
+  /** The preview's autoname seed, so `up --plan` picks the names planned. */
+  seed?: string;
 }
 
 export type Fingerprint = (plaintext: string) => string;
@@ -34,10 +36,10 @@ function fingerprintSecrets(props: Record<string, unknown>, fingerprint: Fingerp
   return mapSecrets(props, (secret) => `[secret ${fingerprint(JSON.stringify(revealAll(secret)))}]`) as Record<string, unknown>;
 }
 
-export function makePlan(project: string, stack: string, steps: Step[], fingerprint: Fingerprint): PlanFile {
+export function makePlan(project: string, stack: string, steps: Step[], fingerprint: Fingerprint, seed?: string): PlanFile {
   const resources: Record<string, PlannedStep> = {};
   for (const step of steps) if (step.op !== "same") resources[step.urn] = planned(step, fingerprint);
-  return { version: 1, project, stack, resources };
+  return { version: 1, project, stack, resources, ...(seed ? { seed } : {}) };
 }
 
 export function readPlan(text: string, file: string): PlanFile {

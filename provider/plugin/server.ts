@@ -2,7 +2,7 @@
 // Provider objects the embedded engine calls. Unlike @pulumi/pulumi's bundled server it honours CheckConfig and
 // Configure, accepts secrets, and answers Diff with replace keys, delete-before-replace and a detailed diff.
 import * as grpc from "@grpc/grpc-js";
-import { checkProviderConfig, diffProviderConfig, PACKAGE, type ProviderConfig } from "../resources";
+import { checkProviderConfig, diffProviderConfig, PACKAGE, type ProviderConfig, redact, secretHostTexts } from "../resources";
 import type { CheckFailure, DiffKind, PropertyMap, Provider } from "../resources/provider";
 import { BERTH_VERSION } from "../state/checkpoint";
 import { containsUnknown } from "../values";
@@ -38,7 +38,7 @@ function changeOf(req: Stub): { urn: string; id: string; oldInputs: PropertyMap;
   return { urn: req.getUrn(), id: req.getId(), oldInputs: req.getOldInputs() ? toJs(req.getOldInputs()) : oldOutputs, oldOutputs, news: toJs(req.getNews()) };
 }
 
-function failuresOf(failures: CheckFailure[]): Stub[] {
+function checkFailuresOf(failures: CheckFailure[]): Stub[] {
   return failures.map((f) => {
     const out = new pb.CheckFailure();
     out.setProperty(f.property);
@@ -68,14 +68,17 @@ export async function serveProvider(providersFor: ProvidersFor, programDir = pro
   // though the host has no such object yet during a preview.
   const declared = new Map<string, { urn: string; inputs: PropertyMap }>();
 
+  // A host configured as a secret never reaches Pulumi's output: errors and check failures name the provider.
+  const hidden = new Map<string, string>();
   const unary = (work: (req: Stub) => Promise<Stub> | Stub) => (call: Stub, cb: grpc.sendUnaryData<Stub>) => {
     Promise.resolve()
       .then(() => work(call.request))
       .then(
         (res) => cb(null, res),
-        (err: Error) => cb({ code: grpc.status.UNKNOWN, details: err.message }),
+        (err: Error) => cb({ code: grpc.status.UNKNOWN, details: redact(err.message, hidden) }),
       );
   };
+  const failuresOf = (failures: CheckFailure[]) => checkFailuresOf(failures.map((f) => ({ ...f, reason: redact(f.reason, hidden) })));
 
   const service = {
     // Pulumi starts a plugin in the program's directory; the handshake's program_directory names the plugin's own.
@@ -98,6 +101,7 @@ export async function serveProvider(providersFor: ProvidersFor, programDir = pro
       const news = toJs(req.getNews());
       const res = new pb.CheckResponse();
       res.setInputs(toStruct(news));
+      for (const [text, instead] of secretHostTexts(news, `[secret host of provider ${nameOf(req)}]`)) hidden.set(text, instead);
       if (!containsUnknown(news)) res.setFailuresList(failuresOf(checkProviderConfig(news).failures));
       return res;
     }),
@@ -114,6 +118,7 @@ export async function serveProvider(providersFor: ProvidersFor, programDir = pro
     configure: unary((req) => {
       const args = req.getArgs() ? toJs(req.getArgs()) : Object.fromEntries(configVariables(req));
       // A value not known yet is refused by name: a preview against the wrong host (this one) would be worse.
+      for (const [text, instead] of secretHostTexts(args, `[secret host of provider ${req.getName?.() || "default"}]`)) hidden.set(text, instead);
       const { config, failures } = checkProviderConfig(args);
       if (failures.length > 0) throw new Error(failures.map((f) => `${PACKAGE}:${f.property}: ${f.reason}`).join("; "));
       providers = providersFor(config, programDir);

@@ -1,9 +1,9 @@
 import * as fs from "node:fs";
 import type { z } from "zod";
 import type { ObjectKind, Runtime } from "../../native/runtime";
-import { ProviderArgs, replaceOnChangeFields } from "../../sdk/schema";
-import { expandHome } from "../runtimes";
-import { containsUnknown, revealAll } from "../values";
+import { parseSshUrl, ProviderArgs, replaceOnChangeFields } from "../../sdk/schema";
+import { expandHome, normalRoot, rootIn } from "../runtimes";
+import { containsUnknown, isSecret, revealAll } from "../values";
 import type { CheckFailure, PropertyMap } from "./provider";
 import { containerKind } from "./container";
 import { imageKind } from "./image";
@@ -37,15 +37,16 @@ const ENGINE_KEYS = new Set(["version", "__internal"]);
 /**
  * A provider configuration (`berth:*` keys, or a Provider resource's inputs) checked against its schema. Pulumi
  * adds ENGINE_KEYS to a provider's inputs; config values arrive as strings (a list as JSON), and may be secret.
- * A value not known yet (a preview, fed by another resource's output) is refused: berth must know which host it
- * previews against.
+ * A value not known yet (a preview, fed by another resource's output) is a failure, listed in `unknown` too: a
+ * preview shows such a provider's resources without checking them against a host (Pulumi's unconfigured provider).
  */
-export function checkProviderConfig(inputs: PropertyMap): { config: ProviderConfig; failures: CheckFailure[] } {
+export function checkProviderConfig(inputs: PropertyMap): { config: ProviderConfig; failures: CheckFailure[]; unknown?: string[] } {
   const rest = Object.fromEntries(Object.entries(revealAll(inputs) as PropertyMap).filter(([k]) => !ENGINE_KEYS.has(k)));
   const unknown = Object.keys(rest).filter((k) => containsUnknown(rest[k]));
   if (unknown.length > 0) {
-    const reason = "is not known yet (it comes from a resource not made yet): berth must know the host to preview and deploy there; give it as a value or from config";
-    return { config: {}, failures: unknown.map((property) => ({ property, reason })) };
+    // A preview goes on without it (the engine says so with `unknown`), as Pulumi's does; an update cannot.
+    const reason = "is not known yet (it comes from a resource not made yet): berth must know the host to deploy there; give it as a value or from config";
+    return { config: {}, failures: unknown.map((property) => ({ property, reason })), unknown };
   }
   if (typeof rest.sshOptions === "string") rest.sshOptions = rest.sshOptions.startsWith("[") ? parseList(rest.sshOptions) : [rest.sshOptions];
   const parsed = ProviderArgs.safeParse(rest);
@@ -58,6 +59,26 @@ export function checkProviderConfig(inputs: PropertyMap): { config: ProviderConf
   return { config: parsed.data, failures: [] };
 }
 
+/**
+ * What a secret `host` would show of itself in a message — the URL, `user@host`, and the address or name where it
+ * cannot be mistaken for a word (it holds a dot, a colon or a digit), as ssh's own errors repeat it — each with
+ * `instead`. Nothing for a host that is not secret.
+ */
+export function secretHostTexts(inputs: PropertyMap, instead: string): Array<[string, string]> {
+  const host = inputs.host;
+  if (!isSecret(host) || typeof host.value !== "string") return [];
+  const ssh = parseSshUrl(host.value);
+  const texts = [host.value, ...(ssh?.user ? [`${ssh.user}@${ssh.host}`] : []), ...(ssh && /[.:\d]/.test(ssh.host) ? [ssh.host] : [])];
+  return texts.map((t) => [t, instead]);
+}
+
+/** The message with every hidden text replaced, longest first (the URL before the address inside it). */
+export function redact(message: string, hidden: ReadonlyMap<string, string>): string {
+  let out = message;
+  for (const [text, instead] of [...hidden].sort((a, b) => b[0].length - a[0].length)) out = out.split(text).join(instead);
+  return out;
+}
+
 function parseList(text: string): unknown {
   try {
     return JSON.parse(text);
@@ -66,11 +87,34 @@ function parseList(text: string): unknown {
   }
 }
 
-/** Pulumi's DiffConfig: which provider inputs changed, and which of them replace every resource it manages. */
+/**
+ * Pulumi's DiffConfig: which provider inputs changed, and which of them replace every resource it manages. Values
+ * are compared as what they mean, so a change of spelling is none: `ssh://root@h:22` is `ssh://root@H`, a root
+ * `/srv/berth/` is `/srv/berth` (and no root the default one), `~/.ssh/k` is the home directory's.
+ */
 export function diffProviderConfig(olds: PropertyMap, news: PropertyMap): { diffs: string[]; replaces: string[] } {
-  const [a, b] = [revealAll(olds) as PropertyMap, revealAll(news) as PropertyMap];
+  const [a, b] = [meaning(olds), meaning(news)];
   const diffs = Object.keys({ ...a, ...b }).filter((k) => !ENGINE_KEYS.has(k) && JSON.stringify(a[k]) !== JSON.stringify(b[k]));
   return { diffs, replaces: diffs.filter((k) => PROVIDER_REPLACES.has(k)) };
+}
+
+/** A configuration's inputs in one spelling each; a value not known yet or not valid is kept as written. */
+function meaning(inputs: PropertyMap): PropertyMap {
+  const out = { ...(revealAll(inputs) as PropertyMap) };
+  const ssh = typeof out.host === "string" ? parseSshUrl(out.host) : undefined;
+  if (ssh) {
+    const host = ssh.host.includes(":") ? `[${ssh.host.toLowerCase()}]` : ssh.host.toLowerCase();
+    out.host = `ssh://${ssh.user ? `${ssh.user}@` : ""}${host}${ssh.port && ssh.port !== 22 ? `:${ssh.port}` : ""}`;
+  }
+  // No root is the default root of the machine the host names.
+  if (out.root === undefined || (typeof out.root === "string" && out.root.startsWith("/"))) {
+    out.root = rootIn({ host: ssh ? "ssh" : undefined, root: out.root as string | undefined });
+  }
+  if (typeof out.runDir === "string" && out.runDir.startsWith("/")) out.runDir = normalRoot(out.runDir);
+  if (typeof out.identityFile === "string") out.identityFile = expandHome(out.identityFile);
+  if (typeof out.sshOptions === "string" && out.sshOptions.startsWith("[")) out.sshOptions = parseList(out.sshOptions);
+  else if (typeof out.sshOptions === "string") out.sshOptions = [out.sshOptions];
+  return out;
 }
 
 const PROVIDER_REPLACES = replaceOnChangeFields(ProviderArgs);

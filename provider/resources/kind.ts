@@ -133,7 +133,17 @@ export class KindProvider<Args extends PropertyMap, Outs extends PropertyMap> im
   async create(req: CreateRequest): Promise<CreateResponse> {
     const inputs = reveal(req.inputs) as Args;
     const { id, outputs } = req.preview ? { id: "", outputs: this.kind.previewOutputs(inputs) } : await this.made(inputs, req.urn);
-    return { id, outputs: keepSecret({ ...inputs, ...outputs }, secretKeys(req.inputs)) };
+    return { id, outputs: keepSecret({ ...(req.preview ? this.echoed(inputs) : inputs), ...outputs }, secretKeys(req.inputs)) };
+  }
+
+  /**
+   * The inputs a preview shows as outputs: not one whose output has another shape (a container's `ports` given as
+   * "127.0.0.1::80", whose host port is picked at create). It stays unknown, so a program computing from it is
+   * checked with the real value at update, never refused at preview for a value it made up.
+   */
+  private echoed(inputs: PropertyMap): PropertyMap {
+    const shape = this.kind.outputs.shape as Record<string, z.ZodType>;
+    return Object.fromEntries(Object.entries(inputs).filter(([k, v]) => !(k in shape) || shape[k].safeParse(v).success));
   }
 
   /**
@@ -175,7 +185,7 @@ export class KindProvider<Args extends PropertyMap, Outs extends PropertyMap> im
   async update(req: UpdateRequest): Promise<UpdateResponse> {
     const news = reveal(req.news) as Args;
     const secret = secretKeys(req.news);
-    if (req.preview) return { outputs: keepSecret({ ...reveal(req.oldOutputs), ...news, ...this.kind.previewOutputs(news) }, secret) };
+    if (req.preview) return { outputs: keepSecret({ ...reveal(req.oldOutputs), ...this.echoed(news), ...this.kind.previewOutputs(news) }, secret) };
     if (!this.kind.update) throw new Error(`${this.token} has no in-place update; this change should have replaced it`);
     const outputs = await this.kind.update(req.id, reveal(req.oldInputs) as Args, news, reveal(req.oldOutputs) as Outs);
     await this.claim(req.id, req.urn);

@@ -33,6 +33,23 @@ const outputsOf = (info: NetworkInfo): Outs => ({
 
 export const networkClaim = (name: string) => `network ${name}`;
 
+/** What stands in for a required field not known yet; failures naming it are dropped. Optional ones are left out. */
+const STAND_IN: Partial<Args> = { name: "berth-unknown", subnet: "10.255.255.0/24", parent: "eth0" };
+/** Judged against the subnet: unjudgeable while it is unknown. */
+const WITHIN_SUBNET = ["gateway", "ipRange", "auxAddresses"] as const;
+
+/** The inputs with every field not known yet stood in for or left out, so the known ones can be checked. */
+function knownArgs(inputs: Args, unknown: ReadonlySet<string>): Args {
+  if (unknown.size === 0) return inputs;
+  const out: Record<string, unknown> = { ...inputs };
+  for (const k of unknown) {
+    if (k in STAND_IN) out[k] = STAND_IN[k as keyof Args];
+    else delete out[k];
+  }
+  if (unknown.has("subnet")) for (const k of WITHIN_SUBNET) delete out[k];
+  return out as Args;
+}
+
 const specOf = ({ name, nat, ...rest }: Args): NetworkSpec => ({ ...rest, name: name!, nat: nat ?? true });
 
 export function networkKind(runtime: Runtime): Kind<Args, Outs> {
@@ -42,31 +59,41 @@ export function networkKind(runtime: Runtime): Kind<Args, Outs> {
     autoname: true,
     // Docker's refusals of bad network input, and clashes with the program's other networks and the host's, at
     // preview.
+    // Fields not known yet (fed by a resource not made yet) stand aside, so that every known one is checked now;
+    // the engine checks again with every value known before the network is made.
     async prepare(inputs, ctx) {
+      const unknown = new Set(Object.entries(inputs).filter(([, v]) => containsUnknown(v)).map(([k]) => k));
+      // Which rules apply depends on the driver.
+      if (unknown.has("driver")) return { inputs, failures: [] };
+      const known = knownArgs(inputs, unknown);
       const failures: CheckFailure[] = [];
-      if (containsUnknown(inputs)) return { inputs, failures };
+      const keep = (f: CheckFailure) => {
+        if (!unknown.has(f.property.split(/[.[]/)[0])) failures.push(f);
+      };
       try {
-        refusePredefined(inputs.name!);
-        resolveNetwork(specOf(inputs));
+        refusePredefined(known.name!);
+        resolveNetwork(specOf(known));
       } catch (err) {
         const property = err instanceof NetworkInputError ? err.field : "name";
-        failures.push({ property, reason: (err as Error).message });
-        return { inputs, failures };
+        keep({ property, reason: (err as Error).message });
+        if (failures.length > 0) return { inputs, failures };
       }
-      const subnet = parseSubnet(inputs.subnet);
+      const subnet = parseSubnet(known.subnet);
       for (const other of declaredOthers(ctx, "network ")) {
         const theirs = other.inputs as Partial<Args>;
-        if (typeof theirs.subnet === "string" && !isUnknown(theirs.subnet) && overlaps(subnet, parseSubnet(theirs.subnet))) {
-          failures.push({ property: "subnet", reason: `Pool overlaps with other one on this address space: ${inputs.subnet} overlaps ${theirs.subnet} of ${other.claim} in this program` });
+        if (!unknown.has("subnet") && typeof theirs.subnet === "string" && !isUnknown(theirs.subnet) && overlaps(subnet, parseSubnet(theirs.subnet))) {
+          failures.push({ property: "subnet", reason: `Pool overlaps with other one on this address space: ${inputs.subnet} overlaps ${theirs.subnet} of ${other.claim} in this program; pick a subnet no other network of the program overlaps` });
         }
-        if (inputs.driver === "macvlan" && theirs.driver === "macvlan" && theirs.parent === inputs.parent) {
+        if (!unknown.has("parent") && inputs.driver === "macvlan" && theirs.driver === "macvlan" && theirs.parent === inputs.parent) {
           failures.push({ property: "parent", reason: `${other.claim} of this program already uses parent interface ${inputs.parent}: one macvlan network per parent` });
         }
       }
+      // Once made, a network of the program is the host's too: one refusal is enough.
+      if (failures.length > 0) return { inputs, failures };
       // The network this one replaces goes first when they clash.
       const replaced = typeof ctx.olds?.name === "string" ? [ctx.olds.name] : [];
-      const conflict = await runtime.networks.conflicts(specOf(inputs), replaced);
-      if (conflict) failures.push({ property: conflict.field, reason: conflict.reason });
+      const conflict = await runtime.networks.conflicts(specOf(known), replaced);
+      if (conflict) keep({ property: conflict.field, reason: conflict.reason });
       return { inputs, failures };
     },
     previewOutputs: (inputs) => ({ name: inputs.name, driver: inputs.driver ?? "bridge", subnet: inputs.subnet, nat: inputs.nat ?? true }),

@@ -63,9 +63,13 @@ export interface CheckpointFile {
 
 export const BERTH_VERSION: string = require("berth-iac/package.json").version;
 
-/** Pulumi's manifest magic: the sha256 of the version that wrote the deployment. */
+const magics = new Map<string, string>();
+
+/** Pulumi's manifest magic: the sha256 of the version that wrote the deployment (made once per version: per step). */
 export function manifest(version = `berth-${BERTH_VERSION}`): DeploymentV3["manifest"] {
-  return { time: new Date().toISOString(), magic: createHash("sha256").update(version).digest("hex"), version };
+  let magic = magics.get(version);
+  if (magic === undefined) magics.set(version, (magic = createHash("sha256").update(version).digest("hex")));
+  return { time: new Date().toISOString(), magic, version };
 }
 
 export function emptyDeployment(): DeploymentV3 {

@@ -9,6 +9,8 @@ import { emptyDeployment } from "./checkpoint";
 import { sortResources } from "./order";
 import { type Crypter, openSecrets, sealSecrets } from "./secrets";
 import { containsSecret } from "../values";
+import { sweepTemps, tempBeside } from "../../native/staging";
+import { ownerAlive, self } from "../../native/lock";
 
 export interface StackRef {
   /** Directory holding `.pulumi/` (Pulumi's file backend root). */
@@ -88,7 +90,7 @@ export class StackStore {
   /** Writes the whole checkpoint to a temp file, syncs it, then renames it over the old one. */
   save(deployment: DeploymentV3): void {
     const text = this.serialize(deployment);
-    const tmp = `${this.file}.${process.pid}.tmp`;
+    const tmp = tempBeside(this.file);
     const fd = fs.openSync(tmp, "w");
     try {
       fs.writeSync(fd, text);
@@ -99,10 +101,10 @@ export class StackStore {
     fs.renameSync(tmp, this.file);
   }
 
-  /** save(), with the write and sync off the main thread. One at a time: they share the temp file. */
+  /** save(), with the write and sync off the main thread. One at a time: the last rename is what stays. */
   async write(deployment: DeploymentV3): Promise<void> {
     const text = this.serialize(deployment);
-    const tmp = `${this.file}.${process.pid}.tmp`;
+    const tmp = tempBeside(this.file);
     const fh = await fs.promises.open(tmp, "w");
     try {
       await fh.writeFile(text);
@@ -123,13 +125,14 @@ export class StackStore {
   lock(): () => void {
     fs.mkdirSync(this.lockDir, { recursive: true });
     const mine = path.join(this.lockDir, `${randomUUID()}.json`);
-    const info = { pid: process.pid, username: os.userInfo().username, hostname: os.hostname(), timestamp: new Date().toISOString() };
+    // Pulumi's fields, and the process's start time (Pulumi ignores it): a pid the kernel gave out again is not the holder.
+    const info = { pid: process.pid, start: self().start, username: os.userInfo().username, hostname: os.hostname(), timestamp: new Date().toISOString() };
     fs.writeFileSync(mine, JSON.stringify(info));
     const release = () => fs.rmSync(mine, { force: true });
     for (const other of fs.readdirSync(this.lockDir).map((f) => path.join(this.lockDir, f))) {
       if (other === mine) continue;
       const holder = readLock(other);
-      if (holder && holder.hostname === os.hostname() && !alive(holder.pid)) {
+      if (holder && holder.hostname === os.hostname() && !(holder.start === undefined ? alive(holder.pid) : ownerAlive({ pid: holder.pid, start: holder.start }))) {
         fs.rmSync(other, { force: true }); // its process is gone: a crash left it
         continue;
       }
@@ -137,6 +140,8 @@ export class StackStore {
       const who = holder ? `process ${holder.pid} on ${holder.hostname} since ${holder.timestamp}` : "another update";
       throw new Error(`the stack ${this.qualifiedName} is locked by ${who}; wait for it to finish (lock file ${other})`);
     }
+    // Checkpoints that killed updates were writing: their temp files beside them.
+    sweepTemps(path.dirname(this.file));
     return release;
   }
 }
@@ -146,7 +151,7 @@ function saltOf(d: DeploymentV3): string | undefined {
   return state?.salt;
 }
 
-function readLock(file: string): { pid: number; hostname: string; timestamp: string } | undefined {
+function readLock(file: string): { pid: number; start?: number; hostname: string; timestamp: string } | undefined {
   try {
     return JSON.parse(fs.readFileSync(file, "utf8"));
   } catch {

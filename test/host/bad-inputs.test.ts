@@ -20,6 +20,7 @@ const env = { BERTH_ROOT: root, PULUMI_CONFIG_PASSPHRASE: "badinputs" };
 const stack = `bad${process.pid}`;
 const neighbor = `nb${process.pid}`;
 const late = `late${process.pid}`;
+const lateOutputs = `lo${process.pid}`;
 /** Veth pairs made for the macvlan cases (their parents), named bt… as everything berth tests make. */
 const parents = [0, 1, 2, 3, 4, 5].map((i) => `btbad${process.pid % 100000}${i}`);
 const stateFile = (s: string) => path.join(PROGRAM, ".pulumi/stacks/badinputs", `${s}.json`);
@@ -83,12 +84,13 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await run(late, "destroy", "--yes");
+  for (const which of ["port", "subnet"]) await run(`${lateOutputs}${which}`, "destroy", "--yes");
   await run(neighbor, "destroy", "--yes");
   const pid = supervisorPid(root);
   if (pid) process.kill(pid, "SIGTERM");
   listener?.close();
   for (const p of parents) execFileSync("ip", ["link", "del", p], { stdio: "ignore" });
-  for (const s of [stack, neighbor, late, `pbad${process.pid}`]) {
+  for (const s of [stack, neighbor, late, `${lateOutputs}port`, `${lateOutputs}subnet`, `pbad${process.pid}`]) {
     for (const f of [configFile(s), stateFile(s), `${stateFile(s)}.bak`]) fs.rmSync(f, { force: true });
   }
   fs.rmSync(root, { recursive: true, force: true });
@@ -135,6 +137,33 @@ describe("a refusal that waits for a value made during the update", () => {
     expect(types).not.toContain("berth:index:Container");
     expect(state.checkpoint.latest.pending_operations ?? []).toEqual([]);
     expect(fs.readdirSync(path.join(root, "containers")).filter((n) => n.startsWith("late"))).toEqual([]);
+  }, 120_000);
+});
+
+describe("bad values known only once other resources are made (unknown at preview)", () => {
+  it.each([
+    ["port", 'berth:index:Container "lo-second": ports[0]: ', "containers", "lo-second"],
+    ["subnet", 'berth:index:Network "lo-copy": subnet: ', "networks", "lo-copy"],
+  ])("a %s is checked in full before anything is made with it: nothing of its resource on the host or in the state", async (which, error, kind, refused) => {
+    const s = `${lateOutputs}${which}`;
+    writeConfig(s, { env: JSON.stringify(cases), lateOutputs: which });
+    const preview = await run(s, "preview");
+    expect(preview.code, preview.stdout + preview.stderr).toBe(0);
+    const before = census();
+    const up = await run(s, "up", "--yes");
+    const out = up.stdout + up.stderr;
+    expect(up.code, out).toBe(1);
+    expect(out.split(error).length - 1, out).toBe(1);
+    expect(out).not.toMatch(/^\s+at /m);
+    const state = JSON.parse(fs.readFileSync(stateFile(s), "utf8"));
+    const names: string[] = state.checkpoint.latest.resources.map((r: { urn: string }) => r.urn.split("::").pop());
+    expect(names).not.toContain(refused);
+    expect(state.checkpoint.latest.pending_operations ?? []).toEqual([]);
+    // What the update made on the host is what the state records: nothing of the refused resource.
+    const made = census()[kind].filter((n) => !before[kind].includes(n));
+    expect(made.length).toBe(1);
+    expect(made.every((n) => names.some((r) => r !== refused && n.startsWith(`${r}-`)))).toBe(true);
+    await run(s, "destroy", "--yes");
   }, 120_000);
 });
 

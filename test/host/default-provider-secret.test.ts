@@ -49,6 +49,10 @@ describe("the default provider's secret config", () => {
     expect((await run("config", "set", "--secret", "berth:host", host)).code).toBe(0);
     const secret = await up();
     expect(secret.stdout + secret.stderr).toContain("is unreachable");
+    // Nor printed: messages name the provider instead (plain, the host was named).
+    expect(plain.stdout + plain.stderr).toContain(user);
+    expect(secret.stdout + secret.stderr).not.toContain(user);
+    expect(secret.stdout + secret.stderr).toContain("[secret host of provider default]");
     const { text, provider } = recorded();
     expect(provider?.inputs.host).toMatchObject({ [SIG]: SECRET_SIG });
     expect(text).not.toContain(user);

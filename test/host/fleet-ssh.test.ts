@@ -98,6 +98,21 @@ describe("many hosts over SSH, the user's side", () => {
     const viaEnv = await berth(["images", "--format", "{{.Repository}}"], { ...env, BERTH_HOST: h1.url });
     expect(viaEnv.stdout.trim()).toBe(`fleet-${stack}-web2`);
 
+    // A resource name: found through the host that holds it; elsewhere, refused naming where it is and the command
+    // that reaches it (not the local stack's "No such container", nor another object of that name there).
+    const scope = ["-C", PROGRAM, "--stack", stack];
+    const viaName = await berth(["-H", h1.url, "inspect", "--format", "{{.Name}}", "web2", ...scope], env);
+    expect([viaName.code, viaName.stdout.trim()], viaName.stderr).toEqual([0, web2]);
+    const notHere = await berth(["logs", "web2", ...scope], { ...env, BERTH_ROOT: root });
+    expect(notHere.code).toBe(1);
+    expect(notHere.stderr).toContain(`container web2 of stack ${stack} (provider h2) is on ${h1.url}, not on this machine: berth -H ${h1.url} logs web2 ${scope.join(" ")}`);
+    const other = sim.hosts[2];
+    const wrongHost = await berth(["-H", other.url, "logs", "web2", ...scope], env);
+    expect(wrongHost.stderr).toContain(`container web2 of stack ${stack} (provider h2) is on ${h1.url}, not on ${other.url}, which -H/BERTH_HOST names: berth -H ${h1.url} logs web2`);
+    const localOne = await berth(["logs", "web", ...scope], { ...env, BERTH_HOST: other.url });
+    expect(localOne.code).toBe(1);
+    expect(localOne.stderr).toMatch(new RegExp(`container web of stack ${stack} \\(provider default\\S*\\) is on this machine \\(berth root ${root}\\), not on ${other.url.replace(/[.]/g, "\\.")}, which -H/BERTH_HOST names: drop -H and unset BERTH_HOST: BERTH_ROOT=${root} berth logs web -C`));
+
     // h2 moves to another machine: its resources are made there first, then deleted on h1 (DiffConfig: host).
     const h3 = sim.hosts[2];
     configure({ host2: h3.url });

@@ -95,6 +95,19 @@ describe("one program, two providers", () => {
     }
     expect(fs.readFileSync(stateFile, "utf8")).toBe(before);
 
+    // A root known only at update is previewed as Pulumi previews an unconfigured provider (its resources shown
+    // replaced, with its warning); the update finds the same root, so nothing of h2's changes.
+    setConfig({ root2FromOutput: true });
+    const blind = await cli("preview");
+    expect(blind.code, blind.stdout + blind.stderr).toBe(0);
+    expect(blind.stdout).toMatch(/\+- +berth:index:Container +web2 +replace/);
+    expect(blind.stdout).toContain("not known during preview");
+    const fed = await cli("up", "--yes");
+    expect(fed.code, fed.stdout + fed.stderr).toBe(0);
+    expect(fed.stdout.split("Updating (")[1]).not.toMatch(/web2.*(replac|creat)/);
+    expect(outputs().web2).toBe(web2);
+    expect(await running(roots.b, web2)).toBe(true);
+
     // Removed by hand in the second root: refresh there drops it, up makes it again there.
     setConfig();
     await createNativeRuntime({ root: roots.b }).containers.remove(web2, { graceSeconds: 0 });

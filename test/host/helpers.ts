@@ -60,7 +60,9 @@ export type HostWrap = (argv: string[]) => string[];
 const lines = (wrap: HostWrap, argv: string[]) => {
   const [cmd, ...args] = wrap(argv);
   try {
-    return execFileSync(cmd, args, { encoding: "utf8" }).split("\n").filter(Boolean);
+    // stderr not passed on: `runc list` says "load container X: container does not exist" of a container another
+    // process is making or removing at that moment (its directory without its state.json), and lists it not.
+    return execFileSync(cmd, args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }).split("\n").filter(Boolean);
   } catch {
     return [];
   }

@@ -360,7 +360,7 @@ describe("containers", () => {
     expect(fs.readFileSync(`/proc/${command}/cmdline`, "utf8").split("\0")).toEqual(["/bin/sleep", "600", ""]);
   });
 
-  it("runs containers one after another and at once on one network, each with its own address", async () => {
+  it("runs containers one after another and at once on one network, each with its own address (and ports)", async () => {
     const times: number[] = [];
     for (const name of FLEET.slice(0, 4)) {
       const started = performance.now();
@@ -368,7 +368,9 @@ describe("containers", () => {
       times.push(performance.now() - started);
     }
     const started = performance.now();
-    await Promise.all(FLEET.slice(4).map((name) => rt.containers.run(sleeper(name))));
+    // Made at once, their port rules go in one iptables-restore; each container's rules are checked (faults).
+    const ports = await Promise.all(FLEET.slice(4).map(() => freePort()));
+    await Promise.all(FLEET.slice(4).map((name, i) => rt.containers.run(sleeper(name, { ports: [published(ports[i])] }))));
     const together = performance.now() - started;
     const each = times.map((t) => t.toFixed(0)).join(", ");
     console.log(`run() one after another: ${each} ms; 2 at once: ${together.toFixed(0)} ms`);
@@ -376,9 +378,13 @@ describe("containers", () => {
     expect(infos.every((i) => i?.status === "running" && i.faults.length === 0)).toBe(true);
     expect(new Set(infos.map((i) => i?.ip)).size).toBe(FLEET.length);
 
+    for (const name of FLEET.slice(4)) expect(berthRules().filter((l) => l.includes(containerTag(root, name))).length).toBeGreaterThan(0);
+
     const removeStarted = performance.now();
-    for (const name of FLEET) await rt.containers.remove(name, { graceSeconds: 0 });
-    console.log(`remove() each, no grace: ${((performance.now() - removeStarted) / FLEET.length).toFixed(0)} ms`);
+    for (const name of FLEET.slice(0, 4)) await rt.containers.remove(name, { graceSeconds: 0 });
+    console.log(`remove() each, no grace: ${((performance.now() - removeStarted) / 4).toFixed(0)} ms`);
+    // Together: their rules leave in one restore, and each one's peers drop it.
+    await Promise.all(FLEET.slice(4).map((name) => rt.containers.remove(name, { graceSeconds: 0 })));
     expect(leftovers(FLEET, [])).toEqual([]);
   });
 

@@ -139,6 +139,14 @@ describe("pulumi-resource-berth over gRPC", () => {
     expect(await diffConfig({ host: "ssh://a" }, { host: "ssh://b" })).toEqual({ changes: pb.DiffResponse.DiffChanges.DIFF_SOME, diffs: ["host"], replaces: ["host"] });
     expect(await diffConfig({ host: "ssh://a" }, { host: "ssh://a", sshOptions: ["ConnectTimeout=5"] })).toEqual({ changes: pb.DiffResponse.DiffChanges.DIFF_SOME, diffs: ["sshOptions"], replaces: [] });
     expect((await diffConfig({ root }, { root, version: "9.9.9" })).changes).toBe(pb.DiffResponse.DiffChanges.DIFF_NONE);
+    // Compared by meaning: another spelling of one host and root is no change.
+    expect(await diffConfig({ host: "ssh://root@a:22", root: "/srv/b/" }, { host: "ssh://root@A", root: "/srv/b" })).toEqual({ changes: pb.DiffResponse.DiffChanges.DIFF_NONE, diffs: [], replaces: [] });
+    // A secret host is not repeated in a failure: the provider is named instead.
+    const secretHost = new pb.CheckRequest();
+    secretHost.setUrn("urn:pulumi:dev::plugintest::pulumi:providers:berth::vault");
+    secretHost.setNews(struct({ host: { [SIG]: SECRET_SIG, value: "ssh://root@10.9.8.7" }, identityFile: "/nonexistent/key" }));
+    const hiddenHost = (await call("checkConfig", secretHost)).getFailuresList().map((f: any) => f.getReason());
+    expect(hiddenHost).toEqual([expect.stringContaining("for [secret host of provider vault]")]);
     const configure = new pb.ConfigureRequest();
     configure.setArgs(struct({ root, version: "0.1.0" }));
     configure.setAcceptsecrets(true);

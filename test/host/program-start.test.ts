@@ -1,11 +1,14 @@
 // How berth starts a TypeScript program (provider/engine/transpile.ts): transpiled once and cached by content, the
 // cache used when nothing changed and invalidated when a source changes, and a program error still printed with a
-// stack trace that points at the .ts line (types above it shift the JavaScript lines).
+// stack trace that points at the .ts line (types above it shift the JavaScript lines). Then what the program's
+// process leaves out (lazy.ts, program-host.ts) without a program noticing, and its process started ahead
+// (program.ts): used when the guess of the project was right, replaced when wrong, gone when unused.
+import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { REPO, berth } from "./helpers";
+import { REPO, berth, collect } from "./helpers";
 
 describe("program start", () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "berth-program-"));
@@ -51,5 +54,91 @@ describe("program start", () => {
     expect(res.code).not.toBe(0);
     expect(res.stdout + res.stderr).toMatch(/lib\.ts\(1,\d+\): error TS\d+/);
     expect(res.stdout + res.stderr).not.toContain("Error: value");
+  });
+});
+
+/** A project in a temp dir whose program is `index`; `node_modules` is this checkout's. */
+function project(name: string, index: string, dir = fs.mkdtempSync(path.join(os.tmpdir(), "berth-program-"))): string {
+  fs.mkdirSync(dir, { recursive: true });
+  fs.symlinkSync(path.join(REPO, "node_modules"), path.join(dir, "node_modules"));
+  fs.writeFileSync(path.join(dir, "Pulumi.yaml"), `name: ${name}\nruntime: nodejs\nmain: index.ts\n`);
+  fs.writeFileSync(path.join(dir, "package.json"), `{"name": "${name}"}\n`);
+  fs.writeFileSync(path.join(dir, "index.ts"), index);
+  return dir;
+}
+
+/** Processes whose working directory is `dir` (a program's process runs in its project). */
+function processesIn(dir: string): number[] {
+  return fs.readdirSync("/proc").filter((p) => /^\d+$/.test(p) && p !== String(process.pid)).flatMap((p) => {
+    try {
+      return fs.readlinkSync(`/proc/${p}/cwd`) === dir ? [Number(p)] : [];
+    } catch {
+      return [];
+    }
+  });
+}
+
+async function noneLeftIn(dir: string): Promise<number[]> {
+  for (let i = 0; i < 50 && processesIn(dir).length > 0; i++) await new Promise((r) => setTimeout(r, 100));
+  return processesIn(dir);
+}
+
+describe("the program's process", () => {
+  const dirs: string[] = [];
+  const envFor = (dir: string) => ({ PULUMI_BACKEND_URL: `file://${dir}`, PULUMI_CONFIG_PASSPHRASE: "test", BERTH_ROOT: path.join(dir, "root") });
+  afterAll(() => dirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
+
+  it("leaves out zod; closures still serialize (the debugger opened on use), stacks read as Node writes them", async () => {
+    const dir = project(
+      "lean",
+      [
+        'import * as pulumi from "@pulumi/pulumi";',
+        // berth's SDK, as "berth-iac" resolves inside this checkout.
+        `import * as berth from ${JSON.stringify(path.join(REPO, "dist/sdk"))};`,
+        'import { debuggablePromise } from "@pulumi/pulumi/runtime/debuggable";',
+        "void berth.Volume;",
+        "const seven = 7;",
+        'export const zod = Object.keys(require.cache).some((f) => f.includes("/node_modules/zod/"));',
+        'export const closure = pulumi.runtime.serializeFunction(() => seven).then((f) => f.text.includes("seven: 7"));',
+        'export const plain = new RangeError("plain").stack!.split("\\n")[0];',
+        'let coded = "";',
+        'try { require("fs").readFileSync({}); } catch (e) { coded = (e as Error).stack!.split("\\n")[0]; }',
+        "export const nodeError = coded;",
+        "const probe = Promise.resolve(1);",
+        'void debuggablePromise(probe, "probe");',
+        "const kept = (probe as unknown as { _debugStackTrace: unknown })._debugStackTrace;",
+        "export const leakStack = typeof kept !== \"string\" && String(kept).split(\"\\n\")[1].trim().startsWith(\"at debuggablePromise\");",
+        "",
+      ].join("\n"),
+    );
+    dirs.push(dir);
+    const res = await berth(["preview", dir, "--stack", "dev"], envFor(dir));
+    expect(res.stdout + res.stderr).toContain("zod: false");
+    expect(res.stdout).toContain("closure: true");
+    expect(res.stdout).toContain('plain: "RangeError: plain"');
+    expect(res.stdout).toMatch(/nodeError: "TypeError \[ERR_INVALID_ARG_TYPE\]: The \\"path\\" argument/);
+    expect(res.stdout).toContain("leakStack: true");
+    expect(res.code).toBe(0);
+  });
+
+  it("started ahead for a wrongly guessed project is replaced, and leaves nothing running", async () => {
+    // `--stack dev` run in a project that has a project directory named dev: the early start guesses dev.
+    const dir = project("outer", 'export const which = "outer";\n');
+    const decoy = project("decoy", 'export const which = "decoy";\n', path.join(dir, "dev"));
+    dirs.push(dir);
+    const child = spawn(path.join(REPO, "bin/berth"), ["preview", "--stack", "dev"], { cwd: dir, env: { ...process.env, ...envFor(dir) }, stdio: ["ignore", "pipe", "pipe"] });
+    const res = await collect(child);
+    expect(res.stdout).toContain('which: "outer"');
+    expect(res.code).toBe(0);
+    expect(await noneLeftIn(decoy)).toEqual([]);
+    expect(await noneLeftIn(dir)).toEqual([]);
+  });
+
+  it("started ahead and not used (a usage error) exits with berth", async () => {
+    const dir = project("unused", "export const x = 1;\n");
+    dirs.push(dir);
+    const res = await berth(["preview", dir, "--no-such-flag"], envFor(dir));
+    expect(res.code).toBe(2);
+    expect(await noneLeftIn(dir)).toEqual([]);
   });
 });

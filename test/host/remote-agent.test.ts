@@ -8,7 +8,7 @@ import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { remoteRuntime, RemoteError, type RemoteRuntime, type RemoteTarget } from "../../native/remote/client";
 import { Peer } from "../../native/remote/peer";
 import { hello, jsonFrame, readFrames } from "../../native/remote/protocol";
@@ -190,9 +190,8 @@ describe("remote runtime through berth agent", () => {
   }, 30_000);
 
   it("a hostile upload to the agent is refused the same way, and the staging area is gone after", async () => {
-    // What a killed agent left (its pid gone) is swept by the next one.
-    const stale = path.join(root, "remote", "staging", "999999999-dead");
-    fs.mkdirSync(stale, { recursive: true });
+    // What a killed agent left (its owner gone) is swept by the next one; also as an older berth named it (pid alone).
+    for (const name of ["call-999999999-1-deadbeef", "999999999-deadbeef0123"]) fs.mkdirSync(path.join(root, "remote", "staging", name), { recursive: true });
     const child = spawn(agentCommand()[0], agentCommand().slice(1), { stdio: ["pipe", "pipe", "inherit"] });
     child.stdin.write(jsonFrame(hello()));
     const frames = readFrames(child.stdout)[Symbol.asyncIterator]();
@@ -245,7 +244,7 @@ describe("remote runtime through berth agent", () => {
     const old = remoteRuntime(target({ command: fakeAgent("()=>1", JSON.stringify({ t: "hello", protocol: 0, berth: "0.0.1" })) }));
     const e2 = (await old.volumes.list().catch((e: unknown) => e)) as RemoteError;
     expect(e2.reason).toBe("version");
-    expect(e2.message).toMatch(/ssh:\/\/root@test-host runs berth v0\.0\.1 \(agent protocol 0\); this berth is v\S+ \(protocol 1\).*too old.*install berth/);
+    expect(e2.message).toMatch(/ssh:\/\/root@test-host runs berth v0\.0\.1 \(agent protocol 0\); this berth is v\S+ \(protocol 2\).*too old.*install berth/);
 
     const noisy = remoteRuntime(target({ command: ["sh", "-c", `echo 'Welcome to your server'; exec ${BERTH} agent --root ${root}`] }));
     const e3 = (await noisy.volumes.list().catch((e: unknown) => e)) as RemoteError;
@@ -273,5 +272,23 @@ describe("remote runtime through berth agent", () => {
     const script = `const {remoteRuntime}=require(${JSON.stringify(path.join(REPO, "dist/native/remote/client.js"))});` +
       `remoteRuntime({url:"ssh://t",command:${JSON.stringify(agentCommand())}}).volumes.list().then((v)=>console.log(JSON.stringify(v)));`;
     expect(execFileSync("node", ["-e", script], { encoding: "utf8", timeout: 20_000 }).trim()).toBe("[]");
+  }, 30_000);
+});
+
+describe("berth agent's entry", () => {
+  it("loads only the runtime and the protocol, not the CLI, the SDK or zod; other arguments get the CLI's answers", async () => {
+    const hook = path.join(tmp, "modules-hook.js");
+    const list = path.join(tmp, "modules.json");
+    fs.writeFileSync(hook, `process.on("exit",()=>require("fs").writeFileSync(${JSON.stringify(list)},JSON.stringify(Object.keys(require.cache))));`);
+    const r = remoteRuntime(target({ command: ["env", `NODE_OPTIONS=--require ${hook}`, `BERTH_RUN=${runDir}`, BERTH, "agent", `--root=${root}`] }));
+    expect(await r.volumes.list()).toEqual(expect.any(Array));
+    await r.close();
+    const loaded = (JSON.parse(fs.readFileSync(list, "utf8")) as string[]).map((m) => path.relative(REPO, m));
+    expect(loaded).toContain("dist/native/remote/agent.js");
+    expect(loaded.filter((m) => /^dist\/(provider|sdk)\/|node_modules\/(zod|@pulumi)\//.test(m))).toEqual([]);
+    // Help and a flag the agent does not take go through the CLI, which knows them.
+    expect(execFileSync(BERTH, ["agent", "--help"], { encoding: "utf8" })).toMatch(/Usage:\s+berth agent/);
+    const bad = spawnSync(BERTH, ["agent", "--bogus"], { encoding: "utf8", stdio: ["pipe", "pipe", "pipe"] });
+    expect([bad.status, bad.stderr]).toEqual([2, expect.stringContaining("--bogus")]);
   }, 30_000);
 });

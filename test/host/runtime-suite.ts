@@ -269,6 +269,18 @@ export function runtimeSuite(name: string, makeRuntime: () => Promise<RuntimeUnd
         expect(literal).toMatchObject({ code: 0, stdout: "a'b $(id -u) `id` \"c\"; \\d\r\n" });
       });
 
+      it("exec with a terminal, resized after the start: the command is signalled (SIGWINCH) and sees the new size", async () => {
+        async function* resize() {
+          await new Promise((r) => setTimeout(r, 1500)); // the trap is set by then
+          yield { rows: 40, cols: 120 };
+        }
+        // Every SIGWINCH prints the size then (runc's own sizing at the start sends one too); the new one ends it.
+        const script = 'trap \'s=$(stty size); echo "winch $s"; [ "$s" = "40 120" ] && exit 0\' WINCH; for i in $(seq 300); do sleep 0.1; done; exit 1';
+        const r = await exec(C, ["sh", "-c", script], { tty: true, size: { rows: 33, cols: 101 }, resize: resize() });
+        expect(r.stdout.replace(/\r/g, "").trim().split("\n").at(-1)).toBe("winch 40 120");
+        expect(r.code).toBe(0);
+      }, 40_000);
+
       it("detached exec returns at once, the command runs on", async () => {
         expect(await rt.containers.exec(C, ["sh", "-c", "sleep 1; echo done > /data/detached"], { detach: true })).toBe(0);
         await eventually("the detached command", async () => ((await exec(C, ["cat", "/data/detached"])).stdout === "done\n" ? true : undefined));

@@ -110,6 +110,22 @@ describe("--target", () => {
     }
   });
 
+  it("tells each refusal as it is found (a live display prints it then), not only in the summary at the end", async () => {
+    const { base } = await deployed([target(1), dependent("size"), thing("c", {})]);
+    const told: string[] = [];
+    const w = world({ targets: new Set([urn("a")]), onDiagnostic: (d) => told.push(d.message) });
+    const run = w.run(base);
+    await run.register(thing("c", {}));
+    expect(told).toEqual([]);
+    await run.finish();
+    expect(told).toEqual([expect.stringContaining(`Resource '${urn("b")}' will be destroyed but was not specified in --target list.`)]);
+    // Found while registering (a delete-first replace taking an untargeted dependent): told before the program goes on.
+    const { base: replaced } = await deployed([target(1), dependent("size")]);
+    told.length = 0;
+    await w.run(replaced).register(target(2)).catch(() => undefined);
+    expect(told).toEqual([expect.stringContaining(`Resource '${urn("b")}' will be destroyed but was not specified in --target list.`)]);
+  });
+
   it("takes the dependents with --target-dependents, or when they are targeted too", async () => {
     for (const extra of [{ targetDependents: true }, { targets: new Set([urn("a"), urn("b")]) }]) {
       const { base } = await deployed([target(1), dependent("size")]);

@@ -2,6 +2,7 @@
 // and what the checkpoint holds when something fails midway.
 import { describe, expect, it } from "vitest";
 import { type DeploymentV3, emptyDeployment } from "../../provider/state/checkpoint";
+import { UNKNOWN } from "../../provider/values";
 import { TYPE, apply, ops, thing, urn, world } from "./fake-world";
 
 describe("step decisions", () => {
@@ -66,6 +67,27 @@ describe("step decisions", () => {
   });
 });
 
+describe("autonames", () => {
+  const nameOf = (run: { state: DeploymentV3 }) => run.state.resources.find((r) => r.urn === urn("a"))!.inputs.name as string;
+
+  it("are picked once, at random as Pulumi's, and kept in the state: two checkouts of one stack on one host do not collide", async () => {
+    const one = await apply(world(), emptyDeployment(), [thing("a", {})]);
+    const two = await apply(world(), emptyDeployment(), [thing("a", {})]);
+    expect(nameOf(one)).toMatch(/^a-[0-9a-f]{7}$/);
+    expect(nameOf(two)).not.toBe(nameOf(one));
+    const w = world();
+    const again = await apply(w, one.state, [thing("a", { label: "x" })]);
+    expect(nameOf(again)).toBe(nameOf(one));
+  });
+
+  it("a preview and the update given its seed pick the same names", async () => {
+    const w = world({ seed: "s1" });
+    const preview = await apply(w, emptyDeployment(), [thing("a", {})], true);
+    const up = await apply(w, emptyDeployment(), [thing("a", {})]);
+    expect(preview.steps.find((s) => s.urn === urn("a"))!.new!.inputs.name).toBe(nameOf(up));
+  });
+});
+
 describe("bad input", () => {
   it("names the resource and the property, and collects every failure", async () => {
     const w = world();
@@ -73,6 +95,25 @@ describe("bad input", () => {
     const messages = run.diagnostics.map((d) => d.message);
     expect(messages).toContain('test:index:Thing "a": size: must be at least 1');
     expect(messages).toContain('test:index:Thing "b": colour: unknown property; the valid ones are: name, size, label, port, hostPort, needs, failCreate, auth');
+  });
+
+  it("a value unknown at preview is checked in full once known, before its resource is made: nothing of it on the host or in the state", async () => {
+    const w = world();
+    const goals = (bPort: unknown, bSize: unknown) => [thing("a", { port: 8080 }), thing("b", { port: bPort, size: bSize }, [urn("a")])];
+    const preview = await apply(w, emptyDeployment(), goals(UNKNOWN, UNKNOWN), true);
+    expect(preview.diagnostics).toEqual([]);
+    for (const [port, size, message] of [
+      [8080, 1, 'test:index:Thing "b": port 8080 is already taken by test:index:Thing "a" in this program'],
+      [9090, 0, 'test:index:Thing "b": size: must be at least 1'],
+    ] as const) {
+      const host = world();
+      const up = await apply(host, emptyDeployment(), goals(port, size));
+      expect(up.diagnostics.map((d) => d.message)).toEqual([message]);
+      expect(host.log.filter((l) => l.startsWith("create b"))).toEqual([]);
+      const saved = up.state;
+      expect(saved.resources.map((r) => r.urn)).not.toContain(urn("b"));
+      expect(saved.pending_operations ?? []).toEqual([]);
+    }
   });
 
   it("refuses two resources claiming one host port before acting", async () => {

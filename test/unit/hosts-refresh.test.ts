@@ -25,11 +25,11 @@ describe("refreshPeers", () => {
       fs.mkdirSync(paths.container(r.spec.name).dir, { recursive: true });
       fs.writeFileSync(paths.container(r.spec.name).hosts, "");
     }
-    const write = fs.promises.writeFile;
-    const spy = vi.spyOn(fs.promises, "writeFile").mockImplementation(async (file, data, opts) => {
+    const open = fs.promises.open;
+    const spy = vi.spyOn(fs.promises, "open").mockImplementation(async (file, flags, mode) => {
       // The other process's removal lands right before this write.
       if (file === paths.container("gone").hosts) fs.rmSync(paths.container("gone").dir, { recursive: true });
-      return write(file, data, opts);
+      return open(file, flags, mode);
     });
     try {
       await net.refreshPeers(all[0], async () => all);
@@ -37,6 +37,9 @@ describe("refreshPeers", () => {
       spy.mockRestore();
     }
     expect(fs.readFileSync(paths.container("stays").hosts, "utf8")).toMatch(/10\.9\.0\.2\tmade/);
+    // Its own file too: its create wrote it from the records of an earlier moment.
+    expect(fs.readFileSync(paths.container("made").hosts, "utf8")).toMatch(/10\.9\.0\.4\tstays/);
+    // Not made again in the directory being removed.
     expect(fs.existsSync(paths.container("gone").dir)).toBe(false);
   });
 });

@@ -95,6 +95,17 @@ describe("Network diff", () => {
   });
 });
 
+describe("preview outputs", () => {
+  it("echo an input only where the output has its shape: a port whose host port is picked at create stays unknown", async () => {
+    const preview = async (ports: unknown[]) => (await container.create({ urn: "u", inputs: { name: "web", image: "known:latest", ports }, preview: true })).outputs;
+    const picked = await preview(["127.0.0.1::80"]);
+    expect(picked).not.toHaveProperty("ports");
+    expect(picked).toMatchObject({ name: "web", image: "known:latest" });
+    const fixed = [{ hostIp: "127.0.0.1", hostPort: 8080, containerPort: 80, protocol: "tcp" }];
+    expect((await preview(fixed)).ports).toEqual(fixed);
+  });
+});
+
 describe("Network check", () => {
   it("wants the subnet in network form and the gateway inside it", async () => {
     expect((await check(network, { subnet: "10.1.0.5/24" })).failures).toEqual([
@@ -104,5 +115,25 @@ describe("Network check", () => {
       { property: "gateway", reason: "no matching subnet for gateway 10.2.0.1: use an address inside 10.1.0.0/24" },
     ]);
     expect((await check(network, { subnet: "10.1.0.0/33" })).failures[0].property).toBe("subnet");
+  });
+
+  it("judges every known field beside unknown ones, never a known one against an unknown", async () => {
+    const failures = async (news: Record<string, unknown>, declared: Array<[string, Record<string, unknown>]> = []) =>
+      (await network.check({ urn: "urn:pulumi:dev::p::t::net", name: "net", news, randomSeed: "s", declared: new Map(declared.map(([c, inputs]) => [c, { urn: "urn:other", inputs }])) })).failures;
+    expect(await failures({ name: UNKNOWN, subnet: "10.1.0.0/24", gateway: "10.2.0.1" })).toEqual([
+      { property: "gateway", reason: "no matching subnet for gateway 10.2.0.1: use an address inside 10.1.0.0/24" },
+    ]);
+    expect(await failures({ subnet: UNKNOWN, gateway: "10.2.0.1", driver: "macvlan", parent: "lo" })).toEqual([
+      { property: "parent", reason: "loopback interface is not a valid macvlan parent link" },
+    ]);
+    expect(await failures({ subnet: "10.1.0.0/24", parent: UNKNOWN, driver: "macvlan", bridgeName: "btx" })).toEqual([
+      { property: "bridgeName", reason: 'bridgeName applies to driver "bridge" only' },
+    ]);
+    expect(await failures({ subnet: "10.1.0.0/24", bridgeName: UNKNOWN, parent: "eth1" })).toEqual([{ property: "parent", reason: 'parent applies to driver "macvlan" only' }]);
+    // The program's other networks: a known subnet overlapping one declared earlier.
+    expect(await failures({ name: UNKNOWN, subnet: "10.1.0.0/16" }, [["network other", { subnet: "10.1.2.0/24" }]])).toEqual([
+      { property: "subnet", reason: "Pool overlaps with other one on this address space: 10.1.0.0/16 overlaps 10.1.2.0/24 of network other in this program; pick a subnet no other network of the program overlaps" },
+    ]);
+    expect(await failures({ subnet: UNKNOWN, gateway: UNKNOWN, ipRange: "10.9.0.0/24" })).toEqual([]);
   });
 });

@@ -7,7 +7,8 @@ import { KindProvider } from "../../provider/resources/kind";
 import type { Provider } from "../../provider/resources/provider";
 import { targetOf } from "../../provider/runtimes";
 import { emptyDeployment, type DeploymentV3 } from "../../provider/state/checkpoint";
-import { UNKNOWN } from "../../provider/values";
+import { SECRET_SIG, SIG, UNKNOWN } from "../../provider/values";
+import * as os from "node:os";
 import { TYPE, fakeKind, thing, urn, world } from "./fake-world";
 
 /** A fake host per provider configuration (by host, else root), each logging what is done on it. */
@@ -163,7 +164,6 @@ describe("providers of many hosts", () => {
       [{ host: "tcp://10.0.0.1:2375" }, "host", /berth reaches another machine over SSH only.*ssh:\/\/\[user@\]host\[:port\]/],
       [{ host: "ssh://-oProxyCommand=x" }, "host", /must be ssh:\/\/\[user@\]host\[:port\]/],
       [{ host: "ssh://a:70000" }, "host", /must be ssh:\/\//],
-      [{ host: UNKNOWN }, "host", /is not known yet/],
       [{ identityFile: "~/.ssh/id" }, "identityFile", /only applies to another machine/],
       [{ host: "ssh://a", identityFile: "/nonexistent/key" }, "identityFile", /\/nonexistent\/key does not exist on this machine/],
       [{ host: "ssh://a", sshOptions: ["StrictHostKeyChecking=no"] }, "sshOptions[0]", /StrictHostKeyChecking=no would accept any host key/],
@@ -178,6 +178,78 @@ describe("providers of many hosts", () => {
     }
     // Stack config arrives as strings: a list as JSON.
     expect(checkProviderConfig({ host: "ssh://a", sshOptions: '["ConnectTimeout=5"]' }).config.sshOptions).toEqual(["ConnectTimeout=5"]);
+  });
+
+  it("a host not known at preview is previewed as Pulumi previews an unconfigured provider; the update checks it in full", async () => {
+    const f = fleet();
+    const goals = (host: unknown) => [provider("h2", { host }), { ...thing("x", { name: "x", size: 0 }), on: "h2" }, thing("y", { name: "y" })];
+    const preview = await deploy(f.w.run(emptyDeployment(), true), goals(UNKNOWN));
+    expect(errors(preview)).toEqual([]);
+    expect(steps(preview)).toEqual(["create h2", "create x", "create y"]);
+    expect(preview.steps.find((s) => s.urn === urn("x"))?.new?.outputs).toEqual({});
+    // Once known, the bad size is refused before anything is made on that host.
+    const up = await deploy(f.w.run(emptyDeployment()), goals("ssh://a"));
+    expect(errors(up)).toEqual(['test:index:Thing "x" on ssh://a: size: must be at least 1']);
+    expect(f.log("ssh://a")).toEqual([]);
+    // An update cannot go on without it.
+    const blind = await deploy(f.w.run(emptyDeployment()), goals(UNKNOWN).slice(0, 1));
+    expect(errors(blind)).toEqual([expect.stringMatching(/pulumi:providers:berth "h2": host: is not known yet/)]);
+  });
+
+  it("a host that already had resources, not known at preview: they are shown replaced with their provider", async () => {
+    const f = fleet();
+    const first = await deploy(f.w.run(emptyDeployment()), [provider("h2", { host: "ssh://a" }), { ...thing("x", { name: "x" }), on: "h2" }]);
+    const preview = await deploy(f.w.run(first.state, true), [provider("h2", { host: UNKNOWN }), { ...thing("x", { name: "x" }), on: "h2" }]);
+    expect(errors(preview)).toEqual([]);
+    expect(steps(preview)).toEqual(["replace h2 (host)", "replace x (provider)", "delete original h2"]);
+    // Pulumi's warning for a diff its unconfigured provider cannot make.
+    expect(preview.diagnostics.filter((d) => d.severity === "warning").map((d) => d.message)).toEqual([
+      expect.stringContaining('test:index:Thing "x": the provider for this resource has inputs that are not known during preview'),
+    ]);
+  });
+
+  it("a secret host is never printed: messages name its provider", async () => {
+    const secret = (value: string) => ({ [SIG]: SECRET_SIG, value });
+    const f = fleet();
+    const goals = [provider("vault", { host: secret("ssh://root@10.9.8.7") }), { ...thing("x", { name: "x", hostPort: 80 }), on: "vault" }, { ...thing("y", { name: "y", hostPort: 80 }), on: "vault" }];
+    const preview = await deploy(f.w.run(emptyDeployment(), true), goals);
+    f.down.add("ssh://root@10.9.8.7");
+    const up = await deploy(f.w.run(emptyDeployment()), goals.slice(0, 2));
+    const messages = [...errors(preview), ...errors(up)];
+    expect(messages).toEqual([
+      'test:index:Thing "y" on the host of provider vault: host port 0.0.0.0:80/tcp is already taken by test:index:Thing "x" in this program',
+      expect.stringMatching(/^test:index:Thing "x" on the host of provider vault: create failed: cannot reach \[secret host of provider vault\]/),
+    ]);
+    expect(messages.join("\n")).not.toContain("10.9.8.7");
+  });
+
+  it("a cosmetic change of host or root is no change: nothing is replaced", async () => {
+    const f = fleet();
+    const goals = (inputs: Record<string, unknown>) => [provider("h2", inputs), { ...thing("x", { name: "x" }), on: "h2" }];
+    const first = await deploy(f.w.run(emptyDeployment()), goals({ host: "ssh://root@h:22", root: "/srv/berth/" }));
+    const same = await deploy(f.w.run(first.state, true), goals({ host: "ssh://root@H", root: "/srv//berth" }));
+    expect(steps(same)).toEqual([]);
+    expect(diffProviderConfig({ host: "ssh://h" }, { host: "ssh://h", root: "/var/lib/berth" })).toEqual({ diffs: [], replaces: [] });
+    expect(diffProviderConfig({ host: "ssh://h", identityFile: "~/.ssh/k" }, { host: "ssh://h", identityFile: `${os.homedir()}/.ssh/k` })).toEqual({ diffs: [], replaces: [] });
+    expect(diffProviderConfig({ host: "ssh://h", sshOptions: '["A=1"]' }, { host: "ssh://h", sshOptions: ["A=1"] })).toEqual({ diffs: [], replaces: [] });
+    expect(diffProviderConfig({ host: "ssh://h" }, { host: "ssh://h:2222" })).toEqual({ diffs: ["host"], replaces: ["host"] });
+    expect(diffProviderConfig({ root: "/srv/a/" }, { root: "/srv/b" })).toEqual({ diffs: ["root"], replaces: ["root"] });
+  });
+
+  it("a name and the address this machine's files give it are one machine: /etc/hosts, ssh's HostName; no root is the default root", async () => {
+    expect(targetOf({ host: "ssh://root@localhost" }).machine).toBe(targetOf({ host: "ssh://127.0.0.1:22" }).machine);
+    // sshd on loopback is this machine; another port may be a VM's forward.
+    expect(targetOf({ host: "ssh://root@localhost" }).machine).toBe(targetOf({}).machine);
+    expect(targetOf({ host: "ssh://root@localhost:2222" }).machine).not.toBe(targetOf({}).machine);
+    expect(targetOf({ host: "ssh://web-alias", sshOptions: ["HostName=10.1.2.3", "Port=2222"] }).machine).toBe(targetOf({ host: "ssh://10.1.2.3:2222" }).machine);
+    expect(targetOf({ host: "ssh://h" }).root).toBe(targetOf({ host: "ssh://h", root: "/var/lib/berth/" }).root);
+    const ports = await deploy(fleet().w.run(emptyDeployment(), true), [
+      provider("a", { host: "ssh://localhost" }),
+      provider("b", { host: "ssh://root@127.0.0.1" }),
+      { ...thing("x", { hostPort: 80 }), on: "a" },
+      { ...thing("y", { hostPort: 80 }), on: "b" },
+    ]);
+    expect(errors(ports)).toEqual([expect.stringContaining("host port 0.0.0.0:80/tcp is already taken")]);
   });
 
   it("DiffConfig: another host, root or runDir replaces; a key or an ssh option only updates; the version never counts", () => {

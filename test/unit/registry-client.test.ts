@@ -76,6 +76,7 @@ let s = ""; process.stdin.on("data", (d) => (s += d)).on("end", () => {
     helper("good", `if (s.trim() !== ${JSON.stringify(registry)}) { console.log("credentials not found in native keychain"); process.exit(1); } console.log(JSON.stringify({ ServerURL: s, Username: "bob", Secret: "pw" }));`);
     helper("empty", `console.log("credentials not found in native keychain"); process.exit(1);`);
     helper("broken", `console.error("keychain locked"); process.exit(3);`);
+    helper("slow", `setTimeout(() => console.log(JSON.stringify({ ServerURL: s, Username: "bob", Secret: "pw" })), 800);`);
     const config = (c: object) => fs.writeFileSync(path.join(dir, "config.json"), JSON.stringify(c));
     process.env.PATH = `${dir}:${process.env.PATH}`;
     process.env.DOCKER_CONFIG = dir;
@@ -88,6 +89,16 @@ let s = ""; process.stdin.on("data", (d) => (s += d)).on("end", () => {
       // A helper without credentials for this registry: the auths entry is used.
       config({ auths: { [`http://${registry}`]: { auth: Buffer.from("bob:pw").toString("base64") } }, credsStore: "empty" });
       expect(await resolveDigest(`${registry}/app:1`, { insecure: true })).toBe(digest);
+      // A helper that takes its time (a keychain prompt) does not stop this process meanwhile.
+      config({ credsStore: "slow" });
+      let ticks = 0;
+      const timer = setInterval(() => ticks++, 50);
+      try {
+        expect(await resolveDigest(`${registry}/app:1`, { insecure: true })).toBe(digest);
+      } finally {
+        clearInterval(timer);
+      }
+      expect(ticks).toBeGreaterThanOrEqual(8);
       config({ credHelpers: { [registry]: "broken" } });
       await expect(resolveDigest(`${registry}/app:1`, { insecure: true })).rejects.toThrow(`credential helper docker-credential-broken failed for ${registry}: keychain locked`);
       config({ credsStore: "absent" });

@@ -3,7 +3,7 @@
 // callbacks, values JSON alone would mangle, errors with their fields, and the hello's version check.
 import { PassThrough, Readable } from "node:stream";
 import { describe, expect, it } from "vitest";
-import { Peer } from "../../native/remote/peer";
+import { answering, Peer } from "../../native/remote/peer";
 import { dataFrame, helloMismatch, jsonFrame, NotBerth, PROTOCOL_VERSION, readFrames, type Frame } from "../../native/remote/protocol";
 import { methodNames, methodOf } from "../../native/remote/methods";
 import { runStreams, type CommandStreams } from "../../native/host/exec";
@@ -261,10 +261,39 @@ describe("remote protocol", () => {
     expect([shared.polluted, Object.hasOwn(Object.prototype, "polluted")]).toEqual([undefined, false]);
   });
 
+  it("an answering callback: the callee awaits what the caller answers (or its error); a plain one crosses fire and forget", async () => {
+    const { client } = pair(async (_m, args) => {
+      const [ask, told] = args as [(r: string) => Promise<unknown>, (s: string) => unknown];
+      const plain = told("hi");
+      const good = await ask("reg.example");
+      const bad = await ask("nope").catch((e: Error) => `refused: ${e.message}`);
+      return { plain: plain instanceof Promise ? "flow-control promise" : plain, good, bad };
+    });
+    const seen: string[] = [];
+    const answer = answering(async (registry: string) => {
+      if (registry === "nope") throw new Error(`no credentials for ${registry}`);
+      return { username: "u", password: "p" };
+    });
+    expect(await client.call("build", [answer, (s: string) => (seen.push(s), "ignored")])).toEqual({
+      plain: "flow-control promise", good: { username: "u", password: "p" }, bad: "refused: no credentials for nope",
+    });
+    expect(seen).toEqual(["hi"]);
+    // The connection lost while the callee waits for an answer: its question fails, it is not left waiting.
+    let asked!: Promise<unknown>;
+    const { client: c2, agent: a2 } = pair((_m, args) => {
+      asked = (args[0] as () => Promise<unknown>)();
+      return new Promise(() => {});
+    });
+    void c2.call("build", [answering(() => new Promise(() => {}))]).catch(() => undefined);
+    await sleep(20);
+    a2.fail(() => new Error("connection lost"));
+    await expect(asked).rejects.toThrow("connection lost");
+  });
+
   it("hello: the same protocol passes, another is one error naming the host, both versions and the fix", () => {
     expect(helloMismatch({ protocol: PROTOCOL_VERSION, berth: "9.9.9" }, "ssh://h")).toBeUndefined();
     const old = helloMismatch({ protocol: PROTOCOL_VERSION - 1, berth: "0.0.1" }, "ssh://root@h2");
-    expect(old).toMatch(/ssh:\/\/root@h2 runs berth v0\.0\.1 \(agent protocol 0\).*this berth is v.*too old.*install berth/);
+    expect(old).toMatch(new RegExp(`ssh://root@h2 runs berth v0\\.0\\.1 \\(agent protocol ${PROTOCOL_VERSION - 1}\\).*this berth is v.*too old.*install berth`));
   });
 
   it("the method table has every Runtime method, and nothing else is served", () => {

@@ -1,6 +1,7 @@
 // The stack's checkpoint on disk: Pulumi's layout and format, dependency order, and the lock.
 import * as fs from "node:fs";
 import * as os from "node:os";
+import { self } from "../../native/lock";
 import * as path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { emptyDeployment, type ResourceState } from "../../provider/state/checkpoint";
@@ -69,5 +70,20 @@ describe("lock", () => {
     const release = s.lock();
     expect(fs.readdirSync(dir)).toHaveLength(1);
     release();
+  });
+
+  it("takes over a lock whose pid now belongs to another process (berth records the start time too)", () => {
+    const s = store();
+    const dir = path.join(s.ref.backendDir, ".pulumi/locks/organization/proj/dev");
+    fs.mkdirSync(dir, { recursive: true });
+    // A live pid (this one) with another start time: the berth that held it is gone, its pid given out again.
+    const holder = { pid: process.pid, start: self().start - 1, hostname: os.hostname(), timestamp: "then" };
+    fs.writeFileSync(path.join(dir, "reused.json"), JSON.stringify(holder));
+    s.lock()();
+    expect(fs.readdirSync(dir)).toEqual([]);
+    // The same pid with its own start time holds it.
+    fs.writeFileSync(path.join(dir, "live.json"), JSON.stringify({ ...holder, start: self().start }));
+    expect(() => s.lock()).toThrow(/is locked by process/);
+    fs.rmSync(path.join(dir, "live.json"));
   });
 });

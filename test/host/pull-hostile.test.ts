@@ -1,0 +1,124 @@
+// A hostile or failing registry seen by the streaming pull (ContentStore.fetchLayers): whatever it sends, the pull
+// ends with a clear error and leaves no blob, layer or staging file behind.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { Readable } from "node:stream";
+import { createGzip, gzipSync } from "node:zlib";
+import { realHost } from "../../native";
+import { layout } from "../../native/paths";
+import { ContentStore, sha256Bytes } from "../../native/image/store";
+import { MediaType, type Descriptor } from "../../native/image/oci";
+import { writeTar } from "../../native/image/tar";
+import { pull } from "../../native/registry/transfer";
+import * as http from "node:http";
+
+let T: string;
+let store: ContentStore;
+
+beforeAll(() => {
+  T = fs.mkdtempSync(path.join(os.tmpdir(), "berth-pull-hostile-"));
+  store = new ContentStore(realHost, layout(path.join(T, "state"), path.join(T, "run")), async () => new Set());
+});
+afterAll(() => fs.rmSync(T, { recursive: true, force: true }));
+
+async function layer(name: string): Promise<{ desc: Descriptor; diffId: string; blob: Buffer }> {
+  const chunks: Buffer[] = [];
+  const header = { type: "file" as const, path: name, mode: 0o644, uid: 0, gid: 0, size: 2, mtime: 946684800, linkname: "", devmajor: 0, devminor: 0 };
+  for await (const c of writeTar([{ header, data: () => Buffer.from("hi") }])) chunks.push(c as Buffer);
+  const tar = Buffer.concat(chunks);
+  const blob = gzipSync(tar);
+  return { desc: { mediaType: MediaType.layerGzip, digest: sha256Bytes(blob), size: blob.length }, diffId: sha256Bytes(tar), blob };
+}
+
+/** Whatever the store holds besides empty directories. */
+const leftovers = () => {
+  const out: string[] = [];
+  const walk = (d: string) => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory() && !["blobs", "sha256", "layers", "ingest", "state", "locks", "leases"].includes(e.name)) out.push(p);
+      else if (e.isDirectory()) walk(p);
+      else if (!p.includes(`${path.sep}locks${path.sep}`) && !p.includes(`${path.sep}leases${path.sep}`)) out.push(p);
+    }
+  };
+  walk(path.join(T, "state"));
+  return out;
+};
+
+describe("streaming pull against a failing registry", () => {
+  it("ends with the registry's error when a blob's request fails (the unpack waiting for its bytes is not left waiting)", async () => {
+    const l = await layer("a");
+    const pulled = store.leased(() =>
+      store.fetchLayers([l.desc], [l.diffId], "hostile:1", "127.0.0.1:1", async () => {
+        await new Promise((r) => setTimeout(r, 50));
+        throw new Error("blob unknown to registry");
+      }),
+    );
+    const outcome = await Promise.race([pulled.then(() => "done", (e: Error) => e.message), new Promise((r) => setTimeout(() => r("hung"), 3000))]);
+    expect(outcome).toMatch(/blob unknown/);
+    expect(leftovers()).toEqual([]);
+  });
+
+  /** An endless body, as a hostile registry may send for any blob: gzip of endless zeros (a tar's end, then padding). */
+  const endless = () =>
+    Readable.from(
+      (function* () {
+        for (;;) yield Buffer.alloc(1 << 16);
+      })(),
+    ).pipe(createGzip());
+  const within = <T>(p: Promise<T>, ms = 5000) =>
+    Promise.race([p.then(() => "done", (e: Error) => e.message), new Promise<string>((r) => setTimeout(() => r("still running"), ms))]);
+
+  it("refuses a layer whose descriptor gives no size before downloading it (an endless blob would fill the disk)", async () => {
+    const l = await layer("b");
+    const { size: _, ...sizeless } = l.desc;
+    let opened = 0;
+    const outcome = await within(store.leased(() => store.fetchLayers([sizeless as Descriptor], [l.diffId], "hostile:2", "127.0.0.1:1", async () => (opened++, endless()))));
+    expect(outcome).toMatch(/hostile:2.*size/);
+    expect(opened).toBe(0);
+    expect(leftovers()).toEqual([]);
+  });
+
+  it("stops an endless layer blob at its descriptor's size", async () => {
+    const l = await layer("c");
+    const outcome = await within(store.leased(() => store.fetchLayers([l.desc], [l.diffId], "hostile:3", "127.0.0.1:1", async () => endless())));
+    expect(outcome).toMatch(/digest mismatch/);
+    expect(leftovers()).toEqual([]);
+  });
+
+  it("refuses a manifest whose config descriptor gives no size before downloading the config", async () => {
+    // A registry on loopback whose manifest leaves out the config's size, and whose every blob is endless.
+    const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.manifest, config: { mediaType: MediaType.config, digest: `sha256:${"1".repeat(64)}` }, layers: [] }));
+    let blobs = 0;
+    const server = http.createServer((req, res) => {
+      if (req.url!.includes("/manifests/")) {
+        res.writeHead(200, { "content-type": MediaType.manifest });
+        return res.end(manifest);
+      }
+      blobs++;
+      res.writeHead(200);
+      endless().pipe(res);
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    try {
+      const registry = `127.0.0.1:${(server.address() as { port: number }).port}`;
+      const outcome = await within(store.leased(() => pull(store, `${registry}/app:1`, { insecure: true })));
+      expect(outcome).toMatch(/config.*size/);
+      expect(blobs).toBe(0);
+      expect(leftovers()).toEqual([]);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+
+  it("takes a manifest listing one layer twice: one blob, one layer, nothing staged left", async () => {
+    const l = await layer("d");
+    let opened = 0;
+    await store.leased(() => store.fetchLayers([l.desc, l.desc], [l.diffId, l.diffId], "twice:1", "127.0.0.1:1", async () => (opened++, Readable.from([l.blob]))));
+    expect(fs.existsSync(store.blobPath(l.desc.digest))).toBe(true);
+    expect(fs.readdirSync(path.join(T, "state", "ingest"))).toEqual([]);
+  });
+});
