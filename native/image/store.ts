@@ -406,6 +406,9 @@ export class ContentStore {
    */
   async ingest(source: AsyncIterable<Buffer> | Iterable<Buffer>, expect: { mediaType: string; digest?: string; size?: number }): Promise<Descriptor> {
     if (expect.digest && (await this.protect([expect.digest]))) {
+      // Not read, so closed: a download left open (another process stored the blob meanwhile) kept its socket,
+      // and the process, alive.
+      if (source instanceof Readable) source.destroy();
       return { mediaType: expect.mediaType, digest: expect.digest, size: fs.statSync(this.blobPath(expect.digest)).size };
     }
     await fs.promises.mkdir(this.paths.ingest, { recursive: true });
