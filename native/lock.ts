@@ -1,3 +1,4 @@
+// Reads only the files its caller names, and /proc for their owners' start times (the stack lock uses it too).
 // The one locking discipline for files several berth processes share (the image index and GC, container and
 // network records, port and subnet claims, the supervisor's place). Node has no flock, so a lock is a file made
 // whole under a temp name and hard-linked into place: link fails when the lock is held, and nobody ever sees a

@@ -211,15 +211,6 @@ export class RuncContainers implements Containers {
   }
 
   private async create(spec: ContainerSpec, planned?: Omit<Plan, "net">): Promise<ContainerInfo> {
-    const arrived = this.d.net.expectPass();
-    try {
-      return await this.make(spec, arrived, planned);
-    } finally {
-      arrived();
-    }
-  }
-
-  private async make(spec: ContainerSpec, arrived: () => void, planned?: Omit<Plan, "net">): Promise<ContainerInfo> {
     const { host, paths, images } = this.d;
     const local = planned ?? (await this.plan(spec));
     const plan: Plan = { ...local, net: await this.d.net.plan(spec, local.image, () => this.d.records.list()) };
@@ -274,13 +265,18 @@ export class RuncContainers implements Containers {
       const config = applyOptions(base, spec, plan.shared, `/${id}`);
       await writeJson(p.config, config);
       appendEvent(paths.root, name, "create", { image: spec.image });
-      await this.runc.run(id, p.dir, p.log, p.pid);
-      await Promise.all([this.d.net.addInterfaces(rec), this.d.net.refreshPeers(rec, () => this.d.records.list(), arrived)]);
+      // From here it will ask for a hosts pass soon: one about to start waits for it.
+      const arrived = this.d.net.expectPass();
+      try {
+        await this.runc.run(id, p.dir, p.log, p.pid);
+        await Promise.all([this.d.net.addInterfaces(rec), this.d.net.refreshPeers(rec, () => this.d.records.list(), arrived)]);
+      } finally {
+        arrived();
+      }
       const pid = Number(await fs.promises.readFile(p.pid, "utf8"));
       await this.d.supervise();
       return { ...this.netInfo(rec), name, id, status: "running", pid, imageId: image.id, faults: [] };
     } catch (e) {
-      arrived(); // its removal below asks for a pass of its own
       await this.undo(name, 0).catch((cleanup: Error) => {
         (e as Error).message += ` (cleaning up afterwards failed too: ${cleanup.message})`;
       });
@@ -386,15 +382,6 @@ export class RuncContainers implements Containers {
   }
 
   private async dismantle(name: string, graceSeconds: number): Promise<void> {
-    const arrived = this.d.net.expectPass();
-    try {
-      await this.takeApart(name, graceSeconds, arrived);
-    } finally {
-      arrived();
-    }
-  }
-
-  private async takeApart(name: string, graceSeconds: number, arrived: () => void): Promise<void> {
     const { host, paths } = this.d;
     const p = paths.container(name);
     const rec = await this.d.records.read(name);
@@ -408,7 +395,7 @@ export class RuncContainers implements Containers {
       await this.runc.delete(id);
       if (found.status === "running") appendEvent(paths.root, name, "stop");
     }
-    await this.d.net.removing(name, async () => {
+    await this.d.net.removing(name, async (arrived) => {
       await allSettled([this.d.net.release(name, rec?.net), unmount(host, p.rootfs)]);
       // The supervisor may be writing the state of the container it just saw exit: retry what it adds meanwhile.
       await fs.promises.rm(p.dir, { recursive: true, force: true, maxRetries: 5 });

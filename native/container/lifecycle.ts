@@ -147,8 +147,9 @@ export class ContainerVerbs implements Omit<ContainerLifecycle, "commit"> {
 
   async kill(name: string, signal = "KILL"): Promise<void> {
     const id = await this.running(name);
-    await this.runc.kill(id, signalName(signal));
+    // Told before it is sent: the supervisor may see the death and record "die" before runc kill returns.
     appendEvent(this.paths.root, name, "kill", { signal: signalName(signal) });
+    await this.runc.kill(id, signalName(signal));
   }
 
   // Pausing and resuming take the container's lock: a copy (under it) chooses its way in by whether the container

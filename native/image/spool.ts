@@ -63,11 +63,6 @@ export class Spool {
     }
   }
 
-  /** Whether the whole download is written. */
-  get complete(): boolean {
-    return this.finished;
-  }
-
   /** Fails the readers of a download that ended before it wrote (its request failed), and rethrows. */
   abort(e: Error): never {
     this.failure ??= new Error(`${this.what}: ${e.message}`);

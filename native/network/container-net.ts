@@ -38,7 +38,7 @@ export interface NetHolder {
 }
 
 /** How long a hosts pass waits for the runs and removals under way to join it (see expectPass). */
-const PASS_WAIT_MS = 150;
+const PASS_WAIT_MS = 100;
 
 const HOST_NAME = /^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,62})$/;
 
@@ -359,9 +359,10 @@ export class ContainerNetworking {
   }
 
   /**
-   * Says that this process is making or removing a container and will ask for a pass: a pass about to start waits
-   * for it (at most PASS_WAIT_MS), so that containers made or removed together share one pass where each had one of
-   * its own (100 containers: ~N passes of ~N/2 files each). The function returned says it asked, or will not.
+   * Says that this process is about to ask for a pass for a container it is making or removing (its last steps
+   * under way): a pass about to start waits for it (at most PASS_WAIT_MS), so that containers made or removed
+   * together share one pass where each had one of its own (100 containers: ~N passes of ~N/2 files each). The
+   * function returned says it asked, or will not.
    */
   expectPass(): () => void {
     this.expected++;
@@ -382,12 +383,14 @@ export class ContainerNetworking {
     this.quiet = undefined;
   }
 
-  /** Runs the removal of a container that no longer runs (see leaving). */
-  async removing<T>(name: string, fn: () => Promise<T>): Promise<T> {
+  /** Runs the removal of a container that no longer runs (see leaving), which will ask for a pass (expectPass). */
+  async removing<T>(name: string, fn: (arrived: () => void) => Promise<T>): Promise<T> {
     this.leaving.add(name);
+    const arrived = this.expectPass();
     try {
-      return await fn();
+      return await fn(arrived);
     } finally {
+      arrived();
       this.leaving.delete(name);
     }
   }

@@ -48,15 +48,18 @@ export async function pull(store: ContentStore, ref: string, opts: RegistryOptio
     ({ raw, mediaType } = await getManifest(client, r, mine.digest));
   }
   const manifest = JSON.parse(raw.toString()) as OciManifest;
+  const image = `${formatRef(r)} from ${client.registry}`;
+  if (!Array.isArray(manifest.layers)) throw new Error(`image ${image}: its manifest lists no layers (invalid manifest)`);
   const blob = async (d: Descriptor) => (await client.expect(await client.request("GET", `/v2/${r.repository}/blobs/${d.digest}`), [200], `blob ${d.digest}`)).body;
   // The config first: it names the diff id each layer must unpack to.
   if (!(await store.protect([manifest.config.digest]))) {
-    checkSize(manifest.config, "config", `${formatRef(r)} from ${client.registry}`);
+    checkSize(manifest.config, "config", image);
     await store
       .ingest(await blob(manifest.config), { mediaType: manifest.config.mediaType, digest: manifest.config.digest, size: manifest.config.size })
       .catch(registryFault(`blob ${manifest.config.digest} from ${client.registry}: `));
   }
   const config = await store.readBlobJson<OciImageConfig>(manifest.config.digest);
+  if (!Array.isArray(config.rootfs?.diff_ids)) throw new Error(`image ${image}: its config has no rootfs.diff_ids (invalid rootfs in image configuration)`);
   await store.fetchLayers(manifest.layers, config.rootfs.diff_ids, formatRef(r), client.registry, blob).catch(registryFault(""));
   return store.commitManifest(localRef, raw);
 }

@@ -356,7 +356,7 @@ export class DeploymentRun {
     const instance = this.instanceOf(providerRef);
     // What goes wrong on another machine says which one.
     const label = `${this.label(urn)}${instance.where}`;
-    if (instance.unconfigured) return this.previewUnconfigured(urn, goal, old, providerRef);
+    if (instance.unconfigured) return this.previewUnconfigured(urn, label, goal, old, providerRef);
     const scope = targetOf(instance.config);
     const provider = instance.providers.get(goal.type);
     if (!provider) this.fail(urn, `${label}: unknown resource type ${goal.type}`);
@@ -474,10 +474,14 @@ export class DeploymentRun {
 
   /**
    * A preview of a resource whose provider's host is not known yet, as Pulumi previews one of an unconfigured
-   * provider: nothing to check it against, so it is shown as made (anew, where it existed: its provider is replaced),
-   * its outputs unknown. The update checks it in full once the host is known, before anything is made there.
+   * provider: shown as made (anew, where it existed: its provider is replaced), its outputs unknown. Only its schema
+   * is checked (it needs no host; Pulumi checks nothing), so a bad literal is refused now, not halfway through the
+   * update, which checks it in full once the host is known, before anything is made there.
    */
-  private previewUnconfigured(urn: string, goal: Goal, old: ResourceState | undefined, providerRef: string): Registered {
+  private previewUnconfigured(urn: string, label: string, goal: Goal, old: ResourceState | undefined, providerRef: string): Registered {
+    const schema = this.opts.providers.get(goal.type);
+    if (!schema) this.fail(urn, `${label}: unknown resource type ${goal.type}`);
+    this.refuseFailures(urn, label, schema.checkSchema({ urn, name: goal.name, olds: old?.inputs, news: goal.inputs, randomSeed: this.seedOf(urn) }));
     const res: ResourceState = { urn, custom: true, type: goal.type, inputs: goal.inputs, outputs: {}, parent: goal.parent, dependencies: goal.dependencies, propertyDependencies: goal.propertyDependencies, provider: providerRef, ...recordedOptions(goal) };
     const op = old ? "replace" : "create";
     if (old) this.report({ severity: "warning", urn, message: `${this.label(urn)}: the provider for this resource has inputs that are not known during preview.\nThis preview may not correctly represent the changes that will be applied during an update.` });

@@ -57,6 +57,12 @@ export interface Kind<Args extends PropertyMap, Outs extends PropertyMap> {
   claims?(inputs: Args): string[];
 }
 
+/**
+ * A preview's unknown values cannot be judged yet: every check of a known value runs now, and those that need an
+ * unknown one run when the engine checks again with it known (before the resource is made).
+ */
+const judged = (inputs: PropertyMap, failures: CheckFailure[]) => failures.filter((f) => !dependsOnUnknown(inputs, f.property));
+
 export class KindProvider<Args extends PropertyMap, Outs extends PropertyMap> implements Provider {
   private readonly replaceFields: Set<string>;
 
@@ -78,19 +84,26 @@ export class KindProvider<Args extends PropertyMap, Outs extends PropertyMap> im
     return { ...checked, inputs: keepSecret(checked.inputs, secret) };
   }
 
-  private async checkPlain(req: CheckRequest): Promise<CheckResponse> {
+  checkSchema(req: CheckRequest): CheckFailure[] {
+    return this.schemaChecked({ ...req, news: reveal(req.news), olds: req.olds && reveal(req.olds) }).failures;
+  }
+
+  /** The inputs with their autoname, and what the schema says of their known values. */
+  private schemaChecked(req: CheckRequest): { inputs: PropertyMap; autonamed: boolean; failures: CheckFailure[] } {
     const inputs: PropertyMap = { ...req.news };
-    const autonamed = this.kind.autoname && inputs.name === undefined;
+    const autonamed = !!this.kind.autoname && inputs.name === undefined;
     if (autonamed) {
       const oldName = isAutonamed(req.olds ?? {}) ? req.olds?.name : undefined;
       const suffix = createHash("sha256").update(req.randomSeed).digest("hex").slice(0, 7);
       inputs.name = typeof oldName === "string" ? oldName : `${req.name}-${suffix}`;
     }
     const parsed = this.kind.args.safeParse(inputs);
-    // A preview's unknown values cannot be judged yet: every check of a known value runs now, and those that
-    // need an unknown one run when the engine checks again with it known (before this resource is made).
-    const judged = (failures: CheckFailure[]) => failures.filter((f) => !dependsOnUnknown(inputs, f.property));
-    const failures = parsed.success ? [] : judged(parsed.error.issues.flatMap((issue) => checkFailures(issue, this.kind.args)));
+    const failures = parsed.success ? [] : parsed.error.issues.flatMap((issue) => checkFailures(issue, this.kind.args));
+    return { inputs, autonamed, failures: judged(inputs, failures) };
+  }
+
+  private async checkPlain(req: CheckRequest): Promise<CheckResponse> {
+    const { inputs, autonamed, failures } = this.schemaChecked(req);
     if (failures.length > 0) return { inputs, failures };
     if (autonamed) inputs[DEFAULTS] = ["name"];
     if (!this.kind.prepare) return { inputs, failures: [] };
@@ -102,7 +115,7 @@ export class KindProvider<Args extends PropertyMap, Outs extends PropertyMap> im
     if (!containsUnknown(inputs)) return prepared;
     // What prepare derives from a field holding an unknown is not known either.
     const kept = Object.fromEntries(Object.entries(prepared.inputs).map(([k, v]) => [k, containsUnknown(inputs[k]) ? inputs[k] : v]));
-    return { inputs: kept, failures: judged(prepared.failures) };
+    return { inputs: kept, failures: judged(inputs, prepared.failures) };
   }
 
   async diff(secretReq: DiffRequest): Promise<DiffResponse> {

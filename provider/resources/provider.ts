@@ -115,4 +115,9 @@ export interface Provider {
    * macvlan parents) or of one berth root (names) claim the same thing, before anything changes.
    */
   claims(inputs: PropertyMap): string[];
+  /**
+   * The schema's judgement of the inputs alone, which needs no host: what a preview can say of a resource whose
+   * provider's host is not known yet. Unknown values are not judged.
+   */
+  checkSchema(req: CheckRequest): CheckFailure[];
 }

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { execFileSync } from "node:child_process";
+import { Readable } from "node:stream";
 import { gzipSync } from "node:zlib";
 import { realHost } from "../../native";
 import { layout } from "../../native/paths";
@@ -290,45 +291,70 @@ beforeAll(async () => {
 
 afterAll(() => fs.rmSync(T, { recursive: true, force: true }));
 
+/** A layer as a registry serves it: its gzipped blob, not stored. */
+async function served(layer: Layer): Promise<{ desc: Descriptor; diffId: string; blob: Buffer }> {
+  const tar = await tarOf(layer);
+  const blob = gzipSync(tar);
+  return { desc: { mediaType: MediaType.layerGzip, digest: sha256Bytes(blob), size: blob.length }, diffId: sha256Bytes(tar), blob };
+}
+
+/**
+ * Runs case c, its canary the n-th: its layers stored then committed ("import"), or pulled: streamed in small
+ * chunks, so each is unpacked while it arrives, as a registry's (store.fetchLayers).
+ */
+async function runCase(c: Case, n: number, via: "import" | "pull"): Promise<void> {
+  const C = path.join(T, `canary-${n}`);
+  makeCanary(C);
+  // Layer directories are <T>/state/{ingest,layers}/<x>: three levels up is T.
+  const R = `../../../canary-${n}`;
+  const before = snapshot(C);
+  const rootBefore = snapshot(path.join(T, "state", "layers"));
+  const layers: Array<{ desc: Descriptor; diffId: string }> = [];
+  const ref = `case-${n}:1`;
+  // As every ingest of berth's: under a lease.
+  const err = await store
+    .leased(async () => {
+      if (via === "pull") {
+        const blobs = new Map<string, Buffer>();
+        for (const l of c.layers(C, R)) {
+          const s = await served(l);
+          blobs.set(s.desc.digest, s.blob);
+          layers.push(s);
+        }
+        const chunks = (b: Buffer) => Array.from({ length: Math.ceil(b.length / 512) }, (_, k) => b.subarray(k * 512, (k + 1) * 512));
+        await store.fetchLayers(layers.map((l) => l.desc), layers.map((l) => l.diffId), ref, "a test registry", async (d) => Readable.from(chunks(blobs.get(d.digest)!)));
+      } else for (const l of c.layers(C, R)) layers.push(await stored(l));
+      await store.commit(ref, toOciConfig({}, layers.map((l) => l.diffId)), layers.map((l) => l.desc));
+    })
+    .then(() => undefined, (e: Error) => e);
+
+  expect(snapshot(C)).toBe(before);
+  expect(fs.readdirSync(T).filter((n) => !baseline.includes(n)).sort()).toEqual(Array.from({ length: n + 1 }, (_, k) => `canary-${k}`).sort());
+  expect(fs.readdirSync(store.paths.ingest)).toEqual(["other-import"]);
+  expect(fs.readFileSync(path.join(store.paths.ingest, "other-import/part"), "utf8")).toBe("in progress");
+  expect(await store.inspect("sentinel:1")).toBeDefined();
+  // Layers already there are untouched (new ones may have been added).
+  const after = snapshot(path.join(T, "state", "layers")).split("\n");
+  for (const line of rootBefore.split("\n").slice(1)) if (!line.startsWith(". ")) expect(after).toContain(line);
+  if (c.refused) {
+    expect(err?.message).toMatch(c.refused);
+    expect(err?.message).toContain(`layer ${layers[layers.length - 1].desc.digest} of ${ref}`);
+    expect(await store.inspect(ref)).toBeUndefined();
+  } else {
+    expect(err).toBeUndefined();
+    c.check?.(store.paths.layer(layers[layers.length - 1].diffId), C);
+  }
+}
+
 describe("layer breakouts", () => {
   it(`has at least 50 cases (${CASES.length})`, () => expect(CASES.length).toBeGreaterThanOrEqual(50));
 
-  for (const [i, c] of CASES.entries()) {
-    it(`${c.refused ? "refuses" : "accepts safely"} ${c.name}`, async () => {
-      const C = path.join(T, `canary-${i}`);
-      makeCanary(C);
-      // Layer directories are <T>/state/{ingest,layers}/<x>: three levels up is T.
-      const R = `../../../canary-${i}`;
-      const before = snapshot(C);
-      const rootBefore = snapshot(path.join(T, "state", "layers"));
-      const layers: Array<{ desc: Descriptor; diffId: string }> = [];
-      const ref = `case-${i}:1`;
-      // As every ingest of berth's: under a lease.
-      const err = await store
-        .leased(async () => {
-          for (const l of c.layers(C, R)) layers.push(await stored(l));
-          await store.commit(ref, toOciConfig({}, layers.map((l) => l.diffId)), layers.map((l) => l.desc));
-        })
-        .then(() => undefined, (e: Error) => e);
+  for (const [i, c] of CASES.entries()) it(`${c.refused ? "refuses" : "accepts safely"} ${c.name}`, () => runCase(c, i, "import"));
+});
 
-      expect(snapshot(C)).toBe(before);
-      expect(fs.readdirSync(T).filter((n) => !baseline.includes(n)).sort()).toEqual(Array.from({ length: i + 1 }, (_, k) => `canary-${k}`).sort());
-      expect(fs.readdirSync(store.paths.ingest)).toEqual(["other-import"]);
-      expect(fs.readFileSync(path.join(store.paths.ingest, "other-import/part"), "utf8")).toBe("in progress");
-      expect(await store.inspect("sentinel:1")).toBeDefined();
-      // Layers already there are untouched (new ones may have been added).
-      const after = snapshot(path.join(T, "state", "layers")).split("\n");
-      for (const line of rootBefore.split("\n").slice(1)) if (!line.startsWith(". ")) expect(after).toContain(line);
-      if (c.refused) {
-        expect(err?.message).toMatch(c.refused);
-        expect(err?.message).toContain(`layer ${layers[layers.length - 1].desc.digest} of ${ref}`);
-        expect(await store.inspect(ref)).toBeUndefined();
-      } else {
-        expect(err).toBeUndefined();
-        c.check?.(store.paths.layer(layers[layers.length - 1].diffId), C);
-      }
-    });
-  }
+// The same layers pulled: unpacked while they download, several at once (canaries numbered after the imports').
+describe("layer breakouts, pulled", () => {
+  for (const [i, c] of CASES.entries()) it(`${c.refused ? "refuses" : "accepts safely"} ${c.name}`, () => runCase(c, CASES.length + i, "pull"));
 });
 
 describe("archive imports", () => {

@@ -114,6 +114,30 @@ describe("streaming pull against a failing registry", () => {
     }
   });
 
+  it("refuses a config without rootfs.diff_ids, or a manifest without layers, saying so", async () => {
+    const config = Buffer.from("{}");
+    const configDesc = { mediaType: MediaType.config, digest: sha256Bytes(config), size: config.length };
+    const manifests: Record<string, Buffer> = {
+      norootfs: Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.manifest, config: configDesc, layers: [] })),
+      nolayers: Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.manifest, config: configDesc })),
+    };
+    const server = http.createServer((req, res) => {
+      const m = /\/v2\/(\w+)\/manifests\//.exec(req.url!);
+      res.writeHead(200, m ? { "content-type": MediaType.manifest } : {});
+      res.end(m ? manifests[m[1]] : config);
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    try {
+      const registry = `127.0.0.1:${(server.address() as { port: number }).port}`;
+      const pulled = (repo: string) => within(store.leased(() => pull(store, `${registry}/${repo}:1`, { insecure: true })));
+      expect(await pulled("norootfs")).toMatch(/norootfs:1 from .*: its config .*rootfs\.diff_ids/);
+      expect(await pulled("nolayers")).toMatch(/nolayers:1 from .*: its manifest .*layers/);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+
   it("takes a manifest listing one layer twice: one blob, one layer, nothing staged left", async () => {
     const l = await layer("d");
     let opened = 0;

@@ -182,12 +182,15 @@ describe("providers of many hosts", () => {
 
   it("a host not known at preview is previewed as Pulumi previews an unconfigured provider; the update checks it in full", async () => {
     const f = fleet();
-    const goals = (host: unknown) => [provider("h2", { host }), { ...thing("x", { name: "x", size: 0 }), on: "h2" }, thing("y", { name: "y" })];
-    const preview = await deploy(f.w.run(emptyDeployment(), true), goals(UNKNOWN));
+    const goals = (host: unknown, size = 0) => [provider("h2", { host }), { ...thing("x", { name: "x", size }), on: "h2" }, thing("y", { name: "y" })];
+    const preview = await deploy(f.w.run(emptyDeployment(), true), goals(UNKNOWN, 1));
     expect(errors(preview)).toEqual([]);
     expect(steps(preview)).toEqual(["create h2", "create x", "create y"]);
     expect(preview.steps.find((s) => s.urn === urn("x"))?.new?.outputs).toEqual({});
-    // Once known, the bad size is refused before anything is made on that host.
+    // Its schema needs no host: a bad literal is refused at preview (Pulumi would check nothing), not midway.
+    const bad = await deploy(f.w.run(emptyDeployment(), true), goals(UNKNOWN));
+    expect(errors(bad)).toEqual([expect.stringMatching(/^test:index:Thing "x".*: size: must be at least 1$/)]);
+    // Once known, a bad value is refused before anything is made on that host.
     const up = await deploy(f.w.run(emptyDeployment()), goals("ssh://a"));
     expect(errors(up)).toEqual(['test:index:Thing "x" on ssh://a: size: must be at least 1']);
     expect(f.log("ssh://a")).toEqual([]);
