@@ -406,6 +406,9 @@ export class ContentStore {
    */
   async ingest(source: AsyncIterable<Buffer> | Iterable<Buffer>, expect: { mediaType: string; digest?: string; size?: number }): Promise<Descriptor> {
     if (expect.digest && (await this.protect([expect.digest]))) {
+      // Not read, so closed: a download left open (another process stored the blob meanwhile) kept its socket,
+      // and the process, alive.
+      if (source instanceof Readable) source.destroy();
       return { mediaType: expect.mediaType, digest: expect.digest, size: fs.statSync(this.blobPath(expect.digest)).size };
     }
     await fs.promises.mkdir(this.paths.ingest, { recursive: true });
@@ -438,16 +441,20 @@ export class ContentStore {
     await this.placeLayer(dir, diffId);
   }
 
-  /** Moves an unpacked layer into place under the lease, or drops it when that layer is there already. */
-  private async placeLayer(dir: string, diffId: string): Promise<void> {
+  /**
+   * Moves an unpacked layer into place under the lease, or drops it when that layer is there already; with `blob`,
+   * the blob it came from too, under the same lock.
+   */
+  private async placeLayer(dir: string | undefined, diffId: string, blob?: { tmp: string; digest: string }): Promise<void> {
     const dest = this.paths.layer(diffId);
     const placed = await this.locked(async () => {
-      await this.keep([], [diffId]);
-      if (fs.existsSync(dest)) return false;
+      await this.keep(blob ? [blob.digest] : [], [diffId]);
+      if (blob) await fs.promises.rename(blob.tmp, this.paths.blob(blob.digest));
+      if (dir === undefined || fs.existsSync(dest)) return false;
       await fs.promises.rename(dir, dest);
       return true;
     });
-    if (!placed) await fs.promises.rm(dir, { recursive: true, force: true });
+    if (dir !== undefined && !placed) await fs.promises.rm(dir, { recursive: true, force: true });
   }
 
   /** Stores config and manifest for layers whose blobs are in the store, unpacks what is not yet, and names it. */
@@ -481,6 +488,7 @@ export class ContentStore {
   /** Unpacks each layer not unpacked yet, bottom first, checking its content against its diff id. */
   async ensureUnpacked(layers: Descriptor[], diffIds: string[], image: string): Promise<void> {
     await this.prepareLayers(layers, diffIds, image);
+    if (await this.protect([], diffIds)) return; // all there (a pull unpacked them): one lock, not one per layer
     for (const [i, layer] of layers.entries()) {
       if (await this.protect([], [diffIds[i]])) continue;
       if (!this.hasBlob(layer.digest)) throw new Error(`image ${image}: layer blob ${layer.digest} is missing from the store`);
@@ -540,12 +548,8 @@ export class ContentStore {
           });
         }
         await checked;
-        await this.locked(async () => {
-          await this.keep([layer.digest], []);
-          await fs.promises.rename(tmp, this.paths.blob(layer.digest));
-        });
-        if (dir) await this.placeLayer(dir, diffId);
-        dir = undefined;
+        await this.placeLayer(dir, diffId, { tmp, digest: layer.digest });
+        dir = undefined; // placed, or dropped for the copy already there
       } catch (e) {
         fail(e as Error);
         throw e;

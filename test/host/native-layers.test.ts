@@ -2,6 +2,7 @@
 // seen through a real overlay mount, one copy of a shared layer, and tar breakouts (made here) refused.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as fs from "node:fs";
+import { Readable } from "node:stream";
 import * as path from "node:path";
 import { execFileSync } from "node:child_process";
 import { gzipSync } from "node:zlib";
@@ -106,6 +107,13 @@ describe("layers", () => {
     expect(b.layers[0]).toBe(a.layers[0]);
     const dirs = fs.readdirSync(store.paths.layers);
     expect(dirs.filter((d) => d === shared.diffId.slice(7))).toHaveLength(1);
+  });
+
+  leasedIt("closes a download it does not need: a blob another process stored meanwhile", async () => {
+    const l = await layer([{ path: "again", content: "1" }]);
+    const download = Readable.from([fs.readFileSync(store.blobPath(l.desc.digest))]);
+    expect(await store.ingest(download, { mediaType: l.desc.mediaType, digest: l.desc.digest })).toEqual(l.desc);
+    expect(download.destroyed).toBe(true);
   });
 
   leasedIt("refuses a layer whose content does not match its diff id", async () => {
