@@ -77,6 +77,23 @@ describe("registry", () => {
     expect(await rt.images.push(target, `${endpoint}/app:2`, { auth: creds })).toBe(repoDigest);
   }, 60_000);
 
+  it("refuses to push a stored layer whose tar no longer matches its digest, and leaves no compressed copy behind", async () => {
+    const dir = path.join(root, "damaged");
+    fs.mkdirSync(path.join(dir, "rootfs"), { recursive: true });
+    fs.writeFileSync(path.join(dir, "rootfs/file"), "intact\n");
+    execFileSync("tar", ["-cf", path.join(dir, "layer.tar"), "-C", path.join(dir, "rootfs"), "."]);
+    const info = await rt.images.importRootfs({ ref: `${endpoint}/damaged:1`, tarball: path.join(dir, "layer.tar"), config: {} });
+    const blob = path.join(root, "a/blobs/sha256", info.layers[0].slice(7));
+    const bytes = fs.readFileSync(blob);
+    bytes[bytes.indexOf("intact")] ^= 0x20; // "Intact": same size, another digest
+    fs.writeFileSync(blob, bytes);
+    await expect(rt.images.push(`${endpoint}/damaged:1`, `${endpoint}/damaged:1`, { auth: creds })).rejects.toThrow(
+      `image store is damaged: layer blob ${info.layers[0]} reads as sha256:`,
+    );
+    expect(fs.readdirSync(path.join(root, "a/ingest")).filter((f) => f.includes("push"))).toEqual([]);
+    await rt.images.remove(`${endpoint}/damaged:1`);
+  }, 30_000);
+
   it("builds and pushes through an Image resource; without credentials its create fails unauthorized, leaving nothing", async () => {
     const image = berthProviders(rt, root).get("berth:index:Image")!;
     const news = { name: `${endpoint}/resource:1`, build: { context: "ctx" }, push: true, registry: { auth: creds } };
