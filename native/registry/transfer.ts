@@ -3,7 +3,7 @@
 import * as fs from "node:fs";
 import type { ImageInfo } from "../runtime";
 import type { ContentStore } from "../image/store";
-import { checkSize, sha256Bytes } from "../image/store";
+import { checkSize, DAMAGED, isDigest, sha256Bytes } from "../image/store";
 import { HOST_ARCH, INDEX_TYPES, type Descriptor, type OciImageConfig, type OciIndex, type OciManifest } from "../image/oci";
 import { MANIFEST_ACCEPT, RegistryClient, RegistryError, readAll, type RegistryOptions } from "./client";
 import { formatRef, parseRegistryRef, type RegistryRef } from "./reference";
@@ -52,6 +52,9 @@ export async function pull(store: ContentStore, ref: string, opts: RegistryOptio
   if (!Array.isArray(manifest.layers)) throw new Error(`image ${image}: its manifest lists no layers (invalid manifest)`);
   const blob = async (d: Descriptor) => (await client.expect(await client.request("GET", `/v2/${r.repository}/blobs/${d.digest}`), [200], `blob ${d.digest}`)).body;
   // The config first: it names the diff id each layer must unpack to.
+  if (!isDigest(manifest.config?.digest)) {
+    throw new Error(`image ${image}: its manifest gives the config the digest ${JSON.stringify(manifest.config?.digest)}, which is not a sha256 digest: ${DAMAGED}`);
+  }
   if (!(await store.protect([manifest.config.digest]))) {
     checkSize(manifest.config, "config", image);
     await store
