@@ -8,7 +8,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { createNativeRuntime } from "../../native";
 import { supervisorPid } from "../../native/supervise/launch";
-import { QUICKSTART, clearRoot, ensureQuickstartRootfs, freePort, stackObjects } from "./helpers";
+import { QUICKSTART, clearRoot, ensureQuickstartRootfs, freePort, stackObjects, waitFor } from "./helpers";
 
 const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "berth-clear-root-"));
 const root = path.join(scratch, "root");
@@ -28,9 +28,13 @@ it("removes every container, network, volume and registry of a root, and stops i
   const vol = await rt.volumes.create({ name: `${tag}-v` });
   await rt.containers.run({ name: `${tag}-c`, image: image.id, command: ["sh", "-c", "exec sleep 600"], networks: [{ network: net.name }], mounts: [{ volume: vol.name, target: "/data" }] });
   const reg = await rt.registries.ensure({ name: `${tag}-r`, address: "127.0.0.1", port: await freePort(), storage: vol.mountpoint });
+  // Owned by a stack, as a stack's are (the CLI's rm refuses those without --force).
+  for (const [kind, name] of [["container", `${tag}-c`], ["network", net.name], ["volume", vol.name], ["registry", `${tag}-r`]] as const) {
+    await rt.owners.claim(kind, name, `urn:pulumi:t::p::berth:index:${kind}::${name}`);
+  }
   const ours = () => stackObjects({ resources: [{ outputs: { name: `${tag}-c` } }, { outputs: { ...net } }] }, root);
   expect(ours().netns.length + ours().links.length + ours().iptables.length + ours().runc.length).toBeGreaterThan(3);
-  expect(supervisorPid(root)).toBeDefined();
+  await waitFor("the supervisor", () => supervisorPid(root), 10_000, 20);
 
   await clearRoot(root);
   expect(ours()).toEqual({ netns: [], links: [], mounts: [], iptables: [], runc: [] });
