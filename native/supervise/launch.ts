@@ -7,7 +7,7 @@
 // turn watches its parent: when the watchdog is gone it starts a new pair and steps down. So one fault of either
 // process heals by itself; when both die at once, the next berth command on the root starts them again
 // (createNativeRuntime ensures a supervisor wherever containers exist).
-import { spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { lockHolder } from "../lock";
@@ -51,8 +51,18 @@ done`;
 
 const BUSYBOX = "/bin/busybox";
 
+/**
+ * The watchdogs this process started, by root. A supervisor takes its lock only once node has loaded it (tens of
+ * ms, more on a loaded host): until then every container made in parallel saw none running and started another
+ * (a node process each, which stepped down at once). While the watchdog this process started lives, its supervisor
+ * is starting, running or being restarted by it.
+ */
+const started = new Map<string, ChildProcess>();
+
 export async function ensureSupervisor(root: string): Promise<void> {
   if (supervisorRunning(root)) return;
+  const ours = started.get(path.resolve(root));
+  if (ours && ours.exitCode === null && ours.signalCode === null) return;
   const script = mainScript();
   if (!fs.existsSync(script)) throw new Error(`the supervisor ${script} is not built: run npm run build`);
   await fs.promises.mkdir(root, { recursive: true });
@@ -66,4 +76,5 @@ export async function ensureSupervisor(root: string): Promise<void> {
   });
   fs.closeSync(log);
   child.unref();
+  started.set(path.resolve(root), child);
 }
