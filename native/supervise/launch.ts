@@ -52,17 +52,28 @@ done`;
 const BUSYBOX = "/bin/busybox";
 
 /**
- * The watchdogs this process started, by root. A supervisor takes its lock only once node has loaded it (tens of
+ * The start under way in this process, by root. A supervisor takes its lock only once node has loaded it (tens of
  * ms, more on a loaded host): until then every container made in parallel saw none running and started another
- * (a node process each, which stepped down at once). While the watchdog this process started lives, its supervisor
- * is starting, running or being restarted by it.
+ * (a node process each, stepping down at once; ~8 of them in a 20-container up). Callers meanwhile wait for the
+ * one start instead; once its supervisor holds the lock (or its watchdog ended), the lock tells again.
  */
-const started = new Map<string, ChildProcess>();
+const starting = new Map<string, Promise<void>>();
 
-export async function ensureSupervisor(root: string): Promise<void> {
-  if (supervisorRunning(root)) return;
-  const ours = started.get(path.resolve(root));
-  if (ours && ours.exitCode === null && ours.signalCode === null) return;
+/** Longest wait for a supervisor started to take its lock: past it the container stays as made, as before. */
+const START_WAIT_MS = 5000;
+
+export function ensureSupervisor(root: string): Promise<void> {
+  if (supervisorRunning(root)) return Promise.resolve();
+  const key = path.resolve(root);
+  let start = starting.get(key);
+  if (!start) {
+    start = launch(key).finally(() => starting.delete(key));
+    starting.set(key, start);
+  }
+  return start;
+}
+
+async function launch(root: string): Promise<void> {
   const script = mainScript();
   if (!fs.existsSync(script)) throw new Error(`the supervisor ${script} is not built: run npm run build`);
   await fs.promises.mkdir(root, { recursive: true });
@@ -76,5 +87,12 @@ export async function ensureSupervisor(root: string): Promise<void> {
   });
   fs.closeSync(log);
   child.unref();
-  started.set(path.resolve(root), child);
+  await new Promise<void>((resolve) => {
+    const deadline = Date.now() + START_WAIT_MS;
+    const timer = setInterval(() => {
+      if (supervisorRunning(root) || child.exitCode !== null || child.signalCode !== null || Date.now() > deadline) done();
+    }, 10);
+    const done = () => (clearInterval(timer), child.off("exit", done), resolve());
+    child.once("exit", done);
+  });
 }
