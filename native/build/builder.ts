@@ -9,7 +9,7 @@ import type { BuildImageRequest, ImageInfo } from "../runtime";
 import { canonicalJson } from "../canonical-json";
 import { ContentStore, type StoredImage } from "../image/store";
 import { HOST_ARCH, type Descriptor, type Healthcheck, type OciImageConfig } from "../image/oci";
-import { adoptThenCompress } from "../image/pack";
+import { commitLayer } from "../image/pack";
 import { unpackLayer } from "../image/unpack";
 import { resolveUser } from "../container/user";
 import { DockerfileSyntaxError, chompHeredoc, parseDockerfile, parseHeredoc, parseInstruction, type Instruction } from "./dockerfile";
@@ -55,10 +55,10 @@ export interface BuildResult {
 /** Finds a base image the store lacks (from a registry, asking `registryAuth` for credentials); undefined when nothing has it. */
 export type BaseResolver = (ref: string, registryAuth?: BuildRequest["registryAuth"]) => Promise<StoredImage | undefined>;
 
-/** A layer of a state: its diff id, and its blob (being compressed, for a layer this build just made). */
+/** A layer of a state: its diff id, and its blob. */
 interface LayerRef {
   diffId: string;
-  blob: Promise<Descriptor>;
+  desc: Descriptor;
 }
 
 interface State {
@@ -67,7 +67,7 @@ interface State {
 }
 
 /** An image's state; its config's diff ids name its layers. */
-const stateOf = (img: StoredImage): State => ({ config: img.config, layers: img.manifest.layers.map((d, i) => ({ diffId: img.config.rootfs.diff_ids[i], blob: Promise.resolve(d) })) });
+const stateOf = (img: StoredImage): State => ({ config: img.config, layers: img.manifest.layers.map((d, i) => ({ diffId: img.config.rootfs.diff_ids[i], desc: d })) });
 
 interface Stage {
   name?: string;
@@ -157,8 +157,6 @@ class Build {
   private readonly globalArgs = new Map<string, string | undefined>();
   private readonly ran: string[] = [];
   private readonly cached: string[] = [];
-  /** Blobs being compressed and their cache entries being written. */
-  private readonly pending: Promise<unknown>[] = [];
   private context?: Promise<ContextFile[]>;
   private readonly progress: Progress;
   private net?: Promise<BuildNetwork>;
@@ -190,16 +188,13 @@ class Build {
         const final = this.stages[targetIndex].state;
         const [first, ...more] = this.req.tags;
         const v = this.progress.vertex("exporting to image");
-        const info = await this.store.commit(first, final.config, await Promise.all(final.layers.map((l) => l.blob)));
-        await Promise.all(this.pending);
+        const info = await this.store.commit(first, final.config, final.layers.map((l) => l.desc));
         for (const ref of more) await this.store.tag(first, ref);
         v.note(`writing image ${info.id} done`);
         for (const ref of this.req.tags) v.note(`naming to ${ref} done`);
         v.done();
         return { info, ran: this.ran, cached: this.cached };
       } finally {
-        // Compressions still running write into the store under this lease: they end before it goes.
-        await Promise.allSettled(this.pending);
         if (this.net) await (await this.net.catch(() => undefined))?.release();
       }
     });
@@ -625,7 +620,7 @@ class Build {
     if (hit) {
       v.cached();
       this.cached.push(where);
-      layer = { diffId: hit.diffId, blob: Promise.resolve(hit.desc) };
+      layer = { diffId: hit.diffId, desc: hit.desc };
       // Its last use, for `berth builder prune --filter until=…`.
       await putEntry(hit);
     } else {
@@ -633,8 +628,8 @@ class Build {
       try {
         await work(box, v);
         await box.close();
-        const { diffId, blob } = await adoptThenCompress(this.host, this.store, box.upper, where);
-        layer = { diffId, blob };
+        const { diffId, desc } = await commitLayer(this.host, this.store, box.upper, where);
+        layer = { diffId, desc };
         v.done();
       } catch (e) {
         v.error((e as Error).message.split("\n")[0]);
@@ -643,10 +638,7 @@ class Build {
         await box.discard();
       }
       this.ran.push(where);
-      const diffId = layer.diffId;
-      const recorded = layer.blob.then((desc) => putEntry({ desc, diffId }));
-      recorded.catch(() => undefined); // awaited when the build ends
-      this.pending.push(recorded);
+      await putEntry(layer);
     }
     state.layers = [...state.layers, layer];
     state.config.rootfs = { type: "layers", diff_ids: [...state.config.rootfs.diff_ids, layer.diffId] };

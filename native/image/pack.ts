@@ -1,14 +1,11 @@
 // The inverse of unpack: a directory in overlay layer form (an overlay upper directory) written as an OCI layer
 // tar — 0:0 character devices become ".wh.name" whiteouts, opaque directories get ".wh..wh..opq" — then
-// gzipped into the store as a blob, the directory itself adopted as the unpacked layer.
+// stored as a blob, the directory itself adopted as the unpacked layer.
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { constants, createGzip } from "node:zlib";
-import { Readable } from "node:stream";
-import { pipeline } from "node:stream/promises";
 import type { Host } from "../host/exec";
 import { MediaType, type Descriptor } from "./oci";
-import { hashing, type ContentStore } from "./store";
+import type { ContentStore } from "./store";
 import { writeTar, type TarHeader, type TarSource } from "./tar";
 import { OPAQUE_MARKER, OPAQUE_XATTR, WHITEOUT_PREFIX } from "./unpack";
 
@@ -65,39 +62,12 @@ async function* layerEntries(dir: string, opaque: Set<string>, layer: string): A
 }
 
 /**
- * A layer in two halves: its diff id now (the tar hashed, dir adopted as the unpacked layer), its gzip blob
- * later (made from the adopted directory, at the fastest level), so a build goes on while it compresses.
+ * Stores dir as an uncompressed layer blob (its digest is its diff id: one read of the directory, tarred, hashed
+ * and written at once) and as the unpacked layer of that diff id (dir is moved, not copied). As Docker's own store,
+ * layers stay uncompressed until they leave: push gzips them (registry/transfer.ts).
  */
-export async function adoptThenCompress(host: Host, store: ContentStore, dir: string, layer: string): Promise<{ diffId: string; blob: Promise<Descriptor> }> {
-  const opaque = await opaqueDirs(host, dir);
-  const tar = hashing(writeTar(layerEntries(dir, opaque, layer)));
-  for await (const _ of tar.stream) void _;
-  const diffId = tar.digest();
-  await store.adoptLayer(dir, diffId);
-  const adopted = store.paths.layer(diffId);
-  const blob = (async () => {
-    const moved = new Set([...opaque].map((p) => path.join(adopted, path.relative(dir, p))));
-    const { desc, diffId: again } = await packLayer(host, store, adopted, layer, constants.Z_BEST_SPEED, moved);
-    if (again !== diffId) throw new Error(`layer ${layer} changed while it was being compressed`);
-    return desc;
-  })();
-  // The caller awaits it; until then a failure must not count as unhandled.
-  blob.catch(() => undefined);
-  return { diffId, blob };
-}
-
-/** Stores dir as a gzip layer blob and as the unpacked layer of its diff id (dir is moved, not copied). */
 export async function commitLayer(host: Host, store: ContentStore, dir: string, layer: string): Promise<{ desc: Descriptor; diffId: string }> {
-  const packed = await packLayer(host, store, dir, layer);
-  await store.adoptLayer(dir, packed.diffId);
-  return packed;
-}
-
-async function packLayer(host: Host, store: ContentStore, dir: string, layer: string, level?: number, opaque?: Set<string>): Promise<{ desc: Descriptor; diffId: string }> {
-  const tar = hashing(writeTar(layerEntries(dir, opaque ?? (await opaqueDirs(host, dir)), layer)));
-  const gz = createGzip({ level });
-  // pipeline destroys gz with the walk's error, which ingest then reports.
-  pipeline(Readable.from(tar.stream), gz).catch(() => undefined);
-  const desc = await store.ingest(gz, { mediaType: MediaType.layerGzip });
-  return { desc, diffId: tar.digest() };
+  const desc = await store.ingest(writeTar(layerEntries(dir, await opaqueDirs(host, dir), layer)), { mediaType: MediaType.layer });
+  await store.adoptLayer(dir, desc.digest);
+  return { desc, diffId: desc.digest };
 }

@@ -1,12 +1,17 @@
 // Pull and push of whole images between berth's store and a registry. Blobs the other side already has are not
 // sent again; everything received is checked against its digest before it gets its name.
 import * as fs from "node:fs";
+import * as path from "node:path";
+import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { createGzip } from "node:zlib";
 import type { ImageInfo } from "../runtime";
 import type { ContentStore } from "../image/store";
-import { checkSize, DAMAGED, isDigest, sha256Bytes } from "../image/store";
-import { HOST_ARCH, INDEX_TYPES, type Descriptor, type OciImageConfig, type OciIndex, type OciManifest } from "../image/oci";
+import { checkSize, DAMAGED, hashing, isDigest, sha256Bytes } from "../image/store";
+import { HOST_ARCH, INDEX_TYPES, MediaType, type Descriptor, type OciImageConfig, type OciIndex, type OciManifest } from "../image/oci";
 import { MANIFEST_ACCEPT, RegistryClient, RegistryError, readAll, type RegistryOptions } from "./client";
 import { formatRef, parseRegistryRef, type RegistryRef } from "./reference";
+import { stagingPath } from "../staging";
 
 export interface PushResult {
   /** "registry/repository@sha256:…" */
@@ -72,7 +77,39 @@ const registryFault = (prefix: string) => (e: Error): never => {
   throw /digest mismatch/.test(e.message) && !(e instanceof RegistryError) ? new RegistryError("digest mismatch", `${prefix}${e.message}`) : e;
 };
 
-/** Pushes a stored image as `target` (a registry reference); blobs the registry has are skipped. */
+/**
+ * A stored blob as push sends it. Layers the store keeps uncompressed (built, committed, imported) leave gzipped,
+ * as `docker push` sends them: compressed into a staged file (the caller removes it), the stored tar checked
+ * against its digest on the way.
+ */
+async function outgoing(store: ContentStore, d: Descriptor): Promise<{ desc: Descriptor; file: string; staged: boolean }> {
+  if (d.mediaType !== MediaType.layer) return { desc: d, file: store.blobPath(d.digest), staged: false };
+  const file = stagingPath(store.paths.ingest, "push");
+  try {
+    return { desc: await gzipTo(file, store.blobPath(d.digest), d.digest), file, staged: true };
+  } catch (e) {
+    await fs.promises.rm(file, { force: true });
+    throw e;
+  }
+}
+
+async function gzipTo(file: string, blob: string, digest: string): Promise<Descriptor> {
+  const plain = hashing(fs.createReadStream(blob));
+  const gz = createGzip();
+  // pipeline destroys gz with the read's error, which the write below reports.
+  pipeline(Readable.from(plain.stream), gz).catch(() => undefined);
+  const packed = hashing(gz);
+  await fs.promises.mkdir(path.dirname(file), { recursive: true });
+  await fs.promises.writeFile(file, Readable.from(packed.stream));
+  if (plain.digest() !== digest) throw new Error(`image store is damaged: layer blob ${digest} reads as ${plain.digest()}`);
+  return { mediaType: MediaType.layerGzip, digest: packed.digest(), size: packed.size() };
+}
+
+/**
+ * Pushes a stored image as `target` (a registry reference); blobs the registry has are skipped. When layers were
+ * compressed on the way, the pushed manifest names their gzip blobs: its digest is not the local one (the image
+ * id, its config's digest, stays).
+ */
 export async function push(store: ContentStore, source: string, target: string, opts: RegistryOptions): Promise<PushResult> {
   const image = await store.image(source);
   if (!image) throw new Error(`cannot push "${source}": no such image in berth's store`);
@@ -80,30 +117,40 @@ export async function push(store: ContentStore, source: string, target: string, 
   const client = new RegistryClient(r.registry, opts);
   let uploaded = 0;
   let skipped = 0;
-  for (const d of [...image.manifest.layers, image.manifest.config]) {
-    const head = await client.request("HEAD", `/v2/${r.repository}/blobs/${d.digest}`);
-    head.body.resume();
-    if (head.status === 200) {
-      skipped++;
-      continue;
+  const layers: Descriptor[] = [];
+  for (const stored of [...image.manifest.layers, image.manifest.config]) {
+    const { desc: d, file, staged } = await outgoing(store, stored);
+    if (stored !== image.manifest.config) layers.push(d);
+    try {
+      if (await uploadBlob(client, r, d, file)) uploaded++;
+      else skipped++;
+    } finally {
+      if (staged) await fs.promises.rm(file, { force: true });
     }
-    const start = await client.expect(await client.request("POST", `/v2/${r.repository}/blobs/uploads/`, { "content-length": "0" }), [202], `upload of ${d.digest}`);
-    start.body.resume();
-    const location = new URL(String(start.headers.location), "http://placeholder");
-    location.searchParams.set("digest", d.digest);
-    const file = store.blobPath(d.digest);
-    const put = await client.request(
-      "PUT",
-      `${location.pathname}${location.search}`,
-      { "content-type": "application/octet-stream", "content-length": String(fs.statSync(file).size) },
-      () => fs.createReadStream(file),
-    );
-    (await client.expect(put, [201, 204], `upload of ${d.digest}`)).body.resume();
-    uploaded++;
   }
-  const raw = await fs.promises.readFile(store.blobPath(image.info.manifestDigest));
+  const changed = layers.some((d, i) => d !== image.manifest.layers[i]);
+  const raw = changed ? Buffer.from(JSON.stringify({ ...image.manifest, layers })) : await fs.promises.readFile(store.blobPath(image.info.manifestDigest));
   const put = await client.request("PUT", `/v2/${r.repository}/manifests/${r.tag ?? r.digest}`, { "content-type": image.manifest.mediaType }, raw);
   (await client.expect(put, [201, 204], `manifest ${r.repository}:${r.tag}`)).body.resume();
   const digest = (put.headers["docker-content-digest"] as string | undefined) ?? sha256Bytes(raw);
   return { repoDigest: `${r.registry}/${r.repository}@${digest}`, uploaded, skipped };
+}
+
+/** Uploads one blob unless the registry has it; false when it had. */
+async function uploadBlob(client: RegistryClient, r: RegistryRef, d: Descriptor, file: string): Promise<boolean> {
+  const head = await client.request("HEAD", `/v2/${r.repository}/blobs/${d.digest}`);
+  head.body.resume();
+  if (head.status === 200) return false;
+  const start = await client.expect(await client.request("POST", `/v2/${r.repository}/blobs/uploads/`, { "content-length": "0" }), [202], `upload of ${d.digest}`);
+  start.body.resume();
+  const location = new URL(String(start.headers.location), "http://placeholder");
+  location.searchParams.set("digest", d.digest);
+  const put = await client.request(
+    "PUT",
+    `${location.pathname}${location.search}`,
+    { "content-type": "application/octet-stream", "content-length": String(fs.statSync(file).size) },
+    () => fs.createReadStream(file),
+  );
+  (await client.expect(put, [201, 204], `upload of ${d.digest}`)).body.resume();
+  return true;
 }

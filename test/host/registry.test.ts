@@ -40,6 +40,9 @@ afterAll(async () => {
 });
 
 const skopeo = (args: string[]) => execFileSync("skopeo", args, { encoding: "utf8" });
+/** What the registry serves for ref, as skopeo inspects it (with "--raw": the manifest itself). */
+const inspectPushed = (ref: string, ...flags: string[]) =>
+  JSON.parse(skopeo(["inspect", ...flags, "--tls-verify=false", "--creds", `${creds.username}:${creds.password}`, `docker://${ref}`]));
 
 describe("registry", () => {
   it("serves a Registry resource whose state holds only the bcrypt hash of the password", async () => {
@@ -62,10 +65,14 @@ describe("registry", () => {
     const target = `${endpoint}/app:1`;
     const { info } = await rt.images.build({ ref: target, context: path.join(root, "ctx") });
     const repoDigest = await rt.images.push(target, target, { auth: creds });
-    expect(repoDigest).toBe(`${endpoint}/app@${info.manifestDigest}`);
-    const inspected = JSON.parse(skopeo(["inspect", "--tls-verify=false", "--creds", `${creds.username}:${creds.password}`, `docker://${target}`]));
-    expect(inspected.Digest).toBe(info.manifestDigest);
+    const inspected = inspectPushed(target);
+    expect(repoDigest).toBe(`${endpoint}/app@${inspected.Digest}`);
+    // The store keeps layers uncompressed (digest = diff id); they leave gzipped, so the pushed manifest is another.
+    expect(inspected.Digest).not.toBe(info.manifestDigest);
     expect(inspected.Layers).toHaveLength(2);
+    for (const [i, layer] of (inspected.Layers as string[]).entries()) expect(layer).not.toBe(info.layers[i]);
+    const raw = inspectPushed(target, "--raw");
+    expect(raw.layers.map((l: { mediaType: string }) => l.mediaType)).toEqual(Array(2).fill("application/vnd.oci.image.layer.v1.tar+gzip"));
     // Everything is there already: a second push uploads nothing.
     expect(await rt.images.push(target, `${endpoint}/app:2`, { auth: creds })).toBe(repoDigest);
   }, 60_000);
@@ -76,7 +83,7 @@ describe("registry", () => {
     const checked = await image.check({ urn: "u", name: "img", news, randomSeed: "s" });
     expect(JSON.stringify(checked.inputs)).not.toContain(creds.password);
     const made = await image.create({ urn: "u", inputs: checked.inputs, preview: false });
-    expect(made.outputs.repoDigests).toEqual([`${endpoint}/resource@${(await rt.images.inspect(`${endpoint}/resource:1`))!.manifestDigest}`]);
+    expect(made.outputs.repoDigests).toEqual([`${endpoint}/resource@${inspectPushed(`${endpoint}/resource:1`).Digest}`]);
     const anonymous = await image.check({ urn: "u", name: "anon", news: { ...news, name: `${endpoint}/anon:1`, registry: undefined }, randomSeed: "s" });
     await expect(image.create({ urn: "u", inputs: anonymous.inputs, preview: false })).rejects.toThrow(/^unauthorized: registry .* needs credentials/);
     // The refused create leaves no image that no stack knows of.
