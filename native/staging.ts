@@ -36,14 +36,16 @@ export function abandoned(name: string): boolean {
 export const tempBeside = (file: string): string => `${file}#tmp-${process.pid}-${self().start}-${randomBytes(4).toString("hex")}`;
 
 const TEMP = /#tmp-(\d+)-(\d+)-[0-9a-f]+$/;
-/** Older temp names, of a pid alone, that nothing else can have: a stack checkpoint's "STACK.json.PID.tmp". */
-const FORMER_TEMP = /\.json\.(\d+)\.tmp$/;
 
 /** Whether `name` is a temp name (tempBeside), of a live process or not: not the thing itself. */
 export const isTemp = (name: string): boolean => TEMP.test(name);
 
-/** Removes the temp files (tempBeside) in dir whose process is gone: killed between writing and renaming. */
-export function sweepTemps(dir: string): void {
+/**
+ * Removes the temp files (tempBeside) in dir whose process is gone: killed between writing and renaming. `former`
+ * matches, with the pid as its first group, the pid-only temp names an older berth wrote in this very directory;
+ * only a directory where no object can be named so may pass one (a registry may be named "r.json.4000000.tmp").
+ */
+export function sweepTemps(dir: string, former?: RegExp): void {
   let names: string[];
   try {
     names = fs.readdirSync(dir);
@@ -52,7 +54,7 @@ export function sweepTemps(dir: string): void {
   }
   for (const name of names) {
     const m = TEMP.exec(name);
-    const pid = FORMER_TEMP.exec(name)?.[1];
+    const pid = m ? undefined : former?.exec(name)?.[1];
     const gone = m ? !ownerAlive({ pid: Number(m[1]), start: Number(m[2]) }) : pid !== undefined && !fs.existsSync(`/proc/${pid}`);
     if (gone) fs.rmSync(path.join(dir, name), { force: true });
   }

@@ -61,6 +61,32 @@ export function checkSize(d: Descriptor, what: "config" | "layer", image: string
   if (!Number.isSafeInteger(d.size) || d.size < 0) throw new Error(`image ${image}: its manifest gives its ${what} ${d.digest} no valid size (${JSON.stringify(d.size)})`);
 }
 
+/** A digest berth may name a file by (anything else may be a path: "sha256:../x"). */
+export const isDigest = (d: unknown): d is string => typeof d === "string" && /^sha256:[0-9a-f]{64}$/.test(d);
+/** The fix for an image whose manifest, config or layer is not what it must be. */
+export const DAMAGED = "the image is damaged: push it again, or pull another tag or digest of it";
+
+/**
+ * Refuses, before anything is downloaded or unpacked, layers berth cannot take: a digest or diff id that is not a
+ * sha256 digest, or a compression berth cannot unpack (zstd; gzip and plain tar it can).
+ */
+function checkLayers(layers: Descriptor[], diffIds: string[], image: string): void {
+  if (layers.length !== diffIds.length) {
+    throw new Error(`image ${image}: its manifest has ${layers.length} layers but its config ${diffIds.length}: ${DAMAGED}`);
+  }
+  for (const [i, l] of layers.entries()) {
+    if (!isDigest(l.digest)) {
+      throw new Error(`image ${image}: its manifest gives layer ${i + 1} the digest ${JSON.stringify(l.digest)}, which is not a sha256 digest (sha256:<64 hex digits>): ${DAMAGED}`);
+    }
+    if (!isDigest(diffIds[i])) {
+      throw new Error(`image ${image}: its config's rootfs.diff_ids[${i}] ${JSON.stringify(diffIds[i])} (of layer ${l.digest}) is not a sha256 digest (sha256:<64 hex digits>): ${DAMAGED}`);
+    }
+    if (/zstd/i.test(String(l.mediaType))) {
+      throw new Error(`image ${image}: layer ${l.digest} is compressed with zstd (${l.mediaType}), which berth cannot unpack: pull a variant of the image pushed with gzip layers (docker buildx build --output type=image,compression=gzip,force-compression=true), or build it with berth build`);
+    }
+  }
+}
+
 export const sha256Bytes = (b: Buffer | string): string => `sha256:${createHash("sha256").update(b).digest("hex")}`;
 
 /** Passes chunks through while hashing them; digest() once the stream is consumed. More than `limit` bytes fail it. */
@@ -504,7 +530,7 @@ export class ContentStore {
    * download; `from` says where from in errors.
    */
   async fetchLayers(layers: Descriptor[], diffIds: string[], image: string, from: string, fetch: (d: Descriptor) => Promise<Readable>): Promise<void> {
-    await this.prepareLayers(layers, diffIds, image);
+    await this.prepareLayers(layers, diffIds, `${image} from ${from}`);
     for (const l of layers) checkSize(l, "layer", `${image} from ${from}`);
     await this.locked(() => this.keep(layers.map((l) => l.digest), diffIds));
     let failure: Error | undefined;
@@ -540,7 +566,7 @@ export class ContentStore {
       try {
         if (!unpacked) {
           await below;
-          dir = await this.unpackStaged(spool.read(), layers, diffIds, i, image).catch(async (e: Error) => {
+          dir = await this.unpackStaged(spool.read(), layers, diffIds, i, `${image} from ${from}`).catch(async (e: Error) => {
             // Content that is not what it should be is a wrong blob (a digest mismatch, once all of it is here)
             // before it is a broken archive: what the layer holds is judged on its own.
             if (!(e instanceof LayerRefused)) await checked;
@@ -573,9 +599,7 @@ export class ContentStore {
   }
 
   private async prepareLayers(layers: Descriptor[], diffIds: string[], image: string): Promise<void> {
-    if (layers.length !== diffIds.length) {
-      throw new Error(`image ${image}: its manifest has ${layers.length} layers but its config ${diffIds.length}`);
-    }
+    checkLayers(layers, diffIds, image);
     await fs.promises.mkdir(this.paths.layers, { recursive: true });
     await fs.promises.mkdir(this.paths.ingest, { recursive: true });
     await fs.promises.mkdir(this.paths.blobs, { recursive: true });
@@ -607,7 +631,9 @@ export class ContentStore {
       return tmp;
     } catch (e) {
       await fs.promises.rm(tmp, { recursive: true, force: true });
-      throw e;
+      // The tar reader's own words ("tar archive is truncated") name no image: said with its layer and the fix.
+      const message = (e as Error).message;
+      throw message.includes(layer.digest) ? e : new Error(`image ${image}: layer ${layer.digest} (${layer.mediaType}) cannot be unpacked: ${message}; ${DAMAGED}`);
     }
   }
 

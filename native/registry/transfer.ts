@@ -7,7 +7,7 @@ import { pipeline } from "node:stream/promises";
 import { createGzip } from "node:zlib";
 import type { ImageInfo } from "../runtime";
 import type { ContentStore } from "../image/store";
-import { checkSize, hashing, sha256Bytes } from "../image/store";
+import { checkSize, DAMAGED, hashing, isDigest, sha256Bytes } from "../image/store";
 import { HOST_ARCH, INDEX_TYPES, MediaType, type Descriptor, type OciImageConfig, type OciIndex, type OciManifest } from "../image/oci";
 import { MANIFEST_ACCEPT, RegistryClient, RegistryError, readAll, type RegistryOptions } from "./client";
 import { formatRef, parseRegistryRef, type RegistryRef } from "./reference";
@@ -57,6 +57,9 @@ export async function pull(store: ContentStore, ref: string, opts: RegistryOptio
   if (!Array.isArray(manifest.layers)) throw new Error(`image ${image}: its manifest lists no layers (invalid manifest)`);
   const blob = async (d: Descriptor) => (await client.expect(await client.request("GET", `/v2/${r.repository}/blobs/${d.digest}`), [200], `blob ${d.digest}`)).body;
   // The config first: it names the diff id each layer must unpack to.
+  if (!isDigest(manifest.config?.digest)) {
+    throw new Error(`image ${image}: its manifest gives the config the digest ${JSON.stringify(manifest.config?.digest)}, which is not a sha256 digest: ${DAMAGED}`);
+  }
   if (!(await store.protect([manifest.config.digest]))) {
     checkSize(manifest.config, "config", image);
     await store

@@ -7,7 +7,7 @@
 // turn watches its parent: when the watchdog is gone it starts a new pair and steps down. So one fault of either
 // process heals by itself; when both die at once, the next berth command on the root starts them again
 // (createNativeRuntime ensures a supervisor wherever containers exist).
-import { spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { lockHolder } from "../lock";
@@ -51,8 +51,29 @@ done`;
 
 const BUSYBOX = "/bin/busybox";
 
-export async function ensureSupervisor(root: string): Promise<void> {
-  if (supervisorRunning(root)) return;
+/**
+ * The start under way in this process, by root. A supervisor takes its lock only once node has loaded it (tens of
+ * ms, more on a loaded host): until then every container made in parallel saw none running and started another
+ * (a node process each, stepping down at once; ~8 of them in a 20-container up). Callers meanwhile wait for the
+ * one start instead; once its supervisor holds the lock (or its watchdog ended), the lock tells again.
+ */
+const starting = new Map<string, Promise<void>>();
+
+/** Longest wait for a supervisor started to take its lock: past it the container stays as made, as before. */
+const START_WAIT_MS = 5000;
+
+export function ensureSupervisor(root: string): Promise<void> {
+  if (supervisorRunning(root)) return Promise.resolve();
+  const key = path.resolve(root);
+  let start = starting.get(key);
+  if (!start) {
+    start = launch(key).finally(() => starting.delete(key));
+    starting.set(key, start);
+  }
+  return start;
+}
+
+async function launch(root: string): Promise<void> {
   const script = mainScript();
   if (!fs.existsSync(script)) throw new Error(`the supervisor ${script} is not built: run npm run build`);
   await fs.promises.mkdir(root, { recursive: true });
@@ -66,4 +87,12 @@ export async function ensureSupervisor(root: string): Promise<void> {
   });
   fs.closeSync(log);
   child.unref();
+  await new Promise<void>((resolve) => {
+    const deadline = Date.now() + START_WAIT_MS;
+    const timer = setInterval(() => {
+      if (supervisorRunning(root) || child.exitCode !== null || child.signalCode !== null || Date.now() > deadline) done();
+    }, 10);
+    const done = () => (clearInterval(timer), child.off("exit", done), resolve());
+    child.once("exit", done);
+  });
 }

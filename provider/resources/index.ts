@@ -60,24 +60,40 @@ export function checkProviderConfig(inputs: PropertyMap): { config: ProviderConf
 }
 
 /**
- * What a secret `host` would show of itself in a message — the URL, `user@host`, and the address or name where it
- * cannot be mistaken for a word (it holds a dot, a colon or a digit), as ssh's own errors repeat it — each with
- * `instead`. Nothing for a host that is not secret.
+ * What a secret `host` would show of itself in a message — the URL, `user@host` and the address or name, as ssh's
+ * own errors repeat it — each with `instead` (see redact for a bare name such as "db"). Nothing for a host that is
+ * not secret.
  */
 export function secretHostTexts(inputs: PropertyMap, instead: string): Array<[string, string]> {
   const host = inputs.host;
   if (!isSecret(host) || typeof host.value !== "string") return [];
   const ssh = parseSshUrl(host.value);
-  const texts = [host.value, ...(ssh?.user ? [`${ssh.user}@${ssh.host}`] : []), ...(ssh && /[.:\d]/.test(ssh.host) ? [ssh.host] : [])];
+  const texts = [host.value, ...(ssh?.user ? [`${ssh.user}@${ssh.host}`] : []), ...(ssh ? [ssh.host] : [])];
   return texts.map((t) => [t, instead]);
 }
 
-/** The message with every hidden text replaced, longest first (the URL before the address inside it). */
+/**
+ * The message with every hidden text replaced, longest first (the URL before the address inside it). A bare name
+ * (no dot, colon or digit: "db") could be a word of the message's own — a container "db" — so it is replaced only
+ * where ssh's errors and berth's ssh hints put a host (HOST_PLACES), whole (not "db2", "db.local"), in any case
+ * (ssh lower-cases it).
+ */
 export function redact(message: string, hidden: ReadonlyMap<string, string>): string {
   let out = message;
-  for (const [text, instead] of [...hidden].sort((a, b) => b[0].length - a[0].length)) out = out.split(text).join(instead);
+  for (const [text, instead] of [...hidden].sort((a, b) => b[0].length - a[0].length)) {
+    out = /^[A-Za-z_-]+$/.test(text)
+      ? out.replace(new RegExp(`(?<=${HOST_PLACES})${text}(?![\\w.-])`, "gi"), () => instead)
+      : out.split(text).join(instead);
+  }
   return out;
 }
+
+/**
+ * What stands before a host name in ssh's messages ("Could not resolve hostname H", "connect to host H port",
+ * "host key is known for H", "Host key for H has changed", "Connection to H closed", "closed by H") and in the
+ * commands berth's hints quote (`ssh [-p N] H`, `ssh-keyscan [-p N] H`, `ssh-keygen -R 'H'`, "[H]:PORT").
+ */
+const HOST_PLACES = String.raw`(?:\bhostname |\bhost |\b(?:known|key) for \[?|\bConnection to |\bclosed by |\bssh (?:-p \d+ )?|\bssh-keyscan (?:-p \d+ )?|-R '\[?)`;
 
 function parseList(text: string): unknown {
   try {

@@ -140,8 +140,9 @@ export class StackStore {
       const who = holder ? `process ${holder.pid} on ${holder.hostname} since ${holder.timestamp}` : "another update";
       throw new Error(`the stack ${this.qualifiedName} is locked by ${who}; wait for it to finish (lock file ${other})`);
     }
-    // Checkpoints that killed updates were writing: their temp files beside them.
-    sweepTemps(path.dirname(this.file));
+    // Checkpoints that killed updates were writing: their temp files beside them (an older berth's were
+    // "STACK.json.PID.tmp"; nothing else in a stacks directory is named so: a stack's own file ends in ".json").
+    sweepTemps(path.dirname(this.file), /^.+\.json\.(\d+)\.tmp$/);
     return release;
   }
 }

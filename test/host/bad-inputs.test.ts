@@ -10,9 +10,8 @@ import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { supervisorPid } from "../../native/supervise/launch";
 import { CASES, type Env } from "./fixtures/bad-inputs/cases";
-import { PULUMI, REPO, berth, freePort, hostObjects, pulumiCli } from "./helpers";
+import { PULUMI, REPO, berth, clearRoot, freePort, hostObjects, pulumiCli } from "./helpers";
 
 const PROGRAM = path.join(__dirname, "fixtures/bad-inputs");
 const root = fs.mkdtempSync(path.join(os.tmpdir(), "berth-badinputs-"));
@@ -86,8 +85,7 @@ afterAll(async () => {
   await run(late, "destroy", "--yes");
   for (const which of ["port", "subnet"]) await run(`${lateOutputs}${which}`, "destroy", "--yes");
   await run(neighbor, "destroy", "--yes");
-  const pid = supervisorPid(root);
-  if (pid) process.kill(pid, "SIGTERM");
+  await clearRoot(root);
   listener?.close();
   for (const p of parents) execFileSync("ip", ["link", "del", p], { stdio: "ignore" });
   for (const s of [stack, neighbor, late, `${lateOutputs}port`, `${lateOutputs}subnet`, `pbad${process.pid}`]) {

@@ -7,8 +7,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { supervisorPid } from "../../native/supervise/launch";
-import { REPO, berth, freePort, httpGet, startBerth, waitFor } from "./helpers";
+import { REPO, berth, clearRoot, freePort, httpGet, startBerth, waitFor } from "./helpers";
 
 const PROGRAM = path.join(__dirname, "fixtures/day2");
 const stack = `cli${process.pid}`;
@@ -43,8 +42,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await berth(["destroy", PROGRAM, "--stack", stack, "--yes"], env);
-  const pid = supervisorPid(root);
-  if (pid) process.kill(pid, "SIGTERM");
+  await clearRoot(root);
   for (const f of [configFile, stateFile, `${stateFile}.bak`]) fs.rmSync(f, { force: true });
   fs.rmSync(root, { recursive: true, force: true });
 }, 60_000);

@@ -10,7 +10,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createNativeRuntime } from "../../native";
-import { PULUMI, REPO, berth, freePort, httpGet, pulumiCli, stopSupervisor } from "./helpers";
+import { PULUMI, REPO, berth, clearRoot, freePort, httpGet, pulumiCli } from "./helpers";
 import { execFileSync } from "node:child_process";
 
 const PROGRAM = path.join(__dirname, "fixtures/fleet");
@@ -54,7 +54,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await cli("destroy", "--yes");
-  for (const root of Object.values(roots)) stopSupervisor(root);
+  for (const root of Object.values(roots)) await clearRoot(root);
   for (const f of [configFile, stateFile, `${stateFile}.bak`]) fs.rmSync(f, { force: true });
   fs.rmSync(scratch, { recursive: true, force: true });
 });
@@ -196,7 +196,7 @@ describe.skipIf(!PULUMI)(`the same program under the Pulumi CLI${PULUMI ? "" : "
     } finally {
       await pulumi("destroy", "--yes", "--skip-preview");
       await pulumi("stack", "rm", "--yes", "--force");
-      for (const root of Object.values(proots)) stopSupervisor(root);
+      for (const root of Object.values(proots)) await clearRoot(root);
       fs.rmSync(pconfig, { force: true });
     }
   }, 300_000);

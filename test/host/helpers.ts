@@ -5,6 +5,7 @@ import * as http from "node:http";
 import * as path from "node:path";
 import { freePort as kernelFreePort } from "../../native/network/portmap";
 import { supervisorPid } from "../../native/supervise/launch";
+import { createNativeRuntime, type Runtime } from "../../native";
 
 export const REPO = path.resolve(__dirname, "../..");
 export const QUICKSTART = path.join(REPO, "examples/quickstart");
@@ -155,6 +156,31 @@ export function pulumiCli(scratch: string, berthRoot: string) {
 export function stopSupervisor(root: string): void {
   const pid = supervisorPid(root);
   if (pid) process.kill(pid, "SIGTERM");
+}
+
+/**
+ * Tears down, through berth, whatever a test's berth root still holds — every container, registry, network and
+ * volume — and stops its supervisor, however the test's destroy went (it failed, or the run was interrupted before
+ * it). Call it before removing the root's directory: once that is gone, what was left (a running container, its
+ * netns, bridge and iptables rules) can no longer be found through berth.
+ */
+export async function clearRoot(root: string): Promise<void> {
+  if (!fs.existsSync(root)) return;
+  const rt = createNativeRuntime({ root });
+  const each = async (kind: keyof Pick<Runtime, "containers" | "registries" | "networks" | "volumes">, remove: (name: string) => Promise<void>) => {
+    for (const name of await rt[kind].list().catch(() => [])) {
+      await remove(name).catch((e: Error) => console.warn(`clearRoot ${root}: ${kind} ${name}: ${e.message}`));
+    }
+  };
+  await each("containers", (n) => rt.containers.remove(n, { graceSeconds: 0 }));
+  await each("registries", (n) => rt.registries.remove(n));
+  await each("networks", (n) => rt.networks.remove(n));
+  await each("volumes", (n) => rt.volumes.remove(n));
+  const pid = supervisorPid(root);
+  if (pid === undefined) return;
+  process.kill(pid, "SIGTERM");
+  // Gone before the directory it writes in is removed.
+  await waitFor(`supervisor ${pid} of ${root} to exit`, () => (fs.existsSync(`/proc/${pid}`) ? undefined : true), 10_000, 20).catch(() => undefined);
 }
 
 /**

@@ -5,7 +5,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { createNativeRuntime } from "../../native";
-import { QUICKSTART, berth } from "./helpers";
+import { QUICKSTART, berth, clearRoot } from "./helpers";
 
 describe("berth import", () => {
   const stack = `import${process.pid}`;
@@ -17,7 +17,7 @@ describe("berth import", () => {
   const cli = (...args: string[]) => berth([...args, "-C", QUICKSTART, "--stack", stack], env);
 
   afterAll(async () => {
-    await runtime.volumes.remove(volume);
+    await clearRoot(root);
     for (const f of [stateFile, `${stateFile}.bak`, path.join(QUICKSTART, `Pulumi.${stack}.yaml`)]) fs.rmSync(f, { force: true });
     fs.rmSync(root, { recursive: true, force: true });
   });

@@ -8,9 +8,8 @@ import * as path from "node:path";
 import { runcId } from "../../native/names";
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { supervisorPid } from "../../native/supervise/launch";
 import { cgroupFile } from "../../native/supervise/cgroup";
-import { REPO, berth } from "./helpers";
+import { REPO, berth, clearRoot } from "./helpers";
 
 const PROGRAM = path.join(__dirname, "fixtures/lifecycle");
 const stack = `life${process.pid}`;
@@ -34,8 +33,7 @@ beforeAll(() => {
 
 afterAll(async () => {
   await stackCli("destroy", "--yes");
-  const pid = supervisorPid(root);
-  if (pid) process.kill(pid, "SIGTERM");
+  await clearRoot(root);
   fs.rmSync(configFile, { force: true });
   fs.rmSync(path.join(stateDir, "stacks/lifecycle", `${stack}.json`), { force: true });
   fs.rmSync(path.join(stateDir, "stacks/lifecycle", `${stack}.json.bak`), { force: true });

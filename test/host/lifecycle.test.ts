@@ -7,7 +7,7 @@ import * as path from "node:path";
 import { randomBytes } from "node:crypto";
 import { execFileSync, spawnSync } from "node:child_process";
 import { createNativeRuntime, type ContainerSpec, type ContainerState, type Runtime } from "../../native";
-import { supervisorPid, supervisorRunning } from "../../native/supervise/launch";
+import { ensureSupervisor, supervisorPid, supervisorRunning } from "../../native/supervise/launch";
 import { cgroupFile } from "../../native/supervise/cgroup";
 import { runcId } from "../../native/names";
 import { REPO, waitFor } from "./helpers";
@@ -198,6 +198,27 @@ describe("isolation options", () => {
 });
 
 describe("supervision", () => {
+  it("is started once when containers made at once all find none running yet", async () => {
+    const fresh = path.join(tmp, "fresh");
+    const argv = (pid: string): string[] => {
+      try {
+        return fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+      } catch {
+        return []; // ended meanwhile
+      }
+    };
+    const watchdogs = () => fs.readdirSync("/proc").filter((p) => /^\d+$/.test(p) && argv(p).includes("berth-watchdog") && argv(p).includes(fresh));
+    try {
+      // Each call once started its own (a node process each) until the first held the supervisor lock.
+      await Promise.all(Array.from({ length: 5 }, () => ensureSupervisor(fresh)));
+      expect(watchdogs()).toHaveLength(1);
+      expect(supervisorRunning(fresh)).toBe(true);
+    } finally {
+      const pid = supervisorPid(fresh);
+      if (pid) process.kill(pid, "SIGTERM");
+    }
+  });
+
   it("records a memory hog's OOM kill", async () => {
     const c = name("oom");
     await run("oom", { command: ["sh", "-c", "x=$(head -c 200000000 /dev/zero | tr '\\0' a); echo survived"], limits: { memory: 16 << 20 } });

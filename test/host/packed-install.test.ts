@@ -8,7 +8,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createNativeRuntime } from "../../native";
-import { REPO, freePort, httpGet, stopSupervisor } from "./helpers";
+import { REPO, clearRoot, freePort, httpGet } from "./helpers";
 
 const NPM_OPTS = ["--no-audit", "--no-fund", "--prefer-offline", "--loglevel=error"];
 
@@ -39,9 +39,9 @@ describe.skipIf(!online)(`the packed package in a new project${skipped}`, () => 
     expect(install.code, install.out).toBe(0);
   }, 360_000);
 
-  afterAll(() => {
+  afterAll(async () => {
     if (fs.existsSync(path.join(proj, "node_modules/.bin/berth"))) berth("destroy", "--yes");
-    stopSupervisor(root);
+    await clearRoot(root);
     fs.rmSync(scratch, { recursive: true, force: true });
   });
 

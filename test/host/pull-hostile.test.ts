@@ -138,6 +138,52 @@ describe("streaming pull against a failing registry", () => {
     }
   });
 
+  it("refuses a zstd layer, a malformed layer digest or diff id before downloading a layer: naming image, registry, layer and the fix", async () => {
+    const l = await layer("e");
+    const before = leftovers(); // an earlier test's config
+    const config = (diffIds: string[]) => Buffer.from(JSON.stringify({ rootfs: { type: "layers", diff_ids: diffIds } }));
+    const configs: Record<string, Buffer> = { zstd: config([l.diffId]), baddigest: config([l.diffId]), baddiff: config(["sha256:../../etc"]), notar: config([l.diffId]) };
+    const layers: Record<string, Descriptor> = {
+      zstd: { ...l.desc, mediaType: "application/vnd.oci.image.layer.v1.tar+zstd" },
+      baddigest: { ...l.desc, digest: "sha256:../../../x" },
+      baddiff: l.desc,
+      notar: { ...l.desc, mediaType: MediaType.layer }, // gzip bytes said to be a plain tar
+    };
+    const manifest = (repo: string) => {
+      const c = configs[repo];
+      return Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.manifest, config: { mediaType: MediaType.config, digest: sha256Bytes(c), size: c.length }, layers: [layers[repo]] }));
+    };
+    let layerRequests = 0;
+    const server = http.createServer((req, res) => {
+      const m = /\/v2\/(\w+)\/(manifests|blobs)\/(.*)/.exec(req.url!)!;
+      if (m[2] === "manifests") {
+        res.writeHead(200, { "content-type": MediaType.manifest });
+        return res.end(manifest(m[1]));
+      }
+      if (m[3] !== sha256Bytes(configs[m[1]])) layerRequests++;
+      res.writeHead(200);
+      res.end(m[3] === sha256Bytes(configs[m[1]]) ? configs[m[1]] : l.blob);
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    try {
+      const registry = `127.0.0.1:${(server.address() as { port: number }).port}`;
+      const pulled = (repo: string) => within(store.leased(() => pull(store, `${registry}/${repo}:1`, { insecure: true })));
+      const from = `from ${registry.replace(/\./g, "\\.")}`;
+      expect(await pulled("zstd")).toMatch(new RegExp(`^image ${registry}/zstd:1 ${from}: layer ${l.desc.digest} is compressed with zstd .*: pull a variant .* gzip`));
+      expect(await pulled("baddigest")).toMatch(new RegExp(`^image ${registry}/baddigest:1 ${from}: .*layer 1 .*"sha256:\\.\\./\\.\\./\\.\\./x".*not a sha256 digest.*push it again`));
+      expect(await pulled("baddiff")).toMatch(new RegExp(`^image ${registry}/baddiff:1 ${from}: .*diff_ids.*"sha256:\\.\\./\\.\\./etc".*layer ${l.desc.digest}.*not a sha256 digest.*push it again`));
+      expect(layerRequests).toBe(0);
+      // A layer that is no tar fails in the tar reader, whose words name no image.
+      expect(await pulled("notar")).toMatch(new RegExp(`^image ${registry}/notar:1 ${from}: layer ${l.desc.digest} \\(${MediaType.layer}\\) cannot be unpacked: .*push it again`));
+      // Only the configs (proven by their digest; they name the diff ids) are in the store, for garbage collection.
+      const configBlobs = Object.values(configs).map((c) => sha256Bytes(c).slice("sha256:".length));
+      expect(leftovers().filter((p) => !before.includes(p) && !configBlobs.includes(path.basename(p)))).toEqual([]);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+
   it("takes a manifest listing one layer twice: one blob, one layer, nothing staged left", async () => {
     const l = await layer("d");
     let opened = 0;

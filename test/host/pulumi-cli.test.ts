@@ -5,7 +5,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { PULUMI, QUICKSTART, berth, ensureQuickstartRootfs, freePort, hostObjects, httpGet, leakedSince, pulumiCli } from "./helpers";
+import { PULUMI, QUICKSTART, berth, clearRoot, ensureQuickstartRootfs, freePort, hostObjects, httpGet, leakedSince, pulumiCli } from "./helpers";
 
 const title = PULUMI ? "berth under the Pulumi CLI" : "berth under the Pulumi CLI (skipped: no `pulumi` binary on PATH)";
 
@@ -38,6 +38,7 @@ describe.skipIf(!PULUMI)(title, () => {
     const left = await pulumi("stack", "export");
     if (left.code === 0 && JSON.parse(left.stdout).deployment?.resources?.length) await cli("destroy", "--yes");
     await pulumi("stack", "rm", "--yes", "--force");
+    await clearRoot(path.join(scratch, "root"));
     fs.rmSync(configFile, { force: true });
     fs.rmSync(scratch, { recursive: true, force: true });
   });

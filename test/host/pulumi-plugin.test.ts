@@ -7,7 +7,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createNativeRuntime } from "../../native";
-import { PULUMI, QUICKSTART, REPO, berth, ensureQuickstartRootfs, freePort, pulumiCli, stopSupervisor } from "./helpers";
+import { PULUMI, QUICKSTART, REPO, berth, clearRoot, ensureQuickstartRootfs, freePort, pulumiCli } from "./helpers";
 
 const skipped = PULUMI ? "" : " (skipped: no `pulumi` binary on PATH)";
 const TARBALL = path.join(QUICKSTART, "busybox-rootfs.tar");
@@ -43,13 +43,7 @@ describe.skipIf(!PULUMI)(`pulumi import of each berth type${skipped}`, () => {
 
   afterAll(async () => {
     await pulumi("stack", "rm", "--yes", "--force");
-    const rt = runtime();
-    await rt.containers.remove(`${tag}-c`).catch(() => undefined);
-    await rt.registries.remove(`${tag}-r`).catch(() => undefined);
-    await rt.networks.remove(`${tag}-n`).catch(() => undefined);
-    for (const v of [`${tag}-v`, `${tag}-rv`]) await rt.volumes.remove(v).catch(() => undefined);
-    await rt.images.remove(`${tag}:latest`).catch(() => undefined);
-    stopSupervisor(root);
+    await clearRoot(root);
     fs.rmSync(path.join(QUICKSTART, `Pulumi.${stack}.yaml`), { force: true });
     fs.rmSync(codeDir, { recursive: true, force: true });
     fs.rmSync(scratch, { recursive: true, force: true });
@@ -110,7 +104,7 @@ describe.skipIf(!PULUMI)(`pulumi preview and up after replacing a Network and a 
   afterAll(async () => {
     await pulumi("destroy", "--yes", "--skip-preview");
     await pulumi("stack", "rm", "--yes", "--force");
-    stopSupervisor(root);
+    await clearRoot(root); // what a failed or interrupted destroy left
     fs.rmSync(path.join(program, `Pulumi.${stack}.yaml`), { force: true });
     fs.rmSync(scratch, { recursive: true, force: true });
   });

@@ -6,7 +6,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { runcId } from "../../native/names";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { QUICKSTART, berth, ensureQuickstartRootfs, freePort, httpGet, stackObjects, startBerth, waitFor } from "./helpers";
+import { QUICKSTART, berth, clearRoot, ensureQuickstartRootfs, freePort, httpGet, stackObjects, startBerth, waitFor } from "./helpers";
 
 function stackFixture(name: string) {
   const stack = `${name}${process.pid}`;
@@ -19,9 +19,8 @@ function stackFixture(name: string) {
     fs.writeFileSync(configFile, `config:\n${Object.entries(config).map(([k, v]) => `  quickstart:${k}: "${v}"`).join("\n")}\n`);
   const state = () => JSON.parse(fs.readFileSync(stateFile, "utf8")).checkpoint.latest;
   const cleanup = async () => {
-    const destroyed = !fs.existsSync(stateFile) || (await cli("destroy", "--yes")).code === 0;
-    // If destroy failed, keep the state and berth's root so what is left can still be destroyed by hand.
-    if (!destroyed) return;
+    if (fs.existsSync(stateFile)) await cli("destroy", "--yes");
+    await clearRoot(root); // what a failed destroy left
     fs.rmSync(configFile, { force: true });
     fs.rmSync(stateFile, { force: true });
     fs.rmSync(`${stateFile}.bak`, { force: true });

@@ -10,7 +10,7 @@ import * as path from "node:path";
 import { execFileSync, spawn } from "node:child_process";
 import { createNativeRuntime, type Runtime } from "../../native";
 import { supervisorPid } from "../../native/supervise/launch";
-import { REPO, berth, freePort, httpGet, waitFor, type CliResult } from "./helpers";
+import { REPO, berth, clearRoot, freePort, httpGet, waitFor, type CliResult } from "./helpers";
 
 const PROGRAM = path.join(__dirname, "fixtures/shared-root");
 const STACKS = [
@@ -126,9 +126,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const s of STACKS) await stackCli(s.tag, "destroy", "--yes").catch(() => undefined);
-  await rt.registries.remove(`berth-stress-reg${run}`).catch(() => undefined);
-  const pid = supervisorPid(root);
-  if (pid) process.kill(pid, "SIGTERM");
+  await clearRoot(root);
   for (const s of STACKS) {
     fs.rmSync(configFile(s.tag), { force: true });
     for (const ext of [".json", ".json.bak"]) fs.rmSync(path.join(PROGRAM, ".pulumi/stacks/sharedroot", `${stackName(s.tag)}${ext}`), { force: true });

@@ -9,7 +9,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createNativeRuntime } from "../../native";
-import { REPO, berth, stopSupervisor } from "./helpers";
+import { REPO, berth, clearRoot } from "./helpers";
 
 const PROGRAM = path.join(__dirname, "fixtures/links");
 const stack = `links${process.pid}`;
@@ -51,7 +51,7 @@ beforeAll(() => {
 
 afterAll(async () => {
   await cli("destroy", "--yes");
-  stopSupervisor(root);
+  await clearRoot(root);
   for (const f of [configFile, stateFile, `${stateFile}.bak`]) fs.rmSync(f, { force: true });
   fs.rmSync(root, { recursive: true, force: true });
 });

@@ -10,10 +10,13 @@ import { createNativeRuntime, type Runtime } from "../../native";
 import { layout } from "../../native/paths";
 import { PortClaims } from "../../native/network/portmap";
 import { StackStore } from "../../provider/state/store";
+import { lockHolder, tryLock } from "../../native/lock";
 import { sweepStaging, remoteDirs } from "../../native/remote/files";
 import { REPO, freePort, waitFor } from "./helpers";
 
 const DIST = path.join(REPO, "dist");
+/** A pid no process has (above this machine's pid_max, 32768; checked below). */
+const GONE_PID = 4_000_000;
 const SHM = fs.existsSync("/dev/shm") ? "/dev/shm" : require("node:os").tmpdir();
 let tmp: string;
 let root: string;
@@ -22,6 +25,7 @@ let rt: Runtime;
 const children: ChildProcess[] = [];
 
 beforeAll(() => {
+  expect(fs.existsSync(`/proc/${GONE_PID}`)).toBe(false);
   tmp = fs.mkdtempSync("/tmp/berth-test-sweep-");
   root = path.join(tmp, "root");
   runDir = path.join(tmp, "run");
@@ -191,6 +195,20 @@ describe("temp files of a process killed mid-write", () => {
     }
   });
 
+  it("an object named like an older temp (registry 'r.json.4000000.tmp'): its held lock is never swept as one", async () => {
+    const dir = path.join(root, "locks", "registries");
+    const named = path.join(dir, `r.json.${GONE_PID}.tmp`);
+    const release = await tryLock(named);
+    expect(release).toBeDefined();
+    // A dead holder's lock beside it: taking that one breaks it and sweeps the directory's temps.
+    fs.writeFileSync(path.join(dir, "gone"), JSON.stringify({ pid: GONE_PID, start: 1 }));
+    const other = await tryLock(path.join(dir, "gone"));
+    expect(other).toBeDefined();
+    other!();
+    expect(lockHolder(named)?.pid).toBe(process.pid);
+    release!();
+  });
+
   it("a port claim: the next claim sweeps it (it read as a claim of another address), never a live claimer's", async () => {
     const paths = layout(root, runDir);
     const port = await freePort();
@@ -221,8 +239,12 @@ describe("temp files of a process killed mid-write", () => {
        await new StackStore({ backendDir: ${JSON.stringify(tmp)}, project: "sweep", stack })
          .write({ manifest: { time: "", magic: "", version: "" }, resources: [{ urn: "urn:pulumi:" + stack + "::sweep::berth:index:Volume::v", type: "berth:index:Volume", custom: true, id: "v", inputs: {}, outputs: { big } }] })`,
     );
+    // An older berth's checkpoint temp ("STACK.json.PID.tmp") of a process that is gone goes too.
+    const former = `${stores[0].file}.${GONE_PID}.tmp`;
+    fs.writeFileSync(former, "{");
     const release = stores[0].lock();
     release();
+    expect(fs.existsSync(former)).toBe(false);
     expect(fs.existsSync(t.killed)).toBe(false);
     expect(fs.existsSync(t.live)).toBe(true);
     await t.finish();

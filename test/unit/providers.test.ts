@@ -2,7 +2,7 @@
 // per host, and a provider that moves takes its resources with it, as Pulumi's DiffConfig/providerChanged decide.
 import { describe, expect, it } from "vitest";
 import type { DeploymentRun, Goal } from "../../provider/engine/deployment";
-import { checkProviderConfig, diffProviderConfig, type ProviderConfig } from "../../provider/resources";
+import { checkProviderConfig, diffProviderConfig, redact, secretHostTexts, type ProviderConfig } from "../../provider/resources";
 import { KindProvider } from "../../provider/resources/kind";
 import type { Provider } from "../../provider/resources/provider";
 import { targetOf } from "../../provider/runtimes";
@@ -224,6 +224,22 @@ describe("providers of many hosts", () => {
       expect.stringMatching(/^test:index:Thing "x" on the host of provider vault: create failed: cannot reach \[secret host of provider vault\]/),
     ]);
     expect(messages.join("\n")).not.toContain("10.9.8.7");
+  });
+
+  it("a secret bare hostname ('ssh://db') is hidden where ssh and its hints name a host, never in other words", () => {
+    const hide = (host: string, message: string) =>
+      redact(message, new Map(secretHostTexts({ host: { [SIG]: SECRET_SIG, value: host } }, "[secret host of provider vault]")));
+    const H = "[secret host of provider vault]";
+    // ssh's own words (OpenSSH prints the name lower-cased), and berth's hints that quote an ssh command.
+    expect(hide("ssh://db", 'container "db" on ssh://db: create failed: ssh://db is unreachable: ssh: Could not resolve hostname db: Name or service not known'))
+      .toBe(`container "db" on ${H}: create failed: ${H} is unreachable: ssh: Could not resolve hostname ${H}: Name or service not known`);
+    expect(hide("ssh://DB", "ssh: connect to host db port 22: Connection refused")).toBe(`ssh: connect to host ${H} port 22: Connection refused`);
+    expect(hide("ssh://db:2222", "No ED25519 host key is known for [db]:2222 and you have requested strict checking. Check it, then: ssh-keyscan -p 2222 db >> ~/.ssh/known_hosts (or connect once with ssh -p 2222 db)"))
+      .toBe(`No ED25519 host key is known for [${H}]:2222 and you have requested strict checking. Check it, then: ssh-keyscan -p 2222 ${H} >> ~/.ssh/known_hosts (or connect once with ssh -p 2222 ${H})`);
+    expect(hide("ssh://root@db", "Host key for db has changed: ssh-keygen -R 'db'; Connection to db closed.")).toBe(`Host key for ${H} has changed: ssh-keygen -R '${H}'; Connection to ${H} closed.`);
+    // Not a word of berth's own, nor another name holding it.
+    const ours = 'volume db of container db: connection lost during containers.run("db"): host dbx, hostname db2 and host db.local are others; waiting for db; the database db is kept';
+    expect(hide("ssh://db", ours)).toBe(ours);
   });
 
   it("a cosmetic change of host or root is no change: nothing is replaced", async () => {
