@@ -48,9 +48,16 @@ export async function placeItems(rootfs: string, dest: string, items: CopyItem[]
     // Their parents made first, one by one: two files must not race to create one directory.
     for (const dir of new Set(queue.map((item) => path.posix.dirname(path.posix.join(dest, item.rel))))) await ensureDir(rootfs, dir, o.owner);
     const worker = async () => {
-      for (let item = queue.shift(); item; item = queue.shift()) await placeItem(rootfs, dest, item, o);
+      try {
+        for (let item = queue.shift(); item; item = queue.shift()) await placeItem(rootfs, dest, item, o);
+      } catch (e) {
+        queue.length = 0; // the others stop after their current file
+        throw e;
+      }
     };
-    await Promise.all(Array.from({ length: Math.min(FILES_AT_ONCE, queue.length) }, worker));
+    // Every worker ended before a failure is reported: none writes into a sandbox being discarded.
+    const ended = await Promise.allSettled(Array.from({ length: Math.min(FILES_AT_ONCE, queue.length) }, worker));
+    for (const r of ended) if (r.status === "rejected") throw r.reason;
   };
   for (const item of items) {
     if (!item.stat.isDirectory()) {
