@@ -281,6 +281,19 @@ describe("builder", () => {
     await expect(build({ context: ctx })).rejects.toThrow(/Dockerfile:5: RUN --mount=type=secret,id=tok: no build secret "tok" was given/);
   });
 
+  it("copies a tree of many files (placed several at once) whole, each file with its own content, mode and time", async () => {
+    const files: Record<string, string> = { Dockerfile: "FROM busybox\nCOPY tree/ /deep/\n" };
+    for (const dir of ["tree", "tree/a", "tree/a/b", "tree/c"]) for (let i = 0; i < 12; i++) files[`${dir}/f${i}`] = `${dir} ${i}\n`.repeat(i * 500 + 1);
+    const ctx = context("manyfiles", files);
+    fs.chmodSync(path.join(ctx, "tree/a/b/f7"), 0o750);
+    fs.utimesSync(path.join(ctx, "tree/c/f3"), 1_000_000_000, 1_000_000_000);
+    const { info } = await build({ context: ctx });
+    for (const [rel, content] of Object.entries(files)) if (rel !== "Dockerfile") expect(readInImage(info.layers, rel.replace(/^tree/, "deep")), rel).toBe(content);
+    const layer = store.paths.layer(info.layers.at(-1)!);
+    expect(fs.statSync(path.join(layer, "deep/a/b/f7")).mode & 0o777).toBe(0o750);
+    expect(fs.statSync(path.join(layer, "deep/c/f3")).mtimeMs).toBe(1_000_000_000_000);
+  });
+
   it("copies with --parents, --exclude, quoted flag values, and ADD unpacks bzip2 and xz tars (not other xz files)", async () => {
     const ctx = context("copyflags", {
       Dockerfile: [
