@@ -588,13 +588,17 @@ export class ContentStore {
     };
     // Each layer's job ends once it and every layer below it are in place.
     const placed: Array<Promise<unknown>> = [];
+    const jobs: Array<Promise<unknown>> = [];
     for (const [i, layer] of layers.entries()) {
       const below = placed[i - 1] ?? Promise.resolve();
       const job = fetchLayer(layer, i, below).catch((e: Error) => (fail(e), Promise.reject(e)));
+      jobs.push(job);
       placed.push(Promise.all([job, below]));
       placed[i].catch(() => undefined); // awaited by the next layer, or below
     }
-    await Promise.allSettled(placed);
+    // Every job, not only each layer's place: one below that failed rejects `placed` before the jobs above it
+    // have removed their staged download.
+    await Promise.allSettled(jobs);
     if (failure) throw failure;
   }
 
