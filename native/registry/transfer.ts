@@ -4,7 +4,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { createGzip } from "node:zlib";
+import { constants, createGzip } from "node:zlib";
 import type { ImageInfo } from "../runtime";
 import type { ContentStore } from "../image/store";
 import { checkSize, DAMAGED, hashing, isDigest, sha256Bytes } from "../image/store";
@@ -95,7 +95,8 @@ async function outgoing(store: ContentStore, d: Descriptor): Promise<{ desc: Des
 
 async function gzipTo(file: string, blob: string, digest: string): Promise<Descriptor> {
   const plain = hashing(fs.createReadStream(blob));
-  const gz = createGzip();
+  // The fastest level, as the builder used when it compressed layers while building: a push's time is mostly this.
+  const gz = createGzip({ level: constants.Z_BEST_SPEED });
   // pipeline destroys gz with the read's error, which the write below reports.
   pipeline(Readable.from(plain.stream), gz).catch(() => undefined);
   const packed = hashing(gz);
