@@ -164,9 +164,9 @@ export function stopSupervisor(root: string): void {
  * it). Call it before removing the root's directory: once that is gone, what was left (a running container, its
  * netns, bridge and iptables rules) can no longer be found through berth.
  */
-export async function clearRoot(root: string): Promise<void> {
+export async function clearRoot(root: string, runDir?: string): Promise<void> {
   if (!fs.existsSync(root)) return;
-  const rt = createNativeRuntime({ root });
+  const rt = createNativeRuntime({ root, runDir });
   const each = async (kind: keyof Pick<Runtime, "containers" | "registries" | "networks" | "volumes">, remove: (name: string) => Promise<void>) => {
     for (const name of await rt[kind].list().catch(() => [])) {
       await remove(name).catch((e: Error) => console.warn(`clearRoot ${root}: ${kind} ${name}: ${e.message}`));

@@ -13,8 +13,7 @@ import { runcId } from "../../native/names";
 import { layout } from "../../native/paths";
 import { ContainerRecords } from "../../native/container/record";
 import type { AttachmentRecord } from "../../native/network/attach";
-import { supervisorPid } from "../../native/supervise/launch";
-import { REPO } from "./helpers";
+import { clearRoot, REPO } from "./helpers";
 
 const tag = randomBytes(3).toString("hex");
 const NET = `bth${tag}`;
@@ -73,10 +72,7 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  for (const c of ALL) await rt.containers.remove(c, { graceSeconds: 0 }).catch(() => undefined);
-  await rt.networks.remove(NET).catch(() => undefined);
-  const pid = supervisorPid(root);
-  if (pid) process.kill(pid, "SIGTERM");
+  await clearRoot(root, runDir);
   fs.rmSync(tmp, { recursive: true, force: true });
 }, 120_000);
 
