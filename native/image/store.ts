@@ -33,28 +33,12 @@ import {
 import { LayerRefused, unpackLayer } from "./unpack";
 import { isTemp, stagingPath, sweepStaging, sweepTemps } from "../staging";
 import { Spool } from "./spool";
+import { Slots } from "../slots";
 
 /** Layer downloads at once in a pull: Docker's default (max-concurrent-downloads). */
 const DOWNLOADS = 3;
 /** Decompressed bytes per chunk: fewer, larger chunks cost less per byte on their way to the layer's files. */
 const UNPACK_CHUNK = 256 << 10;
-
-/** Runs at most n of the functions given at once, the others in the order given. */
-function limiter(n: number): <T>(fn: () => Promise<T>) => Promise<T> {
-  let active = 0;
-  const waiting: Array<() => void> = [];
-  return async (fn) => {
-    if (active >= n) await new Promise<void>((resolve) => waiting.push(resolve));
-    else active++;
-    try {
-      return await fn();
-    } finally {
-      const next = waiting.shift();
-      if (next) next();
-      else active--;
-    }
-  };
-}
 
 /** Refuses a blob of an image's manifest without a valid size: the size bounds its download (an endless blob would fill the disk). */
 export function checkSize(d: Descriptor, what: "config" | "layer", image: string): void {
@@ -539,7 +523,7 @@ export class ContentStore {
       failure ??= e;
       bodies.forEach((b) => b.destroy());
     };
-    const download = limiter(DOWNLOADS);
+    const downloads = new Slots(DOWNLOADS);
     const fetchLayer = async (layer: Descriptor, i: number, below: Promise<unknown>): Promise<void> => {
       const diffId = diffIds[i];
       const unpacked = fs.existsSync(this.paths.layer(diffId));
@@ -551,7 +535,7 @@ export class ContentStore {
       const tmp = stagingPath(this.paths.ingest, "blob");
       let dir: string | undefined;
       const spool = new Spool(tmp, `layer ${layer.digest} of ${image} from ${from}`);
-      const checked = download(async () => {
+      const checked = downloads.run(async () => {
         if (failure) throw failure;
         const body = await fetch(layer);
         bodies.add(body);

@@ -12,7 +12,7 @@ import { targetOf } from "../runtimes";
 import type { CheckFailure, PropertyMap, Provider } from "../resources/provider";
 import type { CustomTimeouts } from "../state/checkpoint";
 import { isSecret, keepSecret, plaintextPasswords, UNKNOWN } from "../values";
-import { Slots } from "./slots";
+import { Slots } from "../../native/slots";
 import { ignoreChanges, replaceOnChanges } from "./options";
 import { type Fingerprint, type PlanFile, planViolation } from "./review";
 import { decide, type Step } from "./steps";
@@ -97,6 +97,12 @@ export interface RunOptions {
 
 /** A failure already reported as a diagnostic; the program only needs to know the registration failed. */
 export class ReportedError extends Error {}
+
+/** An operation the host carried out whose result the state file lacks: not "create failed" (its pending record lets the next run settle it). */
+class StateNotWritten extends Error {}
+
+/** What a failed operation says: that it failed, or that it was done and only its record was not. */
+const failure = (op: string, err: Error): string => (err instanceof StateNotWritten ? err.message.replace(/^\w+/, op) : `${op} failed: ${err.message}`);
 
 
 export class DeploymentRun {
@@ -244,7 +250,7 @@ export class DeploymentRun {
     const name = parseUrn(urn).name;
     this.hideSecretHost(goal.inputs, name);
     // A host fed by a resource not made yet: previewed as Pulumi previews an unconfigured provider.
-    const unconfigured = this.opts.preview && unknown !== undefined && unknown.length === failures.length;
+    const unconfigured = this.opts.preview && unknown !== undefined;
     if (!unconfigured) this.refuseFailures(urn, this.label(urn), failures);
     const res = this.settleProvider(urn, this.olds.get(urn), goal.inputs, true, {
       parent: goal.parent,
@@ -466,7 +472,7 @@ export class DeploymentRun {
       }
     } catch (err) {
       if (err instanceof ReportedError) throw err;
-      this.fail(urn, `${label}: ${decision.op} failed: ${(err as Error).message}`);
+      this.fail(urn, `${label}: ${failure(decision.op, err as Error)}`);
     }
     step.new = done;
     this.record(step);
@@ -587,7 +593,9 @@ export class DeploymentRun {
     this.commit(done(result));
     // Shown as done only once on disk, as Pulumi writes its snapshot before it shows the step: a run killed after
     // printing "created" must not have the next one undo it as interrupted. Operations finishing meanwhile share the write.
-    await this.durable();
+    await this.durable().catch((e: Error) => {
+      throw new StateNotWritten(`${type} done on the host, but the state could not be written (${e.message}); the next \`berth up\` or \`berth refresh\` settles it`);
+    });
     return result;
   }
 
@@ -746,7 +754,7 @@ export class DeploymentRun {
             this.opts.onStepStart?.(step);
             await this.delete(this.providerFor(res), res, { replacing: Boolean(res.delete), oldCopy: Boolean(res.delete), goesWith });
           } catch (err) {
-            if (!(err instanceof ReportedError)) this.fail(res.urn, `${this.label(res.urn)}: delete failed: ${(err as Error).message}`);
+            if (!(err instanceof ReportedError)) this.fail(res.urn, `${this.label(res.urn)}: ${failure("delete", err as Error)}`);
             throw err;
           }
           this.record(step);

@@ -1,5 +1,6 @@
-// A counting semaphore: at most `size` host operations at once. Dozens of runc creates started together on a
-// 2-core host only queue in the kernel and thrash; a few at a time finish sooner in total.
+// Pure: a counting semaphore, at most `size` jobs at once, the others in the order given. Dozens of runc creates
+// (or layer downloads) started together on a 2-core host only queue in the kernel and thrash; a few at a time
+// finish sooner in total.
 
 export class Slots {
   private free: number;
