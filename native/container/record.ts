@@ -61,11 +61,14 @@ export class ContainerRecords {
     await writeJson(this.paths.container(rec.spec.name).record, rec);
   }
 
+  /** Forgets the records of containers no longer there: a process may run for days while containers come and go. */
+  forgetAllBut(present: ReadonlySet<string>): void {
+    for (const name of this.cache.keys()) if (!present.has(name)) this.cache.delete(name);
+  }
+
   async list(): Promise<ContainerRecord[]> {
     const names = await listDir(this.paths.containers);
-    // What is no longer there is forgotten: this process may list for days while containers come and go.
-    const present = new Set(names);
-    for (const name of this.cache.keys()) if (!present.has(name)) this.cache.delete(name);
+    this.forgetAllBut(new Set(names));
     const recs = await Promise.all(names.map((n) => this.read(n)));
     return recs.filter((r): r is ContainerRecord => r !== undefined);
   }

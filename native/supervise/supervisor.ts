@@ -81,6 +81,7 @@ export class Supervisor {
     const names = new Set(await listDir(this.paths.containers));
     for (const name of this.watched.keys()) if (!names.has(name)) this.watched.delete(name);
     for (const name of this.logSizes.keys()) if (!names.has(name)) this.logSizes.delete(name);
+    this.records.forgetAllBut(names);
     for (const name of names) {
       try {
         await this.check(name);
