@@ -179,7 +179,8 @@ export class Spawner {
       if (this.pending.size === 0) this.ref(false);
     };
     child.on("exit", gone);
-    child.stdout!.on("close", unreported);
+    // Its pipe may close before its exit is seen: no command may be sent to it meanwhile, to wait forever.
+    child.stdout!.on("close", () => (gone(), unreported()));
     child.on("error", () => (gone(), unreported()));
     child.stdin!.on("error", () => {});
     this.child = child;
