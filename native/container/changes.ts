@@ -18,7 +18,7 @@ export async function rootfsChanges(upper: string, lowerDirs: string[]): Promise
       }
       // Never through a layer's symlink: an image's absolute symlink would point into the host.
       let inLower = false;
-      for (const d of lowerDirs) if (!inLower && (await lstatBelow(d, p))) inLower = true;
+      for (const d of lowerDirs) if (!inLower && lstatBelow(d, p)) inLower = true;
       out.push(`${inLower ? "C" : "A"} ${p}`);
       if (entry.isDirectory()) await walk(p);
     }

@@ -26,7 +26,7 @@ async function entryIn(view: FsView, parts: string[]): Promise<{ host: string; s
   const roots = mount && fs.existsSync(mount.source) ? [[mount.source, path.posix.relative(mount.destination, p)]] : view.layers.map((l) => [l, p]);
   // Layers and volumes hold what images and containers wrote: no symlink on the way is followed on the host.
   for (const [root, rel] of roots) {
-    const st = await lstatBelow(root, rel);
+    const st = lstatBelow(root, rel);
     if (st) return isWhiteout(st) ? { host: path.join(root, rel) } : { host: path.join(root, rel), st };
   }
   return { host: roots[0] ? path.join(...roots[0]) : p };

@@ -7,7 +7,7 @@
 // turn watches its parent: when the watchdog is gone it starts a new pair and steps down. So one fault of either
 // process heals by itself; when both die at once, the next berth command on the root starts them again
 // (createNativeRuntime ensures a supervisor wherever containers exist).
-import { type ChildProcess, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { lockHolder } from "../lock";

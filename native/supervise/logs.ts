@@ -12,7 +12,7 @@ export const DEFAULT_LOG_BYTES = 10 * 1024 * 1024;
 
 const timesOf = (file: string) => `${file}.times`;
 
-export const logSize = (file: string): number => fs.statSync(file, { throwIfNoEntry: false })?.size ?? 0;
+const logSize = (file: string): number => fs.statSync(file, { throwIfNoEntry: false })?.size ?? 0;
 
 /** Cuts the log when past the bound (`size`: its size, when the caller just read it); whether it did. */
 export function boundLog(file: string, maxBytes: number, size = logSize(file)): boolean {
