@@ -46,8 +46,11 @@ function confineRoot(root: string): void {
   fs.chmodSync(root, 0o700);
 }
 
-/** The berth root a runtime uses: the one given, else $BERTH_ROOT, else /var/lib/berth. */
-export const rootOf = (root?: string): string => root ?? process.env.BERTH_ROOT ?? "/var/lib/berth";
+/** The berth root of a machine whose environment names none. */
+export const DEFAULT_ROOT = "/var/lib/berth";
+
+/** The berth root a runtime uses: the one given, else $BERTH_ROOT, else DEFAULT_ROOT. */
+export const rootOf = (root?: string): string => root ?? process.env.BERTH_ROOT ?? DEFAULT_ROOT;
 
 export function createNativeRuntime(opts: NativeRuntimeOptions = {}): Runtime {
   const paths = layout(

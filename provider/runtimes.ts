@@ -5,7 +5,7 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { createNativeRuntime } from "../native";
+import { createNativeRuntime, DEFAULT_ROOT, rootOf } from "../native";
 import type { Runtime } from "../native/runtime";
 import { remoteRuntime } from "../native/remote/client";
 import { parseSshUrl } from "../sdk/schema";
@@ -45,17 +45,15 @@ export function openRuntime(config: ProviderConfig): HostRuntime {
  * not looked up (a preview makes no network round trip): such a name and its address count as two machines.
  * No root is the default root: this machine's $BERTH_ROOT or /var/lib/berth; the agent's /var/lib/berth.
  */
-export function targetOf(config: ProviderConfig): { machine: string; root: string; label: string } {
+export function targetOf(config: ProviderConfig): { machine: string; root: string } {
   const ssh = config.host ? parseSshUrl(config.host) : undefined;
   const machine = ssh ? machineOf(ssh.host, ssh.port, config.sshOptions) : THIS_MACHINE;
-  return { machine, root: `${machine} ${rootIn(config)}`, label: config.host ?? THIS_MACHINE };
+  return { machine, root: `${machine} ${rootIn(config)}` };
 }
-
-const DEFAULT_ROOT = "/var/lib/berth";
 
 /** The berth root a configuration names, the default one filled in (an agent's environment is taken to set none). */
 export const rootIn = (config: { host?: string; root?: string }): string =>
-  normalRoot(config.root ?? (config.host ? DEFAULT_ROOT : (process.env.BERTH_ROOT ?? DEFAULT_ROOT)));
+  normalRoot(config.host ? (config.root ?? DEFAULT_ROOT) : rootOf(config.root));
 
 /** "/srv/berth/" and "/srv//berth" are "/srv/berth". */
 export const normalRoot = (root: string): string => path.posix.normalize(root).replace(/(.)\/+$/, "$1");

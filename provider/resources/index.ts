@@ -75,15 +75,15 @@ export function secretHostTexts(inputs: PropertyMap, instead: string): Array<[st
 /**
  * The message with every hidden text replaced, longest first (the URL before the address inside it). A bare name
  * (no dot, colon or digit: "db") could be a word of the message's own — a container "db" — so it is replaced only
- * where ssh's errors and berth's ssh hints put a host (HOST_PLACES), whole (not "db2", "db.local"), in any case
- * (ssh lower-cases it).
+ * where ssh's errors and berth's ssh hints put a host (HOST_PLACES), whole (not "db2", "db.local"). Any case: ssh
+ * lower-cases the host it prints ("Db.Example.com" → "db.example.com").
  */
 export function redact(message: string, hidden: ReadonlyMap<string, string>): string {
   let out = message;
   for (const [text, instead] of [...hidden].sort((a, b) => b[0].length - a[0].length)) {
     out = /^[A-Za-z_-]+$/.test(text)
       ? out.replace(new RegExp(`(?<=${HOST_PLACES})${text}(?![\\w.-])`, "gi"), () => instead)
-      : out.split(text).join(instead);
+      : out.replace(new RegExp(text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"), "gi"), () => instead);
   }
   return out;
 }
