@@ -9,6 +9,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { listDir } from "../json-file";
+import { tempBeside } from "../staging";
 import { broadcast, formatIPv4, formatSubnet, isHostAddress, parseIPv4, type Subnet } from "./cidr";
 
 export interface Allocation {
@@ -47,7 +48,7 @@ export async function makePool(dir: string): Promise<void> {
 
 /** Written whole under a temp name, then renamed into place. */
 async function replaceFile(file: string, text: string): Promise<void> {
-  const tmp = `${file}#${process.pid}-${Math.random().toString(36).slice(2)}`;
+  const tmp = tempBeside(file);
   await fs.promises.writeFile(tmp, text);
   await fs.promises.rename(tmp, file);
 }
@@ -75,7 +76,7 @@ export function fileIpam(dir: string, pool: Pool): Ipam {
     await fs.promises.mkdir(path.dirname(indexFile(owner)), { recursive: true });
     const held = (await indexed(owner)).filter((x) => x !== UNKNOWN);
     await setIndex(owner, [...held, UNKNOWN]);
-    const claim = path.join(dir, `.${owner}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`);
+    const claim = tempBeside(path.join(dir, `.${owner}`));
     await fs.promises.writeFile(claim, owner);
     let ip: string | undefined;
     try {
