@@ -67,12 +67,14 @@ export interface StackOptions {
   backendDir?: string;
   scope?: RunScope;
   onStepStart?: (step: Step) => void;
+  /** Only reads the stack: Pulumi.<stack>.yaml is never written (not even the checkpoint's salt copied to it). */
+  readOnly?: boolean;
 }
 
 export function openStack(dir: string, stack: string, runtimeFor: (config: ProviderConfig) => Runtime, opts: StackOptions = {}): StackContext {
   const project = loadProject(path.resolve(dir));
   const backendDir = opts.backendDir ?? chooseBackend({ flag: opts.backend, projectUrl: project.backendUrl, projectDir: project.dir }).dir;
-  const settings = new StackSettings(path.join(project.dir, `Pulumi.${stack}.yaml`), project.name);
+  const settings = new StackSettings(path.join(project.dir, `Pulumi.${stack}.yaml`), project.name, opts.readOnly);
   const store = new StackStore({ backendDir, project: project.name, stack, secrets: settings });
   // Read on first use: decrypting `secure:` values needs the passphrase, which `config set` of a plain value,
   // `stack graph` and the like do not.
