@@ -167,9 +167,12 @@ async function runProgramThrough(ctx: StackContext, run: DeploymentRun, preview:
   for (const log of monitor.logs) {
     // The program's report of a registration the engine refused repeats the engine's diagnostic.
     if (run.failed && log.severity === "error" && log.message.includes("failed to register new resource")) continue;
-    if (log.severity === "error" || log.severity === "warning") diagnostics.push({ severity: log.severity, urn: log.urn, message: log.message.trim() });
+    // Shown as Pulumi shows them: info too (`pulumi.log.info`), not debug.
+    if (log.severity !== "debug") diagnostics.push({ severity: log.severity, urn: log.urn, message: log.message.trim() });
   }
   const programFailed = program.exitCode !== 0;
+  // What it printed (console.log), as Pulumi shows it: after its messages. A failed program's is in its error below.
+  if (!programFailed && program.output.trim()) diagnostics.push({ severity: "info", message: program.output.trimEnd() });
   if (programFailed && !diagnostics.some((d) => d.severity === "error")) {
     diagnostics.push({ severity: "error", message: `the program exited with code ${program.exitCode}:\n${program.output.trim()}` });
   }
