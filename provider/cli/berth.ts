@@ -14,7 +14,7 @@ import { makePlan, markdownSummary, readPlan } from "../engine/review";
 import type { Step } from "../engine/steps";
 import type { Diagnostic } from "../engine/deployment";
 import { BERTH_VERSION } from "../state/checkpoint";
-import { closest, helpOf, list, on, parseCommand, str, UsageError, type Command, type FlagSpec, type ParsedArgs } from "./args";
+import { closest, helpOf, list, on, parseCommand, str, UsageError, valueFlagAt, type Command, type ParsedArgs } from "./args";
 import { runtimeFor, stackOf, stackCommands } from "./stack";
 import { deployFlagsOf } from "./deploy-flags";
 import { containerCommands } from "./containers";
@@ -23,7 +23,7 @@ import { imageCommands } from "./images";
 import { networkCommands, volumeCommands, type DayTwoRuntime } from "./objects";
 import { systemCommands } from "./system";
 import { buildCommands } from "./build";
-import { hostCommand, sshConfig } from "./host";
+import { HOST_FLAG, hostCommand, sshConfig } from "./host";
 import { serveAgent } from "../../native/remote/agent";
 
 export interface Flags {
@@ -291,8 +291,6 @@ function dayTwoConfig(): ProviderConfig {
   return sshConfig(host, dayTwoHost === undefined ? "BERTH_HOST" : "--host");
 }
 
-const HOST_FLAG: FlagSpec = { name: "host", short: "H", value: "ssh://[user@]host[:port]", help: "act on that machine over SSH (default $BERTH_HOST, else this one)" };
-
 /** A day-2 command taking --host, as after `berth -H`. */
 const onHost = (cmds: Command[]): Command[] =>
   cmds.map((cmd) => ({
@@ -426,19 +424,13 @@ async function dispatch(words: string[]): Promise<number> {
   return cmd.run(parsed);
 }
 
-/** `berth -H URL CMD …` / `--host URL` / `--host=URL` before the command, as Docker's global flag. */
+/** `berth -H URL CMD …` (`-HURL`, `--host URL`, `--host=URL`) before the command, as Docker's global flag. */
 function globalHost(argv: string[]): string[] {
-  const [first, second] = argv;
-  if (first === "-H" || first === "--host") {
-    if (second === undefined) throw new UsageError(`flag needs an argument: ${first}`, "Run 'berth --help' for usage.");
-    dayTwoHost = second;
-    return argv.slice(2);
-  }
-  if (first?.startsWith("--host=")) {
-    dayTwoHost = first.slice("--host=".length);
-    return argv.slice(1);
-  }
-  return argv;
+  const given = valueFlagAt(HOST_FLAG, argv, 0);
+  if (!given) return argv;
+  if (given.value === undefined) throw new UsageError(`flag needs an argument: ${argv[0]}`, "Run 'berth --help' for usage.");
+  dayTwoHost = given.value;
+  return argv.slice(given.taken);
 }
 
 /** Everything that reads or changes the host needs root: say so before anything else. */
