@@ -5,7 +5,7 @@ import * as path from "node:path";
 import { availableParallelism } from "node:os";
 import { Readable } from "node:stream";
 import { promisify } from "node:util";
-import { constants, gzip as gzipCallback } from "node:zlib";
+import { constants, deflateRaw as deflateRawCallback, gzip as gzipCallback } from "node:zlib";
 import type { ImageInfo } from "../runtime";
 import type { ContentStore } from "../image/store";
 import { checkSize, DAMAGED, sha256Bytes } from "../image/store";
@@ -18,6 +18,7 @@ import { stagingPath } from "../staging";
 import { Slots } from "../slots";
 
 const gzip = promisify(gzipCallback);
+const deflateRaw = promisify(deflateRawCallback);
 
 export interface PushResult {
   /** "registry/repository@sha256:…" */
@@ -110,10 +111,7 @@ async function sendBlob(store: ContentStore, client: RegistryClient, r: Registry
   }
 }
 
-/**
- * Writes the gzip form of a stored layer tar to file, the fastest level, as the builder used when it compressed
- * layers while building: a first push's time is mostly this.
- */
+/** Writes the gzip form of a stored layer tar to file (levels: gzipMember): a first push's time is mostly this. */
 async function gzipTo(file: string, blob: string, digest: string): Promise<Descriptor> {
   const plain = hashing(fs.createReadStream(blob, { highWaterMark: MEMBER }));
   const packed = hashing(gzipMembers(plain.stream));
@@ -127,7 +125,7 @@ async function gzipTo(file: string, blob: string, digest: string): Promise<Descr
 async function* gzipMembers(chunks: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
   const members: Array<Promise<Buffer>> = [];
   const compress = (chunk: Buffer) => {
-    const member = gzip(chunk, { level: constants.Z_BEST_SPEED });
+    const member = gzipMember(chunk);
     member.catch(() => undefined); // awaited in turn, unless the read fails first
     members.push(member);
   };
@@ -139,6 +137,20 @@ async function* gzipMembers(chunks: AsyncIterable<Buffer>): AsyncGenerator<Buffe
   }
   if (!any) compress(Buffer.alloc(0)); // still a gzip stream
   while (members.length > 0) yield await members.shift()!;
+}
+
+/** Bytes sampled at each of four places in a member to judge whether deflate shrinks it at all. */
+const PROBE = 16 << 10;
+
+/**
+ * A chunk as one gzip member: stored (level 0) when samples of it do not shrink (random or already compressed
+ * data: deflate would spend ten times as long for nothing, and its output would be larger), else the fastest level.
+ */
+async function gzipMember(chunk: Buffer): Promise<Buffer> {
+  const step = Math.floor(chunk.length / 4);
+  const sample = Buffer.concat([0, 1, 2, 3].map((i) => chunk.subarray(i * step, i * step + PROBE)));
+  const shrinks = (await deflateRaw(sample, { level: constants.Z_BEST_SPEED })).length < sample.length * 0.97;
+  return gzip(chunk, { level: shrinks ? constants.Z_BEST_SPEED : constants.Z_NO_COMPRESSION });
 }
 
 /**
