@@ -4,7 +4,9 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { realHost } from "../../native/host/exec";
 import { Spawner } from "../../native/host/spawner";
-import { self } from "../../native/lock";
+import { processStart, self } from "../../native/lock";
+import { processExited, runningSince } from "../../native/host/probe";
+import { spawn } from "node:child_process";
 
 describe("realHost.tryRun onOutput", () => {
   it("passes a character split across two writes on whole", async () => {
@@ -97,5 +99,25 @@ describe("the long-lived shell killed", () => {
     shell.kill("SIGKILL");
     expect(await running).toEqual({ code: 3, stdout: "done\n", stderr: "" });
     expect(await spawner.run({ cmd: "echo", args: ["again"] })).toEqual({ code: 0, stdout: "again\n", stderr: "" });
+  });
+});
+
+describe("runningSince", () => {
+  it("gives a running process's start time, and nothing for a zombie or a process gone", async () => {
+    // The shell's child exits at once and stays a zombie: the sleep the shell becomes never waits for it.
+    const parent = spawn("sh", ["-c", "true & echo $!; exec sleep 30"], { stdio: ["ignore", "pipe", "ignore"] });
+    try {
+      const child = Number(await new Promise<string>((r) => parent.stdout!.once("data", (b: Buffer) => r(b.toString()))));
+      for (let i = 0; i < 100 && !/\) Z/.test(fs.readFileSync(`/proc/${child}/stat`, "utf8")); i++) await new Promise((r) => setTimeout(r, 10));
+      expect(processStart(child)).toBeGreaterThan(0);
+      expect(runningSince(child)).toBeUndefined();
+      expect(processExited(child)).toBe(true);
+      expect(runningSince(parent.pid!)).toBe(processStart(parent.pid!));
+      expect(processExited(parent.pid!)).toBe(false);
+    } finally {
+      parent.kill("SIGKILL");
+    }
+    await new Promise((r) => parent.once("exit", r));
+    expect(runningSince(parent.pid!)).toBeUndefined();
   });
 });
