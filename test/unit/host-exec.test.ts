@@ -89,6 +89,20 @@ describe("the long-lived shell's directory", () => {
   });
 });
 
+describe("the long-lived shell's children", () => {
+  it("are reaped: commands run one by one and at once leave no zombies behind", async () => {
+    const spawner = new Spawner();
+    for (let i = 0; i < 10; i++) await spawner.run({ cmd: "true", args: [] });
+    await Promise.all(Array.from({ length: 30 }, () => spawner.run({ cmd: "true", args: [] })));
+    await spawner.run({ cmd: "true", args: [] }); // reaps what ended before it
+    const shell = (spawner as unknown as { child: import("node:child_process").ChildProcess }).child.pid!;
+    const zombies = fs.readFileSync(`/proc/${shell}/task/${shell}/children`, "utf8").split(" ").filter(Boolean)
+      .filter((pid) => /\) Z/.test(fs.readFileSync(`/proc/${pid}/stat`, "utf8")));
+    // At most the last command's, until the next one is sent.
+    expect(zombies.length).toBeLessThanOrEqual(1);
+  });
+});
+
 describe("the long-lived shell killed", () => {
   it("reports what a command under way did (its exit code and output), not a failure, and the next command runs", async () => {
     const spawner = new Spawner();
@@ -104,8 +118,8 @@ describe("the long-lived shell killed", () => {
 
 describe("runningSince", () => {
   it("gives a running process's start time, and nothing for a zombie or a process gone", async () => {
-    // The shell's child exits at once and stays a zombie: the sleep the shell becomes never waits for it.
-    const parent = spawn("sh", ["-c", "true & echo $!; exec sleep 30"], { stdio: ["ignore", "pipe", "ignore"] });
+    // The shell's child ends once the shell has become a sleep, which never waits for it: a zombie.
+    const parent = spawn("sh", ["-c", "sleep 0.2 & echo $!; exec sleep 30"], { stdio: ["ignore", "pipe", "ignore"] });
     try {
       const child = Number(await new Promise<string>((r) => parent.stdout!.once("data", (b: Buffer) => r(b.toString()))));
       for (let i = 0; i < 100 && !/\) Z/.test(fs.readFileSync(`/proc/${child}/stat`, "utf8")); i++) await new Promise((r) => setTimeout(r, 10));
