@@ -121,6 +121,29 @@ describe("the program's process", () => {
     expect(res.code).toBe(0);
   });
 
+  it("shows the program's messages as Pulumi does: info (log.info, console.log) and warnings, not debug", async () => {
+    const dir = project(
+      "messages",
+      [
+        'import * as pulumi from "@pulumi/pulumi";',
+        'pulumi.log.info("told at info");',
+        'pulumi.log.debug("told at debug");',
+        'pulumi.log.warn("told at warning");',
+        'console.log("printed by the program");',
+        "export const x = 1;",
+        "",
+      ].join("\n"),
+    );
+    dirs.push(dir);
+    const res = await berth(["preview", dir, "--stack", "dev"], envFor(dir));
+    expect(res.code).toBe(0);
+    const shown = res.stdout.slice(res.stdout.indexOf("Diagnostics:"));
+    expect(shown).toMatch(/^told at info$/m);
+    expect(shown).toMatch(/^warning: told at warning$/m);
+    expect(shown).toMatch(/^printed by the program$/m);
+    expect(res.stdout).not.toContain("told at debug");
+  });
+
   it("started ahead for a wrongly guessed project is replaced, and leaves nothing running", async () => {
     // `--stack dev` run in a project that has a project directory named dev: the early start guesses dev.
     const dir = project("outer", 'export const which = "outer";\n');
