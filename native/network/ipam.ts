@@ -6,6 +6,9 @@
 // address of the network. It is a superset: an owner's entry is marked "*" (look everywhere) before it takes an
 // address and lists the address after, so a crash in between leaves a release that scans, never one that misses.
 // A pool made before the index existed has no INDEXED marker, and its releases scan.
+//
+// Synchronous calls throughout: each claim reads and writes a handful of small files, and through fs.promises each
+// cost a few thread-pool round trips (~30× the CPU of the calls themselves).
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { listDir } from "../json-file";
@@ -41,15 +44,24 @@ export const INDEXED = ".indexed";
 const UNKNOWN = "*";
 
 /** Makes a pool directory, indexed from the start when it is new. */
-export async function makePool(dir: string): Promise<void> {
-  if (await fs.promises.mkdir(dir, { recursive: true })) await fs.promises.writeFile(path.join(dir, INDEXED), "");
+export function makePool(dir: string): void {
+  if (fs.mkdirSync(dir, { recursive: true })) fs.writeFileSync(path.join(dir, INDEXED), "");
+}
+
+/** A small file's text; undefined when it cannot be read (gone meanwhile). */
+function readOwner(file: string): string | undefined {
+  try {
+    return fs.readFileSync(file, "utf8");
+  } catch {
+    return undefined;
+  }
 }
 
 /** Written whole under a temp name, then renamed into place. */
-async function replaceFile(file: string, text: string): Promise<void> {
+function replaceFile(file: string, text: string): void {
   const tmp = `${file}#${process.pid}-${Math.random().toString(36).slice(2)}`;
-  await fs.promises.writeFile(tmp, text);
-  await fs.promises.rename(tmp, file);
+  fs.writeFileSync(tmp, text);
+  fs.renameSync(tmp, file);
 }
 
 export function fileIpam(dir: string, pool: Pool): Ipam {
@@ -59,37 +71,37 @@ export function fileIpam(dir: string, pool: Pool): Ipam {
     const out: Allocation[] = [];
     for (const ip of await listDir(dir)) {
       if (parseIPv4(ip) === undefined) continue; // a stray temp file is not an allocation
-      const owner = await fs.promises.readFile(path.join(dir, ip), "utf8").catch(() => undefined);
+      const owner = readOwner(path.join(dir, ip));
       if (owner !== undefined) out.push({ ip, owner });
     }
     return out;
   };
   const indexFile = (owner: string) => path.join(dir, ".owners", owner);
-  const indexed = async (owner: string): Promise<string[]> =>
-    (await fs.promises.readFile(indexFile(owner), "utf8").catch(() => "")).split("\n").filter(Boolean);
+  const indexed = (owner: string): string[] =>
+    (readOwner(indexFile(owner)) ?? "").split("\n").filter(Boolean);
   const setIndex = (owner: string, ips: string[]) =>
-    ips.length === 0 ? fs.promises.rm(indexFile(owner), { force: true }) : replaceFile(indexFile(owner), ips.join("\n"));
+    ips.length === 0 ? fs.rmSync(indexFile(owner), { force: true }) : replaceFile(indexFile(owner), ips.join("\n"));
   /** Runs take with a temp file holding owner's name, to be hard-linked under an address; indexes what it took. */
   const withClaimFile = async (owner: string, take: (claim: string) => Promise<string>): Promise<string> => {
-    await makePool(dir);
-    await fs.promises.mkdir(path.dirname(indexFile(owner)), { recursive: true });
-    const held = (await indexed(owner)).filter((x) => x !== UNKNOWN);
-    await setIndex(owner, [...held, UNKNOWN]);
+    makePool(dir);
+    fs.mkdirSync(path.dirname(indexFile(owner)), { recursive: true });
+    const held = indexed(owner).filter((x) => x !== UNKNOWN);
+    setIndex(owner, [...held, UNKNOWN]);
     const claim = path.join(dir, `.${owner}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`);
-    await fs.promises.writeFile(claim, owner);
+    fs.writeFileSync(claim, owner);
     let ip: string | undefined;
     try {
       return (ip = await take(claim));
     } finally {
-      await fs.promises.rm(claim, { force: true });
+      fs.rmSync(claim, { force: true });
       // Only once the address is linked (or nothing was): until then "*" stands for it.
-      await setIndex(owner, ip === undefined || held.includes(ip) ? held : [...held, ip]);
+      setIndex(owner, ip === undefined || held.includes(ip) ? held : [...held, ip]);
     }
   };
   /** false when the address is taken already. */
-  const link = async (claim: string, ip: string): Promise<boolean> => {
+  const link = (claim: string, ip: string): boolean => {
     try {
-      await fs.promises.link(claim, path.join(dir, ip));
+      fs.linkSync(claim, path.join(dir, ip));
       return true;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
@@ -108,7 +120,7 @@ export function fileIpam(dir: string, pool: Pool): Ipam {
         for (let n = range.base; n <= broadcast(range); n++) {
           const ip = formatIPv4(n);
           if (!isHostAddress(subnet, n) || reserved.includes(n) || taken.has(ip)) continue;
-          if (await link(claim, ip)) return ip;
+          if (link(claim, ip)) return ip;
         }
         throw new Error(`no free address left in ${formatSubnet(range)} for "${owner}"`);
       }),
@@ -120,21 +132,21 @@ export function fileIpam(dir: string, pool: Pool): Ipam {
       const inUse = (by: string) => new Error(`Address already in use: ${ip} is held by ${by}`);
       if (reserved.includes(n)) throw inUse("the network (its gateway or an auxiliary address)");
       return withClaimFile(owner, async (claim) => {
-        if (await link(claim, ip)) return ip;
-        const holder = await fs.promises.readFile(path.join(dir, ip), "utf8").catch(() => "?");
+        if (link(claim, ip)) return ip;
+        const holder = readOwner(path.join(dir, ip)) ?? "?";
         if (holder !== owner) throw inUse(`container "${holder}"`);
         return ip;
       });
     },
     async release(owner) {
-      const ips = await indexed(owner);
+      const ips = indexed(owner);
       const scan = ips.includes(UNKNOWN) || !fs.existsSync(path.join(dir, INDEXED));
       for (const a of scan ? await list() : ips.map((ip) => ({ ip, owner }))) {
         // Checked before removal: an index may name an address its owner let go of and another took since.
-        const holder = await fs.promises.readFile(path.join(dir, a.ip), "utf8").catch(() => undefined);
-        if (a.owner === owner && holder === owner) await fs.promises.rm(path.join(dir, a.ip), { force: true });
+        const holder = readOwner(path.join(dir, a.ip));
+        if (a.owner === owner && holder === owner) fs.rmSync(path.join(dir, a.ip), { force: true });
       }
-      await fs.promises.rm(indexFile(owner), { force: true });
+      fs.rmSync(indexFile(owner), { force: true });
     },
   };
 }
