@@ -1,11 +1,12 @@
 // Host-local style address allocation: one file per handed-out address, holding its owner's name. The file is
-// written under a temp name and hard-linked into place (link fails if the address is taken), so two processes can
-// never get the same address and a crash never leaves an address without a known owner to release it.
+// written whole first (`.owners/<owner>#claim`) and hard-linked into place (link fails if the address is taken), so
+// two processes can never get the same address and a crash never leaves an address without a known owner.
 //
 // An owner index (`.owners/<owner>`: the addresses it holds) lets a release remove its own without reading every
-// address of the network. It is a superset: an owner's entry is marked "*" (look everywhere) before it takes an
-// address and lists the address after, so a crash in between leaves a release that scans, never one that misses.
-// A pool made before the index existed has no INDEXED marker, and its releases scan.
+// address of the network. It is a superset: while the claim file is there (from before the address is taken until
+// the index names it) a release scans, so a crash at any point leaves a release that scans, never one that misses
+// — and the index itself can be written in place. A pool made before the index existed has no INDEXED marker, and
+// its releases scan. A claim makes two files (claim and index) and renames none: each file made or deleted costs.
 //
 // Synchronous calls throughout: each claim reads and writes a handful of small files, and through fs.promises each
 // cost a few thread-pool round trips (~30× the CPU of the calls themselves).
@@ -41,7 +42,10 @@ export interface Ipam {
 
 /** In a pool directory made with the index: every owner's addresses are in `.owners`. */
 export const INDEXED = ".indexed";
+/** The index entry of an owner an older berth left between taking an address and indexing it. */
 const UNKNOWN = "*";
+/** Beside an owner's index entry while it takes an address: its name, linked under the address. */
+const CLAIMING = "#claim";
 
 /** Makes a pool directory, indexed from the start when it is new. */
 export function makePool(dir: string): void {
@@ -55,13 +59,6 @@ function readOwner(file: string): string | undefined {
   } catch {
     return undefined;
   }
-}
-
-/** Written whole under a temp name, then renamed into place. */
-function replaceFile(file: string, text: string): void {
-  const tmp = `${file}#${process.pid}-${Math.random().toString(36).slice(2)}`;
-  fs.writeFileSync(tmp, text);
-  fs.renameSync(tmp, file);
 }
 
 export function fileIpam(dir: string, pool: Pool): Ipam {
@@ -79,23 +76,30 @@ export function fileIpam(dir: string, pool: Pool): Ipam {
   const indexFile = (owner: string) => path.join(dir, ".owners", owner);
   const indexed = (owner: string): string[] =>
     (readOwner(indexFile(owner)) ?? "").split("\n").filter(Boolean);
-  const setIndex = (owner: string, ips: string[]) =>
-    ips.length === 0 ? fs.rmSync(indexFile(owner), { force: true }) : replaceFile(indexFile(owner), ips.join("\n"));
-  /** Runs take with a temp file holding owner's name, to be hard-linked under an address; indexes what it took. */
+  const claimFile = (owner: string) => indexFile(owner) + CLAIMING;
+  /** Runs take with the claim file, to be hard-linked under an address; indexes what it took. */
   const withClaimFile = async (owner: string, take: (claim: string) => Promise<string>): Promise<string> => {
     makePool(dir);
     fs.mkdirSync(path.dirname(indexFile(owner)), { recursive: true });
     const held = indexed(owner).filter((x) => x !== UNKNOWN);
-    setIndex(owner, [...held, UNKNOWN]);
-    const claim = path.join(dir, `.${owner}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`);
-    fs.writeFileSync(claim, owner);
+    const claim = claimFile(owner);
+    try {
+      fs.writeFileSync(claim, owner, { flag: "wx" });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+      // A crashed claim's, maybe linked under its address: unlinked, never written through.
+      fs.rmSync(claim);
+      fs.writeFileSync(claim, owner, { flag: "wx" });
+    }
     let ip: string | undefined;
     try {
       return (ip = await take(claim));
     } finally {
+      // In place: until the claim file goes, a release scans whatever the index says.
+      const ips = ip === undefined || held.includes(ip) ? held : [...held, ip];
+      if (ips.length === 0) fs.rmSync(indexFile(owner), { force: true });
+      else fs.writeFileSync(indexFile(owner), ips.join("\n"));
       fs.rmSync(claim, { force: true });
-      // Only once the address is linked (or nothing was): until then "*" stands for it.
-      setIndex(owner, ip === undefined || held.includes(ip) ? held : [...held, ip]);
     }
   };
   /** false when the address is taken already. */
@@ -112,7 +116,9 @@ export function fileIpam(dir: string, pool: Pool): Ipam {
     list,
     async owners() {
       if (!fs.existsSync(path.join(dir, INDEXED))) return [...new Set((await list()).map((a) => a.owner))];
-      return (await listDir(path.join(dir, ".owners"))).filter((o) => !o.includes("#", 1));
+      // An owner taking an address has its claim file there, maybe no entry yet; other "#" names are temp files.
+      const entries = await listDir(path.join(dir, ".owners"));
+      return [...new Set(entries.flatMap((o) => (o.endsWith(CLAIMING) ? [o.slice(0, -CLAIMING.length)] : o.includes("#", 1) ? [] : [o])))];
     },
     allocate: (owner) =>
       withClaimFile(owner, async (claim) => {
@@ -140,13 +146,14 @@ export function fileIpam(dir: string, pool: Pool): Ipam {
     },
     async release(owner) {
       const ips = indexed(owner);
-      const scan = ips.includes(UNKNOWN) || !fs.existsSync(path.join(dir, INDEXED));
+      const scan = ips.includes(UNKNOWN) || fs.existsSync(claimFile(owner)) || !fs.existsSync(path.join(dir, INDEXED));
       for (const a of scan ? await list() : ips.map((ip) => ({ ip, owner }))) {
         // Checked before removal: an index may name an address its owner let go of and another took since.
         const holder = readOwner(path.join(dir, a.ip));
         if (a.owner === owner && holder === owner) fs.rmSync(path.join(dir, a.ip), { force: true });
       }
       fs.rmSync(indexFile(owner), { force: true });
+      fs.rmSync(claimFile(owner), { force: true });
     },
   };
 }
