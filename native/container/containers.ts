@@ -29,7 +29,7 @@ import { makeDataMounts, planDataMounts, type DataMounts } from "../volume/mount
 import { exitCode, exitedAt, initArgs, initBinds, resetExit } from "../supervise/init";
 import { lockPath, markStopped, readState } from "../supervise/state";
 import { withLock } from "../lock";
-import { volumesLock } from "../volume/volumes";
+import { withVolumesLock } from "../volume/volumes";
 import { oomKills } from "../supervise/cgroup";
 import { commitContainer, type CommitOptions } from "./commit";
 import { appendEvent } from "../supervise/events";
@@ -240,7 +240,7 @@ export class RuncContainers implements Containers {
         if (gone) throw new Error(`volume ${path.basename(path.dirname(gone.source))} was removed while container "${name}" was being made`);
         await this.d.records.write(rec);
       });
-      await (volumes.length > 0 ? withLock(volumesLock(paths), record, { what: `the volumes of ${paths.root}` }) : record());
+      await (volumes.length > 0 ? withVolumesLock(paths, record) : record());
       await resetExit(p.dir);
       rec.net = await this.d.net.claim(name, plan.net);
       await this.d.records.write(rec);
