@@ -1,4 +1,4 @@
-// `npm run bench` (images part): a full-cache-hit rebuild, and push and pull of a ~100 MB image through a local
+// `npm run bench` (images part): a full-cache-hit rebuild, push (and a re-push of the unchanged image) and pull of a ~100 MB image through a local
 // registry served by berth, against `skopeo copy` of the same image in the same run, as ratios; and the pull against
 // `docker pull` from the same registry when a Docker engine answers.
 import { execFileSync, spawnSync } from "node:child_process";
@@ -56,6 +56,9 @@ async function main(): Promise<void> {
       execFileSync("skopeo", ["copy", "-q", "--dest-tls-verify=false", `oci-archive:${saved}`, `docker://${registry}/bench-skopeo:1`]),
     );
     rows.push(`push to a local registry:     berth ${berthPush.toFixed(0)} ms, skopeo copy ${skopeoPush.toFixed(0)} ms  (ratio berth/skopeo ${(berthPush / skopeoPush).toFixed(2)})`);
+    // Nothing changed: the registry has every blob, which berth must see without compressing the layers again.
+    const [rePush] = await timed(() => rt.images.push(ref, ref));
+    rows.push(`push again, image unchanged:  berth ${rePush.toFixed(0)} ms`);
     const [berthPull] = await timed(() => other.images.pull(ref));
     const [skopeoPull] = await timed(() =>
       execFileSync("skopeo", ["copy", "-q", "--src-tls-verify=false", `docker://${registry}/bench-skopeo:1`, `oci:${path.join(root, "skopeo-oci")}:1`]),

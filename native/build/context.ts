@@ -7,6 +7,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { createHash } from "node:crypto";
 import { canonicalJson } from "../canonical-json";
+import type { DigestCache } from "../digest-cache";
 import { parseDockerfile } from "./dockerfile";
 
 /** Go's filepath.Clean for "/"-separated paths. */
@@ -268,14 +269,17 @@ export async function fileDigest(file: string, stat: fs.Stats): Promise<string> 
   return digest;
 }
 
-/** One line per file describing what a copy of it yields: name, type, mode and content (not times or owners). */
-export async function describeFiles(files: ContextFile[]): Promise<string> {
+/**
+ * One line per file describing what a copy of it yields: name, type, mode and content (not times or owners). With
+ * `cache`, contents are looked up there (a check's, between runs) rather than in this process's memory.
+ */
+export async function describeFiles(files: ContextFile[], cache?: DigestCache): Promise<string> {
   const lines = await Promise.all(
     files.map(async (f) => {
       const mode = (f.stat.mode & 0o7777).toString(8);
       if (f.stat.isSymbolicLink()) return `${f.rel} l ${await fs.promises.readlink(f.abs)}`;
       if (f.stat.isDirectory()) return `${f.rel} d ${mode}`;
-      return `${f.rel} f ${mode} ${await fileDigest(f.abs, f.stat)}`;
+      return `${f.rel} f ${mode} ${cache ? (await cache.digest(f.abs)).slice(7) : await fileDigest(f.abs, f.stat)}`;
     }),
   );
   return lines.join("\n");
@@ -292,6 +296,8 @@ export async function buildDigest(req: {
   dockerfile?: string;
   buildArgs?: Record<string, string>;
   target?: string;
+  /** Where the files' digests are remembered between runs (saved by the caller). */
+  cache?: DigestCache;
 }): Promise<{ digest: string; dockerfile: { text: string; label: string } }> {
   const file = path.resolve(req.context, req.dockerfile ?? "Dockerfile");
   const label = path.relative(req.context, file).startsWith("..") ? file : path.relative(req.context, file);
@@ -306,7 +312,7 @@ export async function buildDigest(req: {
     }
   }
   const files = await listContext(req.context, await DockerIgnore.load(req.context));
-  const listing = await describeFiles(files);
+  const listing = await describeFiles(files, req.cache);
   const digest = `sha256:${sha256Hex(canonicalJson({ dockerfile: text, args: req.buildArgs ?? {}, target: req.target ?? "", listing }))}`;
   return { digest, dockerfile: { text, label } };
 }

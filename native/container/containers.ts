@@ -401,7 +401,7 @@ export class RuncContainers implements Containers {
       await fs.promises.rm(p.dir, { recursive: true, force: true, maxRetries: 5 });
       if (rec) appendEvent(paths.root, name, "destroy", { image: rec.spec.image });
       if (rec?.net) await this.d.net.refreshPeers(rec, () => this.d.records.list(), arrived);
-    });
+    }, rec, () => this.d.records.list());
     // The container may have been the last user of a removed image's layers.
     if (rec && !(await this.d.images.inspect(rec.imageId))) await this.d.images.prune();
   }

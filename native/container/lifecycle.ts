@@ -9,7 +9,7 @@ import { runInTerminal, runStreams, type Host } from "../host/exec";
 import { processExited } from "../host/probe";
 import { checkName, runcIdOf } from "../names";
 import { readJson, writeJson } from "../json-file";
-import { lockPath, markStopped } from "../supervise/state";
+import { killLockPath, lockPath, markStopped } from "../supervise/state";
 import { withLock } from "../lock";
 import { resetExit } from "../supervise/init";
 import type { ContainerRecord, ContainerRecords } from "./record";
@@ -147,9 +147,11 @@ export class ContainerVerbs implements Omit<ContainerLifecycle, "commit"> {
 
   async kill(name: string, signal = "KILL"): Promise<void> {
     const id = await this.running(name);
-    // Told before it is sent: the supervisor may see the death and record "die" before runc kill returns.
-    appendEvent(this.paths.root, name, "kill", { signal: signalName(signal) });
-    await this.runc.kill(id, signalName(signal));
+    // Recorded once sent (a kill that fails records none), and before the "die" it causes (state.ts killLockPath).
+    await withLock(killLockPath(this.paths.container(name).dir), async () => {
+      await this.runc.kill(id, signalName(signal));
+      appendEvent(this.paths.root, name, "kill", { signal: signalName(signal) });
+    }, { what: `the kill of container ${name}` });
   }
 
   // Pausing and resuming take the container's lock: a copy (under it) chooses its way in by whether the container

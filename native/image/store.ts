@@ -375,6 +375,26 @@ export class ContentStore {
     return path.join(this.paths.root, "leases");
   }
 
+  /**
+   * Where a push records the gzip blob it made of a layer kept uncompressed (Docker's v2metadata-by-diffid), so a
+   * push of the same layer asks the registry for that blob instead of compressing the layer again.
+   */
+  private get gzipDir(): string {
+    return path.join(this.paths.root, "gzip");
+  }
+
+  /** The gzip blob a push made of the uncompressed layer blob `digest`, if one did and its record is sound. */
+  async gzipOf(digest: string): Promise<Descriptor | undefined> {
+    const d = await readJson<Descriptor>(path.join(this.gzipDir, digest.slice(7))).catch(() => undefined);
+    return d?.mediaType === MediaType.layerGzip && isDigest(d.digest) && Number.isSafeInteger(d.size) && d.size > 0 ? d : undefined;
+  }
+
+  /** Records `gzip`, made from the stored layer blob `digest` as it was checked to be; collected with that blob. */
+  async recordGzip(digest: string, gzip: Descriptor): Promise<void> {
+    await fs.promises.mkdir(this.gzipDir, { recursive: true });
+    await writeJson(path.join(this.gzipDir, digest.slice(7)), { mediaType: gzip.mediaType, digest: gzip.digest, size: gzip.size });
+  }
+
   private leaseFile(id: string): string {
     return path.join(this.leasesDir, `${id}.json`);
   }
@@ -668,10 +688,13 @@ export class ContentStore {
     const disk = await this.onDisk();
     for (const d of disk.blobs) if (!live.blobs.has(d)) await fs.promises.rm(this.paths.blob(d), { force: true });
     for (const d of disk.layers) if (!live.layers.has(d)) await fs.promises.rm(this.paths.layer(d), { recursive: true, force: true });
+    for (const hex of await listDir(this.gzipDir)) {
+      if (!isTemp(hex) && !live.blobs.has(`sha256:${hex}`)) await fs.promises.rm(path.join(this.gzipDir, hex), { force: true });
+    }
     // What ingests, builds and commits of processes that are gone left staged, and the temp files of records and
     // locks that processes killed between writing and renaming left.
     await sweepStaging(this.host, this.paths.ingest);
-    for (const dir of [this.paths.root, this.leasesDir, this.paths.locks, path.join(this.paths.locks, "containers")]) sweepTemps(dir);
+    for (const dir of [this.paths.root, this.leasesDir, this.gzipDir, this.paths.locks, path.join(this.paths.locks, "containers")]) sweepTemps(dir);
   }
 }
 

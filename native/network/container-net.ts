@@ -383,15 +383,26 @@ export class ContainerNetworking {
     this.quiet = undefined;
   }
 
-  /** Runs the removal of a container that no longer runs (see leaving), which will ask for a pass (expectPass). */
-  async removing<T>(name: string, fn: (arrived: () => void) => Promise<T>): Promise<T> {
+  /**
+   * Runs the removal of a container that no longer runs (see leaving), which will ask for a pass (expectPass). A
+   * removal that fails leaves the container there, while a pass that ran meanwhile wrote its peers' files without
+   * it: one more pass (given its record) puts it back.
+   */
+  async removing<T>(name: string, fn: (arrived: () => void) => Promise<T>, rec?: NetHolder, records?: () => Promise<NetHolder[]>): Promise<T> {
     this.leaving.add(name);
     const arrived = this.expectPass();
-    try {
-      return await fn(arrived);
-    } finally {
+    const done = () => {
       arrived();
       this.leaving.delete(name);
+    };
+    try {
+      return await fn(arrived);
+    } catch (e) {
+      done();
+      if (rec?.net && records) await this.refreshPeers(rec, records).catch(() => undefined);
+      throw e;
+    } finally {
+      done();
     }
   }
 

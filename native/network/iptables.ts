@@ -183,8 +183,7 @@ export class Iptables {
    * fails — a chain is missing, a rule is there after all — falls back to ensure().
    */
   async add(rules: Rule[]): Promise<void> {
-    const applied = await this.restoreJoined(byTable(rules, "-A"));
-    if (!applied) await this.ensure(rules);
+    if (!(await this.restoreJoined(byTable(rules, "-A")))) await this.ensure(rules);
   }
 
   /**
@@ -192,8 +191,7 @@ export class Iptables {
    * also takes those rules under their former tags.
    */
   async delete(rules: Rule[], tagPrefix: string): Promise<void> {
-    const applied = await this.restoreJoined(byTable(rules, "-D"));
-    if (!applied) await this.removeTagged(tagPrefix, rules);
+    if (!(await this.restoreJoined(byTable(rules, "-D")))) await this.removeTagged(tagPrefix, rules);
   }
 
   /** What is missing on the host for these rules to work: berth's chains, their hooks, the rules themselves. */
@@ -229,18 +227,26 @@ export class Iptables {
   }
 
   /** The adds and deletes asked for while the restore before them waits or runs: the next restore applies them all. */
-  private joining?: { lines: Record<Table, string[]>; applied: Promise<boolean> };
+  private joining?: { lines: Record<Table, string[]>; applied: Promise<boolean>; callers: number };
 
   /**
    * Applies lines in the one iptables-restore of everything added and deleted meanwhile (100 containers made at
-   * once ran 100, one after another); resolves to whether it applied. A batch that fails applies nothing, and each
-   * of its callers then falls back on its own.
+   * once ran 100, one after another); resolves to whether this caller's lines applied. A batch that fails applies
+   * nothing: each of its callers then tries its own lines alone, so one bad line (a rule deleted by hand) sends
+   * only its own caller to the save-and-recompute fallback, not every caller of the batch.
    */
-  private restoreJoined(lines: Record<Table, string[]>): Promise<boolean> {
-    if (lines.filter.length + lines.nat.length === 0) return Promise.resolve(true);
+  private async restoreJoined(lines: Record<Table, string[]>): Promise<boolean> {
+    const batch = this.join(lines);
+    if (await batch.applied) return true;
+    // Alone in its batch, its own lines have failed already.
+    return batch.callers > 1 && this.mutex.run("iptables", () => this.restore(lines));
+  }
+
+  private join(lines: Record<Table, string[]>): { applied: Promise<boolean>; callers: number } {
+    if (lines.filter.length + lines.nat.length === 0) return { applied: Promise.resolve(true), callers: 1 };
     let batch = this.joining;
     if (!batch) {
-      const made = (batch = this.joining = { lines: { filter: [], nat: [] }, applied: Promise.resolve(false) });
+      const made = (batch = this.joining = { lines: { filter: [], nat: [] }, applied: Promise.resolve(false), callers: 0 });
       made.applied = this.mutex.run("iptables", () => {
         // From here on, what is asked for goes to the next restore.
         if (this.joining === made) this.joining = undefined;
@@ -248,7 +254,8 @@ export class Iptables {
       });
     }
     for (const t of ["filter", "nat"] as const) batch.lines[t].push(...lines[t]);
-    return batch.applied;
+    batch.callers++;
+    return batch;
   }
 
   /** One iptables-restore; false if it failed (nothing of a failed table is applied), or throws when told to. */

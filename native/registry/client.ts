@@ -158,7 +158,7 @@ function parseChallenge(header: string | undefined): Challenge | undefined {
 }
 
 export class RegistryClient {
-  private scheme?: "http" | "https";
+  private scheme?: Promise<"http" | "https">;
   private authorization?: string;
   /** The credentials, looked up on the registry's first challenge: most registries a pull meets want none. */
   private auth?: Promise<RegistryAuth | undefined>;
@@ -185,21 +185,24 @@ export class RegistryClient {
     });
   }
 
-  /** The scheme this registry speaks: fixed by `insecure`, else HTTPS, with plain HTTP allowed on loopback. */
+  /**
+   * The scheme this registry speaks: fixed by `insecure`, else HTTPS, with plain HTTP allowed on loopback. Found
+   * once, however many requests start at once.
+   */
   private async base(): Promise<string> {
-    if (!this.scheme) {
-      if (this.opts.insecure !== undefined) this.scheme = this.opts.insecure ? "http" : "https";
-      else if (!isLoopback(this.registry)) this.scheme = "https";
-      else {
-        const probe = await this.send("GET", new URL(`https://${this.registry}/v2/`), {}).then(
-          (r) => (r.body.resume(), true),
-          // Only a server that does not speak TLS at all is taken to be plain HTTP; a certificate problem is not.
-          (e: NodeJS.ErrnoException) => !/EPROTO|wrong version number|ECONNRESET|socket hang up/.test(`${e.code} ${e.message}`),
-        );
-        this.scheme = probe ? "https" : "http";
-      }
-    }
-    return `${this.scheme}://${this.registry}`;
+    this.scheme ??= this.findScheme();
+    return `${await this.scheme}://${this.registry}`;
+  }
+
+  private async findScheme(): Promise<"http" | "https"> {
+    if (this.opts.insecure !== undefined) return this.opts.insecure ? "http" : "https";
+    if (!isLoopback(this.registry)) return "https";
+    const probe = await this.send("GET", new URL(`https://${this.registry}/v2/`), {}).then(
+      (r) => (r.body.resume(), true),
+      // Only a server that does not speak TLS at all is taken to be plain HTTP; a certificate problem is not.
+      (e: NodeJS.ErrnoException) => !/EPROTO|wrong version number|ECONNRESET|socket hang up/.test(`${e.code} ${e.message}`),
+    );
+    return probe ? "https" : "http";
   }
 
   /** One request with auth: on a 401 the challenge is answered (Basic, or a Bearer token) and the request repeated. */

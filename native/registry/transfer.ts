@@ -2,9 +2,10 @@
 // sent again; everything received is checked against its digest before it gets its name.
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { Readable } from "node:stream";
-import { pipeline } from "node:stream/promises";
-import { constants, createGzip } from "node:zlib";
+import { createHash } from "node:crypto";
+import { availableParallelism } from "node:os";
+import { promisify } from "node:util";
+import { constants, gzip as gzipCallback } from "node:zlib";
 import type { ImageInfo } from "../runtime";
 import type { ContentStore } from "../image/store";
 import { checkSize, DAMAGED, hashing, isDigest, sha256Bytes } from "../image/store";
@@ -12,6 +13,9 @@ import { HOST_ARCH, INDEX_TYPES, MediaType, type Descriptor, type OciImageConfig
 import { MANIFEST_ACCEPT, RegistryClient, RegistryError, readAll, type RegistryOptions } from "./client";
 import { formatRef, parseRegistryRef, type RegistryRef } from "./reference";
 import { stagingPath } from "../staging";
+import { Slots } from "../slots";
+
+const gzip = promisify(gzipCallback);
 
 export interface PushResult {
   /** "registry/repository@sha256:…" */
@@ -77,33 +81,68 @@ const registryFault = (prefix: string) => (e: Error): never => {
   throw /digest mismatch/.test(e.message) && !(e instanceof RegistryError) ? new RegistryError("digest mismatch", `${prefix}${e.message}`) : e;
 };
 
+/** Input bytes per gzip member: members are compressed at once, one per CPU, as pigz does; gunzip reads them in a row. */
+const MEMBER = 4 << 20;
+/** Members compressing while the oldest is written: the CPUs, as the thread pool runs them. */
+const MEMBERS_AT_ONCE = availableParallelism();
+/** Blobs sent at once by a push (Docker's max-concurrent-uploads is 5; 2 cores compress no more than this at once). */
+const UPLOADS = 3;
+
 /**
- * A stored blob as push sends it. Layers the store keeps uncompressed (built, committed, imported) leave gzipped,
- * as `docker push` sends them: compressed into a staged file (the caller removes it), the stored tar checked
- * against its digest on the way.
+ * Sends one stored blob unless the registry has it, resolving to the descriptor the pushed manifest names. Layers
+ * the store keeps uncompressed (built, committed, imported) leave gzipped, as `docker push` sends them: a layer
+ * pushed before is looked for under the gzip digest that push recorded, and only compressed again (into a staged
+ * file, the stored tar checked against its digest on the way) when the registry lacks it.
  */
-async function outgoing(store: ContentStore, d: Descriptor): Promise<{ desc: Descriptor; file: string; staged: boolean }> {
-  if (d.mediaType !== MediaType.layer) return { desc: d, file: store.blobPath(d.digest), staged: false };
+async function sendBlob(store: ContentStore, client: RegistryClient, r: RegistryRef, stored: Descriptor): Promise<{ desc: Descriptor; uploaded: boolean }> {
+  if (stored.mediaType !== MediaType.layer) return { desc: stored, uploaded: await uploadBlob(client, r, stored, store.blobPath(stored.digest)) };
+  const known = await store.gzipOf(stored.digest);
+  if (known && (await hasBlob(client, r, known))) return { desc: known, uploaded: false };
   const file = stagingPath(store.paths.ingest, "push");
   try {
-    return { desc: await gzipTo(file, store.blobPath(d.digest), d.digest), file, staged: true };
-  } catch (e) {
+    const desc = await gzipTo(file, store.blobPath(stored.digest), stored.digest);
+    await store.recordGzip(stored.digest, desc);
+    return { desc, uploaded: await uploadBlob(client, r, desc, file) };
+  } finally {
     await fs.promises.rm(file, { force: true });
-    throw e;
   }
 }
 
+/**
+ * Writes the gzip form of a stored layer tar to file: members of MEMBER input bytes each compressed on the thread
+ * pool while the next are read, written in order. The fastest level, as the builder used when it compressed layers
+ * while building: a first push's time is mostly this.
+ */
 async function gzipTo(file: string, blob: string, digest: string): Promise<Descriptor> {
-  const plain = hashing(fs.createReadStream(blob));
-  // The fastest level, as the builder used when it compressed layers while building: a push's time is mostly this.
-  const gz = createGzip({ level: constants.Z_BEST_SPEED });
-  // pipeline destroys gz with the read's error, which the write below reports.
-  pipeline(Readable.from(plain.stream), gz).catch(() => undefined);
-  const packed = hashing(gz);
+  const plain = hashing(fs.createReadStream(blob, { highWaterMark: MEMBER }));
+  const packed = createHash("sha256");
+  let size = 0;
   await fs.promises.mkdir(path.dirname(file), { recursive: true });
-  await fs.promises.writeFile(file, Readable.from(packed.stream));
+  const out = await fs.promises.open(file, "wx", 0o600);
+  const members: Array<Promise<Buffer>> = [];
+  const writeFirst = async () => {
+    const member = await members.shift()!;
+    packed.update(member);
+    size += member.length;
+    await out.write(member);
+  };
+  const compress = (chunk: Buffer) => {
+    const member = gzip(chunk, { level: constants.Z_BEST_SPEED });
+    member.catch(() => undefined); // awaited in turn, unless the read fails first
+    members.push(member);
+  };
+  try {
+    for await (const chunk of plain.stream) {
+      compress(chunk);
+      if (members.length > MEMBERS_AT_ONCE) await writeFirst();
+    }
+    if (plain.size() === 0) compress(Buffer.alloc(0)); // still a gzip stream
+    while (members.length > 0) await writeFirst();
+  } finally {
+    await out.close();
+  }
   if (plain.digest() !== digest) throw new Error(`image store is damaged: layer blob ${digest} reads as ${plain.digest()}`);
-  return { mediaType: MediaType.layerGzip, digest: packed.digest(), size: packed.size() };
+  return { mediaType: MediaType.layerGzip, digest: `sha256:${packed.digest("hex")}`, size };
 }
 
 /**
@@ -117,31 +156,29 @@ export async function push(store: ContentStore, source: string, target: string, 
   const r = parseRegistryRef(target);
   const client = new RegistryClient(r.registry, opts);
   let uploaded = 0;
-  let skipped = 0;
-  const layers: Descriptor[] = [];
-  for (const stored of [...image.manifest.layers, image.manifest.config]) {
-    const { desc: d, file, staged } = await outgoing(store, stored);
-    if (stored !== image.manifest.config) layers.push(d);
-    try {
-      if (await uploadBlob(client, r, d, file)) uploaded++;
-      else skipped++;
-    } finally {
-      if (staged) await fs.promises.rm(file, { force: true });
-    }
-  }
+  const send = async (stored: Descriptor) => {
+    const sent = await sendBlob(store, client, r, stored);
+    if (sent.uploaded) uploaded++;
+    return sent.desc;
+  };
+  const slots = new Slots(UPLOADS);
+  const settled = await Promise.allSettled(image.manifest.layers.map((l) => slots.run(() => send(l))));
+  // Every layer's job has ended, its staged file removed, before the push fails.
+  const failed = settled.find((s): s is PromiseRejectedResult => s.status === "rejected");
+  if (failed) throw failed.reason;
+  const layers = settled.map((s) => (s as PromiseFulfilledResult<Descriptor>).value);
+  await send(image.manifest.config); // last, as Docker sends it
   const changed = layers.some((d, i) => d !== image.manifest.layers[i]);
   const raw = changed ? Buffer.from(JSON.stringify({ ...image.manifest, layers })) : await fs.promises.readFile(store.blobPath(image.info.manifestDigest));
   const put = await client.request("PUT", `/v2/${r.repository}/manifests/${r.tag ?? r.digest}`, { "content-type": image.manifest.mediaType }, raw);
   (await client.expect(put, [201, 204], `manifest ${r.repository}:${r.tag}`)).body.resume();
   const digest = (put.headers["docker-content-digest"] as string | undefined) ?? sha256Bytes(raw);
-  return { repoDigest: `${r.registry}/${r.repository}@${digest}`, uploaded, skipped };
+  return { repoDigest: `${r.registry}/${r.repository}@${digest}`, uploaded, skipped: layers.length + 1 - uploaded };
 }
 
 /** Uploads one blob unless the registry has it; false when it had. */
 async function uploadBlob(client: RegistryClient, r: RegistryRef, d: Descriptor, file: string): Promise<boolean> {
-  const head = await client.request("HEAD", `/v2/${r.repository}/blobs/${d.digest}`);
-  head.body.resume();
-  if (head.status === 200) return false;
+  if (await hasBlob(client, r, d)) return false;
   const start = await client.expect(await client.request("POST", `/v2/${r.repository}/blobs/uploads/`, { "content-length": "0" }), [202], `upload of ${d.digest}`);
   start.body.resume();
   const location = new URL(String(start.headers.location), "http://placeholder");
@@ -154,4 +191,11 @@ async function uploadBlob(client: RegistryClient, r: RegistryRef, d: Descriptor,
   );
   (await client.expect(put, [201, 204], `upload of ${d.digest}`)).body.resume();
   return true;
+}
+
+/** Whether the registry has the blob in this repository. */
+async function hasBlob(client: RegistryClient, r: RegistryRef, d: Descriptor): Promise<boolean> {
+  const head = await client.request("HEAD", `/v2/${r.repository}/blobs/${d.digest}`);
+  head.body.resume();
+  return head.status === 200;
 }

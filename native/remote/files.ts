@@ -14,6 +14,7 @@ import type { CopyItem } from "../build/copy";
 import { copyTarget, placeTar, tarOfPath } from "../container/copy";
 import { unpackLayer } from "../image/unpack";
 import { lazyStream } from "./lazy-stream";
+import { withLock } from "../lock";
 import { isTemp, stagingPath, sweepStaging as sweepStagingDir, sweepTemps, tempBeside } from "../staging";
 
 /**
@@ -146,22 +147,51 @@ export async function sweepStaging(root: string): Promise<void> {
 export const KEPT_GRACE_MS = 60_000;
 
 /**
+ * The lock between a call keeping a file (its grace restarted, or the file written) and a sweep judging it: without
+ * it, another agent's sweep could read a file's old time, then remove it just after a call sent it again.
+ */
+export const keptLock = (root: string) => `${remoteDirs(root).kept}.lock`;
+
+/**
  * Agent end: removes the kept files (registry TLS) that `inUse` does not hold and that were not sent within the
  * grace — after a registry is removed or changed, and when an agent starts (another agent's calls included).
  */
 export async function sweepKept(root: string, inUse: Set<string>, now = Date.now()): Promise<string[]> {
   const { kept } = remoteDirs(root);
-  const removed: string[] = [];
-  for (const name of await fs.promises.readdir(kept).catch(() => [] as string[])) {
-    const file = path.join(kept, name);
-    // A temp file being written is its writer's (sweepTemps takes a dead one's).
-    if (inUse.has(file) || isTemp(name)) continue;
-    const st = await fs.promises.lstat(file).catch(() => undefined);
-    if (!st || now - st.mtimeMs < KEPT_GRACE_MS) continue;
-    await fs.promises.rm(file, { force: true });
-    removed.push(file);
-  }
-  return removed;
+  const names = await fs.promises.readdir(kept).catch(() => [] as string[]);
+  // A temp file being written is its writer's (sweepTemps takes a dead one's).
+  const candidates = names.map((n) => path.join(kept, n)).filter((f) => !inUse.has(f) && !isTemp(path.basename(f)));
+  if (candidates.length === 0) return [];
+  return withLock(keptLock(root), async () => {
+    const removed: string[] = [];
+    for (const file of candidates) {
+      const st = await fs.promises.lstat(file).catch(() => undefined);
+      if (!st || now - st.mtimeMs < KEPT_GRACE_MS) continue;
+      await fs.promises.rm(file, { force: true });
+      removed.push(file);
+    }
+    return removed;
+  }, { what: "the kept registry TLS files" });
+}
+
+/** Written whole, then named: a kept file may be read at any time by what uses it (a registry restarting). */
+async function writeWhole(file: string, value: Uint8Array): Promise<string> {
+  // A name of this call's own: two calls of one agent may send the same file at once.
+  const tmp = tempBeside(file);
+  await fs.promises.writeFile(tmp, value, { mode: 0o600 });
+  await fs.promises.rename(tmp, file);
+  return file;
+}
+
+/** A kept file, content-addressed: written when missing, else sent again, so its grace starts again (sweepKept). */
+function keep(root: string, value: Uint8Array): Promise<string> {
+  const { kept } = remoteDirs(root);
+  const file = path.join(kept, createHash("sha256").update(value).digest("hex"));
+  return withLock(keptLock(root), async () => {
+    if (await fs.promises.utimes(file, new Date(), new Date()).then(() => true, () => false)) return file;
+    await fs.promises.mkdir(kept, { recursive: true, mode: 0o700 });
+    return writeWhole(file, value);
+  }, { what: "the kept registry TLS files" });
 }
 
 /**
@@ -186,18 +216,7 @@ export async function withFiles(root: string, slots: FileSlot[], call: () => Pro
         downloads.push(path.join(at, "out"));
         put(s, path.join(at, "out"));
       } else if (value instanceof Uint8Array) {
-        const file = s.kind === "kept" ? path.join(kept, createHash("sha256").update(value).digest("hex")) : at;
-        // Sent again: its grace starts again (sweepKept).
-        const have = await fs.promises.utimes(file, new Date(), new Date()).then(() => true, () => false);
-        if (!have) {
-          // Written whole, then named: a kept file may be read at any time by what uses it (a registry restarting).
-          await fs.promises.mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
-          // A name of this call's own: two calls of one agent may send the same file at once.
-          const tmp = tempBeside(file);
-          await fs.promises.writeFile(tmp, value, { mode: 0o600 });
-          await fs.promises.rename(tmp, file);
-        }
-        put(s, file);
+        put(s, s.kind === "kept" ? await keep(root, value) : await writeWhole(at, value));
       } else if (typeof value === "object" && value !== null && "tar" in value) {
         const up = value as Upload;
         if (up.name !== uploadName(up.name) || up.name.includes("/")) throw new Error(`upload named "${up.name}" refused: one plain name expected`);

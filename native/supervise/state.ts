@@ -11,6 +11,12 @@ const stopMarker = (bundle: string): string => path.join(bundle, "stopped");
 /** Outside the bundle, which removal deletes while holding the lock; apart from the root's own locks (locks/images…). */
 export const lockPath = (bundle: string): string =>
   path.join(path.dirname(path.dirname(bundle)), "locks", "containers", path.basename(bundle));
+/**
+ * Held by a kill from before its signal until its event is recorded: the supervisor records the "die" that kill
+ * caused only once it is let go, so kill comes first, as in Docker (whose kill and exit handling share a lock).
+ */
+export const killLockPath = (bundle: string): string =>
+  path.join(path.dirname(path.dirname(bundle)), "locks", "kills", path.basename(bundle));
 
 export const readState = (bundle: string): Promise<ContainerState | undefined> => readJson<ContainerState>(statePath(bundle));
 export const writeState = (bundle: string, s: ContainerState): Promise<void> => writeJson(statePath(bundle), s);

@@ -14,8 +14,8 @@ import { Runc } from "../container/runc";
 import { relaunch } from "../container/lifecycle";
 import type { Host } from "../host/exec";
 import { exitCode } from "./init";
-import { lockPath, readState, stoppedByUser, writeState } from "./state";
-import { withLock } from "../lock";
+import { killLockPath, lockPath, readState, stoppedByUser, writeState } from "./state";
+import { lockHolder, withLock } from "../lock";
 import { oomKills } from "./cgroup";
 import { healthDefaults, judge, probe } from "./health";
 import { boundLog, stampLog } from "./logs";
@@ -137,7 +137,8 @@ export class Supervisor {
       await this.started(w, p.dir, pid, w.state.status === "restarting" ? w.state.restartCount : 0);
     }
     // Its time taken now: a start just recorded above is not later than the exit that follows it.
-    if (w.state.status === "running") await this.exited(w, p.dir, Date.now());
+    // A kill under way records its event first: its "die" waits for the next tick.
+    if (w.state.status === "running" && !lockHolder(killLockPath(p.dir))) await this.exited(w, p.dir, Date.now());
     if (w.state.status === "restarting" && now >= (w.restartAt ?? 0)) await this.restart(w, name);
   }
 

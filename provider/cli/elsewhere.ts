@@ -8,19 +8,28 @@ import { openStack } from "../engine/commands";
 import { parseUrn } from "../engine/urn";
 import { checkProviderConfig, PROVIDER_TYPE, redact, secretHostTexts, type ProviderConfig } from "../resources";
 import { openRuntime, targetOf, THIS_MACHINE } from "../runtimes";
+import type { DeploymentV3 } from "../state/checkpoint";
 
 /**
- * Where the stack's state places resource `name` (of `type`) when that is not where the command acts (`here`): its
- * provider's configuration, and why it is not found here, naming where it is; undefined when the state does not
- * place it elsewhere (no such resource, or its provider record unreadable).
+ * The stack's state as a day-2 command reads it: writing nothing (a day-2 command changes no stack file, not even
+ * Pulumi.<stack>.yaml's salt); undefined when berth cannot read it (no passphrase for its secrets).
  */
-export function elsewhere(scope: { dir: string; stack: string }, type: string, name: string, here: ProviderConfig, command: string): { config: ProviderConfig; why: string } | undefined {
-  let state;
+export function stackState(scope: { dir: string; stack: string }): DeploymentV3 | undefined {
   try {
-    state = openStack(path.resolve(scope.dir), scope.stack, openRuntime).store.load();
+    return openStack(path.resolve(scope.dir), scope.stack, openRuntime, { readOnly: true }).store.load();
   } catch {
-    return undefined; // a state berth cannot read (no passphrase for its secrets): the name is looked up as given
+    return undefined;
   }
+}
+
+/**
+ * Where the stack's state (stackState, read once per command) places resource `name` (of `type`) when that is not
+ * where the command acts (`here`): its provider's configuration, and why it is not found here, naming where it is;
+ * undefined when the state does not place it elsewhere (no state, no such resource, or its provider record
+ * unreadable): the name is then looked up as given.
+ */
+export function elsewhere(state: DeploymentV3 | undefined, scope: { stack: string }, type: string, name: string, here: ProviderConfig, command: string): { config: ProviderConfig; why: string } | undefined {
+  if (!state) return undefined;
   const res = state.resources.find((r) => r.type === type && !r.delete && parseUrn(r.urn).name === name);
   if (!res?.provider) return undefined;
   const at = res.provider.lastIndexOf("::");

@@ -6,12 +6,14 @@ import * as path from "node:path";
 import type { NetworkInfo, ObjectKind, Runtime, VolumeInfo } from "../../native/runtime";
 import { parseUrn } from "../engine/urn";
 import { loadProject } from "../engine/program";
-import { list, needArgs, on, str, type Command, type FlagSpec, type ParsedArgs } from "./args";
+import { list, needArgs, on, str, valueFlagAt, type Command, type FlagSpec, type ParsedArgs } from "./args";
+import { HOST_FLAG } from "./host";
 import { filters, FORMAT, labelMatches, printRows, renderTemplate } from "./format";
 import { stackOf } from "./stack";
-import { elsewhere } from "./elsewhere";
+import { elsewhere, stackState } from "./elsewhere";
 import { THIS_MACHINE, type HostRuntime } from "../runtimes";
 import type { ProviderConfig } from "../resources";
+import type { DeploymentV3 } from "../state/checkpoint";
 
 /**
  * The day-2 commands' runtime: `retarget` sends its calls from now on to the host a resource's provider names, when
@@ -46,6 +48,7 @@ export function describeOwner(urn: string): string {
 export class Names {
   private scope?: { stack: string; project: string } | null;
   private readonly owned = new Map<ObjectKind, Promise<Map<string, string>>>();
+  private state?: { read: DeploymentV3 | undefined };
 
   constructor(
     private readonly rt: Runtime,
@@ -84,7 +87,8 @@ export class Names {
     if (owned !== undefined) return owned;
     // Not here: the stack may say where it is — where the command goes, unless it was given a host.
     const rt = this.rt as Partial<DayTwoRuntime>;
-    const found = elsewhere({ dir: str(this.p, "cwd") ?? ".", stack: scope.stack }, TYPES[kind], name, rt.host && rt.host !== THIS_MACHINE ? { host: rt.host } : {}, commandLine());
+    this.state ??= { read: stackState({ dir: str(this.p, "cwd") ?? ".", stack: scope.stack }) };
+    const found = elsewhere(this.state.read, scope, TYPES[kind], name, rt.host && rt.host !== THIS_MACHINE ? { host: rt.host } : {}, commandLine());
     if (!found || moved) return name;
     if (!rt.retarget?.(found.config)) throw new Error(found.why);
     this.owned.clear(); // another host's owners from now on
@@ -96,10 +100,15 @@ export class Names {
   volume = (name: string) => this.resolve("volume", name, (n) => this.rt.volumes.inspect(n));
 }
 
-/** This command's words without the host it named (-H URL, --host URL, --host=URL): what to run elsewhere. */
-function commandLine(): string {
-  const words = process.argv.slice(2);
-  return words.filter((w, i) => !["-H", "--host"].includes(w) && !["-H", "--host"].includes(words[i - 1]) && !w.startsWith("--host=")).join(" ");
+/** This command's words without the host it named (-H URL, -HURL, --host URL, --host=URL): what to run elsewhere. */
+export function commandLine(words = process.argv.slice(2)): string {
+  const kept: string[] = [];
+  for (let i = 0; i < words.length; i++) {
+    const host = valueFlagAt(HOST_FLAG, words, i);
+    if (host) i += host.taken - 1;
+    else kept.push(words[i]);
+  }
+  return kept.join(" ");
 }
 
 /** Refuses to remove an object a stack owns unless forced; once removed, call `released`. */

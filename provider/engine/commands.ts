@@ -67,12 +67,14 @@ export interface StackOptions {
   backendDir?: string;
   scope?: RunScope;
   onStepStart?: (step: Step) => void;
+  /** Only reads the stack: Pulumi.<stack>.yaml is never written (not even the checkpoint's salt copied to it). */
+  readOnly?: boolean;
 }
 
 export function openStack(dir: string, stack: string, runtimeFor: (config: ProviderConfig) => Runtime, opts: StackOptions = {}): StackContext {
   const project = loadProject(path.resolve(dir));
   const backendDir = opts.backendDir ?? chooseBackend({ flag: opts.backend, projectUrl: project.backendUrl, projectDir: project.dir }).dir;
-  const settings = new StackSettings(path.join(project.dir, `Pulumi.${stack}.yaml`), project.name);
+  const settings = new StackSettings(path.join(project.dir, `Pulumi.${stack}.yaml`), project.name, opts.readOnly);
   const store = new StackStore({ backendDir, project: project.name, stack, secrets: settings });
   // Read on first use: decrypting `secure:` values needs the passphrase, which `config set` of a plain value,
   // `stack graph` and the like do not.
@@ -165,9 +167,12 @@ async function runProgramThrough(ctx: StackContext, run: DeploymentRun, preview:
   for (const log of monitor.logs) {
     // The program's report of a registration the engine refused repeats the engine's diagnostic.
     if (run.failed && log.severity === "error" && log.message.includes("failed to register new resource")) continue;
-    if (log.severity === "error" || log.severity === "warning") diagnostics.push({ severity: log.severity, urn: log.urn, message: log.message.trim() });
+    // Shown as Pulumi shows them: info too (`pulumi.log.info`), not debug.
+    if (log.severity !== "debug") diagnostics.push({ severity: log.severity, urn: log.urn, message: log.message.trim() });
   }
   const programFailed = program.exitCode !== 0;
+  // What it printed (console.log), as Pulumi shows it: after its messages. A failed program's is in its error below.
+  if (!programFailed && program.output.trim()) diagnostics.push({ severity: "info", message: program.output.trimEnd() });
   if (programFailed && !diagnostics.some((d) => d.severity === "error")) {
     diagnostics.push({ severity: "error", message: `the program exited with code ${program.exitCode}:\n${program.output.trim()}` });
   }

@@ -158,7 +158,8 @@ export function renderSummary(steps: Step[], applied = false): string {
 
 /** Diagnostics as lines; the program's own colours (@pulumi/pulumi colours every stack it prints) only with colour on. */
 export function renderDiagnostics(diagnostics: Diagnostic[], color = false): string {
-  const text = diagnostics.map((d) => `${d.severity}: ${d.message}`).join("\n");
+  // Messages at info level stand alone, as in Pulumi's display.
+  const text = diagnostics.map((d) => (d.severity === "info" ? d.message : `${d.severity}: ${d.message}`)).join("\n");
   return color ? text : text.replace(/\x1b\[[0-9;]*m/g, "");
 }
 

@@ -1,11 +1,10 @@
-import { createHash } from "node:crypto";
-import { createReadStream } from "node:fs";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import type { z } from "zod";
 import { ImageArgs, ImageOutputs } from "../../sdk/schema";
 import type { ImageInfo, RegistryAccess, Runtime } from "../../native/runtime";
 import { buildDigest } from "../../native/build/context";
+import { DigestCache } from "../../native/digest-cache";
 import { namesRegistry, parseRegistryRef } from "../../native/registry/reference";
 import { UNKNOWN } from "../values";
 import type { CheckContext, Kind } from "./kind";
@@ -30,17 +29,13 @@ const outputsOf = (info: ImageInfo, repoDigests: string[]): Outs => ({
   size: info.size,
 });
 
-async function sha256File(file: string): Promise<string> {
-  const hash = createHash("sha256");
-  for await (const chunk of createReadStream(file)) hash.update(chunk);
-  return `sha256:${hash.digest("hex")}`;
-}
-
 const isFile = (p: string) => fs.stat(p).then((s) => s.isFile(), () => false);
 const isDir = (p: string) => fs.stat(p).then((s) => s.isDirectory(), () => false);
 
 export function imageKind(runtime: Runtime, cwd: string): Kind<Args, Outs> {
   const resolvePath = (p: string) => path.resolve(cwd, p);
+  // Each check digests its source's files; unchanged ones are not read again, by the next run either.
+  const digests = new DigestCache(path.join(cwd, ".pulumi", "digests.json"));
   // Registry passwords are kept out of the inputs (and so out of the state): check leaves them here, keyed by the
   // image's name, for the create or update that follows it in this process.
   const passwords = new Map<string, string>();
@@ -66,7 +61,7 @@ export function imageKind(runtime: Runtime, cwd: string): Kind<Args, Outs> {
     if (inputs.rootfs) {
       const file = resolvePath(inputs.rootfs.tarball);
       if (!(await isFile(file))) return fail("rootfs.tarball", `no file at ${file}`);
-      const digest = await sha256File(file);
+      const digest = await digests.digest(file);
       if (inputs.rootfs.digest !== undefined && inputs.rootfs.digest !== digest) {
         return fail("rootfs.digest", `${file} has digest ${digest}, not the pinned ${inputs.rootfs.digest}`);
       }
@@ -78,7 +73,7 @@ export function imageKind(runtime: Runtime, cwd: string): Kind<Args, Outs> {
       if (!(await isDir(context))) return fail("build.context", `no directory at ${context}`);
       let digested: Awaited<ReturnType<typeof buildDigest>>;
       try {
-        digested = await buildDigest({ context, dockerfile: b.dockerfile, buildArgs: b.args, target: b.target });
+        digested = await buildDigest({ context, dockerfile: b.dockerfile, buildArgs: b.args, target: b.target, cache: digests });
       } catch (e) {
         return fail(/Dockerfile|target/.test((e as Error).message) ? "build.dockerfile" : "build", (e as Error).message);
       }
@@ -101,8 +96,8 @@ export function imageKind(runtime: Runtime, cwd: string): Kind<Args, Outs> {
     const archive = inputs.archive!;
     const p = resolvePath(archive.path);
     // A layout directory's blobs are named by their digests, so its index (or docker save manifest) stands for it.
-    const dirDigest = () => sha256File(path.join(p, "index.json")).catch(() => sha256File(path.join(p, "manifest.json"))).catch(() => undefined);
-    const digest = (await isDir(p)) ? await dirDigest() : (await isFile(p)) ? await sha256File(p) : undefined;
+    const dirDigest = () => digests.digest(path.join(p, "index.json")).catch(() => digests.digest(path.join(p, "manifest.json"))).catch(() => undefined);
+    const digest = (await isDir(p)) ? await dirDigest() : (await isFile(p)) ? await digests.digest(p) : undefined;
     if (!digest) return fail("archive.path", `no docker save tar or OCI layout at ${p}`);
     return { inputs: { ...inputs, archive: { ...archive, digest } }, failures: [] };
   }
@@ -146,7 +141,11 @@ export function imageKind(runtime: Runtime, cwd: string): Kind<Args, Outs> {
         buildSecrets.set(normalizeRef(inputs.name), kept.build.secrets);
         kept = { ...kept, build: { ...kept.build, secrets: undefined } };
       }
-      return prepareSource(kept, ctx);
+      try {
+        return await prepareSource(kept, ctx);
+      } finally {
+        digests.save();
+      }
     },
     // What a build or pull will produce is known only once it ran: containers using the image see it as unknown.
     previewOutputs: (inputs) => ({ ref: normalizeRef(inputs.name), imageId: UNKNOWN }),

@@ -27,6 +27,8 @@ export class StackSettings {
   constructor(
     readonly file: string,
     private readonly project: string,
+    /** For a command that only reads the stack (a day-2 command looking a name up): the file is never written. */
+    private readonly readOnly = false,
   ) {}
 
   private read(): StackFile {
@@ -42,6 +44,7 @@ export class StackSettings {
   }
 
   private write(doc: StackFile): void {
+    if (this.readOnly) throw new Error(`${this.file} is only read here`);
     fs.writeFileSync(this.file, yaml.dump(doc, { lineWidth: -1 }));
     this.doc = doc;
   }
@@ -70,7 +73,7 @@ export class StackSettings {
     const phrase = passphraseFromEnv();
     if (salt) {
       this.cached = passphraseCrypter(phrase, salt);
-      if (!doc.encryptionsalt) this.write({ encryptionsalt: salt, ...doc });
+      if (!doc.encryptionsalt && !this.readOnly) this.write({ encryptionsalt: salt, ...doc });
     } else {
       const made = newPassphraseState(phrase);
       this.write({ encryptionsalt: made.state, ...doc });

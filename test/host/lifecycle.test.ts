@@ -10,6 +10,9 @@ import { createNativeRuntime, type ContainerSpec, type ContainerState, type Runt
 import { ensureSupervisor, supervisorPid, supervisorRunning } from "../../native/supervise/launch";
 import { cgroupFile } from "../../native/supervise/cgroup";
 import { runcId } from "../../native/names";
+import { tryLock } from "../../native/lock";
+import { killLockPath, readState } from "../../native/supervise/state";
+import { containerPaths } from "../../native/paths";
 import { REPO, waitFor } from "./helpers";
 import { statusText } from "../../provider/cli/containers";
 
@@ -271,6 +274,27 @@ describe("supervision", () => {
     const seen = await until(c, "the run recorded", (st) => st.startedAt !== stopped.startedAt && st.status === "exited", 5000);
     expect(seen.exitCode).toBe(137);
     expect(Date.parse(seen.finishedAt!)).toBeGreaterThanOrEqual(Date.parse(seen.startedAt!));
+  });
+
+  it("records a kill's die only once the kill has recorded its event, however soon it sees the death", async () => {
+    const c = name("killed");
+    await run("killed");
+    await until(c, "running", (st) => st.status === "running");
+    const bundle = containerPaths(root, c).dir;
+    const since = Date.now();
+    // A kill under way (its lock held, as between its signal and its event): the death is there to see at once.
+    const release = (await tryLock(killLockPath(bundle)))!;
+    try {
+      execFileSync("runc", ["kill", "--all", runcId(root, c), "KILL"]);
+      await new Promise((r) => setTimeout(r, 1000));
+      // The supervisor's own record (inspect reads an unrecorded exit from the files).
+      expect((await readState(bundle))?.status).toBe("running");
+    } finally {
+      release();
+    }
+    const died = await waitFor("the die recorded", async () => { const st = await readState(bundle); return st?.status === "exited" ? st : undefined; }, 5000, 50);
+    expect(died.exitCode).toBe(137);
+    expect(Date.parse(died.finishedAt!)).toBeGreaterThan(since + 1000);
   });
 
   it("comes back by itself after its supervisor's SIGKILL: a dead container is restarted within 5 s, no command run", async () => {

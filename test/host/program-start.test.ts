@@ -121,6 +121,29 @@ describe("the program's process", () => {
     expect(res.code).toBe(0);
   });
 
+  it("shows the program's messages as Pulumi does: info (log.info, console.log) and warnings, not debug", async () => {
+    const dir = project(
+      "messages",
+      [
+        'import * as pulumi from "@pulumi/pulumi";',
+        'pulumi.log.info("told at info");',
+        'pulumi.log.debug("told at debug");',
+        'pulumi.log.warn("told at warning");',
+        'console.log("printed by the program");',
+        "export const x = 1;",
+        "",
+      ].join("\n"),
+    );
+    dirs.push(dir);
+    const res = await berth(["preview", dir, "--stack", "dev"], envFor(dir));
+    expect(res.code).toBe(0);
+    const shown = res.stdout.slice(res.stdout.indexOf("Diagnostics:"));
+    expect(shown).toMatch(/^told at info$/m);
+    expect(shown).toMatch(/^warning: told at warning$/m);
+    expect(shown).toMatch(/^printed by the program$/m);
+    expect(res.stdout).not.toContain("told at debug");
+  });
+
   it("started ahead for a wrongly guessed project is replaced, and leaves nothing running", async () => {
     // `--stack dev` run in a project that has a project directory named dev: the early start guesses dev.
     const dir = project("outer", 'export const which = "outer";\n');
@@ -135,8 +158,9 @@ describe("the program's process", () => {
   });
 
   it("is never started in a directory the command may not run: no code of it loads", async () => {
-    // `--stack dev` beside a directory dev holding another project, `--help`, and a DIR that is no project, each
-    // run where a project's @pulumi/pulumi is planted: the early start used to load it (then killed it, or not).
+    // `--stack dev` beside a directory dev holding another project, `--help`, a DIR that is no project, and a
+    // project named beside a bad flag or word, each run where a project's @pulumi/pulumi is planted: the early
+    // start used to load it (then killed it, or not).
     const dir = planted(fs.mkdtempSync(path.join(os.tmpdir(), "berth-program-")));
     const outer = project("outer", 'export const which = "outer";\n');
     const decoy = planted(path.join(outer, "dev"));
@@ -146,6 +170,9 @@ describe("the program's process", () => {
     expect((await inDir(outer, ["preview", "--stack", "dev"])).stdout).toContain('which: "outer"');
     await inDir(dir, ["preview", "--help"]);
     await inDir(dir, ["up", "--stack", "dev", "no-project-here"]);
+    // The project named, but on a command line with a usage error: nothing of it loads before the error.
+    expect((await inDir(outer, ["preview", dir, "--no-such-flag"])).code).toBe(2);
+    expect((await inDir(outer, ["preview", "-s", "dev", dir, "extra"])).code).toBe(2);
     expect(await noneLeftIn(decoy)).toEqual([]);
     expect(await noneLeftIn(dir)).toEqual([]);
     expect(fs.existsSync(path.join(decoy, "LOADED"))).toBe(false);

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { execFileSync, spawnSync } from "node:child_process";
+import { createHash, randomBytes } from "node:crypto";
 import { createNativeRuntime, type Runtime } from "../../native";
 import { berthProviders } from "../../provider/resources";
 import type { Provider } from "../../provider/resources/provider";
@@ -93,6 +94,39 @@ describe("registry", () => {
     expect(fs.readdirSync(path.join(root, "a/ingest")).filter((f) => f.includes("push"))).toEqual([]);
     await rt.images.remove(`${endpoint}/damaged:1`);
   }, 30_000);
+
+  it("pushes an unchanged image again without compressing it again; a repository lacking the layer gets it compressed and checked", async () => {
+    const dir = path.join(root, "repush");
+    fs.mkdirSync(path.join(dir, "rootfs"), { recursive: true });
+    // Over 4 MiB, so its gzip form is several members, which skopeo (Go's gzip) and berth's pull read back whole.
+    fs.writeFileSync(path.join(dir, "rootfs/random"), randomBytes(5 << 20));
+    fs.writeFileSync(path.join(dir, "rootfs/file"), "intact\n".repeat(1 << 18));
+    execFileSync("tar", ["-cf", path.join(dir, "layer.tar"), "-C", path.join(dir, "rootfs"), "."]);
+    const ref = `${endpoint}/repush:1`;
+    const info = await rt.images.importRootfs({ ref, tarball: path.join(dir, "layer.tar"), config: {} });
+    const repoDigest = await rt.images.push(ref, ref, { auth: creds });
+    const copied = path.join(dir, "copied");
+    skopeo(["copy", "-q", "--src-tls-verify=false", "--src-creds", `${creds.username}:${creds.password}`, "--dest-decompress", `docker://${ref}`, `dir:${copied}`]);
+    const digests = fs.readdirSync(copied).map((f) => `sha256:${createHash("sha256").update(fs.readFileSync(path.join(copied, f))).digest("hex")}`);
+    expect(digests).toContain(info.layers[0]);
+
+    // The stored tar is damaged now: a push that read it would refuse. The registry has its gzip form, so it is not read.
+    const blob = path.join(root, "a/blobs/sha256", info.layers[0].slice(7));
+    const bytes = fs.readFileSync(blob);
+    bytes[bytes.indexOf("intact")] ^= 0x20;
+    fs.writeFileSync(blob, bytes);
+    expect(await rt.images.push(ref, `${endpoint}/repush:2`, { auth: creds })).toBe(repoDigest);
+    const pulled = await other.images.pull(`${endpoint}/repush:2`, { auth: creds });
+    expect(pulled.layers).toEqual(info.layers);
+    await other.images.remove(`${endpoint}/repush:2`);
+    // Another repository has no such blob (a registry's blobs are per repository): the layer is read again, and checked.
+    await expect(rt.images.push(ref, `${endpoint}/elsewhere:1`, { auth: creds })).rejects.toThrow(`image store is damaged: layer blob ${info.layers[0]} reads as sha256:`);
+    // The record of the gzip form goes with the blob it was made from.
+    const record = path.join(root, "a/gzip", info.layers[0].slice(7));
+    expect(fs.existsSync(record)).toBe(true);
+    await rt.images.remove(ref);
+    expect(fs.existsSync(record)).toBe(false);
+  }, 60_000);
 
   it("builds and pushes through an Image resource; without credentials its create fails unauthorized, leaving nothing", async () => {
     const image = berthProviders(rt, root).get("berth:index:Image")!;
@@ -205,6 +239,6 @@ describe("registry", () => {
     await registry.delete({ urn: "u", id: "berth-test-registry", inputs: registryInputs, outputs: {} });
     expect(await rt.registries.inspect("berth-test-registry")).toBeUndefined();
     const data = (await rt.volumes.inspect("berth-test-regdata"))!.mountpoint;
-    expect(fs.readdirSync(path.join(data, "docker/registry/v2/repositories")).sort()).toEqual(["app", "resource"]);
+    expect(fs.readdirSync(path.join(data, "docker/registry/v2/repositories")).sort()).toEqual(["app", "repush", "resource"]);
   });
 });

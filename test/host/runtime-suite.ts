@@ -405,6 +405,8 @@ export function runtimeSuite(name: string, makeRuntime: () => Promise<RuntimeUnd
         // Following ends when the container stops, as `docker logs -f` does; its last words are still there.
         const followed = collect(rt.containers.logs(C, { follow: true, tail: 0 }));
         await exec(C, ["sh", "-c", "printf 'last words' > /proc/1/fd/1"]);
+        // A kill that fails (runc knows no such signal) records no event.
+        await expect(rt.containers.kill(C, "BOGUS")).rejects.toThrow(/BOGUS/);
         const died = firstOf(rt.containers.events({ filters: { container: [C], event: ["die"] } }), () => true, 15_000, "the die event");
         await rt.containers.kill(C, "KILL");
         expect((await died).attributes.exitCode).toBe("137");
@@ -416,7 +418,9 @@ export function runtimeSuite(name: string, makeRuntime: () => Promise<RuntimeUnd
         });
         expect(killed.state?.exitCode).toBe(137);
         await expect(rt.containers.exec(C, ["true"])).rejects.toThrow(/not running/);
-        const actions = (await collect(rt.containers.events({ since, until: Date.now(), filters: { container: [C] } }))).map((e) => e.action);
+        const events = await collect(rt.containers.events({ since, until: Date.now(), filters: { container: [C] } }));
+        const actions = events.map((e) => e.action);
+        expect(events.filter((e) => e.action === "kill").map((e) => e.attributes.signal)).toEqual(["KILL"]);
         expect(actions).toEqual(expect.arrayContaining(["stop", "start", "kill", "die"]));
         expect(actions.indexOf("kill")).toBeLessThan(actions.lastIndexOf("die"));
       });

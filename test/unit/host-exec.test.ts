@@ -1,8 +1,9 @@
 // The real Host's process runner, on a harmless command.
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
+import { syncBuiltinESMExports } from "node:module";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { realHost } from "../../native/host/exec";
+import { realHost, runInTerminal, TERMINAL_WAIT_MS } from "../../native/host/exec";
 import { Spawner } from "../../native/host/spawner";
 import { processStart, self } from "../../native/lock";
 import { processExited, runningSince } from "../../native/host/probe";
@@ -134,4 +135,31 @@ describe("runningSince", () => {
     await new Promise((r) => parent.once("exit", r));
     expect(runningSince(parent.pid!)).toBeUndefined();
   });
+});
+
+describe("runInTerminal", () => {
+  it("gives up looking for a command's terminal that never shows, rather than polling /proc for the whole run", async () => {
+    // `env` execs `sleep` at once: no child of `script` is ever named env, so its terminal is never found.
+    const looks: number[] = [];
+    const cjs = require("node:fs") as typeof import("node:fs");
+    const read = cjs.readFileSync;
+    const spy = vi.spyOn(cjs, "readFileSync").mockImplementation(((file: fs.PathOrFileDescriptor, ...rest: unknown[]) => {
+      if (typeof file === "string" && file.endsWith("/children")) looks.push(Date.now());
+      return (read as (...a: unknown[]) => unknown)(file, ...rest);
+    }) as typeof cjs.readFileSync);
+    syncBuiltinESMExports();
+    const started = Date.now();
+    try {
+      async function* resizes() {
+        yield { rows: 30, cols: 100 };
+      }
+      const code = await runInTerminal(["env", "sleep", String((TERMINAL_WAIT_MS + 1500) / 1000)], undefined, resizes(), { stdout: () => {}, stderr: () => {} });
+      expect(code).toBe(0);
+    } finally {
+      spy.mockRestore();
+      syncBuiltinESMExports();
+    }
+    expect(looks.length).toBeGreaterThan(0);
+    expect(looks.at(-1)! - started).toBeLessThan(TERMINAL_WAIT_MS + 500);
+  }, 20_000);
 });

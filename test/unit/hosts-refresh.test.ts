@@ -42,4 +42,28 @@ describe("refreshPeers", () => {
     // Not made again in the directory being removed.
     expect(fs.existsSync(paths.container("gone").dir)).toBe(false);
   });
+
+  it("puts a container whose removal failed back in its peers' files, which a pass during the removal wrote without it", async () => {
+    const paths = layout(path.join(tmp, "root2"), path.join(tmp, "run2"));
+    const net = new ContainerNetworking(undefined as never, paths, undefined as never, undefined as never, undefined as never);
+    const [stays, failing, other] = [holder("stays", "10.9.0.2"), holder("failing", "10.9.0.3"), holder("other", "10.9.0.4")];
+    for (const r of [stays, failing, other]) {
+      fs.mkdirSync(paths.container(r.spec.name).dir, { recursive: true });
+      fs.writeFileSync(paths.container(r.spec.name).hosts, "");
+    }
+    const records = async () => [stays, failing, other].filter((r) => fs.existsSync(paths.container(r.spec.name).dir));
+    const named = () => fs.readFileSync(paths.container("stays").hosts, "utf8");
+    await net.refreshPeers(stays, records);
+    expect(named()).toMatch(/10\.9\.0\.3\tfailing/);
+    const removal = net.removing("failing", async () => {
+      // Another container's removal passes while this one is under way, then this one fails (a busy mount).
+      fs.rmSync(paths.container("other").dir, { recursive: true });
+      await net.refreshPeers(other, records);
+      expect(named()).not.toMatch(/failing/);
+      throw new Error("umount: target is busy");
+    }, failing, records);
+    await expect(removal).rejects.toThrow(/busy/);
+    expect(named()).toMatch(/10\.9\.0\.3\tfailing/);
+    expect(named()).not.toMatch(/other/);
+  });
 });

@@ -5,7 +5,8 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { PassThrough, Readable } from "node:stream";
 import { afterAll, describe, expect, it } from "vitest";
-import { receiveFiles, remoteDirs, sendFiles, slot, withFiles } from "../../native/remote/files";
+import { KEPT_GRACE_MS, keptLock, receiveFiles, remoteDirs, sendFiles, slot, sweepKept, withFiles } from "../../native/remote/files";
+import { tryLock } from "../../native/lock";
 import { methodOf } from "../../native/remote/methods";
 import { Peer } from "../../native/remote/peer";
 import { jsonFrame, readFrames } from "../../native/remote/protocol";
@@ -91,5 +92,30 @@ describe("remote files: staging", () => {
     };
     await expect(receiveFiles("images.save", "ssh://h", [path.join(tmp, "no-such-dir", "out.tar")], [tar])).rejects.toThrow(/ENOENT/);
     expect(stopped).toBe(true);
+  });
+});
+
+describe("remote files: kept files", () => {
+  it("a sweep judges a kept file only once no call of another agent is sending it again: the file a call just sent stays", async () => {
+    const root = fs.mkdtempSync(path.join(tmp, "root-"));
+    const args: unknown[] = [Buffer.from("-----BEGIN CERTIFICATE-----")];
+    const file = (await withFiles(root, [slot(args, 0, "kept")], async () => args[0])) as string;
+    const past = new Date(Date.now() - 2 * KEPT_GRACE_MS);
+    fs.utimesSync(file, past, past);
+    // Another agent (the lock's file, not this process's queue) is sending the file again: its grace restarts
+    // under the lock, so a sweep that read the old time before must not remove it.
+    const release = await tryLock(keptLock(root));
+    expect(release).toBeDefined();
+    const sweep = sweepKept(root, new Set());
+    await sleep(150);
+    expect(fs.existsSync(file)).toBe(true);
+    fs.utimesSync(file, new Date(), new Date());
+    release!();
+    expect(await sweep).toEqual([]);
+    expect(fs.existsSync(file)).toBe(true);
+    // Past its grace and unsent, it goes.
+    fs.utimesSync(file, past, past);
+    expect(await sweepKept(root, new Set())).toEqual([file]);
+    expect(fs.readdirSync(remoteDirs(root).kept)).toEqual([]);
   });
 });

@@ -38,10 +38,11 @@ function closure(file: string, seen = new Set<string>()): Set<string> {
 /** Runtime factories: they make a `Runtime` for the CLI, the engine and the plugin. */
 const FACTORIES = ["native/index.ts", "native/runtime.ts", "native/runtime-lifecycle.ts"];
 /**
- * Read or write only the caller's own files, nothing else on any host: a build context; the owner-named temp files
- * of the state directory (staging names, whose owner is this process as /proc/self tells: native/lock.ts).
+ * Read or write only the caller's own files, nothing else on any host: a build context, the digests of a check's
+ * files; the owner-named temp files of the state directory (staging names, whose owner is this process as
+ * /proc/self tells: native/lock.ts).
  */
-const CALLER_FILES = ["native/build/context.ts", "native/staging.ts", "native/json-file.ts", "native/lock.ts"];
+const CALLER_FILES = ["native/build/context.ts", "native/digest-cache.ts", "native/staging.ts", "native/json-file.ts", "native/lock.ts"];
 const HOST_ACCESS = ["node:child_process", "node:net", "node:os", "child_process", "os"];
 
 describe("the Runtime seam", () => {
