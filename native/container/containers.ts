@@ -15,6 +15,7 @@ import { KeyedMutex } from "../mutex";
 import { writeJson } from "../json-file";
 import { canonicalJson } from "../canonical-json";
 import { prepare, mount, unmount } from "../snapshot/overlay";
+import { initLayer } from "../snapshot/init-layer";
 import { ContainerRecords, type ContainerRecord } from "./record";
 import { mergeEnv, processArgs, runtimeSpec, type Bind } from "./spec";
 import { resolveUser } from "./user";
@@ -247,7 +248,7 @@ export class RuncContainers implements Containers {
         writeEtcFiles(p, hostname, files, plan.net.joined),
       );
       await allSettled([
-        prepare(images.layerDirs(image), p).then((m) => mount(host, m)),
+        this.rootfsLowers(image).then((lowers) => prepare(lowers, p)).then((m) => mount(host, m)),
         etc,
         this.d.net.plugIn(name, rec.net).then(() => this.d.net.configureInside(rec.net!)),
       ]);
@@ -282,6 +283,13 @@ export class RuncContainers implements Containers {
       });
       throw e;
     }
+  }
+
+  /** The overlay's lower directories: berth's init layer (the mount points runc needs) over the image's layers. */
+  private async rootfsLowers(image: ImageInfo): Promise<string[]> {
+    const layers = this.d.images.layerDirs(image);
+    const init = await initLayer(this.d.paths.root, layers);
+    return init ? [init, ...layers] : layers;
   }
 
   private netInfo(rec: ContainerRecord): Pick<ContainerInfo, "ip" | "ips" | "ports"> {

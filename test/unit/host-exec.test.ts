@@ -117,26 +117,6 @@ describe("the long-lived shell killed", () => {
   });
 });
 
-describe("runningSince", () => {
-  it("gives a running process's start time, and nothing for a zombie or a process gone", async () => {
-    // The shell's child ends once the shell has become a sleep, which never waits for it: a zombie.
-    const parent = spawn("sh", ["-c", "sleep 0.2 & echo $!; exec sleep 30"], { stdio: ["ignore", "pipe", "ignore"] });
-    try {
-      const child = Number(await new Promise<string>((r) => parent.stdout!.once("data", (b: Buffer) => r(b.toString()))));
-      for (let i = 0; i < 100 && !/\) Z/.test(fs.readFileSync(`/proc/${child}/stat`, "utf8")); i++) await new Promise((r) => setTimeout(r, 10));
-      expect(processStart(child)).toBeGreaterThan(0);
-      expect(runningSince(child)).toBeUndefined();
-      expect(processExited(child)).toBe(true);
-      expect(runningSince(parent.pid!)).toBe(processStart(parent.pid!));
-      expect(processExited(parent.pid!)).toBe(false);
-    } finally {
-      parent.kill("SIGKILL");
-    }
-    await new Promise((r) => parent.once("exit", r));
-    expect(runningSince(parent.pid!)).toBeUndefined();
-  });
-});
-
 describe("runInTerminal", () => {
   it("gives up looking for a command's terminal that never shows, rather than polling /proc for the whole run", async () => {
     // `env` execs `sleep` at once: no child of `script` is ever named env, so its terminal is never found.
@@ -162,4 +142,24 @@ describe("runInTerminal", () => {
     expect(looks.length).toBeGreaterThan(0);
     expect(looks.at(-1)! - started).toBeLessThan(TERMINAL_WAIT_MS + 500);
   }, 20_000);
+});
+
+describe("runningSince", () => {
+  it("gives a running process's start time, and nothing for a zombie or a process gone", async () => {
+    // The shell's child ends once the shell has become a sleep, which never waits for it: a zombie.
+    const parent = spawn("sh", ["-c", "sleep 0.2 & echo $!; exec sleep 30"], { stdio: ["ignore", "pipe", "ignore"] });
+    try {
+      const child = Number(await new Promise<string>((r) => parent.stdout!.once("data", (b: Buffer) => r(b.toString()))));
+      for (let i = 0; i < 100 && !/\) Z/.test(fs.readFileSync(`/proc/${child}/stat`, "utf8")); i++) await new Promise((r) => setTimeout(r, 10));
+      expect(processStart(child)).toBeGreaterThan(0);
+      expect(runningSince(child)).toBeUndefined();
+      expect(processExited(child)).toBe(true);
+      expect(runningSince(parent.pid!)).toBe(processStart(parent.pid!));
+      expect(processExited(parent.pid!)).toBe(false);
+    } finally {
+      parent.kill("SIGKILL");
+    }
+    await new Promise((r) => parent.once("exit", r));
+    expect(runningSince(parent.pid!)).toBeUndefined();
+  });
 });
