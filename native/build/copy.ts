@@ -45,11 +45,19 @@ export async function placeItems(rootfs: string, dest: string, items: CopyItem[]
   const flush = async () => {
     const queue = files;
     files = [];
-    // Their parents made first, one by one: two files must not race to create one directory.
-    for (const dir of new Set(queue.map((item) => path.posix.dirname(path.posix.join(dest, item.rel))))) await ensureDir(rootfs, dir, o.owner);
+    // Their parents made first, one by one (two files must not race to create one directory), each resolved once:
+    // nothing placed between here and the files is a directory, so none of them can move.
+    const parents = new Map<string, string>();
+    for (const item of queue) {
+      const dir = path.posix.dirname(path.posix.join(dest, item.rel));
+      if (!parents.has(dir)) parents.set(dir, await ensureDir(rootfs, dir, o.owner));
+    }
     const worker = async () => {
       try {
-        for (let item = queue.shift(); item; item = queue.shift()) await placeItem(rootfs, dest, item, o);
+        for (let item = queue.shift(); item; item = queue.shift()) {
+          const at = path.posix.join(dest, item.rel);
+          await placeFile(path.join(parents.get(path.posix.dirname(at))!, path.posix.basename(at)), item, o);
+        }
       } catch (e) {
         queue.length = 0; // the others stop after their current file
         throw e;
@@ -65,25 +73,26 @@ export async function placeItems(rootfs: string, dest: string, items: CopyItem[]
       continue;
     }
     await flush();
-    await placeItem(rootfs, dest, item, o);
+    const at = path.posix.join(dest, item.rel);
+    const target = item.rel === "" ? await ensureDir(rootfs, at, o.owner) : path.join(await ensureDir(rootfs, path.posix.dirname(at), o.owner), path.posix.basename(at));
+    const existing = await fs.promises.lstat(target).catch(() => undefined);
+    if (existing && !existing.isDirectory()) await fs.promises.rm(target, { recursive: true, force: true });
+    if (!existing?.isDirectory()) await fs.promises.mkdir(target);
+    await finish(target, item, o);
   }
   await flush();
 }
 
-async function placeItem(rootfs: string, dest: string, item: CopyItem, o: PlaceOptions): Promise<void> {
-  const containerPath = path.posix.join(dest, item.rel);
-  const target = item.rel === "" && item.stat.isDirectory()
-    ? await ensureDir(rootfs, containerPath, o.owner)
-    : path.join(await ensureDir(rootfs, path.posix.dirname(containerPath), o.owner), path.posix.basename(containerPath));
-  const existing = await fs.promises.lstat(target).catch(() => undefined);
-  if (item.stat.isDirectory()) {
-    if (existing && !existing.isDirectory()) await fs.promises.rm(target, { recursive: true, force: true });
-    if (!existing?.isDirectory()) await fs.promises.mkdir(target);
-  } else {
-    if (existing) await fs.promises.rm(target, { recursive: true, force: true });
-    if (item.stat.isSymbolicLink()) await fs.promises.symlink(await fs.promises.readlink(item.src), target);
-    else await fs.promises.copyFile(item.src, target);
-  }
+/** Places a file or symlink at target (a host path in the rootfs whose parent is resolved), replacing what is there. */
+async function placeFile(target: string, item: CopyItem, o: PlaceOptions): Promise<void> {
+  if (await fs.promises.lstat(target).catch(() => undefined)) await fs.promises.rm(target, { recursive: true, force: true });
+  if (item.stat.isSymbolicLink()) await fs.promises.symlink(await fs.promises.readlink(item.src), target);
+  else await fs.promises.copyFile(item.src, target);
+  await finish(target, item, o);
+}
+
+/** Owner, mode and mtime of a placed entry: root's (or --chown's), the source's (or --chmod's), the source's. */
+async function finish(target: string, item: CopyItem, o: PlaceOptions): Promise<void> {
   await fs.promises.lchown(target, o.owner?.uid ?? 0, o.owner?.gid ?? 0);
   if (!item.stat.isSymbolicLink()) await fs.promises.chmod(target, o.mode ?? item.stat.mode & 0o7777);
   const t = item.stat.mtime;

@@ -230,14 +230,15 @@ export async function runInTerminal(argv: readonly string[], size: TerminalSize 
   let scriptPid: number | undefined;
   let ended = false;
   const sizes = resizes[Symbol.asyncIterator]();
+  let tty: string | undefined;
   const following = (async () => {
     for (let r = await sizes.next(); !r.done && !ended; r = await sizes.next()) {
       const rows = Math.trunc(Number(r.value.rows));
       const cols = Math.trunc(Number(r.value.cols));
       if (!(rows > 0 && cols > 0 && rows < 1 << 16 && cols < 1 << 16)) continue;
-      const tty = await terminalOf(scriptPid!, argv[0], () => ended);
-      if (!tty) break;
-      await new Promise<void>((resolve) => execFile("stty", ["-F", tty, "rows", String(rows), "cols", String(cols)], () => resolve()));
+      const at = (tty ??= await terminalOf(() => scriptPid, argv[0], () => ended));
+      if (!at) break;
+      await new Promise<void>((resolve) => execFile("stty", ["-F", at, "rows", String(rows), "cols", String(cols)], () => resolve()));
     }
   })().catch(() => undefined);
   try {
@@ -248,20 +249,26 @@ export async function runInTerminal(argv: readonly string[], size: TerminalSize 
   }
 }
 
+/** How long a resize waits for the command to run on its terminal (runc takes milliseconds, more under load). */
+export const TERMINAL_WAIT_MS = 5_000;
+
 /**
- * The terminal `script` (pid) runs its command on, once that command runs (`program`: until then the shell that
- * sets the first size would undo a resize): /proc/CHILD/fd/0. Undefined once `over()`.
+ * The terminal `script` (pid, once spawned) runs its command on, once that command runs (`program`: until then the
+ * shell that sets the first size would undo a resize): /proc/CHILD/fd/0. Undefined once `over()`, or when the
+ * command has not shown within TERMINAL_WAIT_MS (it never will: its resizes are dropped, not polled for all along).
  */
-async function terminalOf(scriptPid: number, program: string, over: () => boolean): Promise<string | undefined> {
+async function terminalOf(scriptPid: () => number | undefined, program: string, over: () => boolean): Promise<string | undefined> {
   const name = program.split("/").pop()!.slice(0, 15);
-  while (!over()) {
+  const deadline = Date.now() + TERMINAL_WAIT_MS;
+  for (let pause = 5; !over() && Date.now() < deadline; pause = Math.min(pause * 2, 200)) {
+    const pid = scriptPid();
     try {
-      const [child] = fs.readFileSync(`/proc/${scriptPid}/task/${scriptPid}/children`, "utf8").trim().split(" ");
+      const [child] = pid === undefined ? [] : fs.readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(" ");
       if (child && fs.readFileSync(`/proc/${child}/comm`, "utf8").trim() === name) return `/proc/${child}/fd/0`;
     } catch {
       // not started yet, or gone
     }
-    await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, pause));
   }
   return undefined;
 }

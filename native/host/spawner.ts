@@ -3,11 +3,15 @@
 // event loop 10+ ms per spawn, five spawns per container. The shell is started once, while the heap is small, and
 // its own forks cost a fraction of a millisecond.
 //
-// Protocol: for command ID berth sends the line "ID ( ( COMMAND REDIRECTIONS 3>&-; REPORT ) & )": its arguments
-// single-quoted, its stdin from DIR/ID.in when it has input, stdout and stderr to DIR/ID.out|err. The shell evals
-// the line in a double-forked subshell, so commands run concurrently and it never accumulates children, and each
+// Protocol: the shell reads its script from its stdin (`sh -s DIR`), and for command ID berth sends the line
+// "if [ -d DIR ]; then ( COMMAND REDIRECTIONS 3>&-; REPORT ) & jobs >/dev/null; else echo 'ID gone'; fi": its
+// arguments single-quoted, its stdin from DIR/ID.in when it has input, stdout and stderr to DIR/ID.out|err. The
+// shell runs the command in a background subshell, so commands run concurrently; `jobs` reaps those that ended
+// (a shell that never waits would keep every one as a zombie; a double fork would cost a process more), and each
 // reports "ID CODE FLAGS" on fd 3 (its stdout, a pipe) in one write, FLAGS saying which outputs are non-empty: so
-// a command costs berth's main thread no file but its input and outputs, and no read of an empty one.
+// a command costs berth's main thread no file but its input and outputs, and no read of an empty one. The lines
+// are the script itself, not input to a `read` loop: `read` takes its input a byte per system call (it must not
+// read past the line), ~400 calls per command, where the shell reads its script in blocks.
 import { spawn, type ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -17,12 +21,16 @@ import { stagingPath, sweepShared } from "../staging";
 
 // Its directory goes with it: its input ends when berth's process does, however it ended (a signal whose default
 // is to end the process never runs berth's exit handler, and vitest ends its workers so), and a signal sent to the
-// shell too (Ctrl-C reaches the whole process group) removes it before the shell ends. A directory removed under
-// the shell (see started()) makes no command run: it reports "ID gone" instead.
-const SHELL = `exec 3>&1
-trap 'rm -rf "$0"; exit 130' INT TERM HUP
-while IFS=' ' read -r id line; do if [ -d "$0" ]; then eval "$line"; else echo "$id gone"; fi; done
-rm -rf "$0"`;
+// shell itself removes it before the shell ends. A directory removed under the shell (see started()) makes no
+// command run: it reports "ID gone" instead.
+//
+// The shell runs in a session of its own, so every command does: what a detached command leaves behind (a
+// container's init) is in no session of ours, without a `setsid` process per container, and a Ctrl-C that ends
+// berth lets a command under way finish rather than stop it half-way (berth's own handling decides what follows).
+const PREAMBLE = `exec 3>&1
+trap 'rm -rf "$1"' EXIT
+trap 'exit 130' INT TERM HUP
+`;
 
 /** Where shells' directories are made: on tmpfs where there is one. */
 const PARENT = fs.existsSync("/dev/shm") ? "/dev/shm" : os.tmpdir();
@@ -83,8 +91,7 @@ export class Spawner {
       req.input === undefined ? "</dev/null" : `<${quote(file("in"))}`,
       ...(req.logFile ? [`>>${quote(req.logFile)}`, "2>&1"] : [`>${quote(out)}`, `2>${quote(err)}`]),
     ];
-    // setsid: what a detached command leaves behind (a container's init) is in no session of ours.
-    const command = [...(req.logFile ? ["setsid"] : []), req.cmd, ...req.args].map(quote).join(" ");
+    const command = [req.cmd, ...req.args].map(quote).join(" ");
     const report = req.logFile ? `echo "${id} $?" >&3` : `c=$?; s=; [ -s ${quote(out)} ] && s=o; [ -s ${quote(err)} ] && s=\${s}e; echo "${id} $c $s" >&3`;
     if (req.input !== undefined) {
       try {
@@ -97,7 +104,7 @@ export class Spawner {
     const done = new Promise<Report>((resolve) => this.pending.set(id, resolve));
     sent.add(id);
     this.ref(true);
-    child.stdin!.write(`${id} ( ( ${command} ${redirect.join(" ")} 3>&-; ${report} ) & )\n`);
+    child.stdin!.write(`if [ -d "$1" ]; then ( ${command} ${redirect.join(" ")} 3>&-; ${report} ) & jobs >/dev/null; else echo '${id} gone'; fi\n`);
     const { code, flags } = await done;
     if (req.input !== undefined) unlinkQuietly(file("in"));
     if (flags === "gone") return this.restarted(req);
@@ -108,7 +115,7 @@ export class Spawner {
       return text;
     };
     const [stdout, stderr] = [take(out, "o"), take(err, "e")];
-    // The shell's own message ("DIR: 1: eval: CMD: not found"), not a command's child missing ("sh: 1: x: not found").
+    // The shell's own message ("DIR: 4: CMD: not found"), not a command's child missing ("sh: 1: x: not found").
     if (code === 127 && stderr.includes(`${dir}: `) && /not found/.test(stderr)) {
       // As spawn reports a missing command, so callers see the same error either way.
       throw Object.assign(new Error(`spawn ${req.cmd} ENOENT`), { code: "ENOENT", errno: -2, syscall: `spawn ${req.cmd}`, path: req.cmd });
@@ -148,7 +155,9 @@ export class Spawner {
       // At once on a normal exit; the shell would, a moment later.
       process.once("exit", () => fs.rmSync(dir, { recursive: true, force: true }));
     }
-    const child = spawn("/bin/sh", ["-c", SHELL, dir], { stdio: ["pipe", "pipe", "inherit"] });
+    // Named DIR ($0), so its own "not found" is told from a command's (see run()).
+    const child = spawn("/bin/sh", ["-s", dir], { argv0: dir, stdio: ["pipe", "pipe", "inherit"], detached: true });
+    child.stdin!.write(PREAMBLE);
     const sent = new Set<number>();
     let buffered = "";
     child.stdout!.setEncoding("utf8").on("data", (chunk: string) => {

@@ -23,24 +23,49 @@ function headerOf(rel: string, st: fs.Stats): TarHeader {
   };
 }
 
-/** Tar entries of a layer directory, parents before children, hardlinks as links to their first name. */
-async function* layerEntries(dir: string, opaque: Set<string>, layer: string): AsyncGenerator<TarSource> {
+/** Bytes read at once from a layer's file. */
+const READ = 1 << 20;
+
+/**
+ * A layer file's content, read synchronously (from the page cache, a read is shorter than a trip through the
+ * thread pool) a chunk at a time; never through a symlink.
+ */
+function* readFile(file: string): Generator<Buffer> {
+  const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+  try {
+    for (;;) {
+      const buf = Buffer.allocUnsafe(READ);
+      const n = fs.readSync(fd, buf, 0, READ, null);
+      if (n === 0) return;
+      yield buf.subarray(0, n);
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/**
+ * Tar entries of a layer directory, parents before children, hardlinks as links to their first name. Its calls are
+ * synchronous, as the reads: through the thread pool, a 200-file layer's lstats waited 0.1–0.2 s in all, against
+ * 1 ms made in turn.
+ */
+function* layerEntries(dir: string, opaque: Set<string>, layer: string): Generator<TarSource> {
   const seen = new Map<string, string>();
-  async function* walk(relDir: string): AsyncGenerator<TarSource> {
+  function* walk(relDir: string): Generator<TarSource> {
     const absDir = path.join(dir, relDir);
     if (relDir && opaque.has(absDir)) {
-      yield { header: { ...headerOf(`${relDir}/${OPAQUE_MARKER}`, await fs.promises.lstat(absDir)), mode: 0 } };
+      yield { header: { ...headerOf(`${relDir}/${OPAQUE_MARKER}`, fs.lstatSync(absDir)), mode: 0 } };
     }
-    for (const name of (await fs.promises.readdir(absDir)).sort()) {
+    for (const name of fs.readdirSync(absDir).sort()) {
       const rel = relDir ? `${relDir}/${name}` : name;
       const abs = path.join(dir, rel);
-      const st = await fs.promises.lstat(abs);
+      const st = fs.lstatSync(abs);
       const h = headerOf(rel, st);
       if (st.isDirectory()) {
         yield { header: { ...h, type: "dir" } };
         yield* walk(rel);
       } else if (st.isSymbolicLink()) {
-        yield { header: { ...h, type: "symlink", linkname: await fs.promises.readlink(abs) } };
+        yield { header: { ...h, type: "symlink", linkname: fs.readlinkSync(abs) } };
       } else if (st.isCharacterDevice() && st.rdev === 0) {
         yield { header: { ...h, path: path.posix.join(relDir, `${WHITEOUT_PREFIX}${name}`), mode: 0 } };
       } else if (st.isFIFO()) {
@@ -51,7 +76,7 @@ async function* layerEntries(dir: string, opaque: Set<string>, layer: string): A
         if (first) yield { header: { ...h, type: "hardlink", linkname: first } };
         else {
           if (st.nlink > 1) seen.set(key, rel);
-          yield { header: { ...h, size: st.size }, data: () => fs.createReadStream(abs) };
+          yield { header: { ...h, size: st.size }, data: () => readFile(abs) };
         }
       } else {
         throw new Error(`layer ${layer}: "${rel}" is a device node; image layers may not hold devices`);

@@ -245,25 +245,44 @@ export const padding = (size: number): Buffer => Buffer.alloc((BLOCK - (size % B
 export interface TarSource {
   header: TarHeader;
   /** Content of a file entry (its header's size bytes). */
-  data?: () => AsyncIterable<Buffer> | Buffer;
+  data?: () => AsyncIterable<Buffer> | Iterable<Buffer> | Buffer;
 }
 
-/** A tar stream of the given entries, ended by the two zero blocks. */
+/** Bytes gathered before the tar stream yields them: fewer, larger writes downstream. */
+const WRITE_BATCH = 1 << 20;
+
+/** A tar stream of the given entries, ended by the two zero blocks; headers and small files yielded in batches. */
 export function writeTar(entries: AsyncIterable<TarSource> | Iterable<TarSource>): Readable {
   return Readable.from(
     (async function* () {
+      let batch: Buffer[] = [];
+      let batched = 0;
+      const add = (b: Buffer) => {
+        batch.push(b);
+        batched += b.length;
+      };
+      const flush = () => {
+        const out = batch.length === 1 ? batch[0] : Buffer.concat(batch, batched);
+        batch = [];
+        batched = 0;
+        return out;
+      };
       for await (const e of entries) {
-        yield encodeHeader(e.header);
-        if (e.header.type !== "file" || !e.data) continue;
-        const data = e.data();
-        let n = 0;
-        for await (const chunk of Buffer.isBuffer(data) ? [data] : data) {
-          n += chunk.length;
-          yield chunk;
+        add(encodeHeader(e.header));
+        if (e.header.type === "file" && e.data) {
+          const data = e.data();
+          let n = 0;
+          for await (const chunk of Buffer.isBuffer(data) ? [data] : data) {
+            n += chunk.length;
+            add(chunk);
+            if (batched >= WRITE_BATCH) yield flush();
+          }
+          if (n !== e.header.size) throw new Error(`tar entry "${e.header.path}" changed size while being archived`);
+          add(padding(n));
         }
-        if (n !== e.header.size) throw new Error(`tar entry "${e.header.path}" changed size while being archived`);
-        yield padding(n);
+        if (batched >= WRITE_BATCH) yield flush();
       }
+      if (batched > 0) yield flush();
       yield Buffer.alloc(BLOCK * 2);
     })(),
     { objectMode: false },

@@ -8,8 +8,7 @@ import type { Host } from "../host/exec";
 import type { Paths } from "../paths";
 import { linkExists, netnsExists, netnsPath } from "../host/probe";
 import { hostKeyOf, runcId, vethName } from "../names";
-import { withLock } from "../lock";
-import { tempBeside } from "../staging";
+import { withLock, writeLinked } from "../lock";
 import { isHostAddress, parseIPv4, parseSubnet } from "./cidr";
 import type { Iptables, Rule } from "./iptables";
 import { containerTag, portRules, validatePorts, type PortClaims } from "./portmap";
@@ -277,12 +276,8 @@ export class ContainerNetworking {
   /** The udhcpc script for DHCP interfaces, written once per root. */
   private async dhcpScript(): Promise<string> {
     const file = `${this.paths.root}/udhcpc.sh`;
-    if (!fs.existsSync(file)) {
-      // Whole or not at all: another process's container may be running it already.
-      const tmp = tempBeside(file);
-      await fs.promises.writeFile(tmp, DHCP_SCRIPT, { mode: 0o755 });
-      await fs.promises.rename(tmp, file);
-    }
+    // Whole or not at all: another process's container may be running it already.
+    if (!fs.existsSync(file)) await writeLinked(file, DHCP_SCRIPT, 0o755);
     return file;
   }
 

@@ -17,12 +17,14 @@ const EXIT_DIR = "/.berth/exit";
 const KILLED = 137;
 
 // The command is looked up on the container's PATH first: busybox's sh would otherwise prefer its own applets
-// (ls, sleep, sh…) to the image's programs of the same name.
+// (ls, sleep, sh…) to the image's programs of the same name. The lookup is a function (its IFS and loop variable
+// local), not a $(…) subshell: no process more per container start.
 // sh itself catches SIGINT (and would exit on it without writing the status) and ignores SIGQUIT (which the
 // command would inherit, unable to receive it): a no-op trap for both gives the command default dispositions.
 const SCRIPT = `trap : INT QUIT
-case $1 in */*) ;; *) p=$(IFS=:; for d in $PATH; do [ -f "$d/$1" ] && [ -x "$d/$1" ] && { echo "$d/$1"; break; }; done)
-  [ -n "$p" ] && shift && set -- "$p" "$@";; esac
+berth_find() { local IFS=: d; for d in $PATH; do [ -f "$d/$1" ] && [ -x "$d/$1" ] && { berth_cmd=$d/$1; return 0; }; done; return 1; }
+case $1 in */*) ;; *) berth_find "$1" && shift && set -- "$berth_cmd" "$@";; esac
+unset -f berth_find
 "$@"
 r=$?
 echo $r > ${EXIT_DIR}/code

@@ -136,6 +136,18 @@ export function closest(word: string, names: string[]): string | undefined {
 }
 
 /** A flag's value as a string (the last one given), or undefined. */
+/**
+ * A flag taking a value, found at words[i] as the parser reads it — `--name V`, `--name=V`, `-s V`, `-sV`, `-s=V` —
+ * with its value (undefined when missing) and the words it took; undefined when words[i] is not that flag.
+ */
+export function valueFlagAt(spec: FlagSpec, words: string[], i: number): { value: string | undefined; taken: number } | undefined {
+  const w = words[i] ?? "";
+  if (w === `--${spec.name}` || (spec.short && w === `-${spec.short}`)) return { value: words[i + 1], taken: 2 };
+  if (w.startsWith(`--${spec.name}=`)) return { value: w.slice(spec.name.length + 3), taken: 1 };
+  if (spec.short && w.startsWith(`-${spec.short}`) && !w.startsWith("--")) return { value: w.slice(2).replace(/^=/, ""), taken: 1 };
+  return undefined;
+}
+
 export const str = (p: ParsedArgs, name: string): string | undefined => {
   const v = p.flags[name];
   return Array.isArray(v) ? v.at(-1) : typeof v === "string" ? v : undefined;

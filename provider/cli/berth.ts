@@ -14,15 +14,16 @@ import { makePlan, markdownSummary, readPlan } from "../engine/review";
 import type { Step } from "../engine/steps";
 import type { Diagnostic } from "../engine/deployment";
 import { BERTH_VERSION } from "../state/checkpoint";
-import { closest, helpOf, list, on, parseCommand, str, UsageError, type Command, type FlagSpec, type ParsedArgs } from "./args";
-import { runtimeFor, STACK_FLAGS, stackOf, stackCommands } from "./stack";
+import { closest, helpOf, list, on, parseCommand, str, UsageError, valueFlagAt, type Command, type ParsedArgs } from "./args";
+import { runtimeFor, stackOf, stackCommands } from "./stack";
+import { deployFlagsOf } from "./deploy-flags";
 import { containerCommands } from "./containers";
 import { newCommand } from "./new";
 import { imageCommands } from "./images";
 import { networkCommands, volumeCommands, type DayTwoRuntime } from "./objects";
 import { systemCommands } from "./system";
 import { buildCommands } from "./build";
-import { hostCommand, sshConfig } from "./host";
+import { HOST_FLAG, hostCommand, sshConfig } from "./host";
 import { serveAgent } from "../../native/remote/agent";
 
 export interface Flags {
@@ -46,17 +47,6 @@ export interface Flags {
   /** Colour step lines (--color: always, never, auto — a terminal without NO_COLOR). */
   color: boolean;
 }
-
-const f = {
-  yes: { name: "yes", short: "y", help: "apply without asking (required when not interactive)" },
-  diff: { name: "diff", help: "show property-level changes" },
-  json: { name: "json", short: "j", help: "print the plan as JSON, in the shape of pulumi preview --json" },
-  expect: { name: "expect-no-changes", help: "exit non-zero if the plan is not empty" },
-  target: { name: "target", short: "t", value: "URN", repeat: true, help: "only change this resource (repeatable); the rest keep their last state" },
-  dependents: { name: "target-dependents", help: "with --target: also change (replace, delete) what depends on a targeted resource" },
-  replace: { name: "replace", value: "URN", repeat: true, help: "replace this resource even if nothing changed (repeatable)" },
-  refresh: { name: "refresh", short: "r", help: "read the host into the state before planning" },
-} satisfies Record<string, FlagSpec>;
 
 /** The deploy commands' flags, in the shape the engine calls take. DIR may be given as an argument or as -C. */
 function deployFlags(command: string, p: ParsedArgs): Flags {
@@ -92,31 +82,20 @@ function colorOf(choice = "auto"): boolean {
   return Boolean(process.stdout.isTTY) && !process.env.NO_COLOR;
 }
 
-const COLOR: FlagSpec = { name: "color", value: "WHEN", help: "colour the steps: always, never, raw, auto (a terminal; the default)" };
-
-const deploy = (name: string, summary: string, flags: FlagSpec[], usage = "[DIR]"): Command => ({
+const deploy = (name: string, summary: string, usage = "[DIR]"): Command => ({
   name,
   usage,
   summary,
-  flags: [...STACK_FLAGS, ...flags, COLOR],
+  flags: deployFlagsOf(name),
   run: (p) => deployCommand(deployFlags(name, p), p.args),
 });
 
 const DEPLOY_COMMANDS: Command[] = [
-  deploy("preview", "Show what up would change; changes nothing.", [
-    f.diff, f.json, f.expect, f.target, f.dependents, f.replace, f.refresh,
-    { name: "save-plan", value: "FILE", help: "write the plan, for review in git" },
-    { name: "markdown", help: "a summary for a pull-request comment (secrets masked)" },
-  ]),
-  deploy("up", "Preview, then apply the program to this host.", [
-    f.yes, f.diff, f.expect, f.target, f.dependents, f.replace, f.refresh,
-    { name: "plan", value: "FILE", help: "apply exactly this plan (preview --save-plan); refuse, naming the difference, if the program or host moved" },
-  ]),
-  deploy("refresh", "Read what is really on the host into the state (drift); the next up repairs it.", [f.yes, f.diff, f.expect]),
-  deploy("destroy", "Delete everything the stack made, dependents first.", [f.yes, f.diff, f.target, f.dependents]),
-  deploy("import", "Adopt an object already on this host into the stack (protected), and print the code that declares it.", [
-    { name: "protect", help: "mark the imported resource protected (default true; --protect=false not to)" },
-  ], "TYPE NAME ID"),
+  deploy("preview", "Show what up would change; changes nothing."),
+  deploy("up", "Preview, then apply the program to this host."),
+  deploy("refresh", "Read what is really on the host into the state (drift); the next up repairs it."),
+  deploy("destroy", "Delete everything the stack made, dependents first."),
+  deploy("import", "Adopt an object already on this host into the stack (protected), and print the code that declares it.", "TYPE NAME ID"),
 ];
 
 function scopeOf(flags: Flags): commands.RunScope {
@@ -312,8 +291,6 @@ function dayTwoConfig(): ProviderConfig {
   return sshConfig(host, dayTwoHost === undefined ? "BERTH_HOST" : "--host");
 }
 
-const HOST_FLAG: FlagSpec = { name: "host", short: "H", value: "ssh://[user@]host[:port]", help: "act on that machine over SSH (default $BERTH_HOST, else this one)" };
-
 /** A day-2 command taking --host, as after `berth -H`. */
 const onHost = (cmds: Command[]): Command[] =>
   cmds.map((cmd) => ({
@@ -447,19 +424,13 @@ async function dispatch(words: string[]): Promise<number> {
   return cmd.run(parsed);
 }
 
-/** `berth -H URL CMD …` / `--host URL` / `--host=URL` before the command, as Docker's global flag. */
+/** `berth -H URL CMD …` (`-HURL`, `--host URL`, `--host=URL`) before the command, as Docker's global flag. */
 function globalHost(argv: string[]): string[] {
-  const [first, second] = argv;
-  if (first === "-H" || first === "--host") {
-    if (second === undefined) throw new UsageError(`flag needs an argument: ${first}`, "Run 'berth --help' for usage.");
-    dayTwoHost = second;
-    return argv.slice(2);
-  }
-  if (first?.startsWith("--host=")) {
-    dayTwoHost = first.slice("--host=".length);
-    return argv.slice(1);
-  }
-  return argv;
+  const given = valueFlagAt(HOST_FLAG, argv, 0);
+  if (!given) return argv;
+  if (given.value === undefined) throw new UsageError(`flag needs an argument: ${argv[0]}`, "Run 'berth --help' for usage.");
+  dayTwoHost = given.value;
+  return argv.slice(given.taken);
 }
 
 /** Everything that reads or changes the host needs root: say so before anything else. */

@@ -4,7 +4,10 @@
 import type { HostCheck } from "../../native/runtime";
 import { checkProviderConfig, type ProviderConfig } from "../resources";
 import { openRuntime, THIS_MACHINE } from "../runtimes";
-import { list, str, UsageError, type Command } from "./args";
+import { list, str, UsageError, type Command, type FlagSpec } from "./args";
+
+/** The day-2 commands' -H/--host (before the command, as Docker's global flag, or after it). */
+export const HOST_FLAG: FlagSpec = { name: "host", short: "H", value: "ssh://[user@]host[:port]", help: "act on that machine over SSH (default $BERTH_HOST, else this one)" };
 
 /** A remote runtime's failure kinds (native/remote's RemoteError.reason) as the stage of the check that failed. */
 const STAGE: Record<string, string> = {

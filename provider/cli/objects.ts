@@ -6,7 +6,8 @@ import * as path from "node:path";
 import type { NetworkInfo, ObjectKind, Runtime, VolumeInfo } from "../../native/runtime";
 import { parseUrn } from "../engine/urn";
 import { loadProject } from "../engine/program";
-import { list, needArgs, on, str, type Command, type FlagSpec, type ParsedArgs } from "./args";
+import { list, needArgs, on, str, valueFlagAt, type Command, type FlagSpec, type ParsedArgs } from "./args";
+import { HOST_FLAG } from "./host";
 import { filters, FORMAT, labelMatches, printRows, renderTemplate } from "./format";
 import { stackOf } from "./stack";
 import { elsewhere, stackState } from "./elsewhere";
@@ -99,10 +100,15 @@ export class Names {
   volume = (name: string) => this.resolve("volume", name, (n) => this.rt.volumes.inspect(n));
 }
 
-/** This command's words without the host it named (-H URL, --host URL, --host=URL): what to run elsewhere. */
-function commandLine(): string {
-  const words = process.argv.slice(2);
-  return words.filter((w, i) => !["-H", "--host"].includes(w) && !["-H", "--host"].includes(words[i - 1]) && !w.startsWith("--host=")).join(" ");
+/** This command's words without the host it named (-H URL, -HURL, --host URL, --host=URL): what to run elsewhere. */
+export function commandLine(words = process.argv.slice(2)): string {
+  const kept: string[] = [];
+  for (let i = 0; i < words.length; i++) {
+    const host = valueFlagAt(HOST_FLAG, words, i);
+    if (host) i += host.taken - 1;
+    else kept.push(words[i]);
+  }
+  return kept.join(" ");
 }
 
 /** Refuses to remove an object a stack owns unless forced; once removed, call `released`. */

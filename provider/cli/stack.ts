@@ -14,16 +14,11 @@ import { StackStore } from "../state/store";
 import { selectedStack, selectStack } from "../state/workspace";
 import { revealAll } from "../values";
 import { needArgs, on, str, UsageError, type Command, type FlagSpec, type ParsedArgs } from "./args";
+import { STACK_FLAGS } from "./deploy-flags";
 import { humanDuration, table } from "./format";
 import { openRuntime } from "../runtimes";
 import type { ProviderConfig } from "../resources";
 import { withBuildProgress } from "./build";
-
-export const STACK_FLAGS: FlagSpec[] = [
-  { name: "cwd", short: "C", value: "DIR", help: "the Pulumi project directory (default: .)" },
-  { name: "stack", short: "s", value: "NAME", help: "the stack (default: the one berth/pulumi stack select chose, else dev)" },
-  { name: "backend", value: "URL", help: "the state backend (file://DIR); default as Pulumi finds it, else the project directory" },
-];
 
 const DEFAULT_STACK = "dev";
 

@@ -48,15 +48,14 @@ const PROGRAM_HOST = path.join(path.dirname(require.resolve("berth-iac/package.j
 let waiting: { dir: string; pulumiDir: string; host: ChildProcess } | undefined;
 
 /**
- * Starts the program's process of a `berth preview|up` (argv as after `berth`) before the CLI has loaded anything
- * else. Its project is the one DIR or --cwd names (else .), found without the CLI's parser: a wrong guess is only
- * discarded by runProgram. Unused (a usage error, a run refused before the program), it exits with this process,
- * whose end closes its stdin.
+ * Starts the program's process of a `berth preview|up` before the CLI has loaded anything else, for the project in
+ * `dir` — the one a valid command line names (cli/deploy-flags.ts deployDirOf: a usage error or --help starts
+ * nothing, so no code of a project loads before the CLI has read its flags); nothing when dir holds no project.
+ * Unused (a run refused before the program), it exits with this process, whose end closes its stdin.
  */
-export function prestart(argv: string[]): void {
-  if (argv[0] !== "preview" && argv[0] !== "up") return;
-  const dir = projectDirIn(argv.slice(1));
-  if (!dir) return;
+export function prestart(dir: string): void {
+  dir = path.resolve(dir);
+  if (!fs.existsSync(path.join(dir, "Pulumi.yaml"))) return;
   let pulumiDir: string;
   try {
     pulumiDir = pulumiPackageDir(dir);
@@ -66,33 +65,6 @@ export function prestart(argv: string[]): void {
   const host = startHost(dir, pulumiDir);
   for (const handle of handles(host)) handle.unref();
   waiting = { dir, pulumiDir, host };
-}
-
-/**
- * The project the command will run, when no reading of its flags can make it another: --cwd/-C's value, else DIR,
- * the first word not a flag's value (which words take a value only the CLI's parser knows), else ".". A word after
- * a flag may be either; when the directories it leaves possible hold more than one project, or DIR holds none,
- * nothing is started: code of a project the command does not run (`-s dev` beside a project dir dev) never loads.
- */
-function projectDirIn(words: string[]): string | undefined {
-  const cwd: string[] = [];
-  const maybe: string[] = [];
-  let dir: string | undefined;
-  for (let i = 0; i < words.length && dir === undefined; i++) {
-    const w = words[i];
-    const before = words[i - 1] ?? "";
-    if (w === "-h" || w === "--help") return undefined;
-    if (w === "--") dir = words[i + 1] ?? ".";
-    else if (w === "-C" || w === "--cwd") cwd.push(words[++i] ?? "");
-    else if (w.startsWith("--cwd=")) cwd.push(w.slice("--cwd=".length));
-    else if (/^-C./.test(w)) cwd.push(w.slice(2));
-    else if (w.startsWith("-")) continue;
-    else if (before.startsWith("-") && !before.includes("=")) maybe.push(w);
-    else dir = w;
-  }
-  const possible = cwd.length > 0 ? cwd : [...maybe, dir ?? "."];
-  const projects = new Set(possible.map((d) => path.resolve(d)).filter((d) => fs.existsSync(path.join(d, "Pulumi.yaml"))));
-  return projects.size === 1 && (cwd.length > 0 || projects.has(path.resolve(dir ?? "."))) ? [...projects][0] : undefined;
 }
 
 function startHost(dir: string, pulumiDir: string): ChildProcess {

@@ -67,6 +67,9 @@ export async function serveProvider(providersFor: ProvidersFor, programDir = pro
   // one deployment. So a container referring to the new name of a Volume or Network being replaced finds it here,
   // though the host has no such object yet during a preview.
   const declared = new Map<string, { urn: string; inputs: PropertyMap }>();
+  // Each URN's checked inputs: the Pulumi CLI checks a replacement again without its olds, and what it replaces is
+  // what that first check returned (the engine passes it as `replacing`).
+  const checkedInputs = new Map<string, PropertyMap>();
 
   // A host configured as a secret never reaches Pulumi's output: errors and check failures name the provider.
   const hidden = new Map<string, string>();
@@ -129,18 +132,23 @@ export async function serveProvider(providersFor: ProvidersFor, programDir = pro
     }),
     check: unary(async (req) => {
       const urn = req.getUrn();
-      const olds = req.getOlds() ? toJs(req.getOlds()) : undefined;
+      const given = req.getOlds() ? toJs(req.getOlds()) : undefined;
+      const olds = given && Object.keys(given).length > 0 ? given : undefined;
       const seed = Buffer.from(req.getRandomseed_asU8?.() ?? []).toString("hex") || urn;
       const provider = providerOf(urn, req.getType?.());
       const checked = await provider.check({
         urn,
         name: nameOf(req),
-        olds: olds && Object.keys(olds).length > 0 ? olds : undefined,
+        olds,
         news: toJs(req.getNews()),
         randomSeed: seed,
         declared,
+        replacing: olds ? undefined : checkedInputs.get(urn),
       });
-      if (checked.failures.length === 0) for (const claim of provider.claims(checked.inputs)) declared.set(claim, { urn, inputs: checked.inputs });
+      if (checked.failures.length === 0) {
+        for (const claim of provider.claims(checked.inputs)) declared.set(claim, { urn, inputs: checked.inputs });
+        checkedInputs.set(urn, checked.inputs);
+      }
       const res = new pb.CheckResponse();
       res.setInputs(toStruct(checked.inputs));
       res.setFailuresList(failuresOf(checked.failures));

@@ -108,9 +108,9 @@ export class KindProvider<Args extends PropertyMap, Outs extends PropertyMap> im
     if (autonamed) inputs[DEFAULTS] = ["name"];
     if (!this.kind.prepare) return { inputs, failures: [] };
     const declared = req.declared ?? new Map();
-    // A replacement's check has no olds; what it replaces is the engine's `replacing`, or (under the Pulumi CLI,
-    // which checks the resource first with its olds) what this URN declared at that first check.
-    const previous = req.olds ?? req.replacing ?? [...declared.values()].find((d) => d.urn === req.urn)?.inputs;
+    // A replacement's check has no olds: what it replaces is `replacing` (the engine's, or the plugin's record of
+    // this URN's first check). Not looked up among the claims: a first preview would scan them all per resource.
+    const previous = req.olds ?? req.replacing;
     const prepared = await this.kind.prepare(inputs as Args, { declared, urn: req.urn, olds: previous });
     if (!containsUnknown(inputs)) return prepared;
     // What prepare derives from a field holding an unknown is not known either.

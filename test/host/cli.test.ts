@@ -78,6 +78,8 @@ describe("usage", () => {
       expect(r.stderr).toContain(`-H/--host is for day-2 commands, not "${args[0] === "config" ? "config set" : args[0]}"`);
     }
     expect((await cli("-H", "ssh://root@127.0.0.1:1", "up", "/nonexistent")).stderr).toContain("berth config set berth:host ssh://root@127.0.0.1:1");
+    // Glued, as pflag reads it.
+    expect((await cli("-Hssh://root@127.0.0.1:1", "up", "/nonexistent")).stderr).toContain("berth config set berth:host ssh://root@127.0.0.1:1");
     // An ssh key or option with no remote host is refused, not dropped while this machine is checked.
     const keyless = await cli("host", "check", "-i", "/nonexistent/key");
     expect(keyless.code).toBe(2);

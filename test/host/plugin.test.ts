@@ -127,7 +127,7 @@ describe("pulumi-resource-berth over gRPC", () => {
     badHost.setNews(struct({ host: "tcp://10.0.0.1:2375" }));
     expect((await call("checkConfig", badHost)).getFailuresList().map((f: any) => f.getProperty())).toEqual(["host"]);
     // DiffConfig: another host replaces (Pulumi then replaces what the provider manages); another key updates.
-    const diffConfig = async (olds: object, news: object) => {
+    const diffConfig = async (olds: Record<string, unknown>, news: Record<string, unknown>) => {
       const req = new pb.DiffRequest();
       req.setUrn("urn:pulumi:dev::plugintest::pulumi:providers:berth::p");
       req.setOldInputs(struct(olds));
@@ -216,6 +216,9 @@ describe("pulumi-resource-berth over gRPC", () => {
     const webDiff = await diff({ ...web, inputs: container.inputs }, { ...container.inputs, command: ["sh", "-c", "exec httpd -f -p 80 -h /www"] });
     expect(webDiff).toMatchObject({ replaces: ["command"], deleteBeforeReplace: true });
     expect(webDiff.detailed).toEqual({ "command[2]": "UPDATE_REPLACE" });
+    // The Pulumi CLI then checks the replacement again, without olds: the port its first check had is its own.
+    const replacement = await check("berth:index:Container", "web", { ...args, command: ["sh", "-c", "exec httpd -f -p 80 -h /www"] });
+    expect(replacement.failures).toEqual([]);
     expect((await read("berth:index:Container", web.urn, web.id, web.outputs, container.inputs)).outputs?.status).toBe("running");
     // stopTimeout changes in place: Update keeps the container and the secret stays secret.
     const update = new pb.UpdateRequest();

@@ -158,8 +158,9 @@ describe("the program's process", () => {
   });
 
   it("is never started in a directory the command may not run: no code of it loads", async () => {
-    // `--stack dev` beside a directory dev holding another project, `--help`, and a DIR that is no project, each
-    // run where a project's @pulumi/pulumi is planted: the early start used to load it (then killed it, or not).
+    // `--stack dev` beside a directory dev holding another project, `--help`, a DIR that is no project, and a
+    // project named beside a bad flag or word, each run where a project's @pulumi/pulumi is planted: the early
+    // start used to load it (then killed it, or not).
     const dir = planted(fs.mkdtempSync(path.join(os.tmpdir(), "berth-program-")));
     const outer = project("outer", 'export const which = "outer";\n');
     const decoy = planted(path.join(outer, "dev"));
@@ -169,6 +170,9 @@ describe("the program's process", () => {
     expect((await inDir(outer, ["preview", "--stack", "dev"])).stdout).toContain('which: "outer"');
     await inDir(dir, ["preview", "--help"]);
     await inDir(dir, ["up", "--stack", "dev", "no-project-here"]);
+    // The project named, but on a command line with a usage error: nothing of it loads before the error.
+    expect((await inDir(outer, ["preview", dir, "--no-such-flag"])).code).toBe(2);
+    expect((await inDir(outer, ["preview", "-s", "dev", dir, "extra"])).code).toBe(2);
     expect(await noneLeftIn(decoy)).toEqual([]);
     expect(await noneLeftIn(dir)).toEqual([]);
     expect(fs.existsSync(path.join(decoy, "LOADED"))).toBe(false);

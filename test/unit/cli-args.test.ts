@@ -2,6 +2,7 @@
 import { describe, expect, it } from "vitest";
 import { closest, helpOf, parseCommand, UsageError, type Command } from "../../provider/cli/args";
 import { filters, humanSize, parseTime, renderTemplate, table } from "../../provider/cli/format";
+import { commandLine } from "../../provider/cli/objects";
 
 const cmd = (extra: Partial<Command> = {}): Command => ({
   name: "logs",
@@ -24,6 +25,13 @@ describe("parseCommand", () => {
     expect(parseCommand(cmd(), ["--follow=false", "web"]).flags.follow).toBe(false);
     expect(parseCommand(cmd(), ["-e", "A=1", "--env", "B=2", "c"]).flags.env).toEqual(["A=1", "B=2"]);
     expect(parseCommand(cmd(), ["web", "--", "--tail"]).args).toEqual(["web", "--tail"]);
+  });
+
+  it("drops the host a command named, in every form the parser reads, from the command it suggests to run there", () => {
+    for (const given of [["-H", "ssh://h3"], ["-Hssh://h3"], ["-H=ssh://h3"], ["--host", "ssh://h3"], ["--host=ssh://h3"]]) {
+      expect(commandLine(["logs", ...given, "web2", "-C", "p"])).toBe("logs web2 -C p");
+    }
+    expect(commandLine(["logs", "--tail", "5", "web2"])).toBe("logs --tail 5 web2");
   });
 
   it("stops at the first argument when the rest is a command line of its own", () => {

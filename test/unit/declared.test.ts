@@ -12,7 +12,7 @@ class Recording extends KindProvider<Record<string, unknown>, Record<string, unk
   seen = new Map<string, { before: string[]; after: string[]; holder?: string; other?: boolean }>();
   gate?: Promise<void>;
 
-  async check(req: CheckRequest): Promise<CheckResponse> {
+  override async check(req: CheckRequest): Promise<CheckResponse> {
     const declared = req.declared!;
     const before = [...declared.keys()];
     if (req.name === "waits") await this.gate;
@@ -38,5 +38,29 @@ describe("declared", () => {
     expect(provider.seen.get("d")!.before).toEqual(["port 1", "port 2"]);
     await run.register(thing("e", {}));
     expect(provider.seen.get("e")!.before).toEqual(["port 1", "port 2", "port 4", "port 3"]);
+  });
+
+  it("is not scanned for a new resource's first check (a first preview of N resources would be N²)", async () => {
+    let scans = 0;
+    class Counting extends Map<string, { urn: string; inputs: Record<string, unknown> }> {
+      override entries() {
+        scans++;
+        return super.entries();
+      }
+      override values() {
+        scans++;
+        return super.values();
+      }
+      override [Symbol.iterator]() {
+        scans++;
+        return super[Symbol.iterator]();
+      }
+    }
+    const declared = new Counting(Array.from({ length: 100 }, (_, i) => [`port ${i}`, { urn: urn(`t${i}`), inputs: { port: i } }]));
+    const kind = { ...fakeKind(new Map(), []), prepare: async (inputs: Record<string, unknown>) => ({ inputs, failures: [] }) };
+    const provider = new KindProvider(TYPE, kind as never);
+    const checked = await provider.check({ urn: urn("new"), name: "new", news: { port: 200 }, randomSeed: "s", declared });
+    expect(checked.failures).toEqual([]);
+    expect(scans).toBe(0);
   });
 });
