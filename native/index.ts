@@ -17,6 +17,7 @@ import { RuncContainers } from "./container/containers";
 import { ensureSupervisor } from "./supervise/launch";
 import { OwnerFiles } from "./owners";
 import { NativeSystem } from "./system";
+import { ensureLockDir } from "./lock-dir";
 
 export * from "./runtime";
 export { HostCommandError, realHost, type Host, type CommandResult, type RunOptions } from "./host/exec";
@@ -39,11 +40,13 @@ export interface NativeRuntimeOptions {
 function confineRoot(root: string): void {
   fs.mkdirSync(root, { recursive: true, mode: 0o700 });
   const st = fs.statSync(root);
-  if ((st.mode & 0o777) === 0o700) return;
-  if (root === "/" || st.mode & 0o1000) {
-    throw new Error(`berth root ${root} is a shared directory: set BERTH_ROOT (or berth:root) to a directory of berth's own`);
+  if ((st.mode & 0o777) !== 0o700) {
+    if (root === "/" || st.mode & 0o1000) {
+      throw new Error(`berth root ${root} is a shared directory: set BERTH_ROOT (or berth:root) to a directory of berth's own`);
+    }
+    fs.chmodSync(root, 0o700);
   }
-  fs.chmodSync(root, 0o700);
+  ensureLockDir(root);
 }
 
 /** The berth root of a machine whose environment names none. */

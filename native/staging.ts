@@ -41,9 +41,10 @@ const TEMP = /#tmp-(\d+)-(\d+)-[0-9a-f]+$/;
 export const isTemp = (name: string): boolean => TEMP.test(name);
 
 /**
- * Removes the temp files (tempBeside) in dir whose process is gone: killed between writing and renaming. `former`
- * matches, with the pid as its first group, the pid-only temp names an older berth wrote in this very directory;
- * only a directory where no object can be named so may pass one (a registry may be named "r.json.4000000.tmp").
+ * Removes the temp files and directories (tempBeside) in dir whose process is gone: killed between writing and
+ * renaming. `former` matches, with the pid as its first group, the pid-only temp names an older berth wrote in
+ * this very directory; only a directory where no object can be named so may pass one (a registry may be named
+ * "r.json.4000000.tmp").
  */
 export function sweepTemps(dir: string, former?: RegExp): void {
   let names: string[];
@@ -56,7 +57,7 @@ export function sweepTemps(dir: string, former?: RegExp): void {
     const m = TEMP.exec(name);
     const pid = m ? undefined : former?.exec(name)?.[1];
     const gone = m ? !ownerAlive({ pid: Number(m[1]), start: Number(m[2]) }) : pid !== undefined && !fs.existsSync(`/proc/${pid}`);
-    if (gone) fs.rmSync(path.join(dir, name), { force: true });
+    if (gone) fs.rmSync(path.join(dir, name), { force: true, recursive: true });
   }
 }
 

@@ -15,6 +15,7 @@ import { KeyedMutex } from "../mutex";
 import { writeJson } from "../json-file";
 import { canonicalJson } from "../canonical-json";
 import { prepare, mount, unmount } from "../snapshot/overlay";
+import { initLayer } from "../snapshot/init-layer";
 import { ContainerRecords, type ContainerRecord } from "./record";
 import { mergeEnv, processArgs, runtimeSpec, type Bind } from "./spec";
 import { resolveUser } from "./user";
@@ -28,7 +29,7 @@ import { makeDataMounts, planDataMounts, type DataMounts } from "../volume/mount
 import { exitCode, exitedAt, initArgs, initBinds, resetExit } from "../supervise/init";
 import { lockPath, markStopped, readState } from "../supervise/state";
 import { withLock } from "../lock";
-import { volumesLock } from "../volume/volumes";
+import { withVolumesLock } from "../volume/volumes";
 import { oomKills } from "../supervise/cgroup";
 import { commitContainer, type CommitOptions } from "./commit";
 import { appendEvent } from "../supervise/events";
@@ -239,7 +240,7 @@ export class RuncContainers implements Containers {
         if (gone) throw new Error(`volume ${path.basename(path.dirname(gone.source))} was removed while container "${name}" was being made`);
         await this.d.records.write(rec);
       });
-      await (volumes.length > 0 ? withLock(volumesLock(paths), record, { what: `the volumes of ${paths.root}` }) : record());
+      await (volumes.length > 0 ? withVolumesLock(paths, record) : record());
       await resetExit(p.dir);
       rec.net = await this.d.net.claim(name, plan.net);
       await this.d.records.write(rec);
@@ -247,7 +248,7 @@ export class RuncContainers implements Containers {
         writeEtcFiles(p, hostname, files, plan.net.joined),
       );
       await allSettled([
-        prepare(images.layerDirs(image), p).then((m) => mount(host, m)),
+        this.rootfsLowers(image).then((lowers) => prepare(lowers, p)).then((m) => mount(host, m)),
         etc,
         this.d.net.plugIn(name, rec.net).then(() => this.d.net.configureInside(rec.net!)),
       ]);
@@ -282,6 +283,13 @@ export class RuncContainers implements Containers {
       });
       throw e;
     }
+  }
+
+  /** The overlay's lower directories: berth's init layer (the mount points runc needs) over the image's layers. */
+  private async rootfsLowers(image: ImageInfo): Promise<string[]> {
+    const layers = this.d.images.layerDirs(image);
+    const init = await initLayer(this.d.paths.root, layers);
+    return init ? [init, ...layers] : layers;
   }
 
   private netInfo(rec: ContainerRecord): Pick<ContainerInfo, "ip" | "ips" | "ports"> {

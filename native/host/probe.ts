@@ -57,13 +57,24 @@ export function readSysctl(key: string): string | undefined {
   }
 }
 
-/** Whether a process is gone or only a zombie (what `runc state` calls "stopped"). */
-export function processExited(pid: number): boolean {
+/** /proc/PID/stat from its state (field 3) on, while the process runs; undefined once it is gone or a zombie. */
+function liveStat(pid: number): string | undefined {
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
-    const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
-    return state === "Z" || state === "X";
+    // comm (field 2) may hold blanks and parentheses: fields are counted from the last ")".
+    const fields = stat.slice(stat.lastIndexOf(")") + 2);
+    return fields[0] === "Z" || fields[0] === "X" ? undefined : fields;
   } catch {
-    return true;
+    return undefined;
   }
+}
+
+/** Whether a process is gone or only a zombie (what `runc state` calls "stopped"). */
+export function processExited(pid: number): boolean {
+  return liveStat(pid) === undefined;
+}
+
+/** The start time (field 22) of a process that runs, which tells it from a later one given the same pid. */
+export function runningSince(pid: number): number | undefined {
+  return Number(liveStat(pid)?.split(" ")[19]) || undefined;
 }

@@ -4,9 +4,10 @@
 // its own forks cost a fraction of a millisecond.
 //
 // Protocol: the shell reads its script from its stdin (`sh -s DIR`), and for command ID berth sends the line
-// "if [ -d DIR ]; then ( ( COMMAND REDIRECTIONS 3>&-; REPORT ) & ); else echo 'ID gone'; fi": its arguments
-// single-quoted, its stdin from DIR/ID.in when it has input, stdout and stderr to DIR/ID.out|err. The shell runs
-// the line in a double-forked subshell, so commands run concurrently and it never accumulates children, and each
+// "if [ -d DIR ]; then ( COMMAND REDIRECTIONS 3>&-; REPORT ) & jobs >/dev/null; else echo 'ID gone'; fi": its
+// arguments single-quoted, its stdin from DIR/ID.in when it has input, stdout and stderr to DIR/ID.out|err. The
+// shell runs the command in a background subshell, so commands run concurrently; `jobs` reaps those that ended
+// (a shell that never waits would keep every one as a zombie; a double fork would cost a process more), and each
 // reports "ID CODE FLAGS" on fd 3 (its stdout, a pipe) in one write, FLAGS saying which outputs are non-empty: so
 // a command costs berth's main thread no file but its input and outputs, and no read of an empty one. The lines
 // are the script itself, not input to a `read` loop: `read` takes its input a byte per system call (it must not
@@ -103,7 +104,7 @@ export class Spawner {
     const done = new Promise<Report>((resolve) => this.pending.set(id, resolve));
     sent.add(id);
     this.ref(true);
-    child.stdin!.write(`if [ -d "$1" ]; then ( ( ${command} ${redirect.join(" ")} 3>&-; ${report} ) & ); else echo '${id} gone'; fi\n`);
+    child.stdin!.write(`if [ -d "$1" ]; then ( ${command} ${redirect.join(" ")} 3>&-; ${report} ) & jobs >/dev/null; else echo '${id} gone'; fi\n`);
     const { code, flags } = await done;
     if (req.input !== undefined) unlinkQuietly(file("in"));
     if (flags === "gone") return this.restarted(req);

@@ -8,6 +8,7 @@ import { listDir } from "../json-file";
 import { Supervisor } from "./supervisor";
 import { DEFAULT_LOG_BYTES } from "./logs";
 import { ensureSupervisor, supervisorLock } from "./launch";
+import { ensureLockDir } from "../lock-dir";
 
 const TICK_MS = 200;
 /** With no container left for this long it exits; the next container started brings it back. */
@@ -22,6 +23,7 @@ function parentPid(): number {
 async function main(): Promise<void> {
   const root = process.argv[2];
   if (!root) throw new Error("usage: main.js BERTH_ROOT");
+  ensureLockDir(root);
   let unlock = await tryLock(supervisorLock(root));
   if (!unlock) return;
   const logBytes = Number(process.env.BERTH_LOG_MAX_BYTES) || DEFAULT_LOG_BYTES;

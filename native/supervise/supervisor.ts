@@ -5,8 +5,8 @@
 // counters), so it can die and start again at any time and simply carry on from state.json.
 import * as fs from "node:fs";
 import type { ContainerState } from "../runtime";
-import type { Paths } from "../paths";
-import { processExited } from "../host/probe";
+import type { ContainerPaths, Paths } from "../paths";
+import { runningSince } from "../host/probe";
 import { listDir } from "../json-file";
 import { runcIdOf } from "../names";
 import { ContainerRecords, type ContainerRecord } from "../container/record";
@@ -36,6 +36,8 @@ interface Watched {
   probing?: boolean;
   /** The init pid of the last run seen (running or dead), to tell a run that began and ended between two ticks. */
   lastPid?: number;
+  /** lastPid's start time when it was last seen running: while it runs, the pid file still names it. */
+  since?: number;
 }
 
 /** Whether the restart policy brings the container back after this exit. */
@@ -59,15 +61,23 @@ export class Supervisor {
   private readonly watched = new Map<string, Watched>();
   /** Each container log's size as last noted in its times file. */
   private readonly logSizes = new Map<string, number>();
+  /** Each container's paths, made once: a tick looks at every container, and making them normalizes the root. */
+  private readonly containerPaths = new Map<string, ContainerPaths>();
+  private readonly paths: Paths;
   private readonly records: ContainerRecords;
   private readonly runc: Runc;
 
   constructor(
-    private readonly paths: Paths,
+    paths: Paths,
     host: Host,
     private readonly logBytes: number,
   ) {
-    this.records = new ContainerRecords(paths);
+    const known = this.containerPaths;
+    this.paths = {
+      ...paths,
+      container: (name) => known.get(name) ?? known.set(name, paths.container(name)).get(name)!,
+    };
+    this.records = new ContainerRecords(this.paths);
     this.runc = new Runc(host);
   }
 
@@ -81,6 +91,7 @@ export class Supervisor {
     const names = new Set(await listDir(this.paths.containers));
     for (const name of this.watched.keys()) if (!names.has(name)) this.watched.delete(name);
     for (const name of this.logSizes.keys()) if (!names.has(name)) this.logSizes.delete(name);
+    for (const name of this.containerPaths.keys()) if (!names.has(name)) this.containerPaths.delete(name);
     this.records.forgetAllBut(names);
     for (const name of names) {
       try {
@@ -104,13 +115,18 @@ export class Supervisor {
     // Before the exit is handled: the last words of a container that just died get their time too.
     const logged = stampLog(p.log, this.logSizes.get(name) ?? 0);
     this.logSizes.set(name, logged);
-    const pid = readPid(p.pid);
+    // The init seen running last tick, still the same process: no new run has rewritten the pid file.
+    const same = w.since !== undefined && runningSince(w.lastPid!) === w.since;
+    const pid = same ? w.lastPid : readPid(p.pid);
+    const since = same ? w.since : pid !== undefined ? runningSince(pid) : undefined;
     const now = Date.now();
-    if (pid !== undefined && !processExited(pid)) {
+    if (pid !== undefined && since !== undefined) {
+      w.since = since;
       if (w.state.status !== "running" || w.state.pid !== pid) {
         // Started by someone else (the runtime's run or start): a fresh run, a fresh restart count.
         await this.started(w, p.dir, pid, w.state.status === "restarting" ? w.state.restartCount : 0);
       }
+      w.lastPid = pid;
       this.health(w, p.dir);
       // One look at the log's size per tick: what it grew by since is noted next tick.
       if (boundLog(p.log, this.logBytes, logged)) this.logSizes.set(name, 0);

@@ -236,10 +236,14 @@ describe("cp runs nothing the container can replace", () => {
   // The container's own program, were it run as the host's root in the host's pid namespace: it mounts a proc of
   // that namespace and writes through this test process's root into the canary.
   const evil = `#!/.b/busybox sh\n/.b/busybox mkdir -p /m; /.b/busybox mount -t proc proc /m && echo pwned > /m/${process.pid}/root${C}/pwned\n`;
-  const plant = (dir: string) => `mv /.berth /.b && /.b/busybox mkdir -p ${dir} && printf '${evil.replace(/\n/g, "\\n")}' > ${dir}/busybox && chmod 755 ${dir}/busybox`;
+  // /.berth is in berth's init layer, a lower directory with two mounts in it (busybox busy as PID 1's program): moving
+  // it away takes CAP_SYS_ADMIN (a lazy unmount) and a copy (overlayfs refuses to rename a lower directory).
+  const plant = (dir: string) =>
+    `mkdir /.b && cp /.berth/busybox /.b/busybox && umount -l /.berth/busybox && umount -l /.berth/exit && rm -rf /.berth && /.b/busybox mkdir -p ${dir} && printf '${evil.replace(/\n/g, "\\n")}' > ${dir}/busybox && chmod 755 ${dir}/busybox`;
+  const sysAdmin = { capAdd: ["SYS_ADMIN"] };
 
   it("running, paused or stopped: a container that swaps its /.berth/busybox for its own program", async () => {
-    const n = await run("swap", plant("/.berth"));
+    const n = await run("swap", plant("/.berth"), sysAdmin);
     expect(inside(n, "cat", "/.berth/busybox")).toContain("pwned");
     const payload = path.join(tmp, "payload3");
     fs.writeFileSync(payload, "payload");
@@ -290,7 +294,7 @@ describe("cp runs nothing the container can replace", () => {
   });
 
   it("stopped: a /.berth replaced by a symlink into a volume is refused", async () => {
-    const n = await run("swapvol", `${plant("/data/bb")} && rm -rf /.berth && ln -s /data/bb /.berth`, { binds: [{ source: path.join(tmp, "swapvol"), target: "/data" }] });
+    const n = await run("swapvol", `${plant("/data/bb")} && rm -rf /.berth && ln -s /data/bb /.berth`, { ...sysAdmin, binds: [{ source: path.join(tmp, "swapvol"), target: "/data" }] });
     await rt.containers.stop(n, { graceSeconds: 0 });
     fs.writeFileSync(path.join(tmp, "payload4"), "payload");
     await expect(rt.containers.copy(n, "to", "/tmp/", path.join(tmp, "payload4"))).rejects.toThrow(/replaced \/\.berth .* by a symlink/);

@@ -1,6 +1,7 @@
 // The check's file digests kept between runs (native/digest-cache.ts): an unchanged file is answered from the
 // cache; a changed one never is, even when its size and mtime are put back; a file changed just before it was
 // read is not remembered (its timestamps could hide a change in the same tick).
+import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -51,10 +52,13 @@ it("answers an unchanged file from the cache in the next run, and reads a change
   expect(await new DigestCache(cacheFile).digest(file)).toBe(sha("planted"));
 
   // Same size, mtime set back: the ctime moved, so the entry no longer stands for the file.
-  const { atime, mtime } = fs.statSync(file);
+  // `touch -r` copies the timestamps to the nanosecond (Node's utimes rounds them).
+  const ref = `${file}.times`;
+  execFileSync("touch", ["-r", file, ref]);
+  const { mtimeNs } = fs.statSync(file, { bigint: true });
   fs.writeFileSync(file, "final");
-  fs.utimesSync(file, atime, mtime);
-  expect(fs.statSync(file).mtimeMs).toBe(mtime.getTime());
+  execFileSync("touch", ["-r", ref, file]);
+  expect(fs.statSync(file, { bigint: true }).mtimeNs).toBe(mtimeNs);
   expect(await new DigestCache(cacheFile).digest(file)).toBe(sha("final"));
 
 }, 10_000);

@@ -5,7 +5,9 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { realHost, runInTerminal, TERMINAL_WAIT_MS } from "../../native/host/exec";
 import { Spawner } from "../../native/host/spawner";
-import { self } from "../../native/lock";
+import { processStart, self } from "../../native/lock";
+import { processExited, runningSince } from "../../native/host/probe";
+import { spawn } from "node:child_process";
 
 describe("realHost.tryRun onOutput", () => {
   it("passes a character split across two writes on whole", async () => {
@@ -88,6 +90,20 @@ describe("the long-lived shell's directory", () => {
   });
 });
 
+describe("the long-lived shell's children", () => {
+  it("are reaped: commands run one by one and at once leave no zombies behind", async () => {
+    const spawner = new Spawner();
+    for (let i = 0; i < 10; i++) await spawner.run({ cmd: "true", args: [] });
+    await Promise.all(Array.from({ length: 30 }, () => spawner.run({ cmd: "true", args: [] })));
+    await spawner.run({ cmd: "true", args: [] }); // reaps what ended before it
+    const shell = (spawner as unknown as { child: import("node:child_process").ChildProcess }).child.pid!;
+    const zombies = fs.readFileSync(`/proc/${shell}/task/${shell}/children`, "utf8").split(" ").filter(Boolean)
+      .filter((pid) => /\) Z/.test(fs.readFileSync(`/proc/${pid}/stat`, "utf8")));
+    // At most the last command's, until the next one is sent.
+    expect(zombies.length).toBeLessThanOrEqual(1);
+  });
+});
+
 describe("the long-lived shell killed", () => {
   it("reports what a command under way did (its exit code and output), not a failure, and the next command runs", async () => {
     const spawner = new Spawner();
@@ -126,4 +142,24 @@ describe("runInTerminal", () => {
     expect(looks.length).toBeGreaterThan(0);
     expect(looks.at(-1)! - started).toBeLessThan(TERMINAL_WAIT_MS + 500);
   }, 20_000);
+});
+
+describe("runningSince", () => {
+  it("gives a running process's start time, and nothing for a zombie or a process gone", async () => {
+    // The shell's child ends once the shell has become a sleep, which never waits for it: a zombie.
+    const parent = spawn("sh", ["-c", "sleep 0.2 & echo $!; exec sleep 30"], { stdio: ["ignore", "pipe", "ignore"] });
+    try {
+      const child = Number(await new Promise<string>((r) => parent.stdout!.once("data", (b: Buffer) => r(b.toString()))));
+      for (let i = 0; i < 100 && !/\) Z/.test(fs.readFileSync(`/proc/${child}/stat`, "utf8")); i++) await new Promise((r) => setTimeout(r, 10));
+      expect(processStart(child)).toBeGreaterThan(0);
+      expect(runningSince(child)).toBeUndefined();
+      expect(processExited(child)).toBe(true);
+      expect(runningSince(parent.pid!)).toBe(processStart(parent.pid!));
+      expect(processExited(parent.pid!)).toBe(false);
+    } finally {
+      parent.kill("SIGKILL");
+    }
+    await new Promise((r) => parent.once("exit", r));
+    expect(runningSince(parent.pid!)).toBeUndefined();
+  });
 });

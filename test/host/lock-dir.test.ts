@@ -1,0 +1,103 @@
+// A root's locks directory on tmpfs (native/lock-dir.ts), on the real host: a new root's ROOT/locks links to a
+// private directory in /dev/shm; processes opening a new root at once all end on one directory; after a reboot
+// (the directory gone) it is made again under the same name; a name another user took meanwhile refuses the root
+// and nothing is written into it; a root made before keeps its on-disk directory; a removed root's directory goes.
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { spawn } from "node:child_process";
+import { ensureLockDir } from "../../native/lock-dir";
+import { withLock } from "../../native/lock";
+import { REPO } from "./helpers";
+
+let tmp: string;
+const made: string[] = [];
+const target = (root: string): string => {
+  const t = fs.readlinkSync(path.join(root, "locks"));
+  made.push(t);
+  return t;
+};
+
+beforeAll(() => {
+  tmp = fs.mkdtempSync("/tmp/berth-lockdir-");
+});
+afterEach(() => {
+  for (const t of made.splice(0)) fs.rmSync(t, { recursive: true, force: true });
+});
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+describe("a root's locks directory", () => {
+  it("is a private directory on tmpfs, and the locks taken there", async () => {
+    const root = path.join(tmp, "a");
+    fs.mkdirSync(root, { mode: 0o700 });
+    ensureLockDir(root);
+    const t = target(root);
+    expect(t.startsWith("/dev/shm/berth-locks-")).toBe(true);
+    const st = fs.lstatSync(t);
+    expect([st.isDirectory(), st.uid, st.mode & 0o777]).toEqual([true, 0, 0o700]);
+    await withLock(path.join(root, "locks", "containers", "web"), async () => {
+      expect(fs.readdirSync(path.join(t, "containers"))).toEqual(["web"]);
+    });
+    expect(fs.readdirSync(path.join(t, "containers"))).toEqual([]);
+  });
+
+  it("is one directory for processes opening a new root at once", async () => {
+    const root = path.join(tmp, "b");
+    fs.mkdirSync(root, { mode: 0o700 });
+    const js = `require(${JSON.stringify(path.join(REPO, "dist/native/lock-dir.js"))}).ensureLockDir(${JSON.stringify(root)}); console.log(require("fs").readlinkSync(${JSON.stringify(path.join(root, "locks"))}))`;
+    const outs = await Promise.all(
+      Array.from({ length: 6 }, () => new Promise<string>((resolve, reject) => {
+        const c = spawn(process.execPath, ["-e", js], { stdio: ["ignore", "pipe", "inherit"] });
+        let out = "";
+        c.stdout.on("data", (d) => (out += d));
+        c.on("exit", (code) => (code === 0 ? resolve(out.trim()) : reject(new Error(`exit ${code}`))));
+      })),
+    );
+    const t = target(root);
+    expect(new Set(outs)).toEqual(new Set([t]));
+    // The losers removed the directories they made.
+    const mine = fs.readdirSync("/dev/shm").filter((n) => fs.existsSync(path.join("/dev/shm", n, ".root")) && fs.readFileSync(path.join("/dev/shm", n, ".root"), "utf8") === root);
+    expect(mine).toEqual([path.basename(t)]);
+  });
+
+  it("is made again under its name after a reboot, and refused when another user took that name", () => {
+    const root = path.join(tmp, "c");
+    fs.mkdirSync(root, { mode: 0o700 });
+    ensureLockDir(root);
+    const t = target(root);
+    fs.rmSync(t, { recursive: true });
+    ensureLockDir(root);
+    expect(fs.lstatSync(t).isDirectory()).toBe(true);
+    expect(fs.readlinkSync(path.join(root, "locks"))).toBe(t);
+    // Squatted: another user's directory under the name, with a planted link in it.
+    fs.rmSync(t, { recursive: true });
+    fs.mkdirSync(t, { mode: 0o777 });
+    fs.chownSync(t, 65534, 65534);
+    fs.chmodSync(t, 0o777);
+    fs.symlinkSync("/etc", path.join(t, "containers"));
+    expect(() => ensureLockDir(root)).toThrow(new RegExp(`locks directory ${t} .* is not berth's: uid 65534 made it.*rm -r ${t}`));
+    expect(fs.readdirSync(t)).toEqual(["containers"]);
+  });
+
+  it("stays on disk for a root made before", () => {
+    const root = path.join(tmp, "d");
+    fs.mkdirSync(path.join(root, "locks"), { recursive: true, mode: 0o700 });
+    ensureLockDir(root);
+    expect(fs.lstatSync(path.join(root, "locks")).isDirectory()).toBe(true);
+  });
+
+  it("goes, once idle, when its root was removed and another root is made", () => {
+    const gone = path.join(tmp, "e");
+    fs.mkdirSync(gone, { mode: 0o700 });
+    ensureLockDir(gone);
+    const t = target(gone);
+    fs.rmSync(gone, { recursive: true });
+    const old = new Date(Date.now() - 120_000);
+    fs.utimesSync(t, old, old);
+    const root = path.join(tmp, "f");
+    fs.mkdirSync(root, { mode: 0o700 });
+    ensureLockDir(root);
+    target(root);
+    expect(fs.existsSync(t)).toBe(false);
+  });
+});
