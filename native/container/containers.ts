@@ -229,7 +229,7 @@ export class RuncContainers implements Containers {
       createdAt: new Date().toISOString(),
     };
     try {
-      await fs.promises.mkdir(p.dir, { recursive: true });
+      fs.mkdirSync(p.dir, { recursive: true });
       // The image's layers stay leased until the record, which GC reads, names them; the volumes it mounts are
       // checked again under the lock their removal takes, which reads the records too (a container mounting no
       // volume need not wait for it: that lock is root-wide).
@@ -274,7 +274,7 @@ export class RuncContainers implements Containers {
       } finally {
         arrived();
       }
-      const pid = Number(await fs.promises.readFile(p.pid, "utf8"));
+      const pid = Number(fs.readFileSync(p.pid, "utf8"));
       await this.d.supervise();
       return { ...this.netInfo(rec), name, id, status: "running", pid, imageId: image.id, faults: [] };
     } catch (e) {
