@@ -7,6 +7,7 @@
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { isDigest } from "./paths";
 import { sweepTemps, tempBeside } from "./staging";
 
 /** How long before its read a file must have last changed for its digest to be remembered. */
@@ -72,7 +73,7 @@ export class DigestCache {
       try {
         const read = JSON.parse(fs.readFileSync(this.file, "utf8")) as Record<string, Entry>;
         for (const [name, e] of Object.entries(read)) {
-          if (typeof e?.id === "string" && typeof e.digest === "string" && /^sha256:[0-9a-f]{64}$/.test(e.digest)) this.entries.set(name, e);
+          if (typeof e?.id === "string" && isDigest(e.digest)) this.entries.set(name, e);
         }
       } catch {
         // None yet, or unreadable: every file is read.

@@ -79,12 +79,12 @@ function readOwner(file: string): Owner | null | undefined {
 }
 
 /**
- * Makes `file` with `content` unless it exists, atomically: written under a temp name, then linked into place.
- * Resolves to false when the file exists already.
+ * Makes `file` with `content` (and `mode`) unless it exists, atomically: written under a temp name, then linked into
+ * place. Resolves to false when the file exists already.
  */
-export async function writeLinked(file: string, content: string): Promise<boolean> {
+export async function writeLinked(file: string, content: string, mode?: number): Promise<boolean> {
   const tmp = tempBeside(file);
-  await fs.promises.writeFile(tmp, content);
+  await fs.promises.writeFile(tmp, content, { mode });
   try {
     await fs.promises.link(tmp, file);
     return true;

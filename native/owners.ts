@@ -1,7 +1,8 @@
 // Which stack owns a host object: one file per object, root/owners/<kind>/<name>, holding the URN of the resource
 // that made or adopted it. The provider writes it on create/import and removes it on delete, so the day-2
 // commands can refuse to remove an object behind its stack's back (without --force) and find a container by its
-// resource name. One file per object: two berth processes never rewrite each other's entries.
+// resource name. One file per object: two berth processes never rewrite each other's entries. Synchronous calls, as
+// json-file.ts's: each create and delete claims or reads one, and fs.promises costs ~30× the CPU for a small file.
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { randomBytes } from "node:crypto";
@@ -19,19 +20,23 @@ export class OwnerFiles implements Owners {
 
   async claim(kind: ObjectKind, name: string, urn: string): Promise<void> {
     const file = this.file(kind, name);
-    await fs.promises.mkdir(path.dirname(file), { recursive: true });
+    fs.mkdirSync(path.dirname(file), { recursive: true });
     // "#" never appears in an encoded name, so list() cannot mistake an owned object (say "web.tmp-1") for a temp file.
     const tmp = `${file}#tmp-${process.pid}-${randomBytes(4).toString("hex")}`;
-    await fs.promises.writeFile(tmp, urn);
-    await fs.promises.rename(tmp, file);
+    fs.writeFileSync(tmp, urn);
+    fs.renameSync(tmp, file);
   }
 
   async release(kind: ObjectKind, name: string): Promise<void> {
-    await fs.promises.rm(this.file(kind, name), { force: true });
+    fs.rmSync(this.file(kind, name), { force: true });
   }
 
   async ownerOf(kind: ObjectKind, name: string): Promise<string | undefined> {
-    return fs.promises.readFile(this.file(kind, name), "utf8").catch(() => undefined);
+    try {
+      return fs.readFileSync(this.file(kind, name), "utf8");
+    } catch {
+      return undefined;
+    }
   }
 
   async list(kind: ObjectKind): Promise<Map<string, string>> {

@@ -42,10 +42,12 @@ export interface ContainerPaths {
   resolvConf: string;
 }
 
+/** A digest berth may name a file by (anything else may be a path: "sha256:../x"). */
+export const isDigest = (d: unknown): d is string => typeof d === "string" && /^sha256:[0-9a-f]{64}$/.test(d);
+
 function hexOf(digest: string): string {
-  const m = /^sha256:([0-9a-f]{64})$/.exec(digest);
-  if (!m) throw new Error(`invalid digest "${digest}": expected sha256:<64 hex digits>`);
-  return m[1];
+  if (!isDigest(digest)) throw new Error(`invalid digest "${digest}": expected sha256:<64 hex digits>`);
+  return digest.slice(7);
 }
 
 /**

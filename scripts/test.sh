@@ -6,6 +6,8 @@ scripts/setup.sh
 report=$(mktemp /tmp/berth-vitest.XXXXXX.json)
 trap 'rm -f "$report"' EXIT
 status=0
+# The tests' own types (vitest runs them untyped): test/tsconfig.json.
+npx tsc -p test || status=1
 npx vitest run --reporter=default --reporter=json --outputFile.json="$report" || status=$?
 # The engine's unit tests on the newer Nodes users run (fetched from the npm registry, cached).
 scripts/unit-newer-node.sh || status=1

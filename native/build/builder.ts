@@ -23,6 +23,7 @@ import { Progress, type Vertex } from "./progress";
 import { CacheMounts, missingMountPoints, parseMount, removeMountPoints, type CacheMount, type RunMount } from "./mounts";
 import type { BuildNetwork, StepNetworks } from "./network";
 import type { Bind } from "../container/spec";
+import { isDigest } from "../paths";
 import { stagingPath } from "../staging";
 
 export interface BuildRequest {
@@ -678,7 +679,7 @@ class Build {
     // ADD --checksum pins what a URL serves (BuildKit takes it for one URL source).
     const checksum = ins.flags.checksum;
     if (checksum !== undefined) {
-      if (!/^sha256:[0-9a-f]{64}$/.test(checksum)) throw this.fail(ins, `--checksum=${checksum} must be sha256: and 64 hex digits`);
+      if (!isDigest(checksum)) throw this.fail(ins, `--checksum=${checksum} must be sha256: and 64 hex digits`);
       if (sources.length !== 1 || !isUrl(sources[0])) throw this.fail(ins, "--checksum applies to a single URL source only");
     }
     if (ins.flags["keep-git-dir"] !== undefined) throw this.fail(ins, "--keep-git-dir: git sources are not supported by berth's builder");

@@ -29,7 +29,7 @@ import { makeDataMounts, planDataMounts, type DataMounts } from "../volume/mount
 import { exitCode, exitedAt, initArgs, initBinds, resetExit } from "../supervise/init";
 import { lockPath, markStopped, readState } from "../supervise/state";
 import { withLock } from "../lock";
-import { volumesLock } from "../volume/volumes";
+import { withVolumesLock } from "../volume/volumes";
 import { oomKills } from "../supervise/cgroup";
 import { commitContainer, type CommitOptions } from "./commit";
 import { appendEvent } from "../supervise/events";
@@ -229,7 +229,7 @@ export class RuncContainers implements Containers {
       createdAt: new Date().toISOString(),
     };
     try {
-      await fs.promises.mkdir(p.dir, { recursive: true });
+      fs.mkdirSync(p.dir, { recursive: true });
       // The image's layers stay leased until the record, which GC reads, names them; the volumes it mounts are
       // checked again under the lock their removal takes, which reads the records too (a container mounting no
       // volume need not wait for it: that lock is root-wide).
@@ -240,7 +240,7 @@ export class RuncContainers implements Containers {
         if (gone) throw new Error(`volume ${path.basename(path.dirname(gone.source))} was removed while container "${name}" was being made`);
         await this.d.records.write(rec);
       });
-      await (volumes.length > 0 ? withLock(volumesLock(paths), record, { what: `the volumes of ${paths.root}` }) : record());
+      await (volumes.length > 0 ? withVolumesLock(paths, record) : record());
       await resetExit(p.dir);
       rec.net = await this.d.net.claim(name, plan.net);
       await this.d.records.write(rec);
@@ -274,7 +274,7 @@ export class RuncContainers implements Containers {
       } finally {
         arrived();
       }
-      const pid = Number(await fs.promises.readFile(p.pid, "utf8"));
+      const pid = Number(fs.readFileSync(p.pid, "utf8"));
       await this.d.supervise();
       return { ...this.netInfo(rec), name, id, status: "running", pid, imageId: image.id, faults: [] };
     } catch (e) {

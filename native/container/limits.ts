@@ -88,7 +88,8 @@ function onlineCpus(): string {
 /** Limits this host cannot give, in Docker's words and with a fix: field → reason. */
 export function hostLimitProblems(l: Limits = {}): Array<{ field: string; reason: string }> {
   const problems: Array<{ field: string; reason: string }> = [];
-  const cpus = os.cpus().length;
+  // Only when asked: os.cpus() reads /proc/cpuinfo, /proc/stat and each CPU's cpufreq files (~1 ms per container).
+  const cpus = l.cpus === undefined ? 0 : os.cpus().length;
   if (l.cpus !== undefined && (l.cpus < 0.01 || l.cpus > cpus)) {
     const reason = `Range of CPUs is from 0.01 to ${cpus.toFixed(2)}, as there are only ${cpus} CPUs available`;
     problems.push({ field: "cpus", reason });

@@ -11,6 +11,7 @@ import { sha256Bytes, type ContentStore } from "./store";
 import { resolveInRoot } from "../confine";
 import { readTar, writeTar, type TarHeader, type TarSource } from "./tar";
 import { cleanEntryPath } from "./unpack";
+import { isDigest } from "../paths";
 import { stagingPath } from "../staging";
 
 const file = (p: string, size: number): TarHeader => ({
@@ -150,7 +151,7 @@ async function ingestFile(store: ContentStore, p: string, mediaType: string, dig
 
 async function importLayout(store: ContentStore, root: string, ref: string, source: string): Promise<ImageInfo> {
   const blob = (d: string) => {
-    if (!/^sha256:[0-9a-f]{64}$/.test(d)) throw new Error(`OCI layout ${source}: invalid digest "${d}": expected sha256:<64 hex digits>`);
+    if (!isDigest(d)) throw new Error(`OCI layout ${source}: invalid digest "${d}": expected sha256:<64 hex digits>`);
     return resolveInRoot(root, `blobs/sha256/${d.slice(7)}`);
   };
   const readJsonBlob = async <T>(d: string) => JSON.parse((await fs.promises.readFile(await blob(d))).toString()) as T;

@@ -3,7 +3,7 @@
 // unpacked), so the download never waits for the unpack and nothing is held in memory. Reads and writes are
 // synchronous: to and from the page cache they are short, and cheaper than a trip through the thread pool each.
 import * as fs from "node:fs";
-import { createHash } from "node:crypto";
+import { hashing } from "./hashing";
 
 /** Bytes gathered before one write; also the size of each read back. */
 const BATCH = 1 << 20;
@@ -29,8 +29,7 @@ export class Spool {
    * as soon as more than `limit` bytes arrive or the source fails.
    */
   async fill(source: AsyncIterable<Buffer>, limit: number): Promise<{ digest: string; size: number }> {
-    const hash = createHash("sha256");
-    let received = 0;
+    const received = hashing(source, limit);
     let batch: Buffer[] = [];
     let batched = 0;
     const flush = () => {
@@ -44,17 +43,14 @@ export class Spool {
       this.notify();
     };
     try {
-      for await (const chunk of source) {
-        received += chunk.length;
-        if (received > limit) throw new Error(`digest mismatch: more than the ${limit} bytes its descriptor says arrived`);
-        hash.update(chunk);
+      for await (const chunk of received.stream) {
         batch.push(chunk);
         batched += chunk.length;
         if (batched >= BATCH) flush();
       }
       flush();
       this.finished = true;
-      return { digest: `sha256:${hash.digest("hex")}`, size: received };
+      return { digest: received.digest(), size: received.size() };
     } catch (e) {
       this.failure = new Error(`${this.what}: ${(e as Error).message}`);
       throw this.failure;

@@ -15,7 +15,7 @@ import { Readable, pipeline } from "node:stream";
 import { AsyncLocalStorage } from "node:async_hooks";
 import type { ImageInfo, ImportRootfsRequest } from "../runtime";
 import type { Host } from "../host/exec";
-import type { Paths } from "../paths";
+import { isDigest, type Paths } from "../paths";
 import { ownerAlive, self, withLock, type Owner } from "../lock";
 import { readJson, writeJson, listDir } from "../json-file";
 import {
@@ -33,6 +33,7 @@ import {
 import { LayerRefused, unpackLayer } from "./unpack";
 import { isTemp, stagingPath, sweepStaging, sweepTemps } from "../staging";
 import { Spool } from "./spool";
+import { hashing } from "./hashing";
 import { Slots } from "../slots";
 
 /** Layer downloads at once in a pull: Docker's default (max-concurrent-downloads). */
@@ -45,8 +46,6 @@ export function checkSize(d: Descriptor, what: "config" | "layer", image: string
   if (!Number.isSafeInteger(d.size) || d.size < 0) throw new Error(`image ${image}: its manifest gives its ${what} ${d.digest} no valid size (${JSON.stringify(d.size)})`);
 }
 
-/** A digest berth may name a file by (anything else may be a path: "sha256:../x"). */
-export const isDigest = (d: unknown): d is string => typeof d === "string" && /^sha256:[0-9a-f]{64}$/.test(d);
 /** The fix for an image whose manifest, config or layer is not what it must be. */
 export const DAMAGED = "the image is damaged: push it again, or pull another tag or digest of it";
 
@@ -72,26 +71,6 @@ function checkLayers(layers: Descriptor[], diffIds: string[], image: string): vo
 }
 
 export const sha256Bytes = (b: Buffer | string): string => `sha256:${createHash("sha256").update(b).digest("hex")}`;
-
-/** Passes chunks through while hashing them; digest() once the stream is consumed. More than `limit` bytes fail it. */
-export function hashing(source: AsyncIterable<Buffer> | Iterable<Buffer>, limit = Infinity): { stream: AsyncIterable<Buffer>; digest(): string; size(): number } {
-  const hash = createHash("sha256");
-  let size = 0;
-  let result: string | undefined;
-  return {
-    stream: (async function* () {
-      for await (const chunk of source) {
-        hash.update(chunk);
-        size += chunk.length;
-        if (size > limit) throw new Error(`digest mismatch: more than the ${limit} bytes expected arrived`);
-        yield chunk;
-      }
-      result = `sha256:${hash.digest("hex")}`;
-    })(),
-    digest: () => result ?? (() => { throw new Error("stream not fully read"); })(),
-    size: () => size,
-  };
-}
 
 /** Blobs and layers kept alive outside any image (a build cache entry, an ingest under way), with what they mean. */
 export interface Lease<T = unknown> {
@@ -494,8 +473,11 @@ export class ContentStore {
     return this.commitManifest(ref, Buffer.from(JSON.stringify(manifest)));
   }
 
-  /** Names an image by its manifest's exact bytes (so a pulled image keeps its registry digest). */
-  async commitManifest(ref: string, raw: Buffer): Promise<ImageInfo> {
+  /**
+   * Names an image by its manifest's exact bytes (so a pulled image keeps its registry digest). `pulled`: the config
+   * a pull read and whose layers fetchLayers placed, so neither is read or checked again.
+   */
+  async commitManifest(ref: string, raw: Buffer, pulled?: OciImageConfig): Promise<ImageInfo> {
     const name = normalizeRef(ref);
     const manifest = JSON.parse(raw.toString()) as OciManifest;
     const blobs = [manifest.config.digest, ...manifest.layers.map((l) => l.digest)];
@@ -503,8 +485,8 @@ export class ContentStore {
     if (!(await this.protect(blobs))) {
       throw new Error(`image ${name}: blob ${blobs.find((d) => !this.hasBlob(d))} is missing from the store (its image was removed meanwhile?)`);
     }
-    const config = await this.readBlobJson<OciImageConfig>(manifest.config.digest);
-    await this.ensureUnpacked(manifest.layers, config.rootfs.diff_ids, name);
+    const config = pulled ?? (await this.readBlobJson<OciImageConfig>(manifest.config.digest));
+    if (!pulled) await this.ensureUnpacked(manifest.layers, config.rootfs.diff_ids, name);
     const desc = await this.ingest([raw], { mediaType: manifest.mediaType ?? MediaType.manifest });
     await this.locked(async () => {
       if (!this.hasBlob(desc.digest) || config.rootfs.diff_ids.some((d) => !fs.existsSync(this.paths.layer(d)))) {

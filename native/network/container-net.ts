@@ -8,8 +8,7 @@ import type { Host } from "../host/exec";
 import type { Paths } from "../paths";
 import { linkExists, netnsExists, netnsPath } from "../host/probe";
 import { hostKeyOf, runcId, vethName } from "../names";
-import { withLock } from "../lock";
-import { tempBeside } from "../staging";
+import { withLock, writeLinked } from "../lock";
 import { isHostAddress, parseIPv4, parseSubnet } from "./cidr";
 import type { Iptables, Rule } from "./iptables";
 import { containerTag, portRules, validatePorts, type PortClaims } from "./portmap";
@@ -277,12 +276,8 @@ export class ContainerNetworking {
   /** The udhcpc script for DHCP interfaces, written once per root. */
   private async dhcpScript(): Promise<string> {
     const file = `${this.paths.root}/udhcpc.sh`;
-    if (!fs.existsSync(file)) {
-      // Whole or not at all: another process's container may be running it already.
-      const tmp = tempBeside(file);
-      await fs.promises.writeFile(tmp, DHCP_SCRIPT, { mode: 0o755 });
-      await fs.promises.rename(tmp, file);
-    }
+    // Whole or not at all: another process's container may be running it already.
+    if (!fs.existsSync(file)) await writeLinked(file, DHCP_SCRIPT, 0o755);
     return file;
   }
 
@@ -337,21 +332,30 @@ export class ContainerNetworking {
         if (now) files.set(now.name, now);
         for (const p of peersOf(now ?? resolvable(c), everyone)) files.set(p.name, p);
       }
-      await Promise.all([...files.values()].map(async (peer) => {
-        if (peer.net?.mode !== "networks") return;
+      // Synchronous calls: a pass writes every peer's file, and fs.promises made that four thread-pool round trips
+      // per file (~30× the CPU of the calls themselves).
+      for (const peer of files.values()) {
+        if (peer.net?.mode !== "networks") continue;
         // In place (same inode: the file is bind-mounted into the running container), and never made again: a
         // container another process removes meanwhile has no file left to update, and is no reason to fail this pass.
-        const fh = await fs.promises.open(this.paths.container(peer.name).hosts, "r+").catch((e: NodeJS.ErrnoException) => {
-          if (e.code !== "ENOENT") throw e;
-        });
-        if (!fh) return;
+        let fd: number;
         try {
-          await fh.truncate(0);
-          await fh.write(hostsFile(peer, everyone), 0);
-        } finally {
-          await fh.close();
+          fd = fs.openSync(this.paths.container(peer.name).hosts, "r+");
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+          continue;
         }
-      }));
+        try {
+          // Written over, then cut to length: a truncation to zero first makes ext4 flush the file's pending data
+          // (its auto_da_alloc for files replaced by truncation), and the next pass's truncation then waits for that
+          // write to reach the disk — 20 ms a file in a pass over 100 peers.
+          const text = Buffer.from(hostsFile(peer, everyone));
+          fs.writeSync(fd, text, 0, text.length, 0);
+          fs.ftruncateSync(fd, text.length);
+        } finally {
+          fs.closeSync(fd);
+        }
+      }
     }, { what: `the hosts files of ${this.paths.root}` }));
     // A pass that never started (the lock timed out) leaves its requests to the next one.
     pass.catch(() => this.nextPass === pass && (this.nextPass = undefined));

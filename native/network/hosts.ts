@@ -65,7 +65,12 @@ export function hostsFile(c: Resolvable, all: Resolvable[]): string {
 
 /** resolv.conf from the container's dns options, or the host's unless it points at a local resolver (127.x). */
 export async function resolvConf(opts: { dns?: string[]; dnsSearch?: string[]; dnsOptions?: string[] }): Promise<string> {
-  const hostFile = await fs.promises.readFile("/etc/resolv.conf", "utf8").catch(() => "");
+  let hostFile = "";
+  try {
+    hostFile = fs.readFileSync("/etc/resolv.conf", "utf8"); // synchronous: read per container, cheaper by far
+  } catch {
+    // None: the container gets none either.
+  }
   const host = /^\s*nameserver\s+127\./m.test(hostFile) ? "" : hostFile;
   if (!opts.dns?.length && !opts.dnsSearch?.length && !opts.dnsOptions?.length) return host;
   const hostLines = (key: string) => host.split("\n").filter((l) => l.trim().startsWith(`${key} `));

@@ -1,11 +1,15 @@
 // Host-local style address allocation: one file per handed-out address, holding its owner's name. The file is
-// written under a temp name and hard-linked into place (link fails if the address is taken), so two processes can
-// never get the same address and a crash never leaves an address without a known owner to release it.
+// written whole first (`.owners/<owner>#claim`) and hard-linked into place (link fails if the address is taken), so
+// two processes can never get the same address and a crash never leaves an address without a known owner.
 //
 // An owner index (`.owners/<owner>`: the addresses it holds) lets a release remove its own without reading every
-// address of the network. It is a superset: an owner's entry is marked "*" (look everywhere) before it takes an
-// address and lists the address after, so a crash in between leaves a release that scans, never one that misses.
-// A pool made before the index existed has no INDEXED marker, and its releases scan.
+// address of the network. It is a superset: while the claim file is there (from before the address is taken until
+// the index names it) a release scans, so a crash at any point leaves a release that scans, never one that misses
+// — and the index itself can be written in place. A pool made before the index existed has no INDEXED marker, and
+// its releases scan. A claim makes two files (claim and index) and renames none: each file made or deleted costs.
+//
+// Synchronous calls throughout: each claim reads and writes a handful of small files, and through fs.promises each
+// cost a few thread-pool round trips (~30× the CPU of the calls themselves).
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { listDir } from "../json-file";
@@ -38,18 +42,23 @@ export interface Ipam {
 
 /** In a pool directory made with the index: every owner's addresses are in `.owners`. */
 export const INDEXED = ".indexed";
+/** The index entry of an owner an older berth left between taking an address and indexing it. */
 const UNKNOWN = "*";
+/** Beside an owner's index entry while it takes an address: its name, linked under the address. */
+const CLAIMING = "#claim";
 
 /** Makes a pool directory, indexed from the start when it is new. */
-export async function makePool(dir: string): Promise<void> {
-  if (await fs.promises.mkdir(dir, { recursive: true })) await fs.promises.writeFile(path.join(dir, INDEXED), "");
+export function makePool(dir: string): void {
+  if (fs.mkdirSync(dir, { recursive: true })) fs.writeFileSync(path.join(dir, INDEXED), "");
 }
 
-/** Written whole under a temp name, then renamed into place. */
-async function replaceFile(file: string, text: string): Promise<void> {
-  const tmp = `${file}#${process.pid}-${Math.random().toString(36).slice(2)}`;
-  await fs.promises.writeFile(tmp, text);
-  await fs.promises.rename(tmp, file);
+/** A small file's text; undefined when it cannot be read (gone meanwhile). */
+function readOwner(file: string): string | undefined {
+  try {
+    return fs.readFileSync(file, "utf8");
+  } catch {
+    return undefined;
+  }
 }
 
 export function fileIpam(dir: string, pool: Pool): Ipam {
@@ -59,37 +68,44 @@ export function fileIpam(dir: string, pool: Pool): Ipam {
     const out: Allocation[] = [];
     for (const ip of await listDir(dir)) {
       if (parseIPv4(ip) === undefined) continue; // a stray temp file is not an allocation
-      const owner = await fs.promises.readFile(path.join(dir, ip), "utf8").catch(() => undefined);
+      const owner = readOwner(path.join(dir, ip));
       if (owner !== undefined) out.push({ ip, owner });
     }
     return out;
   };
   const indexFile = (owner: string) => path.join(dir, ".owners", owner);
-  const indexed = async (owner: string): Promise<string[]> =>
-    (await fs.promises.readFile(indexFile(owner), "utf8").catch(() => "")).split("\n").filter(Boolean);
-  const setIndex = (owner: string, ips: string[]) =>
-    ips.length === 0 ? fs.promises.rm(indexFile(owner), { force: true }) : replaceFile(indexFile(owner), ips.join("\n"));
-  /** Runs take with a temp file holding owner's name, to be hard-linked under an address; indexes what it took. */
+  const indexed = (owner: string): string[] =>
+    (readOwner(indexFile(owner)) ?? "").split("\n").filter(Boolean);
+  const claimFile = (owner: string) => indexFile(owner) + CLAIMING;
+  /** Runs take with the claim file, to be hard-linked under an address; indexes what it took. */
   const withClaimFile = async (owner: string, take: (claim: string) => Promise<string>): Promise<string> => {
-    await makePool(dir);
-    await fs.promises.mkdir(path.dirname(indexFile(owner)), { recursive: true });
-    const held = (await indexed(owner)).filter((x) => x !== UNKNOWN);
-    await setIndex(owner, [...held, UNKNOWN]);
-    const claim = path.join(dir, `.${owner}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`);
-    await fs.promises.writeFile(claim, owner);
+    makePool(dir);
+    fs.mkdirSync(path.dirname(indexFile(owner)), { recursive: true });
+    const held = indexed(owner).filter((x) => x !== UNKNOWN);
+    const claim = claimFile(owner);
+    try {
+      fs.writeFileSync(claim, owner, { flag: "wx" });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+      // A crashed claim's, maybe linked under its address: unlinked, never written through.
+      fs.rmSync(claim);
+      fs.writeFileSync(claim, owner, { flag: "wx" });
+    }
     let ip: string | undefined;
     try {
       return (ip = await take(claim));
     } finally {
-      await fs.promises.rm(claim, { force: true });
-      // Only once the address is linked (or nothing was): until then "*" stands for it.
-      await setIndex(owner, ip === undefined || held.includes(ip) ? held : [...held, ip]);
+      // In place: until the claim file goes, a release scans whatever the index says.
+      const ips = ip === undefined || held.includes(ip) ? held : [...held, ip];
+      if (ips.length === 0) fs.rmSync(indexFile(owner), { force: true });
+      else fs.writeFileSync(indexFile(owner), ips.join("\n"));
+      fs.rmSync(claim, { force: true });
     }
   };
   /** false when the address is taken already. */
-  const link = async (claim: string, ip: string): Promise<boolean> => {
+  const link = (claim: string, ip: string): boolean => {
     try {
-      await fs.promises.link(claim, path.join(dir, ip));
+      fs.linkSync(claim, path.join(dir, ip));
       return true;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
@@ -100,7 +116,9 @@ export function fileIpam(dir: string, pool: Pool): Ipam {
     list,
     async owners() {
       if (!fs.existsSync(path.join(dir, INDEXED))) return [...new Set((await list()).map((a) => a.owner))];
-      return (await listDir(path.join(dir, ".owners"))).filter((o) => !o.includes("#", 1));
+      // An owner taking an address has its claim file there, maybe no entry yet; other "#" names are temp files.
+      const entries = await listDir(path.join(dir, ".owners"));
+      return [...new Set(entries.flatMap((o) => (o.endsWith(CLAIMING) ? [o.slice(0, -CLAIMING.length)] : o.includes("#", 1) ? [] : [o])))];
     },
     allocate: (owner) =>
       withClaimFile(owner, async (claim) => {
@@ -108,7 +126,7 @@ export function fileIpam(dir: string, pool: Pool): Ipam {
         for (let n = range.base; n <= broadcast(range); n++) {
           const ip = formatIPv4(n);
           if (!isHostAddress(subnet, n) || reserved.includes(n) || taken.has(ip)) continue;
-          if (await link(claim, ip)) return ip;
+          if (link(claim, ip)) return ip;
         }
         throw new Error(`no free address left in ${formatSubnet(range)} for "${owner}"`);
       }),
@@ -120,21 +138,22 @@ export function fileIpam(dir: string, pool: Pool): Ipam {
       const inUse = (by: string) => new Error(`Address already in use: ${ip} is held by ${by}`);
       if (reserved.includes(n)) throw inUse("the network (its gateway or an auxiliary address)");
       return withClaimFile(owner, async (claim) => {
-        if (await link(claim, ip)) return ip;
-        const holder = await fs.promises.readFile(path.join(dir, ip), "utf8").catch(() => "?");
+        if (link(claim, ip)) return ip;
+        const holder = readOwner(path.join(dir, ip)) ?? "?";
         if (holder !== owner) throw inUse(`container "${holder}"`);
         return ip;
       });
     },
     async release(owner) {
-      const ips = await indexed(owner);
-      const scan = ips.includes(UNKNOWN) || !fs.existsSync(path.join(dir, INDEXED));
+      const ips = indexed(owner);
+      const scan = ips.includes(UNKNOWN) || fs.existsSync(claimFile(owner)) || !fs.existsSync(path.join(dir, INDEXED));
       for (const a of scan ? await list() : ips.map((ip) => ({ ip, owner }))) {
         // Checked before removal: an index may name an address its owner let go of and another took since.
-        const holder = await fs.promises.readFile(path.join(dir, a.ip), "utf8").catch(() => undefined);
-        if (a.owner === owner && holder === owner) await fs.promises.rm(path.join(dir, a.ip), { force: true });
+        const holder = readOwner(path.join(dir, a.ip));
+        if (a.owner === owner && holder === owner) fs.rmSync(path.join(dir, a.ip), { force: true });
       }
-      await fs.promises.rm(indexFile(owner), { force: true });
+      fs.rmSync(indexFile(owner), { force: true });
+      fs.rmSync(claimFile(owner), { force: true });
     },
   };
 }

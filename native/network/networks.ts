@@ -185,7 +185,7 @@ export class BridgeNetworks implements Networks {
     const conflict = await this.conflictOf(want, existing);
     if (conflict) throw conflict;
     const p = this.paths.network(name);
-    await makePool(p.ips);
+    makePool(p.ips);
     await writeJson(p.record, want);
     try {
       await this.ensureHostSide(want, existing);

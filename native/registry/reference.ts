@@ -1,6 +1,7 @@
 // Pure: no host access (the provider imports it). Image references that name a registry:
 // "host[:port]/repository[:tag][@digest]". berth has no default registry, so a reference without a host is refused with
 // a message saying so.
+import { isDigest } from "../paths";
 
 export interface RegistryRef {
   /** "host" or "host:port". */
@@ -38,7 +39,7 @@ export function parseRegistryRef(ref: string): RegistryRef {
   const tag = colon < 0 ? undefined : path.slice(colon + 1);
   if (!REPO.test(repository)) throw new Error(`image reference "${ref}": "${repository}" is not a valid repository name (lowercase letters, digits, separators)`);
   if (tag !== undefined && !/^[\w][\w.-]{0,127}$/.test(tag)) throw new Error(`image reference "${ref}": "${tag}" is not a valid tag`);
-  if (digest !== undefined && !/^sha256:[0-9a-f]{64}$/.test(digest)) throw new Error(`image reference "${ref}": "${digest}" is not a sha256 digest`);
+  if (digest !== undefined && !isDigest(digest)) throw new Error(`image reference "${ref}": "${digest}" is not a sha256 digest`);
   return { registry: host, repository, tag: tag ?? (digest ? undefined : "latest"), digest };
 }
 

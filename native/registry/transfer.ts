@@ -2,13 +2,15 @@
 // sent again; everything received is checked against its digest before it gets its name.
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { createHash } from "node:crypto";
 import { availableParallelism } from "node:os";
+import { Readable } from "node:stream";
 import { promisify } from "node:util";
-import { constants, gzip as gzipCallback } from "node:zlib";
+import { constants, deflateRaw as deflateRawCallback, gzip as gzipCallback } from "node:zlib";
 import type { ImageInfo } from "../runtime";
 import type { ContentStore } from "../image/store";
-import { checkSize, DAMAGED, hashing, isDigest, sha256Bytes } from "../image/store";
+import { checkSize, DAMAGED, sha256Bytes } from "../image/store";
+import { hashing } from "../image/hashing";
+import { isDigest } from "../paths";
 import { HOST_ARCH, INDEX_TYPES, MediaType, type Descriptor, type OciImageConfig, type OciIndex, type OciManifest } from "../image/oci";
 import { MANIFEST_ACCEPT, RegistryClient, RegistryError, readAll, type RegistryOptions } from "./client";
 import { formatRef, parseRegistryRef, type RegistryRef } from "./reference";
@@ -16,6 +18,7 @@ import { stagingPath } from "../staging";
 import { Slots } from "../slots";
 
 const gzip = promisify(gzipCallback);
+const deflateRaw = promisify(deflateRawCallback);
 
 export interface PushResult {
   /** "registry/repository@sha256:…" */
@@ -73,7 +76,7 @@ export async function pull(store: ContentStore, ref: string, opts: RegistryOptio
   const config = await store.readBlobJson<OciImageConfig>(manifest.config.digest);
   if (!Array.isArray(config.rootfs?.diff_ids)) throw new Error(`image ${image}: its config has no rootfs.diff_ids (invalid rootfs in image configuration)`);
   await store.fetchLayers(manifest.layers, config.rootfs.diff_ids, formatRef(r), client.registry, blob).catch(registryFault(""));
-  return store.commitManifest(localRef, raw);
+  return store.commitManifest(localRef, raw, config);
 }
 
 /** A digest mismatch of what a registry sent is the registry's fault: said as such. */
@@ -108,41 +111,46 @@ async function sendBlob(store: ContentStore, client: RegistryClient, r: Registry
   }
 }
 
-/**
- * Writes the gzip form of a stored layer tar to file: members of MEMBER input bytes each compressed on the thread
- * pool while the next are read, written in order. The fastest level, as the builder used when it compressed layers
- * while building: a first push's time is mostly this.
- */
+/** Writes the gzip form of a stored layer tar to file (levels: gzipMember): a first push's time is mostly this. */
 async function gzipTo(file: string, blob: string, digest: string): Promise<Descriptor> {
   const plain = hashing(fs.createReadStream(blob, { highWaterMark: MEMBER }));
-  const packed = createHash("sha256");
-  let size = 0;
+  const packed = hashing(gzipMembers(plain.stream));
   await fs.promises.mkdir(path.dirname(file), { recursive: true });
-  const out = await fs.promises.open(file, "wx", 0o600);
+  await fs.promises.writeFile(file, Readable.from(packed.stream), { flag: "wx", mode: 0o600 });
+  if (plain.digest() !== digest) throw new Error(`image store is damaged: layer blob ${digest} reads as ${plain.digest()}`);
+  return { mediaType: MediaType.layerGzip, digest: packed.digest(), size: packed.size() };
+}
+
+/** A gzip member per chunk, in order, several compressed at once on the thread pool while the next are read. */
+async function* gzipMembers(chunks: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
   const members: Array<Promise<Buffer>> = [];
-  const writeFirst = async () => {
-    const member = await members.shift()!;
-    packed.update(member);
-    size += member.length;
-    await out.write(member);
-  };
   const compress = (chunk: Buffer) => {
-    const member = gzip(chunk, { level: constants.Z_BEST_SPEED });
+    const member = gzipMember(chunk);
     member.catch(() => undefined); // awaited in turn, unless the read fails first
     members.push(member);
   };
-  try {
-    for await (const chunk of plain.stream) {
-      compress(chunk);
-      if (members.length > MEMBERS_AT_ONCE) await writeFirst();
-    }
-    if (plain.size() === 0) compress(Buffer.alloc(0)); // still a gzip stream
-    while (members.length > 0) await writeFirst();
-  } finally {
-    await out.close();
+  let any = false;
+  for await (const chunk of chunks) {
+    any = true;
+    compress(chunk);
+    if (members.length > MEMBERS_AT_ONCE) yield await members.shift()!;
   }
-  if (plain.digest() !== digest) throw new Error(`image store is damaged: layer blob ${digest} reads as ${plain.digest()}`);
-  return { mediaType: MediaType.layerGzip, digest: `sha256:${packed.digest("hex")}`, size };
+  if (!any) compress(Buffer.alloc(0)); // still a gzip stream
+  while (members.length > 0) yield await members.shift()!;
+}
+
+/** Bytes sampled at each of four places in a member to judge whether deflate shrinks it at all. */
+const PROBE = 16 << 10;
+
+/**
+ * A chunk as one gzip member: stored (level 0) when samples of it do not shrink (random or already compressed
+ * data: deflate would spend ten times as long for nothing, and its output would be larger), else the fastest level.
+ */
+async function gzipMember(chunk: Buffer): Promise<Buffer> {
+  const step = Math.floor(chunk.length / 4);
+  const sample = Buffer.concat([0, 1, 2, 3].map((i) => chunk.subarray(i * step, i * step + PROBE)));
+  const shrinks = (await deflateRaw(sample, { level: constants.Z_BEST_SPEED })).length < sample.length * 0.97;
+  return gzip(chunk, { level: shrinks ? constants.Z_BEST_SPEED : constants.Z_NO_COMPRESSION });
 }
 
 /**

@@ -8,8 +8,12 @@ import { checkName } from "../names";
 import { listDir, readJson, writeJson } from "../json-file";
 import { withLock } from "../lock";
 
-/** Held while a volume is made or removed, and while a container records the volumes it mounts. */
-export const volumesLock = (paths: Paths): string => path.join(paths.locks, "volumes");
+/**
+ * Runs fn holding the root's volumes lock: held while a volume is made or removed, and while a container records
+ * the volumes it mounts.
+ */
+export const withVolumesLock = <T>(paths: Paths, fn: () => Promise<T>): Promise<T> =>
+  withLock(path.join(paths.locks, "volumes"), fn, { what: `the volumes of ${paths.root}` });
 
 interface VolumeRecord {
   name: string;
@@ -27,7 +31,7 @@ export class DirVolumes implements Volumes {
   async create(spec: VolumeSpec): Promise<VolumeInfo> {
     checkName("volume", spec.name);
     // Two processes making one volume on a device would both replace its link; a removal would cut through a make.
-    return withLock(volumesLock(this.paths), () => this.make(spec), { what: `the volumes of ${this.paths.root}` });
+    return withVolumesLock(this.paths, () => this.make(spec));
   }
 
   private async make(spec: VolumeSpec): Promise<VolumeInfo> {
@@ -62,14 +66,14 @@ export class DirVolumes implements Volumes {
 
   async remove(name: string): Promise<void> {
     checkName("volume", name);
-    // Under the lock a container being made takes while it records its mounts (volumesLock).
-    await withLock(volumesLock(this.paths), async () => {
+    // Under the lock a container being made takes while it records its mounts.
+    await withVolumesLock(this.paths, async () => {
       const users = await this.mountedBy(name);
       if (users.length > 0) {
         throw new Error(`volume "${name}" is in use by container(s) ${users.join(", ")}: remove them first`);
       }
       await fs.promises.rm(this.paths.volume(name).dir, { recursive: true, force: true });
-    }, { what: `the volumes of ${this.paths.root}` });
+    });
   }
 
   private describe(name: string, labels: Record<string, string>): VolumeInfo {

@@ -27,6 +27,10 @@ export interface SecretsSource {
 }
 
 const ORG = "organization";
+/** Where serialize() puts the resources' texts: a string no state holds (JSON escapes the NUL). */
+const RESOURCES_HERE = "\u0000berth:resources";
+/** checkpoint.latest.resources[i] is four levels deep. */
+const RESOURCE_INDENT = " ".repeat(16);
 
 export class StackStore {
   readonly file: string;
@@ -76,15 +80,40 @@ export class StackStore {
     return salt ? { ...sealed, secrets_providers: { type: "passphrase", state: { salt } } } : sealed;
   }
 
-  /** The checkpoint file's text, in a directory made ready for it. */
+  /**
+   * Each resource's text in the file as last written, by its state object (the engine's states are frozen: a
+   * change is a new object), under the checkpoint salt it was sealed with. An update writes the checkpoint after
+   * every few steps: sealing and serializing all N resources each time made a run of N resources O(N²).
+   */
+  private texts = new WeakMap<ResourceState, string>();
+  private textsSalt?: string;
+
+  private resourceText(res: ResourceState, salt: string | undefined): string {
+    let text = this.texts.get(res);
+    if (text === undefined) {
+      const sealed = containsSecret(res) ? sealSecrets(res, this.crypter(salt)) : res;
+      // As JSON.stringify(file, null, 4) lays out an element of checkpoint.latest.resources (no string holds a raw newline).
+      text = RESOURCE_INDENT + JSON.stringify(sealed, null, 4).replace(/\n/g, `\n${RESOURCE_INDENT}`);
+      this.texts.set(res, text);
+    }
+    return text;
+  }
+
+  /** The checkpoint file's text (JSON.stringify(file, null, 4)), in a directory made ready for it. */
   private serialize(deployment: DeploymentV3): string {
+    const salt = saltOf(deployment);
+    if (salt !== this.textsSalt) [this.texts, this.textsSalt] = [new WeakMap(), salt];
+    const resources = sortResources(deployment.resources);
     const file: CheckpointFile = {
       version: 3,
-      checkpoint: { stack: this.qualifiedName, latest: this.sealed({ ...deployment, resources: sortResources(deployment.resources) }) },
+      checkpoint: { stack: this.qualifiedName, latest: this.sealed({ ...deployment, resources: RESOURCES_HERE as unknown as ResourceState[] }) },
     };
     fs.mkdirSync(path.dirname(this.file), { recursive: true });
     this.ensureProjectMode();
-    return JSON.stringify(file, null, 4);
+    const list = resources.length === 0 ? "[]" : `[\n${resources.map((r) => this.resourceText(r, salt)).join(",\n")}\n${" ".repeat(12)}]`;
+    const text = JSON.stringify(file, null, 4);
+    const at = text.indexOf(JSON.stringify(RESOURCES_HERE));
+    return text.slice(0, at) + list + text.slice(at + JSON.stringify(RESOURCES_HERE).length);
   }
 
   /** Writes the whole checkpoint to a temp file, syncs it, then renames it over the old one. */

@@ -24,7 +24,7 @@ it("removes every container, network, volume and registry of a root, and stops i
   ensureQuickstartRootfs();
   const rt = createNativeRuntime({ root });
   const image = await rt.images.importRootfs({ ref: `${tag}:1`, tarball: path.join(QUICKSTART, "busybox-rootfs.tar"), config: { cmd: ["sh"], env: ["PATH=/bin"] } });
-  const net = await rt.networks.create({ name: `${tag}-n`, subnet: `10.${150 + (process.pid % 40)}.94.0/24` });
+  const net = await rt.networks.create({ name: `${tag}-n`, subnet: `10.${150 + (process.pid % 40)}.94.0/24`, nat: false });
   const vol = await rt.volumes.create({ name: `${tag}-v` });
   await rt.containers.run({ name: `${tag}-c`, image: image.id, command: ["sh", "-c", "exec sleep 600"], networks: [{ network: net.name }], mounts: [{ volume: vol.name, target: "/data" }] });
   const reg = await rt.registries.ensure({ name: `${tag}-r`, address: "127.0.0.1", port: await freePort(), storage: vol.mountpoint });

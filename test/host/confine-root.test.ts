@@ -38,7 +38,7 @@ beforeAll(async () => {
     const rt = createNativeRuntime({ root });
     rts.push(rt);
     await rt.images.importRootfs({ ref: "bb", tarball, config: { cmd: ["sh"] } });
-    await rt.networks.create({ name: `tr${tag}${r}`, subnet: `10.231.${r === "a" ? 1 : 2}.0/24` });
+    await rt.networks.create({ name: `tr${tag}${r}`, subnet: `10.231.${r === "a" ? 1 : 2}.0/24`, nat: false });
   }
 });
 
@@ -96,14 +96,14 @@ describe("names reach paths only when valid, whoever calls the runtime", () => {
   it("refuses them for networks, volumes, containers and volumesFrom", async () => {
     const rt = rts[1];
     for (const n of bad) {
-      await expect(rt.networks.create({ name: n, subnet: "10.250.0.0/24" })).rejects.toThrow(/invalid network name/);
+      await expect(rt.networks.create({ name: n, subnet: "10.250.0.0/24", nat: false })).rejects.toThrow(/invalid network name/);
       await expect(rt.networks.inspect(n)).rejects.toThrow(/invalid network name/);
       await expect(rt.volumes.create({ name: n })).rejects.toThrow(/invalid volume name/);
       await expect(rt.containers.run({ name: n, image: "bb" })).rejects.toThrow(/invalid container name/);
       await expect(rt.containers.run({ name: `tr${tag}vf`, image: "bb", volumesFrom: [n] })).rejects.toThrow(/volumesFrom\[0\]/);
       if (n) await expect(rt.containers.run({ name: `tr${tag}net`, image: "bb", network: n })).rejects.toThrow(/invalid network name/);
     }
-    await expect(rt.networks.create({ name: "bridgey", subnet: "10.250.0.0/24", bridgeName: ".." })).rejects.toThrow(/invalid interface name/);
+    await expect(rt.networks.create({ name: "bridgey", subnet: "10.250.0.0/24", nat: false, bridgeName: ".." })).rejects.toThrow(/invalid interface name/);
     expect(fs.readdirSync(roots[1]).sort()).not.toContain("x");
   });
 

@@ -87,7 +87,7 @@ describe("one program, two providers", () => {
     const before = fs.readFileSync(stateFile, "utf8");
 
     // A bad host, literal or through another resource's output, is refused at preview naming the field.
-    for (const bad of [{ host2: "tcp://10.0.0.1:2375" }, { hostFromOutput: true }]) {
+    for (const bad of [{ host2: "tcp://10.0.0.1:2375" }, { hostFromOutput: true }] as Array<Record<string, string | boolean>>) {
       setConfig(bad);
       const refused = await cli("up", "--yes");
       expect(refused.code, JSON.stringify(bad)).toBe(1);

@@ -88,7 +88,27 @@ describe("fileIpam's owner index", () => {
     expect(index(dir, "b")).toBe(b);
   });
 
-  it("after a crash between marking and linking, a release still finds the address", async () => {
+  it("after a crash between linking and indexing, a release still finds the address, and the owner counts", async () => {
+    const dir = tempDir();
+    const ipam = fileIpam(dir, pool);
+    await ipam.allocate("other");
+    await ipam.allocate("crashed");
+    // What a claim leaves when killed after linking a second address but before indexing it: the claim file, linked.
+    fs.writeFileSync(`${dir}/.owners/crashed#claim`, "crashed");
+    fs.linkSync(`${dir}/.owners/crashed#claim`, `${dir}/10.9.0.40`);
+    expect((await ipam.owners()).sort()).toEqual(["crashed", "other"]);
+    // A claim after the crash neither fails on the file left nor writes through it into the address it is linked as.
+    const again = await ipam.allocate("crashed");
+    expect(fs.readFileSync(`${dir}/10.9.0.40`, "utf8")).toBe("crashed");
+    expect(fs.existsSync(`${dir}/.owners/crashed#claim`)).toBe(false);
+    expect(index(dir, "crashed").split("\n")).toContain(again);
+    fs.writeFileSync(`${dir}/.owners/crashed#claim`, "crashed");
+    await ipam.release("crashed");
+    expect((await ipam.list()).map((x) => x.owner)).toEqual(["other"]);
+    expect(fs.readdirSync(`${dir}/.owners`)).toEqual(["other"]);
+  });
+
+  it("after an older berth's crash between marking and linking, a release still finds the address", async () => {
     const dir = tempDir();
     const ipam = fileIpam(dir, pool);
     await ipam.allocate("other");

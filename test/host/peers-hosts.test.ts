@@ -68,7 +68,7 @@ beforeAll(async () => {
   const tarball = path.join(tmp, "rootfs.tar");
   execFileSync(path.join(REPO, "scripts/busybox-rootfs.sh"), [tarball]);
   await rt.images.importRootfs({ ref: "bb", tarball, config: { cmd: ["sh"], env: ["PATH=/bin"] } });
-  await rt.networks.create({ name: NET, subnet: `${SUBNET}.0/24` });
+  await rt.networks.create({ name: NET, subnet: `${SUBNET}.0/24`, nat: false });
 }, 60_000);
 
 afterAll(async () => {

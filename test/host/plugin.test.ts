@@ -127,7 +127,7 @@ describe("pulumi-resource-berth over gRPC", () => {
     badHost.setNews(struct({ host: "tcp://10.0.0.1:2375" }));
     expect((await call("checkConfig", badHost)).getFailuresList().map((f: any) => f.getProperty())).toEqual(["host"]);
     // DiffConfig: another host replaces (Pulumi then replaces what the provider manages); another key updates.
-    const diffConfig = async (olds: object, news: object) => {
+    const diffConfig = async (olds: Record<string, unknown>, news: Record<string, unknown>) => {
       const req = new pb.DiffRequest();
       req.setUrn("urn:pulumi:dev::plugintest::pulumi:providers:berth::p");
       req.setOldInputs(struct(olds));

@@ -54,7 +54,7 @@ describe.skipIf(!PULUMI)(`pulumi import of each berth type${skipped}`, () => {
     const image = await rt.images.importRootfs({ ref: `${tag}:latest`, tarball: TARBALL, config: { cmd: ["sh"], env: ["PATH=/bin"] } });
     await rt.volumes.create({ name: `${tag}-v` });
     const regVolume = await rt.volumes.create({ name: `${tag}-rv` });
-    await rt.networks.create({ name: `${tag}-n`, subnet: `10.${octet}.91.0/24` });
+    await rt.networks.create({ name: `${tag}-n`, subnet: `10.${octet}.91.0/24`, nat: false });
     await rt.containers.run({ name: `${tag}-c`, image: image.id, command: ["sh", "-c", "exec sleep 600"], networks: [{ network: `${tag}-n` }], mounts: [{ volume: `${tag}-v`, target: "/data" }] });
     await rt.registries.ensure({ name: `${tag}-r`, address: "127.0.0.1", port: await freePort(), storage: regVolume.mountpoint });
 

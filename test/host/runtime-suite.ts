@@ -410,7 +410,7 @@ export function runtimeSuite(name: string, makeRuntime: () => Promise<RuntimeUnd
         const died = firstOf(rt.containers.events({ filters: { container: [C], event: ["die"] } }), () => true, 15_000, "the die event");
         await rt.containers.kill(C, "KILL");
         expect((await died).attributes.exitCode).toBe("137");
-        const ended = await Promise.race([followed, new Promise<undefined>((r) => setTimeout(r, 5000))]);
+        const ended = await Promise.race([followed, new Promise<undefined>((r) => setTimeout(() => r(undefined), 5000))]);
         expect(ended?.map((l) => l.text)).toEqual(["last words"]);
         const killed = await eventually("the killed container's exit", async () => {
           const i = await rt.containers.inspect(C);

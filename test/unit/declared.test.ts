@@ -12,7 +12,7 @@ class Recording extends KindProvider<Record<string, unknown>, Record<string, unk
   seen = new Map<string, { before: string[]; after: string[]; holder?: string; other?: boolean }>();
   gate?: Promise<void>;
 
-  async check(req: CheckRequest): Promise<CheckResponse> {
+  override async check(req: CheckRequest): Promise<CheckResponse> {
     const declared = req.declared!;
     const before = [...declared.keys()];
     if (req.name === "waits") await this.gate;

@@ -33,6 +33,8 @@ it("does not remember a file changed just before it was read", async () => {
 it("answers an unchanged file from the cache in the next run, and reads a changed one again even with its size and mtime put back", async () => {
   const { file, cacheFile, cached } = project();
   fs.writeFileSync(file, "first");
+  const mtime = 1_700_000_000; // whole seconds: put back exactly below
+  fs.utimesSync(file, mtime, mtime);
   // Settled: last changed over 2 s before it is read.
   await new Promise((r) => setTimeout(r, 2100));
   const first = new DigestCache(cacheFile);
@@ -51,10 +53,10 @@ it("answers an unchanged file from the cache in the next run, and reads a change
   expect(await new DigestCache(cacheFile).digest(file)).toBe(sha("planted"));
 
   // Same size, mtime set back: the ctime moved, so the entry no longer stands for the file.
-  const { atime, mtime } = fs.statSync(file);
   fs.writeFileSync(file, "final");
-  fs.utimesSync(file, atime, mtime);
-  expect(fs.statSync(file).mtimeMs).toBe(mtime.getTime());
+  fs.utimesSync(file, mtime, mtime);
+  expect(fs.statSync(file, { bigint: true }).mtimeNs).toBe(BigInt(mtime) * 1_000_000_000n);
+  expect(`${fs.statSync(file).size}`).toBe(entry.id.split(":")[2]);
   expect(await new DigestCache(cacheFile).digest(file)).toBe(sha("final"));
 
 }, 10_000);

@@ -60,7 +60,7 @@ export function world(extra: Partial<RunOptions> = {}) {
   const providers = new Map<string, Provider>([[TYPE, new KindProvider(TYPE, fakeKind(host, log))]]);
   const saved: DeploymentV3[] = [];
   const run = (base: DeploymentV3, preview = false) =>
-    new DeploymentRun({ stack: "dev", project: "p", preview, providers, base, persist: (d) => saved.push(d), ...extra });
+    new DeploymentRun({ stack: "dev", project: "p", preview, providers, base, persist: (d) => { saved.push(d); }, ...extra });
   return { host, log, saved, run };
 }
 

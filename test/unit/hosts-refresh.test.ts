@@ -1,6 +1,6 @@
 // Peers' hosts files rewritten by one pass (ContainerNetworking.refreshPeers), against a peer another berth process
 // removes while the pass runs.
-import { afterAll, describe, expect, it, vi } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { layout } from "../../native/paths";
@@ -25,17 +25,11 @@ describe("refreshPeers", () => {
       fs.mkdirSync(paths.container(r.spec.name).dir, { recursive: true });
       fs.writeFileSync(paths.container(r.spec.name).hosts, "");
     }
-    const open = fs.promises.open;
-    const spy = vi.spyOn(fs.promises, "open").mockImplementation(async (file, flags, mode) => {
-      // The other process's removal lands right before this write.
-      if (file === paths.container("gone").hosts) fs.rmSync(paths.container("gone").dir, { recursive: true });
-      return open(file, flags, mode);
+    await net.refreshPeers(all[0], async () => {
+      // The other process's removal lands after the pass read the records, before it writes the files.
+      fs.rmSync(paths.container("gone").dir, { recursive: true });
+      return all;
     });
-    try {
-      await net.refreshPeers(all[0], async () => all);
-    } finally {
-      spy.mockRestore();
-    }
     expect(fs.readFileSync(paths.container("stays").hosts, "utf8")).toMatch(/10\.9\.0\.2\tmade/);
     // Its own file too: its create wrote it from the records of an earlier moment.
     expect(fs.readFileSync(paths.container("made").hosts, "utf8")).toMatch(/10\.9\.0\.4\tstays/);

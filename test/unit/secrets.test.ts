@@ -73,7 +73,7 @@ describe("the passphrase secrets provider", () => {
 describe("a secret input through a provider", () => {
   const Args = z.strictObject({ name: z.string().optional(), pw: z.string().min(3, { error: "must be at least 3 characters" }) });
   const made: Array<Record<string, unknown>> = [];
-  const provider = new KindProvider("test:index:T", {
+  const provider = new KindProvider<z.infer<typeof Args>, { pw: string; length: number }>("test:index:T", {
     args: Args,
     outputs: z.object({ pw: z.string(), length: z.number() }),
     autoname: true,

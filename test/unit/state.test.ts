@@ -40,6 +40,22 @@ describe("checkpoint file", () => {
     expect(fs.readdirSync(path.dirname(s.file))).toEqual(["dev.json"]); // no temp file left behind
   });
 
+  it("is exactly JSON.stringify's layout, each write from the states it is given (unchanged ones' text reused)", () => {
+    const s = store();
+    const text = (d: ReturnType<typeof emptyDeployment>) =>
+      JSON.stringify({ version: 3, checkpoint: { stack: s.qualifiedName, latest: { ...d, resources: sortResources(d.resources) } } }, null, 4);
+    const a = { ...res("a"), outputs: { nested: { list: [1, "two\nlines", { "k\"ey": null }], empty: {}, none: [] }, s: "\u0000é" } };
+    const first = { ...emptyDeployment(), resources: [res("b", ["a"]), a] };
+    s.save(first);
+    expect(fs.readFileSync(s.file, "utf8")).toBe(text(first));
+    const second = { ...first, resources: [{ ...first.resources[0], outputs: { changed: true } }, a] };
+    s.save(second);
+    expect(fs.readFileSync(s.file, "utf8")).toBe(text(second));
+    const none = emptyDeployment();
+    s.save(none);
+    expect(fs.readFileSync(s.file, "utf8")).toBe(text(none));
+  });
+
   it("a missing stack loads as empty", () => {
     expect(store().load().resources).toEqual([]);
   });
