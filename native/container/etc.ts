@@ -11,10 +11,11 @@ export async function writeEtcFiles(
   files: { hosts: string; resolvConf: string },
   joined?: { hosts: string; resolvConf: string },
 ): Promise<Bind[]> {
+  // A joined container's own hosts and resolv.conf would be read by nobody: every file is an inode made.
   await Promise.all([
-    fs.promises.writeFile(p.hosts, files.hosts),
+    joined ? undefined : fs.promises.writeFile(p.hosts, files.hosts),
     fs.promises.writeFile(p.hostname, `${hostname}\n`),
-    fs.promises.writeFile(p.resolvConf, files.resolvConf),
+    joined ? undefined : fs.promises.writeFile(p.resolvConf, files.resolvConf),
   ]);
   return [
     { source: joined?.hosts ?? p.hosts, destination: "/etc/hosts" },

@@ -16,6 +16,8 @@ export interface RunOptions {
    * berth's process alive nor dies with it. The command's own errors are read back from the file.
    */
   logFile?: string;
+  /** The directory the command runs in; berth's own working directory when not given. */
+  cwd?: string;
   /** Called with each chunk of stdout and stderr as it arrives (a build step's output, shown live). */
   onOutput?: (chunk: string) => void;
 }
@@ -57,7 +59,7 @@ async function spawnAndWait(spawner: Spawner | undefined, cmd: string, args: rea
     logFd = fs.openSync(opts.logFile, "a", 0o600); // a container's output may hold secrets
     logStart = fs.fstatSync(logFd).size;
   }
-  const req = { cmd, args, input: opts.input, logFile: opts.logFile };
+  const req = { cmd, args, input: opts.input, logFile: opts.logFile, cwd: opts.cwd };
   if (spawner && !opts.onOutput && Spawner.fits(req)) {
     if (logFd !== undefined) fs.closeSync(logFd); // made with its mode; the shell appends to it
     const result = await spawner.run(req);
@@ -65,6 +67,7 @@ async function spawnAndWait(spawner: Spawner | undefined, cmd: string, args: rea
     return result;
   }
   const child = spawn(cmd, args, {
+    cwd: opts.cwd,
     stdio: [opts.input === undefined ? "ignore" : "pipe", logFd ?? "pipe", logFd ?? "pipe"],
     detached: logFd !== undefined,
   });

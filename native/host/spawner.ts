@@ -66,6 +66,8 @@ export interface SpawnRequest {
   input?: string;
   /** Appended to (stdout and stderr), the command in its own session; see RunOptions.logFile. */
   logFile?: string;
+  /** See RunOptions.cwd. */
+  cwd?: string;
 }
 
 export class Spawner {
@@ -79,7 +81,7 @@ export class Spawner {
    * drops NUL bytes from a script where spawn refuses them (an argument checked as "a\0b" would run as "ab").
    */
   static fits(req: SpawnRequest): boolean {
-    return ![req.cmd, ...req.args, req.logFile ?? ""].some((a) => /[\n\0]/.test(a));
+    return ![req.cmd, ...req.args, req.logFile ?? "", req.cwd ?? ""].some((a) => /[\n\0]/.test(a));
   }
 
   async run(req: SpawnRequest): Promise<CommandResult> {
@@ -91,7 +93,8 @@ export class Spawner {
       req.input === undefined ? "</dev/null" : `<${quote(file("in"))}`,
       ...(req.logFile ? [`>>${quote(req.logFile)}`, "2>&1"] : [`>${quote(out)}`, `2>${quote(err)}`]),
     ];
-    const command = [req.cmd, ...req.args].map(quote).join(" ");
+    const argv = [req.cmd, ...req.args].map(quote).join(" ");
+    const command = req.cwd === undefined ? argv : `{ cd ${quote(req.cwd)} && ${argv}; }`;
     const report = req.logFile ? `echo "${id} $?" >&3` : `c=$?; s=; [ -s ${quote(out)} ] && s=o; [ -s ${quote(err)} ] && s=\${s}e; echo "${id} $c $s" >&3`;
     if (req.input !== undefined) {
       try {

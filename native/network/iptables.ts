@@ -129,6 +129,48 @@ function ensureLines(saved: Saved, rules: Rule[]): Record<Table, string[]> {
   return lines;
 }
 
+/**
+ * What removeTagged deletes, from a saved ruleset: the rules under any of the prefixes (or these rules under their
+ * former tags); and when that leaves berth's chains empty and `dropChains`, the hooks and chains too.
+ */
+function removeLines(saved: Saved, prefixes: string[], formerOf: Rule[], dropChains = true): Record<Table, string[]> {
+  const lines: Record<Table, string[]> = { filter: [], nat: [] };
+  const former = new Set(formerOf.map((r) => formerly(saved, r)));
+  const doomed = saved.rules.filter((r) => prefixes.some((p) => r.tag?.startsWith(p)) || former.has(r));
+  const left = saved.rules.filter((r) => isBerthChain(r.chain) && !doomed.includes(r));
+  for (const r of doomed) lines[r.table].push(`-D ${r.spec}`);
+  if (left.length === 0 && dropChains) {
+    for (const r of saved.rules) {
+      if (r.tag?.startsWith(HOOK_TAG) && !doomed.includes(r)) lines[r.table].push(`-D ${r.spec}`);
+    }
+    for (const t of ["filter", "nat"] as const) {
+      for (const c of saved.chains[t]) if (isBerthChain(c)) lines[t].push(`-X ${c}`);
+    }
+  }
+  return lines;
+}
+
+/** What a caller of a batch asked for: rules to add, or rules to delete (all its rules are under `prefix`). */
+type Ask = { add: Rule[] } | { delete: Rule[]; prefix: string };
+
+/** The lines that do what every ask of a failed batch wanted, from one saved ruleset (as ensure and removeTagged). */
+function repairLines(saved: Saved, asks: Ask[]): Record<Table, string[]> {
+  const adds = asks.flatMap((a) => ("add" in a ? a.add : []));
+  const deletes = asks.flatMap((a) => ("delete" in a ? [a] : []));
+  const lines = adds.length > 0 ? ensureLines(saved, adds) : { filter: [], nat: [] };
+  if (deletes.length === 0) return lines;
+  // Rules added keep berth's chains in use.
+  const gone = removeLines(saved, deletes.map((d) => d.prefix), deletes.flatMap((d) => d.delete), adds.length === 0);
+  return { filter: [...gone.filter, ...lines.filter], nat: [...gone.nat, ...lines.nat] };
+}
+
+/** The lines of callers served by one iptables-restore, and what each asked for. */
+interface Batch {
+  lines: Record<Table, string[]>;
+  asks: Ask[];
+  applied: Promise<boolean>;
+}
+
 const ATTEMPTS = 3;
 
 export class Iptables {
@@ -160,22 +202,7 @@ export class Iptables {
    * is gone), the hooks and chains go too, so nothing named berth stays in iptables.
    */
   removeTagged(tagPrefix: string, formerOf: Rule[] = []): Promise<void> {
-    return this.apply((saved) => {
-      const lines: Record<Table, string[]> = { filter: [], nat: [] };
-      const former = new Set(formerOf.map((r) => formerly(saved, r)));
-      const doomed = saved.rules.filter((r) => r.tag?.startsWith(tagPrefix) || former.has(r));
-      const left = saved.rules.filter((r) => isBerthChain(r.chain) && !doomed.includes(r));
-      for (const r of doomed) lines[r.table].push(`-D ${r.spec}`);
-      if (left.length === 0) {
-        for (const r of saved.rules) {
-          if (r.tag?.startsWith(HOOK_TAG) && !doomed.includes(r)) lines[r.table].push(`-D ${r.spec}`);
-        }
-        for (const t of ["filter", "nat"] as const) {
-          for (const c of saved.chains[t]) if (isBerthChain(c)) lines[t].push(`-X ${c}`);
-        }
-      }
-      return lines;
-    });
+    return this.apply((saved) => removeLines(saved, [tagPrefix], formerOf));
   }
 
   /**
@@ -183,7 +210,7 @@ export class Iptables {
    * fails — a chain is missing, a rule is there after all — falls back to ensure().
    */
   async add(rules: Rule[]): Promise<void> {
-    if (!(await this.restoreJoined(byTable(rules, "-A")))) await this.ensure(rules);
+    if (!(await this.restoreJoined(byTable(rules, "-A"), { add: rules }))) await this.ensure(rules);
   }
 
   /**
@@ -191,7 +218,7 @@ export class Iptables {
    * also takes those rules under their former tags.
    */
   async delete(rules: Rule[], tagPrefix: string): Promise<void> {
-    if (!(await this.restoreJoined(byTable(rules, "-D")))) await this.removeTagged(tagPrefix, rules);
+    if (!(await this.restoreJoined(byTable(rules, "-D"), { delete: rules, prefix: tagPrefix }))) await this.removeTagged(tagPrefix, rules);
   }
 
   /** What is missing on the host for these rules to work: berth's chains, their hooks, the rules themselves. */
@@ -227,35 +254,32 @@ export class Iptables {
   }
 
   /** The adds and deletes asked for while the restore before them waits or runs: the next restore applies them all. */
-  private joining?: { lines: Record<Table, string[]>; applied: Promise<boolean>; callers: number };
+  private joining?: Batch;
 
   /**
    * Applies lines in the one iptables-restore of everything added and deleted meanwhile (100 containers made at
-   * once ran 100, one after another); resolves to whether this caller's lines applied. A batch that fails applies
-   * nothing: each of its callers then tries its own lines alone, so one bad line (a rule deleted by hand) sends
-   * only its own caller to the save-and-recompute fallback, not every caller of the batch.
+   * once ran 100, one after another); resolves to whether they were applied, else the caller falls back on its
+   * own (ensure, removeTagged). A batch that fails applies nothing, and one bad line fails it (a rule deleted by
+   * hand, or every rule by a firewall reload): then one iptables-save serves what every caller asked, in one more
+   * restore, rather than each caller paying its own save and restore.
    */
-  private async restoreJoined(lines: Record<Table, string[]>): Promise<boolean> {
-    const batch = this.join(lines);
-    if (await batch.applied) return true;
-    // Alone in its batch, its own lines have failed already.
-    return batch.callers > 1 && this.mutex.run("iptables", () => this.restore(lines));
-  }
-
-  private join(lines: Record<Table, string[]>): { applied: Promise<boolean>; callers: number } {
-    if (lines.filter.length + lines.nat.length === 0) return { applied: Promise.resolve(true), callers: 1 };
+  private restoreJoined(lines: Record<Table, string[]>, ask: Ask): Promise<boolean> {
+    if (lines.filter.length + lines.nat.length === 0) return Promise.resolve(true);
     let batch = this.joining;
     if (!batch) {
-      const made = (batch = this.joining = { lines: { filter: [], nat: [] }, applied: Promise.resolve(false), callers: 0 });
-      made.applied = this.mutex.run("iptables", () => {
+      const made: Batch = { lines: { filter: [], nat: [] }, asks: [], applied: Promise.resolve(false) };
+      batch = this.joining = made;
+      made.applied = this.mutex.run("iptables", async () => {
         // From here on, what is asked for goes to the next restore.
         if (this.joining === made) this.joining = undefined;
-        return this.restore(made.lines);
+        if (await this.restore(made.lines)) return true;
+        // A caller alone falls back as it would have.
+        return made.asks.length > 1 && this.restore(repairLines(parseSave(await this.host.run("iptables-save", [])), made.asks));
       });
     }
     for (const t of ["filter", "nat"] as const) batch.lines[t].push(...lines[t]);
-    batch.callers++;
-    return batch;
+    batch.asks.push(ask);
+    return batch.applied;
   }
 
   /** One iptables-restore; false if it failed (nothing of a failed table is applied), or throws when told to. */

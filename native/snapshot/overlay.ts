@@ -28,11 +28,17 @@ export async function prepare(lowerDirs: string[], dirs: SnapshotDirs): Promise<
   };
 }
 
+// The host's static busybox (every container's init needs it already) mounts and unmounts: util-linux's mount
+// loads five shared libraries and the locale first, about a millisecond of CPU per container. -n: no /etc/mtab.
+const BUSYBOX = "/bin/busybox";
+
 export async function mount(host: Host, m: Mount): Promise<void> {
-  await host.run("mount", ["-t", m.type, "-o", m.options.join(","), m.source, m.target]);
+  // In "/": busybox sets up a loop device when the source names a regular file, and "overlay" is a relative name
+  // (a file of that name in the directory berth was started from would be mounted).
+  await host.run(BUSYBOX, ["mount", "-n", "-t", m.type, "-o", m.options.join(","), m.source, m.target], { cwd: "/" });
 }
 
 /** Unmounts target if it is mounted. */
 export async function unmount(host: Host, target: string): Promise<void> {
-  if (await isMounted(target)) await host.run("umount", [target]);
+  if (await isMounted(target)) await host.run(BUSYBOX, ["umount", "-n", target]);
 }

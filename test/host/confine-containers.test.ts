@@ -1,8 +1,8 @@
 // Confinement of what berth does with a container's files, on the real host: volume seeding through an image's
 // symlinks, `cp` both ways through symlinks a container planted in its data mounts (running, paused and stopped,
 // and while the container swaps a directory for a symlink under the copy), user lookup through a symlinked
-// /etc/passwd, `diff` through a layer's symlink. Every attempt aims at a canary directory on the host and
-// asserts it unchanged.
+// /etc/passwd, `diff` through a layer's symlink, berth's init layer beside an image's own /etc, /etc/hosts, /.berth
+// or /proc. Every attempt aims at a canary directory on the host and asserts it unchanged.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -13,6 +13,7 @@ import { supervisorPid } from "../../native/supervise/launch";
 import { readTar, writeTar, type TarHeader, type TarSource } from "../../native/image/tar";
 import { REPO } from "./helpers";
 import { runcId } from "../../native/names";
+import { initLayersDir } from "../../native/snapshot/init-layer";
 
 const tag = randomBytes(3).toString("hex");
 const name = (what: string) => `tc${tag}${what}`;
@@ -36,13 +37,15 @@ function snapshot(dir: string): string {
   return out.join("\n");
 }
 let canary: string;
+let tarball: string;
 
-/** The busybox rootfs with extra entries appended (a later entry of the same path wins). */
-async function imageWith(ref: string, base: string, extra: Array<Partial<TarHeader> & { path: string }>, config: object = {}) {
+/** The busybox rootfs with extra entries appended (a later entry of the same path wins), less those `drop` matches. */
+async function imageWith(ref: string, base: string, extra: Array<Partial<TarHeader> & { path: string }>, config: object = {}, drop?: RegExp) {
   async function* entries(): AsyncGenerator<TarSource> {
     for await (const e of readTar(fs.createReadStream(base))) {
       const chunks: Buffer[] = [];
       for await (const c of e.data) chunks.push(c);
+      if (drop?.test(e.header.path.replace(/^\.\//, ""))) continue;
       const data = Buffer.concat(chunks);
       yield { header: e.header, data: () => data };
     }
@@ -73,9 +76,9 @@ beforeAll(async () => {
   fs.writeFileSync(path.join(C, "passwd"), "evil:x:4242:4242::/:/bin/sh\n");
   fs.writeFileSync(path.join(C, "secret"), "host secret");
   canary = snapshot(C);
-  const tarball = path.join(tmp, "busybox-rootfs.tar");
-  execFileSync(path.join(REPO, "scripts/busybox-rootfs.sh"), [tarball]);
   rt = createNativeRuntime({ root });
+  tarball = path.join(tmp, "busybox-rootfs.tar");
+  execFileSync(path.join(REPO, "scripts/busybox-rootfs.sh"), [tarball]);
   await rt.images.importRootfs({ ref: "bb", tarball, config: { cmd: ["sh"] } });
   await imageWith("seedout", tarball, [{ path: "x", linkname: C }], { volumes: ["/x/ssh"] });
   await imageWith("seedin", tarball, [{ path: "y", linkname: "/etc" }], { volumes: ["/y"] });
@@ -322,4 +325,62 @@ describe("the exit status file a container can replace", () => {
     expect(r.status, `${r.signal} ${r.stderr}`).toBe(0);
     expect(r.stdout).toBe(`${fifo} stopped 137\n${link} stopped 137\n`);
   });
+});
+
+describe("the init layer", () => {
+  /** The overlay's lower directories of a container's rootfs, top first, as the kernel has them. */
+  const lowers = (n: string): string[] => {
+    const at = path.join(root, "containers", n, "rootfs");
+    const line = fs.readFileSync("/proc/self/mounts", "utf8").split("\n").find((l) => l.split(" ")[1] === at);
+    return /lowerdir=([^,]+)/.exec(line ?? "")![1].split(":");
+  };
+
+  it("holds every mount point of an ordinary image's containers: their upper directories start empty", async () => {
+    const [a, b] = [await run("inita", "true"), await run("initb", "true")];
+    for (const n of [a, b]) expect(fs.readdirSync(path.join(root, "containers", n, "upper")).filter((e) => e !== "ready")).toEqual([]);
+    // One layer for both, berth's own.
+    expect(lowers(a)[0]).toBe(lowers(b)[0]);
+    expect(path.dirname(lowers(a)[0])).toBe(initLayersDir(root));
+    expect(inside(a, "cat", "/etc/hostname")).toBe(a);
+    expect(inside(a, "cat", "/etc/hosts")).toBe(fs.readFileSync(path.join(root, "containers", a, "hosts"), "utf8").trim());
+    // The image's /etc is still its own, attributes included.
+    expect(inside(a, "cat", "/etc/passwd")).toContain("root:x:0:0");
+    expect(inside(a, "stat", "-c", "%a %u %Y", "/etc")).toBe("755 0 946684800");
+    expect(inside(a, "ls", "/.berth")).toBe("busybox\nexit");
+    // The exit status still lands in the container's bundle, through /.berth/exit.
+    const e = name("initexit");
+    made.push(e);
+    await rt.containers.run({ name: e, image: "bb", command: ["sh", "-c", "exit 3"], stopTimeout: 0 });
+    const code = path.join(root, "containers", e, "exit/code");
+    for (let i = 0; i < 200 && !fs.existsSync(code); i++) await new Promise((r) => setTimeout(r, 25));
+    expect(fs.readFileSync(code, "utf8")).toBe("3\n");
+  });
+
+  // The canary's path is known once beforeAll has run. Each: what the image drops and adds, and what its init layer
+  // must then not hold.
+  const cases: Array<[string, RegExp | undefined, () => Array<Partial<TarHeader> & { path: string }>, string]> = [
+    ["an /etc symlink to the host canary", /^etc(\/|$)/, () => [{ path: "etc", linkname: C }], "etc"],
+    ["an /etc/hosts symlink to a host file", /^etc\/hosts$/, () => [{ path: "etc/hosts", linkname: `${C}/secret` }], "etc/hosts"],
+    ["a /.berth symlink to the host canary", undefined, () => [{ path: ".berth", linkname: C }], ".berth"],
+    ["a /proc that is a file", /^proc(\/|$)/, () => [{ path: "proc", type: "file", mode: 0o644 }], "proc"],
+    ["its own /etc/hosts file", /^etc\/hosts$/, () => [{ path: "etc/hosts", type: "file", mode: 0o644 }], "etc/hosts"],
+  ];
+  for (const [i, [what, drop, extra, absent]] of cases.entries()) {
+    it(`leaves out what an image has as something else, and the host unchanged: ${what}`, async () => {
+      await imageWith(`init${i}`, tarball, extra(), {}, drop);
+      const n = name(`init${i}`);
+      made.push(n);
+      // runc may refuse a /proc that is a file (the rest run, as with Docker); the host is unchanged either way.
+      const ran = await rt.containers.run({ name: n, image: `init${i}`, command: ["sleep", "600"], stopTimeout: 0 }).then(() => true, () => false);
+      if (absent !== "proc") expect(ran).toBe(true);
+      if (ran) {
+        expect(inside(n, "cat", "/etc/hostname")).toBe(n);
+        expect(inside(n, "cat", "/etc/hosts")).toBe(fs.readFileSync(path.join(root, "containers", n, "hosts"), "utf8").trim());
+        const init = lowers(n)[0];
+        expect(path.dirname(init)).toBe(initLayersDir(root));
+        expect(fs.existsSync(path.join(init, absent))).toBe(false);
+      }
+      expect(snapshot(C)).toBe(canary);
+    });
+  }
 });
