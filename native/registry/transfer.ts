@@ -88,7 +88,7 @@ const registryFault = (prefix: string) => (e: Error): never => {
 const MEMBER = 4 << 20;
 /** Members compressing while the oldest is written: the CPUs, as the thread pool runs them. */
 const MEMBERS_AT_ONCE = availableParallelism();
-/** Blobs sent at once by a push (Docker's max-concurrent-uploads is 5; 2 cores compress no more than this at once). */
+/** Blobs sent at once by a push (Docker's max-concurrent-uploads is 5; each blob's compression uses every CPU already). */
 const UPLOADS = 3;
 
 /**
