@@ -1,6 +1,9 @@
 // `npm run bench [-- --20]`: wall time of `berth up` for 20 and 100 containers on one bridge network, the marginal
 // time per container at each, `berth destroy` of them, and — when a Docker engine answers — `docker run -d` of the
-// same image for the same N, run right after, as a ratio. `--20` measures 20 only.
+// same image for the same N, run right after, as a ratio. `--20` measures 20 only. Beside each wall time, the CPU
+// time (user + system) of the command's process tree, from GNU time when installed: on a busy machine (2 cores,
+// other work running) the wall time measures the machine, the CPU time still measures berth. The supervisor and
+// the containers' processes, which outlive the command, are not in it.
 import { execFileSync, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -12,19 +15,29 @@ const REPO = path.resolve(__dirname, "../..");
 const FLEET = path.join(REPO, "bench/fleet");
 const sizes = process.argv.includes("--20") ? [20] : process.argv.includes("--only-100") ? [100] : [20, 100];
 
-function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): number {
+const GNU_TIME = "/usr/bin/time";
+const cpuOut = path.join(os.tmpdir(), `berth-bench-cpu-${process.pid}`);
+
+/** Wall time and CPU time (NaN without GNU time) of a command, in ms. */
+function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): { ms: number; cpu: number } {
+  const withTime = fs.existsSync(GNU_TIME);
+  const [file, argv] = withTime ? [GNU_TIME, ["-f", "%U %S", "-o", cpuOut, cmd, ...args]] : [cmd, args];
   const start = process.hrtime.bigint();
-  const res = spawnSync(cmd, args, { env: { ...process.env, ...env }, encoding: "utf8" });
+  const res = spawnSync(file, argv, { env: { ...process.env, ...env }, encoding: "utf8" });
   if (res.status !== 0) throw new Error(`${cmd} ${args.join(" ")} failed:\n${res.stdout}\n${res.stderr}`);
-  return Number(process.hrtime.bigint() - start) / 1e6;
+  const ms = Number(process.hrtime.bigint() - start) / 1e6;
+  const cpu = withTime ? fs.readFileSync(cpuOut, "utf8").trim().split(/\s+/).map(Number).reduce((a, b) => a + b, 0) * 1000 : NaN;
+  return { ms, cpu };
 }
 
-function berthUp(count: number, root: string, rootfs: string): number {
+const cpuText = (cpu: number) => (Number.isNaN(cpu) ? "" : `, CPU ${cpu.toFixed(0)} ms`);
+
+function berthUp(count: number, root: string, rootfs: string): { ms: number; cpu: number } {
   fs.writeFileSync(path.join(FLEET, "Pulumi.bench.yaml"), `config:\n  fleet:count: "${count}"\n  fleet:rootfs: "${rootfs}"\n`);
   return timed(path.join(REPO, "bin/berth"), ["up", FLEET, "--stack", "bench", "--yes"], { BERTH_ROOT: root });
 }
 
-function berthDestroy(root: string): number {
+function berthDestroy(root: string): { ms: number; cpu: number } {
   return timed(path.join(REPO, "bin/berth"), ["destroy", FLEET, "--stack", "bench", "--yes"], { BERTH_ROOT: root });
 }
 
@@ -58,18 +71,19 @@ function main(): void {
     berthDestroy(root);
     const base = berthUp(0, root, rootfs);
     berthDestroy(root);
-    rows.push(`berth up, 0 containers (fixed cost):      ${base.toFixed(0)} ms`);
+    rows.push(`berth up, 0 containers (fixed cost):      ${base.ms.toFixed(0)} ms${cpuText(base.cpu)}`);
     for (const n of sizes) {
       const total = berthUp(n, root, rootfs);
       const noop = berthUp(n, root, rootfs);
       const down = berthDestroy(root);
-      const marginal = (total - base) / n;
-      rows.push(`berth up, ${n} containers:                 ${total.toFixed(0)} ms  (marginal ${marginal.toFixed(1)} ms/container; target ≤ 40, flat)`);
-      rows.push(`berth up again, ${n} containers, no change: ${noop.toFixed(0)} ms`);
-      rows.push(`berth destroy, ${n} containers:            ${down.toFixed(0)} ms${n === 100 ? "  (target ≤ 3000)" : ""}`);
+      const marginal = (total.ms - base.ms) / n;
+      const cpuMarginal = Number.isNaN(total.cpu) ? "" : `; CPU ${((total.cpu - base.cpu) / n).toFixed(1)} ms/container`;
+      rows.push(`berth up, ${n} containers:                 ${total.ms.toFixed(0)} ms${cpuText(total.cpu)}  (marginal ${marginal.toFixed(1)} ms/container; target ≤ 40, flat${cpuMarginal})`);
+      rows.push(`berth up again, ${n} containers, no change: ${noop.ms.toFixed(0)} ms${cpuText(noop.cpu)}`);
+      rows.push(`berth destroy, ${n} containers:            ${down.ms.toFixed(0)} ms${cpuText(down.cpu)}${n === 100 ? "  (target ≤ 3000)" : ""}`);
       if (docker) {
         const d = dockerRun(n, rootfs);
-        rows.push(`docker run -d × ${n}:                      ${d.toFixed(0)} ms  (ratio berth/docker ${(total / d).toFixed(2)}; target ≤ 0.25 at 100)`);
+        rows.push(`docker run -d × ${n}:                      ${d.toFixed(0)} ms  (ratio berth/docker ${(total.ms / d).toFixed(2)}; target ≤ 0.25 at 100)`);
       }
     }
     rows.push(`load average at the end: ${os.loadavg().map((l) => l.toFixed(1)).join(" ")} (2 cores: compare ratios, not times, when it is high)`);
@@ -79,6 +93,7 @@ function main(): void {
     fs.rmSync(path.join(FLEET, "Pulumi.bench.yaml"), { force: true });
     fs.rmSync(path.join(FLEET, ".pulumi"), { recursive: true, force: true });
     fs.rmSync(root, { recursive: true, force: true });
+    fs.rmSync(cpuOut, { force: true });
   }
   console.log(rows.join("\n"));
 }

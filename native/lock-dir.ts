@@ -33,7 +33,9 @@ function onTmpfs(dir: string): boolean {
  * Makes ROOT/locks a link to a fresh directory in /dev/shm when the root has none yet, and checks the one it
  * names. Synchronous: it runs once per process and root, where the root is opened.
  */
-export function ensureLockDir(root: string): void {
+export function ensureLockDir(dir: string): void {
+  // Absolute, as the sweep of orphans reads it back from anywhere.
+  const root = path.resolve(dir);
   const link = path.join(root, "locks");
   if (!fs.lstatSync(link, { throwIfNoEntry: false })) {
     if (!onTmpfs(SHM)) return; // made on disk by the first lock taken
@@ -51,7 +53,6 @@ export function ensureLockDir(root: string): void {
   const target = fs.readlinkSync(link);
   try {
     fs.mkdirSync(target, { mode: 0o700 }); // gone with a reboot: made again, under the name every process reads
-    fs.writeFileSync(path.join(target, ROOT_FILE), root);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
   }
@@ -63,6 +64,10 @@ export function ensureLockDir(root: string): void {
         `Remove it (rm -r ${target}) and run berth again`,
     );
   }
+  // Made again after a reboot, or by a process killed before it wrote it: the sweep keeps a directory that says
+  // nothing of its root.
+  const named = path.join(target, ROOT_FILE);
+  if (!fs.existsSync(named)) fs.writeFileSync(named, root);
 }
 
 /** A new private directory in /dev/shm, under a name nobody holds. */
@@ -80,7 +85,7 @@ function fresh(root: string): string {
   }
 }
 
-/** Removes the locks directories of roots that are gone (removed, or now linked elsewhere), this user's only. */
+/** Removes the locks directories of roots that are gone (removed, or linked elsewhere now), this user's only. */
 function sweepOrphans(): void {
   const now = Date.now();
   for (const name of fs.readdirSync(SHM)) {
@@ -88,14 +93,13 @@ function sweepOrphans(): void {
     const dir = path.join(SHM, name);
     const st = fs.lstatSync(dir, { throwIfNoEntry: false });
     if (!st || !mine(st) || now - st.mtimeMs < ORPHAN_AGE_MS) continue;
-    let root: string | undefined;
+    let root: string;
     try {
       root = fs.readFileSync(path.join(dir, ROOT_FILE), "utf8");
     } catch {
-      root = undefined;
+      continue; // its maker was killed before it said (see ensureLockDir): a few bytes left rather than a live one
     }
-    const linked = root !== undefined && readlink(path.join(root, "locks")) === dir;
-    if (!linked) fs.rmSync(dir, { recursive: true, force: true });
+    if (readlink(path.join(root, "locks")) !== dir) fs.rmSync(dir, { recursive: true, force: true });
   }
 }
 

@@ -25,8 +25,9 @@ import { stagingPath, sweepShared } from "../staging";
 // command run: it reports "ID gone" instead.
 //
 // The shell runs in a session of its own, so every command does: what a detached command leaves behind (a
-// container's init) is in no session of ours, without a `setsid` process per container, and a Ctrl-C that ends
-// berth lets a command under way finish rather than stop it half-way (berth's own handling decides what follows).
+// container's init) is in no session of ours, without a `setsid` process per container. A command under way when
+// berth ends finishes: a background job of sh ignores Ctrl-C's SIGINT, and out of the terminal's session it gets
+// no hangup either.
 const PREAMBLE = `exec 3>&1
 trap 'rm -rf "$1"' EXIT
 trap 'exit 130' INT TERM HUP

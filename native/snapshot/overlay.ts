@@ -1,5 +1,5 @@
-// A container's root filesystem: an overlay of the image's unpacked layers (read-only, shared) under a private
-// upper directory. Like a containerd snapshotter, prepare() only returns the mount as data; mount() performs it.
+// A container's root filesystem: an overlay of the image's unpacked layers and berth's init layer (init-layer.ts;
+// read-only, shared) under a private upper directory. Like a containerd snapshotter, prepare() only returns the mount as data; mount() performs it.
 import * as fs from "node:fs";
 import type { Host } from "../host/exec";
 import { isMounted } from "../host/probe";

@@ -14,6 +14,7 @@ import { readTar, writeTar, type TarHeader, type TarSource } from "../../native/
 import { REPO } from "./helpers";
 import { runcId } from "../../native/names";
 import { initLayersDir } from "../../native/snapshot/init-layer";
+import { self } from "../../native/lock";
 
 const tag = randomBytes(3).toString("hex");
 const name = (what: string) => `tc${tag}${what}`;
@@ -354,6 +355,21 @@ describe("the init layer", () => {
     const code = path.join(root, "containers", e, "exit/code");
     for (let i = 0; i < 200 && !fs.existsSync(code); i++) await new Promise((r) => setTimeout(r, 25));
     expect(fs.readFileSync(code, "utf8")).toBe("3\n");
+  });
+
+  it("is made whole: what a killed process left half-made is swept when a layer is next made, a live one's kept", async () => {
+    const dir = initLayersDir(root);
+    const dead = path.join(dir, "0123456789abcdef#tmp-4194000-1-0badc0de");
+    const live = path.join(dir, `0123456789abcdef#tmp-${process.pid}-${self().start}-0000c0de`);
+    for (const t of [dead, live]) fs.mkdirSync(path.join(t, "etc"), { recursive: true });
+    // An image of another shape (no /sys) needs a layer of its own.
+    await imageWith("nosys", tarball, [], {}, /^sys(\/|$)/);
+    const n = name("nosys");
+    made.push(n);
+    await rt.containers.run({ name: n, image: "nosys", command: ["sleep", "600"], stopTimeout: 0 });
+    expect(fs.readdirSync(path.join(lowers(n)[0]))).toContain("sys");
+    expect([fs.existsSync(dead), fs.existsSync(live)]).toEqual([false, true]);
+    fs.rmSync(live, { recursive: true });
   });
 
   // The canary's path is known once beforeAll has run. Each: what the image drops and adds, and what its init layer

@@ -69,6 +69,8 @@ describe("a root's locks directory", () => {
     ensureLockDir(root);
     expect(fs.lstatSync(t).isDirectory()).toBe(true);
     expect(fs.readlinkSync(path.join(root, "locks"))).toBe(t);
+    // Named for the sweep of orphans, which keeps it.
+    expect(fs.readFileSync(path.join(t, ".root"), "utf8")).toBe(root);
     // Squatted: another user's directory under the name, with a planted link in it.
     fs.rmSync(t, { recursive: true });
     fs.mkdirSync(t, { mode: 0o777 });

@@ -37,6 +37,20 @@ describe("refreshPeers", () => {
     expect(fs.existsSync(paths.container("gone").dir)).toBe(false);
   });
 
+  it("rewrites a file in place, and a shorter one leaves nothing of the longer one behind", async () => {
+    const paths = layout(path.join(tmp, "root3"), path.join(tmp, "run3"));
+    const net = new ContainerNetworking(undefined as never, paths, undefined as never, undefined as never, undefined as never);
+    const [a, b] = [holder("a", "10.9.0.2"), holder("b", "10.9.0.3")];
+    const file = paths.container("a").hosts;
+    for (const r of [a, b]) fs.mkdirSync(paths.container(r.spec.name).dir, { recursive: true });
+    fs.writeFileSync(file, "10.9.0.99\tleft-over-peer\n".repeat(50));
+    fs.writeFileSync(paths.container("b").hosts, "");
+    const inode = fs.statSync(file).ino; // bind-mounted into the running container: must stay this inode
+    await net.refreshPeers(a, async () => [a, b]);
+    expect(fs.readFileSync(file, "utf8")).toBe("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n10.9.0.2\ta\n10.9.0.3\tb\n");
+    expect(fs.statSync(file).ino).toBe(inode);
+  });
+
   it("puts a container whose removal failed back in its peers' files, which a pass during the removal wrote without it", async () => {
     const paths = layout(path.join(tmp, "root2"), path.join(tmp, "run2"));
     const net = new ContainerNetworking(undefined as never, paths, undefined as never, undefined as never, undefined as never);
