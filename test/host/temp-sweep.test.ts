@@ -47,6 +47,14 @@ function node(body: string): ChildProcess {
   return c;
 }
 
+/** A process's command line; "" once it is gone. */
+function cmdline(pid: string): string {
+  try {
+    return fs.readFileSync(`/proc/${pid}/cmdline`, "utf8");
+  } catch {
+    return "";
+  }
+}
 const ended = (c: ChildProcess) => new Promise<void>((r) => (c.exitCode !== null || c.signalCode ? r() : c.once("exit", () => r())));
 const firstLine = (c: ChildProcess) => new Promise<string>((r) => c.stdout!.once("data", (d: Buffer) => r(d.toString().trim())));
 
@@ -130,6 +138,10 @@ describe("the spawner's shell directory", () => {
   it("left by a berth killed with its shell is swept by the next berth; a live berth's never", async () => {
     const killed = await berthWithShell();
     const live = await berthWithShell();
+    // The shell runs in a session of its own (it would see its pipe close and remove its directory): killed too.
+    const shell = fs.readdirSync("/proc").find((p) => /^\d+$/.test(p) && cmdline(p).startsWith(`${killed.dir}\0`));
+    expect(shell).toBeDefined();
+    process.kill(Number(shell), "SIGKILL");
     process.kill(-killed.child.pid!, "SIGKILL");
     await ended(killed.child);
     // Looked at at once: any berth on this machine starting a shell now sweeps it too (others' tests included).
