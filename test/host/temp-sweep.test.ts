@@ -79,7 +79,9 @@ async function stoppedMidWrite(file: string, write: string): Promise<{ child: Ch
     }
     if (temp) {
       child.kill("SIGSTOP");
-      if (fs.existsSync(path.join(dir, temp))) return { child, temp };
+      // Mid-write: its temp there and nothing in place yet (stopped between the link and the temp's removal, it
+      // has made its claim whole).
+      if (fs.existsSync(path.join(dir, temp)) && !fs.existsSync(file)) return { child, temp };
       child.kill("SIGCONT");
     }
     await ended(child);
