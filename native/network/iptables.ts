@@ -273,8 +273,10 @@ export class Iptables {
         // From here on, what is asked for goes to the next restore.
         if (this.joining === made) this.joining = undefined;
         if (await this.restore(made.lines)) return true;
-        // A caller alone falls back as it would have.
-        return made.asks.length > 1 && this.restore(repairLines(parseSave(await this.host.run("iptables-save", [])), made.asks));
+        // A caller alone falls back as it would have; so does every caller when the repair cannot read the ruleset.
+        if (made.asks.length === 1) return false;
+        const saved = await this.host.run("iptables-save", []).catch(() => undefined);
+        return saved !== undefined && this.restore(repairLines(parseSave(saved), made.asks));
       });
     }
     for (const t of ["filter", "nat"] as const) batch.lines[t].push(...lines[t]);
