@@ -172,7 +172,6 @@ export function closest(word: string, names: string[]): string | undefined {
   return best && best[1] <= Math.max(1, Math.floor(word.length / 3)) ? best[0] : undefined;
 }
 
-/** A flag's value as a string (the last one given), or undefined. */
 /**
  * A flag taking a value, found at words[i] as the parser reads it — `--name V`, `--name=V`, `-s V`, `-sV`, `-s=V` —
  * with its value (undefined when missing) and the words it took; undefined when words[i] is not that flag.
@@ -185,6 +184,7 @@ export function valueFlagAt(spec: FlagSpec, words: string[], i: number): { value
   return undefined;
 }
 
+/** A flag's value as a string (the last one given), or undefined. */
 export const str = (p: ParsedArgs, name: string): string | undefined => {
   const v = p.flags[name];
   return Array.isArray(v) ? v.at(-1) : typeof v === "string" ? v : undefined;
