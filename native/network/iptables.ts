@@ -153,7 +153,11 @@ function removeLines(saved: Saved, prefixes: string[], formerOf: Rule[], dropCha
 /** What a caller of a batch asked for: rules to add, or rules to delete (all its rules are under `prefix`). */
 type Ask = { add: Rule[] } | { delete: Rule[]; prefix: string };
 
-/** The lines that do what every ask of a failed batch wanted, from one saved ruleset (as ensure and removeTagged). */
+/**
+ * The lines that do what every ask of a failed batch wanted, from one saved ruleset (as ensure and removeTagged).
+ * Adds and deletes are not ordered here: one batch never holds an add and a delete under one container's prefix,
+ * since a container's rules are added (run) and deleted (removal) only under that container's lock, one at a time.
+ */
 function repairLines(saved: Saved, asks: Ask[]): Record<Table, string[]> {
   const adds = asks.flatMap((a) => ("add" in a ? a.add : []));
   const deletes = asks.flatMap((a) => ("delete" in a ? [a] : []));
