@@ -67,6 +67,20 @@ describe("iptables batches", () => {
     expect(saves()).toBe(5);
   });
 
+  it("a bad rule to add fails the repair too: the deletes are repaired without it, and only its caller falls back (and fails)", async () => {
+    const there = [0, 1].flatMap(rulesOf).map((r) => `-A ${r.chain} ${r.args.join(" ")} -m comment --comment ${r.tag}`);
+    const { host, saves } = fakeHost((l) => l.startsWith("-A ") && l.includes("--dport 8009 "), `*nat\n:BERTH-DNAT - [0:0]\n${there.join("\n")}\nCOMMIT\n`);
+    const ipt = new Iptables(host);
+    const [d0, d1, bad] = await Promise.allSettled([
+      ipt.delete(rulesOf(0), containerTag(ROOT, "c0")),
+      ipt.delete(rulesOf(1), containerTag(ROOT, "c1")),
+      ipt.add(rulesOf(9)),
+    ]);
+    expect([d0.status, d1.status, bad.status]).toEqual(["fulfilled", "fulfilled", "rejected"]);
+    // The repair's save, then only the bad add's own (ensure tries three times): none for the deletes.
+    expect(saves()).toBe(4);
+  });
+
   it("a caller alone in a failed batch falls back on its own", async () => {
     const { host, restores, saves } = fakeHost((l) => l.startsWith("-D "));
     await new Iptables(host).delete(rulesOf(0), containerTag(ROOT, "c0"));
