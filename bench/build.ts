@@ -11,6 +11,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { createNativeRuntime } from "../native";
 import { dockerMissing, runDocker } from "./docker";
+import { sweepOrphans } from "../native/lock-dir";
 
 const REPO = path.resolve(__dirname, "../..");
 const dockerEnv = { ...process.env, DOCKER_BUILDKIT: "1" };
@@ -110,6 +111,7 @@ async function main(): Promise<void> {
     await rt.images.pruneBuildCache({ all: true });
   } finally {
     fs.rmSync(root, { recursive: true, force: true });
+    sweepOrphans(0);
   }
   console.log(rows.join("\n"));
 }

@@ -9,6 +9,7 @@ import * as path from "node:path";
 import { createNativeRuntime } from "../native";
 import { freePort } from "../native/network/portmap";
 import { dockerMissing, runDocker } from "./docker";
+import { sweepOrphans } from "../native/lock-dir";
 
 const REPO = path.resolve(__dirname, "../..");
 const FILES = 100;
@@ -80,6 +81,7 @@ async function main(): Promise<void> {
   } finally {
     await rt.registries.remove(name);
     fs.rmSync(root, { recursive: true, force: true });
+    sweepOrphans(0);
   }
   console.log(rows.join("\n"));
 }

@@ -10,6 +10,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { networkBench } from "./network";
 import { dockerAvailable } from "./docker";
+import { sweepOrphans } from "../native/lock-dir";
 
 const REPO = path.resolve(__dirname, "../..");
 const FLEET = path.join(REPO, "bench/fleet");
@@ -93,6 +94,7 @@ function main(): void {
     fs.rmSync(path.join(FLEET, "Pulumi.bench.yaml"), { force: true });
     fs.rmSync(path.join(FLEET, ".pulumi"), { recursive: true, force: true });
     fs.rmSync(root, { recursive: true, force: true });
+    sweepOrphans(0);
     fs.rmSync(cpuOut, { force: true });
   }
   console.log(rows.join("\n"));

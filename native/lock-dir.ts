@@ -85,14 +85,17 @@ function fresh(root: string): string {
   }
 }
 
-/** Removes the locks directories of roots that are gone (removed, or linked elsewhere now), this user's only. */
-function sweepOrphans(): void {
+/**
+ * Removes this user's locks directories whose roots are gone (or link elsewhere now), once untouched for minAgeMs:
+ * by default long enough that one being made is never taken. Tests and benches pass 0 once their roots are removed.
+ */
+export function sweepOrphans(minAgeMs = ORPHAN_AGE_MS): void {
   const now = Date.now();
   for (const name of fs.readdirSync(SHM)) {
     if (!name.startsWith(PREFIX)) continue;
     const dir = path.join(SHM, name);
     const st = fs.lstatSync(dir, { throwIfNoEntry: false });
-    if (!st || !mine(st) || now - st.mtimeMs < ORPHAN_AGE_MS) continue;
+    if (!st || !mine(st) || now - st.mtimeMs < minAgeMs) continue;
     let root: string;
     try {
       root = fs.readFileSync(path.join(dir, ROOT_FILE), "utf8");
