@@ -3,7 +3,7 @@
 import * as fs from "node:fs";
 import { CAPABILITIES } from "./capabilities";
 import type { ContainerRuntimeSpec } from "../runtime";
-import { DEFAULT_CAPABILITIES, type OciMount, type OciSpec } from "./spec";
+import { DEFAULT_CAPABILITIES, seccompProfile, type OciMount, type OciSpec } from "./spec";
 import { deviceNumbers, ociResources, type OciResources } from "./limits";
 
 interface OciDevice {
@@ -73,6 +73,9 @@ export function applyOptions(base: OciSpec, o: ContainerRuntimeSpec, shared: Rec
   const config = base as FullOciSpec;
   const caps = capabilities(o);
   config.process.capabilities = { bounding: caps, effective: caps, permitted: caps };
+  // Docker's rule: the profile follows the capabilities (capAdd SYS_ADMIN allows mount…); privileged runs without one.
+  if (o.privileged) delete config.linux.seccomp;
+  else config.linux.seccomp = seccompProfile(caps);
   config.root.readonly = o.readOnly ?? false;
   config.mounts.push(...(o.tmpfs ?? []).map(tmpfsMount));
   // The host's UTS namespace has the host's name: runc refuses to set one there.
