@@ -97,6 +97,9 @@ describe("containers", () => {
     expect(seccompMode(c)).toBe("0");
     expect(exec(c, "unshare", "-U", "true").status).toBe(0);
     expect(JSON.parse(fs.readFileSync(containerPaths(root, c).config, "utf8")).linux.seccomp).toBeUndefined();
+    // Every capability berth holds, and no more: runc cannot grant one outside its own bounding set.
+    const bounding = (status: string) => /^CapBnd:\s+(\w+)/m.exec(status)![1];
+    expect(bounding(exec(c, "cat", "/proc/1/status").stdout)).toBe(bounding(fs.readFileSync("/proc/self/status", "utf8")));
   });
 
   it("gives capAdd SYS_ADMIN what Docker's profile then allows: unshare, mount", async () => {
