@@ -21,9 +21,17 @@ interface Entry {
 
 const identity = (st: fs.BigIntStats): string => `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
 
+/** Quiet time after a check before what it learnt is saved: the checks of one run, saved together. */
+const SAVE_DELAY_MS = 200;
+
+/** Caches with entries not yet saved: saved at the latest as the process exits. */
+const unsaved = new Set<DigestCache>();
+let saveOnExit = false;
+
 export class DigestCache {
   private entries?: Map<string, Entry>;
   private learnt = new Map<string, Entry>();
+  private timer?: NodeJS.Timeout;
 
   /** A cache kept in `file` (made on the first save). */
   constructor(private readonly file: string) {}
@@ -50,6 +58,8 @@ export class DigestCache {
    * next run reads the files again.
    */
   save(): void {
+    clearTimeout(this.timer);
+    unsaved.delete(this);
     if (this.learnt.size === 0) return;
     try {
       this.entries = undefined; // read again: another run may have saved since
@@ -64,6 +74,21 @@ export class DigestCache {
       this.learnt.clear();
     } catch {
       // Not kept: only slower next time.
+    }
+  }
+
+  /**
+   * save() once no check has asked for SAVE_DELAY_MS, or as the process exits: a run of many images reads and
+   * rewrites the cache file once, not once per image. Lost only if the process is killed first (slower next run).
+   */
+  saveSoon(): void {
+    if (this.learnt.size === 0) return;
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.save(), SAVE_DELAY_MS).unref();
+    unsaved.add(this);
+    if (!saveOnExit) {
+      saveOnExit = true;
+      process.on("exit", () => unsaved.forEach((c) => c.save()));
     }
   }
 

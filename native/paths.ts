@@ -45,7 +45,8 @@ export interface ContainerPaths {
 /** A digest berth may name a file by (anything else may be a path: "sha256:../x"). */
 export const isDigest = (d: unknown): d is string => typeof d === "string" && /^sha256:[0-9a-f]{64}$/.test(d);
 
-function hexOf(digest: string): string {
+/** A digest's hex, for a file name; throws on anything else (a path). */
+export function hexOf(digest: string): string {
   if (!isDigest(digest)) throw new Error(`invalid digest "${digest}": expected sha256:<64 hex digits>`);
   return digest.slice(7);
 }

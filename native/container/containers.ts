@@ -404,7 +404,8 @@ export class RuncContainers implements Containers {
       if (found.status === "running") appendEvent(paths.root, name, "stop");
     }
     await this.d.net.removing(name, async (arrived) => {
-      await allSettled([this.d.net.release(name, rec?.net), unmount(host, p.rootfs)]);
+      await allSettled([this.d.net.disconnect(name, rec?.net), unmount(host, p.rootfs)]);
+      await this.d.net.release(name);
       // The supervisor may be writing the state of the container it just saw exit: retry what it adds meanwhile.
       await fs.promises.rm(p.dir, { recursive: true, force: true, maxRetries: 5 });
       if (rec) appendEvent(paths.root, name, "destroy", { image: rec.spec.image });

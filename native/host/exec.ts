@@ -239,8 +239,9 @@ export async function runInTerminal(argv: readonly string[], size: TerminalSize 
       const rows = Math.trunc(Number(r.value.rows));
       const cols = Math.trunc(Number(r.value.cols));
       if (!(rows > 0 && cols > 0 && rows < 1 << 16 && cols < 1 << 16)) continue;
+      // Not found in time (a slow exec on a busy host): this size is skipped, the next one looks again.
       const at = (tty ??= await terminalOf(() => scriptPid, argv[0], () => ended));
-      if (!at) break;
+      if (!at) continue;
       await new Promise<void>((resolve) => execFile("stty", ["-F", at, "rows", String(rows), "cols", String(cols)], () => resolve()));
     }
   })().catch(() => undefined);
@@ -258,7 +259,8 @@ export const TERMINAL_WAIT_MS = 5_000;
 /**
  * The terminal `script` (pid, once spawned) runs its command on, once that command runs (`program`: until then the
  * shell that sets the first size would undo a resize): /proc/CHILD/fd/0. Undefined once `over()`, or when the
- * command has not shown within TERMINAL_WAIT_MS (it never will: its resizes are dropped, not polled for all along).
+ * command has not shown within TERMINAL_WAIT_MS (that resize is dropped; /proc is not polled for all along, only
+ * looked at again on the next resize).
  */
 async function terminalOf(scriptPid: () => number | undefined, program: string, over: () => boolean): Promise<string | undefined> {
   const name = program.split("/").pop()!.slice(0, 15);

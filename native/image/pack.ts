@@ -28,14 +28,16 @@ const READ = 1 << 20;
 
 /**
  * A layer file's content, read synchronously (from the page cache, a read is shorter than a trip through the
- * thread pool) a chunk at a time; never through a symlink.
+ * thread pool) a chunk at a time; never through a symlink. Buffers are sized to the file (one byte over, to see
+ * one that grew): the tar writer holds small files' chunks until a batch is full, and a slice keeps its whole buffer.
  */
-function* readFile(file: string): Generator<Buffer> {
+function* readFile(file: string, size: number): Generator<Buffer> {
   const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+  const len = Math.min(READ, size + 1);
   try {
     for (;;) {
-      const buf = Buffer.allocUnsafe(READ);
-      const n = fs.readSync(fd, buf, 0, READ, null);
+      const buf = Buffer.allocUnsafe(len);
+      const n = fs.readSync(fd, buf, 0, len, null);
       if (n === 0) return;
       yield buf.subarray(0, n);
     }
@@ -76,7 +78,7 @@ function* layerEntries(dir: string, opaque: Set<string>, layer: string): Generat
         if (first) yield { header: { ...h, type: "hardlink", linkname: first } };
         else {
           if (st.nlink > 1) seen.set(key, rel);
-          yield { header: { ...h, size: st.size }, data: () => readFile(abs) };
+          yield { header: { ...h, size: st.size }, data: () => readFile(abs, st.size) };
         }
       } else {
         throw new Error(`layer ${layer}: "${rel}" is a device node; image layers may not hold devices`);

@@ -15,7 +15,7 @@ import { Readable, pipeline } from "node:stream";
 import { AsyncLocalStorage } from "node:async_hooks";
 import type { ImageInfo, ImportRootfsRequest } from "../runtime";
 import type { Host } from "../host/exec";
-import { isDigest, type Paths } from "../paths";
+import { hexOf, isDigest, type Paths } from "../paths";
 import { ownerAlive, self, withLock, type Owner } from "../lock";
 import { readJson, writeJson, listDir } from "../json-file";
 import {
@@ -362,16 +362,22 @@ export class ContentStore {
     return path.join(this.paths.root, "gzip");
   }
 
+  /** The record of the layer blob `digest`'s gzip blob (a digest, never a path: hexOf throws). */
+  private gzipRecord(digest: string): string {
+    return path.join(this.gzipDir, hexOf(digest));
+  }
+
   /** The gzip blob a push made of the uncompressed layer blob `digest`, if one did and its record is sound. */
   async gzipOf(digest: string): Promise<Descriptor | undefined> {
-    const d = await readJson<Descriptor>(path.join(this.gzipDir, digest.slice(7))).catch(() => undefined);
+    const d = await readJson<Descriptor>(this.gzipRecord(digest)).catch(() => undefined);
     return d?.mediaType === MediaType.layerGzip && isDigest(d.digest) && Number.isSafeInteger(d.size) && d.size > 0 ? d : undefined;
   }
 
   /** Records `gzip`, made from the stored layer blob `digest` as it was checked to be; collected with that blob. */
   async recordGzip(digest: string, gzip: Descriptor): Promise<void> {
+    const file = this.gzipRecord(digest);
     await fs.promises.mkdir(this.gzipDir, { recursive: true });
-    await writeJson(path.join(this.gzipDir, digest.slice(7)), { mediaType: gzip.mediaType, digest: gzip.digest, size: gzip.size });
+    await writeJson(file, { mediaType: gzip.mediaType, digest: gzip.digest, size: gzip.size });
   }
 
   private leaseFile(id: string): string {

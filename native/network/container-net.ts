@@ -432,14 +432,21 @@ export class ContainerNetworking {
     return { faults, repairable: [...(await this.iptables.missing(this.portRules(rec.spec.name, net))), ...interfaces] };
   }
 
-  /** Undoes a container's networking; each step skips what is gone. */
-  async release(name: string, net: ContainerNet | undefined): Promise<void> {
+  /** Takes a container's networking off the host (port rules, interfaces), its addresses kept; skips what is gone. */
+  async disconnect(name: string, net: ContainerNet | undefined): Promise<void> {
     await Promise.all([
       net
         ? this.iptables.delete(this.portRules(name, net), containerTag(this.paths.root, name))
         : this.iptables.removeTagged(containerTag(this.paths.root, name)),
       net && unplug(this.host, net),
     ]);
+  }
+
+  /**
+   * Frees a container's addresses: the last step of its removal, once the rest went through. A removal that fails
+   * keeps them, so the peers' files that name it again (removing) name an address no other container gets.
+   */
+  async release(name: string): Promise<void> {
     // Every network, not only the recorded ones: a run that failed or crashed while claiming had no record yet.
     const networks = await this.networks.records();
     for (const rec of networks) await this.networks.ipam(rec).release(name);

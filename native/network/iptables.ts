@@ -153,7 +153,11 @@ function removeLines(saved: Saved, prefixes: string[], formerOf: Rule[], dropCha
 /** What a caller of a batch asked for: rules to add, or rules to delete (all its rules are under `prefix`). */
 type Ask = { add: Rule[] } | { delete: Rule[]; prefix: string };
 
-/** The lines that do what every ask of a failed batch wanted, from one saved ruleset (as ensure and removeTagged). */
+/**
+ * The lines that do what every ask of a failed batch wanted, from one saved ruleset (as ensure and removeTagged).
+ * Adds and deletes are not ordered here: one batch never holds an add and a delete under one container's prefix,
+ * since a container's rules are added (run) and deleted (removal) only under that container's lock, one at a time.
+ */
 function repairLines(saved: Saved, asks: Ask[]): Record<Table, string[]> {
   const adds = asks.flatMap((a) => ("add" in a ? a.add : []));
   const deletes = asks.flatMap((a) => ("delete" in a ? [a] : []));
@@ -168,7 +172,8 @@ function repairLines(saved: Saved, asks: Ask[]): Record<Table, string[]> {
 interface Batch {
   lines: Record<Table, string[]>;
   asks: Ask[];
-  applied: Promise<boolean>;
+  /** The asks it applied (all, none, or — a rule to add that iptables refuses — the deletes). */
+  applied: Promise<Set<Ask>>;
 }
 
 const ATTEMPTS = 3;
@@ -258,7 +263,7 @@ export class Iptables {
 
   /**
    * Applies lines in the one iptables-restore of everything added and deleted meanwhile (100 containers made at
-   * once ran 100, one after another); resolves to whether they were applied, else the caller falls back on its
+   * once ran 100, one after another); resolves to whether this caller's were applied, else it falls back on its
    * own (ensure, removeTagged). A batch that fails applies nothing, and one bad line fails it (a rule deleted by
    * hand, or every rule by a firewall reload): then one iptables-save serves what every caller asked, in one more
    * restore, rather than each caller paying its own save and restore.
@@ -267,19 +272,28 @@ export class Iptables {
     if (lines.filter.length + lines.nat.length === 0) return Promise.resolve(true);
     let batch = this.joining;
     if (!batch) {
-      const made: Batch = { lines: { filter: [], nat: [] }, asks: [], applied: Promise.resolve(false) };
+      const made: Batch = { lines: { filter: [], nat: [] }, asks: [], applied: Promise.resolve(new Set()) };
       batch = this.joining = made;
       made.applied = this.mutex.run("iptables", async () => {
         // From here on, what is asked for goes to the next restore.
         if (this.joining === made) this.joining = undefined;
-        if (await this.restore(made.lines)) return true;
-        // A caller alone falls back as it would have.
-        return made.asks.length > 1 && this.restore(repairLines(parseSave(await this.host.run("iptables-save", [])), made.asks));
+        const all = new Set(made.asks);
+        if (await this.restore(made.lines)) return all;
+        // A caller alone falls back as it would have; so does every caller when the repair cannot read the ruleset.
+        if (made.asks.length === 1) return new Set();
+        const saved = await this.host.run("iptables-save", []).catch(() => undefined);
+        if (saved === undefined) return new Set();
+        if (await this.restore(repairLines(parseSave(saved), made.asks))) return all;
+        // A rule to add that iptables refuses fails the repair too; the deletes (read off the saved rules) are
+        // repaired without the adds, whose callers each fall back alone.
+        const deletes = made.asks.filter((a) => "delete" in a);
+        const repaired = deletes.length > 0 && deletes.length < made.asks.length && (await this.restore(repairLines(parseSave(saved), deletes)));
+        return new Set(repaired ? deletes : []);
       });
     }
     for (const t of ["filter", "nat"] as const) batch.lines[t].push(...lines[t]);
     batch.asks.push(ask);
-    return batch.applied;
+    return batch.applied.then((applied) => applied.has(ask));
   }
 
   /** One iptables-restore; false if it failed (nothing of a failed table is applied), or throws when told to. */

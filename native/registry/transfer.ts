@@ -86,9 +86,14 @@ const registryFault = (prefix: string) => (e: Error): never => {
 
 /** Input bytes per gzip member: members are compressed at once, one per CPU, as pigz does; gunzip reads them in a row. */
 const MEMBER = 4 << 20;
-/** Members compressing while the oldest is written: the CPUs, as the thread pool runs them. */
-const MEMBERS_AT_ONCE = availableParallelism();
-/** Blobs sent at once by a push (Docker's max-concurrent-uploads is 5; each blob's compression uses every CPU already). */
+/**
+ * libuv's thread pool, where zlib compresses (and fs calls run): UV_THREADPOOL_SIZE, else 4 threads, at most 1024.
+ * More members than its threads only wait there, each holding its MEMBER of input and its output.
+ */
+const POOL = Math.min(Math.max(Math.trunc(Number(process.env.UV_THREADPOOL_SIZE)) || 4, 1), 1024);
+/** Members compressing while the oldest is written: as many as run at once — the CPUs, or the pool's threads if fewer. */
+const MEMBERS_AT_ONCE = Math.min(availableParallelism(), POOL);
+/** Blobs sent at once by a push (Docker's max-concurrent-uploads is 5; the blobs' members share the pool's threads). */
 const UPLOADS = 3;
 
 /**

@@ -47,23 +47,57 @@ export class UsageError extends Error {
 
 const HELP: FlagSpec = { name: "help", short: "h", help: "print this help" };
 
+/** Where a flag was given: words [from, to) of the parsed argv; kept, the flags grouped before it in its word. */
+interface Given {
+  name: string;
+  from: number;
+  to: number;
+  kept?: string;
+}
+
+/** How each parse was called: the command line can be told again without a flag (wordsWithout). */
+const parses = new WeakMap<ParsedArgs, { cmd: Command; argv: string[]; given: Given[] }>();
+
+/**
+ * The command's words (its name, then the arguments parsed) without every occurrence of the flag `name` where the
+ * parser read it as one — not after `--`, nor in the command line an exec or run ends with.
+ */
+export function wordsWithout(p: ParsedArgs, name: string): string[] {
+  const parse = parses.get(p);
+  if (!parse) return [];
+  const dropped = parse.given.filter((g) => g.name === name);
+  const words = parse.argv.flatMap((w, i) => {
+    const g = dropped.find((d) => i >= d.from && i < d.to);
+    return !g ? [w] : i === g.from && g.kept ? [g.kept] : [];
+  });
+  return [...parse.cmd.name.split(" "), ...words];
+}
+
 /** Parses argv (the words after the command's name) against a command's declared flags. */
 export function parseCommand(cmd: Command, argv: string[]): ParsedArgs {
   const specs = [...(cmd.flags ?? []), HELP];
   const hint = `See 'berth ${cmd.name} --help'.`;
   const flags: ParsedArgs["flags"] = {};
   const args: string[] = [];
+  const given: Given[] = [];
+  let from = 0;
+  let kept: string | undefined;
+  // Called once the flag's words are read: argv[from..i].
   const set = (spec: FlagSpec, value: string | boolean) => {
     if (spec.repeat) flags[spec.name] = [...((flags[spec.name] as string[] | undefined) ?? []), String(value)];
     else flags[spec.name] = value;
+    given.push({ name: spec.name, from, to: i + 1, kept });
   };
   const bool = (spec: FlagSpec, text: string | undefined, shown: string) => {
     if (text === undefined || text === "true") return true;
     if (text === "false") return false;
     throw new UsageError(`invalid argument "${text}" for "${shown}" flag: expected true or false`, hint);
   };
-  for (let i = 0; i < argv.length; i++) {
+  let i = 0;
+  for (; i < argv.length; i++) {
     const a = argv[i];
+    from = i;
+    kept = undefined;
     if (a === "--") {
       args.push(...argv.slice(i + 1));
       break;
@@ -91,6 +125,7 @@ export function parseCommand(cmd: Command, argv: string[]): ParsedArgs {
     // Short flags, grouped: -it, -n5, -n 5, -p=false.
     for (let j = 1; j < a.length; j++) {
       const spec = specs.find((s) => s.short === a[j]);
+      kept = j > 1 ? a.slice(0, j) : undefined;
       if (!spec) throw new UsageError(`unknown shorthand flag: '${a[j]}' in ${a}`, hint);
       const rest = a.slice(j + 1);
       if (!spec.value) {
@@ -107,7 +142,9 @@ export function parseCommand(cmd: Command, argv: string[]): ParsedArgs {
       break;
     }
   }
-  return { flags, args };
+  const parsed = { flags, args };
+  parses.set(parsed, { cmd, argv, given });
+  return parsed;
 }
 
 /** A command's help, generated from its declaration. */
@@ -135,7 +172,6 @@ export function closest(word: string, names: string[]): string | undefined {
   return best && best[1] <= Math.max(1, Math.floor(word.length / 3)) ? best[0] : undefined;
 }
 
-/** A flag's value as a string (the last one given), or undefined. */
 /**
  * A flag taking a value, found at words[i] as the parser reads it — `--name V`, `--name=V`, `-s V`, `-sV`, `-s=V` —
  * with its value (undefined when missing) and the words it took; undefined when words[i] is not that flag.
@@ -148,6 +184,7 @@ export function valueFlagAt(spec: FlagSpec, words: string[], i: number): { value
   return undefined;
 }
 
+/** A flag's value as a string (the last one given), or undefined. */
 export const str = (p: ParsedArgs, name: string): string | undefined => {
   const v = p.flags[name];
   return Array.isArray(v) ? v.at(-1) : typeof v === "string" ? v : undefined;

@@ -10,7 +10,7 @@ import { openRuntime, RuntimePool, type HostRuntime } from "../runtimes";
 import { invoke, runtimeOf } from "../../native/remote/methods";
 import * as commands from "../engine/commands";
 import { hasChanges, paint, show, planJson, propertyLines, renderDiagnostics, renderPlan, renderSummary, shownSteps, stepLine } from "../engine/display";
-import { makePlan, markdownSummary, readPlan } from "../engine/review";
+import { makePlan, markdownDiagnostics, markdownSummary, readPlan } from "../engine/review";
 import type { Step } from "../engine/steps";
 import type { Diagnostic } from "../engine/deployment";
 import { BERTH_VERSION } from "../state/checkpoint";
@@ -199,7 +199,8 @@ async function deployOn(ctx: commands.StackContext, flags: Flags, args: string[]
       if (flags.savePlan && outcome.ok) fs.writeFileSync(flags.savePlan, `${JSON.stringify(makePlan(ctx.project.name, flags.stack, outcome.steps, commands.fingerprintOf(ctx), ctx.seed), null, 2)}\n`);
       if (flags.markdown) {
         console.log(markdownSummary(`berth preview of ${ctx.project.name}/${flags.stack}`, outcome.steps));
-        if (outcome.diagnostics.length > 0) console.log(`\n\`\`\`\n${renderDiagnostics(outcome.diagnostics)}\n\`\`\``);
+        const diagnostics = markdownDiagnostics(outcome.diagnostics, outcome.steps, ctx.config.secretKeys.map((k) => ctx.config.values[k]));
+        if (diagnostics) console.log(`\n${diagnostics}`);
         return outcome.ok ? 0 : 1;
       }
       if (flags.json) {

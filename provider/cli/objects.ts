@@ -6,7 +6,7 @@ import * as path from "node:path";
 import type { NetworkInfo, ObjectKind, Runtime, VolumeInfo } from "../../native/runtime";
 import { parseUrn } from "../engine/urn";
 import { loadProject } from "../engine/program";
-import { list, needArgs, on, str, valueFlagAt, type Command, type FlagSpec, type ParsedArgs } from "./args";
+import { list, needArgs, on, str, wordsWithout, type Command, type FlagSpec, type ParsedArgs } from "./args";
 import { HOST_FLAG } from "./host";
 import { filters, FORMAT, labelMatches, printRows, renderTemplate } from "./format";
 import { stackOf } from "./stack";
@@ -88,7 +88,7 @@ export class Names {
     // Not here: the stack may say where it is — where the command goes, unless it was given a host.
     const rt = this.rt as Partial<DayTwoRuntime>;
     this.state ??= { read: stackState({ dir: str(this.p, "cwd") ?? ".", stack: scope.stack }) };
-    const found = elsewhere(this.state.read, scope, TYPES[kind], name, rt.host && rt.host !== THIS_MACHINE ? { host: rt.host } : {}, commandLine());
+    const found = elsewhere(this.state.read, scope, TYPES[kind], name, rt.host && rt.host !== THIS_MACHINE ? { host: rt.host } : {}, commandLine(this.p));
     if (!found || moved) return name;
     if (!rt.retarget?.(found.config)) throw new Error(found.why);
     this.owned.clear(); // another host's owners from now on
@@ -101,14 +101,8 @@ export class Names {
 }
 
 /** This command's words without the host it named (-H URL, -HURL, --host URL, --host=URL): what to run elsewhere. */
-export function commandLine(words = process.argv.slice(2)): string {
-  const kept: string[] = [];
-  for (let i = 0; i < words.length; i++) {
-    const host = valueFlagAt(HOST_FLAG, words, i);
-    if (host) i += host.taken - 1;
-    else kept.push(words[i]);
-  }
-  return kept.join(" ");
+export function commandLine(p: ParsedArgs): string {
+  return wordsWithout(p, HOST_FLAG.name).join(" ");
 }
 
 /** Refuses to remove an object a stack owns unless forced; once removed, call `released`. */

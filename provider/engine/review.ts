@@ -2,7 +2,8 @@
 // a Markdown summary of a preview for a pull request, and the stack's dependency graph in Pulumi's DOT.
 import type { DeploymentV3 } from "../state/checkpoint";
 import { mapSecrets, revealAll } from "../values";
-import { propertyLines, renderSummary } from "./display";
+import type { Diagnostic } from "./deployment";
+import { propertyLines, renderDiagnostics, renderSummary } from "./display";
 import { type Step, SYMBOL } from "./steps";
 import { parseUrn } from "./urn";
 
@@ -95,6 +96,29 @@ export function markdownSummary(title: string, steps: Step[]): string {
   }
   lines.push("", "```", renderSummary(steps), "```");
   return lines.join("\n");
+}
+
+/**
+ * A pull-request comment's diagnostics, as its summary masks secrets: warnings and errors, with every secret the run
+ * knows as "[secret]" (`secrets`: the stack's secret config; the secret inputs and outputs of its steps). What the
+ * program printed and logged at info level is left out: it may print a secret it revealed, which nothing marks.
+ */
+export function markdownDiagnostics(diagnostics: Diagnostic[], steps: Step[], secrets: string[]): string {
+  const texts = new Set(secrets);
+  const collect = (v: unknown): void => {
+    if (typeof v === "string") texts.add(v);
+    else if (typeof v === "number" || typeof v === "boolean") texts.add(String(v));
+    else if (Array.isArray(v)) v.forEach(collect);
+    else if (typeof v === "object" && v !== null) Object.values(v).forEach(collect);
+  };
+  const findSecrets = (v: unknown) => mapSecrets(v, (secret) => (collect(revealAll(secret.value)), secret));
+  for (const s of steps) for (const r of [s.old, s.new]) if (r) [r.inputs, r.outputs].forEach(findSecrets);
+  texts.delete("");
+  const longestFirst = [...texts].sort((a, b) => b.length - a.length);
+  const shown = diagnostics
+    .filter((d) => d.severity !== "info")
+    .map((d) => ({ ...d, message: longestFirst.reduce((m, t) => m.split(t).join("[secret]"), d.message) }));
+  return shown.length > 0 ? `\`\`\`\n${renderDiagnostics(shown)}\n\`\`\`` : "";
 }
 
 /** The stack's resources and their edges, as `pulumi stack graph` writes them. */

@@ -144,7 +144,7 @@ export function imageKind(runtime: Runtime, cwd: string): Kind<Args, Outs> {
       try {
         return await prepareSource(kept, ctx);
       } finally {
-        digests.save();
+        digests.saveSoon();
       }
     },
     // What a build or pull will produce is known only once it ran: containers using the image see it as unknown.

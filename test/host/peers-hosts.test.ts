@@ -117,6 +117,26 @@ describe(`${PROCS} berth processes on one network`, () => {
     const left = ALL.filter((n) => !gone.includes(n));
     for (const c of left) expect(namesIn(c), c).toEqual(left.filter((n) => n !== c).sort());
   }, 120_000);
+
+  it("a removal that fails (its rootfs busy) keeps its address: peers name it again, and no other container gets that address", async () => {
+    const [busy, other, peer] = [`bth${tag}p9b0`, `bth${tag}p9b1`, `bth${tag}p9b2`];
+    const sleeper = (n: string, ip?: string) => ({ name: n, image: "bb", command: ["sleep", "600"], networks: [{ network: NET, ip }] });
+    const made = await rt.containers.run(sleeper(busy));
+    await rt.containers.run(sleeper(peer));
+    // A process of the host's working in the container's rootfs: the unmount fails, "target is busy".
+    const holder = spawn("sleep", ["600"], { cwd: path.join(root, "containers", busy, "rootfs"), stdio: "ignore" });
+    try {
+      await expect(rt.containers.remove(busy, { graceSeconds: 0 })).rejects.toThrow(/busy/);
+      expect(namesIn(peer)).toContain(busy);
+      await expect(rt.containers.run(sleeper(other, made.ip))).rejects.toThrow(/already in use/);
+    } finally {
+      holder.kill();
+    }
+    await new Promise((r) => holder.once("close", r));
+    // The removal tried again goes through.
+    await rt.containers.remove(busy, { graceSeconds: 0 });
+    expect(namesIn(peer)).not.toContain(busy);
+  }, 120_000);
 });
 
 describe("two processes' passes interleaved: one reads the records, the other changes them and passes, then the first writes", () => {

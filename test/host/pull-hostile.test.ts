@@ -192,3 +192,18 @@ describe("streaming pull against a failing registry", () => {
     expect(fs.readdirSync(path.join(T, "state", "ingest"))).toEqual([]);
   });
 });
+
+describe("a push's gzip record (ContentStore.gzipOf, recordGzip)", () => {
+  it("is named only by a digest: one that is not (a path) is refused, nothing written or read outside", async () => {
+    const gzip: Descriptor = { mediaType: MediaType.layerGzip, digest: `sha256:${"a".repeat(64)}`, size: 10 };
+    const outside = path.join(T, "outside");
+    const bad = `sha256:../../${path.basename(outside)}`;
+    await expect(store.recordGzip(bad, gzip)).rejects.toThrow(/invalid digest/);
+    expect(fs.existsSync(outside)).toBe(false);
+    fs.writeFileSync(outside, JSON.stringify(gzip));
+    await expect(store.gzipOf(bad)).rejects.toThrow(/invalid digest/);
+    const good = `sha256:${"b".repeat(64)}`;
+    await store.recordGzip(good, gzip);
+    expect(await store.gzipOf(good)).toEqual(gzip);
+  });
+});

@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import { closest, helpOf, parseCommand, UsageError, type Command } from "../../provider/cli/args";
 import { filters, humanSize, parseTime, renderTemplate, table } from "../../provider/cli/format";
 import { commandLine } from "../../provider/cli/objects";
+import { HOST_FLAG } from "../../provider/cli/host";
 
 const cmd = (extra: Partial<Command> = {}): Command => ({
   name: "logs",
@@ -28,10 +29,22 @@ describe("parseCommand", () => {
   });
 
   it("drops the host a command named, in every form the parser reads, from the command it suggests to run there", () => {
+    const logs = cmd({ flags: [...cmd().flags!, HOST_FLAG, { name: "cwd", short: "C", value: "DIR", help: "dir" }] });
     for (const given of [["-H", "ssh://h3"], ["-Hssh://h3"], ["-H=ssh://h3"], ["--host", "ssh://h3"], ["--host=ssh://h3"]]) {
-      expect(commandLine(["logs", ...given, "web2", "-C", "p"])).toBe("logs web2 -C p");
+      expect(commandLine(parseCommand(logs, [...given, "web2", "-C", "p"]))).toBe("logs web2 -C p");
+      expect(commandLine(parseCommand(logs, ["web2", ...given]))).toBe("logs web2");
     }
-    expect(commandLine(["logs", "--tail", "5", "web2"])).toBe("logs --tail 5 web2");
+    expect(commandLine(parseCommand(logs, ["--tail", "5", "web2"]))).toBe("logs --tail 5 web2");
+    // Grouped with other short flags: those stay.
+    expect(commandLine(parseCommand(logs, ["-fHssh://h3", "web2"]))).toBe("logs -f web2");
+    expect(commandLine(parseCommand(logs, ["-tfH", "ssh://h3", "web2"]))).toBe("logs -tf web2");
+  });
+
+  it("keeps a -H of the command run in the container: the parser reads no flags there", () => {
+    const exec = cmd({ name: "exec", stopAtFirstArg: true, flags: [HOST_FLAG] });
+    expect(commandLine(parseCommand(exec, ["-H", "ssh://h3", "web", "grep", "-Hn", "pattern", "/etc/hosts"]))).toBe("exec web grep -Hn pattern /etc/hosts");
+    expect(commandLine(parseCommand(exec, ["web", "grep", "-H", "x"]))).toBe("exec web grep -H x");
+    expect(commandLine(parseCommand(cmd({ flags: [HOST_FLAG] }), ["web", "--", "-H", "x"]))).toBe("logs web -- -H x");
   });
 
   it("stops at the first argument when the rest is a command line of its own", () => {

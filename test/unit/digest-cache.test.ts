@@ -60,3 +60,28 @@ it("answers an unchanged file from the cache in the next run, and reads a change
   expect(await new DigestCache(cacheFile).digest(file)).toBe(sha("final"));
 
 }, 10_000);
+
+it("saves the checks of one run together: once they pause, or as the process exits", async () => {
+  const { file, cacheFile, cached } = project();
+  const files = [0, 1, 2].map((i) => `${file}.${i}`);
+  for (const f of files) fs.writeFileSync(f, f);
+  await new Promise((r) => setTimeout(r, 2100)); // settled
+  const cache = new DigestCache(cacheFile);
+  for (const f of files) {
+    await cache.digest(f);
+    cache.saveSoon();
+  }
+  // Not written after each check: once they pause.
+  expect(fs.existsSync(cacheFile)).toBe(false);
+  await new Promise((r) => setTimeout(r, 400));
+  expect(Object.keys(cached()).sort()).toEqual(files);
+
+  // A process that exits right after its check still saves.
+  fs.rmSync(cacheFile);
+  const { execFileSync } = await import("node:child_process");
+  const mod = path.resolve(__dirname, "../../dist/native/digest-cache.js");
+  execFileSync(process.execPath, ["-e", `const { DigestCache } = require(${JSON.stringify(mod)});
+    const c = new DigestCache(${JSON.stringify(cacheFile)});
+    c.digest(${JSON.stringify(files[0])}).then(() => { c.saveSoon(); process.exit(0); });`]);
+  expect(Object.keys(cached())).toEqual([files[0]]);
+}, 10_000);

@@ -142,6 +142,34 @@ describe("runInTerminal", () => {
     expect(looks.length).toBeGreaterThan(0);
     expect(looks.at(-1)! - started).toBeLessThan(TERMINAL_WAIT_MS + 500);
   }, 20_000);
+
+  it("a resize whose look for the terminal timed out is skipped, and the next resize looks again", async () => {
+    // /proc unreadable for longer than a look waits (a busy host, a slow runc exec): the first resize is dropped.
+    const cjs = require("node:fs") as typeof import("node:fs");
+    const read = cjs.readFileSync;
+    const blindUntil = Date.now() + TERMINAL_WAIT_MS + 300;
+    const spy = vi.spyOn(cjs, "readFileSync").mockImplementation(((file: fs.PathOrFileDescriptor, ...rest: unknown[]) => {
+      if (typeof file === "string" && file.endsWith("/children") && Date.now() < blindUntil) throw new Error("ENOENT");
+      return (read as (...a: unknown[]) => unknown)(file, ...rest);
+    }) as typeof cjs.readFileSync);
+    syncBuiltinESMExports();
+    let out = "";
+    try {
+      async function* resizes() {
+        yield { rows: 30, cols: 100 };
+        // Asked for once the first resize is done with: the second comes once /proc can be read again.
+        await new Promise((r) => setTimeout(r, blindUntil + 300 - Date.now()));
+        yield { rows: 40, cols: 120 };
+      }
+      const wait = (TERMINAL_WAIT_MS + 2000) / 1000;
+      const code = await runInTerminal(["sh", "-c", `sleep ${wait}; stty size`], undefined, resizes(), { stdout: (b) => (out += b), stderr: () => {} });
+      expect(code).toBe(0);
+    } finally {
+      spy.mockRestore();
+      syncBuiltinESMExports();
+    }
+    expect(out.trim()).toBe("40 120");
+  }, 20_000);
 });
 
 describe("runningSince", () => {

@@ -9,7 +9,7 @@ import { containerTag, portRules } from "../../native/network/portmap";
  * A restore holding a line `refuse` accepts fails whole, as iptables-restore does on a line it cannot apply;
  * iptables-save prints `saved`.
  */
-function fakeHost(refuse: (line: string) => boolean = () => false, saved = "") {
+function fakeHost(refuse: (line: string) => boolean = () => false, saved = "", failedSaves = 0) {
   const restores: string[] = [];
   let saves = 0;
   const tryRun = async (cmd: string, _args: readonly string[], opts: { input?: string } = {}): Promise<CommandResult> => {
@@ -20,7 +20,12 @@ function fakeHost(refuse: (line: string) => boolean = () => false, saved = "") {
   };
   const host: Host = {
     tryRun,
-    run: async (cmd, args, opts) => (await tryRun(cmd, args, opts)).stdout,
+    run: async (cmd, args, opts) => {
+      const r = await tryRun(cmd, args, opts);
+      // The first failedSaves saves fail (xtables lock held too long, say).
+      if (cmd === "iptables-save" && saves <= failedSaves) throw new Error("iptables-save: Resource temporarily unavailable");
+      return r.stdout;
+    },
     writeSysctl: async () => {},
   };
   return { host, restores, saves: () => saves };
@@ -52,6 +57,28 @@ describe("iptables batches", () => {
     expect(saves()).toBe(1);
     expect(restores).toHaveLength(2);
     expect(deletes(restores[1]).map((l) => /--dport (\d+)/.exec(l)![1])).toEqual(["8000", "8001", "8003"]);
+  });
+
+  it("a repair whose iptables-save fails is no repair: each caller falls back on its own, none fails", async () => {
+    const { host, saves } = fakeHost((l) => l.startsWith("-D ") && l.includes("--dport 8002 "), "", 1);
+    const ipt = new Iptables(host);
+    await Promise.all(Array.from({ length: 4 }, (_, i) => ipt.delete(rulesOf(i), containerTag(ROOT, `c${i}`))));
+    // The repair's save, which failed, then each caller's own.
+    expect(saves()).toBe(5);
+  });
+
+  it("a bad rule to add fails the repair too: the deletes are repaired without it, and only its caller falls back (and fails)", async () => {
+    const there = [0, 1].flatMap(rulesOf).map((r) => `-A ${r.chain} ${r.args.join(" ")} -m comment --comment ${r.tag}`);
+    const { host, saves } = fakeHost((l) => l.startsWith("-A ") && l.includes("--dport 8009 "), `*nat\n:BERTH-DNAT - [0:0]\n${there.join("\n")}\nCOMMIT\n`);
+    const ipt = new Iptables(host);
+    const [d0, d1, bad] = await Promise.allSettled([
+      ipt.delete(rulesOf(0), containerTag(ROOT, "c0")),
+      ipt.delete(rulesOf(1), containerTag(ROOT, "c1")),
+      ipt.add(rulesOf(9)),
+    ]);
+    expect([d0.status, d1.status, bad.status]).toEqual(["fulfilled", "fulfilled", "rejected"]);
+    // The repair's save, then only the bad add's own (ensure tries three times): none for the deletes.
+    expect(saves()).toBe(4);
   });
 
   it("a caller alone in a failed batch falls back on its own", async () => {

@@ -1,7 +1,7 @@
 // Reviewing a change: a saved plan holds the run to its steps, the Markdown summary masks secrets, the graph is
 // Pulumi's DOT.
 import { describe, expect, it } from "vitest";
-import { dotGraph, makePlan, markdownSummary, planViolation, unmetPlan } from "../../provider/engine/review";
+import { dotGraph, makePlan, markdownDiagnostics, markdownSummary, planViolation, unmetPlan } from "../../provider/engine/review";
 import type { Step } from "../../provider/engine/steps";
 import { emptyDeployment } from "../../provider/state/checkpoint";
 import { SECRET_SIG, SIG } from "../../provider/values";
@@ -42,6 +42,25 @@ describe("review output", () => {
     expect(md).not.toContain("hush");
     expect(md).toContain("[secret]");
     expect(markdownSummary("t", [])).toContain("No changes.");
+  });
+
+  it("a Markdown summary's diagnostics: what the program printed left out, the run's secrets masked in the rest", () => {
+    const steps = [step("replace", { labels: { [SIG]: SECRET_SIG, value: { a: "hush" } } })];
+    const md = markdownDiagnostics(
+      [
+        // console.log and pulumi.log.info of a secret the program revealed: berth cannot tell it is one.
+        { severity: "info", message: "the password is s3cr3t-pw" },
+        { severity: "warning", message: "label hush and password s3cr3t-pw look weak" },
+        { severity: "error", message: "the program exited with code 1" },
+      ],
+      steps,
+      ["s3cr3t-pw"],
+    );
+    expect(md).not.toMatch(/s3cr3t|hush/);
+    expect(md).toContain("warning: label [secret] and password [secret] look weak");
+    expect(md).toContain("error: the program exited with code 1");
+    expect(md).not.toContain("the password is");
+    expect(markdownDiagnostics([{ severity: "info", message: "hi" }], [], [])).toBe("");
   });
 
   it("the graph is Pulumi's DOT: dependency and parent edges in Pulumi's colours", () => {
