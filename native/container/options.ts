@@ -3,7 +3,7 @@
 import * as fs from "node:fs";
 import { CAPABILITIES } from "./capabilities";
 import type { ContainerRuntimeSpec } from "../runtime";
-import { DEFAULT_CAPABILITIES, type OciMount, type OciSpec } from "./spec";
+import { DEFAULT_CAPABILITIES, seccompProfile, type OciMount, type OciSpec } from "./spec";
 import { deviceNumbers, ociResources, type OciResources } from "./limits";
 
 interface OciDevice {
@@ -28,13 +28,26 @@ export type FullOciSpec = OciSpec & {
 };
 
 const capName = (c: string): string => `CAP_${c.toUpperCase().replace(/^CAP_/, "")}`;
-const ALL_CAPABILITIES = CAPABILITIES.map(capName);
+let hostCapabilities: string[] | undefined;
+
+/**
+ * Docker's "all" (privileged, capAdd ALL): every capability in berth's own bounding set, as the daemon's: one it
+ * lacks (a host that runs berth in a confined namespace) cannot be granted, and runc would fail on it.
+ */
+function allCapabilities(): string[] {
+  if (!hostCapabilities) {
+    const bounding = BigInt(`0x${/^CapBnd:\s+(\w+)/m.exec(fs.readFileSync("/proc/self/status", "utf8"))![1]}`);
+    // CAPABILITIES is in the kernel's bit order.
+    hostCapabilities = CAPABILITIES.filter((_, bit) => (bounding >> BigInt(bit)) & 1n).map(capName);
+  }
+  return hostCapabilities;
+}
 
 /** Docker's rule: start from the defaults (or all with "ALL"), add capAdd, then drop capDrop ("ALL" drops all). */
 export function capabilities(o: Pick<ContainerRuntimeSpec, "capAdd" | "capDrop" | "privileged">): string[] {
-  if (o.privileged) return ALL_CAPABILITIES;
+  if (o.privileged) return allCapabilities();
   const isAll = (c: string) => c.toUpperCase() === "ALL";
-  const caps = new Set(o.capAdd?.some(isAll) ? ALL_CAPABILITIES : DEFAULT_CAPABILITIES);
+  const caps = new Set(o.capAdd?.some(isAll) ? allCapabilities() : DEFAULT_CAPABILITIES);
   for (const c of o.capAdd ?? []) if (!isAll(c)) caps.add(capName(c));
   if (o.capDrop?.some(isAll)) caps.clear();
   for (const c of o.capDrop ?? []) caps.delete(capName(c));
@@ -73,6 +86,9 @@ export function applyOptions(base: OciSpec, o: ContainerRuntimeSpec, shared: Rec
   const config = base as FullOciSpec;
   const caps = capabilities(o);
   config.process.capabilities = { bounding: caps, effective: caps, permitted: caps };
+  // Docker's rule: the profile follows the capabilities (capAdd SYS_ADMIN allows mount…); privileged runs without one.
+  if (o.privileged) delete config.linux.seccomp;
+  else config.linux.seccomp = seccompProfile(caps);
   config.root.readonly = o.readOnly ?? false;
   config.mounts.push(...(o.tmpfs ?? []).map(tmpfsMount));
   // The host's UTS namespace has the host's name: runc refuses to set one there.

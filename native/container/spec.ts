@@ -1,12 +1,21 @@
 // The OCI runtime config (config.json) of a container: the process (Docker's ENTRYPOINT/CMD and env rules),
-// namespaces, Docker's default capabilities, and runc's default mounts and masked/read-only paths.
+// namespaces, Docker's default capabilities and seccomp profile, and runc's default mounts and masked/read-only paths.
+import * as os from "node:os";
 import type { ContainerSpec, ImageConfig } from "../runtime";
+import { DEFAULT_ACTION, DEFAULT_ERRNO, RULES, X86_64_ARCHITECTURES, type SeccompFilter, type SeccompRule } from "./seccomp-default";
 
 export interface OciMount {
   destination: string;
   type: string;
   source: string;
   options?: string[];
+}
+
+export interface OciSeccomp {
+  defaultAction: string;
+  defaultErrnoRet: number;
+  architectures: string[];
+  syscalls: Array<Pick<SeccompRule, "names" | "action" | "errnoRet" | "args">>;
 }
 
 export interface OciSpec {
@@ -29,6 +38,8 @@ export interface OciSpec {
     resources: { devices: { allow: boolean; access: string }[] };
     maskedPaths: string[];
     readonlyPaths: string[];
+    /** Absent for a privileged container, as Docker's. */
+    seccomp?: OciSeccomp;
   };
 }
 
@@ -118,6 +129,42 @@ const MASKED_PATHS = [
 
 const READONLY_PATHS = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
 
+// The profile's names for Node's architectures (Go's, as libseccomp spells them).
+const NATIVE_ARCH: Record<string, string> = { x64: "amd64", ia32: "x86", arm64: "arm64", arm: "arm", s390x: "s390x", riscv64: "riscv64" };
+
+function kernelAtLeast(min: string): boolean {
+  const [major, minor] = os.release().split(".").map(Number);
+  const [wantMajor, wantMinor] = min.split(".").map(Number);
+  return major > wantMajor || (major === wantMajor && minor >= wantMinor);
+}
+
+/** Whether the host and `caps` meet a filter: every one of its arches/caps/minKernel when `all`, else any. */
+function meets(f: SeccompFilter, caps: readonly string[], all: boolean): boolean {
+  const arch = NATIVE_ARCH[process.arch] ?? process.arch;
+  const tests = [
+    ...(f.arches?.length ? [f.arches.includes(arch)] : []),
+    ...(f.caps?.length ? [all ? f.caps.every((c) => caps.includes(c)) : f.caps.some((c) => caps.includes(c))] : []),
+    ...(f.minKernel ? [kernelAtLeast(f.minKernel)] : []),
+  ];
+  return all ? tests.every(Boolean) : tests.some(Boolean);
+}
+
+/**
+ * Docker's default seccomp profile for a container whose bounding set is `caps`, resolved as Docker's setupSeccomp
+ * does: an entry applies when the host's architecture, its kernel and `caps` meet all of its `includes` and none
+ * of its `excludes` (so capAdd SYS_ADMIN allows mount, unshare, setns… as in Docker).
+ */
+export function seccompProfile(caps: readonly string[]): OciSeccomp {
+  return {
+    defaultAction: DEFAULT_ACTION,
+    defaultErrnoRet: DEFAULT_ERRNO,
+    architectures: process.arch === "x64" ? X86_64_ARCHITECTURES : [],
+    syscalls: RULES.filter((r) => (!r.includes || meets(r.includes, caps, true)) && (!r.excludes || !meets(r.excludes, caps, false))).map(
+      ({ names, action, errnoRet, args }) => ({ names, action, ...(errnoRet === undefined ? {} : { errnoRet }), ...(args ? { args } : {}) }),
+    ),
+  };
+}
+
 /**
  * Docker's rules: an ENTRYPOINT given with the container replaces the image's and drops the image's CMD;
  * a command given with the container replaces the image's CMD; the process is ENTRYPOINT followed by CMD.
@@ -191,6 +238,7 @@ export function runtimeSpec(b: BundleInput): OciSpec {
       resources: { devices: [{ allow: false, access: "rwm" }] },
       maskedPaths: MASKED_PATHS,
       readonlyPaths: READONLY_PATHS,
+      seccomp: seccompProfile(DEFAULT_CAPABILITIES),
     },
   };
 }

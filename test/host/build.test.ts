@@ -454,6 +454,8 @@ describe("builder", () => {
     ["a missing stage", "FROM busybox\nCOPY --from=nostage /a /b", /Dockerfile:2: COPY --from=nostage: no earlier stage and no image/],
     ["a missing base image", "FROM nosuchbase:1\nRUN true", /Dockerfile:1: FROM nosuchbase:1: base image not found in berth's store/],
     ["a failing RUN", "FROM busybox\n\nRUN echo oops >&2; exit 3", /Dockerfile:3: RUN echo oops >&2; exit 3 failed with exit code 3:\noops/],
+    // RUN steps run under Docker's default seccomp profile, as BuildKit's.
+    ["a RUN making a user namespace", "FROM busybox\nRUN unshare -U true", /Dockerfile:2: RUN unshare -U true failed with exit code 1:\n.*Operation not permitted/],
     ["an unknown instruction", "FROM busybox\nFETCH x", /Dockerfile:2: unknown instruction: FETCH/],
     ["a bad expansion", "FROM busybox\nENV A=${B", /Dockerfile:2: ENV failed to process "\$\{B": syntax error: missing '}'/],
     ["a bad COPY --exclude pattern", "FROM busybox\nCOPY --exclude=[ . /x", /Dockerfile:2: COPY --exclude: syntax error in pattern/],
