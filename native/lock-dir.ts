@@ -5,17 +5,25 @@
 // anyone else from renaming or removing it), and every process that opens the root checks that what the link
 // names is still that before anything is written through it. After a reboot it is made again under the same
 // name, so all processes agree on it; if another user has taken that name meanwhile, the root is refused, naming
-// the directory to remove. A root whose locks directory is a real directory (made before, or where /dev/shm is
-// no tmpfs) keeps it.
+// the directory to remove. A missing directory is no proof of a reboot: a process with another /dev/shm (systemd
+// PrivateDevices, a container with ROOT bind-mounted) would make its own and see none of the others' locks, so
+// the boot it was made in is kept in ROOT (BOOT_FILE) and a missing one in the same boot refuses the root. A root
+// whose locks directory is a real directory (made before, or where /dev/shm is no tmpfs) keeps it.
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { randomBytes } from "node:crypto";
+import { tempBeside } from "./staging";
 
 const SHM = "/dev/shm";
 const PREFIX = "berth-locks-";
 const TMPFS_MAGIC = 0x01021994;
-/** The file in a locks directory naming its root, so that one whose root is gone can be removed. */
+/**
+ * The file in a locks directory naming its root, so that one whose root is gone can be removed, and the mount
+ * namespace it was named from: only a sweep that sees the same mounts can tell the root is gone.
+ */
 const ROOT_FILE = ".root";
+/** The file in ROOT holding the boot id (/proc/sys/kernel/random/boot_id) its locks directory was made in. */
+export const BOOT_FILE = "locks.boot";
 /** A locks directory untouched for this long may be an orphan (one being made is younger). */
 const ORPHAN_AGE_MS = 60_000;
 
@@ -41,6 +49,7 @@ export function ensureLockDir(dir: string): void {
     if (!onTmpfs(SHM)) return; // made on disk by the first lock taken
     const target = fresh(root);
     try {
+      writeAtomic(path.join(root, BOOT_FILE), bootId());
       fs.symlinkSync(target, link);
       sweepOrphans();
     } catch (e) {
@@ -51,11 +60,7 @@ export function ensureLockDir(dir: string): void {
   }
   if (!fs.lstatSync(link).isSymbolicLink()) return;
   const target = fs.readlinkSync(link);
-  try {
-    fs.mkdirSync(target, { mode: 0o700 }); // gone with a reboot: made again, under the name every process reads
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
-  }
+  if (!fs.lstatSync(target, { throwIfNoEntry: false })) remake(root, target);
   const st = fs.lstatSync(target);
   if (!mine(st)) {
     throw new Error(
@@ -64,10 +69,57 @@ export function ensureLockDir(dir: string): void {
         `Remove it (rm -r ${target}) and run berth again`,
     );
   }
-  // Made again after a reboot, or by a process killed before it wrote it: the sweep keeps a directory that says
-  // nothing of its root.
+  // Made again after a reboot, the root moved, or a rewrite cut short: the sweep removes a directory whose root
+  // does not link back to it.
   const named = path.join(target, ROOT_FILE);
-  if (!fs.existsSync(named)) fs.writeFileSync(named, root);
+  const says = rootRecord(root);
+  if (readText(named) !== says) writeAtomic(named, says);
+}
+
+/** Makes the missing locks directory again, after a reboot only: in the boot it was made in, /dev/shm is another. */
+function remake(root: string, target: string): void {
+  const boot = bootId();
+  const recorded = readText(path.join(root, BOOT_FILE))?.trim();
+  if (recorded === boot) {
+    throw new Error(
+      `berth root ${root}: its locks directory ${target} (${path.join(root, "locks")} links to it) is missing, ` +
+        `though this machine has not rebooted since it was made (boot id ${boot}, in ${path.join(root, BOOT_FILE)}): ` +
+        `this process's /dev/shm is not the one the root's other processes use, and its locks would not be theirs. ` +
+        `Run berth with the host's /dev/shm (no systemd PrivateDevices=; in a container, bind-mount the host's ` +
+        `/dev/shm), or, if no other berth process uses this root, remove ${path.join(root, BOOT_FILE)} and run again`,
+    );
+  }
+  try {
+    fs.mkdirSync(target, { mode: 0o700 }); // under the name every process reads
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+  }
+  writeAtomic(path.join(root, BOOT_FILE), boot);
+}
+
+const bootId = (): string => fs.readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim();
+
+let mountNs: string | undefined;
+const mountNamespace = (): string => (mountNs ??= fs.readlinkSync("/proc/self/ns/mnt"));
+/** What `.root` says for root: its path, then this process's mount namespace on a line of its own. */
+const rootRecord = (root: string): string => `${root}\n${mountNamespace()}`;
+
+function writeAtomic(file: string, content: string): void {
+  const tmp = tempBeside(file);
+  try {
+    fs.writeFileSync(tmp, content, { mode: 0o600 });
+    fs.renameSync(tmp, file);
+  } finally {
+    fs.rmSync(tmp, { force: true });
+  }
+}
+
+function readText(file: string): string | undefined {
+  try {
+    return fs.readFileSync(file, "utf8");
+  } catch {
+    return undefined;
+  }
 }
 
 /** A new private directory in /dev/shm, under a name nobody holds. */
@@ -80,7 +132,7 @@ function fresh(root: string): string {
       if ((e as NodeJS.ErrnoException).code === "EEXIST") continue;
       throw e;
     }
-    fs.writeFileSync(path.join(target, ROOT_FILE), root);
+    fs.writeFileSync(path.join(target, ROOT_FILE), rootRecord(root));
     return target;
   }
 }
@@ -88,6 +140,8 @@ function fresh(root: string): string {
 /**
  * Removes this user's locks directories whose roots are gone (or link elsewhere now), once untouched for minAgeMs:
  * by default long enough that one being made is never taken. Tests and benches pass 0 once their roots are removed.
+ * Only what this process can judge goes: a directory named from another mount namespace (its root may be there,
+ * unseen here), one whose `.root` says no absolute path (a write cut short), and one holding a lock stay.
  */
 export function sweepOrphans(minAgeMs = ORPHAN_AGE_MS): void {
   const now = Date.now();
@@ -95,15 +149,40 @@ export function sweepOrphans(minAgeMs = ORPHAN_AGE_MS): void {
     if (!name.startsWith(PREFIX)) continue;
     const dir = path.join(SHM, name);
     const st = fs.lstatSync(dir, { throwIfNoEntry: false });
-    if (!st || !mine(st) || now - st.mtimeMs < minAgeMs) continue;
-    let root: string;
+    if (!st || !mine(st) || now - st.mtimeMs < minAgeMs || !orphan(dir)) continue;
+    // Judged again away from its name, where no lock can be taken any more: one taken before the rename is seen
+    // now, and one being taken through the old name fails rather than landing in a directory about to go.
+    const away = path.join(SHM, `${PREFIX}${randomBytes(8).toString("hex")}`);
     try {
-      root = fs.readFileSync(path.join(dir, ROOT_FILE), "utf8");
+      fs.renameSync(dir, away);
     } catch {
-      continue; // its maker was killed before it said (see ensureLockDir): a few bytes left rather than a live one
+      continue; // another sweep took it
     }
-    if (readlink(path.join(root, "locks")) !== dir) fs.rmSync(dir, { recursive: true, force: true });
+    if (orphan(away, dir) && !holdsLock(away)) fs.rmSync(away, { recursive: true, force: true });
+    else {
+      try {
+        fs.renameSync(away, dir);
+      } catch {
+        // kept under the new name, judged again by the next sweep
+      }
+    }
   }
+}
+
+/** Whether dir (named `as`) says it belongs to a root this process sees and that root does not link to it. */
+function orphan(dir: string, as = dir): boolean {
+  const text = readText(path.join(dir, ROOT_FILE));
+  const cut = text?.lastIndexOf("\n") ?? -1;
+  if (text === undefined || cut < 0) return false; // killed before it said, or a record of old: kept
+  const [root, ns] = [text.slice(0, cut), text.slice(cut + 1)];
+  return path.isAbsolute(root) && ns === mountNamespace() && readlink(path.join(root, "locks")) !== as;
+}
+
+/** Whether a lock is held in dir: any entry of a subdirectory, or a file there not starting with a dot. */
+function holdsLock(dir: string): boolean {
+  return fs.readdirSync(dir, { withFileTypes: true }).some((e) =>
+    e.isDirectory() ? fs.readdirSync(path.join(dir, e.name)).length > 0 : !e.name.startsWith("."),
+  );
 }
 
 function readlink(p: string): string | undefined {

@@ -5,13 +5,25 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { spawn } from "node:child_process";
-import { ensureLockDir } from "../../native/lock-dir";
+import { spawn, spawnSync } from "node:child_process";
+import { ensureLockDir, sweepOrphans } from "../../native/lock-dir";
 import { withLock } from "../../native/lock";
 import { REPO } from "./helpers";
 
 let tmp: string;
 const made: string[] = [];
+const bootId = (): string => fs.readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim();
+/** Makes the directory look idle to the sweep. */
+const age = (t: string): void => {
+  const old = new Date(Date.now() - 120_000);
+  fs.utimesSync(t, old, old);
+};
+const newRoot = (name: string): string => {
+  const root = path.join(tmp, name);
+  fs.mkdirSync(root, { mode: 0o700 });
+  ensureLockDir(root);
+  return root;
+};
 const target = (root: string): string => {
   const t = fs.readlinkSync(path.join(root, "locks"));
   made.push(t);
@@ -56,7 +68,7 @@ describe("a root's locks directory", () => {
     const t = target(root);
     expect(new Set(outs)).toEqual(new Set([t]));
     // The losers removed the directories they made.
-    const mine = fs.readdirSync("/dev/shm").filter((n) => fs.existsSync(path.join("/dev/shm", n, ".root")) && fs.readFileSync(path.join("/dev/shm", n, ".root"), "utf8") === root);
+    const mine = fs.readdirSync("/dev/shm").filter((n) => fs.existsSync(path.join("/dev/shm", n, ".root")) && fs.readFileSync(path.join("/dev/shm", n, ".root"), "utf8").startsWith(`${root}\n`));
     expect(mine).toEqual([path.basename(t)]);
   });
 
@@ -65,12 +77,19 @@ describe("a root's locks directory", () => {
     fs.mkdirSync(root, { mode: 0o700 });
     ensureLockDir(root);
     const t = target(root);
+    const boot = path.join(root, "locks.boot");
+    expect(fs.readFileSync(boot, "utf8")).toBe(bootId());
+    // A reboot: another boot id, and /dev/shm empty.
+    fs.writeFileSync(boot, "0f0f0f0f-0000-0000-0000-000000000000");
     fs.rmSync(t, { recursive: true });
     ensureLockDir(root);
     expect(fs.lstatSync(t).isDirectory()).toBe(true);
     expect(fs.readlinkSync(path.join(root, "locks"))).toBe(t);
+    expect(fs.readFileSync(boot, "utf8")).toBe(bootId());
     // Named for the sweep of orphans, which keeps it.
-    expect(fs.readFileSync(path.join(t, ".root"), "utf8")).toBe(root);
+    expect(fs.readFileSync(path.join(t, ".root"), "utf8")).toBe(`${root}\n${fs.readlinkSync("/proc/self/ns/mnt")}`);
+    sweepOrphans(0);
+    expect(fs.existsSync(t)).toBe(true);
     // Squatted: another user's directory under the name, with a planted link in it.
     fs.rmSync(t, { recursive: true });
     fs.mkdirSync(t, { mode: 0o777 });
@@ -101,5 +120,54 @@ describe("a root's locks directory", () => {
     ensureLockDir(root);
     target(root);
     expect(fs.existsSync(t)).toBe(false);
+  });
+
+  it("is kept by the sweep while its root lives elsewhere, is unseen, or holds a lock", async () => {
+    // Moved: the root opened at its new path names itself again.
+    const moved = newRoot("g");
+    const tm = target(moved);
+    fs.renameSync(moved, path.join(tmp, "g2"));
+    ensureLockDir(path.join(tmp, "g2"));
+    age(tm);
+    sweepOrphans(0);
+    expect(fs.existsSync(tm)).toBe(true);
+    // Its .root left empty or relative (a rewrite cut short), or written from another mount namespace: kept.
+    for (const says of ["", "g3\nmnt:[1]", `${path.join(tmp, "nowhere")}\nmnt:[1]`]) {
+      const root = newRoot("h");
+      const t = target(root);
+      fs.rmSync(root, { recursive: true });
+      fs.writeFileSync(path.join(t, ".root"), says);
+      age(t);
+      sweepOrphans(0);
+      expect(fs.existsSync(t), says).toBe(true);
+    }
+    // A lock held in it, though its root is not to be seen (renamed with nobody reopening it).
+    const held = newRoot("i");
+    const th = target(held);
+    await withLock(path.join(held, "locks", "containers", "web"), async () => {
+      fs.renameSync(held, path.join(tmp, "i2"));
+      age(th);
+      sweepOrphans(0);
+      expect(fs.readdirSync(path.join(th, "containers"))).toEqual(["web"]);
+      fs.renameSync(path.join(tmp, "i2"), held);
+    });
+    // Released, and its root gone: it goes, and the sweep left no other name behind.
+    fs.rmSync(held, { recursive: true });
+    age(th);
+    sweepOrphans(0);
+    expect(fs.existsSync(th)).toBe(false);
+    const naming = (n: string): boolean => fs.readFileSync(path.join("/dev/shm", n, ".root"), { encoding: "utf8", flag: "r" }).startsWith(`${held}\n`);
+    expect(fs.readdirSync("/dev/shm").filter((n) => n.startsWith("berth-locks-") && fs.existsSync(path.join("/dev/shm", n, ".root")) && naming(n))).toEqual([]);
+  });
+
+  it("is refused, naming the cause, by a process with another /dev/shm", () => {
+    const root = newRoot("j");
+    const t = target(root);
+    const js = `require(${JSON.stringify(path.join(REPO, "dist/native/lock-dir.js"))}).ensureLockDir(${JSON.stringify(root)})`;
+    // A private tmpfs on /dev/shm in a mount namespace of its own, as systemd's PrivateDevices gives a service.
+    const r = spawnSync("unshare", ["-m", "sh", "-c", `mount -t tmpfs berth-test /dev/shm && exec "$0" -e "$1"`, process.execPath, js], { encoding: "utf8" });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(new RegExp(`locks directory ${t} .* is missing, though this machine has not rebooted .*this process's /dev/shm is not the one the root's other processes use.*Run berth with the host's /dev/shm`));
+    expect(fs.readdirSync(t)).toEqual([".root"]);
   });
 });
