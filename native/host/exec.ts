@@ -11,12 +11,13 @@ export interface RunOptions {
   /** Fed to the command's stdin (e.g. an `ip -batch -` or `iptables-restore` script). */
   input?: string;
   /**
-   * Append the command's stdout and stderr to this file and start it in its own session. What the command leaves
-   * behind (a container's init under `runc run --detach`) then holds the file, not a pipe to us, so it neither keeps
-   * berth's process alive nor dies with it. The command's own errors are read back from the file.
+   * Append the command's stdout and stderr to this file and start it out of berth's session (in the spawner
+   * shell's, or a session of its own when spawned). What the command leaves behind (a container's init under
+   * `runc run --detach`) then holds the file, not a pipe to us, so it neither keeps berth's process alive nor dies
+   * with it. The command's own errors are read back from the file.
    */
   logFile?: string;
-  /** The directory the command runs in; berth's own working directory when not given. */
+  /** The directory the command runs in; berth's own working directory when not given. Relative to berth's own. */
   cwd?: string;
   /** Called with each chunk of stdout and stderr as it arrives (a build step's output, shown live). */
   onOutput?: (chunk: string) => void;

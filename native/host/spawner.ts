@@ -26,8 +26,9 @@ import { stagingPath, sweepShared } from "../staging";
 //
 // The shell runs in a session of its own, so every command does: what a detached command leaves behind (a
 // container's init) is in no session of ours, without a `setsid` process per container. A command under way when
-// berth ends finishes: a background job of sh ignores Ctrl-C's SIGINT, and out of the terminal's session it gets
-// no hangup either.
+// berth ends is not killed with it (a background job of sh ignores Ctrl-C's SIGINT, and out of the terminal's
+// session it gets no hangup either): one writing to a logFile finishes. One whose outputs go to DIR races the EXIT
+// trap's removal of DIR: a line read just before berth's end may fail its redirections and never run the command.
 const PREAMBLE = `exec 3>&1
 trap 'rm -rf "$1"' EXIT
 trap 'exit 130' INT TERM HUP
@@ -65,7 +66,7 @@ export interface SpawnRequest {
   cmd: string;
   args: readonly string[];
   input?: string;
-  /** Appended to (stdout and stderr), the command in its own session; see RunOptions.logFile. */
+  /** Appended to (stdout and stderr), in the shell's session like every command; see RunOptions.logFile. */
   logFile?: string;
   /** See RunOptions.cwd. */
   cwd?: string;
@@ -79,10 +80,12 @@ export class Spawner {
 
   /**
    * Whether the request can go through the shell: a line break in an argument would end its script line, and sh
-   * drops NUL bytes from a script where spawn refuses them (an argument checked as "a\0b" would run as "ab").
+   * drops NUL bytes from a script where spawn refuses them (an argument checked as "a\0b" would run as "ab"). A
+   * relative cwd goes to spawn too: `cd` would look it up in CDPATH (printing where it went) and take "-" for OLDPWD.
    */
   static fits(req: SpawnRequest): boolean {
-    return ![req.cmd, ...req.args, req.logFile ?? "", req.cwd ?? ""].some((a) => /[\n\0]/.test(a));
+    return (req.cwd === undefined || path.isAbsolute(req.cwd)) &&
+      ![req.cmd, ...req.args, req.logFile ?? "", req.cwd ?? ""].some((a) => /[\n\0]/.test(a));
   }
 
   async run(req: SpawnRequest): Promise<CommandResult> {
@@ -95,7 +98,8 @@ export class Spawner {
       ...(req.logFile ? [`>>${quote(req.logFile)}`, "2>&1"] : [`>${quote(out)}`, `2>${quote(err)}`]),
     ];
     const argv = [req.cmd, ...req.args].map(quote).join(" ");
-    const command = req.cwd === undefined ? argv : `{ cd ${quote(req.cwd)} && ${argv}; }`;
+    // Absolute (see fits), and -P: the directory chdir(2) would reach, whatever symlinks and ".." it names.
+    const command = req.cwd === undefined ? argv : `{ cd -P -- ${quote(req.cwd)} && ${argv}; }`;
     const report = req.logFile ? `echo "${id} $?" >&3` : `c=$?; s=; [ -s ${quote(out)} ] && s=o; [ -s ${quote(err)} ] && s=\${s}e; echo "${id} $c $s" >&3`;
     if (req.input !== undefined) {
       try {

@@ -50,7 +50,32 @@ describe("realHost through its long-lived shell", () => {
     expect(await realHost.run("printf", ["%s", "two\nlines"])).toBe("two\nlines");
   });
 
-  it("starts a detached command (logFile) in a session of its own, its output appended to the file", async () => {
+  it("runs a command in the cwd given as chdir(2) would: a relative one not looked up in CDPATH, printing nothing", async () => {
+    // A relative cwd goes to spawn (a `cd` in the shell would use CDPATH, and take "-" for OLDPWD).
+    expect(Spawner.fits({ cmd: "pwd", args: [], cwd: "test" })).toBe(false);
+    expect(Spawner.fits({ cmd: "pwd", args: [], cwd: "-" })).toBe(false);
+    expect(Spawner.fits({ cmd: "pwd", args: [], cwd: "/" })).toBe(true);
+    const spawner = new Spawner();
+    const cdpath = fs.mkdtempSync("/tmp/berth-test-cdpath-");
+    const saved = process.env.CDPATH;
+    process.env.CDPATH = cdpath; // the shell takes its environment when it starts
+    try {
+      fs.mkdirSync(path.join(cdpath, "test"));
+      expect(await realHost.run("pwd", ["-P"], { cwd: "test" })).toBe(`${path.resolve("test")}\n`);
+      await expect(realHost.run("pwd", [], { cwd: "-" })).rejects.toThrow(/ENOENT/);
+      // Absolute, through the shell: physically, as chdir(2) goes ("link/.." is the link target's parent).
+      fs.mkdirSync(path.join(cdpath, "real", "sub"), { recursive: true });
+      fs.symlinkSync(path.join(cdpath, "real", "sub"), path.join(cdpath, "link"));
+      const r = await spawner.run({ cmd: "pwd", args: ["-P"], cwd: `${cdpath}/link/..` });
+      expect(r).toEqual({ code: 0, stdout: `${path.join(cdpath, "real")}\n`, stderr: "" });
+    } finally {
+      if (saved === undefined) delete process.env.CDPATH;
+      else process.env.CDPATH = saved;
+      fs.rmSync(cdpath, { recursive: true, force: true });
+    }
+  });
+
+  it("starts a detached command (logFile) out of berth's session, its output appended to the file", async () => {
     const fs = require("node:fs") as typeof import("node:fs");
     const log = fs.mkdtempSync("/tmp/berth-test-spawner-") + "/log";
     try {
