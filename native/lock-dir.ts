@@ -51,11 +51,15 @@ export function ensureLockDir(dir: string): void {
     try {
       writeAtomic(path.join(root, BOOT_FILE), bootId());
       fs.symlinkSync(target, link);
-      sweepOrphans();
     } catch (e) {
       fs.rmSync(target, { recursive: true, force: true });
       if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
       // Another process linked its own first: that one is checked below.
+    }
+    try {
+      sweepOrphans();
+    } catch {
+      // Orphans cost a few bytes of memory, not this root's opening: the next new root sweeps again.
     }
   }
   if (!fs.lstatSync(link).isSymbolicLink()) return;
