@@ -1,7 +1,9 @@
 // A root's locks directory on tmpfs (native/lock-dir.ts), on the real host: a new root's ROOT/locks links to a
 // private directory in /dev/shm; processes opening a new root at once all end on one directory; after a reboot
 // (the directory gone) it is made again under the same name; a name another user took meanwhile refuses the root
-// and nothing is written into it; a root made before keeps its on-disk directory; a removed root's directory goes.
+// and nothing is written into it; a root made before keeps its on-disk directory; a removed root's directory goes,
+// but never one whose root moved, one the sweep cannot judge, or one holding a lock; a process with another
+// /dev/shm in the same boot is refused.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -122,8 +124,7 @@ describe("a root's locks directory", () => {
     expect(fs.existsSync(t)).toBe(false);
   });
 
-  it("is kept by the sweep while its root lives elsewhere, is unseen, or holds a lock", async () => {
-    // Moved: the root opened at its new path names itself again.
+  it("is kept by the sweep when its root was moved and opened at its new path", () => {
     const moved = newRoot("g");
     const tm = target(moved);
     fs.renameSync(moved, path.join(tmp, "g2"));
@@ -131,6 +132,9 @@ describe("a root's locks directory", () => {
     age(tm);
     sweepOrphans(0);
     expect(fs.existsSync(tm)).toBe(true);
+  });
+
+  it("is kept by the sweep when its .root says no absolute path or was written from another mount namespace", () => {
     // Its .root left empty or relative (a rewrite cut short), or written from another mount namespace: kept.
     for (const says of ["", "g3\nmnt:[1]", `${path.join(tmp, "nowhere")}\nmnt:[1]`]) {
       const root = newRoot("h");
@@ -141,6 +145,9 @@ describe("a root's locks directory", () => {
       sweepOrphans(0);
       expect(fs.existsSync(t), says).toBe(true);
     }
+  });
+
+  it("is kept by the sweep while it holds a lock, and goes once released", async () => {
     // A lock held in it, though its root is not to be seen (renamed with nobody reopening it).
     const held = newRoot("i");
     const th = target(held);
