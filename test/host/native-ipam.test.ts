@@ -102,7 +102,35 @@ describe("fileIpam's owner index", () => {
     expect(fs.readFileSync(`${dir}/10.9.0.40`, "utf8")).toBe("crashed");
     expect(fs.existsSync(`${dir}/.owners/crashed#claim`)).toBe(false);
     expect(index(dir, "crashed").split("\n")).toContain(again);
+    expect(index(dir, "crashed").split("\n")).toContain("10.9.0.40");
+    await ipam.release("crashed");
+    expect((await ipam.list()).map((x) => x.owner)).toEqual(["other"]);
+    expect(fs.readdirSync(`${dir}/.owners`)).toEqual(["other"]);
+  });
+
+  it("after a crash while the index was written in place, the next claim and a release still find every address", async () => {
+    const dir = tempDir();
+    const ipam = fileIpam(dir, pool);
+    await ipam.allocate("other");
+    const first = await ipam.allocate("crashed");
+    // Killed while writing the index for a second address: linked, the index cut to nothing, the claim file there.
     fs.writeFileSync(`${dir}/.owners/crashed#claim`, "crashed");
+    fs.linkSync(`${dir}/.owners/crashed#claim`, `${dir}/10.9.0.40`);
+    fs.writeFileSync(`${dir}/.owners/crashed`, "");
+    await ipam.claim("crashed", "10.9.0.50");
+    expect(index(dir, "crashed").split("\n").sort()).toEqual([first, "10.9.0.40", "10.9.0.50"].sort());
+    await ipam.release("crashed");
+    expect((await ipam.list()).map((x) => x.owner)).toEqual(["other"]);
+  });
+
+  it("after an older berth's crash between marking and linking, a claim then a release still find the address", async () => {
+    const dir = tempDir();
+    const ipam = fileIpam(dir, pool);
+    await ipam.allocate("other");
+    fs.writeFileSync(`${dir}/.owners/crashed`, "*");
+    fs.writeFileSync(`${dir}/10.9.0.40`, "crashed");
+    const again = await ipam.allocate("crashed");
+    expect(index(dir, "crashed").split("\n").sort()).toEqual(["10.9.0.40", again].sort());
     await ipam.release("crashed");
     expect((await ipam.list()).map((x) => x.owner)).toEqual(["other"]);
     expect(fs.readdirSync(`${dir}/.owners`)).toEqual(["other"]);
