@@ -1,9 +1,12 @@
 // `npm run bench [-- --20]`: wall time of `berth up` for 20 and 100 containers on one bridge network, the marginal
 // time per container at each, `berth destroy` of them, and — when a Docker engine answers — `docker run -d` of the
 // same image for the same N, run right after, as a ratio. `--20` measures 20 only. Beside each wall time, the CPU
-// time (user + system) of the command's process tree, from GNU time when installed: on a busy machine (2 cores,
-// other work running) the wall time measures the machine, the CPU time still measures berth. The supervisor and
-// the containers' processes, which outlive the command, are not in it.
+// time of the command run in a cgroup of its own (cpuacct on v1, cpu.stat on v2; needs root): on a busy machine
+// (2 cores, other work running) the wall time measures the machine, the CPU time still measures berth. It covers
+// the berth process and every process it starts while it runs: the program, the host commands through its shell
+// (runc, ip, iptables-restore, mount, sh), a supervisor it starts. Not in it: a supervisor already running from an
+// earlier command, and each container's processes from when runc moves them into the container's own cgroup
+// (runc init's work after that move, the containers' own).
 import { execFileSync, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -11,23 +14,56 @@ import * as path from "node:path";
 import { networkBench } from "./network";
 import { dockerAvailable } from "./docker";
 import { sweepOrphans } from "../native/lock-dir";
+import { cgroupFile, cgroupStats } from "../native/supervise/cgroup";
 
 const REPO = path.resolve(__dirname, "../..");
 const FLEET = path.join(REPO, "bench/fleet");
 const sizes = process.argv.includes("--20") ? [20] : process.argv.includes("--only-100") ? [100] : [20, 100];
 
-const GNU_TIME = "/usr/bin/time";
-const cpuOut = path.join(os.tmpdir(), `berth-bench-cpu-${process.pid}`);
+/** The cgroup (of the CPU controller) this process is in, relative to the hierarchy's root. */
+function ownCgroup(): string {
+  const lines = fs.readFileSync("/proc/self/cgroup", "utf8").split("\n");
+  const line = lines.find((l) => /^\d+:[^:]*\bcpuacct\b[^:]*:/.test(l)) ?? lines.find((l) => l.startsWith("0::"));
+  return line ? line.slice(line.indexOf(":", line.indexOf(":") + 1) + 1) : "/";
+}
 
-/** Wall time and CPU time (NaN without GNU time) of a command, in ms. */
+/** Wall time and CPU time (NaN when no cgroup can be made: not root) of a command, in ms. */
 function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): { ms: number; cpu: number } {
-  const withTime = fs.existsSync(GNU_TIME);
-  const [file, argv] = withTime ? [GNU_TIME, ["-f", "%U %S", "-o", cpuOut, cmd, ...args]] : [cmd, args];
+  const own = ownCgroup();
+  const group = path.posix.join(own, `berth-bench-${process.pid}`);
+  const procs = (g: string) => cgroupFile(g, "cpuacct", "cgroup.procs", "cgroup.procs");
+  let measured = true;
+  try {
+    fs.mkdirSync(cgroupFile(group, "cpuacct", "", ""));
+  } catch {
+    measured = false;
+  }
+  // The shell joins the group before it becomes the command, so every process the command starts is counted.
+  const [file, argv] = measured ? ["sh", ["-c", 'echo $$ > "$0" && exec "$@"', procs(group), cmd, ...args]] : [cmd, args];
   const start = process.hrtime.bigint();
   const res = spawnSync(file, argv, { env: { ...process.env, ...env }, encoding: "utf8" });
-  if (res.status !== 0) throw new Error(`${cmd} ${args.join(" ")} failed:\n${res.stdout}\n${res.stderr}`);
   const ms = Number(process.hrtime.bigint() - start) / 1e6;
-  const cpu = withTime ? fs.readFileSync(cpuOut, "utf8").trim().split(/\s+/).map(Number).reduce((a, b) => a + b, 0) * 1000 : NaN;
+  const cpu = measured ? cgroupStats(group).cpuNanos / 1e6 : NaN;
+  if (measured) {
+    // What outlives the command (a supervisor) goes back to this process's group, so the group can be removed.
+    for (let tries = 0; ; tries++) {
+      for (const pid of fs.readFileSync(procs(group), "utf8").split("\n").filter(Boolean)) {
+        try {
+          fs.writeFileSync(procs(own), pid);
+        } catch {
+          // gone meanwhile
+        }
+      }
+      try {
+        fs.rmdirSync(cgroupFile(group, "cpuacct", "", ""));
+        break;
+      } catch (e) {
+        if (tries === 50) throw e;
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+      }
+    }
+  }
+  if (res.status !== 0) throw new Error(`${cmd} ${args.join(" ")} failed:\n${res.stdout}\n${res.stderr}`);
   return { ms, cpu };
 }
 
@@ -87,6 +123,9 @@ function main(): void {
         rows.push(`docker run -d × ${n}:                      ${d.toFixed(0)} ms  (ratio berth/docker ${(total.ms / d).toFixed(2)}; target ≤ 0.25 at 100)`);
       }
     }
+    if (!Number.isNaN(base.cpu)) {
+      rows.push("CPU: of a cgroup holding berth and all it started while running (program, host commands: runc, ip, iptables, mount, sh; a new supervisor); not the containers' processes once runc moves them to their own cgroups (runc init from then on), nor a supervisor already running");
+    } else rows.push("CPU: not measured (making a cgroup needs root)");
     rows.push(`load average at the end: ${os.loadavg().map((l) => l.toFixed(1)).join(" ")} (2 cores: compare ratios, not times, when it is high)`);
     if (!docker) rows.push("docker: no engine answers `docker info`; the Docker ratio is skipped (start dockerd to compare)");
   } finally {
@@ -95,7 +134,6 @@ function main(): void {
     fs.rmSync(path.join(FLEET, ".pulumi"), { recursive: true, force: true });
     fs.rmSync(root, { recursive: true, force: true });
     sweepOrphans(0);
-    fs.rmSync(cpuOut, { force: true });
   }
   console.log(rows.join("\n"));
 }

@@ -4,9 +4,11 @@
 //
 // An owner index (`.owners/<owner>`: the addresses it holds) lets a release remove its own without reading every
 // address of the network. It is a superset: while the claim file is there (from before the address is taken until
-// the index names it) a release scans, so a crash at any point leaves a release that scans, never one that misses
-// — and the index itself can be written in place. A pool made before the index existed has no INDEXED marker, and
-// its releases scan. A claim makes two files (claim and index) and renames none: each file made or deleted costs.
+// the index names it) a release scans, and so does the next claim, which writes the index from that scan: a crash at
+// any point leaves a release or a claim that scans, never an index that misses an address — and the index itself can
+// be written in place. An older berth's "*" entry is scanned the same way. A pool made before the index existed has
+// no INDEXED marker, and its releases scan. A claim makes two files (claim and index) and renames none: each file
+// made or deleted costs.
 //
 // Synchronous calls throughout: each claim reads and writes a handful of small files, and through fs.promises each
 // cost a few thread-pool round trips (~30× the CPU of the calls themselves).
@@ -81,8 +83,10 @@ export function fileIpam(dir: string, pool: Pool): Ipam {
   const withClaimFile = async (owner: string, take: (claim: string) => Promise<string>): Promise<string> => {
     makePool(dir);
     fs.mkdirSync(path.dirname(indexFile(owner)), { recursive: true });
-    const held = indexed(owner).filter((x) => x !== UNKNOWN);
     const claim = claimFile(owner);
+    const index = indexed(owner);
+    // A crashed claim's file or an older berth's "*": the index may miss an address, so it is made again from a scan.
+    const held = fs.existsSync(claim) || index.includes(UNKNOWN) ? (await list()).filter((a) => a.owner === owner).map((a) => a.ip) : index;
     try {
       fs.writeFileSync(claim, owner, { flag: "wx" });
     } catch (e) {

@@ -113,8 +113,13 @@ export function markdownDiagnostics(diagnostics: Diagnostic[], steps: Step[], se
   };
   const findSecrets = (v: unknown) => mapSecrets(v, (secret) => (collect(revealAll(secret.value)), secret));
   for (const s of steps) for (const r of [s.old, s.new]) if (r) [r.inputs, r.outputs].forEach(findSecrets);
-  texts.delete("");
-  const longestFirst = [...texts].sort((a, b) => b.length - a.length);
+  // Each as a message may quote it too: one line of a multi-line secret (a PEM key; lines of under 4 characters are
+  // too common to mask alone), and JSON-escaped (an error quoting a value).
+  const forms = (t: string) =>
+    [t, ...t.split(/\r?\n/).map((l) => l.trim()).filter((l) => l.length >= 4)].flatMap((f) => [f, JSON.stringify(f).slice(1, -1)]);
+  const masked = new Set([...texts].flatMap(forms));
+  masked.delete("");
+  const longestFirst = [...masked].sort((a, b) => b.length - a.length);
   const shown = diagnostics
     .filter((d) => d.severity !== "info")
     .map((d) => ({ ...d, message: longestFirst.reduce((m, t) => m.split(t).join("[secret]"), d.message) }));

@@ -1,6 +1,7 @@
 // Where a stack's checkpoint lives on disk (Pulumi's file backend layout), written atomically, and the lock that
 // keeps two updates of one stack apart.
 import { randomUUID } from "node:crypto";
+import { freeze } from "immer";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -27,10 +28,13 @@ export interface SecretsSource {
 }
 
 const ORG = "organization";
-/** Where serialize() puts the resources' texts: a string no state holds (JSON escapes the NUL). */
+/** Where serialize() puts the resources' texts: the value of checkpoint.latest.resources. */
 const RESOURCES_HERE = "\u0000berth:resources";
 /** checkpoint.latest.resources[i] is four levels deep. */
 const RESOURCE_INDENT = " ".repeat(16);
+/** The marker as laid out: only latest's own keys are at this indent (no string holds a raw newline), so a state's
+ * string equal to the marker can never be taken for it. */
+const RESOURCES_KEY = `\n${" ".repeat(12)}"resources": `;
 
 export class StackStore {
   readonly file: string;
@@ -51,21 +55,26 @@ export class StackStore {
     try {
       text = fs.readFileSync(this.file, "utf8");
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === "ENOENT") return emptyDeployment();
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return freeze(emptyDeployment(), true);
       throw err;
     }
     const parsed = JSON.parse(text) as CheckpointFile;
     if (parsed.version !== 3) throw new Error(`${this.file}: checkpoint version ${parsed.version} is not supported (3 is)`);
     const latest = parsed.checkpoint.latest;
-    if (!latest) return emptyDeployment();
+    if (!latest) return freeze(emptyDeployment(), true);
     const opened = openSecrets(latest, () => this.crypter(saltOf(latest))) as DeploymentV3;
     // Pulumi leaves out empty property maps (and an empty resource list).
     const complete = (r: ResourceState): ResourceState => ({ ...r, inputs: r.inputs ?? {}, outputs: r.outputs ?? {} });
-    return {
-      ...opened,
-      resources: (opened.resources ?? []).map(complete),
-      pending_operations: opened.pending_operations?.map((op) => ({ ...op, resource: complete(op.resource) })),
-    };
+    // Frozen as every state the engine makes: serialize() caches a resource's text by its object, so an edit in place
+    // must throw rather than be written from the text cached before it.
+    return freeze(
+      {
+        ...opened,
+        resources: (opened.resources ?? []).map(complete),
+        pending_operations: opened.pending_operations?.map((op) => ({ ...op, resource: complete(op.resource) })),
+      },
+      true,
+    );
   }
 
   private crypter(checkpointSalt?: string): Crypter {
@@ -112,8 +121,9 @@ export class StackStore {
     this.ensureProjectMode();
     const list = resources.length === 0 ? "[]" : `[\n${resources.map((r) => this.resourceText(r, salt)).join(",\n")}\n${" ".repeat(12)}]`;
     const text = JSON.stringify(file, null, 4);
-    const at = text.indexOf(JSON.stringify(RESOURCES_HERE));
-    return text.slice(0, at) + list + text.slice(at + JSON.stringify(RESOURCES_HERE).length);
+    const marker = RESOURCES_KEY + JSON.stringify(RESOURCES_HERE);
+    const at = text.indexOf(marker) + RESOURCES_KEY.length;
+    return text.slice(0, at) + list + text.slice(at + marker.length - RESOURCES_KEY.length);
   }
 
   /** Writes the whole checkpoint to a temp file, syncs it, then renames it over the old one. */

@@ -88,37 +88,59 @@ describe("fileIpam's owner index", () => {
     expect(index(dir, "b")).toBe(b);
   });
 
+  // What a claim leaves when killed after linking an address but before indexing it: the claim file, linked.
+  const linkedNotIndexed = (dir: string) => {
+    fs.writeFileSync(`${dir}/.owners/crashed#claim`, "crashed");
+    fs.linkSync(`${dir}/.owners/crashed#claim`, `${dir}/10.9.0.40`);
+  };
+  /** Releases "crashed": only "other"'s address and index entry are left. */
+  const releasesAll = async (ipam: ReturnType<typeof fileIpam>, dir: string) => {
+    await ipam.release("crashed");
+    expect((await ipam.list()).map((x) => x.owner)).toEqual(["other"]);
+    expect(fs.readdirSync(`${dir}/.owners`)).toEqual(["other"]);
+  };
+
   it("after a crash between linking and indexing, a release still finds the address, and the owner counts", async () => {
     const dir = tempDir();
     const ipam = fileIpam(dir, pool);
     await ipam.allocate("other");
     await ipam.allocate("crashed");
-    // What a claim leaves when killed after linking a second address but before indexing it: the claim file, linked.
-    fs.writeFileSync(`${dir}/.owners/crashed#claim`, "crashed");
-    fs.linkSync(`${dir}/.owners/crashed#claim`, `${dir}/10.9.0.40`);
+    linkedNotIndexed(dir);
     expect((await ipam.owners()).sort()).toEqual(["crashed", "other"]);
     // A claim after the crash neither fails on the file left nor writes through it into the address it is linked as.
     const again = await ipam.allocate("crashed");
     expect(fs.readFileSync(`${dir}/10.9.0.40`, "utf8")).toBe("crashed");
     expect(fs.existsSync(`${dir}/.owners/crashed#claim`)).toBe(false);
     expect(index(dir, "crashed").split("\n")).toContain(again);
-    fs.writeFileSync(`${dir}/.owners/crashed#claim`, "crashed");
-    await ipam.release("crashed");
-    expect((await ipam.list()).map((x) => x.owner)).toEqual(["other"]);
-    expect(fs.readdirSync(`${dir}/.owners`)).toEqual(["other"]);
+    expect(index(dir, "crashed").split("\n")).toContain("10.9.0.40");
+    await releasesAll(ipam, dir);
   });
 
-  it("after an older berth's crash between marking and linking, a release still finds the address", async () => {
+  it("after a crash while the index was written in place, the next claim and a release still find every address", async () => {
     const dir = tempDir();
     const ipam = fileIpam(dir, pool);
     await ipam.allocate("other");
-    // What allocate leaves when killed after linking the address but before listing it under its owner.
+    const first = await ipam.allocate("crashed");
+    linkedNotIndexed(dir);
+    fs.writeFileSync(`${dir}/.owners/crashed`, ""); // killed while writing the index in place: cut to nothing
+    await ipam.claim("crashed", "10.9.0.50");
+    expect(index(dir, "crashed").split("\n").sort()).toEqual([first, "10.9.0.40", "10.9.0.50"].sort());
+    await releasesAll(ipam, dir);
+  });
+
+  it.each([false, true])("after an older berth's crash between marking and linking, a release (after a claim: %s) still finds the address", async (claimFirst) => {
+    const dir = tempDir();
+    const ipam = fileIpam(dir, pool);
+    await ipam.allocate("other");
+    // What an older berth's allocate left when killed after linking the address but before listing it under its owner.
     fs.writeFileSync(`${dir}/.owners/crashed`, "*");
     fs.writeFileSync(`${dir}/10.9.0.40`, "crashed");
     expect(await ipam.owners()).toContain("crashed");
-    await ipam.release("crashed");
-    expect((await ipam.list()).map((x) => x.owner)).toEqual(["other"]);
-    expect(fs.existsSync(`${dir}/.owners/crashed`)).toBe(false);
+    if (claimFirst) {
+      const again = await ipam.allocate("crashed");
+      expect(index(dir, "crashed").split("\n").sort()).toEqual(["10.9.0.40", again].sort());
+    }
+    await releasesAll(ipam, dir);
   });
 
   it("never removes an address its index names but another owner holds now", async () => {

@@ -63,6 +63,23 @@ describe("review output", () => {
     expect(markdownDiagnostics([{ severity: "info", message: "hi" }], [], [])).toBe("");
   });
 
+  it("masks a secret quoted JSON-escaped, and each line of a multi-line secret", () => {
+    const key = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\nBKcwggSjAgEAAoIBAQC7\n-----END PRIVATE KEY-----";
+    const md = markdownDiagnostics(
+      [
+        { severity: "warning", message: 'bad value {"password":"pa\\"ss"}' },
+        { severity: "error", message: "key line 2: BKcwggSjAgEAAoIBAQC7 is not base64" },
+        { severity: "error", message: `escaped: ${JSON.stringify(key)}` },
+      ],
+      [],
+      ['pa"ss', key],
+    );
+    expect(md).toContain('bad value {"password":"[secret]"}');
+    expect(md).toContain("key line 2: [secret] is not base64");
+    expect(md).toContain('escaped: "[secret]"');
+    expect(md).not.toMatch(/pa\\?"ss|BKcwgg|MIIEvQ/);
+  });
+
   it("the graph is Pulumi's DOT: dependency and parent edges in Pulumi's colours", () => {
     const stack = { urn: "urn:pulumi:dev::p::pulumi:pulumi:Stack::p-dev", custom: false, type: "pulumi:pulumi:Stack", inputs: {}, outputs: {} };
     const net = { urn: "urn:pulumi:dev::p::berth:index:Network::n", custom: true, type: "berth:index:Network", inputs: {}, outputs: {}, parent: stack.urn };

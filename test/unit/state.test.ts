@@ -59,6 +59,26 @@ describe("checkpoint file", () => {
   it("a missing stack loads as empty", () => {
     expect(store().load().resources).toEqual([]);
   });
+
+  it("loads frozen deep down: an edit in place throws instead of being written from the text cached before it", () => {
+    const s = store();
+    s.save({ ...emptyDeployment(), resources: [{ ...res("a"), outputs: { port: 80, labels: { x: "1" } } }] });
+    const loaded = s.load();
+    s.save(loaded); // caches the loaded objects' texts
+    expect(() => ((loaded.resources[0].outputs.labels as Record<string, string>).x = "2")).toThrow(TypeError);
+    expect(() => loaded.resources.push(res("b"))).toThrow(TypeError);
+    expect(Object.isFrozen(store().load())).toBe(true);
+  });
+
+  it("a state's string equal to the resources' placeholder is written as itself", () => {
+    const s = store();
+    const odd = { ...res("odd"), outputs: { s: "\u0000berth:resources" } };
+    const d = { pending_operations: [{ resource: odd, type: "creating" as const }], ...emptyDeployment(), resources: [res("a")] };
+    s.save(d);
+    const file = JSON.parse(fs.readFileSync(s.file, "utf8"));
+    expect(names(file.checkpoint.latest.resources)).toEqual(["a"]);
+    expect(file.checkpoint.latest.pending_operations[0].resource.outputs.s).toBe("\u0000berth:resources");
+  });
 });
 
 describe("order", () => {
