@@ -38,6 +38,10 @@ export interface NativeRuntimeOptions {
  * own mounts, whatever their uid. A shared directory (/, or sticky like /tmp) is refused rather than closed.
  */
 function confineRoot(root: string): void {
+  // Overlay mount options name layers under the root, joined by ',' and ':'.
+  if (/[,:]/.test(root)) {
+    throw new Error(`berth root ${root} has a ',' or ':' in its path, which an overlay mount cannot name: set BERTH_ROOT (or berth:root) to a path without them`);
+  }
   fs.mkdirSync(root, { recursive: true, mode: 0o700 });
   const st = fs.statSync(root);
   if ((st.mode & 0o777) !== 0o700) {

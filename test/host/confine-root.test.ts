@@ -89,6 +89,13 @@ describe("modes", () => {
     expect(() => createNativeRuntime({ root: "/tmp" })).toThrow(/berth root \/tmp is a shared directory/);
     expect(mode("/tmp")).toBe("1777");
   });
+
+  it("refuses a root whose path an overlay mount cannot name, before making it", () => {
+    for (const bad of [path.join(tmp, "a,b"), path.join(tmp, "a:b")]) {
+      expect(() => createNativeRuntime({ root: bad })).toThrow(/has a ',' or ':' in its path/);
+      expect(fs.existsSync(bad)).toBe(false);
+    }
+  });
 });
 
 describe("names reach paths only when valid, whoever calls the runtime", () => {
