@@ -11,6 +11,7 @@ import * as path from "node:path";
 import { randomBytes } from "node:crypto";
 import { KeyedMutex } from "./mutex";
 import { sweepTemps, tempBeside } from "./staging";
+import { statFields } from "./host/probe";
 
 export interface Owner {
   pid: number;
@@ -24,15 +25,13 @@ export interface Owner {
 /** How long a lock is waited for unless the caller says otherwise. */
 export const DEFAULT_LOCK_TIMEOUT_MS = 120_000;
 
-/** The start time of a live process, undefined when there is no such process. */
+/**
+ * The start time (field 22) of a process, undefined when there is no such process. A zombie still counts: its
+ * pid is not free for another process until it is reaped.
+ */
 export function processStart(pid: number): number | undefined {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
-    // comm (field 2) may hold blanks and parentheses: count fields from the last ")".
-    return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19]);
-  } catch {
-    return undefined;
-  }
+  const fields = statFields(pid);
+  return fields === undefined ? undefined : Number(fields.split(" ")[19]);
 }
 
 let me: Owner | undefined;

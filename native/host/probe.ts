@@ -58,15 +58,20 @@ export function readSysctl(key: string): string | undefined {
 }
 
 /** /proc/PID/stat from its state (field 3) on, while the process runs; undefined once it is gone or a zombie. */
-function liveStat(pid: number): string | undefined {
+/** A process's /proc stat fields from the state (field 3) on; undefined when there is no such process. */
+export function statFields(pid: number): string | undefined {
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
     // comm (field 2) may hold blanks and parentheses: fields are counted from the last ")".
-    const fields = stat.slice(stat.lastIndexOf(")") + 2);
-    return fields[0] === "Z" || fields[0] === "X" ? undefined : fields;
+    return stat.slice(stat.lastIndexOf(")") + 2);
   } catch {
     return undefined;
   }
+}
+
+function liveStat(pid: number): string | undefined {
+  const fields = statFields(pid);
+  return fields?.[0] === "Z" || fields?.[0] === "X" ? undefined : fields;
 }
 
 /** Whether a process is gone or only a zombie (what `runc state` calls "stopped"). */
