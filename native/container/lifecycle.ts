@@ -22,6 +22,7 @@ import { copyFiles } from "./copy";
 import { appendEvent, readEvents } from "../supervise/events";
 import { readLogs } from "../supervise/logs";
 import { resolveUser } from "./user";
+import { parseSignal } from "./signals";
 
 export const DEFAULT_GRACE_SECONDS = 10;
 /** How long a SIGKILLed init may take to die before `runc delete` is left to fail on it. */
@@ -146,10 +147,11 @@ export class ContainerVerbs implements Omit<ContainerLifecycle, "commit"> {
   }
 
   async kill(name: string, signal = "KILL"): Promise<void> {
+    const number = parseSignal(signal); // refused before any lock or runc, as Docker's daemon does
     const id = await this.running(name);
     // Recorded once sent (a kill that fails records none), and before the "die" it causes (state.ts killLockPath).
     await withLock(killLockPath(this.paths.container(name).dir), async () => {
-      await this.runc.kill(id, signalName(signal));
+      await this.runc.kill(id, String(number));
       appendEvent(this.paths.root, name, "kill", { signal: signalName(signal) });
     }, { what: `the kill of container ${name}` });
   }

@@ -4,6 +4,7 @@
 import { z } from "zod";
 import { absolutePath, replaces } from "./fields";
 import { CAPABILITIES } from "../../native/container/capabilities";
+import { signalNumber } from "../../native/container/signals";
 
 /** Bytes as a number, or Docker's "512m" / "1g" / "64k" / "100b" form. */
 export const byteSize = z.union([
@@ -16,8 +17,6 @@ export const duration = z.union([
   z.number().min(0, { error: "cannot be negative" }),
   z.string().regex(/^(\d+(\.\d+)?(ms|s|m|h))+$/, { error: 'must be a duration such as "30s", "500ms" or "1m"' }),
 ]);
-
-const SIGNAL = /^(SIG)?(HUP|INT|QUIT|ILL|TRAP|ABRT|BUS|FPE|KILL|USR1|SEGV|USR2|PIPE|ALRM|TERM|STKFLT|CHLD|CONT|STOP|TSTP|TTIN|TTOU|URG|XCPU|XFSZ|VTALRM|PROF|WINCH|IO|PWR|SYS|RTMIN(\+\d+)?|RTMAX(-\d+)?)$|^\d+$/;
 
 // A capability Linux knows (CAP_ prefix optional, any case, as Docker accepts them), or "ALL".
 const capability = z.string().refine((c) => c.toUpperCase() === "ALL" || CAPABILITIES.includes(c.toUpperCase().replace(/^CAP_/, "")), {
@@ -89,7 +88,7 @@ export const ContainerRuntimeArgs = {
   /** Metadata recorded with the container (Docker's --label). */
   labels: replaces(z.record(z.string(), z.string()).optional()),
   /** Signal sent to stop the container (default SIGTERM), then SIGKILL after stopTimeout. */
-  stopSignal: replaces(z.string().regex(SIGNAL, { error: "must be a signal such as SIGTERM, SIGINT or 15" }).optional()),
+  stopSignal: replaces(z.string().refine((s) => signalNumber(s) !== undefined, { error: "must be a signal such as SIGTERM, SIGINT or 15" }).optional()),
   /** Mount the container's root filesystem read-only (Docker's --read-only). */
   readOnly: replaces(z.boolean().optional()),
   /** tmpfs mounts (Docker's --tmpfs). */

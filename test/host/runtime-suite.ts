@@ -405,8 +405,10 @@ export function runtimeSuite(name: string, makeRuntime: () => Promise<RuntimeUnd
         // Following ends when the container stops, as `docker logs -f` does; its last words are still there.
         const followed = collect(rt.containers.logs(C, { follow: true, tail: 0 }));
         await exec(C, ["sh", "-c", "printf 'last words' > /proc/1/fd/1"]);
-        // A kill that fails (runc knows no such signal) records no event.
-        await expect(rt.containers.kill(C, "BOGUS")).rejects.toThrow(/BOGUS/);
+        // A signal Linux lacks is refused before anything happens, in Docker's words: no event, still running.
+        await expect(rt.containers.kill(C, "BOGUS")).rejects.toThrow("Invalid signal: BOGUS");
+        await expect(rt.containers.kill(C, "0")).rejects.toThrow("Invalid signal: 0");
+        expect((await rt.containers.inspect(C))?.status).toBe("running");
         const died = firstOf(rt.containers.events({ filters: { container: [C], event: ["die"] } }), () => true, 15_000, "the die event");
         await rt.containers.kill(C, "KILL");
         expect((await died).attributes.exitCode).toBe("137");
@@ -418,6 +420,8 @@ export function runtimeSuite(name: string, makeRuntime: () => Promise<RuntimeUnd
         });
         expect(killed.state?.exitCode).toBe(137);
         await expect(rt.containers.exec(C, ["true"])).rejects.toThrow(/not running/);
+        // A kill that fails (the container is not running, as Docker says) records no event either.
+        await expect(rt.containers.kill(C, "KILL")).rejects.toThrow(/not running/);
         const events = await collect(rt.containers.events({ since, until: Date.now(), filters: { container: [C] } }));
         const actions = events.map((e) => e.action);
         expect(events.filter((e) => e.action === "kill").map((e) => e.attributes.signal)).toEqual(["KILL"]);

@@ -28,6 +28,8 @@ describe("container runtime args", () => {
     expect(failures({ restart: "on-failure:-1" })).toEqual(["restart: maximum retry count cannot be negative"]);
     expect(failures({ cpuShares: 1 })).toEqual(["cpuShares: the minimum allowed cpu-shares is 2"]);
     expect(failures({ stopSignal: "SIGBOGUS" })[0]).toContain("must be a signal");
+    expect(failures({ stopSignal: "99" })[0]).toContain("must be a signal");
+    expect(failures({ stopSignal: "sigrtmin+3" })).toEqual([]);
     expect(failures({ sysctls: { "kernel.foo": "1" } })[0]).toContain("is not a namespaced sysctl");
     expect(failures({ memory: "64m", memorySwap: -1, capAdd: ["net_admin"], restart: "on-failure:3" })).toEqual([]);
   });
