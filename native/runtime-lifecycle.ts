@@ -114,6 +114,8 @@ export interface ContainerLifecycle {
   /** The stop signal, then SIGKILL after the grace period; the restart policy leaves it stopped. */
   stop(name: string, opts?: { graceSeconds?: number }): Promise<void>;
   start(name: string): Promise<void>;
+  /** Every process gets `signal` (default KILL): a name with or without SIG, any case, or a number; one Linux
+   * lacks is refused ("Invalid signal: X") before anything happens, as Docker's daemon does. */
   kill(name: string, signal?: string): Promise<void>;
   pause(name: string): Promise<void>;
   unpause(name: string): Promise<void>;
