@@ -22,7 +22,7 @@ import { resolveUser } from "./user";
 import { writeEtcFiles } from "./etc";
 import { Runc } from "./runc";
 import { checkExecutable, executableProblem } from "./executable";
-import { ContainerVerbs, DEFAULT_GRACE_SECONDS, signalName, stopInit } from "./lifecycle";
+import { ContainerVerbs, DEFAULT_GRACE_SECONDS, stopInit, stopSignalOf } from "./lifecycle";
 import { hostLimitProblems } from "./limits";
 import { applyOptions, deviceProblems } from "./options";
 import { makeDataMounts, planDataMounts, type DataMounts } from "../volume/mounts";
@@ -399,7 +399,7 @@ export class RuncContainers implements Containers {
     // A runc container of this id made from another berth root is not ours to stop.
     if (found?.bundle === p.dir) {
       await markStopped(p.dir, true);
-      await stopInit(this.runc, id, signalName(rec?.spec.stopSignal ?? "TERM"), graceSeconds, found);
+      await stopInit(this.runc, id, stopSignalOf(rec?.spec.stopSignal), graceSeconds, found);
       await this.runc.delete(id);
       if (found.status === "running") appendEvent(paths.root, name, "stop");
     }

@@ -22,7 +22,7 @@ import { copyFiles } from "./copy";
 import { appendEvent, readEvents } from "../supervise/events";
 import { readLogs } from "../supervise/logs";
 import { resolveUser } from "./user";
-import { parseSignal } from "./signals";
+import { parseSignal, signalNumber } from "./signals";
 
 export const DEFAULT_GRACE_SECONDS = 10;
 /** How long a SIGKILLed init may take to die before `runc delete` is left to fail on it. */
@@ -109,7 +109,9 @@ async function* silence(): AsyncGenerator<Uint8Array> {
   await new Promise(() => {});
 }
 
-export const signalName = (s: string): string => s.toUpperCase().replace(/^SIG/, "");
+const signalName = (s: string): string => s.toUpperCase().replace(/^SIG/, "");
+/** What runc is sent for a stop signal: its number (runc knows no RTMIN+n by name); a name the list lacks as given. */
+export const stopSignalOf = (s = "TERM"): string => String(signalNumber(s) ?? signalName(s));
 
 /** Every verb but commit, which also needs the image store (RuncContainers has it). */
 export class ContainerVerbs implements Omit<ContainerLifecycle, "commit"> {
@@ -129,7 +131,7 @@ export class ContainerVerbs implements Omit<ContainerLifecycle, "commit"> {
     await this.locked(name, async (bundle) => {
       await markStopped(bundle, true);
       const grace = opts.graceSeconds ?? rec.spec.stopTimeout ?? DEFAULT_GRACE_SECONDS;
-      await stopInit(this.runc, runcIdOf(rec), signalName(rec.spec.stopSignal ?? "TERM"), grace);
+      await stopInit(this.runc, runcIdOf(rec), stopSignalOf(rec.spec.stopSignal), grace);
     });
     appendEvent(this.paths.root, name, "stop");
   }

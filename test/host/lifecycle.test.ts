@@ -198,6 +198,14 @@ describe("isolation options", () => {
     expect(s.exitCode).toBe(7);
     expect(fs.readFileSync(path.join(root, "containers", c, "container.log"), "utf8")).toContain("got INT");
   });
+
+  it("stops with a real-time stop signal, which runc knows only by number", async () => {
+    const c = name("rt");
+    await run("rt", { command: ["sleep", "600"], stopSignal: "SIGRTMIN+3" });
+    await rt.containers.stop(c, { graceSeconds: 5 });
+    // sleep dies of signal 37 (34 + 3) well within the grace period, not of the SIGKILL after it (137).
+    expect((await until(c, "exit", (st) => st.status === "exited")).exitCode).toBe(128 + 37);
+  });
 });
 
 describe("supervision", () => {
