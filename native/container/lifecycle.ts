@@ -109,9 +109,8 @@ async function* silence(): AsyncGenerator<Uint8Array> {
   await new Promise(() => {});
 }
 
-const signalName = (s: string): string => s.toUpperCase().replace(/^SIG/, "");
 /** What runc is sent for a stop signal: its number (runc knows no RTMIN+n by name); a name the list lacks as given. */
-export const stopSignalOf = (s = "TERM"): string => String(signalNumber(s) ?? signalName(s));
+export const stopSignalOf = (s = "TERM"): string => String(signalNumber(s) ?? s.toUpperCase().replace(/^SIG/, ""));
 
 /** Every verb but commit, which also needs the image store (RuncContainers has it). */
 export class ContainerVerbs implements Omit<ContainerLifecycle, "commit"> {
@@ -154,7 +153,7 @@ export class ContainerVerbs implements Omit<ContainerLifecycle, "commit"> {
     // Recorded once sent (a kill that fails records none), and before the "die" it causes (state.ts killLockPath).
     await withLock(killLockPath(this.paths.container(name).dir), async () => {
       await this.runc.kill(id, String(number));
-      appendEvent(this.paths.root, name, "kill", { signal: signalName(signal) });
+      appendEvent(this.paths.root, name, "kill", { signal: String(number) }); // Docker's "signal=9", whatever the spelling
     }, { what: `the kill of container ${name}` });
   }
 
