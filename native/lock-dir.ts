@@ -12,6 +12,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { randomBytes } from "node:crypto";
+import { deadOwner } from "./lock";
 import { tempBeside } from "./staging";
 
 const SHM = "/dev/shm";
@@ -182,11 +183,16 @@ function orphan(dir: string, as = dir): boolean {
   return path.isAbsolute(root) && ns === mountNamespace() && readlink(path.join(root, "locks")) !== as;
 }
 
-/** Whether a lock is held in dir: any entry of a subdirectory, or a file there not starting with a dot. */
+/**
+ * Whether a lock may be held in dir: any entry of a subdirectory, or a file there not starting with a dot, unless
+ * it names an owner that is gone (a supervisor or a berth killed while holding it).
+ */
 function holdsLock(dir: string): boolean {
-  return fs.readdirSync(dir, { withFileTypes: true }).some((e) =>
-    e.isDirectory() ? fs.readdirSync(path.join(dir, e.name)).length > 0 : !e.name.startsWith("."),
-  );
+  return fs.readdirSync(dir, { withFileTypes: true }).some((e) => {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) return fs.readdirSync(p).some((n) => !deadOwner(path.join(p, n)));
+    return !e.name.startsWith(".") && !deadOwner(p);
+  });
 }
 
 function readlink(p: string): string | undefined {

@@ -77,6 +77,12 @@ function readOwner(file: string): Owner | null | undefined {
   }
 }
 
+/** Whether file is a lock whose owner is gone (a damaged or unreadable one is not known to be). */
+export function deadOwner(file: string): boolean {
+  const o = readOwner(file);
+  return !!o && !ownerAlive(o);
+}
+
 /**
  * Makes `file` with `content` (and `mode`) unless it exists, atomically: written under a temp name, then linked into
  * place. Resolves to false when the file exists already.

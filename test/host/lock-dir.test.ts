@@ -167,6 +167,24 @@ describe("a root's locks directory", () => {
     expect(fs.readdirSync("/dev/shm").filter((n) => n.startsWith("berth-locks-") && fs.existsSync(path.join("/dev/shm", n, ".root")) && naming(n))).toEqual([]);
   });
 
+  it("goes when its root is gone though a lock file is left there, once that lock's owner is gone too", () => {
+    // A supervisor or berth killed while holding a lock leaves its file: a dead owner's holds nothing.
+    const root = newRoot("j");
+    const t = target(root);
+    const owner = (pid: number, start: number) => JSON.stringify({ pid, start, cmd: "test" });
+    fs.writeFileSync(path.join(t, "supervisor"), owner(4_000_000, 1));
+    fs.mkdirSync(path.join(t, "containers"), { recursive: true });
+    fs.writeFileSync(path.join(t, "containers", "web"), owner(process.pid, Number(fs.readFileSync("/proc/self/stat", "utf8").split(") ")[1].split(" ")[19])));
+    fs.rmSync(root, { recursive: true });
+    age(t);
+    sweepOrphans(0);
+    expect(fs.existsSync(t)).toBe(true); // a live owner's lock is in it
+    fs.rmSync(path.join(t, "containers", "web"));
+    age(t);
+    sweepOrphans(0);
+    expect(fs.existsSync(t)).toBe(false);
+  });
+
   it("is refused, naming the cause, by a process with another /dev/shm", () => {
     const root = newRoot("j");
     const t = target(root);

@@ -195,6 +195,16 @@ async function teardown(tag: string, dir: string, count: number, stopSshds: () =
   for (const h of parts) quiet("ip", ["netns", "del", h.netns]);
   quiet("ip", ["netns", "del", `bt${tag}seg`]);
   quiet("ip", ["link", "del", `bt${tag}r`]);
+  // Each root's tmpfs locks directory: made from the host's mount namespace, which no sweep from here judges.
+  for (const h of parts) {
+    let locks = "";
+    try {
+      locks = fs.readlinkSync(path.join(h.root, "locks"));
+    } catch {
+      // no root, or locks on its disk
+    }
+    if (locks.startsWith("/dev/shm/berth-locks-")) fs.rmSync(locks, { recursive: true, force: true });
+  }
   fs.rmSync(dir, { recursive: true, force: true });
 }
 
