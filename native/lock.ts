@@ -11,7 +11,6 @@ import * as path from "node:path";
 import { randomBytes } from "node:crypto";
 import { KeyedMutex } from "./mutex";
 import { sweepTemps, tempBeside } from "./staging";
-import { statFields } from "./host/probe";
 
 export interface Owner {
   pid: number;
@@ -24,6 +23,17 @@ export interface Owner {
 
 /** How long a lock is waited for unless the caller says otherwise. */
 export const DEFAULT_LOCK_TIMEOUT_MS = 120_000;
+
+/** A process's /proc stat fields from the state (field 3) on; undefined when there is no such process. */
+export function statFields(pid: number): string | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+    // comm (field 2) may hold blanks and parentheses: fields are counted from the last ")".
+    return stat.slice(stat.lastIndexOf(")") + 2);
+  } catch {
+    return undefined;
+  }
+}
 
 /**
  * The start time (field 22) of a process, undefined when there is no such process. A zombie still counts: its

@@ -1,5 +1,5 @@
-// Linux signals as Docker takes them (moby's signal.ParseSignal + ValidSignalForPlatform): a name with or without
-// SIG, any case, or its number. One list for the stopSignal schema and for `kill`, so both refuse the same things.
+// Pure: Linux signals as Docker takes them (moby's signal.ParseSignal + ValidSignalForPlatform): a name with or
+// without SIG, any case, or its number. One list for the stopSignal schema and for `kill`, so both refuse the same things.
 
 /** x86_64/arm64 numbers, with the aliases Docker knows (IOT, CLD, POLL). */
 const NAMES: Record<string, number> = {

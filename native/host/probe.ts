@@ -3,6 +3,7 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import type { HostLinks } from "../network/options";
+import { statFields } from "../lock";
 
 export function linkExists(ifname: string): boolean {
   return fs.existsSync(`/sys/class/net/${ifname}`);
@@ -58,17 +59,6 @@ export function readSysctl(key: string): string | undefined {
 }
 
 /** /proc/PID/stat from its state (field 3) on, while the process runs; undefined once it is gone or a zombie. */
-/** A process's /proc stat fields from the state (field 3) on; undefined when there is no such process. */
-export function statFields(pid: number): string | undefined {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
-    // comm (field 2) may hold blanks and parentheses: fields are counted from the last ")".
-    return stat.slice(stat.lastIndexOf(")") + 2);
-  } catch {
-    return undefined;
-  }
-}
-
 function liveStat(pid: number): string | undefined {
   const fields = statFields(pid);
   return fields?.[0] === "Z" || fields?.[0] === "X" ? undefined : fields;
