@@ -56,13 +56,16 @@ function confineRoot(root: string): void {
 /** The berth root of a machine whose environment names none. */
 export const DEFAULT_ROOT = "/var/lib/berth";
 
-/** The berth root a runtime uses: the one given, else $BERTH_ROOT, else DEFAULT_ROOT. */
-export const rootOf = (root?: string): string => root ?? process.env.BERTH_ROOT ?? DEFAULT_ROOT;
+/**
+ * The berth root a runtime uses: the one given, else $BERTH_ROOT, else DEFAULT_ROOT. An empty one counts as none
+ * (`BERTH_ROOT= berth …` made the working directory a root).
+ */
+export const rootOf = (root?: string): string => root || process.env.BERTH_ROOT || DEFAULT_ROOT;
 
 export function createNativeRuntime(opts: NativeRuntimeOptions = {}): Runtime {
   const paths = layout(
     rootOf(opts.root),
-    opts.runDir ?? process.env.BERTH_RUN ?? "/run/berth",
+    opts.runDir || process.env.BERTH_RUN || "/run/berth",
   );
   const host = opts.host ?? realHost;
   // A fake host (unit tests) touches no disk.

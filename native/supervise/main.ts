@@ -27,7 +27,7 @@ async function main(): Promise<void> {
   let unlock = await tryLock(supervisorLock(root));
   if (!unlock) return;
   const logBytes = Number(process.env.BERTH_LOG_MAX_BYTES) || DEFAULT_LOG_BYTES;
-  const paths = layout(root, process.env.BERTH_RUN ?? "/run/berth");
+  const paths = layout(root, process.env.BERTH_RUN || "/run/berth");
   const supervisor = new Supervisor(paths, directHost, logBytes);
   const release = () => {
     unlock!();
