@@ -15,10 +15,21 @@ export async function readJson<T>(file: string): Promise<T | undefined> {
 }
 
 export async function writeJson(file: string, value: unknown): Promise<void> {
+  writeFileAtomic(file, JSON.stringify(value, null, 2) + "\n");
+}
+
+/**
+ * Writes text under an owner-named temp (native/staging.ts, swept once its writer is gone) and renames it into
+ * place. Mode 0600: records hold env values and other secrets, for root's eyes only.
+ */
+export function writeFileAtomic(file: string, text: string): void {
   const tmp = tempBeside(file);
-  // Records hold env values and other secrets: for root's eyes only.
-  fs.writeFileSync(tmp, JSON.stringify(value, null, 2) + "\n", { mode: 0o600 });
-  fs.renameSync(tmp, file);
+  try {
+    fs.writeFileSync(tmp, text, { mode: 0o600 });
+    fs.renameSync(tmp, file);
+  } finally {
+    fs.rmSync(tmp, { force: true });
+  }
 }
 
 /** Directory entries, or none when the directory does not exist. */

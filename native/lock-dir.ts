@@ -13,7 +13,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { randomBytes } from "node:crypto";
 import { deadOwner } from "./lock";
-import { tempBeside } from "./staging";
+import { writeFileAtomic } from "./json-file";
 
 const SHM = "/dev/shm";
 const PREFIX = "berth-locks-";
@@ -50,7 +50,7 @@ export function ensureLockDir(dir: string): void {
     if (!onTmpfs(SHM)) return; // made on disk by the first lock taken
     const target = fresh(root);
     try {
-      writeAtomic(path.join(root, BOOT_FILE), bootId());
+      writeFileAtomic(path.join(root, BOOT_FILE), bootId());
       fs.symlinkSync(target, link);
     } catch (e) {
       fs.rmSync(target, { recursive: true, force: true });
@@ -78,7 +78,7 @@ export function ensureLockDir(dir: string): void {
   // does not link back to it.
   const named = path.join(target, ROOT_FILE);
   const says = rootRecord(root);
-  if (readText(named) !== says) writeAtomic(named, says);
+  if (readText(named) !== says) writeFileAtomic(named, says);
 }
 
 /** Makes the missing locks directory again, after a reboot only: in the boot it was made in, /dev/shm is another. */
@@ -99,7 +99,7 @@ function remake(root: string, target: string): void {
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
   }
-  writeAtomic(path.join(root, BOOT_FILE), boot);
+  writeFileAtomic(path.join(root, BOOT_FILE), boot);
 }
 
 const bootId = (): string => fs.readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim();
@@ -108,16 +108,6 @@ let mountNs: string | undefined;
 const mountNamespace = (): string => (mountNs ??= fs.readlinkSync("/proc/self/ns/mnt"));
 /** What `.root` says for root: its path, then this process's mount namespace on a line of its own. */
 const rootRecord = (root: string): string => `${root}\n${mountNamespace()}`;
-
-function writeAtomic(file: string, content: string): void {
-  const tmp = tempBeside(file);
-  try {
-    fs.writeFileSync(tmp, content, { mode: 0o600 });
-    fs.renameSync(tmp, file);
-  } finally {
-    fs.rmSync(tmp, { force: true });
-  }
-}
 
 function readText(file: string): string | undefined {
   try {

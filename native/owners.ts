@@ -5,9 +5,8 @@
 // json-file.ts's: each create and delete claims or reads one, and fs.promises costs ~30× the CPU for a small file.
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { randomBytes } from "node:crypto";
 import type { ObjectKind, Owners } from "./runtime";
-import { listDir } from "./json-file";
+import { listDir, writeFileAtomic } from "./json-file";
 
 export class OwnerFiles implements Owners {
   constructor(private readonly root: string) {}
@@ -22,9 +21,7 @@ export class OwnerFiles implements Owners {
     const file = this.file(kind, name);
     fs.mkdirSync(path.dirname(file), { recursive: true });
     // "#" never appears in an encoded name, so list() cannot mistake an owned object (say "web.tmp-1") for a temp file.
-    const tmp = `${file}#tmp-${process.pid}-${randomBytes(4).toString("hex")}`;
-    fs.writeFileSync(tmp, urn);
-    fs.renameSync(tmp, file);
+    writeFileAtomic(file, urn);
   }
 
   async release(kind: ObjectKind, name: string): Promise<void> {
