@@ -27,8 +27,9 @@ export function writeFileAtomic(file: string, text: string): void {
   try {
     fs.writeFileSync(tmp, text, { mode: 0o600 });
     fs.renameSync(tmp, file);
-  } finally {
-    fs.rmSync(tmp, { force: true });
+  } catch (e) {
+    fs.rmSync(tmp, { force: true }); // only on failure: no extra call on the hot path
+    throw e;
   }
 }
 
