@@ -11,7 +11,7 @@ import { checkName, runcIdOf } from "../names";
 import { readJson, writeJson } from "../json-file";
 import { killLockPath, lockPath, markStopped } from "../supervise/state";
 import { withLock } from "../lock";
-import { resetExit } from "../supervise/init";
+import { relaunch } from "../supervise/init";
 import type { ContainerRecord, ContainerRecords } from "./record";
 import type { Runc, RuncState } from "./runc";
 import { ociResources } from "./limits";
@@ -75,13 +75,6 @@ function killNamespaceInit(id: string, pid: number): boolean {
   } catch {
     return false;
   }
-}
-
-/** Starts a stopped container again from its bundle (same rootfs, network namespace and address). */
-export async function relaunch(runc: Runc, bundle: string, id: string, log: string, pidFile: string): Promise<void> {
-  await runc.delete(id);
-  await resetExit(bundle);
-  await runc.run(id, bundle, log, pidFile);
 }
 
 /** Bytes through the container's interfaces, from its network namespace's /proc/net/dev (loopback left out). */

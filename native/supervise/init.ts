@@ -9,6 +9,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { Bind } from "../container/spec";
+import type { Runc } from "../container/runc";
 
 /** Where every container has berth's busybox (also what `berth cp` runs inside a running container). */
 export const BUSYBOX = "/.berth/busybox";
@@ -76,4 +77,15 @@ export function exitCode(bundle: string): number {
   } finally {
     if (fd !== undefined) fs.closeSync(fd);
   }
+}
+
+/**
+ * Starts a stopped container again from its bundle (same rootfs, network namespace and address). Here rather than
+ * with the other verbs (container/lifecycle.ts), whose imports (copy, tar, unpack…) would double what the
+ * supervisor loads at its start.
+ */
+export async function relaunch(runc: Runc, bundle: string, id: string, log: string, pidFile: string): Promise<void> {
+  await runc.delete(id);
+  await resetExit(bundle);
+  await runc.run(id, bundle, log, pidFile);
 }
