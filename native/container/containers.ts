@@ -15,6 +15,7 @@ import { KeyedMutex } from "../mutex";
 import { writeJson } from "../json-file";
 import { canonicalJson } from "../canonical-json";
 import { prepare, mount, unmount } from "../snapshot/overlay";
+import { spreadSubdirs } from "../host/spread";
 import { initLayer } from "../snapshot/init-layer";
 import { ContainerRecords, type ContainerRecord } from "./record";
 import { mergeEnv, processArgs, runtimeSpec, type Bind } from "./spec";
@@ -229,6 +230,8 @@ export class RuncContainers implements Containers {
       createdAt: new Date().toISOString(),
     };
     try {
+      fs.mkdirSync(paths.containers, { recursive: true });
+      await spreadSubdirs(host, paths.containers);
       fs.mkdirSync(p.dir, { recursive: true });
       // The image's layers stay leased until the record, which GC reads, names them; the volumes it mounts are
       // checked again under the lock their removal takes, which reads the records too (a container mounting no
