@@ -12,7 +12,7 @@ import type { ContainerNetworking, NetPlan } from "../network/container-net";
 import { isMounted } from "../host/probe";
 import { checkName, runcId, runcIdOf } from "../names";
 import { KeyedMutex } from "../mutex";
-import { writeJson } from "../json-file";
+import { listDir, writeJson } from "../json-file";
 import { canonicalJson } from "../canonical-json";
 import { prepare, mount, unmount } from "../snapshot/overlay";
 import { initLayer } from "../snapshot/init-layer";
@@ -405,8 +405,13 @@ export class RuncContainers implements Containers {
     }
     await this.d.net.removing(name, async (arrived) => {
       await allSettled([this.d.net.disconnect(name, rec?.net), unmount(host, p.rootfs)]);
-      await this.d.net.release(name);
+      // Its files, then its record, then its addresses: a removal failing on the way (a file that cannot be removed)
+      // leaves the container with its record and addresses, to be removed again; none freed while a record names it.
       // The supervisor may be writing the state of the container it just saw exit: retry what it adds meanwhile.
+      const files = (await listDir(p.dir)).map((f) => path.join(p.dir, f)).filter((f) => f !== p.record);
+      for (const f of files) await fs.promises.rm(f, { recursive: true, force: true, maxRetries: 5 });
+      await fs.promises.rm(p.record, { force: true });
+      await this.d.net.release(name);
       await fs.promises.rm(p.dir, { recursive: true, force: true, maxRetries: 5 });
       if (rec) appendEvent(paths.root, name, "destroy", { image: rec.spec.image });
       if (rec?.net) await this.d.net.refreshPeers(rec, () => this.d.records.list(), arrived);
