@@ -15,7 +15,7 @@ import { KeyedMutex } from "../mutex";
 import { listDir, writeJson } from "../json-file";
 import { canonicalJson } from "../canonical-json";
 import { prepare, mount, unmount } from "../snapshot/overlay";
-import { initLayer } from "../snapshot/init-layer";
+import { initLayer, initLayerPath } from "../snapshot/init-layer";
 import { ContainerRecords, type ContainerRecord } from "./record";
 import { mergeEnv, processArgs, runtimeSpec, type Bind } from "./spec";
 import { resolveUser } from "./user";
@@ -234,8 +234,10 @@ export class RuncContainers implements Containers {
       // checked again under the lock their removal takes, which reads the records too (a container mounting no
       // volume need not wait for it: that lock is root-wide).
       const volumes = plan.data.binds.filter((b) => b.source.startsWith(`${paths.volumes}/`));
+      // Its init layer too: an image GC meanwhile (the image removed) keeps the one about to be mounted.
+      const init = initLayerPath(paths.root, images.layerDirs(image));
       const record = () => images.leased(async () => {
-        if (!(await images.protect([], image.layers))) throw new Error(`image "${spec.image}" was removed while container "${name}" was being made`);
+        if (!(await images.protect([], image.layers, init ? [init] : []))) throw new Error(`image "${spec.image}" was removed while container "${name}" was being made`);
         const gone = volumes.find((b) => !fs.existsSync(b.source));
         if (gone) throw new Error(`volume ${path.basename(path.dirname(gone.source))} was removed while container "${name}" was being made`);
         await this.d.records.write(rec);
