@@ -1,10 +1,10 @@
 // Init layers (native/snapshot/init-layer.ts) on the real host: one goes with the last image and container built on
-// its image's layers, kept while a container of a removed image still runs on it; each is on disk (fsynced) whole
-// before it gets its name.
+// its image's layers, kept while a container of a removed image still runs on it or another process is making one
+// on it; each is on disk (fsynced) whole before it gets its name.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { createNativeRuntime, type Runtime } from "../../native";
 import { initLayersDir } from "../../native/snapshot/init-layer";
 import { clearRoot, REPO } from "./helpers";
@@ -70,6 +70,46 @@ describe("init layers", () => {
     expect(initOf("btinitb")).toBe(b);
     expect(fs.readdirSync(b)).toContain(".berth");
     await rt.containers.remove("btinitb", { graceSeconds: 0 });
+  }, 60_000);
+
+  it("of a container being made stays through a removal of its image meanwhile (its maker leases it), and goes after", async () => {
+    // Yet another shape; the maker is another process, stopped between leasing the layer and naming it in a record.
+    const rootfs = path.join(tmp, "third");
+    fs.mkdirSync(rootfs);
+    execFileSync("tar", ["-C", rootfs, "-xf", tarball]);
+    fs.utimesSync(path.join(rootfs, "etc"), 2_000_000, 2_000_000);
+    execFileSync("tar", ["-C", rootfs, "-cf", path.join(tmp, "third.tar"), "."]);
+    await rt.images.importRootfs({ ref: "third", tarball: path.join(tmp, "third.tar"), config: { cmd: ["sh"] } });
+    const dist = path.join(REPO, "dist/native");
+    const maker = spawn(process.execPath, ["-e", `
+      const { ContentStore } = require(${JSON.stringify(`${dist}/image/store.js`)});
+      const { layout } = require(${JSON.stringify(`${dist}/paths.js`)});
+      const { realHost } = require(${JSON.stringify(`${dist}/host/exec.js`)});
+      const { initLayer, initLayerPath } = require(${JSON.stringify(`${dist}/snapshot/init-layer.js`)});
+      const store = new ContentStore(realHost, layout(${JSON.stringify(root)}, ${JSON.stringify(runDir)}), async () => []);
+      (async () => {
+        const info = await store.inspect("third");
+        const dirs = store.layerDirs(info);
+        const init = initLayerPath(${JSON.stringify(root)}, dirs);
+        await store.leased(async () => {
+          await store.protect([], info.layers, [init]);
+          console.log(await initLayer(${JSON.stringify(root)}, dirs));
+          await new Promise((r) => process.stdin.once("data", r));
+        });
+        process.exit(0);
+      })();`], { stdio: ["pipe", "pipe", "inherit"] });
+    try {
+      const init = (await new Promise<Buffer>((r) => maker.stdout!.once("data", r))).toString().trim();
+      expect(fs.readdirSync(init)).toContain(".berth");
+      await rt.images.remove("third");
+      expect(fs.existsSync(init)).toBe(true);
+      maker.stdin!.end("go\n");
+      await new Promise((r) => maker.once("exit", r));
+      await rt.system.prune();
+      expect(fs.existsSync(init)).toBe(false);
+    } finally {
+      maker.kill("SIGKILL");
+    }
   }, 60_000);
 
   it("is on disk whole (each entry and the directory fsynced) before it is renamed into place, and its parent after", () => {
