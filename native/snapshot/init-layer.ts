@@ -78,17 +78,20 @@ interface Planned {
   entries: Entry[];
 }
 
-/** Layer directories are named by their content and never change: what they need is read once per process. */
+/**
+ * Layer directories are named by their content and never change: what they need is read once per process — once
+ * they are all there (before a layer is unpacked, or after it was collected, what the image lacks is not known).
+ */
 const planned = new Map<string, Planned | undefined>();
 
 function plan(root: string, layers: string[]): Planned | undefined {
   const key = `${root}\0${layers.join(":")}`;
-  if (!planned.has(key)) {
-    const entries = entriesFor(layers);
-    const name = createHash("sha256").update(JSON.stringify(entries)).digest("hex").slice(0, 16);
-    planned.set(key, entries.length === 0 ? undefined : { dir: path.join(initLayersDir(root), name), entries });
-  }
-  return planned.get(key);
+  if (planned.has(key)) return planned.get(key);
+  const entries = entriesFor(layers);
+  const name = createHash("sha256").update(JSON.stringify(entries)).digest("hex").slice(0, 16);
+  const p = entries.length === 0 ? undefined : { dir: path.join(initLayersDir(root), name), entries };
+  if (layers.every((l) => fs.existsSync(l))) planned.set(key, p);
+  return p;
 }
 
 /**
