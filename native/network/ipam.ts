@@ -14,7 +14,7 @@
 // cost a few thread-pool round trips (~30× the CPU of the calls themselves).
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { listDir } from "../json-file";
+import { listDir, readText } from "../json-file";
 import { broadcast, formatIPv4, formatSubnet, isHostAddress, parseIPv4, type Subnet } from "./cidr";
 
 export interface Allocation {
@@ -54,15 +54,6 @@ export function makePool(dir: string): void {
   if (fs.mkdirSync(dir, { recursive: true })) fs.writeFileSync(path.join(dir, INDEXED), "");
 }
 
-/** A small file's text; undefined when it cannot be read (gone meanwhile). */
-function readOwner(file: string): string | undefined {
-  try {
-    return fs.readFileSync(file, "utf8");
-  } catch {
-    return undefined;
-  }
-}
-
 export function fileIpam(dir: string, pool: Pool): Ipam {
   const { subnet, reserved } = pool;
   const range = pool.range ?? subnet;
@@ -70,14 +61,14 @@ export function fileIpam(dir: string, pool: Pool): Ipam {
     const out: Allocation[] = [];
     for (const ip of await listDir(dir)) {
       if (parseIPv4(ip) === undefined) continue; // a stray temp file is not an allocation
-      const owner = readOwner(path.join(dir, ip));
+      const owner = readText(path.join(dir, ip));
       if (owner !== undefined) out.push({ ip, owner });
     }
     return out;
   };
   const indexFile = (owner: string) => path.join(dir, ".owners", owner);
   const indexed = (owner: string): string[] =>
-    (readOwner(indexFile(owner)) ?? "").split("\n").filter(Boolean);
+    (readText(indexFile(owner)) ?? "").split("\n").filter(Boolean);
   const claimFile = (owner: string) => indexFile(owner) + CLAIMING;
   /** Runs take with the claim file, to be hard-linked under an address; indexes what it took. */
   const withClaimFile = async (owner: string, take: (claim: string) => Promise<string>): Promise<string> => {
@@ -143,7 +134,7 @@ export function fileIpam(dir: string, pool: Pool): Ipam {
       if (reserved.includes(n)) throw inUse("the network (its gateway or an auxiliary address)");
       return withClaimFile(owner, async (claim) => {
         if (link(claim, ip)) return ip;
-        const holder = readOwner(path.join(dir, ip)) ?? "?";
+        const holder = readText(path.join(dir, ip)) ?? "?";
         if (holder !== owner) throw inUse(`container "${holder}"`);
         return ip;
       });
@@ -153,7 +144,7 @@ export function fileIpam(dir: string, pool: Pool): Ipam {
       const scan = ips.includes(UNKNOWN) || fs.existsSync(claimFile(owner)) || !fs.existsSync(path.join(dir, INDEXED));
       for (const a of scan ? await list() : ips.map((ip) => ({ ip, owner }))) {
         // Checked before removal: an index may name an address its owner let go of and another took since.
-        const holder = readOwner(path.join(dir, a.ip));
+        const holder = readText(path.join(dir, a.ip));
         if (a.owner === owner && holder === owner) fs.rmSync(path.join(dir, a.ip), { force: true });
       }
       fs.rmSync(indexFile(owner), { force: true });

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { spawn, type ChildProcess } from "node:child_process";
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { createNativeRuntime, type Runtime } from "../../native";
 import { layout } from "../../native/paths";
 import { PortClaims } from "../../native/network/portmap";
@@ -243,6 +243,29 @@ describe("temp files of a process killed mid-write", () => {
     expect(fs.existsSync(t.killed)).toBe(false);
     expect(fs.existsSync(t.live)).toBe(true);
     await t.finish();
+  });
+
+  it("an image archive (`berth save -o`): the next save into that directory sweeps it, never a live writer's", async () => {
+    // One 64 MB layer, so that a save is slow enough to be caught mid-write.
+    const src = path.join(tmp, "save-src");
+    fs.mkdirSync(src);
+    fs.writeFileSync(path.join(src, "big"), Buffer.alloc(64 << 20));
+    const tarball = path.join(tmp, "save-src.tar");
+    execFileSync("tar", ["-C", src, "-cf", tarball, "big"]);
+    const ref = "berth-test-save:1";
+    await rt.images.importRootfs({ ref, tarball, config: {} });
+    const saves = path.join(tmp, "saves");
+    const t = await killedAndLive(
+      [path.join(saves, "a.tar"), path.join(saves, "b.tar")],
+      `await require(dist + "/native/index.js").createNativeRuntime({ root: ${JSON.stringify(root)}, runDir: ${JSON.stringify(runDir)} })
+         .images.save([${JSON.stringify(ref)}], file)`,
+    );
+    await rt.images.save([ref], path.join(saves, "c.tar"));
+    expect(fs.existsSync(t.killed), t.killed).toBe(false);
+    expect(fs.existsSync(t.live), t.live).toBe(true);
+    await t.finish();
+    expect(fs.readdirSync(saves).sort()).toEqual(["b.tar", "c.tar"]);
+    await rt.images.remove(ref);
   });
 
   it("a stack checkpoint: the next update's lock sweeps it, never a live writer's", async () => {
