@@ -586,7 +586,16 @@ class Build {
         release: async () => void (await box?.discard()),
       };
     }
-    const [src] = await this.contextSources(ins, m.source === "/" ? "." : m.source);
+    let [src] = await this.contextSources(ins, m.source === "/" ? "." : m.source);
+    if (src.items[0].stat.isSymbolicLink()) {
+      // The bind is the kernel's, which would follow the link anywhere on the host: it is followed here instead,
+      // inside the context only (as BuildKit resolves a mount's source), and what it leads to is mounted.
+      const resolved = await resolveInRoot(this.req.context, src.describe).catch((e: Error) => {
+        throw this.fail(ins, `--mount source=${m.source}: ${e.message}`);
+      });
+      const inside = path.relative(this.req.context, resolved);
+      [src] = await this.contextSources(ins, inside === "" ? "." : inside);
+    }
     return {
       describe: await describeFiles(src.items.map((i) => ({ rel: i.rel, abs: i.src, stat: i.stat }))),
       bind: async (dir) => {

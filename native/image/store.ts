@@ -24,6 +24,7 @@ import {
   REF_ANNOTATION,
   fromOciConfig,
   isGzip,
+  nameRef,
   normalizeRef,
   toOciConfig,
   type Descriptor,
@@ -126,7 +127,7 @@ export class ContentStore {
   ) {}
 
   async importRootfs(req: ImportRootfsRequest): Promise<ImageInfo> {
-    const ref = normalizeRef(req.ref);
+    const ref = nameRef(req.ref);
     const stat = await fs.promises.stat(req.tarball).catch(() => undefined);
     if (!stat?.isFile()) {
       throw new Error(`image tarball "${req.tarball}" not found: expected a tar of a root filesystem`);
@@ -253,7 +254,7 @@ export class ContentStore {
   async tag(source: string, ref: string): Promise<ImageInfo> {
     const image = await this.image(source);
     if (!image) throw new Error(`cannot tag "${source}": no such image in berth's store`);
-    const name = normalizeRef(ref);
+    const name = nameRef(ref);
     await this.locked(async () => {
       if (!this.hasBlob(image.info.manifestDigest)) throw new Error(`cannot tag "${source}": it was removed meanwhile`);
       await this.setRef(name, { mediaType: image.manifest.mediaType ?? MediaType.manifest, digest: image.info.manifestDigest, size: fs.statSync(this.blobPath(image.info.manifestDigest)).size });
@@ -505,7 +506,7 @@ export class ContentStore {
    * a pull read and whose layers fetchLayers placed, so neither is read or checked again.
    */
   async commitManifest(ref: string, raw: Buffer, pulled?: OciImageConfig): Promise<ImageInfo> {
-    const name = normalizeRef(ref);
+    const name = nameRef(ref);
     const manifest = JSON.parse(raw.toString()) as OciManifest;
     const blobs = [manifest.config.digest, ...manifest.layers.map((l) => l.digest)];
     // Blobs of a base image (a commit, a build FROM it) are leased too: its removal meanwhile cannot take them.

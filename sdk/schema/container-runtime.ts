@@ -197,6 +197,11 @@ export function checkRuntimeArgs(args: RuntimeArgs & { volumes?: Array<{ target:
   if (reservation !== undefined && memory !== undefined && reservation > memory) {
     fail("memoryReservation", "Minimum memory limit can not be less than memory reservation limit: lower memoryReservation or raise memory");
   }
+  // As Docker's --ulimit: the soft limit may not exceed the hard one (-1, unlimited, exceeds every number).
+  for (const [i, u] of (args.ulimits ?? []).entries()) {
+    if (typeof u?.soft !== "number" || typeof u.hard !== "number" || u.hard === -1) continue;
+    if (u.soft === -1 || u.soft > u.hard) fail(`ulimits[${i}]`, `ulimit soft limit must be less than or equal to hard limit: ${u.soft} > ${u.hard}`);
+  }
   for (const key of Object.keys(args.sysctls ?? {})) {
     if (!NAMESPACED_SYSCTL.test(key)) {
       fail("sysctls", `sysctl '${key}' is not a namespaced sysctl a container may set (kernel.msg*, kernel.sem, kernel.shm*, fs.mqueue.*, net.*)`);
