@@ -4,7 +4,7 @@
 import { on as onEvent } from "node:events";
 import * as fs from "node:fs";
 import type { ContainerEvent, ContainerInfo, ImageInfo, Runtime } from "../../native/runtime";
-import { int, list, needArgs, on, str, UsageError, type Command, type FlagSpec, type ParsedArgs } from "./args";
+import { eachName, int, list, needArgs, on, str, UsageError, type Command, type FlagSpec, type ParsedArgs } from "./args";
 import { ago, binarySize, filters, FORMAT, humanDuration, humanSize, labelMatches, parseTime, printRows, renderTemplate, shortId } from "./format";
 import { guardRemoval, INSPECT_FORMAT, Names, ownerColumn, printInspected, SCOPE_FLAGS } from "./objects";
 import { splitRef } from "./images";
@@ -160,9 +160,8 @@ const TIME: FlagSpec = { name: "time", short: "t", value: "SECONDS", help: "seco
 
 export function containerCommands(runtime: () => Runtime): Command[] {
   /**
-   * One container command that takes container names: resolves each, runs fn, prints the name as Docker does. As
-   * Docker, one that fails does not stop the others: each failure is reported and the exit code is 1. `check`
-   * refuses bad flag values first, before any container is looked up.
+   * One container command that takes container names: resolves each, runs fn, prints the name as Docker does (one
+   * that fails does not stop the others: eachName). `check` refuses bad flag values first, before any lookup.
    */
   const each = (
     name: string,
@@ -180,18 +179,10 @@ export function containerCommands(runtime: () => Runtime): Command[] {
       check?.(p);
       const rt = runtime();
       const names = new Names(rt, p);
-      let failed = false;
-      for (const g of given) {
-        try {
-          await fn(rt, await names.container(g), p);
-          console.log(g);
-        } catch (e) {
-          if (e instanceof UsageError) throw e;
-          console.error(`error: ${(e as Error).message}`);
-          failed = true;
-        }
-      }
-      return failed ? 1 : 0;
+      return eachName(given, async (g) => {
+        await fn(rt, await names.container(g), p);
+        console.log(g);
+      });
     },
   });
   /** A command on one container: resolved, with the rest of the arguments. */
@@ -470,7 +461,7 @@ export function containerCommands(runtime: () => Runtime): Command[] {
       async run(p) {
         const rt = runtime();
         const names = new Names(rt, p);
-        for (const given of needArgs(p, "wait", 1, true)) {
+        return eachName(needArgs(p, "wait", 1, true), async (given) => {
           const n = await names.container(given);
           for (;;) {
             const info = await inspectOrFail(rt, n);
@@ -480,8 +471,7 @@ export function containerCommands(runtime: () => Runtime): Command[] {
             }
             await sleep(100);
           }
-        }
-        return 0;
+        });
       },
     },
     {
