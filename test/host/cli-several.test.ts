@@ -4,9 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { randomBytes } from "node:crypto";
-import { execFileSync } from "node:child_process";
 import { createNativeRuntime, type Runtime } from "../../native";
-import { berth, clearRoot, REPO, waitFor } from "./helpers";
+import { berth, clearRoot, ensureQuickstartRootfs, QUICKSTART, waitFor } from "./helpers";
 
 const tag = randomBytes(3).toString("hex");
 let tmp: string;
@@ -15,13 +14,13 @@ let runDir: string;
 let rt: Runtime;
 const cli = (...args: string[]) => berth(args, { BERTH_ROOT: root, BERTH_RUN: runDir });
 
+const tarball = path.join(QUICKSTART, "busybox-rootfs.tar");
+
 beforeAll(async () => {
+  ensureQuickstartRootfs();
   tmp = fs.mkdtempSync("/tmp/berth-test-several-");
-  root = path.join(tmp, "root");
-  runDir = path.join(tmp, "run");
+  [root, runDir] = [path.join(tmp, "root"), path.join(tmp, "run")];
   rt = createNativeRuntime({ root, runDir });
-  const tarball = path.join(tmp, "busybox-rootfs.tar");
-  execFileSync(path.join(REPO, "scripts/busybox-rootfs.sh"), [tarball]);
   for (const ref of ["bta", "btb"]) await rt.images.importRootfs({ ref, tarball, config: { cmd: ["sh"] } });
 });
 
@@ -53,7 +52,6 @@ describe("several names, one of them missing", () => {
   });
 
   it("wait prints the exit code of the others, reports the missing one, and exits 1", async () => {
-    const tarball = path.join(tmp, "busybox-rootfs.tar");
     await rt.images.importRootfs({ ref: "btc", tarball, config: { cmd: ["sh"] } });
     const c = `btw${tag}`;
     await rt.containers.run({ name: c, image: "btc", command: ["sh", "-c", "exit 3"], stopTimeout: 0 });
