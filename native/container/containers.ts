@@ -27,7 +27,7 @@ import { hostLimitProblems } from "./limits";
 import { applyOptions, deviceProblems } from "./options";
 import { makeDataMounts, planDataMounts, type DataMounts } from "../volume/mounts";
 import { exitCode, exitedAt, initArgs, initBinds, resetExit } from "../supervise/init";
-import { lockPath, markStopped, readState } from "../supervise/state";
+import { lockPath, markStopped, readState, stopMarker } from "../supervise/state";
 import { withLock } from "../lock";
 import { withVolumesLock } from "../volume/volumes";
 import { oomKills } from "../supervise/cgroup";
@@ -409,8 +409,10 @@ export class RuncContainers implements Containers {
       await allSettled([this.d.net.disconnect(name, rec?.net), unmount(host, p.rootfs)]);
       // Its files, then its record, then its addresses: a removal failing on the way (a file that cannot be removed)
       // leaves the container with its record and addresses, to be removed again; none freed while a record names it.
+      // Its stop marker stays with the record: the supervisor does not start again a container half removed.
       // The supervisor may be writing the state of the container it just saw exit: retry what it adds meanwhile.
-      const files = (await listDir(p.dir)).map((f) => path.join(p.dir, f)).filter((f) => f !== p.record);
+      const kept = [p.record, stopMarker(p.dir)];
+      const files = (await listDir(p.dir)).map((f) => path.join(p.dir, f)).filter((f) => !kept.includes(f));
       for (const f of files) await fs.promises.rm(f, { recursive: true, force: true, maxRetries: 5 });
       await fs.promises.rm(p.record, { force: true });
       await this.d.net.release(name);
