@@ -140,12 +140,12 @@ export function pruneInitLayers(root: string, keep: Set<string>): void {
 }
 
 /** fsync of a file or directory: what was written there, or its entries, is on disk before it is relied on. */
-function sync(p: string): void {
-  const fd = fs.openSync(p, "r");
+async function sync(p: string): Promise<void> {
+  const fh = await fs.promises.open(p, "r");
   try {
-    fs.fsyncSync(fd);
+    await fh.sync();
   } finally {
-    fs.closeSync(fd);
+    await fh.close();
   }
 }
 
@@ -175,13 +175,13 @@ async function make(planned: Planned | undefined): Promise<string | undefined> {
     }
     await fs.promises.chmod(tmp, 0o755);
     // On disk whole before it has its name: after a power loss a layer under its name is never missing a mount point.
-    for (const e of [...entries].reverse()) sync(path.join(tmp, e.rel));
-    sync(tmp);
+    // At once, on the thread pool: one after the other they took up to 50 ms on this host.
+    await Promise.all([tmp, ...entries.map((e) => path.join(tmp, e.rel))].map(sync));
     await fs.promises.rename(tmp, dir).catch((e: NodeJS.ErrnoException) => {
       // Another process made it first: the same content.
       if (e.code !== "ENOTEMPTY" && e.code !== "EEXIST") throw e;
     });
-    sync(parent);
+    await sync(parent);
   } finally {
     await fs.promises.rm(tmp, { recursive: true, force: true });
   }
