@@ -18,10 +18,10 @@ import { prepare, mount, unmount } from "../snapshot/overlay";
 import { initLayer } from "../snapshot/init-layer";
 import { ContainerRecords, type ContainerRecord } from "./record";
 import { mergeEnv, processArgs, runtimeSpec, type Bind } from "./spec";
-import { resolveUser } from "./user";
+import { resolveUser, resolveUserWith } from "./user";
 import { writeEtcFiles } from "./etc";
 import { Runc } from "./runc";
-import { checkExecutable, executableProblem } from "./executable";
+import { checkExecutable, executableProblem, readTextIn } from "./executable";
 import { ContainerVerbs, DEFAULT_GRACE_SECONDS, stopInit, stopSignalOf } from "./lifecycle";
 import { hostLimitProblems } from "./limits";
 import { applyOptions, deviceProblems } from "./options";
@@ -178,8 +178,11 @@ export class RuncContainers implements Containers {
       ...(spec.binds ?? []).map((b) => ({ source: b.source, destination: b.target })),
     ];
     const env = mergeEnv(full.name, spec.hostname ?? full.name, image.config.env, spec.env);
-    const problem = await executableProblem({ layers: this.d.images.layerDirs(image), mounts }, command[0], env);
-    return problem ? [...host, { field, reason: problem }] : host;
+    const view = { layers: this.d.images.layerDirs(image), mounts };
+    const problem = await executableProblem(view, command[0], env);
+    // The user (or the image's), looked up as run looks it up: in the container's /etc files.
+    const user = await resolveUserWith(spec.user ?? image.config.user, (f) => readTextIn(view, f)).then(() => undefined, (e: Error) => e.message);
+    return [...host, ...(problem ? [{ field, reason: problem }] : []), ...(user ? [{ field: spec.user !== undefined ? "user" : "image", reason: user }] : [])];
   }
 
   /** Checks the spec against the image, volumes and host, before anything is made (the network: create()). */

@@ -479,7 +479,7 @@ describe("cache mounts while builds run", () => {
   it("gives a second private user a directory of its own, staged and gone after", async () => {
     const file = (letter: string) =>
       `FROM busybox\nRUN --mount=type=cache,target=/c,id=priv,sharing=private sh -c 'echo ${letter} > /c/who; sleep 1; cat /c/who > /out'\n`;
-    const [a, b] = await Promise.all(["A", "B"].map((l) => build({ context: context(`private-${l}`, { Dockerfile: file(l) }), tags: [`private-${l}:1`], noCache: true })));
+    const [a, b] = await Promise.all(["A", "B"].map((l) => build({ context: context(`private-${l}`, { Dockerfile: file(l) }), tags: [`private-${l.toLowerCase()}:1`], noCache: true })));
     expect([readInImage(a.info.layers, "out"), readInImage(b.info.layers, "out")]).toEqual(["A\n", "B\n"]);
     expect(fs.readdirSync(store.paths.ingest).filter((n) => n.startsWith("cache-"))).toEqual([]);
   });
