@@ -12,10 +12,10 @@ import type { ContainerNetworking, NetPlan } from "../network/container-net";
 import { isMounted } from "../host/probe";
 import { checkName, runcId, runcIdOf } from "../names";
 import { KeyedMutex } from "../mutex";
-import { writeJson } from "../json-file";
+import { listDir, writeJson } from "../json-file";
 import { canonicalJson } from "../canonical-json";
 import { prepare, mount, unmount } from "../snapshot/overlay";
-import { initLayer } from "../snapshot/init-layer";
+import { initLayer, initLayerPath } from "../snapshot/init-layer";
 import { ContainerRecords, type ContainerRecord } from "./record";
 import { mergeEnv, processArgs, runtimeSpec, type Bind } from "./spec";
 import { resolveUser, resolveUserWith } from "./user";
@@ -237,8 +237,10 @@ export class RuncContainers implements Containers {
       // checked again under the lock their removal takes, which reads the records too (a container mounting no
       // volume need not wait for it: that lock is root-wide).
       const volumes = plan.data.binds.filter((b) => b.source.startsWith(`${paths.volumes}/`));
+      // Its init layer too: an image GC meanwhile (the image removed) keeps the one about to be mounted.
+      const init = initLayerPath(paths.root, images.layerDirs(image));
       const record = () => images.leased(async () => {
-        if (!(await images.protect([], image.layers))) throw new Error(`image "${spec.image}" was removed while container "${name}" was being made`);
+        if (!(await images.protect([], image.layers, init ? [init] : []))) throw new Error(`image "${spec.image}" was removed while container "${name}" was being made`);
         const gone = volumes.find((b) => !fs.existsSync(b.source));
         if (gone) throw new Error(`volume ${path.basename(path.dirname(gone.source))} was removed while container "${name}" was being made`);
         await this.d.records.write(rec);
@@ -408,8 +410,13 @@ export class RuncContainers implements Containers {
     }
     await this.d.net.removing(name, async (arrived) => {
       await allSettled([this.d.net.disconnect(name, rec?.net), unmount(host, p.rootfs)]);
-      await this.d.net.release(name);
+      // Its files, then its record, then its addresses: a removal failing on the way (a file that cannot be removed)
+      // leaves the container with its record and addresses, to be removed again; none freed while a record names it.
       // The supervisor may be writing the state of the container it just saw exit: retry what it adds meanwhile.
+      const files = (await listDir(p.dir)).map((f) => path.join(p.dir, f)).filter((f) => f !== p.record);
+      for (const f of files) await fs.promises.rm(f, { recursive: true, force: true, maxRetries: 5 });
+      await fs.promises.rm(p.record, { force: true });
+      await this.d.net.release(name);
       await fs.promises.rm(p.dir, { recursive: true, force: true, maxRetries: 5 });
       if (rec) appendEvent(paths.root, name, "destroy", { image: rec.spec.image });
       if (rec?.net) await this.d.net.refreshPeers(rec, () => this.d.records.list(), arrived);

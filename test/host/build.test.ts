@@ -31,7 +31,7 @@ beforeAll(async () => {
   root = fs.mkdtempSync("/tmp/berth-test-");
   const tar = path.join(root, "busybox.tar");
   execFileSync(path.join(REPO, "scripts/busybox-rootfs.sh"), [tar]);
-  store = new ContentStore(realHost, layout(path.join(root, "state"), path.join(root, "run")), async () => new Set());
+  store = new ContentStore(realHost, layout(path.join(root, "state"), path.join(root, "run")), async () => []);
   await store.importRootfs({ ref: "busybox:latest", tarball: tar, config: { cmd: ["sh"] } });
   builder = new Builder(realHost, store);
   bridges = new BridgeNetworks(realHost, store.paths, new Iptables(realHost));

@@ -12,7 +12,7 @@ import { PortClaims } from "../../native/network/portmap";
 import { StackStore } from "../../provider/state/store";
 import { lockHolder, tryLock } from "../../native/lock";
 import { sweepStaging, remoteDirs } from "../../native/remote/files";
-import { REPO, freePort, waitFor } from "./helpers";
+import { REPO, freePort, removeLocksDir, waitFor } from "./helpers";
 
 const DIST = path.join(REPO, "dist");
 /** A pid no process has (above this machine's pid_max, 32768; checked below). */
@@ -38,7 +38,7 @@ afterAll(() => {
     c.kill("SIGKILL");
   }
   // The root's tmpfs locks directory holds a stopped writer's 64 MB temp, which no sweep can judge dead.
-  if (fs.existsSync(path.join(root, "locks"))) fs.rmSync(fs.realpathSync(path.join(root, "locks")), { recursive: true, force: true });
+  removeLocksDir(root);
   fs.rmSync(tmp, { recursive: true, force: true });
 });
 
