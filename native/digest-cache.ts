@@ -8,7 +8,8 @@ import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { isDigest } from "./paths";
-import { sweepTemps, tempBeside } from "./staging";
+import { sweepTemps } from "./staging";
+import { writeFileAtomic } from "./json-file";
 
 /** How long before its read a file must have last changed for its digest to be remembered. */
 const RACY_NS = 2_000_000_000n;
@@ -67,9 +68,7 @@ export class DigestCache {
       for (const name of merged.keys()) if (!fs.existsSync(name)) merged.delete(name);
       fs.mkdirSync(path.dirname(this.file), { recursive: true });
       sweepTemps(path.dirname(this.file));
-      const tmp = tempBeside(this.file);
-      fs.writeFileSync(tmp, JSON.stringify(Object.fromEntries(merged)), { mode: 0o600 });
-      fs.renameSync(tmp, this.file);
+      writeFileAtomic(this.file, JSON.stringify(Object.fromEntries(merged)));
       this.entries = merged;
       this.learnt.clear();
     } catch {

@@ -72,7 +72,7 @@ export function createNativeRuntime(opts: NativeRuntimeOptions = {}): Runtime {
   if (!opts.host) confineRoot(paths.root);
   const records = new ContainerRecords(paths);
   const iptables = new Iptables(host);
-  const store = new ContentStore(host, paths, async () => new Set((await records.list()).flatMap((r) => r.layers)));
+  const store = new ContentStore(host, paths, async () => (await records.list()).map((r) => r.layers ?? []));
   const networks = new BridgeNetworks(host, paths, iptables);
   const volumes = new DirVolumes(paths, async (volume) =>
     (await records.list())

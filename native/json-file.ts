@@ -33,6 +33,15 @@ export function writeFileAtomic(file: string, text: string): void {
   }
 }
 
+/** A small file's text; undefined when it cannot be read (absent, or gone meanwhile). */
+export function readText(file: string): string | undefined {
+  try {
+    return fs.readFileSync(file, "utf8");
+  } catch {
+    return undefined;
+  }
+}
+
 /** Directory entries, or none when the directory does not exist. */
 export async function listDir(dir: string): Promise<string[]> {
   try {

@@ -13,7 +13,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { randomBytes } from "node:crypto";
 import { deadOwner } from "./lock";
-import { writeFileAtomic } from "./json-file";
+import { readText, writeFileAtomic } from "./json-file";
 
 const SHM = "/dev/shm";
 const PREFIX = "berth-locks-";
@@ -108,14 +108,6 @@ let mountNs: string | undefined;
 const mountNamespace = (): string => (mountNs ??= fs.readlinkSync("/proc/self/ns/mnt"));
 /** What `.root` says for root: its path, then this process's mount namespace on a line of its own. */
 const rootRecord = (root: string): string => `${root}\n${mountNamespace()}`;
-
-function readText(file: string): string | undefined {
-  try {
-    return fs.readFileSync(file, "utf8");
-  } catch {
-    return undefined;
-  }
-}
 
 /** A new private directory in /dev/shm, under a name nobody holds. */
 function fresh(root: string): string {

@@ -11,6 +11,7 @@ import * as path from "node:path";
 import { randomBytes } from "node:crypto";
 import { KeyedMutex } from "./mutex";
 import { sweepTemps, tempBeside } from "./staging";
+import { readText } from "./json-file";
 
 export interface Owner {
   pid: number;
@@ -62,20 +63,14 @@ export function ownerAlive(o: Pick<Owner, "pid" | "start">): boolean {
 export const describeOwner = (o: Owner): string =>
   `pid ${o.pid}${o.cmd ? ` (${o.cmd})` : ""}${o.since ? ` since ${o.since}` : ""}`;
 
-function readText(file: string): string | undefined {
-  try {
-    return fs.readFileSync(file, "utf8");
-  } catch {
-    return undefined;
-  }
-}
-
 /** The owner a lock file names; undefined when there is no such file, null when it is damaged. */
 function readOwner(file: string): Owner | null | undefined {
   let text: string;
   try {
     text = fs.readFileSync(file, "utf8");
   } catch (e) {
+    // Only a file that is not there is no lock: one there but unreadable is damaged. (Never judged afterwards by
+    // whether it exists: under breakIfDead's guard a lock taken meanwhile would then read as damaged and go.)
     if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
     return null;
   }

@@ -40,6 +40,12 @@ const TEMP = /#tmp-(\d+)-(\d+)-[0-9a-f]+$/;
 /** Whether `name` is a temp name (tempBeside), of a live process or not: not the thing itself. */
 export const isTemp = (name: string): boolean => TEMP.test(name);
 
+/** Whether `name` is the temp name (tempBeside) of a process that still runs. */
+export function liveTemp(name: string): boolean {
+  const m = TEMP.exec(name);
+  return !!m && ownerAlive({ pid: Number(m[1]), start: Number(m[2]) });
+}
+
 /**
  * Removes the temp files and directories (tempBeside) in dir whose process is gone: killed between writing and
  * renaming. `former` matches, with the pid as its first group, the pid-only temp names an older berth wrote in
@@ -54,9 +60,8 @@ export function sweepTemps(dir: string, former?: RegExp): void {
     return;
   }
   for (const name of names) {
-    const m = TEMP.exec(name);
-    const pid = m ? undefined : former?.exec(name)?.[1];
-    const gone = m ? !ownerAlive({ pid: Number(m[1]), start: Number(m[2]) }) : pid !== undefined && !fs.existsSync(`/proc/${pid}`);
+    const pid = isTemp(name) ? undefined : former?.exec(name)?.[1];
+    const gone = isTemp(name) ? !liveTemp(name) : pid !== undefined && !fs.existsSync(`/proc/${pid}`);
     if (gone) fs.rmSync(path.join(dir, name), { force: true, recursive: true });
   }
 }

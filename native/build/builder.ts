@@ -269,8 +269,17 @@ class Build {
     return this.stages.find((s) => s.name?.toLowerCase() === lower) ?? (/^\d+$/.test(name) ? this.stages[Number(name)] : undefined);
   }
 
-  /** An image by ref from the store, or through the resolver (a registry). */
+  /**
+   * An image by ref (FROM, COPY --from, RUN --mount from=), leased for the rest of the build: an `rmi` in another
+   * process meanwhile takes its name, never the layers a step reads. Undefined when there is none (or it just went).
+   */
   private async image(ref: string): Promise<StoredImage | undefined> {
+    const img = await this.findImage(ref);
+    return img && (await this.store.keepImage(img)) ? img : undefined;
+  }
+
+  /** An image by ref from the store, or through the resolver (a registry). */
+  private async findImage(ref: string): Promise<StoredImage | undefined> {
     const at = ref.indexOf("@");
     if (at < 0) return (await this.store.image(ref)) ?? this.opts.resolveBase(ref, this.req.registryAuth);
     const [name, digest] = [ref.slice(0, at), ref.slice(at + 1)];
@@ -300,7 +309,6 @@ class Build {
       if (!parent && !base) {
         throw this.fail(from, `${ref}: base image not found in berth's store — build or import it first (there is no default registry)`);
       }
-      if (base && !(await this.store.keepImage(base))) throw this.fail(from, `${ref}: base image was removed while the build started`);
       const config = structuredClone(parent ? parent.state.config : base!.config);
       stage.state = { config: { ...config, history: config.history ?? [] }, layers: parent ? [...parent.state.layers] : stateOf(base!).layers };
     }
@@ -578,7 +586,16 @@ class Build {
         release: async () => void (await box?.discard()),
       };
     }
-    const [src] = await this.contextSources(ins, m.source === "/" ? "." : m.source);
+    let [src] = await this.contextSources(ins, m.source === "/" ? "." : m.source);
+    if (src.items[0].stat.isSymbolicLink()) {
+      // The bind is the kernel's, which would follow the link anywhere on the host: it is followed here instead,
+      // inside the context only (as BuildKit resolves a mount's source), and what it leads to is mounted.
+      const resolved = await resolveInRoot(this.req.context, src.describe).catch((e: Error) => {
+        throw this.fail(ins, `--mount source=${m.source}: ${e.message}`);
+      });
+      const inside = path.relative(this.req.context, resolved);
+      [src] = await this.contextSources(ins, inside === "" ? "." : inside);
+    }
     return {
       describe: await describeFiles(src.items.map((i) => ({ rel: i.rel, abs: i.src, stat: i.stat }))),
       bind: async (dir) => {

@@ -36,13 +36,10 @@ export async function commitContainer(
   await fs.promises.mkdir(d.paths.ingest, { recursive: true });
   const id = runcIdOf(rec);
   const freeze = opts.pause !== false && (await d.runc.state(id))?.status === "running";
-  if (freeze) await d.runc.pause(id);
-  try {
-    // cp -a keeps what makes the upper directory a layer: whiteout devices, opaque xattrs, owners and modes.
-    await d.host.run("cp", ["-a", `${d.paths.container(name).upper}/.`, `${copy}/`]);
-  } finally {
-    if (freeze) await d.runc.resume(id);
-  }
+  // cp -a keeps what makes the upper directory a layer: whiteout devices, opaque xattrs, owners and modes.
+  const cp: [string, string[]] = ["cp", ["-a", `${d.paths.container(name).upper}/.`, `${copy}/`]];
+  if (freeze) await d.runc.pausedWhile(id, ...cp);
+  else await d.host.run(...cp);
   try {
     await fs.promises.rm(path.join(copy, ".berth"), { recursive: true, force: true });
     const { desc, diffId } = await commitLayer(d.host, d.store, copy, `container ${name}`);

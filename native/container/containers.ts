@@ -12,23 +12,23 @@ import type { ContainerNetworking, NetPlan } from "../network/container-net";
 import { isMounted } from "../host/probe";
 import { checkName, runcId, runcIdOf } from "../names";
 import { KeyedMutex } from "../mutex";
-import { writeJson } from "../json-file";
+import { listDir, writeJson } from "../json-file";
 import { canonicalJson } from "../canonical-json";
 import { prepare, mount, unmount } from "../snapshot/overlay";
 import { spreadSubdirs } from "../host/spread";
-import { initLayer } from "../snapshot/init-layer";
+import { initLayer, initLayerPath } from "../snapshot/init-layer";
 import { ContainerRecords, type ContainerRecord } from "./record";
 import { mergeEnv, processArgs, runtimeSpec, type Bind } from "./spec";
-import { resolveUser } from "./user";
+import { resolveUser, resolveUserWith } from "./user";
 import { writeEtcFiles } from "./etc";
 import { Runc } from "./runc";
-import { checkExecutable, executableProblem } from "./executable";
+import { checkExecutable, executableProblem, readTextIn } from "./executable";
 import { ContainerVerbs, DEFAULT_GRACE_SECONDS, stopInit, stopSignalOf } from "./lifecycle";
 import { hostLimitProblems } from "./limits";
 import { applyOptions, deviceProblems } from "./options";
 import { makeDataMounts, planDataMounts, type DataMounts } from "../volume/mounts";
 import { exitCode, exitedAt, initArgs, initBinds, resetExit } from "../supervise/init";
-import { lockPath, markStopped, readState } from "../supervise/state";
+import { lockPath, markStopped, readState, stopMarker } from "../supervise/state";
 import { withLock } from "../lock";
 import { withVolumesLock } from "../volume/volumes";
 import { oomKills } from "../supervise/cgroup";
@@ -179,8 +179,11 @@ export class RuncContainers implements Containers {
       ...(spec.binds ?? []).map((b) => ({ source: b.source, destination: b.target })),
     ];
     const env = mergeEnv(full.name, spec.hostname ?? full.name, image.config.env, spec.env);
-    const problem = await executableProblem({ layers: this.d.images.layerDirs(image), mounts }, command[0], env);
-    return problem ? [...host, { field, reason: problem }] : host;
+    const view = { layers: this.d.images.layerDirs(image), mounts };
+    const problem = await executableProblem(view, command[0], env);
+    // The user (or the image's), looked up as run looks it up: in the container's /etc files.
+    const user = await resolveUserWith(spec.user ?? image.config.user, (f) => readTextIn(view, f)).then(() => undefined, (e: Error) => e.message);
+    return [...host, ...(problem ? [{ field, reason: problem }] : []), ...(user ? [{ field: spec.user !== undefined ? "user" : "image", reason: user }] : [])];
   }
 
   /** Checks the spec against the image, volumes and host, before anything is made (the network: create()). */
@@ -237,8 +240,10 @@ export class RuncContainers implements Containers {
       // checked again under the lock their removal takes, which reads the records too (a container mounting no
       // volume need not wait for it: that lock is root-wide).
       const volumes = plan.data.binds.filter((b) => b.source.startsWith(`${paths.volumes}/`));
+      // Its init layer too: an image GC meanwhile (the image removed) keeps the one about to be mounted.
+      const init = initLayerPath(paths.root, images.layerDirs(image));
       const record = () => images.leased(async () => {
-        if (!(await images.protect([], image.layers))) throw new Error(`image "${spec.image}" was removed while container "${name}" was being made`);
+        if (!(await images.protect([], image.layers, init ? [init] : []))) throw new Error(`image "${spec.image}" was removed while container "${name}" was being made`);
         const gone = volumes.find((b) => !fs.existsSync(b.source));
         if (gone) throw new Error(`volume ${path.basename(path.dirname(gone.source))} was removed while container "${name}" was being made`);
         await this.d.records.write(rec);
@@ -408,8 +413,15 @@ export class RuncContainers implements Containers {
     }
     await this.d.net.removing(name, async (arrived) => {
       await allSettled([this.d.net.disconnect(name, rec?.net), unmount(host, p.rootfs)]);
-      await this.d.net.release(name);
+      // Its files, then its record, then its addresses: a removal failing on the way (a file that cannot be removed)
+      // leaves the container with its record and addresses, to be removed again; none freed while a record names it.
+      // Its stop marker stays with the record: the supervisor does not start again a container half removed.
       // The supervisor may be writing the state of the container it just saw exit: retry what it adds meanwhile.
+      const kept = [p.record, stopMarker(p.dir)];
+      const files = (await listDir(p.dir)).map((f) => path.join(p.dir, f)).filter((f) => !kept.includes(f));
+      for (const f of files) await fs.promises.rm(f, { recursive: true, force: true, maxRetries: 5 });
+      await fs.promises.rm(p.record, { force: true });
+      await this.d.net.release(name);
       await fs.promises.rm(p.dir, { recursive: true, force: true, maxRetries: 5 });
       if (rec) appendEvent(paths.root, name, "destroy", { image: rec.spec.image });
       if (rec?.net) await this.d.net.refreshPeers(rec, () => this.d.records.list(), arrived);

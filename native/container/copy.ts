@@ -169,7 +169,9 @@ export async function placeTar(host: Host, tar: Readable, base: string, final: s
     const [tarEnd, unpackEnd] = await Promise.allSettled([producer, unpacked]);
     for (const end of [tarEnd, unpackEnd]) if (end.status === "rejected") throw end.reason;
     await host.run("chown", ["-hR", `${process.getuid!()}:${process.getgid!()}`, tmp]);
-    await host.run("cp", ["-a", "-T", "--", path.join(tmp, base), final]);
+    // An entry that exists at its place is removed before it is written, never written through: a symlink there
+    // (an earlier copy from this container left it) would lead the write anywhere on the host.
+    await host.run("cp", ["-a", "-T", "--remove-destination", "--", path.join(tmp, base), final]);
   } finally {
     await fs.promises.rm(tmp, { recursive: true, force: true });
   }

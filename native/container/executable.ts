@@ -39,6 +39,16 @@ async function statIn(view: FsView, p: string): Promise<fs.Stats | undefined> {
   return parts && (await entry(parts)).st;
 }
 
+/** A small text file of the view (its symlinks followed inside it), as /etc/passwd is read; undefined when it is none. */
+export async function readTextIn(view: FsView, p: string): Promise<string | undefined> {
+  const entry = (parts: string[]) => entryIn(view, parts);
+  const parts = await resolveWith(p, true, entry).catch(() => undefined);
+  const found = parts && (await entry(parts));
+  // Only a regular file, and of a size an /etc file has: a FIFO would block the read, a huge file fill memory.
+  if (!found?.st?.isFile() || found.st.size > 1 << 22) return undefined;
+  return fs.promises.readFile(found.host, "utf8").catch(() => undefined);
+}
+
 const runnable = (st: fs.Stats | undefined): boolean => st !== undefined && st.isFile() && (st.mode & 0o111) !== 0;
 
 /**

@@ -54,6 +54,16 @@ export class Runc {
   }
 
   /**
+   * Runs cmd with the container paused, pause and resume included, as one host process in a session of its own:
+   * a berth killed meanwhile (or a Ctrl-C to its process group) would otherwise leave the container frozen, the
+   * resume being its to send.
+   */
+  async pausedWhile(id: string, cmd: string, args: string[]): Promise<void> {
+    const script = 'id=$1; shift; runc pause "$id" || exit; "$@"; rc=$?; runc resume "$id" || exit; exit $rc';
+    await this.host.run("setsid", ["-w", "sh", "-c", script, "berth-paused", id, cmd, ...args]);
+  }
+
+  /**
    * Deletes a container. Callers stop it first: runc deletes a stopped one at once, while --force on a live one
    * SIGKILLs it and then polls at 100 ms. An already deleted container is fine.
    */

@@ -3,7 +3,6 @@
 // kind (a directory or a tar), and the older docker-save layout with <id>/layer.tar files.
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { randomBytes } from "node:crypto";
 import { pipeline } from "node:stream/promises";
 import type { ImageInfo } from "../runtime";
 import { INDEX_TYPES, MediaType, REF_ANNOTATION, type Descriptor, type OciIndex, type OciManifest } from "./oci";
@@ -12,7 +11,7 @@ import { resolveInRoot } from "../confine";
 import { readTar, writeTar, type TarHeader, type TarSource } from "./tar";
 import { cleanEntryPath } from "./unpack";
 import { isDigest } from "../paths";
-import { stagingPath } from "../staging";
+import { stagingPath, sweepTemps, tempBeside } from "../staging";
 
 const file = (p: string, size: number): TarHeader => ({
   path: p, type: "file", mode: 0o644, uid: 0, gid: 0, size, mtime: 0, linkname: "", devmajor: 0, devminor: 0,
@@ -61,7 +60,9 @@ export async function saveImages(store: ContentStore, refs: string[], out: strin
     json("index.json", index),
     json("manifest.json", dockerManifest),
   ];
-  const tmp = `${out}.tmp-${randomBytes(4).toString("hex")}`;
+  // Owner-named: what a save killed mid-write left beside its output goes with the next save there.
+  sweepTemps(path.dirname(out));
+  const tmp = tempBeside(out);
   try {
     await pipeline(writeTar(entries), fs.createWriteStream(tmp));
     await fs.promises.rename(tmp, out);

@@ -9,7 +9,7 @@ import { namesRegistry, parseRegistryRef } from "../registry/reference";
 import { pull, push, resolveDigest } from "../registry/transfer";
 import type { RegistryOptions } from "../registry/client";
 import { archiveNames, importArchive, saveImages } from "./archive";
-import { normalizeRef } from "./oci";
+import { nameRef } from "./oci";
 import type { ContentStore } from "./store";
 
 export class NativeImages implements ImageStore {
@@ -35,7 +35,7 @@ export class NativeImages implements ImageStore {
 
   importRootfs = (req: ImportRootfsRequest): Promise<ImageInfo> => this.store.importRootfs(req);
   importArchive = (req: { ref: string; path: string }): Promise<ImageInfo> =>
-    this.store.leased(() => importArchive(this.store, req.path, normalizeRef(req.ref)));
+    this.store.leased(() => importArchive(this.store, req.path, nameRef(req.ref)));
   inspect = (refOrId: string): Promise<ImageInfo | undefined> => this.store.inspect(refOrId);
   remove = (ref: string): Promise<void> => this.store.remove(ref);
   hold = (ref: string): Promise<void> => this.store.hold(ref);
@@ -56,7 +56,7 @@ export class NativeImages implements ImageStore {
   }
 
   pull = (ref: string, access: RegistryOptions = {}, localRef?: string): Promise<ImageInfo> =>
-    this.store.leased(() => pull(this.store, ref, access, normalizeRef(localRef ?? ref.split("@")[0])));
+    this.store.leased(() => pull(this.store, ref, access, nameRef(localRef ?? ref.split("@")[0])));
   resolve = (ref: string, access: RegistryAccess = {}): Promise<string> => resolveDigest(ref, access);
 
   async push(source: string, target: string, access: RegistryAccess = {}): Promise<string> {

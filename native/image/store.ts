@@ -18,11 +18,13 @@ import type { Host } from "../host/exec";
 import { hexOf, isDigest, type Paths } from "../paths";
 import { ownerAlive, self, withLock, type Owner } from "../lock";
 import { readJson, writeJson, listDir } from "../json-file";
+import { initLayerPath, pruneInitLayers } from "../snapshot/init-layer";
 import {
   MediaType,
   REF_ANNOTATION,
   fromOciConfig,
   isGzip,
+  nameRef,
   normalizeRef,
   toOciConfig,
   type Descriptor,
@@ -76,6 +78,8 @@ export const sha256Bytes = (b: Buffer | string): string => `sha256:${createHash(
 export interface Lease<T = unknown> {
   blobs: string[];
   layers: string[];
+  /** Init layers (paths) of a container being made. */
+  inits?: string[];
   data?: T;
   /** The process of an ingest under way: the lease expires with it. A cache lease has none. */
   owner?: Owner;
@@ -86,6 +90,7 @@ interface Ingest {
   id: string;
   blobs: Set<string>;
   layers: Set<string>;
+  inits: Set<string>;
 }
 const ingestContext = new AsyncLocalStorage<Ingest>();
 
@@ -102,6 +107,8 @@ export interface StoreUsage {
 interface Content {
   blobs: Set<string>;
   layers: Set<string>;
+  /** Init layers (native/snapshot/init-layer.ts), by path: only what must stay says. */
+  inits?: Set<string>;
 }
 
 /** A stored image: what inspect says, plus its manifest and full config. */
@@ -115,12 +122,12 @@ export class ContentStore {
   constructor(
     private readonly host: Host,
     readonly paths: Paths,
-    /** Diff ids of the layers existing containers are built on: never collected. */
-    private readonly layersInUse: () => Promise<Set<string>>,
+    /** The layers (diff ids, as an image lists them) of each existing container: never collected. */
+    private readonly stacksInUse: () => Promise<string[][]>,
   ) {}
 
   async importRootfs(req: ImportRootfsRequest): Promise<ImageInfo> {
-    const ref = normalizeRef(req.ref);
+    const ref = nameRef(req.ref);
     const stat = await fs.promises.stat(req.tarball).catch(() => undefined);
     if (!stat?.isFile()) {
       throw new Error(`image tarball "${req.tarball}" not found: expected a tar of a root filesystem`);
@@ -137,7 +144,7 @@ export class ContentStore {
    */
   async leased<T>(fn: () => Promise<T>): Promise<T> {
     if (ingestContext.getStore()) return fn();
-    const op: Ingest = { id: `ingest-${process.pid}-${randomBytes(6).toString("hex")}`, blobs: new Set(), layers: new Set() };
+    const op: Ingest = { id: `ingest-${process.pid}-${randomBytes(6).toString("hex")}`, blobs: new Set(), layers: new Set(), inits: new Set() };
     try {
       return await ingestContext.run(op, fn);
     } finally {
@@ -150,21 +157,27 @@ export class ContentStore {
     return withLock(path.join(this.paths.locks, "images"), fn, { what: `berth's image store ${this.paths.root}` });
   }
 
-  /** Adds blobs and layers to the running ingest's lease; the caller holds the lock. */
-  private async keep(blobs: string[], layers: string[]): Promise<void> {
+  /** Adds blobs, layers and init layers to the running ingest's lease; the caller holds the lock. */
+  private async keep(blobs: string[], layers: string[], inits: string[] = []): Promise<void> {
     const op = ingestContext.getStore();
     if (!op) throw new Error("internal error: image content written outside a lease (wrap the ingest in store.leased)");
-    const before = op.blobs.size + op.layers.size;
+    const size = () => op.blobs.size + op.layers.size + op.inits.size;
+    const before = size();
     blobs.forEach((d) => op.blobs.add(d));
     layers.forEach((d) => op.layers.add(d));
-    if (op.blobs.size + op.layers.size === before && fs.existsSync(this.leaseFile(op.id))) return;
-    await this.putLease(op.id, { blobs: [...op.blobs], layers: [...op.layers], owner: self() });
+    inits.forEach((d) => op.inits.add(d));
+    if (size() === before && fs.existsSync(this.leaseFile(op.id))) return;
+    const lease: Lease = { blobs: [...op.blobs], layers: [...op.layers], owner: self() };
+    await this.putLease(op.id, op.inits.size > 0 ? { ...lease, inits: [...op.inits] } : lease);
   }
 
-  /** Leases blobs and layers already in the store; resolves to whether they all (still) exist. */
-  async protect(blobs: string[], layers: string[] = []): Promise<boolean> {
+  /**
+   * Leases blobs and layers already in the store, and init layers (by path) a container being made will use before
+   * its record names its layers; resolves to whether the blobs and layers all (still) exist.
+   */
+  async protect(blobs: string[], layers: string[] = [], inits: string[] = []): Promise<boolean> {
     return this.locked(async () => {
-      await this.keep(blobs, layers);
+      await this.keep(blobs, layers, inits);
       return blobs.every((d) => this.hasBlob(d)) && layers.every((d) => fs.existsSync(this.paths.layer(d)));
     });
   }
@@ -241,7 +254,7 @@ export class ContentStore {
   async tag(source: string, ref: string): Promise<ImageInfo> {
     const image = await this.image(source);
     if (!image) throw new Error(`cannot tag "${source}": no such image in berth's store`);
-    const name = normalizeRef(ref);
+    const name = nameRef(ref);
     await this.locked(async () => {
       if (!this.hasBlob(image.info.manifestDigest)) throw new Error(`cannot tag "${source}": it was removed meanwhile`);
       await this.setRef(name, { mediaType: image.manifest.mediaType ?? MediaType.manifest, digest: image.info.manifestDigest, size: fs.statSync(this.blobPath(image.info.manifestDigest)).size });
@@ -320,8 +333,10 @@ export class ContentStore {
    * `cache`) of the build cache. With `expire` (under the lock), the leases of dead processes are deleted.
    */
   private async liveContent(manifests: Descriptor[], opts: { cache: boolean; ingests?: boolean; expire?: boolean }): Promise<Content> {
-    const layers = new Set<string>(opts.ingests === false ? [] : await this.layersInUse());
+    const stacks = opts.ingests === false ? [] : await this.stacksInUse();
+    const layers = new Set<string>(stacks.flat());
     const blobs = new Set<string>();
+    const inits = new Set<string>();
     // Not a lease still being written (a temp name): an unreadable half would pass for a dead one, and be removed
     // under the process writing it. Its own process names its content before it is renamed into place.
     for (const name of (await listDir(this.leasesDir)).filter((n) => !isTemp(n))) {
@@ -332,13 +347,20 @@ export class ContentStore {
       if (dead || (lease!.owner ? opts.ingests === false : !opts.cache)) continue;
       lease!.blobs.forEach((d) => blobs.add(d));
       lease!.layers.forEach((d) => layers.add(d));
+      lease!.inits?.forEach((d) => inits.add(d));
     }
     for (const m of manifests) {
       const image = await this.describe("", m.digest).catch(() => undefined);
       for (const d of image ? [m.digest, image.manifest.config.digest, ...image.manifest.layers.map((l) => l.digest)] : []) blobs.add(d);
       for (const d of image?.config.rootfs.diff_ids ?? []) layers.add(d);
+      if (image) stacks.push(image.info.layers);
     }
-    return { blobs, layers };
+    // An image's init layer goes with the last image and container built on its layers.
+    for (const s of stacks.filter((l) => l.length > 0)) {
+      const init = initLayerPath(this.paths.root, this.layerDirs({ layers: s }));
+      if (init) inits.add(init);
+    }
+    return { blobs, layers, inits };
   }
 
   /**
@@ -484,7 +506,7 @@ export class ContentStore {
    * a pull read and whose layers fetchLayers placed, so neither is read or checked again.
    */
   async commitManifest(ref: string, raw: Buffer, pulled?: OciImageConfig): Promise<ImageInfo> {
-    const name = normalizeRef(ref);
+    const name = nameRef(ref);
     const manifest = JSON.parse(raw.toString()) as OciManifest;
     const blobs = [manifest.config.digest, ...manifest.layers.map((l) => l.digest)];
     // Blobs of a base image (a commit, a build FROM it) are leased too: its removal meanwhile cannot take them.
@@ -676,6 +698,7 @@ export class ContentStore {
     const disk = await this.onDisk();
     for (const d of disk.blobs) if (!live.blobs.has(d)) await fs.promises.rm(this.paths.blob(d), { force: true });
     for (const d of disk.layers) if (!live.layers.has(d)) await fs.promises.rm(this.paths.layer(d), { recursive: true, force: true });
+    pruneInitLayers(this.paths.root, live.inits!);
     for (const hex of await listDir(this.gzipDir)) {
       if (!isTemp(hex) && !live.blobs.has(`sha256:${hex}`)) await fs.promises.rm(path.join(this.gzipDir, hex), { force: true });
     }

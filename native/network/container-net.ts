@@ -13,6 +13,7 @@ import { isHostAddress, parseIPv4, parseSubnet } from "./cidr";
 import type { Iptables, Rule } from "./iptables";
 import { containerTag, portRules, validatePorts, type PortClaims } from "./portmap";
 import { DEFAULT_NETWORK, type BridgeNetworks, type NetworkRecord } from "./networks";
+import { networkModeConflicts } from "./options";
 import { attachmentFaults, configure, MAC_ADDRESS, macFor, plug, processNetns, sameNamespace, unplug, type AttachmentRecord, type ContainerNet } from "./attach";
 import { addInterface, checkInterfaces, DHCP_SCRIPT, ifnameOf, interfaceFaults, removeInterface, routesDefault } from "./pipework";
 import type { DeclaredInterface } from "./types";
@@ -88,10 +89,12 @@ export class ContainerNetworking {
     };
     const mode = spec.networkMode;
     const asked = spec.networks ?? (spec.network !== undefined ? [{ network: spec.network }] : []);
-    if (mode !== undefined && mode !== "bridge" && asked.length > 0) {
-      refuse(`conflicting options: networks and network mode "${mode}"; give one or the other`);
-    }
     const ports = portsOf(spec, image);
+    const [conflict] = networkModeConflicts(mode, {
+      networks: asked.length > 0, ports: ports.length > 0, links: (spec.links?.length ?? 0) > 0, interfaces: (spec.interfaces?.length ?? 0) > 0,
+      hostname: spec.hostname !== undefined, dns: spec.dns !== undefined, extraHosts: spec.extraHosts !== undefined, domainname: spec.domainname !== undefined,
+    });
+    if (conflict) refuse(conflict.reason);
     validatePorts(name, ports);
     for (const h of spec.extraHosts ?? []) {
       const { ip, names } = parseExtraHost(h);
@@ -102,14 +105,8 @@ export class ContainerNetworking {
     if (spec.domainname !== undefined && !HOST_NAME.test(spec.domainname)) refuse(`invalid domainname "${spec.domainname}"`);
 
     if (mode === "none" || mode === "host" || mode?.startsWith("container:")) {
-      if (ports.length > 0) refuse(`conflicting options: port publishing and network mode "${mode}"`);
-      if (spec.links?.length) refuse(`conflicting options: links and network mode "${mode}"`);
-      if (mode !== "none" && spec.interfaces?.length) refuse(`conflicting options: interfaces and network mode "${mode}"`);
       if (mode === "host") return { mode, attachments: [], ports: [] };
       if (mode === "none") return this.ownNamespace(name, { mode, attachments: [], ports: [] });
-      for (const f of ["hostname", "dns", "extraHosts", "domainname"] as const) {
-        if (spec[f] !== undefined) refuse(`conflicting options: ${f} and network mode "${mode}" (it shares the other container's)`);
-      }
       const other = mode.slice("container:".length);
       const target = (await records()).find((r) => r.spec.name === other);
       if (!target) refuse(`network mode "${mode}": no container "${other}"; run it first`);

@@ -8,13 +8,16 @@
 // any point leaves a release or a claim that scans, never an index that misses an address — and the index itself can
 // be written in place. An older berth's "*" entry is scanned the same way. A pool made before the index existed has
 // no INDEXED marker, and its releases scan. A claim makes two files (claim and index) and renames none: each file
-// made or deleted costs.
+// made or deleted costs. The claim file is made under its process's name first (takeClaim), so a claim file another
+// process holds is told from a crashed one's.
 //
 // Synchronous calls throughout: each claim reads and writes a handful of small files, and through fs.promises each
 // cost a few thread-pool round trips (~30× the CPU of the calls themselves).
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { listDir } from "../json-file";
+import { listDir, readText } from "../json-file";
+import { withLock } from "../lock";
+import { liveTemp, sweepTemps, tempBeside } from "../staging";
 import { broadcast, formatIPv4, formatSubnet, isHostAddress, parseIPv4, type Subnet } from "./cidr";
 
 export interface Allocation {
@@ -54,13 +57,69 @@ export function makePool(dir: string): void {
   if (fs.mkdirSync(dir, { recursive: true })) fs.writeFileSync(path.join(dir, INDEXED), "");
 }
 
-/** A small file's text; undefined when it cannot be read (gone meanwhile). */
-function readOwner(file: string): string | undefined {
-  try {
-    return fs.readFileSync(file, "utf8");
-  } catch {
-    return undefined;
+/**
+ * Makes owner's claim file, exclusively: written under an owner-named name (staging.ts's tempBeside, `mine`, kept
+ * until the claim file goes) and hard-linked into place, so a claim file with no live process's name beside it is a
+ * crashed claim's (no extra inode: one file, two names). A live one refuses this claim: of two processes claiming
+ * for one owner at once exactly one goes on (each took the other's file for a crashed one, and one address was
+ * left out of the index). Resolves to whether a crashed claim's file was there: its address may miss in the index.
+ */
+async function takeClaim(owner: string, claim: string, mine: string): Promise<boolean> {
+  fs.writeFileSync(mine, owner, { flag: "wx" });
+  let crashed = false;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      fs.linkSync(mine, claim);
+      return crashed;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+    }
+    // Judged and removed under a guard: two processes finding one crashed claim never remove each other's new one.
+    const found = await withLock(`${claim}.break`, async () => breakDeadClaim(claim));
+    if (found === "live") break;
+    crashed ||= found === "removed";
   }
+  throw new Error(
+    `another berth process is taking an address for "${owner}" at this moment (${claim} is its claim): ` +
+      `one container name is made by one process at a time; run again once it is done`,
+  );
+}
+
+/** Whether a live process's owner-named name (takeClaim's `mine`) is the file ino, claim's now or before. */
+function claimedLive(claim: string, ino: number): boolean {
+  const dir = path.dirname(claim);
+  const prefix = `${path.basename(claim)}#tmp-`;
+  return fs.readdirSync(dir).some((n) => n.startsWith(prefix) && liveTemp(n) && fs.statSync(path.join(dir, n), { throwIfNoEntry: false })?.ino === ino);
+}
+
+/**
+ * Under the claim's guard: removes a claim file no live process holds — a crashed claim's, maybe linked under its
+ * address: unlinked, never written through. It is moved aside first and judged again there: one that its process
+ * let go of and another took meanwhile (linked by a process not under the guard) is seen there and put back.
+ */
+function breakDeadClaim(claim: string): "live" | "removed" | "gone" {
+  const st = fs.statSync(claim, { throwIfNoEntry: false });
+  if (!st) return "gone";
+  if (claimedLive(claim, st.ino)) return "live";
+  const aside = tempBeside(`${claim}.dead`);
+  try {
+    fs.renameSync(claim, aside);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return "gone";
+    throw e;
+  }
+  const live = claimedLive(claim, fs.statSync(aside).ino);
+  if (live) {
+    try {
+      fs.linkSync(aside, claim);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+    }
+  }
+  fs.rmSync(aside);
+  // The crashed claimer's own name, and what other claimers that are gone left.
+  if (!live) sweepTemps(path.dirname(claim));
+  return live ? "live" : "removed";
 }
 
 export function fileIpam(dir: string, pool: Pool): Ipam {
@@ -70,40 +129,38 @@ export function fileIpam(dir: string, pool: Pool): Ipam {
     const out: Allocation[] = [];
     for (const ip of await listDir(dir)) {
       if (parseIPv4(ip) === undefined) continue; // a stray temp file is not an allocation
-      const owner = readOwner(path.join(dir, ip));
+      const owner = readText(path.join(dir, ip));
       if (owner !== undefined) out.push({ ip, owner });
     }
     return out;
   };
   const indexFile = (owner: string) => path.join(dir, ".owners", owner);
   const indexed = (owner: string): string[] =>
-    (readOwner(indexFile(owner)) ?? "").split("\n").filter(Boolean);
+    (readText(indexFile(owner)) ?? "").split("\n").filter(Boolean);
   const claimFile = (owner: string) => indexFile(owner) + CLAIMING;
   /** Runs take with the claim file, to be hard-linked under an address; indexes what it took. */
   const withClaimFile = async (owner: string, take: (claim: string) => Promise<string>): Promise<string> => {
     makePool(dir);
     fs.mkdirSync(path.dirname(indexFile(owner)), { recursive: true });
     const claim = claimFile(owner);
-    const index = indexed(owner);
-    // A crashed claim's file or an older berth's "*": the index may miss an address, so it is made again from a scan.
-    const held = fs.existsSync(claim) || index.includes(UNKNOWN) ? (await list()).filter((a) => a.owner === owner).map((a) => a.ip) : index;
-    try {
-      fs.writeFileSync(claim, owner, { flag: "wx" });
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
-      // A crashed claim's, maybe linked under its address: unlinked, never written through.
-      fs.rmSync(claim);
-      fs.writeFileSync(claim, owner, { flag: "wx" });
-    }
+    const mine = tempBeside(claim);
+    let held: string[] | undefined;
     let ip: string | undefined;
     try {
+      const crashed = await takeClaim(owner, claim, mine);
+      const index = indexed(owner);
+      // A crashed claim's file or an older berth's "*": the index may miss an address, so it is made again from a scan.
+      held = crashed || index.includes(UNKNOWN) ? (await list()).filter((a) => a.owner === owner).map((a) => a.ip) : index;
       return (ip = await take(claim));
     } finally {
-      // In place: until the claim file goes, a release scans whatever the index says.
-      const ips = ip === undefined || held.includes(ip) ? held : [...held, ip];
-      if (ips.length === 0) fs.rmSync(indexFile(owner), { force: true });
-      else fs.writeFileSync(indexFile(owner), ips.join("\n"));
-      fs.rmSync(claim, { force: true });
+      if (held) {
+        // In place: until the claim file goes, a release scans whatever the index says.
+        const ips = ip === undefined || held.includes(ip) ? held : [...held, ip];
+        if (ips.length === 0) fs.rmSync(indexFile(owner), { force: true });
+        else fs.writeFileSync(indexFile(owner), ips.join("\n"));
+        fs.rmSync(claim, { force: true });
+      }
+      fs.rmSync(mine, { force: true }); // after the claim file: while that is there, this name says it is live
     }
   };
   /** false when the address is taken already. */
@@ -143,7 +200,7 @@ export function fileIpam(dir: string, pool: Pool): Ipam {
       if (reserved.includes(n)) throw inUse("the network (its gateway or an auxiliary address)");
       return withClaimFile(owner, async (claim) => {
         if (link(claim, ip)) return ip;
-        const holder = readOwner(path.join(dir, ip)) ?? "?";
+        const holder = readText(path.join(dir, ip)) ?? "?";
         if (holder !== owner) throw inUse(`container "${holder}"`);
         return ip;
       });
@@ -153,7 +210,7 @@ export function fileIpam(dir: string, pool: Pool): Ipam {
       const scan = ips.includes(UNKNOWN) || fs.existsSync(claimFile(owner)) || !fs.existsSync(path.join(dir, INDEXED));
       for (const a of scan ? await list() : ips.map((ip) => ({ ip, owner }))) {
         // Checked before removal: an index may name an address its owner let go of and another took since.
-        const holder = readOwner(path.join(dir, a.ip));
+        const holder = readText(path.join(dir, a.ip));
         if (a.owner === owner && holder === owner) fs.rmSync(path.join(dir, a.ip), { force: true });
       }
       fs.rmSync(indexFile(owner), { force: true });

@@ -39,6 +39,37 @@ export class NetworkInputError extends Error {
 /** The network a container joins when it names none (Docker's "bridge"). */
 export const DEFAULT_NETWORK = "bridge";
 
+/** The fields of a container that a network mode may exclude: whether each is given. */
+export interface ModeFields {
+  networks: boolean;
+  ports: boolean;
+  links: boolean;
+  interfaces: boolean;
+  hostname: boolean;
+  dns: boolean;
+  extraHosts: boolean;
+  domainname: boolean;
+}
+
+/**
+ * What Docker refuses beside a network mode, field by field: the one rule the runtime applies at run and the
+ * provider at check, so preview refuses what up would.
+ */
+export function networkModeConflicts(mode: string | undefined, given: ModeFields): Array<{ field: keyof ModeFields; reason: string }> {
+  const out: Array<{ field: keyof ModeFields; reason: string }> = [];
+  if (mode === undefined || mode === DEFAULT_NETWORK) return out;
+  if (given.networks) out.push({ field: "networks", reason: `conflicting options: networks and network mode "${mode}"; give one or the other` });
+  const shared = mode.startsWith("container:");
+  if (mode !== "none" && mode !== "host" && !shared) return out;
+  if (given.ports) out.push({ field: "ports", reason: `conflicting options: port publishing and network mode "${mode}"` });
+  if (given.links) out.push({ field: "links", reason: `conflicting options: links and network mode "${mode}"` });
+  if (mode !== "none" && given.interfaces) out.push({ field: "interfaces", reason: `conflicting options: interfaces and network mode "${mode}"` });
+  for (const f of ["hostname", "dns", "extraHosts", "domainname"] as const) {
+    if (shared && given[f]) out.push({ field: f, reason: `conflicting options: ${f} and network mode "${mode}" (it shares the other container's)` });
+  }
+  return out;
+}
+
 /** What resolving a macvlan parent needs to know of the host's interfaces. */
 export interface HostLinks {
   linkExists(ifname: string): boolean;

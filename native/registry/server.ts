@@ -52,6 +52,9 @@ function configYaml(spec: RegistrySpec, f: Files, secret: string): string {
   return lines.join("\n") + "\n";
 }
 
+/** Binds the storage ($1) over itself with nosymfollow, then runs the registry ($2) serving config $3. */
+const CONFINED_START = 'mount --bind "$1" "$1" && mount -o remount,bind,nosymfollow "$1" && exec "$2" serve "$3"';
+
 function alive(pid: number): boolean {
   try {
     return fs.readlinkSync(`/proc/${pid}/exe`) === BINARY;
@@ -134,9 +137,14 @@ export class RegistryServers implements Registries {
     await fs.promises.writeFile(f.htpasswd, htpasswd, { mode: 0o600 });
     await fs.promises.writeFile(f.config, configYaml(spec, f, randomBytes(16).toString("hex")), { mode: 0o600 });
     await fs.promises.writeFile(f.log, "", { mode: 0o600 });
+    // The storage is a volume's, which containers may mount and fill with symlinks: the registry (root, on the
+    // host) must not follow them out. It runs in a mount namespace of its own where the storage is bound over
+    // itself with nosymfollow (the registry makes no symlinks: its links are files), so each one fails with ELOOP.
+    // unshare and sh exec in turn: the pid start-stop-daemon records is the registry's.
     await this.host.run("start-stop-daemon", [
       "--start", "--background", "--make-pidfile", "--pidfile", f.pid, "--output", f.log,
-      "--exec", BINARY, "--", "serve", f.config,
+      "--startas", "/usr/bin/unshare", "--", "--mount", "--propagation", "private", "--",
+      "/bin/sh", "-c", CONFINED_START, "berth-registry", spec.storage, BINARY, f.config,
     ]);
     const deadline = Date.now() + START_TIMEOUT_MS;
     const pid = Number(await fs.promises.readFile(f.pid, "utf8").catch(() => "0"));

@@ -7,7 +7,7 @@ import type { ContainerState } from "../runtime";
 import { readJson, writeJson } from "../json-file";
 
 export const statePath = (bundle: string): string => path.join(bundle, "state.json");
-const stopMarker = (bundle: string): string => path.join(bundle, "stopped");
+export const stopMarker = (bundle: string): string => path.join(bundle, "stopped");
 /** Outside the bundle, which removal deletes while holding the lock; apart from the root's own locks (locks/images…). */
 export const lockPath = (bundle: string): string =>
   path.join(path.dirname(path.dirname(bundle)), "locks", "containers", path.basename(bundle));

@@ -205,6 +205,24 @@ export function int(p: ParsedArgs, name: string): number | undefined {
   return Number(v);
 }
 
+/**
+ * Runs fn for each of several names as Docker's CLI does: one that fails is reported and the others still go; the
+ * exit code is 1 when any failed. A usage error stops them all.
+ */
+export async function eachName(names: string[], fn: (name: string) => Promise<void>): Promise<number> {
+  let failed = false;
+  for (const name of names) {
+    try {
+      await fn(name);
+    } catch (e) {
+      if (e instanceof UsageError) throw e;
+      console.error(`error: ${(e as Error).message}`);
+      failed = true;
+    }
+  }
+  return failed ? 1 : 0;
+}
+
 /** Exactly n arguments, or at least n with `atLeast`. */
 export function needArgs(p: ParsedArgs, cmd: string, n: number, atLeast = false): string[] {
   if (atLeast ? p.args.length < n : p.args.length !== n) {

@@ -4,10 +4,11 @@
 import { on as onEvent } from "node:events";
 import * as fs from "node:fs";
 import type { ContainerEvent, ContainerInfo, ImageInfo, Runtime } from "../../native/runtime";
-import { int, list, needArgs, on, str, UsageError, type Command, type FlagSpec, type ParsedArgs } from "./args";
+import { eachName, int, list, needArgs, on, str, UsageError, type Command, type FlagSpec, type ParsedArgs } from "./args";
 import { ago, binarySize, filters, FORMAT, humanDuration, humanSize, labelMatches, parseTime, printRows, renderTemplate, shortId } from "./format";
 import { guardRemoval, INSPECT_FORMAT, Names, ownerColumn, printInspected, SCOPE_FLAGS } from "./objects";
 import { splitRef } from "./images";
+import { parseSignal } from "../../native/container/signals";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -158,25 +159,30 @@ async function stats(rt: Runtime, names: string[], p: ParsedArgs): Promise<void>
 const TIME: FlagSpec = { name: "time", short: "t", value: "SECONDS", help: "seconds to wait for it to stop before killing it (default: its stopTimeout, else 10)" };
 
 export function containerCommands(runtime: () => Runtime): Command[] {
-  /** One container command that takes container names: resolves each, runs fn, prints the name as Docker does. */
+  /**
+   * One container command that takes container names: resolves each, runs fn, prints the name as Docker does (one
+   * that fails does not stop the others: eachName). `check` refuses bad flag values first, before any lookup.
+   */
   const each = (
     name: string,
     summary: string,
     fn: (rt: Runtime, container: string, p: ParsedArgs) => Promise<void>,
     flags: FlagSpec[] = [],
+    check?: (p: ParsedArgs) => void,
   ): Command => ({
     name,
     usage: "CONTAINER...",
     summary,
     flags: [...flags, ...SCOPE_FLAGS],
     async run(p) {
+      const given = needArgs(p, name, 1, true);
+      check?.(p);
       const rt = runtime();
       const names = new Names(rt, p);
-      for (const given of needArgs(p, name, 1, true)) {
-        await fn(rt, await names.container(given), p);
-        console.log(given);
-      }
-      return 0;
+      return eachName(given, async (g) => {
+        await fn(rt, await names.container(g), p);
+        console.log(g);
+      });
     },
   });
   /** A command on one container: resolved, with the rest of the arguments. */
@@ -420,9 +426,13 @@ export function containerCommands(runtime: () => Runtime): Command[] {
       },
       [TIME],
     ),
-    each("kill", "Signal every process of containers (default SIGKILL).", (rt, n, p) => rt.containers.kill(n, str(p, "signal") ?? "KILL"), [
-      { name: "signal", short: "s", value: "SIGNAL", help: "the signal (name or number)" },
-    ]),
+    each(
+      "kill",
+      "Signal every process of containers (default SIGKILL).",
+      (rt, n, p) => rt.containers.kill(n, str(p, "signal") ?? "KILL"),
+      [{ name: "signal", short: "s", value: "SIGNAL", help: "the signal (name or number)" }],
+      (p) => parseSignal(str(p, "signal") ?? "KILL"), // as Docker: a bad signal is the error, whatever the names
+    ),
     each("pause", "Freeze containers' processes.", (rt, n) => rt.containers.pause(n)),
     each("unpause", "Thaw containers' processes.", (rt, n) => rt.containers.unpause(n)),
     each(
@@ -451,7 +461,7 @@ export function containerCommands(runtime: () => Runtime): Command[] {
       async run(p) {
         const rt = runtime();
         const names = new Names(rt, p);
-        for (const given of needArgs(p, "wait", 1, true)) {
+        return eachName(needArgs(p, "wait", 1, true), async (given) => {
           const n = await names.container(given);
           for (;;) {
             const info = await inspectOrFail(rt, n);
@@ -461,8 +471,7 @@ export function containerCommands(runtime: () => Runtime): Command[] {
             }
             await sleep(100);
           }
-        }
-        return 0;
+        });
       },
     },
     {

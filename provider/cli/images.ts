@@ -5,7 +5,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { pipeline } from "node:stream/promises";
 import type { ImageInfo, Runtime } from "../../native/runtime";
-import { list, needArgs, on, str, UsageError, type Command, type FlagSpec } from "./args";
+import { eachName, list, needArgs, on, str, UsageError, type Command, type FlagSpec } from "./args";
 import { ago, filters, formatFlag, printRows, humanSize, shortId } from "./format";
 import { confirmPrune, guardRemoval, INSPECT_FORMAT, ownerColumn, printInspected, pruneFlags } from "./objects";
 
@@ -140,7 +140,7 @@ export function imageCommands(runtime: () => Runtime): Command[] {
       async run(p) {
         const rt = runtime();
         const force = on(p, "force");
-        for (const name of needArgs(p, "rmi", 1, true)) {
+        return eachName(needArgs(p, "rmi", 1, true), async (name) => {
           const found = await imagesNamed(rt, name);
           if (found.length === 0) throw new Error(`No such image: ${name}`);
           if (found.length > 1 && !force) {
@@ -159,8 +159,7 @@ export function imageCommands(runtime: () => Runtime): Command[] {
             console.log(`Untagged: ${info.ref}`);
           }
           if (!(await rt.images.list()).some((i) => i.id === found[0].id)) console.log(`Deleted: ${found[0].id}`);
-        }
-        return 0;
+        });
       },
     },
     {

@@ -6,7 +6,7 @@ import * as path from "node:path";
 import type { NetworkInfo, ObjectKind, Runtime, VolumeInfo } from "../../native/runtime";
 import { parseUrn } from "../engine/urn";
 import { loadProject } from "../engine/program";
-import { list, needArgs, on, str, wordsWithout, type Command, type FlagSpec, type ParsedArgs } from "./args";
+import { eachName, list, needArgs, on, str, wordsWithout, type Command, type FlagSpec, type ParsedArgs } from "./args";
 import { HOST_FLAG } from "./host";
 import { filters, FORMAT, labelMatches, printRows, renderTemplate } from "./format";
 import { stackOf } from "./stack";
@@ -190,15 +190,14 @@ function groupCommands<Info extends { name: string }>(runtime: () => Runtime, g:
       async run(p) {
         const rt = runtime();
         const names = new Names(rt, p);
-        for (const given of needArgs(p, `${g.kind} rm`, 1, true)) {
+        return eachName(needArgs(p, `${g.kind} rm`, 1, true), async (given) => {
           const n = await names.resolve(g.kind, given, (x) => g.api(rt).inspect(x));
           if (!(await g.api(rt).inspect(n))) throw new Error(g.missing(given));
           await guardRemoval(rt, g.kind, n, on(p, "force"));
           await g.api(rt).remove(n);
           await rt.owners.release(g.kind, n);
           console.log(given);
-        }
-        return 0;
+        });
       },
     },
     {

@@ -5,7 +5,7 @@ import type { z } from "zod";
 import { ContainerArgs, parsePortString, type PortForm } from "../../sdk/schema";
 import type { ContainerInfo, ContainerNetworking, PortMapping, Runtime } from "../../native/runtime";
 import { isHostAddress, parseIPv4, parseSubnet } from "../../native/network/cidr";
-import { DEFAULT_NETWORK, resolveNetwork } from "../../native/network/options";
+import { DEFAULT_NETWORK, networkModeConflicts, resolveNetwork } from "../../native/network/options";
 import type { NetworkSpec } from "../../native/runtime";
 import { containsUnknown, isUnknown } from "../values";
 import { declaredOthers, type CheckContext } from "./kind";
@@ -27,7 +27,8 @@ function portsOf(inputs: Args): PortMapping[] {
   });
 }
 
-const attachmentsOf = (inputs: Args) => inputs.networks ?? (inputs.network !== undefined ? [{ network: inputs.network }] : []);
+// A list a preview does not know yet (fed whole by another resource's output) holds nothing known.
+const attachmentsOf = (inputs: Args) => (isUnknown(inputs.networks) ? [] : inputs.networks ?? (inputs.network !== undefined ? [{ network: inputs.network }] : []));
 
 /** The runtime's view: a container naming no network goes on the default bridge network, as with Docker. */
 export function networkingOf(inputs: Args): ContainerNetworking & { ports: PortMapping[] } {
@@ -61,6 +62,7 @@ export function networkClaims(inputs: Args): string[] {
 
 /** The fixed host ports among the ports whose value is known, with their index in `ports`. */
 function knownFixedPorts(inputs: Args): Array<[number, PortMapping]> {
+  if (isUnknown(inputs.ports)) return [];
   const ports = inputs.ports ?? [];
   if (ports.some(containsUnknown)) {
     return ports.flatMap((p, i) => (containsUnknown(p) ? [] : portsOf({ ports: [p] } as Args).map((m) => [i, m] as [number, PortMapping])));
@@ -100,12 +102,16 @@ export async function networkFailures(inputs: Args, ctx: CheckContext, runtime: 
   const failures: CheckFailure[] = [];
   const declared = (claim: string) => ctx.declared.has(claim);
   const mode = inputs.networkMode;
-  if (mode !== undefined && mode !== DEFAULT_NETWORK && attachmentsOf(inputs).length > 0) {
-    failures.push({ property: "networkMode", reason: `conflicting options: networks and network mode "${mode}"; give one or the other` });
-  }
-  if ((mode === "host" || mode === "none" || mode?.startsWith("container:")) && (inputs.ports?.length ?? 0) + (inputs.publishAll ? 1 : 0) > 0) {
-    failures.push({ property: "ports", reason: `conflicting options: port publishing and network mode "${mode}"` });
-  }
+  // A list not known yet may be empty: only what is sure to be there conflicts.
+  const some = (v: unknown[] | undefined) => !isUnknown(v) && (v?.length ?? 0) > 0;
+  const conflicts = isUnknown(mode) ? [] : networkModeConflicts(mode, {
+    networks: inputs.networks !== undefined ? some(inputs.networks) : inputs.network !== undefined,
+    ports: some(inputs.ports) || inputs.publishAll === true,
+    links: some(inputs.links), interfaces: some(inputs.interfaces),
+    hostname: inputs.hostname !== undefined, dns: inputs.dns !== undefined, extraHosts: inputs.extraHosts !== undefined, domainname: inputs.domainname !== undefined,
+  });
+  // Docker's word for "networks" beside a mode is the mode's.
+  for (const c of conflicts) failures.push({ property: c.field === "networks" ? "networkMode" : c.field, reason: c.reason });
   if (mode?.startsWith("container:") && !isUnknown(mode)) {
     const other = mode.slice("container:".length);
     if (!declared(containerClaim(other)) && !(await runtime.containers.inspect(other))) {

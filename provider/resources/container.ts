@@ -82,7 +82,7 @@ export function containerKind(runtime: Runtime): Kind<Args, Outs> {
         const reason = `no image "${inputs.image}" in berth's store: declare a berth.Image and pass its imageId`;
         failures.push({ property: "image", reason });
       }
-      for (const [i, mount] of (inputs.volumes ?? []).entries()) {
+      for (const [i, mount] of (isUnknown(inputs.volumes) ? [] : inputs.volumes ?? []).entries()) {
         failures.push(...(await volumeFailures(runtime, ctx.declared, mount.volume, `volumes[${i}].volume`)));
       }
       failures.push(...(await hostProblems(runtime, inputs)));

@@ -47,7 +47,8 @@ export function registryKind(runtime: Runtime, cwd: string): Kind<Args, Outs> {
         const taken = await runtime.containers.portTaken({ hostIp: address, hostPort: inputs.port, containerPort: inputs.port, protocol: "tcp" }, []);
         if (taken) failures.push({ property: "port", reason: `${taken}; pick another port` });
       }
-      const users = (inputs.users ?? []).map((u) => {
+      // Users a preview does not know yet (a list fed by another resource's output) stay so, hashed once known.
+      const users = isUnknown(inputs.users) ? inputs.users : (inputs.users ?? []).map((u) => {
         if (u.password === undefined) return u;
         const oldUsers = (ctx.olds as Partial<Args> | undefined)?.users ?? [];
         const old = oldUsers.find((o) => o.username === u.username)?.passwordHash;

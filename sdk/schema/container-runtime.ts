@@ -177,7 +177,7 @@ export function parseSeconds(d: number | string): number {
 type RuntimeArgs = { [K in keyof typeof ContainerRuntimeArgs]?: z.infer<(typeof ContainerRuntimeArgs)[K]> };
 
 /** Docker's rules for fields that depend on each other, with Docker's words and a fix. */
-export function checkRuntimeArgs(args: RuntimeArgs & { volumes?: Array<{ target: string }> }, ctx: { addIssue(issue: { code: "custom"; path: string[]; message: string }): void }): void {
+export function checkRuntimeArgs(args: RuntimeArgs & { volumes?: Array<{ target: string }>; networkMode?: string }, ctx: { addIssue(issue: { code: "custom"; path: string[]; message: string }): void }): void {
   const fail = (field: string, message: string) => ctx.addIssue({ code: "custom", path: [field], message });
   // zod runs this even when a field failed (or is a preview's unknown): such a size is not judged here.
   const size = (v: unknown) => (byteSize.safeParse(v).success ? parseBytes(v as number | string) : undefined);
@@ -197,9 +197,19 @@ export function checkRuntimeArgs(args: RuntimeArgs & { volumes?: Array<{ target:
   if (reservation !== undefined && memory !== undefined && reservation > memory) {
     fail("memoryReservation", "Minimum memory limit can not be less than memory reservation limit: lower memoryReservation or raise memory");
   }
+  // As Docker's --ulimit: the soft limit may not exceed the hard one (-1, unlimited, exceeds every number).
+  for (const [i, u] of (args.ulimits ?? []).entries()) {
+    if (typeof u?.soft !== "number" || typeof u.hard !== "number" || u.hard === -1) continue;
+    if (u.soft === -1 || u.soft > u.hard) fail(`ulimits[${i}]`, `ulimit soft limit must be less than or equal to hard limit: ${u.soft} > ${u.hard}`);
+  }
   for (const key of Object.keys(args.sysctls ?? {})) {
     if (!NAMESPACED_SYSCTL.test(key)) {
       fail("sysctls", `sysctl '${key}' is not a namespaced sysctl a container may set (kernel.msg*, kernel.sem, kernel.shm*, fs.mqueue.*, net.*)`);
+    } else if (key.startsWith("net.") && args.networkMode === "host") {
+      // The namespace is the host's: runc refuses it at start (as Docker at create), so preview does.
+      fail("sysctls", `sysctl '${key}' not allowed in host network namespace: drop it or give the container a network of its own`);
+    } else if (!key.startsWith("net.") && args.ipc === "host") {
+      fail("sysctls", `sysctl '${key}' is not allowed in the hosts ipc namespace: drop it or give the container an ipc namespace of its own`);
     }
   }
   const targets = [

@@ -22,7 +22,7 @@ export const ContainerArgs = z.strictObject({
   /** Replaces the image's CMD: the arguments after the image in `docker run`. */
   command: replaces(z.array(z.string()).optional()),
   /** Environment variables, added to (and overriding) the image's ENV. */
-  env: replaces(z.record(z.string().regex(/^[^=]+$/, { error: "must not contain '='" }), z.string()).optional()),
+  env: replaces(z.record(z.string().regex(/^[^=]+$/, { error: "must not contain '='" }).regex(/^[^\0]*$/, { error: "must not contain a NUL character" }), z.string().regex(/^[^\0]*$/, { error: "must not contain a NUL character: no process environment can hold one" })).optional()),
   /** Working directory of the command (default the image's WORKDIR, else /). */
   workdir: replaces(absolutePath.optional()),
   /** The container's host name (default its name, cut to 63 characters). */

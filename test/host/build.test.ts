@@ -31,7 +31,7 @@ beforeAll(async () => {
   root = fs.mkdtempSync("/tmp/berth-test-");
   const tar = path.join(root, "busybox.tar");
   execFileSync(path.join(REPO, "scripts/busybox-rootfs.sh"), [tar]);
-  store = new ContentStore(realHost, layout(path.join(root, "state"), path.join(root, "run")), async () => new Set());
+  store = new ContentStore(realHost, layout(path.join(root, "state"), path.join(root, "run")), async () => []);
   await store.importRootfs({ ref: "busybox:latest", tarball: tar, config: { cmd: ["sh"] } });
   builder = new Builder(realHost, store);
   bridges = new BridgeNetworks(realHost, store.paths, new Iptables(realHost));
@@ -479,7 +479,7 @@ describe("cache mounts while builds run", () => {
   it("gives a second private user a directory of its own, staged and gone after", async () => {
     const file = (letter: string) =>
       `FROM busybox\nRUN --mount=type=cache,target=/c,id=priv,sharing=private sh -c 'echo ${letter} > /c/who; sleep 1; cat /c/who > /out'\n`;
-    const [a, b] = await Promise.all(["A", "B"].map((l) => build({ context: context(`private-${l}`, { Dockerfile: file(l) }), tags: [`private-${l}:1`], noCache: true })));
+    const [a, b] = await Promise.all(["A", "B"].map((l) => build({ context: context(`private-${l}`, { Dockerfile: file(l) }), tags: [`private-${l.toLowerCase()}:1`], noCache: true })));
     expect([readInImage(a.info.layers, "out"), readInImage(b.info.layers, "out")]).toEqual(["A\n", "B\n"]);
     expect(fs.readdirSync(store.paths.ingest).filter((n) => n.startsWith("cache-"))).toEqual([]);
   });

@@ -4,8 +4,10 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { execFileSync } from "node:child_process";
 import { createNativeRuntime, type Runtime } from "../../native";
-import { berth, ensureQuickstartRootfs, QUICKSTART, waitFor } from "./helpers";
+import { runcId } from "../../native/names";
+import { berth, collect, ensureQuickstartRootfs, QUICKSTART, startBerth, waitFor } from "./helpers";
 
 describe("berth commit", () => {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), "berth-commit-"));
@@ -50,6 +52,25 @@ describe("berth commit", () => {
     expect(copied.code, copied.stderr).toBe(0);
     expect(fs.readFileSync(out, "utf8")).toBe("0\n");
   });
+
+  it("killed while the container is paused for the copy, leaves it running, not frozen", async () => {
+    const big = `cmbig${process.pid}`;
+    // Enough to copy that the commit is still copying when it is killed.
+    await rt.containers.run({ name: big, image: base, networkMode: "none", command: ["sh", "-c", "dd if=/dev/zero of=/big bs=1M count=300 2>/dev/null; touch /ready; exec sleep 1000"] });
+    try {
+      await waitFor("the container's big file", () => fs.existsSync(path.join(root, "containers", big, "upper/ready")) || undefined, 60_000);
+      const child = startBerth(["commit", big, "killed:1"], env);
+      const exited = collect(child);
+      const frozen = () => JSON.parse(execFileSync("runc", ["state", runcId(root, big)], { encoding: "utf8" })).status as string;
+      await waitFor("the commit's pause", () => frozen() === "paused" || undefined, 30_000, 2);
+      process.kill(-child.pid!, "SIGKILL"); // the whole process group, as a Ctrl-C would reach it
+      await exited;
+      await waitFor("the container running again", () => frozen() === "running" || undefined, 30_000);
+      expect(await rt.images.inspect("killed:1")).toBeUndefined();
+    } finally {
+      await rt.containers.remove(big, { graceSeconds: 0 });
+    }
+  }, 120_000);
 
   it("names the container when there is none", async () => {
     const missing = await berth(["commit", "no-such-container", "x:1"], env);

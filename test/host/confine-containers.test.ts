@@ -162,6 +162,20 @@ describe("cp through planted symlinks", () => {
     expect(snapshot(C)).toBe(canary);
   });
 
+  it("out twice into one place: a symlink the first copy left there is replaced by the second, never written through", async () => {
+    // A backup copied out again: the first time /data/bk/f is a link to the canary's host path (copied as a link),
+    // the second time a file, whose copy must replace the link rather than write the host file it names.
+    inside(n, "sh", "-c", `mkdir -p /data/bk && ln -sfn ${C}/secret /data/bk/f`);
+    const out = path.join(tmp, "backup");
+    fs.mkdirSync(out);
+    await rt.containers.copy(n, "from", "/data/bk", out);
+    expect(fs.readlinkSync(path.join(out, "bk/f"))).toBe(`${C}/secret`);
+    inside(n, "sh", "-c", "rm /data/bk/f && echo overwritten > /data/bk/f");
+    await rt.containers.copy(n, "from", "/data/bk", out);
+    expect(fs.readFileSync(path.join(out, "bk/f"), "utf8")).toBe("overwritten\n");
+    expect(snapshot(C)).toBe(canary);
+  });
+
   it("while the container swaps a directory for a symlink under the copy", async () => {
     // /data/race flips between a symlink to a directory of the volume and one to the canary's path, as fast as
     // the container can (both exist in the container, so most copies go through).

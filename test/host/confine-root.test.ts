@@ -114,6 +114,25 @@ describe("names reach paths only when valid, whoever calls the runtime", () => {
     expect(fs.readdirSync(roots[1]).sort()).not.toContain("x");
   });
 
+  it("refuses image names that are not references: an archive's own names, a tag", async () => {
+    const rt = rts[1];
+    const dir = path.join(tmp, "archive-names");
+    fs.mkdirSync(dir);
+    await rt.images.save(["bb"], path.join(tmp, "bb.tar"));
+    execFileSync("tar", ["-C", dir, "-xf", path.join(tmp, "bb.tar")]);
+    const before = (await rt.images.list()).map((i) => i.ref).sort();
+    for (const name of ["../../../../tmp/evil:1", "evil\u001b]0;owned\u0007:1", "Upper/Case:1"]) {
+      const docker = JSON.parse(fs.readFileSync(path.join(dir, "manifest.json"), "utf8"));
+      docker[0].RepoTags = [name];
+      fs.writeFileSync(path.join(dir, "manifest.json"), JSON.stringify(docker));
+      const evil = path.join(tmp, "renamed.tar");
+      execFileSync("tar", ["-C", dir, "-cf", evil, "."]);
+      await expect(rt.images.load(evil), name).rejects.toThrow(/invalid reference format/);
+      await expect(rt.images.tag("bb", name), name).rejects.toThrow(/invalid reference format/);
+    }
+    expect((await rt.images.list()).map((i) => i.ref).sort()).toEqual(before);
+  });
+
   it("refuses a registry password hash with a line after it", async () => {
     const hash = "$2b$04$g32UqPkwiUVxLQBuAYSnqOJiLT9pevsU.pL0YVBKkKM3OxOFOUZbq";
     const storage = path.join(tmp, "regdata");

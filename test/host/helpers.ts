@@ -159,6 +159,21 @@ export function stopSupervisor(root: string): void {
 }
 
 /**
+ * Removes a root's tmpfs locks directory (native/lock-dir.ts), once the root's processes are gone. For a root made
+ * from another mount namespace (a simulated host, `ip netns exec`): the sweep after the last test file judges only
+ * directories named from its own; and for one whose directory holds what no sweep can judge dead.
+ */
+export function removeLocksDir(root: string): void {
+  let target: string;
+  try {
+    target = fs.readlinkSync(path.join(root, "locks"));
+  } catch {
+    return; // no root, or its locks on its disk
+  }
+  if (target.startsWith("/dev/shm/berth-locks-")) fs.rmSync(target, { recursive: true, force: true });
+}
+
+/**
  * Tears down, through berth, whatever a test's berth root still holds — every container, registry, network and
  * volume — and stops its supervisor, however the test's destroy went (it failed, or the run was interrupted before
  * it). Call it before removing the root's directory: once that is gone, what was left (a running container, its

@@ -278,7 +278,7 @@ const CASES: Case[] = [
 
 beforeAll(async () => {
   T = fs.mkdtempSync("/tmp/berth-breakout-");
-  store = new ContentStore(realHost, layout(path.join(T, "state"), path.join(T, "run")), async () => new Set());
+  store = new ContentStore(realHost, layout(path.join(T, "state"), path.join(T, "run")), async () => []);
   await store.leased(async () => {
     const keep = await stored([file("keep", "keep")]);
     await store.commit("sentinel:1", toOciConfig({}, [keep.diffId]), [keep.desc]);

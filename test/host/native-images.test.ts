@@ -80,7 +80,7 @@ describe("image store", () => {
       'image tarball "/nonexistent.tar" not found',
     );
     await expect(rt.images.importRootfs({ ref: "has space", tarball, config: {} })).rejects.toThrow(
-      'invalid image ref "has space"',
+      'invalid reference format: "has space" is not an image name',
     );
   });
 });

@@ -1,8 +1,10 @@
-// Address allocation and subnet parsing: no host objects, only a temp directory.
+// Address allocation and subnet parsing: no host objects, only a temp directory (and processes claiming in it).
 import { afterEach, describe, expect, it } from "vitest";
 import * as fs from "node:fs";
+import { spawn, type ChildProcess } from "node:child_process";
 import { fileIpam } from "../../native/network/ipam";
 import { parseIPv4, parseSubnet, formatSubnet, overlaps } from "../../native/network/cidr";
+import { REPO } from "./helpers";
 
 const dirs: string[] = [];
 const tempDir = (): string => {
@@ -10,7 +12,11 @@ const tempDir = (): string => {
   dirs.push(d);
   return `${d}/ips`;
 };
-afterEach(() => dirs.splice(0).forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
+const children: ChildProcess[] = [];
+afterEach(() => {
+  for (const c of children.splice(0)) if (c.exitCode === null && !c.signalCode) c.kill("SIGKILL");
+  dirs.splice(0).forEach((d) => fs.rmSync(d, { recursive: true, force: true }));
+});
 
 describe("parseSubnet", () => {
   it("accepts a network-form CIDR", () => {
@@ -141,6 +147,60 @@ describe("fileIpam's owner index", () => {
       expect(index(dir, "crashed").split("\n").sort()).toEqual(["10.9.0.40", again].sort());
     }
     await releasesAll(ipam, dir);
+  });
+
+  /**
+   * A real process claiming 10.9.0.9 for "web" over and over, caught (SIGSTOP) while it holds the claim file; it stops
+   * once `stop` exists.
+   */
+  async function stoppedMidClaim(dir: string, stop: string): Promise<ChildProcess> {
+    const claim = `${dir}/.owners/web#claim`;
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const child = spawn(process.execPath, ["-e", `const { fileIpam } = require(${JSON.stringify(`${REPO}/dist/native/network/ipam.js`)});
+        const { parseSubnet } = require(${JSON.stringify(`${REPO}/dist/native/network/cidr.js`)});
+        const ipam = fileIpam(${JSON.stringify(dir)}, { subnet: parseSubnet("10.9.0.0/24"), reserved: [] });
+        console.log("go");
+        (async () => { while (!require("fs").existsSync(${JSON.stringify(stop)})) await ipam.claim("web", "10.9.0.9"); })();`], { stdio: ["ignore", "pipe", "inherit"] });
+      children.push(child);
+      await new Promise((r) => child.stdout!.once("data", r));
+      // Polled without yielding: the claim file lives for microseconds of each claim.
+      const deadline = Date.now() + 2000;
+      while (Date.now() < deadline && !fs.existsSync(claim));
+      child.kill("SIGSTOP");
+      await new Promise((r) => setTimeout(r, 20));
+      if (fs.existsSync(claim)) return child;
+      child.kill("SIGKILL");
+      await new Promise((r) => child.once("exit", r));
+    }
+    throw new Error("never caught the claiming process with its claim file");
+  }
+
+  it("two processes claiming for one owner at once: exactly one wins; a killed one's claim is taken over", async () => {
+    const dir = tempDir();
+    const ipam = fileIpam(dir, { subnet: parseSubnet("10.9.0.0/24"), reserved: [] });
+    await ipam.claim("web", "10.9.0.9");
+    const stop = `${dir}/../stop`;
+    const live = await stoppedMidClaim(dir, stop);
+    // The other process's claim is live: this one is refused and changes nothing (it took that one for a crashed
+    // claim's file, and both went on: one address left out of the index, never released).
+    await expect(ipam.allocate("web")).rejects.toThrow(/another berth process is taking an address for "web" at this moment/);
+    await expect(ipam.claim("web", "10.9.0.20")).rejects.toThrow(/another berth process is taking an address for "web"/);
+    expect(await ipam.list()).toEqual([{ ip: "10.9.0.9", owner: "web" }]);
+    fs.writeFileSync(stop, "");
+    live.kill("SIGCONT");
+    await new Promise((r) => (live.exitCode !== null ? r(null) : live.once("exit", r)));
+    expect(live.exitCode).toBe(0);
+    expect([await ipam.list(), index(dir, "web"), fs.readdirSync(`${dir}/.owners`)]).toEqual([[{ ip: "10.9.0.9", owner: "web" }], "10.9.0.9", ["web"]]);
+
+    // Killed holding its claim: the next claim takes it over, and a release then frees every address of "web".
+    fs.rmSync(stop);
+    const killed = await stoppedMidClaim(dir, stop);
+    killed.kill("SIGKILL");
+    await new Promise((r) => (killed.signalCode ? r(null) : killed.once("exit", r)));
+    const ip = await ipam.allocate("web");
+    expect(index(dir, "web").split("\n").sort()).toEqual(["10.9.0.9", ip].sort());
+    await ipam.release("web");
+    expect([await ipam.list(), fs.readdirSync(`${dir}/.owners`)]).toEqual([[], []]);
   });
 
   it("never removes an address its index names but another owner holds now", async () => {

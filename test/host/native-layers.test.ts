@@ -17,7 +17,7 @@ let store: ContentStore;
 
 beforeAll(() => {
   root = fs.mkdtempSync("/tmp/berth-test-");
-  store = new ContentStore(realHost, layout(path.join(root, "state"), path.join(root, "run")), async () => new Set());
+  store = new ContentStore(realHost, layout(path.join(root, "state"), path.join(root, "run")), async () => []);
 });
 
 afterAll(() => {

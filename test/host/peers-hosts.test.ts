@@ -137,6 +137,36 @@ describe(`${PROCS} berth processes on one network`, () => {
     await rt.containers.remove(busy, { graceSeconds: 0 });
     expect(namesIn(peer)).not.toContain(busy);
   }, 120_000);
+
+  it.each(["container.json", "pinned"])(
+    "a removal whose deletion of the container's files fails (%s immutable) keeps it, its record and its address; tried again it goes",
+    async (file) => {
+      const [stuck, other, peer] = [`bth${tag}p9c0`, `bth${tag}p9c1`, `bth${tag}p9c2`];
+      const sleeper = (n: string, ip?: string) => ({ name: n, image: "bb", command: ["sleep", "600"], networks: [{ network: NET, ip }] });
+      const made = await rt.containers.run(sleeper(stuck));
+      await rt.containers.run(sleeper(peer));
+      // A file of its directory that cannot be removed (chattr +i: as a privileged container's own could be made).
+      const pinned = path.join(root, "containers", stuck, file);
+      fs.appendFileSync(pinned, "");
+      execFileSync("chattr", ["+i", pinned]);
+      try {
+        await expect(rt.containers.remove(stuck, { graceSeconds: 0 })).rejects.toThrow(pinned);
+        // Not freed while a record names it: before, the record stayed naming an address the next container got.
+        expect((await rt.containers.inspect(stuck))?.ip).toBe(made.ip);
+        expect(namesIn(peer)).toContain(stuck);
+        await expect(rt.containers.run(sleeper(other, made.ip))).rejects.toThrow(/already in use/);
+      } finally {
+        execFileSync("chattr", ["-i", pinned]);
+      }
+      await rt.containers.remove(stuck, { graceSeconds: 0 });
+      expect(await rt.containers.inspect(stuck)).toBeUndefined();
+      expect(fs.existsSync(path.join(root, "containers", stuck))).toBe(false);
+      expect(namesIn(peer)).not.toContain(stuck);
+      expect((await rt.containers.run(sleeper(other, made.ip))).ip).toBe(made.ip);
+      for (const c of [other, peer]) await rt.containers.remove(c, { graceSeconds: 0 });
+    },
+    120_000,
+  );
 });
 
 describe("two processes' passes interleaved: one reads the records, the other changes them and passes, then the first writes", () => {

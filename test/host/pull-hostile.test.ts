@@ -19,7 +19,7 @@ let store: ContentStore;
 
 beforeAll(() => {
   T = fs.mkdtempSync(path.join(os.tmpdir(), "berth-pull-hostile-"));
-  store = new ContentStore(realHost, layout(path.join(T, "state"), path.join(T, "run")), async () => new Set());
+  store = new ContentStore(realHost, layout(path.join(T, "state"), path.join(T, "run")), async () => []);
 });
 afterAll(() => fs.rmSync(T, { recursive: true, force: true }));
 

@@ -19,7 +19,7 @@ import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { coveringSubnet, overlaps, parseSubnet, type Subnet } from "../../native/network/cidr";
-import { collect, stopSupervisor, type CliResult } from "./helpers";
+import { collect, removeLocksDir, stopSupervisor, type CliResult } from "./helpers";
 
 /** The checkout (this file also runs compiled, from dist/test/host, under the bench). */
 export const REPO = (() => {
@@ -196,15 +196,7 @@ async function teardown(tag: string, dir: string, count: number, stopSshds: () =
   quiet("ip", ["netns", "del", `bt${tag}seg`]);
   quiet("ip", ["link", "del", `bt${tag}r`]);
   // Each root's tmpfs locks directory: made from the host's mount namespace, which no sweep from here judges.
-  for (const h of parts) {
-    let locks = "";
-    try {
-      locks = fs.readlinkSync(path.join(h.root, "locks"));
-    } catch {
-      // no root, or locks on its disk
-    }
-    if (locks.startsWith("/dev/shm/berth-locks-")) fs.rmSync(locks, { recursive: true, force: true });
-  }
+  for (const h of parts) removeLocksDir(h.root);
   fs.rmSync(dir, { recursive: true, force: true });
 }
 

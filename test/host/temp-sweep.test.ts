@@ -5,14 +5,14 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { spawn, type ChildProcess } from "node:child_process";
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { createNativeRuntime, type Runtime } from "../../native";
 import { layout } from "../../native/paths";
 import { PortClaims } from "../../native/network/portmap";
 import { StackStore } from "../../provider/state/store";
 import { lockHolder, tryLock } from "../../native/lock";
 import { sweepStaging, remoteDirs } from "../../native/remote/files";
-import { REPO, freePort, waitFor } from "./helpers";
+import { REPO, freePort, removeLocksDir, waitFor } from "./helpers";
 
 const DIST = path.join(REPO, "dist");
 /** A pid no process has (above this machine's pid_max, 32768; checked below). */
@@ -38,7 +38,7 @@ afterAll(() => {
     c.kill("SIGKILL");
   }
   // The root's tmpfs locks directory holds a stopped writer's 64 MB temp, which no sweep can judge dead.
-  if (fs.existsSync(path.join(root, "locks"))) fs.rmSync(fs.realpathSync(path.join(root, "locks")), { recursive: true, force: true });
+  removeLocksDir(root);
   fs.rmSync(tmp, { recursive: true, force: true });
 });
 
@@ -243,6 +243,29 @@ describe("temp files of a process killed mid-write", () => {
     expect(fs.existsSync(t.killed)).toBe(false);
     expect(fs.existsSync(t.live)).toBe(true);
     await t.finish();
+  });
+
+  it("an image archive (`berth save -o`): the next save into that directory sweeps it, never a live writer's", async () => {
+    // One 64 MB layer, so that a save is slow enough to be caught mid-write.
+    const src = path.join(tmp, "save-src");
+    fs.mkdirSync(src);
+    fs.writeFileSync(path.join(src, "big"), Buffer.alloc(64 << 20));
+    const tarball = path.join(tmp, "save-src.tar");
+    execFileSync("tar", ["-C", src, "-cf", tarball, "big"]);
+    const ref = "berth-test-save:1";
+    await rt.images.importRootfs({ ref, tarball, config: {} });
+    const saves = path.join(tmp, "saves");
+    const t = await killedAndLive(
+      [path.join(saves, "a.tar"), path.join(saves, "b.tar")],
+      `await require(dist + "/native/index.js").createNativeRuntime({ root: ${JSON.stringify(root)}, runDir: ${JSON.stringify(runDir)} })
+         .images.save([${JSON.stringify(ref)}], file)`,
+    );
+    await rt.images.save([ref], path.join(saves, "c.tar"));
+    expect(fs.existsSync(t.killed), t.killed).toBe(false);
+    expect(fs.existsSync(t.live), t.live).toBe(true);
+    await t.finish();
+    expect(fs.readdirSync(saves).sort()).toEqual(["b.tar", "c.tar"]);
+    await rt.images.remove(ref);
   });
 
   it("a stack checkpoint: the next update's lock sweeps it, never a live writer's", async () => {

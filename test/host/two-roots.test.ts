@@ -9,10 +9,11 @@ import { randomBytes } from "node:crypto";
 import { execFileSync, spawnSync } from "node:child_process";
 import { createNativeRuntime, type ContainerSpec, type PortMapping, type Runtime } from "../../native";
 import { bridgeName, runcId } from "../../native/names";
+import { supervisorPid } from "../../native/supervise/launch";
 import { networkTag } from "../../native/network/bridge";
 import { readJson, writeJson } from "../../native/json-file";
 import type { ContainerRecord } from "../../native/container/record";
-import { REPO, ensureQuickstartRootfs, freePort, hostObjects, httpGet, inNetns, QUICKSTART, waitFor } from "./helpers";
+import { REPO, clearRoot, ensureQuickstartRootfs, freePort, hostObjects, httpGet, inNetns, QUICKSTART, removeLocksDir, stopSupervisor, waitFor } from "./helpers";
 
 // A container "of the previous version": made while runcId gives the id berth gave before (berth-<name>).
 const legacy = vi.hoisted(() => ({ on: false }));
@@ -73,11 +74,8 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const rt of rts) {
-    for (const c of [WEB, OLD]) await rt.containers.remove(c, { graceSeconds: 0 }).catch(() => undefined);
-    await rt.networks.remove(NET).catch(() => undefined);
-    await rt.networks.remove(`${NET}x`).catch(() => undefined);
-  }
+  // Their supervisors stopped too: a live one's lock kept the root's tmpfs locks directory from the sweep.
+  for (const root of roots) await clearRoot(root, path.join(tmp, "run"));
   fs.rmSync(tmp, { recursive: true, force: true });
 });
 
@@ -195,7 +193,7 @@ describe("two roots in two network namespaces (two simulated hosts)", () => {
     return sh("ip", inNetns(spaces[i], [process.execPath, "-e", script]));
   }
 
-  afterAll(() => {
+  afterAll(async () => {
     for (const [i, ns] of spaces.entries()) {
       if (fs.existsSync(`/run/netns/${ns}`)) {
         try {
@@ -205,6 +203,11 @@ describe("two roots in two network namespaces (two simulated hosts)", () => {
         }
       }
       spawnSync("ip", ["netns", "del", ns]);
+      // Made from `ip netns exec`'s mount namespace: the sweep after the last test file leaves it.
+      const root = path.join(tmp, `host${i}`);
+      stopSupervisor(root);
+      await waitFor("its supervisor gone", () => (supervisorPid(root) === undefined ? true : undefined), 10_000, 50);
+      removeLocksDir(root);
     }
   });
 

@@ -51,6 +51,27 @@ describe("Container check", () => {
     expect(env.failures).toEqual([{ property: "env.A=B", reason: "must not contain '='" }]);
   });
 
+  it("refuses at check what a network mode excludes, as run does, and never on a value not known yet", async () => {
+    const props = async (news: Record<string, unknown>) => (await check(container, { image: "known:latest", ...news }, ["container peer"])).failures.map((f) => f.property);
+    expect(await props({ networkMode: "none", links: ["db:db"] })).toEqual(["links"]);
+    expect(await props({ networkMode: "host", interfaces: [{ host: "btbr0", address: "10.9.0.2/24" }] })).toEqual(["interfaces"]);
+    expect(await props({ networkMode: "container:peer", hostname: "web", dns: ["10.0.0.53"] })).toEqual(["hostname", "dns"]);
+    // A mode or a list known only once another resource is made may turn out to be no conflict at all.
+    expect(await props({ networkMode: UNKNOWN, network: "known" })).toEqual([]);
+    expect(await props({ networkMode: "host", ports: UNKNOWN, links: UNKNOWN })).toEqual([]);
+  });
+
+  it("previews a list fed whole by another resource's output (unknown as a whole) and judges it once known", async () => {
+    for (const field of ["ports", "volumes", "networks", "links", "interfaces", "binds"]) {
+      const { failures, inputs } = await check(container, { image: "known:latest", [field]: UNKNOWN });
+      expect([field, failures]).toEqual([field, []]);
+      expect(inputs[field]).toBe(UNKNOWN);
+    }
+    const registry = providers.get("berth:index:Registry")!;
+    const reg = await registry.check({ urn: "urn:pulumi:dev::p::t::reg", name: "reg", news: { port: 5000, volume: "data", users: UNKNOWN }, randomSeed: "seed", declared: new Map([["volume data", { urn: "u", inputs: {} }]]) });
+    expect([reg.failures, reg.inputs.users]).toEqual([[], UNKNOWN]);
+  });
+
   it("gives a stable autoname from the seed and keeps it across updates", async () => {
     const first = await check(container, { image: "known:latest" });
     expect(first.inputs.name).toMatch(/^web-[0-9a-f]{7}$/);
