@@ -221,7 +221,8 @@ export class KindProvider<Args extends PropertyMap, Outs extends PropertyMap> im
    * its owner. Images are the exception: stacks share an image name by design, each holding one use of it.
    */
   private async foreign(inputs: Args, urn: string): Promise<string | undefined> {
-    if (!this.owned || this.owned.kind === "image" || containsUnknown(inputs.name)) return undefined;
+    // (Engine unit tests' runtimes keep no owners.)
+    if (!this.owned?.owners || this.owned.kind === "image" || containsUnknown(inputs.name)) return undefined;
     const id = this.kind.idOf(inputs);
     const owner = await this.owned.owners.ownerOf(this.owned.kind, id);
     if (owner === undefined || owner === urn || !(await this.kind.read(id, inputs, {} as Outs))) return undefined;
