@@ -67,6 +67,33 @@ export function sweepTemps(dir: string, former?: RegExp): void {
 }
 
 /**
+ * Removes the temp files (tempBeside) of `file` alone whose process is gone, for a directory a user names (`save -o`
+ * into /tmp, where anyone may plant names): only regular files of this user, unlinked, never a directory's content
+ * nor what a symlink points to.
+ */
+export function sweepTempsOf(file: string): void {
+  const dir = path.dirname(file);
+  const prefix = `${path.basename(file)}#tmp-`;
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (!name.startsWith(prefix) || !isTemp(name) || liveTemp(name)) continue;
+    const entry = path.join(dir, name);
+    const st = fs.lstatSync(entry, { throwIfNoEntry: false });
+    if (!st?.isFile() || st.uid !== process.getuid?.()) continue;
+    try {
+      fs.unlinkSync(entry);
+    } catch {
+      // Gone already, or not ours to remove (a sticky directory): left.
+    }
+  }
+}
+
+/**
  * Removes the directories named `what-…` that processes now gone left in a directory anyone may write to (/dev/shm):
  * only real directories of this user, never what a symlink points to.
  */
