@@ -126,6 +126,9 @@ export class RuncContainers implements Containers {
         await this.undo(spec.name, info.status === "running" ? grace : 0);
         return this.create(spec, local);
       }
+      // A removal killed after deleting the record left its directory (the stop marker) and its addresses: finished
+      // first, so the new container inherits neither.
+      await this.undo(spec.name, 0);
       return this.create(spec);
     }));
   }
@@ -134,6 +137,11 @@ export class RuncContainers implements Containers {
     checkName("container", name);
     const rec = await this.d.records.read(name);
     return rec && this.describe(rec);
+  }
+
+  async halfRemoved(name: string): Promise<boolean> {
+    checkName("container", name);
+    return fs.existsSync(this.d.paths.container(name).dir) && !(await this.d.records.read(name));
   }
 
   async remove(name: string, opts: { graceSeconds?: number } = {}): Promise<void> {
