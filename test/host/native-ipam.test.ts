@@ -99,6 +99,15 @@ describe("fileIpam's owner index", () => {
     fs.writeFileSync(`${dir}/.owners/crashed#claim`, "crashed");
     fs.linkSync(`${dir}/.owners/crashed#claim`, `${dir}/10.9.0.40`);
   };
+  /** A pool where "other" and "crashed" took an address each, then a claim of "crashed" crashed (linkedNotIndexed). */
+  const crashedBesideOther = async () => {
+    const dir = tempDir();
+    const ipam = fileIpam(dir, pool);
+    await ipam.allocate("other");
+    await ipam.allocate("crashed");
+    linkedNotIndexed(dir);
+    return { dir, ipam };
+  };
   /** Releases "crashed": only "other"'s address and index entry are left. */
   const releasesAll = async (ipam: ReturnType<typeof fileIpam>, dir: string) => {
     await ipam.release("crashed");
@@ -107,11 +116,7 @@ describe("fileIpam's owner index", () => {
   };
 
   it("after a crash between linking and indexing, a release still finds the address, and the owner counts", async () => {
-    const dir = tempDir();
-    const ipam = fileIpam(dir, pool);
-    await ipam.allocate("other");
-    await ipam.allocate("crashed");
-    linkedNotIndexed(dir);
+    const { dir, ipam } = await crashedBesideOther();
     expect((await ipam.owners()).sort()).toEqual(["crashed", "other"]);
     // A claim after the crash neither fails on the file left nor writes through it into the address it is linked as.
     const again = await ipam.allocate("crashed");
@@ -204,11 +209,7 @@ describe("fileIpam's owner index", () => {
   });
 
   it("a breaker of a crashed claim killed right after removing it: the crash is in the index, and a release frees the address", async () => {
-    const dir = tempDir();
-    const ipam = fileIpam(dir, pool);
-    await ipam.allocate("other");
-    await ipam.allocate("crashed");
-    linkedNotIndexed(dir);
+    const { dir, ipam } = await crashedBesideOther();
     // A real claim for "crashed" breaking the crashed claim's file, SIGKILLed once it has moved it aside: it never
     // rescans, nor writes the index.
     const breaker = spawnSync(process.execPath, ["-e", `const fs = require("fs");
