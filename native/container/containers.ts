@@ -139,11 +139,6 @@ export class RuncContainers implements Containers {
     return rec && this.describe(rec);
   }
 
-  async halfRemoved(name: string): Promise<boolean> {
-    checkName("container", name);
-    return fs.existsSync(this.d.paths.container(name).dir) && !(await this.d.records.read(name));
-  }
-
   async remove(name: string, opts: { graceSeconds?: number } = {}): Promise<void> {
     checkName("container", name);
     await this.mutex.run(name, () => this.teardown(name, opts.graceSeconds ?? DEFAULT_GRACE_SECONDS));
@@ -161,6 +156,9 @@ export class RuncContainers implements Containers {
       return true;
     }));
   }
+
+  finishRemoval = (name: string): Promise<boolean> =>
+    this.removeIf(name, async () => fs.existsSync(this.d.paths.container(name).dir) && !(await this.d.records.read(name)));
 
   portTaken = (p: PortMapping, owners: string[]) => this.d.net.portTaken(p, owners);
 
