@@ -317,6 +317,11 @@ export interface Containers extends ContainerLifecycle {
    */
   problems(spec: Partial<ContainerSpec>): Promise<InputProblem[]>;
   inspect(name: string): Promise<ContainerInfo | undefined>;
+  /**
+   * Finishes a removal stopped midway (its process killed after the record went: no container any more, but its
+   * directory and addresses left). Resolves to whether there was one.
+   */
+  finishRemoval(name: string): Promise<boolean>;
   /** Stops (SIGTERM, then SIGKILL after the grace period) and deletes everything the container had on the host. */
   remove(name: string, opts?: { graceSeconds?: number }): Promise<void>;
 }

@@ -46,6 +46,15 @@ export function liveTemp(name: string): boolean {
   return !!m && ownerAlive({ pid: Number(m[1]), start: Number(m[2]) });
 }
 
+/** A directory's entries; none when it is not there (or not readable). */
+function namesIn(dir: string): string[] {
+  try {
+    return fs.readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
 /**
  * Removes the temp files and directories (tempBeside) in dir whose process is gone: killed between writing and
  * renaming. `former` matches, with the pid as its first group, the pid-only temp names an older berth wrote in
@@ -53,16 +62,31 @@ export function liveTemp(name: string): boolean {
  * "r.json.4000000.tmp").
  */
 export function sweepTemps(dir: string, former?: RegExp): void {
-  let names: string[];
-  try {
-    names = fs.readdirSync(dir);
-  } catch {
-    return;
-  }
-  for (const name of names) {
+  for (const name of namesIn(dir)) {
     const pid = isTemp(name) ? undefined : former?.exec(name)?.[1];
     const gone = isTemp(name) ? !liveTemp(name) : pid !== undefined && !fs.existsSync(`/proc/${pid}`);
     if (gone) fs.rmSync(path.join(dir, name), { force: true, recursive: true });
+  }
+}
+
+/**
+ * Removes the temp files (tempBeside) of `file` alone whose process is gone, for a directory a user names (`save -o`
+ * into /tmp, where anyone may plant names): only regular files of this user, unlinked, never a directory's content
+ * nor what a symlink points to.
+ */
+export function sweepTempsOf(file: string): void {
+  const dir = path.dirname(file);
+  const prefix = `${path.basename(file)}#tmp-`;
+  for (const name of namesIn(dir)) {
+    if (!name.startsWith(prefix) || !isTemp(name) || liveTemp(name)) continue;
+    const entry = path.join(dir, name);
+    const st = fs.lstatSync(entry, { throwIfNoEntry: false });
+    if (!st?.isFile() || st.uid !== process.getuid?.()) continue;
+    try {
+      fs.unlinkSync(entry);
+    } catch {
+      // Gone already, or not ours to remove (a sticky directory): left.
+    }
   }
 }
 

@@ -14,7 +14,7 @@ import { unpackLayer } from "../image/unpack";
 import { resolveUser } from "../container/user";
 import { DockerfileSyntaxError, chompHeredoc, parseDockerfile, parseHeredoc, parseInstruction, type Instruction } from "./dockerfile";
 import { expandHeredoc, expandWord, expandWords } from "./words";
-import { DockerIgnore, describeFiles, fileDigest, listContext, globRegex, PatternMatcher, sha256Hex, type ContextFile } from "./context";
+import { DockerIgnore, describeFiles, fileDigest, listContext, globRegex, PatternMatcher, readDockerfile, sha256Hex, type ContextFile } from "./context";
 import { ensureDir, placeItems, walkTree, type CopyItem } from "./copy";
 import { resolveInRoot } from "../confine";
 import { Sandbox, type Tmpfs } from "./sandbox";
@@ -174,9 +174,7 @@ class Build {
   }
 
   async run(): Promise<BuildResult> {
-    const text = await fs.promises.readFile(this.file, "utf8").catch(() => {
-      throw new Error(`Dockerfile ${this.file} not found: give the path of the Dockerfile (relative to the context)`);
-    });
+    const { text } = await readDockerfile(this.req.context, this.req.dockerfile);
     const { escape, instructions } = parseDockerfile(text, this.label());
     this.escape = escape;
     const groups = this.splitStages(instructions);

@@ -9,6 +9,7 @@ import { createHash } from "node:crypto";
 import { canonicalJson } from "../canonical-json";
 import type { DigestCache } from "../digest-cache";
 import { parseDockerfile } from "./dockerfile";
+import { resolveInRoot } from "../confine";
 
 /** Go's filepath.Clean for "/"-separated paths. */
 export function cleanPath(p: string): string {
@@ -285,6 +286,22 @@ export async function describeFiles(files: ContextFile[], cache?: DigestCache): 
   return lines.join("\n");
 }
 
+/**
+ * The Dockerfile (default "Dockerfile" in the context) and how errors name it. One inside the context is the
+ * context's, which may come from anywhere: its symlinks are followed inside the context only, so that a link to a
+ * host file is not read (and its first line printed in the parse error). One outside is the user's own path.
+ */
+export async function readDockerfile(context: string, dockerfile = "Dockerfile"): Promise<{ file: string; label: string; text: string }> {
+  const file = path.resolve(context, dockerfile);
+  const rel = path.relative(context, file);
+  const outside = rel === ".." || rel.startsWith(`..${path.sep}`) || path.isAbsolute(rel);
+  const read = outside ? file : await resolveInRoot(context, rel).catch(() => file);
+  const text = await fs.promises.readFile(read, "utf8").catch(() => {
+    throw new Error(`Dockerfile ${file} not found${outside ? "" : " in the build context"}: give the path of the Dockerfile (relative to the context)`);
+  });
+  return { file, label: outside ? file : rel, text };
+}
+
 export const sha256Hex = (s: string): string => createHash("sha256").update(s).digest("hex");
 
 /**
@@ -299,11 +316,7 @@ export async function buildDigest(req: {
   /** Where the files' digests are remembered between runs (saved by the caller). */
   cache?: DigestCache;
 }): Promise<{ digest: string; dockerfile: { text: string; label: string } }> {
-  const file = path.resolve(req.context, req.dockerfile ?? "Dockerfile");
-  const label = path.relative(req.context, file).startsWith("..") ? file : path.relative(req.context, file);
-  const text = await fs.promises.readFile(file, "utf8").catch(() => {
-    throw new Error(`Dockerfile ${file} not found: give the path of the Dockerfile (relative to the context)`);
-  });
+  const { text, label } = await readDockerfile(req.context, req.dockerfile);
   const { instructions } = parseDockerfile(text, label);
   if (req.target !== undefined) {
     const stages = instructions.filter((i) => i.name === "FROM").map((i) => (i.args.length === 3 && /^as$/i.test(i.args[1]) ? i.args[2] : undefined));

@@ -127,6 +127,9 @@ export class RuncContainers implements Containers {
         await this.undo(spec.name, info.status === "running" ? grace : 0);
         return this.create(spec, local);
       }
+      // A removal killed after deleting the record left its directory (the stop marker) and its addresses: finished
+      // first, so the new container inherits neither.
+      await this.undo(spec.name, 0);
       return this.create(spec);
     }));
   }
@@ -154,6 +157,9 @@ export class RuncContainers implements Containers {
       return true;
     }));
   }
+
+  finishRemoval = (name: string): Promise<boolean> =>
+    this.removeIf(name, async () => fs.existsSync(this.d.paths.container(name).dir) && !(await this.d.records.read(name)));
 
   portTaken = (p: PortMapping, owners: string[]) => this.d.net.portTaken(p, owners);
 

@@ -11,7 +11,7 @@ import { resolveInRoot } from "../confine";
 import { readTar, writeTar, type TarHeader, type TarSource } from "./tar";
 import { cleanEntryPath } from "./unpack";
 import { isDigest } from "../paths";
-import { stagingPath, sweepTemps, tempBeside } from "../staging";
+import { stagingPath, sweepTempsOf, tempBeside } from "../staging";
 
 const file = (p: string, size: number): TarHeader => ({
   path: p, type: "file", mode: 0o644, uid: 0, gid: 0, size, mtime: 0, linkname: "", devmajor: 0, devminor: 0,
@@ -60,8 +60,9 @@ export async function saveImages(store: ContentStore, refs: string[], out: strin
     json("index.json", index),
     json("manifest.json", dockerManifest),
   ];
-  // Owner-named: what a save killed mid-write left beside its output goes with the next save there.
-  sweepTemps(path.dirname(out));
+  // Owner-named: what a save of this same output killed mid-write left beside it goes with the next one (only its
+  // own temps: the directory is the user's, /tmp perhaps, with anyone's files in it).
+  sweepTempsOf(out);
   const tmp = tempBeside(out);
   try {
     await pipeline(writeTar(entries), fs.createWriteStream(tmp));

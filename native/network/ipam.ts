@@ -9,14 +9,15 @@
 // be written in place. An older berth's "*" entry is scanned the same way. A pool made before the index existed has
 // no INDEXED marker, and its releases scan. A claim makes two files (claim and index) and renames none: each file
 // made or deleted costs. The claim file is made under its process's name first (takeClaim), so a claim file another
-// process holds is told from a crashed one's.
+// process holds is told from a crashed one's; the process breaking a crashed claim's file marks the owner's index
+// "*" first, so the address that claim may have taken is scanned for even if the breaker dies too.
 //
 // Synchronous calls throughout: each claim reads and writes a handful of small files, and through fs.promises each
 // cost a few thread-pool round trips (~30× the CPU of the calls themselves).
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { listDir, readText } from "../json-file";
-import { withLock } from "../lock";
+import { deadOwner, tryLock, withLock } from "../lock";
 import { liveTemp, sweepTemps, tempBeside } from "../staging";
 import { broadcast, formatIPv4, formatSubnet, isHostAddress, parseIPv4, type Subnet } from "./cidr";
 
@@ -47,7 +48,7 @@ export interface Ipam {
 
 /** In a pool directory made with the index: every owner's addresses are in `.owners`. */
 export const INDEXED = ".indexed";
-/** The index entry of an owner an older berth left between taking an address and indexing it. */
+/** The index entry of an owner whose claim crashed (or an older berth's, left between taking an address and indexing it). */
 const UNKNOWN = "*";
 /** Beside an owner's index entry while it takes an address: its name, linked under the address. */
 const CLAIMING = "#claim";
@@ -62,22 +63,21 @@ export function makePool(dir: string): void {
  * until the claim file goes) and hard-linked into place, so a claim file with no live process's name beside it is a
  * crashed claim's (no extra inode: one file, two names). A live one refuses this claim: of two processes claiming
  * for one owner at once exactly one goes on (each took the other's file for a crashed one, and one address was
- * left out of the index). Resolves to whether a crashed claim's file was there: its address may miss in the index.
+ * left out of the index).
  */
-async function takeClaim(owner: string, claim: string, mine: string): Promise<boolean> {
+async function takeClaim(owner: string, claim: string, mine: string): Promise<void> {
   fs.writeFileSync(mine, owner, { flag: "wx" });
-  let crashed = false;
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
       fs.linkSync(mine, claim);
-      return crashed;
+      return;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
     }
     // Judged and removed under a guard: two processes finding one crashed claim never remove each other's new one.
     const found = await withLock(`${claim}.break`, async () => breakDeadClaim(claim));
     if (found === "live") break;
-    crashed ||= found === "removed";
+    if (found === "removed") await sweepDead(path.dirname(claim));
   }
   throw new Error(
     `another berth process is taking an address for "${owner}" at this moment (${claim} is its claim): ` +
@@ -101,6 +101,9 @@ function breakDeadClaim(claim: string): "live" | "removed" | "gone" {
   const st = fs.statSync(claim, { throwIfNoEntry: false });
   if (!st) return "gone";
   if (claimedLive(claim, st.ino)) return "live";
+  // In the owner's index before the claim file goes (and a release stops scanning): the next claim or release
+  // scans for the address the crashed claim may have taken, whether or not this process lives to.
+  fs.appendFileSync(claim.slice(0, -CLAIMING.length), `\n${UNKNOWN}`);
   const aside = tempBeside(`${claim}.dead`);
   try {
     fs.renameSync(claim, aside);
@@ -117,9 +120,19 @@ function breakDeadClaim(claim: string): "live" | "removed" | "gone" {
     }
   }
   fs.rmSync(aside);
-  // The crashed claimer's own name, and what other claimers that are gone left.
-  if (!live) sweepTemps(path.dirname(claim));
   return live ? "live" : "removed";
+}
+
+/**
+ * What claimers and breakers that are gone left in the owners' directory: their temp names (a crashed claimer's
+ * own, a claim file moved aside) and their guards (`#claim.break`, broken as any dead lock is).
+ */
+async function sweepDead(owners: string): Promise<void> {
+  sweepTemps(owners);
+  for (const n of fs.readdirSync(owners)) {
+    const guard = path.join(owners, n);
+    if (n.endsWith(`${CLAIMING}.break`) && deadOwner(guard)) (await tryLock(guard))?.();
+  }
 }
 
 export function fileIpam(dir: string, pool: Pool): Ipam {
@@ -147,10 +160,10 @@ export function fileIpam(dir: string, pool: Pool): Ipam {
     let held: string[] | undefined;
     let ip: string | undefined;
     try {
-      const crashed = await takeClaim(owner, claim, mine);
+      await takeClaim(owner, claim, mine);
       const index = indexed(owner);
-      // A crashed claim's file or an older berth's "*": the index may miss an address, so it is made again from a scan.
-      held = crashed || index.includes(UNKNOWN) ? (await list()).filter((a) => a.owner === owner).map((a) => a.ip) : index;
+      // A crashed claim's "*" (or an older berth's): the index may miss an address, so it is made again from a scan.
+      held = index.includes(UNKNOWN) ? (await list()).filter((a) => a.owner === owner).map((a) => a.ip) : index;
       return (ip = await take(claim));
     } finally {
       if (held) {

@@ -41,6 +41,7 @@ export const METHODS: MethodTable = {
     portTaken: call,
     problems: call,
     inspect: call,
+    finishRemoval: call,
     remove: call,
     update: call,
     stop: call,

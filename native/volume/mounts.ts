@@ -12,6 +12,9 @@ import type { Bind } from "../container/spec";
 import type { ContainerRecords } from "../container/record";
 import { resolveInRoot } from "../confine";
 import { NAME } from "../names";
+import { BUSYBOX } from "../supervise/init";
+
+const BERTH_DIR = path.posix.dirname(BUSYBOX);
 
 export interface DataMounts {
   binds: Bind[];
@@ -46,6 +49,14 @@ export async function planDataMounts(
     .filter((t, i, all) => !taken.has(t) && all.indexOf(t) === i)
     .map((target) => ({ dir: anonymousDir(p, target), target }));
   binds.push(...anonymous.map((a) => ({ source: a.dir, destination: a.target })));
+  // /.berth holds berth's init and the command's exit status: a mount over it (an image's VOLUME is the image's to
+  // choose) would hide the one and misreport the other.
+  const own = binds.find((b) => { const t = path.posix.normalize(b.destination); return t === BERTH_DIR || t.startsWith(`${BERTH_DIR}/`); });
+  if (own) {
+    const imageVolume = (image.config.volumes ?? []).includes(own.destination) && !(spec.anonymousVolumes ?? []).includes(own.destination);
+    const what = imageVolume ? `its image declares VOLUME ${own.destination}` : `a mount at ${own.destination}`;
+    throw new Error(`container "${spec.name}": ${what}, over ${BERTH_DIR}, berth's own directory (its init and the exit status): ${imageVolume ? "use another image" : "pick another path"}`);
+  }
   return { binds, anonymous };
 }
 

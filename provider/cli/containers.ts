@@ -439,7 +439,12 @@ export function containerCommands(runtime: () => Runtime): Command[] {
       "rm",
       "Delete containers (a running one, or one a stack owns, only with --force).",
       async (rt, n, p) => {
-        const info = await inspectOrFail(rt, n);
+        const info = await rt.containers.inspect(n);
+        if (!info) {
+          // One whose removal was killed midway is no container any more, but what it left goes now.
+          if (await rt.containers.finishRemoval(n)) return;
+          throw new Error(`No such container: ${n}`);
+        }
         const force = on(p, "force");
         if (info.status === "running" && !force) {
           throw new Error(`You cannot remove a running container ${n}. Stop the container before attempting removal or force remove (-f)`);

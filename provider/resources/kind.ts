@@ -105,6 +105,8 @@ export class KindProvider<Args extends PropertyMap, Outs extends PropertyMap> im
   private async checkPlain(req: CheckRequest): Promise<CheckResponse> {
     const { inputs, autonamed, failures } = this.schemaChecked(req);
     if (failures.length > 0) return { inputs, failures };
+    const taken = await this.foreign(inputs as Args, req.urn);
+    if (taken) return { inputs, failures: [{ property: "name", reason: taken }] };
     if (autonamed) inputs[DEFAULTS] = ["name"];
     if (!this.kind.prepare) return { inputs, failures: [] };
     const declared = req.declared ?? new Map();
@@ -165,6 +167,8 @@ export class KindProvider<Args extends PropertyMap, Outs extends PropertyMap> im
    */
   private async made(inputs: Args, urn: string): Promise<{ id: string; outputs: Outs }> {
     const id = this.kind.idOf(inputs);
+    const taken = await this.foreign(inputs, urn);
+    if (taken) throw new Error(taken);
     const before = this.owned && (await this.owned.owners.ownerOf(this.owned.kind, id));
     if (this.owned && before !== urn) await this.owned.owners.claim(this.owned.kind, id, urn);
     try {
@@ -209,6 +213,20 @@ export class KindProvider<Args extends PropertyMap, Outs extends PropertyMap> im
     const id = req.id || this.kind.idOf(reveal(req.inputs) as Args);
     await this.kind.delete(id, reveal(req.outputs) as Outs);
     await this.owned?.owners.release(this.owned.kind, id);
+  }
+
+  /**
+   * Why this resource may not make its object: one of that name exists and another resource (of another stack, say)
+   * owns it — making it would adopt it, and this resource's delete would take it, and a volume's data, from under
+   * its owner. Images are the exception: stacks share an image name by design, each holding one use of it.
+   */
+  private async foreign(inputs: Args, urn: string): Promise<string | undefined> {
+    // (Engine unit tests' runtimes keep no owners.)
+    if (!this.owned?.owners || this.owned.kind === "image" || containsUnknown(inputs.name)) return undefined;
+    const id = this.kind.idOf(inputs);
+    const owner = await this.owned.owners.ownerOf(this.owned.kind, id);
+    if (owner === undefined || owner === urn || !(await this.kind.read(id, inputs, {} as Outs))) return undefined;
+    return `${this.owned.kind} "${id}" already exists and belongs to ${owner}: give this one another name (or none, for an autoname), remove it from that stack, or adopt it with berth import`;
   }
 
   /** Marks the object as this resource's on the host, when it is not already. */

@@ -1,6 +1,7 @@
 // How a container runs and stays up: process identity, isolation, limits, restart policy, health, extra mounts.
 // Spread into ContainerArgs. Limits and the restart policy change in place (as `docker update` does); the rest
 // replaces the container. Docker's rules for combining fields are checked in checkRuntimeArgs.
+import * as path from "node:path";
 import { z } from "zod";
 import { absolutePath, replaces } from "./fields";
 import { CAPABILITIES } from "../../native/container/capabilities";
@@ -219,8 +220,10 @@ export function checkRuntimeArgs(args: RuntimeArgs & { volumes?: Array<{ target:
     ...(args.volumes ?? []).map((v, i) => [`volumes[${i}].target`, v.target] as const),
   ];
   for (const [field, target] of targets) {
-    if (/^\/(proc|sys)(\/|$)/.test(target) || target === "/") {
-      fail(field, `cannot mount over ${target}: the container's /, /proc and /sys are the runtime's; pick another path`);
+    // Normalized first: "//proc" and "/./sys/" are /proc and /sys. /.berth holds berth's init and exit status.
+    const at = typeof target === "string" ? path.posix.normalize(target) : "";
+    if (/^\/(proc|sys|\.berth)(\/|$)/.test(at) || at === "/") {
+      fail(field, `cannot mount over ${target}: the container's /, /proc, /sys and /.berth are the runtime's; pick another path`);
     }
   }
 }

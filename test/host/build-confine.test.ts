@@ -81,3 +81,24 @@ describe("RUN --mount=type=bind from the context", () => {
     expect(fs.existsSync(path.join(root, "in-context/inside/written"))).toBe(false); // rw writes are discarded
   }, 60_000);
 });
+
+describe("the context's Dockerfile", () => {
+  it("is read through its symlinks inside the context only: a link to a host file is neither read nor printed", async () => {
+    const shadow = path.join(root, "shadow");
+    fs.writeFileSync(shadow, "root:$6$hostsecret$hash:19000:0:99999:7:::\n");
+    const ctx = path.join(root, "df-link");
+    fs.mkdirSync(path.join(ctx, "docker"), { recursive: true });
+    fs.symlinkSync(shadow, path.join(ctx, "Dockerfile"));
+    const refused = await berth(["build", "-t", "dflink:1", ctx], env);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain("not found in the build context");
+    expect(refused.stderr).not.toContain("hostsecret");
+
+    // A link to a Dockerfile elsewhere in the context is followed there, as BuildKit does.
+    fs.writeFileSync(path.join(ctx, "docker/Dockerfile.real"), "FROM busybox\nRUN echo built > /built\n");
+    fs.rmSync(path.join(ctx, "Dockerfile"));
+    fs.symlinkSync("docker/Dockerfile.real", path.join(ctx, "Dockerfile"));
+    const built = await berth(["build", "-t", "dflink:1", ctx], env);
+    expect(built.code, built.stderr).toBe(0);
+  }, 60_000);
+});

@@ -320,6 +320,22 @@ describe("cp runs nothing the container can replace", () => {
   });
 });
 
+describe("an image's VOLUME over berth's /.berth", () => {
+  it("is refused before anything is made: it hid berth's init and the exit status (every exit read as 137)", async () => {
+    for (const v of ["/.berth/exit", "/.berth", "/.berth/../.berth/exit/"]) {
+      const ref = `bvol${made.length}:1`;
+      await imageWith(ref, tarball, [], { volumes: [v] });
+      const n = name(`bvol${made.length}`);
+      made.push(n);
+      await expect(rt.containers.run({ name: n, image: ref, networkMode: "none", command: ["sh", "-c", "exit 3"] }), v).rejects.toThrow(
+        `its image declares VOLUME ${v}, over /.berth, berth's own directory`,
+      );
+      expect(await rt.containers.inspect(n)).toBeUndefined();
+      expect(fs.existsSync(path.join(root, "containers", n))).toBe(false);
+    }
+  });
+});
+
 describe("the exit status file a container can replace", () => {
   it("is neither waited on as a FIFO nor followed as a symlink to a host file", async () => {
     const num = path.join(tmp, "num");

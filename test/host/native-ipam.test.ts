@@ -1,7 +1,7 @@
 // Address allocation and subnet parsing: no host objects, only a temp directory (and processes claiming in it).
 import { afterEach, describe, expect, it } from "vitest";
 import * as fs from "node:fs";
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { fileIpam } from "../../native/network/ipam";
 import { parseIPv4, parseSubnet, formatSubnet, overlaps } from "../../native/network/cidr";
 import { REPO } from "./helpers";
@@ -99,6 +99,15 @@ describe("fileIpam's owner index", () => {
     fs.writeFileSync(`${dir}/.owners/crashed#claim`, "crashed");
     fs.linkSync(`${dir}/.owners/crashed#claim`, `${dir}/10.9.0.40`);
   };
+  /** A pool where "other" and "crashed" took an address each, then a claim of "crashed" crashed (linkedNotIndexed). */
+  const crashedBesideOther = async () => {
+    const dir = tempDir();
+    const ipam = fileIpam(dir, pool);
+    await ipam.allocate("other");
+    await ipam.allocate("crashed");
+    linkedNotIndexed(dir);
+    return { dir, ipam };
+  };
   /** Releases "crashed": only "other"'s address and index entry are left. */
   const releasesAll = async (ipam: ReturnType<typeof fileIpam>, dir: string) => {
     await ipam.release("crashed");
@@ -107,11 +116,7 @@ describe("fileIpam's owner index", () => {
   };
 
   it("after a crash between linking and indexing, a release still finds the address, and the owner counts", async () => {
-    const dir = tempDir();
-    const ipam = fileIpam(dir, pool);
-    await ipam.allocate("other");
-    await ipam.allocate("crashed");
-    linkedNotIndexed(dir);
+    const { dir, ipam } = await crashedBesideOther();
     expect((await ipam.owners()).sort()).toEqual(["crashed", "other"]);
     // A claim after the crash neither fails on the file left nor writes through it into the address it is linked as.
     const again = await ipam.allocate("crashed");
@@ -201,6 +206,29 @@ describe("fileIpam's owner index", () => {
     expect(index(dir, "web").split("\n").sort()).toEqual(["10.9.0.9", ip].sort());
     await ipam.release("web");
     expect([await ipam.list(), fs.readdirSync(`${dir}/.owners`)]).toEqual([[], []]);
+  });
+
+  it("a breaker of a crashed claim killed right after removing it: the crash is in the index, and a release frees the address", async () => {
+    const { dir, ipam } = await crashedBesideOther();
+    // A real claim for "crashed" breaking the crashed claim's file, SIGKILLed once it has moved it aside: it never
+    // rescans, nor writes the index.
+    const breaker = spawnSync(process.execPath, ["-e", `const fs = require("fs");
+      const rename = fs.renameSync;
+      fs.renameSync = (from, to) => { rename(from, to); if (to.includes("#claim.dead#tmp-")) process.kill(process.pid, "SIGKILL"); };
+      const { fileIpam } = require(${JSON.stringify(`${REPO}/dist/native/network/ipam.js`)});
+      const { parseSubnet } = require(${JSON.stringify(`${REPO}/dist/native/network/cidr.js`)});
+      fileIpam(${JSON.stringify(dir)}, { subnet: parseSubnet("10.9.0.0/24"), reserved: [] }).allocate("crashed");`], { encoding: "utf8" });
+    expect(breaker.signal, breaker.stderr).toBe("SIGKILL");
+    expect(fs.existsSync(`${dir}/.owners/crashed#claim`)).toBe(false);
+    // What it left: its guard, its claim file's name and the one moved aside, all of a process that is gone.
+    const left = fs.readdirSync(`${dir}/.owners`).filter((n) => n.startsWith("crashed#"));
+    expect(left.map((n) => n.replace(/#tmp-.*/, "#tmp-")).sort()).toEqual(["crashed#claim#tmp-", "crashed#claim.break", "crashed#claim.dead#tmp-"]);
+    await ipam.release("crashed");
+    expect((await ipam.list()).map((x) => x.owner)).toEqual(["other"]);
+    // The next break of a crashed claim (another owner's) sweeps what the killed breaker left.
+    fs.writeFileSync(`${dir}/.owners/next#claim`, "next");
+    await ipam.allocate("next");
+    expect(fs.readdirSync(`${dir}/.owners`).sort()).toEqual(["next", "other"]);
   });
 
   it("never removes an address its index names but another owner holds now", async () => {

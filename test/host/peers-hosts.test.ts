@@ -13,7 +13,7 @@ import { runcId } from "../../native/names";
 import { layout } from "../../native/paths";
 import { ContainerRecords } from "../../native/container/record";
 import type { AttachmentRecord } from "../../native/network/attach";
-import { clearRoot, REPO } from "./helpers";
+import { berth, clearRoot, REPO, waitFor } from "./helpers";
 
 const tag = randomBytes(3).toString("hex");
 const NET = `bth${tag}`;
@@ -164,6 +164,50 @@ describe(`${PROCS} berth processes on one network`, () => {
       expect(namesIn(peer)).not.toContain(stuck);
       expect((await rt.containers.run(sleeper(other, made.ip))).ip).toBe(made.ip);
       for (const c of [other, peer]) await rt.containers.remove(c, { graceSeconds: 0 });
+    },
+    120_000,
+  );
+
+  it.each(["berth rm", "a new run of the name"])(
+    "a removal killed right after deleting the record (its directory, stop marker and address left): %s finishes it",
+    async (how) => {
+      const [gone, other] = [`bth${tag}p9d${how.length % 10}`, `bth${tag}p9e${how.length % 10}`];
+      const sleeper = (n: string, ip?: string) => ({ name: n, image: "bb", command: ["sleep", "600"], networks: [{ network: NET, ip }] });
+      const made = await rt.containers.run(sleeper(gone));
+      const p = layout(root, runDir).container(gone);
+      // A real removal, its process SIGKILLed the moment the record is deleted.
+      const killed = spawnSync(process.execPath, ["-e", `const fs = require("fs");
+        const rm = fs.promises.rm;
+        fs.promises.rm = async (f, o) => { await rm(f, o); if (f === ${JSON.stringify(p.record)}) process.kill(process.pid, "SIGKILL"); };
+        require(${JSON.stringify(path.join(REPO, "dist/native/index.js"))})
+          .createNativeRuntime({ root: ${JSON.stringify(root)}, runDir: ${JSON.stringify(runDir)} }).containers.remove(${JSON.stringify(gone)}, { graceSeconds: 0 });`], { encoding: "utf8" });
+      expect(killed.signal, killed.stderr).toBe("SIGKILL");
+      expect(await rt.containers.inspect(gone)).toBeUndefined();
+      expect(fs.readdirSync(p.dir)).toEqual(["stopped"]);
+      await expect(rt.containers.run(sleeper(other, made.ip))).rejects.toThrow(/already in use/);
+      if (how === "berth rm") {
+        const env = { BERTH_ROOT: root, BERTH_RUN: runDir };
+        const rm = await berth(["rm", gone], env);
+        expect(rm.code, rm.stderr).toBe(0);
+        expect(fs.existsSync(p.dir)).toBe(false);
+        expect((await berth(["rm", gone], env)).stderr).toMatch(`No such container: ${gone}`);
+        expect((await rt.containers.run(sleeper(other, made.ip))).ip).toBe(made.ip);
+        await rt.containers.remove(other, { graceSeconds: 0 });
+        return;
+      }
+      // Made again at that address, restarted per its policy: the old stop marker is not its own.
+      const again = await rt.containers.run({ ...sleeper(gone, made.ip), restart: "always" });
+      expect(again.ip).toBe(made.ip);
+      process.kill(again.pid!, "SIGKILL");
+      const restarted = await waitFor("the supervisor to restart it", async () => {
+        const info = await rt.containers.inspect(gone);
+        return info?.status === "running" && info.pid !== again.pid ? info : undefined;
+      });
+      expect(restarted.state?.restartCount).toBeGreaterThan(0);
+      await rt.containers.remove(gone, { graceSeconds: 0 });
+      // Its address was the old one's, once: freed with the new one.
+      expect((await rt.containers.run(sleeper(other, made.ip))).ip).toBe(made.ip);
+      await rt.containers.remove(other, { graceSeconds: 0 });
     },
     120_000,
   );

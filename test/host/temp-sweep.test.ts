@@ -245,7 +245,7 @@ describe("temp files of a process killed mid-write", () => {
     await t.finish();
   });
 
-  it("an image archive (`berth save -o`): the next save into that directory sweeps it, never a live writer's", async () => {
+  it("an image archive (`berth save -o`): the next save of that output sweeps it, never a live writer's nor anyone else's file", async () => {
     // One 64 MB layer, so that a save is slow enough to be caught mid-write.
     const src = path.join(tmp, "save-src");
     fs.mkdirSync(src);
@@ -260,11 +260,27 @@ describe("temp files of a process killed mid-write", () => {
       `await require(dist + "/native/index.js").createNativeRuntime({ root: ${JSON.stringify(root)}, runDir: ${JSON.stringify(runDir)} })
          .images.save([${JSON.stringify(ref)}], file)`,
     );
+    // The output's directory is the user's (/tmp perhaps): names anyone planted there, temp-like and of a dead
+    // pid, are not this save's — another file's temps, a directory, a symlink to a directory — and stay whole.
+    const foreign = ["thesis#tmp-1-1-ab", "other.tar#tmp-1-1-ab", "a.tar#tmp-1-1-cd", "a.tar#tmp-1-1-ef"];
+    fs.mkdirSync(path.join(saves, foreign[0]));
+    fs.writeFileSync(path.join(saves, foreign[0], "chapter1"), "x");
+    fs.writeFileSync(path.join(saves, foreign[1]), "x");
+    fs.mkdirSync(path.join(saves, foreign[2]));
+    fs.writeFileSync(path.join(saves, foreign[2], "notes"), "x");
+    const target = path.join(tmp, "linked");
+    fs.mkdirSync(target);
+    fs.writeFileSync(path.join(target, "kept"), "x");
+    fs.symlinkSync(target, path.join(saves, foreign[3]));
     await rt.images.save([ref], path.join(saves, "c.tar"));
+    expect(fs.existsSync(t.killed), "another output's save leaves a.tar's temps alone").toBe(true);
+    await rt.images.save([ref], path.join(saves, "a.tar"));
     expect(fs.existsSync(t.killed), t.killed).toBe(false);
     expect(fs.existsSync(t.live), t.live).toBe(true);
     await t.finish();
-    expect(fs.readdirSync(saves).sort()).toEqual(["b.tar", "c.tar"]);
+    expect(fs.readdirSync(saves).sort()).toEqual(["a.tar", "b.tar", "c.tar", ...foreign].sort());
+    expect([path.join(foreign[0], "chapter1"), path.join(foreign[2], "notes")].map((f) => fs.existsSync(path.join(saves, f)))).toEqual([true, true]);
+    expect(fs.readdirSync(target)).toEqual(["kept"]);
     await rt.images.remove(ref);
   });
 
