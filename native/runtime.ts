@@ -23,6 +23,8 @@ export interface ImageConfig {
   /** VOLUME paths: each gets an anonymous volume, seeded with what the image has there. */
   volumes?: string[];
   healthcheck?: Healthcheck;
+  /** STOPSIGNAL: what stopping a container sends when the container names no stopSignal (as given: untrusted). */
+  stopSignal?: string;
 }
 
 export interface ImageInfo {

@@ -23,8 +23,9 @@ import { resolveUser, resolveUserWith } from "./user";
 import { writeEtcFiles } from "./etc";
 import { Runc } from "./runc";
 import { checkExecutable, executableProblem, readTextIn } from "./executable";
-import { ContainerVerbs, DEFAULT_GRACE_SECONDS, stopInit, stopSignalOf } from "./lifecycle";
+import { ContainerVerbs, DEFAULT_GRACE_SECONDS, recordedStopSignal, stopInit } from "./lifecycle";
 import { hostLimitProblems } from "./limits";
+import { signalNumber } from "./signals";
 import { applyOptions, deviceProblems } from "./options";
 import { makeDataMounts, planDataMounts, type DataMounts } from "../volume/mounts";
 import { exitCode, exitedAt, initArgs, initBinds, resetExit } from "../supervise/init";
@@ -169,8 +170,8 @@ export class RuncContainers implements Containers {
    * only; volumes that do not exist yet are taken as empty.
    */
   async problems(spec: Partial<ContainerSpec>): Promise<InputProblem[]> {
-    const host = [...hostLimitProblems(spec.limits), ...deviceProblems(spec.devices)];
     const image = spec.name !== undefined && spec.image !== undefined ? await this.d.images.inspect(spec.image) : undefined;
+    const host = [...hostLimitProblems(spec.limits), ...deviceProblems(spec.devices), ...(image ? stopSignalProblems(spec, image) : [])];
     if (!image) return host;
     const full = spec as ContainerSpec;
     const field = spec.entrypoint?.length ? "entrypoint" : spec.command?.length ? "command" : "image";
@@ -203,7 +204,7 @@ export class RuncContainers implements Containers {
       throw new Error(`image "${spec.image}" not found: import it first, or name an image ref or id the store has`);
     }
     const command = processArgs(name, image.config, spec);
-    const problems = [...hostLimitProblems(spec.limits), ...deviceProblems(spec.devices)];
+    const problems = [...hostLimitProblems(spec.limits), ...deviceProblems(spec.devices), ...stopSignalProblems(spec, image)];
     if (problems.length > 0) {
       throw new Error(`container "${name}": ${problems.map((f) => `${f.field}: ${f.reason}`).join("; ")}`);
     }
@@ -238,6 +239,7 @@ export class RuncContainers implements Containers {
       layers: image.layers,
       dataMounts: plan.data.binds,
       healthcheck: spec.healthcheck?.test[0] === "NONE" ? undefined : (spec.healthcheck ?? image.config.healthcheck),
+      stopSignal: spec.stopSignal ?? image.config.stopSignal,
       createdAt: new Date().toISOString(),
     };
     try {
@@ -415,7 +417,7 @@ export class RuncContainers implements Containers {
     // A runc container of this id made from another berth root is not ours to stop.
     if (found?.bundle === p.dir) {
       await markStopped(p.dir, true);
-      await stopInit(this.runc, id, stopSignalOf(rec?.spec.stopSignal), graceSeconds, found);
+      await stopInit(this.runc, id, recordedStopSignal(rec), graceSeconds, found);
       await this.runc.delete(id);
       if (found.status === "running") appendEvent(paths.root, name, "stop");
     }
@@ -437,4 +439,14 @@ export class RuncContainers implements Containers {
     // The container may have been the last user of a removed image's layers.
     if (rec && !(await this.d.images.inspect(rec.imageId))) await this.d.images.prune();
   }
+}
+
+/**
+ * The image's STOPSIGNAL, when the container names none, is what stop will send (Docker's merge at create): one
+ * Linux has not is refused before anything is made, as Docker refuses it, not found out at the first stop.
+ */
+function stopSignalProblems(spec: Partial<ContainerSpec>, image: ImageInfo): InputProblem[] {
+  const s = image.config.stopSignal;
+  if (spec.stopSignal !== undefined || s === undefined || signalNumber(s) !== undefined) return [];
+  return [{ field: "image", reason: `image ${image.ref} has STOPSIGNAL ${JSON.stringify(s)}, which is no Linux signal: set the container's stopSignal (e.g. "SIGTERM")` }];
 }

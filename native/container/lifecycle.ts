@@ -105,6 +105,9 @@ async function* silence(): AsyncGenerator<Uint8Array> {
 /** What runc is sent for a stop signal: its number (runc knows no RTMIN+n by name); a name the list lacks as given. */
 export const stopSignalOf = (s = "TERM"): string => String(signalNumber(s) ?? s.toUpperCase().replace(/^SIG/, ""));
 
+/** What stopping a container sends: the signal its record holds (older records: the container's own), as runc takes it. */
+export const recordedStopSignal = (rec: ContainerRecord | undefined): string => stopSignalOf(rec?.stopSignal ?? rec?.spec.stopSignal);
+
 /** Every verb but commit, which also needs the image store (RuncContainers has it). */
 export class ContainerVerbs implements Omit<ContainerLifecycle, "commit"> {
   constructor(
@@ -123,7 +126,7 @@ export class ContainerVerbs implements Omit<ContainerLifecycle, "commit"> {
     await this.locked(name, async (bundle) => {
       await markStopped(bundle, true);
       const grace = opts.graceSeconds ?? rec.spec.stopTimeout ?? DEFAULT_GRACE_SECONDS;
-      await stopInit(this.runc, runcIdOf(rec), stopSignalOf(rec.spec.stopSignal), grace);
+      await stopInit(this.runc, runcIdOf(rec), recordedStopSignal(rec), grace);
     });
     appendEvent(this.paths.root, name, "stop");
   }

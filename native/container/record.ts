@@ -20,6 +20,8 @@ export interface ContainerRecord {
   dataMounts?: Bind[];
   /** The effective health check: the container's, else the image's. */
   healthcheck?: Healthcheck;
+  /** The effective stop signal: the container's, else the image's STOPSIGNAL (absent in records made before). */
+  stopSignal?: string;
   createdAt: string;
 }
 

@@ -105,6 +105,7 @@ export function toOciConfig(c: ImageConfig, diffIds: string[]): OciImageConfig {
       Cmd: c.cmd,
       WorkingDir: c.workdir,
       Volumes: c.volumes && Object.fromEntries(c.volumes.map((v) => [v, {}])),
+      StopSignal: c.stopSignal,
       Healthcheck: c.healthcheck && {
         Test: c.healthcheck.test,
         Interval: nanos(c.healthcheck.interval),
@@ -127,6 +128,7 @@ export function fromOciConfig(o: OciImageConfig): ImageConfig {
   if (c.User) out.user = c.User;
   if (c.ExposedPorts) out.exposedPorts = Object.keys(c.ExposedPorts);
   if (c.Volumes) out.volumes = Object.keys(c.Volumes);
+  if (c.StopSignal) out.stopSignal = c.StopSignal;
   const h = c.Healthcheck;
   if (h) {
     const [interval, timeout, startPeriod] = [h.Interval, h.Timeout, h.StartPeriod].map(seconds);

@@ -1,0 +1,77 @@
+// An image's STOPSIGNAL is what stop sends when the container names no stopSignal (Docker merges it at create);
+// the container's own wins. `berth build` records it in the image config and `berth image inspect` shows it; one
+// Linux has not (the image is untrusted) is refused before the container is made.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { randomBytes } from "node:crypto";
+import { execFileSync } from "node:child_process";
+import { createNativeRuntime, type Runtime } from "../../native";
+import { supervisorPid } from "../../native/supervise/launch";
+import { berth, REPO, waitFor } from "./helpers";
+
+const tag = randomBytes(3).toString("hex");
+let tmp: string;
+let root: string;
+let rt: Runtime;
+const made: string[] = [];
+
+beforeAll(async () => {
+  tmp = fs.mkdtempSync("/tmp/berth-stopsig-");
+  root = path.join(tmp, "root");
+  rt = createNativeRuntime({ root });
+  const tarball = path.join(tmp, "busybox-rootfs.tar");
+  execFileSync(path.join(REPO, "scripts/busybox-rootfs.sh"), [tarball]);
+  await rt.images.importRootfs({ ref: "bb", tarball, config: { cmd: ["sh"] } });
+  for (const [dir, signal] of [["usr1", "SIGUSR1"], ["bogus", "SIGBOGUS"]]) {
+    fs.mkdirSync(path.join(tmp, dir));
+    fs.writeFileSync(path.join(tmp, dir, "Dockerfile"), `FROM bb\nSTOPSIGNAL ${signal}\n`);
+    const built = await berth(["build", "-q", "-t", `stopsig-${dir}`, path.join(tmp, dir)], { BERTH_ROOT: root });
+    expect(built.code, built.stdout + built.stderr).toBe(0);
+  }
+}, 120_000);
+
+afterAll(async () => {
+  for (const c of made) await rt.containers.remove(c, { graceSeconds: 0 }).catch(() => undefined);
+  const pid = supervisorPid(root);
+  if (pid) process.kill(pid, "SIGTERM");
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+/** Runs a container of the USR1 image that writes which signal it got to a host file, stops it, returns that. */
+async function stopped(what: string, stopSignal?: string): Promise<string> {
+  const name = `ts${tag}${what}`;
+  made.push(name);
+  const out = path.join(tmp, `out-${what}`);
+  fs.mkdirSync(out);
+  const script = `for s in USR1 USR2 TERM; do trap "echo $s > /out/got; exit 0" $s; done; touch /out/ready; while :; do sleep 0.05; done`;
+  await rt.containers.run({ name, image: "stopsig-usr1", command: ["sh", "-c", script], binds: [{ source: out, target: "/out" }], stopTimeout: 10, ...(stopSignal ? { stopSignal } : {}) });
+  await waitFor("the trap set", () => fs.existsSync(path.join(out, "ready")) || undefined);
+  await rt.containers.stop(name);
+  return fs.readFileSync(path.join(out, "got"), "utf8").trim();
+}
+
+describe("an image's STOPSIGNAL", () => {
+  it("is recorded by berth build and shown by image inspect", async () => {
+    const shown = await berth(["image", "inspect", "stopsig-usr1"], { BERTH_ROOT: root });
+    expect(shown.code, shown.stderr).toBe(0);
+    expect(JSON.parse(shown.stdout)[0].config.stopSignal).toBe("SIGUSR1");
+  });
+
+  it("is what stop sends when the container names none", async () => {
+    expect(await stopped("img")).toBe("USR1");
+  }, 60_000);
+
+  it("gives way to the container's own stopSignal", async () => {
+    expect(await stopped("own", "SIGUSR2")).toBe("USR2");
+  }, 60_000);
+
+  it("is refused at check and at run when Linux has no such signal, unless the container names its own", async () => {
+    const name = `ts${tag}bogus`;
+    const spec = { name, image: "stopsig-bogus", command: ["true"] };
+    expect(await rt.containers.problems(spec)).toEqual([{ field: "image", reason: expect.stringContaining('STOPSIGNAL "SIGBOGUS", which is no Linux signal') }]);
+    await expect(rt.containers.run(spec)).rejects.toThrow(/STOPSIGNAL "SIGBOGUS"/);
+    expect(await rt.containers.inspect(name)).toBeUndefined();
+    expect(await rt.containers.problems({ ...spec, stopSignal: "SIGTERM" })).toEqual([]);
+  });
+});
