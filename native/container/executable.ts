@@ -4,7 +4,7 @@
 // its image's layers, so a check can run before anything is mounted (a preview) as well as on the made rootfs.
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { lstatBelow, resolveWith } from "../confine";
+import { lstatBelow, readSmallFile, resolveWith } from "../confine";
 import type { Bind } from "./spec";
 
 /** A container's file system: mounts over a stack of directories (image layers top first, or one made rootfs). */
@@ -44,9 +44,7 @@ export async function readTextIn(view: FsView, p: string): Promise<string | unde
   const entry = (parts: string[]) => entryIn(view, parts);
   const parts = await resolveWith(p, true, entry).catch(() => undefined);
   const found = parts && (await entry(parts));
-  // Only a regular file, and of a size an /etc file has: a FIFO would block the read, a huge file fill memory.
-  if (!found?.st?.isFile() || found.st.size > 1 << 22) return undefined;
-  return fs.promises.readFile(found.host, "utf8").catch(() => undefined);
+  return found?.st ? readSmallFile(found.host, found.st) : undefined;
 }
 
 const runnable = (st: fs.Stats | undefined): boolean => st !== undefined && st.isFile() && (st.mode & 0o111) !== 0;
