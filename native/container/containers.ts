@@ -212,7 +212,7 @@ export class RuncContainers implements Containers {
     return {
       image,
       hostname,
-      data: await planDataMounts(spec, image, this.d.paths.container(name), this.volumeBinds(spec), this.d.records),
+      data: await planDataMounts(spec, image, this.d.paths.container(name), this.volumeBinds(spec), this.d.records, images.layerDirs(image)),
       shared: await this.sharedNamespaces(spec),
       command,
       args: initArgs(command),

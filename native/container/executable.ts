@@ -32,6 +32,11 @@ async function entryIn(view: FsView, parts: string[]): Promise<{ host: string; s
   return { host: roots[0] ? path.join(...roots[0]) : p };
 }
 
+/** Container path p with its symlinks followed inside the view (a mount's target as runc resolves it). */
+export function resolveIn(view: FsView, p: string): Promise<string[]> {
+  return resolveWith(p, true, (parts) => entryIn(view, parts));
+}
+
 /** stat of a container path, symlinks resolved inside the container; undefined when it does not exist. */
 async function statIn(view: FsView, p: string): Promise<fs.Stats | undefined> {
   const entry = (parts: string[]) => entryIn(view, parts);
