@@ -198,6 +198,21 @@ export async function clearRoot(root: string, runDir?: string): Promise<void> {
   await waitFor(`supervisor ${pid} of ${root} to exit`, () => (fs.existsSync(`/proc/${pid}`) ? undefined : true), 10_000, 20).catch(() => undefined);
 }
 
+/** A fresh berth root under /tmp with the busybox rootfs imported as "bb"; remove() clears it (clearRoot) and deletes it. */
+export async function busyboxRoot(prefix: string): Promise<{ tmp: string; root: string; rt: Runtime; remove(): Promise<void> }> {
+  const tmp = fs.mkdtempSync(path.join("/tmp", prefix));
+  const root = path.join(tmp, "root");
+  const rt = createNativeRuntime({ root });
+  const tarball = path.join(tmp, "busybox-rootfs.tar");
+  execFileSync(path.join(REPO, "scripts/busybox-rootfs.sh"), [tarball]);
+  await rt.images.importRootfs({ ref: "bb", tarball, config: { cmd: ["sh"] } });
+  const remove = async () => {
+    await clearRoot(root);
+    fs.rmSync(tmp, { recursive: true, force: true });
+  };
+  return { tmp, root, rt, remove };
+}
+
 /**
  * Arguments to `ip` that run cmd in the named network namespace as `ip netns exec` does, with the cgroup
  * hierarchies mounted again: `ip netns exec` mounts a fresh /sys (so /sys/class/net lists the namespace's

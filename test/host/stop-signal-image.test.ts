@@ -5,24 +5,17 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { randomBytes } from "node:crypto";
-import { execFileSync } from "node:child_process";
-import { createNativeRuntime, type Runtime } from "../../native";
-import { supervisorPid } from "../../native/supervise/launch";
-import { berth, REPO, waitFor } from "./helpers";
+import type { Runtime } from "../../native";
+import { berth, busyboxRoot, waitFor } from "./helpers";
 
 const tag = randomBytes(3).toString("hex");
 let tmp: string;
 let root: string;
 let rt: Runtime;
-const made: string[] = [];
+let remove: () => Promise<void>;
 
 beforeAll(async () => {
-  tmp = fs.mkdtempSync("/tmp/berth-stopsig-");
-  root = path.join(tmp, "root");
-  rt = createNativeRuntime({ root });
-  const tarball = path.join(tmp, "busybox-rootfs.tar");
-  execFileSync(path.join(REPO, "scripts/busybox-rootfs.sh"), [tarball]);
-  await rt.images.importRootfs({ ref: "bb", tarball, config: { cmd: ["sh"] } });
+  ({ tmp, root, rt, remove } = await busyboxRoot("berth-stopsig-"));
   for (const [dir, signal] of [["usr1", "SIGUSR1"], ["bogus", "SIGBOGUS"]]) {
     fs.mkdirSync(path.join(tmp, dir));
     fs.writeFileSync(path.join(tmp, dir, "Dockerfile"), `FROM bb\nSTOPSIGNAL ${signal}\n`);
@@ -31,17 +24,11 @@ beforeAll(async () => {
   }
 }, 120_000);
 
-afterAll(async () => {
-  for (const c of made) await rt.containers.remove(c, { graceSeconds: 0 }).catch(() => undefined);
-  const pid = supervisorPid(root);
-  if (pid) process.kill(pid, "SIGTERM");
-  fs.rmSync(tmp, { recursive: true, force: true });
-});
+afterAll(() => remove(), 60_000);
 
 /** Runs a container of the USR1 image that writes which signal it got to a host file, stops it, returns that. */
 async function stopped(what: string, stopSignal?: string): Promise<string> {
   const name = `ts${tag}${what}`;
-  made.push(name);
   const out = path.join(tmp, `out-${what}`);
   fs.mkdirSync(out);
   const script = `for s in USR1 USR2 TERM; do trap "echo $s > /out/got; exit 0" $s; done; touch /out/ready; while :; do sleep 0.05; done`;

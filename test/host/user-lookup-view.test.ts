@@ -6,39 +6,25 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { randomBytes } from "node:crypto";
-import { execFileSync } from "node:child_process";
-import { createNativeRuntime, type ContainerSpec, type Runtime } from "../../native";
-import { supervisorPid } from "../../native/supervise/launch";
-import { REPO } from "./helpers";
+import type { ContainerSpec, Runtime } from "../../native";
+import { busyboxRoot } from "./helpers";
 
 const tag = randomBytes(3).toString("hex");
 let tmp: string;
-let root: string;
 let rt: Runtime;
-const made: string[] = [];
+let remove: () => Promise<void>;
 
 beforeAll(async () => {
-  tmp = fs.mkdtempSync("/tmp/berth-userview-");
-  root = path.join(tmp, "root");
-  rt = createNativeRuntime({ root });
-  const tarball = path.join(tmp, "busybox-rootfs.tar");
-  execFileSync(path.join(REPO, "scripts/busybox-rootfs.sh"), [tarball]);
-  await rt.images.importRootfs({ ref: "bb", tarball, config: { cmd: ["sh"] } });
+  ({ tmp, rt, remove } = await busyboxRoot("berth-userview-"));
   // The image names no user "binduser"; this /etc (bound over the image's) names it and not root.
   fs.mkdirSync(path.join(tmp, "etc"));
   fs.writeFileSync(path.join(tmp, "etc/passwd"), "binduser:x:4321:4321::/:/bin/sh\n");
 }, 60_000);
 
-afterAll(async () => {
-  for (const c of made) await rt.containers.remove(c, { graceSeconds: 0 }).catch(() => undefined);
-  const pid = supervisorPid(root);
-  if (pid) process.kill(pid, "SIGTERM");
-  fs.rmSync(tmp, { recursive: true, force: true });
-});
+afterAll(() => remove(), 60_000);
 
 const spec = (what: string, user: string): ContainerSpec => {
   const name = `tu${tag}${what}`;
-  made.push(name);
   return { name, image: "bb", user, command: ["true"], binds: [{ source: path.join(tmp, "etc"), target: "/etc" }], stopTimeout: 0 };
 };
 
