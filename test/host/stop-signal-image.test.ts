@@ -53,6 +53,13 @@ describe("an image's STOPSIGNAL", () => {
     expect(await stopped("own", "SIGUSR2")).toBe("USR2");
   }, 60_000);
 
+  it("is the container's own in an image committed from it", async () => {
+    const name = `ts${tag}commit`;
+    await rt.containers.run({ name, image: "stopsig-usr1", command: ["sleep", "600"], stopSignal: "SIGUSR2", stopTimeout: 0 });
+    expect((await rt.containers.commit(name, "stopsig-committed")).config.stopSignal).toBe("SIGUSR2");
+    await rt.containers.remove(name, { graceSeconds: 0 });
+  }, 60_000);
+
   it("is refused at check and at run when Linux has no such signal, unless the container names its own", async () => {
     const name = `ts${tag}bogus`;
     const spec = { name, image: "stopsig-bogus", command: ["true"] };
