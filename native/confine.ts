@@ -75,3 +75,31 @@ export function lstatBelow(dir: string, rel: string): fs.Stats | undefined {
   }
   return lstat(dir);
 }
+
+/** The most berth reads of a container's small text file (/etc/passwd, /etc/group), at a check and at a start alike. */
+export const SMALL_FILE_MAX = 4 << 20;
+
+/**
+ * The text of the regular file at host that `seen` (its lstat, reached without following a link) found; undefined
+ * when it is no longer that file, not a regular file, or over SMALL_FILE_MAX. A container sharing the directory (a
+ * volume over /etc) can swap the file for a link to a host file or a FIFO after the lstat: the open follows no
+ * link and waits on no FIFO, and what it opened must be the inode the lstat saw.
+ */
+export async function readSmallFile(host: string, seen: fs.Stats): Promise<string | undefined> {
+  const { O_RDONLY, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
+  const file = await fs.promises.open(host, O_RDONLY | O_NOFOLLOW | O_NONBLOCK).catch(() => undefined);
+  if (!file) return undefined;
+  try {
+    const st = await file.stat();
+    if (!st.isFile() || st.dev !== seen.dev || st.ino !== seen.ino || st.size > SMALL_FILE_MAX) return undefined;
+    // Bounded by the cap whatever the file grows to meanwhile: one byte more than the cap tells it is over.
+    const buf = Buffer.alloc(Math.min(st.size, SMALL_FILE_MAX) + 1);
+    let n = 0;
+    for (let r; n < buf.length && (r = (await file.read(buf, n, buf.length - n, n)).bytesRead) > 0; ) n += r;
+    return n > SMALL_FILE_MAX ? undefined : buf.toString("utf8", 0, n);
+  } catch {
+    return undefined;
+  } finally {
+    await file.close();
+  }
+}

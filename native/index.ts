@@ -38,10 +38,6 @@ export interface NativeRuntimeOptions {
  * own mounts, whatever their uid. A shared directory (/, or sticky like /tmp) is refused rather than closed.
  */
 function confineRoot(root: string): void {
-  // Overlay mount options name layers under the root, joined by ',' and ':'.
-  if (/[,:]/.test(root)) {
-    throw new Error(`berth root ${root} has a ',' or ':' in its path, which an overlay mount cannot name: set BERTH_ROOT (or berth:root) to a path without them`);
-  }
   fs.mkdirSync(root, { recursive: true, mode: 0o700 });
   const st = fs.statSync(root);
   if ((st.mode & 0o777) !== 0o700) {
@@ -51,6 +47,32 @@ function confineRoot(root: string): void {
     fs.chmodSync(root, 0o700);
   }
   ensureLockDir(root);
+}
+
+/** Calls that only read a root: on one that does not exist they answer as on an empty one, and make nothing. */
+const READS = new Set<PropertyKey>(["inspect", "list", "problems", "portTaken", "conflicts", "ownerOf", "df"]);
+
+/**
+ * The runtime of a root that does not exist yet: made (confineRoot) at the first call that may write, so that a
+ * preview, `ps` or `inspect` on a fresh root changes nothing on the host, not even a locks directory.
+ */
+function confinedOnWrite(rt: Runtime, root: string): Runtime {
+  let confined = false;
+  const wrap = <T extends object>(part: T): T =>
+    new Proxy(part, {
+      get(target, key) {
+        const value = Reflect.get(target, key) as unknown;
+        if (typeof value !== "function") return value;
+        return (...args: unknown[]) => {
+          if (!confined && (!READS.has(key) || fs.existsSync(root))) {
+            confineRoot(root);
+            confined = true;
+          }
+          return value.apply(target, args) as unknown;
+        };
+      },
+    });
+  return Object.fromEntries(Object.entries(rt).map(([k, part]) => [k, wrap(part as object)])) as unknown as Runtime;
 }
 
 /** The berth root of a machine whose environment names none. */
@@ -68,8 +90,13 @@ export function createNativeRuntime(opts: NativeRuntimeOptions = {}): Runtime {
     opts.runDir || process.env.BERTH_RUN || "/run/berth",
   );
   const host = opts.host ?? realHost;
+  // Overlay mount options name layers under the root, joined by ',' and ':'.
+  if (!opts.host && /[,:]/.test(paths.root)) {
+    throw new Error(`berth root ${paths.root} has a ',' or ':' in its path, which an overlay mount cannot name: set BERTH_ROOT (or berth:root) to a path without them`);
+  }
   // A fake host (unit tests) touches no disk.
-  if (!opts.host) confineRoot(paths.root);
+  const fresh = !opts.host && !fs.existsSync(paths.root);
+  if (!opts.host && !fresh) confineRoot(paths.root);
   const records = new ContainerRecords(paths);
   const iptables = new Iptables(host);
   const store = new ContentStore(host, paths, async () => (await records.list()).map((r) => r.layers ?? []));
@@ -93,5 +120,6 @@ export function createNativeRuntime(opts: NativeRuntimeOptions = {}): Runtime {
   const owners = new OwnerFiles(paths.root);
   const images = new NativeImages(host, store, bridgeStepNetworks(host, networks));
   const system = new NativeSystem(paths, store, records, containers, owners, (o) => images.pruneBuildCache(o));
-  return { images, system, networks, volumes, containers, registries, owners };
+  const rt = { images, system, networks, volumes, containers, registries, owners };
+  return fresh ? confinedOnWrite(rt, paths.root) : rt;
 }

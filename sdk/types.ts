@@ -7,7 +7,7 @@ export interface ImageArgs {
   /**
    * Reference the image is stored under, e.g. "web:1.0" (":latest" when no tag is given).
    *
-   * "name[:tag]", optionally behind a registry "host[:port]/".
+   * "name[:tag]", optionally behind a registry "host[:port]/": Docker's format, the rule the store names images by.
    *
    * Changing this replaces the resource.
    */

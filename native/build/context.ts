@@ -295,10 +295,12 @@ export async function readDockerfile(context: string, dockerfile = "Dockerfile")
   const file = path.resolve(context, dockerfile);
   const rel = path.relative(context, file);
   const outside = rel === ".." || rel.startsWith(`..${path.sep}`) || path.isAbsolute(rel);
-  const read = outside ? file : await resolveInRoot(context, rel).catch(() => file);
-  const text = await fs.promises.readFile(read, "utf8").catch(() => {
+  const notFound = () => {
     throw new Error(`Dockerfile ${file} not found${outside ? "" : " in the build context"}: give the path of the Dockerfile (relative to the context)`);
-  });
+  };
+  // Unresolvable inside the context (a link loop) is not found: never fall back to the host path the link names.
+  const read = outside ? file : await resolveInRoot(context, rel).catch(notFound);
+  const text = await fs.promises.readFile(read, "utf8").catch(notFound);
   return { file, label: outside ? file : rel, text };
 }
 

@@ -187,8 +187,10 @@ export class RuncContainers implements Containers {
     const env = mergeEnv(full.name, spec.hostname ?? full.name, image.config.env, spec.env);
     const view = { layers: this.d.images.layerDirs(image), mounts };
     const problem = await executableProblem(view, command[0], env);
-    // The user (or the image's), looked up as run looks it up: in the container's /etc files.
-    const user = await resolveUserWith(spec.user ?? image.config.user, (f) => readTextIn(view, f)).then(() => undefined, (e: Error) => e.message);
+    // The user (or the image's), looked up as run looks it up: in the image's own /etc files, never through a bind
+    // or volume (run reads the bare rootfs, as Docker reads BaseFS), so check and run agree.
+    const imageOnly = { layers: view.layers, mounts: [] };
+    const user = await resolveUserWith(spec.user ?? image.config.user, (f) => readTextIn(imageOnly, f)).then(() => undefined, (e: Error) => e.message);
     return [...host, ...(problem ? [{ field, reason: problem }] : []), ...(user ? [{ field: spec.user !== undefined ? "user" : "image", reason: user }] : [])];
   }
 
@@ -212,7 +214,7 @@ export class RuncContainers implements Containers {
     return {
       image,
       hostname,
-      data: await planDataMounts(spec, image, this.d.paths.container(name), this.volumeBinds(spec), this.d.records),
+      data: await planDataMounts(spec, image, this.d.paths.container(name), this.volumeBinds(spec), this.d.records, images.layerDirs(image)),
       shared: await this.sharedNamespaces(spec),
       command,
       args: initArgs(command),

@@ -4,7 +4,7 @@
 // its image's layers, so a check can run before anything is mounted (a preview) as well as on the made rootfs.
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { lstatBelow, resolveWith } from "../confine";
+import { lstatBelow, readSmallFile, resolveWith } from "../confine";
 import type { Bind } from "./spec";
 
 /** A container's file system: mounts over a stack of directories (image layers top first, or one made rootfs). */
@@ -32,6 +32,11 @@ async function entryIn(view: FsView, parts: string[]): Promise<{ host: string; s
   return { host: roots[0] ? path.join(...roots[0]) : p };
 }
 
+/** Container path p with its symlinks followed inside the view (a mount's target as runc resolves it). */
+export function resolveIn(view: FsView, p: string): Promise<string[]> {
+  return resolveWith(p, true, (parts) => entryIn(view, parts));
+}
+
 /** stat of a container path, symlinks resolved inside the container; undefined when it does not exist. */
 async function statIn(view: FsView, p: string): Promise<fs.Stats | undefined> {
   const entry = (parts: string[]) => entryIn(view, parts);
@@ -44,9 +49,7 @@ export async function readTextIn(view: FsView, p: string): Promise<string | unde
   const entry = (parts: string[]) => entryIn(view, parts);
   const parts = await resolveWith(p, true, entry).catch(() => undefined);
   const found = parts && (await entry(parts));
-  // Only a regular file, and of a size an /etc file has: a FIFO would block the read, a huge file fill memory.
-  if (!found?.st?.isFile() || found.st.size > 1 << 22) return undefined;
-  return fs.promises.readFile(found.host, "utf8").catch(() => undefined);
+  return found?.st ? readSmallFile(found.host, found.st) : undefined;
 }
 
 const runnable = (st: fs.Stats | undefined): boolean => st !== undefined && st.isFile() && (st.mode & 0o111) !== 0;

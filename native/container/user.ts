@@ -1,6 +1,6 @@
 // Resolves an image's USER ("name", "uid", "name:group", "uid:gid") against the container's own /etc files.
-import * as fs from "node:fs";
-import { resolveInRoot } from "../confine";
+import * as path from "node:path";
+import { lstatBelow, readSmallFile, resolveInRoot } from "../confine";
 
 /** An /etc file of the container's, or undefined when it has none. */
 type ReadEtc = (file: string) => Promise<string | undefined>;
@@ -8,9 +8,8 @@ type ReadEtc = (file: string) => Promise<string | undefined>;
 /** The rootfs's /etc file, its symlinks followed inside the rootfs only. */
 const inRootfs = (rootfs: string): ReadEtc => async (file) => {
   const host = await resolveInRoot(rootfs, file);
-  // Only a regular file: a FIFO planted there would block the read forever.
-  if (!(await fs.promises.lstat(host).catch(() => undefined))?.isFile()) return undefined;
-  return fs.promises.readFile(host, "utf8").catch(() => "");
+  const seen = lstatBelow(rootfs, path.relative(rootfs, host));
+  return seen && readSmallFile(host, seen);
 };
 
 /** The line of the /etc file whose first field is name. */

@@ -1,5 +1,6 @@
 // The OCI image-spec documents berth writes, and the mapping between the OCI config and runtime.ts's ImageConfig.
 import type { ImageConfig } from "../runtime";
+import { referenceProblem } from "./reference";
 
 export const MediaType = {
   index: "application/vnd.oci.image.index.v1+json",
@@ -135,17 +136,13 @@ export function fromOciConfig(o: OciImageConfig): ImageConfig {
   return out;
 }
 
-/** Docker's reference format: [HOST[:PORT]/]NAME[:TAG][@sha256:DIGEST], NAME's components lowercase. */
-const REFERENCE = /^(?:(?:[a-zA-Z0-9-]+(?:\.[a-zA-Z0-9-]+)*|\[[0-9a-fA-F:]+\])(?::\d+)?\/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[\w][\w.-]{0,127})?(?:@sha256:[0-9a-f]{64})?$/;
-
 /**
  * A ref an image is to be stored under, normalized: refused unless in Docker's reference format, whoever names it
  * (an archive's RepoTags and index names are the archive's to choose: "../x", control characters, anything).
  */
 export function nameRef(ref: string): string {
-  if (!REFERENCE.test(ref)) {
-    throw new Error(`invalid reference format: "${ref}" is not an image name: use [HOST[:PORT]/]NAME[:TAG] with a lowercase NAME, e.g. "app:1.0"`);
-  }
+  const problem = referenceProblem(ref);
+  if (problem) throw new Error(problem);
   return normalizeRef(ref);
 }
 

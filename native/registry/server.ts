@@ -52,8 +52,11 @@ function configYaml(spec: RegistrySpec, f: Files, secret: string): string {
   return lines.join("\n") + "\n";
 }
 
-/** Binds the storage ($1) over itself with nosymfollow, then runs the registry ($2) serving config $3. */
-const CONFINED_START = 'mount --bind "$1" "$1" && mount -o remount,bind,nosymfollow "$1" && exec "$2" serve "$3"';
+/**
+ * Binds the storage ($1) over itself with nosymfollow (and nodev, nosuid: a container may plant device nodes and
+ * setuid files there too), then runs the registry ($2) serving config $3.
+ */
+const CONFINED_START = 'mount --bind "$1" "$1" && mount -o remount,bind,nosymfollow,nodev,nosuid "$1" && exec "$2" serve "$3"';
 
 function alive(pid: number): boolean {
   try {

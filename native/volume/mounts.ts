@@ -11,6 +11,7 @@ import type { Host } from "../host/exec";
 import type { Bind } from "../container/spec";
 import type { ContainerRecords } from "../container/record";
 import { resolveInRoot } from "../confine";
+import { resolveIn } from "../container/executable";
 import { NAME } from "../names";
 import { BUSYBOX } from "../supervise/init";
 
@@ -31,6 +32,8 @@ export async function planDataMounts(
   p: ContainerPaths,
   named: Bind[],
   records: ContainerRecords,
+  /** The image's layer directories, top first: where the targets' symlinks are followed. */
+  layers: string[],
 ): Promise<DataMounts> {
   const binds: Bind[] = [...named];
   for (const [i, from] of (spec.volumesFrom ?? []).entries()) {
@@ -50,12 +53,18 @@ export async function planDataMounts(
     .map((target) => ({ dir: anonymousDir(p, target), target }));
   binds.push(...anonymous.map((a) => ({ source: a.dir, destination: a.target })));
   // /.berth holds berth's init and the command's exit status: a mount over it (an image's VOLUME is the image's to
-  // choose) would hide the one and misreport the other.
-  const own = binds.find((b) => { const t = path.posix.normalize(b.destination); return t === BERTH_DIR || t.startsWith(`${BERTH_DIR}/`); });
-  if (own) {
+  // choose) would hide the one and misreport the other. runc follows the target's symlinks in the rootfs (the
+  // image's layers, and the other mounts' sources): `ln -s /.berth /x` and VOLUME /x lands on it too.
+  for (const own of binds) {
+    const where = await resolveIn({ layers, mounts: binds.filter((b) => b !== own) }, own.destination).catch((e: Error) => {
+      throw new Error(`container "${spec.name}": mount target ${own.destination}: ${e.message}: fix the image's links or pick another path`);
+    });
+    const t = `/${where.join("/")}`;
+    if (t !== BERTH_DIR && !t.startsWith(`${BERTH_DIR}/`)) continue;
     const imageVolume = (image.config.volumes ?? []).includes(own.destination) && !(spec.anonymousVolumes ?? []).includes(own.destination);
     const what = imageVolume ? `its image declares VOLUME ${own.destination}` : `a mount at ${own.destination}`;
-    throw new Error(`container "${spec.name}": ${what}, over ${BERTH_DIR}, berth's own directory (its init and the exit status): ${imageVolume ? "use another image" : "pick another path"}`);
+    const via = t === path.posix.normalize(own.destination).replace(/\/$/, "") ? "" : ` (the image's symlinks lead it to ${t})`;
+    throw new Error(`container "${spec.name}": ${what}${via}, over ${BERTH_DIR}, berth's own directory (its init and the exit status): ${imageVolume ? "use another image" : "pick another path"}`);
   }
   return { binds, anonymous };
 }

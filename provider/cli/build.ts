@@ -4,6 +4,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as readline from "node:readline/promises";
 import type { Runtime } from "../../native/runtime";
+import { referenceProblem, untaggedBuildName } from "../../native/image/reference";
 import { list, on, type Command, type ParsedArgs } from "./args";
 
 export const BUILD_COMMANDS = new Set(["build", "builder"]);
@@ -93,8 +94,12 @@ async function build(rt: Runtime, argv: string[]): Promise<number> {
   if (!fs.statSync(context, { throwIfNoEntry: false })?.isDirectory()) usage(`unable to prepare context: path "${positional[0]}" not found`);
   // Dockerfile paths on the command line are relative to where berth runs, as with Docker.
   const file = dockerfile === undefined ? undefined : path.resolve(dockerfile);
-  // Docker names an untagged build by its id only; berth's store keeps images by name, so one is made up.
-  const [ref, ...more] = tags.length > 0 ? tags : [`berth-build-${path.basename(context).toLowerCase().replace(/[^a-z0-9._-]/g, "") || "image"}:latest`];
+  // Checked before anything is built: the store would refuse a bad name only after the whole build.
+  for (const t of tags) {
+    const problem = referenceProblem(t, false);
+    if (problem) usage(`invalid argument "${t}" for "-t, --tag" flag: ${problem}`);
+  }
+  const [ref, ...more] = tags.length > 0 ? tags : [untaggedBuildName(path.basename(context))];
   const log = quiet ? undefined : (line: string) => process.stderr.write(`${line}\n`);
   const { info } = await rt.images.build({ ref, context, dockerfile: file, buildArgs, target, noCache, secrets, log });
   for (const t of more) await rt.images.tag(ref, t);

@@ -111,6 +111,8 @@ export class DeploymentRun {
   readonly diagnostics: Diagnostic[] = [];
   private readonly olds = new Map<string, ResourceState>();
   private readonly registered = new Set<string>();
+  /** Resources found under an alias in this run: their host objects are recorded as the new URN's even when unchanged. */
+  private readonly renamed = new Set<string>();
   /** Exclusive things held in this run, by "<scope key>\n<claim>", in the order they were claimed (never removed). */
   private readonly claims = new Map<string, { urn: string; seq: number }>();
   /** The checked inputs of each resource holding claims: what later checks compare against (subnets, ports). */
@@ -241,6 +243,7 @@ export class DeploymentRun {
     this.registered.add(alias);
     this.olds.delete(alias);
     this.olds.set(urn, { ...old, urn });
+    this.renamed.add(urn);
     this.state = T.rename(this.state, alias, urn);
   }
 
@@ -448,6 +451,8 @@ export class DeploymentRun {
       switch (decision.op) {
         case "same":
           done = { ...res, id: old!.id, outputs: old!.outputs, created: old!.created, modified: old!.modified };
+          // The host's owner record follows the rename (a refresh's claim), so the day-2 commands name the new URN.
+          if (this.renamed.has(urn) && !this.opts.preview) await provider.read({ urn, id: old!.id ?? "", inputs: old!.inputs, outputs: old!.outputs, claim: true });
           if (!T.unchanged(this.state, old!, done)) this.state = T.completeWrite(this.state, done, "creating"); // made durable with the next change
           break;
         case "import":

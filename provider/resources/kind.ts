@@ -105,7 +105,7 @@ export class KindProvider<Args extends PropertyMap, Outs extends PropertyMap> im
   private async checkPlain(req: CheckRequest): Promise<CheckResponse> {
     const { inputs, autonamed, failures } = this.schemaChecked(req);
     if (failures.length > 0) return { inputs, failures };
-    const taken = await this.foreign(inputs as Args, req.urn);
+    const taken = await this.foreign(inputs as Args, req.urn, req.olds);
     if (taken) return { inputs, failures: [{ property: "name", reason: taken }] };
     if (autonamed) inputs[DEFAULTS] = ["name"];
     if (!this.kind.prepare) return { inputs, failures: [] };
@@ -219,11 +219,14 @@ export class KindProvider<Args extends PropertyMap, Outs extends PropertyMap> im
    * Why this resource may not make its object: one of that name exists and another resource (of another stack, say)
    * owns it — making it would adopt it, and this resource's delete would take it, and a volume's data, from under
    * its owner. Images are the exception: stacks share an image name by design, each holding one use of it.
+   * An object this resource's state already records is its own whatever URN the host names: a rename through
+   * `aliases` moves the state, and the host's record follows at its next update or claim.
    */
-  private async foreign(inputs: Args, urn: string): Promise<string | undefined> {
+  private async foreign(inputs: Args, urn: string, olds?: PropertyMap): Promise<string | undefined> {
     // (Engine unit tests' runtimes keep no owners.)
     if (!this.owned?.owners || this.owned.kind === "image" || containsUnknown(inputs.name)) return undefined;
     const id = this.kind.idOf(inputs);
+    if (olds && !containsUnknown(olds.name) && this.kind.idOf(olds as Args) === id) return undefined;
     const owner = await this.owned.owners.ownerOf(this.owned.kind, id);
     if (owner === undefined || owner === urn || !(await this.kind.read(id, inputs, {} as Outs))) return undefined;
     return `${this.owned.kind} "${id}" already exists and belongs to ${owner}: give this one another name (or none, for an autoname), remove it from that stack, or adopt it with berth import`;

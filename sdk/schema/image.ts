@@ -1,13 +1,15 @@
 import { z } from "zod";
 import { absolutePath, replaces } from "./fields";
+import { referenceProblem } from "../../native/image/reference";
 
 const envPair = z.string().regex(/^[^=]+=/, { error: 'must be "KEY=value"' });
 const exposedPort = z.string().regex(/^\d{1,5}(\/(tcp|udp))?$/, { error: 'must be "PORT" or "PORT/tcp" or "PORT/udp"' });
 const sha256 = z.string().regex(/^sha256:[0-9a-f]{64}$/, { error: 'must be "sha256:" and 64 hex digits' });
 
-/** "name[:tag]", optionally behind a registry "host[:port]/". */
-export const imageRef = z.string().regex(/^([a-z0-9.-]+(:\d+)?\/)?[a-z0-9][a-z0-9._/-]*(:[\w][\w.-]{0,127})?$/, {
-  error: 'must be a lowercase image reference such as "web", "web:1.0" or "127.0.0.1:5000/web:1.0"',
+/** "name[:tag]", optionally behind a registry "host[:port]/": Docker's format, the rule the store names images by. */
+export const imageRef = z.string().superRefine((value, ctx) => {
+  const problem = referenceProblem(value, false);
+  if (problem) ctx.addIssue({ code: "custom", message: problem });
 });
 
 export const ImageConfig = z.strictObject({

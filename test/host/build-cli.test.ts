@@ -86,4 +86,17 @@ describe("berth build / builder prune", () => {
     expect((await berth(["builder", "prune", "-f", "--filter", "until=soon"], env)).stderr).toContain('"soon" is not a duration');
     expect((await berth(["build", "--secret", "id=s,env=NOPE_NOT_SET", ctx], env)).stderr).toContain("environment variable NOPE_NOT_SET is not set");
   });
+
+  it("refuses a -t the store would refuse before building, and names an untagged build validly", async () => {
+    const bad = await berth(["build", "-t", "app_", ctx], env);
+    expect([bad.code, bad.stderr]).toEqual([1, expect.stringContaining('invalid argument "app_" for "-t, --tag" flag: invalid reference format')]);
+    expect(bad.stderr).not.toContain("FROM busybox"); // nothing was built
+    // A directory name Docker builds from that is no image name as it stands.
+    const site = path.join(root, "_Site.");
+    fs.mkdirSync(site);
+    fs.writeFileSync(path.join(site, "Dockerfile"), "FROM busybox\n");
+    const built = await berth(["build", site], env);
+    expect(built.code, built.stderr).toBe(0);
+    expect(await createNativeRuntime({ root: env.BERTH_ROOT, runDir: env.BERTH_RUN }).images.inspect("berth-build-site:latest")).toBeDefined();
+  }, 60_000);
 });

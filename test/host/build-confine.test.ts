@@ -6,6 +6,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { execFileSync } from "node:child_process";
 import { createNativeRuntime, type Runtime } from "../../native";
+import { buildDigest, readDockerfile } from "../../native/build/context";
 import { REPO, berth } from "./helpers";
 
 let root: string;
@@ -100,5 +101,23 @@ describe("the context's Dockerfile", () => {
     fs.symlinkSync("docker/Dockerfile.real", path.join(ctx, "Dockerfile"));
     const built = await berth(["build", "-t", "dflink:1", ctx], env);
     expect(built.code, built.stderr).toBe(0);
+  }, 60_000);
+
+  it("that cannot be resolved inside the context (a link loop) is not found: the host path it names is never read", async () => {
+    // Inside the context /etc/os-release leads to itself (40 links, then an error); on the host it is a real file.
+    const host = fs.readFileSync("/etc/os-release", "utf8").split("\n")[0];
+    const ctx = path.join(root, "df-loop");
+    fs.mkdirSync(path.join(ctx, "etc"), { recursive: true });
+    fs.symlinkSync("/etc/os-release", path.join(ctx, "Dockerfile"));
+    fs.symlinkSync("/etc/os-release", path.join(ctx, "etc/os-release"));
+    for (const read of [() => readDockerfile(ctx), () => buildDigest({ context: ctx })]) {
+      const err = await read().then(() => undefined, (e: Error) => e.message);
+      expect(err).toContain("not found in the build context");
+      expect(err).not.toContain(host);
+    }
+    const refused = await berth(["build", "-t", "dfloop:1", ctx], env);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain("not found in the build context");
+    expect(refused.stderr).not.toContain(host);
   }, 60_000);
 });

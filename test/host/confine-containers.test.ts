@@ -334,6 +334,27 @@ describe("an image's VOLUME over berth's /.berth", () => {
       expect(fs.existsSync(path.join(root, "containers", n))).toBe(false);
     }
   });
+
+  it("through a symlink in the image is refused too: runc follows the target's links inside the rootfs", async () => {
+    // ln -s /.berth /x; VOLUME /x — and a relative link, and a link to a directory above a VOLUME's path.
+    for (const [links, v] of [[[["x", "/.berth"]], "/x"], [[["y", ".berth/exit"]], "/y"], [[["z", "/"]], "/z/.berth"]] as const) {
+      const ref = `bvol${made.length}:1`;
+      await imageWith(ref, tarball, links.map(([p, to]) => ({ path: p, linkname: to })), { volumes: [v] });
+      const n = name(`bvol${made.length}`);
+      made.push(n);
+      await expect(rt.containers.run({ name: n, image: ref, networkMode: "none", command: ["sh", "-c", "exit 3"] }), v).rejects.toThrow(
+        `its image declares VOLUME ${v} (the image's symlinks lead it to /.berth`,
+      );
+      expect(await rt.containers.inspect(n)).toBeUndefined();
+      expect(fs.existsSync(path.join(root, "containers", n))).toBe(false);
+    }
+    // A link elsewhere is followed there and is no concern.
+    const ref = `bvol${made.length}:1`;
+    await imageWith(ref, tarball, [{ path: "w", linkname: "/tmp" }], { volumes: ["/w"] });
+    const n = name(`bvol${made.length}`);
+    made.push(n);
+    await rt.containers.run({ name: n, image: ref, networkMode: "none", command: ["sh", "-c", "exit 3"] });
+  });
 });
 
 describe("the exit status file a container can replace", () => {

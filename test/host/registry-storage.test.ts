@@ -44,6 +44,11 @@ describe("a Registry's storage that a container shares", () => {
 
     const port = await freePort();
     await rt.registries.ensure({ name: registry, address: "127.0.0.1", port, storage: data.mountpoint });
+    // Seen from the registry's own mount namespace: its storage follows no symlink, opens no device node a
+    // container planted there, and honours no setuid bit.
+    const { pid } = (await rt.registries.inspect(registry))!;
+    const storageMount = fs.readFileSync(`/proc/${pid}/mountinfo`, "utf8").split("\n").map((l) => l.split(" ")).filter((f) => f[4] === data.mountpoint).pop();
+    expect(storageMount?.[5].split(","), "the storage's mount options").toEqual(expect.arrayContaining(["nosymfollow", "nodev", "nosuid"]));
     const pushed = await rt.images.push("busybox:latest", `127.0.0.1:${port}/escape:1`).then(() => "pushed", (e: Error) => e.message);
     expect(fs.readdirSync(canary)).toEqual([]);
     // The registry refuses what it cannot store inside its volume (ELOOP on the link), saying so.
