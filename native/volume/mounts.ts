@@ -72,7 +72,8 @@ export async function planDataMounts(
 /** Makes missing bind sources and anonymous volumes; a new anonymous volume gets the image's files at its path. */
 export async function makeDataMounts(host: Host, m: DataMounts, rootfs: string): Promise<void> {
   const isAnonymous = new Set(m.anonymous.map((a) => a.dir));
-  for (const b of m.binds) if (!isAnonymous.has(b.source)) await fs.promises.mkdir(b.source, { recursive: true });
+  // A missing source becomes a directory (Docker's -v); an existing one, a file too, is bound as it is.
+  for (const b of m.binds) if (!isAnonymous.has(b.source) && !fs.existsSync(b.source)) await fs.promises.mkdir(b.source, { recursive: true });
   for (const a of m.anonymous) {
     if (fs.existsSync(a.dir)) continue;
     // Where the image has it, its symlinks followed inside the rootfs only (as runc resolves the mount's target).
