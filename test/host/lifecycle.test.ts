@@ -271,6 +271,9 @@ describe("supervision", () => {
     await until(name("ufifo"), "the FIFO", () => fs.lstatSync(path.join(root, "containers", name("ufifo"), "exit", "code"), { throwIfNoEntry: false })?.isFIFO() ?? false);
     await rt.containers.stop(name("ufifo"), { graceSeconds: 0 });
     expect((await until(name("ufifo"), "its exit", (st) => st.status === "exited", 5000)).exitCode).toBe(137);
+    // A directory planted there keeps init from writing its status; the restart clears it and the next run's counts.
+    await run("udir", { command: ["sh", "-c", "[ -e /ran ] && exit 6; touch /ran; mkdir /.berth/exit/code; exit 4"], restart: "on-failure:1" });
+    expect((await until(name("udir"), "its restart", (st) => st.status === "exited" && st.restartCount === 1)).exitCode).toBe(6);
   });
 
   it("always restarts after a crash but not after a stop", async () => {
