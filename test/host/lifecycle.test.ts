@@ -253,6 +253,17 @@ describe("supervision", () => {
     for (const what of Object.keys(users)) expect((await until(name(what), "its exit", (st) => st.status === "exited")).exitCode).toBe(3);
   });
 
+  it("gives the exit directory to the container's user again at start (one made by an older berth is root's)", async () => {
+    const c = name("uold");
+    // Long enough for the supervisor to see each run running (its starts are what tell one exit from the next).
+    await run("uold", { user: "nobody", command: ["sh", "-c", "sleep 0.5; exit 3"] });
+    const first = await until(c, "its exit", (st) => st.status === "exited");
+    fs.chownSync(path.join(root, "containers", c, "exit"), 0, 0);
+    await rt.containers.start(c);
+    const again = await until(c, "its second exit", (st) => st.status === "exited" && st.finishedAt !== first.finishedAt);
+    expect(again.exitCode).toBe(3);
+  });
+
   it("restarts a non-root container on failure, seeing its real code", async () => {
     const c = name("ufail");
     await run("ufail", { user: "nobody", command: ["sh", "-c", "exit 5"], restart: "on-failure:2" });
