@@ -88,7 +88,8 @@ describe("an image's STOPSIGNAL", () => {
       await rt.images.load(path.join(tmp, `${image}.tar`));
       const spec = { name: `ts${tag}crafted`, image, command: ["true"] };
       expect(await rt.containers.problems(spec)).toEqual([{ field: "image", reason: expect.stringMatching(new RegExp(`^image ${image}:latest has STOPSIGNAL .*, which is no Linux signal`)) }]);
-      await expect(rt.containers.run(spec)).rejects.toThrow(/which is no Linux signal/);
+      await expect(rt.containers.run(spec)).rejects.toThrow(`container "${spec.name}": image: image ${image}:latest has STOPSIGNAL`);
+      expect(await rt.containers.inspect(spec.name)).toBeUndefined();
     }
   }, 60_000);
 });
