@@ -26,6 +26,9 @@ export interface DataMounts {
 const anonymousDir = (p: ContainerPaths, target: string): string =>
   path.join(p.dir, "volumes", createHash("sha256").update(target).digest("hex").slice(0, 16));
 
+/** How many components a mount target has, its path cleaned (Docker's sort key). */
+const depth = (target: string): number => path.posix.normalize(`/${target}`).split("/").filter(Boolean).length;
+
 export async function planDataMounts(
   spec: ContainerSpec,
   image: ImageInfo,
@@ -52,6 +55,8 @@ export async function planDataMounts(
     .filter((t, i, all) => !taken.has(t) && all.indexOf(t) === i)
     .map((target) => ({ dir: anonymousDir(p, target), target }));
   binds.push(...anonymous.map((a) => ({ source: a.dir, destination: a.target })));
+  // Parents first, as Docker sorts them: runc mounts in order, and a child mounted before its parent is hidden by it.
+  binds.sort((a, b) => depth(a.destination) - depth(b.destination));
   // /.berth holds berth's init and the command's exit status: a mount over it (an image's VOLUME is the image's to
   // choose) would hide the one and misreport the other. runc follows the target's symlinks in the rootfs (the
   // image's layers, and the other mounts' sources): `ln -s /.berth /x` and VOLUME /x lands on it too.
