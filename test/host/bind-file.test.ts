@@ -76,4 +76,15 @@ describe("bind sources", () => {
     expect(fs.readdirSync(path.join(parent, "x"))).toEqual([]);
     expect(fs.existsSync(path.join((await rt.volumes.inspect(volume))!.mountpoint, "from-volume"))).toBe(true);
   }, 60_000);
+
+  it("follows a source that is a symlink on the host, as mount(2) does: the command under it is found", async () => {
+    const real = path.join(tmp, "linked", "real");
+    fs.mkdirSync(path.join(real, "bin"), { recursive: true });
+    fs.writeFileSync(path.join(real, "bin", "run"), "#!/bin/sh\nexit 7\n", { mode: 0o755 });
+    // A relative link: followed inside the container, it leads nowhere.
+    fs.symlinkSync("real", path.join(tmp, "linked", "link"));
+    const name = `tbl${tag}`;
+    await rt.containers.run({ name, image: "bb", command: ["/tool/bin/run"], binds: [{ source: path.join(tmp, "linked", "link"), target: "/tool" }], stopTimeout: 0 });
+    expect(await exitOf(name)).toBe(7);
+  }, 30_000);
 });
