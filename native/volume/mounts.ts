@@ -65,11 +65,15 @@ export async function planDataMounts(
       throw new Error(`container "${spec.name}": mount target ${own.destination}: ${e.message}: fix the image's links or pick another path`);
     });
     const t = `/${where.join("/")}`;
-    if (t !== BERTH_DIR && !t.startsWith(`${BERTH_DIR}/`)) continue;
+    const berths = t === BERTH_DIR || t.startsWith(`${BERTH_DIR}/`);
+    // The rootfs itself, /proc and /sys too (as checkRuntimeArgs refuses them by name): runc failed on them only
+    // after the container's directory, rootfs and addresses were made (and VOLUME / had copied the whole rootfs).
+    if (!berths && t !== "/" && !/^\/(proc|sys)(\/|$)/.test(t)) continue;
     const imageVolume = (image.config.volumes ?? []).includes(own.destination) && !(spec.anonymousVolumes ?? []).includes(own.destination);
     const what = imageVolume ? `its image declares VOLUME ${own.destination}` : `a mount at ${own.destination}`;
-    const via = t === path.posix.normalize(own.destination).replace(/\/$/, "") ? "" : ` (the image's symlinks lead it to ${t})`;
-    throw new Error(`container "${spec.name}": ${what}${via}, over ${BERTH_DIR}, berth's own directory (its init and the exit status): ${imageVolume ? "use another image" : "pick another path"}`);
+    const via = t === path.posix.normalize(own.destination).replace(/(.)\/$/, "$1") ? "" : ` (the image's symlinks lead it to ${t})`;
+    const over = berths ? `over ${BERTH_DIR}, berth's own directory (its init and the exit status)` : `over the container's ${t}, the runtime's own`;
+    throw new Error(`container "${spec.name}": ${what}${via}, ${over}: ${imageVolume ? "use another image" : "pick another path"}`);
   }
   return { binds, anonymous };
 }

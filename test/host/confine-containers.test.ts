@@ -357,6 +357,28 @@ describe("an image's VOLUME over berth's /.berth", () => {
   });
 });
 
+describe("a mount over the container's /, /proc or /sys", () => {
+  it("is refused before anything is made, through the image's links too (VOLUME / copied the whole rootfs first)", async () => {
+    const cases: Array<[string, Array<[string, string]>, object, Partial<ContainerSpec>, string]> = [
+      ["/", [], { volumes: ["/"] }, {}, "its image declares VOLUME /, over the container's /"],
+      ["/x", [["x", "/"]], { volumes: ["/x"] }, {}, "its image declares VOLUME /x (the image's symlinks lead it to /), over the container's /"],
+      ["/x", [["x", "/"]], {}, { binds: [{ source: path.join(tmp, "rootbind"), target: "/x" }] }, "a mount at /x (the image's symlinks lead it to /), over the container's /"],
+      ["/p", [["p", "proc/self"]], { volumes: ["/p"] }, {}, "its image declares VOLUME /p (the image's symlinks lead it to /proc/self), over the container's /proc/self"],
+      ["/s", [["s", "/sys"]], { volumes: ["/s"] }, {}, "(the image's symlinks lead it to /sys), over the container's /sys"],
+    ];
+    for (const [v, links, config, extra, message] of cases) {
+      const ref = `rvol${made.length}:1`;
+      await imageWith(ref, tarball, links.map(([p, to]) => ({ path: p, linkname: to })), config);
+      const n = name(`rvol${made.length}`);
+      made.push(n);
+      await expect(rt.containers.run({ name: n, image: ref, networkMode: "none", command: ["sh", "-c", "exit 3"], ...extra }), v).rejects.toThrow(message);
+      expect(await rt.containers.inspect(n)).toBeUndefined();
+      expect(fs.existsSync(path.join(root, "containers", n))).toBe(false);
+    }
+    expect(fs.existsSync(path.join(tmp, "rootbind"))).toBe(false);
+  });
+});
+
 describe("a data mount swapped for a link into /.berth after the check", () => {
   it("lands under berth's own binds, made last: the exit status stays right", async () => {
     // Another container sharing the volume can swap /data/x for a link to /.berth/exit between the plan's check and
