@@ -265,7 +265,6 @@ export class RuncContainers implements Containers {
       // alone until it first runs. Awaited at the end, also on failure: no start outlives this call.
       supervised = this.d.supervise();
       supervised.catch(() => {});
-      await resetExit(p.dir);
       rec.net = await this.d.net.claim(name, plan.net);
       await this.d.records.write(rec);
       const etc = this.d.net.etcFiles(rec, await this.d.records.list(), hostname).then((files) =>
@@ -279,13 +278,17 @@ export class RuncContainers implements Containers {
       await makeDataMounts(host, plan.data, p.rootfs);
       await checkExecutable({ layers: [p.rootfs], mounts: plan.data.binds }, plan.command[0], plan.env, images.layerDirs(image));
       const namespace = this.d.net.namespace(rec.net, plan.net);
+      const user = await resolveUser(spec.user ?? image.config.user, p.rootfs);
+      await resetExit(p.dir, user);
       const base = runtimeSpec({
         ...plan,
-        user: await resolveUser(spec.user ?? image.config.user, p.rootfs),
+        user,
         netnsPath: namespace.path,
         hostNetwork: namespace.host,
         domainname: spec.domainname,
-        binds: [...(await etc), ...initBinds(p.dir), ...plan.data.binds],
+        // berth's own binds last: runc makes mounts in this order, so they cover whatever a data mount landed on
+        // (another container sharing a volume can swap a target for a link into /.berth after the plan's check).
+        binds: [...(await etc), ...plan.data.binds, ...initBinds(p.dir)],
       });
       const config = applyOptions(base, spec, plan.shared, `/${id}`);
       await writeJson(p.config, config);

@@ -46,10 +46,18 @@ export function initBinds(bundle: string): Bind[] {
   ];
 }
 
-/** Clears the last status before the container (re)starts. */
-export async function resetExit(bundle: string): Promise<void> {
-  await fs.promises.mkdir(exitDir(bundle), { recursive: true });
-  await fs.promises.rm(path.join(exitDir(bundle), "code"), { force: true });
+/**
+ * Clears the last status before the container (re)starts. The directory belongs to the container's user (`owner`;
+ * else the user its bundle's config runs as): the init runs as that user and could not write the status otherwise
+ * (every non-root container would read as killed). What the container left there is removed without following
+ * links — it may have made `code` a link, a FIFO or a directory.
+ */
+export async function resetExit(bundle: string, owner?: { uid: number; gid: number }): Promise<void> {
+  const dir = exitDir(bundle);
+  await fs.promises.mkdir(dir, { recursive: true });
+  await fs.promises.rm(path.join(dir, "code"), { force: true, recursive: true });
+  const { uid, gid } = owner ?? (JSON.parse(await fs.promises.readFile(path.join(bundle, "config.json"), "utf8")) as { process: { user: { uid: number; gid: number } } }).process.user;
+  await fs.promises.lchown(dir, uid, gid);
 }
 
 /** When the container's last run ended, as far as the host can tell (the exit status file's time; else now). */

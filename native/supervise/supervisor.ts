@@ -207,8 +207,15 @@ export class Supervisor {
   private async restart(w: Watched, name: string): Promise<void> {
     const p = this.paths.container(name);
     await withLock(lockPath(p.dir), async () => {
+      // While it waited for the lock, an `up` may have replaced the container: the new one is not this one to restart
+      // (its own policy, its own count); the next tick watches it afresh.
+      const current = await this.records.read(name);
+      if (current && (current.createdAt !== w.rec.createdAt || runcIdOf(current) !== runcIdOf(w.rec))) {
+        this.watched.delete(name);
+        return;
+      }
       // The user may have stopped or removed it while it waited for its back-off.
-      if (!fs.existsSync(p.record) || stoppedByUser(p.dir)) {
+      if (!current || stoppedByUser(p.dir)) {
         w.state = { ...w.state, status: "exited" };
       } else {
         try {

@@ -247,6 +247,35 @@ describe("supervision", () => {
     expect(fs.readFileSync(path.join(root, "containers", c, "container.log"), "utf8")).toBe("run\n".repeat(4));
   });
 
+  it("records the exit code of a container whose user is not root: named, numeric uid, uid:gid", async () => {
+    const users = { unamed: "nobody", unum: "1234", upair: "65534:65534" };
+    await Promise.all(Object.entries(users).map(([what, user]) => run(what, { user, command: ["sh", "-c", "exit 3"] })));
+    for (const what of Object.keys(users)) expect((await until(name(what), "its exit", (st) => st.status === "exited")).exitCode).toBe(3);
+  });
+
+  it("restarts a non-root container on failure, seeing its real code", async () => {
+    const c = name("ufail");
+    await run("ufail", { user: "nobody", command: ["sh", "-c", "exit 5"], restart: "on-failure:2" });
+    const s = await until(c, "two restarts", (st) => st.status === "exited" && st.restartCount === 2);
+    expect(s.exitCode).toBe(5);
+  });
+
+  it("reads no host file and waits on no FIFO that a container planted as its exit status", async () => {
+    const secret = path.join(tmp, "secret");
+    fs.writeFileSync(secret, "42\n");
+    // The link names a host file absent inside: init's own write through it fails, the link stays for berth.
+    await run("ulink", { user: "nobody", command: ["sh", "-c", `ln -s ${secret} /.berth/exit/code; exit 4`] });
+    expect((await until(name("ulink"), "its exit", (st) => st.status === "exited")).exitCode).toBe(137);
+    // init blocks writing to the FIFO; a stop kills it and the status is read without waiting for a writer.
+    await run("ufifo", { user: "nobody", command: ["sh", "-c", "mkfifo /.berth/exit/code; exit 4"] });
+    await until(name("ufifo"), "the FIFO", () => fs.lstatSync(path.join(root, "containers", name("ufifo"), "exit", "code"), { throwIfNoEntry: false })?.isFIFO() ?? false);
+    await rt.containers.stop(name("ufifo"), { graceSeconds: 0 });
+    expect((await until(name("ufifo"), "its exit", (st) => st.status === "exited", 5000)).exitCode).toBe(137);
+    // A directory planted there keeps init from writing its status; the restart clears it and the next run's counts.
+    await run("udir", { command: ["sh", "-c", "[ -e /ran ] && exit 6; touch /ran; mkdir /.berth/exit/code; exit 4"], restart: "on-failure:1" });
+    expect((await until(name("udir"), "its restart", (st) => st.status === "exited" && st.restartCount === 1)).exitCode).toBe(6);
+  });
+
   it("always restarts after a crash but not after a stop", async () => {
     const c = name("always");
     await run("always", { restart: "always" });

@@ -1,0 +1,67 @@
+// The supervisor's restart of a crash-looping container races an `up` replacing it: the restart waits for the
+// container's lock, which the replacement holds. Once it has the lock, the container under that name is a new one —
+// it must be left alone (no runc command), and the new one starts with its own restart count.
+import { afterEach, expect, it } from "vitest";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { spawnSync } from "node:child_process";
+import { Supervisor } from "../../native/supervise/supervisor";
+import { layout } from "../../native/paths";
+import { writeJson } from "../../native/json-file";
+import { withLock } from "../../native/lock";
+import { lockPath, readState, statePath, writeState } from "../../native/supervise/state";
+import type { Host } from "../../native/host/exec";
+import type { ContainerRecord } from "../../native/container/record";
+
+let tmp: string | undefined;
+afterEach(() => {
+  if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+it("does not restart a container that an up replaced while the restart waited for its lock", async () => {
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), "berth-sup-race-"));
+  const paths = layout(path.join(tmp, "root"), path.join(tmp, "run"));
+  const p = paths.container("web");
+  fs.mkdirSync(p.dir, { recursive: true });
+  const record = (createdAt: string): ContainerRecord => ({
+    spec: { name: "web", image: "bb", restart: "always" },
+    runcId: "berth-test-web",
+    imageId: "sha256:" + "0".repeat(64),
+    layers: [],
+    createdAt,
+  });
+  const commands: string[] = [];
+  const host: Host = {
+    run: async (cmd, args) => (commands.push([cmd, ...args].join(" ")), ""),
+    tryRun: async (cmd, args) => (commands.push([cmd, ...args].join(" ")), { code: 0, stdout: "", stderr: "" }),
+    writeSysctl: async () => {},
+  };
+  // The old container: crash-looping, its init (a process that has ended) seen running last.
+  const dead = spawnSync("true").pid!;
+  await writeJson(p.record, record("2026-01-01T00:00:00.000Z"));
+  fs.writeFileSync(p.pid, String(dead));
+  await writeState(p.dir, { status: "running", pid: dead, restartCount: 4, startedAt: new Date(Date.now() - 1000).toISOString() });
+  const sup = new Supervisor(paths, host, 1 << 20);
+  await sup.tick();
+  expect((await readState(p.dir))?.status).toBe("restarting");
+
+  let tick: Promise<number> | undefined;
+  await withLock(lockPath(p.dir), async () => {
+    // The back-off (100 ms) is due: the tick waits for the lock the replacement holds.
+    await sleep(150);
+    tick = sup.tick();
+    await sleep(100);
+    // The replacement: a new record, no state yet, its init running (this process stands for it).
+    fs.rmSync(statePath(p.dir));
+    await writeJson(p.record, record("2026-01-01T00:00:05.000Z"));
+    fs.writeFileSync(p.pid, String(process.pid));
+  });
+  await tick;
+  expect(commands).toEqual([]);
+  await sup.tick();
+  expect(commands).toEqual([]);
+  expect(await readState(p.dir)).toMatchObject({ status: "running", pid: process.pid, restartCount: 0 });
+});
