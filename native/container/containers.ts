@@ -286,7 +286,9 @@ export class RuncContainers implements Containers {
         netnsPath: namespace.path,
         hostNetwork: namespace.host,
         domainname: spec.domainname,
-        binds: [...(await etc), ...initBinds(p.dir), ...plan.data.binds],
+        // berth's own binds last: runc makes mounts in this order, so they cover whatever a data mount landed on
+        // (another container sharing a volume can swap a target for a link into /.berth after the plan's check).
+        binds: [...(await etc), ...plan.data.binds, ...initBinds(p.dir)],
       });
       const config = applyOptions(base, spec, plan.shared, `/${id}`);
       await writeJson(p.config, config);

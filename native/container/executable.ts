@@ -26,7 +26,8 @@ async function entryIn(view: FsView, parts: string[]): Promise<{ host: string; s
   const roots = mount && fs.existsSync(mount.source) ? [[mount.source, path.posix.relative(mount.destination, p)]] : view.layers.map((l) => [l, p]);
   // Layers and volumes hold what images and containers wrote: no symlink on the way is followed on the host.
   for (const [root, rel] of roots) {
-    const st = lstatBelow(root, rel);
+    // The mount point itself is its source as mount(2) sees it: a host path the user named, its links followed.
+    const st = mount && rel === "" ? fs.statSync(root, { throwIfNoEntry: false }) : lstatBelow(root, rel);
     if (st) return isWhiteout(st) ? { host: path.join(root, rel) } : { host: path.join(root, rel), st };
   }
   return { host: roots[0] ? path.join(...roots[0]) : p };

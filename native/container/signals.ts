@@ -12,6 +12,8 @@ const RTMAX = 64;
 
 /** The signal's number, or undefined when Linux has no such signal (0, 32, 33 and >64 included, as in Docker). */
 export function signalNumber(raw: string): number | undefined {
+  // An image config's StopSignal is untrusted JSON, stored before it was checked to be a string.
+  if (typeof raw !== "string") return undefined;
   if (/^\d+$/.test(raw)) {
     const n = Number(raw);
     return (n >= 1 && n <= 31) || (n >= RTMIN && n <= RTMAX) ? n : undefined;

@@ -129,7 +129,8 @@ export function fromOciConfig(o: OciImageConfig): ImageConfig {
   if (c.User) out.user = c.User;
   if (c.ExposedPorts) out.exposedPorts = Object.keys(c.ExposedPorts);
   if (c.Volumes) out.volumes = Object.keys(c.Volumes);
-  if (c.StopSignal) out.stopSignal = c.StopSignal;
+  // A crafted config may hold any JSON here: kept as its text, which names no signal, so it is refused at check.
+  if (c.StopSignal) out.stopSignal = typeof c.StopSignal === "string" ? c.StopSignal : JSON.stringify(c.StopSignal);
   const h = c.Healthcheck;
   if (h) {
     const [interval, timeout, startPeriod] = [h.Interval, h.Timeout, h.StartPeriod].map(seconds);

@@ -26,6 +26,9 @@ export interface DataMounts {
 const anonymousDir = (p: ContainerPaths, target: string): string =>
   path.join(p.dir, "volumes", createHash("sha256").update(target).digest("hex").slice(0, 16));
 
+/** How many components a mount target has, its path cleaned (Docker's sort key). */
+const depth = (target: string): number => path.posix.normalize(`/${target}`).split("/").filter(Boolean).length;
+
 export async function planDataMounts(
   spec: ContainerSpec,
   image: ImageInfo,
@@ -52,6 +55,8 @@ export async function planDataMounts(
     .filter((t, i, all) => !taken.has(t) && all.indexOf(t) === i)
     .map((target) => ({ dir: anonymousDir(p, target), target }));
   binds.push(...anonymous.map((a) => ({ source: a.dir, destination: a.target })));
+  // Parents first, as Docker sorts them: runc mounts in order, and a child mounted before its parent is hidden by it.
+  binds.sort((a, b) => depth(a.destination) - depth(b.destination));
   // /.berth holds berth's init and the command's exit status: a mount over it (an image's VOLUME is the image's to
   // choose) would hide the one and misreport the other. runc follows the target's symlinks in the rootfs (the
   // image's layers, and the other mounts' sources): `ln -s /.berth /x` and VOLUME /x lands on it too.
@@ -60,11 +65,15 @@ export async function planDataMounts(
       throw new Error(`container "${spec.name}": mount target ${own.destination}: ${e.message}: fix the image's links or pick another path`);
     });
     const t = `/${where.join("/")}`;
-    if (t !== BERTH_DIR && !t.startsWith(`${BERTH_DIR}/`)) continue;
+    const berths = t === BERTH_DIR || t.startsWith(`${BERTH_DIR}/`);
+    // The rootfs itself, /proc and /sys too (as checkRuntimeArgs refuses them by name): runc failed on them only
+    // after the container's directory, rootfs and addresses were made (and VOLUME / had copied the whole rootfs).
+    if (!berths && t !== "/" && !/^\/(proc|sys)(\/|$)/.test(t)) continue;
     const imageVolume = (image.config.volumes ?? []).includes(own.destination) && !(spec.anonymousVolumes ?? []).includes(own.destination);
     const what = imageVolume ? `its image declares VOLUME ${own.destination}` : `a mount at ${own.destination}`;
-    const via = t === path.posix.normalize(own.destination).replace(/\/$/, "") ? "" : ` (the image's symlinks lead it to ${t})`;
-    throw new Error(`container "${spec.name}": ${what}${via}, over ${BERTH_DIR}, berth's own directory (its init and the exit status): ${imageVolume ? "use another image" : "pick another path"}`);
+    const via = t === path.posix.normalize(own.destination).replace(/(.)\/$/, "$1") ? "" : ` (the image's symlinks lead it to ${t})`;
+    const over = berths ? `over ${BERTH_DIR}, berth's own directory (its init and the exit status)` : `over the container's ${t}, the runtime's own`;
+    throw new Error(`container "${spec.name}": ${what}${via}, ${over}: ${imageVolume ? "use another image" : "pick another path"}`);
   }
   return { binds, anonymous };
 }

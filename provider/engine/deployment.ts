@@ -112,7 +112,7 @@ export class DeploymentRun {
   private readonly olds = new Map<string, ResourceState>();
   private readonly registered = new Set<string>();
   /** Resources found under an alias in this run: their host objects are recorded as the new URN's even when unchanged. */
-  private readonly renamed = new Set<string>();
+  private readonly renamed = new Map<string, string>();
   /** Exclusive things held in this run, by "<scope key>\n<claim>", in the order they were claimed (never removed). */
   private readonly claims = new Map<string, { urn: string; seq: number }>();
   /** The checked inputs of each resource holding claims: what later checks compare against (subnets, ports). */
@@ -243,8 +243,20 @@ export class DeploymentRun {
     this.registered.add(alias);
     this.olds.delete(alias);
     this.olds.set(urn, { ...old, urn });
-    this.renamed.add(urn);
+    this.renamed.set(urn, alias);
     this.state = T.rename(this.state, alias, urn);
+  }
+
+  /**
+   * The host's owner record follows an unchanged rename, so the day-2 commands name the new URN — only from the
+   * alias adopted, never from another owner. Best effort: the rename is done in the state whatever the host says.
+   */
+  private async followRename(provider: Provider, urn: string, old: ResourceState): Promise<void> {
+    try {
+      await provider.read({ urn, id: old.id ?? "", inputs: old.inputs, outputs: old.outputs, claimFrom: this.renamed.get(urn) });
+    } catch {
+      // The next update or refresh records it.
+    }
   }
 
   /** An explicit provider (`new berth.Provider(...)`): its config checked, its resource providers made. */
@@ -382,7 +394,7 @@ export class DeploymentRun {
     // preview and its update, and never the old object's name again.
     const checked = moved
       ? await provider.check({ urn, name: goal.name, news, randomSeed: this.seedOf(urn, old), declared: this.declared(scope), replacing: sameMachine ? old!.inputs : undefined })
-      : await provider.check({ urn, name: goal.name, olds: old?.inputs, news, randomSeed: this.seedOf(urn), declared: this.declared(scope) });
+      : await provider.check({ urn, name: goal.name, olds: old?.inputs, news, randomSeed: this.seedOf(urn), declared: this.declared(scope), aliases: goal.aliases ?? [] });
     this.refuseFailures(urn, label, checked.failures);
     for (const path of plaintextPasswords(goal.inputs)) {
       const message = `${label}: ${path} is not a secret; pass it with pulumi.secret(...) or from \`berth config set --secret\`, so that it is encrypted wherever it is kept`;
@@ -451,8 +463,7 @@ export class DeploymentRun {
       switch (decision.op) {
         case "same":
           done = { ...res, id: old!.id, outputs: old!.outputs, created: old!.created, modified: old!.modified };
-          // The host's owner record follows the rename (a refresh's claim), so the day-2 commands name the new URN.
-          if (this.renamed.has(urn) && !this.opts.preview) await provider.read({ urn, id: old!.id ?? "", inputs: old!.inputs, outputs: old!.outputs, claim: true });
+          if (this.renamed.has(urn) && !this.opts.preview && !this.failed) await this.followRename(provider, urn, old!);
           if (!T.unchanged(this.state, old!, done)) this.state = T.completeWrite(this.state, done, "creating"); // made durable with the next change
           break;
         case "import":

@@ -5,6 +5,7 @@ import { diff as jsonDiff, type IChange } from "json-diff-ts";
 import type { z } from "zod";
 import { replaceOnChangeFields } from "../../sdk/schema";
 import type { ObjectKind, Owners } from "../../native/runtime";
+import { parseUrn } from "../engine/urn";
 import { containsUnknown, formatPath, keepSecret, revealAll, secretKeys, UNKNOWN, valueAt } from "../values";
 import type {
   CheckFailure,
@@ -105,7 +106,7 @@ export class KindProvider<Args extends PropertyMap, Outs extends PropertyMap> im
   private async checkPlain(req: CheckRequest): Promise<CheckResponse> {
     const { inputs, autonamed, failures } = this.schemaChecked(req);
     if (failures.length > 0) return { inputs, failures };
-    const taken = await this.foreign(inputs as Args, req.urn, req.olds);
+    const taken = await this.foreign(inputs as Args, req.urn, req.olds && { inputs: req.olds, aliases: req.aliases });
     if (taken) return { inputs, failures: [{ property: "name", reason: taken }] };
     if (autonamed) inputs[DEFAULTS] = ["name"];
     if (!this.kind.prepare) return { inputs, failures: [] };
@@ -186,6 +187,9 @@ export class KindProvider<Args extends PropertyMap, Outs extends PropertyMap> im
     const outputs = await this.kind.read(req.id, inputs as Args, reveal(req.outputs) as Outs);
     if (!outputs) return undefined;
     if (req.claim) await this.claim(req.id, req.urn);
+    else if (req.claimFrom && this.owned && (await this.owned.owners.ownerOf(this.owned.kind, req.id)) === req.claimFrom) {
+      await this.owned.owners.claim(this.owned.kind, req.id, req.urn);
+    }
     const secret = [...secretKeys(req.inputs), ...secretKeys(req.outputs)];
     // An import knows no inputs yet: they are what the object says of the fields the schema takes.
     const known = Object.keys(req.inputs).length > 0 ? req.inputs : await this.importInputs(req.id, outputs);
@@ -219,16 +223,19 @@ export class KindProvider<Args extends PropertyMap, Outs extends PropertyMap> im
    * Why this resource may not make its object: one of that name exists and another resource (of another stack, say)
    * owns it — making it would adopt it, and this resource's delete would take it, and a volume's data, from under
    * its owner. Images are the exception: stacks share an image name by design, each holding one use of it.
-   * An object this resource's state already records is its own whatever URN the host names: a rename through
-   * `aliases` moves the state, and the host's record follows at its next update or claim.
+   * An object this resource's state already records is its own while the host names one of its former URNs: a
+   * rename through `aliases` moves the state, and the host's record follows at its next update or claim. Any other
+   * owner means the state is stale (its object was removed outside berth and another stack made the name again).
    */
-  private async foreign(inputs: Args, urn: string, olds?: PropertyMap): Promise<string | undefined> {
+  private async foreign(inputs: Args, urn: string, olds?: { inputs: PropertyMap; aliases?: string[] }): Promise<string | undefined> {
     // (Engine unit tests' runtimes keep no owners.)
     if (!this.owned?.owners || this.owned.kind === "image" || containsUnknown(inputs.name)) return undefined;
     const id = this.kind.idOf(inputs);
-    if (olds && !containsUnknown(olds.name) && this.kind.idOf(olds as Args) === id) return undefined;
     const owner = await this.owned.owners.ownerOf(this.owned.kind, id);
-    if (owner === undefined || owner === urn || !(await this.kind.read(id, inputs, {} as Outs))) return undefined;
+    if (owner === undefined || owner === urn) return undefined;
+    const recorded = olds && !containsUnknown(olds.inputs.name) && this.kind.idOf(olds.inputs as Args) === id;
+    if (recorded && formerUrn(owner, urn, olds.aliases)) return undefined;
+    if (!(await this.kind.read(id, inputs, {} as Outs))) return undefined;
     return `${this.owned.kind} "${id}" already exists and belongs to ${owner}: give this one another name (or none, for an autoname), remove it from that stack, or adopt it with berth import`;
   }
 
@@ -245,6 +252,16 @@ export class KindProvider<Args extends PropertyMap, Outs extends PropertyMap> im
 }
 
 const reveal = (props: PropertyMap) => revealAll(props) as PropertyMap;
+
+/**
+ * Whether `owner` may be what `urn` was called before: one of its aliases when they are known, else (the plugin,
+ * told no aliases) any URN of the same project and stack.
+ */
+function formerUrn(owner: string, urn: string, aliases: string[] | undefined): boolean {
+  if (aliases) return aliases.includes(owner);
+  const [was, is] = [parseUrn(owner), parseUrn(urn)];
+  return owner.startsWith("urn:pulumi:") && was.stack === is.stack && was.project === is.project;
+}
 
 const isEmpty = (v: unknown) =>
   v === undefined || (Array.isArray(v) && v.length === 0) || (typeof v === "object" && v !== null && Object.keys(v).length === 0);

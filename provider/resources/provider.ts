@@ -21,6 +21,8 @@ export interface CheckRequest {
   declared?: ReadonlyMap<string, { urn: string; inputs: PropertyMap }>;
   /** A replacement's check (no olds): the inputs of the object it replaces, whose host ports it may take over. */
   replacing?: PropertyMap;
+  /** The URNs the resource was known by (its `aliases`), when the engine knows them; Pulumi's Check says not. */
+  aliases?: string[];
 }
 
 export interface CheckResponse {
@@ -73,6 +75,8 @@ export interface ReadRequest {
    * restates what the state holds). Pulumi's Read says not whether it previews, so the plugin's reads never claim.
    */
   claim?: boolean;
+  /** A rename's read: the object is recorded as the resource's only while the host records it as this former URN. */
+  claimFrom?: string;
 }
 
 /** undefined from read: the object no longer exists on the host. */

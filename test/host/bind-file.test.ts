@@ -1,5 +1,5 @@
-// A bind whose source is a file binds that file, as Docker's `-v /srv/app.conf:/etc/app.conf` does (berth made
-// every source a directory: an existing file failed with EEXIST); a missing source is still made a directory.
+// Bind sources and targets: a source that is a file binds that file, as Docker's `-v /srv/app.conf:/etc/app.conf` does
+// (a missing source is made a directory); nested targets are mounted parents first, whatever their order.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -47,5 +47,44 @@ describe("bind sources", () => {
     await rt.containers.run({ name, image: "bb", command: ["sh", "-c", "test -d /data && touch /data/x"], binds: [{ source: dir, target: "/data" }], stopTimeout: 0 });
     expect(await exitOf(name)).toBe(0);
     expect(fs.existsSync(path.join(dir, "x"))).toBe(true);
+  }, 30_000);
+
+  it("mounts nested targets parents first, whatever their order (as Docker): the child stays visible", async () => {
+    const parent = path.join(tmp, "nest", "p1");
+    const child = path.join(tmp, "nest", "p2");
+    fs.mkdirSync(parent, { recursive: true });
+    fs.mkdirSync(child, { recursive: true });
+    fs.writeFileSync(path.join(parent, "top"), "");
+    fs.writeFileSync(path.join(child, "inner"), "");
+    const both = "test -f /data/top && test -f /data/x/inner";
+    const binds = [{ source: child, target: "/data/x/" }, { source: parent, target: "/data" }];
+    for (const [i, order] of [binds, [...binds].reverse()].entries()) {
+      const name = `tbn${i}${tag}`;
+      await rt.containers.run({ name, image: "bb", command: ["sh", "-c", both], binds: order, stopTimeout: 0 });
+      expect(await exitOf(name), `order ${i}`).toBe(0);
+    }
+    // A named volume (planned before binds) at /data/x under a bind at /data.
+    const volume = `tbv${tag}`;
+    await rt.volumes.create({ name: volume });
+    const name = `tbn2${tag}`;
+    await rt.containers.run({
+      name, image: "bb", command: ["sh", "-c", "test -f /data/top && touch /data/x/from-volume"],
+      binds: [{ source: parent, target: "/data" }], mounts: [{ volume, target: "/data/x" }], stopTimeout: 0,
+    });
+    expect(await exitOf(name)).toBe(0);
+    // Written into the volume, not into the bind's directory beneath it.
+    expect(fs.readdirSync(path.join(parent, "x"))).toEqual([]);
+    expect(fs.existsSync(path.join((await rt.volumes.inspect(volume))!.mountpoint, "from-volume"))).toBe(true);
+  }, 60_000);
+
+  it("follows a source that is a symlink on the host, as mount(2) does: the command under it is found", async () => {
+    const real = path.join(tmp, "linked", "real");
+    fs.mkdirSync(path.join(real, "bin"), { recursive: true });
+    fs.writeFileSync(path.join(real, "bin", "run"), "#!/bin/sh\nexit 7\n", { mode: 0o755 });
+    // A relative link: followed inside the container, it leads nowhere.
+    fs.symlinkSync("real", path.join(tmp, "linked", "link"));
+    const name = `tbl${tag}`;
+    await rt.containers.run({ name, image: "bb", command: ["/tool/bin/run"], binds: [{ source: path.join(tmp, "linked", "link"), target: "/tool" }], stopTimeout: 0 });
+    expect(await exitOf(name)).toBe(7);
   }, 30_000);
 });

@@ -357,6 +357,61 @@ describe("an image's VOLUME over berth's /.berth", () => {
   });
 });
 
+describe("a mount over the container's /, /proc or /sys", () => {
+  it("is refused before anything is made, through the image's links too (VOLUME / copied the whole rootfs first)", async () => {
+    const cases: Array<[string, Array<[string, string]>, object, Partial<ContainerSpec>, string]> = [
+      ["/", [], { volumes: ["/"] }, {}, "its image declares VOLUME /, over the container's /"],
+      ["/x", [["x", "/"]], { volumes: ["/x"] }, {}, "its image declares VOLUME /x (the image's symlinks lead it to /), over the container's /"],
+      ["/x", [["x", "/"]], {}, { binds: [{ source: path.join(tmp, "rootbind"), target: "/x" }] }, "a mount at /x (the image's symlinks lead it to /), over the container's /"],
+      ["/p", [["p", "proc/self"]], { volumes: ["/p"] }, {}, "its image declares VOLUME /p (the image's symlinks lead it to /proc/self), over the container's /proc/self"],
+      ["/s", [["s", "/sys"]], { volumes: ["/s"] }, {}, "(the image's symlinks lead it to /sys), over the container's /sys"],
+    ];
+    for (const [v, links, config, extra, message] of cases) {
+      const ref = `rvol${made.length}:1`;
+      await imageWith(ref, tarball, links.map(([p, to]) => ({ path: p, linkname: to })), config);
+      const n = name(`rvol${made.length}`);
+      made.push(n);
+      await expect(rt.containers.run({ name: n, image: ref, networkMode: "none", command: ["sh", "-c", "exit 3"], ...extra }), v).rejects.toThrow(message);
+      expect(await rt.containers.inspect(n)).toBeUndefined();
+      expect(fs.existsSync(path.join(root, "containers", n))).toBe(false);
+    }
+    expect(fs.existsSync(path.join(tmp, "rootbind"))).toBe(false);
+  });
+});
+
+describe("a data mount swapped for a link into /.berth after the check", () => {
+  it("lands under berth's own binds, made last: the exit status stays right", async () => {
+    // Another container sharing the volume can swap /data/x for a link to /.berth/exit between the plan's check and
+    // `runc run`; here the test swaps it from the host as soon as the bundle's config.json is written.
+    const vol = path.join(tmp, "latevol");
+    const other = path.join(tmp, "lateother");
+    fs.mkdirSync(path.join(vol, "x"), { recursive: true });
+    fs.mkdirSync(other, { recursive: true });
+    const n = name("late");
+    made.push(n);
+    const config = path.join(root, "containers", n, "config.json");
+    let swapped = false;
+    const poll = () => {
+      if (!fs.existsSync(config)) return void setImmediate(poll);
+      fs.rmdirSync(path.join(vol, "x"));
+      fs.symlinkSync("/.berth/exit", path.join(vol, "x"));
+      swapped = true;
+    };
+    setImmediate(poll);
+    await rt.containers.run({
+      name: n, image: "bb", networkMode: "none", stopTimeout: 1, command: ["sh", "-c", "exit 3"],
+      binds: [{ source: vol, target: "/data" }, { source: other, target: "/data/x" }],
+    });
+    expect(swapped).toBe(true);
+    let i = await rt.containers.inspect(n);
+    for (let t = 0; t < 200 && i?.status === "running"; t++) {
+      await new Promise((r) => setTimeout(r, 25));
+      i = await rt.containers.inspect(n);
+    }
+    expect(i?.state.exitCode).toBe(3);
+  });
+});
+
 describe("the exit status file a container can replace", () => {
   it("is neither waited on as a FIFO nor followed as a symlink to a host file", async () => {
     const num = path.join(tmp, "num");

@@ -10,18 +10,21 @@ const PROGRAM = path.join(__dirname, "fixtures/fixed-names");
 const root = fs.mkdtempSync(path.join(os.tmpdir(), "berth-fixednames-"));
 const env = { BERTH_ROOT: root, PULUMI_CONFIG_PASSPHRASE: "fixednames" };
 const [first, second] = [`fna${process.pid}`, `fnb${process.pid}`];
+// The stale-olds scenario's stacks: "b" made the volume first, "a" made it again after it was removed outside berth.
+const [staleB, staleA] = [`fnsb${process.pid}`, `fnsa${process.pid}`];
+const stale = `fnstale${process.pid}`;
 const names = { volume: `fnvol${process.pid}`, network: `fnnet${process.pid}`, subnet: `10.${170 + (process.pid % 10)}.${process.pid % 250}.0/24` };
 const stackCli = (stack: string, ...args: string[]) => berth([...args, PROGRAM, "--stack", stack], env);
+const configure = (stack: string, config: Record<string, string>) =>
+  fs.writeFileSync(path.join(PROGRAM, `Pulumi.${stack}.yaml`), `config:\n${Object.entries(config).map(([k, v]) => `  fixednames:${k}: "${v}"`).join("\n")}\n`);
 const stateFile = (stack: string) => path.join(PROGRAM, ".pulumi/stacks/fixednames", `${stack}.json`);
 
 beforeAll(() => {
-  for (const s of [first, second]) {
-    fs.writeFileSync(path.join(PROGRAM, `Pulumi.${s}.yaml`), `config:\n${Object.entries(names).map(([k, v]) => `  fixednames:${k}: "${v}"`).join("\n")}\n`);
-  }
+  for (const s of [first, second]) configure(s, names);
 });
 
 afterAll(async () => {
-  for (const s of [second, first]) {
+  for (const s of [second, first, staleB, staleA]) {
     await stackCli(s, "destroy", "--yes");
     fs.rmSync(path.join(PROGRAM, `Pulumi.${s}.yaml`), { force: true });
     for (const f of [stateFile(s), `${stateFile(s)}.bak`]) fs.rmSync(f, { force: true });
@@ -49,5 +52,36 @@ describe("a fixed name another stack's resource owns", () => {
     expect((await berth(["network", "ls", "-q"], env)).stdout).toContain(names.network);
     // The owner's own update is untouched by all this.
     expect((await stackCli(first, "preview", "--expect-no-changes")).code).toBe(0);
+  }, 180_000);
+
+  // The stack's state still records the name (its old inputs have it), but the object on the host is now another
+  // stack's: that state is stale, and its shortcut must not skip the owner check on an update.
+  it("is refused when this stack's own volume of that name was removed outside berth and another stack made it", async () => {
+    configure(staleB, { volume: stale });
+    configure(staleA, { volume: stale });
+    const made = await stackCli(staleB, "up", "--yes");
+    expect(made.code, made.stdout + made.stderr).toBe(0);
+    const removed = await berth(["volume", "rm", "--force", stale], env);
+    expect(removed.code, removed.stdout + removed.stderr).toBe(0);
+    const taken = await stackCli(staleA, "up", "--yes");
+    expect(taken.code, taken.stdout + taken.stderr).toBe(0);
+    const data = path.join(root, "volumes", stale, "_data", "kept");
+    fs.writeFileSync(data, "stack a's data");
+
+    // A change that replaces the volume (its labels) would delete stack a's volume, data and all.
+    configure(staleB, { volume: stale, label: "changed" });
+    const refused = await stackCli(staleB, "up", "--yes");
+    expect(refused.code, refused.stdout + refused.stderr).toBe(1);
+    expect(refused.stdout + refused.stderr).toContain(`name: volume "${stale}" already exists and belongs to urn:pulumi:${staleA}::fixednames::berth:index:Volume::data`);
+    expect(fs.readFileSync(data, "utf8")).toBe("stack a's data");
+
+    // A rename through an alias would record stack a's volume as stack b's (its destroy then took it).
+    configure(staleB, { volume: stale, renamed: "true" });
+    const renamed = await stackCli(staleB, "up", "--yes");
+    expect(renamed.code, renamed.stdout + renamed.stderr).toBe(1);
+    expect(renamed.stdout + renamed.stderr).toContain(`name: volume "${stale}" already exists and belongs to urn:pulumi:${staleA}::fixednames::berth:index:Volume::data`);
+    expect(fs.readFileSync(path.join(root, "owners", "volume", stale), "utf8")).toBe(`urn:pulumi:${staleA}::fixednames::berth:index:Volume::data`);
+    expect(fs.readFileSync(data, "utf8")).toBe("stack a's data");
+    expect((await stackCli(staleA, "preview", "--expect-no-changes")).code).toBe(0);
   }, 180_000);
 });

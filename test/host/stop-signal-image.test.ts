@@ -6,6 +6,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { randomBytes } from "node:crypto";
 import type { Runtime } from "../../native";
+import { execFileSync } from "node:child_process";
 import { berth, busyboxRoot, waitFor } from "./helpers";
 
 const tag = randomBytes(3).toString("hex");
@@ -68,4 +69,27 @@ describe("an image's STOPSIGNAL", () => {
     expect(await rt.containers.inspect(name)).toBeUndefined();
     expect(await rt.containers.problems({ ...spec, stopSignal: "SIGTERM" })).toEqual([]);
   });
+
+  // Docker's config has StopSignal as a string; a crafted archive's may hold anything JSON does.
+  it("is refused at check naming the container and the image when it is no string", async () => {
+    const dir = path.join(tmp, "nonstring");
+    fs.mkdirSync(dir);
+    await rt.images.save(["stopsig-usr1"], path.join(tmp, "usr1.tar"));
+    execFileSync("tar", ["-C", dir, "-xf", path.join(tmp, "usr1.tar")]);
+    // Read as a docker save archive (manifest.json), whose config is then the crafted file.
+    for (const f of ["index.json", "oci-layout"]) fs.rmSync(path.join(dir, f), { force: true });
+    const docker = JSON.parse(fs.readFileSync(path.join(dir, "manifest.json"), "utf8"));
+    const config = JSON.parse(fs.readFileSync(path.join(dir, docker[0].Config), "utf8"));
+    for (const [i, value] of [true, {}, 1e21].entries()) {
+      const image = `stopsig-crafted${i}`;
+      fs.writeFileSync(path.join(dir, "crafted.json"), JSON.stringify({ ...config, config: { ...config.config, StopSignal: value } }));
+      fs.writeFileSync(path.join(dir, "manifest.json"), JSON.stringify([{ ...docker[0], Config: "crafted.json", RepoTags: [`${image}:latest`] }]));
+      execFileSync("tar", ["-C", dir, "-cf", path.join(tmp, `${image}.tar`), "."]);
+      await rt.images.load(path.join(tmp, `${image}.tar`));
+      const spec = { name: `ts${tag}crafted`, image, command: ["true"] };
+      expect(await rt.containers.problems(spec)).toEqual([{ field: "image", reason: expect.stringMatching(new RegExp(`^image ${image}:latest has STOPSIGNAL .*, which is no Linux signal`)) }]);
+      await expect(rt.containers.run(spec)).rejects.toThrow(`container "${spec.name}": image: image ${image}:latest has STOPSIGNAL`);
+      expect(await rt.containers.inspect(spec.name)).toBeUndefined();
+    }
+  }, 60_000);
 });

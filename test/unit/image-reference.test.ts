@@ -5,8 +5,10 @@ import { referenceProblem, untaggedBuildName } from "../../native/image/referenc
 import { nameRef } from "../../native/image/oci";
 import { imageRef } from "../../sdk/schema/image";
 
-const GOOD = ["web", "web:1.0", "a.b_c__d---e", "127.0.0.1:5000/web:1.0", "localhost/a/b:v1", "[::1]:5000/x", "x.io/ns/app@sha256:" + "a".repeat(64), "app:1@sha512:" + "b".repeat(128), "a".repeat(255)];
-const BAD = ["web-", "a..b", "a/../b", "app_", "x//y", "-web", "Web", "web:", "web:-1", "a b", "../x", "a___b", "app@sha256:abc", "app@sha512:" + "b".repeat(64), "a".repeat(256), `x.io/${"a".repeat(251)}:1`, "-x.io/a"];
+const GOOD = ["web", "web:1.0", "a.b_c__d---e", "127.0.0.1:5000/web:1.0", "localhost/a/b:v1", "[::1]:5000/x", "x.io/ns/app@sha256:" + "a".repeat(64), "app:1@sha512:" + "b".repeat(128), "app@sha384:" + "c".repeat(96), "a".repeat(237), `ns/${"a".repeat(242)}`, `x.io/${"a".repeat(250)}:1`, "index.docker.io/" + "a".repeat(237), "f".repeat(64) + ":1", "f".repeat(63)];
+const BAD = ["web-", "a..b", "a/../b", "app_", "x//y", "-web", "Web", "web:", "web:-1", "a b", "../x", "a___b", "app@sha256:abc", "app@sha512:" + "b".repeat(64), "a".repeat(256), `x.io/${"a".repeat(251)}:1`, "-x.io/a", "app@sha384:" + "c".repeat(64), "a".repeat(238), `ns/${"a".repeat(243)}:1`, "docker.io/" + "a".repeat(238)];
+// Docker's "cannot specify 64-byte hexadecimal strings": an image id is no name.
+const HEX = "0123456789abcdef".repeat(4);
 
 describe("the image reference rule", () => {
   it("takes what Docker takes", () => {
@@ -15,6 +17,12 @@ describe("the image reference rule", () => {
 
   it("refuses what Docker refuses, saying why", () => {
     for (const ref of BAD) expect(referenceProblem(ref), ref).toMatch(/invalid reference format/);
+  });
+
+  it("refuses an image id's 64 hex digits as a name, as Docker does", () => {
+    expect(referenceProblem(HEX)).toMatch(/cannot specify 64-byte hexadecimal strings/);
+    expect(() => nameRef(HEX)).toThrow(/cannot specify 64-byte hexadecimal strings/);
+    expect(imageRef.safeParse(HEX).success).toBe(false);
   });
 
   it("is the store's rule and the schema's (the schema takes no digest: an image is stored under a name and tag)", () => {

@@ -88,6 +88,17 @@ describe("resource options", () => {
     expect(renamed.state.resources.map((r) => r.urn)).not.toContain(urn("old"));
   });
 
+  it("aliases: a rename whose host read fails is still a rename (recording the new owner is best effort)", async () => {
+    const host = new Map();
+    const w = world({ providers: new Map([[TYPE, new KindProvider(TYPE, fakeKind(host, []))]]) });
+    const first = await apply(w, emptyDeployment(), [thing("old", { label: "x" })]);
+    const failing = world({ providers: new Map([[TYPE, new KindProvider(TYPE, { ...fakeKind(host, []), read: () => Promise.reject(new Error("host unreachable")) })]]) });
+    const renamed = await apply(failing, first.state, [{ ...thing("new", { label: "x" }), aliases: [urn("old")] }]);
+    expect(renamed.diagnostics).toEqual([]);
+    expect(ops(renamed)).toEqual(["same new"]);
+    expect(renamed.state.resources.map((r) => r.urn)).toContain(urn("new"));
+  });
+
   it("import adopts an existing object when the program matches it, and refuses when it does not", async () => {
     const w = world();
     w.host.set("outside", { name: "outside" });
