@@ -158,8 +158,9 @@ export class Supervisor {
     // Never seen by a supervisor: as if it ran under an unknown pid, so that a live one is taken as a start and a
     // dead one as an exit (its code is in the exit file).
     const state: ContainerState = saved ?? { status: "running", pid: -1, restartCount: 0 };
-    // A saved exit was that of the run whose pid the file still holds; a later one would have written another.
-    const lastPid = saved ? (saved.status === "running" ? saved.pid : readPid(p.pid)) : undefined;
+    // A saved exit was that of the run whose pid the file still holds; a later one would have written another. So
+    // was one never seen: a run found dead is taken as its exit, and a later run under another pid as a new one.
+    const lastPid = saved?.status === "running" ? saved.pid : readPid(p.pid);
     w = { rec, state, backoffMs: FIRST_BACKOFF_MS, lastPid };
     this.watched.set(name, w);
     return w;

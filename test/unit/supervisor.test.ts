@@ -1,6 +1,7 @@
-// The supervisor's restart of a crash-looping container races an `up` replacing it: the restart waits for the
-// container's lock, which the replacement holds. Once it has the lock, the container under that name is a new one —
-// it must be left alone (no runc command), and the new one starts with its own restart count.
+// The real Supervisor over a fake host that records runc commands, for races a real host cannot time: a restart of
+// a crash-looping container waiting for the lock an `up` replacing it holds (the new container must be left alone:
+// no runc command, its own restart count), and a run that began and ended between two looks after a first run the
+// supervisor never saw running.
 import { afterEach, expect, it } from "vitest";
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -21,13 +22,13 @@ afterEach(() => {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-it("does not restart a container that an up replaced while the restart waited for its lock", async () => {
+function setup(restart: string) {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), "berth-sup-race-"));
   const paths = layout(path.join(tmp, "root"), path.join(tmp, "run"));
   const p = paths.container("web");
   fs.mkdirSync(p.dir, { recursive: true });
   const record = (createdAt: string): ContainerRecord => ({
-    spec: { name: "web", image: "bb", restart: "always" },
+    spec: { name: "web", image: "bb", restart },
     runcId: "berth-test-web",
     imageId: "sha256:" + "0".repeat(64),
     layers: [],
@@ -39,12 +40,33 @@ it("does not restart a container that an up replaced while the restart waited fo
     tryRun: async (cmd, args) => (commands.push([cmd, ...args].join(" ")), { code: 0, stdout: "", stderr: "" }),
     writeSysctl: async () => {},
   };
+  return { p, record, commands, sup: new Supervisor(paths, host, 1 << 20) };
+}
+
+/** The pid of a process that has ended. */
+const deadPid = (): number => spawnSync("true").pid!;
+
+it("records a run that began and ended between two looks, after a first run it never saw running", async () => {
+  const { p, record, sup } = setup("no");
+  await writeJson(p.record, record("2026-01-01T00:00:00.000Z"));
+  fs.writeFileSync(p.pid, String(deadPid()));
+  await sup.tick();
+  expect(await readState(p.dir)).toMatchObject({ status: "exited", exitCode: 137 });
+  // A start (another process) ran it again; it wrote its status and ended before the next look.
+  fs.writeFileSync(p.pid, String(deadPid()));
+  fs.mkdirSync(path.join(p.dir, "exit"));
+  fs.writeFileSync(path.join(p.dir, "exit", "code"), "3\n");
+  await sup.tick();
+  expect(await readState(p.dir)).toMatchObject({ status: "exited", exitCode: 3 });
+});
+
+it("does not restart a container that an up replaced while the restart waited for its lock", async () => {
+  const { p, record, commands, sup } = setup("always");
   // The old container: crash-looping, its init (a process that has ended) seen running last.
-  const dead = spawnSync("true").pid!;
+  const dead = deadPid();
   await writeJson(p.record, record("2026-01-01T00:00:00.000Z"));
   fs.writeFileSync(p.pid, String(dead));
   await writeState(p.dir, { status: "running", pid: dead, restartCount: 4, startedAt: new Date(Date.now() - 1000).toISOString() });
-  const sup = new Supervisor(paths, host, 1 << 20);
   await sup.tick();
   expect((await readState(p.dir))?.status).toBe("restarting");
 
