@@ -408,7 +408,7 @@ describe("a data mount swapped for a link into /.berth after the check", () => {
       await new Promise((r) => setTimeout(r, 25));
       i = await rt.containers.inspect(n);
     }
-    expect(i?.state.exitCode).toBe(3);
+    expect(i?.state?.exitCode).toBe(3);
   });
 });
 
