@@ -4,10 +4,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { execFileSync } from "node:child_process";
-import { createNativeRuntime, type Runtime } from "../../native";
+import type { Runtime } from "../../native";
 import { buildDigest, readDockerfile } from "../../native/build/context";
-import { REPO, berth } from "./helpers";
+import { berth, busyboxBuildRoot } from "./helpers";
 
 let root: string;
 let env: NodeJS.ProcessEnv;
@@ -18,12 +17,7 @@ let canary: string;
 const snapshot = (dir: string) => fs.readdirSync(dir).sort().map((f) => `${f}=${fs.readFileSync(path.join(dir, f), "utf8")}`);
 
 beforeAll(async () => {
-  root = fs.mkdtempSync("/tmp/berth-test-");
-  env = { BERTH_ROOT: path.join(root, "state"), BERTH_RUN: path.join(root, "run") };
-  const tar = path.join(root, "busybox.tar");
-  execFileSync(path.join(REPO, "scripts/busybox-rootfs.sh"), [tar]);
-  rt = createNativeRuntime({ root: env.BERTH_ROOT!, runDir: env.BERTH_RUN });
-  await rt.images.importRootfs({ ref: "busybox:latest", tarball: tar, config: {} });
+  ({ root, env, rt } = await busyboxBuildRoot());
   canary = path.join(root, "canary");
   fs.mkdirSync(canary);
   fs.writeFileSync(path.join(canary, "file"), "host secret");

@@ -4,8 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { execFileSync } from "node:child_process";
-import { createNativeRuntime, type Runtime } from "../../native";
-import { REPO, berth, collect, startBerth, waitFor } from "./helpers";
+import type { Runtime } from "../../native";
+import { berth, busyboxBuildRoot, collect, startBerth, waitFor } from "./helpers";
 
 let root: string;
 let env: NodeJS.ProcessEnv;
@@ -21,12 +21,7 @@ function context(name: string, dockerfile: string[], files: Record<string, strin
 }
 
 beforeAll(async () => {
-  root = fs.mkdtempSync("/tmp/berth-test-");
-  env = { BERTH_ROOT: path.join(root, "state"), BERTH_RUN: path.join(root, "run") };
-  const tar = path.join(root, "busybox.tar");
-  execFileSync(path.join(REPO, "scripts/busybox-rootfs.sh"), [tar]);
-  rt = createNativeRuntime({ root: env.BERTH_ROOT!, runDir: env.BERTH_RUN });
-  await rt.images.importRootfs({ ref: "busybox:latest", tarball: tar, config: {} });
+  ({ root, env, rt } = await busyboxBuildRoot());
 }, 60_000);
 
 afterAll(() => {

@@ -5,7 +5,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { berth, clearRoot, ensureQuickstartRootfs, QUICKSTART } from "./helpers";
+import { berth, ensureQuickstartRootfs, QUICKSTART, removeStacks } from "./helpers";
 
 const PROGRAM = path.join(__dirname, "fixtures/fixed-names-rename");
 const root = fs.mkdtempSync(path.join(os.tmpdir(), "berth-fnrename-"));
@@ -14,7 +14,6 @@ const [mine, other] = [`fra${process.pid}`, `frb${process.pid}`];
 const names = { volume: `rvaliasvol${process.pid}`, container: `rvaliasweb${process.pid}` };
 const urn = (stack: string, type: string, name: string) => `urn:pulumi:${stack}::fixedrename::${type.includes(":") ? type : `berth:index:${type}`}::${name}`;
 const stackCli = (stack: string, ...args: string[]) => berth([...args, PROGRAM, "--stack", stack], env);
-const stateFile = (stack: string) => path.join(PROGRAM, ".pulumi/stacks/fixedrename", `${stack}.json`);
 const owner = (kind: string, name: string) => fs.readFileSync(path.join(root, "owners", kind, name), "utf8");
 const configure = (stack: string, renamed: boolean) =>
   fs.writeFileSync(
@@ -24,15 +23,7 @@ const configure = (stack: string, renamed: boolean) =>
 
 beforeAll(() => ensureQuickstartRootfs());
 
-afterAll(async () => {
-  for (const s of [other, mine]) {
-    await stackCli(s, "destroy", "--yes");
-    fs.rmSync(path.join(PROGRAM, `Pulumi.${s}.yaml`), { force: true });
-    for (const f of [stateFile(s), `${stateFile(s)}.bak`]) fs.rmSync(f, { force: true });
-  }
-  await clearRoot(root);
-  fs.rmSync(root, { recursive: true, force: true });
-}, 120_000);
+afterAll(() => removeStacks(PROGRAM, "fixedrename", [other, mine], env), 120_000);
 
 describe("a fixed-name Volume and Container renamed (and the Container re-parented) with aliases", () => {
   it("are kept (no change), recorded as the new URN's, removed by its destroy; another stack is still refused", async () => {

@@ -4,7 +4,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { berth, clearRoot } from "./helpers";
+import { berth, removeStacks } from "./helpers";
 
 const PROGRAM = path.join(__dirname, "fixtures/fixed-names");
 const root = fs.mkdtempSync(path.join(os.tmpdir(), "berth-fixednames-"));
@@ -17,21 +17,12 @@ const names = { volume: `fnvol${process.pid}`, network: `fnnet${process.pid}`, s
 const stackCli = (stack: string, ...args: string[]) => berth([...args, PROGRAM, "--stack", stack], env);
 const configure = (stack: string, config: Record<string, string>) =>
   fs.writeFileSync(path.join(PROGRAM, `Pulumi.${stack}.yaml`), `config:\n${Object.entries(config).map(([k, v]) => `  fixednames:${k}: "${v}"`).join("\n")}\n`);
-const stateFile = (stack: string) => path.join(PROGRAM, ".pulumi/stacks/fixednames", `${stack}.json`);
 
 beforeAll(() => {
   for (const s of [first, second]) configure(s, names);
 });
 
-afterAll(async () => {
-  for (const s of [second, first, staleB, staleA]) {
-    await stackCli(s, "destroy", "--yes");
-    fs.rmSync(path.join(PROGRAM, `Pulumi.${s}.yaml`), { force: true });
-    for (const f of [stateFile(s), `${stateFile(s)}.bak`]) fs.rmSync(f, { force: true });
-  }
-  await clearRoot(root);
-  fs.rmSync(root, { recursive: true, force: true });
-}, 120_000);
+afterAll(() => removeStacks(PROGRAM, "fixednames", [second, first, staleB, staleA], env), 120_000);
 
 describe("a fixed name another stack's resource owns", () => {
   it("is refused at preview naming the owner; the other stack's destroy leaves the object and its data", async () => {

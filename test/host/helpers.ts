@@ -213,6 +213,29 @@ export async function busyboxRoot(prefix: string): Promise<{ tmp: string; root: 
   return { tmp, root, rt, remove };
 }
 
+/** Destroys each stack of a test program, removes its config and state files, then empties and removes the root. */
+export async function removeStacks(program: string, project: string, stacks: string[], env: NodeJS.ProcessEnv): Promise<void> {
+  const root = env.BERTH_ROOT!;
+  for (const s of stacks) {
+    await berth(["destroy", "--yes", program, "--stack", s], env);
+    const state = path.join(program, ".pulumi/stacks", project, `${s}.json`);
+    for (const f of [path.join(program, `Pulumi.${s}.yaml`), state, `${state}.bak`]) fs.rmSync(f, { force: true });
+  }
+  await clearRoot(root);
+  fs.rmSync(root, { recursive: true, force: true });
+}
+
+/** A temp dir with a root (BERTH_ROOT/BERTH_RUN below it, for CLI runs) holding `busybox:latest`, for build tests. */
+export async function busyboxBuildRoot(): Promise<{ root: string; env: NodeJS.ProcessEnv; rt: Runtime }> {
+  const root = fs.mkdtempSync("/tmp/berth-test-");
+  const env = { BERTH_ROOT: path.join(root, "state"), BERTH_RUN: path.join(root, "run") };
+  const tar = path.join(root, "busybox.tar");
+  execFileSync(path.join(REPO, "scripts/busybox-rootfs.sh"), [tar]);
+  const rt = createNativeRuntime({ root: env.BERTH_ROOT, runDir: env.BERTH_RUN });
+  await rt.images.importRootfs({ ref: "busybox:latest", tarball: tar, config: {} });
+  return { root, env, rt };
+}
+
 /**
  * Arguments to `ip` that run cmd in the named network namespace as `ip netns exec` does, with the cgroup
  * hierarchies mounted again: `ip netns exec` mounts a fresh /sys (so /sys/class/net lists the namespace's
