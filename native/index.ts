@@ -50,7 +50,7 @@ function confineRoot(root: string): void {
 }
 
 /** Calls that only read a root: on one that does not exist they answer as on an empty one, and make nothing. */
-const READS = new Set<PropertyKey>(["inspect", "list", "problems", "portTaken", "conflicts", "ownerOf", "df"]);
+const READS = new Set<PropertyKey>(["inspect", "list", "problems", "portTaken", "conflicts", "ownerOf", "df", "logs", "top", "diff", "stats"]);
 
 /**
  * The runtime of a root that does not exist yet: made (confineRoot) at the first call that may write, so that a

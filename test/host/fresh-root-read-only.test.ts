@@ -31,7 +31,7 @@ describe("a berth root that does not exist", () => {
     const preview = await berth(["preview", PROGRAM, "--stack", stack], env);
     expect(preview.code, preview.stdout + preview.stderr).toBe(0);
     expect(preview.stdout).toMatch(/\+\s+4 to create/);
-    for (const args of [["ps", "-a"], ["images"], ["volume", "ls"], ["network", "ls"], ["inspect", "nosuch"], ["image", "inspect", "nosuch"]]) {
+    for (const args of [["ps", "-a"], ["images"], ["volume", "ls"], ["network", "ls"], ["inspect", "nosuch"], ["image", "inspect", "nosuch"], ["logs", "nosuch"], ["top", "nosuch"], ["diff", "nosuch"], ["stats", "--no-stream", "nosuch"]]) {
       await berth(args, env);
     }
     expect(fs.existsSync(root)).toBe(false);
