@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 declare -A need=(
   [runc]=runc [iptables]=iptables [iptables-restore]=iptables [ip]=iproute2 [tar]=tar [mount]=mount
   [busybox]=busybox-static [curl]=curl
+  # ext4 placement of container directories (chattr +T), the registry's private mount namespace (unshare).
+  [chattr]=e2fsprogs [unshare]=util-linux
   # Images: overlay whiteout markers (xattrs) and the registry a Registry resource serves.
   [setfattr]=attr [getfattr]=attr [docker-registry]=docker-registry [start-stop-daemon]=dpkg
   # Builds: ADD unpacks bzip2, xz and zstd tars through these.
