@@ -40,7 +40,7 @@ function setup(restart: string) {
     tryRun: async (cmd, args) => (commands.push([cmd, ...args].join(" ")), { code: 0, stdout: "", stderr: "" }),
     writeSysctl: async () => {},
   };
-  return { p, record, commands, sup: new Supervisor(paths, host, 1 << 20) };
+  return { p, record, commands, sup: new Supervisor(paths, () => host, 1 << 20) };
 }
 
 /** The pid of a process that has ended. */
