@@ -16,7 +16,7 @@ import { listDir, writeJson } from "../json-file";
 import { canonicalJson } from "../canonical-json";
 import { prepare, mount, unmount } from "../snapshot/overlay";
 import { spreadSubdirs } from "../host/spread";
-import { initLayer, initLayerPath } from "../snapshot/init-layer";
+import { initLayer } from "../snapshot/init-layer";
 import { ContainerRecords, type ContainerRecord } from "./record";
 import { mergeEnv, processArgs, runtimeSpec, type Bind } from "./spec";
 import { resolveUser, resolveUserWith } from "./user";
@@ -253,18 +253,19 @@ export class RuncContainers implements Containers {
       fs.mkdirSync(paths.containers, { recursive: true });
       await spreadSubdirs(host, paths.containers);
       fs.mkdirSync(p.dir, { recursive: true });
-      // The image's layers stay leased until the record, which GC reads, names them; the volumes it mounts are
-      // checked again under the lock their removal takes, which reads the records too (a container mounting no
-      // volume need not wait for it: that lock is root-wide).
+      // The record, which GC reads, is written under the image store's lock once the image's layers are known to be
+      // there: from then on GC keeps them and the init layer over them. The volumes it mounts are checked again
+      // under the lock their removal takes, which reads the records too (a container mounting no volume need not
+      // wait for it: that lock is root-wide).
       const volumes = plan.data.binds.filter((b) => b.source.startsWith(`${paths.volumes}/`));
-      // Its init layer too: an image GC meanwhile (the image removed) keeps the one about to be mounted.
-      const init = initLayerPath(paths.root, images.layerDirs(image));
-      const record = () => images.leased(async () => {
-        if (!(await images.protect([], image.layers, init ? [init] : []))) throw new Error(`image "${spec.image}" was removed while container "${name}" was being made`);
-        const gone = volumes.find((b) => !fs.existsSync(b.source));
-        if (gone) throw new Error(`volume ${path.basename(path.dirname(gone.source))} was removed while container "${name}" was being made`);
-        await this.d.records.write(rec);
-      });
+      const record = async () => {
+        const written = await images.withLayers(image.layers, async () => {
+          const gone = volumes.find((b) => !fs.existsSync(b.source));
+          if (gone) throw new Error(`volume ${path.basename(path.dirname(gone.source))} was removed while container "${name}" was being made`);
+          await this.d.records.write(rec);
+        });
+        if (!written) throw new Error(`image "${spec.image}" was removed while container "${name}" was being made`);
+      };
       await (volumes.length > 0 ? withVolumesLock(paths, record) : record());
       // A supervisor (a node process, 0.1–0.4 s to start here) starts while the container is made: started after
       // `runc run`, it kept every container of the first wave waiting for it at its end. It leaves a container

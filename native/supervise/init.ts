@@ -56,10 +56,11 @@ export function initBinds(bundle: string): Bind[] {
  */
 export async function resetExit(bundle: string, owner?: { uid: number; gid: number }): Promise<void> {
   const dir = exitDir(bundle);
-  await fs.promises.mkdir(dir, { recursive: true });
+  // Synchronous calls: run on every container's create and start, a thread-pool round trip each through fs.promises.
+  fs.mkdirSync(dir, { recursive: true });
   const code = path.join(dir, "code");
   try {
-    await fs.promises.unlink(code);
+    fs.unlinkSync(code);
   } catch (e) {
     const why = (e as NodeJS.ErrnoException).code;
     // A directory the container made there (a process of it may live on in a shared PID namespace): GNU rm walks it
@@ -67,8 +68,8 @@ export async function resetExit(bundle: string, owner?: { uid: number; gid: numb
     if (why === "EISDIR" || why === "EPERM") execFileSync("rm", ["-rf", "--", code]);
     else if (why !== "ENOENT") throw e;
   }
-  const { uid, gid } = owner ?? (JSON.parse(await fs.promises.readFile(path.join(bundle, "config.json"), "utf8")) as { process: { user: { uid: number; gid: number } } }).process.user;
-  await fs.promises.lchown(dir, uid, gid);
+  const { uid, gid } = owner ?? (JSON.parse(fs.readFileSync(path.join(bundle, "config.json"), "utf8")) as { process: { user: { uid: number; gid: number } } }).process.user;
+  fs.lchownSync(dir, uid, gid);
 }
 
 /** When the container's last run ended, as far as the host can tell (the exit status file's time; else now). */
