@@ -14,19 +14,12 @@ import { register } from "./transpile";
  * @pulumi/pulumi sends the engine three debug messages per resource ("Registering resource", "RPC prepared", "RPC
  * finished"), one round trip at a time, in order, and the program waits for the last before it exits. berth's
  * engine shows none (the Pulumi CLI writes them only to its verbose log): in a 1,000-resource preview those round
- * trips were the last third of the run, both processes idle. The SDK's engine client answers them itself.
+ * trips were the last third of the run, both processes idle. They are dropped where they are made, before the
+ * message and its request are built (a program's own log.debug too: the engine would not show it).
  */
-function answerDebugLogs(pulumiDir: string): void {
-  const proto = path.join(pulumiDir, "proto");
-  const { EngineClient } = require(path.join(proto, "engine_grpc_pb.js"));
-  const { LogSeverity } = require(path.join(proto, "engine_pb.js"));
-  const { Empty } = require(require.resolve("google-protobuf/google/protobuf/empty_pb.js", { paths: [pulumiDir] }));
-  const send = EngineClient.prototype.log;
-  EngineClient.prototype.log = function (this: unknown, req: { getSeverity(): number }, ...rest: unknown[]) {
-    if (req.getSeverity() !== LogSeverity.DEBUG) return send.call(this, req, ...rest);
-    const callback = rest[rest.length - 1] as (err: null, res: unknown) => void;
-    process.nextTick(callback, null, new Empty());
-  };
+function dropDebugLogs(pulumiDir: string): void {
+  const log = require(path.join(pulumiDir, "log", "index.js"));
+  log.debug = () => Promise.resolve();
 }
 
 /**
@@ -80,7 +73,7 @@ function main(): void {
     deferPulumiExtras(pulumiDir);
     register({ dir, pulumiRun });
   }
-  answerDebugLogs(pulumiDir);
+  dropDebugLogs(pulumiDir);
   skipStacks(pulumiDir);
   deferInspector(pulumiDir);
   // Loaded while berth starts the engine (this process may start before the monitor listens), so that only the
