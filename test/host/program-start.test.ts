@@ -203,6 +203,37 @@ describe("the program's process", () => {
     expect(fs.existsSync(path.join(dir, "LOADED"))).toBe(false);
   });
 
+  it("an up's update process starts while its preview runs, once the preview finds a change; none when none", async () => {
+    // The program counts, during its preview, the processes in its project: itself, and the update's when started.
+    const dir = project(
+      "ahead",
+      [
+        'import * as fs from "fs";',
+        'import * as pulumi from "@pulumi/pulumi";',
+        `import * as berth from ${JSON.stringify(path.join(REPO, "dist/sdk"))};`,
+        'new berth.Volume("data", {});',
+        "const inDir = () => fs.readdirSync(\"/proc\").filter((p) => {",
+        "  try { return /^\\d+$/.test(p) && fs.readlinkSync(`/proc/${p}/cwd`) === process.cwd(); } catch { return false; }",
+        "}).length;",
+        "export const counted = new Promise((resolve) => setTimeout(() => {",
+        '  if (pulumi.runtime.isDryRun()) fs.writeFileSync("during-preview", String(inDir()));',
+        "  resolve(true);",
+        "}, 1500));",
+        "",
+      ].join("\n"),
+    );
+    dirs.push(dir);
+    const first = await berth(["up", dir, "--stack", "dev", "--yes"], envFor(dir));
+    expect(first.stdout).toContain("+  2 created");
+    expect(first.code).toBe(0);
+    expect(fs.readFileSync(path.join(dir, "during-preview"), "utf8")).toBe("2");
+    const again = await berth(["up", dir, "--stack", "dev", "--yes"], envFor(dir));
+    expect(again.code).toBe(0);
+    expect(fs.readFileSync(path.join(dir, "during-preview"), "utf8")).toBe("1");
+    expect(await noneLeftIn(dir)).toEqual([]);
+    expect((await berth(["destroy", dir, "--stack", "dev", "--yes"], envFor(dir))).code).toBe(0);
+  });
+
   it("started ahead and not used (a usage error) exits with berth", async () => {
     const dir = project("unused", "export const x = 1;\n");
     dirs.push(dir);
