@@ -1,5 +1,5 @@
 // `npm run bench [-- --20]`: wall time of `berth up` for 20 and 100 containers on one bridge network, the marginal
-// time per container at each, `berth destroy` of them, and — when a Docker engine answers — `docker run -d` of the
+// time per container at each (median of three runs of up N and up 0 taken in turns), `berth destroy` of them, and — when a Docker engine answers — `docker run -d` of the
 // same image for the same N, run right after, as a ratio. `--20` measures 20 only. Beside each wall time, the CPU
 // time of the command run in a cgroup of its own (cpuacct on v1, cpu.stat on v2; needs root): on a busy machine
 // (2 cores, other work running) the wall time measures the machine, the CPU time still measures berth. It covers
@@ -28,7 +28,7 @@ function ownCgroup(): string {
 }
 
 /** Wall time and CPU time (NaN when no cgroup can be made: not root) of a command, in ms. */
-function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): { ms: number; cpu: number } {
+function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): Timed {
   const own = ownCgroup();
   const group = path.posix.join(own, `berth-bench-${process.pid}`);
   const procs = (g: string) => cgroupFile(g, "cpuacct", "cgroup.procs", "cgroup.procs");
@@ -67,14 +67,21 @@ function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): { ms: 
   return { ms, cpu };
 }
 
+type Timed = { ms: number; cpu: number };
+/** Runs of up N and of up 0 taken in turns for each size (see main). */
+const ROUNDS = 3;
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+/** The run of median wall time, its CPU with it. */
+const medianOf = (runs: Timed[]): Timed => [...runs].sort((a, b) => a.ms - b.ms)[Math.floor(runs.length / 2)];
+
 const cpuText = (cpu: number) => (Number.isNaN(cpu) ? "" : `, CPU ${cpu.toFixed(0)} ms`);
 
-function berthUp(count: number, root: string, rootfs: string): { ms: number; cpu: number } {
+function berthUp(count: number, root: string, rootfs: string): Timed {
   fs.writeFileSync(path.join(FLEET, "Pulumi.bench.yaml"), `config:\n  fleet:count: "${count}"\n  fleet:rootfs: "${rootfs}"\n`);
   return timed(path.join(REPO, "bin/berth"), ["up", FLEET, "--stack", "bench", "--yes"], { BERTH_ROOT: root });
 }
 
-function berthDestroy(root: string): { ms: number; cpu: number } {
+function berthDestroy(root: string): Timed {
   return timed(path.join(REPO, "bin/berth"), ["destroy", FLEET, "--stack", "bench", "--yes"], { BERTH_ROOT: root });
 }
 
@@ -103,26 +110,39 @@ function main(): void {
   const rows: string[] = [];
   try {
     // The fixed cost of an up (program start, preview, image import, network) measured with no containers; the
-    // first run also fills caches (the program's transpile, the page cache), so the second is the one kept.
+    // first run also fills caches (the program's transpile, the page cache) and is not kept. The marginal is
+    // (up N - up 0) / N of runs taken in turns, ROUNDS of each, and the median reported: one up 0 varies by
+    // ±0.2 s on this host from run to run, which alone moved the marginal at 20 by ±10 ms.
     berthUp(0, root, rootfs);
     berthDestroy(root);
-    const base = berthUp(0, root, rootfs);
-    berthDestroy(root);
-    rows.push(`berth up, 0 containers (fixed cost):      ${base.ms.toFixed(0)} ms${cpuText(base.cpu)}`);
+    const bases: Timed[] = [];
     for (const n of sizes) {
-      const total = berthUp(n, root, rootfs);
-      const noop = berthUp(n, root, rootfs);
-      const down = berthDestroy(root);
-      const marginal = (total.ms - base.ms) / n;
-      const cpuMarginal = Number.isNaN(total.cpu) ? "" : `; CPU ${((total.cpu - base.cpu) / n).toFixed(1)} ms/container`;
-      rows.push(`berth up, ${n} containers:                 ${total.ms.toFixed(0)} ms${cpuText(total.cpu)}  (marginal ${marginal.toFixed(1)} ms/container; target ≤ 40, flat${cpuMarginal})`);
-      rows.push(`berth up again, ${n} containers, no change: ${noop.ms.toFixed(0)} ms${cpuText(noop.cpu)}`);
+      const rounds: Array<{ total: Timed; down: Timed; marginal: number; cpu: number }> = [];
+      let noop: Timed | undefined;
+      for (let r = 0; r < ROUNDS; r++) {
+        const base = berthUp(0, root, rootfs);
+        berthDestroy(root);
+        bases.push(base);
+        const total = berthUp(n, root, rootfs);
+        if (r === 0) noop = berthUp(n, root, rootfs);
+        const down = berthDestroy(root);
+        rounds.push({ total, down, marginal: (total.ms - base.ms) / n, cpu: (total.cpu - base.cpu) / n });
+      }
+      const m = median(rounds.map((x) => x.marginal));
+      const spread = `${Math.min(...rounds.map((x) => x.marginal)).toFixed(1)}–${Math.max(...rounds.map((x) => x.marginal)).toFixed(1)}`;
+      const total = medianOf(rounds.map((x) => x.total));
+      const down = medianOf(rounds.map((x) => x.down));
+      const cpuMarginal = Number.isNaN(total.cpu) ? "" : `; CPU ${median(rounds.map((x) => x.cpu)).toFixed(1)} ms/container`;
+      rows.push(`berth up, ${n} containers:                 ${total.ms.toFixed(0)} ms${cpuText(total.cpu)}  (marginal ${m.toFixed(1)} ms/container, median of ${ROUNDS}: ${spread}; target ≤ 40, flat${cpuMarginal})`);
+      rows.push(`berth up again, ${n} containers, no change: ${noop!.ms.toFixed(0)} ms${cpuText(noop!.cpu)}`);
       rows.push(`berth destroy, ${n} containers:            ${down.ms.toFixed(0)} ms${cpuText(down.cpu)}${n === 100 ? "  (target ≤ 3000)" : ""}`);
       if (docker) {
         const d = dockerRun(n, rootfs);
         rows.push(`docker run -d × ${n}:                      ${d.toFixed(0)} ms  (ratio berth/docker ${(total.ms / d).toFixed(2)}; target ≤ 0.25 at 100)`);
       }
     }
+    const base = medianOf(bases);
+    rows.unshift(`berth up, 0 containers (fixed cost):      ${base.ms.toFixed(0)} ms${cpuText(base.cpu)} (median of ${bases.length})`);
     if (!Number.isNaN(base.cpu)) {
       rows.push("CPU: of a cgroup holding berth and all it started while running (program, host commands: runc, ip, iptables, mount, sh; a new supervisor); not the containers' processes once runc moves them to their own cgroups (runc init from then on), nor a supervisor already running");
     } else rows.push("CPU: not measured (making a cgroup needs root)");

@@ -48,7 +48,7 @@ export class Sandbox {
     // Only root may look inside: the bundle's config.json holds the step's environment (a secret's, with env=).
     await fs.promises.mkdir(dir, { recursive: true, mode: 0o700 });
     await fs.promises.mkdir(empty);
-    const m = await prepare(lowers.length > 0 ? lowers : [empty], dirs);
+    const m = prepare(lowers.length > 0 ? lowers : [empty], dirs);
     // Plain copy-up (no metacopy, index or redirects): the upper directory must hold whole files to be a layer.
     m.options.push("index=off", "metacopy=off", "redirect_dir=off");
     const box = new Sandbox(host, dir, dirs.rootfs, dirs.upper);

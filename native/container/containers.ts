@@ -10,18 +10,19 @@ import type { Paths } from "../paths";
 import type { ContentStore } from "../image/store";
 import type { ContainerNetworking, NetPlan } from "../network/container-net";
 import { isMounted } from "../host/probe";
-import { checkName, runcId, runcIdOf } from "../names";
+import { checkName, runcId } from "../names";
 import { KeyedMutex } from "../mutex";
 import { listDir, writeJson } from "../json-file";
 import { canonicalJson } from "../canonical-json";
 import { prepare, mount, unmount } from "../snapshot/overlay";
 import { spreadSubdirs } from "../host/spread";
-import { initLayer, initLayerPath } from "../snapshot/init-layer";
+import { initLayer } from "../snapshot/init-layer";
 import { ContainerRecords, type ContainerRecord } from "./record";
 import { mergeEnv, processArgs, runtimeSpec, type Bind } from "./spec";
 import { resolveUser, resolveUserWith } from "./user";
 import { writeEtcFiles } from "./etc";
 import { Runc } from "./runc";
+import { checkedRuncRoot, runcRefOf, runcRootFor, type RuncRef } from "./runc-root";
 import { checkExecutable, executableProblem, readTextIn } from "./executable";
 import { ContainerVerbs, DEFAULT_GRACE_SECONDS, recordedStopSignal, stopInit } from "./lifecycle";
 import { hostLimitProblems } from "./limits";
@@ -59,6 +60,8 @@ interface Plan {
   args: string[];
   env: string[];
   cwd: string;
+  /** runc's state root for it (runc-root.ts), checked; undefined: runc's default. */
+  runcRoot?: string;
 }
 
 /** Waits for every step, then rethrows the first failure: cleanup must not race a step still under way. */
@@ -221,6 +224,7 @@ export class RuncContainers implements Containers {
       args: initArgs(command),
       env: mergeEnv(name, hostname, image.config.env, spec.env),
       cwd: spec.workdir ?? image.config.workdir ?? "/",
+      runcRoot: this.runcRoot(),
     };
   }
 
@@ -231,10 +235,12 @@ export class RuncContainers implements Containers {
     const { image, hostname } = plan;
     const name = spec.name;
     const id = runcId(paths.root, name);
+    const ref: RuncRef = { id, root: plan.runcRoot };
     const p = paths.container(name);
     const rec: ContainerRecord = {
       spec,
       runcId: id,
+      runcRoot: plan.runcRoot,
       imageId: image.id,
       layers: image.layers,
       dataMounts: plan.data.binds,
@@ -247,18 +253,19 @@ export class RuncContainers implements Containers {
       fs.mkdirSync(paths.containers, { recursive: true });
       await spreadSubdirs(host, paths.containers);
       fs.mkdirSync(p.dir, { recursive: true });
-      // The image's layers stay leased until the record, which GC reads, names them; the volumes it mounts are
-      // checked again under the lock their removal takes, which reads the records too (a container mounting no
-      // volume need not wait for it: that lock is root-wide).
+      // The record, which GC reads, is written under the image store's lock once the image's layers are known to be
+      // there: from then on GC keeps them and the init layer over them. The volumes it mounts are checked again
+      // under the lock their removal takes, which reads the records too (a container mounting no volume need not
+      // wait for it: that lock is root-wide).
       const volumes = plan.data.binds.filter((b) => b.source.startsWith(`${paths.volumes}/`));
-      // Its init layer too: an image GC meanwhile (the image removed) keeps the one about to be mounted.
-      const init = initLayerPath(paths.root, images.layerDirs(image));
-      const record = () => images.leased(async () => {
-        if (!(await images.protect([], image.layers, init ? [init] : []))) throw new Error(`image "${spec.image}" was removed while container "${name}" was being made`);
-        const gone = volumes.find((b) => !fs.existsSync(b.source));
-        if (gone) throw new Error(`volume ${path.basename(path.dirname(gone.source))} was removed while container "${name}" was being made`);
-        await this.d.records.write(rec);
-      });
+      const record = async () => {
+        const written = await images.withLayers(image.layers, async () => {
+          const gone = volumes.find((b) => !fs.existsSync(b.source));
+          if (gone) throw new Error(`volume ${path.basename(path.dirname(gone.source))} was removed while container "${name}" was being made`);
+          await this.d.records.write(rec);
+        });
+        if (!written) throw new Error(`image "${spec.image}" was removed while container "${name}" was being made`);
+      };
       await (volumes.length > 0 ? withVolumesLock(paths, record) : record());
       // A supervisor (a node process, 0.1–0.4 s to start here) starts while the container is made: started after
       // `runc run`, it kept every container of the first wave waiting for it at its end. It leaves a container
@@ -296,7 +303,7 @@ export class RuncContainers implements Containers {
       // From here it will ask for a hosts pass soon: one about to start waits for it.
       const arrived = this.d.net.expectPass();
       try {
-        await this.runc.run(id, p.dir, p.log, p.pid);
+        await this.runc.run(ref, p.dir, p.log, p.pid);
         await Promise.all([this.d.net.addInterfaces(rec), this.d.net.refreshPeers(rec, () => this.d.records.list(), arrived)]);
       } finally {
         arrived();
@@ -341,13 +348,19 @@ export class RuncContainers implements Containers {
       }
       const other = mode.slice("container:".length);
       const otherRec = await this.d.records.read(other);
-      const state = otherRec && (await this.runc.state(runcIdOf(otherRec)));
+      const state = otherRec && (await this.runc.state(runcRefOf(otherRec)));
       if (!state || state.status !== "running") {
         throw new Error(`container "${spec.name}": ${type} "${mode}": No such container: ${other} (it must be running)`);
       }
       shared[type] = `/proc/${state.pid}/ns/${type}`;
     }
     return shared;
+  }
+
+  /** The state root runc is to keep a container made now in: a squatted one is refused before anything is made. */
+  private runcRoot(): string | undefined {
+    const dir = runcRootFor(this.d.paths);
+    return dir === undefined ? undefined : checkedRuncRoot(dir);
   }
 
   private volumeBinds(spec: ContainerSpec): Bind[] {
@@ -373,8 +386,9 @@ export class RuncContainers implements Containers {
   /** The container's info, and how many of its faults are missing port rules (the one repairable in place). */
   private async examine(rec: ContainerRecord): Promise<{ info: ContainerInfo; repairable: number }> {
     const name = rec.spec.name;
-    const id = runcIdOf(rec);
-    const state = await this.runc.state(id);
+    const ref = runcRefOf(rec);
+    const id = ref.id;
+    const state = await this.runc.state(ref);
     const status: ContainerStatus = !state
       ? "missing"
       : state.status === "running" || state.status === "paused"
@@ -421,14 +435,15 @@ export class RuncContainers implements Containers {
     const { host, paths } = this.d;
     const p = paths.container(name);
     const rec = await this.d.records.read(name);
-    // No record: nothing was made yet (it is written first), so only the id this root gives it can be there.
-    const id = rec ? runcIdOf(rec) : runcId(paths.root, name);
-    const found = await this.runc.state(id);
+    // No record: nothing was made yet (it is written first), so only the id and state root this root gives it now
+    // can be there.
+    const ref = rec ? runcRefOf(rec) : { id: runcId(paths.root, name), root: runcRootFor(paths) };
+    const found = await this.runc.state(ref);
     // A runc container of this id made from another berth root is not ours to stop.
     if (found?.bundle === p.dir) {
       await markStopped(p.dir, true);
-      await stopInit(this.runc, id, recordedStopSignal(rec), graceSeconds, found);
-      await this.runc.delete(id);
+      await stopInit(this.runc, ref, recordedStopSignal(rec), graceSeconds, found);
+      await this.runc.delete(ref);
       if (found.status === "running") appendEvent(paths.root, name, "stop");
     }
     await this.d.net.removing(name, async (arrived) => {

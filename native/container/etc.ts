@@ -5,18 +5,17 @@ import * as fs from "node:fs";
 import type { ContainerPaths } from "../paths";
 import type { Bind } from "./spec";
 
-export async function writeEtcFiles(
+/** Synchronous writes: a few hundred bytes each, where fs.promises costs a thread-pool round trip per call. */
+export function writeEtcFiles(
   p: ContainerPaths,
   hostname: string,
   files: { hosts: string; resolvConf: string },
   joined?: { hosts: string; resolvConf: string },
-): Promise<Bind[]> {
+): Bind[] {
   // A joined container's own hosts and resolv.conf would be read by nobody: every file is an inode made.
-  await Promise.all([
-    joined ? undefined : fs.promises.writeFile(p.hosts, files.hosts),
-    fs.promises.writeFile(p.hostname, `${hostname}\n`),
-    joined ? undefined : fs.promises.writeFile(p.resolvConf, files.resolvConf),
-  ]);
+  if (!joined) fs.writeFileSync(p.hosts, files.hosts);
+  fs.writeFileSync(p.hostname, `${hostname}\n`);
+  if (!joined) fs.writeFileSync(p.resolvConf, files.resolvConf);
   return [
     { source: joined?.hosts ?? p.hosts, destination: "/etc/hosts" },
     { source: p.hostname, destination: "/etc/hostname" },

@@ -78,7 +78,10 @@ export const sha256Bytes = (b: Buffer | string): string => `sha256:${createHash(
 export interface Lease<T = unknown> {
   blobs: string[];
   layers: string[];
-  /** Init layers (paths) of a container being made. */
+  /**
+   * Init layers (paths) of a container being made, as a berth before withLayers() leased them: still honoured while
+   * such a process runs on the same root.
+   */
   inits?: string[];
   data?: T;
   /** The process of an ingest under way: the lease expires with it. A cache lease has none. */
@@ -90,7 +93,6 @@ interface Ingest {
   id: string;
   blobs: Set<string>;
   layers: Set<string>;
-  inits: Set<string>;
 }
 const ingestContext = new AsyncLocalStorage<Ingest>();
 
@@ -144,7 +146,7 @@ export class ContentStore {
    */
   async leased<T>(fn: () => Promise<T>): Promise<T> {
     if (ingestContext.getStore()) return fn();
-    const op: Ingest = { id: `ingest-${process.pid}-${randomBytes(6).toString("hex")}`, blobs: new Set(), layers: new Set(), inits: new Set() };
+    const op: Ingest = { id: `ingest-${process.pid}-${randomBytes(6).toString("hex")}`, blobs: new Set(), layers: new Set() };
     try {
       return await ingestContext.run(op, fn);
     } finally {
@@ -157,28 +159,36 @@ export class ContentStore {
     return withLock(path.join(this.paths.locks, "images"), fn, { what: `berth's image store ${this.paths.root}` });
   }
 
-  /** Adds blobs, layers and init layers to the running ingest's lease; the caller holds the lock. */
-  private async keep(blobs: string[], layers: string[], inits: string[] = []): Promise<void> {
+  /** Adds blobs and layers to the running ingest's lease; the caller holds the lock. */
+  private async keep(blobs: string[], layers: string[]): Promise<void> {
     const op = ingestContext.getStore();
     if (!op) throw new Error("internal error: image content written outside a lease (wrap the ingest in store.leased)");
-    const size = () => op.blobs.size + op.layers.size + op.inits.size;
+    const size = () => op.blobs.size + op.layers.size;
     const before = size();
     blobs.forEach((d) => op.blobs.add(d));
     layers.forEach((d) => op.layers.add(d));
-    inits.forEach((d) => op.inits.add(d));
     if (size() === before && fs.existsSync(this.leaseFile(op.id))) return;
-    const lease: Lease = { blobs: [...op.blobs], layers: [...op.layers], owner: self() };
-    await this.putLease(op.id, op.inits.size > 0 ? { ...lease, inits: [...op.inits] } : lease);
+    await this.putLease(op.id, { blobs: [...op.blobs], layers: [...op.layers], owner: self() });
+  }
+
+  /** Leases blobs and layers already in the store; resolves to whether they all (still) exist. */
+  async protect(blobs: string[], layers: string[] = []): Promise<boolean> {
+    return this.locked(async () => {
+      await this.keep(blobs, layers);
+      return blobs.every((d) => this.hasBlob(d)) && layers.every((d) => fs.existsSync(this.paths.layer(d)));
+    });
   }
 
   /**
-   * Leases blobs and layers already in the store, and init layers (by path) a container being made will use before
-   * its record names its layers; resolves to whether the blobs and layers all (still) exist.
+   * Runs write — a container's record naming `layers`, which GC reads — under the store's lock, once the layers are
+   * known to be there; resolves to false, having written nothing, when one is gone (its image removed meanwhile).
+   * One lock and no lease file per container: GC takes this lock, so it sees the record or the layers untouched.
    */
-  async protect(blobs: string[], layers: string[] = [], inits: string[] = []): Promise<boolean> {
+  async withLayers(layers: string[], write: () => Promise<void>): Promise<boolean> {
     return this.locked(async () => {
-      await this.keep(blobs, layers, inits);
-      return blobs.every((d) => this.hasBlob(d)) && layers.every((d) => fs.existsSync(this.paths.layer(d)));
+      if (!layers.every((d) => fs.existsSync(this.paths.layer(d)))) return false;
+      await write();
+      return true;
     });
   }
 

@@ -6,11 +6,11 @@
 // Stop and kill signal every process of the container (`runc kill --all`), so the command gets the signal as it
 // would as PID 1; the init ignores it (the kernel drops signals to a namespace's init that has no handler). A container killed
 // outright (SIGKILL to its init) writes nothing: its status is 137, as Docker reports.
-import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { Bind } from "../container/spec";
 import type { Runc } from "../container/runc";
+import type { RuncRef } from "../container/runc-root";
 
 /** Where every container has berth's busybox (also what `berth cp` runs inside a running container). */
 export const BUSYBOX = "/.berth/busybox";
@@ -55,19 +55,20 @@ export function initBinds(bundle: string): Bind[] {
  */
 export async function resetExit(bundle: string, owner?: { uid: number; gid: number }): Promise<void> {
   const dir = exitDir(bundle);
-  await fs.promises.mkdir(dir, { recursive: true });
+  // Synchronous calls: run on every container's create and start, a thread-pool round trip each through fs.promises.
+  fs.mkdirSync(dir, { recursive: true });
   const code = path.join(dir, "code");
   try {
-    await fs.promises.unlink(code);
+    fs.unlinkSync(code);
   } catch (e) {
     const why = (e as NodeJS.ErrnoException).code;
     // A directory the container made there (a process of it may live on in a shared PID namespace): GNU rm walks it
     // by descriptor, never through a link swapped in meanwhile, as a walk by path (fs.rm) would follow.
-    if (why === "EISDIR" || why === "EPERM") execFileSync("rm", ["-rf", "--", code]);
+    if (why === "EISDIR" || why === "EPERM") (require("node:child_process") as typeof import("node:child_process")).execFileSync("rm", ["-rf", "--", code]);
     else if (why !== "ENOENT") throw e;
   }
-  const { uid, gid } = owner ?? (JSON.parse(await fs.promises.readFile(path.join(bundle, "config.json"), "utf8")) as { process: { user: { uid: number; gid: number } } }).process.user;
-  await fs.promises.lchown(dir, uid, gid);
+  const { uid, gid } = owner ?? (JSON.parse(fs.readFileSync(path.join(bundle, "config.json"), "utf8")) as { process: { user: { uid: number; gid: number } } }).process.user;
+  fs.lchownSync(dir, uid, gid);
 }
 
 /** When the container's last run ended, as far as the host can tell (the exit status file's time; else now). */
@@ -102,8 +103,8 @@ export function exitCode(bundle: string): number {
  * with the other verbs (container/lifecycle.ts), whose imports (copy, tar, unpack…) would double what the
  * supervisor loads at its start.
  */
-export async function relaunch(runc: Runc, bundle: string, id: string, log: string, pidFile: string): Promise<void> {
-  await runc.delete(id);
+export async function relaunch(runc: Runc, bundle: string, c: RuncRef, log: string, pidFile: string): Promise<void> {
+  await runc.delete(c);
   await resetExit(bundle);
-  await runc.run(id, bundle, log, pidFile);
+  await runc.run(c, bundle, log, pidFile);
 }

@@ -1,12 +1,16 @@
 // Init layers (native/snapshot/init-layer.ts) on the real host: one goes with the last image and container built on
 // its image's layers, kept while a container of a removed image still runs on it or another process is making one
-// on it; each is on disk (fsynced) whole before it gets its name.
+// on it (its record, written under the store's lock, names the layers before the init layer is made); each is on
+// disk (fsynced) whole before it gets its name.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { createNativeRuntime, type Runtime } from "../../native";
 import { initLayersDir } from "../../native/snapshot/init-layer";
+import { ContentStore } from "../../native/image/store";
+import { layout } from "../../native/paths";
+import { realHost } from "../../native/host/exec";
 import { clearRoot, REPO } from "./helpers";
 
 let tmp: string;
@@ -72,8 +76,9 @@ describe("init layers", () => {
     await rt.containers.remove("btinitb", { graceSeconds: 0 });
   }, 60_000);
 
-  it("of a container being made stays through a removal of its image meanwhile (its maker leases it), and goes after", async () => {
-    // Yet another shape; the maker is another process, stopped between leasing the layer and naming it in a record.
+  it("of a container being made stays through a removal of its image meanwhile (its record names its layers first), and goes after", async () => {
+    // Yet another shape; the maker is another process, stopped between naming the layers in its record (under the
+    // store's lock, as a create does) and mounting the init layer it made.
     const rootfs = path.join(tmp, "third");
     fs.mkdirSync(rootfs);
     execFileSync("tar", ["-C", rootfs, "-xf", tarball]);
@@ -82,20 +87,24 @@ describe("init layers", () => {
     await rt.images.importRootfs({ ref: "third", tarball: path.join(tmp, "third.tar"), config: { cmd: ["sh"] } });
     const dist = path.join(REPO, "dist/native");
     const maker = spawn(process.execPath, ["-e", `
+      const fs = require("node:fs");
+      const path = require("node:path");
       const { ContentStore } = require(${JSON.stringify(`${dist}/image/store.js`)});
       const { layout } = require(${JSON.stringify(`${dist}/paths.js`)});
       const { realHost } = require(${JSON.stringify(`${dist}/host/exec.js`)});
-      const { initLayer, initLayerPath } = require(${JSON.stringify(`${dist}/snapshot/init-layer.js`)});
-      const store = new ContentStore(realHost, layout(${JSON.stringify(root)}, ${JSON.stringify(runDir)}), async () => []);
+      const { initLayer } = require(${JSON.stringify(`${dist}/snapshot/init-layer.js`)});
+      const paths = layout(${JSON.stringify(root)}, ${JSON.stringify(runDir)});
+      const store = new ContentStore(realHost, paths, async () => []);
       (async () => {
         const info = await store.inspect("third");
-        const dirs = store.layerDirs(info);
-        const init = initLayerPath(${JSON.stringify(root)}, dirs);
-        await store.leased(async () => {
-          await store.protect([], info.layers, [init]);
-          console.log(await initLayer(${JSON.stringify(root)}, dirs));
-          await new Promise((r) => process.stdin.once("data", r));
+        const record = paths.container("btinitm").record;
+        const written = await store.withLayers(info.layers, async () => {
+          fs.mkdirSync(path.dirname(record), { recursive: true });
+          fs.writeFileSync(record, JSON.stringify({ spec: { name: "btinitm", image: "third" }, imageId: info.id, layers: info.layers, createdAt: new Date().toISOString() }));
         });
+        console.log(written ? await initLayer(${JSON.stringify(root)}, store.layerDirs(info)) : "refused");
+        await new Promise((r) => process.stdin.once("data", r));
+        fs.rmSync(path.dirname(record), { recursive: true });
         process.exit(0);
       })();`], { stdio: ["pipe", "pipe", "inherit"] });
     try {
@@ -110,6 +119,20 @@ describe("init layers", () => {
     } finally {
       maker.kill("SIGKILL");
     }
+  }, 60_000);
+
+  it("refuses to make a container whose image was removed before its record named the layers, leaving nothing", async () => {
+    const rootfs = path.join(tmp, "fourth");
+    fs.mkdirSync(rootfs);
+    execFileSync("tar", ["-C", rootfs, "-xf", tarball]);
+    fs.utimesSync(path.join(rootfs, "etc"), 3_000_000, 3_000_000);
+    execFileSync("tar", ["-C", rootfs, "-cf", path.join(tmp, "fourth.tar"), "."]);
+    const info = await rt.images.importRootfs({ ref: "fourth", tarball: path.join(tmp, "fourth.tar"), config: { cmd: ["sh"] } });
+    const store = new ContentStore(realHost, layout(root, runDir), async () => []);
+    await rt.images.remove("fourth");
+    let wrote = false;
+    expect(await store.withLayers(info.layers, async () => void (wrote = true))).toBe(false);
+    expect(wrote).toBe(false);
   }, 60_000);
 
   it("is on disk whole (each entry and the directory fsynced) before it is renamed into place, and its parent after", () => {
