@@ -28,23 +28,25 @@ function dropDebugLogs(pulumiDir: string): void {
  * formats the whole stack again per resource to send the engine its source position and stack trace. A promise's
  * stack is printed only when a run leaks promises with PULUMI_DEBUG_PROMISE_LEAKS set (the leak message says to
  * re-run so): then the SDK's own debuggablePromise stays. Otherwise promises are tracked for the leak check as it
- * tracks them, without the stack (its first call, which sets up the check at exit, is its own). berth's engine
- * reads no source position or trace (monitor.ts): none is computed.
+ * tracks them, without the stack; its first call, which sets up the check at exit, is its own, and shows whether
+ * this SDK tracks them so (if not, its own stays). berth's engine reads no source position or trace (monitor.ts):
+ * none is computed.
  */
 function skipStacks(pulumiDir: string): void {
   const { Resource } = require(path.join(pulumiDir, "resource.js"));
   Resource.stackTrace = () => [];
   const debuggable = require(path.join(pulumiDir, "runtime", "debuggable.js"));
   if (debuggable.debugPromiseLeaks) return;
-  const { getStore } = require(path.join(pulumiDir, "runtime", "state.js")) as { getStore(): { leakCandidates: Set<Promise<unknown>> } };
+  const { getStore } = require(path.join(pulumiDir, "runtime", "state.js")) as { getStore(): { leakCandidates?: Set<Promise<unknown>> } };
   const capturing = debuggable.debuggablePromise as <T>(p: Promise<T>, ctx: unknown) => Promise<T>;
-  let checkScheduled = false;
+  let tracksAsHere: boolean | undefined;
   debuggable.debuggablePromise = <T>(p: Promise<T>, ctx: unknown): Promise<T> => {
-    if (!checkScheduled) {
-      checkScheduled = true;
-      return capturing(p, ctx);
+    if (!tracksAsHere) {
+      const wrapped = capturing(p, ctx);
+      tracksAsHere ??= getStore().leakCandidates?.has(p) === true;
+      return wrapped;
     }
-    const store = getStore();
+    const store = getStore() as { leakCandidates: Set<Promise<unknown>> };
     store.leakCandidates.add(p);
     return p
       .then((val) => {
