@@ -28,9 +28,10 @@ export const BOOT_FILE = "locks.boot";
 /** A locks directory untouched for this long may be an orphan (one being made is younger). */
 const ORPHAN_AGE_MS = 60_000;
 
-const mine = (st: fs.Stats): boolean => st.isDirectory() && st.uid === process.geteuid?.() && (st.mode & 0o077) === 0;
+/** Whether st is a directory this user made for itself alone. */
+export const mine = (st: fs.Stats): boolean => st.isDirectory() && st.uid === process.geteuid?.() && (st.mode & 0o077) === 0;
 
-function onTmpfs(dir: string): boolean {
+export function onTmpfs(dir: string): boolean {
   try {
     return fs.statfsSync(dir).type === TMPFS_MAGIC;
   } catch {

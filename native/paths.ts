@@ -21,6 +21,8 @@ export interface Paths {
   volume(name: string): { dir: string; record: string; data: string };
   /** The root's cross-process locks (native/lock.ts): images, networks, volumes, hosts (files), containers/<name>, supervisor. */
   locks: string;
+  /** The volatile host-wide directory (BERTH_RUN). */
+  runDir: string;
   portClaims: string;
   /** Host-wide claims on the subnets of berth roots' default networks. */
   defaultSubnetClaims: string;
@@ -105,6 +107,7 @@ export function layout(root: string, runDir: string): Paths {
       return { dir, record: path.join(dir, "volume.json"), data: path.join(dir, "_data") };
     },
     locks: path.join(r, "locks"),
+    runDir: path.resolve(runDir),
     portClaims: path.join(path.resolve(runDir), "ports"),
     defaultSubnetClaims: path.join(path.resolve(runDir), "default-subnets"),
   };

@@ -9,9 +9,9 @@ import type { ImageInfo } from "../runtime";
 import type { ContentStore } from "../image/store";
 import type { OciImageConfig } from "../image/oci";
 import { commitLayer } from "../image/pack";
-import { runcIdOf } from "../names";
 import type { ContainerRecord } from "./record";
 import type { Runc } from "./runc";
+import { runcRefOf } from "./runc-root";
 import { stagingPath } from "../staging";
 
 export interface CommitOptions {
@@ -34,11 +34,11 @@ export async function commitContainer(
   if (!base || !(await d.store.keepImage(base))) throw new Error(`cannot commit container ${name}: its image ${rec.imageId} is no longer in berth's store`);
   const copy = stagingPath(d.paths.ingest, "commit");
   await fs.promises.mkdir(d.paths.ingest, { recursive: true });
-  const id = runcIdOf(rec);
-  const freeze = opts.pause !== false && (await d.runc.state(id))?.status === "running";
+  const c = runcRefOf(rec);
+  const freeze = opts.pause !== false && (await d.runc.state(c))?.status === "running";
   // cp -a keeps what makes the upper directory a layer: whiteout devices, opaque xattrs, owners and modes.
   const cp: [string, string[]] = ["cp", ["-a", `${d.paths.container(name).upper}/.`, `${copy}/`]];
-  if (freeze) await d.runc.pausedWhile(id, ...cp);
+  if (freeze) await d.runc.pausedWhile(c, ...cp);
   else await d.host.run(...cp);
   try {
     await fs.promises.rm(path.join(copy, ".berth"), { recursive: true, force: true });

@@ -10,7 +10,7 @@ import type { Paths } from "../paths";
 import type { ContentStore } from "../image/store";
 import type { ContainerNetworking, NetPlan } from "../network/container-net";
 import { isMounted } from "../host/probe";
-import { checkName, runcId, runcIdOf } from "../names";
+import { checkName, runcId } from "../names";
 import { KeyedMutex } from "../mutex";
 import { listDir, writeJson } from "../json-file";
 import { canonicalJson } from "../canonical-json";
@@ -22,6 +22,7 @@ import { mergeEnv, processArgs, runtimeSpec, type Bind } from "./spec";
 import { resolveUser, resolveUserWith } from "./user";
 import { writeEtcFiles } from "./etc";
 import { Runc } from "./runc";
+import { checkedRuncRoot, runcRefOf, runcRootFor, type RuncRef } from "./runc-root";
 import { checkExecutable, executableProblem, readTextIn } from "./executable";
 import { ContainerVerbs, DEFAULT_GRACE_SECONDS, recordedStopSignal, stopInit } from "./lifecycle";
 import { hostLimitProblems } from "./limits";
@@ -59,6 +60,8 @@ interface Plan {
   args: string[];
   env: string[];
   cwd: string;
+  /** runc's state root for it (runc-root.ts), checked; undefined: runc's default. */
+  runcRoot?: string;
 }
 
 /** Waits for every step, then rethrows the first failure: cleanup must not race a step still under way. */
@@ -221,6 +224,7 @@ export class RuncContainers implements Containers {
       args: initArgs(command),
       env: mergeEnv(name, hostname, image.config.env, spec.env),
       cwd: spec.workdir ?? image.config.workdir ?? "/",
+      runcRoot: this.runcRoot(),
     };
   }
 
@@ -231,10 +235,12 @@ export class RuncContainers implements Containers {
     const { image, hostname } = plan;
     const name = spec.name;
     const id = runcId(paths.root, name);
+    const ref: RuncRef = { id, root: plan.runcRoot };
     const p = paths.container(name);
     const rec: ContainerRecord = {
       spec,
       runcId: id,
+      runcRoot: plan.runcRoot,
       imageId: image.id,
       layers: image.layers,
       dataMounts: plan.data.binds,
@@ -297,7 +303,7 @@ export class RuncContainers implements Containers {
       // From here it will ask for a hosts pass soon: one about to start waits for it.
       const arrived = this.d.net.expectPass();
       try {
-        await this.runc.run(id, p.dir, p.log, p.pid);
+        await this.runc.run(ref, p.dir, p.log, p.pid);
         await Promise.all([this.d.net.addInterfaces(rec), this.d.net.refreshPeers(rec, () => this.d.records.list(), arrived)]);
       } finally {
         arrived();
@@ -342,13 +348,19 @@ export class RuncContainers implements Containers {
       }
       const other = mode.slice("container:".length);
       const otherRec = await this.d.records.read(other);
-      const state = otherRec && (await this.runc.state(runcIdOf(otherRec)));
+      const state = otherRec && (await this.runc.state(runcRefOf(otherRec)));
       if (!state || state.status !== "running") {
         throw new Error(`container "${spec.name}": ${type} "${mode}": No such container: ${other} (it must be running)`);
       }
       shared[type] = `/proc/${state.pid}/ns/${type}`;
     }
     return shared;
+  }
+
+  /** The state root runc is to keep a container made now in: a squatted one is refused before anything is made. */
+  private runcRoot(): string | undefined {
+    const dir = runcRootFor(this.d.paths);
+    return dir === undefined ? undefined : checkedRuncRoot(dir);
   }
 
   private volumeBinds(spec: ContainerSpec): Bind[] {
@@ -374,8 +386,9 @@ export class RuncContainers implements Containers {
   /** The container's info, and how many of its faults are missing port rules (the one repairable in place). */
   private async examine(rec: ContainerRecord): Promise<{ info: ContainerInfo; repairable: number }> {
     const name = rec.spec.name;
-    const id = runcIdOf(rec);
-    const state = await this.runc.state(id);
+    const ref = runcRefOf(rec);
+    const id = ref.id;
+    const state = await this.runc.state(ref);
     const status: ContainerStatus = !state
       ? "missing"
       : state.status === "running" || state.status === "paused"
@@ -422,14 +435,15 @@ export class RuncContainers implements Containers {
     const { host, paths } = this.d;
     const p = paths.container(name);
     const rec = await this.d.records.read(name);
-    // No record: nothing was made yet (it is written first), so only the id this root gives it can be there.
-    const id = rec ? runcIdOf(rec) : runcId(paths.root, name);
-    const found = await this.runc.state(id);
+    // No record: nothing was made yet (it is written first), so only the id and state root this root gives it now
+    // can be there.
+    const ref = rec ? runcRefOf(rec) : { id: runcId(paths.root, name), root: runcRootFor(paths) };
+    const found = await this.runc.state(ref);
     // A runc container of this id made from another berth root is not ours to stop.
     if (found?.bundle === p.dir) {
       await markStopped(p.dir, true);
-      await stopInit(this.runc, id, recordedStopSignal(rec), graceSeconds, found);
-      await this.runc.delete(id);
+      await stopInit(this.runc, ref, recordedStopSignal(rec), graceSeconds, found);
+      await this.runc.delete(ref);
       if (found.status === "running") appendEvent(paths.root, name, "stop");
     }
     await this.d.net.removing(name, async (arrived) => {

@@ -17,6 +17,7 @@ import { writeTar, type TarHeader, type TarSource } from "../image/tar";
 import { unpackLayer } from "../image/unpack";
 import { BUSYBOX, initBinds } from "../supervise/init";
 import type { ContainerRecord } from "./record";
+import { runcArgs, type RuncRef } from "./runc-root";
 
 export interface CopyRequest {
   name: string;
@@ -24,8 +25,8 @@ export interface CopyRequest {
   /** The container's bundle directory and its (mounted) rootfs. */
   bundle: string;
   rootfs: string;
-  /** Its runc id while it runs (not paused); undefined when it is stopped or paused. */
-  runcId?: string;
+  /** Its runc container while it runs (not paused); undefined when it is stopped or paused. */
+  runc?: RuncRef;
   direction: "from" | "to";
   containerPath: string;
   hostPath: string;
@@ -59,10 +60,10 @@ done
 exec chroot "$root" ${BUSYBOX} "$@"`;
 
 async function viewOf(host: Host, r: CopyRequest): Promise<Inside> {
-  if (r.runcId !== undefined) {
-    const id = r.runcId;
+  if (r.runc !== undefined) {
+    const c = r.runc;
     // As root (of the container), whatever its USER: cp reads and writes every file, as Docker's does.
-    return (args) => ["runc", ["exec", "--user", "0:0", id, BUSYBOX, ...args]];
+    return (args) => ["runc", runcArgs(c, ["exec", "--user", "0:0", c.id, BUSYBOX, ...args])];
   }
   // Mount targets resolved inside the rootfs (by its real path: the one mountinfo names), as runc resolves them;
   // the mounts live only in the private namespace. The busybox run as the host's root after the chroot must be

@@ -7,13 +7,14 @@ import type { ContainerEvent, ContainerLifecycle, ContainerRuntimeSpec, Containe
 import type { Paths } from "../paths";
 import { runInTerminal, runStreams, type Host } from "../host/exec";
 import { processExited } from "../host/probe";
-import { checkName, runcIdOf } from "../names";
+import { checkName } from "../names";
 import { readJson, writeJson } from "../json-file";
 import { killLockPath, lockPath, markStopped } from "../supervise/state";
 import { withLock } from "../lock";
 import { relaunch } from "../supervise/init";
 import type { ContainerRecord, ContainerRecords } from "./record";
 import type { Runc, RuncState } from "./runc";
+import { runcArgs, runcRefOf, type RuncRef } from "./runc-root";
 import { ociResources } from "./limits";
 import type { FullOciSpec } from "./options";
 import { cgroupStats } from "../supervise/cgroup";
@@ -42,20 +43,20 @@ async function waitForExit(pid: number, ms: number): Promise<void> {
  */
 export async function stopInit(
   runc: Runc,
-  id: string,
+  c: RuncRef,
   signal: string,
   graceSeconds: number,
   known?: RuncState,
 ): Promise<void> {
-  const state = known ?? (await runc.state(id));
+  const state = known ?? (await runc.state(c));
   if (!state || state.status === "stopped" || processExited(state.pid)) return;
-  if (state.status === "paused") await runc.resume(id);
+  if (state.status === "paused") await runc.resume(c);
   if (state.status !== "created" && graceSeconds > 0) {
-    await runc.kill(id, signal);
+    await runc.kill(c, signal);
     await waitForExit(state.pid, graceSeconds * 1000);
   }
   if (!processExited(state.pid)) {
-    if (!killNamespaceInit(id, state.pid)) await runc.kill(id, "KILL");
+    if (!killNamespaceInit(c.id, state.pid)) await runc.kill(c, "KILL");
     await waitForExit(state.pid, KILL_WAIT_MS);
   }
 }
@@ -126,29 +127,29 @@ export class ContainerVerbs implements Omit<ContainerLifecycle, "commit"> {
     await this.locked(name, async (bundle) => {
       await markStopped(bundle, true);
       const grace = opts.graceSeconds ?? rec.spec.stopTimeout ?? DEFAULT_GRACE_SECONDS;
-      await stopInit(this.runc, runcIdOf(rec), recordedStopSignal(rec), grace);
+      await stopInit(this.runc, runcRefOf(rec), recordedStopSignal(rec), grace);
     });
     appendEvent(this.paths.root, name, "stop");
   }
 
   async start(name: string): Promise<void> {
-    const id = runcIdOf(await this.record(name));
+    const ref = runcRefOf(await this.record(name));
     await this.locked(name, async (bundle) => {
       await markStopped(bundle, false);
-      const state = await this.runc.state(id);
+      const state = await this.runc.state(ref);
       if (state && (state.status === "running" || state.status === "paused") && !processExited(state.pid)) return;
       const p = this.paths.container(name);
-      await relaunch(this.runc, bundle, id, p.log, p.pid);
+      await relaunch(this.runc, bundle, ref, p.log, p.pid);
     });
     await this.supervise();
   }
 
   async kill(name: string, signal = "KILL"): Promise<void> {
     const number = parseSignal(signal); // refused before any lock or runc, as Docker's daemon does
-    const id = await this.running(name);
+    const ref = await this.running(name);
     // Recorded once sent (a kill that fails records none), and before the "die" it causes (state.ts killLockPath).
     await withLock(killLockPath(this.paths.container(name).dir), async () => {
-      await this.runc.kill(id, String(number));
+      await this.runc.kill(ref, String(number));
       appendEvent(this.paths.root, name, "kill", { signal: String(number) }); // Docker's "signal=9", whatever the spelling
     }, { what: `the kill of container ${name}` });
   }
@@ -156,14 +157,14 @@ export class ContainerVerbs implements Omit<ContainerLifecycle, "commit"> {
   // Pausing and resuming take the container's lock: a copy (under it) chooses its way in by whether the container
   // runs, and must not have it resumed under a view made for a frozen one.
   async pause(name: string): Promise<void> {
-    const id = runcIdOf(await this.record(name));
-    await this.locked(name, () => this.runc.pause(id));
+    const ref = runcRefOf(await this.record(name));
+    await this.locked(name, () => this.runc.pause(ref));
     appendEvent(this.paths.root, name, "pause");
   }
 
   async unpause(name: string): Promise<void> {
-    const id = runcIdOf(await this.record(name));
-    await this.locked(name, () => this.runc.resume(id));
+    const ref = runcRefOf(await this.record(name));
+    await this.locked(name, () => this.runc.resume(ref));
     appendEvent(this.paths.root, name, "unpause");
   }
 
@@ -172,9 +173,10 @@ export class ContainerVerbs implements Omit<ContainerLifecycle, "commit"> {
     await this.locked(name, async () => {
       const p = this.paths.container(name);
       const resources = ociResources(change.limits);
-      const state = await this.runc.state(runcIdOf(rec));
+      const ref = runcRefOf(rec);
+      const state = await this.runc.state(ref);
       if (state && !processExited(state.pid)) {
-        await this.host.run("runc", ["update", "--resources", "-", runcIdOf(rec)], { input: JSON.stringify(resources) });
+        await this.host.run("runc", runcArgs(ref, ["update", "--resources", "-", ref.id]), { input: JSON.stringify(resources) });
       }
       // The next start (by the user or the restart policy) is made from these files.
       const config = (await readJson<FullOciSpec>(p.config))!;
@@ -189,8 +191,8 @@ export class ContainerVerbs implements Omit<ContainerLifecycle, "commit"> {
   }
 
   async exec(name: string, command: string[], opts: ExecOptions = {}): Promise<number> {
-    const id = await this.running(name);
-    const args = ["exec"];
+    const ref = await this.running(name);
+    const args = runcArgs(ref, ["exec"]);
     if (opts.detach) args.push("--detach");
     for (const e of opts.env ?? []) args.push("--env", e);
     if (opts.workdir) args.push("--cwd", opts.workdir);
@@ -198,7 +200,7 @@ export class ContainerVerbs implements Omit<ContainerLifecycle, "commit"> {
       const { uid, gid } = await resolveUser(opts.user, this.paths.container(name).rootfs);
       args.push("--user", `${uid}:${gid}`);
     }
-    const argv = ["runc", ...args, ...(opts.tty && !opts.detach ? ["--tty"] : []), id, ...command];
+    const argv = ["runc", ...args, ...(opts.tty && !opts.detach ? ["--tty"] : []), ref.id, ...command];
     // Detached, the command keeps no stream of ours: runc returns once it has started.
     if (opts.detach) return runStreams(argv, {});
     if (!opts.tty) return runStreams(argv, opts);
@@ -214,35 +216,35 @@ export class ContainerVerbs implements Omit<ContainerLifecycle, "commit"> {
     // The container is looked up when the stream is first read: an unknown name fails that read. Following ends
     // when the process running now exits (a restart included), as Docker's does.
     return readLogs(this.paths.container(name).log, opts, async () => {
-      const state = await this.runc.state(runcIdOf(await this.record(name)));
+      const state = await this.runc.state(runcRefOf(await this.record(name)));
       const pid = state && state.status !== "stopped" && !processExited(state.pid) ? state.pid : undefined;
       return () => pid !== undefined && !processExited(pid);
     });
   }
 
   async stats(name: string): Promise<ContainerStats> {
-    const id = await this.running(name);
-    const state = await this.runc.state(id);
-    const counted = cgroupStats(`/${id}`);
+    const ref = await this.running(name);
+    const state = await this.runc.state(ref);
+    const counted = cgroupStats(`/${ref.id}`);
     const host = { memoryLimit: counted.memoryLimit ?? os.totalmem(), onlineCpus: os.cpus().length };
     return { ...counted, ...host, ...netCounters(state?.pid) };
   }
 
   async top(name: string, psOptions: string[] = ["-o", "pid,user,time,args"]): Promise<string> {
-    const id = await this.running(name);
-    return this.host.run("runc", ["ps", id, ...psOptions]);
+    const ref = await this.running(name);
+    return this.host.run("runc", runcArgs(ref, ["ps", ref.id, ...psOptions]));
   }
 
   async copy(name: string, direction: "from" | "to", containerPath: string, hostPath: string): Promise<void> {
     const rec = await this.record(name);
     // Under the container's lock, so that a stopped container does not start (and race the copy) meanwhile.
     await this.locked(name, async (bundle) => {
-      const id = runcIdOf(rec);
-      const state = await this.runc.state(id);
+      const ref = runcRefOf(rec);
+      const state = await this.runc.state(ref);
       // A paused container cannot run the copy (runc exec would freeze with it); nothing in it moves meanwhile.
       const running = state?.status === "running" && !processExited(state.pid);
       const { rootfs } = this.paths.container(name);
-      await copyFiles(this.host, { name, rec, bundle, rootfs, runcId: running ? id : undefined, direction, containerPath, hostPath });
+      await copyFiles(this.host, { name, rec, bundle, rootfs, runc: running ? ref : undefined, direction, containerPath, hostPath });
     });
   }
 
@@ -251,14 +253,14 @@ export class ContainerVerbs implements Omit<ContainerLifecycle, "commit"> {
     return rootfsChanges(this.paths.container(name).upper, this.layerDirs(rec.layers));
   }
 
-  /** Resolves to the runc id of the container, which must be running. */
-  private async running(name: string): Promise<string> {
-    const id = runcIdOf(await this.record(name));
-    const state = await this.runc.state(id);
+  /** Resolves to the runc container of the container, which must be running. */
+  private async running(name: string): Promise<RuncRef> {
+    const ref = runcRefOf(await this.record(name));
+    const state = await this.runc.state(ref);
     if (state?.status !== "running" || processExited(state.pid)) {
       throw new Error(`Container ${name} is not running: start it first`);
     }
-    return id;
+    return ref;
   }
 
   private async record(name: string): Promise<ContainerRecord> {

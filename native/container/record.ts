@@ -11,6 +11,8 @@ export interface ContainerRecord {
   spec: ContainerSpec;
   /** Its runc id (names.ts runcId); absent when made before the root was part of it (runcIdOf). */
   runcId?: string;
+  /** runc's state root it was made in (runc-root.ts); absent: runc's default, where an older berth made it. */
+  runcRoot?: string;
   imageId: string;
   /** Diff ids of the image layers the rootfs is built on; the image store keeps them while the container exists. */
   layers: string[];

@@ -1,7 +1,8 @@
-// runc driven through the OCI runtime verbs (run, state, kill, delete) and runc's pause and resume.
-// runc's default root is used, so `runc list` shows berth's containers.
+// runc driven through the OCI runtime verbs (run, state, kill, delete) and runc's pause and resume, each in the
+// state root its container was made in (runc-root.ts): `runc --root DIR list` shows them.
 import type { Host } from "../host/exec";
 import { HostCommandError, describeCommand } from "../host/exec";
+import { runcArgs, type RuncRef } from "./runc-root";
 
 export type RuncStatus = "creating" | "created" | "running" | "paused" | "stopped";
 
@@ -22,13 +23,13 @@ export class Runc {
    * two). Its stdio goes to logFile; runc returns once init runs, in its own session, holding no pipe to us. Its
    * pid is written to pidFile.
    */
-  async run(id: string, bundle: string, logFile: string, pidFile: string): Promise<void> {
-    await this.host.run("runc", ["run", "--detach", "--bundle", bundle, "--pid-file", pidFile, id], { logFile });
+  async run(c: RuncRef, bundle: string, logFile: string, pidFile: string): Promise<void> {
+    await this.host.run("runc", runcArgs(c, ["run", "--detach", "--bundle", bundle, "--pid-file", pidFile, c.id]), { logFile });
   }
 
   /** undefined when runc has no such container. */
-  async state(id: string): Promise<RuncState | undefined> {
-    const args = ["state", id];
+  async state(c: RuncRef): Promise<RuncState | undefined> {
+    const args = runcArgs(c, ["state", c.id]);
     const r = await this.host.tryRun("runc", args);
     if (r.code === 0) return JSON.parse(r.stdout) as RuncState;
     if (isGone(r.stderr)) return undefined;
@@ -36,8 +37,8 @@ export class Runc {
   }
 
   /** Signals every process of the container; one that stopped or vanished meanwhile is not an error. */
-  async kill(id: string, signal: string): Promise<void> {
-    const args = ["kill", "--all", id, signal];
+  async kill(c: RuncRef, signal: string): Promise<void> {
+    const args = runcArgs(c, ["kill", "--all", c.id, signal]);
     const r = await this.host.tryRun("runc", args);
     if (r.code !== 0 && !isGone(r.stderr) && !/not running/.test(r.stderr)) {
       throw new HostCommandError(describeCommand("runc", args), r);
@@ -45,12 +46,12 @@ export class Runc {
   }
 
   /** Freezes every process of the container (the freezer cgroup). */
-  async pause(id: string): Promise<void> {
-    await this.host.run("runc", ["pause", id]);
+  async pause(c: RuncRef): Promise<void> {
+    await this.host.run("runc", runcArgs(c, ["pause", c.id]));
   }
 
-  async resume(id: string): Promise<void> {
-    await this.host.run("runc", ["resume", id]);
+  async resume(c: RuncRef): Promise<void> {
+    await this.host.run("runc", runcArgs(c, ["resume", c.id]));
   }
 
   /**
@@ -58,17 +59,19 @@ export class Runc {
    * a berth killed meanwhile (or a Ctrl-C to its process group) would otherwise leave the container frozen, the
    * resume being its to send.
    */
-  async pausedWhile(id: string, cmd: string, args: string[]): Promise<void> {
-    const script = 'id=$1; shift; runc pause "$id" || exit; "$@"; rc=$?; runc resume "$id" || exit; exit $rc';
-    await this.host.run("setsid", ["-w", "sh", "-c", script, "berth-paused", id, cmd, ...args]);
+  async pausedWhile(c: RuncRef, cmd: string, args: string[]): Promise<void> {
+    const script = 'r=$1 id=$2; shift 2; runc ${r:+--root "$r"} pause "$id" || exit; "$@"; rc=$?; ' +
+      'runc ${r:+--root "$r"} resume "$id" || exit; exit $rc';
+    const [, root = ""] = runcArgs(c, []); // none, or --root DIR
+    await this.host.run("setsid", ["-w", "sh", "-c", script, "berth-paused", root, c.id, cmd, ...args]);
   }
 
   /**
    * Deletes a container. Callers stop it first: runc deletes a stopped one at once, while --force on a live one
    * SIGKILLs it and then polls at 100 ms. An already deleted container is fine.
    */
-  async delete(id: string): Promise<void> {
-    const args = ["delete", "--force", id];
+  async delete(c: RuncRef): Promise<void> {
+    const args = runcArgs(c, ["delete", "--force", c.id]);
     const r = await this.host.tryRun("runc", args);
     if (r.code !== 0 && !isGone(r.stderr)) throw new HostCommandError(describeCommand("runc", args), r);
   }

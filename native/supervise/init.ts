@@ -10,6 +10,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import type { Bind } from "../container/spec";
 import type { Runc } from "../container/runc";
+import type { RuncRef } from "../container/runc-root";
 
 /** Where every container has berth's busybox (also what `berth cp` runs inside a running container). */
 export const BUSYBOX = "/.berth/busybox";
@@ -102,8 +103,8 @@ export function exitCode(bundle: string): number {
  * with the other verbs (container/lifecycle.ts), whose imports (copy, tar, unpack…) would double what the
  * supervisor loads at its start.
  */
-export async function relaunch(runc: Runc, bundle: string, id: string, log: string, pidFile: string): Promise<void> {
-  await runc.delete(id);
+export async function relaunch(runc: Runc, bundle: string, c: RuncRef, log: string, pidFile: string): Promise<void> {
+  await runc.delete(c);
   await resetExit(bundle);
-  await runc.run(id, bundle, log, pidFile);
+  await runc.run(c, bundle, log, pidFile);
 }

@@ -10,6 +10,7 @@ import { listDir } from "../json-file";
 import { runcIdOf } from "../names";
 import { ContainerRecords, type ContainerRecord } from "../container/record";
 import type { Runc } from "../container/runc";
+import { runcRefOf } from "../container/runc-root";
 import type { Host } from "../host/exec";
 import { exitCode, relaunch } from "./init";
 import { killLockPath, lockPath, readState, statePath, stoppedByUser, writeState } from "./state";
@@ -241,7 +242,7 @@ export class Supervisor {
         w.state = { ...w.state, status: "exited" };
       } else {
         try {
-          await relaunch(this.runc, p.dir, runcIdOf(w.rec), p.log, p.pid);
+          await relaunch(this.runc, p.dir, runcRefOf(w.rec), p.log, p.pid);
           await this.started(w, p.dir, readPid(p.pid)!, w.state.restartCount + 1);
           return;
         } catch (e) {
@@ -260,7 +261,7 @@ export class Supervisor {
     const h = healthDefaults(w.rec.healthcheck);
     const pid = w.state.pid;
     w.probing = true;
-    void probe(runcIdOf(w.rec), h)
+    void probe(runcRefOf(w.rec), h)
       .then(async (result) => {
         if (w.state.status !== "running" || w.state.pid !== pid) return;
         const before = w.state.health?.status;

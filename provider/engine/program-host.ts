@@ -29,6 +29,43 @@ function answerDebugLogs(pulumiDir: string): void {
   };
 }
 
+/**
+ * @pulumi/pulumi wraps each of the dozens of promises it makes per resource in debuggablePromise, which captures a
+ * stack for it (a quarter of a program's CPU per resource, the traces kept alive until the promises go), and
+ * formats the whole stack again per resource to send the engine its source position and stack trace. A promise's
+ * stack is printed only when a run leaks promises with PULUMI_DEBUG_PROMISE_LEAKS set (the leak message says to
+ * re-run so): then the SDK's own debuggablePromise stays. Otherwise promises are tracked for the leak check as it
+ * tracks them, without the stack (its first call, which sets up the check at exit, is its own). berth's engine
+ * reads no source position or trace (monitor.ts): none is computed.
+ */
+function skipStacks(pulumiDir: string): void {
+  const { Resource } = require(path.join(pulumiDir, "resource.js"));
+  Resource.stackTrace = () => [];
+  const debuggable = require(path.join(pulumiDir, "runtime", "debuggable.js"));
+  if (debuggable.debugPromiseLeaks) return;
+  const { getStore } = require(path.join(pulumiDir, "runtime", "state.js")) as { getStore(): { leakCandidates: Set<Promise<unknown>> } };
+  const capturing = debuggable.debuggablePromise as <T>(p: Promise<T>, ctx: unknown) => Promise<T>;
+  let checkScheduled = false;
+  debuggable.debuggablePromise = <T>(p: Promise<T>, ctx: unknown): Promise<T> => {
+    if (!checkScheduled) {
+      checkScheduled = true;
+      return capturing(p, ctx);
+    }
+    const store = getStore();
+    store.leakCandidates.add(p);
+    return p
+      .then((val) => {
+        store.leakCandidates.delete(p);
+        return val;
+      })
+      .catch((err) => {
+        store.leakCandidates.delete(p);
+        err.promise = p;
+        throw err;
+      });
+  };
+}
+
 function main(): void {
   const pulumiRun = process.argv[2];
   const dir = process.cwd();
@@ -44,6 +81,7 @@ function main(): void {
     register({ dir, pulumiRun });
   }
   answerDebugLogs(pulumiDir);
+  skipStacks(pulumiDir);
   deferInspector(pulumiDir);
   // Loaded while berth starts the engine (this process may start before the monitor listens), so that only the
   // program itself remains to run once its arguments arrive.

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { execFileSync } from "node:child_process";
 import { createNativeRuntime, type Runtime } from "../../native";
 import { runcId } from "../../native/names";
-import { berth, collect, ensureQuickstartRootfs, QUICKSTART, startBerth, waitFor } from "./helpers";
+import { berth, collect, runcAt, ensureQuickstartRootfs, QUICKSTART, startBerth, waitFor } from "./helpers";
 
 describe("berth commit", () => {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), "berth-commit-"));
@@ -61,7 +61,7 @@ describe("berth commit", () => {
       await waitFor("the container's big file", () => fs.existsSync(path.join(root, "containers", big, "upper/ready")) || undefined, 60_000);
       const child = startBerth(["commit", big, "killed:1"], env);
       const exited = collect(child);
-      const frozen = () => JSON.parse(execFileSync("runc", ["state", runcId(root, big)], { encoding: "utf8" })).status as string;
+      const frozen = () => JSON.parse(execFileSync("runc", runcAt(root, big, ["state", runcId(root, big)]), { encoding: "utf8" })).status as string;
       await waitFor("the commit's pause", () => frozen() === "paused" || undefined, 30_000, 2);
       process.kill(-child.pid!, "SIGKILL"); // the whole process group, as a Ctrl-C would reach it
       await exited;

@@ -11,7 +11,7 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { createNativeRuntime, type ContainerSpec, type Runtime } from "../../native";
 import { supervisorPid } from "../../native/supervise/launch";
 import { readTar, writeTar, type TarHeader, type TarSource } from "../../native/image/tar";
-import { REPO } from "./helpers";
+import { REPO, runcAt } from "./helpers";
 import { runcId } from "../../native/names";
 import { initLayersDir } from "../../native/snapshot/init-layer";
 import { self } from "../../native/lock";
@@ -24,7 +24,7 @@ let C: string;
 let rt: Runtime;
 const made: string[] = [];
 
-const inside = (c: string, ...cmd: string[]): string => execFileSync("runc", ["exec", runcId(root, c), ...cmd], { encoding: "utf8" }).trim();
+const inside = (c: string, ...cmd: string[]): string => execFileSync("runc", runcAt(root, c, ["exec", runcId(root, c), ...cmd]), { encoding: "utf8" }).trim();
 
 function snapshot(dir: string): string {
   const out: string[] = [];
@@ -180,7 +180,7 @@ describe("cp through planted symlinks", () => {
     // /data/race flips between a symlink to a directory of the volume and one to the canary's path, as fast as
     // the container can (both exist in the container, so most copies go through).
     const flip = `mkdir -p /data/real/cron.d; while :; do ln -sfn /data/real /data/race; ln -sfn ${C} /data/race; done`;
-    execFileSync("runc", ["exec", "-d", runcId(root, n), "sh", "-c", `(${flip}) >/dev/null 2>&1`], { stdio: "ignore" });
+    execFileSync("runc", runcAt(root, n, ["exec", "-d", runcId(root, n), "sh", "-c", `(${flip}) >/dev/null 2>&1`]), { stdio: "ignore" });
     let copied = 0;
     for (let i = 0; i < 30; i++) {
       if (await rt.containers.copy(n, "to", "/data/race/cron.d/z", hostFile()).then(() => true, () => false)) copied++;
@@ -283,10 +283,10 @@ describe("cp runs nothing the container can replace", () => {
     made.push(n);
     await rt.containers.run({ name: n, image: "bb", command: ["sleep", "600"], user: "1000:1000", stopTimeout: 1 });
     expect(inside(n, "id", "-u")).toBe("1000");
-    execFileSync("runc", ["exec", "--user", "0:0", runcId(root, n), "sh", "-c", "echo secret > /root/key && chmod 600 /root/key"]);
+    execFileSync("runc", runcAt(root, n, ["exec", "--user", "0:0", runcId(root, n), "sh", "-c", "echo secret > /root/key && chmod 600 /root/key"]));
     fs.writeFileSync(path.join(tmp, "payload5"), "payload");
     await rt.containers.copy(n, "to", "/etc/", path.join(tmp, "payload5"));
-    expect(execFileSync("runc", ["exec", "--user", "0:0", runcId(root, n), "cat", "/etc/payload5"], { encoding: "utf8" })).toBe("payload");
+    expect(execFileSync("runc", runcAt(root, n, ["exec", "--user", "0:0", runcId(root, n), "cat", "/etc/payload5"]), { encoding: "utf8" })).toBe("payload");
     await rt.containers.copy(n, "from", "/root/key", path.join(tmp, "key"));
     expect(fs.readFileSync(path.join(tmp, "key"), "utf8")).toBe("secret\n");
   });
@@ -418,9 +418,9 @@ describe("the exit status file a container can replace", () => {
     fs.writeFileSync(num, "42\n");
     const fifo = await run("exitfifo", "rm -f /.berth/exit/code && mkfifo /.berth/exit/code");
     const link = await run("exitlink", `rm -f /.berth/exit/code && ln -s ${num} /.berth/exit/code`);
-    for (const n of [fifo, link]) execFileSync("runc", ["kill", runcId(root, n), "KILL"]);
+    for (const n of [fifo, link]) execFileSync("runc", runcAt(root, n, ["kill", runcId(root, n), "KILL"]));
     for (const n of [fifo, link]) {
-      for (let i = 0; i < 100 && !execFileSync("runc", ["state", runcId(root, n)], { encoding: "utf8" }).includes('"stopped"'); i++) {
+      for (let i = 0; i < 100 && !execFileSync("runc", runcAt(root, n, ["state", runcId(root, n)]), { encoding: "utf8" }).includes('"stopped"'); i++) {
         await new Promise((r) => setTimeout(r, 50));
       }
     }

@@ -6,6 +6,9 @@ import * as path from "node:path";
 import { freePort as kernelFreePort } from "../../native/network/portmap";
 import { supervisorPid } from "../../native/supervise/launch";
 import { createNativeRuntime, type Runtime } from "../../native";
+import { containerPaths } from "../../native/paths";
+import { runcArgs, runcRefOf } from "../../native/container/runc-root";
+import type { ContainerRecord } from "../../native/container/record";
 
 export const REPO = path.resolve(__dirname, "../..");
 export const QUICKSTART = path.join(REPO, "examples/quickstart");
@@ -69,6 +72,22 @@ const lines = (wrap: HostWrap, argv: string[]) => {
   }
 };
 
+/**
+ * runc's command line for container `name` of berth root `root`: the state root its record names (runc-root.ts),
+ * then args. What a test runs through runc itself goes there, as berth's own calls do.
+ */
+export function runcAt(root: string, name: string, args: string[]): string[] {
+  const rec = JSON.parse(fs.readFileSync(containerPaths(root, name).record, "utf8")) as ContainerRecord;
+  return runcArgs(runcRefOf(rec), args);
+}
+
+/** runc's default state root and every berth root's on tmpfs (runc-root.ts), as one shell word list. */
+const RUNC_ROOTS = "/run/runc /dev/shm/berth-locks-*/runc";
+
+/** The ids of berth's runc containers on the host, in every state root berth uses. */
+export const runcIds = (wrap: HostWrap = (argv) => argv): string[] =>
+  lines(wrap, ["sh", "-c", `for r in ${RUNC_ROOTS}; do [ -d "$r" ] && runc --root "$r" list -q; done; true`]).filter((n) => /^(berth|bt)/.test(n));
+
 /** Every berth object on the host, by kind (netns, links, mounts, iptables rules, runc containers). */
 export function hostObjects(wrap: HostWrap = (argv) => argv): Record<string, string[]> {
   return {
@@ -76,7 +95,7 @@ export function hostObjects(wrap: HostWrap = (argv) => argv): Record<string, str
     links: lines(wrap, ["ip", "-o", "link", "show"]).map((l) => l.split(": ")[1]?.split("@")[0] ?? "").filter((n) => /^(berth|bt)/.test(n)),
     mounts: lines(wrap, ["cat", "/proc/mounts"]).filter((l) => l.includes("berth")).map((l) => l.split(" ")[1]),
     iptables: lines(wrap, ["iptables-save"]).filter((l) => /berth/i.test(l)),
-    runc: lines(wrap, ["runc", "list", "-q"]).filter((n) => /^(berth|bt)/.test(n)),
+    runc: runcIds(wrap),
   };
 }
 

@@ -9,7 +9,7 @@ import { runcId } from "../../native/names";
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cgroupFile } from "../../native/supervise/cgroup";
-import { REPO, berth, clearRoot } from "./helpers";
+import { REPO, berth, clearRoot, runcAt } from "./helpers";
 
 const PROGRAM = path.join(__dirname, "fixtures/lifecycle");
 const stack = `life${process.pid}`;
@@ -117,7 +117,7 @@ describe("a supervised container from a program", () => {
   });
 
   it("refresh sees a container removed by hand, and up brings it back", async () => {
-    execFileSync("runc", ["delete", "--force", runcId(root, name)]);
+    execFileSync("runc", runcAt(root, name, ["delete", "--force", runcId(root, name)]));
     const refresh = await stackCli("refresh", "--yes");
     expect(refresh.code, refresh.stdout + refresh.stderr).toBe(0);
     expect((await stackCli("up", "--yes")).code).toBe(0);

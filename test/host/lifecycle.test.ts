@@ -13,7 +13,7 @@ import { runcId } from "../../native/names";
 import { tryLock } from "../../native/lock";
 import { killLockPath, readState } from "../../native/supervise/state";
 import { containerPaths } from "../../native/paths";
-import { REPO, waitFor } from "./helpers";
+import { REPO, runcAt, waitFor } from "./helpers";
 import { statusText } from "../../provider/cli/containers";
 
 const tag = randomBytes(3).toString("hex");
@@ -25,7 +25,7 @@ let rt: Runtime;
 const made: string[] = [];
 
 const sh = (cmd: string, args: string[]): string => execFileSync(cmd, args, { encoding: "utf8" });
-const inside = (c: string, ...cmd: string[]): string => sh("runc", ["exec", runcId(root, c), ...cmd]).trim();
+const inside = (c: string, ...cmd: string[]): string => sh("runc", runcAt(root, c, ["exec", runcId(root, c), ...cmd])).trim();
 const cg = (c: string, controller: string, v1: string, v2: string) =>
   fs.readFileSync(cgroupFile(`/${runcId(root, c)}`, controller, v1, v2), "utf8").trim();
 
@@ -169,7 +169,7 @@ describe("isolation options", () => {
       devices: ["/dev/fuse:/dev/myfuse:r"],
     });
     expect(inside(c, "id", "-u")).toBe("1000");
-    expect(spawnSync("runc", ["exec", runcId(root, c), "touch", "/file"]).status).not.toBe(0);
+    expect(spawnSync("runc", runcAt(root, c, ["exec", runcId(root, c), "touch", "/file"])).status).not.toBe(0);
     expect(inside(c, "grep", " /scratch ", "/proc/mounts")).toMatch(/tmpfs .*size=1024k/);
     expect(inside(c, "grep", "open files", "/proc/1/limits")).toMatch(/files\s+512\s+1024\s/);
     expect(inside(c, "cat", "/proc/sys/net/ipv4/tcp_keepalive_time")).toBe("123");
@@ -357,7 +357,7 @@ describe("supervision", () => {
     // A kill under way (its lock held, as between its signal and its event): the death is there to see at once.
     const release = (await tryLock(killLockPath(bundle)))!;
     try {
-      execFileSync("runc", ["kill", "--all", runcId(root, c), "KILL"]);
+      execFileSync("runc", runcAt(root, c, ["kill", "--all", runcId(root, c), "KILL"]));
       await new Promise((r) => setTimeout(r, 1000));
       // The supervisor's own record (inspect reads an unrecorded exit from the files).
       expect((await readState(bundle))?.status).toBe("running");
@@ -469,7 +469,7 @@ describe("volumes", () => {
     const reader = name("reader");
     await run("reader", { volumesFrom: [`${c}:ro`] });
     expect(inside(reader, "cat", "/data/f")).toBe("kept");
-    expect(spawnSync("runc", ["exec", runcId(root, reader), "touch", "/data/g"]).status).not.toBe(0);
+    expect(spawnSync("runc", runcAt(root, reader, ["exec", runcId(root, reader), "touch", "/data/g"])).status).not.toBe(0);
     await expect(rt.volumes.remove(VOL)).rejects.toThrow(`volume "${VOL}" is in use by container(s)`);
     await rt.containers.remove(reader, { graceSeconds: 0 });
     await rt.containers.remove(c, { graceSeconds: 0 });

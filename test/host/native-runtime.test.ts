@@ -7,14 +7,14 @@ import * as net from "node:net";
 import * as http from "node:http";
 import * as path from "node:path";
 import { randomBytes } from "node:crypto";
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { createNativeRuntime, type ContainerSpec, type PortMapping, type Runtime } from "../../native";
 import { runcId } from "../../native/names";
 import { derivedBridge } from "../../native/network/options";
 import { networkTag } from "../../native/network/bridge";
 import { hostIfName } from "../../native/network/container-net";
 import { containerTag } from "../../native/network/portmap";
-import { freePort } from "./helpers";
+import { freePort, runcAt, runcIds } from "./helpers";
 
 const REPO = path.join(__dirname, "../..");
 const tag = randomBytes(3).toString("hex");
@@ -60,7 +60,7 @@ async function getEventually(p: number): Promise<string> {
 }
 
 const veth = (c: string): string => hostIfName(runcId(root, c), 0);
-const runcExists = (name: string): boolean => spawnSync("runc", ["state", runcId(root, name)]).status === 0;
+const runcExists = (name: string): boolean => runcIds().includes(runcId(root, name));
 const berthRules = (): string[] =>
   sh("iptables-save", [])
     .split("\n")
@@ -183,7 +183,7 @@ describe("containers", () => {
     expect(info).toMatchObject({ name: WEB, id: runcId(root, WEB), status: "running", faults: [] });
     expect(info.ip?.startsWith(SUBNET.replace(/0\/24$/, ""))).toBe(true);
     expect(await getEventually(port)).toBe("<h1>berth works</h1>\n");
-    expect(sh("runc", ["list"])).toContain(runcId(root, WEB));
+    expect(sh("runc", runcAt(root, WEB, ["list"]))).toContain(runcId(root, WEB));
     // On ext4 each container's directory is spread over the block groups (native/host/spread.ts).
     if (fs.statfsSync(root).type === 0xef53) expect(sh("lsattr", ["-d", path.join(root, "containers")]).split(" ")[0]).toContain("T");
   });
@@ -203,8 +203,8 @@ describe("containers", () => {
     expect(environ).toContain("GREETING=hello from berth");
     expect(environ).toContain("HOSTNAME=web-host");
     expect(environ.some((e) => e.startsWith("PATH="))).toBe(true);
-    expect(sh("runc", ["exec", runcId(root, WEB), "hostname"]).trim()).toBe("web-host");
-    expect(sh("runc", ["exec", runcId(root, WEB), "cat", "/etc/hosts"])).toContain(`${ip}\tweb-host`);
+    expect(sh("runc", runcAt(root, WEB, ["exec", runcId(root, WEB), "hostname"])).trim()).toBe("web-host");
+    expect(sh("runc", runcAt(root, WEB, ["exec", runcId(root, WEB), "cat", "/etc/hosts"]))).toContain(`${ip}\tweb-host`);
     expect(sh("ip", ["-n", runcId(root, WEB), "-4", "addr", "show", "dev", "eth0"])).toContain(`inet ${ip}/24`);
   });
 
@@ -315,7 +315,7 @@ describe("containers", () => {
   });
 
   it("re-creates a half-made container whose runc container is gone", async () => {
-    sh("runc", ["delete", "--force", runcId(root, WEB)]);
+    sh("runc", runcAt(root, WEB, ["delete", "--force", runcId(root, WEB)]));
     const info = (await rt.containers.inspect(WEB))!;
     expect(info.status).toBe("missing");
     expect(info.faults).toContain(`runc container ${runcId(root, WEB)} is missing`);
@@ -336,7 +336,7 @@ describe("containers", () => {
     });
     expect(info.ip).toBeUndefined();
     expect(info.faults).toEqual([]);
-    const links = sh("runc", ["exec", runcId(root, LOOPBACK), "ip", "-o", "link"]);
+    const links = sh("runc", runcAt(root, LOOPBACK, ["exec", runcId(root, LOOPBACK), "ip", "-o", "link"]));
     expect(links).toMatch(/lo:.*UP/);
     expect(links).not.toContain("eth0");
   });

@@ -9,7 +9,7 @@ import * as dgram from "node:dgram";
 import { randomBytes } from "node:crypto";
 import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { createNativeRuntime, type ContainerSpec, type Runtime } from "../../native";
-import { httpGet } from "./helpers";
+import { httpGet, runcAt } from "./helpers";
 import { runcId } from "../../native/names";
 
 const REPO = path.join(__dirname, "../..");
@@ -28,7 +28,7 @@ const OUT_NS = `bto${tag}`;
 const OUT_IF = `bto${tag}h`;
 
 const sh = (cmd: string, args: string[]): string => execFileSync(cmd, args, { encoding: "utf8" });
-const exec = (name: string, args: string[]) => spawnSync("runc", ["exec", runcId(path.join(tmp, "root"), name), ...args], { encoding: "utf8" });
+const exec = (name: string, args: string[]) => spawnSync("runc", runcAt(path.join(tmp, "root"), name, ["exec", runcId(path.join(tmp, "root"), name), ...args]), { encoding: "utf8" });
 const sleeper = (name: string, extra: Partial<ContainerSpec> = {}): ContainerSpec => ({
   name,
   image: "bb",

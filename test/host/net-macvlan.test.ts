@@ -8,6 +8,7 @@ import { randomBytes } from "node:crypto";
 import { execFileSync, spawnSync } from "node:child_process";
 import { createNativeRuntime, type MacvlanMode, type Runtime } from "../../native";
 import { runcId } from "../../native/names";
+import { runcAt } from "./helpers";
 
 const REPO = path.join(__dirname, "../..");
 const tag = randomBytes(3).toString("hex");
@@ -17,7 +18,7 @@ const netName = (m: MacvlanMode) => `tm${tag}${m}`;
 const octet = 200 + (parseInt(tag.slice(0, 2), 16) % 50);
 const subnet = (i: number) => `10.${octet}.${(parseInt(tag.slice(2, 4), 16) + 10 + i) % 256}`;
 const ctr = (m: MacvlanMode, i: number) => `tm${tag}${m}${i}`;
-const exec = (name: string, args: string[]) => spawnSync("runc", ["exec", runcId(path.join(tmp, "root"), name), ...args], { encoding: "utf8" });
+const exec = (name: string, args: string[]) => spawnSync("runc", runcAt(path.join(tmp, "root"), name, ["exec", runcId(path.join(tmp, "root"), name), ...args]), { encoding: "utf8" });
 
 let tmp: string;
 let rt: Runtime;

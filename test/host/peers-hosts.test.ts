@@ -13,7 +13,7 @@ import { runcId } from "../../native/names";
 import { layout } from "../../native/paths";
 import { ContainerRecords } from "../../native/container/record";
 import type { AttachmentRecord } from "../../native/network/attach";
-import { berth, clearRoot, REPO, waitFor } from "./helpers";
+import { berth, clearRoot, REPO, runcAt, waitFor } from "./helpers";
 
 const tag = randomBytes(3).toString("hex");
 const NET = `bth${tag}`;
@@ -85,7 +85,7 @@ describe(`${PROCS} berth processes on one network`, () => {
     );
     for (const c of ALL) expect(namesIn(c), c).toEqual(ALL.filter((n) => n !== c).sort());
     // What the container reads is that file (bind-mounted, rewritten in place).
-    const inside = spawnSync("runc", ["exec", runcId(root, ALL[0]), "cat", "/etc/hosts"], { encoding: "utf8" });
+    const inside = spawnSync("runc", runcAt(root, ALL[0], ["exec", runcId(root, ALL[0]), "cat", "/etc/hosts"]), { encoding: "utf8" });
     expect(inside.stdout).toBe(fs.readFileSync(path.join(root, "containers", ALL[0], "hosts"), "utf8"));
     expect(fs.readdirSync(path.join(root, "locks")).filter((f) => f.startsWith("hosts"))).toEqual([]);
   }, 120_000);

@@ -6,7 +6,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { runcId } from "../../native/names";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { QUICKSTART, berth, clearRoot, ensureQuickstartRootfs, freePort, httpGet, stackObjects, startBerth, waitFor } from "./helpers";
+import { QUICKSTART, berth, runcAt, clearRoot, ensureQuickstartRootfs, freePort, httpGet, stackObjects, startBerth, waitFor } from "./helpers";
 
 function stackFixture(name: string) {
   const stack = `${name}${process.pid}`;
@@ -77,7 +77,7 @@ describe("quick start on this host", () => {
 
     // Drift: the container removed by hand. refresh records it, preview says why, up brings it back.
     const container = fx.state().resources.find((r: { type: string }) => r.type === "berth:index:Container");
-    execFileSync("runc", ["delete", "--force", runcId(fx.root, container.id)]);
+    execFileSync("runc", runcAt(fx.root, container.id, ["delete", "--force", runcId(fx.root, container.id)]));
     const refreshed = await fx.cli("refresh", "--yes");
     expect(refreshed.code, refreshed.stdout + refreshed.stderr).toBe(0);
     expect(refreshed.stdout).toMatch(/~ +berth:index:Container +web +refreshed \[diff: ~status/);

@@ -12,7 +12,7 @@ import { supervisorPid } from "../../native/supervise/launch";
 import { runcId } from "../../native/names";
 import { containerPaths } from "../../native/paths";
 import { DEFAULT_CAPABILITIES, seccompProfile, type OciSeccomp } from "../../native/container/spec";
-import { REPO, waitFor } from "./helpers";
+import { REPO, runcAt, waitFor } from "./helpers";
 
 const tag = randomBytes(3).toString("hex");
 const name = (what: string) => `ts${tag}${what}`;
@@ -21,7 +21,7 @@ let root: string;
 let rt: Runtime;
 const made: string[] = [];
 
-const exec = (c: string, ...cmd: string[]) => spawnSync("runc", ["exec", runcId(root, c), ...cmd], { encoding: "utf8" });
+const exec = (c: string, ...cmd: string[]) => spawnSync("runc", runcAt(root, c, ["exec", runcId(root, c), ...cmd]), { encoding: "utf8" });
 const allowed = (p: OciSeccomp, syscall: string) => p.syscalls.some((r) => r.action === "SCMP_ACT_ALLOW" && !r.args && r.names.includes(syscall));
 
 // The command tries a user namespace itself, then stays up for `exec`.
@@ -40,7 +40,7 @@ const log = (c: string): Promise<string> =>
 
 /** The Seccomp mode of the container's first process as the kernel reports it (0 none, 2 filter). */
 const seccompMode = (c: string): string => {
-  const pid = JSON.parse(execFileSync("runc", ["state", runcId(root, c)], { encoding: "utf8" })).pid as number;
+  const pid = JSON.parse(execFileSync("runc", runcAt(root, c, ["state", runcId(root, c)]), { encoding: "utf8" })).pid as number;
   return /Seccomp:\s+(\d)/.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"))![1];
 };
 
