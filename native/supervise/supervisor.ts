@@ -128,7 +128,10 @@ export class Supervisor {
     // the supervisor reads of the record while it runs has changed (an update changes what its exit reads, and a
     // re-creation ends it), so the record is not looked at either.
     const same = last?.init !== undefined && stillRuns(last.init);
-    if (last && !same) closeProcess(last.init), (last.init = undefined);
+    if (last && !same) {
+      closeProcess(last.init);
+      last.init = undefined;
+    }
     const w = same ? last : await this.watch(name);
     if (!w) return;
     // Before the exit is handled: the last words of a container that just died get their time too.
