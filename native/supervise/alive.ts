@@ -11,13 +11,14 @@ const CLOSE_PAREN = 0x29;
 const ZOMBIE = 0x5a;
 const DEAD = 0x58;
 
-/** Whether the process whose stat `fd` is still runs: false once it is a zombie or gone. */
-export function stillRuns(fd: number): boolean {
+/** Whether the process whose stat `fd` is runs; false once it is a zombie or reaped, and throws on any other error. */
+function runs(fd: number): boolean {
   let n: number;
   try {
     n = fs.readSync(fd, buf, 0, buf.length, 0);
-  } catch {
-    return false;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ESRCH") return false;
+    throw e;
   }
   // comm (field 2) may hold blanks and parentheses: the state is the field after the last ")".
   const close = n > 0 ? buf.lastIndexOf(CLOSE_PAREN, n - 1) : -1;
@@ -25,17 +26,37 @@ export function stillRuns(fd: number): boolean {
   return state !== ZOMBIE && state !== DEAD;
 }
 
-/** A descriptor through which stillRuns looks at process `pid` from now on; undefined when it does not run. */
+/**
+ * Whether the process whose stat `fd` is (openProcess) still runs. False also when the read fails otherwise: the
+ * caller then looks again by pid (openProcess), which tells an ended process from a failure.
+ */
+export function stillRuns(fd: number): boolean {
+  try {
+    return runs(fd);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A descriptor through which stillRuns looks at process `pid` from now on; undefined when there is no such process
+ * or it has ended. Any other failure (no descriptor left: EMFILE) throws, rather than be taken for an exit.
+ */
 export function openProcess(pid: number): number | undefined {
   let fd: number;
   try {
     fd = fs.openSync(`/proc/${pid}/stat`, "r");
-  } catch {
-    return undefined;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw e;
   }
-  if (stillRuns(fd)) return fd;
-  fs.closeSync(fd);
-  return undefined;
+  let running = false;
+  try {
+    running = runs(fd);
+  } finally {
+    if (!running) fs.closeSync(fd);
+  }
+  return running ? fd : undefined;
 }
 
 export const closeProcess = (fd: number | undefined): void => {

@@ -13,7 +13,7 @@ import type { Runc } from "../container/runc";
 import { runcRefOf } from "../container/runc-root";
 import type { Host } from "../host/exec";
 import { exitCode, relaunch } from "./init";
-import { killLockPath, lockPath, readState, stoppedByUser, writeState } from "./state";
+import { killLockPath, lockPath, readState, statePath, stoppedByUser, writeState } from "./state";
 import { lockHolder, withLock } from "../lock";
 import { oomKills } from "./cgroup";
 import { healthDefaults, judge, probe } from "./health";
@@ -48,13 +48,17 @@ export function shouldRestart(policy: string | undefined, code: number, restarts
   return code !== 0 && (max === undefined || restarts < Number(max));
 }
 
+/** The pid in a pid file; undefined when there is none yet. A failure to read it (EMFILE) throws: it is no exit. */
 function readPid(file: string): number | undefined {
+  let text: string;
   try {
-    const pid = Number(fs.readFileSync(file, "utf8"));
-    return pid > 0 ? pid : undefined;
-  } catch {
-    return undefined;
+    text = fs.readFileSync(file, "utf8");
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw e;
   }
+  const pid = Number(text);
+  return pid > 0 ? pid : undefined;
 }
 
 export class Supervisor {
@@ -124,7 +128,10 @@ export class Supervisor {
     // the supervisor reads of the record while it runs has changed (an update changes what its exit reads, and a
     // re-creation ends it), so the record is not looked at either.
     const same = last?.init !== undefined && stillRuns(last.init);
-    if (last && !same) closeProcess(last.init), (last.init = undefined);
+    if (last && !same) {
+      closeProcess(last.init);
+      last.init = undefined;
+    }
     const w = same ? last : await this.watch(name);
     if (!w) return;
     // Before the exit is handled: the last words of a container that just died get their time too.
@@ -167,6 +174,9 @@ export class Supervisor {
       w.rec = rec;
       return w;
     }
+    // Not run yet (a container being made): neither file, told by two existence checks each tick until it runs
+    // rather than by two reads failing, which cost an exception each.
+    if (!fs.existsSync(p.pid) && !fs.existsSync(statePath(p.dir))) return undefined;
     const saved = await readState(p.dir);
     if (!saved && readPid(p.pid) === undefined) return undefined;
     // Never seen by a supervisor: as if it ran under an unknown pid, so that a live one is taken as a start and a

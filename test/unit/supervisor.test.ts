@@ -136,3 +136,13 @@ it("tells a running process from a zombie and from one reaped, through the descr
     direct.kill("SIGKILL");
   }
 });
+
+it("takes no failure to look at an init (no descriptor left) for its exit", () => {
+  // A node with 64 descriptors at most, all taken: the look throws (the tick reports it) rather than say "ended".
+  const alive = path.resolve(__dirname, "../../dist/native/supervise/alive.js");
+  const script = `const fs = require("fs"); const { openProcess } = require(${JSON.stringify(alive)});
+    try { for (;;) fs.openSync("/dev/null", "r"); } catch {}
+    try { console.log(openProcess(process.pid)); } catch (e) { console.log(e.code); }`;
+  const out = spawnSync("sh", ["-c", 'ulimit -n 64 && exec "$0" -e "$1"', process.execPath, script], { encoding: "utf8" });
+  expect(out.stdout.trim()).toBe("EMFILE");
+});
