@@ -34,16 +34,21 @@ function dropDebugLogs(pulumiDir: string): void {
  */
 function skipStacks(pulumiDir: string): void {
   const { Resource } = require(path.join(pulumiDir, "resource.js"));
-  Resource.stackTrace = () => [];
+  if (typeof Resource?.stackTrace === "function") Resource.stackTrace = () => [];
   const debuggable = require(path.join(pulumiDir, "runtime", "debuggable.js"));
-  if (debuggable.debugPromiseLeaks) return;
-  const { getStore } = require(path.join(pulumiDir, "runtime", "state.js")) as { getStore(): { leakCandidates?: Set<Promise<unknown>> } };
+  if (debuggable.debugPromiseLeaks || typeof debuggable.debuggablePromise !== "function") return;
+  const { getStore } = require(path.join(pulumiDir, "runtime", "state.js")) as { getStore?(): { leakCandidates?: Set<Promise<unknown>> } };
+  if (typeof getStore !== "function") return;
   const capturing = debuggable.debuggablePromise as <T>(p: Promise<T>, ctx: unknown) => Promise<T>;
   let tracksAsHere: boolean | undefined;
   debuggable.debuggablePromise = <T>(p: Promise<T>, ctx: unknown): Promise<T> => {
     if (!tracksAsHere) {
       const wrapped = capturing(p, ctx);
-      tracksAsHere ??= getStore().leakCandidates?.has(p) === true;
+      try {
+        tracksAsHere ??= getStore().leakCandidates?.has(p) === true;
+      } catch {
+        tracksAsHere = false;
+      }
       return wrapped;
     }
     const store = getStore() as { leakCandidates: Set<Promise<unknown>> };
@@ -75,8 +80,15 @@ function main(): void {
     deferPulumiExtras(pulumiDir);
     register({ dir, pulumiRun });
   }
-  dropDebugLogs(pulumiDir);
-  skipStacks(pulumiDir);
+  // Each leaves the SDK as it is where its internals differ (another @pulumi/pulumi version): a speed-up, never a
+  // reason for the program not to run.
+  for (const patch of [dropDebugLogs, skipStacks]) {
+    try {
+      patch(pulumiDir);
+    } catch {
+      // not this SDK's shape
+    }
+  }
   deferInspector(pulumiDir);
   // Loaded while berth starts the engine (this process may start before the monitor listens), so that only the
   // program itself remains to run once its arguments arrive.

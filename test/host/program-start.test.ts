@@ -58,10 +58,10 @@ describe("program start", () => {
   });
 });
 
-/** A project in a temp dir whose program is `index`; `node_modules` is this checkout's. */
+/** A project in a temp dir whose program is `index`; `node_modules` is this checkout's unless dir has its own. */
 function project(name: string, index: string, dir = fs.mkdtempSync(path.join(os.tmpdir(), "berth-program-"))): string {
   fs.mkdirSync(dir, { recursive: true });
-  fs.symlinkSync(path.join(REPO, "node_modules"), path.join(dir, "node_modules"));
+  if (!fs.existsSync(path.join(dir, "node_modules"))) fs.symlinkSync(path.join(REPO, "node_modules"), path.join(dir, "node_modules"));
   fs.writeFileSync(path.join(dir, "Pulumi.yaml"), `name: ${name}\nruntime: nodejs\nmain: index.ts\n`);
   fs.writeFileSync(path.join(dir, "package.json"), `{"name": "${name}"}\n`);
   fs.writeFileSync(path.join(dir, "index.ts"), index);
@@ -88,6 +88,29 @@ describe("the program's process", () => {
   const dirs: string[] = [];
   const envFor = (dir: string) => ({ PULUMI_BACKEND_URL: `file://${dir}`, PULUMI_CONFIG_PASSPHRASE: "test", BERTH_ROOT: path.join(dir, "root") });
   afterAll(() => dirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
+
+  it("runs a program on an @pulumi/pulumi whose internals differ (its log.debug cannot be replaced), as that SDK is", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "berth-program-"));
+    dirs.push(dir);
+    const modules = path.join(dir, "node_modules");
+    fs.mkdirSync(path.join(modules, "@pulumi"), { recursive: true });
+    for (const e of fs.readdirSync(path.join(REPO, "node_modules")).filter((e) => e !== "@pulumi")) {
+      fs.symlinkSync(path.join(REPO, "node_modules", e), path.join(modules, e));
+    }
+    for (const e of fs.readdirSync(path.join(REPO, "node_modules/@pulumi")).filter((e) => e !== "pulumi")) {
+      fs.symlinkSync(path.join(REPO, "node_modules/@pulumi", e), path.join(modules, "@pulumi", e));
+    }
+    const sdk = path.join(modules, "@pulumi/pulumi");
+    fs.cpSync(path.join(REPO, "node_modules/@pulumi/pulumi"), sdk, { recursive: true });
+    const log = path.join(sdk, "log/index.js");
+    const text = fs.readFileSync(log, "utf8");
+    expect(text).toContain("exports.debug = debug;");
+    fs.writeFileSync(log, text.replace("exports.debug = debug;", 'Object.defineProperty(exports, "debug", { enumerable: true, get: () => debug });'));
+    project("othersdk", 'import * as pulumi from "@pulumi/pulumi";\nexport const answer = pulumi.output(42);\n', dir);
+    const res = await berth(["preview", dir, "--stack", "dev"], envFor(dir));
+    expect(res.code, res.stdout + res.stderr).toBe(0);
+    expect(res.stdout).toMatch(/answer\s*:\s*42/);
+  });
 
   it("leaves out zod; closures still serialize (the debugger opened on use), stacks read as Node writes them", async () => {
     const dir = project(
