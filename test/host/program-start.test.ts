@@ -227,7 +227,7 @@ describe("the program's process", () => {
     expect(fs.existsSync(path.join(dir, "LOADED"))).toBe(false);
   });
 
-  it("an up's update process starts while its preview runs, once the preview finds a change; none when none", async () => {
+  it("an up's update process starts while its preview runs, once the preview finds a change (gone if declined); none when none", async () => {
     // The program counts, during its preview, the processes in its project: itself, and the update's when started.
     const dir = project(
       "ahead",
@@ -247,6 +247,11 @@ describe("the program's process", () => {
       ].join("\n"),
     );
     dirs.push(dir);
+    // Declined (no --yes, no terminal): the update's process, started during the preview, exits with berth.
+    const declined = await berth(["up", dir, "--stack", "dev"], envFor(dir));
+    expect(declined.code).toBe(1);
+    expect(fs.readFileSync(path.join(dir, "during-preview"), "utf8")).toBe("2");
+    expect(await noneLeftIn(dir)).toEqual([]);
     const first = await berth(["up", dir, "--stack", "dev", "--yes"], envFor(dir));
     expect(first.stdout).toContain("+  2 created");
     expect(first.code).toBe(0);
