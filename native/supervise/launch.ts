@@ -116,7 +116,8 @@ async function stepDown(root: string): Promise<boolean> {
     }
     if (Date.now() > deadline) {
       throw new Error(
-        `the supervisor of an earlier berth (${describeOwner(old)}) did not step down for this one within ` +
+        `the supervisor of another berth (${describeOwner(old)}, protocol ${old.protocol ?? "none"}; this berth's is ` +
+          `${SUPERVISOR_PROTOCOL}) did not step down within ` +
           `${STEP_DOWN_WAIT_MS / 1000}s: stop it (kill ${old.pid}; its containers keep running) and run the command again`,
       );
     }
