@@ -20,6 +20,8 @@ export interface Owner {
   /** Its command line, for the message of a waiter that gives up. */
   cmd?: string;
   since?: string;
+  /** What the holder speaks, when its peers must agree on it (the supervisor's protocol, supervise/launch.ts). */
+  protocol?: number;
 }
 
 /** How long a lock is waited for unless the caller says otherwise. */
@@ -137,10 +139,13 @@ async function breakIfDead(file: string): Promise<void> {
   }
 }
 
-/** One attempt: a release function when taken, undefined when a live process holds it. */
-export async function tryLock(file: string): Promise<(() => void) | undefined> {
+/**
+ * One attempt: a release function when taken, undefined when a live process holds it. `protocol` is written in
+ * the lock itself, so nobody sees the holder without it.
+ */
+export async function tryLock(file: string, protocol?: number): Promise<(() => void) | undefined> {
   fs.mkdirSync(path.dirname(file), { recursive: true });
-  const token = JSON.stringify({ ...self(), since: new Date().toISOString(), token: randomHex(6) });
+  const token = JSON.stringify({ ...self(), since: new Date().toISOString(), protocol, token: randomHex(6) });
   for (let attempt = 0; attempt < 2; attempt++) {
     if (await writeLinked(file, token)) {
       return () => {

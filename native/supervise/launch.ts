@@ -7,9 +7,12 @@
 // turn watches its parent: when the watchdog is gone it starts a new pair and steps down. So one fault of either
 // process heals by itself; when both die at once, the next berth command on the root starts them again
 // (createNativeRuntime ensures a supervisor wherever containers exist).
+//
+// A supervisor outlives the berth that started it, across upgrades: it writes the protocol it speaks into its
+// lock, and a berth that finds one speaking another (or none: an older berth's) has it step down and starts its own.
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { lockHolder } from "../lock";
+import { describeOwner, lockHolder, processStart, type Owner } from "../lock";
 
 /** The supervisor holds this lock for its life: its owner is the running supervisor. */
 export const supervisorLock = (root: string): string => path.join(path.resolve(root), "locks", "supervisor");
@@ -21,20 +24,34 @@ function mainScript(): string {
     : path.resolve(__dirname, "../../dist/native/supervise/main.js");
 }
 
-export const supervisorPid = (root: string): number | undefined => lockHolder(supervisorLock(root))?.pid ?? legacySupervisor(root);
+/**
+ * What the supervisor reads and does. Bump it whenever a supervisor of the build before would mishandle what this
+ * build records: it keeps running across an upgrade, and would act on a container without the new fields.
+ * (none) — before it: runc's default state root. 1 — runcRoot per container (runc --root).
+ */
+export const SUPERVISOR_PROTOCOL = 1;
+
+/** The supervisor running for this root, whatever it speaks. */
+const runningSupervisor = (root: string): Owner | undefined => lockHolder(supervisorLock(root)) ?? legacySupervisor(root);
+
+export const supervisorPid = (root: string): number | undefined => runningSupervisor(root)?.pid;
 
 /** A supervisor of an earlier berth (before the lock: a pid in supervisor.pid) still watching this root. */
-function legacySupervisor(root: string): number | undefined {
+function legacySupervisor(root: string): Owner | undefined {
   try {
     const pid = Number(fs.readFileSync(path.join(path.resolve(root), "supervisor.pid"), "utf8"));
     const cmdline = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
-    return cmdline.some((a) => a.endsWith("supervise/main.js")) && cmdline.includes(path.resolve(root)) ? pid : undefined;
+    const start = processStart(pid);
+    return start !== undefined && cmdline.some((a) => a.endsWith("supervise/main.js")) && cmdline.includes(path.resolve(root))
+      ? { pid, start, cmd: cmdline.join(" ").trim() }
+      : undefined;
   } catch {
     return undefined;
   }
 }
 
-export const supervisorRunning = (root: string): boolean => supervisorPid(root) !== undefined;
+/** Whether a supervisor of this berth's protocol runs for the root. */
+export const supervisorRunning = (root: string): boolean => runningSupervisor(root)?.protocol === SUPERVISOR_PROTOCOL;
 
 /**
  * The watchdog loop, `sh -c WATCHDOG berth-watchdog SUPERVISOR-COMMAND…`: the supervisor again right after a
@@ -60,16 +77,52 @@ const starting = new Map<string, Promise<void>>();
 
 /** Longest wait for a supervisor started to take its lock: past it the container stays as made, as before. */
 const START_WAIT_MS = 5000;
+/** Longest wait for a supervisor of another protocol to step down (it does between two ticks). */
+const STEP_DOWN_WAIT_MS = 5000;
 
 export function ensureSupervisor(root: string): Promise<void> {
   if (supervisorRunning(root)) return Promise.resolve();
   const key = path.resolve(root);
   let start = starting.get(key);
   if (!start) {
-    start = launch(key).finally(() => starting.delete(key));
+    start = stepDown(key)
+      .then((free) => (free ? launch(key) : undefined))
+      .finally(() => starting.delete(key));
     starting.set(key, start);
   }
   return start;
+}
+
+/**
+ * Has the running supervisor of another protocol step down: SIGTERM, on which it releases its lock and exits 0,
+ * its watchdog with it, leaving the containers as they run. Resolves true once the root has no supervisor, false
+ * when one of this protocol holds it (another berth process replaced the old one first).
+ */
+async function stepDown(root: string): Promise<boolean> {
+  const deadline = Date.now() + STEP_DOWN_WAIT_MS;
+  let signalled: Owner | undefined;
+  for (;;) {
+    const old = runningSupervisor(root);
+    if (!old) return true;
+    if (old.protocol === SUPERVISOR_PROTOCOL) return false;
+    // Once per process, and only to the same process the lock names (pid and start time), never to a pid reused.
+    if ((signalled?.pid !== old.pid || signalled.start !== old.start) && processStart(old.pid) === old.start) {
+      signalled = old;
+      try {
+        process.kill(old.pid, "SIGTERM");
+      } catch {
+        // ended meanwhile
+      }
+    }
+    if (Date.now() > deadline) {
+      throw new Error(
+        `the supervisor of another berth (${describeOwner(old)}, protocol ${old.protocol ?? "none"}; this berth's is ` +
+          `${SUPERVISOR_PROTOCOL}) did not step down within ` +
+          `${STEP_DOWN_WAIT_MS / 1000}s: stop it (kill ${old.pid}; its containers keep running) and run the command again`,
+      );
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }
 
 /**

@@ -1,12 +1,13 @@
 // The supervisor process: `node main.js ROOT`, started by its watchdog (see launch.ts). It holds the root's
-// supervisor lock for its life; a second one started meanwhile finds the lock held and exits 0.
+// supervisor lock for its life, the protocol it speaks written in it; a second one started meanwhile finds the lock
+// held and exits 0. SIGTERM makes it step down (a newer berth replacing it): lock released, exit 0, containers left.
 import { layout } from "../paths";
 import type { Host } from "../host/exec";
 import { tryLock } from "../lock";
 import { listDir } from "../json-file";
 import { Supervisor } from "./supervisor";
 import { DEFAULT_LOG_BYTES } from "./logs";
-import { ensureSupervisor, supervisorLock } from "./launch";
+import { ensureSupervisor, supervisorLock, SUPERVISOR_PROTOCOL } from "./launch";
 import { ensureLockDir } from "../lock-dir";
 
 const TICK_MS = 200;
@@ -17,7 +18,7 @@ async function main(): Promise<void> {
   const root = process.argv[2];
   if (!root) throw new Error("usage: main.js BERTH_ROOT");
   ensureLockDir(root);
-  let unlock = await tryLock(supervisorLock(root));
+  let unlock = await tryLock(supervisorLock(root), SUPERVISOR_PROTOCOL);
   if (!unlock) return;
   const logBytes = Number(process.env.BERTH_LOG_MAX_BYTES) || DEFAULT_LOG_BYTES;
   const paths = layout(root, process.env.BERTH_RUN || "/run/berth");
@@ -38,7 +39,7 @@ async function main(): Promise<void> {
       unlock();
       // A container made just now found this supervisor still holding the lock and started none: stay after all,
       // unless another supervisor has taken over meanwhile.
-      if ((await listDir(paths.containers)).length === 0 || !(unlock = await tryLock(supervisorLock(root)))) process.exit(0);
+      if ((await listDir(paths.containers)).length === 0 || !(unlock = await tryLock(supervisorLock(root), SUPERVISOR_PROTOCOL))) process.exit(0);
       idleSince = Date.now();
     }
     if (process.ppid !== watchdog) {

@@ -5,12 +5,12 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { randomBytes } from "node:crypto";
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { createNativeRuntime, type ContainerSpec, type ContainerState, type Runtime } from "../../native";
-import { ensureSupervisor, supervisorPid, supervisorRunning } from "../../native/supervise/launch";
+import { ensureSupervisor, SUPERVISOR_PROTOCOL, supervisorLock, supervisorPid, supervisorRunning } from "../../native/supervise/launch";
 import { cgroupFile } from "../../native/supervise/cgroup";
 import { runcId } from "../../native/names";
-import { tryLock } from "../../native/lock";
+import { lockHolder, tryLock } from "../../native/lock";
 import { killLockPath, readState } from "../../native/supervise/state";
 import { containerPaths } from "../../native/paths";
 import { REPO, runcAt, waitFor } from "./helpers";
@@ -39,6 +39,17 @@ const parentOf = (pid: number): number => {
   const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
   return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
 };
+
+const procArgv = (pid: string): string[] => {
+  try {
+    return fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+  } catch {
+    return []; // ended meanwhile
+  }
+};
+
+const spawnAsync = (cmd: string, args: string[]): Promise<number | null> =>
+  new Promise((resolve) => spawn(cmd, args, { stdio: "inherit" }).once("exit", (code) => resolve(code)));
 
 /** The container's command: the child of berth's init. */
 const commandPid = (init: number): number => Number(sh("pgrep", ["-P", String(init)]).trim());
@@ -211,14 +222,7 @@ describe("isolation options", () => {
 describe("supervision", () => {
   it("is started once when containers made at once all find none running yet", async () => {
     const fresh = path.join(tmp, "fresh");
-    const argv = (pid: string): string[] => {
-      try {
-        return fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
-      } catch {
-        return []; // ended meanwhile
-      }
-    };
-    const watchdogs = () => fs.readdirSync("/proc").filter((p) => /^\d+$/.test(p) && argv(p).includes("berth-watchdog") && argv(p).includes(fresh));
+    const watchdogs = () => fs.readdirSync("/proc").filter((p) => /^\d+$/.test(p) && procArgv(p).includes("berth-watchdog") && procArgv(p).includes(fresh));
     try {
       // Each call once started its own (a node process each) until the first held the supervisor lock.
       await Promise.all(Array.from({ length: 5 }, () => ensureSupervisor(fresh)));
@@ -420,6 +424,59 @@ describe("supervision", () => {
     expect(supervisorRunning(root)).toBe(false);
     createNativeRuntime({ root });
     await until(c, "a restart", (st) => st.status === "running" && st.restartCount >= 1, 5000);
+  });
+
+  it("replaces an older berth's supervisor (no protocol in its lock) once, leaving its containers running", async () => {
+    const kept = name("kept");
+    const crash = name("crash");
+    await run("kept", { restart: "always" });
+    await run("crash", { restart: "always" });
+    const keptPid = (await until(kept, "running", (st) => st.status === "running")).pid;
+    await until(crash, "running", (st) => st.status === "running");
+    // The current supervisor steps down on SIGTERM, its watchdog with it.
+    const current = supervisorPid(root)!;
+    const watchdog = parentOf(current);
+    process.kill(current, "SIGTERM");
+    await waitFor("the pair to end", () => (fs.existsSync(`/proc/${current}`) || fs.existsSync(`/proc/${watchdog}`) ? undefined : true));
+    // An older berth's supervisor, as far as a newer one can tell: it holds the lock without a protocol (the lock
+    // of 7c0b2bf, which passed no --root to runc), and steps down on SIGTERM. It supervises nothing meanwhile.
+    const stub = spawn(
+      process.execPath,
+      ["-e", `require(${JSON.stringify(path.join(REPO, "dist/native/lock.js"))}).tryLock(process.argv[1]).then((unlock) => {
+        if (!unlock) process.exit(3);
+        process.on("SIGTERM", () => (unlock(), process.exit(0)));
+        setInterval(() => undefined, 1000);
+      })`, supervisorLock(root)],
+      { stdio: "ignore" },
+    );
+    const stubExit = new Promise<number | null>((r) => stub.once("exit", (code) => r(code)));
+    try {
+      await waitFor("the old supervisor's lock", () => (lockHolder(supervisorLock(root))?.pid === stub.pid ? true : undefined));
+      expect(supervisorRunning(root)).toBe(false);
+      // Three berth processes make sure of a supervisor at once: this one and two others.
+      const launcher = `require(${JSON.stringify(path.join(REPO, "dist/native/supervise/launch.js"))}).ensureSupervisor(process.argv[1])`;
+      const others = [0, 1].map(() => spawnAsync(process.execPath, ["-e", launcher, root]));
+      await ensureSupervisor(root);
+      expect(await Promise.all(others)).toEqual([0, 0]);
+      expect(await stubExit).toBe(0);
+      const holder = lockHolder(supervisorLock(root))!;
+      expect(holder.protocol).toBe(SUPERVISOR_PROTOCOL);
+      expect(fs.readFileSync(`/proc/${parentOf(holder.pid)}/cmdline`, "utf8")).toContain("berth-watchdog");
+      // Exactly one pair: every other one started found the lock held and ended.
+      await new Promise((r) => setTimeout(r, 500));
+      const pairs = fs.readdirSync("/proc").filter((p) => /^\d+$/.test(p) && procArgv(p).includes("berth-watchdog") && procArgv(p).includes(root));
+      expect(pairs).toEqual([String(parentOf(holder.pid))]);
+      expect((await state(kept))!).toMatchObject({ status: "running", pid: keptPid });
+      // The new supervisor restarts a crash under the runc root the container records, where inspect and rm look.
+      const before = (await state(crash))!;
+      process.kill(commandPid(before.pid!), "SIGKILL");
+      const after = await until(crash, "a restart", (st) => st.status === "running" && st.restartCount === 1);
+      const runcState = JSON.parse(sh("runc", runcAt(root, crash, ["state", runcId(root, crash)]))) as { status: string; pid: number };
+      expect(runcState).toMatchObject({ status: "running", pid: after.pid });
+      expect(spawnSync("runc", ["state", runcId(root, crash)]).status).not.toBe(0); // not remade in /run/runc
+    } finally {
+      stub.kill("SIGKILL");
+    }
   });
 
   it("health goes starting → healthy → unhealthy", async () => {
