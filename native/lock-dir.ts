@@ -11,7 +11,7 @@
 // whose locks directory is a real directory (made before, or where /dev/shm is no tmpfs) keeps it.
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { randomBytes } from "node:crypto";
+import { randomHex } from "./random";
 import { deadOwner } from "./lock";
 import { readText, writeFileAtomic } from "./json-file";
 
@@ -113,7 +113,7 @@ const rootRecord = (root: string): string => `${root}\n${mountNamespace()}`;
 /** A new private directory in /dev/shm, under a name nobody holds. */
 function fresh(root: string): string {
   for (;;) {
-    const target = path.join(SHM, `${PREFIX}${randomBytes(8).toString("hex")}`);
+    const target = path.join(SHM, `${PREFIX}${randomHex(8)}`);
     try {
       fs.mkdirSync(target, { mode: 0o700 });
     } catch (e) {
@@ -140,7 +140,7 @@ export function sweepOrphans(minAgeMs = ORPHAN_AGE_MS): void {
     if (!st || !mine(st) || now - st.mtimeMs < minAgeMs || !orphan(dir)) continue;
     // Judged again away from its name, where no lock can be taken any more: one taken before the rename is seen
     // now, and one being taken through the old name fails rather than landing in a directory about to go.
-    const away = path.join(SHM, `${PREFIX}${randomBytes(8).toString("hex")}`);
+    const away = path.join(SHM, `${PREFIX}${randomHex(8)}`);
     try {
       fs.renameSync(dir, away);
     } catch {

@@ -8,7 +8,7 @@
 // dead owner cannot remove a lock a third process took in between. A wait that times out names the holder.
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { randomBytes } from "node:crypto";
+import { randomHex } from "./random";
 import { KeyedMutex } from "./mutex";
 import { sweepTemps, tempBeside } from "./staging";
 import { readText } from "./json-file";
@@ -140,7 +140,7 @@ async function breakIfDead(file: string): Promise<void> {
 /** One attempt: a release function when taken, undefined when a live process holds it. */
 export async function tryLock(file: string): Promise<(() => void) | undefined> {
   fs.mkdirSync(path.dirname(file), { recursive: true });
-  const token = JSON.stringify({ ...self(), since: new Date().toISOString(), token: randomBytes(6).toString("hex") });
+  const token = JSON.stringify({ ...self(), since: new Date().toISOString(), token: randomHex(6) });
   for (let attempt = 0; attempt < 2; attempt++) {
     if (await writeLinked(file, token)) {
       return () => {

@@ -1,6 +1,5 @@
 // Names of the things berth makes on the host. Everything starts with "berth"/"bt" so it can be told apart from
 // what others made, and interface names stay within the kernel's 15 characters.
-import { createHash } from "node:crypto";
 import * as path from "node:path";
 
 export const NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/;
@@ -15,12 +14,15 @@ export function checkName(kind: Kind, name: string): void {
   }
 }
 
+/** sha256, loaded on first use: the supervisor imports this module but hashes nothing (node:crypto costs ~10 ms of its start). */
+const sha256 = () => (require("node:crypto") as typeof import("node:crypto")).createHash("sha256");
+
 function shortHash(domain: string, name: string): string {
-  return createHash("sha256").update(`${domain}\0${name}`).digest("hex").slice(0, 10);
+  return sha256().update(`${domain}\0${name}`).digest("hex").slice(0, 10);
 }
 
 /** A short id of a berth root, for host-wide names that must tell roots apart (runc ids, iptables tags). */
-export const rootId = (root: string): string => createHash("sha256").update(path.resolve(root)).digest("hex").slice(0, 10);
+export const rootId = (root: string): string => sha256().update(path.resolve(root)).digest("hex").slice(0, 10);
 
 /**
  * The runc id of a container a root makes now; also the name of its cgroup and network namespace. All three are

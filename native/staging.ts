@@ -6,14 +6,14 @@
 // never touch what a live one uses. Entries named by an older berth carry the pid alone.
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { randomBytes } from "node:crypto";
+import { randomHex } from "./random";
 import type { Host } from "./host/exec";
 import { ownerAlive, self } from "./lock";
 import { listDir } from "./json-file";
 
 /** A fresh staging path in dir, "WHAT-PID-START-RANDOM". */
 export const stagingPath = (dir: string, what: string): string =>
-  path.join(dir, `${what}-${process.pid}-${self().start}-${randomBytes(4).toString("hex")}`);
+  path.join(dir, `${what}-${process.pid}-${self().start}-${randomHex(4)}`);
 
 /** The random part is hex, or mkdtemp's letters and digits in the spawner's directories of an older berth. */
 const OWNED = /^[a-z]+(?:-[a-z]+)*-(\d+)-(\d+)-[0-9a-zA-Z]+$/;
@@ -33,7 +33,7 @@ export function abandoned(name: string): boolean {
  * "FILE#tmp-PID-START-RANDOM", owned as staging names are. No container, network, volume or registry name holds a
  * "#", so a temp name is never taken for one of theirs (a lock of a container named "x.tmp-1-2-ab" is not a temp).
  */
-export const tempBeside = (file: string): string => `${file}#tmp-${process.pid}-${self().start}-${randomBytes(4).toString("hex")}`;
+export const tempBeside = (file: string): string => `${file}#tmp-${process.pid}-${self().start}-${randomHex(4)}`;
 
 const TEMP = /#tmp-(\d+)-(\d+)-[0-9a-f]+$/;
 

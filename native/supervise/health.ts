@@ -1,7 +1,6 @@
 // HEALTHCHECK as Docker runs it: the test command inside the container every interval, failing after timeout;
 // `retries` failures in a row make the container unhealthy, a success makes it healthy, and failures during the
 // start period do not count.
-import { execFile } from "node:child_process";
 import type { ContainerState, Healthcheck, HealthProbe } from "../runtime";
 import { runcArgs, type RuncRef } from "../container/runc-root";
 
@@ -21,6 +20,8 @@ export function probe(c: RuncRef, h: Required<Healthcheck>): Promise<HealthProbe
   const start = new Date().toISOString();
   const cmd = h.test[0] === "CMD-SHELL" ? ["/bin/sh", "-c", h.test[1]] : h.test.slice(1);
   return new Promise((resolve) => {
+    // Loaded here: the supervisor starts without node:child_process, which only restarts and probes need.
+    const { execFile } = require("node:child_process") as typeof import("node:child_process");
     execFile("runc", runcArgs(c, ["exec", c.id, ...cmd]), { timeout: h.timeout * 1000, maxBuffer: 1 << 20 }, (err, stdout, stderr) => {
       const timedOut = err?.killed === true;
       const exitCode = !err ? 0 : timedOut ? -1 : typeof err.code === "number" ? err.code : 1;

@@ -6,7 +6,6 @@
 // Stop and kill signal every process of the container (`runc kill --all`), so the command gets the signal as it
 // would as PID 1; the init ignores it (the kernel drops signals to a namespace's init that has no handler). A container killed
 // outright (SIGKILL to its init) writes nothing: its status is 137, as Docker reports.
-import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { Bind } from "../container/spec";
@@ -65,7 +64,7 @@ export async function resetExit(bundle: string, owner?: { uid: number; gid: numb
     const why = (e as NodeJS.ErrnoException).code;
     // A directory the container made there (a process of it may live on in a shared PID namespace): GNU rm walks it
     // by descriptor, never through a link swapped in meanwhile, as a walk by path (fs.rm) would follow.
-    if (why === "EISDIR" || why === "EPERM") execFileSync("rm", ["-rf", "--", code]);
+    if (why === "EISDIR" || why === "EPERM") (require("node:child_process") as typeof import("node:child_process")).execFileSync("rm", ["-rf", "--", code]);
     else if (why !== "ENOENT") throw e;
   }
   const { uid, gid } = owner ?? (JSON.parse(fs.readFileSync(path.join(bundle, "config.json"), "utf8")) as { process: { user: { uid: number; gid: number } } }).process.user;

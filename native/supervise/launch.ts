@@ -7,7 +7,6 @@
 // turn watches its parent: when the watchdog is gone it starts a new pair and steps down. So one fault of either
 // process heals by itself; when both die at once, the next berth command on the root starts them again
 // (createNativeRuntime ensures a supervisor wherever containers exist).
-import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { lockHolder } from "../lock";
@@ -73,6 +72,16 @@ export function ensureSupervisor(root: string): Promise<void> {
   return start;
 }
 
+/**
+ * The supervisor's environment: this process's, without NODE_EXTRA_CA_CERTS. The supervisor opens no TLS
+ * connection, and node parses every certificate that names at its start — hosts that point it at the whole system
+ * bundle made that ~40 ms of CPU, more than the rest of the supervisor's start.
+ */
+function supervisorEnv(): NodeJS.ProcessEnv {
+  const { NODE_EXTRA_CA_CERTS: _, ...env } = process.env;
+  return env;
+}
+
 async function launch(root: string): Promise<void> {
   const script = mainScript();
   if (!fs.existsSync(script)) throw new Error(`the supervisor ${script} is not built: run npm run build`);
@@ -81,9 +90,12 @@ async function launch(root: string): Promise<void> {
   // Interpreted only (--jitless): a tick is a few file reads, and the JIT's code space would cost more memory.
   const flags = ["--jitless", "--max-old-space-size=32", "--max-semi-space-size=1"];
   const shell = fs.existsSync(BUSYBOX) ? [BUSYBOX, "sh"] : ["/bin/sh"];
+  // Loaded here: the supervisor itself (main.ts) needs it only to hand over to a new pair.
+  const { spawn } = require("node:child_process") as typeof import("node:child_process");
   const child = spawn(shell[0], [...shell.slice(1), "-c", WATCHDOG, "berth-watchdog", process.execPath, ...flags, script, path.resolve(root)], {
     detached: true,
     stdio: ["ignore", log, log],
+    env: supervisorEnv(),
   });
   fs.closeSync(log);
   child.unref();

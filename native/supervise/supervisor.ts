@@ -6,20 +6,20 @@
 import * as fs from "node:fs";
 import type { ContainerState } from "../runtime";
 import type { ContainerPaths, Paths } from "../paths";
-import { runningSince } from "../host/probe";
 import { listDir } from "../json-file";
 import { runcIdOf } from "../names";
 import { ContainerRecords, type ContainerRecord } from "../container/record";
-import { Runc } from "../container/runc";
+import type { Runc } from "../container/runc";
 import { runcRefOf } from "../container/runc-root";
 import type { Host } from "../host/exec";
 import { exitCode, relaunch } from "./init";
-import { killLockPath, lockPath, readState, stoppedByUser, writeState } from "./state";
+import { killLockPath, lockPath, readState, statePath, stoppedByUser, writeState } from "./state";
 import { lockHolder, withLock } from "../lock";
 import { oomKills } from "./cgroup";
 import { healthDefaults, judge, probe } from "./health";
 import { boundLog, stampLog } from "./logs";
 import { appendEvent, eventsFile } from "./events";
+import { closeProcess, openProcess, stillRuns } from "./alive";
 
 const FIRST_BACKOFF_MS = 100;
 const MAX_BACKOFF_MS = 60_000;
@@ -36,8 +36,8 @@ interface Watched {
   probing?: boolean;
   /** The init pid of the last run seen (running or dead), to tell a run that began and ended between two ticks. */
   lastPid?: number;
-  /** lastPid's start time when it was last seen running: while it runs, the pid file still names it. */
-  since?: number;
+  /** lastPid's process while it was last seen running (alive.ts): while it runs, the pid file still names it. */
+  init?: number;
 }
 
 /** Whether the restart policy brings the container back after this exit. */
@@ -48,13 +48,17 @@ export function shouldRestart(policy: string | undefined, code: number, restarts
   return code !== 0 && (max === undefined || restarts < Number(max));
 }
 
+/** The pid in a pid file; undefined when there is none yet. A failure to read it (EMFILE) throws: it is no exit. */
 function readPid(file: string): number | undefined {
+  let text: string;
   try {
-    const pid = Number(fs.readFileSync(file, "utf8"));
-    return pid > 0 ? pid : undefined;
-  } catch {
-    return undefined;
+    text = fs.readFileSync(file, "utf8");
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw e;
   }
+  const pid = Number(text);
+  return pid > 0 ? pid : undefined;
 }
 
 export class Supervisor {
@@ -65,11 +69,12 @@ export class Supervisor {
   private readonly containerPaths = new Map<string, ContainerPaths>();
   private readonly paths: Paths;
   private readonly records: ContainerRecords;
-  private readonly runc: Runc;
+  private runcOnce?: Runc;
 
   constructor(
     paths: Paths,
-    host: Host,
+    /** The host's commands, first needed by a restart: what runs them (node:child_process…) is loaded then. */
+    private readonly host: () => Host,
     private readonly logBytes: number,
   ) {
     const known = this.containerPaths;
@@ -78,7 +83,10 @@ export class Supervisor {
       container: (name) => known.get(name) ?? known.set(name, paths.container(name)).get(name)!,
     };
     this.records = new ContainerRecords(this.paths);
-    this.runc = new Runc(host);
+  }
+
+  private get runc(): Runc {
+    return (this.runcOnce ??= new (require("../container/runc") as typeof import("../container/runc")).Runc(this.host()));
   }
 
   /** How many containers it watches (for the benchmark's per-container figure). */
@@ -89,7 +97,7 @@ export class Supervisor {
   /** One look at every container; resolves to how many there are. */
   async tick(): Promise<number> {
     const names = new Set(await listDir(this.paths.containers));
-    for (const name of this.watched.keys()) if (!names.has(name)) this.watched.delete(name);
+    for (const name of this.watched.keys()) if (!names.has(name)) this.forget(name);
     for (const name of this.logSizes.keys()) if (!names.has(name)) this.logSizes.delete(name);
     for (const name of this.containerPaths.keys()) if (!names.has(name)) this.containerPaths.delete(name);
     this.records.forgetAllBut(names);
@@ -104,24 +112,36 @@ export class Supervisor {
     return names.size;
   }
 
+  private forget(name: string): void {
+    closeProcess(this.watched.get(name)?.init);
+    this.watched.delete(name);
+  }
+
   private event(w: Watched, action: string, attrs?: Record<string, string | number>): void {
     appendEvent(this.paths.root, w.rec.spec.name, action, attrs);
   }
 
   private async check(name: string): Promise<void> {
     const p = this.paths.container(name);
-    const w = await this.watch(name);
+    const last = this.watched.get(name);
+    // The init seen running last tick, still the same process: no new run has rewritten the pid file, and nothing
+    // the supervisor reads of the record while it runs has changed (an update changes what its exit reads, and a
+    // re-creation ends it), so the record is not looked at either.
+    const same = last?.init !== undefined && stillRuns(last.init);
+    if (last && !same) {
+      closeProcess(last.init);
+      last.init = undefined;
+    }
+    const w = same ? last : await this.watch(name);
     if (!w) return;
     // Before the exit is handled: the last words of a container that just died get their time too.
     const logged = stampLog(p.log, this.logSizes.get(name) ?? 0);
     this.logSizes.set(name, logged);
-    // The init seen running last tick, still the same process: no new run has rewritten the pid file.
-    const same = w.since !== undefined && runningSince(w.lastPid!) === w.since;
     const pid = same ? w.lastPid : readPid(p.pid);
-    const since = same ? w.since : pid !== undefined ? runningSince(pid) : undefined;
+    const init = same ? w.init : pid !== undefined ? openProcess(pid) : undefined;
     const now = Date.now();
-    if (pid !== undefined && since !== undefined) {
-      w.since = since;
+    if (pid !== undefined && init !== undefined) {
+      w.init = init;
       if (w.state.status !== "running" || w.state.pid !== pid) {
         // Started by someone else (the runtime's run or start): a fresh run, a fresh restart count.
         await this.started(w, p.dir, pid, w.state.status === "restarting" ? w.state.restartCount : 0);
@@ -145,7 +165,7 @@ export class Supervisor {
   /** The watch entry of a container, (re)read when its record was rewritten; undefined until it first ran. */
   private async watch(name: string): Promise<Watched | undefined> {
     const p = this.paths.container(name);
-    // One stat of the record per tick: the cache's, which parses it again only when it was replaced.
+    // One stat of the record per look: the cache's, which parses it again only when it was replaced.
     const rec = await this.records.read(name);
     if (!rec) return undefined;
     let w = this.watched.get(name);
@@ -154,6 +174,9 @@ export class Supervisor {
       w.rec = rec;
       return w;
     }
+    // Not run yet (a container being made): neither file, told by two existence checks each tick until it runs
+    // rather than by two reads failing, which cost an exception each.
+    if (!fs.existsSync(p.pid) && !fs.existsSync(statePath(p.dir))) return undefined;
     const saved = await readState(p.dir);
     if (!saved && readPid(p.pid) === undefined) return undefined;
     // Never seen by a supervisor: as if it ran under an unknown pid, so that a live one is taken as a start and a
@@ -162,6 +185,7 @@ export class Supervisor {
     // A saved exit was that of the run whose pid the file still holds; a later one would have written another. So
     // was one never seen: a run found dead is taken as its exit, and a later run under another pid as a new one.
     const lastPid = saved?.status === "running" ? saved.pid : readPid(p.pid);
+    this.forget(name);
     w = { rec, state, backoffMs: FIRST_BACKOFF_MS, lastPid };
     this.watched.set(name, w);
     return w;
@@ -213,7 +237,7 @@ export class Supervisor {
       // (its own policy, its own count); the next tick watches it afresh.
       const current = await this.records.read(name);
       if (current && (current.createdAt !== w.rec.createdAt || runcIdOf(current) !== runcIdOf(w.rec))) {
-        this.watched.delete(name);
+        this.forget(name);
         return;
       }
       // The user may have stopped or removed it while it waited for its back-off.

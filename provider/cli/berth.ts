@@ -9,6 +9,7 @@ import type { ProviderConfig } from "../resources";
 import { openRuntime, RuntimePool, type HostRuntime } from "../runtimes";
 import { invoke, runtimeOf } from "../../native/remote/methods";
 import * as commands from "../engine/commands";
+import { prestart } from "../engine/program";
 import { hasChanges, paint, show, planJson, propertyLines, renderDiagnostics, renderPlan, renderSummary, shownSteps, stepLine } from "../engine/display";
 import { makePlan, markdownDiagnostics, markdownSummary, readPlan } from "../engine/review";
 import type { Step } from "../engine/steps";
@@ -213,7 +214,14 @@ async function deployOn(ctx: commands.StackContext, flags: Flags, args: string[]
     }
     case "up": {
       heading("Previewing update");
-      const plan = await commands.preview(ctx);
+      // Once the preview finds a change an update follows (unless the preview fails or is declined): its program's
+      // process is started then, to load while the preview runs.
+      let updateAhead = false;
+      const plan = await commands.preview(ctx, (step) => {
+        if (updateAhead || step.op === "same") return;
+        updateAhead = true;
+        prestart(ctx.project.dir);
+      });
       console.log(renderPlan(plan.steps, flags));
       if (!plan.ok) return report(plan, flags, started);
       // Nothing to do: the state already says exactly this, so the program need not run a second time.

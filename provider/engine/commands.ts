@@ -196,8 +196,8 @@ function resourcesDiffer(a: DeploymentV3, b: DeploymentV3): boolean {
   return key(a) !== key(b);
 }
 
-export async function preview(ctx: StackContext): Promise<Outcome> {
-  return runProgramThrough(ctx, newRun(ctx, ctx.store.load(), true), true);
+export async function preview(ctx: StackContext, onStep?: (s: Step) => void): Promise<Outcome> {
+  return runProgramThrough(ctx, newRun(ctx, ctx.store.load(), true, onStep), true);
 }
 
 /** Applies the program. The caller has shown and confirmed a preview first, as `pulumi up` does. */

@@ -14,18 +14,50 @@ import { register } from "./transpile";
  * @pulumi/pulumi sends the engine three debug messages per resource ("Registering resource", "RPC prepared", "RPC
  * finished"), one round trip at a time, in order, and the program waits for the last before it exits. berth's
  * engine shows none (the Pulumi CLI writes them only to its verbose log): in a 1,000-resource preview those round
- * trips were the last third of the run, both processes idle. The SDK's engine client answers them itself.
+ * trips were the last third of the run, both processes idle. They are dropped where they are made, before the
+ * message and its request are built (a program's own log.debug too: the engine would not show it).
  */
-function answerDebugLogs(pulumiDir: string): void {
-  const proto = path.join(pulumiDir, "proto");
-  const { EngineClient } = require(path.join(proto, "engine_grpc_pb.js"));
-  const { LogSeverity } = require(path.join(proto, "engine_pb.js"));
-  const { Empty } = require(require.resolve("google-protobuf/google/protobuf/empty_pb.js", { paths: [pulumiDir] }));
-  const send = EngineClient.prototype.log;
-  EngineClient.prototype.log = function (this: unknown, req: { getSeverity(): number }, ...rest: unknown[]) {
-    if (req.getSeverity() !== LogSeverity.DEBUG) return send.call(this, req, ...rest);
-    const callback = rest[rest.length - 1] as (err: null, res: unknown) => void;
-    process.nextTick(callback, null, new Empty());
+function dropDebugLogs(pulumiDir: string): void {
+  const log = require(path.join(pulumiDir, "log", "index.js"));
+  log.debug = () => Promise.resolve();
+}
+
+/**
+ * @pulumi/pulumi wraps each of the dozens of promises it makes per resource in debuggablePromise, which captures a
+ * stack for it (a quarter of a program's CPU per resource, the traces kept alive until the promises go), and
+ * formats the whole stack again per resource to send the engine its source position and stack trace. A promise's
+ * stack is printed only when a run leaks promises with PULUMI_DEBUG_PROMISE_LEAKS set (the leak message says to
+ * re-run so): then the SDK's own debuggablePromise stays. Otherwise promises are tracked for the leak check as it
+ * tracks them, without the stack; its first call, which sets up the check at exit, is its own, and shows whether
+ * this SDK tracks them so (if not, its own stays). berth's engine reads no source position or trace (monitor.ts):
+ * none is computed.
+ */
+function skipStacks(pulumiDir: string): void {
+  const { Resource } = require(path.join(pulumiDir, "resource.js"));
+  Resource.stackTrace = () => [];
+  const debuggable = require(path.join(pulumiDir, "runtime", "debuggable.js"));
+  if (debuggable.debugPromiseLeaks) return;
+  const { getStore } = require(path.join(pulumiDir, "runtime", "state.js")) as { getStore(): { leakCandidates?: Set<Promise<unknown>> } };
+  const capturing = debuggable.debuggablePromise as <T>(p: Promise<T>, ctx: unknown) => Promise<T>;
+  let tracksAsHere: boolean | undefined;
+  debuggable.debuggablePromise = <T>(p: Promise<T>, ctx: unknown): Promise<T> => {
+    if (!tracksAsHere) {
+      const wrapped = capturing(p, ctx);
+      tracksAsHere ??= getStore().leakCandidates?.has(p) === true;
+      return wrapped;
+    }
+    const store = getStore() as { leakCandidates: Set<Promise<unknown>> };
+    store.leakCandidates.add(p);
+    return p
+      .then((val) => {
+        store.leakCandidates.delete(p);
+        return val;
+      })
+      .catch((err) => {
+        store.leakCandidates.delete(p);
+        err.promise = p;
+        throw err;
+      });
   };
 }
 
@@ -43,7 +75,8 @@ function main(): void {
     deferPulumiExtras(pulumiDir);
     register({ dir, pulumiRun });
   }
-  answerDebugLogs(pulumiDir);
+  dropDebugLogs(pulumiDir);
+  skipStacks(pulumiDir);
   deferInspector(pulumiDir);
   // Loaded while berth starts the engine (this process may start before the monitor listens), so that only the
   // program itself remains to run once its arguments arrive.

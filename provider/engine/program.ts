@@ -1,7 +1,8 @@
 // Starts a Pulumi program the way Pulumi's Node language host does: @pulumi/pulumi's own runner (cmd/run), told
 // where the monitor and engine are, its TypeScript transpiled by berth's own (program-host.ts). The program's
 // process is started as soon as `berth preview|up` starts (bin/berth calls prestart first), so that it loads
-// @pulumi/pulumi while the CLI loads the engine; it is told what to run once the monitor listens.
+// @pulumi/pulumi while the CLI loads the engine; it is told what to run once the monitor listens. `up` starts its
+// update's as soon as the preview finds a change, so that it loads while the preview runs.
 import { type ChildProcess, spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -51,10 +52,12 @@ let waiting: { dir: string; pulumiDir: string; host: ChildProcess } | undefined;
  * Starts the program's process of a `berth preview|up` before the CLI has loaded anything else, for the project in
  * `dir` — the one a valid command line names (cli/deploy-flags.ts deployDirOf: a usage error or --help starts
  * nothing, so no code of a project loads before the CLI has read its flags); nothing when dir holds no project.
- * Unused (a run refused before the program), it exits with this process, whose end closes its stdin.
+ * `berth up` starts its update's the same way once the preview finds a change. Unused (a run refused before the
+ * program, an update declined), it exits with this process, whose end closes its stdin.
  */
 export function prestart(dir: string): void {
   dir = path.resolve(dir);
+  if (waiting?.dir === dir) return;
   if (!fs.existsSync(path.join(dir, "Pulumi.yaml"))) return;
   let pulumiDir: string;
   try {

@@ -1,9 +1,9 @@
 // How a TypeScript program starts fast: the program host (program-host.ts) installs this require hook instead of
 // letting @pulumi/pulumi's runner register ts-node. The hook transpiles each .ts file once with berth's own
 // TypeScript, caches the JavaScript by content under the project's .pulumi/transpiled/, and loads TypeScript only
-// on a cache miss. Stack traces stay native (cheap:
-// @pulumi/pulumi captures one per resource); source maps are switched on only when an uncaught error is about to
-// be printed, so the error still points at the .ts line.
+// on a cache miss. Stack traces stay native (mapping
+// every stack the SDK reads costs); source maps are switched on only when an uncaught error is about to be printed,
+// so the error still points at the .ts line.
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -160,21 +160,11 @@ export function register(config: HookConfig): void {
     retrieveSourceMap: (source: string) => (maps.has(source) ? { url: source, map: maps.get(source) } : null),
   });
   const mapped = Error.prepareStackTrace;
-  (Error as { prepareStackTrace?: unknown }).prepareStackTrace = nativeStack;
+  (Error as { prepareStackTrace?: unknown }).prepareStackTrace = formatStack;
   // Registered before the runner's own handlers, so these run first.
   const mapStacks = () => void (Error.prepareStackTrace = mapped);
   process.on("uncaughtException", mapStacks);
   process.on("unhandledRejection", mapStacks);
-}
-
-/**
- * Node's own stack formatting, except that the stack @pulumi/pulumi's debuggablePromise reads off a new Error for
- * every promise it makes (several per resource), kept only to be printed should the promise leak, is formatted
- * when it is printed: formatting them all was a tenth of a 1,000-resource program's time.
- */
-function nativeStack(error: Error, trace: NodeJS.CallSite[]): unknown {
-  if (trace[0]?.getFunctionName() === "debuggablePromise") return { toString: () => formatStack(error, trace) };
-  return formatStack(error, trace);
 }
 
 /** As Node formats a stack with no Error.prepareStackTrace (its own errors show their code: `TypeError [ERR_X]: …`). */

@@ -230,6 +230,24 @@ describe("supervision", () => {
     }
   });
 
+  it("starts it without NODE_EXTRA_CA_CERTS: it opens no TLS connection, and node would parse that bundle at each start", async () => {
+    const fresh = path.join(tmp, "fresh-env");
+    const saved = process.env.NODE_EXTRA_CA_CERTS;
+    process.env.NODE_EXTRA_CA_CERTS = "/etc/ssl/certs/ca-certificates.crt";
+    try {
+      await ensureSupervisor(fresh);
+      const env = fs.readFileSync(`/proc/${supervisorPid(fresh)}/environ`, "utf8").split("\0");
+      expect(env.filter((e) => e.startsWith("NODE_EXTRA_CA_CERTS="))).toEqual([]);
+      // The rest of the environment is the caller's (BERTH_RUN, BERTH_LOG_MAX_BYTES, PATH for runc).
+      expect(env).toContain(`PATH=${process.env.PATH}`);
+    } finally {
+      if (saved === undefined) delete process.env.NODE_EXTRA_CA_CERTS;
+      else process.env.NODE_EXTRA_CA_CERTS = saved;
+      const pid = supervisorPid(fresh);
+      if (pid) process.kill(pid, "SIGTERM");
+    }
+  });
+
   it("records a memory hog's OOM kill", async () => {
     const c = name("oom");
     await run("oom", { command: ["sh", "-c", "x=$(head -c 200000000 /dev/zero | tr '\\0' a); echo survived"], limits: { memory: 16 << 20 } });

@@ -41,9 +41,10 @@ const FACTORIES = ["native/index.ts", "native/runtime.ts", "native/runtime-lifec
  * Read or write only the caller's own files, nothing else on any host: a build context, the digests of a check's
  * files; the owner-named temp files of the state directory (staging names, whose owner is this process as
  * /proc/self tells: native/lock.ts); the lstat and readlink of paths below a root the caller names (native/confine.ts:
- * the context's Dockerfile, resolved inside the context).
+ * the context's Dockerfile, resolved inside the context); the kernel's random generator (/dev/urandom, for temp names:
+ * native/random.ts).
  */
-const CALLER_FILES = ["native/build/context.ts", "native/digest-cache.ts", "native/staging.ts", "native/json-file.ts", "native/lock.ts", "native/confine.ts"];
+const CALLER_FILES = ["native/build/context.ts", "native/digest-cache.ts", "native/staging.ts", "native/json-file.ts", "native/lock.ts", "native/confine.ts", "native/random.ts"];
 const HOST_ACCESS = ["node:child_process", "node:net", "node:os", "child_process", "os"];
 
 describe("the Runtime seam", () => {
