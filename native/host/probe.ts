@@ -58,18 +58,8 @@ export function readSysctl(key: string): string | undefined {
   }
 }
 
-/** /proc/PID/stat from its state (field 3) on, while the process runs; undefined once it is gone or a zombie. */
-function liveStat(pid: number): string | undefined {
-  const fields = statFields(pid);
-  return fields?.[0] === "Z" || fields?.[0] === "X" ? undefined : fields;
-}
-
 /** Whether a process is gone or only a zombie (what `runc state` calls "stopped"). */
 export function processExited(pid: number): boolean {
-  return liveStat(pid) === undefined;
-}
-
-/** The start time (field 22) of a process that runs, which tells it from a later one given the same pid. */
-export function runningSince(pid: number): number | undefined {
-  return Number(liveStat(pid)?.split(" ")[19]) || undefined;
+  const state = statFields(pid)?.[0];
+  return state === undefined || state === "Z" || state === "X";
 }

@@ -35,14 +35,18 @@ beforeAll(async () => {
   tarball = path.join(tmp, "busybox-rootfs.tar");
   execFileSync(path.join(REPO, "scripts/busybox-rootfs.sh"), [tarball]);
   await rt.images.importRootfs({ ref: "bb", tarball, config: { cmd: ["sh"] } });
-  // The same files with another /etc time: an image of another shape, whose init layer is its own.
-  const rootfs = path.join(tmp, "other");
+  await importShape("other", 1_000_000);
+});
+
+/** The same files with another /etc time, imported as `ref`: an image of another shape, whose init layer is its own. */
+function importShape(ref: string, etcTime: number) {
+  const rootfs = path.join(tmp, ref);
   fs.mkdirSync(rootfs);
   execFileSync("tar", ["-C", rootfs, "-xf", tarball]);
-  fs.utimesSync(path.join(rootfs, "etc"), 1_000_000, 1_000_000);
-  execFileSync("tar", ["-C", rootfs, "-cf", path.join(tmp, "other.tar"), "."]);
-  await rt.images.importRootfs({ ref: "other", tarball: path.join(tmp, "other.tar"), config: { cmd: ["sh"] } });
-});
+  fs.utimesSync(path.join(rootfs, "etc"), etcTime, etcTime);
+  execFileSync("tar", ["-C", rootfs, "-cf", path.join(tmp, `${ref}.tar`), "."]);
+  return rt.images.importRootfs({ ref, tarball: path.join(tmp, `${ref}.tar`), config: { cmd: ["sh"] } });
+}
 
 afterAll(async () => {
   await clearRoot(root, runDir);
@@ -79,12 +83,7 @@ describe("init layers", () => {
   it("of a container being made stays through a removal of its image meanwhile (its record names its layers first), and goes after", async () => {
     // Yet another shape; the maker is another process, stopped between naming the layers in its record (under the
     // store's lock, as a create does) and mounting the init layer it made.
-    const rootfs = path.join(tmp, "third");
-    fs.mkdirSync(rootfs);
-    execFileSync("tar", ["-C", rootfs, "-xf", tarball]);
-    fs.utimesSync(path.join(rootfs, "etc"), 2_000_000, 2_000_000);
-    execFileSync("tar", ["-C", rootfs, "-cf", path.join(tmp, "third.tar"), "."]);
-    await rt.images.importRootfs({ ref: "third", tarball: path.join(tmp, "third.tar"), config: { cmd: ["sh"] } });
+    await importShape("third", 2_000_000);
     const dist = path.join(REPO, "dist/native");
     const maker = spawn(process.execPath, ["-e", `
       const fs = require("node:fs");
@@ -122,12 +121,7 @@ describe("init layers", () => {
   }, 60_000);
 
   it("refuses to make a container whose image was removed before its record named the layers, leaving nothing", async () => {
-    const rootfs = path.join(tmp, "fourth");
-    fs.mkdirSync(rootfs);
-    execFileSync("tar", ["-C", rootfs, "-xf", tarball]);
-    fs.utimesSync(path.join(rootfs, "etc"), 3_000_000, 3_000_000);
-    execFileSync("tar", ["-C", rootfs, "-cf", path.join(tmp, "fourth.tar"), "."]);
-    const info = await rt.images.importRootfs({ ref: "fourth", tarball: path.join(tmp, "fourth.tar"), config: { cmd: ["sh"] } });
+    const info = await importShape("fourth", 3_000_000);
     const store = new ContentStore(realHost, layout(root, runDir), async () => []);
     await rt.images.remove("fourth");
     let wrote = false;

@@ -6,7 +6,7 @@ import * as path from "node:path";
 import { realHost, runInTerminal, TERMINAL_WAIT_MS } from "../../native/host/exec";
 import { Spawner } from "../../native/host/spawner";
 import { processStart, self } from "../../native/lock";
-import { processExited, runningSince } from "../../native/host/probe";
+import { processExited } from "../../native/host/probe";
 import { spawn } from "node:child_process";
 
 describe("realHost.tryRun onOutput", () => {
@@ -211,22 +211,20 @@ describe("runInTerminal", () => {
   }, 20_000);
 });
 
-describe("runningSince", () => {
-  it("gives a running process's start time, and nothing for a zombie or a process gone", async () => {
+describe("processExited", () => {
+  it("takes a zombie and a process gone for ended, and not a running one", async () => {
     // The shell's child ends once the shell has become a sleep, which never waits for it: a zombie.
     const parent = spawn("sh", ["-c", "sleep 0.2 & echo $!; exec sleep 30"], { stdio: ["ignore", "pipe", "ignore"] });
     try {
       const child = Number(await new Promise<string>((r) => parent.stdout!.once("data", (b: Buffer) => r(b.toString()))));
       for (let i = 0; i < 100 && !/\) Z/.test(fs.readFileSync(`/proc/${child}/stat`, "utf8")); i++) await new Promise((r) => setTimeout(r, 10));
       expect(processStart(child)).toBeGreaterThan(0);
-      expect(runningSince(child)).toBeUndefined();
       expect(processExited(child)).toBe(true);
-      expect(runningSince(parent.pid!)).toBe(processStart(parent.pid!));
       expect(processExited(parent.pid!)).toBe(false);
     } finally {
       parent.kill("SIGKILL");
     }
     await new Promise((r) => parent.once("exit", r));
-    expect(runningSince(parent.pid!)).toBeUndefined();
+    expect(processExited(parent.pid!)).toBe(true);
   });
 });
