@@ -168,7 +168,8 @@ function orphan(dir: string, as = dir): boolean {
 
 /**
  * Whether a lock may be held in dir: any entry of a subdirectory, or a file there not starting with a dot, unless
- * it names an owner that is gone (a supervisor or a berth killed while holding it).
+ * it names an owner that is gone (a supervisor or a berth killed while holding it). A container's runc state
+ * (runc/<id>, container/runc-root.ts) is such an entry: its directory stays while runc has the container.
  */
 function holdsLock(dir: string): boolean {
   return fs.readdirSync(dir, { withFileTypes: true }).some((e) => {
