@@ -360,7 +360,10 @@ export class RuncContainers implements Containers {
   /** The state root runc is to keep a container made now in: a squatted one is refused before anything is made. */
   private runcRoot(): string | undefined {
     const dir = runcRootFor(this.d.paths);
-    return dir === undefined ? undefined : checkedRuncRoot(dir);
+    if (dir === undefined) return undefined;
+    // BERTH_RUN may not exist yet (the root's locks directory does: the root was opened).
+    if (path.dirname(dir) === this.d.paths.runDir) fs.mkdirSync(this.d.paths.runDir, { recursive: true });
+    return checkedRuncRoot(dir);
   }
 
   private volumeBinds(spec: ContainerSpec): Bind[] {

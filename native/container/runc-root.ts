@@ -40,14 +40,25 @@ export function runcRootFor(paths: Pick<Paths, "locks" | "runDir">): string | un
   return onTmpfs(dir) ? path.join(paths.runDir, "runc") : undefined;
 }
 
-/** dir, made (0700) if missing, once checked to be this user's alone, in a directory nobody else can change. */
+/**
+ * dir, made (0700) if missing, once checked to be this user's alone, in directories nobody else can change. Its
+ * parent is never made here: a locks directory renamed away by the orphan sweep (lock-dir.ts) while a runc call
+ * runs must not come back empty under its name, splitting the containers' state from their records.
+ */
 export function checkedRuncRoot(dir: string): string {
   try {
-    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    fs.mkdirSync(dir, { mode: 0o700 });
   } catch {
-    // a file or a dangling link in the way: refused below
+    // there already, its parent gone, or a file or a dangling link in the way: judged below
   }
   const st = fs.lstatSync(dir, { throwIfNoEntry: false });
+  if (!st && !fs.existsSync(path.dirname(dir))) {
+    throw new Error(
+      `runc state directory ${dir} is gone with the directory it was in: berth's containers there cannot be reached ` +
+        `(their root's locks directory was removed or moved meanwhile); run berth again, and if this stays, ` +
+        `remove the containers' processes and records by hand`,
+    );
+  }
   if (!st || !mine(st)) {
     const what = !st ? "it cannot be made" : st.isDirectory() ? `uid ${st.uid} made it, mode ${modeOf(st)}` : "it is not a directory";
     throw new Error(
@@ -55,17 +66,20 @@ export function checkedRuncRoot(dir: string): string {
         `(the processes it signals, the cgroups it removes): remove it (rm -r ${dir}) and run berth again`,
     );
   }
-  const parent = path.dirname(dir);
-  const up = fs.lstatSync(parent);
+  // Every directory above it, links resolved: one another user owns, or may rename entries in, could swap the
+  // state for another (a link to elsewhere put in place of a component).
   const uid = process.geteuid?.() ?? 0;
-  if (!up.isDirectory() || (up.uid !== 0 && up.uid !== uid) || ((up.mode & 0o022) !== 0 && (up.mode & 0o1000) === 0)) {
-    throw new Error(
-      `runc state directory ${dir} is in ${parent}, which others can change (uid ${up.uid}, mode ${modeOf(up)}): ` +
-        `another user could swap the state of berth's containers there. Make ${parent} writable by its owner only ` +
-        `(chmod go-w ${parent}), or set BERTH_RUN to a directory only root can write`,
-    );
+  for (let at = path.dirname(fs.realpathSync(dir)); ; at = path.dirname(at)) {
+    const up = fs.lstatSync(at);
+    if (!up.isDirectory() || (up.uid !== 0 && up.uid !== uid) || ((up.mode & 0o022) !== 0 && (up.mode & 0o1000) === 0)) {
+      throw new Error(
+        `runc state directory ${dir} is in ${at}, which others can change (uid ${up.uid}, mode ${modeOf(up)}): ` +
+          `another user could swap the state of berth's containers there. Make ${at} writable by its owner only ` +
+          `(chmod go-w ${at}), or set BERTH_RUN to a directory only root can write`,
+      );
+    }
+    if (path.dirname(at) === at) return dir;
   }
-  return dir;
 }
 
 const modeOf = (st: fs.Stats): string => (st.mode & 0o7777).toString(8);

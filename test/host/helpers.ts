@@ -81,8 +81,11 @@ export function runcAt(root: string, name: string, args: string[]): string[] {
   return runcArgs(runcRefOf(rec), args);
 }
 
-/** runc's default state root and every berth root's on tmpfs (runc-root.ts), as one shell word list. */
-const RUNC_ROOTS = "/run/runc /dev/shm/berth-locks-*/runc";
+/**
+ * runc's default state root, every berth root's on tmpfs and the default BERTH_RUN's (a root whose locks are on disk:
+ * runc-root.ts), as one shell word list.
+ */
+const RUNC_ROOTS = "/run/runc /dev/shm/berth-locks-*/runc /run/berth/runc";
 
 /** The ids of berth's runc containers on the host, in every state root berth uses. */
 export const runcIds = (wrap: HostWrap = (argv) => argv): string[] =>

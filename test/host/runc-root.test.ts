@@ -12,6 +12,7 @@ import { runcId } from "../../native/names";
 import { containerPaths } from "../../native/paths";
 import { readJson } from "../../native/json-file";
 import type { ContainerRecord } from "../../native/container/record";
+import { runcArgs, runcRefOf } from "../../native/container/runc-root";
 import { QUICKSTART, clearRoot, ensureQuickstartRootfs, runcAt, runcIds, waitFor } from "./helpers";
 
 // A container "of the previous version": made while berth chose no state root (runc's default, /run/runc).
@@ -178,5 +179,46 @@ describe("runc's state root", () => {
     fs.chownSync(dir, 0, 0);
     await sq.containers.remove(SQ, { graceSeconds: 0 });
     expect(fs.readdirSync(dir)).toEqual([]);
+  });
+
+  it("refuses a state root below a directory another user owns, however far up", async () => {
+    const theirs = fs.mkdtempSync("/dev/shm/berth-test-theirs-");
+    const nested = path.join(tmp, "nested");
+    fs.mkdirSync(path.join(nested, "locks"), { recursive: true, mode: 0o700 });
+    try {
+      fs.chownSync(theirs, NOBODY, NOBODY);
+      fs.chmodSync(theirs, 0o755);
+      const runDir = path.join(theirs, "run");
+      fs.mkdirSync(runDir, { mode: 0o755 }); // root's, as root made it there: only its parent is another user's
+      const other = createNativeRuntime({ root: nested, runDir });
+      await other.images.importRootfs({ ref: "bb", tarball, config: {} });
+      await expect(other.containers.run(sleeper(`rr-up-${tag}`))).rejects.toThrow(
+        `runc state directory ${runDir}/runc is in ${theirs}, which others can change (uid ${NOBODY}, mode 755)`,
+      );
+      expect(await other.containers.list()).toEqual([]);
+    } finally {
+      await clearRoot(nested, path.join(theirs, "run"));
+      fs.rmSync(theirs, { recursive: true, force: true });
+    }
+  });
+
+  it("does not make again, empty, a state root whose locks directory was moved away while its containers run", async () => {
+    const name = `rr-moved-${tag}`;
+    await rt.containers.run(sleeper(name));
+    const state = (await record(root, name)).runcRoot!;
+    const locks = path.dirname(state);
+    const away = `${locks}-away`;
+    fs.renameSync(locks, away); // as the orphan sweep moves one it judges orphaned (native/lock-dir.ts)
+    try {
+      // What every runc call for it goes through (a health probe of the supervisor takes no lock first).
+      expect(() => runcArgs(runcRefOf({ spec: { name }, runcId: runcId(root, name), runcRoot: state }), ["state"])).toThrow(
+        `runc state directory ${state} is gone with the directory it was in`,
+      );
+      expect(fs.existsSync(locks)).toBe(false);
+    } finally {
+      fs.renameSync(away, locks);
+    }
+    await rt.containers.remove(name, { graceSeconds: 0 });
+    expect(fs.readdirSync(state)).toEqual([]);
   });
 });
