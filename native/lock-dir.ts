@@ -31,6 +31,9 @@ const ORPHAN_AGE_MS = 60_000;
 /** Whether st is a directory this user made for itself alone. */
 export const mine = (st: fs.Stats): boolean => st.isDirectory() && st.uid === process.geteuid?.() && (st.mode & 0o077) === 0;
 
+/** Whether dir is a root's locks directory in /dev/shm (made and checked here only). */
+export const isLocksDir = (dir: string): boolean => path.dirname(dir) === SHM && path.basename(dir).startsWith(PREFIX);
+
 export function onTmpfs(dir: string): boolean {
   try {
     return fs.statfsSync(dir).type === TMPFS_MAGIC;

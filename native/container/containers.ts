@@ -360,10 +360,7 @@ export class RuncContainers implements Containers {
   /** The state root runc is to keep a container made now in: a squatted one is refused before anything is made. */
   private runcRoot(): string | undefined {
     const dir = runcRootFor(this.d.paths);
-    if (dir === undefined) return undefined;
-    // BERTH_RUN may not exist yet (the root's locks directory does: the root was opened).
-    if (path.dirname(dir) === this.d.paths.runDir) fs.mkdirSync(this.d.paths.runDir, { recursive: true });
-    return checkedRuncRoot(dir);
+    return dir === undefined ? undefined : checkedRuncRoot(dir);
   }
 
   private volumeBinds(spec: ContainerSpec): Bind[] {

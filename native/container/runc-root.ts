@@ -11,7 +11,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { Paths } from "../paths";
-import { mine, onTmpfs } from "../lock-dir";
+import { isLocksDir, mine, onTmpfs } from "../lock-dir";
 import { runcIdOf } from "../names";
 
 /** A runc container: its id, and runc's state root it lives in (undefined: runc's default). */
@@ -41,11 +41,13 @@ export function runcRootFor(paths: Pick<Paths, "locks" | "runDir">): string | un
 }
 
 /**
- * dir, made (0700) if missing, once checked to be this user's alone, in directories nobody else can change. Its
- * parent is never made here: a locks directory renamed away by the orphan sweep (lock-dir.ts) while a runc call
- * runs must not come back empty under its name, splitting the containers' state from their records.
+ * dir, made (0700) if missing, once checked to be this user's alone, in directories nobody else can change. A
+ * root's locks directory above it is never made here: one renamed away by the orphan sweep (lock-dir.ts) while a
+ * runc call runs must not come back empty under its name, splitting the containers' state from their records.
+ * BERTH_RUN is made again (a tmpfs: gone with a reboot, as the state in it).
  */
 export function checkedRuncRoot(dir: string): string {
+  if (!isLocksDir(path.dirname(dir))) fs.mkdirSync(path.dirname(dir), { recursive: true });
   try {
     fs.mkdirSync(dir, { mode: 0o700 });
   } catch {

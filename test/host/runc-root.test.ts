@@ -202,6 +202,28 @@ describe("runc's state root", () => {
     }
   });
 
+  it("makes BERTH_RUN again where it holds the state root, as after a reboot, and starts the container there", async () => {
+    const onDisk = path.join(tmp, "ondisk");
+    fs.mkdirSync(path.join(onDisk, "locks"), { recursive: true, mode: 0o700 });
+    const run = fs.mkdtempSync("/dev/shm/berth-test-run-");
+    const runDir = path.join(run, "run");
+    const name = `rr-reboot-${tag}`;
+    const r = createNativeRuntime({ root: onDisk, runDir });
+    try {
+      await r.images.importRootfs({ ref: "bb", tarball, config: {} });
+      await r.containers.run(sleeper(name));
+      expect((await record(onDisk, name)).runcRoot).toBe(path.join(runDir, "runc"));
+      await r.containers.stop(name, { graceSeconds: 0 });
+      fs.rmSync(runDir, { recursive: true }); // a reboot takes BERTH_RUN (a tmpfs) and runc's state in it
+      await r.containers.start(name);
+      expect((await r.containers.inspect(name))?.status).toBe("running");
+      await r.containers.remove(name, { graceSeconds: 0 });
+    } finally {
+      await clearRoot(onDisk, runDir);
+      fs.rmSync(run, { recursive: true, force: true });
+    }
+  });
+
   it("does not make again, empty, a state root whose locks directory was moved away while its containers run", async () => {
     const name = `rr-moved-${tag}`;
     await rt.containers.run(sleeper(name));
